@@ -1,0 +1,61 @@
+# Thin wrapper: every target installs what is missing (Debian packages), configures and builds with CMake.
+#   make run    - build and start build/ferry on :9091
+#   make test   - build, run every test (release build, then the unit tests under ASan+UBSan and TSan)
+#   make bench  - build and run the micro-benchmarks (results: docs/benchmarks.md)
+#   make fuzz   - build the libFuzzer targets with clang and run each for FUZZ_SECONDS (default 30)
+SHELL := /bin/bash
+JOBS ?= $(shell nproc)
+FUZZ_SECONDS ?= 30
+CMAKE_GEN := -G Ninja
+RUN_ARGS ?= --web.listen-address=:9091
+
+.PHONY: all deps deps-test build build-asan build-tsan run test test-release test-asan test-tsan bench fuzz clean
+
+all: build
+
+deps:
+	@scripts/install-deps.sh build
+
+deps-test:
+	@scripts/install-deps.sh test
+
+build: deps
+	@cmake -S . -B build $(CMAKE_GEN) -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+	@cmake --build build -j $(JOBS)
+
+build-asan: deps
+	@cmake -S . -B build-asan $(CMAKE_GEN) -DCMAKE_BUILD_TYPE=Debug -DFY_SANITIZE=address,undefined -DFY_BUILD_BENCH=OFF >/dev/null
+	@cmake --build build-asan -j $(JOBS)
+
+build-tsan: deps
+	@cmake -S . -B build-tsan $(CMAKE_GEN) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DFY_SANITIZE=thread -DFY_BUILD_BENCH=OFF -DFY_BUILD_SERVER=OFF >/dev/null
+	@cmake --build build-tsan -j $(JOBS)
+
+run: build
+	exec build/ferry $(RUN_ARGS)
+
+test: deps-test
+	@$(MAKE) --no-print-directory test-release
+	@$(MAKE) --no-print-directory test-asan
+	@$(MAKE) --no-print-directory test-tsan
+
+test-release: build
+	cd build && ctest --output-on-failure -j $(JOBS)
+
+test-asan: build-asan
+	cd build-asan && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 LSAN_OPTIONS=suppressions=$(CURDIR)/tests/lsan.supp \
+	  UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 ctest --output-on-failure -j $(JOBS) -L unit
+
+test-tsan: build-tsan
+	cd build-tsan && TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 ctest --output-on-failure -j $(JOBS) -L stress
+
+bench: build
+	@scripts/run-bench.sh build
+
+fuzz: deps-test
+	@cmake -S . -B build-fuzz $(CMAKE_GEN) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_C_COMPILER=clang -DCMAKE_CXX_COMPILER=clang++ -DFY_FUZZ=ON >/dev/null
+	@cmake --build build-fuzz -j $(JOBS)
+	@scripts/run-fuzz.sh build-fuzz $(FUZZ_SECONDS)
+
+clean:
+	rm -rf build build-asan build-tsan build-fuzz

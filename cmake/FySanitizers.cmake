@@ -1,0 +1,16 @@
+# One sanitizer set per build directory (-DFY_SANITIZE=address,undefined or -DFY_SANITIZE=thread).
+if(FY_SANITIZE)
+  if(FY_SANITIZE STREQUAL "address,undefined")
+    set(FY_SAN_FLAGS -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer)
+  elseif(FY_SANITIZE STREQUAL "thread")
+    set(FY_SAN_FLAGS -fsanitize=thread -fno-omit-frame-pointer)
+  else()
+    message(FATAL_ERROR "FY_SANITIZE must be '', 'address,undefined' or 'thread', not '${FY_SANITIZE}'")
+  endif()
+  add_compile_options(${FY_SAN_FLAGS})
+  add_link_options(${FY_SAN_FLAGS})
+  # Sanitizers bring their own allocator; jemalloc would hide what they look for.
+  set(FY_USE_JEMALLOC OFF)
+else()
+  set(FY_USE_JEMALLOC ON)
+endif()

@@ -1,0 +1,154 @@
+/*
+ * fy_parse.h: public API of Ferry's body parsers (text 0.0.4, OpenMetrics 1.0 text, delimited protobuf).
+ *
+ * Contract shared by all parsers (picohttpparser style):
+ *   - The caller owns the input buffer and the arena. The parser never calls malloc, never writes to the input and
+ *     never reads past buf + len; the input need not be NUL-terminated. If len is 0, buf may be NULL.
+ *   - On success the result (fy_body_t) points into both the input and the arena; it stays valid until either is
+ *     reused.
+ *   - All out-params are preset at entry, so they are defined on failure too.
+ *   - Return value: FY_OK (0) or a negative FY_PERR_* code; *err then holds the full message exactly as the
+ *     Pushgateway (prometheus/common expfmt) words it, e.g. "text format parsing error in line 3: invalid metric name".
+ *   - FY_PERR_NOMEM means the arena was too small: nothing is wrong with the input; retry with a bigger arena.
+ *     fy_parse_arena_hint() gives a size that always suffices.
+ */
+#ifndef FY_PARSE_H
+#define FY_PARSE_H
+
+#include "fy_model.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ------------------------------------------------------------------------------------------------------------- */
+/* Error codes: one table, codes are negative. The message formats live next to the code so that the two cannot
+ * drift apart; the parser fills them in at the error site (a cold path). */
+
+/* clang-format off */
+#define FY_PERR_MAP(XX)                                                                                             \
+    /* generic */                                                                                                  \
+    XX(NOMEM,              "arena exhausted (not an input error)")                                                 \
+    XX(INTERNAL,           "internal parser error")                                                                \
+    /* text 0.0.4 (expfmt TextParser); every message is prefixed "text format parsing error in line N: " */        \
+    XX(EOF_IN_LINE,        "unexpected end of input stream")                                                       \
+    XX(INVALID_METRIC_NAME,"invalid metric name")                                                                  \
+    XX(INVALID_LABEL_NAME, "invalid label name for metric %q")                                                     \
+    XX(RESERVED_LABEL,     "label name %q is reserved")                                                            \
+    XX(EXPECTED_EQUAL,     "expected '=' after label name, found %q")                                              \
+    XX(EXPECTED_QUOTE,     "expected '\"' at start of label value, found %q")                                      \
+    XX(EXPECTED_LABEL_END, "unexpected end of label value %q")                                                     \
+    XX(INVALID_ESCAPE,     "invalid escape sequence %q")                                                           \
+    XX(UNESCAPED_NEWLINE,  "label value %q contains unescaped new-line")                                           \
+    XX(INVALID_LABEL_VALUE,"invalid label value %q")                                                               \
+    XX(DUPLICATE_LABEL,    "duplicate label names for metric %q")                                                  \
+    XX(EXPECTED_FLOAT,     "expected float as value, got %q")                                                      \
+    XX(EXPECTED_FLOAT_LBL, "expected float as value for %q label, got %q")                                         \
+    XX(EXPECTED_INT_TS,    "expected integer as timestamp, got %q")                                                \
+    XX(SPURIOUS_AFTER_TS,  "spurious string after timestamp: %q")                                                  \
+    XX(SECOND_HELP,        "second HELP line for metric name %q")                                                  \
+    XX(SECOND_TYPE,        "second TYPE line for metric name %q, or TYPE reported after samples")                  \
+    XX(UNKNOWN_TYPE,       "unknown metric type %q")                                                               \
+    XX(INVALID_TOKEN,      "invalid token %q")                                                                     \
+    /* OpenMetrics 1.0 text; prefixed "openmetrics parsing error in line N: " */                                   \
+    XX(OM_ERROR,           "%s")                                                                                   \
+    /* delimited protobuf io.prometheus.client.MetricFamily */                                                     \
+    XX(PB_UNEXPECTED_EOF,  "unexpected EOF")                                                                       \
+    XX(PB_ERROR,           "%s")
+/* clang-format on */
+
+enum {
+    FY_OK = 0,
+#define FY__PERR_ENUM(name, fmt) FY__PERR_##name,
+    FY__PERR_BASE = 0, /* placeholder so the first code is -1 */
+    FY_PERR_MAP(FY__PERR_ENUM) FY__PERR_END
+#undef FY__PERR_ENUM
+};
+#define FY__PERR_DEF(name, fmt) enum { FY_PERR_##name = -(int)FY__PERR_##name };
+FY_PERR_MAP(FY__PERR_DEF)
+#undef FY__PERR_DEF
+
+/** Short name of a code ("EOF_IN_LINE"), or "OK"; for logs and tests. */
+const char *fy_perr_name(int code);
+
+#define FY_ERRMSG_MAX 1024
+
+typedef struct st_fy_parse_error_t {
+    int code;        /* FY_OK or FY_PERR_* */
+    uint32_t line;   /* 1-based line of the error for text formats; 0 for protobuf */
+    size_t offset;   /* byte offset into the input where the error was detected */
+    size_t msg_len;  /* strlen(msg) */
+    char msg[FY_ERRMSG_MAX]; /* full message, NUL-terminated; quoted input longer than fits is cut with "..." */
+} fy_parse_error_t;
+
+/* ------------------------------------------------------------------------------------------------------------- */
+/* Arena: caller-provided memory that parsers carve their output arrays and working tables from. */
+
+typedef struct st_fy_arena_t {
+    char *base;
+    size_t cap;
+    size_t used;
+} fy_arena_t;
+
+static inline void fy_arena_init(fy_arena_t *a, void *mem, size_t cap)
+{
+    a->base = (char *)mem;
+    a->cap = cap;
+    a->used = 0;
+}
+
+static inline void fy_arena_reset(fy_arena_t *a)
+{
+    a->used = 0;
+}
+
+/** Bump-allocates n bytes aligned to 16 from the arena, or returns NULL when it is exhausted. */
+static inline void *fy_arena_alloc(fy_arena_t *a, size_t n)
+{
+    size_t off = (a->used + 15) & ~(size_t)15;
+    if (off > a->cap || n > a->cap - off)
+        return NULL;
+    a->used = off + n;
+    return a->base + off;
+}
+
+/** An arena size with which parsing `len` input bytes never fails with FY_PERR_NOMEM. */
+size_t fy_parse_arena_hint(size_t len);
+
+/* ------------------------------------------------------------------------------------------------------------- */
+/* The parsers. */
+
+/**
+ * Parses a text format 0.0.4 body exactly as prometheus/common expfmt's TextParser does (same accepted inputs, same
+ * error messages), into *body. Label values and HELP keep their escapes (see fy_esc_t).
+ */
+int fy_parse_text(const char *buf, size_t len, fy_arena_t *arena, fy_body_t *body, fy_parse_error_t *err);
+
+/**
+ * Parses an OpenMetrics 1.0 text body (must end with "# EOF"). Counters become family "<name>_total" of type counter
+ * (their _created samples become a gauge family "<name>_created"), info becomes gauge "<name>_info", stateset becomes
+ * a gauge, unknown becomes untyped, gaugehistogram becomes FY_TYPE_GAUGE_HISTOGRAM. Exemplars are validated and
+ * dropped. Timestamps are reported in milliseconds (rounded toward zero).
+ */
+int fy_parse_openmetrics(const char *buf, size_t len, fy_arena_t *arena, fy_body_t *body, fy_parse_error_t *err);
+
+/**
+ * Decodes a sequence of varint-length-delimited io.prometheus.client.MetricFamily messages. Unknown fields are
+ * skipped; truncation anywhere gives FY_PERR_PB_UNEXPECTED_EOF ("unexpected EOF").
+ */
+int fy_parse_protobuf(const char *buf, size_t len, fy_arena_t *arena, fy_body_t *body, fy_parse_error_t *err);
+
+/* ------------------------------------------------------------------------------------------------------------- */
+/* Helpers for consumers of fy_body_t. */
+
+/** Length of s once the escapes of kind esc are undone (always <= s.len). */
+size_t fy_unescaped_len(fy_str_t s, fy_esc_t esc);
+
+/** Writes s with the escapes of kind esc undone to out (room for fy_unescaped_len bytes); returns the length. */
+size_t fy_unescape(fy_str_t s, fy_esc_t esc, char *out);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# Installs the Debian packages Ferry needs, and only those that are missing.
+# Usage: scripts/install-deps.sh [build|test|all]   (default: build)
+#   build: compiler, CMake, libraries
+#   test:  build + what the test suites start (reference Pushgateway, clang for fuzzing, clients)
+set -euo pipefail
+
+what=${1:-build}
+
+build_pkgs=(
+    build-essential cmake ninja-build pkg-config
+    libh2o-evloop-dev libssl-dev zlib1g-dev libxxhash-dev libjemalloc-dev libsnappy-dev
+    libcmocka-dev libbenchmark-dev
+)
+test_pkgs=(
+    clang libclang-rt-14-dev llvm
+    curl python3 prometheus-pushgateway
+)
+
+pkgs=("${build_pkgs[@]}")
+case "$what" in
+    build) ;;
+    test|all) pkgs+=("${test_pkgs[@]}") ;;
+    *) echo "usage: $0 [build|test|all]" >&2; exit 2 ;;
+esac
+
+missing=()
+for p in "${pkgs[@]}"; do
+    if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed'; then
+        missing+=("$p")
+    fi
+done
+
+if [ ${#missing[@]} -eq 0 ]; then
+    exit 0
+fi
+
+echo "install-deps: installing ${missing[*]}" >&2
+SUDO=
+if [ "$(id -u)" -ne 0 ]; then SUDO=sudo; fi
+export DEBIAN_FRONTEND=noninteractive
+# Some images ship without package lists; update once, quietly.
+$SUDO apt-get update -qq >/dev/null
+$SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
