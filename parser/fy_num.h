@@ -12,8 +12,10 @@
 extern "C" {
 #endif
 
-/* Longest output of any formatter below, including the NUL. */
+/* Longest output of the 'g', text and JSON formatters, including the NUL. */
 #define FY_FLOAT_BUFSZ 40
+/* Longest output of fy_format_float_f (-5e-324 is "-0." followed by 323 digits), including the NUL. */
+#define FY_FLOAT_F_BUFSZ 336
 
 /**
  * Parses s[0..n) as Go's strconv.ParseFloat(s, 64) does, minus what expfmt forbids on top (any 'p', 'P' or '_'),
@@ -30,7 +32,8 @@ int fy_parse_int64(const char *s, size_t n, int64_t *out);
 /** Go's strconv.FormatFloat(v, 'g', -1, 64): shortest round-trip digits. Writes a NUL; returns the length. */
 size_t fy_format_float_g(double v, char *out);
 
-/** Go's strconv.FormatFloat(v, 'f', -1, 64): shortest digits, never an exponent (the web UI's format). */
+/** Go's strconv.FormatFloat(v, 'f', -1, 64): shortest digits, never an exponent (the web UI's format).
+ * out needs FY_FLOAT_F_BUFSZ bytes. */
 size_t fy_format_float_f(double v, char *out);
 
 /** expfmt's writeFloat for the text exposition: 1, 0 (also for -0), -1, NaN, +Inf, -Inf, else format 'g'. */
