@@ -418,8 +418,11 @@ static void fill_metric(const uint8_t *data, size_t len, unsigned type, fy_serie
         else
             fill_value(f.data, f.len, &s->value);
     }
-    c->labels += s->nlabels;
-    c->points += s->npoints;
+    /* Arrays are not allocated when a family has no labels or points at all; NULL + 0 is undefined. */
+    if (s->nlabels)
+        c->labels += s->nlabels;
+    if (s->npoints)
+        c->points += s->npoints;
 }
 
 /* ------------------------------------------------------------------------------------------------------------- */
@@ -509,7 +512,7 @@ static int decode_family(const uint8_t *data, size_t len, const uint32_t *counts
 
 int fy_parse_protobuf(const char *buf, size_t len, fy_arena_t *arena, fy_body_t *body, fy_parse_error_t *err)
 {
-    const uint8_t *start = (const uint8_t *)buf, *end = start + len, *p;
+    const uint8_t *start = (const uint8_t *)buf, *end, *p;
     fy_family_t *fams = NULL;
     uint32_t *slots = NULL, mask = 0, nfam = 0, maxfam = 0;
     const uint8_t *at = start;
@@ -521,6 +524,7 @@ int fy_parse_protobuf(const char *buf, size_t len, fy_arena_t *arena, fy_body_t 
     fy__perr_clear(err);
     if (len == 0)
         return FY_OK;
+    end = start + len;
 
     /* Size the family array and the name table from the framing alone; errors are reported in order below. */
     for (p = start; p < end;) {
