@@ -76,7 +76,7 @@ static inline double u64_to_double(uint64_t u)
 typedef struct {
     uint32_t num;
     uint32_t wt;
-    uint64_t v;        /* FY_PB_VARINT, FY_PB_FIXED64, FY_PB_FIXED32 */
+    uint64_t v;          /* FY_PB_VARINT, FY_PB_FIXED64, FY_PB_FIXED32 */
     const uint8_t *data; /* FY_PB_LEN */
     size_t len;
 } field_t;
@@ -198,8 +198,8 @@ struct st_msgspec_t {
     const fieldspec_t *f;
 };
 
-#define MSG(name, ...)                                                                                                \
-    static const fieldspec_t name##_fields[] = {__VA_ARGS__};                                                        \
+#define MSG(name, ...)                                                                                                             \
+    static const fieldspec_t name##_fields[] = {__VA_ARGS__};                                                                      \
     static const msgspec_t name = {sizeof(name##_fields) / sizeof(name##_fields[0]), name##_fields}
 
 /* clang-format off */
@@ -271,8 +271,8 @@ static const uint8_t *validate(const uint8_t *p, const uint8_t *end, const msgsp
 /* Pass 2: filling the model from validated messages. The loops below cannot meet malformed input any more; they
  * still stop at the first NULL rather than trust that. */
 
-#define FOR_FIELDS(f, data, len)                                                                                      \
-    for (const uint8_t *p_##f = (data), *end_##f = p_##f + (len);                                                 \
+#define FOR_FIELDS(f, data, len)                                                                                                   \
+    for (const uint8_t *p_##f = (data), *end_##f = p_##f + (len);                                                                  \
          p_##f < end_##f && (p_##f = get_field(p_##f, end_##f, &(f))) != NULL;)
 
 /* The last value = 1 (double) of a Gauge, Counter or Untyped; unchanged if absent (so repeated sub-messages merge
@@ -493,11 +493,9 @@ static int decode_family(const uint8_t *data, size_t len, const uint32_t *counts
     cursor_t c = {NULL, NULL};
     if (series == NULL)
         return FY_PERR_NOMEM;
-    if (counts[SLOT_LABELS] != 0 &&
-        (c.labels = fy_arena_alloc(arena, counts[SLOT_LABELS] * sizeof(fy_label_t))) == NULL)
+    if (counts[SLOT_LABELS] != 0 && (c.labels = fy_arena_alloc(arena, counts[SLOT_LABELS] * sizeof(fy_label_t))) == NULL)
         return FY_PERR_NOMEM;
-    if (counts[SLOT_POINTS] != 0 &&
-        (c.points = fy_arena_alloc(arena, counts[SLOT_POINTS] * sizeof(fy_point_t))) == NULL)
+    if (counts[SLOT_POINTS] != 0 && (c.points = fy_arena_alloc(arena, counts[SLOT_POINTS] * sizeof(fy_point_t))) == NULL)
         return FY_PERR_NOMEM;
     FOR_FIELDS(f, data, len)
     {

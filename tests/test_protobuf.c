@@ -310,8 +310,8 @@ static void b_labels(fy_pb_writer_t *w)
 static void b_order(fy_pb_writer_t *w)
 {
     size_t f = fy_pb_begin(w, 0);
-    simple_metric(w, 3, 1); /* counter field */
-    simple_metric(w, 2, 2); /* gauge field */
+    simple_metric(w, 3, 1);       /* counter field */
+    simple_metric(w, 2, 2);       /* gauge field */
     size_t m = fy_pb_begin(w, 4); /* both, the gauge twice (merged: last value wins) */
     size_t g = fy_pb_begin(w, 2);
     fy_pb_put_double(w, 1, 10);
@@ -330,8 +330,8 @@ static void b_order(fy_pb_writer_t *w)
     fy_pb_put_uint64(w, 3, FY_TYPE_GAUGE);
     put_str(w, 1, "first_name");
     put_str(w, 1, "pb_tm");
-    fy_pb_put_uint64(w, 3, 9);                    /* unknown enum value: ignored */
-    fy_pb_put_uint64(w, 3, (1ull << 32) | 7);      /* truncated to int32 7: unknown, ignored */
+    fy_pb_put_uint64(w, 3, 9);                /* unknown enum value: ignored */
+    fy_pb_put_uint64(w, 3, (1ull << 32) | 7); /* truncated to int32 7: unknown, ignored */
     put_str(w, 5, "seconds");
     fy_pb_end(w, f);
 }
@@ -372,9 +372,9 @@ static void b_unknown(fy_pb_writer_t *w)
     size_t f = fy_pb_begin(w, 0);
     unknowns(w);
     put_str(w, 1, "unk");
-    fy_pb_put_double(w, 3, 1);      /* type with the wrong wire type: unknown */
-    fy_pb_put_uint64(w, 4, 1);      /* metric as a varint: unknown */
-    fy_pb_put_uint64(w, 2, 1);      /* help as a varint: unknown, so no help */
+    fy_pb_put_double(w, 3, 1); /* type with the wrong wire type: unknown */
+    fy_pb_put_uint64(w, 4, 1); /* metric as a varint: unknown */
+    fy_pb_put_uint64(w, 2, 1); /* help as a varint: unknown, so no help */
     fy_pb_put_uint64(w, 3, FY_TYPE_SUMMARY);
     size_t m = fy_pb_begin(w, 4);
     unknowns(w);
@@ -582,7 +582,7 @@ static void test_truncation(void **state)
 /* Bodies written byte by byte. */
 
 typedef struct {
-    const char *hex; /* bytes in hex, blanks ignored */
+    const char *hex;    /* bytes in hex, blanks ignored */
     const char *expect; /* dump, or "ERR <message>" */
     const char *note;
 } hex_case_t;
@@ -863,8 +863,8 @@ static void test_writer_overflow(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_build_cases),   cmocka_unit_test(test_truncation),   cmocka_unit_test(test_hex_cases),
-        cmocka_unit_test(test_arena),         cmocka_unit_test(test_fixtures),     cmocka_unit_test(test_writer_varint),
+        cmocka_unit_test(test_build_cases),   cmocka_unit_test(test_truncation),    cmocka_unit_test(test_hex_cases),
+        cmocka_unit_test(test_arena),         cmocka_unit_test(test_fixtures),      cmocka_unit_test(test_writer_varint),
         cmocka_unit_test(test_writer_fields), cmocka_unit_test(test_writer_nested), cmocka_unit_test(test_writer_overflow),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
