@@ -52,6 +52,10 @@ typedef struct st_fy_point_t {
     uint64_t count; /* histograms */
 } fy_point_t;
 
+#define FY_PB_KINDS_VALID 0x80
+/* The pb_kinds bit that a series of family type t must carry. */
+#define FY_PB_KIND_BIT(t) (1u << ((t) == FY_TYPE_GAUGE_HISTOGRAM ? FY_TYPE_HISTOGRAM : (t)))
+
 typedef struct st_fy_series_t {
     const fy_label_t *labels; /* in input order, without le/quantile; not sanitised, not sorted */
     uint32_t nlabels;
@@ -61,6 +65,11 @@ typedef struct st_fy_series_t {
     uint64_t count;           /* summary, histogram: the sample count */
     int64_t timestamp_ms;     /* valid iff has_timestamp */
     uint8_t has_timestamp;
+    /* Protobuf only (text parsers leave 0): FY_PB_KINDS_VALID plus bit (1 << t) for each value sub-message the
+     * Metric carried, t = FY_TYPE_COUNTER, _GAUGE, _SUMMARY, _UNTYPED, _HISTOGRAM (gauge histograms use the
+     * histogram bit). The fields above come only from the sub-message matching the family type; the store's
+     * consistency check ("... is not a GAUGE") uses this to see whether that sub-message was there at all. */
+    uint8_t pb_kinds;
     /* Protobuf only: the whole encoded io.prometheus.client.Histogram message, when it carries native-histogram
      * fields (schema, zero bucket, spans, deltas, float counts). The store keeps it verbatim so that protobuf scrapes
      * and persistence re-expose it unchanged; text renders use the classic fields above. Empty otherwise. */
