@@ -61,6 +61,10 @@ typedef struct st_fy_series_t {
     uint64_t count;           /* summary, histogram: the sample count */
     int64_t timestamp_ms;     /* valid iff has_timestamp */
     uint8_t has_timestamp;
+    /* Protobuf: the fy_type_t of the value sub-message the series actually carried (the store checks it against the
+     * family type, as client_golang does). 0xFF for text and OpenMetrics bodies, where the value follows the family
+     * type by construction. */
+    uint8_t pb_kind;
     /* Protobuf only: the whole encoded io.prometheus.client.Histogram message, when it carries native-histogram
      * fields (schema, zero bucket, spans, deltas, float counts). The store keeps it verbatim so that protobuf scrapes
      * and persistence re-expose it unchanged; text renders use the classic fields above. Empty otherwise. */
