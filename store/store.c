@@ -1516,9 +1516,9 @@ static void gfam_attach(push_t *P, fy__group_t *g, fy__gfam_t *gf, const pfam_t 
     fy__fam_t *f = fy__fam_find(st, pf->hash, pf->name);
     if (f == NULL)
         f = fam_create(st, pf->hash, pf->name);
-    if (f->refs == 0)
-        f->type = pf->type;
+    f->type = pf->type; /* the check passed: any other holder has this type already */
     f->refs++;
+    gf->group = g;
     member_link(f, gf);
     for (size_t k = 0; k < pf->n; k++) {
         const pser_t *ps = &P->ser[pf->first + k];
