@@ -17,7 +17,7 @@ typedef struct st_sbuf_t {
     size_t n, cap;
 } sbuf_t;
 
-static int sbuf_writer(void *ctx, const char *buf, size_t len)
+static inline int sbuf_writer(void *ctx, const char *buf, size_t len)
 {
     sbuf_t *b = ctx;
     if (b->n + len + 1 > b->cap) {
@@ -31,7 +31,7 @@ static int sbuf_writer(void *ctx, const char *buf, size_t len)
 }
 
 /* Parses "job=a,x=" into labels (pointing into a static copy). */
-static size_t parse_gk(const char *spec, fy_store_label_t *out, char *mem)
+static inline size_t parse_gk(const char *spec, fy_store_label_t *out, char *mem)
 {
     size_t n = 0;
     strcpy(mem, spec);
@@ -50,7 +50,7 @@ static size_t parse_gk(const char *spec, fy_store_label_t *out, char *mem)
 }
 
 /* Pushes a text body; returns the store's code and copies the error message into msg (if not NULL). */
-static int push_text(fy_store_t *s, const char *gk, fy_store_method_t m, const char *text, int64_t now, char *msg,
+static inline int push_text(fy_store_t *s, const char *gk, fy_store_method_t m, const char *text, int64_t now, char *msg,
                      size_t msgcap)
 {
     fy_store_label_t l[16];
@@ -59,9 +59,12 @@ static int push_text(fy_store_t *s, const char *gk, fy_store_method_t m, const c
     fy_body_t body;
     memset(&body, 0, sizeof(body));
     size_t len = strlen(text);
+    void *amem = NULL;
     if (len) {
         fy_parse_error_t perr;
-        fy_arena_t *a = fy_test_arena(len);
+        fy_arena_t arena, *a = &arena; /* one per call: the stress test pushes from several threads */
+        amem = malloc(fy_parse_arena_hint(len));
+        fy_arena_init(a, amem, fy_parse_arena_hint(len));
         int prc = fy_parse_text(text, len, a, &body, &perr);
         if (prc != FY_OK)
             fail_msg("parse error: %s", perr.msg);
@@ -77,10 +80,11 @@ static int push_text(fy_store_t *s, const char *gk, fy_store_method_t m, const c
     }
     if (rc != FY_OK)
         fy_store_err_free(&err);
+    free(amem);
     return rc;
 }
 
-static int delete_gk(fy_store_t *s, const char *gk)
+static inline int delete_gk(fy_store_t *s, const char *gk)
 {
     fy_store_label_t l[16];
     char mem[512];
@@ -88,7 +92,7 @@ static int delete_gk(fy_store_t *s, const char *gk)
     return fy_store_delete(s, l, n, 0);
 }
 
-static char *render_text(fy_store_t *s, fy_store_own_text_t own, void *ctx)
+static inline char *render_text(fy_store_t *s, fy_store_own_text_t own, void *ctx)
 {
     sbuf_t b = {0};
     sbuf_writer(&b, "", 0);
@@ -96,7 +100,7 @@ static char *render_text(fy_store_t *s, fy_store_own_text_t own, void *ctx)
     return b.p;
 }
 
-static char *render_json(fy_store_t *s)
+static inline char *render_json(fy_store_t *s)
 {
     sbuf_t b = {0};
     sbuf_writer(&b, "", 0);
@@ -105,7 +109,7 @@ static char *render_json(fy_store_t *s)
 }
 
 /* Drops lines of push_time_seconds/push_failure_time_seconds (their values are times). */
-static char *without_ts(const char *t)
+static inline char *without_ts(const char *t)
 {
     char *o = malloc(strlen(t) + 1), *w = o;
     while (*t) {
