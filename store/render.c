@@ -172,7 +172,7 @@ int fy_store_render_text(fy_store_t *s, fy_store_own_text_t own, void *own_ctx, 
             if (k + 8 < n)
                 __builtin_prefetch(a->v[k + 8]);
             if (k + 4 < n) {
-                const fy__rec_t *pr = atomic_load_explicit(&a->v[k + 4]->cur, memory_order_relaxed);
+                const fy__rec_t *pr = atomic_load_explicit(&a->v[k + 4]->cur, memory_order_acquire);
                 __builtin_prefetch(pr);
                 __builtin_prefetch(pr->text);
             }
