@@ -116,7 +116,8 @@ int fy_store_render_text(fy_store_t *s, fy_store_own_text_t own, void *own_ctx, 
                 fams[nf++] = f;
         pthread_mutex_unlock(&st->lock);
     }
-    qsort(fams, nf, sizeof(*fams), fam_name_cmp);
+    if (nf > 1)
+        qsort(fams, nf, sizeof(*fams), fam_name_cmp);
     char *helpcopy = NULL;
     size_t helpcap = 0;
     for (size_t i = 0; i < nf && o.rc == 0; i++) {
@@ -296,7 +297,8 @@ static int foreach_internal(fy_store_t *s, fy_store_group_cb_t cb, after_cb_t af
             }
         pthread_mutex_unlock(&sh->lock);
     }
-    qsort(refs, n, sizeof(*refs), gref_cmp);
+    if (n > 1)
+        qsort(refs, n, sizeof(*refs), gref_cmp);
     view_scratch_t vs = {0};
     int rc = 0;
     for (size_t i = 0; i < n && rc == 0; i++) {
@@ -503,7 +505,8 @@ static void jb_points(jbuf_t *b, const fy_point_t *p, uint32_t n, int hist)
         kv[i].c = p[i].count;
         kv[i].idx = i;
     }
-    qsort(kv, n, sizeof(*kv), kv_cmp);
+    if (n > 1)
+        qsort(kv, n, sizeof(*kv), kv_cmp);
     jb_add(b, "{", 1);
     int first = 1;
     for (uint32_t i = 0; i < n; i++) {

@@ -272,14 +272,16 @@ void fy__fam_merge(fy_store_t *s, fy__stripe_t *st, fy__fam_t *f)
         if (p < on && old->v[p] == d)
             dpos[nd++] = p;
     }
-    qsort(dpos, nd, sizeof(size_t), ptr_cmp);
+    if (nd > 1)
+        qsort(dpos, nd, sizeof(size_t), ptr_cmp);
     size_t np = 0;
     for (size_t i = 0; i < f->npending; i++)
         if (!f->pending[i]->dead)
             f->pending[np++] = f->pending[i];
         else
             retire(s, &st->retired, f->pending[i]);
-    qsort(f->pending, np, sizeof(*f->pending), slot_cmp_qsort);
+    if (np > 1)
+        qsort(f->pending, np, sizeof(*f->pending), slot_cmp_qsort);
     size_t nn = on - nd + np;
     fy__farr_t *a = xmalloc(sizeof(*a) + nn * sizeof(a->v[0]));
     a->n = nn;
@@ -288,7 +290,7 @@ void fy__fam_merge(fy_store_t *s, fy__stripe_t *st, fy__fam_t *f)
         /* next run of old entries before the next pending slot, skipping dead positions */
         size_t stop = on;
         if (pi < np)
-            stop = oi + lower_bound(old->v + oi, on - oi, f->pending[pi]);
+            stop = oi < on ? oi + lower_bound(old->v + oi, on - oi, f->pending[pi]) : on;
         while (oi < stop) {
             size_t end = stop;
             if (di < nd && dpos[di] < end)
@@ -854,7 +856,8 @@ static int gkey_parse(gkey_t *k, const fy_store_label_t *gk, size_t ngk)
         k->labels[i].value = fy_str(p, gk[i].value.len);
         p += gk[i].value.len;
     }
-    qsort(k->labels, ngk, sizeof(*k->labels), label_cmp_name);
+    if (ngk > 1)
+        qsort(k->labels, ngk, sizeof(*k->labels), label_cmp_name);
     k->valid_utf8 = 1;
     k->has_instance = 0;
     for (size_t i = 0; i < ngk; i++) {
@@ -1832,7 +1835,8 @@ static void prepare(push_t *P, int new_group)
         prep_series(P, &P->ser[i], &tmp, &labs, &cap_labs);
     free(tmp.p);
     free(labs);
-    qsort(P->fams, P->nfams, sizeof(pfam_t), pfam_cmp);
+    if (P->nfams > 1)
+        qsort(P->fams, P->nfams, sizeof(pfam_t), pfam_cmp);
     /* several families of one name (not produced by our parsers): the last one wins, as in protobuf */
     size_t w = 0;
     for (size_t i = 0; i < P->nfams; i++) {
