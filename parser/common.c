@@ -201,7 +201,8 @@ size_t fy__go_quote(const char *s, size_t n, char *out, size_t cap)
 /*
  * Fills err with code, line, offset and the message: an optional prefix, then the code's format with each %q
  * replaced by the next argument (a fy_str_t, quoted like Go's %q; a fy_str_t with len SIZE_MAX and ptr pointing to
- * one byte is quoted as a rune, like Go's %q on a rune) and each %s by the next C string. Returns code.
+ * one byte is quoted as a rune, like Go's %q on a byte), each %c by the next int (a byte, written as Go's %c writes
+ * rune(b)) and each %s by the next C string. Returns code.
  */
 int fy__perr(fy_parse_error_t *err, int code, const char *prefix, uint32_t line, size_t offset, ...)
 {
@@ -225,11 +226,29 @@ int fy__perr(fy_parse_error_t *err, int code, const char *prefix, uint32_t line,
             if (room > 64)
                 room -= 48;
             qbuf_t sub = {err->msg + q.len, room, 0, 0};
-            if (a.len == SIZE_MAX)
-                quote_into(&sub, a.ptr, 1, '\'');
-            else
+            if (a.len == SIZE_MAX) {
+                /* Go's %q on a byte quotes rune(b): bytes >= 0x80 are Latin-1 code points, not raw bytes. */
+                unsigned char b = (unsigned char)a.ptr[0];
+                char r[2] = {(char)(0xC0 | (b >> 6)), (char)(0x80 | (b & 0x3F))};
+                if (b < 0x80)
+                    quote_into(&sub, a.ptr, 1, '\'');
+                else
+                    quote_into(&sub, r, 2, '\'');
+            } else
                 quote_into(&sub, a.ptr, a.len, '"');
             q.len = before + sub.len;
+            f++;
+        } else if (f[0] == '%' && f[1] == 'c') {
+            /* Go's %c on a byte: the UTF-8 encoding of rune(b), unquoted. */
+            unsigned b = (unsigned)va_arg(ap, int) & 0xFFu;
+            char r[2] = {(char)b, 0};
+            size_t n = 1;
+            if (b >= 0x80) {
+                r[0] = (char)(0xC0 | (b >> 6));
+                r[1] = (char)(0x80 | (b & 0x3F));
+                n = 2;
+            }
+            qput(&q, r, n);
             f++;
         } else if (f[0] == '%' && f[1] == 's') {
             const char *s = va_arg(ap, const char *);

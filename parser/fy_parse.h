@@ -33,17 +33,18 @@ extern "C" {
     /* text 0.0.4 (expfmt TextParser); every message is prefixed "text format parsing error in line N: " */        \
     XX(EOF_IN_LINE,        "unexpected end of input stream")                                                       \
     XX(INVALID_METRIC_NAME,"invalid metric name")                                                                  \
+    XX(INVALID_NAME_COMMENT,"invalid metric name in comment")                                                      \
     XX(INVALID_LABEL_NAME, "invalid label name for metric %q")                                                     \
     XX(RESERVED_LABEL,     "label name %q is reserved")                                                            \
     XX(EXPECTED_EQUAL,     "expected '=' after label name, found %q")                                              \
     XX(EXPECTED_QUOTE,     "expected '\"' at start of label value, found %q")                                      \
     XX(EXPECTED_LABEL_END, "unexpected end of label value %q")                                                     \
-    XX(INVALID_ESCAPE,     "invalid escape sequence %q")                                                           \
+    XX(INVALID_ESCAPE,     "invalid escape sequence '\\%c'")                                                         \
     XX(UNESCAPED_NEWLINE,  "label value %q contains unescaped new-line")                                           \
     XX(INVALID_LABEL_VALUE,"invalid label value %q")                                                               \
     XX(DUPLICATE_LABEL,    "duplicate label names for metric %q")                                                  \
     XX(EXPECTED_FLOAT,     "expected float as value, got %q")                                                      \
-    XX(EXPECTED_FLOAT_LBL, "expected float as value for %q label, got %q")                                         \
+    XX(EXPECTED_FLOAT_LBL, "expected float as value for '%s' label, got %q")                                       \
     XX(EXPECTED_INT_TS,    "expected integer as timestamp, got %q")                                                \
     XX(SPURIOUS_AFTER_TS,  "spurious string after timestamp: %q")                                                  \
     XX(SECOND_HELP,        "second HELP line for metric name %q")                                                  \

@@ -21,7 +21,8 @@ static inline fy_str_t fy__rune_arg(const char *p)
     return s;
 }
 
-/* Fills *err (see common.c) and returns code. Variadic arguments: one fy_str_t per %q, one const char * per %s. */
+/* Fills *err (see common.c) and returns code. Variadic arguments: one fy_str_t per %q, one int (a byte) per %c, one
+ * const char * per %s. */
 int fy__perr(fy_parse_error_t *err, int code, const char *prefix, uint32_t line, size_t offset, ...);
 void fy__perr_clear(fy_parse_error_t *err);
 

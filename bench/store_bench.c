@@ -1,0 +1,100 @@
+/*
+ * store_bench.c: benchmark bodies for the store (registered by bench_store.cc): applying the push-646 body (10
+ * series) to a store that already holds N groups of that shape, and rendering the whole store as text.
+ * Memory: fy_store_bench_rss_per_series() measures the resident-set growth per stored series via /proc/self/statm.
+ */
+#include "store_bench.h"
+
+#include "fy_parse.h"
+#include "store.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+static const char push646[] = "# HELP job_items_total Items processed by the job.\n# TYPE job_items_total counter\n"
+                              "job_items_total{queue=\"high\"} 1234567\njob_items_total{queue=\"low\"} 678\n"
+                              "# HELP job_last_success_seconds Unix time of the last success.\n"
+                              "# TYPE job_last_success_seconds gauge\njob_last_success_seconds 1.7956077351921391e+09\n"
+                              "# HELP job_duration_seconds Job duration in s.\n# TYPE job_duration_seconds histogram\n"
+                              "job_duration_seconds_bucket{le=\"0.5\"} 2\njob_duration_seconds_bucket{le=\"1\"} 5\n"
+                              "job_duration_seconds_bucket{le=\"5\"} 9\njob_duration_seconds_bucket{le=\"10\"} 11\n"
+                              "job_duration_seconds_bucket{le=\"+Inf\"} 12\njob_duration_seconds_sum 47.25\n"
+                              "job_duration_seconds_count 12\n";
+
+struct st_fy_bench_store_t {
+    fy_store_t *s;
+    fy_body_t body;
+    void *arena;
+};
+
+fy_bench_store_t *fy_bench_store_new(size_t ngroups)
+{
+    fy_bench_store_t *b = calloc(1, sizeof(*b));
+    size_t len = sizeof(push646) - 1, cap = fy_parse_arena_hint(len);
+    fy_arena_t a;
+    b->arena = malloc(cap);
+    fy_arena_init(&a, b->arena, cap);
+    fy_parse_error_t err;
+    if (fy_parse_text(push646, len, &a, &b->body, &err) != FY_OK)
+        abort();
+    b->s = fy_store_create(NULL);
+    for (size_t g = 0; g < ngroups; g++)
+        fy_bench_store_push(b, g, 1);
+    return b;
+}
+
+void fy_bench_store_free(fy_bench_store_t *b)
+{
+    fy_store_destroy(b->s);
+    free(b->arena);
+    free(b);
+}
+
+int fy_bench_store_push(fy_bench_store_t *b, size_t group, int64_t now)
+{
+    char job[32];
+    int n = snprintf(job, sizeof(job), "job%zu", group);
+    fy_store_label_t gk = {{"job", 3}, {job, (size_t)n}};
+    return fy_store_push(b->s, &gk, 1, FY_STORE_PUT, &b->body, now, 0, NULL);
+}
+
+static int count_writer(void *ctx, const char *buf, size_t len)
+{
+    (void)buf;
+    *(size_t *)ctx += len;
+    return 0;
+}
+
+size_t fy_bench_store_render(fy_bench_store_t *b)
+{
+    size_t n = 0;
+    fy_store_render_text(b->s, NULL, NULL, 1 << 16, count_writer, &n);
+    return n;
+}
+
+static size_t rss_bytes(void)
+{
+    long pages = 0, res = 0;
+    FILE *f = fopen("/proc/self/statm", "r");
+    if (f == NULL)
+        return 0;
+    if (fscanf(f, "%ld %ld", &pages, &res) != 2)
+        res = 0;
+    fclose(f);
+    return (size_t)res * (size_t)sysconf(_SC_PAGESIZE);
+}
+
+double fy_bench_store_rss_per_series(size_t ngroups)
+{
+    size_t before = rss_bytes();
+    fy_bench_store_t *b = fy_bench_store_new(ngroups);
+    size_t after = rss_bytes();
+    fy_store_stats_t st;
+    fy_store_stats(b->s, &st);
+    double per = (double)(after - before) / (double)(ngroups * 12); /* 10 pushed lines + 2 timestamp lines */
+    fy_bench_store_free(b);
+    (void)st;
+    return per;
+}

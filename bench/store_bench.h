@@ -1,0 +1,28 @@
+/* store_bench.h: C benchmark bodies for the store, called from the Google Benchmark shim bench_store.cc. */
+#ifndef FY_STORE_BENCH_H
+#define FY_STORE_BENCH_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct st_fy_bench_store_t fy_bench_store_t;
+
+/** A store holding ngroups groups, each the push-646 body (10 lines + 2 timestamp lines). */
+fy_bench_store_t *fy_bench_store_new(size_t ngroups);
+void fy_bench_store_free(fy_bench_store_t *b);
+/** PUTs the push-646 body to group number `group`. */
+int fy_bench_store_push(fy_bench_store_t *b, size_t group, int64_t now);
+/** Renders the whole store as text; returns the byte count. */
+size_t fy_bench_store_render(fy_bench_store_t *b);
+/** RSS growth per stored exposition line when filling a store with ngroups groups. */
+double fy_bench_store_rss_per_series(size_t ngroups);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

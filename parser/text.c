@@ -1,0 +1,1065 @@
+/*
+ * text.c: the text exposition format 0.0.4 parser (fy_parse_text), a re-implementation of prometheus/common expfmt's
+ * TextParser v0.39.0 (the one Pushgateway 1.5.1 links): same accepted inputs, same messages, same line numbers.
+ *
+ * Shape: one pass over the body, line by line, writing straight into arena arrays (series, labels, points) in input
+ * order, with two open-addressing tables for the lookups expfmt does through Go maps (metric name -> family, and
+ * label set -> summary/histogram series). At the end the arrays are regrouped (stable counting sort) only if the
+ * input interleaved families or series; for the usual exposition they already are contiguous and nothing moves.
+ *
+ * End of input. expfmt reads byte by byte and reports "unexpected end of input stream" wherever EOF cuts a line.
+ * We parse everything up to the last '\n' with that '\n' as a sentinel (every scanning loop stops at '\n', so no
+ * loop needs a bounds check), and parse an unterminated last line from a copy with a '\n' appended: whatever
+ * decision expfmt would have taken on that virtual '\n' (or later) becomes the EOF error instead. See text_error().
+ */
+#include "fy_num.h"
+#include "fy_parse.h"
+#include "fy_parse_internal.h"
+
+#include <assert.h>
+#include <math.h>
+#include <string.h>
+
+/* ------------------------------------------------------------------------------------------------------------- */
+/* Character classes. */
+
+enum {
+    C_LNAME0 = 1, /* [a-zA-Z_] */
+    C_LNAME = 2,  /* [a-zA-Z0-9_] */
+    C_MNAME0 = 4, /* [a-zA-Z_:] */
+    C_MNAME = 8,  /* [a-zA-Z0-9_:] */
+    C_TOKEND = 16, /* ' ' '\t' '\n': ends readTokenUntilWhitespace */
+    C_LVSTOP = 32, /* '"' '\\' '\n' and bytes >= 0x80: stop the label-value scan */
+};
+
+static unsigned char ctab[256];
+
+static void ctab_init(void)
+{
+    if (ctab['a'])
+        return;
+    for (int c = 0; c < 256; c++) {
+        unsigned char v = 0;
+        int alpha = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_';
+        int digit = c >= '0' && c <= '9';
+        if (alpha)
+            v |= C_LNAME0 | C_MNAME0;
+        if (alpha || digit)
+            v |= C_LNAME | C_MNAME;
+        if (c == ':')
+            v |= C_MNAME0 | C_MNAME;
+        if (c == ' ' || c == '\t' || c == '\n')
+            v |= C_TOKEND;
+        if (c == '"' || c == '\\' || c == '\n' || c >= 0x80)
+            v |= C_LVSTOP;
+        ctab[c] = v;
+    }
+}
+
+#define IS(c, cls) (ctab[(unsigned char)(c)] & (cls))
+#define IS_BLANK(c) ((c) == ' ' || (c) == '\t')
+
+/* ------------------------------------------------------------------------------------------------------------- */
+/* Hashing: names and label values are short; an 8-bytes-at-a-time multiply-mix is plenty and cheap. */
+
+static inline uint64_t load64(const char *p)
+{
+    uint64_t v;
+    memcpy(&v, p, 8);
+    return v;
+}
+
+static inline uint64_t mix64(uint64_t x)
+{
+    x ^= x >> 32;
+    x *= 0xd6e8feb86659fd93ULL;
+    x ^= x >> 32;
+    return x;
+}
+
+static uint64_t hash_bytes(const char *p, size_t n, uint64_t seed)
+{
+    uint64_t h = seed ^ (n * 0x9E3779B97F4A7C15ULL);
+    while (n >= 8) {
+        h = (h ^ load64(p)) * 0xbf58476d1ce4e5b9ULL;
+        h ^= h >> 29;
+        p += 8;
+        n -= 8;
+    }
+    uint64_t t = 0;
+    for (size_t i = 0; i < n; i++)
+        t |= (uint64_t)(unsigned char)p[i] << (8 * i);
+    h = (h ^ t) * 0x94d049bb133111ebULL;
+    return mix64(h);
+}
+
+/* ------------------------------------------------------------------------------------------------------------- */
+/* Parser state. */
+
+enum { K_EXACT = 0, K_COUNT, K_SUM, K_BUCKET };
+
+typedef struct {
+    const char *ptr; /* metric name as written on the line */
+    size_t len;
+    uint32_t hash;  /* low bits of the name hash, to skip most memcmp */
+    uint32_t fam;   /* family it resolves to */
+    uint8_t kind;   /* K_*: how the name relates to the family's name */
+    uint8_t alias;  /* 1: a suffixed name resolved to a summary/histogram, not a family of its own */
+} name_ent_t;
+
+typedef struct {
+    uint32_t first_series, last_series; /* global series indices, for the contiguity check */
+    uint8_t type_set;                   /* expfmt's "Type != nil": TYPE seen or a sample read */
+} fam_work_t;
+
+typedef struct {
+    uint32_t fam;
+    uint32_t first_pt, last_pt; /* global point indices, for the contiguity check */
+    uint64_t sig;               /* summaries/histograms: order-independent hash of the label set */
+} series_work_t;
+
+typedef struct {
+    fy_arena_t *arena;
+    fy_parse_error_t *err;
+    uint32_t line;
+
+    /* Error positions: offsets are reported relative to the original input; in the copied last line, anything
+     * decided at or after eof_at is expfmt's EOF. */
+    const char *region;  /* start of the region being parsed (input or the copy of the last line) */
+    size_t region_off;   /* its offset in the input */
+    const char *eof_at;  /* first position that does not exist in the input */
+    const char *lim;     /* end of the region; lim[-1] is '\n' */
+    const char *eol;     /* set by a successful line parse: its '\n' */
+
+    fy_family_t *fams;
+    fam_work_t *famw;
+    uint32_t nfams, maxfams;
+
+    name_ent_t *names;
+    uint32_t nnames;
+    uint32_t *name_slots; /* entry index + 1; 0 = empty */
+    uint32_t name_mask;
+
+    fy_series_t *series;
+    series_work_t *serw;
+    uint32_t nseries, maxseries;
+    uint32_t *ser_slots; /* summary/histogram series index + 1 */
+    uint32_t ser_mask, ser_count;
+
+    fy_label_t *labels;
+    size_t nlabels, maxlabels;
+
+    fy_point_t *points;
+    uint32_t *pt_series;
+    uint32_t npoints, maxpoints;
+
+    uint32_t *dup_slots; /* per-line label-name set for lines with many labels */
+    uint32_t dup_cap;
+
+    uint8_t series_interleaved, points_interleaved;
+
+    /* Fast path: the previous line's metric name and what it resolved to. */
+    const char *last_name;
+    size_t last_name_len;
+    uint32_t last_fam;
+    uint8_t last_kind;
+} ps_t;
+
+#define DUP_LINEAR_MAX 16
+
+static int text_eof(ps_t *ps, const char *pos)
+{
+    return fy__perr(ps->err, FY_PERR_EOF_IN_LINE, FY_TEXT_PREFIX, ps->line, ps->region_off + (size_t)(pos - ps->region));
+}
+
+/* Reports code at pos, the position of the byte expfmt had just read when it decided (its currentByte). */
+#define TERR(ps, pos, code, ...)                                                                                      \
+    ((pos) >= (ps)->eof_at ? text_eof((ps), (ps)->eof_at)                                                             \
+                           : fy__perr((ps)->err, (code), FY_TEXT_PREFIX, (ps)->line,                                  \
+                                      (ps)->region_off + (size_t)((pos) - (ps)->region), ##__VA_ARGS__))
+
+/* A label value as expfmt holds it (escapes undone), for messages. Long values are cut; the message cuts them
+ * anyway (FY_ERRMSG_MAX). */
+typedef struct {
+    char buf[FY_ERRMSG_MAX * 2];
+    fy_str_t s;
+} msgval_t;
+
+static fy_str_t unescaped_for_msg(msgval_t *m, const char *p, size_t n, fy_esc_t esc)
+{
+    size_t take = n < sizeof(m->buf) ? n : sizeof(m->buf);
+    /* Do not split an escape at the cut. */
+    if (take < n && take > 0 && p[take - 1] == '\\')
+        take--;
+    m->s.ptr = m->buf;
+    m->s.len = fy_unescape(fy_str(p, take), esc, m->buf);
+    return m->s;
+}
+
+/* Raw bytes minus backslashes: what readTokenUntilNewline(false) collects (TYPE argument, text after a timestamp). */
+static fy_str_t strip_backslashes(msgval_t *m, const char *p, size_t n)
+{
+    size_t o = 0;
+    for (size_t i = 0; i < n && o < sizeof(m->buf); i++) {
+        if (p[i] != '\\')
+            m->buf[o++] = p[i];
+    }
+    m->s.ptr = m->buf;
+    m->s.len = o;
+    return m->s;
+}
+
+static void *alloc_zero(fy_arena_t *a, size_t n)
+{
+    void *p = fy_arena_alloc(a, n);
+    if (p != NULL)
+        memset(p, 0, n);
+    return p;
+}
+
+/* ------------------------------------------------------------------------------------------------------------- */
+/* Name table: metric name -> (family, kind). Holds every family name and, once resolved, every suffixed name that
+ * attached to a summary or histogram. A resolution never changes later (families are never removed and a family's
+ * type is fixed once set), so caching the suffixed names is exact. */
+
+static int names_grow(ps_t *ps)
+{
+    uint32_t nmask = ps->name_mask * 2 + 1;
+    uint32_t *ns = alloc_zero(ps->arena, ((size_t)nmask + 1) * sizeof(*ns));
+    if (ns == NULL)
+        return FY_PERR_NOMEM;
+    for (uint32_t i = 0; i < ps->nnames; i++) {
+        uint32_t j = ps->names[i].hash & nmask;
+        while (ns[j] != 0)
+            j = (j + 1) & nmask;
+        ns[j] = i + 1;
+    }
+    ps->name_slots = ns;
+    ps->name_mask = nmask;
+    return FY_OK;
+}
+
+static name_ent_t *names_find(ps_t *ps, const char *name, size_t len, uint32_t h)
+{
+    for (uint32_t j = h & ps->name_mask;; j = (j + 1) & ps->name_mask) {
+        uint32_t e = ps->name_slots[j];
+        if (e == 0)
+            return NULL;
+        name_ent_t *ne = &ps->names[e - 1];
+        if (ne->hash == h && ne->len == len && memcmp(ne->ptr, name, len) == 0)
+            return ne;
+    }
+}
+
+static int names_add(ps_t *ps, const char *name, size_t len, uint32_t h, uint32_t fam, uint8_t kind, uint8_t alias)
+{
+    if ((ps->nnames + 1) * 2 > ps->name_mask) {
+        int rc = names_grow(ps);
+        if (rc != FY_OK)
+            return rc;
+    }
+    name_ent_t *ne = &ps->names[ps->nnames];
+    ne->ptr = name;
+    ne->len = len;
+    ne->hash = h;
+    ne->fam = fam;
+    ne->kind = kind;
+    ne->alias = alias;
+    uint32_t j = h & ps->name_mask;
+    while (ps->name_slots[j] != 0)
+        j = (j + 1) & ps->name_mask;
+    ps->name_slots[j] = ++ps->nnames;
+    return FY_OK;
+}
+
+static inline int is_hist_type(uint8_t t)
+{
+    return t == FY_TYPE_HISTOGRAM || t == FY_TYPE_GAUGE_HISTOGRAM;
+}
+
+static inline int ends_with(const char *s, size_t n, const char *suf, size_t sn)
+{
+    return n > sn && memcmp(s + n - sn, suf, sn) == 0;
+}
+
+/* A real family (not an alias) named base, if it has the wanted type class. */
+static int find_typed_family(ps_t *ps, const char *base, size_t blen, int want_hist, uint32_t *fam)
+{
+    name_ent_t *ne = names_find(ps, base, blen, (uint32_t)hash_bytes(base, blen, 0));
+    if (ne == NULL || ne->alias)
+        return 0;
+    uint8_t t = ps->fams[ne->fam].type;
+    if (!ps->famw[ne->fam].type_set || (want_hist ? !is_hist_type(t) : t != FY_TYPE_SUMMARY))
+        return 0;
+    *fam = ne->fam;
+    return 1;
+}
+
+/*
+ * expfmt's setOrCreateCurrentMF: the family called name; else, for X_count/X_sum, X if X is a summary; else, for
+ * X_count/X_sum/X_bucket, X if X is a histogram (gauge histograms count as histograms); else a new family.
+ */
+static int resolve_family(ps_t *ps, const char *name, size_t len, uint32_t *fam, uint8_t *kind)
+{
+    if (len == ps->last_name_len && memcmp(name, ps->last_name, len) == 0) {
+        *fam = ps->last_fam;
+        *kind = ps->last_kind;
+        return FY_OK;
+    }
+    uint32_t h = (uint32_t)hash_bytes(name, len, 0);
+    name_ent_t *ne = names_find(ps, name, len, h);
+    uint32_t f;
+    uint8_t k = K_EXACT;
+    int rc;
+    if (ne != NULL) {
+        f = ne->fam;
+        k = ne->kind;
+    } else {
+        int found = 0;
+        size_t sl = ends_with(name, len, "_count", 6) ? len - 6 : ends_with(name, len, "_sum", 4) ? len - 4 : 0;
+        if (sl != 0 && find_typed_family(ps, name, sl, 0, &f)) {
+            k = sl == len - 6 ? K_COUNT : K_SUM;
+            found = 1;
+        }
+        if (!found) {
+            size_t hl = sl != 0 ? sl : ends_with(name, len, "_bucket", 7) ? len - 7 : 0;
+            if (hl != 0 && find_typed_family(ps, name, hl, 1, &f)) {
+                k = hl == len - 6 ? K_COUNT : hl == len - 4 ? K_SUM : K_BUCKET;
+                found = 1;
+            }
+        }
+        if (found) {
+            if ((rc = names_add(ps, name, len, h, f, k, 1)) != FY_OK)
+                return rc;
+        } else {
+            if (ps->nfams == ps->maxfams)
+                return FY_PERR_NOMEM;
+            f = ps->nfams++;
+            fy_family_t *fm = &ps->fams[f];
+            memset(fm, 0, sizeof(*fm));
+            fm->name = fy_str(name, len);
+            fm->type = FY_TYPE_UNTYPED;
+            ps->famw[f].type_set = 0;
+            if ((rc = names_add(ps, name, len, h, f, K_EXACT, 0)) != FY_OK)
+                return rc;
+        }
+    }
+    ps->last_name = name;
+    ps->last_name_len = len;
+    ps->last_fam = f;
+    ps->last_kind = k;
+    *fam = f;
+    *kind = k;
+    return FY_OK;
+}
+
+/* ------------------------------------------------------------------------------------------------------------- */
+/* Per-line duplicate label names. Lines with few labels compare linearly; longer ones use a set that is emptied
+ * after the line (only the slots the line used), so the cost stays linear in the number of labels. */
+
+static int dup_insert(ps_t *ps, const fy_label_t *ls, uint32_t i, uint32_t mask)
+{
+    uint32_t j = (uint32_t)hash_bytes(ls[i].name.ptr, ls[i].name.len, 1) & mask;
+    for (;; j = (j + 1) & mask) {
+        uint32_t e = ps->dup_slots[j];
+        if (e == 0) {
+            ps->dup_slots[j] = i + 1;
+            return 0;
+        }
+        if (fy_str_eq(ls[e - 1].name, ls[i].name))
+            return 1;
+    }
+}
+
+static const fy_label_t *dup_lookup(ps_t *ps, const fy_label_t *ls, fy_str_t name, uint32_t mask)
+{
+    uint32_t j = (uint32_t)hash_bytes(name.ptr, name.len, 1) & mask;
+    for (;; j = (j + 1) & mask) {
+        uint32_t e = ps->dup_slots[j];
+        if (e == 0)
+            return NULL;
+        if (fy_str_eq(ls[e - 1].name, name))
+            return &ls[e - 1];
+    }
+}
+
+/* Set mask for n labels: load <= 1/2. */
+static uint32_t dup_mask_for(uint32_t n)
+{
+    uint32_t m = 63;
+    while (m / 2 < n)
+        m = m * 2 + 1;
+    return m;
+}
+
+/* Makes sure the set can hold n labels with mask; rebuilds it from ls[0..n-1) when the mask grows. */
+static int dup_prepare(ps_t *ps, const fy_label_t *ls, uint32_t n, uint32_t *mask)
+{
+    uint32_t want = dup_mask_for(n);
+    if (want == *mask)
+        return FY_OK;
+    if (ps->dup_cap < want + 1) {
+        uint32_t *s = alloc_zero(ps->arena, ((size_t)want + 1) * sizeof(*s));
+        if (s == NULL)
+            return FY_PERR_NOMEM;
+        ps->dup_slots = s;
+        ps->dup_cap = want + 1;
+    } else if (*mask != 0) {
+        memset(ps->dup_slots, 0, ((size_t)*mask + 1) * sizeof(uint32_t));
+    }
+    *mask = want;
+    for (uint32_t i = 0; i + 1 < n; i++)
+        dup_insert(ps, ls, i, want);
+    return FY_OK;
+}
+
+/* ------------------------------------------------------------------------------------------------------------- */
+/* Summary/histogram series lookup by (family, label set). */
+
+static uint64_t label_hash(const fy_label_t *l)
+{
+    uint64_t hn = hash_bytes(l->name.ptr, l->name.len, 2);
+    return mix64(hn ^ hash_bytes(l->value.ptr, l->value.len, hn));
+}
+
+/* Same label set (as sets: expfmt's signature ignores order). a has na labels, the line's b has nb, and when
+ * dmask != 0 the line's labels are in the duplicate set. Raw values compare exactly like unescaped ones, because
+ * every unescaped string has exactly one escaped spelling. */
+static int same_label_set(ps_t *ps, const fy_label_t *a, uint32_t na, const fy_label_t *b, uint32_t nb, uint32_t dmask)
+{
+    if (na != nb)
+        return 0;
+    uint32_t i = 0;
+    while (i < na && fy_str_eq(a[i].name, b[i].name) && fy_str_eq(a[i].value, b[i].value))
+        i++;
+    if (i == na)
+        return 1;
+    for (; i < na; i++) {
+        const fy_label_t *m = NULL;
+        if (dmask != 0) {
+            m = dup_lookup(ps, b, a[i].name, dmask);
+        } else {
+            for (uint32_t j = 0; j < nb; j++) {
+                if (fy_str_eq(a[i].name, b[j].name)) {
+                    m = &b[j];
+                    break;
+                }
+            }
+        }
+        if (m == NULL || !fy_str_eq(m->value, a[i].value))
+            return 0;
+    }
+    return 1;
+}
+
+static int ser_grow(ps_t *ps)
+{
+    uint32_t nmask = ps->ser_mask * 2 + 1;
+    uint32_t *ns = alloc_zero(ps->arena, ((size_t)nmask + 1) * sizeof(*ns));
+    if (ns == NULL)
+        return FY_PERR_NOMEM;
+    for (uint32_t j = 0; j <= ps->ser_mask; j++) {
+        uint32_t e = ps->ser_slots[j];
+        if (e == 0)
+            continue;
+        uint32_t k = (uint32_t)ps->serw[e - 1].sig & nmask;
+        while (ns[k] != 0)
+            k = (k + 1) & nmask;
+        ns[k] = e;
+    }
+    ps->ser_slots = ns;
+    ps->ser_mask = nmask;
+    return FY_OK;
+}
+
+/* ------------------------------------------------------------------------------------------------------------- */
+/* Values. */
+
+/* Go's uint64(f) on amd64 (the conversion expfmt applies to counts): values below 2^63 go through CVTTSD2SQ (which
+ * gives 0x8000000000000000 when out of range, NaN included); others have 2^63 subtracted first and the top bit set
+ * afterwards. So 7.9 -> 7, -1 -> 2^64-1, NaN/+Inf/-Inf/1e20 -> 2^63. */
+static int64_t cvttsd2sq(double x)
+{
+    if (x >= -9223372036854775808.0 && x < 9223372036854775808.0)
+        return (int64_t)x;
+    return INT64_MIN;
+}
+
+static uint64_t go_float_to_uint64(double x)
+{
+    const double cut = 9223372036854775808.0;
+    if (x < cut)
+        return (uint64_t)cvttsd2sq(x);
+    return (uint64_t)cvttsd2sq(x - cut) | 0x8000000000000000ULL;
+}
+
+/* expfmt's parseFloat: strconv.ParseFloat, but any 'p', 'P' or '_' is an error (fy_parse_float already refuses
+ * them). */
+static inline int parse_value(const char *s, size_t n, double *v)
+{
+    return fy_parse_float(s, n, v);
+}
+
+/* ------------------------------------------------------------------------------------------------------------- */
+/* Lines. Every function here may read up to and including the line's '\n' (guaranteed to exist) and no further. */
+
+static inline const char *skip_blanks(const char *p)
+{
+    while (IS_BLANK(*p))
+        p++;
+    return p;
+}
+
+/* strings.ToUpper(tok) == want (ASCII, upper case), for the type names. ToUpper also maps U+0131 (dotless i) to 'I'
+ * and U+017F (long s) to 'S', so "hıstogram" is a histogram to expfmt. */
+static int type_name_is(const char *t, size_t n, const char *want)
+{
+    size_t i = 0, w = 0;
+    while (i < n && want[w] != '\0') {
+        unsigned char c = (unsigned char)t[i];
+        if (c >= 'a' && c <= 'z')
+            c = (unsigned char)(c - 32);
+        if (c == 0xC4 && i + 1 < n && (unsigned char)t[i + 1] == 0xB1) {
+            c = 'I';
+            i++;
+        } else if (c == 0xC5 && i + 1 < n && (unsigned char)t[i + 1] == 0xBF) {
+            c = 'S';
+            i++;
+        }
+        if (c != (unsigned char)want[w])
+            return 0;
+        i++;
+        w++;
+    }
+    return i == n && want[w] == '\0';
+}
+
+static int parse_type(const char *t, size_t n, uint8_t *type)
+{
+    static const struct {
+        const char *name;
+        uint8_t type;
+    } types[] = {
+        {"COUNTER", FY_TYPE_COUNTER}, {"GAUGE", FY_TYPE_GAUGE},         {"SUMMARY", FY_TYPE_SUMMARY},
+        {"UNTYPED", FY_TYPE_UNTYPED}, {"HISTOGRAM", FY_TYPE_HISTOGRAM}, {"GAUGE_HISTOGRAM", FY_TYPE_GAUGE_HISTOGRAM},
+    };
+    for (size_t i = 0; i < sizeof(types) / sizeof(types[0]); i++) {
+        if (type_name_is(t, n, types[i].name)) {
+            *type = types[i].type;
+            return 1;
+        }
+    }
+    return 0;
+}
+
+/* '#' lines. p is just after the '#'. */
+static int parse_comment(ps_t *ps, const char *p)
+{
+    p = skip_blanks(p);
+    ps->eol = p;
+    if (*p == '\n')
+        return FY_OK;
+    const char *kw = p;
+    while (!IS(*p, C_TOKEND))
+        p++;
+    ps->eol = p;
+    if (*p == '\n')
+        return FY_OK;
+    size_t kwlen = (size_t)(p - kw);
+    int help = kwlen == 4 && memcmp(kw, "HELP", 4) == 0;
+    int type = kwlen == 4 && memcmp(kw, "TYPE", 4) == 0;
+    if (!help && !type) {
+        /* A plain comment; in the copied last line the '\n' found is the virtual one, which expfmt reports as EOF. */
+        const char *eol = memchr(p, '\n', (size_t)(ps->lim - p));
+        assert(eol != NULL);
+        ps->eol = eol;
+        return eol >= ps->eof_at ? text_eof(ps, ps->eof_at) : FY_OK;
+    }
+    p = skip_blanks(p);
+    const char *name = p;
+    if (IS(*p, C_MNAME0)) {
+        p++;
+        while (IS(*p, C_MNAME))
+            p++;
+    }
+    ps->eol = p;
+    if (*p == '\n')
+        return p >= ps->eof_at ? text_eof(ps, p) : FY_OK;
+    if (!IS_BLANK(*p))
+        return TERR(ps, p, FY_PERR_INVALID_NAME_COMMENT);
+    uint32_t f;
+    uint8_t kind;
+    int rc = resolve_family(ps, name, (size_t)(p - name), &f, &kind);
+    if (rc != FY_OK)
+        return rc;
+    fy_family_t *fm = &ps->fams[f];
+    p = skip_blanks(p);
+    ps->eol = p;
+    if (*p == '\n')
+        return p >= ps->eof_at ? text_eof(ps, p) : FY_OK;
+    const char *eol = memchr(p, '\n', (size_t)(ps->lim - p));
+    assert(eol != NULL);
+    ps->eol = eol;
+    if (help) {
+        if (fm->has_help)
+            return TERR(ps, p, FY_PERR_SECOND_HELP, fm->name);
+        uint8_t esc = FY_ESC_NONE;
+        for (const char *b = p; (b = memchr(b, '\\', (size_t)(eol - b))) != NULL; b += 2) {
+            if (b[1] != '\\' && b[1] != 'n')
+                return TERR(ps, b + 1, FY_PERR_INVALID_ESCAPE, (int)(unsigned char)b[1]);
+            esc = FY_ESC_HELP;
+        }
+        if (eol >= ps->eof_at)
+            return text_eof(ps, eol);
+        fm->help = fy_str(p, (size_t)(eol - p));
+        fm->help_esc = esc;
+        fm->has_help = 1;
+        return FY_OK;
+    }
+    if (ps->famw[f].type_set)
+        return TERR(ps, p, FY_PERR_SECOND_TYPE, fm->name);
+    msgval_t m;
+    fy_str_t tok = memchr(p, '\\', (size_t)(eol - p)) ? strip_backslashes(&m, p, (size_t)(eol - p))
+                                                      : fy_str(p, (size_t)(eol - p));
+    uint8_t t;
+    if (!parse_type(tok.ptr, tok.len, &t))
+        return TERR(ps, eol, FY_PERR_UNKNOWN_TYPE, tok);
+    if (eol >= ps->eof_at)
+        return text_eof(ps, eol);
+    fm->type = t;
+    ps->famw[f].type_set = 1;
+    return FY_OK;
+}
+
+static int add_point(ps_t *ps, uint32_t s, double key, double value, uint64_t count)
+{
+    if (ps->npoints == ps->maxpoints)
+        return FY_PERR_NOMEM;
+    uint32_t i = ps->npoints++;
+    series_work_t *sw = &ps->serw[s];
+    if (ps->series[s].npoints == 0)
+        sw->first_pt = i;
+    else if (sw->last_pt != i - 1)
+        ps->points_interleaved = 1;
+    sw->last_pt = i;
+    ps->series[s].npoints++;
+    ps->points[i].key = key;
+    ps->points[i].value = value;
+    ps->points[i].count = count;
+    ps->pt_series[i] = s;
+    return FY_OK;
+}
+
+static uint32_t new_series(ps_t *ps, uint32_t f, const fy_label_t *labels, uint32_t nlabels)
+{
+    uint32_t s = ps->nseries++;
+    fy_series_t *se = &ps->series[s];
+    memset(se, 0, sizeof(*se));
+    se->labels = labels;
+    se->nlabels = nlabels;
+    ps->serw[s].fam = f;
+    fy_family_t *fm = &ps->fams[f];
+    if (fm->nseries == 0)
+        ps->famw[f].first_series = s;
+    else if (ps->famw[f].last_series != s - 1)
+        ps->series_interleaved = 1;
+    ps->famw[f].last_series = s;
+    fm->nseries++;
+    return s;
+}
+
+/* A sample line; p is at its first non-blank byte (not '#', not '\n'). */
+static int parse_sample(ps_t *ps, const char *p)
+{
+    int rc;
+    const char *name = p;
+    if (!IS(*p, C_MNAME0))
+        return TERR(ps, p, FY_PERR_INVALID_METRIC_NAME);
+    p++;
+    while (IS(*p, C_MNAME))
+        p++;
+    uint32_t f;
+    uint8_t kind;
+    if ((rc = resolve_family(ps, name, (size_t)(p - name), &f, &kind)) != FY_OK)
+        return rc;
+    fy_family_t *fm = &ps->fams[f];
+    if (!ps->famw[f].type_set) {
+        fm->type = FY_TYPE_UNTYPED;
+        ps->famw[f].type_set = 1;
+    }
+    const uint8_t type = fm->type;
+    const int is_sum = type == FY_TYPE_SUMMARY, is_hist = is_hist_type(type);
+    p = skip_blanks(p);
+
+    /* Labels go straight to the arena; a summary/histogram line that joins an existing series gives them back. */
+    fy_label_t *ls = ps->labels + ps->nlabels;
+    uint32_t n = 0, dmask = 0;
+    double special = NAN; /* the quantile or le value */
+    if (*p == '{') {
+        p++;
+        for (;;) {
+            p = skip_blanks(p);
+            if (*p == '}') {
+                p = skip_blanks(p + 1);
+                break;
+            }
+            const char *ln = p;
+            if (!IS(*p, C_LNAME0))
+                return TERR(ps, p, FY_PERR_INVALID_LABEL_NAME, fm->name);
+            p++;
+            while (IS(*p, C_LNAME))
+                p++;
+            fy_str_t lname = fy_str(ln, (size_t)(p - ln));
+            if (fy_str_eq_mem(lname, FY_STRLIT("__name__")))
+                return TERR(ps, p, FY_PERR_RESERVED_LABEL, fy_str(FY_STRLIT("__name__")));
+            int is_special = (is_sum && fy_str_eq_mem(lname, FY_STRLIT("quantile"))) ||
+                             (is_hist && fy_str_eq_mem(lname, FY_STRLIT("le")));
+            p = skip_blanks(p);
+            if (*p != '=')
+                return TERR(ps, p, FY_PERR_EXPECTED_EQUAL, fy__rune_arg(p));
+            if (!is_special) {
+                if (ps->nlabels + n == ps->maxlabels)
+                    return FY_PERR_NOMEM;
+                ls[n].name = lname;
+                n++;
+                if (n <= DUP_LINEAR_MAX) {
+                    for (uint32_t i = 0; i + 1 < n; i++) {
+                        if (fy_str_eq(ls[i].name, lname))
+                            return TERR(ps, p, FY_PERR_DUPLICATE_LABEL, fm->name);
+                    }
+                } else {
+                    if ((rc = dup_prepare(ps, ls, n, &dmask)) != FY_OK)
+                        return rc;
+                    if (dup_insert(ps, ls, n - 1, dmask))
+                        return TERR(ps, p, FY_PERR_DUPLICATE_LABEL, fm->name);
+                }
+            }
+            p = skip_blanks(p + 1);
+            if (*p != '"')
+                return TERR(ps, p, FY_PERR_EXPECTED_QUOTE, fy__rune_arg(p));
+            const char *v = ++p;
+            uint8_t esc = FY_ESC_NONE, high = 0;
+            for (;;) {
+                while (!IS(*p, C_LVSTOP))
+                    p++;
+                if (*p == '"')
+                    break;
+                if (*p == '\\') {
+                    if (p[1] != '"' && p[1] != '\\' && p[1] != 'n')
+                        return TERR(ps, p + 1, FY_PERR_INVALID_ESCAPE, (int)(unsigned char)p[1]);
+                    esc = FY_ESC_LABEL;
+                    p += 2;
+                } else if (*p == '\n') {
+                    msgval_t m;
+                    return TERR(ps, p, FY_PERR_UNESCAPED_NEWLINE, unescaped_for_msg(&m, v, (size_t)(p - v), esc));
+                } else {
+                    high = 1;
+                    p++;
+                }
+            }
+            fy_str_t val = fy_str(v, (size_t)(p - v));
+            if (high && !fy__utf8_valid(val.ptr, val.len)) {
+                msgval_t m;
+                return TERR(ps, p, FY_PERR_INVALID_LABEL_VALUE, unescaped_for_msg(&m, val.ptr, val.len, esc));
+            }
+            if (is_special) {
+                if (parse_value(val.ptr, val.len, &special) != 0) {
+                    msgval_t m;
+                    return TERR(ps, p, FY_PERR_EXPECTED_FLOAT_LBL, is_sum ? "quantile" : "le",
+                                unescaped_for_msg(&m, val.ptr, val.len, esc));
+                }
+            } else {
+                ls[n - 1].value = val;
+                ls[n - 1].value_esc = esc;
+            }
+            p = skip_blanks(p + 1);
+            if (*p == ',') {
+                p++;
+                continue;
+            }
+            if (*p == '}') {
+                p = skip_blanks(p + 1);
+                break;
+            }
+            msgval_t m;
+            return TERR(ps, p, FY_PERR_EXPECTED_LABEL_END, unescaped_for_msg(&m, val.ptr, val.len, esc));
+        }
+    }
+
+    /* readingValue: find or create the series first, as expfmt does. */
+    uint32_t s;
+    if (is_sum || is_hist) {
+        uint64_t sig = mix64((uint64_t)f * 0x9E3779B97F4A7C15ULL + n);
+        for (uint32_t i = 0; i < n; i++)
+            sig += label_hash(&ls[i]);
+        uint32_t found = 0;
+        for (uint32_t j = (uint32_t)sig & ps->ser_mask;; j = (j + 1) & ps->ser_mask) {
+            uint32_t e = ps->ser_slots[j];
+            if (e == 0)
+                break;
+            const series_work_t *sw = &ps->serw[e - 1];
+            const fy_series_t *se = &ps->series[e - 1];
+            if (sw->sig == sig && sw->fam == f && same_label_set(ps, se->labels, se->nlabels, ls, n, dmask)) {
+                found = e;
+                break;
+            }
+        }
+        if (found != 0) {
+            s = found - 1;
+        } else {
+            if (ps->nseries == ps->maxseries)
+                return FY_PERR_NOMEM;
+            s = new_series(ps, f, ls, n);
+            ps->nlabels += n;
+            ps->serw[s].sig = sig;
+            if ((ps->ser_count + 1) * 2 > ps->ser_mask && (rc = ser_grow(ps)) != FY_OK)
+                return rc;
+            uint32_t j = (uint32_t)sig & ps->ser_mask;
+            while (ps->ser_slots[j] != 0)
+                j = (j + 1) & ps->ser_mask;
+            ps->ser_slots[j] = s + 1;
+            ps->ser_count++;
+        }
+    } else {
+        if (ps->nseries == ps->maxseries)
+            return FY_PERR_NOMEM;
+        s = new_series(ps, f, ls, n);
+        ps->nlabels += n;
+    }
+    if (dmask != 0)
+        memset(ps->dup_slots, 0, ((size_t)dmask + 1) * sizeof(uint32_t));
+
+    const char *vt = p;
+    while (!IS(*p, C_TOKEND))
+        p++;
+    double value;
+    if (p >= ps->eof_at)
+        return text_eof(ps, p);
+    if (parse_value(vt, (size_t)(p - vt), &value) != 0)
+        return TERR(ps, p, FY_PERR_EXPECTED_FLOAT, fy_str(vt, (size_t)(p - vt)));
+    fy_series_t *se = &ps->series[s];
+    if (is_sum) {
+        if (kind == K_COUNT)
+            se->count = go_float_to_uint64(value);
+        else if (kind == K_SUM)
+            se->value = value;
+        else if (!isnan(special) && (rc = add_point(ps, s, special, value, 0)) != FY_OK)
+            return rc;
+    } else if (is_hist) {
+        if (kind == K_COUNT)
+            se->count = go_float_to_uint64(value);
+        else if (kind == K_SUM)
+            se->value = value;
+        else if (!isnan(special) && (rc = add_point(ps, s, special, 0, go_float_to_uint64(value))) != FY_OK)
+            return rc;
+    } else {
+        se->value = value;
+    }
+    ps->eol = p;
+    if (*p == '\n')
+        return FY_OK;
+
+    /* startTimestamp */
+    p = skip_blanks(p + 1);
+    const char *ts = p;
+    while (!IS(*p, C_TOKEND))
+        p++;
+    int64_t t;
+    if (p >= ps->eof_at)
+        return text_eof(ps, p);
+    if (fy_parse_int64(ts, (size_t)(p - ts), &t) != 0)
+        return TERR(ps, p, FY_PERR_EXPECTED_INT_TS, fy_str(ts, (size_t)(p - ts)));
+    se->timestamp_ms = t;
+    se->has_timestamp = 1;
+    ps->eol = p;
+    if (*p != '\n') {
+        /* Anything after the timestamp starts with a blank, so it is never empty once backslashes are dropped. */
+        const char *eol = memchr(p, '\n', (size_t)(ps->lim - p));
+        assert(eol != NULL);
+        msgval_t m;
+        return TERR(ps, eol, FY_PERR_SPURIOUS_AFTER_TS, strip_backslashes(&m, p, (size_t)(eol - p)));
+    }
+    return FY_OK;
+}
+
+/* Parses the lines of [p, end); end[-1] is '\n'. Returns FY_OK or an error; ps->line counts lines. */
+static int parse_lines(ps_t *ps, const char *p, const char *end)
+{
+    while (p < end) {
+        ps->line++;
+        p = skip_blanks(p);
+        int rc;
+        if (*p == '\n') {
+            p++;
+            continue;
+        }
+        if (*p == '#') {
+            rc = parse_comment(ps, p + 1);
+        } else {
+            rc = parse_sample(ps, p);
+        }
+        if (rc != FY_OK)
+            return rc;
+        assert(ps->eol < end && *ps->eol == '\n');
+        p = ps->eol + 1;
+    }
+    return FY_OK;
+}
+
+/* ------------------------------------------------------------------------------------------------------------- */
+/* Layout: families without samples go, each family's series and each series' points become contiguous. */
+
+static int layout(ps_t *ps, fy_body_t *body)
+{
+    if (ps->points_interleaved) {
+        fy_point_t *np = fy_arena_alloc(ps->arena, (size_t)ps->npoints * sizeof(*np));
+        if (np == NULL)
+            return FY_PERR_NOMEM;
+        uint32_t at = 0;
+        for (uint32_t s = 0; s < ps->nseries; s++) {
+            ps->serw[s].first_pt = at; /* reused as the write cursor */
+            at += ps->series[s].npoints;
+        }
+        for (uint32_t i = 0; i < ps->npoints; i++)
+            np[ps->serw[ps->pt_series[i]].first_pt++] = ps->points[i];
+        at = 0;
+        for (uint32_t s = 0; s < ps->nseries; s++) {
+            ps->series[s].points = ps->series[s].npoints ? np + at : NULL;
+            at += ps->series[s].npoints;
+        }
+    } else {
+        for (uint32_t s = 0; s < ps->nseries; s++)
+            ps->series[s].points = ps->series[s].npoints ? ps->points + ps->serw[s].first_pt : NULL;
+    }
+
+    fy_series_t *ser = ps->series;
+    if (ps->series_interleaved) {
+        ser = fy_arena_alloc(ps->arena, (size_t)ps->nseries * sizeof(*ser));
+        if (ser == NULL)
+            return FY_PERR_NOMEM;
+        uint32_t at = 0;
+        for (uint32_t f = 0; f < ps->nfams; f++) {
+            ps->famw[f].first_series = at; /* reused as the write cursor */
+            at += ps->fams[f].nseries;
+        }
+        for (uint32_t s = 0; s < ps->nseries; s++)
+            ser[ps->famw[ps->serw[s].fam].first_series++] = ps->series[s];
+        at = 0;
+        for (uint32_t f = 0; f < ps->nfams; f++) {
+            ps->famw[f].first_series = at;
+            at += ps->fams[f].nseries;
+        }
+    }
+    uint32_t nf = 0;
+    for (uint32_t f = 0; f < ps->nfams; f++) {
+        if (ps->fams[f].nseries == 0)
+            continue;
+        ps->fams[f].series = ser + ps->famw[f].first_series;
+        ps->fams[nf++] = ps->fams[f];
+    }
+    body->families = ps->fams;
+    body->nfamilies = nf;
+    body->nseries = ps->nseries;
+    return FY_OK;
+}
+
+/* ------------------------------------------------------------------------------------------------------------- */
+
+#define ALLOC_ARRAY(ps, ptr, n)                                                                                       \
+    do {                                                                                                              \
+        if (((ptr) = fy_arena_alloc((ps)->arena, (size_t)(n) * sizeof(*(ptr)))) == NULL)                             \
+            return FY_PERR_NOMEM;                                                                                     \
+    } while (0)
+
+/* Reserves the arrays with bounds from the input length: a sample line takes at least 4 bytes ("a 1\n"), a label
+ * at least 5 ('a="",'), a point-making line at least 12 ('a{le="1"} 1\n'). Nothing is touched until written. */
+static int setup(ps_t *ps, size_t len)
+{
+    size_t lines = len / 4 + 2;
+    if (lines > UINT32_MAX - 1)
+        lines = UINT32_MAX - 1;
+    ps->maxfams = ps->maxseries = (uint32_t)lines;
+    ps->maxlabels = len / 5 + 2;
+    ps->maxpoints = (uint32_t)(len / 12 + 2 < lines ? len / 12 + 2 : lines);
+    ALLOC_ARRAY(ps, ps->fams, ps->maxfams);
+    ALLOC_ARRAY(ps, ps->famw, ps->maxfams);
+    ALLOC_ARRAY(ps, ps->names, ps->maxfams);
+    ALLOC_ARRAY(ps, ps->series, ps->maxseries);
+    ALLOC_ARRAY(ps, ps->serw, ps->maxseries);
+    ALLOC_ARRAY(ps, ps->labels, ps->maxlabels);
+    ALLOC_ARRAY(ps, ps->points, ps->maxpoints);
+    ALLOC_ARRAY(ps, ps->pt_series, ps->maxpoints);
+    ps->name_mask = 63;
+    ps->ser_mask = 63;
+    if ((ps->name_slots = alloc_zero(ps->arena, 64 * sizeof(uint32_t))) == NULL ||
+        (ps->ser_slots = alloc_zero(ps->arena, 64 * sizeof(uint32_t))) == NULL)
+        return FY_PERR_NOMEM;
+    return FY_OK;
+}
+
+int fy_parse_text(const char *buf, size_t len, fy_arena_t *arena, fy_body_t *body, fy_parse_error_t *err)
+{
+    ps_t ps;
+    int rc;
+
+    body->families = NULL;
+    body->nfamilies = 0;
+    body->nseries = 0;
+    fy__perr_clear(err);
+    ctab_init();
+
+    memset(&ps, 0, sizeof(ps));
+    ps.arena = arena;
+    ps.err = err;
+    ps.region = buf;
+    ps.eof_at = buf + len;
+    if ((rc = setup(&ps, len)) != FY_OK)
+        goto Exit;
+
+    /* Whole lines first, with their own '\n' as the sentinel. */
+    const char *tail = buf + len;
+    while (tail > buf && tail[-1] != '\n')
+        tail--;
+    ps.lim = tail;
+    if ((rc = parse_lines(&ps, buf, tail)) != FY_OK)
+        goto Exit;
+
+    /* An unterminated last line: only blanks are fine; otherwise it ends in an error expfmt reaches at or before EOF.
+     * Parse a copy with a virtual '\n' so the line code keeps its sentinel. */
+    size_t tlen = (size_t)(buf + len - tail);
+    if (tlen != 0) {
+        char *copy = fy_arena_alloc(arena, tlen + 1);
+        if (copy == NULL) {
+            rc = FY_PERR_NOMEM;
+            goto Exit;
+        }
+        memcpy(copy, tail, tlen);
+        copy[tlen] = '\n';
+        ps.region = copy;
+        ps.region_off = (size_t)(tail - buf);
+        ps.eof_at = copy + tlen;
+        ps.lim = copy + tlen + 1;
+        ps.last_name_len = 0;
+        ps.last_name = NULL;
+        ps.line++;
+        const char *p = skip_blanks(copy);
+        if (p != ps.eof_at) {
+            rc = *p == '#' ? parse_comment(&ps, p + 1) : parse_sample(&ps, p);
+            /* Reaching the virtual '\n' without an error is expfmt's EOF inside the line. */
+            if (rc == FY_OK)
+                rc = text_eof(&ps, ps.eof_at);
+            goto Exit;
+        }
+    }
+    rc = layout(&ps, body);
+
+Exit:
+    if (rc == FY_PERR_NOMEM)
+        fy__perr(err, FY_PERR_NOMEM, NULL, ps.line, 0);
+    if (rc != FY_OK) {
+        body->families = NULL;
+        body->nfamilies = 0;
+        body->nseries = 0;
+    }
+    return rc;
+}

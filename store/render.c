@@ -1,0 +1,705 @@
+/*
+ * render.c: the store's outputs: text format 0.0.4 scrapes (lock-free reads of the per-family sorted slot arrays
+ * under epoch-based reclamation; one stripe lock at a time, briefly, to fold pending changes), the /api/v1/metrics
+ * JSON, and the read-only group iteration that both JSON and later renderers use (one shard lock at a time).
+ *
+ * A scrape is mostly copying: each series' lines were rendered when it was pushed; the scrape sorts only the family
+ * names and copies the text of the slots in their published order into chunks that go to the writer.
+ */
+#include "store_int.h"
+
+#include "fy_num.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <time.h>
+
+typedef struct st_out_t {
+    char *buf;
+    size_t n, cap;
+    fy_store_writer_t w;
+    void *ctx;
+    int rc;
+} out_t;
+
+static void out_flush(out_t *o)
+{
+    if (o->n && o->rc == 0)
+        o->rc = o->w(o->ctx, o->buf, o->n);
+    o->n = 0;
+}
+
+static void out_add(out_t *o, const char *p, size_t n)
+{
+    while (n && o->rc == 0) {
+        size_t k = o->cap - o->n;
+        if (k > n)
+            k = n;
+        memcpy(o->buf + o->n, p, k);
+        o->n += k;
+        p += k;
+        n -= k;
+        if (o->n == o->cap)
+            out_flush(o);
+    }
+}
+
+static void out_str(out_t *o, const char *z)
+{
+    out_add(o, z, strlen(z));
+}
+
+/* HELP escaping: backslash and newline. */
+static void out_help(out_t *o, const char *p, size_t n)
+{
+    size_t start = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (p[i] == '\\' || p[i] == '\n') {
+            out_add(o, p + start, i - start);
+            out_add(o, p[i] == '\\' ? "\\\\" : "\\n", 2);
+            start = i + 1;
+        }
+    }
+    out_add(o, p + start, n - start);
+}
+
+static int fam_name_cmp(const void *x, const void *y)
+{
+    const fy__fam_t *a = *(fy__fam_t *const *)x, *b = *(fy__fam_t *const *)y;
+    return fy_str_cmp(a->name, b->name);
+}
+
+/* The HELP to expose for a pushed family: one variant -> it; several -> that of the member group with the smallest
+ * canonical key (deterministic, unlike the reference). Stripe locked. Returns 0 for "no HELP line". */
+static int choose_help(const fy__fam_t *f, const char **help, size_t *len)
+{
+    if (f->nhv == 1) {
+        *help = f->hv[0].help;
+        *len = f->hv[0].len;
+        return f->hv[0].has_help;
+    }
+    const fy__gfam_t *best = NULL;
+    for (const fy__gfam_t *g = f->members; g; g = g->mnext)
+        if (best == NULL || fy_str_cmp(g->group->key, best->group->key) < 0)
+            best = g;
+    if (best == NULL)
+        return 0;
+    *help = best->help.ptr;
+    *len = best->help.len;
+    return best->has_help;
+}
+
+int fy_store_render_text(fy_store_t *s, fy_store_own_text_t own, void *own_ctx, size_t chunk_size, fy_store_writer_t w,
+                         void *wctx)
+{
+    out_t o = {0};
+    o.cap = chunk_size ? chunk_size : 65536;
+    o.buf = malloc(o.cap);
+    o.w = w;
+    o.ctx = wctx;
+    if (o.buf == NULL)
+        return FY_SERR_NOMEM;
+    unsigned r = fy__ebr_enter(s);
+    fy__fam_t **fams = NULL;
+    size_t nf = 0, capf = 0;
+    for (uint32_t i = 0; i < s->cfg.nstripes; i++) {
+        fy__stripe_t *st = &s->stripes[i];
+        pthread_mutex_lock(&st->lock);
+        if (nf + st->nfams > capf) {
+            capf = 2 * (nf + st->nfams) + 16;
+            fams = realloc(fams, capf * sizeof(*fams));
+            if (fams == NULL)
+                abort();
+        }
+        for (size_t b = 0; b < st->nbuckets; b++)
+            for (fy__fam_t *f = st->buckets[b]; f; f = f->next)
+                fams[nf++] = f;
+        pthread_mutex_unlock(&st->lock);
+    }
+    if (nf > 1)
+        qsort(fams, nf, sizeof(*fams), fam_name_cmp);
+    char *helpcopy = NULL;
+    size_t helpcap = 0;
+    for (size_t i = 0; i < nf && o.rc == 0; i++) {
+        fy__fam_t *f = fams[i];
+        fy__stripe_t *st = &s->stripes[f->hash & (s->cfg.nstripes - 1)];
+        const char *help = NULL;
+        size_t help_len = 0;
+        int has_help, type;
+        pthread_mutex_lock(&st->lock);
+        fy__fam_merge(s, st, f);
+        fy__farr_t *a = atomic_load(&f->published);
+        if (f->own) {
+            has_help = 1;
+            help = f->own_help.ptr;
+            help_len = f->own_help.len;
+            type = f->own_type;
+        } else {
+            has_help = choose_help(f, &help, &help_len);
+            type = f->type;
+        }
+        if (has_help && !f->own) {
+            /* the variant may go away once we unlock */
+            if (help_len > helpcap) {
+                helpcap = help_len;
+                helpcopy = realloc(helpcopy, helpcap);
+                if (helpcopy == NULL)
+                    abort();
+            }
+            memcpy(helpcopy, help, help_len);
+            help = helpcopy;
+        }
+        pthread_mutex_unlock(&st->lock);
+        fy_str_t own_lines = {NULL, 0};
+        if (f->own && own)
+            own_lines = own(own_ctx, f->name);
+        size_t n = a ? a->n : 0;
+        if (n == 0 && own_lines.len == 0)
+            continue;
+        if (has_help) {
+            out_str(&o, "# HELP ");
+            out_add(&o, f->name.ptr, f->name.len);
+            out_add(&o, " ", 1);
+            out_help(&o, help, help_len);
+            out_add(&o, "\n", 1);
+        }
+        out_str(&o, "# TYPE ");
+        out_add(&o, f->name.ptr, f->name.len);
+        out_add(&o, " ", 1);
+        out_str(&o, fy__type_lower(type));
+        out_add(&o, "\n", 1);
+        out_add(&o, own_lines.ptr, own_lines.len);
+        for (size_t k = 0; k < n && o.rc == 0; k++) {
+            if (k + 8 < n)
+                __builtin_prefetch(a->v[k + 8]);
+            if (k + 4 < n) {
+                const fy__rec_t *pr = atomic_load_explicit(&a->v[k + 4]->cur, memory_order_acquire);
+                __builtin_prefetch(pr);
+                __builtin_prefetch(pr->text);
+            }
+            const fy__rec_t *rec = atomic_load_explicit(&a->v[k]->cur, memory_order_acquire);
+            out_add(&o, rec->text, rec->text_len);
+        }
+    }
+    out_flush(&o);
+    fy__ebr_leave(s, r);
+    free(helpcopy);
+    free(fams);
+    free(o.buf);
+    return o.rc;
+}
+
+/* ------------------------------------------------------------------------------------------------------------- */
+/* Group iteration. */
+
+typedef struct st_gref_t {
+    char *key;
+    size_t len;
+    uint64_t hash;
+} gref_t;
+
+static int gref_cmp(const void *x, const void *y)
+{
+    const gref_t *a = x, *b = y;
+    return fy_str_cmp(fy_str(a->key, a->len), fy_str(b->key, b->len));
+}
+
+typedef int (*after_cb_t)(void *ctx);
+
+/* Builds the view of one group (shard locked). Scratch arrays are reused across groups. */
+typedef struct st_view_scratch_t {
+    fy_store_family_view_t *fv;
+    size_t cap_fv;
+    fy_store_series_view_t *sv;
+    size_t cap_sv;
+    fy_store_label_t *lv;
+    size_t cap_lv;
+} view_scratch_t;
+
+static void *grow(void *p, size_t *cap, size_t need, size_t sz)
+{
+    if (need > *cap) {
+        *cap = need * 2;
+        p = realloc(p, *cap * sz);
+        if (p == NULL)
+            abort();
+    }
+    return p;
+}
+
+static void build_view(const fy__group_t *g, view_scratch_t *vs, fy_store_group_view_t *v)
+{
+    size_t ns = 0, nl = 0;
+    for (uint32_t i = 0; i < g->nfams; i++) {
+        ns += g->fams[i]->nrecs;
+        for (uint32_t k = 0; k < g->fams[i]->nrecs; k++)
+            nl += g->fams[i]->recs[k].slot->nlabels;
+    }
+    vs->fv = grow(vs->fv, &vs->cap_fv, g->nfams + 1, sizeof(*vs->fv));
+    vs->sv = grow(vs->sv, &vs->cap_sv, ns + 1, sizeof(*vs->sv));
+    vs->lv = grow(vs->lv, &vs->cap_lv, nl + 1, sizeof(*vs->lv));
+    size_t si = 0, li = 0;
+    for (uint32_t i = 0; i < g->nfams; i++) {
+        const fy__gfam_t *gf = g->fams[i];
+        fy_store_family_view_t *f = &vs->fv[i];
+        f->name = gf->name;
+        f->help = gf->help;
+        f->has_help = gf->has_help;
+        f->type = gf->type;
+        f->stamp_ns = gf->stamp_ns;
+        f->nseries = gf->nrecs;
+        f->series = vs->sv + si;
+        for (uint32_t k = 0; k < gf->nrecs; k++) {
+            const fy__rec_t *rec = &gf->recs[k];
+            fy_store_series_view_t *sv = &vs->sv[si++];
+            sv->labels = vs->lv + li;
+            sv->nlabels = rec->slot->nlabels;
+            const char *p = rec->slot->key;
+            for (unsigned j = 0; j < rec->slot->nlabels; j++, li++)
+                p = fy__slot_label(p, &vs->lv[li].name, &vs->lv[li].value);
+            sv->npoints = rec->npoints;
+            sv->points = rec->points;
+            sv->value = rec->value;
+            sv->count = rec->count;
+            sv->pb_histogram = rec->pb_histogram;
+        }
+    }
+    v->key = g->key;
+    v->labels = g->labels;
+    v->nlabels = g->nlabels;
+    v->push_ns = g->push_ns;
+    v->push_stamp_ns = g->push_stamp_ns;
+    v->fail_ns = g->fail_ns;
+    v->fail_stamp_ns = g->fail_stamp_ns;
+    v->origin = g->origin;
+    v->version = g->version;
+    v->nfamilies = g->nfams;
+    v->families = vs->fv;
+}
+
+static int foreach_internal(fy_store_t *s, fy_store_group_cb_t cb, after_cb_t after, void *ctx)
+{
+    gref_t *refs = NULL;
+    size_t n = 0, cap = 0;
+    for (uint32_t i = 0; i < s->cfg.nshards; i++) {
+        fy__shard_t *sh = &s->shards[i];
+        pthread_mutex_lock(&sh->lock);
+        refs = grow(refs, &cap, n + sh->ngroups + 1, sizeof(*refs));
+        for (size_t b = 0; b < sh->nbuckets; b++)
+            for (fy__group_t *g = sh->buckets[b]; g; g = g->next) {
+                refs[n].key = malloc(g->key.len + 1);
+                if (refs[n].key == NULL)
+                    abort();
+                memcpy(refs[n].key, g->key.ptr, g->key.len);
+                refs[n].len = g->key.len;
+                refs[n].hash = g->hash;
+                n++;
+            }
+        pthread_mutex_unlock(&sh->lock);
+    }
+    if (n > 1)
+        qsort(refs, n, sizeof(*refs), gref_cmp);
+    view_scratch_t vs = {0};
+    int rc = 0;
+    for (size_t i = 0; i < n && rc == 0; i++) {
+        fy__shard_t *sh = &s->shards[refs[i].hash & (s->cfg.nshards - 1)];
+        pthread_mutex_lock(&sh->lock);
+        fy__group_t *g;
+        for (g = sh->buckets[refs[i].hash & (sh->nbuckets - 1)]; g; g = g->next)
+            if (g->hash == refs[i].hash && fy_str_eq_mem(g->key, refs[i].key, refs[i].len))
+                break;
+        if (g) {
+            fy_store_group_view_t v;
+            build_view(g, &vs, &v);
+            rc = cb(ctx, &v);
+        }
+        pthread_mutex_unlock(&sh->lock);
+        if (rc == 0 && after)
+            rc = after(ctx);
+    }
+    for (size_t i = 0; i < n; i++)
+        free(refs[i].key);
+    free(refs);
+    free(vs.fv);
+    free(vs.sv);
+    free(vs.lv);
+    return rc;
+}
+
+int fy_store_foreach_group(fy_store_t *s, fy_store_group_cb_t cb, void *ctx)
+{
+    return foreach_internal(s, cb, NULL, ctx);
+}
+
+/* ------------------------------------------------------------------------------------------------------------- */
+/* JSON (/api/v1/metrics). Each group is rendered into a buffer under its shard lock and flushed after unlocking. */
+
+typedef struct st_jbuf_t {
+    char *p;
+    size_t n, cap;
+} jbuf_t;
+
+static void jb_add(jbuf_t *b, const char *p, size_t n)
+{
+    if (b->n + n > b->cap) {
+        size_t nc = b->cap ? b->cap : 4096;
+        while (nc < b->n + n)
+            nc *= 2;
+        b->p = realloc(b->p, nc);
+        if (b->p == NULL)
+            abort();
+        b->cap = nc;
+    }
+    memcpy(b->p + b->n, p, n);
+    b->n += n;
+}
+
+static void jb_str(jbuf_t *b, const char *z)
+{
+    jb_add(b, z, strlen(z));
+}
+
+size_t fy__utf8_decode(const unsigned char *s, size_t n, uint32_t *rune);
+
+/* A JSON string as Go's encoding/json writes it (HTML-safe; invalid UTF-8 becomes U+FFFD). */
+static void jb_quote(jbuf_t *b, fy_str_t s)
+{
+    static const char hex[] = "0123456789abcdef";
+    jb_add(b, "\"", 1);
+    size_t start = 0;
+    for (size_t i = 0; i < s.len;) {
+        unsigned char c = (unsigned char)s.ptr[i];
+        if (c < 0x80) {
+            if (c >= 0x20 && c != '"' && c != '\\' && c != '<' && c != '>' && c != '&') {
+                i++;
+                continue;
+            }
+            jb_add(b, s.ptr + start, i - start);
+            if (c == '"' || c == '\\') {
+                char e[2] = {'\\', (char)c};
+                jb_add(b, e, 2);
+            } else if (c == '\n') {
+                jb_add(b, "\\n", 2);
+            } else if (c == '\r') {
+                jb_add(b, "\\r", 2);
+            } else if (c == '\t') {
+                jb_add(b, "\\t", 2);
+            } else {
+                char e[6] = {'\\', 'u', '0', '0', hex[c >> 4], hex[c & 15]};
+                jb_add(b, e, 6);
+            }
+            i++;
+            start = i;
+            continue;
+        }
+        uint32_t r;
+        size_t k = fy__utf8_decode((const unsigned char *)s.ptr + i, s.len - i, &r);
+        if (k == 0) {
+            jb_add(b, s.ptr + start, i - start);
+            jb_add(b, "\\ufffd", 6);
+            i++;
+            start = i;
+            continue;
+        }
+        if (r == 0x2028 || r == 0x2029) {
+            jb_add(b, s.ptr + start, i - start);
+            jb_add(b, r == 0x2028 ? "\\u2028" : "\\u2029", 6);
+            i += k;
+            start = i;
+            continue;
+        }
+        i += k;
+    }
+    jb_add(b, s.ptr + start, s.len - start);
+    jb_add(b, "\"", 1);
+}
+
+static void jb_num(jbuf_t *b, double v)
+{
+    char t[FY_FLOAT_BUFSZ + 2];
+    t[0] = '"';
+    size_t n = fy_format_float_json(v, t + 1);
+    t[n + 1] = '"';
+    jb_add(b, t, n + 2);
+}
+
+static void jb_u64(jbuf_t *b, uint64_t v)
+{
+    char t[26];
+    t[0] = '"';
+    size_t n = fy_format_uint64(v, t + 1);
+    t[n + 1] = '"';
+    jb_add(b, t, n + 2);
+}
+
+/* RFC3339Nano in UTC, as Go's time.Format(time.RFC3339Nano): fraction without trailing zeros, none if zero. */
+static void jb_time(jbuf_t *b, int64_t ns)
+{
+    int64_t sec = ns / 1000000000, frac = ns % 1000000000;
+    if (frac < 0) {
+        frac += 1000000000;
+        sec--;
+    }
+    time_t t = (time_t)sec;
+    struct tm tm;
+    gmtime_r(&t, &tm);
+    char out[64];
+    int n = snprintf(out, sizeof(out), "\"%04d-%02d-%02dT%02d:%02d:%02d", tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday,
+                     tm.tm_hour, tm.tm_min, tm.tm_sec);
+    if (frac) {
+        char f[16];
+        snprintf(f, sizeof(f), ".%09lld", (long long)frac);
+        size_t fl = strlen(f);
+        while (f[fl - 1] == '0')
+            fl--;
+        memcpy(out + n, f, fl);
+        n += (int)fl;
+    }
+    memcpy(out + n, "Z\"", 2);
+    jb_add(b, out, (size_t)n + 2);
+}
+
+static void jb_labels(jbuf_t *b, const fy_store_label_t *l, uint32_t n)
+{
+    jb_add(b, "{", 1);
+    int first = 1;
+    for (uint32_t i = 0; i < n; i++) {
+        if (i + 1 < n && fy_str_eq(l[i].name, l[i + 1].name))
+            continue; /* a Go map keeps one value per key */
+        if (!first)
+            jb_add(b, ",", 1);
+        first = 0;
+        jb_quote(b, l[i].name);
+        jb_add(b, ":", 1);
+        jb_quote(b, l[i].value);
+    }
+    jb_add(b, "}", 1);
+}
+
+typedef struct st_kv_t {
+    char k[FY_FLOAT_BUFSZ];
+    size_t kl;
+    double v;
+    uint64_t c;
+    size_t idx;
+} kv_t;
+
+static int kv_cmp(const void *x, const void *y)
+{
+    const kv_t *a = x, *b = y;
+    int c = fy_str_cmp(fy_str(a->k, a->kl), fy_str(b->k, b->kl));
+    if (c)
+        return c;
+    return a->idx < b->idx ? -1 : 1;
+}
+
+/* A map[string]string of points keyed by fmt.Sprint(key), sorted by key; the last of equal keys wins. */
+static void jb_points(jbuf_t *b, const fy_point_t *p, uint32_t n, int hist)
+{
+    kv_t *kv = malloc((n + 1) * sizeof(*kv));
+    if (kv == NULL)
+        abort();
+    for (uint32_t i = 0; i < n; i++) {
+        kv[i].kl = fy_format_float_json(p[i].key, kv[i].k);
+        kv[i].v = p[i].value;
+        kv[i].c = p[i].count;
+        kv[i].idx = i;
+    }
+    if (n > 1)
+        qsort(kv, n, sizeof(*kv), kv_cmp);
+    jb_add(b, "{", 1);
+    int first = 1;
+    for (uint32_t i = 0; i < n; i++) {
+        if (i + 1 < n && kv[i].kl == kv[i + 1].kl && memcmp(kv[i].k, kv[i + 1].k, kv[i].kl) == 0)
+            continue;
+        if (!first)
+            jb_add(b, ",", 1);
+        first = 0;
+        jb_add(b, "\"", 1);
+        jb_add(b, kv[i].k, kv[i].kl);
+        jb_add(b, "\":", 2);
+        if (hist)
+            jb_u64(b, kv[i].c);
+        else
+            jb_num(b, kv[i].v);
+    }
+    jb_add(b, "}", 1);
+    free(kv);
+}
+
+static void jb_family(jbuf_t *b, const fy_store_family_view_t *f)
+{
+    jb_str(b, "{\"time_stamp\":");
+    jb_time(b, f->stamp_ns);
+    jb_str(b, ",\"type\":\"");
+    jb_str(b, f->type <= FY_TYPE_MAX ? (const char *[]){"COUNTER", "GAUGE", "SUMMARY", "UNTYPED", "HISTOGRAM",
+                                                         "GAUGE_HISTOGRAM"}[f->type]
+                                     : "UNTYPED");
+    jb_str(b, "\"");
+    if (f->has_help && f->help.len) {
+        jb_str(b, ",\"help\":");
+        jb_quote(b, f->help);
+    }
+    jb_str(b, ",\"metrics\":[");
+    for (uint32_t i = 0; i < f->nseries; i++) {
+        const fy_store_series_view_t *s = &f->series[i];
+        if (i)
+            jb_add(b, ",", 1);
+        if (f->type == FY_TYPE_SUMMARY) {
+            jb_str(b, "{\"count\":");
+            jb_u64(b, s->count);
+            jb_str(b, ",\"labels\":");
+            jb_labels(b, s->labels, s->nlabels);
+            jb_str(b, ",\"quantiles\":");
+            jb_points(b, s->points, s->npoints, 0);
+            jb_str(b, ",\"sum\":");
+            jb_num(b, s->value);
+            jb_add(b, "}", 1);
+        } else if (f->type == FY_TYPE_HISTOGRAM) {
+            jb_str(b, "{\"buckets\":");
+            jb_points(b, s->points, s->npoints, 1);
+            jb_str(b, ",\"count\":");
+            jb_u64(b, s->count);
+            jb_str(b, ",\"labels\":");
+            jb_labels(b, s->labels, s->nlabels);
+            jb_str(b, ",\"sum\":");
+            jb_num(b, s->value);
+            jb_add(b, "}", 1);
+        } else {
+            jb_str(b, "{\"labels\":");
+            jb_labels(b, s->labels, s->nlabels);
+            jb_str(b, ",\"value\":");
+            jb_num(b, f->type == FY_TYPE_GAUGE_HISTOGRAM ? 0 : s->value);
+            jb_add(b, "}", 1);
+        }
+    }
+    jb_str(b, "]}");
+}
+
+typedef struct st_json_ctx_t {
+    jbuf_t b;
+    size_t ngroups;
+    fy_store_writer_t w;
+    void *wctx;
+    size_t chunk;
+} json_ctx_t;
+
+/* One member of a group object; sorted together with "labels" and "last_push_successful". */
+typedef struct st_jkey_t {
+    fy_str_t name;
+    int kind; /* 0 labels, 1 last_push_successful, 2 family, 3 push ts, 4 fail ts */
+    const fy_store_family_view_t *f;
+    size_t order;
+} jkey_t;
+
+static int jkey_cmp(const void *x, const void *y)
+{
+    const jkey_t *a = x, *b = y;
+    int c = fy_str_cmp(a->name, b->name);
+    if (c)
+        return c;
+    return a->order < b->order ? -1 : 1;
+}
+
+static int json_group(void *ctx, const fy_store_group_view_t *g)
+{
+    json_ctx_t *J = ctx;
+    jbuf_t *b = &J->b;
+    if (J->ngroups++)
+        jb_add(b, ",", 1);
+    size_t nk = g->nfamilies + 4;
+    jkey_t *k = malloc(nk * sizeof(*k));
+    if (k == NULL)
+        abort();
+    k[0] = (jkey_t){fy_str(FY_STRLIT("labels")), 0, NULL, 0};
+    k[1] = (jkey_t){fy_str(FY_STRLIT("last_push_successful")), 1, NULL, 1};
+    k[2] = (jkey_t){fy_str(FY_STRLIT("push_time_seconds")), 3, NULL, 2};
+    k[3] = (jkey_t){fy_str(FY_STRLIT("push_failure_time_seconds")), 4, NULL, 3};
+    for (uint32_t i = 0; i < g->nfamilies; i++)
+        k[4 + i] = (jkey_t){g->families[i].name, 2, &g->families[i], 4 + i};
+    qsort(k, nk, sizeof(*k), jkey_cmp);
+    /* series labels of the timestamp gauges: the grouping labels plus instance="" when missing */
+    fy_store_label_t *tl = malloc((g->nlabels + 1) * sizeof(*tl));
+    if (tl == NULL)
+        abort();
+    uint32_t ntl = 0;
+    int has_inst = 0;
+    for (uint32_t i = 0; i < g->nlabels; i++)
+        has_inst |= fy_str_eq_mem(g->labels[i].name, FY_STRLIT("instance"));
+    for (uint32_t i = 0; i <= g->nlabels; i++) {
+        if (!has_inst && (i == g->nlabels || fy_str_cmp(g->labels[i].name, fy_str(FY_STRLIT("instance"))) > 0)) {
+            tl[ntl++] = (fy_store_label_t){fy_str(FY_STRLIT("instance")), fy_str("", 0)};
+            has_inst = 1;
+        }
+        if (i < g->nlabels)
+            tl[ntl++] = g->labels[i];
+    }
+    jb_add(b, "{", 1);
+    for (size_t i = 0; i < nk; i++) {
+        /* a family named like a fixed key replaces it (reference behaviour B7): the later duplicate wins */
+        if (i + 1 < nk && fy_str_eq(k[i].name, k[i + 1].name))
+            continue;
+        if (b->p[b->n - 1] != '{')
+            jb_add(b, ",", 1);
+        jb_quote(b, k[i].name);
+        jb_add(b, ":", 1);
+        switch (k[i].kind) {
+        case 0:
+            jb_labels(b, g->labels, g->nlabels);
+            break;
+        case 1:
+            jb_str(b, g->fail_ns > g->push_ns ? "false" : "true");
+            break;
+        case 2:
+            jb_family(b, k[i].f);
+            break;
+        default: {
+            int push = k[i].kind == 3;
+            fy_store_series_view_t sv = {0};
+            sv.labels = tl;
+            sv.nlabels = ntl;
+            sv.value = (double)(push ? g->push_ns : g->fail_ns) / 1e9;
+            fy_store_family_view_t fv = {0};
+            fv.help = push ? fy_str(fy__help_push, strlen(fy__help_push)) : fy_str(fy__help_fail, strlen(fy__help_fail));
+            fv.has_help = 1;
+            fv.type = FY_TYPE_GAUGE;
+            fv.stamp_ns = push ? g->push_stamp_ns : g->fail_stamp_ns;
+            fv.nseries = 1;
+            fv.series = &sv;
+            jb_family(b, &fv);
+            break;
+        }
+        }
+    }
+    jb_add(b, "}", 1);
+    free(tl);
+    free(k);
+    return 0;
+}
+
+static int json_after(void *ctx)
+{
+    json_ctx_t *J = ctx;
+    if (J->b.n >= J->chunk) {
+        int rc = J->w(J->wctx, J->b.p, J->b.n);
+        J->b.n = 0;
+        return rc;
+    }
+    return 0;
+}
+
+int fy_store_render_json(fy_store_t *s, size_t chunk_size, fy_store_writer_t w, void *wctx)
+{
+    json_ctx_t J = {0};
+    J.w = w;
+    J.wctx = wctx;
+    J.chunk = chunk_size ? chunk_size : 65536;
+    jb_str(&J.b, "{\"status\":\"success\",\"data\":[");
+    int rc = foreach_internal(s, json_group, json_after, &J);
+    if (rc == 0) {
+        jb_str(&J.b, "]}");
+        rc = w(wctx, J.b.p, J.b.n);
+    }
+    free(J.b.p);
+    return rc;
+}

@@ -1,0 +1,2051 @@
+/*
+ * store.c: the series store: hash-sharded groups, the striped metric-name index (type, HELP variants, reference
+ * counts, the series set that finds duplicates across groups, and the incrementally sorted slot array per family),
+ * push/delete with the Pushgateway's consistency check, and epoch-based reclamation for lock-free text scrapes.
+ *
+ * Lock order (the only one in the store): shard mutex -> stripe mutexes in ascending index. A push holds its
+ * group's shard lock throughout, prepares everything that does not need the index (sanitising, copying, rendering
+ * text) with only that lock held, then takes the stripe locks of every metric name the check must see, checks,
+ * applies, and unlocks. Pushes to different groups therefore only meet on stripe locks, for a short critical
+ * section of hash lookups and pointer swaps. Nothing takes a global lock.
+ *
+ * Workload assumption: pushes mostly re-send the same series of the same group (series identities are stable), so a
+ * push usually only swaps the `cur` pointers of existing slots; series appear and disappear rarely, and then the
+ * family's sorted array is rebuilt from (old array - dead + sorted pending) at the next scrape, in O(n) copying plus
+ * O(k log n) comparisons.
+ *
+ * OOM policy: like h2o, allocation failures abort (fy__xmalloc); the store never returns half-applied state.
+ */
+#define _GNU_SOURCE /* qsort_r */
+#include "store_int.h"
+
+#include "fy_num.h"
+#include "fy_parse.h"
+#include "fy_parse_internal.h"
+
+#include <assert.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#define XXH_INLINE_ALL
+#include <xxhash.h>
+
+const char fy__help_push[] = "Last Unix time when changing this group in the Pushgateway succeeded.";
+const char fy__help_fail[] = "Last Unix time when changing this group in the Pushgateway failed.";
+static const fy_str_t ts_names[2] = {{"push_time_seconds", 17}, {"push_failure_time_seconds", 25}};
+
+static void *xmalloc(size_t n)
+{
+    void *p = malloc(n ? n : 1);
+    if (p == NULL) {
+        fprintf(stderr, "fy_store: out of memory\n");
+        abort();
+    }
+    return p;
+}
+
+static void *xcalloc(size_t n, size_t sz)
+{
+    void *p = calloc(n ? n : 1, sz ? sz : 1);
+    if (p == NULL) {
+        fprintf(stderr, "fy_store: out of memory\n");
+        abort();
+    }
+    return p;
+}
+
+static void *xrealloc(void *p, size_t n)
+{
+    p = realloc(p, n ? n : 1);
+    if (p == NULL) {
+        fprintf(stderr, "fy_store: out of memory\n");
+        abort();
+    }
+    return p;
+}
+
+#define GROW(arr, n, cap)                                                                                            \
+    do {                                                                                                             \
+        if ((n) >= (cap)) {                                                                                          \
+            (cap) = (cap) ? 2 * (cap) : 8;                                                                           \
+            (arr) = xrealloc((arr), (cap) * sizeof(*(arr)));                                                         \
+        }                                                                                                            \
+    } while (0)
+
+uint64_t fy__hash(const void *p, size_t n)
+{
+    return XXH3_64bits(p, n);
+}
+
+const char *fy_store_strerror(int code)
+{
+    switch (code) {
+    case 0:
+        return "OK";
+#define XX(name, c, text)                                                                                             \
+    case c:                                                                                                           \
+        return text;
+        FY_SERR_MAP(XX)
+#undef XX
+    }
+    return "unknown error";
+}
+
+const char *fy__type_upper(int t)
+{
+    static const char *n[] = {"COUNTER", "GAUGE", "SUMMARY", "UNTYPED", "HISTOGRAM", "GAUGE_HISTOGRAM"};
+    return t >= 0 && t <= FY_TYPE_MAX ? n[t] : "UNKNOWN";
+}
+
+const char *fy__type_lower(int t)
+{
+    /* gauge histograms are exposed as histograms in text 0.0.4, as newer Pushgateways do (fixes B2) */
+    static const char *n[] = {"counter", "gauge", "summary", "untyped", "histogram", "histogram"};
+    return t >= 0 && t <= FY_TYPE_MAX ? n[t] : "untyped";
+}
+
+static int metric_name_valid(fy_str_t s)
+{
+    if (s.len == 0)
+        return 0;
+    for (size_t i = 0; i < s.len; i++) {
+        unsigned char c = (unsigned char)s.ptr[i];
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_' || c == ':' || (i > 0 && c >= '0' && c <= '9')))
+            return 0;
+    }
+    return 1;
+}
+
+/* client_golang's checkLabelName: model.LabelName.IsValid and no "__" prefix. */
+static int label_name_valid(fy_str_t s)
+{
+    if (s.len == 0 || (s.len >= 2 && s.ptr[0] == '_' && s.ptr[1] == '_'))
+        return 0;
+    for (size_t i = 0; i < s.len; i++) {
+        unsigned char c = (unsigned char)s.ptr[i];
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_' || (i > 0 && c >= '0' && c <= '9')))
+            return 0;
+    }
+    return 1;
+}
+
+/* ------------------------------------------------------------------------------------------------------------- */
+/* Epoch-based reclamation. Text scrapes register in a reader slot with the epoch they entered at; retired objects
+ * carry the epoch at retirement; an object is freed once no registered reader entered at or before that epoch.
+ * Readers bump the epoch when they enter, so a writer only loads it. All operations are seq_cst: a reader whose
+ * registration a reclaimer does not see reads the published pointers after the reclaimer's scan, and the
+ * unpublishing of a retired object precedes its retirement. */
+
+unsigned fy__ebr_enter(fy_store_t *s)
+{
+    uint64_t e = atomic_fetch_add(&s->epoch, 1) + 1;
+    for (;;) {
+        for (unsigned i = 0; i < FY_EBR_READERS; i++) {
+            uint64_t z = 0;
+            if (atomic_load(&s->readers[i].e) == 0 && atomic_compare_exchange_strong(&s->readers[i].e, &z, e))
+                return i;
+        }
+        sched_yield();
+    }
+}
+
+void fy__ebr_leave(fy_store_t *s, unsigned r)
+{
+    atomic_store(&s->readers[r].e, 0);
+}
+
+static uint64_t ebr_min_reader(fy_store_t *s)
+{
+    uint64_t m = UINT64_MAX;
+    for (unsigned i = 0; i < FY_EBR_READERS; i++) {
+        uint64_t e = atomic_load(&s->readers[i].e);
+        if (e != 0 && e < m)
+            m = e;
+    }
+    return m;
+}
+
+static void reclaim(fy_store_t *s, fy__retire_list_t *l, int force)
+{
+    if (l->n == 0)
+        return;
+    uint64_t m = force ? UINT64_MAX : ebr_min_reader(s);
+    size_t j = 0;
+    for (size_t i = 0; i < l->n; i++) {
+        if (l->v[i].epoch < m)
+            free(l->v[i].p);
+        else
+            l->v[j++] = l->v[i];
+    }
+    l->n = j;
+}
+
+static void retire(fy_store_t *s, fy__retire_list_t *l, void *p)
+{
+    if (p == NULL)
+        return;
+    GROW(l->v, l->n, l->cap);
+    l->v[l->n].p = p;
+    l->v[l->n].epoch = atomic_load(&s->epoch);
+    l->n++;
+}
+
+static void reclaim_maybe(fy_store_t *s, fy__retire_list_t *l)
+{
+    if (l->n >= 64)
+        reclaim(s, l, 0);
+}
+
+/* ------------------------------------------------------------------------------------------------------------- */
+/* Slots and their order. */
+
+/* Exposition order: label count, then values position by position (bytewise), then names (our deterministic
+ * tie-break; the reference leaves such ties to an unstable sort). Unique among the live slots of a family. */
+int fy__slot_cmp(const fy__slot_t *a, const fy__slot_t *b)
+{
+    if (a->nlabels != b->nlabels)
+        return a->nlabels < b->nlabels ? -1 : 1;
+    const char *pa = a->key, *pb = b->key;
+    fy_str_t na, va, nb, vb;
+    for (unsigned i = 0; i < a->nlabels; i++) {
+        pa = fy__slot_label(pa, &na, &va);
+        pb = fy__slot_label(pb, &nb, &vb);
+        int c = fy_str_cmp(va, vb);
+        if (c != 0)
+            return c;
+    }
+    pa = a->key;
+    pb = b->key;
+    for (unsigned i = 0; i < a->nlabels; i++) {
+        pa = fy__slot_label(pa, &na, &va);
+        pb = fy__slot_label(pb, &nb, &vb);
+        int c = fy_str_cmp(na, nb);
+        if (c != 0)
+            return c;
+    }
+    return 0;
+}
+
+static int slot_cmp_qsort(const void *x, const void *y)
+{
+    return fy__slot_cmp(*(fy__slot_t *const *)x, *(fy__slot_t *const *)y);
+}
+
+/* First index in v[0..n) whose slot is not less than k. */
+static size_t lower_bound(fy__slot_t *const *v, size_t n, const fy__slot_t *k)
+{
+    size_t lo = 0, hi = n;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (fy__slot_cmp(v[mid], k) < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo;
+}
+
+static int ptr_cmp(const void *x, const void *y)
+{
+    uintptr_t a = *(const uintptr_t *)x, b = *(const uintptr_t *)y;
+    return a < b ? -1 : a > b;
+}
+
+/* Folds pending and dead slots into a new published array. Called with the stripe locked, by scrapes (before they
+ * read the array) and by pushes when the backlog grows past the array's size. */
+void fy__fam_merge(fy_store_t *s, fy__stripe_t *st, fy__fam_t *f)
+{
+    if (f->npending == 0 && f->ndead == 0)
+        return;
+    fy__farr_t *old = atomic_load(&f->published);
+    size_t on = old ? old->n : 0;
+    /* positions of dead slots in the old array; dead pending slots are filtered directly */
+    size_t *dpos = xmalloc((f->ndead + 1) * sizeof(size_t));
+    size_t nd = 0;
+    for (size_t i = 0; i < f->ndead; i++) {
+        fy__slot_t *d = f->dead[i];
+        if (on == 0)
+            break;
+        size_t p = lower_bound(old->v, on, d);
+        while (p < on && old->v[p] != d && fy__slot_cmp(old->v[p], d) == 0)
+            p++;
+        if (p < on && old->v[p] == d)
+            dpos[nd++] = p;
+    }
+    if (nd > 1)
+        qsort(dpos, nd, sizeof(size_t), ptr_cmp);
+    size_t np = 0;
+    for (size_t i = 0; i < f->npending; i++)
+        if (!f->pending[i]->dead)
+            f->pending[np++] = f->pending[i];
+        else
+            retire(s, &st->retired, f->pending[i]);
+    if (np > 1)
+        qsort(f->pending, np, sizeof(*f->pending), slot_cmp_qsort);
+    size_t nn = on - nd + np;
+    fy__farr_t *a = xmalloc(sizeof(*a) + nn * sizeof(a->v[0]));
+    a->n = nn;
+    size_t oi = 0, di = 0, pi = 0, w = 0;
+    while (oi < on || pi < np) {
+        /* next run of old entries before the next pending slot, skipping dead positions */
+        size_t stop = on;
+        if (pi < np)
+            stop = oi < on ? oi + lower_bound(old->v + oi, on - oi, f->pending[pi]) : on;
+        while (oi < stop) {
+            size_t end = stop;
+            if (di < nd && dpos[di] < end)
+                end = dpos[di];
+            memcpy(a->v + w, old->v + oi, (end - oi) * sizeof(a->v[0]));
+            w += end - oi;
+            oi = end;
+            if (di < nd && dpos[di] == oi) {
+                retire(s, &st->retired, old->v[oi]);
+                oi++;
+                di++;
+            }
+        }
+        if (pi < np)
+            a->v[w++] = f->pending[pi++];
+    }
+    assert(w == nn && di == nd);
+    atomic_store(&f->published, a);
+    retire(s, &st->retired, old);
+    free(dpos);
+    f->npending = 0;
+    f->ndead = 0;
+}
+
+/* ------------------------------------------------------------------------------------------------------------- */
+/* The family index (one hash table per stripe, chained) and each family's series set (open addressing). */
+
+fy__fam_t *fy__fam_find(fy__stripe_t *st, uint64_t h, fy_str_t name)
+{
+    for (fy__fam_t *f = st->buckets[h & (st->nbuckets - 1)]; f; f = f->next)
+        if (f->hash == h && fy_str_eq(f->name, name))
+            return f;
+    return NULL;
+}
+
+static fy__fam_t *fam_create(fy__stripe_t *st, uint64_t h, fy_str_t name)
+{
+    if (st->nfams >= st->nbuckets) {
+        size_t nb = st->nbuckets * 2;
+        fy__fam_t **b = xcalloc(nb, sizeof(*b));
+        for (size_t i = 0; i < st->nbuckets; i++)
+            for (fy__fam_t *f = st->buckets[i], *nx; f; f = nx) {
+                nx = f->next;
+                f->next = b[f->hash & (nb - 1)];
+                b[f->hash & (nb - 1)] = f;
+            }
+        free(st->buckets);
+        st->buckets = b;
+        st->nbuckets = nb;
+    }
+    fy__fam_t *f = xcalloc(1, sizeof(*f) + name.len + 1);
+    memcpy(f->name_buf, name.ptr, name.len);
+    f->name = fy_str(f->name_buf, name.len);
+    f->hash = h;
+    f->next = st->buckets[h & (st->nbuckets - 1)];
+    st->buckets[h & (st->nbuckets - 1)] = f;
+    st->nfams++;
+    return f;
+}
+
+/* Drops a family nobody holds any more (no group, not own). Its slots are all dead. */
+static void fam_maybe_drop(fy_store_t *s, fy__stripe_t *st, fy__fam_t *f)
+{
+    if (f->refs != 0 || f->own)
+        return;
+    assert(f->set_n == 0 && f->members == NULL);
+    fy__fam_t **pp = &st->buckets[f->hash & (st->nbuckets - 1)];
+    while (*pp != f)
+        pp = &(*pp)->next;
+    *pp = f->next;
+    st->nfams--;
+    fy__farr_t *a = atomic_load(&f->published);
+    if (a) {
+        for (size_t i = 0; i < a->n; i++)
+            retire(s, &st->retired, a->v[i]);
+        retire(s, &st->retired, a);
+    }
+    for (size_t i = 0; i < f->npending; i++)
+        retire(s, &st->retired, f->pending[i]);
+    for (uint32_t i = 0; i < f->nhv; i++)
+        free(f->hv[i].help);
+    free(f->hv);
+    free(f->pending);
+    free(f->dead);
+    free(f->set);
+    retire(s, &st->retired, f);
+}
+
+static int slot_key_eq(const fy__slot_t *sl, uint64_t h, const char *key, uint32_t keylen)
+{
+    return sl->hash == h && sl->keylen == keylen && memcmp(sl->key, key, keylen) == 0;
+}
+
+static fy__slot_t *set_find(const fy__fam_t *f, uint64_t h, const char *key, uint32_t keylen)
+{
+    if (f->set_cap == 0)
+        return NULL;
+    for (size_t i = h & (f->set_cap - 1);; i = (i + 1) & (f->set_cap - 1)) {
+        fy__slot_t *sl = f->set[i];
+        if (sl == NULL)
+            return NULL;
+        if (slot_key_eq(sl, h, key, keylen))
+            return sl;
+    }
+}
+
+static void set_insert_raw(fy__slot_t **set, size_t cap, fy__slot_t *sl)
+{
+    size_t i = sl->hash & (cap - 1);
+    while (set[i])
+        i = (i + 1) & (cap - 1);
+    set[i] = sl;
+}
+
+static void set_insert(fy__fam_t *f, fy__slot_t *sl)
+{
+    if (4 * (f->set_n + 1) > 3 * f->set_cap) {
+        size_t nc = f->set_cap ? 2 * f->set_cap : 8;
+        fy__slot_t **ns = xcalloc(nc, sizeof(*ns));
+        for (size_t i = 0; i < f->set_cap; i++)
+            if (f->set[i])
+                set_insert_raw(ns, nc, f->set[i]);
+        free(f->set);
+        f->set = ns;
+        f->set_cap = nc;
+    }
+    set_insert_raw(f->set, f->set_cap, sl);
+    f->set_n++;
+}
+
+/* Linear-probing delete with backward shift (no tombstones). */
+static void set_remove(fy__fam_t *f, fy__slot_t *sl)
+{
+    size_t m = f->set_cap - 1, i = sl->hash & m;
+    while (f->set[i] != sl) {
+        assert(f->set[i] != NULL);
+        i = (i + 1) & m;
+    }
+    size_t j = i;
+    for (;;) {
+        j = (j + 1) & m;
+        if (f->set[j] == NULL)
+            break;
+        size_t k = f->set[j]->hash & m;
+        if ((j > i && (k <= i || k > j)) || (j < i && (k <= i && k > j))) {
+            f->set[i] = f->set[j];
+            i = j;
+        }
+    }
+    f->set[i] = NULL;
+    f->set_n--;
+}
+
+static void slot_kill(fy__fam_t *f, fy__slot_t *sl)
+{
+    assert(!sl->dead);
+    sl->dead = 1;
+    set_remove(f, sl);
+    GROW(f->dead, f->ndead, f->cap_dead);
+    f->dead[f->ndead++] = sl;
+}
+
+static void help_ref(fy__fam_t *f, const fy__gfam_t *g, int delta)
+{
+    for (uint32_t i = 0; i < f->nhv; i++) {
+        fy__helpvar_t *v = &f->hv[i];
+        if (v->has_help == g->has_help && fy_str_eq_mem(g->help, v->help, v->len)) {
+            v->refs += delta;
+            if (v->refs == 0) {
+                free(v->help);
+                f->hv[i] = f->hv[--f->nhv];
+            }
+            return;
+        }
+    }
+    assert(delta > 0);
+    GROW(f->hv, f->nhv, f->cap_hv);
+    fy__helpvar_t *v = &f->hv[f->nhv++];
+    v->help = xmalloc(g->help.len + 1);
+    memcpy(v->help, g->help.ptr, g->help.len);
+    v->len = g->help.len;
+    v->has_help = g->has_help;
+    v->refs = 1;
+}
+
+static void member_link(fy__fam_t *f, fy__gfam_t *g)
+{
+    g->fam = f;
+    g->mprev = NULL;
+    g->mnext = f->members;
+    if (f->members)
+        f->members->mprev = g;
+    f->members = g;
+    help_ref(f, g, 1);
+}
+
+static void member_unlink(fy__fam_t *f, fy__gfam_t *g)
+{
+    if (g->mprev)
+        g->mprev->mnext = g->mnext;
+    else
+        f->members = g->mnext;
+    if (g->mnext)
+        g->mnext->mprev = g->mprev;
+    help_ref(f, g, -1);
+}
+
+/* ------------------------------------------------------------------------------------------------------------- */
+/* Store life cycle. */
+
+fy_store_t *fy_store_create(const fy_store_config_t *cfg)
+{
+    fy_store_t *s = calloc(1, sizeof(*s));
+    if (s == NULL)
+        return NULL;
+    if (cfg)
+        s->cfg = *cfg;
+    if (s->cfg.nshards == 0)
+        s->cfg.nshards = 64;
+    if (s->cfg.nstripes == 0)
+        s->cfg.nstripes = 256;
+    assert((s->cfg.nshards & (s->cfg.nshards - 1)) == 0 && (s->cfg.nstripes & (s->cfg.nstripes - 1)) == 0);
+    s->shards = xcalloc(s->cfg.nshards, sizeof(*s->shards));
+    s->stripes = xcalloc(s->cfg.nstripes, sizeof(*s->stripes));
+    for (uint32_t i = 0; i < s->cfg.nshards; i++) {
+        pthread_mutex_init(&s->shards[i].lock, NULL);
+        s->shards[i].nbuckets = 16;
+        s->shards[i].buckets = xcalloc(16, sizeof(fy__group_t *));
+    }
+    for (uint32_t i = 0; i < s->cfg.nstripes; i++) {
+        pthread_mutex_init(&s->stripes[i].lock, NULL);
+        s->stripes[i].nbuckets = 8;
+        s->stripes[i].buckets = xcalloc(8, sizeof(fy__fam_t *));
+    }
+    return s;
+}
+
+static void gfam_free_now(fy__gfam_t *g)
+{
+    free(g);
+}
+
+static void group_free(fy__group_t *g)
+{
+    free(g);
+}
+
+void fy_store_destroy(fy_store_t *s)
+{
+    if (s == NULL)
+        return;
+    for (uint32_t i = 0; i < s->cfg.nshards; i++) {
+        fy__shard_t *sh = &s->shards[i];
+        for (size_t b = 0; b < sh->nbuckets; b++)
+            for (fy__group_t *g = sh->buckets[b], *nx; g; g = nx) {
+                nx = g->next;
+                for (uint32_t k = 0; k < g->nfams; k++)
+                    gfam_free_now(g->fams[k]);
+                free(g->fams);
+                gfam_free_now(g->tsf[0]);
+                gfam_free_now(g->tsf[1]);
+                group_free(g);
+            }
+        free(sh->buckets);
+        reclaim(s, &sh->retired, 1);
+        free(sh->retired.v);
+        pthread_mutex_destroy(&sh->lock);
+    }
+    for (uint32_t i = 0; i < s->cfg.nstripes; i++) {
+        fy__stripe_t *st = &s->stripes[i];
+        for (size_t b = 0; b < st->nbuckets; b++)
+            for (fy__fam_t *f = st->buckets[b], *nx; f; f = nx) {
+                nx = f->next;
+                fy__farr_t *a = atomic_load(&f->published);
+                if (a) {
+                    for (size_t k = 0; k < a->n; k++)
+                        free(a->v[k]);
+                    free(a);
+                }
+                for (size_t k = 0; k < f->npending; k++)
+                    free(f->pending[k]);
+                for (uint32_t k = 0; k < f->nhv; k++)
+                    free(f->hv[k].help);
+                free(f->hv);
+                free(f->pending);
+                free(f->dead);
+                free(f->set);
+                if (f->own)
+                    free((void *)f->own_help.ptr);
+                free(f);
+            }
+        free(st->buckets);
+        reclaim(s, &st->retired, 1);
+        free(st->retired.v);
+        pthread_mutex_destroy(&st->lock);
+    }
+    free(s->shards);
+    free(s->stripes);
+    free(s);
+}
+
+void fy_store_stats(fy_store_t *s, fy_store_stats_t *out)
+{
+    out->groups = atomic_load(&s->ngroups);
+    out->series = atomic_load(&s->nseries);
+}
+
+void fy_store_err_free(fy_store_err_t *err)
+{
+    if (err) {
+        free(err->msg);
+        err->msg = NULL;
+        err->msg_len = 0;
+    }
+}
+
+int fy_store_register_own(fy_store_t *s, fy_str_t name, fy_type_t type, fy_str_t help, int predefined)
+{
+    if (!metric_name_valid(name) || (unsigned)type > FY_TYPE_MAX)
+        return FY_SERR_BADARG;
+    uint64_t h = fy__hash(name.ptr, name.len);
+    fy__stripe_t *st = &s->stripes[h & (s->cfg.nstripes - 1)];
+    int rc = FY_OK;
+    pthread_mutex_lock(&st->lock);
+    fy__fam_t *f = fy__fam_find(st, h, name);
+    if (f == NULL)
+        f = fam_create(st, h, name);
+    if (f->own) {
+        rc = FY_SERR_BADARG;
+    } else {
+        char *hc = xmalloc(help.len + 1);
+        memcpy(hc, help.ptr, help.len);
+        f->own = 1;
+        f->own_type = (uint8_t)type;
+        f->own_predefined = predefined ? 1 : 0;
+        f->own_help = fy_str(hc, help.len);
+    }
+    pthread_mutex_unlock(&st->lock);
+    return rc;
+}
+
+/* ------------------------------------------------------------------------------------------------------------- */
+/* Growable byte buffer (push scratch, error messages). */
+
+typedef struct st_buf_t {
+    char *p;
+    size_t n, cap;
+} buf_t;
+
+static void buf_reserve(buf_t *b, size_t more)
+{
+    if (b->n + more > b->cap) {
+        size_t nc = b->cap ? b->cap : 256;
+        while (nc < b->n + more)
+            nc *= 2;
+        b->p = xrealloc(b->p, nc);
+        b->cap = nc;
+    }
+}
+
+static void buf_add(buf_t *b, const void *p, size_t n)
+{
+    buf_reserve(b, n);
+    if (n)
+        memcpy(b->p + b->n, p, n);
+    b->n += n;
+}
+
+static void buf_str(buf_t *b, const char *z)
+{
+    buf_add(b, z, strlen(z));
+}
+
+static void buf_float_text(buf_t *b, double v)
+{
+    buf_reserve(b, FY_FLOAT_BUFSZ);
+    b->n += fy_format_float_text(v, b->p + b->n);
+}
+
+/* Text 0.0.4 label value escaping: \ " and newline. */
+static void buf_label_value(buf_t *b, fy_str_t v)
+{
+    buf_reserve(b, 2 * v.len);
+    char *o = b->p + b->n;
+    for (size_t i = 0; i < v.len; i++) {
+        char c = v.ptr[i];
+        if (c == '\\' || c == '"') {
+            *o++ = '\\';
+            *o++ = c;
+        } else if (c == '\n') {
+            *o++ = '\\';
+            *o++ = 'n';
+        } else {
+            *o++ = c;
+        }
+    }
+    b->n = (size_t)(o - b->p);
+}
+
+static void buf_go_quote(buf_t *b, fy_str_t s)
+{
+    size_t cap = 4 * s.len + 3;
+    if (cap > 1 << 20)
+        cap = 1 << 20;
+    buf_reserve(b, cap + 1);
+    b->n += fy__go_quote(s.ptr, s.len, b->p + b->n, cap + 1);
+}
+
+/* ------------------------------------------------------------------------------------------------------------- */
+/* Rendering one series' exposition lines. key holds the sanitised labels (slot encoding). */
+
+static void render_labels(buf_t *b, const char *key, unsigned nlabels, const char *extra, double extra_v)
+{
+    if (nlabels == 0 && extra == NULL)
+        return;
+    buf_add(b, "{", 1);
+    const char *p = key;
+    fy_str_t n, v;
+    for (unsigned i = 0; i < nlabels; i++) {
+        p = fy__slot_label(p, &n, &v);
+        if (i)
+            buf_add(b, ",", 1);
+        buf_add(b, n.ptr, n.len);
+        buf_add(b, "=\"", 2);
+        buf_label_value(b, v);
+        buf_add(b, "\"", 1);
+    }
+    if (extra) {
+        if (nlabels)
+            buf_add(b, ",", 1);
+        buf_str(b, extra);
+        buf_add(b, "=\"", 2);
+        buf_float_text(b, extra_v);
+        buf_add(b, "\"", 1);
+    }
+    buf_add(b, "}", 1);
+}
+
+static void render_line(buf_t *b, fy_str_t name, const char *suffix, const char *key, unsigned nlabels,
+                        const char *extra, double extra_v, double v)
+{
+    buf_add(b, name.ptr, name.len);
+    if (suffix)
+        buf_str(b, suffix);
+    render_labels(b, key, nlabels, extra, extra_v);
+    buf_add(b, " ", 1);
+    buf_float_text(b, v);
+    buf_add(b, "\n", 1);
+}
+
+static void render_series(buf_t *b, fy_str_t name, int type, const char *key, unsigned nlabels, const fy_series_t *se)
+{
+    switch (type) {
+    case FY_TYPE_SUMMARY:
+        for (uint32_t i = 0; i < se->npoints; i++)
+            render_line(b, name, NULL, key, nlabels, "quantile", se->points[i].key, se->points[i].value);
+        render_line(b, name, "_sum", key, nlabels, NULL, 0, se->value);
+        render_line(b, name, "_count", key, nlabels, NULL, 0, (double)se->count);
+        break;
+    case FY_TYPE_HISTOGRAM:
+    case FY_TYPE_GAUGE_HISTOGRAM: {
+        int inf = 0;
+        for (uint32_t i = 0; i < se->npoints; i++) {
+            render_line(b, name, "_bucket", key, nlabels, "le", se->points[i].key, (double)se->points[i].count);
+            if (se->points[i].key == __builtin_inf())
+                inf = 1;
+        }
+        if (!inf)
+            render_line(b, name, "_bucket", key, nlabels, "le", __builtin_inf(), (double)se->count);
+        render_line(b, name, "_sum", key, nlabels, NULL, 0, se->value);
+        render_line(b, name, "_count", key, nlabels, NULL, 0, (double)se->count);
+        break;
+    }
+    default:
+        render_line(b, name, NULL, key, nlabels, NULL, 0, se->value);
+        break;
+    }
+}
+
+/* ------------------------------------------------------------------------------------------------------------- */
+/* Groups. */
+
+static fy__group_t *group_find(fy__shard_t *sh, uint64_t h, fy_str_t key)
+{
+    for (fy__group_t *g = sh->buckets[h & (sh->nbuckets - 1)]; g; g = g->next)
+        if (g->hash == h && fy_str_eq(g->key, key))
+            return g;
+    return NULL;
+}
+
+static void group_insert(fy__shard_t *sh, fy__group_t *g)
+{
+    if (sh->ngroups >= sh->nbuckets) {
+        size_t nb = sh->nbuckets * 2;
+        fy__group_t **b = xcalloc(nb, sizeof(*b));
+        for (size_t i = 0; i < sh->nbuckets; i++)
+            for (fy__group_t *x = sh->buckets[i], *nx; x; x = nx) {
+                nx = x->next;
+                x->next = b[x->hash & (nb - 1)];
+                b[x->hash & (nb - 1)] = x;
+            }
+        free(sh->buckets);
+        sh->buckets = b;
+        sh->nbuckets = nb;
+    }
+    g->next = sh->buckets[g->hash & (sh->nbuckets - 1)];
+    sh->buckets[g->hash & (sh->nbuckets - 1)] = g;
+    sh->ngroups++;
+}
+
+static void group_unlink(fy__shard_t *sh, fy__group_t *g)
+{
+    fy__group_t **pp = &sh->buckets[g->hash & (sh->nbuckets - 1)];
+    while (*pp != g)
+        pp = &(*pp)->next;
+    *pp = g->next;
+    sh->ngroups--;
+}
+
+static int label_cmp_name(const void *x, const void *y)
+{
+    const fy_store_label_t *a = x, *b = y;
+    return fy_str_cmp(a->name, b->name);
+}
+
+/* The canonical grouping key of sorted labels: name 0xFF value, pairs joined by 0xFF. */
+static void canonical_key(buf_t *b, const fy_store_label_t *l, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        if (i)
+            buf_add(b, "\xff", 1);
+        buf_add(b, l[i].name.ptr, l[i].name.len);
+        buf_add(b, "\xff", 1);
+        buf_add(b, l[i].value.ptr, l[i].value.len);
+    }
+}
+
+/* A parsed grouping key: sorted copies and the canonical form, all in one allocation owned by the caller. */
+typedef struct st_gkey_t {
+    fy_store_label_t *labels;
+    size_t n;
+    fy_str_t key;
+    uint64_t hash;
+    int valid_utf8, has_instance;
+    char *mem;
+} gkey_t;
+
+static int gkey_parse(gkey_t *k, const fy_store_label_t *gk, size_t ngk)
+{
+    size_t bytes = 0;
+    for (size_t i = 0; i < ngk; i++)
+        bytes += gk[i].name.len + gk[i].value.len;
+    size_t keylen = bytes + (ngk ? 2 * ngk - 1 : 0);
+    k->mem = xmalloc(ngk * sizeof(fy_store_label_t) + 2 * bytes + keylen + 1);
+    k->labels = (fy_store_label_t *)k->mem;
+    k->n = ngk;
+    char *p = k->mem + ngk * sizeof(fy_store_label_t);
+    for (size_t i = 0; i < ngk; i++) {
+        memcpy(p, gk[i].name.ptr, gk[i].name.len);
+        k->labels[i].name = fy_str(p, gk[i].name.len);
+        p += gk[i].name.len;
+        memcpy(p, gk[i].value.ptr, gk[i].value.len);
+        k->labels[i].value = fy_str(p, gk[i].value.len);
+        p += gk[i].value.len;
+    }
+    if (ngk > 1)
+        qsort(k->labels, ngk, sizeof(*k->labels), label_cmp_name);
+    k->valid_utf8 = 1;
+    k->has_instance = 0;
+    for (size_t i = 0; i < ngk; i++) {
+        if (!label_name_valid(k->labels[i].name) || (i && fy_str_eq(k->labels[i].name, k->labels[i - 1].name))) {
+            free(k->mem);
+            k->mem = NULL;
+            return FY_SERR_BADARG;
+        }
+        if (!fy__utf8_valid(k->labels[i].value.ptr, k->labels[i].value.len))
+            k->valid_utf8 = 0;
+        if (fy_str_eq_mem(k->labels[i].name, FY_STRLIT("instance")))
+            k->has_instance = 1;
+    }
+    buf_t b = {p, 0, keylen + 1};
+    canonical_key(&b, k->labels, ngk);
+    assert(b.p == p && b.n == keylen);
+    k->key = fy_str(p, keylen);
+    k->hash = fy__hash(p, keylen);
+    return FY_OK;
+}
+
+/* ------------------------------------------------------------------------------------------------------------- */
+/* Push preparation: everything that needs no index lock. */
+
+typedef struct st_pser_t {
+    const fy_series_t *src;
+    size_t key_off; /* in scratch */
+    uint32_t keylen;
+    uint16_t nlabels;
+    uint64_t hash;
+    size_t text_off; /* in text scratch */
+    uint32_t text_len;
+    int dup_in_push; /* an earlier series of this push has the same labels */
+    fy__slot_t *slot;
+} pser_t;
+
+typedef struct st_pfam_t {
+    fy_str_t name; /* points into the body */
+    uint64_t hash;
+    uint8_t type, has_help, is_ts;
+    size_t help_off, help_len; /* unescaped, in scratch */
+    size_t first, n;           /* pser range */
+    uint32_t stripe;
+    fy__fam_t *fam;
+    int ok;         /* passed the family-level checks (registered) */
+    int removed_old; /* the group holds this name and the push replaces it */
+    fy__gfam_t *ng; /* prepared gfam */
+} pfam_t;
+
+typedef struct st_push_t {
+    fy_store_t *s;
+    gkey_t gk;
+    fy_store_method_t method;
+    const fy_body_t *body;
+    int64_t now;
+    buf_t scratch, text;
+    pfam_t *fams;
+    size_t nfams, cap_fams;
+    pser_t *ser;
+    size_t nser, cap_ser;
+    /* errors */
+    buf_t err;
+    size_t nerr;
+    int key_caused;
+    /* lock set */
+    uint32_t *stripes;
+    size_t nstripes;
+} push_t;
+
+static void err_begin(push_t *P)
+{
+    /* each error is stored as "\n* <text>"; the prefix is stripped when there is only one */
+    buf_add(&P->err, "\n* ", 3);
+    P->nerr++;
+}
+
+/* Appends the sanitised labels of (name, value) list to the key encoding. */
+static void key_add(buf_t *b, fy_str_t n, fy_str_t v)
+{
+    uint32_t nl = (uint32_t)n.len, vl = (uint32_t)v.len;
+    buf_add(b, &nl, 4);
+    buf_add(b, &vl, 4);
+    buf_add(b, n.ptr, n.len);
+    buf_add(b, v.ptr, v.len);
+}
+
+typedef struct st_lab_t {
+    fy_str_t name, value;
+} lab_t;
+
+static int lab_cmp(const void *x, const void *y)
+{
+    const lab_t *a = x, *b = y;
+    int c = fy_str_cmp(a->name, b->name);
+    if (c)
+        return c;
+    return a < b ? -1 : a > b; /* keep input order among duplicates */
+}
+
+/* Sanitises one series (spec 5.3) into the scratch key encoding. Label strings are first unescaped into `tmp`. */
+static void prep_series(push_t *P, pser_t *ps, buf_t *tmp, lab_t **labs, size_t *cap_labs)
+{
+    const fy_series_t *se = ps->src;
+    size_t nl = 0, need = se->nlabels + P->gk.n + 1;
+    if (need > *cap_labs) {
+        *cap_labs = need * 2;
+        *labs = xrealloc(*labs, *cap_labs * sizeof(lab_t));
+    }
+    tmp->n = 0;
+    size_t bytes = 0;
+    for (uint32_t i = 0; i < se->nlabels; i++)
+        bytes += se->labels[i].value.len;
+    buf_reserve(tmp, bytes);
+    int has_instance = P->gk.has_instance;
+    for (uint32_t i = 0; i < se->nlabels; i++) {
+        const fy_label_t *l = &se->labels[i];
+        int overridden = 0;
+        for (size_t k = 0; k < P->gk.n && !overridden; k++)
+            overridden = fy_str_eq(l->name, P->gk.labels[k].name);
+        if (overridden)
+            continue;
+        if (fy_str_eq_mem(l->name, FY_STRLIT("instance")))
+            has_instance = 1;
+        fy_str_t v = l->value;
+        if (l->value_esc != FY_ESC_NONE) {
+            size_t n = fy_unescape(l->value, (fy_esc_t)l->value_esc, tmp->p + tmp->n);
+            v = fy_str(tmp->p + tmp->n, n);
+            tmp->n += n;
+        }
+        (*labs)[nl].name = l->name;
+        (*labs)[nl].value = v;
+        nl++;
+    }
+    for (size_t k = 0; k < P->gk.n; k++) {
+        (*labs)[nl].name = P->gk.labels[k].name;
+        (*labs)[nl].value = P->gk.labels[k].value;
+        nl++;
+    }
+    if (!has_instance) {
+        (*labs)[nl].name = fy_str(FY_STRLIT("instance"));
+        (*labs)[nl].value = fy_str("", 0);
+        nl++;
+    }
+    qsort(*labs, nl, sizeof(lab_t), lab_cmp);
+    ps->key_off = P->scratch.n;
+    for (size_t i = 0; i < nl; i++)
+        key_add(&P->scratch, (*labs)[i].name, (*labs)[i].value);
+    ps->keylen = (uint32_t)(P->scratch.n - ps->key_off);
+    ps->nlabels = (uint16_t)nl;
+    ps->hash = fy__hash(P->scratch.p + ps->key_off, ps->keylen);
+}
+
+static int pfam_cmp(const void *x, const void *y)
+{
+    const pfam_t *a = x, *b = y;
+    int c = fy_str_cmp(a->name, b->name);
+    if (c)
+        return c;
+    return a->first < b->first ? -1 : a->first > b->first; /* later duplicates sort later */
+}
+
+static int is_ts_name(fy_str_t n)
+{
+    return fy_str_eq(n, ts_names[0]) || fy_str_eq(n, ts_names[1]);
+}
+
+/* ------------------------------------------------------------------------------------------------------------- */
+/* The compact protobuf text dump used in client_golang's messages ("{ label:<...> gauge:<value:1 > }"). */
+
+static void dump_pb_string(buf_t *b, fy_str_t s)
+{
+    buf_add(b, "\"", 1);
+    for (size_t i = 0; i < s.len;) {
+        unsigned char c = (unsigned char)s.ptr[i];
+        uint32_t r;
+        size_t k;
+        if (c == '"' || c == '\\') {
+            char e[2] = {'\\', (char)c};
+            buf_add(b, e, 2);
+            i++;
+        } else if (c == '\n') {
+            buf_add(b, "\\n", 2);
+            i++;
+        } else if (c >= 0x20 && c < 0x7f) {
+            buf_add(b, &s.ptr[i], 1);
+            i++;
+        } else if (c >= 0x80 && (k = fy__utf8_decode((const unsigned char *)s.ptr + i, s.len - i, &r)) > 0) {
+            buf_add(b, s.ptr + i, k);
+            i += k;
+        } else {
+            char e[5];
+            snprintf(e, sizeof(e), "\\%03o", c);
+            buf_add(b, e, 4);
+            i++;
+        }
+    }
+    buf_add(b, "\"", 1);
+}
+
+static void dump_float(buf_t *b, double v)
+{
+    buf_reserve(b, FY_FLOAT_BUFSZ);
+    b->n += fy_format_float_g(v, b->p + b->n);
+}
+
+static void dump_u64(buf_t *b, uint64_t v)
+{
+    buf_reserve(b, 24);
+    b->n += fy_format_uint64(v, b->p + b->n);
+}
+
+static void dump_metric(push_t *P, buf_t *b, const pser_t *ps, int family_type)
+{
+    const fy_series_t *se = ps->src;
+    buf_add(b, "{ ", 2);
+    const char *p = P->scratch.p + ps->key_off;
+    fy_str_t n, v;
+    for (unsigned i = 0; i < ps->nlabels; i++) {
+        p = fy__slot_label(p, &n, &v);
+        buf_str(b, "label:<name:");
+        dump_pb_string(b, n);
+        buf_str(b, " value:");
+        dump_pb_string(b, v);
+        buf_str(b, " > ");
+    }
+    int kind = family_type;
+    if ((se->pb_kinds & FY_PB_KINDS_VALID) && !(se->pb_kinds & FY_PB_KIND_BIT(family_type))) {
+        /* Dump the first sub-message the series did carry, as the reference's text dump shows it. */
+        for (int t = FY_TYPE_COUNTER; t <= FY_TYPE_HISTOGRAM; t++)
+            if (se->pb_kinds & (1u << t)) {
+                kind = t;
+                break;
+            }
+    }
+    switch (kind) {
+    case FY_TYPE_COUNTER:
+    case FY_TYPE_GAUGE:
+    case FY_TYPE_UNTYPED:
+        buf_str(b, kind == FY_TYPE_COUNTER ? "counter:<value:" : kind == FY_TYPE_GAUGE ? "gauge:<value:" : "untyped:<value:");
+        dump_float(b, se->value);
+        buf_str(b, " > ");
+        break;
+    case FY_TYPE_SUMMARY:
+        buf_str(b, "summary:<sample_count:");
+        dump_u64(b, se->count);
+        buf_str(b, " sample_sum:");
+        dump_float(b, se->value);
+        for (uint32_t i = 0; i < se->npoints; i++) {
+            buf_str(b, " quantile:<quantile:");
+            dump_float(b, se->points[i].key);
+            buf_str(b, " value:");
+            dump_float(b, se->points[i].value);
+            buf_str(b, " >");
+        }
+        buf_str(b, " > ");
+        break;
+    default:
+        buf_str(b, "histogram:<sample_count:");
+        dump_u64(b, se->count);
+        buf_str(b, " sample_sum:");
+        dump_float(b, se->value);
+        for (uint32_t i = 0; i < se->npoints; i++) {
+            buf_str(b, " bucket:<cumulative_count:");
+            dump_u64(b, se->points[i].count);
+            buf_str(b, " upper_bound:");
+            dump_float(b, se->points[i].key);
+            buf_str(b, " >");
+        }
+        buf_str(b, " > ");
+        break;
+    }
+    if (se->has_timestamp) {
+        char t[32];
+        snprintf(t, sizeof(t), "timestamp_ms:%lld ", (long long)se->timestamp_ms);
+        buf_str(b, t);
+    }
+    buf_add(b, "}", 1);
+}
+
+/* "collected metric %q { %s} <tail>" */
+static void err_metric(push_t *P, const pfam_t *pf, const pser_t *ps, int family_type)
+{
+    err_begin(P);
+    buf_str(&P->err, "collected metric ");
+    buf_go_quote(&P->err, pf->name);
+    buf_add(&P->err, " ", 1);
+    dump_metric(P, &P->err, ps, family_type);
+    buf_add(&P->err, " ", 1);
+}
+
+/* ------------------------------------------------------------------------------------------------------------- */
+/* The check, with all stripe locks of the push held. */
+
+static fy__stripe_t *stripe_of(fy_store_t *s, uint64_t h)
+{
+    return &s->stripes[h & (s->cfg.nstripes - 1)];
+}
+
+static fy__fam_t *lookup(push_t *P, fy_str_t name)
+{
+    uint64_t h = fy__hash(name.ptr, name.len);
+    return fy__fam_find(stripe_of(P->s, h), h, name);
+}
+
+static fy__gfam_t *group_gfam(const fy__group_t *g, fy_str_t name)
+{
+    if (g == NULL)
+        return NULL;
+    size_t lo = 0, hi = g->nfams;
+    while (lo < hi) {
+        size_t mid = (lo + hi) / 2;
+        int c = fy_str_cmp(g->fams[mid]->name, name);
+        if (c == 0)
+            return g->fams[mid];
+        if (c < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return NULL;
+}
+
+static pfam_t *pushed_fam(push_t *P, fy_str_t name)
+{
+    size_t lo = 0, hi = P->nfams;
+    while (lo < hi) {
+        size_t mid = (lo + hi) / 2;
+        int c = fy_str_cmp(P->fams[mid].name, name);
+        if (c == 0)
+            return &P->fams[mid];
+        if (c < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return NULL;
+}
+
+/* Whether the group's current family `name` disappears with this push. */
+static int replaced(push_t *P, const fy__group_t *g, fy_str_t name)
+{
+    if (group_gfam(g, name) == NULL)
+        return 0;
+    return P->method == FY_STORE_PUT || pushed_fam(P, name) != NULL;
+}
+
+/* Is `name` present (own, in another group, kept in this group, or pushed and registered earlier), and with which
+ * type? Mirrors the metricFamiliesByName map of client_golang's Gather at the moment family `upto` is gathered. */
+static int registered(push_t *P, const fy__group_t *g, fy_str_t name, const pfam_t *upto, int *type)
+{
+    fy__fam_t *f = lookup(P, name);
+    if (f && f->own) {
+        *type = f->own_type;
+        return 1;
+    }
+    if (f && f->refs > (uint32_t)replaced(P, g, name)) {
+        *type = f->type;
+        return 1;
+    }
+    pfam_t *pf = pushed_fam(P, name);
+    if (pf && pf < upto && pf->ok) {
+        *type = pf->type;
+        return 1;
+    }
+    return 0;
+}
+
+static int has_suffix(fy_str_t n, const char *suf, size_t sl)
+{
+    return n.len > sl && memcmp(n.ptr + n.len - sl, suf, sl) == 0;
+}
+
+/* client_golang's checkSuffixCollisions, against registered(). Returns 1 (and records the error) on a collision. */
+static int check_suffix(push_t *P, const fy__group_t *g, pfam_t *pf)
+{
+    fy_str_t n = pf->name;
+    size_t cut = 0;
+    if (has_suffix(n, "_count", 6))
+        cut = 6;
+    else if (has_suffix(n, "_sum", 4))
+        cut = 4;
+    else if (has_suffix(n, "_bucket", 7))
+        cut = 7;
+    int t;
+    if (cut) {
+        fy_str_t base = fy_str(n.ptr, n.len - cut);
+        if (registered(P, g, base, pf, &t) && (t == FY_TYPE_HISTOGRAM || (t == FY_TYPE_SUMMARY && cut != 7))) {
+            err_begin(P);
+            buf_str(&P->err, "collected metric named ");
+            buf_go_quote(&P->err, n);
+            buf_str(&P->err, t == FY_TYPE_SUMMARY ? " collides with previously collected summary named "
+                                                  : " collides with previously collected histogram named ");
+            buf_go_quote(&P->err, base);
+            return 1;
+        }
+    }
+    if (pf->type == FY_TYPE_SUMMARY || pf->type == FY_TYPE_HISTOGRAM) {
+        static const char *sufs[3] = {"_count", "_sum", "_bucket"};
+        for (int i = 0; i < (pf->type == FY_TYPE_HISTOGRAM ? 3 : 2); i++) {
+            char tmp[512];
+            if (n.len + 8 > sizeof(tmp))
+                break; /* no registered name can be that long and collide: names longer than this are compared below */
+            memcpy(tmp, n.ptr, n.len);
+            memcpy(tmp + n.len, sufs[i], strlen(sufs[i]));
+            fy_str_t sn = fy_str(tmp, n.len + strlen(sufs[i]));
+            if (registered(P, g, sn, pf, &t)) {
+                err_begin(P);
+                buf_str(&P->err, i == 2 ? "collected histogram named " : "collected histogram or summary named ");
+                buf_go_quote(&P->err, n);
+                buf_str(&P->err, " collides with previously collected metric named ");
+                buf_go_quote(&P->err, sn);
+                return 1;
+            }
+        }
+    }
+    return 0;
+}
+
+/* Text and OpenMetrics series carry the family's kind by construction (pb_kinds 0); a protobuf series must carry
+ * the sub-message of its family's type (see FY_PB_KIND_BIT). */
+static int series_kind_ok(int family_type, unsigned pb_kinds)
+{
+    if (!(pb_kinds & FY_PB_KINDS_VALID))
+        return 1;
+    return (pb_kinds & FY_PB_KIND_BIT(family_type)) != 0;
+}
+
+/* client_golang's checkMetricConsistency for one series against the merged family of type `ftype`. */
+static void check_series(push_t *P, const fy__group_t *g, pfam_t *pf, pser_t *ps, int ftype)
+{
+    if (!series_kind_ok(ftype, ps->src->pb_kinds)) {
+        err_metric(P, pf, ps, ftype);
+        buf_str(&P->err, "is not a ");
+        buf_str(&P->err, fy__type_upper(ftype));
+        goto Bad;
+    }
+    const char *p = P->scratch.p + ps->key_off;
+    fy_str_t n, v, prev = {NULL, 0};
+    for (unsigned i = 0; i < ps->nlabels; i++, prev = n) {
+        p = fy__slot_label(p, &n, &v);
+        if (i && fy_str_eq(n, prev)) {
+            err_metric(P, pf, ps, ftype);
+            buf_str(&P->err, "has two or more labels with the same name: ");
+            buf_add(&P->err, n.ptr, n.len);
+            goto Bad;
+        }
+        if (!label_name_valid(n)) {
+            err_metric(P, pf, ps, ftype);
+            buf_str(&P->err, "has a label with an invalid name: ");
+            buf_add(&P->err, n.ptr, n.len);
+            goto Bad;
+        }
+        if (ftype == FY_TYPE_SUMMARY && fy_str_eq_mem(n, FY_STRLIT("quantile"))) {
+            err_metric(P, pf, ps, ftype);
+            buf_str(&P->err, "must not have an explicit \"quantile\" label");
+            goto Bad;
+        }
+        if (!fy__utf8_valid(v.ptr, v.len)) {
+            err_metric(P, pf, ps, ftype);
+            buf_str(&P->err, "has a label named ");
+            buf_go_quote(&P->err, n);
+            buf_str(&P->err, " whose value is not utf8: ");
+            buf_go_quote(&P->err, v);
+            goto Bad;
+        }
+    }
+    fy__slot_t *sl = pf->fam ? set_find(pf->fam, ps->hash, P->scratch.p + ps->key_off, ps->keylen) : NULL;
+    if (ps->dup_in_push || (sl && sl->owner != (const void *)g)) {
+        err_metric(P, pf, ps, ftype);
+        buf_str(&P->err, "was collected before with the same name and label values");
+        goto Bad;
+    }
+    return;
+Bad:
+    if (pf->is_ts)
+        P->key_caused = 1;
+}
+
+static int pser_key_cmp_idx(const void *x, const void *y, void *ctx)
+{
+    const push_t *P = ctx;
+    const pser_t *a = &P->ser[*(const size_t *)x], *b = &P->ser[*(const size_t *)y];
+    if (a->hash != b->hash)
+        return a->hash < b->hash ? -1 : 1;
+    if (a->keylen != b->keylen)
+        return a->keylen < b->keylen ? -1 : 1;
+    int c = memcmp(P->scratch.p + a->key_off, P->scratch.p + b->key_off, a->keylen);
+    if (c)
+        return c;
+    return *(const size_t *)x < *(const size_t *)y ? -1 : 1;
+}
+
+/* Marks series that repeat an earlier series of the same family in this push. */
+static void mark_dups_in_push(push_t *P, pfam_t *pf)
+{
+    if (pf->n < 2)
+        return;
+    size_t *idx = xmalloc(pf->n * sizeof(size_t));
+    for (size_t i = 0; i < pf->n; i++)
+        idx[i] = pf->first + i;
+    qsort_r(idx, pf->n, sizeof(size_t), pser_key_cmp_idx, P);
+    for (size_t i = 1; i < pf->n; i++) {
+        pser_t *a = &P->ser[idx[i - 1]], *b = &P->ser[idx[i]];
+        if (a->hash == b->hash && a->keylen == b->keylen &&
+            memcmp(P->scratch.p + a->key_off, P->scratch.p + b->key_off, a->keylen) == 0)
+            b->dup_in_push = 1;
+    }
+    free(idx);
+}
+
+/* Runs the whole check over the candidate families in name order (the ts families only for a new group). */
+static void check_push(push_t *P, const fy__group_t *g)
+{
+    for (size_t i = 0; i < P->nfams; i++) {
+        pfam_t *pf = &P->fams[i];
+        pf->fam = lookup(P, pf->name);
+        fy__fam_t *f = pf->fam;
+        pf->ok = 0;
+        int ftype = pf->type;
+        if (!pf->is_ts) {
+            fy_str_t help = pf->has_help ? fy_str(P->scratch.p + pf->help_off, pf->help_len) : fy_str("", 0);
+            if (f && f->own) {
+                if (!f->own_predefined && !fy_str_eq(help, f->own_help)) {
+                    err_begin(P);
+                    buf_str(&P->err, "gathered metric family ");
+                    buf_add(&P->err, pf->name.ptr, pf->name.len);
+                    buf_str(&P->err, " has help ");
+                    buf_go_quote(&P->err, help);
+                    buf_str(&P->err, " but should have ");
+                    buf_go_quote(&P->err, f->own_help);
+                    continue;
+                }
+                if (pf->type != f->own_type) {
+                    err_begin(P);
+                    buf_str(&P->err, "gathered metric family ");
+                    buf_add(&P->err, pf->name.ptr, pf->name.len);
+                    buf_str(&P->err, " has type ");
+                    buf_str(&P->err, fy__type_upper(pf->type));
+                    buf_str(&P->err, " but should have ");
+                    buf_str(&P->err, fy__type_upper(f->own_type));
+                    continue;
+                }
+            }
+            int others = f && f->refs > (uint32_t)replaced(P, g, pf->name);
+            if (others && f->type != pf->type) {
+                /* the merged family has the existing type: every pushed series mismatches it */
+                for (size_t k = 0; k < pf->n; k++) {
+                    err_metric(P, pf, &P->ser[pf->first + k], pf->type);
+                    buf_str(&P->err, "is not a ");
+                    buf_str(&P->err, fy__type_upper(f->type));
+                }
+                continue;
+            }
+            /* only a name not gathered yet is checked for suffix collisions, as in client_golang */
+            if (!(f && f->own) && !others && check_suffix(P, g, pf))
+                continue;
+        }
+        pf->ok = 1;
+        mark_dups_in_push(P, pf);
+        for (size_t k = 0; k < pf->n; k++)
+            check_series(P, g, pf, &P->ser[pf->first + k], ftype);
+    }
+}
+
+/* ------------------------------------------------------------------------------------------------------------- */
+/* Applying (all locks held, the check passed or only the failure time is recorded). */
+
+static fy__gfam_t *make_gfam(push_t *P, const pfam_t *pf, const fy__group_t *g)
+{
+    size_t npts = 0, text = 0;
+    for (size_t k = 0; k < pf->n; k++) {
+        npts += P->ser[pf->first + k].src->npoints;
+        text += P->ser[pf->first + k].text_len;
+    }
+    size_t sz = sizeof(fy__gfam_t) + pf->n * sizeof(fy__rec_t) + npts * sizeof(fy_point_t) + text + pf->name.len +
+                pf->help_len;
+    for (size_t k = 0; k < pf->n; k++)
+        sz += P->ser[pf->first + k].src->pb_histogram.len;
+    fy__gfam_t *gf = xmalloc(sz);
+    memset(gf, 0, sizeof(*gf));
+    fy_point_t *pts = (fy_point_t *)(gf->recs + pf->n);
+    char *c = (char *)(pts + npts);
+    gf->group = g;
+    gf->type = pf->type;
+    gf->stamp_ns = P->now;
+    gf->nrecs = (uint32_t)pf->n;
+    memcpy(c, pf->name.ptr, pf->name.len);
+    gf->name = fy_str(c, pf->name.len);
+    c += pf->name.len;
+    gf->has_help = pf->has_help;
+    memcpy(c, P->scratch.p + pf->help_off, pf->help_len);
+    gf->help = fy_str(c, pf->help_len);
+    c += pf->help_len;
+    for (size_t k = 0; k < pf->n; k++) {
+        const pser_t *ps = &P->ser[pf->first + k];
+        fy__rec_t *r = &gf->recs[k];
+        memcpy(c, P->text.p + ps->text_off, ps->text_len);
+        r->text = c;
+        r->text_len = ps->text_len;
+        c += ps->text_len;
+        r->npoints = ps->src->npoints;
+        r->points = pts;
+        if (r->npoints)
+            memcpy(pts, ps->src->points, r->npoints * sizeof(fy_point_t));
+        pts += r->npoints;
+        r->value = ps->src->value;
+        r->count = ps->src->count;
+        r->slot = NULL;
+        r->pb_histogram = fy_str(c, ps->src->pb_histogram.len);
+        if (ps->src->pb_histogram.len)
+            memcpy(c, ps->src->pb_histogram.ptr, ps->src->pb_histogram.len);
+        c += ps->src->pb_histogram.len;
+    }
+    return gf;
+}
+
+static fy__slot_t *slot_new(push_t *P, const pser_t *ps, const fy__group_t *g)
+{
+    fy__slot_t *sl = xmalloc(sizeof(*sl) + ps->keylen);
+    atomic_init(&sl->cur, NULL);
+    sl->owner = g;
+    sl->hash = ps->hash;
+    sl->keylen = ps->keylen;
+    sl->nlabels = ps->nlabels;
+    sl->dead = 0;
+    sl->mark = 0;
+    memcpy(sl->key, P->scratch.p + ps->key_off, ps->keylen);
+    return sl;
+}
+
+static void fam_add_pending(fy_store_t *s, fy__stripe_t *st, fy__fam_t *f, fy__slot_t *sl)
+{
+    GROW(f->pending, f->npending, f->cap_pending);
+    f->pending[f->npending++] = sl;
+    fy__farr_t *a = atomic_load(&f->published);
+    if (f->npending + f->ndead > (a ? a->n : 0) + 1024)
+        fy__fam_merge(s, st, f);
+}
+
+/* Drops a gfam of group g from its fam: slots not marked as kept die, the member link goes, refs drop. */
+static void gfam_detach(fy_store_t *s, fy__group_t *g, fy__gfam_t *old, fy__shard_t *sh)
+{
+    fy__fam_t *f = old->fam;
+    uint64_t killed = 0;
+    for (uint32_t k = 0; k < old->nrecs; k++) {
+        fy__slot_t *sl = old->recs[k].slot;
+        if (sl->mark) {
+            sl->mark = 0;
+        } else {
+            slot_kill(f, sl);
+            killed++;
+        }
+    }
+    member_unlink(f, old);
+    f->refs--;
+    g->nseries -= killed;
+    atomic_fetch_sub(&s->nseries, killed);
+    retire(s, &sh->retired, old);
+    fam_maybe_drop(s, stripe_of(s, f->hash), f);
+}
+
+/* Links a new gfam: reuse the group's slots of the same labels, create the others. */
+static void gfam_attach(push_t *P, fy__group_t *g, fy__gfam_t *gf, const pfam_t *pf)
+{
+    fy_store_t *s = P->s;
+    fy__stripe_t *st = stripe_of(s, pf->hash);
+    fy__fam_t *f = fy__fam_find(st, pf->hash, pf->name);
+    if (f == NULL)
+        f = fam_create(st, pf->hash, pf->name);
+    f->type = pf->type; /* the check passed: any other holder has this type already */
+    f->refs++;
+    gf->group = g;
+    member_link(f, gf);
+    for (size_t k = 0; k < pf->n; k++) {
+        const pser_t *ps = &P->ser[pf->first + k];
+        fy__slot_t *sl = set_find(f, ps->hash, P->scratch.p + ps->key_off, ps->keylen);
+        if (sl) {
+            assert(sl->owner == (const void *)g);
+            sl->mark = 1;
+        } else {
+            sl = slot_new(P, ps, g);
+            set_insert(f, sl);
+            sl->mark = 1;
+            fam_add_pending(s, st, f, sl);
+            g->nseries++;
+            atomic_fetch_add(&s->nseries, 1);
+        }
+        gf->recs[k].slot = sl;
+        atomic_store(&sl->cur, &gf->recs[k]);
+    }
+}
+
+/* Clears the "kept" marks of a freshly attached gfam once its predecessor (if any) is detached. */
+static void gfam_clear_marks(fy__gfam_t *gf)
+{
+    for (uint32_t k = 0; k < gf->nrecs; k++)
+        gf->recs[k].slot->mark = 0;
+}
+
+/* (Re-)renders the two timestamp series of a group into fresh gfams, swapping them in. */
+static void ts_update(push_t *P, fy__group_t *g, fy__shard_t *sh)
+{
+    for (int t = 0; t < 2; t++) {
+        fy__slot_t *sl = g->tss[t];
+        buf_t b = {0};
+        fy_series_t se;
+        memset(&se, 0, sizeof(se));
+        se.value = (double)(t == FY_TS_PUSH ? g->push_ns : g->fail_ns) / 1e9;
+        render_series(&b, ts_names[t], FY_TYPE_GAUGE, sl->key, sl->nlabels, &se);
+        const char *help = t == FY_TS_PUSH ? fy__help_push : fy__help_fail;
+        fy__gfam_t *gf = xmalloc(sizeof(*gf) + sizeof(fy__rec_t) + b.n);
+        memset(gf, 0, sizeof(*gf) + sizeof(fy__rec_t));
+        char *c = (char *)(gf->recs + 1);
+        memcpy(c, b.p, b.n);
+        free(b.p);
+        gf->group = g;
+        gf->name = ts_names[t];
+        gf->help = fy_str(help, strlen(help));
+        gf->has_help = 1;
+        gf->type = FY_TYPE_GAUGE;
+        gf->stamp_ns = t == FY_TS_PUSH ? g->push_stamp_ns : g->fail_stamp_ns;
+        gf->nrecs = 1;
+        gf->recs[0].text = c;
+        gf->recs[0].text_len = (uint32_t)b.n;
+        gf->recs[0].value = se.value;
+        gf->recs[0].slot = sl;
+        fy__gfam_t *old = g->tsf[t];
+        /* membership: the fam sees one member per group; swap it */
+        fy__fam_t *f = old ? old->fam : NULL;
+        if (f == NULL) {
+            uint64_t h = fy__hash(ts_names[t].ptr, ts_names[t].len);
+            fy__stripe_t *st = stripe_of(P->s, h);
+            f = fy__fam_find(st, h, ts_names[t]);
+            if (f == NULL)
+                f = fam_create(st, h, ts_names[t]);
+        }
+        if (old) {
+            member_unlink(f, old);
+        } else {
+            f->type = FY_TYPE_GAUGE;
+            f->refs++;
+        }
+        member_link(f, gf);
+        atomic_store(&sl->cur, &gf->recs[0]);
+        g->tsf[t] = gf;
+        retire(P->s, &sh->retired, old);
+    }
+}
+
+/* Creates the group's two timestamp slots (the ts families' stripes are locked for a new group). */
+static void ts_create(push_t *P, fy__group_t *g)
+{
+    for (int t = 0; t < 2; t++) {
+        pser_t *ps = NULL;
+        for (size_t i = 0; i < P->nfams; i++)
+            if (P->fams[i].is_ts && fy_str_eq(P->fams[i].name, ts_names[t]))
+                ps = &P->ser[P->fams[i].first];
+        assert(ps != NULL);
+        uint64_t h = fy__hash(ts_names[t].ptr, ts_names[t].len);
+        fy__stripe_t *st = stripe_of(P->s, h);
+        fy__fam_t *f = fy__fam_find(st, h, ts_names[t]);
+        if (f == NULL)
+            f = fam_create(st, h, ts_names[t]);
+        fy__slot_t *sl = slot_new(P, ps, g);
+        set_insert(f, sl);
+        fam_add_pending(P->s, st, f, sl);
+        g->tss[t] = sl;
+        g->nseries++;
+        atomic_fetch_add(&P->s->nseries, 1);
+    }
+}
+
+static fy__group_t *group_new(push_t *P)
+{
+    size_t sz = sizeof(fy__group_t) + P->gk.n * sizeof(fy_store_label_t) + P->gk.key.len + 1;
+    for (size_t i = 0; i < P->gk.n; i++)
+        sz += P->gk.labels[i].name.len + P->gk.labels[i].value.len;
+    fy__group_t *g = xcalloc(1, sz);
+    g->labels = (fy_store_label_t *)(g + 1);
+    char *c = (char *)(g->labels + P->gk.n);
+    memcpy(c, P->gk.key.ptr, P->gk.key.len);
+    g->key = fy_str(c, P->gk.key.len);
+    c += P->gk.key.len;
+    for (size_t i = 0; i < P->gk.n; i++) {
+        memcpy(c, P->gk.labels[i].name.ptr, P->gk.labels[i].name.len);
+        g->labels[i].name = fy_str(c, P->gk.labels[i].name.len);
+        c += P->gk.labels[i].name.len;
+        memcpy(c, P->gk.labels[i].value.ptr, P->gk.labels[i].value.len);
+        g->labels[i].value = fy_str(c, P->gk.labels[i].value.len);
+        c += P->gk.labels[i].value.len;
+    }
+    g->nlabels = (uint32_t)P->gk.n;
+    g->hash = P->gk.hash;
+    g->key_valid = (uint8_t)P->gk.valid_utf8;
+    g->has_instance = (uint8_t)P->gk.has_instance;
+    return g;
+}
+
+static void apply_push(push_t *P, fy__group_t *g, fy__shard_t *sh)
+{
+    fy_store_t *s = P->s;
+    /* new family list: kept old ones (POST) merged with pushed ones, by name */
+    size_t cap = g->nfams + P->nfams;
+    fy__gfam_t **nf = xmalloc((cap ? cap : 1) * sizeof(*nf));
+    fy__gfam_t **gone = xmalloc((g->nfams ? g->nfams : 1) * sizeof(*gone));
+    size_t nn = 0, ngone = 0, oi = 0;
+    for (size_t i = 0; i < P->nfams; i++) {
+        pfam_t *pf = &P->fams[i];
+        if (pf->is_ts)
+            continue;
+        while (oi < g->nfams && fy_str_cmp(g->fams[oi]->name, pf->name) < 0) {
+            if (P->method == FY_STORE_PUT)
+                gone[ngone++] = g->fams[oi++];
+            else
+                nf[nn++] = g->fams[oi++];
+        }
+        fy__gfam_t *old = NULL;
+        if (oi < g->nfams && fy_str_eq(g->fams[oi]->name, pf->name))
+            old = g->fams[oi++];
+        gfam_attach(P, g, pf->ng, pf);
+        if (old)
+            gfam_detach(s, g, old, sh);
+        gfam_clear_marks(pf->ng);
+        nf[nn++] = pf->ng;
+        pf->ng = NULL;
+    }
+    while (oi < g->nfams) {
+        if (P->method == FY_STORE_PUT)
+            gone[ngone++] = g->fams[oi++];
+        else
+            nf[nn++] = g->fams[oi++];
+    }
+    for (size_t i = 0; i < ngone; i++)
+        gfam_detach(s, g, gone[i], sh);
+    free(gone);
+    free(g->fams);
+    g->fams = nf;
+    g->nfams = (uint32_t)nn;
+    g->cap_fams = (uint32_t)cap;
+}
+
+/* ------------------------------------------------------------------------------------------------------------- */
+/* Push entry point. */
+
+static int u32_cmp(const void *x, const void *y)
+{
+    uint32_t a = *(const uint32_t *)x, b = *(const uint32_t *)y;
+    return a < b ? -1 : a > b;
+}
+
+static void lockset_add_name(push_t *P, fy_str_t n, size_t *cap)
+{
+    GROW(P->stripes, P->nstripes, *cap);
+    P->stripes[P->nstripes++] = (uint32_t)(fy__hash(n.ptr, n.len) & (P->s->cfg.nstripes - 1));
+}
+
+static void lockset_build(push_t *P, const fy__group_t *g)
+{
+    size_t cap = 0;
+    char tmp[512];
+    for (size_t i = 0; i < P->nfams; i++) {
+        fy_str_t n = P->fams[i].name;
+        lockset_add_name(P, n, &cap);
+        static const struct {
+            const char *s;
+            size_t l;
+        } sufs[3] = {{"_count", 6}, {"_sum", 4}, {"_bucket", 7}};
+        for (int k = 0; k < 3; k++) {
+            if (has_suffix(n, sufs[k].s, sufs[k].l))
+                lockset_add_name(P, fy_str(n.ptr, n.len - sufs[k].l), &cap);
+            if (n.len + sufs[k].l <= sizeof(tmp)) {
+                memcpy(tmp, n.ptr, n.len);
+                memcpy(tmp + n.len, sufs[k].s, sufs[k].l);
+                lockset_add_name(P, fy_str(tmp, n.len + sufs[k].l), &cap);
+            }
+        }
+    }
+    if (g)
+        for (uint32_t i = 0; i < g->nfams; i++)
+            lockset_add_name(P, g->fams[i]->name, &cap);
+    /* the timestamp families: membership swaps on every push, slots on creation */
+    lockset_add_name(P, ts_names[0], &cap);
+    lockset_add_name(P, ts_names[1], &cap);
+    qsort(P->stripes, P->nstripes, sizeof(uint32_t), u32_cmp);
+    size_t w = 0;
+    for (size_t i = 0; i < P->nstripes; i++)
+        if (w == 0 || P->stripes[w - 1] != P->stripes[i])
+            P->stripes[w++] = P->stripes[i];
+    P->nstripes = w;
+}
+
+static void lockset_lock(push_t *P)
+{
+    for (size_t i = 0; i < P->nstripes; i++)
+        pthread_mutex_lock(&P->s->stripes[P->stripes[i]].lock);
+}
+
+static void lockset_unlock(push_t *P)
+{
+    for (size_t i = P->nstripes; i-- > 0;) {
+        fy__stripe_t *st = &P->s->stripes[P->stripes[i]];
+        reclaim_maybe(P->s, &st->retired);
+        pthread_mutex_unlock(&st->lock);
+    }
+}
+
+/* Validation that needs no index: timestamps first (and only them), then names and types (our fixes B2/B5/B6). */
+static int precheck(push_t *P)
+{
+    const fy_body_t *b = P->body;
+    for (uint32_t i = 0; i < b->nfamilies; i++)
+        for (uint32_t k = 0; k < b->families[i].nseries; k++)
+            if (b->families[i].series[k].has_timestamp) {
+                err_begin(P);
+                buf_str(&P->err, "pushed metrics must not have timestamps");
+                return 1;
+            }
+    for (uint32_t i = 0; i < b->nfamilies; i++) {
+        const fy_family_t *f = &b->families[i];
+        if (!metric_name_valid(f->name)) {
+            err_begin(P);
+            buf_str(&P->err, "invalid metric name ");
+            buf_go_quote(&P->err, f->name);
+        } else if (f->type > FY_TYPE_MAX) {
+            char t[64];
+            err_begin(P);
+            buf_str(&P->err, "metric family ");
+            buf_go_quote(&P->err, f->name);
+            snprintf(t, sizeof(t), " has unknown type %u", (unsigned)f->type);
+            buf_str(&P->err, t);
+        }
+    }
+    return P->nerr != 0;
+}
+
+static void prepare(push_t *P, int new_group)
+{
+    const fy_body_t *b = P->body;
+    buf_t tmp = {0};
+    lab_t *labs = NULL;
+    size_t cap_labs = 0;
+    for (uint32_t i = 0; i < b->nfamilies + (new_group ? 2u : 0u); i++) {
+        GROW(P->fams, P->nfams, P->cap_fams);
+        pfam_t *pf = &P->fams[P->nfams];
+        memset(pf, 0, sizeof(*pf));
+        pf->first = P->nser;
+        if (i < b->nfamilies) {
+            const fy_family_t *f = &b->families[i];
+            if (is_ts_name(f->name))
+                continue; /* the gateway owns these (documented in docs/store.md) */
+            pf->name = f->name;
+            pf->type = f->type;
+            pf->has_help = f->has_help;
+            pf->help_off = P->scratch.n;
+            if (f->has_help) {
+                buf_reserve(&P->scratch, f->help.len);
+                pf->help_len = fy_unescape(f->help, (fy_esc_t)f->help_esc, P->scratch.p + P->scratch.n);
+                P->scratch.n += pf->help_len;
+            }
+            pf->n = f->nseries;
+            for (uint32_t k = 0; k < f->nseries; k++) {
+                GROW(P->ser, P->nser, P->cap_ser);
+                pser_t *ps = &P->ser[P->nser++];
+                memset(ps, 0, sizeof(*ps));
+                ps->src = &f->series[k];
+            }
+        } else {
+            /* no labels, value 0: only the grouping labels (and instance) end up on it */
+            static const fy_series_t ts_series = {.pb_kinds = 0};
+            pf->name = ts_names[i - b->nfamilies];
+            pf->type = FY_TYPE_GAUGE;
+            pf->is_ts = 1;
+            pf->n = 1;
+            GROW(P->ser, P->nser, P->cap_ser);
+            pser_t *ps = &P->ser[P->nser++];
+            memset(ps, 0, sizeof(*ps));
+            ps->src = &ts_series;
+        }
+        pf->hash = fy__hash(pf->name.ptr, pf->name.len);
+        P->nfams++;
+    }
+    for (size_t i = 0; i < P->nser; i++)
+        prep_series(P, &P->ser[i], &tmp, &labs, &cap_labs);
+    free(tmp.p);
+    free(labs);
+    if (P->nfams > 1)
+        qsort(P->fams, P->nfams, sizeof(pfam_t), pfam_cmp);
+    /* several families of one name (not produced by our parsers): the last one wins, as in protobuf */
+    size_t w = 0;
+    for (size_t i = 0; i < P->nfams; i++) {
+        if (w && fy_str_eq(P->fams[w - 1].name, P->fams[i].name))
+            w--;
+        P->fams[w++] = P->fams[i];
+    }
+    P->nfams = w;
+}
+
+static void render_prepared(push_t *P, const fy__group_t *g)
+{
+    for (size_t i = 0; i < P->nfams; i++) {
+        pfam_t *pf = &P->fams[i];
+        if (pf->is_ts)
+            continue;
+        for (size_t k = 0; k < pf->n; k++) {
+            pser_t *ps = &P->ser[pf->first + k];
+            ps->text_off = P->text.n;
+            render_series(&P->text, pf->name, pf->type, P->scratch.p + ps->key_off, ps->nlabels, ps->src);
+            ps->text_len = (uint32_t)(P->text.n - ps->text_off);
+        }
+        pf->ng = make_gfam(P, pf, g);
+    }
+}
+
+static void set_err(push_t *P, fy_store_err_t *err, int code)
+{
+    if (err == NULL)
+        return;
+    err->code = code;
+    if (code == FY_SERR_INVALID) {
+        buf_t m = {0};
+        if (P->nerr == 1) {
+            buf_add(&m, P->err.p + 3, P->err.n - 3);
+        } else {
+            char h[48];
+            snprintf(h, sizeof(h), "%zu error(s) occurred:", P->nerr);
+            buf_str(&m, h);
+            buf_add(&m, P->err.p, P->err.n);
+        }
+        buf_add(&m, "", 1);
+        err->msg = m.p;
+        err->msg_len = m.n - 1;
+    } else {
+        const char *t = fy_store_strerror(code);
+        err->msg_len = strlen(t);
+        err->msg = xmalloc(err->msg_len + 1);
+        memcpy(err->msg, t, err->msg_len + 1);
+    }
+}
+
+int fy_store_push(fy_store_t *s, const fy_store_label_t *gkl, size_t ngk, fy_store_method_t method, const fy_body_t *body,
+                  int64_t now_ns, uint32_t origin, fy_store_err_t *err)
+{
+    static const fy_body_t empty;
+    push_t P;
+    memset(&P, 0, sizeof(P));
+    if (err)
+        memset(err, 0, sizeof(*err));
+    P.s = s;
+    P.method = method;
+    P.body = body ? body : &empty;
+    P.now = now_ns;
+    int rc = gkey_parse(&P.gk, gkl, ngk);
+    if (rc != FY_OK) {
+        set_err(&P, err, rc);
+        return rc;
+    }
+    fy__shard_t *sh = &s->shards[P.gk.hash & (s->cfg.nshards - 1)];
+    pthread_mutex_lock(&sh->lock);
+    fy__group_t *g = group_find(sh, P.gk.hash, P.gk.key);
+    int new_group = g == NULL;
+    int rejected = precheck(&P);
+    if (!rejected) {
+        prepare(&P, new_group);
+        render_prepared(&P, g);
+    } else if (new_group) {
+        prepare(&P, 1); /* only to check the new group's own timestamp series (B3/B4) */
+        for (size_t i = 0; i < P.nfams; i++)
+            P.fams[i].ok = 0;
+    }
+    if (new_group && s->cfg.max_groups && atomic_load(&s->ngroups) >= s->cfg.max_groups) {
+        rc = FY_SERR_LIMIT_GROUPS;
+        goto Unlock;
+    }
+    lockset_build(&P, g);
+    lockset_lock(&P);
+    if (!rejected) {
+        check_push(&P, g);
+        rejected = P.nerr != 0;
+    } else if (new_group) {
+        /* the rejection stands; still find out whether the key itself is bad (then no failure group) */
+        size_t keep = P.nerr;
+        for (size_t i = 0; i < P.nfams; i++)
+            if (P.fams[i].is_ts) {
+                P.fams[i].fam = lookup(&P, P.fams[i].name);
+                check_series(&P, g, &P.fams[i], &P.ser[P.fams[i].first], FY_TYPE_GAUGE);
+            }
+        if (P.key_caused) {
+            /* report the key's errors, as the reference would for the timestamp series */
+            (void)keep;
+        } else {
+            P.err.n = 0;
+            P.nerr = 0;
+            precheck(&P);
+        }
+    }
+    if (!rejected && s->cfg.max_series) {
+        uint64_t add = 0, drop = 0;
+        for (size_t i = 0; i < P.nfams; i++)
+            add += P.fams[i].n;
+        for (uint32_t i = 0; g && i < g->nfams; i++)
+            if (replaced(&P, g, g->fams[i]->name))
+                drop += g->fams[i]->nrecs;
+        if (atomic_load(&s->nseries) + add > s->cfg.max_series + drop) {
+            rc = FY_SERR_LIMIT_SERIES;
+            goto UnlockAll;
+        }
+    }
+    if (rejected && P.key_caused) {
+        rc = FY_SERR_INVALID;
+        goto UnlockAll;
+    }
+    if (new_group) {
+        g = group_new(&P);
+        group_insert(sh, g);
+        atomic_fetch_add(&s->ngroups, 1);
+        ts_create(&P, g);
+        g->push_stamp_ns = g->fail_stamp_ns = now_ns;
+    }
+    g->origin = origin;
+    g->version++;
+    if (rejected) {
+        g->fail_ns = g->fail_stamp_ns = now_ns;
+        rc = FY_SERR_INVALID;
+        if (err) {
+            err->failure_recorded = 1;
+            err->group_created = new_group;
+        }
+    } else {
+        apply_push(&P, g, sh);
+        g->push_ns = g->push_stamp_ns = now_ns;
+    }
+    ts_update(&P, g, sh);
+UnlockAll:
+    lockset_unlock(&P);
+Unlock:
+    reclaim_maybe(s, &sh->retired);
+    pthread_mutex_unlock(&sh->lock);
+    if (rc != FY_OK)
+        set_err(&P, err, rc);
+    for (size_t i = 0; i < P.nfams; i++)
+        free(P.fams[i].ng);
+    free(P.fams);
+    free(P.ser);
+    free(P.scratch.p);
+    free(P.text.p);
+    free(P.err.p);
+    free(P.stripes);
+    free(P.gk.mem);
+    return rc;
+}
+
+int fy_store_delete(fy_store_t *s, const fy_store_label_t *gkl, size_t ngk, int64_t now_ns)
+{
+    (void)now_ns;
+    push_t P;
+    memset(&P, 0, sizeof(P));
+    P.s = s;
+    P.method = FY_STORE_PUT;
+    int rc = gkey_parse(&P.gk, gkl, ngk);
+    if (rc != FY_OK)
+        return rc;
+    fy__shard_t *sh = &s->shards[P.gk.hash & (s->cfg.nshards - 1)];
+    pthread_mutex_lock(&sh->lock);
+    fy__group_t *g = group_find(sh, P.gk.hash, P.gk.key);
+    if (g) {
+        lockset_build(&P, g);
+        lockset_lock(&P);
+        for (uint32_t i = 0; i < g->nfams; i++)
+            gfam_detach(s, g, g->fams[i], sh);
+        for (int t = 0; t < 2; t++) {
+            fy__gfam_t *gf = g->tsf[t];
+            fy__fam_t *f = gf->fam;
+            slot_kill(f, g->tss[t]);
+            member_unlink(f, gf);
+            f->refs--;
+            retire(s, &sh->retired, gf);
+            fam_maybe_drop(s, stripe_of(s, f->hash), f);
+        }
+        atomic_fetch_sub(&s->nseries, 2);
+        lockset_unlock(&P);
+        group_unlink(sh, g);
+        atomic_fetch_sub(&s->ngroups, 1);
+        free(g->fams);
+        group_free(g);
+    }
+    reclaim_maybe(s, &sh->retired);
+    pthread_mutex_unlock(&sh->lock);
+    free(P.stripes);
+    free(P.gk.mem);
+    return FY_OK;
+}

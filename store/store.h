@@ -1,0 +1,188 @@
+/*
+ * store.h: public API of Ferry's series store (library fy_store).
+ *
+ * The store keeps the pushed groups and renders them. It knows nothing of HTTP: the server hands it a grouping key
+ * and a parsed body (fy_body_t, parser/fy_model.h) and asks it to render text 0.0.4 or the /api/v1/metrics JSON.
+ * Semantics are those of the Prometheus Pushgateway 1.5.1 (spec sections 5, 7, 8.3), with its bugs B2-B6 fixed and
+ * its nondeterministic choices made deterministic (see docs/store.md).
+ *
+ * Concurrency: every function may be called from any thread at any time, concurrently with any other, except
+ * fy_store_destroy (no other call may be running). Pushes to different groups proceed in parallel; a render never
+ * holds a shard lock while it calls the writer.
+ *
+ * Ownership: the store copies everything it keeps out of the arguments (the body's slices are copied in once and
+ * unescaped). Nothing the store hands to a callback may be kept after the callback returns.
+ *
+ * Clock: every mutating call takes now_ns (Unix nanoseconds) from the caller; the store never reads a clock.
+ */
+#ifndef FY_STORE_H
+#define FY_STORE_H
+
+#include "fy_model.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ------------------------------------------------------------------------------------------------------------- */
+/* Error codes (negative; FY_OK is 0, from fy_parse.h's convention). */
+
+/* clang-format off */
+#define FY_SERR_MAP(XX)                                                                                             \
+    XX(INVALID,       -101, "pushed metrics are invalid or inconsistent with existing metrics") /* -> 400 */        \
+    XX(LIMIT_GROUPS,  -102, "the store holds the configured maximum number of groups")          /* -> 4xx */        \
+    XX(LIMIT_SERIES,  -103, "the push would exceed the configured maximum number of series")    /* -> 4xx */        \
+    XX(NOMEM,         -104, "out of memory")                                                                       \
+    XX(BADARG,        -105, "invalid argument (grouping key)")
+/* clang-format on */
+
+enum {
+#define FY__SERR_ENUM(name, code, text) FY_SERR_##name = code,
+    FY_SERR_MAP(FY__SERR_ENUM)
+#undef FY__SERR_ENUM
+};
+
+/** Short description of an FY_SERR_* code (or "OK" for 0). */
+const char *fy_store_strerror(int code);
+
+typedef struct st_fy_store_t fy_store_t;
+
+typedef struct st_fy_store_config_t {
+    uint32_t nshards;     /* power of two; 0 = default (64) */
+    uint32_t nstripes;    /* metric-name index stripes, power of two; 0 = default (256) */
+    uint64_t max_groups;  /* 0 = unlimited */
+    uint64_t max_series;  /* stored series (a summary or histogram series counts once), 0 = unlimited */
+} fy_store_config_t;
+
+/** Creates a store; returns NULL when out of memory. cfg may be NULL (defaults). */
+fy_store_t *fy_store_create(const fy_store_config_t *cfg);
+
+/** Frees the store and everything in it. No other call may be running or follow. */
+void fy_store_destroy(fy_store_t *s);
+
+/* ------------------------------------------------------------------------------------------------------------- */
+/* The gateway's own families (pushgateway_*, process_*), registered once at start-up, before any push. */
+
+/**
+ * Registers an own family. `predefined` says whether its HELP was in the reference's start-up snapshot (go_*,
+ * process_*, pushgateway_build_info): a pushed family of that name with another HELP is accepted and exposed with
+ * this HELP; for a family that is not predefined (pushgateway_http_*) another HELP is rejected.
+ * Returns FY_OK, FY_SERR_NOMEM, or FY_SERR_BADARG if the name is already registered or invalid.
+ */
+int fy_store_register_own(fy_store_t *s, fy_str_t name, fy_type_t type, fy_str_t help, int predefined);
+
+/* ------------------------------------------------------------------------------------------------------------- */
+/* Mutations. */
+
+typedef enum en_fy_store_method_t {
+    FY_STORE_PUT = 0,  /* replace the group */
+    FY_STORE_POST = 1, /* replace the families of the same names */
+} fy_store_method_t;
+
+/* A grouping label (already decoded from the URL; not escaped). */
+typedef struct st_fy_store_label_t {
+    fy_str_t name;
+    fy_str_t value;
+} fy_store_label_t;
+
+/* Result of a rejected push. msg is malloc'd (free with fy_store_err_free), NUL-terminated, and is the text that
+ * follows "pushed metrics are invalid or inconsistent with existing metrics: " in the 400 body, e.g.
+ * "pushed metrics must not have timestamps" or "2 error(s) occurred:\n* ...\n* ...". */
+typedef struct st_fy_store_err_t {
+    int code;
+    char *msg;
+    size_t msg_len;
+    int group_created;   /* a failure group was created (push_time 0) */
+    int failure_recorded; /* push_failure_time_seconds was set to now_ns */
+} fy_store_err_t;
+
+void fy_store_err_free(fy_store_err_t *err);
+
+/**
+ * Applies a PUT or POST of `body` to the group with the given grouping labels (any order, distinct names; the store
+ * sorts them), at time now_ns, from replication origin `origin` (0 = local).
+ * Returns FY_OK, or FY_SERR_INVALID (err->msg says why; the stored series are unchanged; the group's failure time
+ * is recorded unless the grouping key itself is the cause), FY_SERR_LIMIT_* (nothing changed), FY_SERR_NOMEM.
+ * err may be NULL. The body is only read during the call.
+ */
+int fy_store_push(fy_store_t *s, const fy_store_label_t *gk, size_t ngk, fy_store_method_t method, const fy_body_t *body,
+                  int64_t now_ns, uint32_t origin, fy_store_err_t *err);
+
+/** Removes the group (a missing group is a no-op). Returns FY_OK, FY_SERR_BADARG. */
+int fy_store_delete(fy_store_t *s, const fy_store_label_t *gk, size_t ngk, int64_t now_ns);
+
+/** Counters, read without locks (approximate while pushes run). */
+typedef struct st_fy_store_stats_t {
+    uint64_t groups;
+    uint64_t series;
+} fy_store_stats_t;
+void fy_store_stats(fy_store_t *s, fy_store_stats_t *out);
+
+/* ------------------------------------------------------------------------------------------------------------- */
+/* Rendering. The writer is called with chunks of output (never while a store lock is held); it returns 0 to go on
+ * or non-zero to stop (the render then returns that value). */
+
+typedef int (*fy_store_writer_t)(void *ctx, const char *buf, size_t len);
+
+/* Supplies, at scrape time, the sample lines of an own family (without # HELP/# TYPE lines), already in exposition
+ * order, each ending in '\n'. Return an empty slice when the family has no data yet (then it is omitted unless
+ * pushed series exist). The slice must stay valid until the render returns. */
+typedef fy_str_t (*fy_store_own_text_t)(void *ctx, fy_str_t name);
+
+/**
+ * Renders text format 0.0.4 (families in byte order, own families merged in), in chunks of about chunk_size bytes
+ * (0 = 64 KiB). Returns 0 or the writer's non-zero value, or FY_SERR_NOMEM.
+ */
+int fy_store_render_text(fy_store_t *s, fy_store_own_text_t own, void *own_ctx, size_t chunk_size, fy_store_writer_t w,
+                         void *wctx);
+
+/** Renders the /api/v1/metrics body ({"status":"success","data":[...]}), groups in canonical key order. */
+int fy_store_render_json(fy_store_t *s, size_t chunk_size, fy_store_writer_t w, void *wctx);
+
+/* ------------------------------------------------------------------------------------------------------------- */
+/* Read-only snapshot iteration (for the web UI, persistence and other renderers). */
+
+typedef struct st_fy_store_series_view_t {
+    const fy_store_label_t *labels; /* sanitised: grouping labels set, instance present, sorted by name */
+    uint32_t nlabels;
+    uint32_t npoints;
+    const fy_point_t *points; /* as pushed */
+    double value;
+    uint64_t count;
+    fy_str_t pb_histogram;
+} fy_store_series_view_t;
+
+typedef struct st_fy_store_family_view_t {
+    fy_str_t name;
+    fy_str_t help; /* valid iff has_help */
+    uint8_t has_help;
+    uint8_t type;      /* fy_type_t */
+    int64_t stamp_ns;  /* when this family was last written in this group */
+    uint32_t nseries;
+    const fy_store_series_view_t *series; /* stored (push) order */
+} fy_store_family_view_t;
+
+typedef struct st_fy_store_group_view_t {
+    fy_str_t key;                  /* canonical grouping key (names sorted, name 0xFF value pairs joined by 0xFF) */
+    const fy_store_label_t *labels; /* grouping labels, sorted by name */
+    uint32_t nlabels;
+    int64_t push_ns, push_stamp_ns; /* push_time_seconds value (0 = never) and family time */
+    int64_t fail_ns, fail_stamp_ns; /* push_failure_time_seconds value and family time */
+    uint32_t origin;
+    uint64_t version;
+    uint32_t nfamilies;
+    const fy_store_family_view_t *families; /* pushed families in name order, without the two timestamp families */
+} fy_store_group_view_t;
+
+/* Called once per group, in canonical key order, while that group's shard is read-locked: the callback must be
+ * quick, must not call into the store and must not keep pointers. Return non-zero to stop. */
+typedef int (*fy_store_group_cb_t)(void *ctx, const fy_store_group_view_t *g);
+
+/** Iterates over all groups in canonical key order. Returns 0, the callback's value, or FY_SERR_NOMEM. */
+int fy_store_foreach_group(fy_store_t *s, fy_store_group_cb_t cb, void *ctx);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

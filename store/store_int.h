@@ -1,0 +1,197 @@
+/*
+ * store_int.h: the store's internal structures, shared by store.c (groups, index, push/delete, reclamation) and
+ * render.c (text, JSON, snapshot iteration). Not part of the public API.
+ *
+ * Object graph (who points to whom, who locks what):
+ *
+ *   shard[hash & (nshards-1)]  --(mutex)-->  group  --> gfam[] (pushed families, by name) + tsf[2] (timestamps)
+ *   stripe[hash(name) & (nstripes-1)]  --(mutex)-->  fam (one per metric name: type, refcount, own info,
+ *                                                      series set, sorted slot array, member gfams)
+ *   slot: one per series identity (family, sanitised label set); its `cur` points at the series' current rec
+ *         inside the current gfam. Slots sort the family for exposition; the sorted array is immutable once
+ *         published and is replaced (copy-on-write) when series appear or disappear.
+ *
+ * Lock order: shard mutex, then stripe mutexes in ascending stripe index. Nobody takes two shard locks. A text
+ * scrape takes one stripe lock at a time, briefly, and never a shard lock; JSON/snapshot take one shard lock at
+ * a time. gfam, slot, published arrays and fams are freed through epoch-based reclamation (ebr_*) because text
+ * scrapes read them without locks.
+ */
+#ifndef FY_STORE_INT_H
+#define FY_STORE_INT_H
+
+#include "store.h"
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+
+#define FY_TS_PUSH 0
+#define FY_TS_FAIL 1
+
+typedef struct st_fy__slot_t fy__slot_t;
+typedef struct st_fy__gfam_t fy__gfam_t;
+typedef struct st_fy__fam_t fy__fam_t;
+typedef struct st_fy__group_t fy__group_t;
+
+/* One series of one gfam: values as pushed (for JSON and snapshots) and its rendered exposition lines. Immutable. */
+typedef struct st_fy__rec_t {
+    const char *text; /* complete lines, inside the gfam allocation */
+    uint32_t text_len;
+    uint32_t npoints;
+    const fy_point_t *points; /* inside the gfam allocation */
+    double value;
+    uint64_t count;
+    fy__slot_t *slot; /* identity and labels; owned by the group while the gfam is current */
+    fy_str_t pb_histogram;
+} fy__rec_t;
+
+/* A series identity. Created when a (family, label set) first appears in a group, reused by later pushes of the same
+ * series (only `cur` changes), marked dead when the group drops it. Labels are stored after the struct as
+ * [u32 name_len][u32 value_len][name][value]... in name order. Locked by its fam's stripe, except `cur`, which
+ * text scrapes read atomically. */
+struct st_fy__slot_t {
+    _Atomic(const fy__rec_t *) cur;
+    const void *owner;  /* the owning group, for identity only (never dereferenced through a slot) */
+    uint64_t hash;      /* XXH3 of the label bytes */
+    uint32_t keylen;    /* bytes after the struct */
+    uint16_t nlabels;
+    uint8_t dead;       /* dropped by its group; still in the published array until the next merge */
+    uint8_t mark;       /* scratch of the push that holds the stripe lock */
+    char key[];
+};
+
+/* One family of one group as of one push. Immutable except for the member links, which its fam's stripe locks. */
+struct st_fy__gfam_t {
+    fy__gfam_t *mnext, *mprev; /* fam's member list (stripe lock) */
+    fy__fam_t *fam;
+    const fy__group_t *group;  /* the owning group (valid while the gfam is a member) */
+    fy_str_t name;
+    fy_str_t help; /* valid iff has_help */
+    uint8_t has_help;
+    uint8_t type;
+    int64_t stamp_ns;
+    uint32_t nrecs;
+    fy__rec_t recs[]; /* push order */
+};
+
+typedef struct st_fy__helpvar_t {
+    char *help; /* malloc'd copy */
+    size_t len;
+    uint8_t has_help;
+    uint32_t refs;
+} fy__helpvar_t;
+
+/* The immutable sorted array of a family's slots, as published to scrapes. */
+typedef struct st_fy__farr_t {
+    size_t n;
+    fy__slot_t *v[];
+} fy__farr_t;
+
+/* A metric name. Everything here is locked by its stripe; `published` is also read by scrapes (EBR). */
+struct st_fy__fam_t {
+    fy__fam_t *next; /* stripe bucket chain */
+    uint64_t hash;   /* XXH3 of the name */
+    fy_str_t name;   /* bytes after the struct */
+    uint32_t refs;   /* groups holding a family of this name (including empty ones) */
+    uint8_t type;    /* the type all of them have (valid iff refs > 0) */
+    uint8_t own, own_type, own_predefined;
+    fy_str_t own_help; /* valid iff own */
+    fy__gfam_t *members; /* gfams of this name, doubly linked */
+    struct st_fy__helpvar_t *hv; /* distinct HELPs among members, with counts (usually one) */
+    uint32_t nhv, cap_hv;
+    /* series set: open addressing, linear probing, slot pointers keyed by slot->hash */
+    fy__slot_t **set;
+    size_t set_cap, set_n;
+    _Atomic(fy__farr_t *) published;
+    fy__slot_t **pending; /* slots created since the last merge */
+    size_t npending, cap_pending;
+    size_t ndead; /* dead slots still in published or pending */
+    fy__slot_t **dead;
+    size_t cap_dead;
+    char name_buf[];
+};
+
+struct st_fy__group_t {
+    fy__group_t *next; /* shard bucket chain */
+    uint64_t hash;
+    fy_str_t key;     /* canonical */
+    fy_store_label_t *labels;
+    uint32_t nlabels;
+    uint8_t key_valid; /* all grouping values are valid UTF-8 */
+    uint8_t has_instance;
+    int64_t push_ns, push_stamp_ns, fail_ns, fail_stamp_ns;
+    uint32_t origin;
+    uint64_t version;
+    uint64_t nseries; /* slots owned (including the two timestamp series) */
+    fy__gfam_t **fams; /* pushed families sorted by name */
+    uint32_t nfams, cap_fams;
+    fy__gfam_t *tsf[2];
+    fy__slot_t *tss[2];
+};
+
+/* Deferred frees (epoch-based reclamation). A list belongs to a shard or a stripe and is locked by it. */
+typedef struct st_fy__retired_t {
+    void *p;
+    uint64_t epoch;
+} fy__retired_t;
+
+typedef struct st_fy__retire_list_t {
+    fy__retired_t *v;
+    size_t n, cap;
+} fy__retire_list_t;
+
+#define FY_EBR_READERS 64
+
+typedef struct st_fy__shard_t {
+    pthread_mutex_t lock;
+    fy__group_t **buckets;
+    size_t nbuckets, ngroups;
+    fy__retire_list_t retired;
+    char pad[64];
+} fy__shard_t;
+
+typedef struct st_fy__stripe_t {
+    pthread_mutex_t lock;
+    fy__fam_t **buckets;
+    size_t nbuckets, nfams;
+    fy__retire_list_t retired;
+    char pad[64];
+} fy__stripe_t;
+
+struct st_fy_store_t {
+    fy_store_config_t cfg;
+    fy__shard_t *shards;
+    fy__stripe_t *stripes;
+    _Atomic uint64_t ngroups, nseries;
+    _Atomic uint64_t epoch;
+    struct {
+        _Atomic uint64_t e; /* 0 = free, else the epoch the reader entered at */
+        char pad[56];
+    } readers[FY_EBR_READERS];
+};
+
+/* store.c */
+uint64_t fy__hash(const void *p, size_t n);
+fy__fam_t *fy__fam_find(fy__stripe_t *st, uint64_t h, fy_str_t name);
+void fy__fam_merge(fy_store_t *s, fy__stripe_t *st, fy__fam_t *f);
+int fy__slot_cmp(const fy__slot_t *a, const fy__slot_t *b);
+unsigned fy__ebr_enter(fy_store_t *s);
+void fy__ebr_leave(fy_store_t *s, unsigned r);
+const char *fy__type_upper(int t);
+const char *fy__type_lower(int t);
+extern const char fy__help_push[], fy__help_fail[];
+
+/* Iterates over the label pairs of a slot. */
+static inline const char *fy__slot_label(const char *p, fy_str_t *name, fy_str_t *value)
+{
+    uint32_t nl, vl;
+    memcpy(&nl, p, 4);
+    memcpy(&vl, p + 4, 4);
+    name->ptr = p + 8;
+    name->len = nl;
+    value->ptr = p + 8 + nl;
+    value->len = vl;
+    return p + 8 + nl + vl;
+}
+
+#endif
