@@ -305,7 +305,7 @@ static int foreach_internal(fy_store_t *s, fy_store_group_cb_t cb, after_cb_t af
         fy__shard_t *sh = &s->shards[refs[i].hash & (s->cfg.nshards - 1)];
         pthread_mutex_lock(&sh->lock);
         fy__group_t *g;
-        for (g = sh->buckets[refs[i].hash & (sh->nbuckets - 1)]; g; g = g->next)
+        for (g = sh->buckets[FY_BUCKET(refs[i].hash, sh->nbuckets)]; g; g = g->next)
             if (g->hash == refs[i].hash && fy_str_eq_mem(g->key, refs[i].key, refs[i].len))
                 break;
         if (g) {

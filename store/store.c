@@ -320,7 +320,7 @@ void fy__fam_merge(fy_store_t *s, fy__stripe_t *st, fy__fam_t *f)
 
 fy__fam_t *fy__fam_find(fy__stripe_t *st, uint64_t h, fy_str_t name)
 {
-    for (fy__fam_t *f = st->buckets[h & (st->nbuckets - 1)]; f; f = f->next)
+    for (fy__fam_t *f = st->buckets[FY_BUCKET(h, st->nbuckets)]; f; f = f->next)
         if (f->hash == h && fy_str_eq(f->name, name))
             return f;
     return NULL;
@@ -334,8 +334,8 @@ static fy__fam_t *fam_create(fy__stripe_t *st, uint64_t h, fy_str_t name)
         for (size_t i = 0; i < st->nbuckets; i++)
             for (fy__fam_t *f = st->buckets[i], *nx; f; f = nx) {
                 nx = f->next;
-                f->next = b[f->hash & (nb - 1)];
-                b[f->hash & (nb - 1)] = f;
+                f->next = b[FY_BUCKET(f->hash, nb)];
+                b[FY_BUCKET(f->hash, nb)] = f;
             }
         free(st->buckets);
         st->buckets = b;
@@ -345,8 +345,8 @@ static fy__fam_t *fam_create(fy__stripe_t *st, uint64_t h, fy_str_t name)
     memcpy(f->name_buf, name.ptr, name.len);
     f->name = fy_str(f->name_buf, name.len);
     f->hash = h;
-    f->next = st->buckets[h & (st->nbuckets - 1)];
-    st->buckets[h & (st->nbuckets - 1)] = f;
+    f->next = st->buckets[FY_BUCKET(h, st->nbuckets)];
+    st->buckets[FY_BUCKET(h, st->nbuckets)] = f;
     st->nfams++;
     return f;
 }
@@ -357,7 +357,7 @@ static void fam_maybe_drop(fy_store_t *s, fy__stripe_t *st, fy__fam_t *f)
     if (f->refs != 0 || f->own)
         return;
     assert(f->set_n == 0 && f->members == NULL);
-    fy__fam_t **pp = &st->buckets[f->hash & (st->nbuckets - 1)];
+    fy__fam_t **pp = &st->buckets[FY_BUCKET(f->hash, st->nbuckets)];
     while (*pp != f)
         pp = &(*pp)->next;
     *pp = f->next;
@@ -775,7 +775,7 @@ static void render_series(buf_t *b, fy_str_t name, int type, const char *key, un
 
 static fy__group_t *group_find(fy__shard_t *sh, uint64_t h, fy_str_t key)
 {
-    for (fy__group_t *g = sh->buckets[h & (sh->nbuckets - 1)]; g; g = g->next)
+    for (fy__group_t *g = sh->buckets[FY_BUCKET(h, sh->nbuckets)]; g; g = g->next)
         if (g->hash == h && fy_str_eq(g->key, key))
             return g;
     return NULL;
@@ -789,21 +789,21 @@ static void group_insert(fy__shard_t *sh, fy__group_t *g)
         for (size_t i = 0; i < sh->nbuckets; i++)
             for (fy__group_t *x = sh->buckets[i], *nx; x; x = nx) {
                 nx = x->next;
-                x->next = b[x->hash & (nb - 1)];
-                b[x->hash & (nb - 1)] = x;
+                x->next = b[FY_BUCKET(x->hash, nb)];
+                b[FY_BUCKET(x->hash, nb)] = x;
             }
         free(sh->buckets);
         sh->buckets = b;
         sh->nbuckets = nb;
     }
-    g->next = sh->buckets[g->hash & (sh->nbuckets - 1)];
-    sh->buckets[g->hash & (sh->nbuckets - 1)] = g;
+    g->next = sh->buckets[FY_BUCKET(g->hash, sh->nbuckets)];
+    sh->buckets[FY_BUCKET(g->hash, sh->nbuckets)] = g;
     sh->ngroups++;
 }
 
 static void group_unlink(fy__shard_t *sh, fy__group_t *g)
 {
-    fy__group_t **pp = &sh->buckets[g->hash & (sh->nbuckets - 1)];
+    fy__group_t **pp = &sh->buckets[FY_BUCKET(g->hash, sh->nbuckets)];
     while (*pp != g)
         pp = &(*pp)->next;
     *pp = g->next;

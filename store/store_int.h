@@ -25,6 +25,10 @@
 #include <stdatomic.h>
 #include <stdbool.h>
 
+/* Bucket of a hash in a shard's or stripe's table. The low bits already chose the shard/stripe, so the table uses
+ * the high half (with the low bits, a shard would only ever fill 1/nshards of its buckets). */
+#define FY_BUCKET(h, nbuckets) ((size_t)((h) >> 32) & ((nbuckets)-1))
+
 #define FY_TS_PUSH 0
 #define FY_TS_FAIL 1
 
