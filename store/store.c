@@ -640,15 +640,19 @@ typedef struct st_buf_t {
     size_t n, cap;
 } buf_t;
 
-static void buf_reserve(buf_t *b, size_t more)
+static void buf_grow(buf_t *b, size_t more)
 {
-    if (b->n + more > b->cap) {
-        size_t nc = b->cap ? b->cap : 256;
-        while (nc < b->n + more)
-            nc *= 2;
-        b->p = xrealloc(b->p, nc);
-        b->cap = nc;
-    }
+    size_t nc = b->cap ? b->cap : 256;
+    while (nc < b->n + more)
+        nc *= 2;
+    b->p = xrealloc(b->p, nc);
+    b->cap = nc;
+}
+
+static inline void buf_reserve(buf_t *b, size_t more)
+{
+    if (__builtin_expect(b->n + more > b->cap, 0))
+        buf_grow(b, more);
 }
 
 static void buf_add(buf_t *b, const void *p, size_t n)
@@ -664,32 +668,6 @@ static void buf_str(buf_t *b, const char *z)
     buf_add(b, z, strlen(z));
 }
 
-static void buf_float_text(buf_t *b, double v)
-{
-    buf_reserve(b, FY_FLOAT_BUFSZ);
-    b->n += fy_format_float_text(v, b->p + b->n);
-}
-
-/* Text 0.0.4 label value escaping: \ " and newline. */
-static void buf_label_value(buf_t *b, fy_str_t v)
-{
-    buf_reserve(b, 2 * v.len);
-    char *o = b->p + b->n;
-    for (size_t i = 0; i < v.len; i++) {
-        char c = v.ptr[i];
-        if (c == '\\' || c == '"') {
-            *o++ = '\\';
-            *o++ = c;
-        } else if (c == '\n') {
-            *o++ = '\\';
-            *o++ = 'n';
-        } else {
-            *o++ = c;
-        }
-    }
-    b->n = (size_t)(o - b->p);
-}
-
 static void buf_go_quote(buf_t *b, fy_str_t s)
 {
     size_t cap = 4 * s.len + 3;
@@ -702,70 +680,91 @@ static void buf_go_quote(buf_t *b, fy_str_t s)
 /* ------------------------------------------------------------------------------------------------------------- */
 /* Rendering one series' exposition lines. key holds the sanitised labels (slot encoding). */
 
-static void render_labels(buf_t *b, const char *key, unsigned nlabels, const char *extra, double extra_v)
-{
-    if (nlabels == 0 && extra == NULL)
-        return;
-    buf_add(b, "{", 1);
-    const char *p = key;
-    fy_str_t n, v;
-    for (unsigned i = 0; i < nlabels; i++) {
-        p = fy__slot_label(p, &n, &v);
-        if (i)
-            buf_add(b, ",", 1);
-        buf_add(b, n.ptr, n.len);
-        buf_add(b, "=\"", 2);
-        buf_label_value(b, v);
-        buf_add(b, "\"", 1);
-    }
-    if (extra) {
-        if (nlabels)
-            buf_add(b, ",", 1);
-        buf_str(b, extra);
-        buf_add(b, "=\"", 2);
-        buf_float_text(b, extra_v);
-        buf_add(b, "\"", 1);
-    }
-    buf_add(b, "}", 1);
-}
-
-static void render_line(buf_t *b, fy_str_t name, const char *suffix, const char *key, unsigned nlabels,
+/* Appends one line. Reserves its worst case once (escaping at most doubles a value; each label's 8-byte length
+ * header in the key covers its '=', quotes and comma), then writes without further checks. */
+static void render_line(buf_t *b, fy_str_t name, const char *suffix, const char *key, uint32_t keylen, unsigned nlabels,
                         const char *extra, double extra_v, double v)
 {
-    buf_add(b, name.ptr, name.len);
-    if (suffix)
-        buf_str(b, suffix);
-    render_labels(b, key, nlabels, extra, extra_v);
-    buf_add(b, " ", 1);
-    buf_float_text(b, v);
-    buf_add(b, "\n", 1);
+    buf_reserve(b, name.len + 8 + 2 * keylen + 16 + 2 * FY_FLOAT_BUFSZ + 8);
+    char *o = b->p + b->n;
+    memcpy(o, name.ptr, name.len);
+    o += name.len;
+    if (suffix) {
+        size_t sl = strlen(suffix);
+        memcpy(o, suffix, sl);
+        o += sl;
+    }
+    if (nlabels || extra) {
+        *o++ = '{';
+        const char *p = key;
+        fy_str_t n, lv;
+        for (unsigned i = 0; i < nlabels; i++) {
+            p = fy__slot_label(p, &n, &lv);
+            if (i)
+                *o++ = ',';
+            memcpy(o, n.ptr, n.len);
+            o += n.len;
+            *o++ = '=';
+            *o++ = '"';
+            for (size_t k = 0; k < lv.len; k++) {
+                char c = lv.ptr[k];
+                if (c == '\\' || c == '"') {
+                    *o++ = '\\';
+                    *o++ = c;
+                } else if (c == '\n') {
+                    *o++ = '\\';
+                    *o++ = 'n';
+                } else {
+                    *o++ = c;
+                }
+            }
+            *o++ = '"';
+        }
+        if (extra) {
+            if (nlabels)
+                *o++ = ',';
+            size_t el = strlen(extra);
+            memcpy(o, extra, el);
+            o += el;
+            *o++ = '=';
+            *o++ = '"';
+            o += fy_format_float_text(extra_v, o);
+            *o++ = '"';
+        }
+        *o++ = '}';
+    }
+    *o++ = ' ';
+    o += fy_format_float_text(v, o);
+    *o++ = '\n';
+    b->n = (size_t)(o - b->p);
 }
 
-static void render_series(buf_t *b, fy_str_t name, int type, const char *key, unsigned nlabels, const fy_series_t *se)
+static void render_series(buf_t *b, fy_str_t name, int type, const char *key, uint32_t keylen, unsigned nlabels,
+                          const fy_series_t *se)
 {
     switch (type) {
     case FY_TYPE_SUMMARY:
         for (uint32_t i = 0; i < se->npoints; i++)
-            render_line(b, name, NULL, key, nlabels, "quantile", se->points[i].key, se->points[i].value);
-        render_line(b, name, "_sum", key, nlabels, NULL, 0, se->value);
-        render_line(b, name, "_count", key, nlabels, NULL, 0, (double)se->count);
+            render_line(b, name, NULL, key, keylen, nlabels, "quantile", se->points[i].key, se->points[i].value);
+        render_line(b, name, "_sum", key, keylen, nlabels, NULL, 0, se->value);
+        render_line(b, name, "_count", key, keylen, nlabels, NULL, 0, (double)se->count);
         break;
     case FY_TYPE_HISTOGRAM:
     case FY_TYPE_GAUGE_HISTOGRAM: {
         int inf = 0;
         for (uint32_t i = 0; i < se->npoints; i++) {
-            render_line(b, name, "_bucket", key, nlabels, "le", se->points[i].key, (double)se->points[i].count);
+            render_line(b, name, "_bucket", key, keylen, nlabels, "le", se->points[i].key, (double)se->points[i].count);
             if (se->points[i].key == __builtin_inf())
                 inf = 1;
         }
         if (!inf)
-            render_line(b, name, "_bucket", key, nlabels, "le", __builtin_inf(), (double)se->count);
-        render_line(b, name, "_sum", key, nlabels, NULL, 0, se->value);
-        render_line(b, name, "_count", key, nlabels, NULL, 0, (double)se->count);
+            render_line(b, name, "_bucket", key, keylen, nlabels, "le", __builtin_inf(), (double)se->count);
+        render_line(b, name, "_sum", key, keylen, nlabels, NULL, 0, se->value);
+        render_line(b, name, "_count", key, keylen, nlabels, NULL, 0, (double)se->count);
         break;
     }
     default:
-        render_line(b, name, NULL, key, nlabels, NULL, 0, se->value);
+        render_line(b, name, NULL, key, keylen, nlabels, NULL, 0, se->value);
         break;
     }
 }
@@ -1566,7 +1565,7 @@ static void ts_update(push_t *P, fy__group_t *g, fy__shard_t *sh)
         fy_series_t se;
         memset(&se, 0, sizeof(se));
         se.value = (double)(t == FY_TS_PUSH ? g->push_ns : g->fail_ns) / 1e9;
-        render_series(&b, ts_names[t], FY_TYPE_GAUGE, sl->key, sl->nlabels, &se);
+        render_series(&b, ts_names[t], FY_TYPE_GAUGE, sl->key, sl->keylen, sl->nlabels, &se);
         const char *help = t == FY_TS_PUSH ? fy__help_push : fy__help_fail;
         fy__gfam_t *gf = xmalloc(sizeof(*gf) + sizeof(fy__rec_t) + b.n);
         memset(gf, 0, sizeof(*gf) + sizeof(fy__rec_t));
@@ -1864,7 +1863,7 @@ static void render_prepared(push_t *P, const fy__group_t *g)
         for (size_t k = 0; k < pf->n; k++) {
             pser_t *ps = &P->ser[pf->first + k];
             ps->text_off = P->text.n;
-            render_series(&P->text, pf->name, pf->type, P->scratch.p + ps->key_off, ps->nlabels, ps->src);
+            render_series(&P->text, pf->name, pf->type, P->scratch.p + ps->key_off, ps->keylen, ps->nlabels, ps->src);
             ps->text_len = (uint32_t)(P->text.n - ps->text_off);
         }
         pf->ng = make_gfam(P, pf, g);
