@@ -837,13 +837,15 @@ typedef struct st_gkey_t {
     char *mem;
 } gkey_t;
 
-static int gkey_parse(gkey_t *k, const fy_store_label_t *gk, size_t ngk)
+static int gkey_parse(gkey_t *k, buf_t *mem, const fy_store_label_t *gk, size_t ngk)
 {
     size_t bytes = 0;
     for (size_t i = 0; i < ngk; i++)
         bytes += gk[i].name.len + gk[i].value.len;
     size_t keylen = bytes + (ngk ? 2 * ngk - 1 : 0);
-    k->mem = xmalloc(ngk * sizeof(fy_store_label_t) + 2 * bytes + keylen + 1);
+    mem->n = 0;
+    buf_reserve(mem, ngk * sizeof(fy_store_label_t) + 2 * bytes + keylen + 1);
+    k->mem = mem->p;
     k->labels = (fy_store_label_t *)k->mem;
     k->n = ngk;
     char *p = k->mem + ngk * sizeof(fy_store_label_t);
@@ -855,14 +857,16 @@ static int gkey_parse(gkey_t *k, const fy_store_label_t *gk, size_t ngk)
         k->labels[i].value = fy_str(p, gk[i].value.len);
         p += gk[i].value.len;
     }
-    if (ngk > 1)
-        qsort(k->labels, ngk, sizeof(*k->labels), label_cmp_name);
+    for (size_t i = 1; i < ngk; i++) /* insertion sort: grouping keys have a handful of labels */
+        for (size_t j = i; j > 0 && label_cmp_name(&k->labels[j - 1], &k->labels[j]) > 0; j--) {
+            fy_store_label_t t = k->labels[j];
+            k->labels[j] = k->labels[j - 1];
+            k->labels[j - 1] = t;
+        }
     k->valid_utf8 = 1;
     k->has_instance = 0;
     for (size_t i = 0; i < ngk; i++) {
         if (!label_name_valid(k->labels[i].name) || (i && fy_str_eq(k->labels[i].name, k->labels[i - 1].name))) {
-            free(k->mem);
-            k->mem = NULL;
             return FY_SERR_BADARG;
         }
         if (!fy__utf8_valid(k->labels[i].value.ptr, k->labels[i].value.len))
@@ -906,6 +910,10 @@ typedef struct st_pfam_t {
     fy__gfam_t *ng; /* prepared gfam */
 } pfam_t;
 
+typedef struct st_lab_t {
+    fy_str_t name, value;
+} lab_t;
+
 typedef struct st_push_t {
     fy_store_t *s;
     gkey_t gk;
@@ -923,8 +931,118 @@ typedef struct st_push_t {
     int key_caused;
     /* lock set */
     uint32_t *stripes;
-    size_t nstripes;
+    size_t nstripes, cap_stripes;
+    /* more scratch: grouping key copy, unescaped label values, label arrays, index arrays, replaced families */
+    buf_t gkmem, tmp;
+    lab_t *labs;
+    size_t cap_labs;
+    size_t *idx;
+    size_t cap_idx;
+    fy__gfam_t **gone;
+    size_t cap_gone;
 } push_t;
+
+/* A push's temporary arrays survive in a per-thread cache between pushes, so that a steady stream of pushes does not
+ * call malloc for them. Arrays that grew past FY_SCRATCH_KEEP bytes are released after the push. */
+#define FY_SCRATCH_KEEP (1u << 20)
+
+static pthread_key_t scratch_key;
+static pthread_once_t scratch_once = PTHREAD_ONCE_INIT;
+
+static void scratch_release(void *p)
+{
+    push_t *T = p;
+    free(T->scratch.p);
+    free(T->text.p);
+    free(T->err.p);
+    free(T->gkmem.p);
+    free(T->tmp.p);
+    free(T->fams);
+    free(T->ser);
+    free(T->stripes);
+    free(T->labs);
+    free(T->idx);
+    free(T->gone);
+    free(T);
+}
+
+static void scratch_key_init(void)
+{
+    if (pthread_key_create(&scratch_key, scratch_release) != 0)
+        abort();
+}
+
+/* Moves the thread's cached arrays into P (which must be zeroed). */
+static void scratch_take(push_t *P)
+{
+    pthread_once(&scratch_once, scratch_key_init);
+    push_t *T = pthread_getspecific(scratch_key);
+    if (T == NULL)
+        return;
+    P->scratch = T->scratch;
+    P->text = T->text;
+    P->err = T->err;
+    P->gkmem = T->gkmem;
+    P->tmp = T->tmp;
+    P->scratch.n = P->text.n = P->err.n = P->gkmem.n = P->tmp.n = 0;
+    P->fams = T->fams, P->cap_fams = T->cap_fams;
+    P->ser = T->ser, P->cap_ser = T->cap_ser;
+    P->stripes = T->stripes, P->cap_stripes = T->cap_stripes;
+    P->labs = T->labs, P->cap_labs = T->cap_labs;
+    P->idx = T->idx, P->cap_idx = T->cap_idx;
+    P->gone = T->gone, P->cap_gone = T->cap_gone;
+    memset(T, 0, sizeof(*T));
+}
+
+#define KEEP_BUF(b)                                                                                                   \
+    do {                                                                                                              \
+        if ((b).cap > FY_SCRATCH_KEEP) {                                                                              \
+            free((b).p);                                                                                              \
+            (b).p = NULL;                                                                                             \
+            (b).cap = 0;                                                                                              \
+        }                                                                                                             \
+    } while (0)
+#define KEEP_ARR(a, cap)                                                                                              \
+    do {                                                                                                              \
+        if ((cap) * sizeof(*(a)) > FY_SCRATCH_KEEP) {                                                                 \
+            free(a);                                                                                                  \
+            (a) = NULL;                                                                                               \
+            (cap) = 0;                                                                                                \
+        }                                                                                                             \
+    } while (0)
+
+/* Gives P's arrays back to the thread's cache. */
+static void scratch_give(push_t *P)
+{
+    push_t *T = pthread_getspecific(scratch_key);
+    if (T == NULL) {
+        T = xcalloc(1, sizeof(*T));
+        if (pthread_setspecific(scratch_key, T) != 0)
+            abort();
+    }
+    KEEP_BUF(P->scratch);
+    KEEP_BUF(P->text);
+    KEEP_BUF(P->err);
+    KEEP_BUF(P->gkmem);
+    KEEP_BUF(P->tmp);
+    KEEP_ARR(P->fams, P->cap_fams);
+    KEEP_ARR(P->ser, P->cap_ser);
+    KEEP_ARR(P->stripes, P->cap_stripes);
+    KEEP_ARR(P->labs, P->cap_labs);
+    KEEP_ARR(P->idx, P->cap_idx);
+    KEEP_ARR(P->gone, P->cap_gone);
+    T->scratch = P->scratch;
+    T->text = P->text;
+    T->err = P->err;
+    T->gkmem = P->gkmem;
+    T->tmp = P->tmp;
+    T->fams = P->fams, T->cap_fams = P->cap_fams;
+    T->ser = P->ser, T->cap_ser = P->cap_ser;
+    T->stripes = P->stripes, T->cap_stripes = P->cap_stripes;
+    T->labs = P->labs, T->cap_labs = P->cap_labs;
+    T->idx = P->idx, T->cap_idx = P->cap_idx;
+    T->gone = P->gone, T->cap_gone = P->cap_gone;
+}
 
 static void err_begin(push_t *P)
 {
@@ -943,28 +1061,17 @@ static void key_add(buf_t *b, fy_str_t n, fy_str_t v)
     buf_add(b, v.ptr, v.len);
 }
 
-typedef struct st_lab_t {
-    fy_str_t name, value;
-} lab_t;
-
-static int lab_cmp(const void *x, const void *y)
-{
-    const lab_t *a = x, *b = y;
-    int c = fy_str_cmp(a->name, b->name);
-    if (c)
-        return c;
-    return a < b ? -1 : a > b; /* keep input order among duplicates */
-}
-
 /* Sanitises one series (spec 5.3) into the scratch key encoding. Label strings are first unescaped into `tmp`. */
-static void prep_series(push_t *P, pser_t *ps, buf_t *tmp, lab_t **labs, size_t *cap_labs)
+static void prep_series(push_t *P, pser_t *ps)
 {
     const fy_series_t *se = ps->src;
     size_t nl = 0, need = se->nlabels + P->gk.n + 1;
-    if (need > *cap_labs) {
-        *cap_labs = need * 2;
-        *labs = xrealloc(*labs, *cap_labs * sizeof(lab_t));
+    if (need > P->cap_labs) {
+        P->cap_labs = need * 2;
+        P->labs = xrealloc(P->labs, P->cap_labs * sizeof(lab_t));
     }
+    lab_t *labs = P->labs;
+    buf_t *tmp = &P->tmp;
     tmp->n = 0;
     size_t bytes = 0;
     for (uint32_t i = 0; i < se->nlabels; i++)
@@ -986,24 +1093,31 @@ static void prep_series(push_t *P, pser_t *ps, buf_t *tmp, lab_t **labs, size_t 
             v = fy_str(tmp->p + tmp->n, n);
             tmp->n += n;
         }
-        (*labs)[nl].name = l->name;
-        (*labs)[nl].value = v;
+        labs[nl].name = l->name;
+        labs[nl].value = v;
         nl++;
     }
     for (size_t k = 0; k < P->gk.n; k++) {
-        (*labs)[nl].name = P->gk.labels[k].name;
-        (*labs)[nl].value = P->gk.labels[k].value;
+        labs[nl].name = P->gk.labels[k].name;
+        labs[nl].value = P->gk.labels[k].value;
         nl++;
     }
     if (!has_instance) {
-        (*labs)[nl].name = fy_str(FY_STRLIT("instance"));
-        (*labs)[nl].value = fy_str("", 0);
+        labs[nl].name = fy_str(FY_STRLIT("instance"));
+        labs[nl].value = fy_str("", 0);
         nl++;
     }
-    qsort(*labs, nl, sizeof(lab_t), lab_cmp);
+    /* stable insertion sort by name: series have a handful of labels, and duplicates keep their input order */
+    for (size_t i = 1; i < nl; i++) {
+        lab_t t = labs[i];
+        size_t j = i;
+        for (; j > 0 && fy_str_cmp(labs[j - 1].name, t.name) > 0; j--)
+            labs[j] = labs[j - 1];
+        labs[j] = t;
+    }
     ps->key_off = P->scratch.n;
     for (size_t i = 0; i < nl; i++)
-        key_add(&P->scratch, (*labs)[i].name, (*labs)[i].value);
+        key_add(&P->scratch, labs[i].name, labs[i].value);
     ps->keylen = (uint32_t)(P->scratch.n - ps->key_off);
     ps->nlabels = (uint16_t)nl;
     ps->hash = fy__hash(P->scratch.p + ps->key_off, ps->keylen);
@@ -1354,7 +1468,23 @@ static void mark_dups_in_push(push_t *P, pfam_t *pf)
 {
     if (pf->n < 2)
         return;
-    size_t *idx = xmalloc(pf->n * sizeof(size_t));
+    if (pf->n <= 16) {
+        for (size_t i = 1; i < pf->n; i++) {
+            pser_t *b = &P->ser[pf->first + i];
+            for (size_t k = 0; k < i && !b->dup_in_push; k++) {
+                pser_t *a = &P->ser[pf->first + k];
+                if (a->hash == b->hash && a->keylen == b->keylen &&
+                    memcmp(P->scratch.p + a->key_off, P->scratch.p + b->key_off, a->keylen) == 0)
+                    b->dup_in_push = 1;
+            }
+        }
+        return;
+    }
+    if (pf->n > P->cap_idx) {
+        P->cap_idx = 2 * pf->n;
+        P->idx = xrealloc(P->idx, P->cap_idx * sizeof(size_t));
+    }
+    size_t *idx = P->idx;
     for (size_t i = 0; i < pf->n; i++)
         idx[i] = pf->first + i;
     qsort_r(idx, pf->n, sizeof(size_t), pser_key_cmp_idx, P);
@@ -1364,7 +1494,6 @@ static void mark_dups_in_push(push_t *P, pfam_t *pf)
             memcmp(P->scratch.p + a->key_off, P->scratch.p + b->key_off, a->keylen) == 0)
             b->dup_in_push = 1;
     }
-    free(idx);
 }
 
 /* Runs the whole check over the candidate families in name order (the ts families only for a new group). */
@@ -1660,8 +1789,12 @@ static void apply_push(push_t *P, fy__group_t *g, fy__shard_t *sh)
     fy_store_t *s = P->s;
     /* new family list: kept old ones (POST) merged with pushed ones, by name */
     size_t cap = g->nfams + P->nfams;
-    fy__gfam_t **nf = xmalloc((cap ? cap : 1) * sizeof(*nf));
-    fy__gfam_t **gone = xmalloc((g->nfams ? g->nfams : 1) * sizeof(*gone));
+    /* the old list and the new one go to scratch arrays first; the group's array is only rewritten at the end */
+    if (2 * cap + 1 > P->cap_gone) {
+        P->cap_gone = 4 * cap + 8;
+        P->gone = xrealloc(P->gone, P->cap_gone * sizeof(*P->gone));
+    }
+    fy__gfam_t **nf = P->gone, **gone = P->gone + cap;
     size_t nn = 0, ngone = 0, oi = 0;
     for (size_t i = 0; i < P->nfams; i++) {
         pfam_t *pf = &P->fams[i];
@@ -1691,56 +1824,58 @@ static void apply_push(push_t *P, fy__group_t *g, fy__shard_t *sh)
     }
     for (size_t i = 0; i < ngone; i++)
         gfam_detach(s, g, gone[i], sh);
-    free(gone);
-    free(g->fams);
-    g->fams = nf;
+    if (nn > g->cap_fams) {
+        free(g->fams);
+        g->cap_fams = (uint32_t)nn;
+        g->fams = xmalloc(nn * sizeof(*g->fams));
+    }
+    if (nn)
+        memcpy(g->fams, nf, nn * sizeof(*nf));
     g->nfams = (uint32_t)nn;
-    g->cap_fams = (uint32_t)cap;
 }
 
 /* ------------------------------------------------------------------------------------------------------------- */
 /* Push entry point. */
 
-static int u32_cmp(const void *x, const void *y)
+static void lockset_add_name(push_t *P, fy_str_t n)
 {
-    uint32_t a = *(const uint32_t *)x, b = *(const uint32_t *)y;
-    return a < b ? -1 : a > b;
-}
-
-static void lockset_add_name(push_t *P, fy_str_t n, size_t *cap)
-{
-    GROW(P->stripes, P->nstripes, *cap);
+    GROW(P->stripes, P->nstripes, P->cap_stripes);
     P->stripes[P->nstripes++] = (uint32_t)(fy__hash(n.ptr, n.len) & (P->s->cfg.nstripes - 1));
 }
 
 static void lockset_build(push_t *P, const fy__group_t *g)
 {
-    size_t cap = 0;
     char tmp[512];
     for (size_t i = 0; i < P->nfams; i++) {
         fy_str_t n = P->fams[i].name;
-        lockset_add_name(P, n, &cap);
+        lockset_add_name(P, n);
         static const struct {
             const char *s;
             size_t l;
         } sufs[3] = {{"_count", 6}, {"_sum", 4}, {"_bucket", 7}};
         for (int k = 0; k < 3; k++) {
             if (has_suffix(n, sufs[k].s, sufs[k].l))
-                lockset_add_name(P, fy_str(n.ptr, n.len - sufs[k].l), &cap);
+                lockset_add_name(P, fy_str(n.ptr, n.len - sufs[k].l));
             if (n.len + sufs[k].l <= sizeof(tmp)) {
                 memcpy(tmp, n.ptr, n.len);
                 memcpy(tmp + n.len, sufs[k].s, sufs[k].l);
-                lockset_add_name(P, fy_str(tmp, n.len + sufs[k].l), &cap);
+                lockset_add_name(P, fy_str(tmp, n.len + sufs[k].l));
             }
         }
     }
     if (g)
         for (uint32_t i = 0; i < g->nfams; i++)
-            lockset_add_name(P, g->fams[i]->name, &cap);
+            lockset_add_name(P, g->fams[i]->name);
     /* the timestamp families: membership swaps on every push, slots on creation */
-    lockset_add_name(P, ts_names[0], &cap);
-    lockset_add_name(P, ts_names[1], &cap);
-    qsort(P->stripes, P->nstripes, sizeof(uint32_t), u32_cmp);
+    lockset_add_name(P, ts_names[0]);
+    lockset_add_name(P, ts_names[1]);
+    for (size_t i = 1; i < P->nstripes; i++) { /* insertion sort: a few dozen entries */
+        uint32_t t = P->stripes[i];
+        size_t j = i;
+        for (; j > 0 && P->stripes[j - 1] > t; j--)
+            P->stripes[j] = P->stripes[j - 1];
+        P->stripes[j] = t;
+    }
     size_t w = 0;
     for (size_t i = 0; i < P->nstripes; i++)
         if (w == 0 || P->stripes[w - 1] != P->stripes[i])
@@ -1795,9 +1930,6 @@ static int precheck(push_t *P)
 static void prepare(push_t *P, int new_group)
 {
     const fy_body_t *b = P->body;
-    buf_t tmp = {0};
-    lab_t *labs = NULL;
-    size_t cap_labs = 0;
     for (uint32_t i = 0; i < b->nfamilies + (new_group ? 2u : 0u); i++) {
         GROW(P->fams, P->nfams, P->cap_fams);
         pfam_t *pf = &P->fams[P->nfams];
@@ -1839,11 +1971,18 @@ static void prepare(push_t *P, int new_group)
         P->nfams++;
     }
     for (size_t i = 0; i < P->nser; i++)
-        prep_series(P, &P->ser[i], &tmp, &labs, &cap_labs);
-    free(tmp.p);
-    free(labs);
-    if (P->nfams > 1)
+        prep_series(P, &P->ser[i]);
+    if (P->nfams > 16) {
         qsort(P->fams, P->nfams, sizeof(pfam_t), pfam_cmp);
+    } else {
+        for (size_t i = 1; i < P->nfams; i++) {
+            pfam_t t = P->fams[i];
+            size_t j = i;
+            for (; j > 0 && pfam_cmp(&P->fams[j - 1], &t) > 0; j--)
+                P->fams[j] = P->fams[j - 1];
+            P->fams[j] = t;
+        }
+    }
     /* several families of one name (not produced by our parsers): the last one wins, as in protobuf */
     size_t w = 0;
     for (size_t i = 0; i < P->nfams; i++) {
@@ -1908,9 +2047,11 @@ int fy_store_push(fy_store_t *s, const fy_store_label_t *gkl, size_t ngk, fy_sto
     P.method = method;
     P.body = body ? body : &empty;
     P.now = now_ns;
-    int rc = gkey_parse(&P.gk, gkl, ngk);
+    scratch_take(&P);
+    int rc = gkey_parse(&P.gk, &P.gkmem, gkl, ngk);
     if (rc != FY_OK) {
         set_err(&P, err, rc);
+        scratch_give(&P);
         return rc;
     }
     fy__shard_t *sh = &s->shards[P.gk.hash & (s->cfg.nshards - 1)];
@@ -1998,13 +2139,7 @@ Unlock:
         set_err(&P, err, rc);
     for (size_t i = 0; i < P.nfams; i++)
         free(P.fams[i].ng);
-    free(P.fams);
-    free(P.ser);
-    free(P.scratch.p);
-    free(P.text.p);
-    free(P.err.p);
-    free(P.stripes);
-    free(P.gk.mem);
+    scratch_give(&P);
     return rc;
 }
 
@@ -2015,9 +2150,12 @@ int fy_store_delete(fy_store_t *s, const fy_store_label_t *gkl, size_t ngk, int6
     memset(&P, 0, sizeof(P));
     P.s = s;
     P.method = FY_STORE_PUT;
-    int rc = gkey_parse(&P.gk, gkl, ngk);
-    if (rc != FY_OK)
+    scratch_take(&P);
+    int rc = gkey_parse(&P.gk, &P.gkmem, gkl, ngk);
+    if (rc != FY_OK) {
+        scratch_give(&P);
         return rc;
+    }
     fy__shard_t *sh = &s->shards[P.gk.hash & (s->cfg.nshards - 1)];
     pthread_mutex_lock(&sh->lock);
     fy__group_t *g = group_find(sh, P.gk.hash, P.gk.key);
@@ -2044,7 +2182,6 @@ int fy_store_delete(fy_store_t *s, const fy_store_label_t *gkl, size_t ngk, int6
     }
     reclaim_maybe(s, &sh->retired);
     pthread_mutex_unlock(&sh->lock);
-    free(P.stripes);
-    free(P.gk.mem);
+    scratch_give(&P);
     return FY_OK;
 }
