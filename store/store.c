@@ -908,6 +908,7 @@ typedef struct st_pfam_t {
     int ok;         /* passed the family-level checks (registered) */
     int removed_old; /* the group holds this name and the push replaces it */
     fy__gfam_t *ng; /* prepared gfam */
+    const fy__gfam_t *old; /* the group's current family of this name, if any (set by the check) */
 } pfam_t;
 
 typedef struct st_lab_t {
@@ -1437,7 +1438,18 @@ static void check_series(push_t *P, const fy__group_t *g, pfam_t *pf, pser_t *ps
             goto Bad;
         }
     }
-    fy__slot_t *sl = pf->fam ? set_find(pf->fam, ps->hash, P->scratch.p + ps->key_off, ps->keylen) : NULL;
+    /* A re-push usually sends the group's series in the same order: try the slot at the same position of the group's
+     * current family first (its slot is hot anyway), and the family's series set only when that misses. */
+    fy__slot_t *sl = NULL;
+    if (pf->fam) {
+        const char *key = P->scratch.p + ps->key_off;
+        size_t k = (size_t)(ps - &P->ser[pf->first]);
+        if (pf->old && k < pf->old->nrecs && slot_key_eq(pf->old->recs[k].slot, ps->hash, key, ps->keylen))
+            sl = pf->old->recs[k].slot;
+        else
+            sl = set_find(pf->fam, ps->hash, key, ps->keylen);
+    }
+    ps->slot = sl;
     if (ps->dup_in_push || (sl && sl->owner != (const void *)g)) {
         err_metric(P, pf, ps, ftype);
         buf_str(&P->err, "was collected before with the same name and label values");
@@ -1502,6 +1514,7 @@ static void check_push(push_t *P, const fy__group_t *g)
     for (size_t i = 0; i < P->nfams; i++) {
         pfam_t *pf = &P->fams[i];
         pf->fam = lookup(P, pf->name);
+        pf->old = pf->is_ts ? NULL : group_gfam(g, pf->name);
         fy__fam_t *f = pf->fam;
         pf->ok = 0;
         int ftype = pf->type;
@@ -1661,7 +1674,8 @@ static void gfam_attach(push_t *P, fy__group_t *g, fy__gfam_t *gf, const pfam_t 
     member_link(f, gf);
     for (size_t k = 0; k < pf->n; k++) {
         const pser_t *ps = &P->ser[pf->first + k];
-        fy__slot_t *sl = set_find(f, ps->hash, P->scratch.p + ps->key_off, ps->keylen);
+        fy__slot_t *sl = ps->slot; /* found by check_series (all series of an applied push were checked) */
+        assert(sl == set_find(f, ps->hash, P->scratch.p + ps->key_off, ps->keylen));
         if (sl) {
             assert(sl->owner == (const void *)g);
             sl->mark = 1;
