@@ -69,24 +69,28 @@ static int fam_name_cmp(const void *x, const void *y)
     return fy_str_cmp(a->name, b->name);
 }
 
-/* The HELP to expose for a pushed family: one variant -> it; several -> that of the member group with the smallest
- * canonical key (deterministic, unlike the reference). Stripe locked. Returns 0 for "no HELP line". */
-static int choose_help(const fy__fam_t *f, const char **help, size_t *len)
+/* The HELP to expose for a pushed family: one variant -> it; several -> that of the group with the smallest canonical
+ * key among the groups holding a series of the family (deterministic, unlike the reference; groups holding only an
+ * empty family do not take part). Stripe locked and the published array merged, so every slot's group is alive. */
+static int choose_help(const fy__fam_t *f, const fy__farr_t *a, const char **help, size_t *len)
 {
     if (f->nhv == 1) {
         *help = f->hv[0].help;
         *len = f->hv[0].len;
         return f->hv[0].has_help;
     }
-    const fy__gfam_t *best = NULL;
-    for (const fy__gfam_t *g = f->members; g; g = g->mnext)
-        if (best == NULL || fy_str_cmp(g->group->key, best->group->key) < 0)
+    const fy__group_t *best = NULL;
+    for (size_t i = 0; a && i < a->n; i++) {
+        const fy__group_t *g = a->v[i]->owner;
+        if (best == NULL || (g != best && fy_str_cmp(g->key, best->key) < 0))
             best = g;
-    if (best == NULL)
+    }
+    const fy__gfam_t *gf = best ? fy__group_gfam(best, f->name) : NULL;
+    if (gf == NULL)
         return 0;
-    *help = best->help.ptr;
-    *len = best->help.len;
-    return best->has_help;
+    *help = gf->help.ptr;
+    *len = gf->help.len;
+    return gf->has_help;
 }
 
 int fy_store_render_text(fy_store_t *s, fy_store_own_text_t own, void *own_ctx, size_t chunk_size, fy_store_writer_t w,
@@ -135,7 +139,7 @@ int fy_store_render_text(fy_store_t *s, fy_store_own_text_t own, void *own_ctx, 
             help_len = f->own_help.len;
             type = f->own_type;
         } else {
-            has_help = choose_help(f, &help, &help_len);
+            has_help = choose_help(f, a, &help, &help_len);
             type = f->type;
         }
         if (has_help && !f->own) {

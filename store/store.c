@@ -356,7 +356,7 @@ static void fam_maybe_drop(fy_store_t *s, fy__stripe_t *st, fy__fam_t *f)
 {
     if (f->refs != 0 || f->own)
         return;
-    assert(f->set_n == 0 && f->members == NULL);
+    assert(f->set_n == 0);
     fy__fam_t **pp = &st->buckets[FY_BUCKET(f->hash, st->nbuckets)];
     while (*pp != f)
         pp = &(*pp)->next;
@@ -476,25 +476,16 @@ static void help_ref(fy__fam_t *f, const fy__gfam_t *g, int delta)
     v->refs = 1;
 }
 
+/* A gfam joins or leaves its fam: only its HELP variant is counted (the fam keeps no member list, so that a
+ * re-push that keeps the family's shape touches no shared state; see push_fast). */
 static void member_link(fy__fam_t *f, fy__gfam_t *g)
 {
     g->fam = f;
-    g->mprev = NULL;
-    g->mnext = f->members;
-    if (f->members)
-        f->members->mprev = g;
-    f->members = g;
     help_ref(f, g, 1);
 }
 
 static void member_unlink(fy__fam_t *f, fy__gfam_t *g)
 {
-    if (g->mprev)
-        g->mprev->mnext = g->mnext;
-    else
-        f->members = g->mnext;
-    if (g->mnext)
-        g->mnext->mprev = g->mprev;
     help_ref(f, g, -1);
 }
 
@@ -909,6 +900,7 @@ typedef struct st_pfam_t {
     int removed_old; /* the group holds this name and the push replaces it */
     fy__gfam_t *ng; /* prepared gfam */
     const fy__gfam_t *old; /* the group's current family of this name, if any (set by the check) */
+    size_t first_old;      /* its index in the group's family list (fast path) */
 } pfam_t;
 
 typedef struct st_lab_t {
@@ -1286,6 +1278,26 @@ static fy__gfam_t *group_gfam(const fy__group_t *g, fy_str_t name)
         int c = fy_str_cmp(g->fams[mid]->name, name);
         if (c == 0)
             return g->fams[mid];
+        if (c < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return NULL;
+}
+
+/* group_gfam for readers that hold a stripe lock of one of the group's names but not its shard lock (a text scrape
+ * choosing among HELP variants): fast-path pushes swap entries concurrently (same names, same HELP), while changes
+ * of the list itself happen with the stripe locks of all the group's names held. */
+const fy__gfam_t *fy__group_gfam(const fy__group_t *g, fy_str_t name)
+{
+    size_t lo = 0, hi = g->nfams;
+    while (lo < hi) {
+        size_t mid = (lo + hi) / 2;
+        const fy__gfam_t *gf = __atomic_load_n(&g->fams[mid], __ATOMIC_ACQUIRE);
+        int c = fy_str_cmp(gf->name, name);
+        if (c == 0)
+            return gf;
         if (c < 0)
             lo = mid + 1;
         else
@@ -1704,17 +1716,17 @@ static void ts_update(push_t *P, fy__group_t *g, fy__shard_t *sh)
 {
     for (int t = 0; t < 2; t++) {
         fy__slot_t *sl = g->tss[t];
-        buf_t b = {0};
+        buf_t *b = &P->tmp;
+        b->n = 0;
         fy_series_t se;
         memset(&se, 0, sizeof(se));
         se.value = (double)(t == FY_TS_PUSH ? g->push_ns : g->fail_ns) / 1e9;
-        render_series(&b, ts_names[t], FY_TYPE_GAUGE, sl->key, sl->keylen, sl->nlabels, &se);
+        render_series(b, ts_names[t], FY_TYPE_GAUGE, sl->key, sl->keylen, sl->nlabels, &se);
         const char *help = t == FY_TS_PUSH ? fy__help_push : fy__help_fail;
-        fy__gfam_t *gf = xmalloc(sizeof(*gf) + sizeof(fy__rec_t) + b.n);
+        fy__gfam_t *gf = xmalloc(sizeof(*gf) + sizeof(fy__rec_t) + b->n);
         memset(gf, 0, sizeof(*gf) + sizeof(fy__rec_t));
         char *c = (char *)(gf->recs + 1);
-        memcpy(c, b.p, b.n);
-        free(b.p);
+        memcpy(c, b->p, b->n);
         gf->group = g;
         gf->name = ts_names[t];
         gf->help = fy_str(help, strlen(help));
@@ -1723,11 +1735,10 @@ static void ts_update(push_t *P, fy__group_t *g, fy__shard_t *sh)
         gf->stamp_ns = t == FY_TS_PUSH ? g->push_stamp_ns : g->fail_stamp_ns;
         gf->nrecs = 1;
         gf->recs[0].text = c;
-        gf->recs[0].text_len = (uint32_t)b.n;
+        gf->recs[0].text_len = (uint32_t)b->n;
         gf->recs[0].value = se.value;
         gf->recs[0].slot = sl;
         fy__gfam_t *old = g->tsf[t];
-        /* membership: the fam sees one member per group; swap it */
         fy__fam_t *f = old ? old->fam : NULL;
         if (f == NULL) {
             uint64_t h = fy__hash(ts_names[t].ptr, ts_names[t].len);
@@ -1736,13 +1747,12 @@ static void ts_update(push_t *P, fy__group_t *g, fy__shard_t *sh)
             if (f == NULL)
                 f = fam_create(st, h, ts_names[t]);
         }
-        if (old) {
-            member_unlink(f, old);
-        } else {
+        gf->fam = f;
+        if (old == NULL) { /* the group's creation (stripe locked); later swaps keep the same HELP: no index change */
             f->type = FY_TYPE_GAUGE;
             f->refs++;
+            member_link(f, gf);
         }
-        member_link(f, gf);
         atomic_store(&sl->cur, &gf->recs[0]);
         g->tsf[t] = gf;
         retire(P->s, &sh->retired, old);
@@ -1849,6 +1859,74 @@ static void apply_push(push_t *P, fy__group_t *g, fy__shard_t *sh)
 }
 
 /* ------------------------------------------------------------------------------------------------------------- */
+/* The fast path: a push to an existing group that re-sends exactly the series the group holds (same families with
+ * the same type and HELP, same series in the same order; for PUT no family dropped). Such a push cannot fail the
+ * check (the stored state passed it, own families never change after start-up, and the only push-dependent inputs,
+ * timestamps and protobuf value kinds, are checked here), and it changes nothing in the metric-name index: the
+ * slots, their sorted arrays, reference counts and HELP variants stay as they are. So it runs under the group's
+ * shard lock alone, without any stripe lock, and pushes to different groups do not serialise on shared names. */
+
+static size_t group_gfam_index(const fy__group_t *g, fy_str_t name)
+{
+    size_t lo = 0, hi = g->nfams;
+    while (lo < hi) {
+        size_t mid = (lo + hi) / 2;
+        int c = fy_str_cmp(g->fams[mid]->name, name);
+        if (c == 0)
+            return mid;
+        if (c < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return SIZE_MAX;
+}
+
+static int push_fast_ok(push_t *P, const fy__group_t *g)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < P->nfams; i++) {
+        pfam_t *pf = &P->fams[i];
+        size_t at = pf->is_ts ? SIZE_MAX : group_gfam_index(g, pf->name);
+        if (at == SIZE_MAX)
+            return 0;
+        const fy__gfam_t *old = g->fams[at];
+        if (old->type != pf->type || old->has_help != pf->has_help || old->nrecs != pf->n ||
+            !fy_str_eq(old->help, fy_str(P->scratch.p + pf->help_off, pf->help_len)))
+            return 0;
+        for (size_t k = 0; k < pf->n; k++) {
+            const pser_t *ps = &P->ser[pf->first + k];
+            if (!slot_key_eq(old->recs[k].slot, ps->hash, P->scratch.p + ps->key_off, ps->keylen) ||
+                !series_kind_ok(pf->type, ps->src->pb_kinds))
+                return 0;
+        }
+        pf->old = old;
+        pf->first_old = at;
+        n++;
+    }
+    return P->method == FY_STORE_POST || n == g->nfams;
+}
+
+static void push_fast(push_t *P, fy__group_t *g, fy__shard_t *sh)
+{
+    for (size_t i = 0; i < P->nfams; i++) {
+        pfam_t *pf = &P->fams[i];
+        fy__gfam_t *ng = pf->ng, *old = (fy__gfam_t *)pf->old;
+        ng->fam = old->fam;
+        ng->group = g;
+        for (uint32_t k = 0; k < ng->nrecs; k++) {
+            fy__slot_t *sl = old->recs[k].slot;
+            ng->recs[k].slot = sl;
+            atomic_store_explicit(&sl->cur, &ng->recs[k], memory_order_release);
+        }
+        /* text scrapes that choose among HELP variants read the list under a stripe lock only (fy__group_gfam) */
+        __atomic_store_n(&g->fams[pf->first_old], ng, __ATOMIC_RELEASE);
+        retire(P->s, &sh->retired, old);
+        pf->ng = NULL;
+    }
+}
+
+/* ------------------------------------------------------------------------------------------------------------- */
 /* Push entry point. */
 
 static void lockset_add_name(push_t *P, fy_str_t n)
@@ -1880,7 +1958,7 @@ static void lockset_build(push_t *P, const fy__group_t *g)
     if (g)
         for (uint32_t i = 0; i < g->nfams; i++)
             lockset_add_name(P, g->fams[i]->name);
-    /* the timestamp families: membership swaps on every push, slots on creation */
+    /* the timestamp families: slots and HELP counts on creation and deletion, failure checks of new groups */
     lockset_add_name(P, ts_names[0]);
     lockset_add_name(P, ts_names[1]);
     for (size_t i = 1; i < P->nstripes; i++) { /* insertion sort: a few dozen entries */
@@ -2080,6 +2158,14 @@ int fy_store_push(fy_store_t *s, const fy_store_label_t *gkl, size_t ngk, fy_sto
         prepare(&P, 1); /* only to check the new group's own timestamp series (B3/B4) */
         for (size_t i = 0; i < P.nfams; i++)
             P.fams[i].ok = 0;
+    }
+    if (!rejected && !new_group && push_fast_ok(&P, g)) {
+        push_fast(&P, g, sh);
+        g->origin = origin;
+        g->version++;
+        g->push_ns = g->push_stamp_ns = now_ns;
+        ts_update(&P, g, sh);
+        goto Unlock;
     }
     if (new_group && s->cfg.max_groups && atomic_load(&s->ngroups) >= s->cfg.max_groups) {
         rc = FY_SERR_LIMIT_GROUPS;

@@ -6,7 +6,7 @@
  *
  *   shard[hash & (nshards-1)]  --(mutex)-->  group  --> gfam[] (pushed families, by name) + tsf[2] (timestamps)
  *   stripe[hash(name) & (nstripes-1)]  --(mutex)-->  fam (one per metric name: type, refcount, own info,
- *                                                      series set, sorted slot array, member gfams)
+ *                                                      series set, sorted slot array)
  *   slot: one per series identity (family, sanitised label set); its `cur` points at the series' current rec
  *         inside the current gfam. Slots sort the family for exposition; the sorted array is immutable once
  *         published and is replaced (copy-on-write) when series appear or disappear.
@@ -64,11 +64,10 @@ struct st_fy__slot_t {
     char key[];
 };
 
-/* One family of one group as of one push. Immutable except for the member links, which its fam's stripe locks. */
+/* One family of one group as of one push. Immutable. */
 struct st_fy__gfam_t {
-    fy__gfam_t *mnext, *mprev; /* fam's member list (stripe lock) */
     fy__fam_t *fam;
-    const fy__group_t *group;  /* the owning group (valid while the gfam is a member) */
+    const fy__group_t *group; /* the owning group */
     fy_str_t name;
     fy_str_t help; /* valid iff has_help */
     uint8_t has_help;
@@ -100,8 +99,7 @@ struct st_fy__fam_t {
     uint8_t type;    /* the type all of them have (valid iff refs > 0) */
     uint8_t own, own_type, own_predefined;
     fy_str_t own_help; /* valid iff own */
-    fy__gfam_t *members; /* gfams of this name, doubly linked */
-    struct st_fy__helpvar_t *hv; /* distinct HELPs among members, with counts (usually one) */
+    struct st_fy__helpvar_t *hv; /* distinct HELPs among the groups' gfams, with counts (usually one) */
     uint32_t nhv, cap_hv;
     /* series set: open addressing, linear probing, slot pointers keyed by slot->hash */
     fy__slot_t **set;
@@ -127,7 +125,7 @@ struct st_fy__group_t {
     uint32_t origin;
     uint64_t version;
     uint64_t nseries; /* slots owned (including the two timestamp series) */
-    fy__gfam_t **fams; /* pushed families sorted by name */
+    fy__gfam_t **fams; /* pushed families sorted by name; entries are swapped atomically by fast-path pushes */
     uint32_t nfams, cap_fams;
     fy__gfam_t *tsf[2];
     fy__slot_t *tss[2];
@@ -179,6 +177,7 @@ uint64_t fy__hash(const void *p, size_t n);
 fy__fam_t *fy__fam_find(fy__stripe_t *st, uint64_t h, fy_str_t name);
 void fy__fam_merge(fy_store_t *s, fy__stripe_t *st, fy__fam_t *f);
 int fy__slot_cmp(const fy__slot_t *a, const fy__slot_t *b);
+const fy__gfam_t *fy__group_gfam(const fy__group_t *g, fy_str_t name);
 unsigned fy__ebr_enter(fy_store_t *s);
 void fy__ebr_leave(fy_store_t *s, unsigned r);
 const char *fy__type_upper(int t);
