@@ -41,7 +41,7 @@ if [ ${#missing[@]} -gt 0 ]; then
         $SUDO chmod 755 "$policy"
         made_policy=1
     fi
-    trap '[ -n "$made_policy" ] && $SUDO rm -f "$policy"' EXIT
+    trap 'if [ -n "$made_policy" ]; then $SUDO rm -f "$policy"; fi' EXIT
     $SUDO apt-get update -qq >/dev/null
     $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi

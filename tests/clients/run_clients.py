@@ -405,9 +405,9 @@ def run_step(res, argv, label, timeout=60):
 def check_wire(res, label, reqs, want):
     """want: [(method, path or set of path components, Content-Type or None (absent), chunked)]."""
     got, problems = [], []
-    for method, path, h, body, chunked in reqs:
-        if isinstance(want[len(got)][1] if len(got) < len(want) else None, frozenset):
-            comps = path.split("/")[2:]  # after "/metrics/"
+    for i, (method, path, h, body, chunked) in enumerate(reqs):
+        if i < len(want) and isinstance(want[i][1], frozenset):
+            comps = path.split("/")[2:]  # the pairs after "/metrics/"
             path = frozenset(zip(comps[0::2], comps[1::2]))
         got.append((method, path, h.get("content-type"), chunked))
     if got != want:
