@@ -921,7 +921,8 @@ static int parse_sample(om_t *p, const char *s, const char *e)
         if ((rc = parse_exemplar(p, sm.exemplar_at + 3, e)) != FY_OK)
             return rc;
     }
-    sm.hash = labels_hash(p, sm.labels, sm.nlabels);
+    /* The family is part of the key: every family may have a series with the same labels (often none). */
+    sm.hash = labels_hash(p, sm.labels, sm.nlabels) ^ mix64((uint64_t)p->cur_fam + p->seed);
 
     /* Same series as the one being filled, or a new one. */
     cur_t *c = &p->cur;
