@@ -1212,6 +1212,8 @@ int fy_parse_openmetrics(const char *buf, size_t len, fy_arena_t *arena, fy_body
         tab_init(&p, &p.quantile_tab, 16) != 0)
         return fy__perr(err, FY_PERR_NOMEM, NULL, 0, 0);
 
+    if (len == 0) /* buf may be NULL: no pointer arithmetic on it */
+        return fy__perr(err, FY_PERR_OM_ERROR, FY_OM_PREFIX, 1, 0, "data does not end with # EOF");
     size_t pos = 0;
     for (;;) {
         if (pos >= len)

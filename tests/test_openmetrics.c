@@ -181,6 +181,10 @@ static const ok_case_t ok_cases[] = {
     {"# TYPE g gaugehistogram\ng_bucket{le=\"+Inf\"} 1\ng_created 1\ng_count 1\n" E,
      "g gaugehistogram\n  {} 0 count=1 [+Inf:1]\ng_created untyped\n  {} 1\ng_count untyped\n  {} 1\n",
      "gaugehistogram has no _created or _count samples: such names start new unknown families"},
+    {"# TYPE c counter\nc_total 1 # {a=\"0123456789012345678901234567890123456789012345678901234567890123456789012345678901234567890123456789012345678901234567890123456\"} 1\n" E, "c_total counter\n  {} 1\n",
+     "exemplar labels of exactly 128 characters"},
+    {"# TYPE c counter\nc_total 1 # {a=\"\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\\n\"} 1\n" E, "c_total counter\n  {} 1\n",
+     "exemplar length counts code points of the unescaped value: 1 + 126 + 1"},
     {"a{x=\"1\"} 1\na{x=\"2\"} 1\nb 1\n" E, "a untyped\n  {x=1} 1\n  {x=2} 1\nb untyped\n  {} 1\n", "two families"},
 };
 
@@ -522,6 +526,19 @@ static void test_arena_hint_worst_cases(void **state)
     }
 }
 
+/* len 0 allows buf == NULL; out-params are preset even on failure. */
+static void test_null_empty(void **state)
+{
+    (void)state;
+    fy_body_t body = {(const fy_family_t *)&body, 7, 7};
+    fy_parse_error_t err;
+    assert_int_equal(fy_parse_openmetrics(NULL, 0, fy_test_arena(0), &body, &err), FY_PERR_OM_ERROR);
+    assert_string_equal(err.msg, P "1: data does not end with # EOF");
+    assert_null(body.families);
+    assert_int_equal(body.nfamilies, 0);
+    assert_int_equal(body.nseries, 0);
+}
+
 static void test_unescape_om(void **state)
 {
     (void)state;
@@ -547,7 +564,7 @@ int main(void)
         cmocka_unit_test(test_accepted),          cmocka_unit_test(test_rejected),
         cmocka_unit_test(test_fixture_model),     cmocka_unit_test(test_fixture_prefixes),
         cmocka_unit_test(test_arena_exhaustion),  cmocka_unit_test(test_arena_hint_worst_cases),
-        cmocka_unit_test(test_unescape_om),
+        cmocka_unit_test(test_unescape_om),       cmocka_unit_test(test_null_empty),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
