@@ -37,8 +37,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     fy_parse_error_t err;
     int rc = fy_parse_openmetrics(buf, size, &a, &body, &err);
     if (rc != FY_OK) {
-        if (rc != FY_PERR_OM_ERROR || err.code != rc || err.msg_len == 0 || err.msg_len != strlen(err.msg) ||
-            err.offset > size)
+        if (rc != FY_PERR_OM_ERROR || err.code != rc || err.msg_len == 0 || err.msg_len != strlen(err.msg) || err.offset > size)
             abort();
     } else {
         if (a.used > cap)

@@ -46,7 +46,7 @@ typedef struct {
 typedef struct {
     fy_str_t name; /* as declared, or the sample name of an undeclared (unknown) family */
     fy_str_t help, unit;
-    const char *sample_name; /* counter: "<name>_total", info: "<name>_info" (points into the input) */
+    const char *sample_name;  /* counter: "<name>_total", info: "<name>_info" (points into the input) */
     const char *created_name; /* first "<name>_created" sample, or NULL */
     uint32_t first_series, nseries;
     uint32_t first_created, ncreated;
@@ -420,8 +420,7 @@ static void sort_labels(const fy_label_t *l, uint32_t *idx, uint32_t n)
  * are committed to the arena (the caller may roll back to its mark). Label names must be unique (checked by the
  * caller on the sorted index). *runes gets the code points of names and unescaped values (for exemplars).
  */
-static int parse_labels(om_t *p, const char **pos, const char *e, fy_str_t metric, fy_label_t **out, uint32_t *nout,
-                        size_t *runes)
+static int parse_labels(om_t *p, const char **pos, const char *e, fy_str_t metric, fy_label_t **out, uint32_t *nout, size_t *runes)
 {
     fy_arena_t *a = p->arena;
     size_t base = (a->used + 15) & ~(size_t)15;
@@ -432,7 +431,7 @@ static int parse_labels(om_t *p, const char **pos, const char *e, fy_str_t metri
     if (base > a->cap)
         return om_nomem(p, q);
     for (;;) {
-        if (q < e && *q == '}' ) {
+        if (q < e && *q == '}') {
             q++;
             break;
         }
@@ -604,8 +603,7 @@ static int close_series(om_t *p, const char *at)
             return om_fail(p, at, "%s %q has a series with only one of %s and %s", om_type_names[f->type], f->name,
                            f->type == OM_HISTOGRAM ? "_count" : "_gcount", f->type == OM_HISTOGRAM ? "_sum" : "_gsum");
         if ((c->seen & (1u << S_COUNT)) && c->count != c->last_bucket)
-            return om_fail(p, at, "%s %q has a series whose count differs from its +Inf bucket",
-                           om_type_names[f->type], f->name);
+            return om_fail(p, at, "%s %q has a series whose count differs from its +Inf bucket", om_type_names[f->type], f->name);
         if (f->type == OM_HISTOGRAM && c->neg_le && (c->seen & (1u << S_SUM)))
             return om_fail(p, at, "histogram %q has a series with negative buckets and a _sum", f->name);
         s->count = c->last_bucket;
@@ -644,8 +642,10 @@ static int descriptor_family(om_t *p, const char *at, fy_str_t name, const char 
     uint64_t h = hash_bytes(p->seed, name.ptr, name.len);
     name_t *nm = name_find(p, name, h);
     if (nm != NULL)
-        return om_fail(p, at, "metric family %q clashes with the names of metric family %q (families must not be "
-                       "interleaved or repeated)", name, p->fams[nm->fam_flags & NAME_FAM_MASK].name);
+        return om_fail(p, at,
+                       "metric family %q clashes with the names of metric family %q (families must not be "
+                       "interleaved or repeated)",
+                       name, p->fams[nm->fam_flags & NAME_FAM_MASK].name);
     fam_t *f = new_family(p, name);
     if (f == NULL || name_add(p, name, h, NAME_FAMILY | (uint32_t)p->cur_fam) == NULL)
         return om_nomem(p, at);
@@ -758,10 +758,11 @@ static int sample_family(om_t *p, const char *at, fy_str_t name, fam_t **out, in
     if (nm != NULL) {
         fam_t *g = &p->fams[nm->fam_flags & NAME_FAM_MASK];
         if ((int)(nm->fam_flags & NAME_FAM_MASK) == p->cur_fam)
-            return om_fail(p, at, "sample name %q does not fit %s metric family %q", name, om_type_names[g->type],
-                           g->name);
-        return om_fail(p, at, "sample %q belongs to metric family %q, which is already closed (families must not be "
-                       "interleaved)", name, g->name);
+            return om_fail(p, at, "sample name %q does not fit %s metric family %q", name, om_type_names[g->type], g->name);
+        return om_fail(p, at,
+                       "sample %q belongs to metric family %q, which is already closed (families must not be "
+                       "interleaved)",
+                       name, g->name);
     }
     int rc = close_series(p, at);
     if (rc != FY_OK)
@@ -916,8 +917,10 @@ static int parse_sample(om_t *p, const char *s, const char *e)
         return om_fail(p, s, "stateset sample %q has no label named %q", sm.name, f->name);
     if (sm.has_exemplar) {
         if (kind != S_TOTAL && kind != S_BUCKET)
-            return om_fail(p, sm.exemplar_at, "exemplar on sample %q: only counter _total and histogram _bucket "
-                           "samples may have one", sm.name);
+            return om_fail(p, sm.exemplar_at,
+                           "exemplar on sample %q: only counter _total and histogram _bucket "
+                           "samples may have one",
+                           sm.name);
         if ((rc = parse_exemplar(p, sm.exemplar_at + 3, e)) != FY_OK)
             return rc;
     }
@@ -941,10 +944,11 @@ static int parse_sample(om_t *p, const char *s, const char *e)
         /* The current family's series are the newest ones. */
         const fy_series_t *o = &p->series[t->s[j].val - 1];
         if (t->s[j].hash == (uint32_t)sm.hash && t->s[j].val - 1 >= f->first_series && o->nlabels == sm.nlabels &&
-            (uint64_t)o->pb_histogram.len == sm.hash &&
-            labels_equal(o->labels, series_sorted(o), sm.labels, sm.sorted, sm.nlabels))
-            return om_fail(p, s, "series %q appears twice in metric family %q (series must not repeat or be "
-                           "interleaved)", fy_str(s, (size_t)(series_end - s)), f->name);
+            (uint64_t)o->pb_histogram.len == sm.hash && labels_equal(o->labels, series_sorted(o), sm.labels, sm.sorted, sm.nlabels))
+            return om_fail(p, s,
+                           "series %q appears twice in metric family %q (series must not repeat or be "
+                           "interleaved)",
+                           fy_str(s, (size_t)(series_end - s)), f->name);
     }
     if (p->nseries == p->maxseries || tab_reserve(p, t) != 0)
         return om_nomem(p, s);
@@ -975,8 +979,10 @@ static int apply_sample(om_t *p, fam_t *f, int kind, sample_t *sm, const char *a
         s->has_timestamp = sm->has_ts;
         s->timestamp_ms = sm->ts_ms;
     } else if (c->has_ts != sm->has_ts || c->ts_ms != sm->ts_ms) {
-        return om_fail(p, at, "sample %q has another timestamp than the earlier samples of its series (a series "
-                       "takes one MetricPoint)", sm->name);
+        return om_fail(p, at,
+                       "sample %q has another timestamp than the earlier samples of its series (a series "
+                       "takes one MetricPoint)",
+                       sm->name);
     }
     switch (kind) {
     case S_VALUE:
@@ -1019,14 +1025,13 @@ static int apply_sample(om_t *p, fam_t *f, int kind, sample_t *sm, const char *a
         if (fy_parse_float(sm->special.ptr, sm->special.len, &le) != 0 || isnan(le))
             return om_fail(p, at, "invalid le value %q", sm->special);
         if (c->nbuckets > 0 && !(le > c->last_le))
-            return om_fail(p, at, "%s %q buckets must be sorted by increasing le, got le=%q after %s", tn, f->name,
-                           sm->special, isinf(c->last_le) ? "+Inf" : "a larger or equal bound");
+            return om_fail(p, at, "%s %q buckets must be sorted by increasing le, got le=%q after %s", tn, f->name, sm->special,
+                           isinf(c->last_le) ? "+Inf" : "a larger or equal bound");
         if (as_count(v, &n) != 0)
-            return om_fail(p, at, "%s %q bucket count must be a non-negative integer, got %q", tn, f->name,
-                           sm->value_tok);
+            return om_fail(p, at, "%s %q bucket count must be a non-negative integer, got %q", tn, f->name, sm->value_tok);
         if (c->nbuckets > 0 && n < c->last_bucket)
-            return om_fail(p, at, "%s %q bucket counts must not decrease, got %q for le=%q", tn, f->name,
-                           sm->value_tok, sm->special);
+            return om_fail(p, at, "%s %q bucket counts must not decrease, got %q for le=%q", tn, f->name, sm->value_tok,
+                           sm->special);
         if (p->npoints == p->maxpoints)
             return om_nomem(p, at);
         fy_point_t *pt = &p->points[p->npoints++];
@@ -1208,8 +1213,7 @@ int fy_parse_openmetrics(const char *buf, size_t len, fy_arena_t *arena, fy_body
     p.points = alloc_array(arena, p.maxpoints, sizeof(fy_point_t));
     p.created = alloc_array(arena, p.maxcreated, sizeof(created_t));
     if (p.fams == NULL || p.series == NULL || p.names == NULL || p.points == NULL || p.created == NULL ||
-        tab_init(&p, &p.name_tab, 64) != 0 || tab_init(&p, &p.series_tab, 64) != 0 ||
-        tab_init(&p, &p.quantile_tab, 16) != 0)
+        tab_init(&p, &p.name_tab, 64) != 0 || tab_init(&p, &p.series_tab, 64) != 0 || tab_init(&p, &p.quantile_tab, 16) != 0)
         return fy__perr(err, FY_PERR_NOMEM, NULL, 0, 0);
 
     if (len == 0) /* buf may be NULL: no pointer arithmetic on it */

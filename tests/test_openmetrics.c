@@ -140,13 +140,14 @@ static const ok_case_t ok_cases[] = {
     {"a 1 -1.5\n" E, "a untyped\n  {} 1 @-1500\n", "negative timestamp, truncated toward zero"},
     {"a 1 0.0019\n" E, "a untyped\n  {} 1 @1\n", "sub-millisecond part is dropped"},
     {"a 1 1e3\n" E, "a untyped\n  {} 1 @1000000\n", "exponent in a timestamp"},
-    {"a +Inf\nb -inf\nc NaN\nd infinity\n" E, "a untyped\n  {} +Inf\nb untyped\n  {} -Inf\nc untyped\n  {} NaN\n"
-     "d untyped\n  {} +Inf\n", "special values, case-insensitive"},
+    {"a +Inf\nb -inf\nc NaN\nd infinity\n" E,
+     "a untyped\n  {} +Inf\nb untyped\n  {} -Inf\nc untyped\n  {} NaN\n"
+     "d untyped\n  {} +Inf\n",
+     "special values, case-insensitive"},
     {"a 0042\nb .5\nc 1.\n" E, "a untyped\n  {} 42\nb untyped\n  {} 0.5\nc untyped\n  {} 1\n", "number forms"},
     {"a{b=\"\\a\\\\\\\"\\n\"} 1\n" E, "a untyped\n  {b=\\a\\\"\n} 1\n", "label value escapes"},
     {"a{b=\"\xc3\xa9\x01\"} 1\n" E, "a untyped\n  {b=\xc3\xa9\x01} 1\n", "UTF-8 and control bytes in values"},
-    {"a{b=\"1\",c=\"2\"} 1\na{c=\"2\",b=\"2\"} 1\n" E, "a untyped\n  {b=1,c=2} 1\n  {c=2,b=2} 1\n",
-     "series differ by value"},
+    {"a{b=\"1\",c=\"2\"} 1\na{c=\"2\",b=\"2\"} 1\n" E, "a untyped\n  {b=1,c=2} 1\n  {c=2,b=2} 1\n", "series differ by value"},
     {"# TYPE c counter\n# HELP c help\nc_total{a=\"1\"} 3 # {id=\"x\"} 1 1.5\nc_created{a=\"1\"} 1.5e9\n"
      "c_total{a=\"2\"} 0\n" E,
      "c_total counter help=help\n  {a=1} 3\n  {a=2} 0\nc_created gauge\n  {a=1} 1.5e+09\n",
@@ -176,15 +177,27 @@ static const ok_case_t ok_cases[] = {
      "summary: quantiles in input order, label order does not matter within a series"},
     {"# TYPE s summary\ns{quantile=\"0\"} 1\ns{quantile=\"1\"} 1\n" E, "s summary\n  {} 0 count=0 [0:1,1:1]\n",
      "quantile bounds are inclusive"},
-    {"a_total 1\na_created 2\n" E, "a_total untyped\n  {} 1\na_created untyped\n  {} 2\n",
-     "without TYPE, suffixes mean nothing"},
+    {"a_total 1\na_created 2\n" E, "a_total untyped\n  {} 1\na_created untyped\n  {} 2\n", "without TYPE, suffixes mean nothing"},
     {"# TYPE g gaugehistogram\ng_bucket{le=\"+Inf\"} 1\ng_created 1\ng_count 1\n" E,
      "g gaugehistogram\n  {} 0 count=1 [+Inf:1]\ng_created untyped\n  {} 1\ng_count untyped\n  {} 1\n",
      "gaugehistogram has no _created or _count samples: such names start new unknown families"},
-    {"# TYPE c counter\nc_total 1 # {a=\"0123456789012345678901234567890123456789012345678901234567890123456789012345678901234567890123456789012345678901234567890123456\"} 1\n" E, "c_total counter\n  {} 1\n",
-     "exemplar labels of exactly 128 characters"},
-    {"# TYPE c counter\nc_total 1 # {a=\"\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\\n\"} 1\n" E, "c_total counter\n  {} 1\n",
-     "exemplar length counts code points of the unescaped value: 1 + 126 + 1"},
+    {"# TYPE c counter\nc_total 1 # "
+     "{a="
+     "\"012345678901234567890123456789012345678901234567890123456789012345678901234567890123456789012345678901234567890123456789012"
+     "3456\"} 1\n" E,
+     "c_total counter\n  {} 1\n", "exemplar labels of exactly 128 characters"},
+    {"# TYPE c counter\nc_total 1 # "
+     "{a="
+     "\"\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9"
+     "\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3"
+     "\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9"
+     "\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3"
+     "\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9"
+     "\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3"
+     "\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9"
+     "\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3"
+     "\xa9\xc3\xa9\xc3\xa9\\n\"} 1\n" E,
+     "c_total counter\n  {} 1\n", "exemplar length counts code points of the unescaped value: 1 + 126 + 1"},
     {"a{x=\"1\"} 1\na{x=\"2\"} 1\nb 1\n" E, "a untyped\n  {x=1} 1\n  {x=2} 1\nb untyped\n  {} 1\n", "two families"},
 };
 
@@ -221,8 +234,7 @@ static const bad_case_t bad_cases[] = {
     {"# EOF ", P "1: data does not end with # EOF", "trailing space after EOF"},
     {"\n" E, P "1: expected a metric name or '#' at the start of a line, got \"\"", "blank line"},
     {"a 1\r\n" E, P "1: invalid value \"1\\r\" for \"a\"", "CR line ending"},
-    {"# foo\n" E, P "1: invalid comment line \"# foo\": only # TYPE, # HELP, # UNIT and # EOF are allowed",
-     "free comment"},
+    {"# foo\n" E, P "1: invalid comment line \"# foo\": only # TYPE, # HELP, # UNIT and # EOF are allowed", "free comment"},
     {"#TYPE a gauge\n" E, P "1: invalid comment line \"#TYPE a gauge\": only # TYPE, # HELP, # UNIT and # EOF are allowed",
      "no space after #"},
     {"# TYPE 1a gauge\n" E, P "1: invalid metric name in TYPE line: \"1a\"", "bad family name"},
@@ -233,8 +245,7 @@ static const bad_case_t bad_cases[] = {
     {"# HELP a x\n# HELP a y\n" E, P "2: second HELP line for metric family \"a\"", "HELP twice"},
     {"# UNIT a_s s\n# UNIT a_s s\n" E, P "2: second UNIT line for metric family \"a_s\"", "UNIT twice"},
     {"a 1\n# TYPE a gauge\n" E, P "2: TYPE line for metric family \"a\" after its samples", "TYPE after samples"},
-    {"# TYPE a gauge\na 1\n# HELP a x\n" E, P "3: HELP line for metric family \"a\" after its samples",
-     "HELP after samples"},
+    {"# TYPE a gauge\na 1\n# HELP a x\n" E, P "3: HELP line for metric family \"a\" after its samples", "HELP after samples"},
     {"# TYPE a gauge\n# UNIT a s\n" E, P "2: unit \"s\" is not a suffix of metric family \"a\"", "unit not a suffix"},
     {"# TYPE a_xs gauge\n# UNIT a_xs s\n" E, P "2: unit \"s\" is not a suffix of metric family \"a_xs\"",
      "unit must follow an underscore"},
@@ -248,15 +259,16 @@ static const bad_case_t bad_cases[] = {
      "interleaved families"},
     {"# TYPE a gauge\na 1\n# TYPE b gauge\n# TYPE a gauge\n" E,
      P "4: metric family \"a\" clashes with the names of metric family \"a\" (families must not be interleaved or "
-       "repeated)", "family declared twice"},
+       "repeated)",
+     "family declared twice"},
     {"# TYPE c counter\nc_total 1\n# TYPE c_total gauge\n" E,
      P "3: metric family \"c_total\" clashes with the names of metric family \"c\" (families must not be interleaved "
-       "or repeated)", "family named like another family's sample"},
+       "or repeated)",
+     "family named like another family's sample"},
     {"c_total 1\n# TYPE c counter\nc_total 1\n" E,
      P "3: sample \"c_total\" of metric family \"c\" clashes with metric family \"c_total\"",
      "sample named like an earlier family"},
-    {"# TYPE c counter\nc 1\n" E, P "2: sample name \"c\" does not fit counter metric family \"c\"",
-     "counter needs _total"},
+    {"# TYPE c counter\nc 1\n" E, P "2: sample name \"c\" does not fit counter metric family \"c\"", "counter needs _total"},
     {"# TYPE h histogram\nh 1\n" E, P "2: sample name \"h\" does not fit histogram metric family \"h\"",
      "histogram has no bare samples"},
     {"# TYPE a gauge\na 1\na 2\n" E, P "3: duplicate sample \"a\" for one series (a series takes one MetricPoint)",
@@ -268,18 +280,17 @@ static const bad_case_t bad_cases[] = {
      "series interleaved"},
     {"a{x=\"1\",y=\"2\"} 1\na{z=\"1\"} 1\na{y=\"2\",x=\"1\"} 2\n" E,
      P "3: series \"a{y=\\\"2\\\",x=\\\"1\\\"}\" appears twice in metric family \"a\" (series must not repeat or be "
-       "interleaved)", "label order does not make another series"},
+       "interleaved)",
+     "label order does not make another series"},
     {"# TYPE c counter\nc_total 1\nc_total 2\n" E,
      P "3: duplicate sample \"c_total\" for one series (a series takes one MetricPoint)", "counter total twice"},
-    {"# TYPE c counter\nc_created 1\n" E, P "3: counter \"c\" has a series without a _total sample",
-     "counter without total"},
-    {"# TYPE c counter\nc_total -1\n" E, P "2: counter \"c\" total must be a non-negative number, got \"-1\"",
-     "negative counter"},
-    {"# TYPE c counter\nc_total NaN\n" E, P "2: counter \"c\" total must be a non-negative number, got \"NaN\"",
-     "NaN counter"},
+    {"# TYPE c counter\nc_created 1\n" E, P "3: counter \"c\" has a series without a _total sample", "counter without total"},
+    {"# TYPE c counter\nc_total -1\n" E, P "2: counter \"c\" total must be a non-negative number, got \"-1\"", "negative counter"},
+    {"# TYPE c counter\nc_total NaN\n" E, P "2: counter \"c\" total must be a non-negative number, got \"NaN\"", "NaN counter"},
     {"# TYPE c counter\nc_total 1 1\nc_created 1\n" E,
      P "3: sample \"c_created\" has another timestamp than the earlier samples of its series (a series takes one "
-       "MetricPoint)", "timestamps differ within a series"},
+       "MetricPoint)",
+     "timestamps differ within a series"},
     {"a{b=\"1\",b=\"2\"} 1\n" E, P "1: duplicate label name \"b\"", "duplicate label"},
     {"a{__name__=\"x\"} 1\n" E, P "1: label name \"__name__\" is reserved", "reserved label"},
     {"a{b:c=\"1\"} 1\n" E, P "1: expected '=' after label name \"b\", got \":\"", "colon in label name"},
@@ -288,8 +299,7 @@ static const bad_case_t bad_cases[] = {
     {"a{b=1} 1\n" E, P "1: expected '\"' at start of the value of label \"b\", got \"1\"", "unquoted value"},
     {"a{b=\"1\" c=\"2\"} 1\n" E, P "1: expected ',' or '}' after label value \"1\", got \" \"", "missing comma"},
     {"a{b=\"1\n\"} 1\n" E, P "1: label value \"1\" is not terminated by '\"' on its line", "newline in value"},
-    {"a{b=\"1\\\n\"} 1\n" E, P "1: label value \"1\\\\\" is not terminated by '\"' on its line",
-     "backslash before newline"},
+    {"a{b=\"1\\\n\"} 1\n" E, P "1: label value \"1\\\\\" is not terminated by '\"' on its line", "backslash before newline"},
     {"a{b=\"\xc3\"} 1\n" E, P "1: label value \"\\xc3\" is not valid UTF-8", "label UTF-8"},
     {"a{\"b\"=\"1\"} 1\n" E, P "1: expected label name or '}' in labels of \"a\", got \"\\\"\"",
      "quoted label names are not OpenMetrics 1.0"},
@@ -302,38 +312,31 @@ static const bad_case_t bad_cases[] = {
     {"a 1 Inf\n" E, P "1: invalid timestamp \"Inf\"", "timestamps are real numbers"},
     {"a 1 nan\n" E, P "1: invalid timestamp \"nan\"", "timestamps are real numbers"},
     {"a 1 1e17\n" E, P "1: timestamp \"1e17\" is out of range", "timestamp beyond int64 milliseconds"},
-    {"a 1 2 3\n" E, P "1: unexpected text \" 3\" after sample (expected a timestamp or \" # {\" and an exemplar)",
-     "extra token"},
-    {"a 1 \n" E, P "1: unexpected text \" \" after sample (expected a timestamp or \" # {\" and an exemplar)",
-     "trailing space"},
+    {"a 1 2 3\n" E, P "1: unexpected text \" 3\" after sample (expected a timestamp or \" # {\" and an exemplar)", "extra token"},
+    {"a 1 \n" E, P "1: unexpected text \" \" after sample (expected a timestamp or \" # {\" and an exemplar)", "trailing space"},
     {"a 1 # {} 1\n" E, P "1: exemplar on sample \"a\": only counter _total and histogram _bucket samples may have one",
      "exemplar on unknown"},
     {"# TYPE h histogram\nh_sum 1 # {} 1\n" E,
-     P "2: exemplar on sample \"h_sum\": only counter _total and histogram _bucket samples may have one",
-     "exemplar on a sum"},
+     P "2: exemplar on sample \"h_sum\": only counter _total and histogram _bucket samples may have one", "exemplar on a sum"},
     {"# TYPE c counter\nc_total 1 # {a=\"1\",a=\"2\"} 1\n" E, P "2: duplicate label name \"a\"", "exemplar labels"},
     {"# TYPE c counter\nc_total 1 # {} x\n" E, P "2: invalid exemplar value \"x\"", "exemplar value"},
     {"# TYPE c counter\nc_total 1 # {}\n" E, P "2: expected ' ' and a value after exemplar labels, got \"\"",
      "exemplar without value"},
     {"# TYPE c counter\nc_total 1 # {} 1 Inf\n" E, P "2: invalid exemplar timestamp \"Inf\"", "exemplar timestamp"},
-    {"# TYPE c counter\nc_total 1 # {} 1 1 1\n" E, P "2: unexpected text \" 1\" after exemplar timestamp",
-     "after exemplar"},
+    {"# TYPE c counter\nc_total 1 # {} 1 1 1\n" E, P "2: unexpected text \" 1\" after exemplar timestamp", "after exemplar"},
     {"# TYPE c counter\nc_total 1 #{} 1\n" E,
-     P "2: unexpected text \" #{} 1\" after sample (expected a timestamp or \" # {\" and an exemplar)",
-     "exemplar syntax"},
+     P "2: unexpected text \" #{} 1\" after sample (expected a timestamp or \" # {\" and an exemplar)", "exemplar syntax"},
     {"# TYPE c counter\nc_total 1 # {a=\"0123456789012345678901234567890123456789012345678901234567890123456789"
      "01234567890123456789012345678901234567890123456789012345678\"} 1\n" E,
      P "2: exemplar label set is longer than 128 characters", "129 characters"},
     {"# TYPE h histogram\nh_bucket 1\n" E, P "2: bucket sample \"h_bucket\" has no le label", "bucket without le"},
     {"# TYPE h histogram\nh_bucket{le=\"x\"} 1\n" E, P "2: invalid le value \"x\"", "le is a number"},
     {"# TYPE h histogram\nh_bucket{le=\"NaN\"} 1\n" E, P "2: invalid le value \"NaN\"", "le is not NaN"},
-    {"# TYPE h histogram\nh_bucket{le=\"1\"} 1\n" E, P "3: histogram \"h\" has a series without a +Inf bucket",
-     "+Inf required"},
+    {"# TYPE h histogram\nh_bucket{le=\"1\"} 1\n" E, P "3: histogram \"h\" has a series without a +Inf bucket", "+Inf required"},
     {"# TYPE h histogram\nh_count 1\nh_sum 1\n" E, P "4: histogram \"h\" has a series without a +Inf bucket",
      "a series with no buckets at all"},
     {"# TYPE h histogram\nh_bucket{le=\"2\"} 1\nh_bucket{le=\"1\"} 1\n" E,
-     P "3: histogram \"h\" buckets must be sorted by increasing le, got le=\"1\" after a larger or equal bound",
-     "buckets sorted"},
+     P "3: histogram \"h\" buckets must be sorted by increasing le, got le=\"1\" after a larger or equal bound", "buckets sorted"},
     {"# TYPE h histogram\nh_bucket{le=\"1\"} 1\nh_bucket{le=\"1.0\"} 1\n" E,
      P "3: histogram \"h\" buckets must be sorted by increasing le, got le=\"1.0\" after a larger or equal bound",
      "bucket bounds unique"},
@@ -353,15 +356,13 @@ static const bad_case_t bad_cases[] = {
      P "4: histogram \"h\" has a series with only one of _count and _sum", "count needs sum"},
     {"# TYPE h histogram\nh_bucket{le=\"-1\"} 0\nh_bucket{le=\"+Inf\"} 2\nh_count 2\nh_sum 1\n" E,
      P "6: histogram \"h\" has a series with negative buckets and a _sum", "negative buckets exclude a sum"},
-    {"# TYPE h histogram\nh_sum -1\n" E, P "2: histogram \"h\" sum must be a non-negative number, got \"-1\"",
-     "negative sum"},
-    {"# TYPE h histogram\nh_count{le=\"1\"} 1\n" E, P "2: sample \"h_count\" must not have an le label",
-     "le only on buckets"},
+    {"# TYPE h histogram\nh_sum -1\n" E, P "2: histogram \"h\" sum must be a non-negative number, got \"-1\"", "negative sum"},
+    {"# TYPE h histogram\nh_count{le=\"1\"} 1\n" E, P "2: sample \"h_count\" must not have an le label", "le only on buckets"},
     {"# TYPE h histogram\nh_bucket{le=\"+Inf\"} 1\nh_bucket{le=\"+Inf\",a=\"1\"} 1\nh_bucket{le=\"+Inf\"} 1\n" E,
      P "4: series \"h_bucket{le=\\\"+Inf\\\"}\" appears twice in metric family \"h\" (series must not repeat or be "
-       "interleaved)", "histogram series interleaved"},
-    {"# TYPE g gaugehistogram\ng_gsum NaN\n" E, P "2: gaugehistogram \"g\" sum must be a number, got \"NaN\"",
-     "gsum not NaN"},
+       "interleaved)",
+     "histogram series interleaved"},
+    {"# TYPE g gaugehistogram\ng_gsum NaN\n" E, P "2: gaugehistogram \"g\" sum must be a number, got \"NaN\"", "gsum not NaN"},
     {"# TYPE s summary\ns 1\n" E, P "2: summary sample \"s\" has no quantile label", "quantile required"},
     {"# TYPE s summary\ns_count{quantile=\"1\"} 1\n" E, P "2: sample \"s_count\" must not have a quantile label",
      "quantile only on quantile samples"},
@@ -373,8 +374,7 @@ static const bad_case_t bad_cases[] = {
      P "3: duplicate quantile \"0.50\" in one series of summary \"s\"", "quantile twice"},
     {"# TYPE s summary\ns{quantile=\"0.5\"} -1\n" E, P "2: summary \"s\" quantile value must not be negative, got \"-1\"",
      "negative quantile value"},
-    {"# TYPE s summary\ns_count 1.5\n" E, P "2: summary \"s\" count must be a non-negative integer, got \"1.5\"",
-     "integral count"},
+    {"# TYPE s summary\ns_count 1.5\n" E, P "2: summary \"s\" count must be a non-negative integer, got \"1.5\"", "integral count"},
     {"# TYPE s summary\ns_sum NaN\n" E, P "2: summary \"s\" sum must be a non-negative number, got \"NaN\"", "sum not NaN"},
     {"# TYPE i info\ni_info 2\n" E, P "2: info \"i\" value must be 1, got \"2\"", "info value"},
     {"# TYPE i info\ni 1\n" E, P "2: sample name \"i\" does not fit info metric family \"i\"", "info suffix"},
@@ -405,7 +405,7 @@ static void test_rejected(void **state)
 
 /* ------------------------------------------------------------------------------------------------------------- */
 
-static const char *const fixtures[] = {"openmetrics/all-types.txt", "openmetrics/minimal-no-newline.txt"};
+static const char *const fixtures[] = {"openmetrics/all-types.txt", "openmetrics/minimal-no-newline.txt", "openmetrics/edges.txt"};
 
 static const char all_types_model[] =
     "acme_http_router_request_seconds summary help=Latency though all of ACME's HTTP request router. unit=seconds\n"
@@ -545,8 +545,9 @@ static void test_unescape_om(void **state)
     static const struct {
         const char *in, *want;
     } cases[] = {
-        {"", ""}, {"a", "a"}, {"\\\\", "\\"}, {"\\\"", "\""}, {"\\n", "\n"}, {"\\a", "\\a"}, {"\\\\a", "\\a"},
-        {"x\\", "x\\"}, {"\\\\\\n\\t", "\\\n\\t"},
+        {"", ""},         {"a", "a"},     {"\\\\", "\\"},
+        {"\\\"", "\""},   {"\\n", "\n"},  {"\\a", "\\a"},
+        {"\\\\a", "\\a"}, {"x\\", "x\\"}, {"\\\\\\n\\t", "\\\n\\t"},
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         char buf[32];
@@ -561,10 +562,10 @@ static void test_unescape_om(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_accepted),          cmocka_unit_test(test_rejected),
-        cmocka_unit_test(test_fixture_model),     cmocka_unit_test(test_fixture_prefixes),
-        cmocka_unit_test(test_arena_exhaustion),  cmocka_unit_test(test_arena_hint_worst_cases),
-        cmocka_unit_test(test_unescape_om),       cmocka_unit_test(test_null_empty),
+        cmocka_unit_test(test_accepted),         cmocka_unit_test(test_rejected),
+        cmocka_unit_test(test_fixture_model),    cmocka_unit_test(test_fixture_prefixes),
+        cmocka_unit_test(test_arena_exhaustion), cmocka_unit_test(test_arena_hint_worst_cases),
+        cmocka_unit_test(test_unescape_om),      cmocka_unit_test(test_null_empty),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
