@@ -281,8 +281,11 @@ size_t fy_unescaped_len(fy_str_t s, fy_esc_t esc)
         return s.len;
     size_t n = 0;
     for (size_t i = 0; i < s.len; i++, n++) {
-        if (s.ptr[i] == '\\' && i + 1 < s.len)
-            i++;
+        if (s.ptr[i] == '\\' && i + 1 < s.len) {
+            char c = s.ptr[i + 1];
+            if (esc != FY_ESC_OM || c == '\\' || c == '"' || c == 'n')
+                i++;
+        }
     }
     return n;
 }
@@ -294,7 +297,8 @@ size_t fy_unescape(fy_str_t s, fy_esc_t esc, char *out)
             memcpy(out, s.ptr, s.len);
         return s.len;
     }
-    /* The parser has validated the escapes; only \\ \" (labels) and \n remain possible. */
+    /* The parser has validated the escapes; only \\ \" (labels, OpenMetrics) and \n remain possible, plus literal
+     * backslashes before anything else in OpenMetrics strings. */
     size_t n = 0;
     const char *p = s.ptr, *end = s.ptr + s.len;
     while (p < end) {
@@ -306,6 +310,11 @@ size_t fy_unescape(fy_str_t s, fy_esc_t esc, char *out)
         }
         memcpy(out + n, p, (size_t)(bs - p));
         n += (size_t)(bs - p);
+        if (esc == FY_ESC_OM && bs[1] != '\\' && bs[1] != '"' && bs[1] != 'n') {
+            out[n++] = '\\'; /* undefined OpenMetrics escape: the backslash is literal */
+            p = bs + 1;
+            continue;
+        }
         out[n++] = bs[1] == 'n' ? '\n' : bs[1];
         p = bs + 2;
     }

@@ -31,11 +31,14 @@ typedef enum en_fy_type_t {
 #define FY_TYPE_MAX FY_TYPE_GAUGE_HISTOGRAM
 
 /* Whether a slice still holds text-format escapes. Text label values may hold \\ \" \n; text HELP may hold \\ \n.
+ * OpenMetrics label values and HELP may hold \\ \" \n, and any other backslash stands for itself ("\a" is the two
+ * bytes \ a, as the OpenMetrics ABNF's `BS normal-char` says), hence a kind of their own.
  * Protobuf and already-unescaped strings are FY_ESC_NONE. fy_unescape() in fy_parse.h undoes them. */
 typedef enum en_fy_esc_t {
     FY_ESC_NONE = 0,
     FY_ESC_LABEL = 1, /* \\ \" \n */
     FY_ESC_HELP = 2,  /* \\ \n */
+    FY_ESC_OM = 3,    /* \\ \" \n; any other backslash is literal */
 } fy_esc_t;
 
 typedef struct st_fy_label_t {

@@ -32,29 +32,22 @@ enum {
     C_LVSTOP = 32, /* '"' '\\' '\n' and bytes >= 0x80: stop the label-value scan */
 };
 
-static unsigned char ctab[256];
-
-static void ctab_init(void)
-{
-    if (ctab['a'])
-        return;
-    for (int c = 0; c < 256; c++) {
-        unsigned char v = 0;
-        int alpha = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_';
-        int digit = c >= '0' && c <= '9';
-        if (alpha)
-            v |= C_LNAME0 | C_MNAME0;
-        if (alpha || digit)
-            v |= C_LNAME | C_MNAME;
-        if (c == ':')
-            v |= C_MNAME0 | C_MNAME;
-        if (c == ' ' || c == '\t' || c == '\n')
-            v |= C_TOKEND;
-        if (c == '"' || c == '\\' || c == '\n' || c >= 0x80)
-            v |= C_LVSTOP;
-        ctab[c] = v;
-    }
-}
+/* A constant table, so that concurrent first calls from several threads need no initialisation (and no race). */
+#define CT_ALPHA(c) (((c) >= 'a' && (c) <= 'z') || ((c) >= 'A' && (c) <= 'Z') || (c) == '_')
+#define CT(c)                                                                                                          \
+    (unsigned char)((CT_ALPHA(c) ? (C_LNAME0 | C_MNAME0 | C_LNAME | C_MNAME) : 0) |                                    \
+                    (((c) >= '0' && (c) <= '9') ? (C_LNAME | C_MNAME) : 0) | ((c) == ':' ? (C_MNAME0 | C_MNAME) : 0) | \
+                    (((c) == ' ' || (c) == '\t' || (c) == '\n') ? C_TOKEND : 0) |                                       \
+                    (((c) == '"' || (c) == '\\' || (c) == '\n' || (c) >= 0x80) ? C_LVSTOP : 0))
+#define CT4(c) CT(c), CT((c) + 1), CT((c) + 2), CT((c) + 3)
+#define CT16(c) CT4(c), CT4((c) + 4), CT4((c) + 8), CT4((c) + 12)
+#define CT64(c) CT16(c), CT16((c) + 16), CT16((c) + 32), CT16((c) + 48)
+static const unsigned char ctab[256] = {CT64(0), CT64(64), CT64(128), CT64(192)};
+#undef CT64
+#undef CT16
+#undef CT4
+#undef CT
+#undef CT_ALPHA
 
 #define IS(c, cls) (ctab[(unsigned char)(c)] & (cls))
 #define IS_BLANK(c) ((c) == ' ' || (c) == '\t')
@@ -1006,7 +999,6 @@ int fy_parse_text(const char *buf, size_t len, fy_arena_t *arena, fy_body_t *bod
     body->nfamilies = 0;
     body->nseries = 0;
     fy__perr_clear(err);
-    ctab_init();
 
     memset(&ps, 0, sizeof(ps));
     ps.arena = arena;

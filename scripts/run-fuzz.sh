@@ -4,6 +4,7 @@
 # leak or timeout, and prints the executions each target ran.
 set -euo pipefail
 build=${1:?usage: run-fuzz.sh BUILD_DIR SECONDS}
+build=$(cd "$build" && pwd)  # the fuzzers run from inside it
 secs=${2:-30}
 root=$(cd "$(dirname "$0")/.." && pwd)
 total=0
