@@ -70,7 +70,7 @@ static int count_writer(void *ctx, const char *buf, size_t len)
 size_t fy_bench_store_render(fy_bench_store_t *b)
 {
     size_t n = 0;
-    fy_store_render_text(b->s, NULL, NULL, 1 << 16, count_writer, &n);
+    fy_store_render_text(b->s, NULL, 1 << 16, count_writer, &n);
     return n;
 }
 

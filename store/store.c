@@ -626,12 +626,9 @@ int fy_store_register_own(fy_store_t *s, fy_str_t name, fy_type_t type, fy_str_t
 /* ------------------------------------------------------------------------------------------------------------- */
 /* Growable byte buffer (push scratch, error messages). */
 
-typedef struct st_buf_t {
-    char *p;
-    size_t n, cap;
-} buf_t;
+typedef fy__buf_t buf_t;
 
-static void buf_grow(buf_t *b, size_t more)
+void fy__buf_grow(buf_t *b, size_t more)
 {
     size_t nc = b->cap ? b->cap : 256;
     while (nc < b->n + more)
@@ -640,11 +637,7 @@ static void buf_grow(buf_t *b, size_t more)
     b->cap = nc;
 }
 
-static inline void buf_reserve(buf_t *b, size_t more)
-{
-    if (__builtin_expect(b->n + more > b->cap, 0))
-        buf_grow(b, more);
-}
+#define buf_reserve fy__buf_reserve
 
 static void buf_add(buf_t *b, const void *p, size_t n)
 {
@@ -730,7 +723,7 @@ static void render_line(buf_t *b, fy_str_t name, const char *suffix, const char 
     b->n = (size_t)(o - b->p);
 }
 
-static void render_series(buf_t *b, fy_str_t name, int type, const char *key, uint32_t keylen, unsigned nlabels,
+void fy__render_series(buf_t *b, fy_str_t name, int type, const char *key, uint32_t keylen, unsigned nlabels,
                           const fy_series_t *se)
 {
     switch (type) {
@@ -1721,7 +1714,7 @@ static void ts_update(push_t *P, fy__group_t *g, fy__shard_t *sh)
         fy_series_t se;
         memset(&se, 0, sizeof(se));
         se.value = (double)(t == FY_TS_PUSH ? g->push_ns : g->fail_ns) / 1e9;
-        render_series(b, ts_names[t], FY_TYPE_GAUGE, sl->key, sl->keylen, sl->nlabels, &se);
+        fy__render_series(b, ts_names[t], FY_TYPE_GAUGE, sl->key, sl->keylen, sl->nlabels, &se);
         const char *help = t == FY_TS_PUSH ? fy__help_push : fy__help_fail;
         fy__gfam_t *gf = xmalloc(sizeof(*gf) + sizeof(fy__rec_t) + b->n);
         memset(gf, 0, sizeof(*gf) + sizeof(fy__rec_t));
@@ -2094,7 +2087,7 @@ static void render_prepared(push_t *P, const fy__group_t *g)
         for (size_t k = 0; k < pf->n; k++) {
             pser_t *ps = &P->ser[pf->first + k];
             ps->text_off = P->text.n;
-            render_series(&P->text, pf->name, pf->type, P->scratch.p + ps->key_off, ps->keylen, ps->nlabels, ps->src);
+            fy__render_series(&P->text, pf->name, pf->type, P->scratch.p + ps->key_off, ps->keylen, ps->nlabels, ps->src);
             ps->text_len = (uint32_t)(P->text.n - ps->text_off);
         }
         pf->ng = make_gfam(P, pf, g);

@@ -172,7 +172,23 @@ struct st_fy_store_t {
     } readers[FY_EBR_READERS];
 };
 
+/* Growable byte buffer (push scratch, render scratch). Growth aborts on OOM. */
+typedef struct st_fy__buf_t {
+    char *p;
+    size_t n, cap;
+} fy__buf_t;
+
+void fy__buf_grow(fy__buf_t *b, size_t more);
+static inline void fy__buf_reserve(fy__buf_t *b, size_t more)
+{
+    if (__builtin_expect(b->n + more > b->cap, 0))
+        fy__buf_grow(b, more);
+}
+
 /* store.c */
+/* Appends the text 0.0.4 lines of one series (labels in slot key encoding) to b. */
+void fy__render_series(fy__buf_t *b, fy_str_t name, int type, const char *key, uint32_t keylen, unsigned nlabels,
+                       const fy_series_t *se);
 uint64_t fy__hash(const void *p, size_t n);
 fy__fam_t *fy__fam_find(fy__stripe_t *st, uint64_t h, fy_str_t name);
 void fy__fam_merge(fy_store_t *s, fy__stripe_t *st, fy__fam_t *f);
