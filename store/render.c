@@ -1100,7 +1100,7 @@ static int json_group(void *ctx, const fy_store_group_view_t *g)
     }
     jb_add(b, "{", 1);
     for (size_t i = 0; i < nk; i++) {
-        /* a family named like a fixed key replaces it (reference behaviour B7): the later duplicate wins */
+        /* pushes of such names are rejected (B7 fixed); should one exist, the family wins, as in the reference */
         if (i + 1 < nk && fy_str_eq(k[i].name, k[i + 1].name))
             continue;
         if (b->p[b->n - 1] != '{')

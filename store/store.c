@@ -1983,7 +1983,7 @@ static void lockset_unlock(push_t *P)
     }
 }
 
-/* Validation that needs no index: timestamps first (and only them), then names and types (our fixes B2/B5/B6). */
+/* Validation that needs no index: timestamps first (and only them), then names and types (our fixes B2/B5/B6/B7). */
 static int precheck(push_t *P)
 {
     const fy_body_t *b = P->body;
@@ -2000,6 +2000,12 @@ static int precheck(push_t *P)
             err_begin(P);
             buf_str(&P->err, "invalid metric name ");
             buf_go_quote(&P->err, f->name);
+        } else if (fy_str_eq_mem(f->name, FY_STRLIT("labels")) || fy_str_eq_mem(f->name, FY_STRLIT("last_push_successful"))) {
+            /* fixes B7: in /api/v1/metrics such a family would overwrite the group's key of that name */
+            err_begin(P);
+            buf_str(&P->err, "metric family name ");
+            buf_go_quote(&P->err, f->name);
+            buf_str(&P->err, " is reserved: it would replace the group's key of that name in /api/v1/metrics");
         } else if (f->type > FY_TYPE_MAX) {
             char t[64];
             err_begin(P);

@@ -13,7 +13,8 @@
 /* ------------------------------------------------------------------------------------------------------------- */
 /* Own families: rendered like pushed series, merged by label count, then values, then names. */
 
-static const fy_label_t own_l200[] = {{{FY_STRLIT("code")}, {FY_STRLIT("200")}, 0}, {{FY_STRLIT("handler")}, {FY_STRLIT("push")}, 0}};
+static const fy_label_t own_l200[] = {{{FY_STRLIT("code")}, {FY_STRLIT("200")}, 0},
+                                      {{FY_STRLIT("handler")}, {FY_STRLIT("push")}, 0}};
 static const fy_label_t own_l500[] = {{{FY_STRLIT("code")}, {FY_STRLIT("500")}, 0},
                                       {{FY_STRLIT("handler")}, {FY_STRLIT("a")}, 0},
                                       {{FY_STRLIT("x")}, {FY_STRLIT("1")}, 0}};
@@ -68,11 +69,12 @@ static void test_own_merge_text(void **state)
 /* ------------------------------------------------------------------------------------------------------------- */
 /* A store with every type, HELP with escapes, a counter without _total, an untyped family, a native histogram. */
 
-static const char body_a[] = "# HELP req_total Requests.\n# TYPE req_total counter\nreq_total{code=\"200\"} 3\nreq_total{code=\"500\"} 1\n"
-                             "# TYPE temp gauge\ntemp 21.5\n"
-                             "# HELP lat Latency \"quoted\" \\\\ back.\n# TYPE lat summary\nlat{quantile=\"0.5\"} 0.2\nlat_sum 1\nlat_count 4\n"
-                             "# TYPE dur histogram\ndur_bucket{le=\"1\"} 2\ndur_bucket{le=\"+Inf\"} 3\ndur_sum 2.5\ndur_count 3\n"
-                             "plain{v=\"a\\\"b\\nc\"} 7\n";
+static const char body_a[] =
+    "# HELP req_total Requests.\n# TYPE req_total counter\nreq_total{code=\"200\"} 3\nreq_total{code=\"500\"} 1\n"
+    "# TYPE temp gauge\ntemp 21.5\n"
+    "# HELP lat Latency \"quoted\" \\\\ back.\n# TYPE lat summary\nlat{quantile=\"0.5\"} 0.2\nlat_sum 1\nlat_count 4\n"
+    "# TYPE dur histogram\ndur_bucket{le=\"1\"} 2\ndur_bucket{le=\"+Inf\"} 3\ndur_sum 2.5\ndur_count 3\n"
+    "plain{v=\"a\\\"b\\nc\"} 7\n";
 static const char body_b[] = "# HELP req_total Requests.\n# TYPE req_total counter\nreq_total 9\n# TYPE hits counter\nhits 2\n";
 
 static const fy_family_t own_only_fams[] = {{.name = {FY_STRLIT("aaa_own")},
