@@ -378,7 +378,7 @@ static void family_series(scrape_t *S, const char *key, uint32_t keylen, unsigne
                           const fy__rec_t *rec)
 {
     if (S->fmt == FMT_TEXT) {
-        if (rec) {
+        if (rec && !FY__TEXT_AT_SCRAPE(S->type)) {
             out_add(&S->o, rec->text, rec->text_len);
         } else {
             S->line.n = 0;
@@ -608,7 +608,7 @@ static int render_scrape(fy_store_t *s, const fy_body_t *own, int fmt, size_t ch
             }
             const fy__rec_t *rec = atomic_load_explicit(&sl->cur, memory_order_acquire);
             fy_series_t se;
-            if (fmt != FMT_TEXT) {
+            if (fmt != FMT_TEXT || FY__TEXT_AT_SCRAPE(S.type)) {
                 memset(&se, 0, sizeof(se));
                 se.npoints = rec->npoints;
                 se.points = rec->points;

@@ -2090,6 +2090,12 @@ static void render_prepared(push_t *P, const fy__group_t *g)
         pfam_t *pf = &P->fams[i];
         if (pf->is_ts)
             continue;
+        /* Summaries and histograms are rendered at scrape time from their values: their many lines repeat the labels
+         * and would be most of the store's memory; one-line series keep their pre-rendered line (see docs/store.md). */
+        if (FY__TEXT_AT_SCRAPE(pf->type)) {
+            pf->ng = make_gfam(P, pf, g);
+            continue;
+        }
         for (size_t k = 0; k < pf->n; k++) {
             pser_t *ps = &P->ser[pf->first + k];
             ps->text_off = P->text.n;

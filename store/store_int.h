@@ -37,7 +37,11 @@ typedef struct st_fy__gfam_t fy__gfam_t;
 typedef struct st_fy__fam_t fy__fam_t;
 typedef struct st_fy__group_t fy__group_t;
 
-/* One series of one gfam: values as pushed (for JSON and snapshots) and its rendered exposition lines. Immutable. */
+/* Whether the text lines of a series of this type are rendered at scrape time (rec.text empty) rather than at push. */
+#define FY__TEXT_AT_SCRAPE(type) ((type) == FY_TYPE_SUMMARY || (type) == FY_TYPE_HISTOGRAM || (type) == FY_TYPE_GAUGE_HISTOGRAM)
+
+/* One series of one gfam: values as pushed (for JSON, snapshots, protobuf/OpenMetrics scrapes and the text of
+ * summaries/histograms) and, for one-line types, its rendered exposition line. Immutable. */
 typedef struct st_fy__rec_t {
     const char *text; /* complete lines, inside the gfam allocation */
     uint32_t text_len;
