@@ -379,7 +379,7 @@ static void family_series(scrape_t *S, const char *key, uint32_t keylen, unsigne
 {
     if (S->fmt == FMT_TEXT) {
         if (rec && !FY__TEXT_AT_SCRAPE(S->type)) {
-            out_add(&S->o, rec->text, rec->text_len);
+            out_add(&S->o, fy__rec_text(rec), rec->text_len);
         } else {
             S->line.n = 0;
             fy__render_series(&S->line, S->name, S->type, key, keylen, nlabels, se);
@@ -604,17 +604,17 @@ static int render_scrape(fy_store_t *s, const fy_body_t *own, int fmt, size_t ch
             if (k + 4 < n) {
                 const fy__rec_t *pr = atomic_load_explicit(&a->v[k + 4]->cur, memory_order_acquire);
                 __builtin_prefetch(pr);
-                __builtin_prefetch(pr->text);
+                __builtin_prefetch(fy__rec_text(pr));
             }
             const fy__rec_t *rec = atomic_load_explicit(&sl->cur, memory_order_acquire);
             fy_series_t se;
             if (fmt != FMT_TEXT || FY__TEXT_AT_SCRAPE(S.type)) {
                 memset(&se, 0, sizeof(se));
                 se.npoints = rec->npoints;
-                se.points = rec->points;
+                se.points = fy__rec_points(rec);
                 se.value = rec->value;
                 se.count = rec->count;
-                se.pb_histogram = rec->pb_histogram;
+                se.pb_histogram = fy__rec_pbh(rec);
             }
             family_series(&S, sl->key, sl->keylen, sl->nlabels, &se, rec);
             k++;
@@ -722,10 +722,10 @@ static void build_view(const fy__group_t *g, view_scratch_t *vs, fy_store_group_
             for (unsigned j = 0; j < rec->slot->nlabels; j++, li++)
                 p = fy__slot_label(p, &vs->lv[li].name, &vs->lv[li].value);
             sv->npoints = rec->npoints;
-            sv->points = rec->points;
+            sv->points = fy__rec_points(rec);
             sv->value = rec->value;
             sv->count = rec->count;
-            sv->pb_histogram = rec->pb_histogram;
+            sv->pb_histogram = fy__rec_pbh(rec);
         }
     }
     v->key = g->key;

@@ -1582,6 +1582,10 @@ static fy__gfam_t *make_gfam(push_t *P, const pfam_t *pf, const fy__group_t *g)
                 pf->help_len;
     for (size_t k = 0; k < pf->n; k++)
         sz += P->ser[pf->first + k].src->pb_histogram.len;
+    if (sz > UINT32_MAX) { /* recs address their bytes with 32-bit offsets; the parsers' limits keep bodies far below */
+        fprintf(stderr, "fy_store: family of %zu bytes\n", sz);
+        abort();
+    }
     fy__gfam_t *gf = xmalloc(sz);
     memset(gf, 0, sizeof(*gf));
     fy_point_t *pts = (fy_point_t *)(gf->recs + pf->n);
@@ -1601,18 +1605,19 @@ static fy__gfam_t *make_gfam(push_t *P, const pfam_t *pf, const fy__group_t *g)
         const pser_t *ps = &P->ser[pf->first + k];
         fy__rec_t *r = &gf->recs[k];
         memcpy(c, P->text.p + ps->text_off, ps->text_len);
-        r->text = c;
+        r->text_off = (uint32_t)(c - (char *)r);
         r->text_len = ps->text_len;
         c += ps->text_len;
         r->npoints = ps->src->npoints;
-        r->points = pts;
+        r->points_off = (uint32_t)((char *)pts - (char *)r);
         if (r->npoints)
             memcpy(pts, ps->src->points, r->npoints * sizeof(fy_point_t));
         pts += r->npoints;
         r->value = ps->src->value;
         r->count = ps->src->count;
         r->slot = NULL;
-        r->pb_histogram = fy_str(c, ps->src->pb_histogram.len);
+        r->pbh_off = (uint32_t)(c - (char *)r);
+        r->pbh_len = (uint32_t)ps->src->pb_histogram.len;
         if (ps->src->pb_histogram.len)
             memcpy(c, ps->src->pb_histogram.ptr, ps->src->pb_histogram.len);
         c += ps->src->pb_histogram.len;
@@ -1727,7 +1732,7 @@ static void ts_update(push_t *P, fy__group_t *g, fy__shard_t *sh)
         gf->type = FY_TYPE_GAUGE;
         gf->stamp_ns = t == FY_TS_PUSH ? g->push_stamp_ns : g->fail_stamp_ns;
         gf->nrecs = 1;
-        gf->recs[0].text = c;
+        gf->recs[0].text_off = (uint32_t)(c - (char *)&gf->recs[0]);
         gf->recs[0].text_len = (uint32_t)b->n;
         gf->recs[0].value = se.value;
         gf->recs[0].slot = sl;

@@ -43,15 +43,30 @@ typedef struct st_fy__group_t fy__group_t;
 /* One series of one gfam: values as pushed (for JSON, snapshots, protobuf/OpenMetrics scrapes and the text of
  * summaries/histograms) and, for one-line types, its rendered exposition line. Immutable. */
 typedef struct st_fy__rec_t {
-    const char *text; /* complete lines, inside the gfam allocation */
-    uint32_t text_len;
-    uint32_t npoints;
-    const fy_point_t *points; /* inside the gfam allocation */
+    fy__slot_t *slot; /* identity and labels; owned by the group while the gfam is current */
     double value;
     uint64_t count;
-    fy__slot_t *slot; /* identity and labels; owned by the group while the gfam is current */
-    fy_str_t pb_histogram;
+    /* the line, the points and the native histogram bytes live in the same gfam allocation, at these byte offsets
+     * from the rec (32-bit offsets instead of pointers keep the rec at 48 bytes) */
+    uint32_t text_off, text_len;
+    uint32_t points_off, npoints;
+    uint32_t pbh_off, pbh_len;
 } fy__rec_t;
+
+static inline const char *fy__rec_text(const fy__rec_t *r)
+{
+    return (const char *)r + r->text_off;
+}
+
+static inline const fy_point_t *fy__rec_points(const fy__rec_t *r)
+{
+    return (const fy_point_t *)(const void *)((const char *)r + r->points_off);
+}
+
+static inline fy_str_t fy__rec_pbh(const fy__rec_t *r)
+{
+    return fy_str((const char *)r + r->pbh_off, r->pbh_len);
+}
 
 /* A series identity. Created when a (family, label set) first appears in a group, reused by later pushes of the same
  * series (only `cur` changes), marked dead when the group drops it. Labels are stored after the struct as
