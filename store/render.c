@@ -4,9 +4,8 @@
  * changes; the server's own families merged in by name and by series order), the /api/v1/metrics JSON, and the
  * read-only group iteration that JSON and other consumers use (one shard lock at a time).
  *
- * A text scrape is mostly copying: each series' lines were rendered when it was pushed; the scrape sorts only the
- * family names and copies the text of the slots in their published order into chunks that go to the writer.
- * Protobuf and OpenMetrics scrapes render each series from its stored values and labels.
+ * Every format renders each series from its stored values and its slot's labels (no pre-rendered text is kept: it
+ * would repeat the label strings and was most of the memory); the scrape sorts only the family names.
  */
 #include "store_int.h"
 
@@ -373,18 +372,13 @@ static void family_begin(scrape_t *S, fy_str_t name, int type, int has_help, con
     }
 }
 
-/* One series; rec (pushed series) lets text copy the lines rendered at push time. */
-static void family_series(scrape_t *S, const char *key, uint32_t keylen, unsigned nlabels, const fy_series_t *se,
-                          const fy__rec_t *rec)
+/* One series (labels in slot key encoding). */
+static void family_series(scrape_t *S, const char *key, uint32_t keylen, unsigned nlabels, const fy_series_t *se)
 {
     if (S->fmt == FMT_TEXT) {
-        if (rec && !FY__TEXT_AT_SCRAPE(S->type)) {
-            out_add(&S->o, fy__rec_text(rec), rec->text_len);
-        } else {
-            S->line.n = 0;
-            fy__render_series(&S->line, S->name, S->type, key, keylen, nlabels, se);
-            out_add(&S->o, S->line.p, S->line.n);
-        }
+        S->line.n = 0;
+        fy__render_series(&S->line, S->name, S->type, key, keylen, nlabels, se);
+        out_add(&S->o, S->line.p, S->line.n);
     } else if (S->fmt == FMT_OM) {
         S->line.n = 0;
         om_series(&S->line, S->name, S->type, key, nlabels, se);
@@ -519,6 +513,15 @@ static int render_scrape(fy_store_t *s, const fy_body_t *own, int fmt, size_t ch
         if (f) {
             fy__stripe_t *st = &s->stripes[f->hash & (s->cfg.nstripes - 1)];
             pthread_mutex_lock(&st->lock);
+            if (f->dropped) {
+                pthread_mutex_unlock(&st->lock);
+                f = NULL;
+                if (of == NULL)
+                    continue;
+            }
+        }
+        if (f) {
+            fy__stripe_t *st = &s->stripes[f->hash & (s->cfg.nstripes - 1)];
             fy__fam_merge(s, st, f);
             a = atomic_load(&f->published);
             if (f->own) {
@@ -594,7 +597,7 @@ static int render_scrape(fy_store_t *s, const fy_body_t *own, int fmt, size_t ch
                 }
             }
             if (take_own) {
-                family_series(&S, S.okey.p, ohdr.keylen, ohdr.nlabels, &of->series[ok], NULL);
+                family_series(&S, S.okey.p, ohdr.keylen, ohdr.nlabels, &of->series[ok]);
                 if (++ok < on)
                     own_key(&S, &of->series[ok], &ohdr);
                 continue;
@@ -604,19 +607,16 @@ static int render_scrape(fy_store_t *s, const fy_body_t *own, int fmt, size_t ch
             if (k + 4 < n) {
                 const fy__rec_t *pr = atomic_load_explicit(&a->v[k + 4]->cur, memory_order_acquire);
                 __builtin_prefetch(pr);
-                __builtin_prefetch(fy__rec_text(pr));
             }
             const fy__rec_t *rec = atomic_load_explicit(&sl->cur, memory_order_acquire);
             fy_series_t se;
-            if (fmt != FMT_TEXT || FY__TEXT_AT_SCRAPE(S.type)) {
-                memset(&se, 0, sizeof(se));
-                se.npoints = rec->npoints;
-                se.points = fy__rec_points(rec);
-                se.value = rec->value;
-                se.count = rec->count;
-                se.pb_histogram = fy__rec_pbh(rec);
-            }
-            family_series(&S, sl->key, sl->keylen, sl->nlabels, &se, rec);
+            memset(&se, 0, sizeof(se));
+            se.npoints = rec->npoints;
+            se.points = fy__rec_points(rec);
+            se.value = rec->value;
+            se.count = rec->count;
+            se.pb_histogram = fy__rec_pbh(rec);
+            family_series(&S, sl->key, sl->keylen, sl->nlabels, &se);
             k++;
         }
         family_end(&S);

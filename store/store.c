@@ -313,6 +313,17 @@ void fy__fam_merge(fy_store_t *s, fy__stripe_t *st, fy__fam_t *f)
     free(dpos);
     f->npending = 0;
     f->ndead = 0;
+    /* a burst of new series (a store filling up) must not leave a pointer per series behind */
+    if (f->cap_pending > 1024) {
+        free(f->pending);
+        f->pending = NULL;
+        f->cap_pending = 0;
+    }
+    if (f->cap_dead > 1024) {
+        free(f->dead);
+        f->dead = NULL;
+        f->cap_dead = 0;
+    }
 }
 
 /* ------------------------------------------------------------------------------------------------------------- */
@@ -376,6 +387,15 @@ static void fam_maybe_drop(fy_store_t *s, fy__stripe_t *st, fy__fam_t *f)
     free(f->pending);
     free(f->dead);
     free(f->set);
+    /* A scrape that collected f before it was unlinked may still lock the stripe and look at it (the fam itself is
+     * freed through EBR): leave it empty and marked, so that the scrape skips it instead of merging again. */
+    f->dropped = 1;
+    f->hv = NULL;
+    f->nhv = 0;
+    f->pending = f->dead = f->set = NULL;
+    f->npending = f->ndead = 0;
+    f->set_cap = f->set_n = 0;
+    atomic_store(&f->published, NULL);
     retire(s, &st->retired, f);
 }
 
@@ -875,8 +895,6 @@ typedef struct st_pser_t {
     uint32_t keylen;
     uint16_t nlabels;
     uint64_t hash;
-    size_t text_off; /* in text scratch */
-    uint32_t text_len;
     int dup_in_push; /* an earlier series of this push has the same labels */
     fy__slot_t *slot;
 } pser_t;
@@ -906,7 +924,7 @@ typedef struct st_push_t {
     fy_store_method_t method;
     const fy_body_t *body;
     int64_t now;
-    buf_t scratch, text;
+    buf_t scratch;
     pfam_t *fams;
     size_t nfams, cap_fams;
     pser_t *ser;
@@ -939,7 +957,6 @@ static void scratch_release(void *p)
 {
     push_t *T = p;
     free(T->scratch.p);
-    free(T->text.p);
     free(T->err.p);
     free(T->gkmem.p);
     free(T->tmp.p);
@@ -966,11 +983,10 @@ static void scratch_take(push_t *P)
     if (T == NULL)
         return;
     P->scratch = T->scratch;
-    P->text = T->text;
     P->err = T->err;
     P->gkmem = T->gkmem;
     P->tmp = T->tmp;
-    P->scratch.n = P->text.n = P->err.n = P->gkmem.n = P->tmp.n = 0;
+    P->scratch.n = P->err.n = P->gkmem.n = P->tmp.n = 0;
     P->fams = T->fams, P->cap_fams = T->cap_fams;
     P->ser = T->ser, P->cap_ser = T->cap_ser;
     P->stripes = T->stripes, P->cap_stripes = T->cap_stripes;
@@ -1007,7 +1023,6 @@ static void scratch_give(push_t *P)
             abort();
     }
     KEEP_BUF(P->scratch);
-    KEEP_BUF(P->text);
     KEEP_BUF(P->err);
     KEEP_BUF(P->gkmem);
     KEEP_BUF(P->tmp);
@@ -1018,7 +1033,6 @@ static void scratch_give(push_t *P)
     KEEP_ARR(P->idx, P->cap_idx);
     KEEP_ARR(P->gone, P->cap_gone);
     T->scratch = P->scratch;
-    T->text = P->text;
     T->err = P->err;
     T->gkmem = P->gkmem;
     T->tmp = P->tmp;
@@ -1573,13 +1587,10 @@ static void check_push(push_t *P, const fy__group_t *g)
 
 static fy__gfam_t *make_gfam(push_t *P, const pfam_t *pf, const fy__group_t *g)
 {
-    size_t npts = 0, text = 0;
-    for (size_t k = 0; k < pf->n; k++) {
+    size_t npts = 0;
+    for (size_t k = 0; k < pf->n; k++)
         npts += P->ser[pf->first + k].src->npoints;
-        text += P->ser[pf->first + k].text_len;
-    }
-    size_t sz = sizeof(fy__gfam_t) + pf->n * sizeof(fy__rec_t) + npts * sizeof(fy_point_t) + text + pf->name.len +
-                pf->help_len;
+    size_t sz = sizeof(fy__gfam_t) + pf->n * sizeof(fy__rec_t) + npts * sizeof(fy_point_t) + pf->name.len + pf->help_len;
     for (size_t k = 0; k < pf->n; k++)
         sz += P->ser[pf->first + k].src->pb_histogram.len;
     if (sz > UINT32_MAX) { /* recs address their bytes with 32-bit offsets; the parsers' limits keep bodies far below */
@@ -1604,10 +1615,6 @@ static fy__gfam_t *make_gfam(push_t *P, const pfam_t *pf, const fy__group_t *g)
     for (size_t k = 0; k < pf->n; k++) {
         const pser_t *ps = &P->ser[pf->first + k];
         fy__rec_t *r = &gf->recs[k];
-        memcpy(c, P->text.p + ps->text_off, ps->text_len);
-        r->text_off = (uint32_t)(c - (char *)r);
-        r->text_len = ps->text_len;
-        c += ps->text_len;
         r->npoints = ps->src->npoints;
         r->points_off = (uint32_t)((char *)pts - (char *)r);
         if (r->npoints)
@@ -1709,22 +1716,14 @@ static void gfam_clear_marks(fy__gfam_t *gf)
         gf->recs[k].slot->mark = 0;
 }
 
-/* (Re-)renders the two timestamp series of a group into fresh gfams, swapping them in. */
+/* Puts the group's two timestamp values into fresh gfams, swapping them in. */
 static void ts_update(push_t *P, fy__group_t *g, fy__shard_t *sh)
 {
     for (int t = 0; t < 2; t++) {
         fy__slot_t *sl = g->tss[t];
-        buf_t *b = &P->tmp;
-        b->n = 0;
-        fy_series_t se;
-        memset(&se, 0, sizeof(se));
-        se.value = (double)(t == FY_TS_PUSH ? g->push_ns : g->fail_ns) / 1e9;
-        fy__render_series(b, ts_names[t], FY_TYPE_GAUGE, sl->key, sl->keylen, sl->nlabels, &se);
         const char *help = t == FY_TS_PUSH ? fy__help_push : fy__help_fail;
-        fy__gfam_t *gf = xmalloc(sizeof(*gf) + sizeof(fy__rec_t) + b->n);
+        fy__gfam_t *gf = xmalloc(sizeof(*gf) + sizeof(fy__rec_t));
         memset(gf, 0, sizeof(*gf) + sizeof(fy__rec_t));
-        char *c = (char *)(gf->recs + 1);
-        memcpy(c, b->p, b->n);
         gf->group = g;
         gf->name = ts_names[t];
         gf->help = fy_str(help, strlen(help));
@@ -1732,9 +1731,7 @@ static void ts_update(push_t *P, fy__group_t *g, fy__shard_t *sh)
         gf->type = FY_TYPE_GAUGE;
         gf->stamp_ns = t == FY_TS_PUSH ? g->push_stamp_ns : g->fail_stamp_ns;
         gf->nrecs = 1;
-        gf->recs[0].text_off = (uint32_t)(c - (char *)&gf->recs[0]);
-        gf->recs[0].text_len = (uint32_t)b->n;
-        gf->recs[0].value = se.value;
+        gf->recs[0].value = (double)(t == FY_TS_PUSH ? g->push_ns : g->fail_ns) / 1e9;
         gf->recs[0].slot = sl;
         fy__gfam_t *old = g->tsf[t];
         fy__fam_t *f = old ? old->fam : NULL;
@@ -2089,24 +2086,12 @@ static void prepare(push_t *P, int new_group)
     P->nfams = w;
 }
 
-static void render_prepared(push_t *P, const fy__group_t *g)
+static void prepare_gfams(push_t *P, const fy__group_t *g)
 {
     for (size_t i = 0; i < P->nfams; i++) {
         pfam_t *pf = &P->fams[i];
         if (pf->is_ts)
             continue;
-        /* Summaries and histograms are rendered at scrape time from their values: their many lines repeat the labels
-         * and would be most of the store's memory; one-line series keep their pre-rendered line (see docs/store.md). */
-        if (FY__TEXT_AT_SCRAPE(pf->type)) {
-            pf->ng = make_gfam(P, pf, g);
-            continue;
-        }
-        for (size_t k = 0; k < pf->n; k++) {
-            pser_t *ps = &P->ser[pf->first + k];
-            ps->text_off = P->text.n;
-            fy__render_series(&P->text, pf->name, pf->type, P->scratch.p + ps->key_off, ps->keylen, ps->nlabels, ps->src);
-            ps->text_len = (uint32_t)(P->text.n - ps->text_off);
-        }
         pf->ng = make_gfam(P, pf, g);
     }
 }
@@ -2163,7 +2148,7 @@ int fy_store_push(fy_store_t *s, const fy_store_label_t *gkl, size_t ngk, fy_sto
     int rejected = precheck(&P);
     if (!rejected) {
         prepare(&P, new_group);
-        render_prepared(&P, g);
+        prepare_gfams(&P, g);
     } else if (new_group) {
         prepare(&P, 1); /* only to check the new group's own timestamp series (B3/B4) */
         for (size_t i = 0; i < P.nfams; i++)

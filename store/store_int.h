@@ -37,26 +37,18 @@ typedef struct st_fy__gfam_t fy__gfam_t;
 typedef struct st_fy__fam_t fy__fam_t;
 typedef struct st_fy__group_t fy__group_t;
 
-/* Whether the text lines of a series of this type are rendered at scrape time (rec.text empty) rather than at push. */
-#define FY__TEXT_AT_SCRAPE(type) ((type) == FY_TYPE_SUMMARY || (type) == FY_TYPE_HISTOGRAM || (type) == FY_TYPE_GAUGE_HISTOGRAM)
-
-/* One series of one gfam: values as pushed (for JSON, snapshots, protobuf/OpenMetrics scrapes and the text of
- * summaries/histograms) and, for one-line types, its rendered exposition line. Immutable. */
+/* One series of one gfam: its values as pushed. Every output (text, protobuf, OpenMetrics, JSON, snapshots) is
+ * rendered from these at scrape time: pre-rendered lines would repeat the label strings that the slot already holds,
+ * and were most of the store's memory. Immutable. */
 typedef struct st_fy__rec_t {
     fy__slot_t *slot; /* identity and labels; owned by the group while the gfam is current */
     double value;
     uint64_t count;
-    /* the line, the points and the native histogram bytes live in the same gfam allocation, at these byte offsets
-     * from the rec (32-bit offsets instead of pointers keep the rec at 48 bytes) */
-    uint32_t text_off, text_len;
+    /* the points and the native histogram bytes live in the same gfam allocation, at these byte offsets from the rec
+     * (32-bit offsets instead of pointers keep the rec at 40 bytes) */
     uint32_t points_off, npoints;
     uint32_t pbh_off, pbh_len;
 } fy__rec_t;
-
-static inline const char *fy__rec_text(const fy__rec_t *r)
-{
-    return (const char *)r + r->text_off;
-}
 
 static inline const fy_point_t *fy__rec_points(const fy__rec_t *r)
 {
@@ -117,6 +109,7 @@ struct st_fy__fam_t {
     uint32_t refs;   /* groups holding a family of this name (including empty ones) */
     uint8_t type;    /* the type all of them have (valid iff refs > 0) */
     uint8_t own, own_type, own_predefined;
+    uint8_t dropped; /* unlinked (no group holds the name); only scrapes that collected it earlier still see it */
     fy_str_t own_help; /* valid iff own */
     struct st_fy__helpvar_t *hv; /* distinct HELPs among the groups' gfams, with counts (usually one) */
     uint32_t nhv, cap_hv;
