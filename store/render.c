@@ -439,8 +439,10 @@ static void own_key(scrape_t *S, const fy_series_t *se, fy__slot_t *hdr)
     S->okey.n = 0;
     for (uint32_t i = 0; i < se->nlabels; i++) {
         uint32_t nl = (uint32_t)l[i].name.len, vl = (uint32_t)l[i].value.len;
-        sbuf_add(&S->okey, &nl, 4);
-        sbuf_add(&S->okey, &vl, 4);
+        char lens[10];
+        size_t ln = fy__key_put_len(lens, nl);
+        ln += fy__key_put_len(lens + ln, vl);
+        sbuf_add(&S->okey, lens, ln);
         sbuf_add(&S->okey, l[i].name.ptr, nl);
         sbuf_add(&S->okey, l[i].value.ptr, vl);
     }

@@ -684,8 +684,9 @@ static void buf_go_quote(buf_t *b, fy_str_t s)
 /* ------------------------------------------------------------------------------------------------------------- */
 /* Rendering one series' exposition lines. key holds the sanitised labels (slot encoding). */
 
-/* Appends one line. Reserves its worst case once (escaping at most doubles a value; each label's 8-byte length
- * header in the key covers its '=', quotes and comma), then writes without further checks. */
+/* Appends one line. Reserves its worst case once, then writes without further checks: a label takes at most
+ * name + 2 * value + 4 bytes ('=', quotes, comma; escaping at most doubles the value), and 2 * keylen covers that
+ * since each label has at least two length bytes in the key. */
 static void render_line(buf_t *b, fy_str_t name, const char *suffix, const char *key, uint32_t keylen, unsigned nlabels,
                         const char *extra, double extra_v, double v)
 {
@@ -1055,8 +1056,10 @@ static void err_begin(push_t *P)
 static void key_add(buf_t *b, fy_str_t n, fy_str_t v)
 {
     uint32_t nl = (uint32_t)n.len, vl = (uint32_t)v.len;
-    buf_add(b, &nl, 4);
-    buf_add(b, &vl, 4);
+    char hdr[10];
+    size_t hn = fy__key_put_len(hdr, nl);
+    hn += fy__key_put_len(hdr + hn, vl);
+    buf_add(b, hdr, hn);
     buf_add(b, n.ptr, n.len);
     buf_add(b, v.ptr, v.len);
 }

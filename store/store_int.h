@@ -62,7 +62,7 @@ static inline fy_str_t fy__rec_pbh(const fy__rec_t *r)
 
 /* A series identity. Created when a (family, label set) first appears in a group, reused by later pushes of the same
  * series (only `cur` changes), marked dead when the group drops it. Labels are stored after the struct as
- * [u32 name_len][u32 value_len][name][value]... in name order. Locked by its fam's stripe, except `cur`, which
+ * [varint name_len][varint value_len][name][value]... in name order (LEB128 lengths: one byte each below 128). Locked by its fam's stripe, except `cur`, which
  * text scrapes read atomically. */
 struct st_fy__slot_t {
     _Atomic(const fy__rec_t *) cur;
@@ -212,17 +212,44 @@ const char *fy__type_upper(int t);
 const char *fy__type_lower(int t);
 extern const char fy__help_push[], fy__help_fail[];
 
+/* The slot key's length prefixes: LEB128 (7 bits per byte, low first). */
+static inline const char *fy__key_len(const char *p, uint32_t *v)
+{
+    uint32_t x = 0;
+    unsigned shift = 0;
+    unsigned char c;
+    do {
+        c = (unsigned char)*p++;
+        x |= (uint32_t)(c & 0x7f) << shift;
+        shift += 7;
+    } while (c & 0x80);
+    *v = x;
+    return p;
+}
+
+/* Writes v as LEB128 into out (at least 5 bytes); returns the byte count. */
+static inline size_t fy__key_put_len(char *out, uint32_t v)
+{
+    size_t n = 0;
+    while (v >= 0x80) {
+        out[n++] = (char)(v | 0x80);
+        v >>= 7;
+    }
+    out[n++] = (char)v;
+    return n;
+}
+
 /* Iterates over the label pairs of a slot. */
 static inline const char *fy__slot_label(const char *p, fy_str_t *name, fy_str_t *value)
 {
     uint32_t nl, vl;
-    memcpy(&nl, p, 4);
-    memcpy(&vl, p + 4, 4);
-    name->ptr = p + 8;
+    p = fy__key_len(p, &nl);
+    p = fy__key_len(p, &vl);
+    name->ptr = p;
     name->len = nl;
-    value->ptr = p + 8 + nl;
+    value->ptr = p + nl;
     value->len = vl;
-    return p + 8 + nl + vl;
+    return p + nl + vl;
 }
 
 #endif
