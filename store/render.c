@@ -615,7 +615,7 @@ static int render_scrape(fy_store_t *s, const fy_body_t *own, int fmt, size_t ch
             memset(&se, 0, sizeof(se));
             se.npoints = rec->npoints;
             se.points = fy__rec_points(rec);
-            se.value = rec->value;
+            __atomic_load(&rec->value, &se.value, __ATOMIC_RELAXED); /* timestamp records change in place */
             se.count = rec->count;
             se.pb_histogram = fy__rec_pbh(rec);
             family_series(&S, sl->key, sl->keylen, sl->nlabels, &se);

@@ -561,8 +561,6 @@ void fy_store_destroy(fy_store_t *s)
                 for (uint32_t k = 0; k < g->nfams; k++)
                     gfam_free_now(g->fams[k]);
                 free(g->fams);
-                gfam_free_now(g->tsf[0]);
-                gfam_free_now(g->tsf[1]);
                 group_free(g);
             }
         free(sh->buckets);
@@ -1719,41 +1717,39 @@ static void gfam_clear_marks(fy__gfam_t *gf)
         gf->recs[k].slot->mark = 0;
 }
 
-/* Puts the group's two timestamp values into fresh gfams, swapping them in. */
-static void ts_update(push_t *P, fy__group_t *g, fy__shard_t *sh)
+/* The timestamp families' HELP, as gfams for help_ref (a group's timestamps have no gfam of their own). */
+static const fy__gfam_t ts_help[2] = {
+    {.name = {"push_time_seconds", 17}, .help = {fy__help_push, sizeof(fy__help_push) - 1}, .has_help = 1},
+    {.name = {"push_failure_time_seconds", 25}, .help = {fy__help_fail, sizeof(fy__help_fail) - 1}, .has_help = 1},
+};
+
+static fy__fam_t *ts_fam(fy_store_t *s, int t, int create)
+{
+    uint64_t h = fy__hash(ts_names[t].ptr, ts_names[t].len);
+    fy__stripe_t *st = stripe_of(s, h);
+    fy__fam_t *f = fy__fam_find(st, h, ts_names[t]);
+    if (f == NULL && create)
+        f = fam_create(st, h, ts_names[t]);
+    return f;
+}
+
+/* Stores the group's two timestamp values in its embedded records, which the timestamp slots point at. Scrapes read
+ * the values concurrently (atomic 8-byte stores and loads); on the group's creation (ts stripes locked) the records
+ * are linked to their slots and the families. */
+static void ts_update(push_t *P, fy__group_t *g, int created)
 {
     for (int t = 0; t < 2; t++) {
-        fy__slot_t *sl = g->tss[t];
-        const char *help = t == FY_TS_PUSH ? fy__help_push : fy__help_fail;
-        fy__gfam_t *gf = xmalloc(sizeof(*gf) + sizeof(fy__rec_t));
-        memset(gf, 0, sizeof(*gf) + sizeof(fy__rec_t));
-        gf->group = g;
-        gf->name = ts_names[t];
-        gf->help = fy_str(help, strlen(help));
-        gf->has_help = 1;
-        gf->type = FY_TYPE_GAUGE;
-        gf->stamp_ns = t == FY_TS_PUSH ? g->push_stamp_ns : g->fail_stamp_ns;
-        gf->nrecs = 1;
-        gf->recs[0].value = (double)(t == FY_TS_PUSH ? g->push_ns : g->fail_ns) / 1e9;
-        gf->recs[0].slot = sl;
-        fy__gfam_t *old = g->tsf[t];
-        fy__fam_t *f = old ? old->fam : NULL;
-        if (f == NULL) {
-            uint64_t h = fy__hash(ts_names[t].ptr, ts_names[t].len);
-            fy__stripe_t *st = stripe_of(P->s, h);
-            f = fy__fam_find(st, h, ts_names[t]);
-            if (f == NULL)
-                f = fam_create(st, h, ts_names[t]);
-        }
-        gf->fam = f;
-        if (old == NULL) { /* the group's creation (stripe locked); later swaps keep the same HELP: no index change */
+        fy__rec_t *r = &g->tsrec[t];
+        double v = (double)(t == FY_TS_PUSH ? g->push_ns : g->fail_ns) / 1e9;
+        __atomic_store(&r->value, &v, __ATOMIC_RELAXED);
+        if (created) {
+            fy__fam_t *f = ts_fam(P->s, t, 1);
             f->type = FY_TYPE_GAUGE;
             f->refs++;
-            member_link(f, gf);
+            help_ref(f, &ts_help[t], 1);
+            r->slot = g->tss[t];
+            atomic_store(&g->tss[t]->cur, r);
         }
-        atomic_store(&sl->cur, &gf->recs[0]);
-        g->tsf[t] = gf;
-        retire(P->s, &sh->retired, old);
     }
 }
 
@@ -2162,7 +2158,7 @@ int fy_store_push(fy_store_t *s, const fy_store_label_t *gkl, size_t ngk, fy_sto
         g->origin = origin;
         g->version++;
         g->push_ns = g->push_stamp_ns = now_ns;
-        ts_update(&P, g, sh);
+        ts_update(&P, g, 0);
         goto Unlock;
     }
     if (new_group && s->cfg.max_groups && atomic_load(&s->ngroups) >= s->cfg.max_groups) {
@@ -2227,7 +2223,7 @@ int fy_store_push(fy_store_t *s, const fy_store_label_t *gkl, size_t ngk, fy_sto
         apply_push(&P, g, sh);
         g->push_ns = g->push_stamp_ns = now_ns;
     }
-    ts_update(&P, g, sh);
+    ts_update(&P, g, new_group);
 UnlockAll:
     lockset_unlock(&P);
 Unlock:
@@ -2263,12 +2259,10 @@ int fy_store_delete(fy_store_t *s, const fy_store_label_t *gkl, size_t ngk, int6
         for (uint32_t i = 0; i < g->nfams; i++)
             gfam_detach(s, g, g->fams[i], sh);
         for (int t = 0; t < 2; t++) {
-            fy__gfam_t *gf = g->tsf[t];
-            fy__fam_t *f = gf->fam;
+            fy__fam_t *f = ts_fam(s, t, 0);
             slot_kill(f, g->tss[t]);
-            member_unlink(f, gf);
+            help_ref(f, &ts_help[t], -1);
             f->refs--;
-            retire(s, &sh->retired, gf);
             fam_maybe_drop(s, stripe_of(s, f->hash), f);
         }
         atomic_fetch_sub(&s->nseries, 2);
@@ -2276,7 +2270,7 @@ int fy_store_delete(fy_store_t *s, const fy_store_label_t *gkl, size_t ngk, int6
         group_unlink(sh, g);
         atomic_fetch_sub(&s->ngroups, 1);
         free(g->fams);
-        group_free(g);
+        retire(s, &sh->retired, g); /* scrapes may still read its timestamp records */
     }
     reclaim_maybe(s, &sh->retired);
     pthread_mutex_unlock(&sh->lock);

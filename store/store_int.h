@@ -4,7 +4,7 @@
  *
  * Object graph (who points to whom, who locks what):
  *
- *   shard[hash & (nshards-1)]  --(mutex)-->  group  --> gfam[] (pushed families, by name) + tsf[2] (timestamps)
+ *   shard[hash & (nshards-1)]  --(mutex)-->  group  --> gfam[] (pushed families, by name) + tsrec[2] (timestamps)
  *   stripe[hash(name) & (nstripes-1)]  --(mutex)-->  fam (one per metric name: type, refcount, own info,
  *                                                      series set, sorted slot array)
  *   slot: one per series identity (family, sanitised label set); its `cur` points at the series' current rec
@@ -139,7 +139,7 @@ struct st_fy__group_t {
     uint64_t nseries; /* slots owned (including the two timestamp series) */
     fy__gfam_t **fams; /* pushed families sorted by name; entries are swapped atomically by fast-path pushes */
     uint32_t nfams, cap_fams;
-    fy__gfam_t *tsf[2];
+    fy__rec_t tsrec[2]; /* the timestamp series' values (updated in place, see ts_update) */
     fy__slot_t *tss[2];
 };
 
