@@ -2144,9 +2144,25 @@ int fy_store_push(fy_store_t *s, const fy_store_label_t *gkl, size_t ngk, fy_sto
     pthread_mutex_lock(&sh->lock);
     fy__group_t *g = group_find(sh, P.gk.hash, P.gk.key);
     int new_group = g == NULL;
+    /* With many groups, the group's families and slots are cold: start loading them in stages (list, gfams, slots)
+     * while the push does its own preparation, instead of stalling on each in turn later. */
+    if (g)
+        __builtin_prefetch(g->fams);
     int rejected = precheck(&P);
+    if (g)
+        for (uint32_t i = 0; i < g->nfams; i++) {
+            const char *gf = (const char *)g->fams[i];
+            __builtin_prefetch(gf);
+            __builtin_prefetch(gf + 64);
+            if (g->fams[i]->nrecs > 1)
+                __builtin_prefetch(gf + 128);
+        }
     if (!rejected) {
         prepare(&P, new_group);
+        if (g)
+            for (uint32_t i = 0; i < g->nfams; i++)
+                for (uint32_t k = 0; k < g->fams[i]->nrecs && k < 8; k++)
+                    __builtin_prefetch(g->fams[i]->recs[k].slot);
         prepare_gfams(&P, g);
     } else if (new_group) {
         prepare(&P, 1); /* only to check the new group's own timestamp series (B3/B4) */
