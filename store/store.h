@@ -2,9 +2,11 @@
  * store.h: public API of Ferry's series store (library fy_store).
  *
  * The store keeps the pushed groups and renders them. It knows nothing of HTTP: the server hands it a grouping key
- * and a parsed body (fy_body_t, parser/fy_model.h) and asks it to render text 0.0.4 or the /api/v1/metrics JSON.
+ * and a parsed body (fy_body_t, parser/fy_model.h) and asks it to render a scrape (text 0.0.4, delimited protobuf,
+ * OpenMetrics 1.0; the server's own families passed in as a body) or the /api/v1/metrics JSON.
  * Semantics are those of the Prometheus Pushgateway 1.5.1 (spec sections 5, 7, 8.3), with its bugs B2-B6 fixed and
- * its nondeterministic choices made deterministic (see docs/store.md).
+ * B7 (a family named labels or last_push_successful) rejected at push time, and its nondeterministic choices made
+ * deterministic (see docs/store.md).
  *
  * Concurrency: every function may be called from any thread at any time, concurrently with any other, except
  * fy_store_destroy (no other call may be running). Pushes to different groups proceed in parallel; a render never
