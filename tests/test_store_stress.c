@@ -41,9 +41,9 @@ static void *pusher(void *arg)
             snprintf(body, sizeof(body), "# TYPE shared %s\nshared 1\n", (r & 64) ? "counter" : "gauge");
         else
             snprintf(body, sizeof(body),
-                     "# HELP shared s\n# TYPE shared counter\nshared{q=\"%u\"} %u\n# TYPE h histogram\n"
+                     "# HELP shared s%u\n# TYPE shared counter\nshared{q=\"%u\"} %u\n# TYPE h histogram\n"
                      "h_bucket{le=\"1\"} 1\nh_sum 2\nh_count 3\nown_%u %u\n",
-                     r % 5, r, id, i);
+                     r % 2, r % 5, r, id, i); /* two HELP variants: scrapes choose among groups (fy__group_gfam) */
         push_text(S, gk, (op & 1) ? FY_STORE_POST : FY_STORE_PUT, body, (int64_t)i * 1000, NULL, 0);
     }
     return NULL;
