@@ -121,7 +121,7 @@ static void put_label(fy_gk_label_t *out, size_t *n, fy_gk_label_t l)
     (*n)++;
 }
 
-static int fail(char *err, const char *fmt, const char *a, const char *b, const char *c)
+static int gk_fail(char *err, const char *fmt, const char *a, const char *b, const char *c)
 {
     snprintf(err, FY_GK_ERR_MAX, fmt, a, b, c);
     return -1;
@@ -139,7 +139,7 @@ int fy_groupkey_parse(const char *job, size_t job_len, int job_b64, const char *
         if (fy_base64url_decode(job, job_len, scratch, &dec_len, &bad_at) != 0) {
             fy__go_quote(scratch, dec_len, q, sizeof(q));
             snprintf(num, sizeof(num), "%zu", bad_at);
-            return fail(err, "invalid base64 encoding in job name %s: illegal base64 data at input byte %s", q, num, NULL);
+            return gk_fail(err, "invalid base64 encoding in job name %s: illegal base64 data at input byte %s", q, num, NULL);
         }
         job = scratch;
         job_len = dec_len;
@@ -152,7 +152,7 @@ int fy_groupkey_parse(const char *job, size_t job_len, int job_b64, const char *
             ncomp += labels[i] == '/';
         if (ncomp % 2 != 0) {
             fy__go_quote(labels, labels_len, q, sizeof(q));
-            return fail(err, "odd number of components in label string %s", q, NULL, NULL);
+            return gk_fail(err, "odd number of components in label string %s", q, NULL, NULL);
         }
         const char *p = labels + 1, *end = labels + labels_len;
         while (p < end) {
@@ -169,7 +169,7 @@ int fy_groupkey_parse(const char *job, size_t job_len, int job_b64, const char *
             size_t trimmed_len = b64 ? name_len - B64_SUFFIX_LEN : name_len;
             if (!proper_label_name(name, trimmed_len)) {
                 fy__go_quote(name, trimmed_len, q, sizeof(q));
-                return fail(err, "improper label name %s", q, NULL, NULL);
+                return gk_fail(err, "improper label name %s", q, NULL, NULL);
             }
             if (b64) {
                 if (fy_base64url_decode(value, value_len, scratch, &dec_len, &bad_at) != 0) {
@@ -177,7 +177,7 @@ int fy_groupkey_parse(const char *job, size_t job_len, int job_b64, const char *
                     snprintf(nm, sizeof(nm), "%.*s", (int)trimmed_len, name);
                     fy__go_quote(value, value_len, q, sizeof(q));
                     snprintf(num, sizeof(num), "%zu", bad_at);
-                    return fail(err, "invalid base64 encoding for label %s=%s: illegal base64 data at input byte %s", nm, q,
+                    return gk_fail(err, "invalid base64 encoding for label %s=%s: illegal base64 data at input byte %s", nm, q,
                                 num);
                 }
                 value = scratch;
@@ -189,7 +189,7 @@ int fy_groupkey_parse(const char *job, size_t job_len, int job_b64, const char *
     }
 
     if (job_len == 0)
-        return fail(err, "job name is required", NULL, NULL, NULL);
+        return gk_fail(err, "job name is required", NULL, NULL, NULL);
     put_label(out, nout, (fy_gk_label_t){"job", 3, job, job_len});
 
     for (size_t i = 0; i < *nout; i++) {
@@ -197,11 +197,11 @@ int fy_groupkey_parse(const char *job, size_t job_len, int job_b64, const char *
         snprintf(nm, sizeof(nm), "%.*s", (int)out[i].name_len, out[i].name);
         if (!fy__utf8_valid(out[i].value, out[i].value_len)) {
             fy__go_quote(out[i].value, out[i].value_len, q, sizeof(q));
-            return fail(err, "grouping label %s has a value that is not valid UTF-8: %s", nm, q, NULL);
+            return gk_fail(err, "grouping label %s has a value that is not valid UTF-8: %s", nm, q, NULL);
         }
         if (max_value != 0 && out[i].value_len > max_value) {
             snprintf(num, sizeof(num), "%zu", max_value);
-            return fail(err, "grouping label %s has a value longer than %s bytes (--push.max-label-value-length)", nm, num,
+            return gk_fail(err, "grouping label %s has a value longer than %s bytes (--push.max-label-value-length)", nm, num,
                          NULL);
         }
     }
