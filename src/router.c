@@ -5,6 +5,7 @@
  */
 #include "router.h"
 
+#include <assert.h>
 #include <ctype.h>
 #include <stdio.h>
 #include <string.h>
@@ -62,6 +63,7 @@ static size_t path_clean(const char *in, size_t len, char *out)
 
 static void add_route(fy_router_t *r, const char *method, const char *a, const char *b, fy_handler_id_t h, int b64, int api)
 {
+    assert(r->nroutes < FY_ROUTER_MAX_ROUTES);
     fy_route_def_t *d = &r->routes[r->nroutes++];
     d->method = method;
     snprintf(d->pattern, sizeof(d->pattern), "%s%s", a, b);

@@ -35,7 +35,7 @@ typedef enum en_fy_route_kind_t {
     FY_ROUTE_STAR,        /* "*" target: 200 for OPTIONS, else 400, both with empty bodies */
 } fy_route_kind_t;
 
-#define FY_ROUTER_MAX_ROUTES 24
+#define FY_ROUTER_MAX_ROUTES 32
 #define FY_ROUTER_MAX_PATTERN 640
 
 /* One httprouter registration. ':' starts a one-segment parameter, "/" + "*" a catch-all (the '/' is captured too). */

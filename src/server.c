@@ -502,7 +502,11 @@ static int open_listener(const char *addr, int reuseport, char *err, size_t errc
     freeaddrinfo(res);
     return fd;
 Error:
+    /* Go's wording: "listen tcp 127.0.0.1:9091: bind: address already in use" */
     snprintf(err, errcap, "listen tcp %s: bind: %s", addr, strerror(errno));
+    char *msg = strstr(err, "bind: ");
+    if (msg != NULL && msg[6] >= 'A' && msg[6] <= 'Z')
+        msg[6] = (char)(msg[6] - 'A' + 'a');
     if (fd >= 0)
         close(fd);
     freeaddrinfo(res);
