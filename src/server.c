@@ -74,9 +74,13 @@ static void add_header(h2o_req_t *req, const h2o_token_t *token, const char *ori
     h2o_add_header(&req->pool, &req->res.headers, token, orig, value, len);
 }
 
+/* h2o wants lower-case names (HTTP/2 rejects anything else); orig_name keeps Go's canonical case for HTTP/1. */
 static void add_header_str(h2o_req_t *req, const char *name, size_t name_len, const char *value, size_t len)
 {
-    h2o_add_header_by_str(&req->pool, &req->res.headers, name, name_len, 0, name, value, len);
+    char *lower = h2o_mem_alloc_pool(&req->pool, name_len);
+    for (size_t i = 0; i < name_len; i++)
+        lower[i] = (char)h2o_tolower(name[i]);
+    h2o_add_header_by_str(&req->pool, &req->res.headers, lower, name_len, 0, name, value, len);
 }
 
 static const char *reason_of(int status)
@@ -446,6 +450,8 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req)
         fy_server_respond(req, 200, NULL, NULL, NULL, 0);
         break;
     case FY_ROUTE_BAD_REQUEST:
+        /* Go answers a malformed request line and closes the connection */
+        req->http1_is_persistent = 0;
         fy_server_respond(req, 400, NULL, TEXT_PLAIN, H2O_STRLIT("400 Bad Request"));
         break;
     case FY_ROUTE_STAR:

@@ -29,7 +29,8 @@ typedef struct st_fy_push_t {
     fy_push_method_t method;    /* PUT replaces the group, POST only the pushed families */
     const fy_gk_label_t *labels; /* the grouping key: unique names, sorted, "job" included, valid UTF-8 */
     size_t nlabels;
-    const char *body;           /* decoded (gzip/snappy undone), not NUL-terminated, valid during the call */
+    const char *body;           /* decoded (gzip/snappy undone), not NUL-terminated, valid during the call; may be
+                                 * NULL when body_len is 0 */
     size_t body_len;
     fy_body_format_t format;
     struct timespec now;        /* CLOCK_REALTIME when the request was dispatched */

@@ -81,7 +81,7 @@ static int decode(fy_encoding_t enc, const void *in, size_t len, size_t max, cha
     char *owned;
     const char *g = fy_guarded(in, len);
     int rc = fy_decode_body(enc, g, len, max, &out, got_len, &owned, err);
-    if (rc == 0)
+    if (rc == 0 && *got_len != 0)
         memcpy(got, out, *got_len);
     free(owned);
     return rc;

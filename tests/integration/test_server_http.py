@@ -10,6 +10,7 @@ import gzip
 import http.client
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -115,7 +116,7 @@ ROUTER_CASES = [
     ("GET", "/-/healthy", {"Content-Encoding": "gzip"}, 400, {"x-content-type-options": "nosniff"}, b"EOF\n", "E21"),
     ("GET", "/nonexistent", {"Content-Encoding": "gzip"}, 400, {}, b"EOF\n", "decoder before the router"),
     ("GET", "/api/v1/status", {"Content-Encoding": "gzip"}, 200, {}, None, "API not decoded"),
-    ("GET", "/a%zz", {}, 400, {}, b"400 Bad Request", "malformed escape"),
+    ("GET", "/a%zz", {}, 400, {"connection": "close"}, b"400 Bad Request", "malformed escape"),
     ("PUT", "/metrics/job/e4/x", {}, 400, {"x-content-type-options": "nosniff"},
      b'odd number of components in label string "/x"\n', "grouping key error"),
     ("PUT", "/metrics/job/a%2Fb", {}, 400, {}, b'odd number of components in label string "/b"\n', "E05 %2F"),
@@ -170,12 +171,27 @@ def run_push_seam(f):
     check(s == 400 and b == b"gzip: invalid header\n", "E21 invalid header")
 
 
+def run_h2c(f):
+    """HTTP/2 over cleartext, prior knowledge and upgrade; only where a curl with HTTP/2 is installed."""
+    curl = shutil.which("curl")
+    if curl is None:
+        print("skip: no curl for the h2c checks")
+        return
+    url = "http://127.0.0.1:%d" % f.port
+    for mode in ("--http2-prior-knowledge", "--http2"):
+        p = subprocess.run([curl, "-s", "-m", "5", mode, "-o", "/dev/null", "-w", "%{http_version} %{http_code}",
+                            "-X", "POST", "--data-binary", "x 1\n", url + "/-/healthy"],
+                           capture_output=True, text=True, timeout=10)
+        check(p.stdout == "2 405", "h2c %s: POST with a body gets the 405 over HTTP/2 (got %r)" % (mode, p.stdout))
+
+
 def main():
     f = Ferry()
     try:
         run_router_cases(f)
         run_status(f)
         run_push_seam(f)
+        run_h2c(f)
     finally:
         rc, err = f.stop(signal.SIGTERM)
     check(rc == 0, "SIGTERM: exit 0 (got %s)" % rc)
