@@ -60,6 +60,8 @@ static int nthreads;
 static atomic_int ready_flag;
 static atomic_int shutdown_requested;
 static pthread_t signal_waiter;
+static pthread_barrier_t loops_registered;
+static atomic_int signal_seen;
 
 void fy_server_set_ready(int ready)
 {
@@ -543,6 +545,7 @@ static void *run_loop(void *arg)
     fy_thread_t *t = arg;
     h2o_context_init(&t->ctx, h2o_evloop_create(), &config);
     h2o_multithread_register_receiver(t->ctx.queue, &t->wakeup, on_wakeup);
+    pthread_barrier_wait(&loops_registered);
     t->accept_ctx.ctx = &t->ctx;
     t->accept_ctx.hosts = config.hosts;
     for (size_t i = 0; i < t->nfds; i++) {
@@ -571,8 +574,6 @@ static void request_shutdown(void)
         return;
     for (int i = 0; i < nthreads; i++)
         h2o_multithread_send_message(&threads[i].wakeup, NULL);
-    /* unblock the sigwait thread so that it can return */
-    pthread_kill(signal_waiter, SIGTERM);
 }
 
 static void *wait_signals(void *arg)
@@ -580,6 +581,7 @@ static void *wait_signals(void *arg)
     sigset_t *set = arg;
     int sig = 0;
     sigwait(set, &sig);
+    atomic_store(&signal_seen, 1);
     if (!atomic_load(&shutdown_requested)) {
         fy_log_info("msg", "received SIGINT/SIGTERM; exiting gracefully...");
         request_shutdown();
@@ -644,19 +646,21 @@ int fy_server_run(const fy_flags_t *f, const fy_handlers_t *h)
         for (size_t a = 0; a < nlisten; a++)
             th->fds[a] = f->reuseport ? fds[(size_t)t * nlisten + a] : (t == 0 ? fds[a] : dup(fds[a]));
     }
-    /* the wake-up receivers must exist before a signal can arrive; contexts are created inside the threads, so the
-     * signal thread starts only after every loop thread has registered (a barrier would do too; a short wait on
-     * each context's queue keeps it simple) */
+    /* every wake-up receiver exists before anything can call request_shutdown: contexts are created inside the
+     * threads, which only start accepting after the barrier; signals stay pending until the waiter runs */
+    pthread_barrier_init(&loops_registered, NULL, (unsigned)nthreads + 1);
     for (int t = 0; t < nthreads; t++)
         pthread_create(&threads[t].tid, NULL, run_loop, &threads[t]);
-    for (int t = 0; t < nthreads; t++)
-        while (__atomic_load_n(&threads[t].wakeup.queue, __ATOMIC_ACQUIRE) == NULL)
-            usleep(1000);
+    pthread_barrier_wait(&loops_registered);
     pthread_create(&signal_waiter, NULL, wait_signals, &set);
 
     for (int t = 0; t < nthreads; t++)
         pthread_join(threads[t].tid, NULL);
+    /* after /-/quit the waiter is still in sigwait(): hand it the signal it waits for (it sees the flag, logs nothing) */
+    if (!atomic_load(&signal_seen))
+        pthread_kill(signal_waiter, SIGTERM);
     pthread_join(signal_waiter, NULL);
+    pthread_barrier_destroy(&loops_registered);
     fy_log_info("msg", "HTTP server stopped");
     if (handlers.shutdown != NULL)
         handlers.shutdown(handlers.ctx);
