@@ -242,7 +242,7 @@ static void build_status_json(void)
     jbuf_t b = {NULL, 0, 0};
     jput(&b, H2O_STRLIT("{\"status\":\"success\",\"data\":{\"build_information\":{"));
     const char *bi[][2] = {{"branch", "HEAD"},       {"buildDate", FY_BUILD_DATE}, {"buildUser", "ferry"},
-                           {"goVersion", "none (C11 " __VERSION__ ")"}, {"revision", FY_REVISION}, {"version", FY_VERSION}};
+                           {"goVersion", "none"}, {"revision", FY_REVISION}, {"version", FY_VERSION}};
     for (size_t i = 0; i < sizeof(bi) / sizeof(bi[0]); i++) {
         if (i > 0)
             jput(&b, ",", 1);
@@ -321,7 +321,8 @@ static void handle_push_or_delete(h2o_req_t *req, const fy_route_t *rt)
     push.format = ct >= 0 ? fy_decode_format(req->headers.entries[ct].value.base, req->headers.entries[ct].value.len)
                           : FY_FMT_TEXT;
     ssize_t ce = find_header(req, H2O_TOKEN_CONTENT_ENCODING);
-    fy_encoding_t enc = ce >= 0 ? fy_decode_encoding(req->headers.entries[ce].value.base, req->headers.entries[ce].value.len)
+    /* an empty body is empty whatever its declared encoding (B10) */
+    fy_encoding_t enc = ce >= 0 && req->entity.len != 0 ? fy_decode_encoding(req->headers.entries[ce].value.base, req->headers.entries[ce].value.len)
                                 : FY_ENC_IDENTITY;
     char derr[FY_DECODE_ERR_MAX], *owned = NULL;
     int rc = fy_decode_body(enc, req->entity.base, req->entity.base != NULL ? req->entity.len : 0, flags->max_body_bytes,
@@ -410,8 +411,9 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req)
     char *buf = h2o_mem_alloc_pool(&req->pool, fy_route_buf_size(target_len));
     fy_route(&router, req->method.base, req->method.len, req->path.base, target_len, buf, &rt);
 
-    if (rt.via_decoder) {
-        /* 1.5.1 wraps the main router in gzip.NewReader, which reads the member header before anything else */
+    if (rt.via_decoder && req->entity.base != NULL && req->entity.len != 0) {
+        /* 1.5.1 wraps the main router in gzip.NewReader, which reads the member header before anything else. With no
+         * body at all 1.5.1 answers "400 EOF" even to GETs (B10); Ferry ignores the header then. */
         ssize_t ce = find_header(req, H2O_TOKEN_CONTENT_ENCODING);
         if (ce >= 0 &&
             fy_decode_encoding(req->headers.entries[ce].value.base, req->headers.entries[ce].value.len) == FY_ENC_GZIP) {
@@ -626,6 +628,7 @@ int fy_server_run(const fy_flags_t *f, const fy_handlers_t *h)
             fds[(size_t)t * nlisten + a] = fd;
         }
         fy_log_info("msg", "Listening on", "address", f->listen[a]);
+        fy_log_info("msg", "TLS is disabled.", "http2", "true", "address", f->listen[a]);
     }
 
     h2o_config_init(&config);

@@ -113,8 +113,8 @@ ROUTER_CASES = [
     ("GET", "/-/quit", {}, 405, {"content-type": PLAIN}, b"Only POST or PUT requests allowed.", "GET quit"),
     ("PUT", "/-/quit", {}, 403, {"content-type": PLAIN}, b"Lifecycle API is not enabled.", "lifecycle off"),
     ("DELETE", "/-/quit", {}, 405, {"allow": "GET, OPTIONS, POST, PUT"}, b"Method Not Allowed\n", "E23"),
-    ("GET", "/-/healthy", {"Content-Encoding": "gzip"}, 400, {"x-content-type-options": "nosniff"}, b"EOF\n", "E21"),
-    ("GET", "/nonexistent", {"Content-Encoding": "gzip"}, 400, {}, b"EOF\n", "decoder before the router"),
+    ("GET", "/-/healthy", {"Content-Encoding": "gzip"}, 200, {}, b"OK", "B10: no body, header ignored (1.5.1: 400 EOF)"),
+    ("POST", "/-/healthy", {"Content-Encoding": "gzip"}, 405, {}, b"Method Not Allowed\n", "B10, empty body"),
     ("GET", "/api/v1/status", {"Content-Encoding": "gzip"}, 200, {}, None, "API not decoded"),
     ("GET", "/a%zz", {}, 400, {"connection": "close"}, b"400 Bad Request", "malformed escape"),
     ("PUT", "/metrics/job/e4/x", {}, 400, {"x-content-type-options": "nosniff"},
@@ -169,6 +169,14 @@ def run_push_seam(f):
     check(s == 400 and b == b"gzip: invalid checksum\n", "bad gzip CRC is a 400 in Ferry")
     s, _, b = f.request("PUT", "/metrics/job/gz3", body=b"some_metric 3.14\n", headers={"Content-Encoding": "gzip"})
     check(s == 400 and b == b"gzip: invalid header\n", "E21 invalid header")
+    s, _, b = f.request("GET", "/nonexistent", body=b"garbage", headers={"Content-Encoding": "gzip"})
+    check(s == 400 and b == b"unexpected EOF\n", "gzip header checked before routing (E21)")
+    s, _, b = f.request("DELETE", "/metrics/job/ord", body=b"garbage", headers={"Content-Encoding": "gzip"})
+    check(s == 400 and b == b"unexpected EOF\n", "E21 DELETE with a gzip header and garbage")
+    s, _, b = f.request("PUT", "/metrics/job/gz5", body=b"", headers={"Content-Encoding": "gzip"})
+    check(s == 501, "B10: empty push body with a gzip header reaches the handler")
+    s, _, b = f.request("PUT", "/metrics/job/big", body=gzip.compress(b"#" * 200000), headers={"Content-Encoding": "gzip"})
+    check(s == 413 and b == b"decoded request body exceeds --push.max-body-bytes=100000\n", "decoded size cap")
 
 
 def run_h2c(f):
@@ -186,7 +194,7 @@ def run_h2c(f):
 
 
 def main():
-    f = Ferry()
+    f = Ferry("--push.max-body-bytes=100000")
     try:
         run_router_cases(f)
         run_status(f)
