@@ -428,8 +428,8 @@ Corrupt:
     return 400;
 }
 
-int fy_decode_body(fy_encoding_t enc, const char *body, size_t len, size_t max, const char **out, size_t *out_len,
-                   char **owned, char *err)
+int fy_decode_body(fy_encoding_t enc, const char *body, size_t len, size_t max, const char **out, size_t *out_len, char **owned,
+                   char *err)
 {
     obuf_t b = {NULL, 0, 0, max};
     int rc = 0;
@@ -445,7 +445,8 @@ int fy_decode_body(fy_encoding_t enc, const char *body, size_t len, size_t max, 
         *out_len = len;
         return 0;
     }
-    rc = enc == FY_ENC_GZIP ? gunzip((const unsigned char *)body, len, &b, err) : unsnappy((const unsigned char *)body, len, &b, err);
+    rc = enc == FY_ENC_GZIP ? gunzip((const unsigned char *)body, len, &b, err)
+                            : unsnappy((const unsigned char *)body, len, &b, err);
     if (rc != 0) {
         free(b.base);
         return rc;

@@ -15,9 +15,9 @@ typedef enum en_fy_encoding_t {
 } fy_encoding_t;
 
 typedef enum en_fy_body_format_t {
-    FY_FMT_TEXT = 0,     /* text exposition format 0.0.4: everything that is not one of the two below */
-    FY_FMT_PROTOBUF,     /* varint-delimited io.prometheus.client.MetricFamily */
-    FY_FMT_OPENMETRICS,  /* application/openmetrics-text (Ferry extension; 1.5.1 parses it as text) */
+    FY_FMT_TEXT = 0,    /* text exposition format 0.0.4: everything that is not one of the two below */
+    FY_FMT_PROTOBUF,    /* varint-delimited io.prometheus.client.MetricFamily */
+    FY_FMT_OPENMETRICS, /* application/openmetrics-text (Ferry extension; 1.5.1 parses it as text) */
 } fy_body_format_t;
 
 /* Longest message written to the err buffers below. */
@@ -43,8 +43,8 @@ int fy_decode_gzip_header(const char *body, size_t len, char *err);
  * @param err     FY_DECODE_ERR_MAX bytes, the message on failure
  * @return 0, 400 (corrupt input) or 413 (decoded size above max)
  */
-int fy_decode_body(fy_encoding_t enc, const char *body, size_t len, size_t max, const char **out, size_t *out_len,
-                   char **owned, char *err);
+int fy_decode_body(fy_encoding_t enc, const char *body, size_t len, size_t max, const char **out, size_t *out_len, char **owned,
+                   char *err);
 
 /** CRC-32C (Castagnoli) as snappy's framing format uses it, before masking. */
 unsigned fy_crc32c(const void *data, size_t len);

@@ -42,8 +42,7 @@ static const flag_def_t defs[] = {
     {"web.reuseport", T_BOOL, "false", "One SO_REUSEPORT listening socket per thread instead of one shared socket."},
     {"web.route-prefix", T_STRING, "",
      "Prefix for the internal routes of web endpoints. Defaults to the path of --web.external-url."},
-    {"web.systemd-socket", T_BOOL, "false",
-     "Use systemd socket activation listeners instead of port listeners (Linux only)."},
+    {"web.systemd-socket", T_BOOL, "false", "Use systemd socket activation listeners instead of port listeners (Linux only)."},
     {"web.telemetry-path", T_STRING, "/metrics", "Path under which to expose metrics."},
     {"web.threads", T_UINT, "", "Number of HTTP worker threads (default: number of cores)."},
 };
@@ -55,8 +54,8 @@ static const flag_def_t defs[] = {
 static const struct {
     const char *unit;
     int64_t ns;
-} units[] = {{"ns", 1}, {"us", 1000}, {"\xc2\xb5s", 1000}, {"\xce\xbcs", 1000}, {"ms", 1000000}, {"s", 1000000000},
-             {"m", 60000000000LL}, {"h", 3600000000000LL}};
+} units[] = {{"ns", 1},       {"us", 1000},      {"\xc2\xb5s", 1000},  {"\xce\xbcs", 1000},
+             {"ms", 1000000}, {"s", 1000000000}, {"m", 60000000000LL}, {"h", 3600000000000LL}};
 
 int fy_parse_duration(const char *s, int64_t *ns, char *err, size_t errcap)
 {
@@ -299,8 +298,7 @@ int fy_flags_parse(fy_flags_t *f, int argc, char **argv, char *err, size_t errca
 
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
-        if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0 || strcmp(a, "--help-long") == 0 ||
-            strcmp(a, "--help-man") == 0) {
+        if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0 || strcmp(a, "--help-long") == 0 || strcmp(a, "--help-man") == 0) {
             f->help = 1;
             continue;
         }

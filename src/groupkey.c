@@ -178,7 +178,7 @@ int fy_groupkey_parse(const char *job, size_t job_len, int job_b64, const char *
                     fy__go_quote(value, value_len, q, sizeof(q));
                     snprintf(num, sizeof(num), "%zu", bad_at);
                     return gk_fail(err, "invalid base64 encoding for label %s=%s: illegal base64 data at input byte %s", nm, q,
-                                num);
+                                   num);
                 }
                 value = scratch;
                 value_len = dec_len;
@@ -202,7 +202,7 @@ int fy_groupkey_parse(const char *job, size_t job_len, int job_b64, const char *
         if (max_value != 0 && out[i].value_len > max_value) {
             snprintf(num, sizeof(num), "%zu", max_value);
             return gk_fail(err, "grouping label %s has a value longer than %s bytes (--push.max-label-value-length)", nm, num,
-                         NULL);
+                           NULL);
         }
     }
     return 0;

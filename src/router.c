@@ -128,7 +128,7 @@ void fy_router_init(fy_router_t *r, const char *route_prefix, const char *extern
 typedef struct st_match_t {
     const char *param, *rest; /* ':' parameter and catch-all */
     size_t param_len, rest_len;
-    char *fixed;              /* case-insensitive mode: the path with the pattern's case written here */
+    char *fixed; /* case-insensitive mode: the path with the pattern's case written here */
     size_t fixed_len;
 } match_t;
 
@@ -299,8 +299,8 @@ static size_t path_escape(const char *in, size_t len, char *out)
     return w;
 }
 
-static void set_redirect(fy_route_t *out, int status, char *loc, const char *path, size_t len, const char *query,
-                         size_t query_len, int with_query)
+static void set_redirect(fy_route_t *out, int status, char *loc, const char *path, size_t len, const char *query, size_t query_len,
+                         int with_query)
 {
     size_t n = path_escape(path, len, loc);
     if (with_query) {
@@ -317,23 +317,35 @@ static void set_redirect(fy_route_t *out, int status, char *loc, const char *pat
 size_t fy_route_redirect_body(const fy_route_t *rt, char *out, size_t cap)
 {
     size_t w = 0;
-#define PUT(s, n)                                                                                                          \
-    do {                                                                                                                   \
-        size_t n_ = (n);                                                                                                   \
-        if (w + n_ < cap) {                                                                                                \
-            memcpy(out + w, (s), n_);                                                                                      \
-            w += n_;                                                                                                       \
-        }                                                                                                                  \
+#define PUT(s, n)                                                                                                                  \
+    do {                                                                                                                           \
+        size_t n_ = (n);                                                                                                           \
+        if (w + n_ < cap) {                                                                                                        \
+            memcpy(out + w, (s), n_);                                                                                              \
+            w += n_;                                                                                                               \
+        }                                                                                                                          \
     } while (0)
     PUT("<a href=\"", 9);
     for (size_t i = 0; i < rt->location_len; i++) {
         switch (rt->location[i]) {
-        case '&': PUT("&amp;", 5); break;
-        case '<': PUT("&lt;", 4); break;
-        case '>': PUT("&gt;", 4); break;
-        case '"': PUT("&#34;", 5); break;
-        case '\'': PUT("&#39;", 5); break;
-        default: PUT(&rt->location[i], 1); break;
+        case '&':
+            PUT("&amp;", 5);
+            break;
+        case '<':
+            PUT("&lt;", 4);
+            break;
+        case '>':
+            PUT("&gt;", 4);
+            break;
+        case '"':
+            PUT("&#34;", 5);
+            break;
+        case '\'':
+            PUT("&#39;", 5);
+            break;
+        default:
+            PUT(&rt->location[i], 1);
+            break;
         }
     }
     const char *text = rt->status == 301 ? "Moved Permanently" : "Temporary Redirect";

@@ -59,17 +59,17 @@ typedef struct st_fy_router_t {
 
 typedef struct st_fy_route_t {
     fy_route_kind_t kind;
-    int status;             /* for FY_ROUTE_REDIRECT */
-    int via_decoder;        /* 1.5.1 wraps the main router (not ServeMux, not the API) in the gzip reader */
-    int is_get;             /* the method was GET (redirect bodies) */
-    int is_head;            /* HEAD (redirect Content-Type without body) */
+    int status;      /* for FY_ROUTE_REDIRECT */
+    int via_decoder; /* 1.5.1 wraps the main router (not ServeMux, not the API) in the gzip reader */
+    int is_get;      /* the method was GET (redirect bodies) */
+    int is_head;     /* HEAD (redirect Content-Type without body) */
     fy_handler_id_t handler;
     int job_b64;
     const char *job, *labels, *param; /* decoded, point into the caller's buffer */
     size_t job_len, labels_len, param_len;
-    const char *location;   /* points into the caller's buffer */
+    const char *location; /* points into the caller's buffer */
     size_t location_len;
-    char allow[48];         /* "DELETE, OPTIONS, POST, PUT" */
+    char allow[48]; /* "DELETE, OPTIONS, POST, PUT" */
 } fy_route_t;
 
 /** Room the caller must give fy_route for a request target of target_len bytes. */

@@ -88,24 +88,36 @@ static void add_header_str(h2o_req_t *req, const char *name, size_t name_len, co
 static const char *reason_of(int status)
 {
     switch (status) {
-    case 200: return "OK";
-    case 202: return "Accepted";
-    case 301: return "Moved Permanently";
-    case 307: return "Temporary Redirect";
-    case 400: return "Bad Request";
-    case 403: return "Forbidden";
-    case 404: return "Not Found";
-    case 405: return "Method Not Allowed";
-    case 413: return "Request Entity Too Large";
-    case 500: return "Internal Server Error";
-    case 501: return "Not Implemented";
-    case 503: return "Service Unavailable";
-    default: return "Unknown";
+    case 200:
+        return "OK";
+    case 202:
+        return "Accepted";
+    case 301:
+        return "Moved Permanently";
+    case 307:
+        return "Temporary Redirect";
+    case 400:
+        return "Bad Request";
+    case 403:
+        return "Forbidden";
+    case 404:
+        return "Not Found";
+    case 405:
+        return "Method Not Allowed";
+    case 413:
+        return "Request Entity Too Large";
+    case 500:
+        return "Internal Server Error";
+    case 501:
+        return "Not Implemented";
+    case 503:
+        return "Service Unavailable";
+    default:
+        return "Unknown";
     }
 }
 
-void fy_server_respond(h2o_req_t *req, int status, const char *reason, const char *content_type, const char *body,
-                       size_t len)
+void fy_server_respond(h2o_req_t *req, int status, const char *reason, const char *content_type, const char *body, size_t len)
 {
     static h2o_generator_t generator = {NULL, NULL};
     req->res.status = status;
@@ -241,8 +253,8 @@ static void build_status_json(void)
 
     jbuf_t b = {NULL, 0, 0};
     jput(&b, H2O_STRLIT("{\"status\":\"success\",\"data\":{\"build_information\":{"));
-    const char *bi[][2] = {{"branch", "HEAD"},       {"buildDate", FY_BUILD_DATE}, {"buildUser", "ferry"},
-                           {"goVersion", "none"}, {"revision", FY_REVISION}, {"version", FY_VERSION}};
+    const char *bi[][2] = {{"branch", "HEAD"},    {"buildDate", FY_BUILD_DATE}, {"buildUser", "ferry"},
+                           {"goVersion", "none"}, {"revision", FY_REVISION},    {"version", FY_VERSION}};
     for (size_t i = 0; i < sizeof(bi) / sizeof(bi[0]); i++) {
         if (i > 0)
             jput(&b, ",", 1);
@@ -300,8 +312,8 @@ static void handle_push_or_delete(h2o_req_t *req, const fy_route_t *rt)
     size_t nl = 0;
     char *scratch = h2o_mem_alloc_pool(&req->pool, rt->job_len + rt->labels_len + 1);
     fy_gk_label_t *labels = h2o_mem_alloc_pool(&req->pool, sizeof(*labels) * fy_groupkey_max_labels(rt->labels_len));
-    if (fy_groupkey_parse(rt->job, rt->job_len, rt->job_b64, rt->labels, rt->labels_len, flags->max_label_value_length,
-                          scratch, labels, &nl, err) != 0) {
+    if (fy_groupkey_parse(rt->job, rt->job_len, rt->job_b64, rt->labels, rt->labels_len, flags->max_label_value_length, scratch,
+                          labels, &nl, err) != 0) {
         fy_server_error(req, 400, err, strlen(err));
         return;
     }
@@ -318,12 +330,12 @@ static void handle_push_or_delete(h2o_req_t *req, const fy_route_t *rt)
     push.pool = &req->pool;
     clock_gettime(CLOCK_REALTIME, &push.now);
     ssize_t ct = find_header(req, H2O_TOKEN_CONTENT_TYPE);
-    push.format = ct >= 0 ? fy_decode_format(req->headers.entries[ct].value.base, req->headers.entries[ct].value.len)
-                          : FY_FMT_TEXT;
+    push.format = ct >= 0 ? fy_decode_format(req->headers.entries[ct].value.base, req->headers.entries[ct].value.len) : FY_FMT_TEXT;
     ssize_t ce = find_header(req, H2O_TOKEN_CONTENT_ENCODING);
     /* an empty body is empty whatever its declared encoding (B10) */
-    fy_encoding_t enc = ce >= 0 && req->entity.len != 0 ? fy_decode_encoding(req->headers.entries[ce].value.base, req->headers.entries[ce].value.len)
-                                : FY_ENC_IDENTITY;
+    fy_encoding_t enc = ce >= 0 && req->entity.len != 0
+                            ? fy_decode_encoding(req->headers.entries[ce].value.base, req->headers.entries[ce].value.len)
+                            : FY_ENC_IDENTITY;
     char derr[FY_DECODE_ERR_MAX], *owned = NULL;
     int rc = fy_decode_body(enc, req->entity.base, req->entity.base != NULL ? req->entity.len : 0, flags->max_body_bytes,
                             &push.body, &push.body_len, &owned, derr);
@@ -415,8 +427,7 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req)
         /* 1.5.1 wraps the main router in gzip.NewReader, which reads the member header before anything else. With no
          * body at all 1.5.1 answers "400 EOF" even to GETs (B10); Ferry ignores the header then. */
         ssize_t ce = find_header(req, H2O_TOKEN_CONTENT_ENCODING);
-        if (ce >= 0 &&
-            fy_decode_encoding(req->headers.entries[ce].value.base, req->headers.entries[ce].value.len) == FY_ENC_GZIP) {
+        if (ce >= 0 && fy_decode_encoding(req->headers.entries[ce].value.base, req->headers.entries[ce].value.len) == FY_ENC_GZIP) {
             char err[FY_DECODE_ERR_MAX];
             if (fy_decode_gzip_header(req->entity.base, req->entity.base != NULL ? req->entity.len : 0, err) != 0) {
                 fy_server_error(req, 400, err, strlen(err));

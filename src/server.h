@@ -26,15 +26,15 @@ typedef struct st_fy_result_t {
 typedef enum en_fy_push_method_t { FY_PUSH_PUT = 0, FY_PUSH_POST } fy_push_method_t;
 
 typedef struct st_fy_push_t {
-    fy_push_method_t method;    /* PUT replaces the group, POST only the pushed families */
+    fy_push_method_t method;     /* PUT replaces the group, POST only the pushed families */
     const fy_gk_label_t *labels; /* the grouping key: unique names, sorted, "job" included, valid UTF-8 */
     size_t nlabels;
-    const char *body;           /* decoded (gzip/snappy undone), not NUL-terminated, valid during the call; may be
-                                 * NULL when body_len is 0 */
+    const char *body; /* decoded (gzip/snappy undone), not NUL-terminated, valid during the call; may be
+                       * NULL when body_len is 0 */
     size_t body_len;
     fy_body_format_t format;
-    struct timespec now;        /* CLOCK_REALTIME when the request was dispatched */
-    h2o_mem_pool_t *pool;       /* the request's pool, for the result message */
+    struct timespec now;  /* CLOCK_REALTIME when the request was dispatched */
+    h2o_mem_pool_t *pool; /* the request's pool, for the result message */
 } fy_push_t;
 
 /* Callbacks; each runs on a loop thread, concurrently with the others. */
@@ -71,8 +71,7 @@ void fy_server_set_ready(int ready);
 void fy_server_add_cors(h2o_req_t *req);
 
 /** Sends a complete response with Content-Length; body is copied into req->pool. */
-void fy_server_respond(h2o_req_t *req, int status, const char *reason, const char *content_type, const char *body,
-                       size_t len);
+void fy_server_respond(h2o_req_t *req, int status, const char *reason, const char *content_type, const char *body, size_t len);
 
 /** Go's http.Error: status, text/plain; charset=utf-8, nosniff, msg + "\n". */
 void fy_server_error(h2o_req_t *req, int status, const char *msg, size_t len);

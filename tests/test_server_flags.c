@@ -63,8 +63,13 @@ static void test_defaults_and_map(void **state)
 {
     (void)state;
     static fy_flags_t f;
-    char *argv[] = {"ferry", "--web.listen-address=127.0.0.1:19295", "--web.listen-address", "127.0.0.1:19296",
-                    "--web.enable-admin-api", "--web.threads=3", "--persistence.interval=90m"};
+    char *argv[] = {"ferry",
+                    "--web.listen-address=127.0.0.1:19295",
+                    "--web.listen-address",
+                    "127.0.0.1:19296",
+                    "--web.enable-admin-api",
+                    "--web.threads=3",
+                    "--persistence.interval=90m"};
     char err[256], map[4096] = "";
     assert_int_equal(fy_flags_parse(&f, 7, argv, err, sizeof(err)), 0);
     assert_int_equal(f.nlisten, 2);
@@ -92,7 +97,7 @@ static void test_durations(void **state)
     (void)state;
     static const struct {
         const char *in, *out;
-    } t[] = {{"5m", "5m0s"},   {"0", "0s"},       {"2s", "2s"},         {"1.5h", "1h30m0s"}, {"500ms", "500ms"},
+    } t[] = {{"5m", "5m0s"},     {"0", "0s"},        {"2s", "2s"},       {"1.5h", "1h30m0s"},       {"500ms", "500ms"},
              {"1500ms", "1.5s"}, {"1h1s", "1h0m1s"}, {"100ns", "100ns"}, {"1.5us", "1.5\xc2\xb5s"}, {"-2m", "-2m0s"},
              {"36h", "36h0m0s"}, {"2.25s", "2.25s"}};
     for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++) {

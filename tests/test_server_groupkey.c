@@ -28,8 +28,8 @@ static const gk_case_t cases[] = {
     {"j1", 0, "/path@base64/L3Zhci90bXA", "job=j1;path=/var/tmp", NULL, "README example"},
     {"j1", 0, "/first_label@base64/=/second_label/foobar", "first_label=;job=j1;second_label=foobar", NULL, "= is empty"},
     {"L3Zhci90bXA=", 1, "", "job=/var/tmp", NULL, "job@base64"},
-    {"titan", 0, "/name@base64/zqDPgc6_zrzOt864zrXPjc-C", "job=titan;name=\xce\xa0\xcf\x81\xce\xbf\xce\xbc\xce\xb7\xce\xb8\xce\xb5\xcf\x8d\xcf\x82",
-     NULL, "URL-safe alphabet"},
+    {"titan", 0, "/name@base64/zqDPgc6_zrzOt864zrXPjc-C",
+     "job=titan;name=\xce\xa0\xcf\x81\xce\xbf\xce\xbc\xce\xb7\xce\xb8\xce\xb5\xcf\x8d\xcf\x82", NULL, "URL-safe alphabet"},
     {"e5", 0, "/1abc/v", NULL, "improper label name \"1abc\"", "digit first"},
     {"e5", 0, "/__abc/v", NULL, "improper label name \"__abc\"", "reserved prefix"},
     {"e5", 0, "/__abc@base64/dg", NULL, "improper label name \"__abc\"", "reserved prefix, suffix trimmed"},
@@ -40,10 +40,12 @@ static const gk_case_t cases[] = {
     {"f1", 0, "/x@base64/Y", NULL, "invalid base64 encoding for label x=\"Y\": illegal base64 data at input byte 0", "1 char"},
     {"f1", 0, "/x@base64/YR", "job=f1;x=a", NULL, "non-zero pad bits accepted"},
     {"f2", 0, "/x@base64/YQ=====", "job=f2;x=a", NULL, "any number of trailing ="},
-    {"f3", 0, "/x@base64/Y=Q", NULL, "invalid base64 encoding for label x=\"Y=Q\": illegal base64 data at input byte 1", "= inside"},
+    {"f3", 0, "/x@base64/Y=Q", NULL, "invalid base64 encoding for label x=\"Y=Q\": illegal base64 data at input byte 1",
+     "= inside"},
     {"f4", 0, "/x@base64/Y\nQ", "job=f4;x=a", NULL, "newline ignored"},
     {"f4", 0, "/x@base64/Y\r\nQ", "job=f4;x=a", NULL, "CR LF ignored"},
-    {"g1", 0, "/x@base64/a+b", NULL, "invalid base64 encoding for label x=\"a+b\": illegal base64 data at input byte 1", "+ invalid"},
+    {"g1", 0, "/x@base64/a+b", NULL, "invalid base64 encoding for label x=\"a+b\": illegal base64 data at input byte 1",
+     "+ invalid"},
     {"f6", 0, "/x/1/x/2", "job=f6;x=2", NULL, "duplicate: last wins"},
     {"f6", 0, "/x@base64/MQ/x/2", "job=f6;x=2", NULL, "duplicate mixed plain/base64: last wins"},
     {"f6", 0, "/x/2/x@base64/MQ", "job=f6;x=1", NULL, "duplicate mixed base64/plain: last wins"},
@@ -72,8 +74,8 @@ static void render(const fy_gk_label_t *l, size_t n, char *out, size_t cap)
     size_t w = 0;
     out[0] = '\0';
     for (size_t i = 0; i < n; i++)
-        w += (size_t)snprintf(out + w, cap - w, "%s%.*s=%.*s", i ? ";" : "", (int)l[i].name_len, l[i].name,
-                              (int)l[i].value_len, l[i].value);
+        w += (size_t)snprintf(out + w, cap - w, "%s%.*s=%.*s", i ? ";" : "", (int)l[i].name_len, l[i].name, (int)l[i].value_len,
+                              l[i].value);
 }
 
 static void run_case(const gk_case_t *c, const char *want)
@@ -129,9 +131,9 @@ static void test_base64_quanta(void **state)
         const char *in, *out;
         long bad;
     } t[] = {
-        {"", "", -1},         {"YQ", "a", -1},   {"YWI", "ab", -1}, {"YWJj", "abc", -1},
+        {"", "", -1},           {"YQ", "a", -1}, {"YWI", "ab", -1},   {"YWJj", "abc", -1},
         {"YWJjZA", "abcd", -1}, {"Y", "", 0},    {"YWJjZ", "abc", 4}, {"Y\n", "", 1},
-        {"YW\nJj", "abc", -1}, {"YW*j", "", 2}, {"====", "", -1},  {"_-8", "\xff\xef", -1},
+        {"YW\nJj", "abc", -1},  {"YW*j", "", 2}, {"====", "", -1},    {"_-8", "\xff\xef", -1},
     };
     for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
         char out[16];

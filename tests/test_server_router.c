@@ -122,8 +122,7 @@ static void test_table(void **state)
                 fail_msg("%s %s: handler %d, want %d", c->method, c->target, rt.handler, c->handler);
             if (c->what != NULL) {
                 char got[256];
-                snprintf(got, sizeof(got), "%.*s|%.*s", (int)rt.job_len, rt.job, (int)rt.labels_len,
-                         rt.labels ? rt.labels : "");
+                snprintf(got, sizeof(got), "%.*s|%.*s", (int)rt.job_len, rt.job, (int)rt.labels_len, rt.labels ? rt.labels : "");
                 if (strcmp(got, c->what) != 0)
                     fail_msg("%s %s: params %s, want %s", c->method, c->target, got, c->what);
             }
@@ -150,8 +149,8 @@ static void test_prefix(void **state)
     (void)state;
     static const struct {
         const char *prefix, *ext, *want;
-    } t[] = {{"", "", ""}, {"/", "", ""}, {"/pg/", "", "/pg"}, {"pg", "", "/pg"}, {"//pg//", "", "/pg"},
-             {"", "/ext/", "/ext"}, {"/", "/ext/", ""}};
+    } t[] = {{"", "", ""},          {"/", "", ""},         {"/pg/", "", "/pg"}, {"pg", "", "/pg"},
+             {"//pg//", "", "/pg"}, {"", "/ext/", "/ext"}, {"/", "/ext/", ""}};
     for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
         char out[64];
         fy_route_prefix_normalise(t[i].prefix, t[i].ext, out, sizeof(out));
