@@ -249,8 +249,8 @@ static int is_null(const yaml_node_t *n)
 static int looks_float(const char *s)
 {
     /* yaml.v2's yamlStyleFloat: ^[-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?[0-9]+)?$, plus .inf and .nan */
-    static const char *const SPECIAL[] = {".inf", ".Inf", ".INF", "+.inf", "+.Inf", "+.INF", "-.inf", "-.Inf",
-                                          "-.INF", ".nan", ".NaN", ".NAN", NULL};
+    static const char *const SPECIAL[] = {".inf",  ".Inf",  ".INF", "+.inf", "+.Inf", "+.INF", "-.inf",
+                                          "-.Inf", "-.INF", ".nan", ".NaN",  ".NAN",  NULL};
     if (in_list(s, SPECIAL))
         return 1;
     const char *p = s;
@@ -408,8 +408,7 @@ static int is_merge(const yaml_node_t *k)
  */
 typedef void (*pair_fn)(dec_t *d, void *ctx, const yaml_node_t *k, const yaml_node_t *v);
 
-static void walk_mapping(dec_t *d, const yaml_node_t *n, const char *type, const char *key, void *ctx, pair_fn fn,
-                         int depth)
+static void walk_mapping(dec_t *d, const yaml_node_t *n, const char *type, const char *key, void *ctx, pair_fn fn, int depth)
 {
     if (depth > 64) {
         fail(d, node_line(n), key, "yaml: merge nesting too deep");
@@ -522,7 +521,8 @@ static const struct {
 static const struct {
     const char *go;
     int ossl;
-} VERSIONS[] = {{"TLS13", TLS1_3_VERSION}, {"TLS12", TLS1_2_VERSION}, {"TLS11", TLS1_1_VERSION}, {"TLS10", TLS1_VERSION}, {NULL, 0}};
+} VERSIONS[] = {
+    {"TLS13", TLS1_3_VERSION}, {"TLS12", TLS1_2_VERSION}, {"TLS11", TLS1_1_VERSION}, {"TLS10", TLS1_VERSION}, {NULL, 0}};
 
 /* A list element of a type with UnmarshalYAML(&string): null elements are left at zero (we skip them). */
 static const char *list_elem(dec_t *d, const yaml_node_t *e, const char *key)
@@ -614,9 +614,16 @@ static void dec_version(dec_t *d, const yaml_node_t *v, const char *key, int *ou
     fail(d, node_line(v), key, "unknown TLS version: %s", sval(v));
 }
 
-static const char *const TLS_FIELDS[] = {"cert_file",   "key_file",    "client_auth_type", "client_ca_file",
-                                         "cipher_suites", "curve_preferences", "min_version", "max_version",
-                                         "prefer_server_cipher_suites", NULL};
+static const char *const TLS_FIELDS[] = {"cert_file",
+                                         "key_file",
+                                         "client_auth_type",
+                                         "client_ca_file",
+                                         "cipher_suites",
+                                         "curve_preferences",
+                                         "min_version",
+                                         "max_version",
+                                         "prefer_server_cipher_suites",
+                                         NULL};
 
 static void tls_field(dec_t *d, void *target, int idx, const yaml_node_t *v)
 {
@@ -913,8 +920,8 @@ static int validate_headers(fy_webcfg_t *cfg, raw_headers_t *h, fy_webcfg_err_t 
             if (!ok) {
                 char qv[300];
                 go_quote(qv, sizeof(qv), h->value[i]);
-                set_err(err, h->line[i], h->name[i], "invalid value for %s. Expected one of: %s, but got: %s", h->name[i],
-                        list, qv);
+                set_err(err, h->line[i], h->name[i], "invalid value for %s. Expected one of: %s, but got: %s", h->name[i], list,
+                        qv);
                 return -1;
             }
         }
@@ -948,13 +955,12 @@ static int validate_hash(const fy_webcfg_user_t *u, size_t len, unsigned line, f
         return -1;
     }
     if (h[0] != '$') {
-        set_err(err, line, u->name, "crypto/bcrypt: bcrypt hashes must start with '$', but hashedSecret started with '%c'",
-                h[0]);
+        set_err(err, line, u->name, "crypto/bcrypt: bcrypt hashes must start with '$', but hashedSecret started with '%c'", h[0]);
         return -1;
     }
     if (h[1] > '2') {
-        set_err(err, line, u->name,
-                "crypto/bcrypt: bcrypt algorithm version '%c' requested is newer than current version '2'", h[1]);
+        set_err(err, line, u->name, "crypto/bcrypt: bcrypt algorithm version '%c' requested is newer than current version '2'",
+                h[1]);
         return -1;
     }
     size_t n = h[2] != '$' ? 4 : 3;
@@ -969,8 +975,7 @@ static int validate_hash(const fy_webcfg_user_t *u, size_t len, unsigned line, f
         set_err(err, line, u->name, "crypto/bcrypt: cost %ld is outside allowed range (4,31)", cost);
         return -1;
     }
-    int ok = len == 60 && h[0] == '$' && h[1] == '2' && (h[2] == 'a' || h[2] == 'b' || h[2] == 'y') && h[3] == '$' &&
-             h[6] == '$';
+    int ok = len == 60 && h[0] == '$' && h[1] == '2' && (h[2] == 'a' || h[2] == 'b' || h[2] == 'y') && h[3] == '$' && h[6] == '$';
     for (int i = 7; ok && i < 60; i++)
         ok = bcrypt_char(h[i]);
     if (!ok) {
@@ -1155,7 +1160,7 @@ struct fy_webcfg_tls_state {
     pthread_mutex_t lock;
     X509 *cert;
     EVP_PKEY *key;
-    STACK_OF(X509) *chain;
+    STACK_OF(X509) * chain;
     struct stat cert_st, key_st;
     time_t last_check; /* CLOCK_MONOTONIC seconds */
     unsigned generation;
@@ -1167,8 +1172,8 @@ static const unsigned char ALPN_H2[] = "\x02h2\x08http/1.1";
 static const unsigned char ALPN_H1[] = "\x08http/1.1";
 
 /* tls.LoadX509KeyPair: the first PEM certificate is the leaf, the rest its chain; the key must match the leaf. */
-static int load_pair(const char *cert_file, const char *key_file, X509 **leaf, STACK_OF(X509) **chain, EVP_PKEY **key,
-                     char *msg, size_t cap)
+static int load_pair(const char *cert_file, const char *key_file, X509 **leaf, STACK_OF(X509) * *chain, EVP_PKEY **key, char *msg,
+                     size_t cap)
 {
     BIO *b = NULL;
     int rc = -1;
@@ -1241,8 +1246,8 @@ static time_t mono_now(void)
 
 static int same_file(const struct stat *a, const struct stat *b)
 {
-    return a->st_ino == b->st_ino && a->st_dev == b->st_dev && a->st_size == b->st_size &&
-           a->st_mtim.tv_sec == b->st_mtim.tv_sec && a->st_mtim.tv_nsec == b->st_mtim.tv_nsec;
+    return a->st_ino == b->st_ino && a->st_dev == b->st_dev && a->st_size == b->st_size && a->st_mtim.tv_sec == b->st_mtim.tv_sec &&
+           a->st_mtim.tv_nsec == b->st_mtim.tv_nsec;
 }
 
 /* Called with st->lock held: reload the pair if either file changed. A pair that fails to load (e.g. caught between
@@ -1294,8 +1299,7 @@ static int accept_any_cert(int preverify, X509_STORE_CTX *ctx)
     return 1;
 }
 
-static int alpn_cb(SSL *ssl, const unsigned char **out, unsigned char *outlen, const unsigned char *in, unsigned inlen,
-                   void *arg)
+static int alpn_cb(SSL *ssl, const unsigned char **out, unsigned char *outlen, const unsigned char *in, unsigned inlen, void *arg)
 {
     (void)ssl;
     fy_webcfg_tls_state_t *st = arg;
@@ -1642,18 +1646,15 @@ static long b64_decode(const char *in, size_t len, unsigned char *out)
     return (long)o;
 }
 
-static void cache_key(fy_webcfg_t *cfg, const fy_webcfg_user_t *u, const unsigned char *pw, size_t pwlen,
-                      uint8_t out[32])
+static void cache_key(fy_webcfg_t *cfg, const fy_webcfg_user_t *u, const unsigned char *pw, size_t pwlen, uint8_t out[32])
 {
     EVP_MD_CTX *m = EVP_MD_CTX_new();
     uint64_t lens[3] = {u->name_len, 60, pwlen};
     unsigned olen = 32;
     /* length-prefixed, so no two different triples hash the same input */
-    if (!m || EVP_DigestInit_ex(m, EVP_sha256(), NULL) != 1 ||
-        EVP_DigestUpdate(m, cfg->cache_salt, sizeof(cfg->cache_salt)) != 1 ||
+    if (!m || EVP_DigestInit_ex(m, EVP_sha256(), NULL) != 1 || EVP_DigestUpdate(m, cfg->cache_salt, sizeof(cfg->cache_salt)) != 1 ||
         EVP_DigestUpdate(m, lens, sizeof(lens)) != 1 || EVP_DigestUpdate(m, u->name, u->name_len) != 1 ||
-        EVP_DigestUpdate(m, u->hash, 60) != 1 || EVP_DigestUpdate(m, pw, pwlen) != 1 ||
-        EVP_DigestFinal_ex(m, out, &olen) != 1) {
+        EVP_DigestUpdate(m, u->hash, 60) != 1 || EVP_DigestUpdate(m, pw, pwlen) != 1 || EVP_DigestFinal_ex(m, out, &olen) != 1) {
         /* a key no lookup can match: the request simply pays for bcrypt */
         memset(out, 0, 32);
         out[0] = 1;

@@ -122,8 +122,7 @@ const char *fy_webcfg_alpn(const fy_webcfg_t *cfg, size_t i);
 
 /* Go answers a plain-HTTP request on a TLS port with this and closes, when the first five bytes are one of
  * "GET /", "HEAD ", "POST ", "PUT /", "OPTIO". Other garbage just closes the connection. */
-#define FY_WEBCFG_HTTP_ON_HTTPS_RESPONSE                                                                                \
-    "HTTP/1.0 400 Bad Request\r\n\r\nClient sent an HTTP request to an HTTPS server.\n"
+#define FY_WEBCFG_HTTP_ON_HTTPS_RESPONSE "HTTP/1.0 400 Bad Request\r\n\r\nClient sent an HTTP request to an HTTPS server.\n"
 int fy_webcfg_looks_like_http(const void *first_bytes, size_t len);
 
 /* How often (seconds) the certificate and key files' metadata is checked for a reload. */

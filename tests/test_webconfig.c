@@ -19,9 +19,9 @@
 #define CFG DIR "/web.yml"
 
 /* bcrypt hashes made once with Python's crypt module (libxcrypt), then committed (see docs/security.md). */
-#define H_SECRET "$2b$04$OHr.FgMey63ZaEEQ9/VZTuie3NnSUCJa1yB1XJph335VVB2XKEUr."  /* "secret" */
-#define H_HUNTER "$2a$05$IsKhaMlObPLdGxbVHx6AMexc2KcDLCERHFZ5A7by37Ef8i5vzMBWe"  /* "hunter2" */
-#define H_UMLAUT "$2y$04$oGmLCxdesLZDsAhPn0YoXuUM6gn5IP/SUzwOSvhwf6KignmK575Ey"  /* "pässwörd" */
+#define H_SECRET "$2b$04$OHr.FgMey63ZaEEQ9/VZTuie3NnSUCJa1yB1XJph335VVB2XKEUr." /* "secret" */
+#define H_HUNTER "$2a$05$IsKhaMlObPLdGxbVHx6AMexc2KcDLCERHFZ5A7by37Ef8i5vzMBWe" /* "hunter2" */
+#define H_UMLAUT "$2y$04$oGmLCxdesLZDsAhPn0YoXuUM6gn5IP/SUzwOSvhwf6KignmK575Ey" /* "pässwörd" */
 #define H_UMLAUT_2A "$2a$04$oGmLCxdesLZDsAhPn0YoXuUM6gn5IP/SUzwOSvhwf6KignmK575Ey"
 /* exporter-toolkit's own dummy hash, made by Go's bcrypt: "fakepassword" */
 #define H_GO "$2y$10$QOauhQNbBCuQDKes6eFzPeMqBSjb7Mr5DUmpZ/VcEd00UAV/LDeSi"
@@ -67,36 +67,36 @@ static const accept_case_t ACCEPT[] = {
      "Content-Security-Policy: default-src 'self'|Strict-Transport-Security: max-age=31536000|"
      "X-Content-Type-Options: nosniff|X-Frame-Options: deny|X-Xss-Protection: 1; mode=block",
      0, FY_CLIENT_AUTH_NONE, "", "all five headers, sent sorted, X-XSS-Protection in Go's canonical form"},
-    {"http_server_config:\n  headers:\n    X-Frame-Options: sameorigin\n    X-XSS-Protection:\n", 0, 1, D12, D13, 1, "",
-     "", "X-Frame-Options: sameorigin|X-Xss-Protection: ", 0, FY_CLIENT_AUTH_NONE, "",
+    {"http_server_config:\n  headers:\n    X-Frame-Options: sameorigin\n    X-XSS-Protection:\n", 0, 1, D12, D13, 1, "", "",
+     "X-Frame-Options: sameorigin|X-Xss-Protection: ", 0, FY_CLIENT_AUTH_NONE, "",
      "an empty free-form header is kept, as the reference sets it"},
-    {"basic_auth_users:\n  alice: " H_SECRET "\n  bob: '" H_HUNTER "'\n  carol: " H_UMLAUT "\n", 0, 1, D12, D13, 1, "", "",
-     "", 3, FY_CLIENT_AUTH_NONE, "", "three users, $2b$ $2a$ $2y$"},
+    {"basic_auth_users:\n  alice: " H_SECRET "\n  bob: '" H_HUNTER "'\n  carol: " H_UMLAUT "\n", 0, 1, D12, D13, 1, "", "", "", 3,
+     FY_CLIENT_AUTH_NONE, "", "three users, $2b$ $2a$ $2y$"},
     {"basic_auth_users:\n", 0, 1, D12, D13, 1, "", "", "", 0, FY_CLIENT_AUTH_NONE, "", "null map: no auth"},
     {"basic_auth_users: {}\n", 0, 1, D12, D13, 1, "", "", "", 0, FY_CLIENT_AUTH_NONE, "", "empty map: no auth"},
-    {"tls_server_config:\n  cert_file: cert.pem\n  key_file: key.pem\n", 1, 1, D12, D13, 1, "", "", "", 0,
-     FY_CLIENT_AUTH_NONE, DIR "/cert.pem", "relative paths join the config file's directory"},
-    {"tls_server_config:\n  cert_file: ./sub/../cert.pem\n  key_file: " DIR "/key.pem\n", 1, 1, D12, D13, 1, "", "",
-     "", 0, FY_CLIENT_AUTH_NONE, DIR "/cert.pem", "joined paths are cleaned; absolute paths kept"},
+    {"tls_server_config:\n  cert_file: cert.pem\n  key_file: key.pem\n", 1, 1, D12, D13, 1, "", "", "", 0, FY_CLIENT_AUTH_NONE,
+     DIR "/cert.pem", "relative paths join the config file's directory"},
+    {"tls_server_config:\n  cert_file: ./sub/../cert.pem\n  key_file: " DIR "/key.pem\n", 1, 1, D12, D13, 1, "", "", "", 0,
+     FY_CLIENT_AUTH_NONE, DIR "/cert.pem", "joined paths are cleaned; absolute paths kept"},
     {"tls_server_config:\n  cert_file: cert.pem\n  key_file: key.pem\n  min_version: TLS13\n  max_version: TLS13\n"
      "  prefer_server_cipher_suites: false\n",
      1, 1, D13, D13, 0, "", "", "", 0, FY_CLIENT_AUTH_NONE, DIR "/cert.pem", "versions and prefer flag"},
-    {"tls_server_config:\n  cert_file: cert.pem\n  key_file: key.pem\n  min_version: TLS10\n  max_version: TLS11\n",
-     1, 1, TLS1_VERSION, TLS1_1_VERSION, 1, "", "", "", 0, FY_CLIENT_AUTH_NONE, DIR "/cert.pem", "old versions parse"},
-    {"tls_server_config:\n  cert_file: cert.pem\n  key_file: key.pem\n  min_version:\n", 1, 1, TLS1_VERSION, D13, 1,
-     "", "", "", 0, FY_CLIENT_AUTH_NONE, DIR "/cert.pem", "null min_version is Go's zero: TLS 1.0 minimum"},
+    {"tls_server_config:\n  cert_file: cert.pem\n  key_file: key.pem\n  min_version: TLS10\n  max_version: TLS11\n", 1, 1,
+     TLS1_VERSION, TLS1_1_VERSION, 1, "", "", "", 0, FY_CLIENT_AUTH_NONE, DIR "/cert.pem", "old versions parse"},
+    {"tls_server_config:\n  cert_file: cert.pem\n  key_file: key.pem\n  min_version:\n", 1, 1, TLS1_VERSION, D13, 1, "", "", "", 0,
+     FY_CLIENT_AUTH_NONE, DIR "/cert.pem", "null min_version is Go's zero: TLS 1.0 minimum"},
     {"tls_server_config:\n  cert_file: cert.pem\n  key_file: key.pem\n  cipher_suites:\n"
      "    - TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256\n    - TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256\n"
      "    - TLS_AES_128_GCM_SHA256\n  curve_preferences: [X25519, CurveP256, CurveP384, CurveP521]\n",
      1, 1, D12, D13, 1,
      "TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256,TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256,TLS_AES_128_GCM_SHA256",
      "X25519,CurveP256,CurveP384,CurveP521", "", 0, FY_CLIENT_AUTH_NONE, DIR "/cert.pem", "ciphers and curves"},
-    {"tls_server_config:\n  cert_file: cert.pem\n  key_file: key.pem\n  client_auth_type: RequestClientCert\n", 1, 1,
-     D12, D13, 1, "", "", "", 0, FY_CLIENT_AUTH_REQUEST, DIR "/cert.pem", "RequestClientCert"},
-    {"tls_server_config:\n  cert_file: cert.pem\n  key_file: key.pem\n  client_auth_type: RequireClientCert\n", 1, 1,
-     D12, D13, 1, "", "", "", 0, FY_CLIENT_AUTH_REQUIRE_ANY, DIR "/cert.pem", "old name of RequireAnyClientCert"},
-    {"tls_server_config:\n  cert_file: cert.pem\n  key_file: key.pem\n  client_auth_type: RequireAnyClientCert\n", 1,
-     1, D12, D13, 1, "", "", "", 0, FY_CLIENT_AUTH_REQUIRE_ANY, DIR "/cert.pem", "RequireAnyClientCert"},
+    {"tls_server_config:\n  cert_file: cert.pem\n  key_file: key.pem\n  client_auth_type: RequestClientCert\n", 1, 1, D12, D13, 1,
+     "", "", "", 0, FY_CLIENT_AUTH_REQUEST, DIR "/cert.pem", "RequestClientCert"},
+    {"tls_server_config:\n  cert_file: cert.pem\n  key_file: key.pem\n  client_auth_type: RequireClientCert\n", 1, 1, D12, D13, 1,
+     "", "", "", 0, FY_CLIENT_AUTH_REQUIRE_ANY, DIR "/cert.pem", "old name of RequireAnyClientCert"},
+    {"tls_server_config:\n  cert_file: cert.pem\n  key_file: key.pem\n  client_auth_type: RequireAnyClientCert\n", 1, 1, D12, D13,
+     1, "", "", "", 0, FY_CLIENT_AUTH_REQUIRE_ANY, DIR "/cert.pem", "RequireAnyClientCert"},
     {"tls_server_config:\n  cert_file: cert.pem\n  key_file: key.pem\n  client_auth_type: VerifyClientCertIfGiven\n"
      "  client_ca_file: cert.pem\n",
      1, 1, D12, D13, 1, "", "", "", 0, FY_CLIENT_AUTH_VERIFY_IF_GIVEN, DIR "/cert.pem", "VerifyClientCertIfGiven + CA"},
@@ -104,10 +104,10 @@ static const accept_case_t ACCEPT[] = {
      "  client_ca_file: garbage.pem\n",
      1, 1, D12, D13, 1, "", "", "", 0, FY_CLIENT_AUTH_REQUIRE_AND_VERIFY, DIR "/cert.pem",
      "a CA file without certificates is accepted (AppendCertsFromPEM)"},
-    {"tls_server_config:\n  cert_file: cert.pem\n  key_file: key.pem\n  client_auth_type: NoClientCert\n", 1, 1, D12, D13,
-     1, "", "", "", 0, FY_CLIENT_AUTH_NONE, DIR "/cert.pem", "explicit NoClientCert"},
-    {"tls_server_config: &t\n  cert_file: cert.pem\n  key_file: key.pem\nhttp_server_config:\n  <<: {http2: false}\n",
-     1, 0, D12, D13, 1, "", "", "", 0, FY_CLIENT_AUTH_NONE, DIR "/cert.pem", "anchors and merge keys"},
+    {"tls_server_config:\n  cert_file: cert.pem\n  key_file: key.pem\n  client_auth_type: NoClientCert\n", 1, 1, D12, D13, 1, "",
+     "", "", 0, FY_CLIENT_AUTH_NONE, DIR "/cert.pem", "explicit NoClientCert"},
+    {"tls_server_config: &t\n  cert_file: cert.pem\n  key_file: key.pem\nhttp_server_config:\n  <<: {http2: false}\n", 1, 0, D12,
+     D13, 1, "", "", "", 0, FY_CLIENT_AUTH_NONE, DIR "/cert.pem", "anchors and merge keys"},
 };
 
 static void join_list(char *out, size_t cap, const char *const *items, size_t n)
@@ -168,19 +168,19 @@ static const reject_case_t REJECT[] = {
      "yaml: unmarshal errors:\n  line 3: field unknown_key not found in type web.TLSConfig", 3, "E28's message"},
     {"tls_config: {}\n", "yaml: unmarshal errors:\n  line 1: field tls_config not found in type web.Config", 1,
      "unknown top-level key"},
-    {"http_server_config:\n  http3: true\n",
-     "yaml: unmarshal errors:\n  line 2: field http3 not found in type web.HTTPConfig", 2, "unknown http key"},
+    {"http_server_config:\n  http3: true\n", "yaml: unmarshal errors:\n  line 2: field http3 not found in type web.HTTPConfig", 2,
+     "unknown http key"},
     {"a: 1\nb: 2\n",
-     "yaml: unmarshal errors:\n  line 1: field a not found in type web.Config\n  line 2: field b not found in type web.Config",
-     1, "type errors are collected, all reported"},
+     "yaml: unmarshal errors:\n  line 1: field a not found in type web.Config\n  line 2: field b not found in type web.Config", 1,
+     "type errors are collected, all reported"},
     {"http_server_config:\n  http2: true\n  http2: false\n",
      "yaml: unmarshal errors:\n  line 3: field http2 already set in type web.HTTPConfig", 3, "repeated field"},
     {"basic_auth_users:\n  alice: " H_SECRET "\n  alice: " H_SECRET "\n",
      "yaml: unmarshal errors:\n  line 3: key \"alice\" already set in map", 3, "repeated user, value's line"},
     {"http_server_config:\n  http2: 1\n", "yaml: unmarshal errors:\n  line 2: cannot unmarshal !!int `1` into bool", 2,
      "int into bool"},
-    {"http_server_config:\n  http2: \"true\"\n",
-     "yaml: unmarshal errors:\n  line 2: cannot unmarshal !!str `true` into bool", 2, "quoted true is a string"},
+    {"http_server_config:\n  http2: \"true\"\n", "yaml: unmarshal errors:\n  line 2: cannot unmarshal !!str `true` into bool", 2,
+     "quoted true is a string"},
     {"http_server_config:\n  http2: enabled-please\n",
      "yaml: unmarshal errors:\n  line 2: cannot unmarshal !!str `enabled...` into bool", 2, "long values are cut at 7"},
     {"tls_server_config: [a]\n", "yaml: unmarshal errors:\n  line 1: cannot unmarshal !!seq into web.TLSConfig", 1,
@@ -188,16 +188,16 @@ static const reject_case_t REJECT[] = {
     {"tls_server_config: yes\n", "yaml: unmarshal errors:\n  line 1: cannot unmarshal !!bool `yes` into web.TLSConfig", 1,
      "bool for a struct"},
     {"hello\n", "yaml: unmarshal errors:\n  line 1: cannot unmarshal !!str `hello` into web.Config", 1, "scalar document"},
-    {"tls_server_config:\n  cert_file: [a, b]\n",
-     "yaml: unmarshal errors:\n  line 2: cannot unmarshal !!seq into string", 2, "sequence for a string"},
+    {"tls_server_config:\n  cert_file: [a, b]\n", "yaml: unmarshal errors:\n  line 2: cannot unmarshal !!seq into string", 2,
+     "sequence for a string"},
     {"tls_server_config:\n  cipher_suites: TLS_AES_128_GCM_SHA256\n",
      "yaml: unmarshal errors:\n  line 2: cannot unmarshal !!str `TLS_AES...` into []web.Cipher", 2, "scalar for a list"},
     {"tls_server_config:\n  curve_preferences:\n    - {a: b}\n",
      "yaml: unmarshal errors:\n  line 3: cannot unmarshal !!map into string", 3, "map as a list element"},
-    {"basic_auth_users:\n  - alice\n",
-     "yaml: unmarshal errors:\n  line 2: cannot unmarshal !!seq into map[string]config.Secret", 2, "users as a list"},
-    {"basic_auth_users:\n  alice: [x]\n", "yaml: unmarshal errors:\n  line 2: cannot unmarshal !!seq into config.plain",
-     2, "a password that is not a string"},
+    {"basic_auth_users:\n  - alice\n", "yaml: unmarshal errors:\n  line 2: cannot unmarshal !!seq into map[string]config.Secret", 2,
+     "users as a list"},
+    {"basic_auth_users:\n  alice: [x]\n", "yaml: unmarshal errors:\n  line 2: cannot unmarshal !!seq into config.plain", 2,
+     "a password that is not a string"},
     {"http_server_config:\n  headers: [X-Frame-Options]\n",
      "yaml: unmarshal errors:\n  line 2: cannot unmarshal !!seq into map[string]string", 2, "headers as a list"},
     {"http_server_config:\n  <<: 5\n", "map merge requires map or sequence of maps as the value", 2, "bad merge"},
@@ -209,16 +209,16 @@ static const reject_case_t REJECT[] = {
     {"tls_server_config:\n  curve_preferences: [CurveP224]\n", "unknown curve: CurveP224", 2, "unknown curve"},
     {"a: 1\ntls_server_config:\n  min_version: x\n", "unknown TLS version: x", 3, "a bare error wins over type errors"},
     /* syntax errors, go-yaml's line rule */
-    {"tls_server_config:\n  cert_file: a\n key_file: b\n",
-     "yaml: line 2: did not find expected key", 2, "go-yaml shows a parser error's 0-based line"},
+    {"tls_server_config:\n  cert_file: a\n key_file: b\n", "yaml: line 2: did not find expected key", 2,
+     "go-yaml shows a parser error's 0-based line"},
     {"a: b: c\n", "yaml: mapping values are not allowed in this context", 0, "line 1 is not shown by go-yaml"},
     {"x: 1\ny: \"unterminated\n", "yaml: line 3: found unexpected end of stream", 3, "scanner errors: 0-based line + 1"},
     {"x: *nope\n", "yaml: found undefined alias", 0, "go-yaml says: unknown anchor 'nope' referenced"},
     /* validateHeaderConfig */
     {"http_server_config:\n  headers:\n    Server: ferry\n", "HTTP header \"Server\" can not be configured", 3,
      "header not in the list"},
-    {"http_server_config:\n  headers:\n    x-frame-options: deny\n",
-     "HTTP header \"x-frame-options\" can not be configured", 3, "names are case-sensitive"},
+    {"http_server_config:\n  headers:\n    x-frame-options: deny\n", "HTTP header \"x-frame-options\" can not be configured", 3,
+     "names are case-sensitive"},
     {"http_server_config:\n  headers:\n    X-Frame-Options: allow\n",
      "invalid value for X-Frame-Options. Expected one of: [\"deny\" \"sameorigin\"], but got: \"allow\"", 3,
      "X-Frame-Options values"},
@@ -226,13 +226,11 @@ static const reject_case_t REJECT[] = {
      "invalid value for X-Content-Type-Options. Expected one of: [\"nosniff\"], but got: \"Nosniff\"", 3,
      "values are case-sensitive"},
     {"http_server_config:\n  headers:\n    X-Frame-Options:\n",
-     "invalid value for X-Frame-Options. Expected one of: [\"deny\" \"sameorigin\"], but got: \"\"", 3,
-     "empty enumerated value"},
+     "invalid value for X-Frame-Options. Expected one of: [\"deny\" \"sameorigin\"], but got: \"\"", 3, "empty enumerated value"},
     /* bcrypt.Cost, then our stricter shape check */
     {"basic_auth_users:\n  alice: secret\n", "crypto/bcrypt: hashedSecret too short to be a bcrypted password", 2,
      "plain-text password"},
-    {"basic_auth_users:\n  alice:\n", "crypto/bcrypt: hashedSecret too short to be a bcrypted password", 2,
-     "empty password"},
+    {"basic_auth_users:\n  alice:\n", "crypto/bcrypt: hashedSecret too short to be a bcrypted password", 2, "empty password"},
     {"basic_auth_users:\n  alice: x2b$04$OHr.FgMey63ZaEEQ9/VZTuie3NnSUCJa1yB1XJph335VVB2XKEUr.\n",
      "crypto/bcrypt: bcrypt hashes must start with '$', but hashedSecret started with 'x'", 2, "no dollar"},
     {"basic_auth_users:\n  alice: $3b$04$OHr.FgMey63ZaEEQ9/VZTuie3NnSUCJa1yB1XJph335VVB2XKEUr.\n",
@@ -273,8 +271,8 @@ static const reject_case_t REJECT[] = {
     {"tls_server_config:\n  cert_file: cert.pem\n  key_file: key.pem\n  client_ca_file: ca-missing.pem\n"
      "  client_auth_type: RequireAndVerifyClientCert\n",
      "open " DIR "/ca-missing.pem: no such file or directory", 0, "missing CA file"},
-    {"tls_server_config:\n  cert_file: cert.pem\n  key_file: key.pem\n  client_auth_type: Always\n",
-     "Invalid ClientAuth: Always", 0, "unknown client auth"},
+    {"tls_server_config:\n  cert_file: cert.pem\n  key_file: key.pem\n  client_auth_type: Always\n", "Invalid ClientAuth: Always",
+     0, "unknown client auth"},
     {"tls_server_config:\n  cert_file: cert.pem\n  key_file: key.pem\n  client_ca_file: cert.pem\n",
      "Client CA's have been configured without a Client Auth Policy", 0, "CA without auth type"},
     {"tls_server_config:\n  cert_file: cert.pem\n  key_file: key.pem\n  min_version: TLS13\n  max_version: TLS12\n",
@@ -516,9 +514,9 @@ static void test_ct_equal(void **state)
         size_t n;
         int want;
     } CASES[] = {
-        {"", "", 0, 1},          {"abc", "abc", 3, 1},   {"abc", "abd", 3, 0},      {"abc", "xbc", 3, 0},
-        {"abc", "abd", 2, 1},    {"a\0c", "a\0c", 3, 1}, {"a\0c", "a\0d", 3, 0},    {"\x80", "\x00", 1, 0},
-        {"\xff\xff", "\xff\xfe", 2, 0},
+        {"", "", 0, 1},         {"abc", "abc", 3, 1},   {"abc", "abd", 3, 0},
+        {"abc", "xbc", 3, 0},   {"abc", "abd", 2, 1},   {"a\0c", "a\0c", 3, 1},
+        {"a\0c", "a\0d", 3, 0}, {"\x80", "\x00", 1, 0}, {"\xff\xff", "\xff\xfe", 2, 0},
     };
     for (size_t i = 0; i < sizeof(CASES) / sizeof(CASES[0]); i++)
         assert_int_equal(fy_webcfg_ct_equal(CASES[i].a, CASES[i].b, CASES[i].n), CASES[i].want);
@@ -557,8 +555,8 @@ static void test_looks_like_http(void **state)
         const char *in;
         int want;
     } CASES[] = {
-        {"GET / HTTP/1.1", 1}, {"GET /metrics", 1}, {"HEAD /", 1}, {"POST /x", 1},  {"PUT /metrics/job/a", 1},
-        {"OPTIONS *", 1},      {"DELETE /", 0},     {"GET", 0},    {"get / ", 0},   {"\x16\x03\x01\x02\x00", 0},
+        {"GET / HTTP/1.1", 1}, {"GET /metrics", 1}, {"HEAD /", 1}, {"POST /x", 1}, {"PUT /metrics/job/a", 1},
+        {"OPTIONS *", 1},      {"DELETE /", 0},     {"GET", 0},    {"get / ", 0},  {"\x16\x03\x01\x02\x00", 0},
         {"PATCH /", 0},        {"GET  /", 0},
     };
     for (size_t i = 0; i < sizeof(CASES) / sizeof(CASES[0]); i++)
@@ -683,8 +681,8 @@ static void test_ssl_ctx(void **state)
     fy_webcfg_free(cfg);
 
     /* only TLS 1.3 names: Go leaves no suite for 1.2, so 1.2 clients fail and 1.3 clients succeed */
-    cfg = parse("tls_server_config:\n  cert_file: cert.pem\n  key_file: key.pem\n  cipher_suites: [TLS_AES_128_GCM_SHA256]\n",
-                &err);
+    cfg =
+        parse("tls_server_config:\n  cert_file: cert.pem\n  key_file: key.pem\n  cipher_suites: [TLS_AES_128_GCM_SHA256]\n", &err);
     assert_non_null(cfg);
     assert_false(handshake(cfg->ssl_ctx, NULL, 0, TLS1_2_VERSION).ok);
     assert_true(handshake(cfg->ssl_ctx, NULL, 0, 0).ok);
@@ -697,8 +695,7 @@ static void test_ssl_ctx(void **state)
     assert_non_null(cfg);
     assert_false(handshake(cfg->ssl_ctx, NULL, 0, 0).ok);
     fy_webcfg_free(cfg);
-    cfg = parse("tls_server_config:\n  cert_file: cert.pem\n  key_file: key.pem\n  client_auth_type: RequestClientCert\n",
-                &err);
+    cfg = parse("tls_server_config:\n  cert_file: cert.pem\n  key_file: key.pem\n  client_auth_type: RequestClientCert\n", &err);
     assert_non_null(cfg);
     assert_true(handshake(cfg->ssl_ctx, NULL, 0, 0).ok);
     fy_webcfg_free(cfg);
@@ -769,10 +766,18 @@ static void test_cert_reload(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_accept),       cmocka_unit_test(test_reject),          cmocka_unit_test(test_load_file),
-        cmocka_unit_test(test_basic_auth),   cmocka_unit_test(test_password_with_nul), cmocka_unit_test(test_cache),
-        cmocka_unit_test(test_dummy_hash),   cmocka_unit_test(test_ct_equal),        cmocka_unit_test(test_401),
-        cmocka_unit_test(test_looks_like_http), cmocka_unit_test(test_ssl_ctx),      cmocka_unit_test(test_cert_reload),
+        cmocka_unit_test(test_accept),
+        cmocka_unit_test(test_reject),
+        cmocka_unit_test(test_load_file),
+        cmocka_unit_test(test_basic_auth),
+        cmocka_unit_test(test_password_with_nul),
+        cmocka_unit_test(test_cache),
+        cmocka_unit_test(test_dummy_hash),
+        cmocka_unit_test(test_ct_equal),
+        cmocka_unit_test(test_401),
+        cmocka_unit_test(test_looks_like_http),
+        cmocka_unit_test(test_ssl_ctx),
+        cmocka_unit_test(test_cert_reload),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
