@@ -11,6 +11,7 @@ build_pkgs=(
     build-essential cmake ninja-build pkg-config
     libh2o-evloop-dev libssl-dev zlib1g-dev libxxhash-dev libjemalloc-dev libsnappy-dev
     libcmocka-dev libbenchmark-dev
+    libyaml-dev libcrypt-dev
 )
 test_pkgs=(
     clang libclang-rt-14-dev llvm
