@@ -67,10 +67,15 @@ static int count_writer(void *ctx, const char *buf, size_t len)
     return 0;
 }
 
-size_t fy_bench_store_render(fy_bench_store_t *b)
+size_t fy_bench_store_render(fy_bench_store_t *b, int format)
 {
     size_t n = 0;
-    fy_store_render_text(b->s, NULL, NULL, 1 << 16, count_writer, &n);
+    if (format == 1)
+        fy_store_render_protobuf(b->s, NULL, 1 << 16, count_writer, &n);
+    else if (format == 2)
+        fy_store_render_openmetrics(b->s, NULL, 1 << 16, count_writer, &n);
+    else
+        fy_store_render_text(b->s, NULL, 1 << 16, count_writer, &n);
     return n;
 }
 

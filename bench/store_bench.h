@@ -16,8 +16,8 @@ fy_bench_store_t *fy_bench_store_new(size_t ngroups);
 void fy_bench_store_free(fy_bench_store_t *b);
 /** PUTs the push-646 body to group number `group`. */
 int fy_bench_store_push(fy_bench_store_t *b, size_t group, int64_t now);
-/** Renders the whole store as text; returns the byte count. */
-size_t fy_bench_store_render(fy_bench_store_t *b);
+/** Renders the whole store (format 0 text, 1 delimited protobuf, 2 OpenMetrics); returns the byte count. */
+size_t fy_bench_store_render(fy_bench_store_t *b, int format);
 /** RSS growth per stored exposition line when filling a store with ngroups groups. */
 double fy_bench_store_rss_per_series(size_t ngroups);
 

@@ -320,7 +320,7 @@ void fy__fam_merge(fy_store_t *s, fy__stripe_t *st, fy__fam_t *f)
 
 fy__fam_t *fy__fam_find(fy__stripe_t *st, uint64_t h, fy_str_t name)
 {
-    for (fy__fam_t *f = st->buckets[h & (st->nbuckets - 1)]; f; f = f->next)
+    for (fy__fam_t *f = st->buckets[FY_BUCKET(h, st->nbuckets)]; f; f = f->next)
         if (f->hash == h && fy_str_eq(f->name, name))
             return f;
     return NULL;
@@ -334,8 +334,8 @@ static fy__fam_t *fam_create(fy__stripe_t *st, uint64_t h, fy_str_t name)
         for (size_t i = 0; i < st->nbuckets; i++)
             for (fy__fam_t *f = st->buckets[i], *nx; f; f = nx) {
                 nx = f->next;
-                f->next = b[f->hash & (nb - 1)];
-                b[f->hash & (nb - 1)] = f;
+                f->next = b[FY_BUCKET(f->hash, nb)];
+                b[FY_BUCKET(f->hash, nb)] = f;
             }
         free(st->buckets);
         st->buckets = b;
@@ -345,8 +345,8 @@ static fy__fam_t *fam_create(fy__stripe_t *st, uint64_t h, fy_str_t name)
     memcpy(f->name_buf, name.ptr, name.len);
     f->name = fy_str(f->name_buf, name.len);
     f->hash = h;
-    f->next = st->buckets[h & (st->nbuckets - 1)];
-    st->buckets[h & (st->nbuckets - 1)] = f;
+    f->next = st->buckets[FY_BUCKET(h, st->nbuckets)];
+    st->buckets[FY_BUCKET(h, st->nbuckets)] = f;
     st->nfams++;
     return f;
 }
@@ -356,8 +356,8 @@ static void fam_maybe_drop(fy_store_t *s, fy__stripe_t *st, fy__fam_t *f)
 {
     if (f->refs != 0 || f->own)
         return;
-    assert(f->set_n == 0 && f->members == NULL);
-    fy__fam_t **pp = &st->buckets[f->hash & (st->nbuckets - 1)];
+    assert(f->set_n == 0);
+    fy__fam_t **pp = &st->buckets[FY_BUCKET(f->hash, st->nbuckets)];
     while (*pp != f)
         pp = &(*pp)->next;
     *pp = f->next;
@@ -476,25 +476,16 @@ static void help_ref(fy__fam_t *f, const fy__gfam_t *g, int delta)
     v->refs = 1;
 }
 
+/* A gfam joins or leaves its fam: only its HELP variant is counted (the fam keeps no member list, so that a
+ * re-push that keeps the family's shape touches no shared state; see push_fast). */
 static void member_link(fy__fam_t *f, fy__gfam_t *g)
 {
     g->fam = f;
-    g->mprev = NULL;
-    g->mnext = f->members;
-    if (f->members)
-        f->members->mprev = g;
-    f->members = g;
     help_ref(f, g, 1);
 }
 
 static void member_unlink(fy__fam_t *f, fy__gfam_t *g)
 {
-    if (g->mprev)
-        g->mprev->mnext = g->mnext;
-    else
-        f->members = g->mnext;
-    if (g->mnext)
-        g->mnext->mprev = g->mprev;
     help_ref(f, g, -1);
 }
 
@@ -635,21 +626,18 @@ int fy_store_register_own(fy_store_t *s, fy_str_t name, fy_type_t type, fy_str_t
 /* ------------------------------------------------------------------------------------------------------------- */
 /* Growable byte buffer (push scratch, error messages). */
 
-typedef struct st_buf_t {
-    char *p;
-    size_t n, cap;
-} buf_t;
+typedef fy__buf_t buf_t;
 
-static void buf_reserve(buf_t *b, size_t more)
+void fy__buf_grow(buf_t *b, size_t more)
 {
-    if (b->n + more > b->cap) {
-        size_t nc = b->cap ? b->cap : 256;
-        while (nc < b->n + more)
-            nc *= 2;
-        b->p = xrealloc(b->p, nc);
-        b->cap = nc;
-    }
+    size_t nc = b->cap ? b->cap : 256;
+    while (nc < b->n + more)
+        nc *= 2;
+    b->p = xrealloc(b->p, nc);
+    b->cap = nc;
 }
+
+#define buf_reserve fy__buf_reserve
 
 static void buf_add(buf_t *b, const void *p, size_t n)
 {
@@ -664,32 +652,6 @@ static void buf_str(buf_t *b, const char *z)
     buf_add(b, z, strlen(z));
 }
 
-static void buf_float_text(buf_t *b, double v)
-{
-    buf_reserve(b, FY_FLOAT_BUFSZ);
-    b->n += fy_format_float_text(v, b->p + b->n);
-}
-
-/* Text 0.0.4 label value escaping: \ " and newline. */
-static void buf_label_value(buf_t *b, fy_str_t v)
-{
-    buf_reserve(b, 2 * v.len);
-    char *o = b->p + b->n;
-    for (size_t i = 0; i < v.len; i++) {
-        char c = v.ptr[i];
-        if (c == '\\' || c == '"') {
-            *o++ = '\\';
-            *o++ = c;
-        } else if (c == '\n') {
-            *o++ = '\\';
-            *o++ = 'n';
-        } else {
-            *o++ = c;
-        }
-    }
-    b->n = (size_t)(o - b->p);
-}
-
 static void buf_go_quote(buf_t *b, fy_str_t s)
 {
     size_t cap = 4 * s.len + 3;
@@ -702,70 +664,91 @@ static void buf_go_quote(buf_t *b, fy_str_t s)
 /* ------------------------------------------------------------------------------------------------------------- */
 /* Rendering one series' exposition lines. key holds the sanitised labels (slot encoding). */
 
-static void render_labels(buf_t *b, const char *key, unsigned nlabels, const char *extra, double extra_v)
-{
-    if (nlabels == 0 && extra == NULL)
-        return;
-    buf_add(b, "{", 1);
-    const char *p = key;
-    fy_str_t n, v;
-    for (unsigned i = 0; i < nlabels; i++) {
-        p = fy__slot_label(p, &n, &v);
-        if (i)
-            buf_add(b, ",", 1);
-        buf_add(b, n.ptr, n.len);
-        buf_add(b, "=\"", 2);
-        buf_label_value(b, v);
-        buf_add(b, "\"", 1);
-    }
-    if (extra) {
-        if (nlabels)
-            buf_add(b, ",", 1);
-        buf_str(b, extra);
-        buf_add(b, "=\"", 2);
-        buf_float_text(b, extra_v);
-        buf_add(b, "\"", 1);
-    }
-    buf_add(b, "}", 1);
-}
-
-static void render_line(buf_t *b, fy_str_t name, const char *suffix, const char *key, unsigned nlabels,
+/* Appends one line. Reserves its worst case once (escaping at most doubles a value; each label's 8-byte length
+ * header in the key covers its '=', quotes and comma), then writes without further checks. */
+static void render_line(buf_t *b, fy_str_t name, const char *suffix, const char *key, uint32_t keylen, unsigned nlabels,
                         const char *extra, double extra_v, double v)
 {
-    buf_add(b, name.ptr, name.len);
-    if (suffix)
-        buf_str(b, suffix);
-    render_labels(b, key, nlabels, extra, extra_v);
-    buf_add(b, " ", 1);
-    buf_float_text(b, v);
-    buf_add(b, "\n", 1);
+    buf_reserve(b, name.len + 8 + 2 * keylen + 16 + 2 * FY_FLOAT_BUFSZ + 8);
+    char *o = b->p + b->n;
+    memcpy(o, name.ptr, name.len);
+    o += name.len;
+    if (suffix) {
+        size_t sl = strlen(suffix);
+        memcpy(o, suffix, sl);
+        o += sl;
+    }
+    if (nlabels || extra) {
+        *o++ = '{';
+        const char *p = key;
+        fy_str_t n, lv;
+        for (unsigned i = 0; i < nlabels; i++) {
+            p = fy__slot_label(p, &n, &lv);
+            if (i)
+                *o++ = ',';
+            memcpy(o, n.ptr, n.len);
+            o += n.len;
+            *o++ = '=';
+            *o++ = '"';
+            for (size_t k = 0; k < lv.len; k++) {
+                char c = lv.ptr[k];
+                if (c == '\\' || c == '"') {
+                    *o++ = '\\';
+                    *o++ = c;
+                } else if (c == '\n') {
+                    *o++ = '\\';
+                    *o++ = 'n';
+                } else {
+                    *o++ = c;
+                }
+            }
+            *o++ = '"';
+        }
+        if (extra) {
+            if (nlabels)
+                *o++ = ',';
+            size_t el = strlen(extra);
+            memcpy(o, extra, el);
+            o += el;
+            *o++ = '=';
+            *o++ = '"';
+            o += fy_format_float_text(extra_v, o);
+            *o++ = '"';
+        }
+        *o++ = '}';
+    }
+    *o++ = ' ';
+    o += fy_format_float_text(v, o);
+    *o++ = '\n';
+    b->n = (size_t)(o - b->p);
 }
 
-static void render_series(buf_t *b, fy_str_t name, int type, const char *key, unsigned nlabels, const fy_series_t *se)
+void fy__render_series(buf_t *b, fy_str_t name, int type, const char *key, uint32_t keylen, unsigned nlabels,
+                          const fy_series_t *se)
 {
     switch (type) {
     case FY_TYPE_SUMMARY:
         for (uint32_t i = 0; i < se->npoints; i++)
-            render_line(b, name, NULL, key, nlabels, "quantile", se->points[i].key, se->points[i].value);
-        render_line(b, name, "_sum", key, nlabels, NULL, 0, se->value);
-        render_line(b, name, "_count", key, nlabels, NULL, 0, (double)se->count);
+            render_line(b, name, NULL, key, keylen, nlabels, "quantile", se->points[i].key, se->points[i].value);
+        render_line(b, name, "_sum", key, keylen, nlabels, NULL, 0, se->value);
+        render_line(b, name, "_count", key, keylen, nlabels, NULL, 0, (double)se->count);
         break;
     case FY_TYPE_HISTOGRAM:
     case FY_TYPE_GAUGE_HISTOGRAM: {
         int inf = 0;
         for (uint32_t i = 0; i < se->npoints; i++) {
-            render_line(b, name, "_bucket", key, nlabels, "le", se->points[i].key, (double)se->points[i].count);
+            render_line(b, name, "_bucket", key, keylen, nlabels, "le", se->points[i].key, (double)se->points[i].count);
             if (se->points[i].key == __builtin_inf())
                 inf = 1;
         }
         if (!inf)
-            render_line(b, name, "_bucket", key, nlabels, "le", __builtin_inf(), (double)se->count);
-        render_line(b, name, "_sum", key, nlabels, NULL, 0, se->value);
-        render_line(b, name, "_count", key, nlabels, NULL, 0, (double)se->count);
+            render_line(b, name, "_bucket", key, keylen, nlabels, "le", __builtin_inf(), (double)se->count);
+        render_line(b, name, "_sum", key, keylen, nlabels, NULL, 0, se->value);
+        render_line(b, name, "_count", key, keylen, nlabels, NULL, 0, (double)se->count);
         break;
     }
     default:
-        render_line(b, name, NULL, key, nlabels, NULL, 0, se->value);
+        render_line(b, name, NULL, key, keylen, nlabels, NULL, 0, se->value);
         break;
     }
 }
@@ -775,7 +758,7 @@ static void render_series(buf_t *b, fy_str_t name, int type, const char *key, un
 
 static fy__group_t *group_find(fy__shard_t *sh, uint64_t h, fy_str_t key)
 {
-    for (fy__group_t *g = sh->buckets[h & (sh->nbuckets - 1)]; g; g = g->next)
+    for (fy__group_t *g = sh->buckets[FY_BUCKET(h, sh->nbuckets)]; g; g = g->next)
         if (g->hash == h && fy_str_eq(g->key, key))
             return g;
     return NULL;
@@ -789,21 +772,21 @@ static void group_insert(fy__shard_t *sh, fy__group_t *g)
         for (size_t i = 0; i < sh->nbuckets; i++)
             for (fy__group_t *x = sh->buckets[i], *nx; x; x = nx) {
                 nx = x->next;
-                x->next = b[x->hash & (nb - 1)];
-                b[x->hash & (nb - 1)] = x;
+                x->next = b[FY_BUCKET(x->hash, nb)];
+                b[FY_BUCKET(x->hash, nb)] = x;
             }
         free(sh->buckets);
         sh->buckets = b;
         sh->nbuckets = nb;
     }
-    g->next = sh->buckets[g->hash & (sh->nbuckets - 1)];
-    sh->buckets[g->hash & (sh->nbuckets - 1)] = g;
+    g->next = sh->buckets[FY_BUCKET(g->hash, sh->nbuckets)];
+    sh->buckets[FY_BUCKET(g->hash, sh->nbuckets)] = g;
     sh->ngroups++;
 }
 
 static void group_unlink(fy__shard_t *sh, fy__group_t *g)
 {
-    fy__group_t **pp = &sh->buckets[g->hash & (sh->nbuckets - 1)];
+    fy__group_t **pp = &sh->buckets[FY_BUCKET(g->hash, sh->nbuckets)];
     while (*pp != g)
         pp = &(*pp)->next;
     *pp = g->next;
@@ -838,13 +821,15 @@ typedef struct st_gkey_t {
     char *mem;
 } gkey_t;
 
-static int gkey_parse(gkey_t *k, const fy_store_label_t *gk, size_t ngk)
+static int gkey_parse(gkey_t *k, buf_t *mem, const fy_store_label_t *gk, size_t ngk)
 {
     size_t bytes = 0;
     for (size_t i = 0; i < ngk; i++)
         bytes += gk[i].name.len + gk[i].value.len;
     size_t keylen = bytes + (ngk ? 2 * ngk - 1 : 0);
-    k->mem = xmalloc(ngk * sizeof(fy_store_label_t) + 2 * bytes + keylen + 1);
+    mem->n = 0;
+    buf_reserve(mem, ngk * sizeof(fy_store_label_t) + 2 * bytes + keylen + 1);
+    k->mem = mem->p;
     k->labels = (fy_store_label_t *)k->mem;
     k->n = ngk;
     char *p = k->mem + ngk * sizeof(fy_store_label_t);
@@ -856,14 +841,16 @@ static int gkey_parse(gkey_t *k, const fy_store_label_t *gk, size_t ngk)
         k->labels[i].value = fy_str(p, gk[i].value.len);
         p += gk[i].value.len;
     }
-    if (ngk > 1)
-        qsort(k->labels, ngk, sizeof(*k->labels), label_cmp_name);
+    for (size_t i = 1; i < ngk; i++) /* insertion sort: grouping keys have a handful of labels */
+        for (size_t j = i; j > 0 && label_cmp_name(&k->labels[j - 1], &k->labels[j]) > 0; j--) {
+            fy_store_label_t t = k->labels[j];
+            k->labels[j] = k->labels[j - 1];
+            k->labels[j - 1] = t;
+        }
     k->valid_utf8 = 1;
     k->has_instance = 0;
     for (size_t i = 0; i < ngk; i++) {
         if (!label_name_valid(k->labels[i].name) || (i && fy_str_eq(k->labels[i].name, k->labels[i - 1].name))) {
-            free(k->mem);
-            k->mem = NULL;
             return FY_SERR_BADARG;
         }
         if (!fy__utf8_valid(k->labels[i].value.ptr, k->labels[i].value.len))
@@ -905,7 +892,13 @@ typedef struct st_pfam_t {
     int ok;         /* passed the family-level checks (registered) */
     int removed_old; /* the group holds this name and the push replaces it */
     fy__gfam_t *ng; /* prepared gfam */
+    const fy__gfam_t *old; /* the group's current family of this name, if any (set by the check) */
+    size_t first_old;      /* its index in the group's family list (fast path) */
 } pfam_t;
+
+typedef struct st_lab_t {
+    fy_str_t name, value;
+} lab_t;
 
 typedef struct st_push_t {
     fy_store_t *s;
@@ -924,8 +917,118 @@ typedef struct st_push_t {
     int key_caused;
     /* lock set */
     uint32_t *stripes;
-    size_t nstripes;
+    size_t nstripes, cap_stripes;
+    /* more scratch: grouping key copy, unescaped label values, label arrays, index arrays, replaced families */
+    buf_t gkmem, tmp;
+    lab_t *labs;
+    size_t cap_labs;
+    size_t *idx;
+    size_t cap_idx;
+    fy__gfam_t **gone;
+    size_t cap_gone;
 } push_t;
+
+/* A push's temporary arrays survive in a per-thread cache between pushes, so that a steady stream of pushes does not
+ * call malloc for them. Arrays that grew past FY_SCRATCH_KEEP bytes are released after the push. */
+#define FY_SCRATCH_KEEP (1u << 20)
+
+static pthread_key_t scratch_key;
+static pthread_once_t scratch_once = PTHREAD_ONCE_INIT;
+
+static void scratch_release(void *p)
+{
+    push_t *T = p;
+    free(T->scratch.p);
+    free(T->text.p);
+    free(T->err.p);
+    free(T->gkmem.p);
+    free(T->tmp.p);
+    free(T->fams);
+    free(T->ser);
+    free(T->stripes);
+    free(T->labs);
+    free(T->idx);
+    free(T->gone);
+    free(T);
+}
+
+static void scratch_key_init(void)
+{
+    if (pthread_key_create(&scratch_key, scratch_release) != 0)
+        abort();
+}
+
+/* Moves the thread's cached arrays into P (which must be zeroed). */
+static void scratch_take(push_t *P)
+{
+    pthread_once(&scratch_once, scratch_key_init);
+    push_t *T = pthread_getspecific(scratch_key);
+    if (T == NULL)
+        return;
+    P->scratch = T->scratch;
+    P->text = T->text;
+    P->err = T->err;
+    P->gkmem = T->gkmem;
+    P->tmp = T->tmp;
+    P->scratch.n = P->text.n = P->err.n = P->gkmem.n = P->tmp.n = 0;
+    P->fams = T->fams, P->cap_fams = T->cap_fams;
+    P->ser = T->ser, P->cap_ser = T->cap_ser;
+    P->stripes = T->stripes, P->cap_stripes = T->cap_stripes;
+    P->labs = T->labs, P->cap_labs = T->cap_labs;
+    P->idx = T->idx, P->cap_idx = T->cap_idx;
+    P->gone = T->gone, P->cap_gone = T->cap_gone;
+    memset(T, 0, sizeof(*T));
+}
+
+#define KEEP_BUF(b)                                                                                                   \
+    do {                                                                                                              \
+        if ((b).cap > FY_SCRATCH_KEEP) {                                                                              \
+            free((b).p);                                                                                              \
+            (b).p = NULL;                                                                                             \
+            (b).cap = 0;                                                                                              \
+        }                                                                                                             \
+    } while (0)
+#define KEEP_ARR(a, cap)                                                                                              \
+    do {                                                                                                              \
+        if ((cap) * sizeof(*(a)) > FY_SCRATCH_KEEP) {                                                                 \
+            free(a);                                                                                                  \
+            (a) = NULL;                                                                                               \
+            (cap) = 0;                                                                                                \
+        }                                                                                                             \
+    } while (0)
+
+/* Gives P's arrays back to the thread's cache. */
+static void scratch_give(push_t *P)
+{
+    push_t *T = pthread_getspecific(scratch_key);
+    if (T == NULL) {
+        T = xcalloc(1, sizeof(*T));
+        if (pthread_setspecific(scratch_key, T) != 0)
+            abort();
+    }
+    KEEP_BUF(P->scratch);
+    KEEP_BUF(P->text);
+    KEEP_BUF(P->err);
+    KEEP_BUF(P->gkmem);
+    KEEP_BUF(P->tmp);
+    KEEP_ARR(P->fams, P->cap_fams);
+    KEEP_ARR(P->ser, P->cap_ser);
+    KEEP_ARR(P->stripes, P->cap_stripes);
+    KEEP_ARR(P->labs, P->cap_labs);
+    KEEP_ARR(P->idx, P->cap_idx);
+    KEEP_ARR(P->gone, P->cap_gone);
+    T->scratch = P->scratch;
+    T->text = P->text;
+    T->err = P->err;
+    T->gkmem = P->gkmem;
+    T->tmp = P->tmp;
+    T->fams = P->fams, T->cap_fams = P->cap_fams;
+    T->ser = P->ser, T->cap_ser = P->cap_ser;
+    T->stripes = P->stripes, T->cap_stripes = P->cap_stripes;
+    T->labs = P->labs, T->cap_labs = P->cap_labs;
+    T->idx = P->idx, T->cap_idx = P->cap_idx;
+    T->gone = P->gone, T->cap_gone = P->cap_gone;
+}
 
 static void err_begin(push_t *P)
 {
@@ -944,28 +1047,17 @@ static void key_add(buf_t *b, fy_str_t n, fy_str_t v)
     buf_add(b, v.ptr, v.len);
 }
 
-typedef struct st_lab_t {
-    fy_str_t name, value;
-} lab_t;
-
-static int lab_cmp(const void *x, const void *y)
-{
-    const lab_t *a = x, *b = y;
-    int c = fy_str_cmp(a->name, b->name);
-    if (c)
-        return c;
-    return a < b ? -1 : a > b; /* keep input order among duplicates */
-}
-
 /* Sanitises one series (spec 5.3) into the scratch key encoding. Label strings are first unescaped into `tmp`. */
-static void prep_series(push_t *P, pser_t *ps, buf_t *tmp, lab_t **labs, size_t *cap_labs)
+static void prep_series(push_t *P, pser_t *ps)
 {
     const fy_series_t *se = ps->src;
     size_t nl = 0, need = se->nlabels + P->gk.n + 1;
-    if (need > *cap_labs) {
-        *cap_labs = need * 2;
-        *labs = xrealloc(*labs, *cap_labs * sizeof(lab_t));
+    if (need > P->cap_labs) {
+        P->cap_labs = need * 2;
+        P->labs = xrealloc(P->labs, P->cap_labs * sizeof(lab_t));
     }
+    lab_t *labs = P->labs;
+    buf_t *tmp = &P->tmp;
     tmp->n = 0;
     size_t bytes = 0;
     for (uint32_t i = 0; i < se->nlabels; i++)
@@ -987,24 +1079,31 @@ static void prep_series(push_t *P, pser_t *ps, buf_t *tmp, lab_t **labs, size_t 
             v = fy_str(tmp->p + tmp->n, n);
             tmp->n += n;
         }
-        (*labs)[nl].name = l->name;
-        (*labs)[nl].value = v;
+        labs[nl].name = l->name;
+        labs[nl].value = v;
         nl++;
     }
     for (size_t k = 0; k < P->gk.n; k++) {
-        (*labs)[nl].name = P->gk.labels[k].name;
-        (*labs)[nl].value = P->gk.labels[k].value;
+        labs[nl].name = P->gk.labels[k].name;
+        labs[nl].value = P->gk.labels[k].value;
         nl++;
     }
     if (!has_instance) {
-        (*labs)[nl].name = fy_str(FY_STRLIT("instance"));
-        (*labs)[nl].value = fy_str("", 0);
+        labs[nl].name = fy_str(FY_STRLIT("instance"));
+        labs[nl].value = fy_str("", 0);
         nl++;
     }
-    qsort(*labs, nl, sizeof(lab_t), lab_cmp);
+    /* stable insertion sort by name: series have a handful of labels, and duplicates keep their input order */
+    for (size_t i = 1; i < nl; i++) {
+        lab_t t = labs[i];
+        size_t j = i;
+        for (; j > 0 && fy_str_cmp(labs[j - 1].name, t.name) > 0; j--)
+            labs[j] = labs[j - 1];
+        labs[j] = t;
+    }
     ps->key_off = P->scratch.n;
     for (size_t i = 0; i < nl; i++)
-        key_add(&P->scratch, (*labs)[i].name, (*labs)[i].value);
+        key_add(&P->scratch, labs[i].name, labs[i].value);
     ps->keylen = (uint32_t)(P->scratch.n - ps->key_off);
     ps->nlabels = (uint16_t)nl;
     ps->hash = fy__hash(P->scratch.p + ps->key_off, ps->keylen);
@@ -1180,6 +1279,26 @@ static fy__gfam_t *group_gfam(const fy__group_t *g, fy_str_t name)
     return NULL;
 }
 
+/* group_gfam for readers that hold a stripe lock of one of the group's names but not its shard lock (a text scrape
+ * choosing among HELP variants): fast-path pushes swap entries concurrently (same names, same HELP), while changes
+ * of the list itself happen with the stripe locks of all the group's names held. */
+const fy__gfam_t *fy__group_gfam(const fy__group_t *g, fy_str_t name)
+{
+    size_t lo = 0, hi = g->nfams;
+    while (lo < hi) {
+        size_t mid = (lo + hi) / 2;
+        const fy__gfam_t *gf = __atomic_load_n(&g->fams[mid], __ATOMIC_ACQUIRE);
+        int c = fy_str_cmp(gf->name, name);
+        if (c == 0)
+            return gf;
+        if (c < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return NULL;
+}
+
 static pfam_t *pushed_fam(push_t *P, fy_str_t name)
 {
     size_t lo = 0, hi = P->nfams;
@@ -1324,7 +1443,18 @@ static void check_series(push_t *P, const fy__group_t *g, pfam_t *pf, pser_t *ps
             goto Bad;
         }
     }
-    fy__slot_t *sl = pf->fam ? set_find(pf->fam, ps->hash, P->scratch.p + ps->key_off, ps->keylen) : NULL;
+    /* A re-push usually sends the group's series in the same order: try the slot at the same position of the group's
+     * current family first (its slot is hot anyway), and the family's series set only when that misses. */
+    fy__slot_t *sl = NULL;
+    if (pf->fam) {
+        const char *key = P->scratch.p + ps->key_off;
+        size_t k = (size_t)(ps - &P->ser[pf->first]);
+        if (pf->old && k < pf->old->nrecs && slot_key_eq(pf->old->recs[k].slot, ps->hash, key, ps->keylen))
+            sl = pf->old->recs[k].slot;
+        else
+            sl = set_find(pf->fam, ps->hash, key, ps->keylen);
+    }
+    ps->slot = sl;
     if (ps->dup_in_push || (sl && sl->owner != (const void *)g)) {
         err_metric(P, pf, ps, ftype);
         buf_str(&P->err, "was collected before with the same name and label values");
@@ -1355,7 +1485,23 @@ static void mark_dups_in_push(push_t *P, pfam_t *pf)
 {
     if (pf->n < 2)
         return;
-    size_t *idx = xmalloc(pf->n * sizeof(size_t));
+    if (pf->n <= 16) {
+        for (size_t i = 1; i < pf->n; i++) {
+            pser_t *b = &P->ser[pf->first + i];
+            for (size_t k = 0; k < i && !b->dup_in_push; k++) {
+                pser_t *a = &P->ser[pf->first + k];
+                if (a->hash == b->hash && a->keylen == b->keylen &&
+                    memcmp(P->scratch.p + a->key_off, P->scratch.p + b->key_off, a->keylen) == 0)
+                    b->dup_in_push = 1;
+            }
+        }
+        return;
+    }
+    if (pf->n > P->cap_idx) {
+        P->cap_idx = 2 * pf->n;
+        P->idx = xrealloc(P->idx, P->cap_idx * sizeof(size_t));
+    }
+    size_t *idx = P->idx;
     for (size_t i = 0; i < pf->n; i++)
         idx[i] = pf->first + i;
     qsort_r(idx, pf->n, sizeof(size_t), pser_key_cmp_idx, P);
@@ -1365,7 +1511,6 @@ static void mark_dups_in_push(push_t *P, pfam_t *pf)
             memcmp(P->scratch.p + a->key_off, P->scratch.p + b->key_off, a->keylen) == 0)
             b->dup_in_push = 1;
     }
-    free(idx);
 }
 
 /* Runs the whole check over the candidate families in name order (the ts families only for a new group). */
@@ -1374,6 +1519,7 @@ static void check_push(push_t *P, const fy__group_t *g)
     for (size_t i = 0; i < P->nfams; i++) {
         pfam_t *pf = &P->fams[i];
         pf->fam = lookup(P, pf->name);
+        pf->old = pf->is_ts ? NULL : group_gfam(g, pf->name);
         fy__fam_t *f = pf->fam;
         pf->ok = 0;
         int ftype = pf->type;
@@ -1533,7 +1679,8 @@ static void gfam_attach(push_t *P, fy__group_t *g, fy__gfam_t *gf, const pfam_t 
     member_link(f, gf);
     for (size_t k = 0; k < pf->n; k++) {
         const pser_t *ps = &P->ser[pf->first + k];
-        fy__slot_t *sl = set_find(f, ps->hash, P->scratch.p + ps->key_off, ps->keylen);
+        fy__slot_t *sl = ps->slot; /* found by check_series (all series of an applied push were checked) */
+        assert(sl == set_find(f, ps->hash, P->scratch.p + ps->key_off, ps->keylen));
         if (sl) {
             assert(sl->owner == (const void *)g);
             sl->mark = 1;
@@ -1562,17 +1709,17 @@ static void ts_update(push_t *P, fy__group_t *g, fy__shard_t *sh)
 {
     for (int t = 0; t < 2; t++) {
         fy__slot_t *sl = g->tss[t];
-        buf_t b = {0};
+        buf_t *b = &P->tmp;
+        b->n = 0;
         fy_series_t se;
         memset(&se, 0, sizeof(se));
         se.value = (double)(t == FY_TS_PUSH ? g->push_ns : g->fail_ns) / 1e9;
-        render_series(&b, ts_names[t], FY_TYPE_GAUGE, sl->key, sl->nlabels, &se);
+        fy__render_series(b, ts_names[t], FY_TYPE_GAUGE, sl->key, sl->keylen, sl->nlabels, &se);
         const char *help = t == FY_TS_PUSH ? fy__help_push : fy__help_fail;
-        fy__gfam_t *gf = xmalloc(sizeof(*gf) + sizeof(fy__rec_t) + b.n);
+        fy__gfam_t *gf = xmalloc(sizeof(*gf) + sizeof(fy__rec_t) + b->n);
         memset(gf, 0, sizeof(*gf) + sizeof(fy__rec_t));
         char *c = (char *)(gf->recs + 1);
-        memcpy(c, b.p, b.n);
-        free(b.p);
+        memcpy(c, b->p, b->n);
         gf->group = g;
         gf->name = ts_names[t];
         gf->help = fy_str(help, strlen(help));
@@ -1581,11 +1728,10 @@ static void ts_update(push_t *P, fy__group_t *g, fy__shard_t *sh)
         gf->stamp_ns = t == FY_TS_PUSH ? g->push_stamp_ns : g->fail_stamp_ns;
         gf->nrecs = 1;
         gf->recs[0].text = c;
-        gf->recs[0].text_len = (uint32_t)b.n;
+        gf->recs[0].text_len = (uint32_t)b->n;
         gf->recs[0].value = se.value;
         gf->recs[0].slot = sl;
         fy__gfam_t *old = g->tsf[t];
-        /* membership: the fam sees one member per group; swap it */
         fy__fam_t *f = old ? old->fam : NULL;
         if (f == NULL) {
             uint64_t h = fy__hash(ts_names[t].ptr, ts_names[t].len);
@@ -1594,13 +1740,12 @@ static void ts_update(push_t *P, fy__group_t *g, fy__shard_t *sh)
             if (f == NULL)
                 f = fam_create(st, h, ts_names[t]);
         }
-        if (old) {
-            member_unlink(f, old);
-        } else {
+        gf->fam = f;
+        if (old == NULL) { /* the group's creation (stripe locked); later swaps keep the same HELP: no index change */
             f->type = FY_TYPE_GAUGE;
             f->refs++;
+            member_link(f, gf);
         }
-        member_link(f, gf);
         atomic_store(&sl->cur, &gf->recs[0]);
         g->tsf[t] = gf;
         retire(P->s, &sh->retired, old);
@@ -1661,8 +1806,12 @@ static void apply_push(push_t *P, fy__group_t *g, fy__shard_t *sh)
     fy_store_t *s = P->s;
     /* new family list: kept old ones (POST) merged with pushed ones, by name */
     size_t cap = g->nfams + P->nfams;
-    fy__gfam_t **nf = xmalloc((cap ? cap : 1) * sizeof(*nf));
-    fy__gfam_t **gone = xmalloc((g->nfams ? g->nfams : 1) * sizeof(*gone));
+    /* the old list and the new one go to scratch arrays first; the group's array is only rewritten at the end */
+    if (2 * cap + 1 > P->cap_gone) {
+        P->cap_gone = 4 * cap + 8;
+        P->gone = xrealloc(P->gone, P->cap_gone * sizeof(*P->gone));
+    }
+    fy__gfam_t **nf = P->gone, **gone = P->gone + cap;
     size_t nn = 0, ngone = 0, oi = 0;
     for (size_t i = 0; i < P->nfams; i++) {
         pfam_t *pf = &P->fams[i];
@@ -1692,56 +1841,126 @@ static void apply_push(push_t *P, fy__group_t *g, fy__shard_t *sh)
     }
     for (size_t i = 0; i < ngone; i++)
         gfam_detach(s, g, gone[i], sh);
-    free(gone);
-    free(g->fams);
-    g->fams = nf;
+    if (nn > g->cap_fams) {
+        free(g->fams);
+        g->cap_fams = (uint32_t)nn;
+        g->fams = xmalloc(nn * sizeof(*g->fams));
+    }
+    if (nn)
+        memcpy(g->fams, nf, nn * sizeof(*nf));
     g->nfams = (uint32_t)nn;
-    g->cap_fams = (uint32_t)cap;
+}
+
+/* ------------------------------------------------------------------------------------------------------------- */
+/* The fast path: a push to an existing group that re-sends exactly the series the group holds (same families with
+ * the same type and HELP, same series in the same order; for PUT no family dropped). Such a push cannot fail the
+ * check (the stored state passed it, own families never change after start-up, and the only push-dependent inputs,
+ * timestamps and protobuf value kinds, are checked here), and it changes nothing in the metric-name index: the
+ * slots, their sorted arrays, reference counts and HELP variants stay as they are. So it runs under the group's
+ * shard lock alone, without any stripe lock, and pushes to different groups do not serialise on shared names. */
+
+static size_t group_gfam_index(const fy__group_t *g, fy_str_t name)
+{
+    size_t lo = 0, hi = g->nfams;
+    while (lo < hi) {
+        size_t mid = (lo + hi) / 2;
+        int c = fy_str_cmp(g->fams[mid]->name, name);
+        if (c == 0)
+            return mid;
+        if (c < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return SIZE_MAX;
+}
+
+static int push_fast_ok(push_t *P, const fy__group_t *g)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < P->nfams; i++) {
+        pfam_t *pf = &P->fams[i];
+        size_t at = pf->is_ts ? SIZE_MAX : group_gfam_index(g, pf->name);
+        if (at == SIZE_MAX)
+            return 0;
+        const fy__gfam_t *old = g->fams[at];
+        if (old->type != pf->type || old->has_help != pf->has_help || old->nrecs != pf->n ||
+            !fy_str_eq(old->help, fy_str(P->scratch.p + pf->help_off, pf->help_len)))
+            return 0;
+        for (size_t k = 0; k < pf->n; k++) {
+            const pser_t *ps = &P->ser[pf->first + k];
+            if (!slot_key_eq(old->recs[k].slot, ps->hash, P->scratch.p + ps->key_off, ps->keylen) ||
+                !series_kind_ok(pf->type, ps->src->pb_kinds))
+                return 0;
+        }
+        pf->old = old;
+        pf->first_old = at;
+        n++;
+    }
+    return P->method == FY_STORE_POST || n == g->nfams;
+}
+
+static void push_fast(push_t *P, fy__group_t *g, fy__shard_t *sh)
+{
+    for (size_t i = 0; i < P->nfams; i++) {
+        pfam_t *pf = &P->fams[i];
+        fy__gfam_t *ng = pf->ng, *old = (fy__gfam_t *)pf->old;
+        ng->fam = old->fam;
+        ng->group = g;
+        for (uint32_t k = 0; k < ng->nrecs; k++) {
+            fy__slot_t *sl = old->recs[k].slot;
+            ng->recs[k].slot = sl;
+            atomic_store_explicit(&sl->cur, &ng->recs[k], memory_order_release);
+        }
+        /* text scrapes that choose among HELP variants read the list under a stripe lock only (fy__group_gfam) */
+        __atomic_store_n(&g->fams[pf->first_old], ng, __ATOMIC_RELEASE);
+        retire(P->s, &sh->retired, old);
+        pf->ng = NULL;
+    }
 }
 
 /* ------------------------------------------------------------------------------------------------------------- */
 /* Push entry point. */
 
-static int u32_cmp(const void *x, const void *y)
+static void lockset_add_name(push_t *P, fy_str_t n)
 {
-    uint32_t a = *(const uint32_t *)x, b = *(const uint32_t *)y;
-    return a < b ? -1 : a > b;
-}
-
-static void lockset_add_name(push_t *P, fy_str_t n, size_t *cap)
-{
-    GROW(P->stripes, P->nstripes, *cap);
+    GROW(P->stripes, P->nstripes, P->cap_stripes);
     P->stripes[P->nstripes++] = (uint32_t)(fy__hash(n.ptr, n.len) & (P->s->cfg.nstripes - 1));
 }
 
 static void lockset_build(push_t *P, const fy__group_t *g)
 {
-    size_t cap = 0;
     char tmp[512];
     for (size_t i = 0; i < P->nfams; i++) {
         fy_str_t n = P->fams[i].name;
-        lockset_add_name(P, n, &cap);
+        lockset_add_name(P, n);
         static const struct {
             const char *s;
             size_t l;
         } sufs[3] = {{"_count", 6}, {"_sum", 4}, {"_bucket", 7}};
         for (int k = 0; k < 3; k++) {
             if (has_suffix(n, sufs[k].s, sufs[k].l))
-                lockset_add_name(P, fy_str(n.ptr, n.len - sufs[k].l), &cap);
+                lockset_add_name(P, fy_str(n.ptr, n.len - sufs[k].l));
             if (n.len + sufs[k].l <= sizeof(tmp)) {
                 memcpy(tmp, n.ptr, n.len);
                 memcpy(tmp + n.len, sufs[k].s, sufs[k].l);
-                lockset_add_name(P, fy_str(tmp, n.len + sufs[k].l), &cap);
+                lockset_add_name(P, fy_str(tmp, n.len + sufs[k].l));
             }
         }
     }
     if (g)
         for (uint32_t i = 0; i < g->nfams; i++)
-            lockset_add_name(P, g->fams[i]->name, &cap);
-    /* the timestamp families: membership swaps on every push, slots on creation */
-    lockset_add_name(P, ts_names[0], &cap);
-    lockset_add_name(P, ts_names[1], &cap);
-    qsort(P->stripes, P->nstripes, sizeof(uint32_t), u32_cmp);
+            lockset_add_name(P, g->fams[i]->name);
+    /* the timestamp families: slots and HELP counts on creation and deletion, failure checks of new groups */
+    lockset_add_name(P, ts_names[0]);
+    lockset_add_name(P, ts_names[1]);
+    for (size_t i = 1; i < P->nstripes; i++) { /* insertion sort: a few dozen entries */
+        uint32_t t = P->stripes[i];
+        size_t j = i;
+        for (; j > 0 && P->stripes[j - 1] > t; j--)
+            P->stripes[j] = P->stripes[j - 1];
+        P->stripes[j] = t;
+    }
     size_t w = 0;
     for (size_t i = 0; i < P->nstripes; i++)
         if (w == 0 || P->stripes[w - 1] != P->stripes[i])
@@ -1764,7 +1983,7 @@ static void lockset_unlock(push_t *P)
     }
 }
 
-/* Validation that needs no index: timestamps first (and only them), then names and types (our fixes B2/B5/B6). */
+/* Validation that needs no index: timestamps first (and only them), then names and types (our fixes B2/B5/B6/B7). */
 static int precheck(push_t *P)
 {
     const fy_body_t *b = P->body;
@@ -1781,6 +2000,12 @@ static int precheck(push_t *P)
             err_begin(P);
             buf_str(&P->err, "invalid metric name ");
             buf_go_quote(&P->err, f->name);
+        } else if (fy_str_eq_mem(f->name, FY_STRLIT("labels")) || fy_str_eq_mem(f->name, FY_STRLIT("last_push_successful"))) {
+            /* fixes B7: in /api/v1/metrics such a family would overwrite the group's key of that name */
+            err_begin(P);
+            buf_str(&P->err, "metric family name ");
+            buf_go_quote(&P->err, f->name);
+            buf_str(&P->err, " is reserved: it would replace the group's key of that name in /api/v1/metrics");
         } else if (f->type > FY_TYPE_MAX) {
             char t[64];
             err_begin(P);
@@ -1796,9 +2021,6 @@ static int precheck(push_t *P)
 static void prepare(push_t *P, int new_group)
 {
     const fy_body_t *b = P->body;
-    buf_t tmp = {0};
-    lab_t *labs = NULL;
-    size_t cap_labs = 0;
     for (uint32_t i = 0; i < b->nfamilies + (new_group ? 2u : 0u); i++) {
         GROW(P->fams, P->nfams, P->cap_fams);
         pfam_t *pf = &P->fams[P->nfams];
@@ -1840,11 +2062,18 @@ static void prepare(push_t *P, int new_group)
         P->nfams++;
     }
     for (size_t i = 0; i < P->nser; i++)
-        prep_series(P, &P->ser[i], &tmp, &labs, &cap_labs);
-    free(tmp.p);
-    free(labs);
-    if (P->nfams > 1)
+        prep_series(P, &P->ser[i]);
+    if (P->nfams > 16) {
         qsort(P->fams, P->nfams, sizeof(pfam_t), pfam_cmp);
+    } else {
+        for (size_t i = 1; i < P->nfams; i++) {
+            pfam_t t = P->fams[i];
+            size_t j = i;
+            for (; j > 0 && pfam_cmp(&P->fams[j - 1], &t) > 0; j--)
+                P->fams[j] = P->fams[j - 1];
+            P->fams[j] = t;
+        }
+    }
     /* several families of one name (not produced by our parsers): the last one wins, as in protobuf */
     size_t w = 0;
     for (size_t i = 0; i < P->nfams; i++) {
@@ -1861,10 +2090,16 @@ static void render_prepared(push_t *P, const fy__group_t *g)
         pfam_t *pf = &P->fams[i];
         if (pf->is_ts)
             continue;
+        /* Summaries and histograms are rendered at scrape time from their values: their many lines repeat the labels
+         * and would be most of the store's memory; one-line series keep their pre-rendered line (see docs/store.md). */
+        if (FY__TEXT_AT_SCRAPE(pf->type)) {
+            pf->ng = make_gfam(P, pf, g);
+            continue;
+        }
         for (size_t k = 0; k < pf->n; k++) {
             pser_t *ps = &P->ser[pf->first + k];
             ps->text_off = P->text.n;
-            render_series(&P->text, pf->name, pf->type, P->scratch.p + ps->key_off, ps->nlabels, ps->src);
+            fy__render_series(&P->text, pf->name, pf->type, P->scratch.p + ps->key_off, ps->keylen, ps->nlabels, ps->src);
             ps->text_len = (uint32_t)(P->text.n - ps->text_off);
         }
         pf->ng = make_gfam(P, pf, g);
@@ -1909,9 +2144,11 @@ int fy_store_push(fy_store_t *s, const fy_store_label_t *gkl, size_t ngk, fy_sto
     P.method = method;
     P.body = body ? body : &empty;
     P.now = now_ns;
-    int rc = gkey_parse(&P.gk, gkl, ngk);
+    scratch_take(&P);
+    int rc = gkey_parse(&P.gk, &P.gkmem, gkl, ngk);
     if (rc != FY_OK) {
         set_err(&P, err, rc);
+        scratch_give(&P);
         return rc;
     }
     fy__shard_t *sh = &s->shards[P.gk.hash & (s->cfg.nshards - 1)];
@@ -1926,6 +2163,14 @@ int fy_store_push(fy_store_t *s, const fy_store_label_t *gkl, size_t ngk, fy_sto
         prepare(&P, 1); /* only to check the new group's own timestamp series (B3/B4) */
         for (size_t i = 0; i < P.nfams; i++)
             P.fams[i].ok = 0;
+    }
+    if (!rejected && !new_group && push_fast_ok(&P, g)) {
+        push_fast(&P, g, sh);
+        g->origin = origin;
+        g->version++;
+        g->push_ns = g->push_stamp_ns = now_ns;
+        ts_update(&P, g, sh);
+        goto Unlock;
     }
     if (new_group && s->cfg.max_groups && atomic_load(&s->ngroups) >= s->cfg.max_groups) {
         rc = FY_SERR_LIMIT_GROUPS;
@@ -1999,13 +2244,7 @@ Unlock:
         set_err(&P, err, rc);
     for (size_t i = 0; i < P.nfams; i++)
         free(P.fams[i].ng);
-    free(P.fams);
-    free(P.ser);
-    free(P.scratch.p);
-    free(P.text.p);
-    free(P.err.p);
-    free(P.stripes);
-    free(P.gk.mem);
+    scratch_give(&P);
     return rc;
 }
 
@@ -2016,9 +2255,12 @@ int fy_store_delete(fy_store_t *s, const fy_store_label_t *gkl, size_t ngk, int6
     memset(&P, 0, sizeof(P));
     P.s = s;
     P.method = FY_STORE_PUT;
-    int rc = gkey_parse(&P.gk, gkl, ngk);
-    if (rc != FY_OK)
+    scratch_take(&P);
+    int rc = gkey_parse(&P.gk, &P.gkmem, gkl, ngk);
+    if (rc != FY_OK) {
+        scratch_give(&P);
         return rc;
+    }
     fy__shard_t *sh = &s->shards[P.gk.hash & (s->cfg.nshards - 1)];
     pthread_mutex_lock(&sh->lock);
     fy__group_t *g = group_find(sh, P.gk.hash, P.gk.key);
@@ -2045,7 +2287,6 @@ int fy_store_delete(fy_store_t *s, const fy_store_label_t *gkl, size_t ngk, int6
     }
     reclaim_maybe(s, &sh->retired);
     pthread_mutex_unlock(&sh->lock);
-    free(P.stripes);
-    free(P.gk.mem);
+    scratch_give(&P);
     return FY_OK;
 }

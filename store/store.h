@@ -124,17 +124,30 @@ void fy_store_stats(fy_store_t *s, fy_store_stats_t *out);
 
 typedef int (*fy_store_writer_t)(void *ctx, const char *buf, size_t len);
 
-/* Supplies, at scrape time, the sample lines of an own family (without # HELP/# TYPE lines), already in exposition
- * order, each ending in '\n'. Return an empty slice when the family has no data yet (then it is omitted unless
- * pushed series exist). The slice must stay valid until the render returns. */
-typedef fy_str_t (*fy_store_own_text_t)(void *ctx, fy_str_t name);
-
-/**
- * Renders text format 0.0.4 (families in byte order, own families merged in), in chunks of about chunk_size bytes
- * (0 = 64 KiB). Returns 0 or the writer's non-zero value, or FY_SERR_NOMEM.
+/*
+ * The scrape renderers. Families come in byte order of their names; `own` (may be NULL) holds the gateway's own
+ * families, built by the server at scrape time (parser/fy_model.h: families sorted by name, series in exposition
+ * order, label values FY_ESC_NONE, pb_kinds 0; valid until the render returns). Own families are rendered by the same
+ * code as pushed ones; an own family and a pushed family of the same name become one family whose series are merged
+ * by the exposition order (label count, then label values in label-name order, then label names), so own unlabelled
+ * series come first. Header of a merged family: the own family's HELP and type when it has series, else those
+ * registered with fy_store_register_own (else the pushed family's). A family with no series is omitted.
+ * Output goes to the writer in chunks of about chunk_size bytes (0 = 64 KiB). Each returns 0, the writer's non-zero
+ * value, or FY_SERR_NOMEM.
  */
-int fy_store_render_text(fy_store_t *s, fy_store_own_text_t own, void *own_ctx, size_t chunk_size, fy_store_writer_t w,
-                         void *wctx);
+
+/** Text format 0.0.4. */
+int fy_store_render_text(fy_store_t *s, const fy_body_t *own, size_t chunk_size, fy_store_writer_t w, void *wctx);
+
+/** Delimited protobuf: one varint-length-prefixed io.prometheus.client.MetricFamily per family. Native histograms
+ * are re-emitted verbatim; gauge histograms keep type GAUGE_HISTOGRAM; no help field when the family has no HELP. */
+int fy_store_render_protobuf(fy_store_t *s, const fy_body_t *own, size_t chunk_size, fy_store_writer_t w, void *wctx);
+
+/** OpenMetrics 1.0 text, as expfmt writes it: a counter named x_total is family x (TYPE counter) with x_total
+ * samples, other counters and untyped families are TYPE unknown, gauge histograms are rendered as histograms; ends
+ * with "# EOF". */
+int fy_store_render_openmetrics(fy_store_t *s, const fy_body_t *own, size_t chunk_size, fy_store_writer_t w,
+                                void *wctx);
 
 /** Renders the /api/v1/metrics body ({"status":"success","data":[...]}), groups in canonical key order. */
 int fy_store_render_json(fy_store_t *s, size_t chunk_size, fy_store_writer_t w, void *wctx);

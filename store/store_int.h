@@ -6,7 +6,7 @@
  *
  *   shard[hash & (nshards-1)]  --(mutex)-->  group  --> gfam[] (pushed families, by name) + tsf[2] (timestamps)
  *   stripe[hash(name) & (nstripes-1)]  --(mutex)-->  fam (one per metric name: type, refcount, own info,
- *                                                      series set, sorted slot array, member gfams)
+ *                                                      series set, sorted slot array)
  *   slot: one per series identity (family, sanitised label set); its `cur` points at the series' current rec
  *         inside the current gfam. Slots sort the family for exposition; the sorted array is immutable once
  *         published and is replaced (copy-on-write) when series appear or disappear.
@@ -25,6 +25,10 @@
 #include <stdatomic.h>
 #include <stdbool.h>
 
+/* Bucket of a hash in a shard's or stripe's table. The low bits already chose the shard/stripe, so the table uses
+ * the high half (with the low bits, a shard would only ever fill 1/nshards of its buckets). */
+#define FY_BUCKET(h, nbuckets) ((size_t)((h) >> 32) & ((nbuckets)-1))
+
 #define FY_TS_PUSH 0
 #define FY_TS_FAIL 1
 
@@ -33,7 +37,11 @@ typedef struct st_fy__gfam_t fy__gfam_t;
 typedef struct st_fy__fam_t fy__fam_t;
 typedef struct st_fy__group_t fy__group_t;
 
-/* One series of one gfam: values as pushed (for JSON and snapshots) and its rendered exposition lines. Immutable. */
+/* Whether the text lines of a series of this type are rendered at scrape time (rec.text empty) rather than at push. */
+#define FY__TEXT_AT_SCRAPE(type) ((type) == FY_TYPE_SUMMARY || (type) == FY_TYPE_HISTOGRAM || (type) == FY_TYPE_GAUGE_HISTOGRAM)
+
+/* One series of one gfam: values as pushed (for JSON, snapshots, protobuf/OpenMetrics scrapes and the text of
+ * summaries/histograms) and, for one-line types, its rendered exposition line. Immutable. */
 typedef struct st_fy__rec_t {
     const char *text; /* complete lines, inside the gfam allocation */
     uint32_t text_len;
@@ -60,11 +68,10 @@ struct st_fy__slot_t {
     char key[];
 };
 
-/* One family of one group as of one push. Immutable except for the member links, which its fam's stripe locks. */
+/* One family of one group as of one push. Immutable. */
 struct st_fy__gfam_t {
-    fy__gfam_t *mnext, *mprev; /* fam's member list (stripe lock) */
     fy__fam_t *fam;
-    const fy__group_t *group;  /* the owning group (valid while the gfam is a member) */
+    const fy__group_t *group; /* the owning group */
     fy_str_t name;
     fy_str_t help; /* valid iff has_help */
     uint8_t has_help;
@@ -96,8 +103,7 @@ struct st_fy__fam_t {
     uint8_t type;    /* the type all of them have (valid iff refs > 0) */
     uint8_t own, own_type, own_predefined;
     fy_str_t own_help; /* valid iff own */
-    fy__gfam_t *members; /* gfams of this name, doubly linked */
-    struct st_fy__helpvar_t *hv; /* distinct HELPs among members, with counts (usually one) */
+    struct st_fy__helpvar_t *hv; /* distinct HELPs among the groups' gfams, with counts (usually one) */
     uint32_t nhv, cap_hv;
     /* series set: open addressing, linear probing, slot pointers keyed by slot->hash */
     fy__slot_t **set;
@@ -123,7 +129,7 @@ struct st_fy__group_t {
     uint32_t origin;
     uint64_t version;
     uint64_t nseries; /* slots owned (including the two timestamp series) */
-    fy__gfam_t **fams; /* pushed families sorted by name */
+    fy__gfam_t **fams; /* pushed families sorted by name; entries are swapped atomically by fast-path pushes */
     uint32_t nfams, cap_fams;
     fy__gfam_t *tsf[2];
     fy__slot_t *tss[2];
@@ -170,11 +176,28 @@ struct st_fy_store_t {
     } readers[FY_EBR_READERS];
 };
 
+/* Growable byte buffer (push scratch, render scratch). Growth aborts on OOM. */
+typedef struct st_fy__buf_t {
+    char *p;
+    size_t n, cap;
+} fy__buf_t;
+
+void fy__buf_grow(fy__buf_t *b, size_t more);
+static inline void fy__buf_reserve(fy__buf_t *b, size_t more)
+{
+    if (__builtin_expect(b->n + more > b->cap, 0))
+        fy__buf_grow(b, more);
+}
+
 /* store.c */
+/* Appends the text 0.0.4 lines of one series (labels in slot key encoding) to b. */
+void fy__render_series(fy__buf_t *b, fy_str_t name, int type, const char *key, uint32_t keylen, unsigned nlabels,
+                       const fy_series_t *se);
 uint64_t fy__hash(const void *p, size_t n);
 fy__fam_t *fy__fam_find(fy__stripe_t *st, uint64_t h, fy_str_t name);
 void fy__fam_merge(fy_store_t *s, fy__stripe_t *st, fy__fam_t *f);
 int fy__slot_cmp(const fy__slot_t *a, const fy__slot_t *b);
+const fy__gfam_t *fy__group_gfam(const fy__group_t *g, fy_str_t name);
 unsigned fy__ebr_enter(fy_store_t *s);
 void fy__ebr_leave(fy_store_t *s, unsigned r);
 const char *fy__type_upper(int t);

@@ -88,12 +88,24 @@ static inline int delete_gk(fy_store_t *s, const char *gk)
     return fy_store_delete(s, l, n, 0);
 }
 
-static inline char *render_text(fy_store_t *s, fy_store_own_text_t own, void *ctx)
+static inline char *render_text(fy_store_t *s, const fy_body_t *own)
 {
     sbuf_t b = {0};
     sbuf_writer(&b, "", 0);
-    assert_int_equal(fy_store_render_text(s, own, ctx, 100, sbuf_writer, &b), 0);
+    assert_int_equal(fy_store_render_text(s, own, 100, sbuf_writer, &b), 0);
     return b.p;
+}
+
+/* Protobuf and OpenMetrics scrapes into a buffer (n holds the length: protobuf output contains NULs). */
+static inline sbuf_t render_fmt(fy_store_t *s, const fy_body_t *own, int pb)
+{
+    sbuf_t b = {0};
+    sbuf_writer(&b, "", 0);
+    if (pb)
+        assert_int_equal(fy_store_render_protobuf(s, own, 100, sbuf_writer, &b), 0);
+    else
+        assert_int_equal(fy_store_render_openmetrics(s, own, 100, sbuf_writer, &b), 0);
+    return b;
 }
 
 static inline char *render_json(fy_store_t *s)

@@ -141,7 +141,7 @@ static void test_differential(void **state)
                     memset(model[j][f], 0xff, sizeof(model[j][f]));
                 }
             }
-            char *t = render_text(s, NULL, NULL);
+            char *t = render_text(s, NULL);
             char *got = without_ts(t);
             sbuf_t want = {0};
             model_render(&want);

@@ -53,7 +53,7 @@ static void *renderer(void *arg)
 {
     (void)arg;
     while (!atomic_load(&stop)) {
-        char *t = render_text(S, NULL, NULL);
+        char *t = render_text(S, NULL);
         assert_true(t[0] == 0 || t[strlen(t) - 1] == '\n');
         free(t);
         char *j = render_json(S);
@@ -99,7 +99,7 @@ static void test_stress(void **state)
     fy_store_stats(S, &st);
     assert_int_equal(st.groups, c[0]);
     assert_int_equal(st.series, c[1]);
-    char *t = render_text(S, NULL, NULL);
+    char *t = render_text(S, NULL);
     /* every stored series is rendered: one line per scalar series, 4 per histogram */
     size_t lines = 0;
     for (const char *q = t; *q; q++)
