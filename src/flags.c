@@ -36,6 +36,8 @@ static const flag_def_t defs[] = {
     {"web.config.file", T_STRING, "", "[EXPERIMENTAL] Path to configuration file that can enable TLS or authentication."},
     {"web.enable-admin-api", T_BOOL, "false", "Enable API endpoints for admin control actions."},
     {"web.enable-lifecycle", T_BOOL, "false", "Enable shutdown via HTTP request."},
+    {"web.enable-openmetrics", T_BOOL, "false",
+     "Offer the OpenMetrics format to scrapers that ask for it (renames counters without a _total suffix)."},
     {"web.external-url", T_URL, "", "The URL under which the Pushgateway is externally reachable."},
     {"web.listen-address", T_LISTEN, ":9091",
      "Addresses on which to expose metrics and web interface. Repeatable for multiple addresses."},
@@ -217,6 +219,8 @@ static int apply(fy_flags_t *f, const flag_def_t *d, const char *v, char *err, s
         f->disable_consistency_check = on;
     else if (strcmp(d->name, "web.reuseport") == 0)
         f->reuseport = on;
+    else if (strcmp(d->name, "web.enable-openmetrics") == 0)
+        f->enable_openmetrics = on;
     else if (strcmp(d->name, "web.config.file") == 0)
         f->web_config_file = v;
     else if (strcmp(d->name, "web.telemetry-path") == 0)

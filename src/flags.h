@@ -29,6 +29,7 @@ typedef struct st_fy_flags_t {
     /* Ferry */
     int threads;
     int reuseport;
+    int enable_openmetrics;
     uint64_t max_body_bytes;
     uint64_t max_series_per_push;
     uint64_t max_label_value_length;

@@ -4,19 +4,37 @@
 #include <stdio.h>
 #include <string.h>
 
+#include <time.h>
+
 #include "flags.h"
+#include "handlers.h"
 #include "log.h"
 #include "server.h"
 
 #ifndef FY_VERSION
 #define FY_VERSION "0.0.0"
 #endif
+#ifndef FY_REVISION
+#define FY_REVISION "unknown"
+#endif
+
+/* Go's time.Time.String() without the monotonic part, as the reference's status page shows it. */
+static void started_at(char *buf, size_t cap)
+{
+    struct timespec ts;
+    struct tm tm;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    localtime_r(&ts.tv_sec, &tm);
+    size_t n = strftime(buf, cap, "%Y-%m-%d %H:%M:%S", &tm);
+    n += (size_t)snprintf(buf + n, cap - n, ".%09ld", ts.tv_nsec);
+    strftime(buf + n, cap - n, " %z %Z", &tm);
+}
 
 static void print_version(void)
 {
     /* 1.5.1 prints this on stderr */
     fprintf(stderr,
-            "ferry, version %s (branch: HEAD, revision: unknown)\n"
+            "ferry, version %s (branch: HEAD, revision: " FY_REVISION ")\n"
             "  build user:       ferry\n"
             "  build date:       unknown\n"
             "  compiler:         %s\n"
@@ -42,7 +60,7 @@ int main(int argc, char **argv)
         return 0;
     }
     fy_log_setup(flags.log_level, flags.log_format);
-    fy_log_info("msg", "starting ferry", "version", "(version=" FY_VERSION ", branch=HEAD, revision=unknown)");
+    fy_log_info("msg", "starting ferry", "version", "(version=" FY_VERSION ", branch=HEAD, revision=" FY_REVISION ")");
     if (flags.systemd_socket || flags.web_config_file[0] != '\0') {
         fy_log_error("msg", "HTTP server stopped", "err",
                      flags.systemd_socket ? "--web.systemd-socket is not supported by ferry"
@@ -50,7 +68,17 @@ int main(int argc, char **argv)
         return 1;
     }
 
+    static fy_app_t app;
+    static char started[96];
+    started_at(started, sizeof(started));
+    if (fy_app_init(&app, &flags, FY_VERSION, FY_REVISION, started) != 0) {
+        fy_log_error("msg", "could not set up the store", "err", "out of memory");
+        return 1;
+    }
+    fy_handlers_t handlers = fy_app_handlers(&app);
     /* no persistence yet: ready at once */
     fy_server_set_ready(1);
-    return fy_server_run(&flags, &fy_stub_handlers);
+    int rc = fy_server_run(&flags, &handlers);
+    fy_app_dispose(&app);
+    return rc;
 }

@@ -62,6 +62,12 @@ static atomic_int shutdown_requested;
 static pthread_t signal_waiter;
 static pthread_barrier_t loops_registered;
 static atomic_int signal_seen;
+static _Thread_local int thread_index = -1;
+
+int fy_server_thread_index(void)
+{
+    return thread_index;
+}
 
 void fy_server_set_ready(int ready)
 {
@@ -328,6 +334,7 @@ static void handle_push_or_delete(h2o_req_t *req, const fy_route_t *rt)
     push.labels = labels;
     push.nlabels = nl;
     push.pool = &req->pool;
+    push.req = req;
     clock_gettime(CLOCK_REALTIME, &push.now);
     ssize_t ct = find_header(req, H2O_TOKEN_CONTENT_TYPE);
     push.format = ct >= 0 ? fy_decode_format(req->headers.entries[ct].value.base, req->headers.entries[ct].value.len) : FY_FMT_TEXT;
@@ -416,6 +423,25 @@ static void handle_route(h2o_req_t *req, const fy_route_t *rt)
     fy_server_error(req, 404, H2O_STRLIT("404 page not found"));
 }
 
+/* pushgateway_http_requests_total: the handlers the reference instruments (not scrapes, not /-/quit). */
+static void count_request(h2o_req_t *req, const fy_route_t *rt)
+{
+    static const struct {
+        fy_handler_id_t route;
+        fy_stat_handler_t stat;
+    } map[] = {{FY_H_PUSH, FY_SH_PUSH},           {FY_H_DELETE, FY_SH_DELETE},         {FY_H_HEALTHY, FY_SH_HEALTHY},
+               {FY_H_READY, FY_SH_READY},         {FY_H_STATIC, FY_SH_STATIC},         {FY_H_UI, FY_SH_STATUS},
+               {FY_H_API_METRICS, FY_SH_API_METRICS}, {FY_H_API_STATUS, FY_SH_API_STATUS},
+               {FY_H_API_OPTIONS, FY_SH_API_OPTIONS}, {FY_H_API_WIPE, FY_SH_WIPE}};
+    if (handlers.request_done == NULL)
+        return;
+    for (size_t i = 0; i < sizeof(map) / sizeof(map[0]); i++)
+        if (map[i].route == rt->handler) {
+            handlers.request_done(handlers.ctx, map[i].stat, req->res.status, req->method.base, req->method.len);
+            return;
+        }
+}
+
 static int on_req(h2o_handler_t *self, h2o_req_t *req)
 {
     fy_route_t rt;
@@ -423,9 +449,12 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req)
     char *buf = h2o_mem_alloc_pool(&req->pool, fy_route_buf_size(target_len));
     fy_route(&router, req->method.base, req->method.len, req->path.base, target_len, buf, &rt);
 
-    if (rt.via_decoder && req->entity.base != NULL && req->entity.len != 0) {
-        /* 1.5.1 wraps the main router in gzip.NewReader, which reads the member header before anything else. With no
-         * body at all 1.5.1 answers "400 EOF" even to GETs (B10); Ferry ignores the header then. */
+    int has_body = req->entity.base != NULL && req->entity.len != 0;
+    int body_method = !h2o_memis(req->method.base, req->method.len, H2O_STRLIT("GET")) &&
+                      !h2o_memis(req->method.base, req->method.len, H2O_STRLIT("HEAD"));
+    if (rt.via_decoder && (has_body || body_method)) {
+        /* 1.5.1 wraps the main router in gzip.NewReader, which reads the member header before anything else, so an
+         * empty gzip push is "400 EOF". It does the same to body-less GETs (B10); Ferry ignores the header there. */
         ssize_t ce = find_header(req, H2O_TOKEN_CONTENT_ENCODING);
         if (ce >= 0 && fy_decode_encoding(req->headers.entries[ce].value.base, req->headers.entries[ce].value.len) == FY_ENC_GZIP) {
             char err[FY_DECODE_ERR_MAX];
@@ -439,6 +468,7 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req)
     switch (rt.kind) {
     case FY_ROUTE_HANDLER:
         handle_route(req, &rt);
+        count_request(req, &rt);
         break;
     case FY_ROUTE_REDIRECT: {
         add_header(req, H2O_TOKEN_LOCATION, "Location", rt.location, rt.location_len);
@@ -556,6 +586,7 @@ static void on_wakeup(h2o_multithread_receiver_t *receiver, h2o_linklist_t *mess
 static void *run_loop(void *arg)
 {
     fy_thread_t *t = arg;
+    thread_index = t->index;
     h2o_context_init(&t->ctx, h2o_evloop_create(), &config);
     h2o_multithread_register_receiver(t->ctx.queue, &t->wakeup, on_wakeup);
     pthread_barrier_wait(&loops_registered);

@@ -13,6 +13,7 @@
 #include "decode.h"
 #include "flags.h"
 #include "groupkey.h"
+#include "selfmetrics.h"
 
 /* A handler's answer. 2xx: empty body, Content-Length: 0, no Content-Type (push, delete, wipe). Any other status:
  * Go's http.Error format (text/plain; charset=utf-8, nosniff, msg + "\n"). msg is not NUL-terminated and must live
@@ -35,6 +36,7 @@ typedef struct st_fy_push_t {
     fy_body_format_t format;
     struct timespec now;  /* CLOCK_REALTIME when the request was dispatched */
     h2o_mem_pool_t *pool; /* the request's pool, for the result message */
+    h2o_req_t *req;       /* the request itself (read-only: headers for the push-size metric) */
 } fy_push_t;
 
 /* Callbacks; each runs on a loop thread, concurrently with the others. */
@@ -56,10 +58,12 @@ typedef struct st_fy_handlers_t {
     fy_result_t (*healthy)(void *ctx);
     /* after the loops have stopped, before exit (final persistence); may be NULL */
     void (*shutdown)(void *ctx);
+    /* after every request that pushgateway_http_requests_total counts (spec 2.5), with the status sent; may be NULL */
+    void (*request_done)(void *ctx, fy_stat_handler_t h, int status, const char *method, size_t method_len);
 } fy_handlers_t;
 
-/* Temporary scaffolding until the store is wired in: every store-backed endpoint answers 501 (stub.c). */
-extern const fy_handlers_t fy_stub_handlers;
+/** The index (0..threads-1) of the calling loop thread, or -1 outside the loops. */
+int fy_server_thread_index(void);
 
 /** Runs the server until SIGINT/SIGTERM or /-/quit; returns the process exit code. */
 int fy_server_run(const fy_flags_t *flags, const fy_handlers_t *handlers);
