@@ -10,6 +10,7 @@
 #include "handlers.h"
 #include "log.h"
 #include "server.h"
+#include "webconfig.h"
 
 #ifndef FY_VERSION
 #define FY_VERSION "0.0.0"
@@ -61,11 +62,17 @@ int main(int argc, char **argv)
     }
     fy_log_setup(flags.log_level, flags.log_format);
     fy_log_info("msg", "starting ferry", "version", "(version=" FY_VERSION ", branch=HEAD, revision=" FY_REVISION ")");
-    if (flags.systemd_socket || flags.web_config_file[0] != '\0') {
-        fy_log_error("msg", "HTTP server stopped", "err",
-                     flags.systemd_socket ? "--web.systemd-socket is not supported by ferry"
-                                          : "--web.config.file (TLS, basic auth) is not supported by ferry yet");
+    if (flags.systemd_socket) {
+        fy_log_error("msg", "HTTP server stopped", "err", "--web.systemd-socket is not supported by ferry");
         return 1;
+    }
+    fy_webcfg_t *webcfg = NULL;
+    if (flags.web_config_file[0] != '\0') {
+        static fy_webcfg_err_t werr;
+        if ((webcfg = fy_webcfg_load(flags.web_config_file, &werr)) == NULL) {
+            fy_log_error("msg", "HTTP server stopped", "err", werr.msg);
+            return 1;
+        }
     }
 
     static fy_app_t app;
@@ -78,7 +85,9 @@ int main(int argc, char **argv)
     fy_handlers_t handlers = fy_app_handlers(&app);
     /* no persistence yet: ready at once */
     fy_server_set_ready(1);
-    int rc = fy_server_run(&flags, &handlers);
+    int rc = fy_server_run(&flags, &handlers, webcfg);
     fy_app_dispose(&app);
+    if (webcfg != NULL)
+        fy_webcfg_free(webcfg);
     return rc;
 }

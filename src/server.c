@@ -28,6 +28,7 @@
 
 #include "log.h"
 #include "router.h"
+#include "webconfig.h"
 
 #ifndef FY_VERSION
 #define FY_VERSION "0.0.0"
@@ -62,6 +63,7 @@ static atomic_int shutdown_requested;
 static pthread_t signal_waiter;
 static pthread_barrier_t loops_registered;
 static atomic_int signal_seen;
+static fy_webcfg_t *webcfg; /* read-only after start-up (its auth cache locks itself) */
 static _Thread_local int thread_index = -1;
 
 int fy_server_thread_index(void)
@@ -442,9 +444,36 @@ static void count_request(h2o_req_t *req, const fy_route_t *rt)
         }
 }
 
+/* --web.config.file: the configured headers go on every response, and with basic_auth_users every request needs
+ * valid credentials (exporter-toolkit wraps the whole mux). Returns 1 when the request was answered (401). */
+static int web_config_gate(h2o_req_t *req)
+{
+    if (webcfg == NULL)
+        return 0;
+    for (size_t i = 0; i < webcfg->nheaders; i++)
+        add_header_str(req, webcfg->headers[i].name, strlen(webcfg->headers[i].name), webcfg->headers[i].value,
+                       strlen(webcfg->headers[i].value));
+    if (webcfg->nusers == 0)
+        return 0;
+    ssize_t i = h2o_find_header(&req->headers, H2O_TOKEN_AUTHORIZATION, -1);
+    if (fy_webcfg_check_basic_auth(webcfg, i >= 0 ? req->headers.entries[i].value.base : NULL,
+                                   i >= 0 ? req->headers.entries[i].value.len : 0) == FY_AUTH_ALLOW)
+        return 0;
+    for (size_t k = 0; k < 3; k++) {
+        const fy_webcfg_header_t *hd = &fy_webcfg_401_headers[k];
+        if (strcmp(hd->name, "Content-Type") == 0)
+            continue; /* fy_server_respond sets it */
+        add_header_str(req, hd->name, strlen(hd->name), hd->value, strlen(hd->value));
+    }
+    fy_server_respond(req, FY_WEBCFG_401_STATUS, FY_WEBCFG_401_REASON, TEXT_PLAIN, H2O_STRLIT(FY_WEBCFG_401_BODY));
+    return 1;
+}
+
 static int on_req(h2o_handler_t *self, h2o_req_t *req)
 {
     fy_route_t rt;
+    if (web_config_gate(req))
+        return 0;
     size_t target_len = req->path.len;
     char *buf = h2o_mem_alloc_pool(&req->pool, fy_route_buf_size(target_len));
     fy_route(&router, req->method.base, req->method.len, req->path.base, target_len, buf, &rt);
@@ -592,6 +621,8 @@ static void *run_loop(void *arg)
     pthread_barrier_wait(&loops_registered);
     t->accept_ctx.ctx = &t->ctx;
     t->accept_ctx.hosts = config.hosts;
+    if (webcfg != NULL && webcfg->tls_enabled)
+        t->accept_ctx.ssl_ctx = webcfg->ssl_ctx;
     for (size_t i = 0; i < t->nfds; i++) {
         t->listeners[i] = h2o_evloop_socket_create(t->ctx.loop, t->fds[i], H2O_SOCKET_FLAG_DONT_READ);
         t->listeners[i]->data = t;
@@ -633,7 +664,7 @@ static void *wait_signals(void *arg)
     return NULL;
 }
 
-int fy_server_run(const fy_flags_t *f, const fy_handlers_t *h)
+int fy_server_run(const fy_flags_t *f, const fy_handlers_t *h, fy_webcfg_t *wc)
 {
     char err[512];
     int rc = 1;
@@ -644,6 +675,7 @@ int fy_server_run(const fy_flags_t *f, const fy_handlers_t *h)
 
     flags = f;
     handlers = *h;
+    webcfg = wc;
     nthreads = f->threads;
     format_start_time();
     build_status_json();
@@ -670,7 +702,10 @@ int fy_server_run(const fy_flags_t *f, const fy_handlers_t *h)
             fds[(size_t)t * nlisten + a] = fd;
         }
         fy_log_info("msg", "Listening on", "address", f->listen[a]);
-        fy_log_info("msg", "TLS is disabled.", "http2", "true", "address", f->listen[a]);
+        if (webcfg != NULL && webcfg->tls_enabled)
+            fy_log_info("msg", "TLS is enabled.", "http2", webcfg->http2 ? "true" : "false", "address", f->listen[a]);
+        else
+            fy_log_info("msg", "TLS is disabled.", "http2", "true", "address", f->listen[a]);
     }
 
     h2o_config_init(&config);

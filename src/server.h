@@ -65,8 +65,11 @@ typedef struct st_fy_handlers_t {
 /** The index (0..threads-1) of the calling loop thread, or -1 outside the loops. */
 int fy_server_thread_index(void);
 
-/** Runs the server until SIGINT/SIGTERM or /-/quit; returns the process exit code. */
-int fy_server_run(const fy_flags_t *flags, const fy_handlers_t *handlers);
+struct st_fy_webcfg_t;
+
+/** Runs the server until SIGINT/SIGTERM or /-/quit; returns the process exit code. webcfg (from --web.config.file:
+ * TLS, basic auth, extra headers) may be NULL. */
+int fy_server_run(const fy_flags_t *flags, const fy_handlers_t *handlers, struct st_fy_webcfg_t *webcfg);
 
 /** /-/ready answers 503 until this is set (after persistence has loaded). */
 void fy_server_set_ready(int ready);

@@ -50,7 +50,7 @@ typedef struct {
 
 typedef struct fy_webcfg_tls_state fy_webcfg_tls_state_t;
 
-typedef struct {
+typedef struct st_fy_webcfg_t {
     char *path; /* the config file as given */
 
     /* tls_server_config (paths already joined with the config file's directory and cleaned like Go's filepath) */
