@@ -53,6 +53,117 @@ static const unsigned char ctab[256] = {CT64(0), CT64(64), CT64(128), CT64(192)}
 #define IS_BLANK(c) ((c) == ' ' || (c) == '\t')
 
 /* ------------------------------------------------------------------------------------------------------------- */
+/* Scanning. Each scan_* returns the first byte at or after p that ends a token of its class. The SSE2 part is only
+ * a candidate finder (picohttpparser style): it skips 16-byte blocks whose bytes all certainly belong to the class,
+ * and stops at the first block that holds a byte that may not; the table loop after it decides. It never looks at
+ * a block that is not wholly before lim (the end of the region, lim[-1] == '\n'), so nothing past len is read.
+ * FY_PARSER_SCALAR leaves only the table loops. */
+
+#if defined(__SSE2__) && !defined(FY_PARSER_SCALAR)
+#define TEXT_SSE2 1
+#include <emmintrin.h>
+
+/* Lanes of v in [lo, lo + n): shifting by 0x80 - lo maps the range onto [-128, -128 + n) (mod 256, a bijection). */
+static inline __m128i in_range(__m128i v, unsigned char lo, unsigned char n)
+{
+    __m128i t = _mm_add_epi8(v, _mm_set1_epi8((char)(0x80 - lo)));
+    return _mm_cmplt_epi8(t, _mm_set1_epi8((char)(-128 + n)));
+}
+
+/* [a-zA-Z0-9_] lanes, plus ':' when colon. */
+static inline unsigned name_mask(__m128i v, int colon)
+{
+    __m128i alpha = in_range(_mm_or_si128(v, _mm_set1_epi8(0x20)), 'a', 26);
+    __m128i digit = in_range(v, '0', colon ? 11 : 10); /* ':' directly follows '9' */
+    __m128i under = _mm_cmpeq_epi8(v, _mm_set1_epi8('_'));
+    return (unsigned)_mm_movemask_epi8(_mm_or_si128(_mm_or_si128(alpha, digit), under));
+}
+
+static inline const char *skip_names(const char *p, const char *lim, int colon)
+{
+    while (lim - p >= 16) {
+        unsigned m = ~name_mask(_mm_loadu_si128((const __m128i *)p), colon) & 0xffff;
+        if (m != 0)
+            return p + __builtin_ctz(m);
+        p += 16;
+    }
+    return p;
+}
+#endif
+
+/* Metric name bytes [a-zA-Z0-9_:]. */
+static inline const char *scan_mname(const char *p, const char *lim)
+{
+#ifdef TEXT_SSE2
+    p = skip_names(p, lim, 1);
+#else
+    (void)lim;
+#endif
+    while (IS(*p, C_MNAME))
+        p++;
+    return p;
+}
+
+/* Label name bytes [a-zA-Z0-9_]. */
+static inline const char *scan_lname(const char *p, const char *lim)
+{
+#ifdef TEXT_SSE2
+    p = skip_names(p, lim, 0);
+#else
+    (void)lim;
+#endif
+    while (IS(*p, C_LNAME))
+        p++;
+    return p;
+}
+
+/* Up to the next '"', '\\', '\n' or byte >= 0x80 in a label value. */
+static inline const char *scan_lvalue(const char *p, const char *lim)
+{
+#ifdef TEXT_SSE2
+    while (lim - p >= 16) {
+        __m128i v = _mm_loadu_si128((const __m128i *)p);
+        __m128i stop = _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(v, _mm_set1_epi8('"')), _mm_cmpeq_epi8(v, _mm_set1_epi8('\\'))),
+                                    _mm_cmpeq_epi8(v, _mm_set1_epi8('\n')));
+        unsigned m = (unsigned)_mm_movemask_epi8(_mm_or_si128(stop, v)); /* the sign bit flags bytes >= 0x80 */
+        if (m != 0) {
+            p += __builtin_ctz(m);
+            break;
+        }
+        p += 16;
+    }
+#else
+    (void)lim;
+#endif
+    while (!IS(*p, C_LVSTOP))
+        p++;
+    return p;
+}
+
+/* Up to the next ' ', '\t' or '\n' (readTokenUntilWhitespace). */
+static inline const char *scan_token(const char *p, const char *lim)
+{
+#ifdef TEXT_SSE2
+    while (lim - p >= 16) {
+        __m128i v = _mm_loadu_si128((const __m128i *)p);
+        __m128i stop = _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(v, _mm_set1_epi8(' ')), _mm_cmpeq_epi8(v, _mm_set1_epi8('\t'))),
+                                    _mm_cmpeq_epi8(v, _mm_set1_epi8('\n')));
+        unsigned m = (unsigned)_mm_movemask_epi8(stop);
+        if (m != 0) {
+            p += __builtin_ctz(m);
+            break;
+        }
+        p += 16;
+    }
+#else
+    (void)lim;
+#endif
+    while (!IS(*p, C_TOKEND))
+        p++;
+    return p;
+}
+
+/* ------------------------------------------------------------------------------------------------------------- */
 /* Hashing: names and label values are short; an 8-bytes-at-a-time multiply-mix is plenty and cheap. */
 
 static inline uint64_t load64(const char *p)
@@ -553,8 +664,7 @@ static int parse_comment(ps_t *ps, const char *p)
     if (*p == '\n')
         return FY_OK;
     const char *kw = p;
-    while (!IS(*p, C_TOKEND))
-        p++;
+    p = scan_token(p, ps->lim);
     ps->eol = p;
     if (*p == '\n')
         return FY_OK;
@@ -570,11 +680,8 @@ static int parse_comment(ps_t *ps, const char *p)
     }
     p = skip_blanks(p);
     const char *name = p;
-    if (IS(*p, C_MNAME0)) {
-        p++;
-        while (IS(*p, C_MNAME))
-            p++;
-    }
+    if (IS(*p, C_MNAME0))
+        p = scan_mname(p + 1, ps->lim);
     ps->eol = p;
     if (*p == '\n')
         return p >= ps->eof_at ? text_eof(ps, p) : FY_OK;
@@ -664,13 +771,12 @@ static uint32_t new_series(ps_t *ps, uint32_t f, const fy_label_t *labels, uint3
 /* A sample line; p is at its first non-blank byte (not '#', not '\n'). */
 static int parse_sample(ps_t *ps, const char *p)
 {
+    const char *const lim = ps->lim;
     int rc;
     const char *name = p;
     if (!IS(*p, C_MNAME0))
         return TERR(ps, p, FY_PERR_INVALID_METRIC_NAME);
-    p++;
-    while (IS(*p, C_MNAME))
-        p++;
+    p = scan_mname(p + 1, lim);
     uint32_t f;
     uint8_t kind;
     if ((rc = resolve_family(ps, name, (size_t)(p - name), &f, &kind)) != FY_OK)
@@ -699,9 +805,7 @@ static int parse_sample(ps_t *ps, const char *p)
             const char *ln = p;
             if (!IS(*p, C_LNAME0))
                 return TERR(ps, p, FY_PERR_INVALID_LABEL_NAME, fm->name);
-            p++;
-            while (IS(*p, C_LNAME))
-                p++;
+            p = scan_lname(p + 1, lim);
             fy_str_t lname = fy_str(ln, (size_t)(p - ln));
             if (fy_str_eq_mem(lname, FY_STRLIT("__name__")))
                 return TERR(ps, p, FY_PERR_RESERVED_LABEL, fy_str(FY_STRLIT("__name__")));
@@ -733,8 +837,7 @@ static int parse_sample(ps_t *ps, const char *p)
             const char *v = ++p;
             uint8_t esc = FY_ESC_NONE, high = 0;
             for (;;) {
-                while (!IS(*p, C_LVSTOP))
-                    p++;
+                p = scan_lvalue(p, lim);
                 if (*p == '"')
                     break;
                 if (*p == '\\') {
@@ -823,8 +926,7 @@ static int parse_sample(ps_t *ps, const char *p)
         memset(ps->dup_slots, 0, ((size_t)dmask + 1) * sizeof(uint32_t));
 
     const char *vt = p;
-    while (!IS(*p, C_TOKEND))
-        p++;
+    p = scan_token(p, lim);
     double value;
     if (p >= ps->eof_at)
         return text_eof(ps, p);
@@ -855,8 +957,7 @@ static int parse_sample(ps_t *ps, const char *p)
     /* startTimestamp */
     p = skip_blanks(p + 1);
     const char *ts = p;
-    while (!IS(*p, C_TOKEND))
-        p++;
+    p = scan_token(p, lim);
     int64_t t;
     if (p >= ps->eof_at)
         return text_eof(ps, p);
