@@ -181,6 +181,36 @@ static inline uint64_t mix64(uint64_t x)
     return x;
 }
 
+/* Equality of short byte strings without a libc call: names and label values are mostly under 64 bytes. */
+static inline int mem_eq(const char *a, const char *b, size_t n)
+{
+    if (n >= 8) {
+        for (size_t i = 0; i + 8 < n; i += 8) {
+            if (load64(a + i) != load64(b + i))
+                return 0;
+        }
+        return load64(a + n - 8) == load64(b + n - 8);
+    }
+    if (n >= 4) {
+        uint32_t x0, y0, x1, y1;
+        memcpy(&x0, a, 4);
+        memcpy(&y0, b, 4);
+        memcpy(&x1, a + n - 4, 4);
+        memcpy(&y1, b + n - 4, 4);
+        return x0 == y0 && x1 == y1;
+    }
+    for (size_t i = 0; i < n; i++) {
+        if (a[i] != b[i])
+            return 0;
+    }
+    return 1;
+}
+
+static inline int str_eq(fy_str_t a, fy_str_t b)
+{
+    return a.len == b.len && mem_eq(a.ptr, b.ptr, a.len);
+}
+
 static uint64_t hash_bytes(const char *p, size_t n, uint64_t seed)
 {
     uint64_t h = seed ^ (n * 0x9E3779B97F4A7C15ULL);
@@ -222,6 +252,15 @@ typedef struct {
     uint64_t sig;               /* summaries/histograms: order-independent hash of the label set */
 } series_work_t;
 
+#define RECENT_N 4
+
+typedef struct {
+    const char *ptr;
+    size_t len; /* 0: unused */
+    uint32_t fam;
+    uint8_t kind;
+} recent_t;
+
 typedef struct {
     fy_arena_t *arena;
     fy_parse_error_t *err;
@@ -262,11 +301,11 @@ typedef struct {
 
     uint8_t series_interleaved, points_interleaved;
 
-    /* Fast path: the previous line's metric name and what it resolved to. */
-    const char *last_name;
-    size_t last_name_len;
-    uint32_t last_fam;
-    uint8_t last_kind;
+    /* Fast path: the last few distinct metric names and what they resolved to, most recent first. Four cover a
+     * histogram's X_bucket, X_sum, X_count and the X of its HELP/TYPE lines. */
+    recent_t recent[RECENT_N];
+
+    uint32_t last_hs; /* the summary/histogram series of the last such line + 1; 0 = none */
 } ps_t;
 
 #define DUP_LINEAR_MAX 16
@@ -405,10 +444,16 @@ static int find_typed_family(ps_t *ps, const char *base, size_t blen, int want_h
  */
 static int resolve_family(ps_t *ps, const char *name, size_t len, uint32_t *fam, uint8_t *kind)
 {
-    if (len == ps->last_name_len && memcmp(name, ps->last_name, len) == 0) {
-        *fam = ps->last_fam;
-        *kind = ps->last_kind;
-        return FY_OK;
+    for (int i = 0; i < RECENT_N; i++) {
+        recent_t r = ps->recent[i];
+        if (r.len == len && mem_eq(name, r.ptr, len)) {
+            for (int j = i; j > 0; j--)
+                ps->recent[j] = ps->recent[j - 1];
+            ps->recent[0] = r;
+            *fam = r.fam;
+            *kind = r.kind;
+            return FY_OK;
+        }
     }
     uint32_t h = (uint32_t)hash_bytes(name, len, 0);
     name_ent_t *ne = names_find(ps, name, len, h);
@@ -448,10 +493,8 @@ static int resolve_family(ps_t *ps, const char *name, size_t len, uint32_t *fam,
                 return rc;
         }
     }
-    ps->last_name = name;
-    ps->last_name_len = len;
-    ps->last_fam = f;
-    ps->last_kind = k;
+    memmove(&ps->recent[1], &ps->recent[0], (RECENT_N - 1) * sizeof(ps->recent[0]));
+    ps->recent[0] = (recent_t){name, len, f, k};
     *fam = f;
     *kind = k;
     return FY_OK;
@@ -470,7 +513,7 @@ static int dup_insert(ps_t *ps, const fy_label_t *ls, uint32_t i, uint32_t mask)
             ps->dup_slots[j] = i + 1;
             return 0;
         }
-        if (fy_str_eq(ls[e - 1].name, ls[i].name))
+        if (str_eq(ls[e - 1].name, ls[i].name))
             return 1;
     }
 }
@@ -482,7 +525,7 @@ static const fy_label_t *dup_lookup(ps_t *ps, const fy_label_t *ls, fy_str_t nam
         uint32_t e = ps->dup_slots[j];
         if (e == 0)
             return NULL;
-        if (fy_str_eq(ls[e - 1].name, name))
+        if (str_eq(ls[e - 1].name, name))
             return &ls[e - 1];
     }
 }
@@ -534,7 +577,7 @@ static int same_label_set(ps_t *ps, const fy_label_t *a, uint32_t na, const fy_l
     if (na != nb)
         return 0;
     uint32_t i = 0;
-    while (i < na && fy_str_eq(a[i].name, b[i].name) && fy_str_eq(a[i].value, b[i].value))
+    while (i < na && str_eq(a[i].name, b[i].name) && str_eq(a[i].value, b[i].value))
         i++;
     if (i == na)
         return 1;
@@ -544,13 +587,13 @@ static int same_label_set(ps_t *ps, const fy_label_t *a, uint32_t na, const fy_l
             m = dup_lookup(ps, b, a[i].name, dmask);
         } else {
             for (uint32_t j = 0; j < nb; j++) {
-                if (fy_str_eq(a[i].name, b[j].name)) {
+                if (str_eq(a[i].name, b[j].name)) {
                     m = &b[j];
                     break;
                 }
             }
         }
-        if (m == NULL || !fy_str_eq(m->value, a[i].value))
+        if (m == NULL || !str_eq(m->value, a[i].value))
             return 0;
     }
     return 1;
@@ -821,7 +864,7 @@ static int parse_sample(ps_t *ps, const char *p)
                 n++;
                 if (n <= DUP_LINEAR_MAX) {
                     for (uint32_t i = 0; i + 1 < n; i++) {
-                        if (fy_str_eq(ls[i].name, lname))
+                        if (str_eq(ls[i].name, lname))
                             return TERR(ps, p, FY_PERR_DUPLICATE_LABEL, fm->name);
                     }
                 } else {
@@ -884,7 +927,12 @@ static int parse_sample(ps_t *ps, const char *p)
 
     /* readingValue: find or create the series first, as expfmt does. */
     uint32_t s;
-    if (is_sum || is_hist) {
+    if ((is_sum || is_hist) && ps->last_hs != 0 && ps->serw[ps->last_hs - 1].fam == f &&
+        same_label_set(ps, ps->series[ps->last_hs - 1].labels, ps->series[ps->last_hs - 1].nlabels, ls, n, dmask)) {
+        /* The series of the previous summary/histogram line again (the usual run of buckets): the lookup below would
+         * find it, since a (family, label set) has at most one series. */
+        s = ps->last_hs - 1;
+    } else if (is_sum || is_hist) {
         uint64_t sig = mix64((uint64_t)f * 0x9E3779B97F4A7C15ULL + n);
         for (uint32_t i = 0; i < n; i++)
             sig += label_hash(&ls[i]);
@@ -916,6 +964,7 @@ static int parse_sample(ps_t *ps, const char *p)
             ps->ser_slots[j] = s + 1;
             ps->ser_count++;
         }
+        ps->last_hs = s + 1;
     } else {
         if (ps->nseries == ps->maxseries)
             return FY_PERR_NOMEM;
@@ -1132,8 +1181,7 @@ int fy_parse_text(const char *buf, size_t len, fy_arena_t *arena, fy_body_t *bod
         ps.region_off = (size_t)(tail - buf);
         ps.eof_at = copy + tlen;
         ps.lim = copy + tlen + 1;
-        ps.last_name_len = 0;
-        ps.last_name = NULL;
+        memset(ps.recent, 0, sizeof(ps.recent));
         ps.line++;
         const char *p = skip_blanks(copy);
         if (p != ps.eof_at) {
