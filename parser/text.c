@@ -780,8 +780,10 @@ static int add_point(ps_t *ps, uint32_t s, double key, double value, uint64_t co
         return FY_PERR_NOMEM;
     uint32_t i = ps->npoints++;
     series_work_t *sw = &ps->serw[s];
-    if (ps->series[s].npoints == 0)
+    if (ps->series[s].npoints == 0) {
         sw->first_pt = i;
+        ps->series[s].points = &ps->points[i]; /* final unless points interleave (then layout() moves them) */
+    }
     else if (sw->last_pt != i - 1)
         ps->points_interleaved = 1;
     sw->last_pt = i;
@@ -1054,6 +1056,7 @@ static int parse_lines(ps_t *ps, const char *p, const char *end)
 
 static int layout(ps_t *ps, fy_body_t *body)
 {
+    /* Points in input order already are contiguous per series, and add_point() pointed each series at its first. */
     if (ps->points_interleaved) {
         fy_point_t *np = fy_arena_alloc(ps->arena, (size_t)ps->npoints * sizeof(*np));
         if (np == NULL)
@@ -1070,9 +1073,6 @@ static int layout(ps_t *ps, fy_body_t *body)
             ps->series[s].points = ps->series[s].npoints ? np + at : NULL;
             at += ps->series[s].npoints;
         }
-    } else {
-        for (uint32_t s = 0; s < ps->nseries; s++)
-            ps->series[s].points = ps->series[s].npoints ? ps->points + ps->serw[s].first_pt : NULL;
     }
 
     fy_series_t *ser = ps->series;
