@@ -235,7 +235,6 @@ enum { K_EXACT = 0, K_COUNT, K_SUM, K_BUCKET };
 typedef struct {
     const char *ptr; /* metric name as written on the line */
     size_t len;
-    uint32_t hash;  /* low bits of the name hash, to skip most memcmp */
     uint32_t fam;   /* family it resolves to */
     uint8_t kind;   /* K_*: how the name relates to the family's name */
     uint8_t alias;  /* 1: a suffixed name resolved to a summary/histogram, not a family of its own */
@@ -280,7 +279,8 @@ typedef struct {
 
     name_ent_t *names;
     uint32_t nnames;
-    uint32_t *name_slots; /* entry index + 1; 0 = empty */
+    uint64_t *name_slots; /* hash << 32 | entry index + 1; 0 = empty. The hash here spares a visit to the entry on most
+                           * probes that do not match. */
     uint32_t name_mask;
 
     fy_series_t *series;
@@ -368,14 +368,17 @@ static void *alloc_zero(fy_arena_t *a, size_t n)
 static int names_grow(ps_t *ps)
 {
     uint32_t nmask = ps->name_mask * 2 + 1;
-    uint32_t *ns = alloc_zero(ps->arena, ((size_t)nmask + 1) * sizeof(*ns));
+    uint64_t *ns = alloc_zero(ps->arena, ((size_t)nmask + 1) * sizeof(*ns));
     if (ns == NULL)
         return FY_PERR_NOMEM;
-    for (uint32_t i = 0; i < ps->nnames; i++) {
-        uint32_t j = ps->names[i].hash & nmask;
+    for (uint32_t i = 0; i <= ps->name_mask; i++) {
+        uint64_t e = ps->name_slots[i];
+        if (e == 0)
+            continue;
+        uint32_t j = (uint32_t)(e >> 32) & nmask;
         while (ns[j] != 0)
             j = (j + 1) & nmask;
-        ns[j] = i + 1;
+        ns[j] = e;
     }
     ps->name_slots = ns;
     ps->name_mask = nmask;
@@ -385,11 +388,13 @@ static int names_grow(ps_t *ps)
 static name_ent_t *names_find(ps_t *ps, const char *name, size_t len, uint32_t h)
 {
     for (uint32_t j = h & ps->name_mask;; j = (j + 1) & ps->name_mask) {
-        uint32_t e = ps->name_slots[j];
+        uint64_t e = ps->name_slots[j];
         if (e == 0)
             return NULL;
-        name_ent_t *ne = &ps->names[e - 1];
-        if (ne->hash == h && ne->len == len && memcmp(ne->ptr, name, len) == 0)
+        if ((uint32_t)(e >> 32) != h)
+            continue;
+        name_ent_t *ne = &ps->names[(uint32_t)e - 1];
+        if (ne->len == len && mem_eq(ne->ptr, name, len))
             return ne;
     }
 }
@@ -404,14 +409,13 @@ static int names_add(ps_t *ps, const char *name, size_t len, uint32_t h, uint32_
     name_ent_t *ne = &ps->names[ps->nnames];
     ne->ptr = name;
     ne->len = len;
-    ne->hash = h;
     ne->fam = fam;
     ne->kind = kind;
     ne->alias = alias;
     uint32_t j = h & ps->name_mask;
     while (ps->name_slots[j] != 0)
         j = (j + 1) & ps->name_mask;
-    ps->name_slots[j] = ++ps->nnames;
+    ps->name_slots[j] = (uint64_t)h << 32 | ++ps->nnames;
     return FY_OK;
 }
 
@@ -1134,7 +1138,7 @@ static int setup(ps_t *ps, size_t len)
     ALLOC_ARRAY(ps, ps->pt_series, ps->maxpoints);
     ps->name_mask = 63;
     ps->ser_mask = 63;
-    if ((ps->name_slots = alloc_zero(ps->arena, 64 * sizeof(uint32_t))) == NULL ||
+    if ((ps->name_slots = alloc_zero(ps->arena, 64 * sizeof(uint64_t))) == NULL ||
         (ps->ser_slots = alloc_zero(ps->arena, 64 * sizeof(uint32_t))) == NULL)
         return FY_PERR_NOMEM;
     return FY_OK;
