@@ -648,6 +648,22 @@ static uint64_t go_float_to_uint64(double x)
  * them). */
 static inline int parse_value(const char *s, size_t n, double *v)
 {
+    /* Plain digit strings below 10^15 (bucket counts, most counters) are exact as doubles: ParseFloat gives (double)w,
+     * leading zeros included. Everything else goes to the full parser. */
+    if (n - 1 < 15) {
+        uint64_t w = 0;
+        size_t i = 0;
+        for (; i < n; i++) {
+            unsigned d = (unsigned)(s[i] - '0');
+            if (d > 9)
+                break;
+            w = w * 10 + d;
+        }
+        if (i == n) {
+            *v = (double)w;
+            return 0;
+        }
+    }
     return fy_parse_float(s, n, v);
 }
 
