@@ -247,8 +247,9 @@ typedef struct {
 
 typedef struct {
     uint32_t fam;
-    uint32_t first_pt, last_pt; /* global point indices, for the contiguity check */
-    uint64_t sig;               /* summaries/histograms: order-independent hash of the label set */
+    uint32_t last_pt; /* global point index, for the contiguity check */
+    uint32_t pt_at;   /* layout(): write cursor when points interleave */
+    uint64_t sig;     /* summaries/histograms: order-independent hash of the label set */
 } series_work_t;
 
 #define RECENT_N 4
@@ -801,11 +802,10 @@ static int add_point(ps_t *ps, uint32_t s, double key, double value, uint64_t co
     uint32_t i = ps->npoints++;
     series_work_t *sw = &ps->serw[s];
     if (ps->series[s].npoints == 0) {
-        sw->first_pt = i;
         ps->series[s].points = &ps->points[i]; /* final unless points interleave (then layout() moves them) */
-    }
-    else if (sw->last_pt != i - 1)
+    } else if (sw->last_pt != i - 1) {
         ps->points_interleaved = 1;
+    }
     sw->last_pt = i;
     ps->series[s].npoints++;
     ps->points[i].key = key;
@@ -1083,11 +1083,11 @@ static int layout(ps_t *ps, fy_body_t *body)
             return FY_PERR_NOMEM;
         uint32_t at = 0;
         for (uint32_t s = 0; s < ps->nseries; s++) {
-            ps->serw[s].first_pt = at; /* reused as the write cursor */
+            ps->serw[s].pt_at = at;
             at += ps->series[s].npoints;
         }
         for (uint32_t i = 0; i < ps->npoints; i++)
-            np[ps->serw[ps->pt_series[i]].first_pt++] = ps->points[i];
+            np[ps->serw[ps->pt_series[i]].pt_at++] = ps->points[i];
         at = 0;
         for (uint32_t s = 0; s < ps->nseries; s++) {
             ps->series[s].points = ps->series[s].npoints ? np + at : NULL;
