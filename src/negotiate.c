@@ -160,6 +160,29 @@ const char *fy_scrape_content_type(fy_scrape_format_t f)
     }
 }
 
+/* Length of the Unicode white space rune (Go's unicode.IsSpace) at p[0..n), or 0. */
+static size_t space_at(const unsigned char *p, size_t n)
+{
+    if (n >= 1 && (p[0] == ' ' || (p[0] >= '\t' && p[0] <= '\r')))
+        return 1;
+    if (n >= 2 && p[0] == 0xC2 && (p[1] == 0x85 || p[1] == 0xA0))
+        return 2;
+    if (n >= 3 && ((p[0] == 0xE1 && p[1] == 0x9A && p[2] == 0x80) ||
+                   (p[0] == 0xE2 && p[1] == 0x80 && ((p[2] >= 0x80 && p[2] <= 0x8A) || p[2] == 0xA8 || p[2] == 0xA9 || p[2] == 0xAF)) ||
+                   (p[0] == 0xE2 && p[1] == 0x81 && p[2] == 0x9F) || (p[0] == 0xE3 && p[1] == 0x80 && p[2] == 0x80)))
+        return 3;
+    return 0;
+}
+
+/* The same, for the rune that ends at p[n-1]. */
+static size_t space_before(const unsigned char *p, size_t n)
+{
+    for (size_t k = 1; k <= 3 && k <= n; k++)
+        if (space_at(p + n - k, k) == k)
+            return k;
+    return 0;
+}
+
 int fy_negotiate_gzip(const char *ae, size_t len)
 {
     size_t i = 0;
@@ -167,14 +190,14 @@ int fy_negotiate_gzip(const char *ae, size_t len)
         size_t j = i;
         while (j < len && ae[j] != ',')
             j++;
-        const char *p = ae + i;
-        size_t n = j - i;
-        while (n && (*p == ' ' || *p == '\t')) {
-            p++;
-            n--;
+        const unsigned char *p = (const unsigned char *)ae + i;
+        size_t n = j - i, k;
+        while ((k = space_at(p, n)) != 0) { /* strings.TrimSpace */
+            p += k;
+            n -= k;
         }
-        while (n && (p[n - 1] == ' ' || p[n - 1] == '\t'))
-            n--;
+        while ((k = space_before(p, n)) != 0)
+            n -= k;
         if ((n == 4 && memcmp(p, "gzip", 4) == 0) || (n > 4 && memcmp(p, "gzip;", 5) == 0))
             return 1;
         i = j + 1;
