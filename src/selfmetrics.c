@@ -77,11 +77,17 @@ void fy_selfstats_dispose(fy_selfstats_t *s)
 
 fy_method_t fy_method_from(const char *m, size_t n)
 {
-    static const char *const upper[FY_M__COUNT - 1] = {"GET",    "PUT",     "HEAD",   "POST",  "DELETE",
-                                                        "CONNECT", "OPTIONS", "NOTIFY", "TRACE", "PATCH"};
-    for (int i = 0; i < FY_M__COUNT - 1; i++)
-        if (strlen(upper[i]) == n && memcmp(upper[i], m, n) == 0)
+    /* client_golang's sanitizeMethod lists each method in upper and in lower case ("GET", "get"); nothing else. */
+    for (int i = 0; i < FY_M__COUNT - 1; i++) {
+        const char *lower = method_names[i];
+        if (strlen(lower) != n)
+            continue;
+        size_t k = 0;
+        while (k < n && m[k] == lower[k] - 'a' + 'A')
+            k++;
+        if (k == n || memcmp(m, lower, n) == 0)
             return (fy_method_t)i;
+    }
     return FY_M_UNKNOWN;
 }
 
