@@ -250,7 +250,9 @@ static int collect_summary(builder_t *b, fy_selfstats_t *s, int size_not_duratio
         if (n == 0) {
             pts[i].value = NAN;
         } else {
-            size_t k = (size_t)(qs[i] * (double)n);
+            /* beorn7/perks before its first flush (fewer than 500 samples): sorted[ceil(n*q) - 1], at least [0] */
+            size_t k = (size_t)ceil((double)n * qs[i]);
+            k = k > 0 ? k - 1 : 0;
             pts[i].value = vals[k < n ? k : n - 1];
         }
     }
