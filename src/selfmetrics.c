@@ -77,11 +77,17 @@ void fy_selfstats_dispose(fy_selfstats_t *s)
 
 fy_method_t fy_method_from(const char *m, size_t n)
 {
-    static const char *const upper[FY_M__COUNT - 1] = {"GET",    "PUT",     "HEAD",   "POST",  "DELETE",
-                                                        "CONNECT", "OPTIONS", "NOTIFY", "TRACE", "PATCH"};
-    for (int i = 0; i < FY_M__COUNT - 1; i++)
-        if (strlen(upper[i]) == n && memcmp(upper[i], m, n) == 0)
+    /* client_golang's sanitizeMethod lists each method in upper and in lower case ("GET", "get"); nothing else. */
+    for (int i = 0; i < FY_M__COUNT - 1; i++) {
+        const char *lower = method_names[i];
+        if (strlen(lower) != n)
+            continue;
+        size_t k = 0;
+        while (k < n && m[k] == lower[k] - 'a' + 'A')
+            k++;
+        if (k == n || memcmp(m, lower, n) == 0)
             return (fy_method_t)i;
+    }
     return FY_M_UNKNOWN;
 }
 
@@ -244,7 +250,9 @@ static int collect_summary(builder_t *b, fy_selfstats_t *s, int size_not_duratio
         if (n == 0) {
             pts[i].value = NAN;
         } else {
-            size_t k = (size_t)(qs[i] * (double)n);
+            /* beorn7/perks before its first flush (fewer than 500 samples): sorted[ceil(n*q) - 1], at least [0] */
+            size_t k = (size_t)ceil((double)n * qs[i]);
+            k = k > 0 ? k - 1 : 0;
             pts[i].value = vals[k < n ? k : n - 1];
         }
     }

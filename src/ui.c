@@ -155,8 +155,8 @@ static const char *const type_names[] = {"COUNTER", "GAUGE", "SUMMARY", "UNTYPED
 typedef struct {
     const fy_ui_opts_t *o;
     fy_buf_t *out;
-    unsigned matched; /* groups that pass the filter so far */
-    unsigned first, last;
+    unsigned matched;     /* groups that pass the filter so far */
+    uint64_t first, last; /* 64 bits: page * page_size must not wrap (?page= comes from the URL) */
     unsigned rendered;
 } walk_t;
 
@@ -360,7 +360,7 @@ int fy_ui_render(fy_store_t *store, const fy_ui_opts_t *o, fy_buf_t *out)
 {
     unsigned ps = o->page_size ? o->page_size : 100;
     fy_buf_t groups = {0};
-    walk_t w = {o, &groups, 0, o->page * ps, o->page * ps + ps, 0};
+    walk_t w = {o, &groups, 0, (uint64_t)o->page * ps, (uint64_t)o->page * ps + ps, 0};
     if (fy_store_foreach_group(store, walk_group, &w) != 0)
         w.out->oom = 1;
     fy_store_stats_t st;
@@ -381,13 +381,14 @@ int fy_ui_render(fy_store_t *store, const fy_ui_opts_t *o, fy_buf_t *out)
                            "<span id=\"del-all-counter\">%llu</span> Groups</button>",
                       st.groups ? "" : " disabled", (unsigned long long)st.groups);
     fy_buf_str(out, "</form>\n");
-    unsigned first = w.first + 1, last = w.first + w.rendered;
+    uint64_t first = w.first + 1, last = w.first + w.rendered;
     fy_buf_printf(out, "<p class=\"muted pager\">%u groups", w.matched);
     if (w.matched > ps || o->page > 0) {
-        fy_buf_printf(out, " &middot; showing %u&ndash;%u &middot; ", w.rendered ? first : 0, w.rendered ? last : 0);
+        fy_buf_printf(out, " &middot; showing %llu&ndash;%llu &middot; ", w.rendered ? (unsigned long long)first : 0ull,
+                      w.rendered ? (unsigned long long)last : 0ull);
         if (o->page > 0)
             page_link(out, o, o->page - 1, "&larr; previous");
-        if (w.first + ps < w.matched)
+        if (w.first + ps < w.matched) /* then page + 1 cannot wrap */
             page_link(out, o, o->page + 1, "next &rarr;");
     }
     fy_buf_str(out, "</p>\n");
