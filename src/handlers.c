@@ -366,13 +366,16 @@ static int on_scrape(void *ctx, h2o_req_t *req)
     fy_scrape_format_t fmt = fy_negotiate_format(accept, accept_len, app->flags->enable_openmetrics);
     out_t *o = out_new(req, fy_negotiate_gzip(ae, ae_len));
 
-    /* The own families, collected into a small arena that lives as long as this call. */
-    size_t own_cap = 256u << 10;
-    void *own_mem = malloc(own_cap);
+    /* The own families, collected into an arena that lives as long as this call; it doubles until they fit (every
+     * code x handler x method combination seen needs about 656 KiB). */
+    void *own_mem = NULL;
     fy_body_t own, *ownp = NULL;
     fy_store_stats_t st;
     fy_store_stats(app->store, &st);
-    if (own_mem != NULL) {
+    for (size_t own_cap = 256u << 10; ownp == NULL && own_cap <= (16u << 20); own_cap *= 2) {
+        free(own_mem);
+        if ((own_mem = malloc(own_cap)) == NULL)
+            break;
         fy_arena_t a;
         fy_arena_init(&a, own_mem, own_cap);
         if (fy_selfstats_collect(&app->stats, &a, now_ns(), st.groups, st.series, &own) == 0)

@@ -170,8 +170,9 @@ void fy_push_apply(fy_store_t *store, fy_push_arena_t *arena, const fy_push_limi
         out->log_failure = 1;
         if (lim->consistency_check_disabled) {
             /* The reference answers 202 before checking; we still refuse to store inconsistent data (it would
-             * break every scrape) and record the failure, as it does for timestamps (B9). */
-            set_static(out, 202, "");
+             * break every scrape) and record the failure, as it does for timestamps (B9). The message is kept for
+             * the log; a 2xx answer carries no body. */
+            set_fmt(out, 202, "%.*s", (int)serr.msg_len, serr.msg ? serr.msg : "");
         } else {
             set_fmt(out, 400, "%s%.*s", invalid_prefix, (int)serr.msg_len, serr.msg ? serr.msg : "");
         }

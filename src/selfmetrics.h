@@ -108,7 +108,8 @@ void fy_selfstats_limit(fy_selfstats_t *s, fy_limit_t which);
 /**
  * Builds the own families, sorted by name, series in exposition order, into *body (arrays from arena; strings
  * live in the arena too). store_groups/store_series feed ferry_store_*; pass UINT64_MAX to omit them.
- * Returns 0, or -1 when the arena is too small (64 KiB always suffices).
+ * Returns 0, or -1 when the arena is too small (256 KiB suffices for a few hundred request counters; every
+ * code x handler x method combination needs about 656 KiB): grow it and call again.
  */
 int fy_selfstats_collect(fy_selfstats_t *s, fy_arena_t *arena, int64_t now_ns, uint64_t store_groups,
                          uint64_t store_series, fy_body_t *body);
