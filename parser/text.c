@@ -53,6 +53,117 @@ static const unsigned char ctab[256] = {CT64(0), CT64(64), CT64(128), CT64(192)}
 #define IS_BLANK(c) ((c) == ' ' || (c) == '\t')
 
 /* ------------------------------------------------------------------------------------------------------------- */
+/* Scanning. Each scan_* returns the first byte at or after p that ends a token of its class. The SSE2 part is only
+ * a candidate finder (picohttpparser style): it skips 16-byte blocks whose bytes all certainly belong to the class,
+ * and stops at the first block that holds a byte that may not; the table loop after it decides. It never looks at
+ * a block that is not wholly before lim (the end of the region, lim[-1] == '\n'), so nothing past len is read.
+ * FY_PARSER_SCALAR leaves only the table loops. */
+
+#if defined(__SSE2__) && !defined(FY_PARSER_SCALAR)
+#define TEXT_SSE2 1
+#include <emmintrin.h>
+
+/* Lanes of v in [lo, lo + n): shifting by 0x80 - lo maps the range onto [-128, -128 + n) (mod 256, a bijection). */
+static inline __m128i in_range(__m128i v, unsigned char lo, unsigned char n)
+{
+    __m128i t = _mm_add_epi8(v, _mm_set1_epi8((char)(0x80 - lo)));
+    return _mm_cmplt_epi8(t, _mm_set1_epi8((char)(-128 + n)));
+}
+
+/* [a-zA-Z0-9_] lanes, plus ':' when colon. */
+static inline unsigned name_mask(__m128i v, int colon)
+{
+    __m128i alpha = in_range(_mm_or_si128(v, _mm_set1_epi8(0x20)), 'a', 26);
+    __m128i digit = in_range(v, '0', colon ? 11 : 10); /* ':' directly follows '9' */
+    __m128i under = _mm_cmpeq_epi8(v, _mm_set1_epi8('_'));
+    return (unsigned)_mm_movemask_epi8(_mm_or_si128(_mm_or_si128(alpha, digit), under));
+}
+
+static inline const char *skip_names(const char *p, const char *lim, int colon)
+{
+    while (lim - p >= 16) {
+        unsigned m = ~name_mask(_mm_loadu_si128((const __m128i *)p), colon) & 0xffff;
+        if (m != 0)
+            return p + __builtin_ctz(m);
+        p += 16;
+    }
+    return p;
+}
+#endif
+
+/* Metric name bytes [a-zA-Z0-9_:]. */
+static inline const char *scan_mname(const char *p, const char *lim)
+{
+#ifdef TEXT_SSE2
+    p = skip_names(p, lim, 1);
+#else
+    (void)lim;
+#endif
+    while (IS(*p, C_MNAME))
+        p++;
+    return p;
+}
+
+/* Label name bytes [a-zA-Z0-9_]. */
+static inline const char *scan_lname(const char *p, const char *lim)
+{
+#ifdef TEXT_SSE2
+    p = skip_names(p, lim, 0);
+#else
+    (void)lim;
+#endif
+    while (IS(*p, C_LNAME))
+        p++;
+    return p;
+}
+
+/* Up to the next '"', '\\', '\n' or byte >= 0x80 in a label value. */
+static inline const char *scan_lvalue(const char *p, const char *lim)
+{
+#ifdef TEXT_SSE2
+    while (lim - p >= 16) {
+        __m128i v = _mm_loadu_si128((const __m128i *)p);
+        __m128i stop = _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(v, _mm_set1_epi8('"')), _mm_cmpeq_epi8(v, _mm_set1_epi8('\\'))),
+                                    _mm_cmpeq_epi8(v, _mm_set1_epi8('\n')));
+        unsigned m = (unsigned)_mm_movemask_epi8(_mm_or_si128(stop, v)); /* the sign bit flags bytes >= 0x80 */
+        if (m != 0) {
+            p += __builtin_ctz(m);
+            break;
+        }
+        p += 16;
+    }
+#else
+    (void)lim;
+#endif
+    while (!IS(*p, C_LVSTOP))
+        p++;
+    return p;
+}
+
+/* Up to the next ' ', '\t' or '\n' (readTokenUntilWhitespace). */
+static inline const char *scan_token(const char *p, const char *lim)
+{
+#ifdef TEXT_SSE2
+    while (lim - p >= 16) {
+        __m128i v = _mm_loadu_si128((const __m128i *)p);
+        __m128i stop = _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(v, _mm_set1_epi8(' ')), _mm_cmpeq_epi8(v, _mm_set1_epi8('\t'))),
+                                    _mm_cmpeq_epi8(v, _mm_set1_epi8('\n')));
+        unsigned m = (unsigned)_mm_movemask_epi8(stop);
+        if (m != 0) {
+            p += __builtin_ctz(m);
+            break;
+        }
+        p += 16;
+    }
+#else
+    (void)lim;
+#endif
+    while (!IS(*p, C_TOKEND))
+        p++;
+    return p;
+}
+
+/* ------------------------------------------------------------------------------------------------------------- */
 /* Hashing: names and label values are short; an 8-bytes-at-a-time multiply-mix is plenty and cheap. */
 
 static inline uint64_t load64(const char *p)
@@ -68,6 +179,36 @@ static inline uint64_t mix64(uint64_t x)
     x *= 0xd6e8feb86659fd93ULL;
     x ^= x >> 32;
     return x;
+}
+
+/* Equality of short byte strings without a libc call: names and label values are mostly under 64 bytes. */
+static inline int mem_eq(const char *a, const char *b, size_t n)
+{
+    if (n >= 8) {
+        for (size_t i = 0; i + 8 < n; i += 8) {
+            if (load64(a + i) != load64(b + i))
+                return 0;
+        }
+        return load64(a + n - 8) == load64(b + n - 8);
+    }
+    if (n >= 4) {
+        uint32_t x0, y0, x1, y1;
+        memcpy(&x0, a, 4);
+        memcpy(&y0, b, 4);
+        memcpy(&x1, a + n - 4, 4);
+        memcpy(&y1, b + n - 4, 4);
+        return x0 == y0 && x1 == y1;
+    }
+    for (size_t i = 0; i < n; i++) {
+        if (a[i] != b[i])
+            return 0;
+    }
+    return 1;
+}
+
+static inline int str_eq(fy_str_t a, fy_str_t b)
+{
+    return a.len == b.len && mem_eq(a.ptr, b.ptr, a.len);
 }
 
 static uint64_t hash_bytes(const char *p, size_t n, uint64_t seed)
@@ -94,7 +235,6 @@ enum { K_EXACT = 0, K_COUNT, K_SUM, K_BUCKET };
 typedef struct {
     const char *ptr; /* metric name as written on the line */
     size_t len;
-    uint32_t hash;  /* low bits of the name hash, to skip most memcmp */
     uint32_t fam;   /* family it resolves to */
     uint8_t kind;   /* K_*: how the name relates to the family's name */
     uint8_t alias;  /* 1: a suffixed name resolved to a summary/histogram, not a family of its own */
@@ -107,9 +247,19 @@ typedef struct {
 
 typedef struct {
     uint32_t fam;
-    uint32_t first_pt, last_pt; /* global point indices, for the contiguity check */
-    uint64_t sig;               /* summaries/histograms: order-independent hash of the label set */
+    uint32_t last_pt; /* global point index, for the contiguity check */
+    uint32_t pt_at;   /* layout(): write cursor when points interleave */
+    uint64_t sig;     /* summaries/histograms: order-independent hash of the label set */
 } series_work_t;
+
+#define RECENT_N 4
+
+typedef struct {
+    const char *ptr;
+    size_t len; /* 0: unused */
+    uint32_t fam;
+    uint8_t kind;
+} recent_t;
 
 typedef struct {
     fy_arena_t *arena;
@@ -130,7 +280,8 @@ typedef struct {
 
     name_ent_t *names;
     uint32_t nnames;
-    uint32_t *name_slots; /* entry index + 1; 0 = empty */
+    uint64_t *name_slots; /* hash << 32 | entry index + 1; 0 = empty. The hash here spares a visit to the entry on most
+                           * probes that do not match. */
     uint32_t name_mask;
 
     fy_series_t *series;
@@ -151,11 +302,11 @@ typedef struct {
 
     uint8_t series_interleaved, points_interleaved;
 
-    /* Fast path: the previous line's metric name and what it resolved to. */
-    const char *last_name;
-    size_t last_name_len;
-    uint32_t last_fam;
-    uint8_t last_kind;
+    /* Fast path: the last few distinct metric names and what they resolved to, most recent first. Four cover a
+     * histogram's X_bucket, X_sum, X_count and the X of its HELP/TYPE lines. */
+    recent_t recent[RECENT_N];
+
+    uint32_t last_hs; /* the summary/histogram series of the last such line + 1; 0 = none */
 } ps_t;
 
 #define DUP_LINEAR_MAX 16
@@ -218,14 +369,17 @@ static void *alloc_zero(fy_arena_t *a, size_t n)
 static int names_grow(ps_t *ps)
 {
     uint32_t nmask = ps->name_mask * 2 + 1;
-    uint32_t *ns = alloc_zero(ps->arena, ((size_t)nmask + 1) * sizeof(*ns));
+    uint64_t *ns = alloc_zero(ps->arena, ((size_t)nmask + 1) * sizeof(*ns));
     if (ns == NULL)
         return FY_PERR_NOMEM;
-    for (uint32_t i = 0; i < ps->nnames; i++) {
-        uint32_t j = ps->names[i].hash & nmask;
+    for (uint32_t i = 0; i <= ps->name_mask; i++) {
+        uint64_t e = ps->name_slots[i];
+        if (e == 0)
+            continue;
+        uint32_t j = (uint32_t)(e >> 32) & nmask;
         while (ns[j] != 0)
             j = (j + 1) & nmask;
-        ns[j] = i + 1;
+        ns[j] = e;
     }
     ps->name_slots = ns;
     ps->name_mask = nmask;
@@ -235,11 +389,13 @@ static int names_grow(ps_t *ps)
 static name_ent_t *names_find(ps_t *ps, const char *name, size_t len, uint32_t h)
 {
     for (uint32_t j = h & ps->name_mask;; j = (j + 1) & ps->name_mask) {
-        uint32_t e = ps->name_slots[j];
+        uint64_t e = ps->name_slots[j];
         if (e == 0)
             return NULL;
-        name_ent_t *ne = &ps->names[e - 1];
-        if (ne->hash == h && ne->len == len && memcmp(ne->ptr, name, len) == 0)
+        if ((uint32_t)(e >> 32) != h)
+            continue;
+        name_ent_t *ne = &ps->names[(uint32_t)e - 1];
+        if (ne->len == len && mem_eq(ne->ptr, name, len))
             return ne;
     }
 }
@@ -254,14 +410,13 @@ static int names_add(ps_t *ps, const char *name, size_t len, uint32_t h, uint32_
     name_ent_t *ne = &ps->names[ps->nnames];
     ne->ptr = name;
     ne->len = len;
-    ne->hash = h;
     ne->fam = fam;
     ne->kind = kind;
     ne->alias = alias;
     uint32_t j = h & ps->name_mask;
     while (ps->name_slots[j] != 0)
         j = (j + 1) & ps->name_mask;
-    ps->name_slots[j] = ++ps->nnames;
+    ps->name_slots[j] = (uint64_t)h << 32 | ++ps->nnames;
     return FY_OK;
 }
 
@@ -294,10 +449,16 @@ static int find_typed_family(ps_t *ps, const char *base, size_t blen, int want_h
  */
 static int resolve_family(ps_t *ps, const char *name, size_t len, uint32_t *fam, uint8_t *kind)
 {
-    if (len == ps->last_name_len && memcmp(name, ps->last_name, len) == 0) {
-        *fam = ps->last_fam;
-        *kind = ps->last_kind;
-        return FY_OK;
+    for (int i = 0; i < RECENT_N; i++) {
+        recent_t r = ps->recent[i];
+        if (r.len == len && mem_eq(name, r.ptr, len)) {
+            for (int j = i; j > 0; j--)
+                ps->recent[j] = ps->recent[j - 1];
+            ps->recent[0] = r;
+            *fam = r.fam;
+            *kind = r.kind;
+            return FY_OK;
+        }
     }
     uint32_t h = (uint32_t)hash_bytes(name, len, 0);
     name_ent_t *ne = names_find(ps, name, len, h);
@@ -337,10 +498,8 @@ static int resolve_family(ps_t *ps, const char *name, size_t len, uint32_t *fam,
                 return rc;
         }
     }
-    ps->last_name = name;
-    ps->last_name_len = len;
-    ps->last_fam = f;
-    ps->last_kind = k;
+    memmove(&ps->recent[1], &ps->recent[0], (RECENT_N - 1) * sizeof(ps->recent[0]));
+    ps->recent[0] = (recent_t){name, len, f, k};
     *fam = f;
     *kind = k;
     return FY_OK;
@@ -359,7 +518,7 @@ static int dup_insert(ps_t *ps, const fy_label_t *ls, uint32_t i, uint32_t mask)
             ps->dup_slots[j] = i + 1;
             return 0;
         }
-        if (fy_str_eq(ls[e - 1].name, ls[i].name))
+        if (str_eq(ls[e - 1].name, ls[i].name))
             return 1;
     }
 }
@@ -371,7 +530,7 @@ static const fy_label_t *dup_lookup(ps_t *ps, const fy_label_t *ls, fy_str_t nam
         uint32_t e = ps->dup_slots[j];
         if (e == 0)
             return NULL;
-        if (fy_str_eq(ls[e - 1].name, name))
+        if (str_eq(ls[e - 1].name, name))
             return &ls[e - 1];
     }
 }
@@ -423,7 +582,7 @@ static int same_label_set(ps_t *ps, const fy_label_t *a, uint32_t na, const fy_l
     if (na != nb)
         return 0;
     uint32_t i = 0;
-    while (i < na && fy_str_eq(a[i].name, b[i].name) && fy_str_eq(a[i].value, b[i].value))
+    while (i < na && str_eq(a[i].name, b[i].name) && str_eq(a[i].value, b[i].value))
         i++;
     if (i == na)
         return 1;
@@ -433,13 +592,13 @@ static int same_label_set(ps_t *ps, const fy_label_t *a, uint32_t na, const fy_l
             m = dup_lookup(ps, b, a[i].name, dmask);
         } else {
             for (uint32_t j = 0; j < nb; j++) {
-                if (fy_str_eq(a[i].name, b[j].name)) {
+                if (str_eq(a[i].name, b[j].name)) {
                     m = &b[j];
                     break;
                 }
             }
         }
-        if (m == NULL || !fy_str_eq(m->value, a[i].value))
+        if (m == NULL || !str_eq(m->value, a[i].value))
             return 0;
     }
     return 1;
@@ -490,6 +649,22 @@ static uint64_t go_float_to_uint64(double x)
  * them). */
 static inline int parse_value(const char *s, size_t n, double *v)
 {
+    /* Plain digit strings below 10^15 (bucket counts, most counters) are exact as doubles: ParseFloat gives (double)w,
+     * leading zeros included. Everything else goes to the full parser. */
+    if (n - 1 < 15) {
+        uint64_t w = 0;
+        size_t i = 0;
+        for (; i < n; i++) {
+            unsigned d = (unsigned)(s[i] - '0');
+            if (d > 9)
+                break;
+            w = w * 10 + d;
+        }
+        if (i == n) {
+            *v = (double)w;
+            return 0;
+        }
+    }
     return fy_parse_float(s, n, v);
 }
 
@@ -553,8 +728,7 @@ static int parse_comment(ps_t *ps, const char *p)
     if (*p == '\n')
         return FY_OK;
     const char *kw = p;
-    while (!IS(*p, C_TOKEND))
-        p++;
+    p = scan_token(p, ps->lim);
     ps->eol = p;
     if (*p == '\n')
         return FY_OK;
@@ -570,11 +744,8 @@ static int parse_comment(ps_t *ps, const char *p)
     }
     p = skip_blanks(p);
     const char *name = p;
-    if (IS(*p, C_MNAME0)) {
-        p++;
-        while (IS(*p, C_MNAME))
-            p++;
-    }
+    if (IS(*p, C_MNAME0))
+        p = scan_mname(p + 1, ps->lim);
     ps->eol = p;
     if (*p == '\n')
         return p >= ps->eof_at ? text_eof(ps, p) : FY_OK;
@@ -630,10 +801,11 @@ static int add_point(ps_t *ps, uint32_t s, double key, double value, uint64_t co
         return FY_PERR_NOMEM;
     uint32_t i = ps->npoints++;
     series_work_t *sw = &ps->serw[s];
-    if (ps->series[s].npoints == 0)
-        sw->first_pt = i;
-    else if (sw->last_pt != i - 1)
+    if (ps->series[s].npoints == 0) {
+        ps->series[s].points = &ps->points[i]; /* final unless points interleave (then layout() moves them) */
+    } else if (sw->last_pt != i - 1) {
         ps->points_interleaved = 1;
+    }
     sw->last_pt = i;
     ps->series[s].npoints++;
     ps->points[i].key = key;
@@ -664,13 +836,12 @@ static uint32_t new_series(ps_t *ps, uint32_t f, const fy_label_t *labels, uint3
 /* A sample line; p is at its first non-blank byte (not '#', not '\n'). */
 static int parse_sample(ps_t *ps, const char *p)
 {
+    const char *const lim = ps->lim;
     int rc;
     const char *name = p;
     if (!IS(*p, C_MNAME0))
         return TERR(ps, p, FY_PERR_INVALID_METRIC_NAME);
-    p++;
-    while (IS(*p, C_MNAME))
-        p++;
+    p = scan_mname(p + 1, lim);
     uint32_t f;
     uint8_t kind;
     if ((rc = resolve_family(ps, name, (size_t)(p - name), &f, &kind)) != FY_OK)
@@ -699,9 +870,7 @@ static int parse_sample(ps_t *ps, const char *p)
             const char *ln = p;
             if (!IS(*p, C_LNAME0))
                 return TERR(ps, p, FY_PERR_INVALID_LABEL_NAME, fm->name);
-            p++;
-            while (IS(*p, C_LNAME))
-                p++;
+            p = scan_lname(p + 1, lim);
             fy_str_t lname = fy_str(ln, (size_t)(p - ln));
             if (fy_str_eq_mem(lname, FY_STRLIT("__name__")))
                 return TERR(ps, p, FY_PERR_RESERVED_LABEL, fy_str(FY_STRLIT("__name__")));
@@ -717,7 +886,7 @@ static int parse_sample(ps_t *ps, const char *p)
                 n++;
                 if (n <= DUP_LINEAR_MAX) {
                     for (uint32_t i = 0; i + 1 < n; i++) {
-                        if (fy_str_eq(ls[i].name, lname))
+                        if (str_eq(ls[i].name, lname))
                             return TERR(ps, p, FY_PERR_DUPLICATE_LABEL, fm->name);
                     }
                 } else {
@@ -733,8 +902,7 @@ static int parse_sample(ps_t *ps, const char *p)
             const char *v = ++p;
             uint8_t esc = FY_ESC_NONE, high = 0;
             for (;;) {
-                while (!IS(*p, C_LVSTOP))
-                    p++;
+                p = scan_lvalue(p, lim);
                 if (*p == '"')
                     break;
                 if (*p == '\\') {
@@ -781,7 +949,12 @@ static int parse_sample(ps_t *ps, const char *p)
 
     /* readingValue: find or create the series first, as expfmt does. */
     uint32_t s;
-    if (is_sum || is_hist) {
+    if ((is_sum || is_hist) && ps->last_hs != 0 && ps->serw[ps->last_hs - 1].fam == f &&
+        same_label_set(ps, ps->series[ps->last_hs - 1].labels, ps->series[ps->last_hs - 1].nlabels, ls, n, dmask)) {
+        /* The series of the previous summary/histogram line again (the usual run of buckets): the lookup below would
+         * find it, since a (family, label set) has at most one series. */
+        s = ps->last_hs - 1;
+    } else if (is_sum || is_hist) {
         uint64_t sig = mix64((uint64_t)f * 0x9E3779B97F4A7C15ULL + n);
         for (uint32_t i = 0; i < n; i++)
             sig += label_hash(&ls[i]);
@@ -813,6 +986,7 @@ static int parse_sample(ps_t *ps, const char *p)
             ps->ser_slots[j] = s + 1;
             ps->ser_count++;
         }
+        ps->last_hs = s + 1;
     } else {
         if (ps->nseries == ps->maxseries)
             return FY_PERR_NOMEM;
@@ -823,8 +997,7 @@ static int parse_sample(ps_t *ps, const char *p)
         memset(ps->dup_slots, 0, ((size_t)dmask + 1) * sizeof(uint32_t));
 
     const char *vt = p;
-    while (!IS(*p, C_TOKEND))
-        p++;
+    p = scan_token(p, lim);
     double value;
     if (p >= ps->eof_at)
         return text_eof(ps, p);
@@ -855,8 +1028,7 @@ static int parse_sample(ps_t *ps, const char *p)
     /* startTimestamp */
     p = skip_blanks(p + 1);
     const char *ts = p;
-    while (!IS(*p, C_TOKEND))
-        p++;
+    p = scan_token(p, lim);
     int64_t t;
     if (p >= ps->eof_at)
         return text_eof(ps, p);
@@ -904,25 +1076,23 @@ static int parse_lines(ps_t *ps, const char *p, const char *end)
 
 static int layout(ps_t *ps, fy_body_t *body)
 {
+    /* Points in input order already are contiguous per series, and add_point() pointed each series at its first. */
     if (ps->points_interleaved) {
         fy_point_t *np = fy_arena_alloc(ps->arena, (size_t)ps->npoints * sizeof(*np));
         if (np == NULL)
             return FY_PERR_NOMEM;
         uint32_t at = 0;
         for (uint32_t s = 0; s < ps->nseries; s++) {
-            ps->serw[s].first_pt = at; /* reused as the write cursor */
+            ps->serw[s].pt_at = at;
             at += ps->series[s].npoints;
         }
         for (uint32_t i = 0; i < ps->npoints; i++)
-            np[ps->serw[ps->pt_series[i]].first_pt++] = ps->points[i];
+            np[ps->serw[ps->pt_series[i]].pt_at++] = ps->points[i];
         at = 0;
         for (uint32_t s = 0; s < ps->nseries; s++) {
             ps->series[s].points = ps->series[s].npoints ? np + at : NULL;
             at += ps->series[s].npoints;
         }
-    } else {
-        for (uint32_t s = 0; s < ps->nseries; s++)
-            ps->series[s].points = ps->series[s].npoints ? ps->points + ps->serw[s].first_pt : NULL;
     }
 
     fy_series_t *ser = ps->series;
@@ -984,7 +1154,7 @@ static int setup(ps_t *ps, size_t len)
     ALLOC_ARRAY(ps, ps->pt_series, ps->maxpoints);
     ps->name_mask = 63;
     ps->ser_mask = 63;
-    if ((ps->name_slots = alloc_zero(ps->arena, 64 * sizeof(uint32_t))) == NULL ||
+    if ((ps->name_slots = alloc_zero(ps->arena, 64 * sizeof(uint64_t))) == NULL ||
         (ps->ser_slots = alloc_zero(ps->arena, 64 * sizeof(uint32_t))) == NULL)
         return FY_PERR_NOMEM;
     return FY_OK;
@@ -1031,8 +1201,7 @@ int fy_parse_text(const char *buf, size_t len, fy_arena_t *arena, fy_body_t *bod
         ps.region_off = (size_t)(tail - buf);
         ps.eof_at = copy + tlen;
         ps.lim = copy + tlen + 1;
-        ps.last_name_len = 0;
-        ps.last_name = NULL;
+        memset(ps.recent, 0, sizeof(ps.recent));
         ps.line++;
         const char *p = skip_blanks(copy);
         if (p != ps.eof_at) {

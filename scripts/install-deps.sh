@@ -11,6 +11,7 @@ build_pkgs=(
     build-essential cmake ninja-build pkg-config
     libh2o-evloop-dev libssl-dev zlib1g-dev libxxhash-dev libjemalloc-dev libsnappy-dev
     libcmocka-dev libbenchmark-dev
+    libyaml-dev libcrypt-dev
 )
 test_pkgs=(
     clang libclang-rt-14-dev llvm
@@ -31,14 +32,17 @@ for p in "${pkgs[@]}"; do
     fi
 done
 
-if [ ${#missing[@]} -eq 0 ]; then
-    exit 0
+if [ ${#missing[@]} -ne 0 ]; then
+    echo "install-deps: installing ${missing[*]}" >&2
+    SUDO=
+    if [ "$(id -u)" -ne 0 ]; then SUDO=sudo; fi
+    export DEBIAN_FRONTEND=noninteractive
+    # Some images ship without package lists; update once, quietly.
+    $SUDO apt-get update -qq >/dev/null
+    $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 
-echo "install-deps: installing ${missing[*]}" >&2
-SUDO=
-if [ "$(id -u)" -ne 0 ]; then SUDO=sudo; fi
-export DEBIAN_FRONTEND=noninteractive
-# Some images ship without package lists; update once, quietly.
-$SUDO apt-get update -qq >/dev/null
-$SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+# The client-library suite (Python, Go, Node clients and promtool) has its own installer.
+case "$what" in
+    test|all) "$(dirname "$0")/install-client-deps.sh" ;;
+esac

@@ -24,7 +24,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import pghttp  # noqa: E402
 import scenarios  # noqa: E402
 
-OWN_PREFIXES = ("go_", "process_", "pushgateway_", "promhttp_")
+OWN_PREFIXES = ("go_", "process_", "pushgateway_", "promhttp_", "ferry_")
 COMPARED_HEADERS = ("content-type", "location", "allow", "x-content-type-options", "content-encoding",
                     "www-authenticate", "access-control-allow-headers", "access-control-allow-methods",
                     "access-control-allow-origin", "access-control-expose-headers", "cache-control")

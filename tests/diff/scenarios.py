@@ -178,7 +178,6 @@ PARSE = [S("parse-" + n, put("/metrics/job/p" + n, body)) for n, body in [
     ("hash-without-space", b"#TYPE x counter\nx 1\n"),
     ("type-without-type", b"# TYPE x\nx 1\n"),
     ("help-empty-text", b"# HELP hx\nhx 1\n"),
-    ("gauge-histogram", b"# TYPE x13 gauge_histogram\nx13 1\n"),
 ]]
 
 # URL and router behaviour (spec 2, 4, 14 items 3-5, 15; transcripts E05, E06, E22, E23, E30).
@@ -322,6 +321,16 @@ DIVERGENCES = [
       divergence="B3: the aliasing push is rejected and creates no group; scrapes keep working"),
     S("b4-invalid-utf8-grouping-value", put("/metrics/job/inv/a/%FF", ferry=(400,)), get("/metrics", ferry=(200,)),
       divergence="B4: rejected before anything is stored"),
+    S("b2-gauge-histogram", put("/metrics/job/x13", b'# TYPE x13 gauge_histogram\nx13_bucket{le="1"} 1\nx13_count 2\n',
+                                ferry=(200,)),
+      ferry_scrape='# HELP push_failure_time_seconds Last Unix time when changing this group in the Pushgateway failed.\n'
+                   '# TYPE push_failure_time_seconds gauge\npush_failure_time_seconds{instance="",job="x13"} 0\n'
+                   '# HELP push_time_seconds Last Unix time when changing this group in the Pushgateway succeeded.\n'
+                   '# TYPE push_time_seconds gauge\npush_time_seconds{instance="",job="x13"} <ts>\n'
+                   '# TYPE x13 histogram\nx13_bucket{instance="",job="x13",le="1"} 1\n'
+                   'x13_bucket{instance="",job="x13",le="+Inf"} 2\nx13_sum{instance="",job="x13"} 0\n'
+                   'x13_count{instance="",job="x13"} 2\n',
+      divergence="B2: gauge histograms are parsed and exposed like histograms instead of truncating every scrape"),
     S("b10-gzip-header-on-get", get("/-/healthy", headers={"Content-Encoding": "gzip"}, ferry=(200,)),
       divergence="B10: body-less requests ignore Content-Encoding"),
     S("gzip-bad-crc", put("/metrics/job/crc", gzip.compress(b"crc_metric 1\n")[:-8] + b"\0\0\0\0" +

@@ -1,0 +1,410 @@
+/*
+ * flags.c: kingpin v2 semantics as Pushgateway 1.5.1 shows them: errors come before --help/--version, a bool flag
+ * takes no "=value" (the value becomes an unexpected argument), a non-repeatable flag given twice is an error, a
+ * value that looks like a flag is a missing argument. Defaults follow upstream 1.5.1 (persistence file empty).
+ */
+#include "flags.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+typedef enum { T_BOOL, T_STRING, T_DURATION, T_LOGLEVEL, T_LOGFORMAT, T_URL, T_UINT, T_LISTEN } flag_type_t;
+
+typedef struct st_flag_def_t {
+    const char *name;
+    flag_type_t type;
+    const char *def;
+    const char *help;
+} flag_def_t;
+
+/* Sorted by name: the order of /api/v1/status and of the help text is this table's order. */
+static const flag_def_t defs[] = {
+    {"log.format", T_LOGFORMAT, "logfmt", "Output format of log messages. One of: [logfmt, json]"},
+    {"log.level", T_LOGLEVEL, "info", "Only log messages with the given severity or above. One of: [debug, info, warn, error]"},
+    {"persistence.file", T_STRING, "", "File to persist metrics. If empty, metrics are only kept in memory."},
+    {"persistence.interval", T_DURATION, "5m", "The minimum interval at which to write out the persistence file."},
+    {"push.disable-consistency-check", T_BOOL, "false", "Do not check consistency of pushed metrics. DANGEROUS."},
+    {"push.max-body-bytes", T_UINT, "67108864", "Largest accepted push body in bytes, after decompression (413 above)."},
+    {"push.max-label-value-length", T_UINT, "32768", "Longest accepted label value in bytes (400 above)."},
+    {"push.max-series-per-push", T_UINT, "100000", "Most series accepted in one push (400 above)."},
+    {"store.max-groups", T_UINT, "1000000", "Most groups the store keeps; pushes creating more are rejected."},
+    {"store.max-series", T_UINT, "10000000", "Most series the store keeps; pushes adding more are rejected."},
+    {"web.config.file", T_STRING, "", "[EXPERIMENTAL] Path to configuration file that can enable TLS or authentication."},
+    {"web.enable-admin-api", T_BOOL, "false", "Enable API endpoints for admin control actions."},
+    {"web.enable-lifecycle", T_BOOL, "false", "Enable shutdown via HTTP request."},
+    {"web.enable-openmetrics", T_BOOL, "false",
+     "Offer the OpenMetrics format to scrapers that ask for it (renames counters without a _total suffix)."},
+    {"web.external-url", T_URL, "", "The URL under which the Pushgateway is externally reachable."},
+    {"web.listen-address", T_LISTEN, ":9091",
+     "Addresses on which to expose metrics and web interface. Repeatable for multiple addresses."},
+    {"web.reuseport", T_BOOL, "false", "One SO_REUSEPORT listening socket per thread instead of one shared socket."},
+    {"web.route-prefix", T_STRING, "",
+     "Prefix for the internal routes of web endpoints. Defaults to the path of --web.external-url."},
+    {"web.systemd-socket", T_BOOL, "false", "Use systemd socket activation listeners instead of port listeners (Linux only)."},
+    {"web.telemetry-path", T_STRING, "/metrics", "Path under which to expose metrics."},
+    {"web.threads", T_UINT, "", "Number of HTTP worker threads (default: number of cores)."},
+};
+#define NDEFS (sizeof(defs) / sizeof(defs[0]))
+
+/* ---------------------------------------------------------------------------------------------------------------- */
+/* Go durations */
+
+static const struct {
+    const char *unit;
+    int64_t ns;
+} units[] = {{"ns", 1},       {"us", 1000},      {"\xc2\xb5s", 1000},  {"\xce\xbcs", 1000},
+             {"ms", 1000000}, {"s", 1000000000}, {"m", 60000000000LL}, {"h", 3600000000000LL}};
+
+int fy_parse_duration(const char *s, int64_t *ns, char *err, size_t errcap)
+{
+    const char *orig = s;
+    int neg = 0;
+    double total = 0;
+    if (*s == '-' || *s == '+')
+        neg = *s++ == '-';
+    if (strcmp(s, "0") == 0) {
+        *ns = 0;
+        return 0;
+    }
+    if (*s == '\0')
+        goto Invalid;
+    while (*s != '\0') {
+        const char *start = s;
+        double v = 0, scale = 1;
+        int digits = 0;
+        while (*s >= '0' && *s <= '9') {
+            v = v * 10 + (*s++ - '0');
+            digits = 1;
+        }
+        if (*s == '.') {
+            s++;
+            while (*s >= '0' && *s <= '9') {
+                scale /= 10;
+                v += (*s++ - '0') * scale;
+                digits = 1;
+            }
+        }
+        if (!digits || s == start)
+            goto Invalid;
+        const char *u = s;
+        while (*s != '\0' && *s != '.' && !(*s >= '0' && *s <= '9'))
+            s++;
+        size_t ul = (size_t)(s - u);
+        if (ul == 0) {
+            snprintf(err, errcap, "time: missing unit in duration \"%s\"", orig);
+            return -1;
+        }
+        int64_t unit = 0;
+        for (size_t i = 0; i < sizeof(units) / sizeof(units[0]); i++)
+            if (strlen(units[i].unit) == ul && memcmp(units[i].unit, u, ul) == 0)
+                unit = units[i].ns;
+        if (unit == 0) {
+            snprintf(err, errcap, "time: unknown unit \"%.*s\" in duration \"%s\"", (int)ul, u, orig);
+            return -1;
+        }
+        total += v * (double)unit;
+        if (total > 9.223372036854775807e18)
+            goto Invalid;
+    }
+    *ns = (int64_t)llround(neg ? -total : total);
+    return 0;
+Invalid:
+    snprintf(err, errcap, "time: invalid duration \"%s\"", orig);
+    return -1;
+}
+
+/* Writes v / 10^prec with trailing zeros (and a bare '.') dropped. */
+static size_t fmt_frac(char *out, uint64_t v, int prec)
+{
+    uint64_t p10 = 1;
+    for (int i = 0; i < prec; i++)
+        p10 *= 10;
+    size_t n = (size_t)sprintf(out, "%llu", (unsigned long long)(v / p10));
+    uint64_t frac = v % p10;
+    if (frac != 0) {
+        char digits[24];
+        sprintf(digits, "%0*llu", prec, (unsigned long long)frac);
+        size_t dl = strlen(digits);
+        while (dl > 0 && digits[dl - 1] == '0')
+            dl--;
+        out[n++] = '.';
+        memcpy(out + n, digits, dl);
+        n += dl;
+        out[n] = '\0';
+    }
+    return n;
+}
+
+void fy_format_duration(int64_t ns, char *out, size_t cap)
+{
+    char buf[64];
+    size_t n = 0;
+    uint64_t u = ns < 0 ? (uint64_t)(-(ns + 1)) + 1 : (uint64_t)ns;
+    if (ns < 0)
+        buf[n++] = '-';
+    if (u == 0) {
+        snprintf(out, cap, "0s");
+        return;
+    }
+    if (u < 1000000000ULL) {
+        const char *unit;
+        int prec;
+        if (u < 1000) {
+            unit = "ns";
+            prec = 0;
+        } else if (u < 1000000) {
+            unit = "\xc2\xb5s";
+            prec = 3;
+        } else {
+            unit = "ms";
+            prec = 6;
+        }
+        n += fmt_frac(buf + n, u, prec);
+        snprintf(out, cap, "%.*s%s", (int)n, buf, unit);
+        return;
+    }
+    uint64_t secs_ns = u % 60000000000ULL, mins = u / 60000000000ULL;
+    if (mins >= 60) {
+        n += (size_t)sprintf(buf + n, "%lluh", (unsigned long long)(mins / 60));
+        n += (size_t)sprintf(buf + n, "%llum", (unsigned long long)(mins % 60));
+    } else if (mins > 0) {
+        n += (size_t)sprintf(buf + n, "%llum", (unsigned long long)mins);
+    }
+    n += fmt_frac(buf + n, secs_ns, 9);
+    snprintf(out, cap, "%.*ss", (int)n, buf);
+}
+
+/* ---------------------------------------------------------------------------------------------------------------- */
+/* Parsing */
+
+static const flag_def_t *find(const char *name, size_t len)
+{
+    for (size_t i = 0; i < NDEFS; i++)
+        if (strlen(defs[i].name) == len && memcmp(defs[i].name, name, len) == 0)
+            return &defs[i];
+    return NULL;
+}
+
+static int parse_uint(const char *s, uint64_t *v)
+{
+    char *end;
+    if (*s < '0' || *s > '9')
+        return -1;
+    errno = 0;
+    unsigned long long x = strtoull(s, &end, 10);
+    if (errno != 0 || *end != '\0')
+        return -1;
+    *v = x;
+    return 0;
+}
+
+static int apply(fy_flags_t *f, const flag_def_t *d, const char *v, char *err, size_t errcap)
+{
+    size_t idx = (size_t)(d - defs);
+    int is_bool = d->type == T_BOOL;
+    int on = is_bool && strcmp(v, "true") == 0;
+    uint64_t u = 0;
+    f->raw[idx] = v;
+    if (strcmp(d->name, "web.systemd-socket") == 0)
+        f->systemd_socket = on;
+    else if (strcmp(d->name, "web.enable-lifecycle") == 0)
+        f->enable_lifecycle = on;
+    else if (strcmp(d->name, "web.enable-admin-api") == 0)
+        f->enable_admin_api = on;
+    else if (strcmp(d->name, "push.disable-consistency-check") == 0)
+        f->disable_consistency_check = on;
+    else if (strcmp(d->name, "web.reuseport") == 0)
+        f->reuseport = on;
+    else if (strcmp(d->name, "web.enable-openmetrics") == 0)
+        f->enable_openmetrics = on;
+    else if (strcmp(d->name, "web.config.file") == 0)
+        f->web_config_file = v;
+    else if (strcmp(d->name, "web.telemetry-path") == 0)
+        f->telemetry_path = v;
+    else if (strcmp(d->name, "web.route-prefix") == 0)
+        f->route_prefix = v;
+    else if (strcmp(d->name, "persistence.file") == 0)
+        f->persistence_file = v;
+    else if (strcmp(d->name, "web.external-url") == 0) {
+        /* url.Parse as kingpin's URL value: "" is allowed, a value without a scheme before ':' is not */
+        const char *colon = strchr(v, ':');
+        if (colon == v) {
+            snprintf(err, errcap, "invalid URL: parse \"%s\": missing protocol scheme", v);
+            return -1;
+        }
+        f->external_url = v;
+    } else if (d->type == T_DURATION) {
+        char derr[160];
+        if (fy_parse_duration(v, &f->persistence_interval_ns, derr, sizeof(derr)) != 0) {
+            snprintf(err, errcap, "%s", derr);
+            return -1;
+        }
+    } else if (d->type == T_LOGLEVEL) {
+        if (strcmp(v, "debug") && strcmp(v, "info") && strcmp(v, "warn") && strcmp(v, "error")) {
+            snprintf(err, errcap, "unrecognized log level \"%s\"", v);
+            return -1;
+        }
+        f->log_level = v;
+    } else if (d->type == T_LOGFORMAT) {
+        if (strcmp(v, "logfmt") && strcmp(v, "json")) {
+            snprintf(err, errcap, "unrecognized log format \"%s\"", v);
+            return -1;
+        }
+        f->log_format = v;
+    } else if (d->type == T_UINT) {
+        if (strcmp(d->name, "web.threads") == 0 && v[0] == '\0') {
+            long n = sysconf(_SC_NPROCESSORS_ONLN);
+            f->threads = n > 0 ? (int)n : 1;
+            return 0;
+        }
+        if (parse_uint(v, &u) != 0) {
+            snprintf(err, errcap, "strconv.ParseUint: parsing \"%s\": invalid syntax", v);
+            return -1;
+        }
+        if (strcmp(d->name, "web.threads") == 0) {
+            if (u == 0 || u > 1024) {
+                snprintf(err, errcap, "--web.threads must be between 1 and 1024, got %s", v);
+                return -1;
+            }
+            f->threads = (int)u;
+        } else if (strcmp(d->name, "push.max-body-bytes") == 0)
+            f->max_body_bytes = u;
+        else if (strcmp(d->name, "push.max-series-per-push") == 0)
+            f->max_series_per_push = u;
+        else if (strcmp(d->name, "push.max-label-value-length") == 0)
+            f->max_label_value_length = u;
+        else if (strcmp(d->name, "store.max-series") == 0)
+            f->max_series = u;
+        else if (strcmp(d->name, "store.max-groups") == 0)
+            f->max_groups = u;
+    } else if (d->type == T_LISTEN) {
+        if (f->nlisten == FY_MAX_LISTEN) {
+            snprintf(err, errcap, "too many --web.listen-address flags (at most %d)", FY_MAX_LISTEN);
+            return -1;
+        }
+        f->listen[f->nlisten++] = v;
+    }
+    return 0;
+}
+
+int fy_flags_parse(fy_flags_t *f, int argc, char **argv, char *err, size_t errcap)
+{
+    int given[NDEFS] = {0};
+    memset(f, 0, sizeof(*f));
+    for (size_t i = 0; i < NDEFS; i++)
+        if (apply(f, &defs[i], defs[i].def, err, errcap) != 0)
+            return -1;
+    f->nlisten = 0;
+
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0 || strcmp(a, "--help-long") == 0 || strcmp(a, "--help-man") == 0) {
+            f->help = 1;
+            continue;
+        }
+        if (strcmp(a, "--version") == 0) {
+            f->version = 1;
+            continue;
+        }
+        if (strcmp(a, "--") == 0) {
+            if (i + 1 < argc) {
+                snprintf(err, errcap, "unexpected %s", argv[i + 1]);
+                return -1;
+            }
+            break;
+        }
+        if (a[0] != '-' || a[1] == '\0') {
+            snprintf(err, errcap, "unexpected %s", a);
+            return -1;
+        }
+        if (a[1] != '-') {
+            snprintf(err, errcap, "unknown short flag '-%c'", a[1]);
+            return -1;
+        }
+        const char *name = a + 2, *eq = strchr(name, '=');
+        size_t name_len = eq != NULL ? (size_t)(eq - name) : strlen(name);
+        const flag_def_t *d = find(name, name_len), *neg = NULL;
+        const char *value = NULL;
+        if (d == NULL && name_len > 3 && memcmp(name, "no-", 3) == 0)
+            neg = find(name + 3, name_len - 3);
+        if (neg != NULL && neg->type == T_BOOL && eq == NULL) {
+            d = neg;
+            value = "false";
+        } else if (d == NULL) {
+            snprintf(err, errcap, "unknown long flag '--%.*s'", (int)name_len, name);
+            return -1;
+        } else if (d->type == T_BOOL) {
+            if (eq != NULL) {
+                snprintf(err, errcap, "unexpected %s", eq + 1);
+                return -1;
+            }
+            value = "true";
+        } else if (eq != NULL) {
+            value = eq + 1;
+        } else {
+            if (i + 1 >= argc || (argv[i + 1][0] == '-' && argv[i + 1][1] != '\0')) {
+                snprintf(err, errcap, "expected argument for flag '--%s'", d->name);
+                return -1;
+            }
+            value = argv[++i];
+        }
+        size_t idx = (size_t)(d - defs);
+        if (given[idx] && d->type != T_LISTEN) {
+            snprintf(err, errcap, "flag '%s' cannot be repeated", d->name);
+            return -1;
+        }
+        given[idx] = 1;
+        if (apply(f, d, value, err, errcap) != 0)
+            return -1;
+    }
+    if (f->nlisten == 0)
+        f->listen[f->nlisten++] = ":9091";
+    size_t n = 0;
+    for (size_t i = 0; i < f->nlisten; i++)
+        n += (size_t)snprintf(f->listen_joined + n, sizeof(f->listen_joined) - n, "%s%s", i ? "," : "", f->listen[i]);
+    return 0;
+}
+
+void fy_flags_usage(FILE *out, const char *prog)
+{
+    fprintf(out, "usage: %s [<flags>]\n\nFerry, a Prometheus Pushgateway\n\nFlags:\n", prog);
+    fprintf(out, "  -h, --help  Show context-sensitive help.\n");
+    for (size_t i = 0; i < NDEFS; i++) {
+        const flag_def_t *d = &defs[i];
+        char head[160];
+        if (d->type == T_BOOL)
+            snprintf(head, sizeof(head), "--%s", d->name);
+        else if (d->type == T_LISTEN)
+            snprintf(head, sizeof(head), "--%s=%s ...", d->name, d->def);
+        else
+            snprintf(head, sizeof(head), "--%s=\"%s\"", d->name, d->def);
+        fprintf(out, "      %s\n            %s\n", head, d->help);
+    }
+    fprintf(out, "      --version  Show application version.\n\n");
+}
+
+void fy_flags_each(const fy_flags_t *f, const char *route_prefix, void (*fn)(void *ctx, const char *name, const char *value),
+                   void *ctx)
+{
+    char tmp[64];
+    for (size_t i = 0; i < NDEFS; i++) {
+        const flag_def_t *d = &defs[i];
+        const char *v = f->raw[i];
+        if (d->type == T_LISTEN) {
+            v = f->listen_joined;
+        } else if (d->type == T_DURATION) {
+            fy_format_duration(f->persistence_interval_ns, tmp, sizeof(tmp));
+            v = tmp;
+        } else if (strcmp(d->name, "web.route-prefix") == 0) {
+            v = route_prefix;
+        } else if (strcmp(d->name, "web.threads") == 0) {
+            snprintf(tmp, sizeof(tmp), "%d", f->threads);
+            v = tmp;
+        }
+        fn(ctx, d->name, v);
+    }
+}

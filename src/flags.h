@@ -1,0 +1,68 @@
+/*
+ * flags.h: the command line. Every Pushgateway 1.5.1 flag with kingpin's syntax (--name=value, --name value,
+ * --no-name for bools, repeatable --web.listen-address), plus Ferry's own (threads, listener mode, limits).
+ */
+#ifndef FY_FLAGS_H
+#define FY_FLAGS_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#define FY_MAX_LISTEN 16
+
+typedef struct st_fy_flags_t {
+    int systemd_socket;
+    const char *listen[FY_MAX_LISTEN];
+    size_t nlisten;
+    const char *web_config_file;
+    const char *telemetry_path;
+    const char *external_url;
+    const char *route_prefix;
+    int enable_lifecycle;
+    int enable_admin_api;
+    const char *persistence_file;
+    int64_t persistence_interval_ns;
+    int disable_consistency_check;
+    const char *log_level;
+    const char *log_format;
+    /* Ferry */
+    int threads;
+    int reuseport;
+    int enable_openmetrics;
+    uint64_t max_body_bytes;
+    uint64_t max_series_per_push;
+    uint64_t max_label_value_length;
+    uint64_t max_series;
+    uint64_t max_groups;
+    /* actions */
+    int help;
+    int version;
+    /* the value strings as given (or defaulted), for /api/v1/status; indexed like the flag table */
+    const char *raw[32];
+    char listen_joined[1024];
+} fy_flags_t;
+
+/**
+ * Parses argv[1..argc). Returns 0, or -1 with err holding kingpin's message without the "ferry: error: " prefix and
+ * the ", try --help" suffix (e.g. "unknown long flag '--bogus'").
+ */
+int fy_flags_parse(fy_flags_t *f, int argc, char **argv, char *err, size_t errcap);
+
+/** Usage text as kingpin lays it out. */
+void fy_flags_usage(FILE *out, const char *prog);
+
+/**
+ * The /api/v1/status "flags" map: calls fn(name, value) in bytewise name order for every flag except help and
+ * version. route_prefix is the normalised prefix (1.5.1 shows the normalised value).
+ */
+void fy_flags_each(const fy_flags_t *f, const char *route_prefix, void (*fn)(void *ctx, const char *name, const char *value),
+                   void *ctx);
+
+/** Go's time.ParseDuration; -1 with err ("time: unknown unit \"x\" in duration \"5x\"") on failure. */
+int fy_parse_duration(const char *s, int64_t *ns, char *err, size_t errcap);
+
+/** Go's time.Duration.String ("5m0s", "1.5s", "300ms", "0s"). */
+void fy_format_duration(int64_t ns, char *out, size_t cap);
+
+#endif

@@ -1,0 +1,603 @@
+/*
+ * handlers.c: the store-backed endpoints behind the server's seam (fy_handlers_t in server.h): push, delete, wipe,
+ * the scrape (content negotiation, gzip), /api/v1/metrics and the web UI. Owns the application state (fy_app_t):
+ * the store, the self-metrics and one parser arena per loop thread.
+ *
+ * Threads: every callback runs on a loop thread; the only state a callback writes is its own thread's arena and
+ * stats slot (indexed by fy_server_thread_index()), and the store, which does its own locking.
+ */
+#include "handlers.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <zlib.h>
+
+#include "log.h"
+#include "negotiate.h"
+#include "router.h"
+#include "push.h"
+#include "ui.h"
+
+/* ------------------------------------------------------------------------------------------------------------- */
+/* Output collected from a store render: a list of malloc'd chunks, freed with the request's pool. */
+
+typedef struct st_out_t {
+    h2o_iovec_t *v;
+    size_t n, cap;
+    size_t total;
+    size_t sent; /* chunks handed to h2o so far */
+    int gzip;
+    z_stream z;
+    int z_ready;
+    int oom;
+    h2o_generator_t gen;
+    h2o_req_t *req;
+} out_t;
+
+#define OUT_CHUNK (64u << 10)
+
+static void out_push(out_t *o, char *p, size_t n)
+{
+    if (o->n == o->cap) {
+        size_t cap = o->cap ? o->cap * 2 : 16;
+        h2o_iovec_t *v = realloc(o->v, cap * sizeof(*v));
+        if (v == NULL) {
+            free(p);
+            o->oom = 1;
+            return;
+        }
+        o->v = v;
+        o->cap = cap;
+    }
+    o->v[o->n++] = h2o_iovec_init(p, n);
+    o->total += n;
+}
+
+static int out_deflate(out_t *o, const char *buf, size_t len, int flush)
+{
+    o->z.next_in = (Bytef *)buf;
+    o->z.avail_in = (uInt)len;
+    do {
+        char *chunk = malloc(OUT_CHUNK);
+        if (chunk == NULL) {
+            o->oom = 1;
+            return -1;
+        }
+        o->z.next_out = (Bytef *)chunk;
+        o->z.avail_out = OUT_CHUNK;
+        int rc = deflate(&o->z, flush);
+        if (rc == Z_STREAM_ERROR) {
+            free(chunk);
+            o->oom = 1;
+            return -1;
+        }
+        size_t have = OUT_CHUNK - o->z.avail_out;
+        if (have)
+            out_push(o, chunk, have);
+        else
+            free(chunk);
+    } while (o->z.avail_out == 0 || (o->z.avail_in != 0));
+    return 0;
+}
+
+static int out_writer(void *ctx, const char *buf, size_t len)
+{
+    out_t *o = ctx;
+    if (len == 0)
+        return 0;
+    if (o->gzip)
+        return out_deflate(o, buf, len, Z_NO_FLUSH);
+    char *p = malloc(len);
+    if (p == NULL) {
+        o->oom = 1;
+        return -1;
+    }
+    memcpy(p, buf, len);
+    out_push(o, p, len);
+    return o->oom ? -1 : 0;
+}
+
+static void out_dispose(void *p)
+{
+    out_t *o = p;
+    for (size_t i = 0; i < o->n; i++)
+        free(o->v[i].base);
+    free(o->v);
+    if (o->z_ready)
+        deflateEnd(&o->z);
+}
+
+static out_t *out_new(h2o_req_t *req, int gzip)
+{
+    out_t *o = h2o_mem_alloc_shared(&req->pool, sizeof(*o), out_dispose);
+    memset(o, 0, sizeof(*o));
+    o->req = req;
+    if (gzip) {
+        /* Level 1: a scrape of a large store must stay fast; the size is still about a tenth of the text. */
+        if (deflateInit2(&o->z, 1, Z_DEFLATED, 16 + 15, 8, Z_DEFAULT_STRATEGY) == Z_OK) {
+            o->gzip = 1;
+            o->z_ready = 1;
+        }
+    }
+    return o;
+}
+
+static int out_finish(out_t *o)
+{
+    if (o->gzip && !o->oom)
+        out_deflate(o, NULL, 0, Z_FINISH);
+    return o->oom ? -1 : 0;
+}
+
+/* Sends the chunks a few at a time, so that a large scrape does not queue 75 MB of iovecs in one go. */
+#define SEND_BATCH 16
+
+static void out_send_some(out_t *o)
+{
+    size_t left = o->n - o->sent;
+    size_t k = left < SEND_BATCH ? left : SEND_BATCH;
+    h2o_send_state_t st = o->sent + k == o->n ? H2O_SEND_STATE_FINAL : H2O_SEND_STATE_IN_PROGRESS;
+    h2o_iovec_t *v = o->v + o->sent;
+    o->sent += k;
+    h2o_send(o->req, v, k, st);
+}
+
+static void out_proceed(h2o_generator_t *gen, h2o_req_t *req)
+{
+    out_t *o = H2O_STRUCT_FROM_MEMBER(out_t, gen, gen);
+    out_send_some(o);
+}
+
+static void out_respond(out_t *o, const char *content_type)
+{
+    h2o_req_t *req = o->req;
+    req->res.status = 200;
+    req->res.reason = "OK";
+    h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_CONTENT_TYPE, NULL, content_type, strlen(content_type));
+    if (o->gzip)
+        h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_CONTENT_ENCODING, NULL, H2O_STRLIT("gzip"));
+    req->res.content_length = o->total;
+    o->gen.proceed = out_proceed;
+    o->gen.stop = NULL;
+    h2o_start_response(req, &o->gen);
+    if (o->n == 0)
+        h2o_send(req, NULL, 0, H2O_SEND_STATE_FINAL);
+    else
+        out_send_some(o);
+}
+
+static fy_app_t *app_of(void *ctx)
+{
+    return ctx;
+}
+
+static fy_push_arena_t *thread_arena(fy_app_t *app)
+{
+    int t = fy_server_thread_index();
+    return &app->arenas[t >= 0 && (unsigned)t < app->nthreads ? (unsigned)t : 0];
+}
+
+static size_t to_store_labels(const fy_gk_label_t *in, size_t n, fy_store_label_t *out)
+{
+    for (size_t i = 0; i < n; i++) {
+        out[i].name = fy_str(in[i].name, in[i].name_len);
+        out[i].value = fy_str(in[i].value, in[i].value_len);
+    }
+    return n;
+}
+
+static int64_t ts_ns(struct timespec ts)
+{
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+static int64_t now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return ts_ns(ts);
+}
+
+/* client_golang's approximate request size: URL, method, protocol, header names and values, host, Content-Length. */
+static double approx_request_size(h2o_req_t *req)
+{
+    size_t s = req->path.len + req->method.len + (req->version >= 0x200 ? 8 : 8);
+    for (size_t i = 0; i < req->headers.size; i++)
+        s += req->headers.entries[i].name->len + req->headers.entries[i].value.len;
+    s += req->authority.len;
+    if (req->entity.base != NULL) /* the Content-Length value, as promhttp adds r.ContentLength's digits */
+        s += (size_t)snprintf(NULL, 0, "%zu", req->entity.len);
+    return (double)s;
+}
+
+/* ------------------------------------------------------------------------------------------------------------- */
+
+static fy_result_t on_push(void *ctx, const fy_push_t *p)
+{
+    fy_app_t *app = app_of(ctx);
+    fy_store_label_t *gk = h2o_mem_alloc_pool(p->pool, sizeof(*gk) * (p->nlabels ? p->nlabels : 1));
+    to_store_labels(p->labels, p->nlabels, gk);
+    fy_push_outcome_t o;
+    int64_t now = ts_ns(p->now);
+    fy_push_apply(app->store, thread_arena(app), &app->limits, p->method == FY_PUSH_POST ? FY_STORE_POST : FY_STORE_PUT,
+                  gk, p->nlabels, p->body, p->body_len, p->format, now, &o);
+    if (o.limit >= 0)
+        fy_selfstats_limit(&app->stats, (fy_limit_t)o.limit);
+    if (o.log_failure && fy_log_enabled(FY_LOG_ERROR)) {
+        char *msg = h2o_mem_alloc_pool(p->pool, o.msg_len + 1);
+        memcpy(msg, o.msg, o.msg_len);
+        msg[o.msg_len] = '\0';
+        fy_log_error("msg", "pushed metrics are invalid or inconsistent with existing metrics", "method",
+                     p->method == FY_PUSH_POST ? "POST" : "PUT", "err", msg);
+    }
+    fy_result_t r = {o.status, NULL, o.msg_len};
+    if (o.msg_len) {
+        char *m = h2o_mem_alloc_pool(p->pool, o.msg_len);
+        memcpy(m, o.msg, o.msg_len);
+        r.msg = m;
+    }
+    fy_push_outcome_free(&o);
+    if (p->req != NULL) {
+        double secs = (double)(now_ns() - now) / 1e9;
+        fy_selfstats_push(&app->stats, (unsigned)fy_server_thread_index(), p->method == FY_PUSH_POST, secs,
+                          approx_request_size(p->req), now);
+    }
+    return r;
+}
+
+static fy_result_t on_delete(void *ctx, const fy_gk_label_t *labels, size_t nlabels, h2o_mem_pool_t *pool)
+{
+    fy_app_t *app = app_of(ctx);
+    fy_store_label_t *gk = h2o_mem_alloc_pool(pool, sizeof(*gk) * (nlabels ? nlabels : 1));
+    to_store_labels(labels, nlabels, gk);
+    int rc = fy_store_delete(app->store, gk, nlabels, now_ns());
+    if (rc != FY_OK)
+        return (fy_result_t){400, fy_store_strerror(rc), strlen(fy_store_strerror(rc))};
+    return (fy_result_t){202, NULL, 0};
+}
+
+/* Wipe: collect every group's labels first (the iteration callback may not call into the store), then delete. */
+typedef struct {
+    fy_store_label_t *labels; /* all groups' labels, concatenated */
+    char *strings;
+    size_t *counts;
+    size_t ngroups, nlabels, cap_labels, cap_groups;
+    size_t slen, scap;
+    int oom;
+} wipe_list_t;
+
+static int wipe_collect(void *ctx, const fy_store_group_view_t *g)
+{
+    wipe_list_t *w = ctx;
+    if (w->ngroups == w->cap_groups) {
+        w->cap_groups = w->cap_groups ? w->cap_groups * 2 : 64;
+        size_t *c = realloc(w->counts, w->cap_groups * sizeof(size_t));
+        if (c == NULL)
+            return w->oom = 1;
+        w->counts = c;
+    }
+    if (w->nlabels + g->nlabels > w->cap_labels) {
+        while (w->nlabels + g->nlabels > w->cap_labels)
+            w->cap_labels = w->cap_labels ? w->cap_labels * 2 : 256;
+        fy_store_label_t *l = realloc(w->labels, w->cap_labels * sizeof(*l));
+        if (l == NULL)
+            return w->oom = 1;
+        w->labels = l;
+    }
+    for (uint32_t i = 0; i < g->nlabels; i++) {
+        size_t need = g->labels[i].name.len + g->labels[i].value.len;
+        if (w->slen + need > w->scap) {
+            /* Strings are referenced by offset until the end, so the buffer may move. */
+            size_t cap = w->scap ? w->scap : 4096;
+            while (w->slen + need > cap)
+                cap *= 2;
+            char *s = realloc(w->strings, cap);
+            if (s == NULL)
+                return w->oom = 1;
+            w->strings = s;
+            w->scap = cap;
+        }
+        fy_store_label_t *l = &w->labels[w->nlabels++];
+        memcpy(w->strings + w->slen, g->labels[i].name.ptr, g->labels[i].name.len);
+        l->name = fy_str((const char *)(uintptr_t)w->slen, g->labels[i].name.len);
+        w->slen += g->labels[i].name.len;
+        memcpy(w->strings + w->slen, g->labels[i].value.ptr, g->labels[i].value.len);
+        l->value = fy_str((const char *)(uintptr_t)w->slen, g->labels[i].value.len);
+        w->slen += g->labels[i].value.len;
+    }
+    w->counts[w->ngroups++] = g->nlabels;
+    return 0;
+}
+
+int fy_app_wipe(fy_app_t *app)
+{
+    wipe_list_t w;
+    memset(&w, 0, sizeof(w));
+    int rc = fy_store_foreach_group(app->store, wipe_collect, &w);
+    if (rc == 0 && !w.oom) {
+        for (size_t i = 0; i < w.nlabels; i++) {
+            w.labels[i].name.ptr = w.strings + (uintptr_t)w.labels[i].name.ptr;
+            w.labels[i].value.ptr = w.strings + (uintptr_t)w.labels[i].value.ptr;
+        }
+        int64_t now = now_ns();
+        size_t off = 0;
+        for (size_t g = 0; g < w.ngroups; g++) {
+            fy_store_delete(app->store, w.labels + off, w.counts[g], now);
+            off += w.counts[g];
+        }
+    }
+    free(w.labels);
+    free(w.strings);
+    free(w.counts);
+    return rc == 0 && !w.oom ? 0 : -1;
+}
+
+static fy_result_t on_wipe(void *ctx, h2o_mem_pool_t *pool)
+{
+    if (fy_app_wipe(app_of(ctx)) != 0)
+        return (fy_result_t){500, "out of memory", 13};
+    return (fy_result_t){202, NULL, 0};
+}
+
+/* ------------------------------------------------------------------------------------------------------------- */
+
+static int header_value(h2o_req_t *req, const h2o_token_t *token, const char **v, size_t *n)
+{
+    ssize_t i = h2o_find_header(&req->headers, token, -1);
+    if (i < 0) {
+        *v = NULL;
+        *n = 0;
+        return 0;
+    }
+    *v = req->headers.entries[i].value.base;
+    *n = req->headers.entries[i].value.len;
+    return 1;
+}
+
+static int on_scrape(void *ctx, h2o_req_t *req)
+{
+    fy_app_t *app = app_of(ctx);
+    const char *accept, *ae;
+    size_t accept_len, ae_len;
+    header_value(req, H2O_TOKEN_ACCEPT, &accept, &accept_len);
+    header_value(req, H2O_TOKEN_ACCEPT_ENCODING, &ae, &ae_len);
+    fy_scrape_format_t fmt = fy_negotiate_format(accept, accept_len, app->flags->enable_openmetrics);
+    out_t *o = out_new(req, fy_negotiate_gzip(ae, ae_len));
+
+    /* The own families, collected into an arena that lives as long as this call; it doubles until they fit (every
+     * code x handler x method combination seen needs about 656 KiB). */
+    void *own_mem = NULL;
+    fy_body_t own, *ownp = NULL;
+    fy_store_stats_t st;
+    fy_store_stats(app->store, &st);
+    for (size_t own_cap = 256u << 10; ownp == NULL && own_cap <= (16u << 20); own_cap *= 2) {
+        free(own_mem);
+        if ((own_mem = malloc(own_cap)) == NULL)
+            break;
+        fy_arena_t a;
+        fy_arena_init(&a, own_mem, own_cap);
+        if (fy_selfstats_collect(&app->stats, &a, now_ns(), st.groups, st.series, &own) == 0)
+            ownp = &own;
+    }
+    int rc;
+    switch (fmt) {
+    case FY_SCRAPE_PROTOBUF:
+        rc = fy_store_render_protobuf(app->store, ownp, OUT_CHUNK, out_writer, o);
+        break;
+    case FY_SCRAPE_OPENMETRICS:
+        rc = fy_store_render_openmetrics(app->store, ownp, OUT_CHUNK, out_writer, o);
+        break;
+    default:
+        rc = fy_store_render_text(app->store, ownp, OUT_CHUNK, out_writer, o);
+        break;
+    }
+    free(own_mem);
+    if (rc != 0 || out_finish(o) != 0) {
+        static const char msg[] = "An error has occurred while serving metrics:\n\nout of memory";
+        fy_server_error(req, 500, msg, sizeof(msg) - 1);
+        return 0;
+    }
+    out_respond(o, fy_scrape_content_type(fmt));
+    return 0;
+}
+
+static int on_api_metrics(void *ctx, h2o_req_t *req)
+{
+    fy_app_t *app = app_of(ctx);
+    out_t *o = out_new(req, 0);
+    if (fy_store_render_json(app->store, OUT_CHUNK, out_writer, o) != 0 || out_finish(o) != 0) {
+        fy_server_error(req, 500, H2O_STRLIT("out of memory"));
+        return 0;
+    }
+    out_respond(o, "application/json");
+    return 0;
+}
+
+static int hexval(char c)
+{
+    return c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
+}
+
+/* Query parameter `key` of the request target, percent-decoded into buf; returns its length or -1 if absent. */
+static ssize_t query_param(h2o_req_t *req, const char *key, char *buf, size_t cap)
+{
+    if (req->query_at == SIZE_MAX)
+        return -1;
+    const char *q = req->path.base + req->query_at + 1, *end = req->path.base + req->path.len;
+    size_t kl = strlen(key);
+    while (q < end) {
+        const char *amp = memchr(q, '&', (size_t)(end - q));
+        const char *e = amp ? amp : end;
+        if ((size_t)(e - q) > kl && memcmp(q, key, kl) == 0 && q[kl] == '=') {
+            size_t n = 0;
+            for (const char *p = q + kl + 1; p < e && n + 1 < cap; p++) {
+                if (*p == '+') {
+                    buf[n++] = ' ';
+                } else if (*p == '%' && e - p > 2 && hexval(p[1]) >= 0 && hexval(p[2]) >= 0) {
+                    buf[n++] = (char)(hexval(p[1]) << 4 | hexval(p[2]));
+                    p += 2;
+                } else {
+                    buf[n++] = *p;
+                }
+            }
+            buf[n] = '\0';
+            return (ssize_t)n;
+        }
+        q = e + 1;
+    }
+    return -1;
+}
+
+static int on_ui(void *ctx, h2o_req_t *req, const char *static_path, size_t static_len)
+{
+    fy_app_t *app = app_of(ctx);
+    if (static_path != NULL) {
+        /* The page is self-contained: Ferry serves no static assets. */
+        fy_server_error(req, 404, H2O_STRLIT("404 page not found"));
+        return 0;
+    }
+    char page[32], filter[512];
+    ssize_t fl = query_param(req, "q", filter, sizeof(filter));
+    fy_ui_opts_t o = app->ui;
+    o.page = query_param(req, "page", page, sizeof(page)) > 0 ? (unsigned)strtoul(page, NULL, 10) : 0;
+    o.filter = fl > 0 ? filter : NULL;
+    o.filter_len = fl > 0 ? (size_t)fl : 0;
+    size_t pl = req->path.len;
+    if (req->query_at != SIZE_MAX)
+        pl = req->query_at;
+    o.status_tab = pl >= 7 && memcmp(req->path.base + pl - 7, "/status", 7) == 0;
+    fy_buf_t b = {0};
+    if (fy_ui_render(app->store, &o, &b) != 0) {
+        fy_buf_free(&b);
+        fy_server_error(req, 500, H2O_STRLIT("out of memory"));
+        return 0;
+    }
+    fy_server_respond(req, 200, NULL, "text/html; charset=utf-8", b.p, b.len);
+    fy_buf_free(&b);
+    return 0;
+}
+
+/* ------------------------------------------------------------------------------------------------------------- */
+
+static void add_kv(fy_ui_kv_t **kv, size_t *n, size_t *cap, const char *k, const char *v)
+{
+    if (*n == *cap) {
+        *cap = *cap ? *cap * 2 : 32;
+        fy_ui_kv_t *p = realloc(*kv, *cap * sizeof(**kv));
+        if (p == NULL)
+            return;
+        *kv = p;
+    }
+    (*kv)[*n].key = strdup(k);
+    (*kv)[*n].value = strdup(v);
+    (*n)++;
+}
+
+typedef struct {
+    fy_ui_kv_t *kv;
+    size_t n, cap;
+} kvlist_t;
+
+static void flag_cb(void *ctx, const char *name, const char *value)
+{
+    kvlist_t *l = ctx;
+    add_kv(&l->kv, &l->n, &l->cap, name, value);
+}
+
+int fy_app_init(fy_app_t *app, const fy_flags_t *flags, const char *version, const char *revision, const char *start_time)
+{
+    memset(app, 0, sizeof(*app));
+    app->flags = flags;
+    fy_store_config_t cfg;
+    memset(&cfg, 0, sizeof(cfg));
+    cfg.max_groups = flags->max_groups;
+    cfg.max_series = flags->max_series;
+    app->store = fy_store_create(&cfg);
+    if (app->store == NULL)
+        return -1;
+    for (unsigned i = 0; i < fy_own_families_count; i++) {
+        const fy_own_family_t *f = &fy_own_families[i];
+        if (fy_store_register_own(app->store, fy_str(f->name, strlen(f->name)), f->type, fy_str(f->help, strlen(f->help)),
+                                  f->predefined) != FY_OK)
+            return -1;
+    }
+    app->nthreads = (unsigned)flags->threads;
+    app->arenas = calloc(app->nthreads, sizeof(*app->arenas));
+    if (app->arenas == NULL || fy_selfstats_init(&app->stats, app->nthreads, version, revision, "HEAD") != 0)
+        return -1;
+    app->limits.max_series_per_push = flags->max_series_per_push;
+    app->limits.max_label_value_length = flags->max_label_value_length;
+    app->limits.consistency_check_disabled = flags->disable_consistency_check;
+
+    kvlist_t fl = {NULL, 0, 0};
+    char prefix[256];
+    const char *ext = flags->external_url, *ext_path = "", *sep = strstr(ext, "://");
+    if (sep != NULL && (ext_path = strchr(sep + 3, '/')) == NULL)
+        ext_path = "";
+    fy_route_prefix_normalise(flags->route_prefix, ext_path, prefix, sizeof(prefix));
+    fy_flags_each(flags, prefix, flag_cb, &fl);
+    app->ui.admin_api = flags->enable_admin_api;
+    app->ui.version = version;
+    app->ui.revision = revision;
+    app->ui.start_time = start_time;
+    app->ui.flags = fl.kv;
+    app->ui.nflags = fl.n;
+    kvlist_t bl = {NULL, 0, 0};
+    add_kv(&bl.kv, &bl.n, &bl.cap, "branch", "HEAD");
+    add_kv(&bl.kv, &bl.n, &bl.cap, "revision", revision);
+    add_kv(&bl.kv, &bl.n, &bl.cap, "version", version);
+    app->ui.build = bl.kv;
+    app->ui.nbuild = bl.n;
+    app->ui_flags_owned = fl.kv;
+    app->ui_build_owned = bl.kv;
+    return 0;
+}
+
+void fy_app_dispose(fy_app_t *app)
+{
+    for (unsigned i = 0; i < app->nthreads && app->arenas; i++)
+        fy_push_arena_free(&app->arenas[i]);
+    free(app->arenas);
+    for (size_t i = 0; i < app->ui.nflags; i++) {
+        free((void *)app->ui.flags[i].key);
+        free((void *)app->ui.flags[i].value);
+    }
+    for (size_t i = 0; i < app->ui.nbuild; i++) {
+        free((void *)app->ui.build[i].key);
+        free((void *)app->ui.build[i].value);
+    }
+    free(app->ui_flags_owned);
+    free(app->ui_build_owned);
+    fy_selfstats_dispose(&app->stats);
+    if (app->store != NULL)
+        fy_store_destroy(app->store);
+    memset(app, 0, sizeof(*app));
+}
+
+static void on_request_done(void *ctx, fy_stat_handler_t h, int status, const char *method, size_t method_len)
+{
+    fy_app_t *app = app_of(ctx);
+    int t = fy_server_thread_index();
+    if (t < 0)
+        return;
+    fy_selfstats_request(&app->stats, (unsigned)t, status, h, fy_method_from(method, method_len));
+}
+
+fy_handlers_t fy_app_handlers(fy_app_t *app)
+{
+    fy_handlers_t h;
+    memset(&h, 0, sizeof(h));
+    h.ctx = app;
+    h.push = on_push;
+    h.del = on_delete;
+    h.scrape = on_scrape;
+    h.api_metrics = on_api_metrics;
+    h.wipe = on_wipe;
+    h.ui = on_ui;
+    h.healthy = NULL;
+    h.shutdown = NULL;
+    h.request_done = on_request_done;
+    return h;
+}

@@ -1,0 +1,36 @@
+/*
+ * handlers.h: the application behind the server's seam: the store, the self-metrics, and the handlers that use
+ * them (push, delete, wipe, scrape, /api/v1/metrics, web UI).
+ */
+#ifndef FY_HANDLERS_H
+#define FY_HANDLERS_H
+
+#include "flags.h"
+#include "push.h"
+#include "selfmetrics.h"
+#include "server.h"
+#include "store.h"
+#include "ui.h"
+
+typedef struct st_fy_app_t {
+    fy_store_t *store;
+    fy_selfstats_t stats;
+    const fy_flags_t *flags;
+    fy_push_limits_t limits;
+    fy_push_arena_t *arenas; /* one per loop thread, indexed by fy_server_thread_index() */
+    unsigned nthreads;
+    fy_ui_opts_t ui;         /* page-independent UI options */
+    fy_ui_kv_t *ui_flags_owned, *ui_build_owned;
+} fy_app_t;
+
+/** Creates the store (with the own families registered) and the self-metrics. Returns 0 or -1. */
+int fy_app_init(fy_app_t *app, const fy_flags_t *flags, const char *version, const char *revision, const char *start_time);
+void fy_app_dispose(fy_app_t *app);
+
+/** The handler table for fy_server_run. */
+fy_handlers_t fy_app_handlers(fy_app_t *app);
+
+/** Deletes every group (PUT /api/v1/admin/wipe). Returns 0, or -1 when out of memory. */
+int fy_app_wipe(fy_app_t *app);
+
+#endif

@@ -1,0 +1,93 @@
+/*
+ * main.c: process entry: flags, logging, the start-up log lines, then the server until shutdown.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include <time.h>
+
+#include "flags.h"
+#include "handlers.h"
+#include "log.h"
+#include "server.h"
+#include "webconfig.h"
+
+#ifndef FY_VERSION
+#define FY_VERSION "0.0.0"
+#endif
+#ifndef FY_REVISION
+#define FY_REVISION "unknown"
+#endif
+
+/* Go's time.Time.String() without the monotonic part, as the reference's status page shows it. */
+static void started_at(char *buf, size_t cap)
+{
+    struct timespec ts;
+    struct tm tm;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    localtime_r(&ts.tv_sec, &tm);
+    size_t n = strftime(buf, cap, "%Y-%m-%d %H:%M:%S", &tm);
+    n += (size_t)snprintf(buf + n, cap - n, ".%09ld", ts.tv_nsec);
+    strftime(buf + n, cap - n, " %z %Z", &tm);
+}
+
+static void print_version(void)
+{
+    /* 1.5.1 prints this on stderr */
+    fprintf(stderr,
+            "ferry, version %s (branch: HEAD, revision: " FY_REVISION ")\n"
+            "  build user:       ferry\n"
+            "  build date:       unknown\n"
+            "  compiler:         %s\n"
+            "  platform:         linux\n",
+            FY_VERSION, __VERSION__);
+}
+
+int main(int argc, char **argv)
+{
+    static fy_flags_t flags;
+    char err[512];
+
+    if (fy_flags_parse(&flags, argc, argv, err, sizeof(err)) != 0) {
+        fprintf(stderr, "ferry: error: %s, try --help\n", err);
+        return 1;
+    }
+    if (flags.help) {
+        fy_flags_usage(stderr, "ferry");
+        return 0;
+    }
+    if (flags.version) {
+        print_version();
+        return 0;
+    }
+    fy_log_setup(flags.log_level, flags.log_format);
+    fy_log_info("msg", "starting ferry", "version", "(version=" FY_VERSION ", branch=HEAD, revision=" FY_REVISION ")");
+    if (flags.systemd_socket) {
+        fy_log_error("msg", "HTTP server stopped", "err", "--web.systemd-socket is not supported by ferry");
+        return 1;
+    }
+    fy_webcfg_t *webcfg = NULL;
+    if (flags.web_config_file[0] != '\0') {
+        static fy_webcfg_err_t werr;
+        if ((webcfg = fy_webcfg_load(flags.web_config_file, &werr)) == NULL) {
+            fy_log_error("msg", "HTTP server stopped", "err", werr.msg);
+            return 1;
+        }
+    }
+
+    static fy_app_t app;
+    static char started[96];
+    started_at(started, sizeof(started));
+    if (fy_app_init(&app, &flags, FY_VERSION, FY_REVISION, started) != 0) {
+        fy_log_error("msg", "could not set up the store", "err", "out of memory");
+        return 1;
+    }
+    fy_handlers_t handlers = fy_app_handlers(&app);
+    /* no persistence yet: ready at once */
+    fy_server_set_ready(1);
+    int rc = fy_server_run(&flags, &handlers, webcfg);
+    fy_app_dispose(&app);
+    if (webcfg != NULL)
+        fy_webcfg_free(webcfg);
+    return rc;
+}

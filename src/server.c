@@ -1,0 +1,751 @@
+/*
+ * server.c: h2o plumbing, threads, listeners, lifecycle, dispatch of router results, and the store-free endpoints.
+ *
+ * Threads: one h2o evloop + h2o_context_t per --web.threads. Listeners: either one socket per address dup()ed into
+ * every thread (default, as h2o 2.2.5's own server) or, with --web.reuseport, one SO_REUSEPORT socket per thread and
+ * address, so the kernel spreads connections. All sockets are opened by the main thread before any loop starts, so
+ * a bind failure is reported once and the process exits non-zero (1.5.1 logs it and exits 0).
+ * Shutdown: the main thread sigwait()s; on SIGINT/SIGTERM (or /-/quit) it sets a flag and wakes every loop; each
+ * loop closes its listeners, asks h2o to shut down (HTTP/2 GOAWAY) and keeps running 1.5 s so in-flight requests
+ * finish and h2o's one-second GOAWAY timer fires. Contexts are not disposed (h2o's own server does not either: idle
+ * keep-alive connections still hold timers, and h2o_context_dispose asserts on those).
+ */
+#include "server.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "router.h"
+#include "webconfig.h"
+
+#ifndef FY_VERSION
+#define FY_VERSION "0.0.0"
+#endif
+#ifndef FY_REVISION
+#define FY_REVISION "unknown"
+#endif
+#ifndef FY_BUILD_DATE
+#define FY_BUILD_DATE "unknown"
+#endif
+
+typedef struct st_fy_thread_t {
+    h2o_context_t ctx;
+    h2o_accept_ctx_t accept_ctx;
+    h2o_multithread_receiver_t wakeup;
+    pthread_t tid;
+    int *fds;
+    h2o_socket_t **listeners;
+    size_t nfds;
+    int index;
+} fy_thread_t;
+
+static h2o_globalconf_t config;
+static fy_router_t router;
+static fy_handlers_t handlers;
+static const fy_flags_t *flags;
+static char start_time[64];
+static fy_thread_t *threads;
+static int nthreads;
+static atomic_int ready_flag;
+static atomic_int shutdown_requested;
+static pthread_t signal_waiter;
+static pthread_barrier_t loops_registered;
+static atomic_int signal_seen;
+static fy_webcfg_t *webcfg; /* read-only after start-up (its auth cache locks itself) */
+static _Thread_local int thread_index = -1;
+
+int fy_server_thread_index(void)
+{
+    return thread_index;
+}
+
+void fy_server_set_ready(int ready)
+{
+    atomic_store(&ready_flag, ready);
+}
+
+/* ---------------------------------------------------------------------------------------------------------------- */
+/* Responses */
+
+static void add_header(h2o_req_t *req, const h2o_token_t *token, const char *orig, const char *value, size_t len)
+{
+    h2o_add_header(&req->pool, &req->res.headers, token, orig, value, len);
+}
+
+/* h2o wants lower-case names (HTTP/2 rejects anything else); orig_name keeps Go's canonical case for HTTP/1. */
+static void add_header_str(h2o_req_t *req, const char *name, size_t name_len, const char *value, size_t len)
+{
+    char *lower = h2o_mem_alloc_pool(&req->pool, name_len);
+    for (size_t i = 0; i < name_len; i++)
+        lower[i] = (char)h2o_tolower(name[i]);
+    h2o_add_header_by_str(&req->pool, &req->res.headers, lower, name_len, 0, name, value, len);
+}
+
+static const char *reason_of(int status)
+{
+    switch (status) {
+    case 200:
+        return "OK";
+    case 202:
+        return "Accepted";
+    case 301:
+        return "Moved Permanently";
+    case 307:
+        return "Temporary Redirect";
+    case 400:
+        return "Bad Request";
+    case 403:
+        return "Forbidden";
+    case 404:
+        return "Not Found";
+    case 405:
+        return "Method Not Allowed";
+    case 413:
+        return "Request Entity Too Large";
+    case 500:
+        return "Internal Server Error";
+    case 501:
+        return "Not Implemented";
+    case 503:
+        return "Service Unavailable";
+    default:
+        return "Unknown";
+    }
+}
+
+void fy_server_respond(h2o_req_t *req, int status, const char *reason, const char *content_type, const char *body, size_t len)
+{
+    static h2o_generator_t generator = {NULL, NULL};
+    req->res.status = status;
+    req->res.reason = reason != NULL ? reason : reason_of(status);
+    if (content_type != NULL)
+        add_header(req, H2O_TOKEN_CONTENT_TYPE, "Content-Type", content_type, strlen(content_type));
+    req->res.content_length = len;
+    h2o_iovec_t buf = h2o_strdup(&req->pool, body != NULL ? body : "", len);
+    h2o_start_response(req, &generator);
+    h2o_send(req, &buf, 1, H2O_SEND_STATE_FINAL);
+}
+
+#define TEXT_PLAIN "text/plain; charset=utf-8"
+
+void fy_server_error(h2o_req_t *req, int status, const char *msg, size_t len)
+{
+    char *body = h2o_mem_alloc_pool(&req->pool, len + 1);
+    memcpy(body, msg, len);
+    body[len] = '\n';
+    add_header_str(req, H2O_STRLIT("X-Content-Type-Options"), H2O_STRLIT("nosniff"));
+    fy_server_respond(req, status, NULL, TEXT_PLAIN, body, len + 1);
+}
+
+static void respond_result(h2o_req_t *req, fy_result_t r)
+{
+    if (r.status >= 200 && r.status < 300)
+        fy_server_respond(req, r.status, NULL, NULL, NULL, 0);
+    else
+        fy_server_error(req, r.status, r.msg, r.msg_len);
+}
+
+void fy_server_add_cors(h2o_req_t *req)
+{
+    add_header_str(req, H2O_STRLIT("Access-Control-Allow-Headers"), H2O_STRLIT("Accept, Authorization, Content-Type, Origin"));
+    add_header_str(req, H2O_STRLIT("Access-Control-Allow-Methods"), H2O_STRLIT("GET, POST, DELETE, OPTIONS"));
+    add_header_str(req, H2O_STRLIT("Access-Control-Allow-Origin"), H2O_STRLIT("*"));
+    add_header_str(req, H2O_STRLIT("Access-Control-Expose-Headers"), H2O_STRLIT("Date"));
+    add_header(req, H2O_TOKEN_CACHE_CONTROL, "Cache-Control", H2O_STRLIT("no-cache, no-store, must-revalidate"));
+}
+
+/* ---------------------------------------------------------------------------------------------------------------- */
+/* GET /api/v1/status */
+
+typedef struct st_jbuf_t {
+    char *p;
+    size_t len, cap;
+} jbuf_t;
+
+static void jput(jbuf_t *b, const char *s, size_t n)
+{
+    if (b->len + n > b->cap) {
+        size_t ncap = (b->len + n) * 2 + 256;
+        char *np = realloc(b->p, ncap);
+        if (np == NULL)
+            h2o_fatal("no memory");
+        b->p = np;
+        b->cap = ncap;
+    }
+    memcpy(b->p + b->len, s, n);
+    b->len += n;
+}
+
+/* encoding/json string: HTML-safe, \u00xx for other control bytes, U+2028/2029 escaped, invalid UTF-8 as U+FFFD. */
+static void jstr(jbuf_t *b, const char *s)
+{
+    static const char hex[] = "0123456789abcdef";
+    const unsigned char *p = (const unsigned char *)s;
+    jput(b, "\"", 1);
+    while (*p != '\0') {
+        unsigned char c = *p;
+        if (c < 0x80) {
+            char e[6] = {'\\', 'u', '0', '0', hex[c >> 4], hex[c & 15]};
+            if (c == '"' || c == '\\') {
+                e[1] = (char)c;
+                jput(b, e, 2);
+            } else if (c == '\n') {
+                jput(b, "\\n", 2);
+            } else if (c == '\r') {
+                jput(b, "\\r", 2);
+            } else if (c == '\t') {
+                jput(b, "\\t", 2);
+            } else if (c < 0x20 || c == '<' || c == '>' || c == '&') {
+                jput(b, e, 6);
+            } else {
+                jput(b, (const char *)p, 1);
+            }
+            p++;
+            continue;
+        }
+        size_t n = (c & 0xe0) == 0xc0 ? 2 : (c & 0xf0) == 0xe0 ? 3 : (c & 0xf8) == 0xf0 ? 4 : 0;
+        int ok = n != 0;
+        for (size_t i = 1; ok && i < n; i++)
+            ok = (p[i] & 0xc0) == 0x80;
+        if (!ok) {
+            jput(b, "\\ufffd", 6);
+            p++;
+            continue;
+        }
+        if (n == 3 && c == 0xe2 && p[1] == 0x80 && (p[2] == 0xa8 || p[2] == 0xa9))
+            jput(b, p[2] == 0xa8 ? "\\u2028" : "\\u2029", 6);
+        else
+            jput(b, (const char *)p, n);
+        p += n;
+    }
+    jput(b, "\"", 1);
+}
+
+static void jflag(void *ctx, const char *name, const char *value)
+{
+    jbuf_t *b = ctx;
+    if (b->p[b->len - 1] != '{')
+        jput(b, ",", 1);
+    jstr(b, name);
+    jput(b, ":", 1);
+    jstr(b, value);
+}
+
+static char status_json[8192];
+static size_t status_json_len;
+
+static void build_status_json(void)
+{
+    char route_prefix_shown[256];
+    const char *ext = flags->external_url, *path = "";
+    /* path of --web.external-url: after "scheme://host" */
+    const char *sep = strstr(ext, "://");
+    if (sep != NULL) {
+        path = strchr(sep + 3, '/');
+        if (path == NULL)
+            path = "";
+    }
+    fy_route_prefix_normalise(flags->route_prefix, path, route_prefix_shown, sizeof(route_prefix_shown));
+
+    jbuf_t b = {NULL, 0, 0};
+    jput(&b, H2O_STRLIT("{\"status\":\"success\",\"data\":{\"build_information\":{"));
+    const char *bi[][2] = {{"branch", "HEAD"},    {"buildDate", FY_BUILD_DATE}, {"buildUser", "ferry"},
+                           {"goVersion", "none"}, {"revision", FY_REVISION},    {"version", FY_VERSION}};
+    for (size_t i = 0; i < sizeof(bi) / sizeof(bi[0]); i++) {
+        if (i > 0)
+            jput(&b, ",", 1);
+        jstr(&b, bi[i][0]);
+        jput(&b, ":", 1);
+        jstr(&b, bi[i][1]);
+    }
+    jput(&b, H2O_STRLIT("},\"flags\":{"));
+    fy_flags_each(flags, route_prefix_shown, jflag, &b);
+    jput(&b, H2O_STRLIT("},\"start_time\":"));
+    jstr(&b, start_time);
+    jput(&b, "}}", 2);
+    status_json_len = b.len < sizeof(status_json) ? b.len : sizeof(status_json);
+    memcpy(status_json, b.p, status_json_len);
+    free(b.p);
+}
+
+/* Go's time.Time JSON form (RFC 3339 with nanoseconds, trailing zeros trimmed, local offset or Z). */
+static void format_start_time(void)
+{
+    struct timespec ts;
+    struct tm tm;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    localtime_r(&ts.tv_sec, &tm);
+    size_t n = strftime(start_time, sizeof(start_time), "%Y-%m-%dT%H:%M:%S", &tm);
+    if (ts.tv_nsec != 0) {
+        char frac[16];
+        snprintf(frac, sizeof(frac), "%09ld", ts.tv_nsec);
+        size_t fl = 9;
+        while (frac[fl - 1] == '0')
+            fl--;
+        n += (size_t)snprintf(start_time + n, sizeof(start_time) - n, ".%.*s", (int)fl, frac);
+    }
+    long off = tm.tm_gmtoff;
+    if (off == 0)
+        snprintf(start_time + n, sizeof(start_time) - n, "Z");
+    else
+        snprintf(start_time + n, sizeof(start_time) - n, "%c%02ld:%02ld", off < 0 ? '-' : '+', labs(off) / 3600,
+                 labs(off) % 3600 / 60);
+}
+
+/* ---------------------------------------------------------------------------------------------------------------- */
+/* Dispatch */
+
+static void request_shutdown(void);
+
+static ssize_t find_header(h2o_req_t *req, const h2o_token_t *token)
+{
+    return h2o_find_header(&req->headers, token, -1);
+}
+
+static void handle_push_or_delete(h2o_req_t *req, const fy_route_t *rt)
+{
+    char err[FY_GK_ERR_MAX];
+    size_t nl = 0;
+    char *scratch = h2o_mem_alloc_pool(&req->pool, rt->job_len + rt->labels_len + 1);
+    fy_gk_label_t *labels = h2o_mem_alloc_pool(&req->pool, sizeof(*labels) * fy_groupkey_max_labels(rt->labels_len));
+    if (fy_groupkey_parse(rt->job, rt->job_len, rt->job_b64, rt->labels, rt->labels_len, flags->max_label_value_length, scratch,
+                          labels, &nl, err) != 0) {
+        fy_server_error(req, 400, err, strlen(err));
+        return;
+    }
+    if (rt->handler == FY_H_DELETE) {
+        respond_result(req, handlers.del(handlers.ctx, labels, nl, &req->pool));
+        return;
+    }
+
+    fy_push_t push;
+    memset(&push, 0, sizeof(push));
+    push.method = h2o_memis(req->method.base, req->method.len, H2O_STRLIT("PUT")) ? FY_PUSH_PUT : FY_PUSH_POST;
+    push.labels = labels;
+    push.nlabels = nl;
+    push.pool = &req->pool;
+    push.req = req;
+    clock_gettime(CLOCK_REALTIME, &push.now);
+    ssize_t ct = find_header(req, H2O_TOKEN_CONTENT_TYPE);
+    push.format = ct >= 0 ? fy_decode_format(req->headers.entries[ct].value.base, req->headers.entries[ct].value.len) : FY_FMT_TEXT;
+    ssize_t ce = find_header(req, H2O_TOKEN_CONTENT_ENCODING);
+    /* an empty body is empty whatever its declared encoding (B10) */
+    fy_encoding_t enc = ce >= 0 && req->entity.len != 0
+                            ? fy_decode_encoding(req->headers.entries[ce].value.base, req->headers.entries[ce].value.len)
+                            : FY_ENC_IDENTITY;
+    char derr[FY_DECODE_ERR_MAX], *owned = NULL;
+    int rc = fy_decode_body(enc, req->entity.base, req->entity.base != NULL ? req->entity.len : 0, flags->max_body_bytes,
+                            &push.body, &push.body_len, &owned, derr);
+    if (rc != 0) {
+        fy_server_error(req, rc, derr, strlen(derr));
+        return;
+    }
+    fy_result_t r = handlers.push(handlers.ctx, &push);
+    /* the result message may point into the decoded body; copy before freeing */
+    if (r.msg_len != 0 && owned != NULL)
+        r.msg = h2o_strdup(&req->pool, r.msg, r.msg_len).base;
+    free(owned);
+    respond_result(req, r);
+}
+
+static void handle_route(h2o_req_t *req, const fy_route_t *rt)
+{
+    switch (rt->handler) {
+    case FY_H_HEALTHY:
+    case FY_H_READY: {
+        if (rt->handler == FY_H_READY && !atomic_load(&ready_flag)) {
+            fy_server_error(req, 503, H2O_STRLIT("Service Unavailable"));
+            return;
+        }
+        if (handlers.healthy != NULL) {
+            fy_result_t r = handlers.healthy(handlers.ctx);
+            if (r.status != 200) {
+                fy_server_error(req, r.status, r.msg, r.msg_len);
+                return;
+            }
+        }
+        fy_server_respond(req, 200, NULL, TEXT_PLAIN, H2O_STRLIT("OK"));
+        return;
+    }
+    case FY_H_SCRAPE:
+        handlers.scrape(handlers.ctx, req);
+        return;
+    case FY_H_PUSH:
+    case FY_H_DELETE:
+        handle_push_or_delete(req, rt);
+        return;
+    case FY_H_STATIC:
+        handlers.ui(handlers.ctx, req, rt->param, rt->param_len);
+        return;
+    case FY_H_UI:
+        handlers.ui(handlers.ctx, req, NULL, 0);
+        return;
+    case FY_H_QUIT:
+        if (!flags->enable_lifecycle) {
+            fy_server_respond(req, 403, NULL, TEXT_PLAIN, H2O_STRLIT("Lifecycle API is not enabled."));
+            return;
+        }
+        fy_server_respond(req, 200, NULL, TEXT_PLAIN, H2O_STRLIT("Requesting termination... Goodbye!"));
+        fy_log_warn("msg", "received termination request via web service, exiting gracefully...");
+        request_shutdown();
+        return;
+    case FY_H_QUIT_GET:
+        fy_server_respond(req, 405, NULL, TEXT_PLAIN, H2O_STRLIT("Only POST or PUT requests allowed."));
+        return;
+    case FY_H_API_STATUS:
+        fy_server_add_cors(req);
+        fy_server_respond(req, 200, NULL, "application/json", status_json, status_json_len);
+        return;
+    case FY_H_API_METRICS:
+        fy_server_add_cors(req);
+        handlers.api_metrics(handlers.ctx, req);
+        return;
+    case FY_H_API_OPTIONS:
+        fy_server_add_cors(req);
+        fy_server_respond(req, 200, NULL, NULL, NULL, 0);
+        return;
+    case FY_H_API_WIPE:
+        respond_result(req, handlers.wipe(handlers.ctx, &req->pool));
+        return;
+    case FY_H_NONE:
+        break;
+    }
+    fy_server_error(req, 404, H2O_STRLIT("404 page not found"));
+}
+
+/* pushgateway_http_requests_total: the handlers the reference instruments (not scrapes, not /-/quit). */
+static void count_request(h2o_req_t *req, const fy_route_t *rt)
+{
+    static const struct {
+        fy_handler_id_t route;
+        fy_stat_handler_t stat;
+    } map[] = {{FY_H_PUSH, FY_SH_PUSH},           {FY_H_DELETE, FY_SH_DELETE},         {FY_H_HEALTHY, FY_SH_HEALTHY},
+               {FY_H_READY, FY_SH_READY},         {FY_H_STATIC, FY_SH_STATIC},         {FY_H_UI, FY_SH_STATUS},
+               {FY_H_API_METRICS, FY_SH_API_METRICS}, {FY_H_API_STATUS, FY_SH_API_STATUS},
+               {FY_H_API_OPTIONS, FY_SH_API_OPTIONS}, {FY_H_API_WIPE, FY_SH_WIPE}};
+    if (handlers.request_done == NULL)
+        return;
+    for (size_t i = 0; i < sizeof(map) / sizeof(map[0]); i++)
+        if (map[i].route == rt->handler) {
+            handlers.request_done(handlers.ctx, map[i].stat, req->res.status, req->method.base, req->method.len);
+            return;
+        }
+}
+
+/* --web.config.file: the configured headers go on every response, and with basic_auth_users every request needs
+ * valid credentials (exporter-toolkit wraps the whole mux). Returns 1 when the request was answered (401). */
+static int web_config_gate(h2o_req_t *req)
+{
+    if (webcfg == NULL)
+        return 0;
+    for (size_t i = 0; i < webcfg->nheaders; i++)
+        add_header_str(req, webcfg->headers[i].name, strlen(webcfg->headers[i].name), webcfg->headers[i].value,
+                       strlen(webcfg->headers[i].value));
+    if (webcfg->nusers == 0)
+        return 0;
+    ssize_t i = h2o_find_header(&req->headers, H2O_TOKEN_AUTHORIZATION, -1);
+    if (fy_webcfg_check_basic_auth(webcfg, i >= 0 ? req->headers.entries[i].value.base : NULL,
+                                   i >= 0 ? req->headers.entries[i].value.len : 0) == FY_AUTH_ALLOW)
+        return 0;
+    for (size_t k = 0; k < 3; k++) {
+        const fy_webcfg_header_t *hd = &fy_webcfg_401_headers[k];
+        if (strcmp(hd->name, "Content-Type") == 0)
+            continue; /* fy_server_respond sets it */
+        add_header_str(req, hd->name, strlen(hd->name), hd->value, strlen(hd->value));
+    }
+    fy_server_respond(req, FY_WEBCFG_401_STATUS, FY_WEBCFG_401_REASON, TEXT_PLAIN, H2O_STRLIT(FY_WEBCFG_401_BODY));
+    return 1;
+}
+
+static int on_req(h2o_handler_t *self, h2o_req_t *req)
+{
+    fy_route_t rt;
+    if (web_config_gate(req))
+        return 0;
+    size_t target_len = req->path.len;
+    char *buf = h2o_mem_alloc_pool(&req->pool, fy_route_buf_size(target_len));
+    fy_route(&router, req->method.base, req->method.len, req->path.base, target_len, buf, &rt);
+
+    int has_body = req->entity.base != NULL && req->entity.len != 0;
+    int body_method = !h2o_memis(req->method.base, req->method.len, H2O_STRLIT("GET")) &&
+                      !h2o_memis(req->method.base, req->method.len, H2O_STRLIT("HEAD"));
+    if (rt.via_decoder && (has_body || body_method)) {
+        /* 1.5.1 wraps the main router in gzip.NewReader, which reads the member header before anything else, so an
+         * empty gzip push is "400 EOF". It does the same to body-less GETs (B10); Ferry ignores the header there. */
+        ssize_t ce = find_header(req, H2O_TOKEN_CONTENT_ENCODING);
+        if (ce >= 0 && fy_decode_encoding(req->headers.entries[ce].value.base, req->headers.entries[ce].value.len) == FY_ENC_GZIP) {
+            char err[FY_DECODE_ERR_MAX];
+            if (fy_decode_gzip_header(req->entity.base, req->entity.base != NULL ? req->entity.len : 0, err) != 0) {
+                fy_server_error(req, 400, err, strlen(err));
+                return 0;
+            }
+        }
+    }
+
+    switch (rt.kind) {
+    case FY_ROUTE_HANDLER:
+        handle_route(req, &rt);
+        count_request(req, &rt);
+        break;
+    case FY_ROUTE_REDIRECT: {
+        add_header(req, H2O_TOKEN_LOCATION, "Location", rt.location, rt.location_len);
+        const char *ct = rt.is_get || rt.is_head ? "text/html; charset=utf-8" : NULL;
+        if (rt.is_get) {
+            size_t cap = 6 * rt.location_len + 64;
+            char *body = h2o_mem_alloc_pool(&req->pool, cap);
+            size_t n = fy_route_redirect_body(&rt, body, cap);
+            fy_server_respond(req, rt.status, NULL, ct, body, n);
+        } else {
+            fy_server_respond(req, rt.status, NULL, ct, NULL, 0);
+        }
+        break;
+    }
+    case FY_ROUTE_NOT_FOUND:
+        fy_server_error(req, 404, H2O_STRLIT("404 page not found"));
+        break;
+    case FY_ROUTE_NOT_ALLOWED:
+        add_header_str(req, H2O_STRLIT("Allow"), rt.allow, strlen(rt.allow));
+        fy_server_error(req, 405, H2O_STRLIT("Method Not Allowed"));
+        break;
+    case FY_ROUTE_OPTIONS:
+        add_header_str(req, H2O_STRLIT("Allow"), rt.allow, strlen(rt.allow));
+        fy_server_respond(req, 200, NULL, NULL, NULL, 0);
+        break;
+    case FY_ROUTE_BAD_REQUEST:
+        /* Go answers a malformed request line and closes the connection */
+        req->http1_is_persistent = 0;
+        fy_server_respond(req, 400, NULL, TEXT_PLAIN, H2O_STRLIT("400 Bad Request"));
+        break;
+    case FY_ROUTE_STAR:
+        fy_server_respond(req, rt.status, NULL, NULL, NULL, 0);
+        break;
+    }
+    return 0;
+}
+
+/* ---------------------------------------------------------------------------------------------------------------- */
+/* Listeners */
+
+/* Opens one listening socket for "host:port" (":port" = every interface, dual-stack). Returns the fd or -1 with
+ * errno-style text in err. */
+static int open_listener(const char *addr, int reuseport, char *err, size_t errcap)
+{
+    char host[256];
+    const char *colon = strrchr(addr, ':');
+    if (colon == NULL) {
+        snprintf(err, errcap, "listen tcp %s: address %s: missing port in address", addr, addr);
+        return -1;
+    }
+    size_t hl = (size_t)(colon - addr);
+    if (hl >= 2 && addr[0] == '[' && addr[hl - 1] == ']') {
+        snprintf(host, sizeof(host), "%.*s", (int)(hl - 2), addr + 1);
+    } else {
+        snprintf(host, sizeof(host), "%.*s", (int)hl, addr);
+    }
+    struct addrinfo hints, *res = NULL;
+    memset(&hints, 0, sizeof(hints));
+    hints.ai_socktype = SOCK_STREAM;
+    hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
+    hints.ai_family = host[0] == '\0' ? AF_INET6 : AF_UNSPEC;
+    int gai = getaddrinfo(host[0] != '\0' ? host : NULL, colon + 1, &hints, &res);
+    if (gai != 0 && host[0] == '\0') {
+        hints.ai_family = AF_INET;
+        gai = getaddrinfo(NULL, colon + 1, &hints, &res);
+    }
+    if (gai != 0) {
+        snprintf(err, errcap, "listen tcp %s: %s", addr, gai_strerror(gai));
+        return -1;
+    }
+    int fd = socket(res->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0), on = 1, off = 0;
+    if (fd < 0)
+        goto Error;
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof(on));
+    if (reuseport)
+        setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &on, sizeof(on));
+    if (res->ai_family == AF_INET6 && host[0] == '\0')
+        setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &off, sizeof(off));
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &on, sizeof(on));
+    if (bind(fd, res->ai_addr, res->ai_addrlen) != 0 || listen(fd, SOMAXCONN) != 0)
+        goto Error;
+    freeaddrinfo(res);
+    return fd;
+Error:
+    /* Go's wording: "listen tcp 127.0.0.1:9091: bind: address already in use" */
+    snprintf(err, errcap, "listen tcp %s: bind: %s", addr, strerror(errno));
+    char *msg = strstr(err, "bind: ");
+    if (msg != NULL && msg[6] >= 'A' && msg[6] <= 'Z')
+        msg[6] = (char)(msg[6] - 'A' + 'a');
+    if (fd >= 0)
+        close(fd);
+    freeaddrinfo(res);
+    return -1;
+}
+
+static void on_accept(h2o_socket_t *listener, const char *err)
+{
+    fy_thread_t *t = listener->data;
+    h2o_socket_t *sock;
+    if (err != NULL)
+        return;
+    /* drain a few per wake-up, like h2o's server does, without starving the loop */
+    for (int i = 0; i < 16; i++) {
+        if ((sock = h2o_evloop_socket_accept(listener)) == NULL)
+            return;
+        h2o_accept(&t->accept_ctx, sock);
+    }
+}
+
+static void on_wakeup(h2o_multithread_receiver_t *receiver, h2o_linklist_t *messages)
+{
+    /* nothing to do: the wake-up itself makes the loop re-check shutdown_requested */
+}
+
+static void *run_loop(void *arg)
+{
+    fy_thread_t *t = arg;
+    thread_index = t->index;
+    h2o_context_init(&t->ctx, h2o_evloop_create(), &config);
+    h2o_multithread_register_receiver(t->ctx.queue, &t->wakeup, on_wakeup);
+    pthread_barrier_wait(&loops_registered);
+    t->accept_ctx.ctx = &t->ctx;
+    t->accept_ctx.hosts = config.hosts;
+    if (webcfg != NULL && webcfg->tls_enabled)
+        t->accept_ctx.ssl_ctx = webcfg->ssl_ctx;
+    for (size_t i = 0; i < t->nfds; i++) {
+        t->listeners[i] = h2o_evloop_socket_create(t->ctx.loop, t->fds[i], H2O_SOCKET_FLAG_DONT_READ);
+        t->listeners[i]->data = t;
+        h2o_socket_read_start(t->listeners[i], on_accept);
+    }
+    while (!atomic_load(&shutdown_requested))
+        h2o_evloop_run(t->ctx.loop, INT32_MAX);
+
+    for (size_t i = 0; i < t->nfds; i++) {
+        h2o_socket_read_stop(t->listeners[i]);
+        h2o_socket_close(t->listeners[i]);
+    }
+    h2o_context_request_shutdown(&t->ctx);
+    uint64_t until = h2o_now(t->ctx.loop) + 1500;
+    while (h2o_now(t->ctx.loop) < until)
+        h2o_evloop_run(t->ctx.loop, 100);
+    return NULL;
+}
+
+/* Sets the flag and wakes every loop; safe from any thread, idempotent. */
+static void request_shutdown(void)
+{
+    if (atomic_exchange(&shutdown_requested, 1))
+        return;
+    for (int i = 0; i < nthreads; i++)
+        h2o_multithread_send_message(&threads[i].wakeup, NULL);
+}
+
+static void *wait_signals(void *arg)
+{
+    sigset_t *set = arg;
+    int sig = 0;
+    sigwait(set, &sig);
+    atomic_store(&signal_seen, 1);
+    if (!atomic_load(&shutdown_requested)) {
+        fy_log_info("msg", "received SIGINT/SIGTERM; exiting gracefully...");
+        request_shutdown();
+    }
+    return NULL;
+}
+
+int fy_server_run(const fy_flags_t *f, const fy_handlers_t *h, fy_webcfg_t *wc)
+{
+    char err[512];
+    int rc = 1;
+    size_t nlisten = f->nlisten;
+    int nsock_threads = f->reuseport ? f->threads : 1;
+    int *fds = calloc((size_t)nsock_threads * nlisten, sizeof(int));
+    static sigset_t set;
+
+    flags = f;
+    handlers = *h;
+    webcfg = wc;
+    nthreads = f->threads;
+    format_start_time();
+    build_status_json();
+
+    const char *ext = f->external_url, *ext_path = "", *sep = strstr(ext, "://");
+    if (sep != NULL && (ext_path = strchr(sep + 3, '/')) == NULL)
+        ext_path = "";
+    fy_router_init(&router, f->route_prefix, ext_path, f->telemetry_path, f->enable_admin_api, f->enable_lifecycle);
+    fy_log_debug("msg", "path prefix for internal routing", "path", router.prefix);
+
+    signal(SIGPIPE, SIG_IGN);
+    sigemptyset(&set);
+    sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGTERM);
+    pthread_sigmask(SIG_BLOCK, &set, NULL);
+
+    for (size_t a = 0; a < nlisten; a++) {
+        for (int t = 0; t < nsock_threads; t++) {
+            int fd = open_listener(f->listen[a], f->reuseport, err, sizeof(err));
+            if (fd < 0) {
+                fy_log_error("msg", "HTTP server stopped", "err", err);
+                goto Exit;
+            }
+            fds[(size_t)t * nlisten + a] = fd;
+        }
+        fy_log_info("msg", "Listening on", "address", f->listen[a]);
+        if (webcfg != NULL && webcfg->tls_enabled)
+            fy_log_info("msg", "TLS is enabled.", "http2", webcfg->http2 ? "true" : "false", "address", f->listen[a]);
+        else
+            fy_log_info("msg", "TLS is disabled.", "http2", "true", "address", f->listen[a]);
+    }
+
+    h2o_config_init(&config);
+    config.max_request_entity_size = f->max_body_bytes;
+    config.server_name = h2o_iovec_init(H2O_STRLIT(""));
+    h2o_hostconf_t *host = h2o_config_register_host(&config, h2o_iovec_init(H2O_STRLIT("default")), 65535);
+    h2o_pathconf_t *pathconf = h2o_config_register_path(host, "/", 0);
+    h2o_handler_t *handler = h2o_create_handler(pathconf, sizeof(*handler));
+    handler->on_req = on_req;
+
+    threads = calloc((size_t)nthreads, sizeof(*threads));
+    for (int t = 0; t < nthreads; t++) {
+        fy_thread_t *th = &threads[t];
+        th->index = t;
+        th->nfds = nlisten;
+        th->fds = calloc(nlisten, sizeof(int));
+        th->listeners = calloc(nlisten, sizeof(h2o_socket_t *));
+        for (size_t a = 0; a < nlisten; a++)
+            th->fds[a] = f->reuseport ? fds[(size_t)t * nlisten + a] : (t == 0 ? fds[a] : dup(fds[a]));
+    }
+    /* every wake-up receiver exists before anything can call request_shutdown: contexts are created inside the
+     * threads, which only start accepting after the barrier; signals stay pending until the waiter runs */
+    pthread_barrier_init(&loops_registered, NULL, (unsigned)nthreads + 1);
+    for (int t = 0; t < nthreads; t++)
+        pthread_create(&threads[t].tid, NULL, run_loop, &threads[t]);
+    pthread_barrier_wait(&loops_registered);
+    pthread_create(&signal_waiter, NULL, wait_signals, &set);
+
+    for (int t = 0; t < nthreads; t++)
+        pthread_join(threads[t].tid, NULL);
+    /* after /-/quit the waiter is still in sigwait(): hand it the signal it waits for (it sees the flag, logs nothing) */
+    if (!atomic_load(&signal_seen))
+        pthread_kill(signal_waiter, SIGTERM);
+    pthread_join(signal_waiter, NULL);
+    pthread_barrier_destroy(&loops_registered);
+    fy_log_info("msg", "HTTP server stopped");
+    if (handlers.shutdown != NULL)
+        handlers.shutdown(handlers.ctx);
+    rc = 0;
+Exit:
+    free(fds);
+    return rc;
+}

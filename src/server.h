@@ -1,0 +1,86 @@
+/*
+ * server.h: the HTTP frontend (h2o evloop, one context per thread) and the seam between it and the rest of Ferry.
+ * The frontend owns routing, grouping keys, body decoding, the endpoints that need no store, and the process
+ * lifecycle; everything that needs the store is reached through fy_handlers_t, which main.c fills.
+ */
+#ifndef FY_SERVER_H
+#define FY_SERVER_H
+
+#include <time.h>
+
+#include <h2o.h>
+
+#include "decode.h"
+#include "flags.h"
+#include "groupkey.h"
+#include "selfmetrics.h"
+
+/* A handler's answer. 2xx: empty body, Content-Length: 0, no Content-Type (push, delete, wipe). Any other status:
+ * Go's http.Error format (text/plain; charset=utf-8, nosniff, msg + "\n"). msg is not NUL-terminated and must live
+ * until the handler returns (static, or req->pool). */
+typedef struct st_fy_result_t {
+    int status;
+    const char *msg;
+    size_t msg_len;
+} fy_result_t;
+
+typedef enum en_fy_push_method_t { FY_PUSH_PUT = 0, FY_PUSH_POST } fy_push_method_t;
+
+typedef struct st_fy_push_t {
+    fy_push_method_t method;     /* PUT replaces the group, POST only the pushed families */
+    const fy_gk_label_t *labels; /* the grouping key: unique names, sorted, "job" included, valid UTF-8 */
+    size_t nlabels;
+    const char *body; /* decoded (gzip/snappy undone), not NUL-terminated, valid during the call; may be
+                       * NULL when body_len is 0 */
+    size_t body_len;
+    fy_body_format_t format;
+    struct timespec now;  /* CLOCK_REALTIME when the request was dispatched */
+    h2o_mem_pool_t *pool; /* the request's pool, for the result message */
+    h2o_req_t *req;       /* the request itself (read-only: headers for the push-size metric) */
+} fy_push_t;
+
+/* Callbacks; each runs on a loop thread, concurrently with the others. */
+typedef struct st_fy_handlers_t {
+    void *ctx;
+    /* PUT/POST P/metrics/job/...: 200 (202 with --push.disable-consistency-check) or an error */
+    fy_result_t (*push)(void *ctx, const fy_push_t *push);
+    /* DELETE P/metrics/job/...: 202 */
+    fy_result_t (*del)(void *ctx, const fy_gk_label_t *labels, size_t nlabels, h2o_mem_pool_t *pool);
+    /* GET telemetry path: responds through h2o itself (Accept, Accept-Encoding are in req->headers); returns 0 */
+    int (*scrape)(void *ctx, h2o_req_t *req);
+    /* GET P/api/v1/metrics: the CORS headers are already on req->res; responds itself; returns 0 */
+    int (*api_metrics)(void *ctx, h2o_req_t *req);
+    /* PUT P/api/v1/admin/wipe (only registered with --web.enable-admin-api): 202 */
+    fy_result_t (*wipe)(void *ctx, h2o_mem_pool_t *pool);
+    /* GET P/ and P/status (static_path NULL) or P/static/<static_path>: responds itself; returns 0 */
+    int (*ui)(void *ctx, h2o_req_t *req, const char *static_path, size_t static_path_len);
+    /* GET P/-/healthy and P/-/ready: 200 "OK", or e.g. 500 "write queue is full"; NULL means always healthy */
+    fy_result_t (*healthy)(void *ctx);
+    /* after the loops have stopped, before exit (final persistence); may be NULL */
+    void (*shutdown)(void *ctx);
+    /* after every request that pushgateway_http_requests_total counts (spec 2.5), with the status sent; may be NULL */
+    void (*request_done)(void *ctx, fy_stat_handler_t h, int status, const char *method, size_t method_len);
+} fy_handlers_t;
+
+/** The index (0..threads-1) of the calling loop thread, or -1 outside the loops. */
+int fy_server_thread_index(void);
+
+struct st_fy_webcfg_t;
+
+/** Runs the server until SIGINT/SIGTERM or /-/quit; returns the process exit code. webcfg (from --web.config.file:
+ * TLS, basic auth, extra headers) may be NULL. */
+int fy_server_run(const fy_flags_t *flags, const fy_handlers_t *handlers, struct st_fy_webcfg_t *webcfg);
+
+/** /-/ready answers 503 until this is set (after persistence has loaded). */
+void fy_server_set_ready(int ready);
+
+/** Adds the five CORS headers of api/v1 (corsHeaders in PG api/v1/api.go) to req->res. */
+void fy_server_add_cors(h2o_req_t *req);
+
+/** Sends a complete response with Content-Length; body is copied into req->pool. */
+void fy_server_respond(h2o_req_t *req, int status, const char *reason, const char *content_type, const char *body, size_t len);
+
+/** Go's http.Error: status, text/plain; charset=utf-8, nosniff, msg + "\n". */
+void fy_server_error(h2o_req_t *req, int status, const char *msg, size_t len);
+
+#endif

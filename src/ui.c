@@ -1,0 +1,411 @@
+/*
+ * ui.c: the web UI page (see ui.h). The page is rendered per request from a store walk in canonical group order;
+ * only the requested page's groups are rendered in full, the rest are only counted, so a page costs one pass over
+ * the group index plus the HTML of at most page_size groups.
+ */
+#define _GNU_SOURCE /* memmem */
+#include "ui.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "fy_num.h"
+
+/* ------------------------------------------------------------------------------------------------------------- */
+
+void fy_buf_add(fy_buf_t *b, const char *s, size_t n)
+{
+    if (b->oom || n == 0)
+        return;
+    if (b->len + n + 1 > b->cap) {
+        size_t cap = b->cap ? b->cap : 4096;
+        while (cap < b->len + n + 1)
+            cap *= 2;
+        char *p = realloc(b->p, cap);
+        if (p == NULL) {
+            b->oom = 1;
+            return;
+        }
+        b->p = p;
+        b->cap = cap;
+    }
+    memcpy(b->p + b->len, s, n);
+    b->len += n;
+    b->p[b->len] = '\0';
+}
+
+void fy_buf_str(fy_buf_t *b, const char *s)
+{
+    fy_buf_add(b, s, strlen(s));
+}
+
+void fy_buf_printf(fy_buf_t *b, const char *fmt, ...)
+{
+    char tmp[512];
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(tmp, sizeof(tmp), fmt, ap);
+    va_end(ap);
+    if (n < 0)
+        return;
+    if ((size_t)n < sizeof(tmp)) {
+        fy_buf_add(b, tmp, (size_t)n);
+        return;
+    }
+    char *big = malloc((size_t)n + 1);
+    if (big == NULL) {
+        b->oom = 1;
+        return;
+    }
+    va_start(ap, fmt);
+    vsnprintf(big, (size_t)n + 1, fmt, ap);
+    va_end(ap);
+    fy_buf_add(b, big, (size_t)n);
+    free(big);
+}
+
+void fy_buf_free(fy_buf_t *b)
+{
+    free(b->p);
+    memset(b, 0, sizeof(*b));
+}
+
+void fy_html_escape(fy_buf_t *b, const char *s, size_t n)
+{
+    size_t start = 0;
+    for (size_t i = 0; i < n; i++) {
+        const char *rep = NULL;
+        switch (s[i]) {
+        case '&': rep = "&amp;"; break;
+        case '<': rep = "&lt;"; break;
+        case '>': rep = "&gt;"; break;
+        case '"': rep = "&#34;"; break;
+        case '\'': rep = "&#39;"; break;
+        default: continue;
+        }
+        fy_buf_add(b, s + start, i - start);
+        fy_buf_str(b, rep);
+        start = i + 1;
+    }
+    fy_buf_add(b, s + start, n - start);
+}
+
+static void esc_str(fy_buf_t *b, fy_str_t s)
+{
+    fy_html_escape(b, s.ptr, s.len);
+}
+
+/* base64url without padding, as the Pushgateway's own UI builds delete URLs. */
+static void b64url(fy_buf_t *b, fy_str_t s)
+{
+    static const char tab[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    const unsigned char *p = (const unsigned char *)s.ptr;
+    char out[4];
+    size_t i = 0;
+    for (; i + 3 <= s.len; i += 3) {
+        unsigned v = (unsigned)p[i] << 16 | (unsigned)p[i + 1] << 8 | p[i + 2];
+        out[0] = tab[v >> 18];
+        out[1] = tab[(v >> 12) & 63];
+        out[2] = tab[(v >> 6) & 63];
+        out[3] = tab[v & 63];
+        fy_buf_add(b, out, 4);
+    }
+    if (s.len - i == 1) {
+        unsigned v = (unsigned)p[i] << 16;
+        out[0] = tab[v >> 18];
+        out[1] = tab[(v >> 12) & 63];
+        fy_buf_add(b, out, 2);
+    } else if (s.len - i == 2) {
+        unsigned v = (unsigned)p[i] << 16 | (unsigned)p[i + 1] << 8;
+        out[0] = tab[v >> 18];
+        out[1] = tab[(v >> 12) & 63];
+        out[2] = tab[(v >> 6) & 63];
+        fy_buf_add(b, out, 3);
+    }
+}
+
+static void fmt_time(fy_buf_t *b, int64_t ns)
+{
+    if (ns == 0) {
+        fy_buf_str(b, "never");
+        return;
+    }
+    time_t t = (time_t)(ns / 1000000000);
+    struct tm tm;
+    gmtime_r(&t, &tm);
+    char tmp[40];
+    strftime(tmp, sizeof(tmp), "%Y-%m-%dT%H:%M:%SZ", &tm);
+    fy_buf_str(b, tmp);
+}
+
+static void fmt_value(fy_buf_t *b, double v)
+{
+    char tmp[FY_FLOAT_F_BUFSZ];
+    size_t n = fy_format_float_f(v, tmp);
+    fy_buf_add(b, tmp, n);
+}
+
+static const char *const type_names[] = {"COUNTER", "GAUGE", "SUMMARY", "UNTYPED", "HISTOGRAM", "GAUGE_HISTOGRAM"};
+
+/* ------------------------------------------------------------------------------------------------------------- */
+
+typedef struct {
+    const fy_ui_opts_t *o;
+    fy_buf_t *out;
+    unsigned matched;     /* groups that pass the filter so far */
+    uint64_t first, last; /* 64 bits: page * page_size must not wrap (?page= comes from the URL) */
+    unsigned rendered;
+} walk_t;
+
+static int matches(const walk_t *w, const fy_store_group_view_t *g)
+{
+    if (w->o->filter == NULL || w->o->filter_len == 0)
+        return 1;
+    for (uint32_t i = 0; i < g->nlabels; i++) {
+        fy_str_t v = g->labels[i].value;
+        if (v.len >= w->o->filter_len && memmem(v.ptr, v.len, w->o->filter, w->o->filter_len) != NULL)
+            return 1;
+    }
+    return 0;
+}
+
+static void label_badge(fy_buf_t *b, fy_str_t name, fy_str_t value, const char *cls)
+{
+    fy_buf_printf(b, "<span class=\"badge %s\">", cls);
+    esc_str(b, name);
+    fy_buf_str(b, "=&#34;");
+    esc_str(b, value);
+    fy_buf_str(b, "&#34;</span> ");
+}
+
+static void render_series(fy_buf_t *b, const fy_store_family_view_t *f, const fy_store_series_view_t *s)
+{
+    fy_buf_str(b, "<tr><td>");
+    for (uint32_t i = 0; i < s->nlabels; i++)
+        label_badge(b, s->labels[i].name, s->labels[i].value, "lbl");
+    fy_buf_str(b, "</td><td>");
+    switch (f->type) {
+    case FY_TYPE_SUMMARY:
+        fy_buf_str(b, "<table class=\"inner\">");
+        for (uint32_t i = 0; i < s->npoints; i++) {
+            fy_buf_str(b, "<tr><th>Quantile ");
+            fmt_value(b, s->points[i].key);
+            fy_buf_str(b, "</th><td>");
+            fmt_value(b, s->points[i].value);
+            fy_buf_str(b, "</td></tr>");
+        }
+        fy_buf_printf(b, "<tr><th>Sample Count</th><td>%llu</td></tr><tr><th>Sample Sum</th><td>",
+                      (unsigned long long)s->count);
+        fmt_value(b, s->value);
+        fy_buf_str(b, "</td></tr></table>");
+        break;
+    case FY_TYPE_HISTOGRAM:
+    case FY_TYPE_GAUGE_HISTOGRAM:
+        fy_buf_str(b, "<table class=\"inner\">");
+        for (uint32_t i = 0; i < s->npoints; i++) {
+            fy_buf_str(b, "<tr><th>Sample values &le; ");
+            fmt_value(b, s->points[i].key);
+            fy_buf_printf(b, "</th><td>%llu</td></tr>", (unsigned long long)s->points[i].count);
+        }
+        fy_buf_printf(b, "<tr><th>Total sample Count</th><td>%llu</td></tr><tr><th>Sample Sum</th><td>",
+                      (unsigned long long)s->count);
+        fmt_value(b, s->value);
+        fy_buf_str(b, "</td></tr></table>");
+        break;
+    default:
+        fmt_value(b, s->value);
+    }
+    fy_buf_str(b, "</td></tr>\n");
+}
+
+static void render_family(fy_buf_t *b, const fy_store_family_view_t *f)
+{
+    fy_buf_str(b, "<details class=\"fam\"><summary><b>");
+    esc_str(b, f->name);
+    fy_buf_str(b, "</b> ");
+    if (f->has_help) {
+        fy_buf_str(b, "<span class=\"badge help\">");
+        esc_str(b, f->help);
+        fy_buf_str(b, "</span> ");
+    }
+    fy_buf_printf(b, "<span class=\"badge type\">%s</span> <span class=\"muted\">last pushed: ",
+                  f->type < 6 ? type_names[f->type] : "UNKNOWN");
+    fmt_time(b, f->stamp_ns);
+    fy_buf_printf(b, " &middot; %u series</span></summary><table class=\"series\">\n", (unsigned)f->nseries);
+    for (uint32_t i = 0; i < f->nseries; i++)
+        render_series(b, f, &f->series[i]);
+    fy_buf_str(b, "</table></details>\n");
+}
+
+static int walk_group(void *ctx, const fy_store_group_view_t *g)
+{
+    walk_t *w = ctx;
+    if (!matches(w, g))
+        return 0;
+    unsigned idx = w->matched++;
+    if (idx < w->first || idx >= w->last)
+        return 0;
+    fy_buf_t *b = w->out;
+    const fy_store_label_t *job = NULL;
+    for (uint32_t i = 0; i < g->nlabels; i++)
+        if (fy_str_eq_mem(g->labels[i].name, FY_STRLIT("job")))
+            job = &g->labels[i];
+    /* The delete URL: job@base64 and every other label @base64 with a trailing '=' so that empty values work. */
+    fy_buf_str(b, "<details class=\"group\"><summary data-del=\"metrics/job@base64/");
+    if (job != NULL)
+        b64url(b, job->value);
+    for (uint32_t i = 0; i < g->nlabels; i++) {
+        if (&g->labels[i] == job)
+            continue;
+        fy_buf_str(b, "/");
+        esc_str(b, g->labels[i].name);
+        fy_buf_str(b, "@base64/");
+        b64url(b, g->labels[i].value);
+        fy_buf_str(b, "=");
+    }
+    fy_buf_str(b, "\">");
+    if (job != NULL)
+        label_badge(b, job->name, job->value, "job");
+    for (uint32_t i = 0; i < g->nlabels; i++)
+        if (&g->labels[i] != job)
+            label_badge(b, g->labels[i].name, g->labels[i].value,
+                        fy_str_eq_mem(g->labels[i].name, FY_STRLIT("instance")) ? "inst" : "lbl");
+    if (g->fail_ns > g->push_ns)
+        fy_buf_str(b, "<span class=\"badge fail\">Last push failed!</span> ");
+    fy_buf_str(b, "<span class=\"muted\">last push: ");
+    fmt_time(b, g->push_ns);
+    if (g->fail_ns) {
+        fy_buf_str(b, " &middot; last failure: ");
+        fmt_time(b, g->fail_ns);
+    }
+    fy_buf_printf(b, " &middot; %u families</span> <button class=\"del\" type=\"button\">Delete Group</button></summary>\n",
+                  (unsigned)g->nfamilies);
+    for (uint32_t i = 0; i < g->nfamilies; i++)
+        render_family(b, &g->families[i]);
+    fy_buf_str(b, "</details>\n");
+    w->rendered++;
+    return 0;
+}
+
+static const char page_head[] =
+    "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>Ferry (Pushgateway)</title>\n"
+    "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n<style>\n"
+    "body{font-family:system-ui,sans-serif;margin:0;background:#f6f7f9;color:#222}"
+    "nav{background:#24292f;color:#fff;padding:.6em 1em;display:flex;gap:1.5em;align-items:center}"
+    "nav a{color:#ddd;text-decoration:none;cursor:pointer}nav a.on{color:#fff;font-weight:bold}"
+    "main{padding:1em}details{background:#fff;border:1px solid #ddd;border-radius:4px;margin:.3em 0;padding:.3em .6em}"
+    "details.fam{margin-left:1.5em}summary{cursor:pointer}"
+    ".badge{display:inline-block;border-radius:3px;padding:0 .4em;font-size:.85em;background:#e1ecf4}"
+    ".job{background:#ffe08a}.inst{background:#b6d4fe}.help{background:#eee}.type{background:#c6efce}"
+    ".fail{background:#d9534f;color:#fff}.muted{color:#666;font-size:.85em}"
+    "table.series{border-collapse:collapse;margin:.4em 0 .4em 1.5em}table.series td{border-top:1px solid #eee;"
+    "padding:.2em .6em;vertical-align:top}table.inner th{text-align:left;font-weight:normal;padding-right:1em}"
+    "button.del{float:right;background:#d9534f;color:#fff;border:0;border-radius:3px;cursor:pointer}"
+    "button.delall{background:#d9534f;color:#fff;border:0;border-radius:3px;padding:.3em .8em;cursor:pointer}"
+    "button:disabled{opacity:.5;cursor:default}.pager a{margin-right:.8em}"
+    "table.kv td,table.kv th{text-align:left;padding:.15em .8em;border-bottom:1px solid #eee}"
+    "</style></head><body>\n";
+
+static const char page_script[] =
+    "<script>\n"
+    "function tab(n){for(const t of ['metrics','status']){document.getElementById(t).hidden=t!==n;"
+    "document.getElementById('tab-'+t).className=t===n?'on':'';}}\n"
+    "document.addEventListener('click',function(e){const b=e.target.closest('button.del');if(!b)return;"
+    "e.preventDefault();const s=b.closest('summary');const d=s.parentElement;"
+    "if(!confirm('Do you really want to delete all metrics of this group?'))return;"
+    "fetch(s.dataset.del,{method:'DELETE'}).then(function(r){if(!r.ok)throw new Error(r.status+' '+r.statusText);"
+    "d.remove();const c=document.getElementById('del-all-counter');if(c)c.textContent=Math.max(0,+c.textContent-1);})"
+    ".catch(function(err){alert('Deleting metric group failed: '+err);});});\n"
+    "function delAll(){if(!confirm('Do you really want to delete all metrics from all metric groups?'))return;"
+    "fetch('api/v1/admin/wipe',{method:'PUT'}).then(function(r){if(!r.ok)throw new Error(r.status+' '+r.statusText);"
+    "for(const g of document.querySelectorAll('details.group'))g.remove();"
+    "document.getElementById('del-all-counter').textContent='0';})"
+    ".catch(function(err){alert('Deleting all metric groups failed: '+err);});}\n"
+    "</script>\n";
+
+static void kv_table(fy_buf_t *b, const char *title, const fy_ui_kv_t *kv, size_t n)
+{
+    fy_buf_printf(b, "<h3>%s</h3><table class=\"kv\">", title);
+    for (size_t i = 0; i < n; i++) {
+        fy_buf_str(b, "<tr><th>");
+        fy_html_escape(b, kv[i].key, strlen(kv[i].key));
+        fy_buf_str(b, "</th><td>");
+        fy_html_escape(b, kv[i].value, strlen(kv[i].value));
+        fy_buf_str(b, "</td></tr>");
+    }
+    fy_buf_str(b, "</table>\n");
+}
+
+static void page_link(fy_buf_t *b, const fy_ui_opts_t *o, unsigned page, const char *label)
+{
+    fy_buf_printf(b, "<a href=\"?page=%u", page);
+    if (o->filter && o->filter_len) {
+        fy_buf_str(b, "&amp;q=");
+        for (size_t i = 0; i < o->filter_len; i++) {
+            unsigned char c = (unsigned char)o->filter[i];
+            if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' || c == '_' ||
+                c == '.')
+                fy_buf_add(b, (const char *)&c, 1);
+            else
+                fy_buf_printf(b, "%%%02X", c);
+        }
+    }
+    fy_buf_printf(b, "\">%s</a>", label);
+}
+
+int fy_ui_render(fy_store_t *store, const fy_ui_opts_t *o, fy_buf_t *out)
+{
+    unsigned ps = o->page_size ? o->page_size : 100;
+    fy_buf_t groups = {0};
+    walk_t w = {o, &groups, 0, (uint64_t)o->page * ps, (uint64_t)o->page * ps + ps, 0};
+    if (fy_store_foreach_group(store, walk_group, &w) != 0)
+        w.out->oom = 1;
+    fy_store_stats_t st;
+    fy_store_stats(store, &st);
+
+    fy_buf_str(out, page_head);
+    fy_buf_printf(out, "<nav><b>Ferry</b><a id=\"tab-metrics\" class=\"%s\" onclick=\"tab('metrics')\">Metrics</a>"
+                       "<a id=\"tab-status\" class=\"%s\" onclick=\"tab('status')\">Status</a>"
+                       "<a href=\"https://github.com/prometheus/pushgateway/blob/master/README.md\">Help</a></nav>\n",
+                  o->status_tab ? "" : "on", o->status_tab ? "on" : "");
+    fy_buf_printf(out, "<main><section id=\"metrics\"%s>\n", o->status_tab ? " hidden" : "");
+    fy_buf_str(out, "<form method=\"get\" style=\"margin-bottom:.6em\"><input name=\"q\" placeholder=\"filter by label value\" value=\"");
+    if (o->filter)
+        fy_html_escape(out, o->filter, o->filter_len);
+    fy_buf_str(out, "\"> <button type=\"submit\">Filter</button> ");
+    if (o->admin_api)
+        fy_buf_printf(out, "<button class=\"delall\" type=\"button\" onclick=\"delAll()\"%s>Delete All "
+                           "<span id=\"del-all-counter\">%llu</span> Groups</button>",
+                      st.groups ? "" : " disabled", (unsigned long long)st.groups);
+    fy_buf_str(out, "</form>\n");
+    uint64_t first = w.first + 1, last = w.first + w.rendered;
+    fy_buf_printf(out, "<p class=\"muted pager\">%u groups", w.matched);
+    if (w.matched > ps || o->page > 0) {
+        fy_buf_printf(out, " &middot; showing %llu&ndash;%llu &middot; ", w.rendered ? (unsigned long long)first : 0ull,
+                      w.rendered ? (unsigned long long)last : 0ull);
+        if (o->page > 0)
+            page_link(out, o, o->page - 1, "&larr; previous");
+        if (w.first + ps < w.matched) /* then page + 1 cannot wrap */
+            page_link(out, o, o->page + 1, "next &rarr;");
+    }
+    fy_buf_str(out, "</p>\n");
+    if (groups.len)
+        fy_buf_add(out, groups.p, groups.len);
+    fy_buf_free(&groups);
+    fy_buf_str(out, "</section>\n");
+    fy_buf_printf(out, "<section id=\"status\"%s><h3>Runtime Information</h3><table class=\"kv\"><tr><th>Started</th><td>",
+                  o->status_tab ? "" : " hidden");
+    if (o->start_time)
+        fy_html_escape(out, o->start_time, strlen(o->start_time));
+    fy_buf_printf(out, "</td></tr><tr><th>Groups</th><td>%llu</td></tr><tr><th>Series</th><td>%llu</td></tr></table>\n",
+                  (unsigned long long)st.groups, (unsigned long long)st.series);
+    kv_table(out, "Build Information", o->build, o->nbuild);
+    kv_table(out, "Startup Flags", o->flags, o->nflags);
+    fy_buf_str(out, "</section></main>\n");
+    fy_buf_str(out, page_script);
+    fy_buf_str(out, "</body></html>\n");
+    return out->oom || w.out->oom ? -1 : 0;
+}

@@ -1,0 +1,138 @@
+/*
+ * webconfig.h - the --web.config.file of exporter-toolkit v0.8.2 (as Pushgateway 1.5.1 uses it): strict YAML
+ * decoding and validation, an OpenSSL SSL_CTX for the TLS listener, the basic-auth decision and the extra headers.
+ *
+ * Lifecycle: fy_webcfg_load() once at start-up; any error stops start-up (the caller logs err.msg the way the
+ * reference logs `msg="HTTP server stopped" err=...`). The result is read-only afterwards except for the auth cache
+ * and the certificate reload state, which have their own locks, so any thread may call the check functions.
+ */
+#ifndef FY_WEBCONFIG_H
+#define FY_WEBCONFIG_H
+
+#include <pthread.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <time.h>
+
+#include <openssl/ssl.h>
+
+typedef enum {
+    FY_CLIENT_AUTH_NONE = 0,           /* NoClientCert (default) */
+    FY_CLIENT_AUTH_REQUEST,            /* RequestClientCert: ask, accept anything or nothing */
+    FY_CLIENT_AUTH_REQUIRE_ANY,        /* RequireAnyClientCert / RequireClientCert: demand one, do not verify */
+    FY_CLIENT_AUTH_VERIFY_IF_GIVEN,    /* VerifyClientCertIfGiven */
+    FY_CLIENT_AUTH_REQUIRE_AND_VERIFY, /* RequireAndVerifyClientCert */
+} fy_client_auth_t;
+
+/* A load error. msg is the reference's error text where it has one (what `err=` shows in its log), otherwise ours.
+ * line (1-based, 0 if none) and key locate the first problem for our own log line. */
+typedef struct {
+    char msg[1024];
+    unsigned line;
+    char key[64];
+} fy_webcfg_err_t;
+
+typedef struct {
+    const char *name; /* Go's canonical form, as the reference writes it over HTTP/1.1 */
+    const char *value;
+} fy_webcfg_header_t;
+
+typedef struct {
+    char *name;
+    size_t name_len;
+    char hash[61]; /* validated: $2a$/$2b$/$2y$, two-digit cost, 53 bcrypt-base64 characters */
+} fy_webcfg_user_t;
+
+#define FY_WEBCFG_MAX_CIPHERS 32
+#define FY_WEBCFG_MAX_CURVES 8
+#define FY_WEBCFG_MAX_HEADERS 5
+#define FY_WEBCFG_CACHE_SIZE 100 /* the reference's cacheSize */
+
+typedef struct fy_webcfg_tls_state fy_webcfg_tls_state_t;
+
+typedef struct st_fy_webcfg_t {
+    char *path; /* the config file as given */
+
+    /* tls_server_config (paths already joined with the config file's directory and cleaned like Go's filepath) */
+    int tls_enabled; /* any of cert_file, key_file, client_auth_type, client_ca_file set */
+    char *cert_file, *key_file, *client_ca_file, *client_auth_name;
+    fy_client_auth_t client_auth;
+    int min_version, max_version; /* OpenSSL TLS1_VERSION .. TLS1_3_VERSION; null in YAML gives Go's defaults */
+    const char *ciphers[FY_WEBCFG_MAX_CIPHERS];
+    size_t nciphers; /* Go names, validated against Go 1.19's tls.CipherSuites() */
+    const char *curves[FY_WEBCFG_MAX_CURVES];
+    size_t ncurves; /* Go names: CurveP256, CurveP384, CurveP521, X25519 */
+    int prefer_server_cipher_suites;
+
+    /* http_server_config */
+    int http2;
+    fy_webcfg_header_t headers[FY_WEBCFG_MAX_HEADERS];
+    size_t nheaders; /* sorted by name, the order Go writes them */
+
+    /* basic_auth_users, in file order */
+    fy_webcfg_user_t *users;
+    size_t nusers;
+    char dummy_setting[30]; /* "$2b$NN$" + 22 salt chars: NN = the highest configured cost */
+
+    /* Cache of successful verifications, keyed by a salted SHA-256 of (user, hash, password). */
+    pthread_mutex_t cache_lock;
+    uint8_t cache_salt[32];
+    uint8_t cache[FY_WEBCFG_CACHE_SIZE][32];
+    size_t ncache;
+    uint64_t cache_rng;
+
+    SSL_CTX *ssl_ctx; /* built at load when tls_enabled; owned here */
+    fy_webcfg_tls_state_t *tls;
+} fy_webcfg_t;
+
+/* Reads, decodes and validates the file, then builds the SSL_CTX when TLS is configured. NULL on error. */
+fy_webcfg_t *fy_webcfg_load(const char *path, fy_webcfg_err_t *err);
+
+/* The same from text already in memory; path only gives the directory relative file names are resolved against. */
+fy_webcfg_t *fy_webcfg_parse(const char *path, const char *text, size_t len, fy_webcfg_err_t *err);
+
+void fy_webcfg_free(fy_webcfg_t *cfg);
+
+/* ---- basic auth ---- */
+
+typedef enum { FY_AUTH_DENY = 0, FY_AUTH_ALLOW = 1 } fy_auth_result_t;
+
+/* Decides a request given its Authorization header (NULL if absent). Always ALLOW when no users are configured.
+ * CPU-bound (one bcrypt) on a cache miss: tens of milliseconds at cost 10. */
+fy_auth_result_t fy_webcfg_check_basic_auth(fy_webcfg_t *cfg, const char *authorization, size_t len);
+
+/* The deny response, exactly as the reference sends it (http.Error after WWW-Authenticate is set). The configured
+ * headers (cfg->headers) are sent on it too, as on every response. */
+#define FY_WEBCFG_401_STATUS 401
+#define FY_WEBCFG_401_REASON "Unauthorized"
+#define FY_WEBCFG_401_BODY "Unauthorized\n"
+extern const fy_webcfg_header_t fy_webcfg_401_headers[3]; /* Content-Type, Www-Authenticate, X-Content-Type-Options */
+
+/* Constant-time equality of two n-byte buffers (1 if equal). */
+int fy_webcfg_ct_equal(const void *a, const void *b, size_t n);
+
+/* Test hook: number of cached successful verifications. */
+size_t fy_webcfg_cache_count(fy_webcfg_t *cfg);
+
+/* ---- TLS ---- */
+
+/* The ALPN protocols the SSL_CTX offers, in preference order (server preference, as Go): "h2", "http/1.1" or just
+ * "http/1.1" when http2 is false. Already registered on cfg->ssl_ctx; exposed for logging and tests. */
+const char *fy_webcfg_alpn(const fy_webcfg_t *cfg, size_t i);
+
+/* Go answers a plain-HTTP request on a TLS port with this and closes, when the first five bytes are one of
+ * "GET /", "HEAD ", "POST ", "PUT /", "OPTIO". Other garbage just closes the connection. */
+#define FY_WEBCFG_HTTP_ON_HTTPS_RESPONSE "HTTP/1.0 400 Bad Request\r\n\r\nClient sent an HTTP request to an HTTPS server.\n"
+int fy_webcfg_looks_like_http(const void *first_bytes, size_t len);
+
+/* How often (seconds) the certificate and key files' metadata is checked for a reload. */
+#define FY_WEBCFG_CERT_CHECK_INTERVAL 1
+
+/* Test hook: how many times the certificate pair has been (re)loaded, the initial load included. */
+unsigned fy_webcfg_cert_generation(fy_webcfg_t *cfg);
+
+/* Test hook: run the reload check now (as a new handshake would) and return the leaf certificate it would serve;
+ * the caller frees it with X509_free. force skips the once-a-second limit. */
+X509 *fy_webcfg_current_cert(fy_webcfg_t *cfg, int force);
+
+#endif

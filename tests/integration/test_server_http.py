@@ -1,0 +1,267 @@
+#!/usr/bin/env python3
+"""test_server_http.py: build/ferry's HTTP frontend over HTTP/1.1, without the store.
+
+Starts ferry on free 127.0.0.1 ports and checks routing (ServeMux cleaning, httprouter redirects, 404, 405, automatic
+OPTIONS), the store-free endpoints, /api/v1/status, gzip header errors, the lifecycle, signals and listen failures.
+Expected values were taken from the Pushgateway 1.5.1 binary. Every started process is stopped by PID with bounded
+waits. Usage: test_server_http.py path/to/ferry
+"""
+import gzip
+import http.client
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+
+FERRY = sys.argv[1]
+PLAIN = "text/plain; charset=utf-8"
+failures = []
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Ferry:
+    def __init__(self, *args):
+        self.port = free_port()
+        self.args = [FERRY, "--web.listen-address=127.0.0.1:%d" % self.port, "--persistence.file=", "--web.threads=2"]
+        self.args += list(args)
+        self.proc = subprocess.Popen(self.args, stderr=subprocess.PIPE, text=True)
+        deadline = time.time() + 10
+        while time.time() < deadline:
+            try:
+                socket.create_connection(("127.0.0.1", self.port), timeout=0.2).close()
+                return
+            except OSError:
+                if self.proc.poll() is not None:
+                    break
+                time.sleep(0.05)
+        self.stop()
+        raise RuntimeError("ferry did not start: %s" % " ".join(self.args))
+
+    def request(self, method, path, body=None, headers=None):
+        c = http.client.HTTPConnection("127.0.0.1", self.port, timeout=5)
+        c.putrequest(method, path, skip_accept_encoding=True)
+        for k, v in (headers or {}).items():
+            c.putheader(k, v)
+        if body is not None:
+            c.putheader("Content-Length", str(len(body)))
+        c.endheaders(body)
+        r = c.getresponse()
+        data = r.read()
+        c.close()
+        return r.status, {k.lower(): v for k, v in r.getheaders()}, data
+
+    def stop(self, sig=signal.SIGTERM):
+        """Signals the process by PID; returns (exit code, stderr)."""
+        if self.proc.poll() is None:
+            os.kill(self.proc.pid, sig)
+        try:
+            _, err = self.proc.communicate(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            _, err = self.proc.communicate(timeout=5)
+        return self.proc.returncode, err
+
+
+def check(cond, what):
+    if not cond:
+        failures.append(what)
+        print("FAIL:", what)
+
+
+# (method, path, headers, expected status, expected headers subset, expected body or None, note)
+GO_404 = ({"content-type": PLAIN, "x-content-type-options": "nosniff"}, b"404 page not found\n")
+ROUTER_CASES = [
+    ("GET", "/-/healthy", {}, 200, {"content-type": PLAIN, "content-length": "2"}, b"OK", "healthy"),
+    ("GET", "/-/ready", {}, 200, {"content-type": PLAIN}, b"OK", "ready"),
+    ("POST", "/-/healthy", {}, 405, {"allow": "GET, OPTIONS", "x-content-type-options": "nosniff"},
+     b"Method Not Allowed\n", "405 on healthy"),
+    ("OPTIONS", "/-/healthy", {}, 200, {"allow": "GET, OPTIONS", "content-length": "0"}, b"", "automatic OPTIONS"),
+    ("HEAD", "/metrics", {}, 405, {"allow": "GET, OPTIONS"}, b"", "HEAD is never routed"),
+    ("GET", "/metrics/job/foo", {}, 405, {"allow": "DELETE, OPTIONS, POST, PUT"}, b"Method Not Allowed\n", "E22"),
+    ("OPTIONS", "/metrics/job/foo/a/b", {}, 200, {"allow": "DELETE, OPTIONS, POST, PUT"}, b"", "E22 OPTIONS"),
+    ("GET", "/nonexistent", {}, 404, GO_404[0], GO_404[1], "404"),
+    ("OPTIONS", "/nonexistent", {}, 404, GO_404[0], GO_404[1], "OPTIONS on nothing"),
+    ("GET", "/-/reload", {}, 404, GO_404[0], GO_404[1], "no reload"),
+    ("GET", "/METRICS", {}, 301, {"location": "/metrics", "content-type": "text/html; charset=utf-8",
+                                  "content-length": "43"}, b'<a href="/metrics">Moved Permanently</a>.\n\n', "E22"),
+    ("PUT", "/Metrics/job/CaseJob", {}, 307, {"location": "/metrics/job/CaseJob", "content-length": "0"}, b"", "E22"),
+    ("GET", "/metrics/", {}, 301, {"location": "/metrics"}, None, "trailing slash"),
+    ("PUT", "/metrics/job/", {}, 307, {"location": "/metrics/job"}, b"", "httprouter TSR quirk"),
+    ("PUT", "/metrics/job", {}, 404, GO_404[0], GO_404[1], "no job"),
+    ("PUT", "/metrics/job@base64/", {}, 404, GO_404[0], GO_404[1], "no TSR here"),
+    ("PUT", "/metrics/job/e2/x//y/z", {}, 301, {"location": "/metrics/job/e2/x/y/z", "content-length": "0"}, b"",
+     "ServeMux cleaning, any method"),
+    ("PUT", "/metrics/job/x/a/%2E%2E", {}, 301, {"location": "/metrics/job/x"}, b"", "encoded dots"),
+    ("GET", "/metrics/job/e2/x//y/z?q=1", {}, 301, {"location": "/metrics/job/e2/x/y/z?q=1"},
+     b'<a href="/metrics/job/e2/x/y/z?q=1">Moved Permanently</a>.\n\n', "query kept"),
+    ("GET", "/api/v1", {}, 301, {"location": "/api/v1/"}, None, "ServeMux subtree"),
+    ("GET", "/api/v1/", {}, 404, GO_404[0], GO_404[1], "no API root"),
+    ("GET", "/api/v1/status/", {}, 301, {"location": "/status"}, None, "StripPrefix loses the prefix (1.5.1)"),
+    ("POST", "/api/v1/status", {}, 405, {"allow": "GET, OPTIONS"}, b"Method Not Allowed\n", "API 405"),
+    ("PUT", "/api/v1/admin/wipe", {}, 404, GO_404[0], GO_404[1], "admin API off"),
+    ("OPTIONS", "/api/v1/anything", {}, 200, {"access-control-allow-origin": "*", "content-length": "0",
+                                             "access-control-allow-methods": "GET, POST, DELETE, OPTIONS"}, b"", "CORS"),
+    ("GET", "/-/quit", {}, 405, {"content-type": PLAIN}, b"Only POST or PUT requests allowed.", "GET quit"),
+    ("PUT", "/-/quit", {}, 403, {"content-type": PLAIN}, b"Lifecycle API is not enabled.", "lifecycle off"),
+    ("DELETE", "/-/quit", {}, 405, {"allow": "GET, OPTIONS, POST, PUT"}, b"Method Not Allowed\n", "E23"),
+    ("GET", "/-/healthy", {"Content-Encoding": "gzip"}, 200, {}, b"OK", "B10: no body, header ignored (1.5.1: 400 EOF)"),
+    ("POST", "/-/healthy", {"Content-Encoding": "gzip"}, 400, {}, b"EOF\n", "gzip header on an empty non-GET body: 400 EOF as 1.5.1"),
+    ("GET", "/api/v1/status", {"Content-Encoding": "gzip"}, 200, {}, None, "API not decoded"),
+    ("GET", "/a%zz", {}, 400, {"connection": "close"}, b"400 Bad Request", "malformed escape"),
+    ("PUT", "/metrics/job/e4/x", {}, 400, {"x-content-type-options": "nosniff"},
+     b'odd number of components in label string "/x"\n', "grouping key error"),
+    ("PUT", "/metrics/job/a%2Fb", {}, 400, {}, b'odd number of components in label string "/b"\n', "E05 %2F"),
+    ("DELETE", "/metrics/job/ord/bad-name/x", {}, 400, {}, b'improper label name "bad-name"\n', "E30 DELETE"),
+    ("PUT", "/metrics/job@base64/a+b", {}, 400, {},
+     b'invalid base64 encoding in job name "": illegal base64 data at input byte 1\n', "E29, no deadlock"),
+    ("PUT", "/metrics/job@base64/a+b", {}, 400, {},
+     b'invalid base64 encoding in job name "": illegal base64 data at input byte 1\n', "E29 again: still answers"),
+    ("PUT", "/metrics/job/inv/a/%FF", {}, 400, {},
+     b'grouping label a has a value that is not valid UTF-8: "\\xff"\n', "B4 rejected up front"),
+]
+
+
+def run_router_cases(f):
+    for method, path, headers, status, want_headers, body, note in ROUTER_CASES:
+        s, h, b = f.request(method, path, headers=headers, body=b"" if method in ("PUT", "POST") else None)
+        check(s == status, "%s %s: status %d, want %d (%s)" % (method, path, s, status, note))
+        for k, v in want_headers.items():
+            check(h.get(k) == v, "%s %s: header %s=%r, want %r (%s)" % (method, path, k, h.get(k), v, note))
+        if body is not None:
+            check(b == body, "%s %s: body %r, want %r (%s)" % (method, path, b, body, note))
+        check("server" not in h, "%s %s: no Server header" % (method, path))
+
+
+def run_status(f):
+    s, h, b = f.request("GET", "/api/v1/status")
+    check(s == 200 and h.get("content-type") == "application/json", "status: 200 application/json")
+    check(h.get("cache-control") == "no-cache, no-store, must-revalidate", "status: CORS headers")
+    check(not b.endswith(b"\n"), "status: no trailing newline")
+    d = json.loads(b)
+    check(d["status"] == "success", "status: envelope")
+    check(sorted(d["data"]) == ["build_information", "flags", "start_time"], "status: data keys")
+    check(sorted(d["data"]["build_information"]) == ["branch", "buildDate", "buildUser", "goVersion", "revision",
+                                                      "version"], "status: build_information keys")
+    fl = d["data"]["flags"]
+    check(fl["web.listen-address"] == "127.0.0.1:%d" % f.port, "status: listen address")
+    check(fl["persistence.interval"] == "5m0s" and fl["web.enable-lifecycle"] == "false", "status: rendering")
+    check(list(fl) == sorted(fl), "status: flags sorted")
+    check("help" not in fl and "version" not in fl, "status: no help/version")
+    check(d["data"]["start_time"][:2] == "20", "status: start_time")
+
+
+def run_push_seam(f):
+    body = gzip.compress(b"gz_metric 7\n")
+    s, _, b = f.request("PUT", "/metrics/job/gz", body=body, headers={"Content-Encoding": "gzip"})
+    check(s == 200 and b == b"", "a gzip push is decoded and stored")
+    s, _, b = f.request("GET", "/metrics")
+    check(s == 200 and b'gz_metric{instance="",job="gz"} 7\n' in b, "the decoded push is scraped")
+    bad = bytearray(body)
+    bad[-8] ^= 1
+    s, _, b = f.request("PUT", "/metrics/job/crc", body=bytes(bad), headers={"Content-Encoding": "gzip"})
+    check(s == 400 and b == b"gzip: invalid checksum\n", "bad gzip CRC is a 400 in Ferry")
+    s, _, b = f.request("PUT", "/metrics/job/gz3", body=b"some_metric 3.14\n", headers={"Content-Encoding": "gzip"})
+    check(s == 400 and b == b"gzip: invalid header\n", "E21 invalid header")
+    s, _, b = f.request("GET", "/nonexistent", body=b"garbage", headers={"Content-Encoding": "gzip"})
+    check(s == 400 and b == b"unexpected EOF\n", "gzip header checked before routing (E21)")
+    s, _, b = f.request("DELETE", "/metrics/job/ord", body=b"garbage", headers={"Content-Encoding": "gzip"})
+    check(s == 400 and b == b"unexpected EOF\n", "E21 DELETE with a gzip header and garbage")
+    s, _, b = f.request("PUT", "/metrics/job/gz5", body=b"", headers={"Content-Encoding": "gzip"})
+    check(s == 400 and b == b"EOF\n", "an empty push body with a gzip header is 400 EOF, as 1.5.1")
+    s, _, b = f.request("PUT", "/metrics/job/big", body=gzip.compress(b"#" * 200000), headers={"Content-Encoding": "gzip"})
+    check(s == 413 and b == b"decoded request body exceeds --push.max-body-bytes=100000\n", "decoded size cap")
+
+
+def run_h2c(f):
+    """HTTP/2 over cleartext, prior knowledge and upgrade; only where a curl with HTTP/2 is installed."""
+    curl = shutil.which("curl")
+    if curl is None:
+        print("skip: no curl for the h2c checks")
+        return
+    url = "http://127.0.0.1:%d" % f.port
+    for mode in ("--http2-prior-knowledge", "--http2"):
+        p = subprocess.run([curl, "-s", "-m", "5", mode, "-o", "/dev/null", "-w", "%{http_version} %{http_code}",
+                            "-X", "POST", "--data-binary", "x 1\n", url + "/-/healthy"],
+                           capture_output=True, text=True, timeout=10)
+        check(p.stdout == "2 405", "h2c %s: POST with a body gets the 405 over HTTP/2 (got %r)" % (mode, p.stdout))
+
+
+def main():
+    f = Ferry("--push.max-body-bytes=100000")
+    try:
+        run_router_cases(f)
+        run_status(f)
+        run_push_seam(f)
+        run_h2c(f)
+    finally:
+        rc, err = f.stop(signal.SIGTERM)
+    check(rc == 0, "SIGTERM: exit 0 (got %s)" % rc)
+    check('msg="received SIGINT/SIGTERM; exiting gracefully..."' in err, "SIGTERM: log line")
+    check('msg="HTTP server stopped"' in err, "SIGTERM: stopped line")
+
+    # route prefix, admin API, lifecycle, two listeners, SO_REUSEPORT
+    second = free_port()
+    f = Ferry("--web.route-prefix=/pg/", "--web.enable-admin-api", "--web.enable-lifecycle", "--web.reuseport",
+              "--web.listen-address=127.0.0.1:%d" % second, "--log.format=json")
+    try:
+        for path, status in (("/pg/-/healthy", 200), ("/-/healthy", 404), ("/pg/api/v1/status", 200),
+                             ("/api/v1/status", 404)):
+            s, _, _ = f.request("GET", path)
+            check(s == status, "prefix: GET %s -> %d, want %d" % (path, s, status))
+        s, h, _ = f.request("GET", "/pg")
+        check(s == 301 and h.get("location") == "/pg/", "prefix: /pg -> /pg/ (relative, Corrections 2)")
+        s, h, _ = f.request("POST", "/pg/api/v1/admin/wipe")
+        check(s == 405 and h.get("allow") == "OPTIONS, PUT", "admin: POST wipe 405")
+        s, h, _ = f.request("GET", "/pg/-/quit")
+        check(s == 405 and h.get("allow") == "OPTIONS, POST, PUT", "prefix: GET /pg/-/quit is the router's 405")
+        c = http.client.HTTPConnection("127.0.0.1", second, timeout=5)
+        c.request("GET", "/pg/api/v1/status")
+        r = c.getresponse()
+        fl = json.loads(r.read())["data"]["flags"]
+        c.close()
+        check(fl["web.route-prefix"] == "/pg" and fl["web.reuseport"] == "true", "status shows the normalised prefix")
+        check(fl["web.listen-address"] == "127.0.0.1:%d,127.0.0.1:%d" % (f.port, second), "listen addresses joined")
+        s, h, b = f.request("PUT", "/pg/-/quit")
+        check(s == 200 and b == b"Requesting termination... Goodbye!", "lifecycle: quit")
+        try:
+            f.proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            check(False, "lifecycle: process did not exit")
+    finally:
+        rc, err = f.stop()
+    check(rc == 0, "quit: exit 0")
+    check('"msg":"received termination request via web service, exiting gracefully..."' in err, "quit: JSON log")
+
+    # listen failure: non-zero (1.5.1 exits 0)
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen(1)
+        port = busy.getsockname()[1]
+        p = subprocess.run([FERRY, "--web.listen-address=127.0.0.1:%d" % port], capture_output=True, text=True,
+                           timeout=10)
+    check(p.returncode != 0 and "address already in use" in p.stderr, "listen failure: logged, exit non-zero")
+
+    p = subprocess.run([FERRY, "--bogus"], capture_output=True, text=True, timeout=10)
+    check(p.returncode == 1 and p.stderr == "ferry: error: unknown long flag '--bogus', try --help\n", "--bogus")
+    p = subprocess.run([FERRY, "--version"], capture_output=True, text=True, timeout=10)
+    check(p.returncode == 0 and p.stderr.startswith("ferry, version ") and p.stdout == "", "--version on stderr")
+    p = subprocess.run([FERRY, "--help"], capture_output=True, text=True, timeout=10)
+    check(p.returncode == 0 and "--web.listen-address" in p.stderr, "--help on stderr")
+
+    if failures:
+        print("%d failure(s)" % len(failures))
+        sys.exit(1)
+    print("ok")
+
+
+if __name__ == "__main__":
+    main()

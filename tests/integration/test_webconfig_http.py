@@ -1,0 +1,127 @@
+#!/usr/bin/env python3
+"""test_webconfig_http.py: --web.config.file end to end (spec section 10, transcript E28).
+
+Starts build/ferry with the E28 set-up (TLS with a test certificate, X-Frame-Options, one bcrypt user) on a free
+127.0.0.1 port and checks: 401 without or with wrong credentials (status, WWW-Authenticate, body), 200 with the
+right ones, the configured header on every response, pushes and scrapes over TLS, HTTP/2 via ALPN (with curl, when
+it is installed), and that an invalid config file stops start-up with the reference's message.
+Usage: test_webconfig_http.py path/to/ferry path/to/tests/fixtures/webconfig
+"""
+import base64
+import http.client
+import os
+import shutil
+import socket
+import ssl
+import subprocess
+import sys
+import tempfile
+import time
+
+FERRY, FIXTURES = sys.argv[1], sys.argv[2]
+results = {"passed": 0, "failed": 0}
+
+
+def check(cond, what):
+    if cond:
+        results["passed"] += 1
+    else:
+        results["failed"] += 1
+        print("FAIL: " + what)
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start(config):
+    port = free_port()
+    args = [FERRY, "--web.listen-address=127.0.0.1:%d" % port, "--web.threads=2", "--web.config.file=" + config]
+    proc = subprocess.Popen(args, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 10
+    while time.time() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+            return proc, port
+        except OSError:
+            if proc.poll() is not None:
+                break
+            time.sleep(0.05)
+    proc.kill()
+    raise RuntimeError("ferry did not start with " + config)
+
+
+def stop(proc):
+    proc.terminate()
+    try:
+        proc.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(timeout=10)
+
+
+def request(port, method, path, body=None, auth=None):
+    ctx = ssl.create_default_context(cafile=os.path.join(FIXTURES, "cert.pem"))
+    ctx.check_hostname = False
+    c = http.client.HTTPSConnection("127.0.0.1", port, timeout=10, context=ctx)
+    headers = {}
+    if auth is not None:
+        headers["Authorization"] = "Basic " + base64.b64encode(auth.encode()).decode()
+    if body is not None:
+        headers["Content-Length"] = str(len(body))
+    c.request(method, path, body=body, headers=headers)
+    r = c.getresponse()
+    data = r.read()
+    c.close()
+    return r.status, {k.lower(): v for k, v in r.getheaders()}, data
+
+
+def main():
+    proc, port = start(os.path.join(FIXTURES, "web-tls.yml"))
+    try:
+        for auth, note in ((None, "no credentials"), ("alice:wrong", "wrong password"), ("bob:secret", "unknown user")):
+            st, h, body = request(port, "GET", "/-/healthy", auth=auth)
+            check(st == 401, "401 with %s (got %d)" % (note, st))
+            check(h.get("www-authenticate") == "Basic", "WWW-Authenticate: Basic with " + note)
+            check(h.get("x-content-type-options") == "nosniff", "nosniff with " + note)
+            check(body == b"Unauthorized\n", "401 body with " + note)
+            check(h.get("x-frame-options") == "deny", "configured header on the 401 with " + note)
+        st, h, body = request(port, "GET", "/-/healthy", auth="alice:secret")
+        check(st == 200 and body == b"OK", "200 OK with the right credentials (got %d %r)" % (st, body))
+        check(h.get("x-frame-options") == "deny", "configured header on a 200")
+        st, _, _ = request(port, "PUT", "/metrics/job/tls", body=b"tls_metric 1\n", auth="alice:secret")
+        check(st == 200, "push over TLS with credentials (got %d)" % st)
+        st, _, body = request(port, "GET", "/metrics", auth="alice:secret")
+        check(st == 200 and b'tls_metric{instance="",job="tls"} 1\n' in body, "scrape over TLS shows the push")
+        st, _, _ = request(port, "PUT", "/metrics/job/tls2", body=b"x 1\n")
+        check(st == 401, "push without credentials is refused (got %d)" % st)
+        curl = shutil.which("curl")
+        if curl:
+            out = subprocess.run([curl, "-s", "--http2", "--cacert", os.path.join(FIXTURES, "cert.pem"), "-k", "-u",
+                                  "alice:secret", "-o", "/dev/null", "-w", "%{http_version} %{http_code}",
+                                  "https://127.0.0.1:%d/-/healthy" % port], capture_output=True, text=True, timeout=20)
+            check(out.stdout == "2 200", "HTTP/2 negotiated by ALPN (curl said %r)" % out.stdout)
+    finally:
+        stop(proc)
+
+    # An invalid web config stops start-up with the reference's message.
+    with tempfile.NamedTemporaryFile("w", suffix=".yml", delete=False) as f:
+        f.write("tls_server_config:\n  cert_file: cert.pem\n  unknown_key: 1\n")
+        bad = f.name
+    try:
+        p = subprocess.run([FERRY, "--web.listen-address=127.0.0.1:%d" % free_port(), "--web.config.file=" + bad],
+                           capture_output=True, text=True, timeout=20)
+        check(p.returncode != 0, "invalid web config: non-zero exit (got %d)" % p.returncode)
+        check("field unknown_key not found in type web.TLSConfig" in p.stderr,
+              "invalid web config: the reference's message (stderr %r)" % p.stderr[-300:])
+    finally:
+        os.unlink(bad)
+
+    print("%d passed, %d failed" % (results["passed"], results["failed"]))
+    return 1 if results["failed"] else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
