@@ -603,8 +603,12 @@ int fy_log_close(fy_log_t *log)
 
 int fy_log_dir_for(const char *file, char *out, size_t outlen)
 {
-    int n = snprintf(out, outlen, "%s.wal", file);
-    return n < 0 || (size_t)n >= outlen ? -1 : 0;
+    size_t n = strlen(file);
+    if (n + sizeof(SEG_SUFFIX) > outlen)
+        return -1;
+    memcpy(out, file, n);
+    memcpy(out + n, SEG_SUFFIX, sizeof(SEG_SUFFIX));
+    return 0;
 }
 
 /* Replay ------------------------------------------------------------------------------------------------------- */
