@@ -24,7 +24,7 @@
 #define SNAP_END_MARK 0xFFFFFFFFu
 #define WBUF_SIZE (256 * 1024)
 
-__attribute__((format(printf, 3, 4))) static void seterr(char *err, size_t errlen, const char *fmt, ...)
+__attribute__((format(printf, 3, 4))) static void snap_err(char *err, size_t errlen, const char *fmt, ...)
 {
     if (err == NULL || errlen == 0)
         return;
@@ -34,26 +34,26 @@ __attribute__((format(printf, 3, 4))) static void seterr(char *err, size_t errle
     va_end(ap);
 }
 
-static void put32(uint8_t *p, uint32_t v)
+static void snap_put32(uint8_t *p, uint32_t v)
 {
     for (int i = 0; i < 4; i++)
         p[i] = (uint8_t)(v >> (8 * i));
 }
 
-static void put64(uint8_t *p, uint64_t v)
+static void snap_put64(uint8_t *p, uint64_t v)
 {
     for (int i = 0; i < 8; i++)
         p[i] = (uint8_t)(v >> (8 * i));
 }
 
-static uint32_t get32(const uint8_t *p)
+static uint32_t snap_get32(const uint8_t *p)
 {
     return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
 }
 
-static uint64_t get64(const uint8_t *p)
+static uint64_t snap_get64(const uint8_t *p)
 {
-    return (uint64_t)get32(p) | (uint64_t)get32(p + 4) << 32;
+    return (uint64_t)snap_get32(p) | (uint64_t)snap_get32(p + 4) << 32;
 }
 
 /* Splits path into its directory ("." if none) and base name; -1 if either does not fit. */
@@ -126,8 +126,8 @@ int fy_snap_put(fy_snap_writer_t *w, const void *payload, size_t len)
         return -1;
     }
     uint8_t h[8];
-    put32(h, (uint32_t)len);
-    put32(h + 4, fy__crc32c(fy__crc32c(0, h, 4), payload, len));
+    snap_put32(h, (uint32_t)len);
+    snap_put32(h + 4, fy__crc32c(fy__crc32c(0, h, 4), payload, len));
     w_bytes(w, h, sizeof(h));
     w_bytes(w, payload, len);
     w->records++;
@@ -143,13 +143,13 @@ int fy_snap_write(const char *path, uint64_t wal_seq, fy_snap_fill_cb fill, void
 {
     char dir[4096], base[1024], tmp[4096 + 32];
     if (split_path(path, dir, sizeof(dir), base, sizeof(base)) != 0) {
-        seterr(err, errlen, "snapshot path %s: bad or too long", path);
+        snap_err(err, errlen, "snapshot path %s: bad or too long", path);
         return -1;
     }
     snprintf(tmp, sizeof(tmp), "%s.tmp.%ld", path, (long)getpid());
     fy_snap_writer_t *w = malloc(sizeof(*w));
     if (w == NULL) {
-        seterr(err, errlen, "write %s: out of memory", tmp);
+        snap_err(err, errlen, "write %s: out of memory", tmp);
         return -1;
     }
     memset(w, 0, offsetof(fy_snap_writer_t, buf));
@@ -157,57 +157,57 @@ int fy_snap_write(const char *path, uint64_t wal_seq, fy_snap_fill_cb fill, void
     unlink(tmp); /* a leftover of an earlier process that had our pid */
     w->fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
     if (w->fd < 0) {
-        seterr(err, errlen, "open %s: %s", tmp, strerror(errno));
+        snap_err(err, errlen, "open %s: %s", tmp, strerror(errno));
         goto out;
     }
     created = 1;
 
     uint8_t h[FY_SNAP_HEADER];
     memcpy(h, SNAP_MAGIC, 8);
-    put32(h + 8, SNAP_VERSION);
-    put32(h + 12, 0);
-    put64(h + 16, wal_seq);
-    put32(h + 24, fy__crc32c(0, h, 24));
+    snap_put32(h + 8, SNAP_VERSION);
+    snap_put32(h + 12, 0);
+    snap_put64(h + 16, wal_seq);
+    snap_put32(h + 24, fy__crc32c(0, h, 24));
     w_bytes(w, h, sizeof(h));
     int frc = fill(ctx, w);
     if (frc != 0) {
         if (w->err != 0)
-            seterr(err, errlen, "write %s: %s", tmp, strerror(w->err));
+            snap_err(err, errlen, "write %s: %s", tmp, strerror(w->err));
         else
-            seterr(err, errlen, "write %s: abandoned by its producer (%d)", tmp, frc);
+            snap_err(err, errlen, "write %s: abandoned by its producer (%d)", tmp, frc);
         goto out;
     }
     uint8_t t[FY_SNAP_TRAILER];
-    put32(t, SNAP_END_MARK);
-    put64(t + 4, w->records);
+    snap_put32(t, SNAP_END_MARK);
+    snap_put64(t + 4, w->records);
     memcpy(t + 12, SNAP_END_MAGIC, 8);
     w_bytes(w, t, 20);
     w_flush(w); /* the file CRC covers everything up to here */
-    put32(t + 20, w->crc);
+    snap_put32(t + 20, w->crc);
     w_bytes(w, t + 20, 4);
     w_flush(w);
     if (w->err != 0) {
-        seterr(err, errlen, "write %s: %s", tmp, strerror(w->err));
+        snap_err(err, errlen, "write %s: %s", tmp, strerror(w->err));
         goto out;
     }
     if (fy__persist_sync(w->fd, 0) != 0) {
-        seterr(err, errlen, "fsync %s: %s", tmp, strerror(errno));
+        snap_err(err, errlen, "fsync %s: %s", tmp, strerror(errno));
         goto out;
     }
     if (close(w->fd) != 0) {
         w->fd = -1;
-        seterr(err, errlen, "close %s: %s", tmp, strerror(errno));
+        snap_err(err, errlen, "close %s: %s", tmp, strerror(errno));
         goto out;
     }
     w->fd = -1;
     if (rename(tmp, path) != 0) {
-        seterr(err, errlen, "rename %s to %s: %s", tmp, path, strerror(errno));
+        snap_err(err, errlen, "rename %s to %s: %s", tmp, path, strerror(errno));
         goto out;
     }
     created = 0;
     if (fy__persist_sync_dir(dir) != 0) {
         /* the new file is in place but the rename may not survive a power loss; the caller must not truncate the log */
-        seterr(err, errlen, "fsync directory %s: %s", dir, strerror(errno));
+        snap_err(err, errlen, "fsync directory %s: %s", dir, strerror(errno));
         goto out;
     }
     if (info != NULL) {
@@ -239,12 +239,12 @@ static size_t snap_verify(const uint8_t *p, size_t size, uint64_t *records, char
         snprintf(problem, plen, "not a ferry snapshot (bad magic)");
         return 0;
     }
-    if (get32(p + 24) != fy__crc32c(0, p, 24)) {
+    if (snap_get32(p + 24) != fy__crc32c(0, p, 24)) {
         snprintf(problem, plen, "header checksum mismatch");
         return 0;
     }
-    if (get32(p + 8) != SNAP_VERSION) {
-        snprintf(problem, plen, "unsupported snapshot version %u", get32(p + 8));
+    if (snap_get32(p + 8) != SNAP_VERSION) {
+        snprintf(problem, plen, "unsupported snapshot version %u", snap_get32(p + 8));
         return 0;
     }
     size_t off = FY_SNAP_HEADER;
@@ -255,7 +255,7 @@ static size_t snap_verify(const uint8_t *p, size_t size, uint64_t *records, char
                      (unsigned long long)n);
             return off;
         }
-        uint32_t len = get32(p + off);
+        uint32_t len = snap_get32(p + off);
         if (len == SNAP_END_MARK)
             break;
         if (len > FY_SNAP_MAX_RECORD) {
@@ -266,7 +266,7 @@ static size_t snap_verify(const uint8_t *p, size_t size, uint64_t *records, char
             snprintf(problem, plen, "truncated: record of %u bytes runs past the end of the file (%zu bytes)", len, size);
             return off;
         }
-        if (get32(p + off + 4) != fy__crc32c(fy__crc32c(0, p + off, 4), p + off + 8, len)) {
+        if (snap_get32(p + off + 4) != fy__crc32c(fy__crc32c(0, p + off, 4), p + off + 8, len)) {
             snprintf(problem, plen, "record checksum mismatch");
             return off;
         }
@@ -281,12 +281,12 @@ static size_t snap_verify(const uint8_t *p, size_t size, uint64_t *records, char
         snprintf(problem, plen, "bad trailer magic");
         return off;
     }
-    if (get64(p + off + 4) != n) {
+    if (snap_get64(p + off + 4) != n) {
         snprintf(problem, plen, "trailer counts %llu records, the file has %llu",
-                 (unsigned long long)get64(p + off + 4), (unsigned long long)n);
+                 (unsigned long long)snap_get64(p + off + 4), (unsigned long long)n);
         return off;
     }
-    if (get32(p + off + 20) != fy__crc32c(0, p, off + 20)) {
+    if (snap_get32(p + off + 20) != fy__crc32c(0, p, off + 20)) {
         snprintf(problem, plen, "file checksum mismatch");
         return off;
     }
@@ -304,17 +304,17 @@ int fy_snap_read(const char *path, fy_snap_read_cb cb, void *ctx, fy_snap_info_t
     if (fd < 0) {
         if (errno == ENOENT)
             return 1;
-        seterr(err, errlen, "open %s: %s", path, strerror(errno));
+        snap_err(err, errlen, "open %s: %s", path, strerror(errno));
         return -1;
     }
     struct stat sb;
     if (fstat(fd, &sb) != 0) {
-        seterr(err, errlen, "stat %s: %s", path, strerror(errno));
+        snap_err(err, errlen, "stat %s: %s", path, strerror(errno));
         close(fd);
         return -1;
     }
     if (!S_ISREG(sb.st_mode)) {
-        seterr(err, errlen, "%s: not a regular file", path);
+        snap_err(err, errlen, "%s: not a regular file", path);
         close(fd);
         return -1;
     }
@@ -323,7 +323,7 @@ int fy_snap_read(const char *path, fy_snap_read_cb cb, void *ctx, fy_snap_info_t
     if (size > 0) {
         p = mmap(NULL, size, PROT_READ, MAP_PRIVATE, fd, 0);
         if (p == MAP_FAILED) {
-            seterr(err, errlen, "mmap %s: %s", path, strerror(errno));
+            snap_err(err, errlen, "mmap %s: %s", path, strerror(errno));
             close(fd);
             return -1;
         }
@@ -335,19 +335,19 @@ int fy_snap_read(const char *path, fy_snap_read_cb cb, void *ctx, fy_snap_info_t
     int rc = 0;
     size_t bad = snap_verify(p != NULL ? p : empty, size, &n, problem, sizeof(problem));
     if (bad != SIZE_MAX) {
-        seterr(err, errlen, "%s: offset %zu: %s", path, bad, problem);
+        snap_err(err, errlen, "%s: offset %zu: %s", path, bad, problem);
         rc = -1;
         goto out;
     }
     /* sound: deliver */
-    for (size_t off = FY_SNAP_HEADER; get32(p + off) != SNAP_END_MARK;) {
-        uint32_t len = get32(p + off);
+    for (size_t off = FY_SNAP_HEADER; snap_get32(p + off) != SNAP_END_MARK;) {
+        uint32_t len = snap_get32(p + off);
         if ((rc = cb(ctx, p + off + 8, len)) != 0)
             goto out;
         off += 8 + (size_t)len;
     }
     if (info != NULL) {
-        info->wal_seq = get64(p + 16);
+        info->wal_seq = snap_get64(p + 16);
         info->records = n;
         info->bytes = size;
     }
