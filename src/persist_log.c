@@ -31,7 +31,7 @@
 #define SEG_MAGIC "FERRYWAL"
 #define SEG_VERSION 1u
 #define SEG_SUFFIX ".wal"
-#define SEG_NAME_LEN 20 /* 16 hex digits + ".wal" */
+#define SEG_NAME_LEN 20       /* 16 hex digits + ".wal" */
 #define SPARE_KEEP (1u << 20) /* a pending buffer that grew past this is freed after its flush */
 
 /* CRC-32C ------------------------------------------------------------------------------------------------------ */
@@ -329,8 +329,8 @@ int fy_log_open(const char *dir, uint64_t next_seq, fy_log_t **out, char *err, s
     log->fd = -1;
     for (size_t i = 0; i < nsegs; i++) {
         if (segs[i].first > next_seq) {
-            seterr(err, errlen, "log %s: segment %s starts after sequence number %" PRIu64 " (replay first)", dir,
-                   segs[i].name, next_seq);
+            seterr(err, errlen, "log %s: segment %s starts after sequence number %" PRIu64 " (replay first)", dir, segs[i].name,
+                   next_seq);
             goto out;
         }
         if (segs[i].first == next_seq) {
@@ -339,8 +339,8 @@ int fy_log_open(const char *dir, uint64_t next_seq, fy_log_t **out, char *err, s
             struct stat sb;
             snprintf(path, sizeof(path), "%s/%s", dir, segs[i].name);
             if (stat(path, &sb) != 0 || sb.st_size > FY_LOG_SEG_HEADER) {
-                seterr(err, errlen, "log %s: segment %s already holds records from sequence number %" PRIu64, dir,
-                       segs[i].name, next_seq);
+                seterr(err, errlen, "log %s: segment %s already holds records from sequence number %" PRIu64, dir, segs[i].name,
+                       next_seq);
                 goto out;
             }
             continue;
@@ -725,8 +725,9 @@ static int replay_segment(replay_t *r, const seg_ent_t *seg, int last)
         goto out;
     }
     if (r->expect != 0 && seg->first != r->expect && !skip) {
-        seterr(r->err, r->errlen, "%s: offset 0: log starts at sequence number %" PRIu64 ", expected %" PRIu64
-               " (records are missing)", path, seg->first, r->expect);
+        seterr(r->err, r->errlen,
+               "%s: offset 0: log starts at sequence number %" PRIu64 ", expected %" PRIu64 " (records are missing)", path,
+               seg->first, r->expect);
         rc = -1;
         goto out;
     }
@@ -761,8 +762,7 @@ static int replay_segment(replay_t *r, const seg_ent_t *seg, int last)
             if (!(r->flags & FY_LOG_REPLAY_READ_ONLY)) {
                 int wfd = open(path, O_WRONLY | O_CLOEXEC);
                 if (wfd < 0 || ftruncate(wfd, (off_t)off) != 0 || fy__persist_sync(wfd, 0) != 0) {
-                    seterr(r->err, r->errlen, "truncate torn tail of %s at offset %zu: %s", path, off,
-                           strerror(errno));
+                    seterr(r->err, r->errlen, "truncate torn tail of %s at offset %zu: %s", path, off, strerror(errno));
                     rc = -1;
                 }
                 if (wfd >= 0)
@@ -773,11 +773,11 @@ static int replay_segment(replay_t *r, const seg_ent_t *seg, int last)
         const char *problem = pr == REC_OK ? "unexpected sequence number" : rec_problem[pr];
         if (!skip) {
             if (next != SIZE_MAX)
-                seterr(r->err, r->errlen, "%s: offset %zu: corrupt record (%s); a valid record follows at offset %zu",
-                       path, off, problem, next);
+                seterr(r->err, r->errlen, "%s: offset %zu: corrupt record (%s); a valid record follows at offset %zu", path, off,
+                       problem, next);
             else
-                seterr(r->err, r->errlen, "%s: offset %zu: corrupt record (%s) in a segment that is not the last",
-                       path, off, problem);
+                seterr(r->err, r->errlen, "%s: offset %zu: corrupt record (%s) in a segment that is not the last", path, off,
+                       problem);
             rc = -1;
             goto out;
         }
@@ -794,8 +794,8 @@ out:
     return rc;
 }
 
-int fy_log_replay(const char *dir, uint64_t after_seq, unsigned flags, fy_log_replay_cb cb, void *ctx,
-                  fy_log_replay_info_t *info, char *err, size_t errlen)
+int fy_log_replay(const char *dir, uint64_t after_seq, unsigned flags, fy_log_replay_cb cb, void *ctx, fy_log_replay_info_t *info,
+                  char *err, size_t errlen)
 {
     memset(info, 0, sizeof(*info));
     info->last_seq = after_seq;
@@ -810,8 +810,10 @@ int fy_log_replay(const char *dir, uint64_t after_seq, unsigned flags, fy_log_re
         if (i + 1 < n && segs[i + 1].first <= after_seq + 1)
             continue;
         if (r.expect == 0 && segs[i].first > after_seq + 1 && !(flags & FY_LOG_REPLAY_SKIP_DAMAGED)) {
-            seterr(err, errlen, "%s/%s: offset 0: log starts at sequence number %" PRIu64 " but the snapshot covers only"
-                   " up to %" PRIu64 " (records are missing)", dir, segs[i].name, segs[i].first, after_seq);
+            seterr(err, errlen,
+                   "%s/%s: offset 0: log starts at sequence number %" PRIu64 " but the snapshot covers only"
+                   " up to %" PRIu64 " (records are missing)",
+                   dir, segs[i].name, segs[i].first, after_seq);
             rc = -1;
             break;
         }

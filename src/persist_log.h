@@ -85,14 +85,14 @@ enum {
 };
 
 typedef struct st_fy_log_replay_info_t {
-    uint64_t records;   /* records passed to the callback */
-    uint64_t last_seq;  /* highest sequence number seen (after_seq if none): open the log with last_seq + 1 */
-    unsigned segments;  /* segment files read */
-    int torn;           /* 1 if a torn tail was dropped */
+    uint64_t records;      /* records passed to the callback */
+    uint64_t last_seq;     /* highest sequence number seen (after_seq if none): open the log with last_seq + 1 */
+    unsigned segments;     /* segment files read */
+    int torn;              /* 1 if a torn tail was dropped */
     char torn_segment[32]; /* file name inside dir */
-    uint64_t torn_offset; /* where the tail was cut */
-    uint64_t torn_bytes;  /* bytes dropped there */
-    uint64_t damaged;     /* corrupt regions skipped (FY_LOG_REPLAY_SKIP_DAMAGED) */
+    uint64_t torn_offset;  /* where the tail was cut */
+    uint64_t torn_bytes;   /* bytes dropped there */
+    uint64_t damaged;      /* corrupt regions skipped (FY_LOG_REPLAY_SKIP_DAMAGED) */
     uint64_t damaged_bytes;
 } fy_log_replay_info_t;
 
@@ -107,8 +107,8 @@ typedef int (*fy_log_replay_cb)(void *ctx, uint64_t seq, unsigned type, const vo
  * damage in an earlier segment, a bad segment header, a gap in the sequence numbers - returns -1 with a message naming
  * the file and the offset, unless FY_LOG_REPLAY_SKIP_DAMAGED is set. Returns 0, -1, or the callback's nonzero value.
  */
-int fy_log_replay(const char *dir, uint64_t after_seq, unsigned flags, fy_log_replay_cb cb, void *ctx,
-                  fy_log_replay_info_t *info, char *err, size_t errlen);
+int fy_log_replay(const char *dir, uint64_t after_seq, unsigned flags, fy_log_replay_cb cb, void *ctx, fy_log_replay_info_t *info,
+                  char *err, size_t errlen);
 
 /** Shared with persist_snap.c ---------------------------------------------------------------------------------- */
 

@@ -75,8 +75,8 @@ static int split_path(const char *path, char *dir, size_t dlen, char *base, size
 
 struct st_fy_snap_writer_t {
     int fd;
-    int err;       /* first write error (errno) */
-    uint32_t crc;  /* of every byte handed to write(2) so far */
+    int err;      /* first write error (errno) */
+    uint32_t crc; /* of every byte handed to write(2) so far */
     uint64_t records, bytes;
     size_t len;
     uint8_t buf[WBUF_SIZE];
@@ -251,8 +251,7 @@ static size_t snap_verify(const uint8_t *p, size_t size, uint64_t *records, char
     uint64_t n = 0;
     for (;;) {
         if (size - off < 4) {
-            snprintf(problem, plen, "truncated: the file ends after %llu records, without a trailer",
-                     (unsigned long long)n);
+            snprintf(problem, plen, "truncated: the file ends after %llu records, without a trailer", (unsigned long long)n);
             return off;
         }
         uint32_t len = snap_get32(p + off);
@@ -282,8 +281,8 @@ static size_t snap_verify(const uint8_t *p, size_t size, uint64_t *records, char
         return off;
     }
     if (snap_get64(p + off + 4) != n) {
-        snprintf(problem, plen, "trailer counts %llu records, the file has %llu",
-                 (unsigned long long)snap_get64(p + off + 4), (unsigned long long)n);
+        snprintf(problem, plen, "trailer counts %llu records, the file has %llu", (unsigned long long)snap_get64(p + off + 4),
+                 (unsigned long long)n);
         return off;
     }
     if (snap_get32(p + off + 20) != fy__crc32c(0, p, off + 20)) {

@@ -183,7 +183,8 @@ static void test_rotate_truncate(void **state)
     char want[4300];
     snprintf(want, sizeof(want),
              "%s/000000000000000c.wal: offset 0: log starts at sequence number 12 but the snapshot covers only up "
-             "to 0 (records are missing)", D);
+             "to 0 (records are missing)",
+             D);
     assert_string_equal(err, want);
     assert_int_equal(replay(0, FY_LOG_REPLAY_SKIP_DAMAGED, &seen, &info, err), 0);
     assert_int_equal(seen.n, 1);
@@ -288,8 +289,10 @@ static void test_every_truncation(void **state)
     write_log(3, three, 1);
     assert_int_equal(replay(0, 0, &seen, &info, err), -1);
     char want[4400];
-    snprintf(want, sizeof(want), "%s: offset %zu: corrupt record (record runs past the end of the file) in a segment "
-             "that is not the last", p, bounds[2]);
+    snprintf(want, sizeof(want),
+             "%s: offset %zu: corrupt record (record runs past the end of the file) in a segment "
+             "that is not the last",
+             p, bounds[2]);
     assert_string_equal(err, want);
     pt_seen_free(&seen);
     free(orig);

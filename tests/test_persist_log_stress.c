@@ -111,8 +111,8 @@ static void run(unsigned nthreads)
     assert_true(st.syncs >= 1 && st.syncs <= st.appends);
     printf("# %u appenders: %" PRIu64 " appends, %" PRIu64 " fdatasyncs (%.2f per append, mean batch %.1f, max %" PRIu64
            "), %.0f appends/s\n",
-           nthreads, st.appends, st.syncs, (double)st.syncs / (double)st.appends,
-           (double)st.appends / (double)st.syncs, st.max_batch, (double)st.appends / secs);
+           nthreads, st.appends, st.syncs, (double)st.syncs / (double)st.appends, (double)st.appends / (double)st.syncs,
+           st.max_batch, (double)st.appends / secs);
 
     check_t c = {{0}, 1, 0};
     fy_log_replay_info_t info;

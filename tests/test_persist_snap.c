@@ -140,11 +140,15 @@ static void test_every_truncation(void **state)
             while (k < 4 && b[k + 1] <= cut)
                 k++;
             if (k == 4 || cut - b[k] < 4)
-                snprintf(want, sizeof(want), "%s: offset %zu: truncated: the file ends after %zu records, without a "
-                         "trailer", P, b[k], k - 1);
+                snprintf(want, sizeof(want),
+                         "%s: offset %zu: truncated: the file ends after %zu records, without a "
+                         "trailer",
+                         P, b[k], k - 1);
             else
-                snprintf(want, sizeof(want), "%s: offset %zu: truncated: record of %zu bytes runs past the end of the "
-                         "file (%zu bytes)", P, b[k], strlen(small[k - 1]), cut);
+                snprintf(want, sizeof(want),
+                         "%s: offset %zu: truncated: record of %zu bytes runs past the end of the "
+                         "file (%zu bytes)",
+                         P, b[k], strlen(small[k - 1]), cut);
         }
         assert_string_equal(err, want);
     }
