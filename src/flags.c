@@ -25,6 +25,8 @@ typedef struct st_flag_def_t {
 static const flag_def_t defs[] = {
     {"log.format", T_LOGFORMAT, "logfmt", "Output format of log messages. One of: [logfmt, json]"},
     {"log.level", T_LOGLEVEL, "info", "Only log messages with the given severity or above. One of: [debug, info, warn, error]"},
+    {"persistence.allow-bad-file", T_BOOL, "false",
+     "Start with an empty store when the persistence file cannot be read (default: refuse to start)."},
     {"persistence.file", T_STRING, "", "File to persist metrics. If empty, metrics are only kept in memory."},
     {"persistence.interval", T_DURATION, "5m", "The minimum interval at which to write out the persistence file."},
     {"push.disable-consistency-check", T_BOOL, "false", "Do not check consistency of pushed metrics. DANGEROUS."},
@@ -229,6 +231,8 @@ static int apply(fy_flags_t *f, const flag_def_t *d, const char *v, char *err, s
         f->route_prefix = v;
     else if (strcmp(d->name, "persistence.file") == 0)
         f->persistence_file = v;
+    else if (strcmp(d->name, "persistence.allow-bad-file") == 0)
+        f->persistence_allow_bad = on;
     else if (strcmp(d->name, "web.external-url") == 0) {
         /* url.Parse as kingpin's URL value: "" is allowed, a value without a scheme before ':' is not */
         const char *colon = strchr(v, ':');

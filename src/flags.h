@@ -23,6 +23,7 @@ typedef struct st_fy_flags_t {
     int enable_admin_api;
     const char *persistence_file;
     int64_t persistence_interval_ns;
+    int persistence_allow_bad;
     int disable_consistency_check;
     const char *log_level;
     const char *log_format;

@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 #include <zlib.h>
 
 #include "log.h"
@@ -214,9 +215,18 @@ static double approx_request_size(h2o_req_t *req)
 
 /* ------------------------------------------------------------------------------------------------------------- */
 
+#define NOT_READY "Service Unavailable: loading persisted metrics"
+
+static fy_result_t not_ready(void)
+{
+    return (fy_result_t){503, NOT_READY, sizeof(NOT_READY) - 1};
+}
+
 static fy_result_t on_push(void *ctx, const fy_push_t *p)
 {
     fy_app_t *app = app_of(ctx);
+    if (!fy_server_is_ready())
+        return not_ready();
     fy_store_label_t *gk = h2o_mem_alloc_pool(p->pool, sizeof(*gk) * (p->nlabels ? p->nlabels : 1));
     to_store_labels(p->labels, p->nlabels, gk);
     fy_push_outcome_t o;
@@ -225,10 +235,15 @@ static fy_result_t on_push(void *ctx, const fy_push_t *p)
                   gk, p->nlabels, p->body, p->body_len, p->format, now, &o);
     if (o.limit >= 0)
         fy_selfstats_limit(&app->stats, (fy_limit_t)o.limit);
+    if (o.store_rc != 1 && app->persist_on)
+        fy_persist_changed(&app->persist); /* a failed push changes the failure time too */
     if (o.log_failure && fy_log_enabled(FY_LOG_ERROR)) {
-        char *msg = h2o_mem_alloc_pool(p->pool, o.msg_len + 1);
-        memcpy(msg, o.msg, o.msg_len);
-        msg[o.msg_len] = '\0';
+        /* The log line's err is the reason alone, as the reference logs it. */
+        static const char prefix[] = "pushed metrics are invalid or inconsistent with existing metrics: ";
+        size_t skip = o.msg_len >= sizeof(prefix) - 1 && memcmp(o.msg, prefix, sizeof(prefix) - 1) == 0 ? sizeof(prefix) - 1 : 0;
+        char *msg = h2o_mem_alloc_pool(p->pool, o.msg_len - skip + 1);
+        memcpy(msg, o.msg + skip, o.msg_len - skip);
+        msg[o.msg_len - skip] = '\0';
         fy_log_error("msg", "pushed metrics are invalid or inconsistent with existing metrics", "method",
                      p->method == FY_PUSH_POST ? "POST" : "PUT", "err", msg);
     }
@@ -250,9 +265,13 @@ static fy_result_t on_push(void *ctx, const fy_push_t *p)
 static fy_result_t on_delete(void *ctx, const fy_gk_label_t *labels, size_t nlabels, h2o_mem_pool_t *pool)
 {
     fy_app_t *app = app_of(ctx);
+    if (!fy_server_is_ready())
+        return not_ready();
     fy_store_label_t *gk = h2o_mem_alloc_pool(pool, sizeof(*gk) * (nlabels ? nlabels : 1));
     to_store_labels(labels, nlabels, gk);
     int rc = fy_store_delete(app->store, gk, nlabels, now_ns());
+    if (app->persist_on)
+        fy_persist_changed(&app->persist);
     if (rc != FY_OK)
         return (fy_result_t){400, fy_store_strerror(rc), strlen(fy_store_strerror(rc))};
     return (fy_result_t){202, NULL, 0};
@@ -336,7 +355,12 @@ int fy_app_wipe(fy_app_t *app)
 
 static fy_result_t on_wipe(void *ctx, h2o_mem_pool_t *pool)
 {
-    if (fy_app_wipe(app_of(ctx)) != 0)
+    fy_app_t *app = app_of(ctx);
+    if (!fy_server_is_ready())
+        return not_ready();
+    if (app->persist_on)
+        fy_persist_changed(&app->persist);
+    if (fy_app_wipe(app) != 0)
         return (fy_result_t){500, "out of memory", 13};
     return (fy_result_t){202, NULL, 0};
 }
@@ -359,6 +383,10 @@ static int header_value(h2o_req_t *req, const h2o_token_t *token, const char **v
 static int on_scrape(void *ctx, h2o_req_t *req)
 {
     fy_app_t *app = app_of(ctx);
+    if (!fy_server_is_ready()) {
+        fy_server_error(req, 503, H2O_STRLIT(NOT_READY));
+        return 0;
+    }
     const char *accept, *ae;
     size_t accept_len, ae_len;
     header_value(req, H2O_TOKEN_ACCEPT, &accept, &accept_len);
@@ -406,6 +434,10 @@ static int on_scrape(void *ctx, h2o_req_t *req)
 static int on_api_metrics(void *ctx, h2o_req_t *req)
 {
     fy_app_t *app = app_of(ctx);
+    if (!fy_server_is_ready()) {
+        fy_server_error(req, 503, H2O_STRLIT(NOT_READY));
+        return 0;
+    }
     out_t *o = out_new(req, 0);
     if (fy_store_render_json(app->store, OUT_CHUNK, out_writer, o) != 0 || out_finish(o) != 0) {
         fy_server_error(req, 500, H2O_STRLIT("out of memory"));
@@ -585,6 +617,57 @@ static void on_request_done(void *ctx, fy_stat_handler_t h, int status, const ch
     fy_selfstats_request(&app->stats, (unsigned)t, status, h, fy_method_from(method, method_len));
 }
 
+static void *load_persisted(void *arg)
+{
+    fy_app_t *app = arg;
+    char err[1024];
+    const char *path = app->flags->persistence_file;
+    if (fy_persist_load(&app->persist, app->store, path, app->flags->persistence_interval_ns, err, sizeof(err)) != 0) {
+        if (!app->flags->persistence_allow_bad) {
+            fy_log_error("msg", "could not load persisted metrics; refusing to start with an empty store "
+                                "(--persistence.allow-bad-file starts empty and keeps the file aside)",
+                         "err", err);
+            _exit(1);
+        }
+        char aside[4096];
+        snprintf(aside, sizeof(aside), "%s.bad.%lld", path, (long long)(now_ns() / 1000000000));
+        rename(path, aside);
+        fy_log_error("msg", "could not load persisted metrics; starting empty", "err", err, "moved_to", aside);
+        fy_app_wipe(app); /* nothing half-loaded stays */
+    }
+    char groups[32], secs[32];
+    snprintf(groups, sizeof(groups), "%llu", (unsigned long long)app->persist.loaded_groups);
+    snprintf(secs, sizeof(secs), "%.3f", app->persist.load_seconds);
+    fy_log_info("msg", "loaded persisted metrics", "file", path, "groups", groups, "seconds", secs);
+    app->stats.persist_load_seconds = app->persist.load_seconds;
+    app->stats.persist_loaded_groups = app->persist.loaded_groups;
+    atomic_store(&app->stats.persist_enabled, 1);
+    if (fy_persist_start(&app->persist) != 0)
+        fy_log_error("msg", "could not start the persistence thread");
+    fy_server_set_ready(1);
+    return NULL;
+}
+
+int fy_app_start_persistence(fy_app_t *app)
+{
+    if (app->flags->persistence_file == NULL || app->flags->persistence_file[0] == '\0') {
+        fy_server_set_ready(1);
+        return 0;
+    }
+    app->persist_on = 1;
+    fy_server_set_ready(0);
+    return pthread_create(&app->loader, NULL, load_persisted, app) == 0 ? 0 : -1;
+}
+
+static void on_shutdown(void *ctx)
+{
+    fy_app_t *app = app_of(ctx);
+    if (!app->persist_on)
+        return;
+    pthread_join(app->loader, NULL);
+    fy_persist_stop(&app->persist);
+}
+
 fy_handlers_t fy_app_handlers(fy_app_t *app)
 {
     fy_handlers_t h;
@@ -597,7 +680,7 @@ fy_handlers_t fy_app_handlers(fy_app_t *app)
     h.wipe = on_wipe;
     h.ui = on_ui;
     h.healthy = NULL;
-    h.shutdown = NULL;
+    h.shutdown = on_shutdown;
     h.request_done = on_request_done;
     return h;
 }

@@ -6,6 +6,7 @@
 #define FY_HANDLERS_H
 
 #include "flags.h"
+#include "persist.h"
 #include "push.h"
 #include "selfmetrics.h"
 #include "server.h"
@@ -21,7 +22,16 @@ typedef struct st_fy_app_t {
     unsigned nthreads;
     fy_ui_opts_t ui;         /* page-independent UI options */
     fy_ui_kv_t *ui_flags_owned, *ui_build_owned;
+    fy_persist_t persist;    /* valid iff persist_on */
+    int persist_on;
+    pthread_t loader;        /* loads the persistence file while the server already answers /-/ready with 503 */
 } fy_app_t;
+
+/** With --persistence.file: loads it in a background thread (the server answers 503 on /-/ready and on store-backed
+ * endpoints until it is done), then starts the periodic snapshots. A file that cannot be read stops the process with
+ * exit status 1, unless --persistence.allow-bad-file (then it is moved aside and Ferry starts empty). Without the
+ * flag set: ready at once. */
+int fy_app_start_persistence(fy_app_t *app);
 
 /** Creates the store (with the own families registered) and the self-metrics. Returns 0 or -1. */
 int fy_app_init(fy_app_t *app, const fy_flags_t *flags, const char *version, const char *revision, const char *start_time);

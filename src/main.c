@@ -4,6 +4,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include <pthread.h>
+#include <signal.h>
 #include <time.h>
 
 #include "flags.h"
@@ -83,8 +85,16 @@ int main(int argc, char **argv)
         return 1;
     }
     fy_handlers_t handlers = fy_app_handlers(&app);
-    /* no persistence yet: ready at once */
-    fy_server_set_ready(1);
+    /* The loader and snapshot threads must not take SIGINT/SIGTERM: the server's sigwait thread does. */
+    sigset_t sigs;
+    sigemptyset(&sigs);
+    sigaddset(&sigs, SIGINT);
+    sigaddset(&sigs, SIGTERM);
+    pthread_sigmask(SIG_BLOCK, &sigs, NULL);
+    if (fy_app_start_persistence(&app) != 0) {
+        fy_log_error("msg", "could not start loading the persistence file");
+        return 1;
+    }
     int rc = fy_server_run(&flags, &handlers, webcfg);
     fy_app_dispose(&app);
     if (webcfg != NULL)

@@ -17,6 +17,8 @@
 
 const fy_own_family_t fy_own_families[] = {
     {"ferry_limit_rejections_total", FY_TYPE_COUNTER, "Pushes rejected because they would exceed a configured limit.", 1},
+    {"ferry_persistence_load_seconds", FY_TYPE_GAUGE, "Time the start-up load of the persistence file took.", 1},
+    {"ferry_persistence_loaded_groups", FY_TYPE_GAUGE, "Groups loaded from the persistence file at start-up.", 1},
     {"ferry_store_groups", FY_TYPE_GAUGE, "Number of groups in the store.", 1},
     {"ferry_store_series", FY_TYPE_GAUGE, "Number of series in the store.", 1},
     {"process_cpu_seconds_total", FY_TYPE_COUNTER, "Total user and system CPU time spent in seconds.", 1},
@@ -355,6 +357,11 @@ int fy_selfstats_collect(fy_selfstats_t *s, fy_arena_t *arena, int64_t now_ns, u
         if (n)
             set_family(&b, &fams[nf++], "ferry_limit_rejections_total", ser, n);
         total += n;
+    }
+    if (atomic_load(&s->persist_enabled)) {
+        set_family(&b, &fams[nf++], "ferry_persistence_load_seconds", gauge1(&b, s->persist_load_seconds), 1);
+        set_family(&b, &fams[nf++], "ferry_persistence_loaded_groups", gauge1(&b, (double)s->persist_loaded_groups), 1);
+        total += 2;
     }
     if (store_groups != UINT64_MAX) {
         set_family(&b, &fams[nf++], "ferry_store_groups", gauge1(&b, (double)store_groups), 1);

@@ -77,6 +77,10 @@ typedef struct st_fy_selfstats_t {
     unsigned nthreads;
     double start_time_seconds;
     const char *version, *revision, *branch;
+    /* Persistence, set once after start-up loading (persist_enabled = 0: not exposed). */
+    _Atomic int persist_enabled;
+    double persist_load_seconds;
+    uint64_t persist_loaded_groups;
     /* Ferry's own counters (shared by all threads, relaxed atomics). */
     _Atomic uint64_t limit_rejections[8];
 } fy_selfstats_t;

@@ -71,6 +71,11 @@ int fy_server_thread_index(void)
     return thread_index;
 }
 
+int fy_server_is_ready(void)
+{
+    return atomic_load(&ready_flag);
+}
+
 void fy_server_set_ready(int ready)
 {
     atomic_store(&ready_flag, ready);

@@ -73,6 +73,7 @@ int fy_server_run(const fy_flags_t *flags, const fy_handlers_t *handlers, struct
 
 /** /-/ready answers 503 until this is set (after persistence has loaded). */
 void fy_server_set_ready(int ready);
+int fy_server_is_ready(void);
 
 /** Adds the five CORS headers of api/v1 (corsHeaders in PG api/v1/api.go) to req->res. */
 void fy_server_add_cors(h2o_req_t *req);

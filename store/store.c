@@ -2293,3 +2293,46 @@ int fy_store_delete(fy_store_t *s, const fy_store_label_t *gkl, size_t ngk, int6
     scratch_give(&P);
     return FY_OK;
 }
+
+/* ------------------------------------------------------------------------------------------------------------- */
+/* Restoring persisted groups. */
+
+int fy_store_restore_times(fy_store_t *s, const fy_store_label_t *gkl, size_t ngk, const fy_store_times_t *t,
+                           const fy_str_t *fam_names, const int64_t *fam_stamps, size_t nfams)
+{
+    push_t P;
+    memset(&P, 0, sizeof(P));
+    P.s = s;
+    P.method = FY_STORE_PUT;
+    scratch_take(&P);
+    int rc = gkey_parse(&P.gk, &P.gkmem, gkl, ngk);
+    if (rc != FY_OK) {
+        scratch_give(&P);
+        return rc;
+    }
+    fy__shard_t *sh = &s->shards[P.gk.hash & (s->cfg.nshards - 1)];
+    pthread_mutex_lock(&sh->lock);
+    fy__group_t *g = group_find(sh, P.gk.hash, P.gk.key);
+    if (g == NULL) {
+        rc = FY_SERR_BADARG;
+    } else {
+        g->push_ns = t->push_ns;
+        g->push_stamp_ns = t->push_stamp_ns;
+        g->fail_ns = t->fail_ns;
+        g->fail_stamp_ns = t->fail_stamp_ns;
+        g->origin = t->origin;
+        for (int k = 0; k < 2; k++) {
+            double v = (double)(k == FY_TS_PUSH ? g->push_ns : g->fail_ns) / 1e9;
+            __atomic_store(&g->tsrec[k].value, &v, __ATOMIC_RELAXED);
+        }
+        /* Family stamps: gfams are immutable once published, but a restore runs before anything reads the store. */
+        for (size_t i = 0; i < nfams; i++) {
+            fy__gfam_t *gf = (fy__gfam_t *)fy__group_gfam(g, fam_names[i]);
+            if (gf != NULL)
+                gf->stamp_ns = fam_stamps[i];
+        }
+    }
+    pthread_mutex_unlock(&sh->lock);
+    scratch_give(&P);
+    return rc;
+}

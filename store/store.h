@@ -110,6 +110,23 @@ void fy_store_err_free(fy_store_err_t *err);
 int fy_store_push(fy_store_t *s, const fy_store_label_t *gk, size_t ngk, fy_store_method_t method, const fy_body_t *body,
                   int64_t now_ns, uint32_t origin, fy_store_err_t *err);
 
+/* A group's timestamps, as persisted: the push_time_seconds and push_failure_time_seconds values (Unix ns, 0 =
+ * never) and the times their families were last written. */
+typedef struct st_fy_store_times_t {
+    int64_t push_ns, push_stamp_ns;
+    int64_t fail_ns, fail_stamp_ns;
+    uint32_t origin;
+} fy_store_times_t;
+
+/**
+ * Restores a persisted group's timestamps after its families were pushed (PUT) at start-up: sets the push and failure
+ * times and, for each named family, the time it was last written. Only for start-up, before any render or push runs
+ * concurrently (it rewrites records that renders read without locks). Returns FY_OK, or FY_SERR_BADARG if the group
+ * does not exist.
+ */
+int fy_store_restore_times(fy_store_t *s, const fy_store_label_t *gk, size_t ngk, const fy_store_times_t *t,
+                           const fy_str_t *fam_names, const int64_t *fam_stamps, size_t nfams);
+
 /** Removes the group (a missing group is a no-op). Returns FY_OK, FY_SERR_BADARG. */
 int fy_store_delete(fy_store_t *s, const fy_store_label_t *gk, size_t ngk, int64_t now_ns);
 

@@ -1,0 +1,142 @@
+#!/usr/bin/env python3
+"""test_persistence.py: --persistence.file end to end with build/ferry (issue 5, first part).
+
+- Round trip: every kind of family (counter, gauge, untyped, histogram, summary, a protobuf native histogram, an
+  empty protobuf family), grouping keys with empty and base64 values, a group whose last push failed, POST-merged
+  families with their own times: /metrics (pushed part) and /api/v1/metrics are byte-identical after a restart.
+- The periodic snapshot is written within the interval after a change, and once more at SIGTERM.
+- Leftover temp files of an interrupted write (ours and the Pushgateway's) are removed at start-up.
+- A damaged file (truncated, a flipped byte) stops start-up with exit status 1 and a message naming the file and the
+  offset; with --persistence.allow-bad-file Ferry starts empty and moves the file aside.
+Usage: test_persistence.py path/to/ferry
+"""
+import os
+import sys
+import tempfile
+import time
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "diff"))
+import pghttp  # noqa: E402
+from pghttp import GAUGE, HISTOGRAM, PB_CONTENT_TYPE, pb_family, pb_metric  # noqa: E402
+
+FERRY = sys.argv[1]
+results = {"passed": 0, "failed": 0}
+OWN = ("process_", "ferry_", "pushgateway_")
+
+
+def check(cond, what):
+    if cond:
+        results["passed"] += 1
+    else:
+        results["failed"] += 1
+        print("FAIL: " + what)
+
+
+def pushed_part(body):
+    out = []
+    for line in body.decode().split("\n"):
+        name = line[7:] if line.startswith("# ") else line
+        if not name.startswith(OWN):
+            out.append(line)
+    return "\n".join(out)
+
+
+def server(path, *extra):
+    port = pghttp.free_port()
+    return pghttp.Server([FERRY, "--web.listen-address=127.0.0.1:%d" % port, "--web.threads=2",
+                          "--persistence.file=" + path, "--persistence.interval=1s"] + list(extra), port, "ferry")
+
+
+def wait_ready(port, timeout=10):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        st, _, _ = pghttp.request(port, "GET", "/-/ready")
+        if st == 200:
+            return True
+        time.sleep(0.05)
+    return False
+
+
+NATIVE = b"\x28\x00\x31" + b"\xfc\xa9\xf1\xd2\x4d\x62\x50\x3f" + b"\x38\x01"  # schema 0, zero_threshold, zero_count 1
+
+
+def fill(port):
+    req = pghttp.request
+    H1 = (b'# HELP rq Request duration.\n# TYPE rq histogram\nrq_bucket{le="0.1",path="/a"} 1\n'
+          b'rq_bucket{le="+Inf",path="/a"} 4\nrq_sum{path="/a"} 2.5\nrq_count{path="/a"} 4\n'
+          b'# TYPE sm summary\nsm{quantile="0.5"} 1.5\nsm{quantile="0.9"} NaN\nsm_sum 10\nsm_count 7\n'
+          b'# HELP c A counter.\n# TYPE c counter\nc{x="1"} 3\n# TYPE g gauge\ng -0\nu{v="a\\"b\\\\c\\nd"} 1e-7\n')
+    check(req(port, "PUT", "/metrics/job/hist/instance/i1", H1)[0] == 200, "push text families")
+    check(req(port, "PUT", "/metrics/job/e/x@base64/=/y@base64/L3Zhci90bXA", b"e 1\n")[0] == 200, "push odd key")
+    pb = pb_family("nh", HISTOGRAM, [pb_metric([], histogram=(5, 12.5, [], NATIVE))], help="native") + \
+        pb_family("empty", GAUGE, [])
+    check(req(port, "PUT", "/metrics/job/pb", pb, {"Content-Type": PB_CONTENT_TYPE})[0] == 200, "push protobuf")
+    check(req(port, "PUT", "/metrics/job/sem", b"a1 1\na2 2\n")[0] == 200, "put for merge")
+    time.sleep(0.02)
+    check(req(port, "POST", "/metrics/job/sem", b"a2 20\n")[0] == 200, "post merge (own family time)")
+    check(req(port, "PUT", "/metrics/job/failed", b"m 1 5\n")[0] == 400, "failed push creates the group")
+    check(req(port, "PUT", "/metrics/job/okfail", b"z 1\n")[0] == 200, "push then")
+    check(req(port, "PUT", "/metrics/job/okfail", b"z 1 5\n")[0] == 400, "a failure after success")
+
+
+def state(port):
+    _, _, m = pghttp.request(port, "GET", "/metrics")
+    _, _, j = pghttp.request(port, "GET", "/api/v1/metrics")
+    return pushed_part(m), j
+
+
+def main():
+    d = tempfile.mkdtemp(prefix="ferry-persist-")
+    path = os.path.join(d, "ferry.data")
+
+    # Leftovers of an interrupted write are removed at start-up.
+    for leftover in ("ferry.data.tmp.12345", "ferry.data.in_progress.2551562526"):
+        open(os.path.join(d, leftover), "w").write("partial")
+    s = server(path)
+    with s:
+        check(wait_ready(s.port), "ready")
+        check(sorted(os.listdir(d)) == [], "temp files removed (left %r)" % os.listdir(d))
+        fill(s.port)
+        before = state(s.port)
+        deadline = time.time() + 5
+        while not os.path.exists(path) and time.time() < deadline:
+            time.sleep(0.05)
+        check(os.path.exists(path), "periodic snapshot written within the interval")
+        # A change right before SIGTERM is saved by the final snapshot.
+        check(pghttp.request(s.port, "PUT", "/metrics/job/last", b"l 1\n")[0] == 200, "last push")
+        before = state(s.port)
+    check(s.proc.returncode == 0, "clean exit (rc %r)" % s.proc.returncode)
+
+    s = server(path)
+    with s:
+        check(wait_ready(s.port), "ready after load")
+        after = state(s.port)
+        check(after[0] == before[0], "/metrics identical after restart")
+        check(after[1] == before[1], "/api/v1/metrics identical after restart (times included)")
+        _, _, m = pghttp.request(s.port, "GET", "/metrics")
+        check(b"ferry_persistence_loaded_groups 7\n" in m, "loaded groups exposed")
+
+    # Damage: truncation and a flipped byte stop start-up with the file and the offset in the message.
+    good = open(path, "rb").read()
+    for name, data in (("truncated", good[:len(good) // 2]), ("flipped", good[:40] + bytes([good[40] ^ 0x55]) + good[41:])):
+        open(path, "wb").write(data)
+        port = pghttp.free_port()
+        import subprocess
+        p = subprocess.run([FERRY, "--web.listen-address=127.0.0.1:%d" % port, "--persistence.file=" + path],
+                           capture_output=True, text=True, timeout=30)
+        check(p.returncode == 1, "%s file: exit 1 (got %d)" % (name, p.returncode))
+        check(path in p.stderr and "offset" in p.stderr, "%s file: message names file and offset: %r" %
+              (name, p.stderr[-300:]))
+    s = server(path, "--persistence.allow-bad-file")
+    with s:
+        check(wait_ready(s.port), "ready with --persistence.allow-bad-file")
+        _, _, j = pghttp.request(s.port, "GET", "/api/v1/metrics")
+        check(j == b'{"status":"success","data":[]}', "starts empty")
+        check(any(f.startswith("ferry.data.bad.") for f in os.listdir(d)), "bad file moved aside: %r" % os.listdir(d))
+
+    print("%d passed, %d failed" % (results["passed"], results["failed"]))
+    return 1 if results["failed"] else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
