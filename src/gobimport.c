@@ -87,7 +87,7 @@ typedef struct {
     size_t f_labels, f_metrics, f_timestamp, f_mf;
 } schema_t;
 
-__attribute__((format(printf, 3, 4))) static int fail(dec_t *d, size_t off, const char *fmt, ...)
+__attribute__((format(printf, 3, 4))) static int set_error(dec_t *d, size_t off, const char *fmt, ...)
 {
     if (d->failed)
         return -1;
@@ -100,11 +100,11 @@ __attribute__((format(printf, 3, 4))) static int fail(dec_t *d, size_t off, cons
     return -1;
 }
 
-static int eof(dec_t *d, const char *what)
+static int set_eof(dec_t *d, const char *what)
 {
     if (d->end == d->len)
-        return fail(d, d->pos, "gob: unexpected EOF at offset %zu reading %s", d->pos, what);
-    return fail(d, d->pos, "gob: message ends at offset %zu while reading %s", d->pos, what);
+        return set_error(d, d->pos, "gob: unexpected EOF at offset %zu reading %s", d->pos, what);
+    return set_error(d, d->pos, "gob: message ends at offset %zu while reading %s", d->pos, what);
 }
 
 /* ---------------------------------------------------------------------------------------------------------------- */
@@ -115,7 +115,7 @@ static int eof(dec_t *d, const char *what)
 static int read_uint(dec_t *d, const char *what, uint64_t *out)
 {
     if (d->pos >= d->end)
-        return eof(d, what);
+        return set_eof(d, what);
     uint8_t b = d->buf[d->pos];
     if (b < 0x80) {
         *out = b;
@@ -124,9 +124,9 @@ static int read_uint(dec_t *d, const char *what, uint64_t *out)
     }
     size_t n = (size_t)(256 - b);
     if (n > 8)
-        return fail(d, d->pos, "gob: invalid uint length byte 0x%02x at offset %zu reading %s", b, d->pos, what);
+        return set_error(d, d->pos, "gob: invalid uint length byte 0x%02x at offset %zu reading %s", b, d->pos, what);
     if (n > d->end - d->pos - 1)
-        return eof(d, what);
+        return set_eof(d, what);
     uint64_t v = 0;
     for (size_t i = 1; i <= n; i++)
         v = v << 8 | d->buf[d->pos + i];
@@ -154,8 +154,8 @@ static int read_count(dec_t *d, const char *what, size_t *out)
     if (read_uint(d, what, &n) != 0)
         return -1;
     if (n > d->end - d->pos)
-        return fail(d, at, "gob: %s %llu at offset %zu exceeds the %zu bytes left in the message", what, (unsigned long long)n, at,
-                    d->end - d->pos);
+        return set_error(d, at, "gob: %s %llu at offset %zu exceeds the %zu bytes left in the message", what, (unsigned long long)n,
+                         at, d->end - d->pos);
     *out = (size_t)n;
     return 0;
 }
@@ -176,7 +176,7 @@ static int read_type_id(dec_t *d, const char *what, int64_t *out)
     if (read_int(d, what, out) != 0)
         return -1;
     if (*out < 0 || *out > INT32_MAX)
-        return fail(d, at, "gob: invalid type id %lld at offset %zu in %s", (long long)*out, at, what);
+        return set_error(d, at, "gob: invalid type id %lld at offset %zu in %s", (long long)*out, at, what);
     return 0;
 }
 
@@ -211,14 +211,14 @@ static int add_type(dec_t *d, const type_t *t, size_t at)
 {
     if (d->ntypes >= FY_GOB_MAX_TYPES) {
         free(t->fields);
-        return fail(d, at, "gob: more than %d type definitions at offset %zu", FY_GOB_MAX_TYPES, at);
+        return set_error(d, at, "gob: more than %d type definitions at offset %zu", FY_GOB_MAX_TYPES, at);
     }
     if (d->ntypes == d->captypes) {
         size_t cap = d->captypes ? d->captypes * 2 : 64;
         type_t *nt = realloc(d->types, cap * sizeof(*nt));
         if (nt == NULL) {
             free(t->fields);
-            return fail(d, at, "gob: out of memory for type definitions at offset %zu", at);
+            return set_error(d, at, "gob: out of memory for type definitions at offset %zu", at);
         }
         d->types = nt;
         d->captypes = cap;
@@ -228,7 +228,7 @@ static int add_type(dec_t *d, const type_t *t, size_t at)
         uint32_t *ns = calloc(nslots, sizeof(*ns));
         if (ns == NULL) {
             free(t->fields);
-            return fail(d, at, "gob: out of memory for type definitions at offset %zu", at);
+            return set_error(d, at, "gob: out of memory for type definitions at offset %zu", at);
         }
         for (size_t i = 0; i < d->ntypes; i++)
             insert_slot(ns, nslots, d->types[i].id, (uint32_t)i + 1);
@@ -257,7 +257,7 @@ static int next_field(dec_t *d, const char *what, int64_t *field, size_t nfields
         return 0;
     }
     if (delta > nfields || (uint64_t)(*field + 1) + delta - 1 >= nfields)
-        return fail(d, at, "gob: field number out of range in %s at offset %zu", what, at);
+        return set_error(d, at, "gob: field number out of range in %s at offset %zu", what, at);
     *field += (int64_t)delta;
     return 0;
 }
@@ -287,10 +287,10 @@ static int read_field_list(dec_t *d, type_t *t)
     if (read_count(d, "struct field count", &n) != 0)
         return -1;
     if (n > FY_GOB_MAX_FIELDS)
-        return fail(d, d->pos, "gob: struct type with %zu fields at offset %zu (limit %d)", n, d->pos, FY_GOB_MAX_FIELDS);
+        return set_error(d, d->pos, "gob: struct type with %zu fields at offset %zu (limit %d)", n, d->pos, FY_GOB_MAX_FIELDS);
     t->fields = calloc(n ? n : 1, sizeof(*t->fields));
     if (t->fields == NULL)
-        return fail(d, d->pos, "gob: out of memory for struct fields at offset %zu", d->pos);
+        return set_error(d, d->pos, "gob: out of memory for struct fields at offset %zu", d->pos);
     t->nfields = n;
     for (size_t i = 0; i < n; i++) {
         field_t *fl = &t->fields[i];
@@ -307,7 +307,7 @@ static int read_field_list(dec_t *d, type_t *t)
                 return -1;
         }
         if (fl->id < 0)
-            return fail(d, d->pos, "gob: struct field %zu has no type id at offset %zu", i, d->pos);
+            return set_error(d, d->pos, "gob: struct field %zu has no type id at offset %zu", i, d->pos);
     }
     return 0;
 }
@@ -341,7 +341,7 @@ static int read_kind(dec_t *d, type_t *t)
                 if (read_int(d, "an array length", &n) != 0)
                     return -1;
                 if (n < 0)
-                    return fail(d, at, "gob: negative array length %lld at offset %zu", (long long)n, at);
+                    return set_error(d, at, "gob: negative array length %lld at offset %zu", (long long)n, at);
                 t->len = (uint64_t)n;
             }
             break;
@@ -352,7 +352,7 @@ static int read_kind(dec_t *d, type_t *t)
             break;
         case K_STRUCT:
             if (t->fields != NULL)
-                return fail(d, d->pos, "gob: struct type with two field lists at offset %zu", d->pos);
+                return set_error(d, d->pos, "gob: struct type with two field lists at offset %zu", d->pos);
             if (read_field_list(d, t) != 0)
                 return -1;
             break;
@@ -372,9 +372,9 @@ static int read_kind(dec_t *d, type_t *t)
         }
     }
     if ((t->kind == K_ARRAY || t->kind == K_SLICE || t->kind == K_MAP) && !have_elem)
-        return fail(d, d->pos, "gob: %s type without an element type at offset %zu", kind_names[t->kind], d->pos);
+        return set_error(d, d->pos, "gob: %s type without an element type at offset %zu", kind_names[t->kind], d->pos);
     if (t->kind == K_MAP && !have_key)
-        return fail(d, d->pos, "gob: map type without a key type at offset %zu", d->pos);
+        return set_error(d, d->pos, "gob: map type without a key type at offset %zu", d->pos);
     return 0;
 }
 
@@ -382,7 +382,7 @@ static int read_kind(dec_t *d, type_t *t)
 static int read_type_def(dec_t *d, int64_t id, size_t at)
 {
     if (id < TID_FIRST_USER || find_type(d, id) != NULL)
-        return fail(d, at, "gob: duplicate or reserved type id %lld defined at offset %zu", (long long)id, at);
+        return set_error(d, at, "gob: duplicate or reserved type id %lld defined at offset %zu", (long long)id, at);
     type_t t;
     memset(&t, 0, sizeof(t));
     t.id = id;
@@ -394,8 +394,8 @@ static int read_type_def(dec_t *d, int64_t id, size_t at)
         if (f < 0)
             break;
         if (t.kind >= 0) {
-            fail(d, d->pos, "gob: type id %lld defined as both %s and %s at offset %zu", (long long)id, kind_names[t.kind],
-                 kind_names[f], d->pos);
+            set_error(d, d->pos, "gob: type id %lld defined as both %s and %s at offset %zu", (long long)id, kind_names[t.kind],
+                      kind_names[f], d->pos);
             goto Error;
         }
         t.kind = (int)f;
@@ -403,12 +403,12 @@ static int read_type_def(dec_t *d, int64_t id, size_t at)
             goto Error;
     }
     if (t.kind < 0) {
-        fail(d, at, "gob: empty type definition for id %lld at offset %zu", (long long)id, at);
+        set_error(d, at, "gob: empty type definition for id %lld at offset %zu", (long long)id, at);
         goto Error;
     }
     if (d->pos != d->end) {
-        fail(d, d->pos, "gob: %zu bytes of extra data after the definition of type id %lld at offset %zu", d->end - d->pos,
-             (long long)id, d->pos);
+        set_error(d, d->pos, "gob: %zu bytes of extra data after the definition of type id %lld at offset %zu", d->end - d->pos,
+                  (long long)id, d->pos);
         goto Error;
     }
     return add_type(d, &t, at);
@@ -441,7 +441,7 @@ static int skip_value(dec_t *d, int64_t tid, int depth)
     const char *p;
     size_t n;
     if (depth > FY_GOB_MAX_DEPTH)
-        return fail(d, d->pos, "gob: values nested deeper than %d at offset %zu", FY_GOB_MAX_DEPTH, d->pos);
+        return set_error(d, d->pos, "gob: values nested deeper than %d at offset %zu", FY_GOB_MAX_DEPTH, d->pos);
     switch (tid) {
     case TID_BOOL:
     case TID_INT:
@@ -457,8 +457,8 @@ static int skip_value(dec_t *d, int64_t tid, int depth)
     const type_t *t = find_type(d, tid);
     if (t == NULL) {
         if (tid == TID_INTERFACE)
-            return fail(d, d->pos, "gob: interface values are not part of the Pushgateway format (offset %zu)", d->pos);
-        return fail(d, d->pos, "gob: type id %lld not defined at offset %zu", (long long)tid, d->pos);
+            return set_error(d, d->pos, "gob: interface values are not part of the Pushgateway format (offset %zu)", d->pos);
+        return set_error(d, d->pos, "gob: type id %lld not defined at offset %zu", (long long)tid, d->pos);
     }
     size_t at = d->pos;
     switch (t->kind) {
@@ -467,8 +467,8 @@ static int skip_value(dec_t *d, int64_t tid, int depth)
         if (read_count(d, "an element count", &n) != 0)
             return -1;
         if (t->kind == K_ARRAY && n != t->len)
-            return fail(d, at, "gob: array of %zu elements for a type of length %llu at offset %zu", n, (unsigned long long)t->len,
-                        at);
+            return set_error(d, at, "gob: array of %zu elements for a type of length %llu at offset %zu", n,
+                             (unsigned long long)t->len, at);
         for (size_t i = 0; i < n; i++)
             if (skip_value(d, t->elem, depth + 1) != 0)
                 return -1;
@@ -555,8 +555,8 @@ static int resolve_schema(dec_t *d, int64_t tid, size_t at, schema_t *s)
     }
     return 0;
 Bad:
-    return fail(d, at, "gob: the value at offset %zu (type id %lld) %s; not a Pushgateway persistence file", at, (long long)tid,
-                why);
+    return set_error(d, at, "gob: the value at offset %zu (type id %lld) %s; not a Pushgateway persistence file", at,
+                     (long long)tid, why);
 }
 
 /* ---------------------------------------------------------------------------------------------------------------- */
@@ -568,16 +568,16 @@ Bad:
 static int parse_time(dec_t *d, const uint8_t *p, size_t n, size_t at, fy_gob_family_t *fam)
 {
     if (n == 0 || (p[0] != 1 && p[0] != 2) || n != (p[0] == 1 ? 15u : 16u))
-        return fail(d, at, "gob: bad time.Time encoding at offset %zu (%zu bytes, version %d)", at, n, n ? p[0] : -1);
+        return set_error(d, at, "gob: bad time.Time encoding at offset %zu (%zu bytes, version %d)", at, n, n ? p[0] : -1);
     uint64_t sec = 0;
     for (int i = 1; i <= 8; i++)
         sec = sec << 8 | p[i];
     uint32_t nsec = (uint32_t)p[9] << 24 | (uint32_t)p[10] << 16 | (uint32_t)p[11] << 8 | p[12];
     int16_t off_min = (int16_t)(uint16_t)((unsigned)p[13] << 8 | p[14]);
     if (nsec > 999999999u)
-        return fail(d, at, "gob: time.Time with %u nanoseconds at offset %zu", nsec, at);
+        return set_error(d, at, "gob: time.Time with %u nanoseconds at offset %zu", nsec, at);
     if ((int64_t)sec < INT64_MIN + GO_SECONDS_TO_UNIX)
-        return fail(d, at, "gob: time.Time out of range at offset %zu", at);
+        return set_error(d, at, "gob: time.Time out of range at offset %zu", at);
     fam->unix_sec = (int64_t)sec - GO_SECONDS_TO_UNIX;
     fam->nsec = (int32_t)nsec;
     fam->zone_utc = off_min == -1;
@@ -591,7 +591,7 @@ static int push_label(dec_t *d, const fy_gob_label_t *l)
         size_t cap = d->caplabels ? d->caplabels * 2 : 16;
         fy_gob_label_t *n = realloc(d->labels, cap * sizeof(*n));
         if (n == NULL)
-            return fail(d, d->pos, "gob: out of memory for labels at offset %zu", d->pos);
+            return set_error(d, d->pos, "gob: out of memory for labels at offset %zu", d->pos);
         d->labels = n;
         d->caplabels = cap;
     }
@@ -605,7 +605,7 @@ static fy_gob_family_t *push_family(dec_t *d)
         size_t cap = d->capfamilies ? d->capfamilies * 2 : 16;
         fy_gob_family_t *n = realloc(d->families, cap * sizeof(*n));
         if (n == NULL) {
-            fail(d, d->pos, "gob: out of memory for families at offset %zu", d->pos);
+            set_error(d, d->pos, "gob: out of memory for families at offset %zu", d->pos);
             return NULL;
         }
         d->families = n;
@@ -660,8 +660,8 @@ static int read_family(dec_t *d, const schema_t *s, fy_gob_family_t *fam, int de
     }
     /* A nil *GobbableMetricFamily is omitted by the encoder; the Pushgateway never stores one and could not serve it. */
     if (!have_mf)
-        return fail(d, start, "gob: family \"%.*s\" at offset %zu has no GobbableMetricFamily",
-                    (int)(fam->name_len > 64 ? 64 : fam->name_len), fam->name, start);
+        return set_error(d, start, "gob: family \"%.*s\" at offset %zu has no GobbableMetricFamily",
+                         (int)(fam->name_len > 64 ? 64 : fam->name_len), fam->name, start);
     return 0;
 }
 
@@ -716,16 +716,18 @@ static int read_group(dec_t *d, const schema_t *s, fy_gob_group_t *g, int depth)
     }
     /* Go maps cannot hold a key twice; a stream that repeats one is corrupt, and the caller must not see two
      * values for one name. Sorting also gives the caller a deterministic order. */
-    qsort(d->labels, d->nlabels, sizeof(*d->labels), cmp_label);
-    qsort(d->families, d->nfamilies, sizeof(*d->families), cmp_family);
+    if (d->nlabels > 1)
+        qsort(d->labels, d->nlabels, sizeof(*d->labels), cmp_label);
+    if (d->nfamilies > 1)
+        qsort(d->families, d->nfamilies, sizeof(*d->families), cmp_family);
     for (size_t i = 1; i < d->nlabels; i++)
         if (cmp_label(&d->labels[i - 1], &d->labels[i]) == 0)
-            return fail(d, g->offset, "gob: group at offset %zu repeats the label name \"%.*s\"", g->offset,
-                        (int)(d->labels[i].name_len > 64 ? 64 : d->labels[i].name_len), d->labels[i].name);
+            return set_error(d, g->offset, "gob: group at offset %zu repeats the label name \"%.*s\"", g->offset,
+                             (int)(d->labels[i].name_len > 64 ? 64 : d->labels[i].name_len), d->labels[i].name);
     for (size_t i = 1; i < d->nfamilies; i++)
         if (cmp_family(&d->families[i - 1], &d->families[i]) == 0)
-            return fail(d, g->offset, "gob: group at offset %zu repeats the family \"%.*s\"", g->offset,
-                        (int)(d->families[i].name_len > 64 ? 64 : d->families[i].name_len), d->families[i].name);
+            return set_error(d, g->offset, "gob: group at offset %zu repeats the family \"%.*s\"", g->offset,
+                             (int)(d->families[i].name_len > 64 ? 64 : d->families[i].name_len), d->families[i].name);
     g->labels = d->labels;
     g->nlabels = d->nlabels;
     g->families = d->families;
@@ -742,7 +744,8 @@ static int read_store(dec_t *d, const schema_t *s, fy_gob_group_cb cb, void *ctx
     if (read_uint(d, "the singleton field delta", &delta) != 0)
         return -1;
     if (delta != 0)
-        return fail(d, at, "gob: non-zero field delta %llu for the top-level map at offset %zu", (unsigned long long)delta, at);
+        return set_error(d, at, "gob: non-zero field delta %llu for the top-level map at offset %zu", (unsigned long long)delta,
+                         at);
     if (read_count(d, "the number of groups", &n) != 0)
         return -1;
     for (size_t i = 0; i < n; i++) {
@@ -776,10 +779,10 @@ static int next_message(dec_t *d)
     if (read_uint(d, "a message length", &n) != 0)
         return -1;
     if (n == 0)
-        return fail(d, at, "gob: empty message at offset %zu", at);
+        return set_error(d, at, "gob: empty message at offset %zu", at);
     if (n > d->len - d->pos)
-        return fail(d, at, "gob: unexpected EOF at offset %zu: message of %llu bytes, only %zu left", at, (unsigned long long)n,
-                    d->len - d->pos);
+        return set_error(d, at, "gob: unexpected EOF at offset %zu: message of %llu bytes, only %zu left", at,
+                         (unsigned long long)n, d->len - d->pos);
     d->end = d->pos + (size_t)n;
     return 0;
 }
@@ -798,7 +801,8 @@ int fy_gob_import(const char *buf, size_t len, fy_gob_group_cb cb, void *ctx, fy
     for (;;) {
         if ((rc = next_message(&d)) != 0) {
             if (rc == 1) /* no value at all: an empty file, or only type definitions */
-                rc = d.pos == 0 ? 0 : fail(&d, d.pos, "gob: unexpected EOF at offset %zu: type definitions but no value", d.pos);
+                rc = d.pos == 0 ? 0
+                                : set_error(&d, d.pos, "gob: unexpected EOF at offset %zu: type definitions but no value", d.pos);
             goto Exit;
         }
         size_t at = d.pos;
@@ -807,7 +811,7 @@ int fy_gob_import(const char *buf, size_t len, fy_gob_group_cb cb, void *ctx, fy
             goto Exit;
         if (id < 0) {
             if (id == INT64_MIN || -id > INT32_MAX) {
-                rc = fail(&d, at, "gob: invalid type id %lld at offset %zu", (long long)id, at);
+                rc = set_error(&d, at, "gob: invalid type id %lld at offset %zu", (long long)id, at);
                 goto Exit;
             }
             if ((rc = read_type_def(&d, -id, at)) != 0)
@@ -818,12 +822,12 @@ int fy_gob_import(const char *buf, size_t len, fy_gob_group_cb cb, void *ctx, fy
         if ((rc = resolve_schema(&d, id, at, &s)) != 0 || (rc = read_store(&d, &s, cb, ctx)) != 0)
             goto Exit;
         if (d.pos != d.end) {
-            rc = fail(&d, d.pos, "gob: %zu bytes left over in the value message at offset %zu", d.end - d.pos, d.pos);
+            rc = set_error(&d, d.pos, "gob: %zu bytes left over in the value message at offset %zu", d.end - d.pos, d.pos);
             goto Exit;
         }
         /* The Pushgateway encodes one value per file; anything after it is not something it wrote. */
         if (d.pos != d.len)
-            rc = fail(&d, d.pos, "gob: %zu bytes of trailing data after the value at offset %zu", d.len - d.pos, d.pos);
+            rc = set_error(&d, d.pos, "gob: %zu bytes of trailing data after the value at offset %zu", d.len - d.pos, d.pos);
         goto Exit;
     }
 Exit:
