@@ -224,6 +224,8 @@ static void test_families(void **state)
         fy_type_t type;
     } want[] = {
         {"ferry_limit_rejections_total", "Pushes rejected because they would exceed a configured limit.", FY_TYPE_COUNTER},
+        {"ferry_persistence_load_seconds", "Time the start-up load of the persistence file took.", FY_TYPE_GAUGE},
+        {"ferry_persistence_loaded_groups", "Groups loaded from the persistence file at start-up.", FY_TYPE_GAUGE},
         {"ferry_store_groups", "Number of groups in the store.", FY_TYPE_GAUGE},
         {"ferry_store_series", "Number of series in the store.", FY_TYPE_GAUGE},
         {"process_cpu_seconds_total", "Total user and system CPU time spent in seconds.", FY_TYPE_COUNTER},
@@ -246,6 +248,10 @@ static void test_families(void **state)
     fy_selfstats_t s;
     assert_int_equal(fy_selfstats_init(&s, 2, "1.5.1", "abc", "main"), 0);
     fy_selfstats_limit(&s, FY_LIMIT_STORE_SERIES);
+    /* the persistence gauges appear once start-up loading has run with --persistence.file */
+    s.persist_load_seconds = 0.25;
+    s.persist_loaded_groups = 3;
+    atomic_store(&s.persist_enabled, 1);
     fy_selfstats_request(&s, 1, 200, FY_SH_HEALTHY, FY_M_GET);
     fy_selfstats_push(&s, 0, 1, 0.001, 155, NOW);
     fy_body_t own;
