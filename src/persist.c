@@ -18,6 +18,7 @@
 
 #include "fy_parse.h"
 #include "fy_pb.h"
+#include "gobimport.h"
 #include "log.h"
 #include "persist_snap.h"
 
@@ -361,6 +362,172 @@ Exit:
     return rc;
 }
 
+/* ------------------------------------------------------------------------------------------------------------- */
+/* Importing a Pushgateway 1.5.1 persistence file (Go gob, spec section 9). */
+
+typedef struct {
+    fy_persist_t *p;
+    uint64_t groups;
+    char *err;
+    size_t errlen;
+} gob_load_t;
+
+static int gob_group(void *ctx, const fy_gob_group_t *g)
+{
+    gob_load_t *G = ctx;
+    int rc = -1;
+    size_t total = 0;
+    for (size_t i = 0; i < g->nfamilies; i++)
+        total += g->families[i].mf_len + 10;
+    fy_store_label_t *gk = calloc(g->nlabels ? g->nlabels : 1, sizeof(*gk));
+    char *delim = malloc(total + 1), *arena = NULL;
+    fy_str_t *names = calloc(g->nfamilies ? g->nfamilies : 1, sizeof(*names));
+    int64_t *stamps = calloc(g->nfamilies ? g->nfamilies : 1, sizeof(*stamps));
+    if (gk == NULL || delim == NULL || names == NULL || stamps == NULL) {
+        snprintf(G->err, G->errlen, "%s: out of memory importing a Pushgateway file", G->p->path);
+        goto Exit;
+    }
+    for (size_t i = 0; i < g->nlabels; i++) {
+        gk[i].name = fy_str(g->labels[i].name, g->labels[i].name_len);
+        gk[i].value = fy_str(g->labels[i].value, g->labels[i].value_len);
+    }
+    size_t n = 0;
+    for (size_t i = 0; i < g->nfamilies; i++) {
+        uint8_t pre[10];
+        size_t k = fy_gob_delimit_prefix(g->families[i].mf_len, pre);
+        memcpy(delim + n, pre, k);
+        memcpy(delim + n + k, g->families[i].mf, g->families[i].mf_len);
+        n += k + g->families[i].mf_len;
+    }
+    size_t acap = fy_parse_arena_hint(n);
+    if ((arena = malloc(acap)) == NULL) {
+        snprintf(G->err, G->errlen, "%s: out of memory importing a Pushgateway file", G->p->path);
+        goto Exit;
+    }
+    fy_arena_t a;
+    fy_arena_init(&a, arena, acap);
+    fy_body_t body;
+    fy_parse_error_t perr;
+    if (fy_parse_protobuf(delim, n, &a, &body, &perr) != FY_OK || body.nfamilies != g->nfamilies) {
+        snprintf(G->err, G->errlen, "%s: offset %zu: a stored MetricFamily does not decode: %s", G->p->path, g->offset,
+                 perr.msg[0] ? perr.msg : "family count mismatch");
+        goto Exit;
+    }
+    /* The two timestamp families carry the group's times; the store owns them, so they are not pushed. */
+    fy_store_times_t t = {0, 0, 0, 0, 0};
+    fy_family_t *fams = (fy_family_t *)body.families;
+    size_t keep = 0;
+    for (size_t i = 0; i < g->nfamilies; i++) {
+        const fy_gob_family_t *gf = &g->families[i];
+        if (!fy_str_eq_mem(fams[i].name, gf->name, gf->name_len)) {
+            snprintf(G->err, G->errlen, "%s: offset %zu: family stored under \"%.*s\" is named \"%.*s\"", G->p->path,
+                     gf->mf_offset, (int)gf->name_len, gf->name, (int)fams[i].name.len, fams[i].name.ptr);
+            goto Exit;
+        }
+        int64_t stamp = 0;
+        fy_gob_time_ns(gf, &stamp);
+        int is_push = fy_str_eq_mem(fams[i].name, FY_STRLIT("push_time_seconds"));
+        int is_fail = fy_str_eq_mem(fams[i].name, FY_STRLIT("push_failure_time_seconds"));
+        if (is_push || is_fail) {
+            int64_t v = fams[i].nseries ? (int64_t)(fams[i].series[0].value * 1e9) : 0;
+            if (is_push) {
+                t.push_ns = v;
+                t.push_stamp_ns = stamp;
+            } else {
+                t.fail_ns = v;
+                t.fail_stamp_ns = stamp;
+            }
+            continue;
+        }
+        fams[keep] = fams[i];
+        names[keep] = fams[i].name;
+        stamps[keep] = stamp;
+        keep++;
+    }
+    body.nfamilies = (uint32_t)keep;
+    fy_store_err_t serr;
+    memset(&serr, 0, sizeof(serr));
+    int prc = fy_store_push(G->p->store, gk, g->nlabels, FY_STORE_PUT, &body,
+                            t.push_stamp_ns ? t.push_stamp_ns : t.fail_stamp_ns, 0, &serr);
+    if (prc != FY_OK) {
+        snprintf(G->err, G->errlen, "%s: offset %zu: a stored group cannot be restored: %s", G->p->path, g->offset,
+                 serr.msg ? serr.msg : fy_store_strerror(prc));
+        fy_store_err_free(&serr);
+        goto Exit;
+    }
+    fy_store_restore_times(G->p->store, gk, g->nlabels, &t, names, stamps, keep);
+    G->groups++;
+    rc = 0;
+Exit:
+    free(gk);
+    free(delim);
+    free(arena);
+    free(names);
+    free(stamps);
+    return rc;
+}
+
+/* Reads the whole file; returns 0, 1 if it does not exist, -1 with err set. */
+static int slurp(const char *path, char **buf, size_t *len, char *err, size_t errlen)
+{
+    FILE *f = fopen(path, "rb");
+    if (f == NULL) {
+        if (errno == ENOENT)
+            return 1;
+        snprintf(err, errlen, "%s: %s", path, strerror(errno));
+        return -1;
+    }
+    fseek(f, 0, SEEK_END);
+    long n = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    *buf = malloc(n > 0 ? (size_t)n : 1);
+    if (*buf == NULL || (n > 0 && fread(*buf, 1, (size_t)n, f) != (size_t)n)) {
+        snprintf(err, errlen, "%s: cannot read the file", path);
+        fclose(f);
+        free(*buf);
+        *buf = NULL;
+        return -1;
+    }
+    fclose(f);
+    *len = (size_t)n;
+    return 0;
+}
+
+/* If path holds a Pushgateway file, imports it and keeps the original beside it as <path>.pushgateway.bak.
+ * Returns 0 when imported, 1 when the file is not a Pushgateway file (or missing), -1 on error. */
+static int import_pushgateway(fy_persist_t *p, char *err, size_t errlen)
+{
+    char *buf = NULL;
+    size_t len = 0;
+    int rc = slurp(p->path, &buf, &len, err, errlen);
+    if (rc != 0)
+        return rc;
+    if (len >= 8 && memcmp(buf, "FERRYSNP", 8) == 0) {
+        free(buf);
+        return 1;
+    }
+    gob_load_t G = {p, 0, err, errlen};
+    fy_gob_error_t gerr;
+    err[0] = '\0';
+    rc = fy_gob_import(buf, len, gob_group, &G, &gerr);
+    free(buf);
+    if (rc != 0) {
+        if (err[0] == '\0')
+            snprintf(err, errlen, "%s: not a Ferry snapshot, and not a Pushgateway file either: %s", p->path, gerr.msg);
+        return -1;
+    }
+    p->loaded_groups = G.groups;
+    char bak[4096];
+    snprintf(bak, sizeof(bak), "%s.pushgateway.bak", p->path);
+    if (rename(p->path, bak) != 0) {
+        snprintf(err, errlen, "%s: imported, but cannot keep the original as %s: %s", p->path, bak, strerror(errno));
+        return -1;
+    }
+    fy_log_info("msg", "imported a Pushgateway persistence file; the original is kept", "file", p->path, "kept_as", bak);
+    /* Write Ferry's snapshot right away, so that the file at path is never missing. */
+    return fy_persist_write(p, err, errlen) == 0 ? 0 : -1;
+}
+
 static void log_removed(void *ctx, const char *file)
 {
     (void)ctx;
@@ -381,7 +548,13 @@ int fy_persist_load(fy_persist_t *p, fy_store_t *store, const char *path, int64_
     fy_snap_cleanup(path, log_removed, NULL);
     load_t L = {p, 0, 0, err, errlen};
     fy_snap_info_t info;
-    int rc = fy_snap_read(path, load_group, &L, &info, err, errlen);
+    int rc = import_pushgateway(p, err, errlen);
+    if (rc <= 0) {
+        clock_gettime(CLOCK_MONOTONIC, &t1);
+        p->load_seconds = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
+        return rc;
+    }
+    rc = fy_snap_read(path, load_group, &L, &info, err, errlen);
     clock_gettime(CLOCK_MONOTONIC, &t1);
     p->load_seconds = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
     p->loaded_groups = L.groups;

@@ -10,7 +10,10 @@
   offset; with --persistence.allow-bad-file Ferry starts empty and moves the file aside.
 Usage: test_persistence.py path/to/ferry
 """
+import datetime
+import json
 import os
+import re
 import sys
 import tempfile
 import time
@@ -85,6 +88,20 @@ def state(port):
     return pushed_part(m), j
 
 
+def norm_api(doc):
+    """Groups sorted, time stamps as instants (seconds.nanoseconds since the epoch)."""
+    for g in doc["data"]:
+        for f in g.values():
+            if isinstance(f, dict) and "time_stamp" in f:
+                m = re.match(r"(.*T[0-9:]+)(\.\d+)?(Z|[+-]\d\d:\d\d)$", f["time_stamp"])
+                frac = ((m.group(2) or ".")[1:] + "000000000")[:9]
+                tz = "+00:00" if m.group(3) == "Z" else m.group(3)
+                sec = int(datetime.datetime.fromisoformat(m.group(1) + tz).timestamp())
+                f["time_stamp"] = "%d.%s" % (sec, frac)
+    doc["data"].sort(key=lambda g: json.dumps(g["labels"], sort_keys=True))
+    return json.dumps(doc, sort_keys=True)
+
+
 def main():
     d = tempfile.mkdtemp(prefix="ferry-persist-")
     path = os.path.join(d, "ferry.data")
@@ -133,6 +150,20 @@ def main():
         _, _, j = pghttp.request(s.port, "GET", "/api/v1/metrics")
         check(j == b'{"status":"success","data":[]}', "starts empty")
         check(any(f.startswith("ferry.data.bad.") for f in os.listdir(d)), "bad file moved aside: %r" % os.listdir(d))
+
+    # Migration: a file written by the real Pushgateway 1.5.1 is imported; the JSON API shows what the reference
+    # showed before it stopped (times compared as instants: the reference keeps its zone, Ferry answers in UTC).
+    fixtures = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "fixtures", "gob")
+    pg = os.path.join(d, "pg.data")
+    open(pg, "wb").write(open(os.path.join(fixtures, "variety.data"), "rb").read())
+    s = server(pg)
+    with s:
+        check(wait_ready(s.port), "ready after importing a Pushgateway file")
+        _, _, j = pghttp.request(s.port, "GET", "/api/v1/metrics")
+        want = json.load(open(os.path.join(fixtures, "variety.json")))
+        check(norm_api(json.loads(j)) == norm_api(want), "imported groups equal the reference's /api/v1/metrics")
+    check(os.path.exists(pg + ".pushgateway.bak"), "the Pushgateway file is kept beside")
+    check(open(pg, "rb").read(8) == b"FERRYSNP", "the file is now Ferry's snapshot")
 
     print("%d passed, %d failed" % (results["passed"], results["failed"]))
     return 1 if results["failed"] else 0
