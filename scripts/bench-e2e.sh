@@ -7,7 +7,7 @@
 # shared) spreads over all of them instead of landing on one.
 # Usage: scripts/bench-e2e.sh [BUILD_DIR]       (default: build; needs BUILD_DIR/ferry)
 # Knobs (environment): DURATION=10 (s per run), RUNS=3, SIZES="1000 10000 100000 1000000" (stored series),
-#   REF_SIZES="1000 10000" (sizes at which the reference runs), FERRY_MODES="shared2 reuseport2 shared1",
+#   REF_SIZES="1000 10000" (sizes at which the reference runs; empty: none), FERRY_MODES="shared2 reuseport2 shared1",
 #   PORT_BASE=19200, CONNS=32, OUT=<dir for raw results> (default: a temporary directory, kept on failure).
 set -euo pipefail
 
@@ -16,7 +16,7 @@ build=$(cd "${1:-$root/build}" && pwd)
 duration=${DURATION:-10}
 runs=${RUNS:-3}
 sizes=${SIZES:-1000 10000 100000 1000000}
-ref_sizes=${REF_SIZES:-1000 10000}
+ref_sizes=${REF_SIZES-1000 10000}
 ferry_modes=${FERRY_MODES:-shared2 reuseport2 shared1}
 port_base=${PORT_BASE:-19200}
 conns=${CONNS:-32}
@@ -83,6 +83,18 @@ start() {
 
 # CPU time (utime+stime, in clock ticks) of a process, all its threads included.
 cpu_ticks() { awk '{ sub(/^.*\) /, ""); print $12 + $13 }' "/proc/$1/stat"; }
+# "tid ticks" for every thread of a process.
+task_ticks() {
+    local t
+    for t in /proc/"$1"/task/*; do
+        awk -v t="${t##*/}" '{ sub(/^.*\) /, ""); print t, $12 + $13 }' "$t/stat" 2>/dev/null || true
+    done
+}
+# Share (%) of the CPU used between two task_ticks snapshots that went to the busiest thread.
+busiest_share() {
+    awk 'NR == FNR { a[$1] = $2; next } { d = $2 - a[$1]; s += d; if (d > m) m = d } END { printf "%.0f", s ? 100 * m / s : 0 }' \
+        "$1" "$2"
+}
 status_kb() { awk -v k="$2:" '$1 == k { print $2 }' "/proc/$1/status"; }
 
 # fill NAME GROUPS: creates GROUPS groups with bench/e2e/fill.lua and checks that the store holds them.
@@ -112,12 +124,14 @@ measure() {
     local name=$1 groups=$2 run=$3 url=http://127.0.0.1:${port[$1]} p=${pid[$1]} c0 c1 line f
     f=$out/run-$name-$groups-$run.txt
     c0=$(cpu_ticks "$p")
+    task_ticks "$p" >"$out/tasks0"
     timeout $((duration + 60)) wrk -t1 -c"$conns" -d${duration}s --timeout 10s --latency -s "$root/bench/e2e/push.lua" \
         "$url" -- "$groups" "$body" $((run * 7919)) >"$f" 2>&1 || true
     c1=$(cpu_ticks "$p")
+    task_ticks "$p" >"$out/tasks1"
     line=$(grep '^E2E ' "$f" || echo "E2E requests=0 duration_us=1 p50_us=0 p99_us=0 max_us=0 status=0 timeout=0")
-    printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$name" "$groups" "$run" "$line" "$((c1 - c0))" "$(getconf CLK_TCK)" \
-        "$(status_kb "$p" VmRSS)" "$(status_kb "$p" VmHWM)" >>"$results"
+    printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$name" "$groups" "$run" "$line" "$((c1 - c0))" "$(getconf CLK_TCK)" \
+        "$(status_kb "$p" VmRSS)" "$(status_kb "$p" VmHWM)" "$(busiest_share "$out/tasks0" "$out/tasks1")" >>"$results"
     echo "bench-e2e: $name $((groups * 10)) series run $run: $line" >&2
 }
 
