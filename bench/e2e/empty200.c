@@ -23,8 +23,8 @@ static const char reply[] = "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n";
 
 typedef struct {
     int fd;
-    size_t len;      /* bytes buffered in buf */
-    size_t skip;     /* body bytes of the current request still to discard */
+    size_t len;  /* bytes buffered in buf */
+    size_t skip; /* body bytes of the current request still to discard */
     char buf[BUFCAP];
 } conn_t;
 
@@ -99,8 +99,8 @@ int main(int argc, char **argv)
     int ls = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     int one = 1;
     setsockopt(ls, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-    struct sockaddr_in sin = {.sin_family = AF_INET, .sin_port = htons((uint16_t)atoi(argv[1])),
-                              .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    struct sockaddr_in sin = {
+        .sin_family = AF_INET, .sin_port = htons((uint16_t)atoi(argv[1])), .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
     if (ls < 0 || bind(ls, (struct sockaddr *)&sin, sizeof(sin)) != 0 || listen(ls, 1024) != 0) {
         perror("empty200: listen");
         return 1;
