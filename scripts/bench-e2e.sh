@@ -115,7 +115,7 @@ fill() {
     kill -INT "$wpid" 2>/dev/null || true
     wait "$wpid" 2>/dev/null || true
     n=$(curl -s --max-time 120 "$url/metrics" | grep -c '^push_time_seconds{' || true)
-    echo "bench-e2e: filled $name with $n groups ($((n * 10)) series) in $(echo "$t1 - $t0" | bc) s" >&2
+    echo "bench-e2e: filled $name with $n groups ($((n * 10)) series) in $(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.2f", b - a }') s" >&2
     [ "$n" -eq "$groups" ] || { echo "bench-e2e: $name holds $n groups, wanted $groups" >&2; return 1; }
 }
 
