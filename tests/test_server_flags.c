@@ -84,7 +84,7 @@ static void test_defaults_and_map(void **state)
                              "push.max-label-value-length=32768;push.max-series-per-push=100000;store.max-groups=1000000;"
                              "store.max-series=10000000;web.config.file=;web.enable-admin-api=true;"
                              "web.enable-lifecycle=false;web.enable-openmetrics=false;web.external-url=;"
-                             "web.listen-address=127.0.0.1:19295,127.0.0.1:19296;web.reuseport=false;web.route-prefix=/pg;"
+                             "web.listen-address=127.0.0.1:19295,127.0.0.1:19296;web.reuseport=true;web.route-prefix=/pg;"
                              "web.systemd-socket=false;web.telemetry-path=/metrics;web.threads=3;");
     char *argv2[] = {"ferry"};
     assert_int_equal(fy_flags_parse(&f, 1, argv2, err, sizeof(err)), 0);

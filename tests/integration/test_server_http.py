@@ -196,7 +196,8 @@ def run_h2c(f):
 
 
 def main():
-    f = Ferry("--push.max-body-bytes=100000")
+    # the shared, dup()ed listening socket (--no-web.reuseport); the second instance below uses the default
+    f = Ferry("--push.max-body-bytes=100000", "--no-web.reuseport")
     try:
         run_router_cases(f)
         run_status(f)
@@ -208,9 +209,9 @@ def main():
     check('msg="received SIGINT/SIGTERM; exiting gracefully..."' in err, "SIGTERM: log line")
     check('msg="HTTP server stopped"' in err, "SIGTERM: stopped line")
 
-    # route prefix, admin API, lifecycle, two listeners, SO_REUSEPORT
+    # route prefix, admin API, lifecycle, two listeners, SO_REUSEPORT (the default)
     second = free_port()
-    f = Ferry("--web.route-prefix=/pg/", "--web.enable-admin-api", "--web.enable-lifecycle", "--web.reuseport",
+    f = Ferry("--web.route-prefix=/pg/", "--web.enable-admin-api", "--web.enable-lifecycle",
               "--web.listen-address=127.0.0.1:%d" % second, "--log.format=json")
     try:
         for path, status in (("/pg/-/healthy", 200), ("/-/healthy", 404), ("/pg/api/v1/status", 200),
