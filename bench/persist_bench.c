@@ -8,6 +8,7 @@
 #include <stdatomic.h>
 #include <time.h>
 
+#include "../src/crc32c.c"
 #include "../src/persist_log.c"
 
 typedef struct {

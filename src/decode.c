@@ -6,6 +6,7 @@
  * (the reference swallows it at a line start and stores the data), and the decoded size is capped (413).
  */
 #include "decode.h"
+#include "crc32c.h"
 
 #include <stdint.h>
 #include <stdio.h>
@@ -338,32 +339,10 @@ Exit:
 /* ---------------------------------------------------------------------------------------------------------------- */
 /* snappy framing format (github.com/google/snappy framing_format.txt), as github.com/golang/snappy's Reader. */
 
-static uint32_t crc32c_table[256];
-
-static void crc32c_init(void)
-{
-    for (uint32_t i = 0; i < 256; i++) {
-        uint32_t c = i;
-        for (int k = 0; k < 8; k++)
-            c = c & 1 ? (c >> 1) ^ 0x82f63b78u : c >> 1;
-        crc32c_table[i] = c;
-    }
-}
-
-unsigned fy_crc32c(const void *data, size_t len)
-{
-    static pthread_once_t once = PTHREAD_ONCE_INIT;
-    pthread_once(&once, crc32c_init);
-    const unsigned char *p = data;
-    uint32_t c = 0xffffffffu;
-    while (len--)
-        c = crc32c_table[(c ^ *p++) & 0xff] ^ (c >> 8);
-    return c ^ 0xffffffffu;
-}
 
 static uint32_t snappy_masked_crc(const void *data, size_t len)
 {
-    uint32_t c = fy_crc32c(data, len);
+    uint32_t c = fy_crc32c(0, data, len);
     return ((c >> 15) | (c << 17)) + 0xa282ead8u;
 }
 

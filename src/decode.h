@@ -46,7 +46,5 @@ int fy_decode_gzip_header(const char *body, size_t len, char *err);
 int fy_decode_body(fy_encoding_t enc, const char *body, size_t len, size_t max, const char **out, size_t *out_len, char **owned,
                    char *err);
 
-/** CRC-32C (Castagnoli) as snappy's framing format uses it, before masking. */
-unsigned fy_crc32c(const void *data, size_t len);
 
 #endif

@@ -9,6 +9,8 @@
  * batch grows with the number of appenders and one fdatasync serves all of them.
  */
 #include "persist_log.h"
+#include "crc32c.h"
+#include "le.h"
 
 #include <assert.h>
 #include <dirent.h>
@@ -24,92 +26,12 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#if defined(__x86_64__)
-#include <nmmintrin.h>
-#endif
 
 #define SEG_MAGIC "FERRYWAL"
 #define SEG_VERSION 1u
 #define SEG_SUFFIX ".wal"
 #define SEG_NAME_LEN 20       /* 16 hex digits + ".wal" */
 #define SPARE_KEEP (1u << 20) /* a pending buffer that grew past this is freed after its flush */
-
-/* CRC-32C ------------------------------------------------------------------------------------------------------ */
-
-static uint32_t crc_table[256];
-static int crc_have_hw;
-static pthread_once_t crc_once = PTHREAD_ONCE_INIT;
-
-static void crc_init(void)
-{
-    for (uint32_t i = 0; i < 256; i++) {
-        uint32_t c = i;
-        for (int k = 0; k < 8; k++)
-            c = (c >> 1) ^ (0x82F63B78u & (0u - (c & 1)));
-        crc_table[i] = c;
-    }
-#if defined(__x86_64__)
-    crc_have_hw = __builtin_cpu_supports("sse4.2");
-#endif
-}
-
-static uint32_t crc_sw(uint32_t c, const uint8_t *p, size_t n)
-{
-    while (n--)
-        c = crc_table[(c ^ *p++) & 0xff] ^ (c >> 8);
-    return c;
-}
-
-#if defined(__x86_64__)
-__attribute__((target("sse4.2"))) static uint32_t crc_hw(uint32_t c, const uint8_t *p, size_t n)
-{
-    uint64_t c64 = c;
-    for (; n >= 8; p += 8, n -= 8) {
-        uint64_t v;
-        memcpy(&v, p, 8);
-        c64 = _mm_crc32_u64(c64, v);
-    }
-    c = (uint32_t)c64;
-    while (n--)
-        c = _mm_crc32_u8(c, *p++);
-    return c;
-}
-#endif
-
-uint32_t fy__crc32c(uint32_t crc, const void *data, size_t len)
-{
-    pthread_once(&crc_once, crc_init);
-    uint32_t c = ~crc;
-#if defined(__x86_64__)
-    if (crc_have_hw)
-        return ~crc_hw(c, data, len);
-#endif
-    return ~crc_sw(c, data, len);
-}
-
-/* Small helpers ------------------------------------------------------------------------------------------------ */
-
-static void put32(uint8_t *p, uint32_t v)
-{
-    for (int i = 0; i < 4; i++)
-        p[i] = (uint8_t)(v >> (8 * i));
-}
-
-static void put64(uint8_t *p, uint64_t v)
-{
-    for (int i = 0; i < 8; i++)
-        p[i] = (uint8_t)(v >> (8 * i));
-}
-
-static uint32_t get32(const uint8_t *p)
-{
-    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
-}
-
-static uint64_t get64(const uint8_t *p)
-{
-    return (uint64_t)get32(p) | (uint64_t)get32(p + 4) << 32;
-}
 
 __attribute__((format(printf, 3, 4))) static void seterr(char *err, size_t errlen, const char *fmt, ...)
 {
@@ -161,7 +83,7 @@ static uint32_t rec_crc(uint32_t payload_crc, const uint8_t *hdr)
     uint8_t h[13];
     memcpy(h, hdr, 4);
     memcpy(h + 4, hdr + 8, 9);
-    return fy__crc32c(payload_crc, h, sizeof(h));
+    return fy_crc32c(payload_crc, h, sizeof(h));
 }
 
 /* Segment files ------------------------------------------------------------------------------------------------ */
@@ -254,10 +176,10 @@ static int seg_create(const char *dir, uint64_t first, char *err, size_t errlen)
     snprintf(tmp, sizeof(tmp), "%s.tmp", path);
     uint8_t h[FY_LOG_SEG_HEADER];
     memcpy(h, SEG_MAGIC, 8);
-    put32(h + 8, SEG_VERSION);
-    put32(h + 12, 0);
-    put64(h + 16, first);
-    put32(h + 24, fy__crc32c(0, h, 24));
+    fy_put_le32(h + 8, SEG_VERSION);
+    fy_put_le32(h + 12, 0);
+    fy_put_le64(h + 16, first);
+    fy_put_le32(h + 24, fy_crc32c(0, h, 24));
     int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
     if (fd < 0) {
         seterr(err, errlen, "create %s: %s", tmp, strerror(errno));
@@ -432,7 +354,7 @@ int fy_log_submit(fy_log_t *log, unsigned type, const void *payload, size_t len,
         errno = EINVAL;
         return -1;
     }
-    uint32_t pcrc = fy__crc32c(0, payload, len); /* outside the lock: the expensive part of the checksum */
+    uint32_t pcrc = fy_crc32c(0, payload, len); /* outside the lock: the expensive part of the checksum */
     size_t need = FY_LOG_REC_HEADER + len;
     pthread_mutex_lock(&log->mu);
     int rc = -1;
@@ -454,10 +376,10 @@ int fy_log_submit(fy_log_t *log, unsigned type, const void *payload, size_t len,
     }
     uint8_t *p = log->buf + log->len;
     uint64_t s = log->next_seq++;
-    put32(p, (uint32_t)len);
+    fy_put_le32(p, (uint32_t)len);
     p[8] = (uint8_t)type;
-    put64(p + 9, s);
-    put32(p + 4, rec_crc(pcrc, p));
+    fy_put_le64(p + 9, s);
+    fy_put_le32(p + 4, rec_crc(pcrc, p));
     if (len > 0)
         memcpy(p + FY_LOG_REC_HEADER, payload, len);
     log->len += need;
@@ -628,14 +550,14 @@ static int rec_check(const uint8_t *p, size_t avail, size_t *total)
 {
     if (avail < FY_LOG_REC_HEADER)
         return REC_SHORT_HEADER;
-    uint32_t len = get32(p);
+    uint32_t len = fy_get_le32(p);
     if (len > FY_LOG_MAX_PAYLOAD)
         return REC_BAD_LENGTH;
     if ((size_t)len > avail - FY_LOG_REC_HEADER)
         return REC_SHORT_PAYLOAD;
     if (p[8] == 0)
         return REC_BAD_TYPE;
-    if (rec_crc(fy__crc32c(0, p + FY_LOG_REC_HEADER, len), p) != get32(p + 4))
+    if (rec_crc(fy_crc32c(0, p + FY_LOG_REC_HEADER, len), p) != fy_get_le32(p + 4))
         return REC_BAD_CRC;
     *total = FY_LOG_REC_HEADER + (size_t)len;
     return REC_OK;
@@ -649,7 +571,7 @@ static int rec_check(const uint8_t *p, size_t avail, size_t *total)
 static size_t find_next_valid(const uint8_t *p, size_t size, size_t from, uint64_t min_seq)
 {
     for (size_t off = from + 1; off + FY_LOG_REC_HEADER <= size; off++) {
-        uint64_t s = get64(p + off + 9);
+        uint64_t s = fy_get_le64(p + off + 9);
         if (s < min_seq || s - min_seq > (off - from) / FY_LOG_REC_HEADER + 1)
             continue;
         size_t total;
@@ -708,11 +630,11 @@ static int replay_segment(replay_t *r, const seg_ent_t *seg, int last)
         hproblem = "file shorter than the segment header";
     else if (memcmp(p, SEG_MAGIC, 8) != 0)
         hproblem = "bad magic (not a ferry log segment)";
-    else if (get32(p + 24) != fy__crc32c(0, p, 24))
+    else if (fy_get_le32(p + 24) != fy_crc32c(0, p, 24))
         hproblem = "header checksum mismatch";
-    else if (get32(p + 8) != SEG_VERSION)
+    else if (fy_get_le32(p + 8) != SEG_VERSION)
         hproblem = "unsupported segment version";
-    else if (get64(p + 16) != seg->first)
+    else if (fy_get_le64(p + 16) != seg->first)
         hproblem = "header sequence number does not match the file name";
     if (hproblem != NULL) {
         if (!skip) {
@@ -737,10 +659,10 @@ static int replay_segment(replay_t *r, const seg_ent_t *seg, int last)
     while (off < size) {
         size_t total = 0;
         int pr = rec_check(p + off, size - off, &total);
-        uint64_t s = pr == REC_OK ? get64(p + off + 9) : 0;
+        uint64_t s = pr == REC_OK ? fy_get_le64(p + off + 9) : 0;
         if (pr == REC_OK && s == r->expect) {
             if (s > r->after_seq) {
-                uint32_t len = get32(p + off);
+                uint32_t len = fy_get_le32(p + off);
                 rc = r->cb(r->ctx, s, p[off + 8], p + off + FY_LOG_REC_HEADER, len);
                 if (rc != 0)
                     goto out;
@@ -786,7 +708,7 @@ static int replay_segment(replay_t *r, const seg_ent_t *seg, int last)
         if (next == SIZE_MAX)
             break;
         off = next;
-        r->expect = get64(p + off + 9);
+        r->expect = fy_get_le64(p + off + 9);
     }
 out:
     if (p != NULL)

@@ -112,8 +112,6 @@ int fy_log_replay(const char *dir, uint64_t after_seq, unsigned flags, fy_log_re
 
 /** Shared with persist_snap.c ---------------------------------------------------------------------------------- */
 
-/** CRC-32C (Castagnoli), continuing from crc (0 to start). */
-uint32_t fy__crc32c(uint32_t crc, const void *data, size_t len);
 
 /** fdatasync (data_only) or fsync; tests replace it to inject failures. */
 extern int (*fy__persist_sync)(int fd, int data_only);

@@ -4,6 +4,8 @@
  * loss, PGW#101), a verify-then-deliver reader, and the clean-up of temp files left by a crash (PGW#398).
  */
 #include "persist_snap.h"
+#include "crc32c.h"
+#include "le.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -32,28 +34,6 @@ __attribute__((format(printf, 3, 4))) static void snap_err(char *err, size_t err
     va_start(ap, fmt);
     vsnprintf(err, errlen, fmt, ap);
     va_end(ap);
-}
-
-static void snap_put32(uint8_t *p, uint32_t v)
-{
-    for (int i = 0; i < 4; i++)
-        p[i] = (uint8_t)(v >> (8 * i));
-}
-
-static void snap_put64(uint8_t *p, uint64_t v)
-{
-    for (int i = 0; i < 8; i++)
-        p[i] = (uint8_t)(v >> (8 * i));
-}
-
-static uint32_t snap_get32(const uint8_t *p)
-{
-    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
-}
-
-static uint64_t snap_get64(const uint8_t *p)
-{
-    return (uint64_t)snap_get32(p) | (uint64_t)snap_get32(p + 4) << 32;
 }
 
 /* Splits path into its directory ("." if none) and base name; -1 if either does not fit. */
@@ -86,7 +66,7 @@ static void w_flush(fy_snap_writer_t *w)
 {
     const uint8_t *p = w->buf;
     size_t n = w->len;
-    w->crc = fy__crc32c(w->crc, p, n);
+    w->crc = fy_crc32c(w->crc, p, n);
     while (n > 0 && w->err == 0) {
         ssize_t r = write(w->fd, p, n);
         if (r < 0) {
@@ -126,8 +106,8 @@ int fy_snap_put(fy_snap_writer_t *w, const void *payload, size_t len)
         return -1;
     }
     uint8_t h[8];
-    snap_put32(h, (uint32_t)len);
-    snap_put32(h + 4, fy__crc32c(fy__crc32c(0, h, 4), payload, len));
+    fy_put_le32(h, (uint32_t)len);
+    fy_put_le32(h + 4, fy_crc32c(fy_crc32c(0, h, 4), payload, len));
     w_bytes(w, h, sizeof(h));
     w_bytes(w, payload, len);
     w->records++;
@@ -164,10 +144,10 @@ int fy_snap_write(const char *path, uint64_t wal_seq, fy_snap_fill_cb fill, void
 
     uint8_t h[FY_SNAP_HEADER];
     memcpy(h, SNAP_MAGIC, 8);
-    snap_put32(h + 8, SNAP_VERSION);
-    snap_put32(h + 12, 0);
-    snap_put64(h + 16, wal_seq);
-    snap_put32(h + 24, fy__crc32c(0, h, 24));
+    fy_put_le32(h + 8, SNAP_VERSION);
+    fy_put_le32(h + 12, 0);
+    fy_put_le64(h + 16, wal_seq);
+    fy_put_le32(h + 24, fy_crc32c(0, h, 24));
     w_bytes(w, h, sizeof(h));
     int frc = fill(ctx, w);
     if (frc != 0) {
@@ -178,12 +158,12 @@ int fy_snap_write(const char *path, uint64_t wal_seq, fy_snap_fill_cb fill, void
         goto out;
     }
     uint8_t t[FY_SNAP_TRAILER];
-    snap_put32(t, SNAP_END_MARK);
-    snap_put64(t + 4, w->records);
+    fy_put_le32(t, SNAP_END_MARK);
+    fy_put_le64(t + 4, w->records);
     memcpy(t + 12, SNAP_END_MAGIC, 8);
     w_bytes(w, t, 20);
     w_flush(w); /* the file CRC covers everything up to here */
-    snap_put32(t + 20, w->crc);
+    fy_put_le32(t + 20, w->crc);
     w_bytes(w, t + 20, 4);
     w_flush(w);
     if (w->err != 0) {
@@ -239,12 +219,12 @@ static size_t snap_verify(const uint8_t *p, size_t size, uint64_t *records, char
         snprintf(problem, plen, "not a ferry snapshot (bad magic)");
         return 0;
     }
-    if (snap_get32(p + 24) != fy__crc32c(0, p, 24)) {
+    if (fy_get_le32(p + 24) != fy_crc32c(0, p, 24)) {
         snprintf(problem, plen, "header checksum mismatch");
         return 0;
     }
-    if (snap_get32(p + 8) != SNAP_VERSION) {
-        snprintf(problem, plen, "unsupported snapshot version %u", snap_get32(p + 8));
+    if (fy_get_le32(p + 8) != SNAP_VERSION) {
+        snprintf(problem, plen, "unsupported snapshot version %u", fy_get_le32(p + 8));
         return 0;
     }
     size_t off = FY_SNAP_HEADER;
@@ -254,7 +234,7 @@ static size_t snap_verify(const uint8_t *p, size_t size, uint64_t *records, char
             snprintf(problem, plen, "truncated: the file ends after %llu records, without a trailer", (unsigned long long)n);
             return off;
         }
-        uint32_t len = snap_get32(p + off);
+        uint32_t len = fy_get_le32(p + off);
         if (len == SNAP_END_MARK)
             break;
         if (len > FY_SNAP_MAX_RECORD) {
@@ -265,7 +245,7 @@ static size_t snap_verify(const uint8_t *p, size_t size, uint64_t *records, char
             snprintf(problem, plen, "truncated: record of %u bytes runs past the end of the file (%zu bytes)", len, size);
             return off;
         }
-        if (snap_get32(p + off + 4) != fy__crc32c(fy__crc32c(0, p + off, 4), p + off + 8, len)) {
+        if (fy_get_le32(p + off + 4) != fy_crc32c(fy_crc32c(0, p + off, 4), p + off + 8, len)) {
             snprintf(problem, plen, "record checksum mismatch");
             return off;
         }
@@ -280,12 +260,12 @@ static size_t snap_verify(const uint8_t *p, size_t size, uint64_t *records, char
         snprintf(problem, plen, "bad trailer magic");
         return off;
     }
-    if (snap_get64(p + off + 4) != n) {
-        snprintf(problem, plen, "trailer counts %llu records, the file has %llu", (unsigned long long)snap_get64(p + off + 4),
+    if (fy_get_le64(p + off + 4) != n) {
+        snprintf(problem, plen, "trailer counts %llu records, the file has %llu", (unsigned long long)fy_get_le64(p + off + 4),
                  (unsigned long long)n);
         return off;
     }
-    if (snap_get32(p + off + 20) != fy__crc32c(0, p, off + 20)) {
+    if (fy_get_le32(p + off + 20) != fy_crc32c(0, p, off + 20)) {
         snprintf(problem, plen, "file checksum mismatch");
         return off;
     }
@@ -339,14 +319,14 @@ int fy_snap_read(const char *path, fy_snap_read_cb cb, void *ctx, fy_snap_info_t
         goto out;
     }
     /* sound: deliver */
-    for (size_t off = FY_SNAP_HEADER; snap_get32(p + off) != SNAP_END_MARK;) {
-        uint32_t len = snap_get32(p + off);
+    for (size_t off = FY_SNAP_HEADER; fy_get_le32(p + off) != SNAP_END_MARK;) {
+        uint32_t len = fy_get_le32(p + off);
         if ((rc = cb(ctx, p + off + 8, len)) != 0)
             goto out;
         off += 8 + (size_t)len;
     }
     if (info != NULL) {
-        info->wal_seq = snap_get64(p + 16);
+        info->wal_seq = fy_get_le64(p + 16);
         info->records = n;
         info->bytes = size;
     }

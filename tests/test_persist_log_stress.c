@@ -10,6 +10,7 @@
 #include <stdatomic.h>
 #include <time.h>
 
+#include "../src/crc32c.c"
 #include "../src/persist_log.c"
 
 #define PER_THREAD 400

@@ -5,6 +5,7 @@
  */
 #include "persist_testlib.h"
 
+#include "../src/crc32c.c"
 #include "../src/persist_log.c"
 #include "../src/persist_snap.c"
 
