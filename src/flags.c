@@ -27,6 +27,8 @@ static const flag_def_t defs[] = {
     {"log.level", T_LOGLEVEL, "info", "Only log messages with the given severity or above. One of: [debug, info, warn, error]"},
     {"persistence.allow-bad-file", T_BOOL, "false",
      "Start with an empty store when the persistence file cannot be read (default: refuse to start)."},
+    {"persistence.durable", T_BOOL, "false",
+     "Acknowledge a push, delete or wipe only once it is on disk (write-ahead log next to the persistence file)."},
     {"persistence.file", T_STRING, "", "File to persist metrics. If empty, metrics are only kept in memory."},
     {"persistence.interval", T_DURATION, "5m", "The minimum interval at which to write out the persistence file."},
     {"push.disable-consistency-check", T_BOOL, "false", "Do not check consistency of pushed metrics. DANGEROUS."},
@@ -234,6 +236,8 @@ static int apply(fy_flags_t *f, const flag_def_t *d, const char *v, char *err, s
         f->persistence_file = v;
     else if (strcmp(d->name, "persistence.allow-bad-file") == 0)
         f->persistence_allow_bad = on;
+    else if (strcmp(d->name, "persistence.durable") == 0)
+        f->persistence_durable = on;
     else if (strcmp(d->name, "web.external-url") == 0) {
         /* url.Parse as kingpin's URL value: "" is allowed, a value without a scheme before ':' is not */
         const char *colon = strchr(v, ':');
@@ -365,6 +369,10 @@ int fy_flags_parse(fy_flags_t *f, int argc, char **argv, char *err, size_t errca
         given[idx] = 1;
         if (apply(f, d, value, err, errcap) != 0)
             return -1;
+    }
+    if (f->persistence_durable && (f->persistence_file == NULL || f->persistence_file[0] == '\0')) {
+        snprintf(err, errcap, "--persistence.durable needs --persistence.file (the log is kept next to it)");
+        return -1;
     }
     if (f->nlisten == 0)
         f->listen[f->nlisten++] = ":9091";

@@ -24,6 +24,7 @@ typedef struct st_fy_flags_t {
     const char *persistence_file;
     int64_t persistence_interval_ns;
     int persistence_allow_bad;
+    int persistence_durable; /* --persistence.durable: write-ahead log, a 2xx only once on disk */
     int disable_consistency_check;
     const char *log_level;
     const char *log_format;

@@ -24,6 +24,8 @@ static const fl_case_t cases[] = {
     {{"--persistence.interval=5x"}, "time: unknown unit \"x\" in duration \"5x\"", "bad duration unit"},
     {{"--persistence.interval=5"}, "time: missing unit in duration \"5\"", "duration without unit"},
     {{"--persistence.file=a", "--persistence.file=b"}, "flag 'persistence.file' cannot be repeated", "repeat"},
+    {{"--persistence.durable"}, "--persistence.durable needs --persistence.file (the log is kept next to it)",
+     "durable mode without a file"},
     {{"foo"}, "unexpected foo", "positional argument"},
     {{"--web.enable-lifecycle=true"}, "unexpected true", "bools take no =value"},
     {{"--no-log.level"}, "unknown long flag '--no-log.level'", "--no- only for bools"},
@@ -79,7 +81,7 @@ static void test_defaults_and_map(void **state)
     assert_string_equal(f.persistence_file, "");
     assert_int_equal(f.max_body_bytes, 64u << 20);
     fy_flags_each(&f, "/pg", collect, map);
-    assert_string_equal(map, "log.format=logfmt;log.level=info;persistence.allow-bad-file=false;persistence.file=;persistence.interval=1h30m0s;"
+    assert_string_equal(map, "log.format=logfmt;log.level=info;persistence.allow-bad-file=false;persistence.durable=false;persistence.file=;persistence.interval=1h30m0s;"
                              "push.disable-consistency-check=false;push.max-body-bytes=67108864;"
                              "push.max-label-value-length=32768;push.max-series-per-push=100000;store.max-groups=1000000;"
                              "store.max-series=10000000;web.config.file=;web.enable-admin-api=true;"
