@@ -8,6 +8,9 @@
  */
 #include "handlers.h"
 
+#include <assert.h>
+#include <errno.h>
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,8 +18,10 @@
 #include <unistd.h>
 #include <zlib.h>
 
+#include "le.h"
 #include "log.h"
 #include "negotiate.h"
+#include "persist_log.h"
 #include "router.h"
 #include "push.h"
 #include "ui.h"
@@ -214,6 +219,200 @@ static double approx_request_size(h2o_req_t *req)
 }
 
 /* ------------------------------------------------------------------------------------------------------------- */
+/* Durable mode: the write-ahead log's records. Each payload starts with a version byte (1) and the request's time,
+ * so that replay re-applies the change exactly as the handler did (the store keeps push and failure times).
+ *   push   (type 1)  u8 version | i64 now_ns | u8 method (0 PUT, 1 POST) | u8 body format | grouping labels | body
+ *   delete (type 2)  u8 version | i64 now_ns | grouping labels
+ *   wipe   (type 3)  u8 version | i64 now_ns
+ * grouping labels = u32 count, then per label u32 name length | name | u32 value length | value. The body is the
+ * decoded request body (gzip/snappy undone) and runs to the end of the payload. Integers are little-endian. */
+
+enum { REC_PUSH = 1, REC_DELETE = 2, REC_WIPE = 3 };
+#define REC_VERSION 1
+
+static size_t rec_labels_size(const fy_store_label_t *gk, size_t n)
+{
+    size_t s = 4;
+    for (size_t i = 0; i < n; i++)
+        s += 8 + gk[i].name.len + gk[i].value.len;
+    return s;
+}
+
+static uint8_t *rec_head(uint8_t *p, int64_t now)
+{
+    *p++ = REC_VERSION;
+    fy_put_le64(p, (uint64_t)now);
+    return p + 8;
+}
+
+static uint8_t *rec_labels(uint8_t *p, const fy_store_label_t *gk, size_t n)
+{
+    fy_put_le32(p, (uint32_t)n);
+    p += 4;
+    for (size_t i = 0; i < n; i++) {
+        fy_put_le32(p, (uint32_t)gk[i].name.len);
+        memcpy(p + 4, gk[i].name.ptr, gk[i].name.len);
+        p += 4 + gk[i].name.len;
+        fy_put_le32(p, (uint32_t)gk[i].value.len);
+        if (gk[i].value.len)
+            memcpy(p + 4, gk[i].value.ptr, gk[i].value.len);
+        p += 4 + gk[i].value.len;
+    }
+    return p;
+}
+
+/* The record of a push; NULL when out of memory. */
+static uint8_t *rec_push(int64_t now, int post, fy_body_format_t format, const fy_store_label_t *gk, size_t n,
+                         const char *body, size_t body_len, size_t *len)
+{
+    *len = 11 + rec_labels_size(gk, n) + body_len;
+    uint8_t *r = malloc(*len), *p = r;
+    if (r == NULL)
+        return NULL;
+    p = rec_head(p, now);
+    *p++ = (uint8_t)post;
+    *p++ = (uint8_t)format;
+    p = rec_labels(p, gk, n);
+    if (body_len)
+        memcpy(p, body, body_len);
+    assert(p + body_len == r + *len);
+    return r;
+}
+
+/* Reading a record: every field is bounds-checked, a short or malformed payload sets bad. */
+typedef struct {
+    const uint8_t *p, *end;
+    int bad;
+} rec_rd_t;
+
+static const uint8_t *rd_take(rec_rd_t *r, size_t n)
+{
+    if (r->bad || (size_t)(r->end - r->p) < n) {
+        r->bad = 1;
+        return NULL;
+    }
+    const uint8_t *q = r->p;
+    r->p += n;
+    return q;
+}
+
+/* Decodes the grouping labels into *out (malloc'd; strings point into the payload). */
+static size_t rd_labels(rec_rd_t *r, fy_store_label_t **out)
+{
+    const uint8_t *q = rd_take(r, 4);
+    uint32_t n = q ? fy_get_le32(q) : 0;
+    *out = NULL;
+    if (r->bad || n > (size_t)(r->end - r->p) / 8) {
+        r->bad = 1;
+        return 0;
+    }
+    if ((*out = calloc(n ? n : 1, sizeof(**out))) == NULL) {
+        r->bad = 1;
+        return 0;
+    }
+    for (uint32_t i = 0; i < n && !r->bad; i++) {
+        q = rd_take(r, 4);
+        size_t len = q ? fy_get_le32(q) : 0;
+        const uint8_t *s = rd_take(r, len);
+        (*out)[i].name = fy_str((const char *)s, len);
+        q = rd_take(r, 4);
+        len = q ? fy_get_le32(q) : 0;
+        s = rd_take(r, len);
+        (*out)[i].value = fy_str(len ? (const char *)s : "", len);
+    }
+    return n;
+}
+
+static int wipe_at(fy_app_t *app, int64_t now);
+
+typedef struct {
+    fy_app_t *app;
+    fy_push_arena_t arena;
+    uint64_t pushes, deletes, wipes, bad;
+    char *err;
+    size_t errlen;
+} replay_t;
+
+/* Re-applies one record as its handler did. A record whose checksum is right but whose content is not is damage
+ * too: it stops start-up unless --persistence.allow-bad-file, which skips it. */
+static int replay_record(void *ctx, uint64_t seq, unsigned type, const void *payload, size_t len)
+{
+    replay_t *R = ctx;
+    rec_rd_t r = {payload, (const uint8_t *)payload + len, 0};
+    const uint8_t *q = rd_take(&r, 9);
+    int64_t now = q ? (int64_t)fy_get_le64(q + 1) : 0;
+    if (q != NULL && q[0] != REC_VERSION)
+        r.bad = 1;
+    fy_store_label_t *gk = NULL;
+    if (!r.bad && type == REC_PUSH) {
+        q = rd_take(&r, 2);
+        size_t n = rd_labels(&r, &gk);
+        if (!r.bad && (q[0] > 1 || q[1] > FY_FMT_OPENMETRICS))
+            r.bad = 1;
+        if (!r.bad) {
+            fy_push_outcome_t o;
+            fy_push_apply(R->app->store, &R->arena, &R->app->limits, q[0] ? FY_STORE_POST : FY_STORE_PUT, gk, n,
+                          (const char *)r.p, (size_t)(r.end - r.p), (fy_body_format_t)q[1], now, &o);
+            fy_push_outcome_free(&o);
+            R->pushes++;
+        }
+    } else if (!r.bad && type == REC_DELETE) {
+        size_t n = rd_labels(&r, &gk);
+        if (!r.bad && r.p != r.end)
+            r.bad = 1;
+        if (!r.bad) {
+            fy_store_delete(R->app->store, gk, n, now);
+            R->deletes++;
+        }
+    } else if (!r.bad && type == REC_WIPE) {
+        if (r.p != r.end || wipe_at(R->app, now) != 0)
+            r.bad = 1;
+        else
+            R->wipes++;
+    } else {
+        r.bad = 1;
+    }
+    free(gk);
+    if (!r.bad)
+        return 0;
+    R->bad++;
+    snprintf(R->err, R->errlen, "write-ahead log record %llu (type %u, %zu bytes) cannot be decoded",
+             (unsigned long long)seq, type, len);
+    if (R->app->flags->persistence_allow_bad) {
+        fy_log_error("msg", "skipping a write-ahead log record that cannot be decoded", "err", R->err);
+        return 0;
+    }
+    return -1;
+}
+
+/* Submits rec (if any) while the caller holds app->order, releases it, then waits until the record is durable.
+ * Returns 0, or -1 with the reason in why. */
+static int durable_commit(fy_app_t *app, unsigned type, const uint8_t *rec, size_t len, const char **why)
+{
+    uint64_t seq = 0;
+    int rc = rec != NULL ? fy_log_submit(app->log, type, rec, len, &seq) : 0;
+    int e = errno;
+    pthread_mutex_unlock(&app->order);
+    if (rc == 0 && seq != 0) {
+        rc = fy_log_wait(app->log, seq);
+        e = errno;
+    }
+    if (rc != 0)
+        *why = strerror(e);
+    return rc;
+}
+
+/* The 500 of a change that was applied but could not be made durable (logged at error level). */
+static fy_result_t not_persisted(h2o_mem_pool_t *pool, const char *what, const char *why)
+{
+    size_t n = (size_t)snprintf(NULL, 0, "could not persist the %s: %s", what, why);
+    char *m = h2o_mem_alloc_pool(pool, n + 1);
+    snprintf(m, n + 1, "could not persist the %s: %s", what, why);
+    fy_log_error("msg", "could not persist a change before answering", "what", what, "err", why);
+    return (fy_result_t){500, m, n};
+}
+
+/* ------------------------------------------------------------------------------------------------------------- */
 
 #define NOT_READY "Service Unavailable: loading persisted metrics"
 
@@ -231,8 +430,22 @@ static fy_result_t on_push(void *ctx, const fy_push_t *p)
     to_store_labels(p->labels, p->nlabels, gk);
     fy_push_outcome_t o;
     int64_t now = ts_ns(p->now);
+    uint8_t *rec = NULL;
+    size_t rec_len = 0;
+    if (app->log != NULL) {
+        /* built before taking the lock: the copy of the body is the expensive part */
+        if ((rec = rec_push(now, p->method == FY_PUSH_POST, p->format, gk, p->nlabels, p->body, p->body_len, &rec_len)) == NULL)
+            return (fy_result_t){500, "out of memory", 13};
+        pthread_mutex_lock(&app->order);
+    }
     fy_push_apply(app->store, thread_arena(app), &app->limits, p->method == FY_PUSH_POST ? FY_STORE_POST : FY_STORE_PUT,
                   gk, p->nlabels, p->body, p->body_len, p->format, now, &o);
+    const char *why = NULL;
+    if (app->log != NULL) {
+        /* every push that reached the store is logged, rejected ones too: they set the group's failure time */
+        durable_commit(app, REC_PUSH, o.store_rc != 1 ? rec : NULL, rec_len, &why);
+        free(rec);
+    }
     if (o.limit >= 0)
         fy_selfstats_limit(&app->stats, (fy_limit_t)o.limit);
     if (o.store_rc != 1 && app->persist_on)
@@ -254,6 +467,8 @@ static fy_result_t on_push(void *ctx, const fy_push_t *p)
         r.msg = m;
     }
     fy_push_outcome_free(&o);
+    if (why != NULL)
+        r = not_persisted(p->pool, "push", why);
     if (p->req != NULL) {
         double secs = (double)(now_ns() - now) / 1e9;
         fy_selfstats_push(&app->stats, (unsigned)fy_server_thread_index(), p->method == FY_PUSH_POST, secs,
@@ -269,9 +484,26 @@ static fy_result_t on_delete(void *ctx, const fy_gk_label_t *labels, size_t nlab
         return not_ready();
     fy_store_label_t *gk = h2o_mem_alloc_pool(pool, sizeof(*gk) * (nlabels ? nlabels : 1));
     to_store_labels(labels, nlabels, gk);
-    int rc = fy_store_delete(app->store, gk, nlabels, now_ns());
+    int64_t now = now_ns();
+    uint8_t *rec = NULL;
+    size_t rec_len = 0;
+    if (app->log != NULL) {
+        rec_len = 9 + rec_labels_size(gk, nlabels);
+        if ((rec = malloc(rec_len)) == NULL)
+            return (fy_result_t){500, "out of memory", 13};
+        rec_labels(rec_head(rec, now), gk, nlabels);
+        pthread_mutex_lock(&app->order);
+    }
+    int rc = fy_store_delete(app->store, gk, nlabels, now);
+    const char *why = NULL;
+    if (app->log != NULL) {
+        durable_commit(app, REC_DELETE, rc == FY_OK ? rec : NULL, rec_len, &why);
+        free(rec);
+    }
     if (app->persist_on)
         fy_persist_changed(&app->persist);
+    if (why != NULL)
+        return not_persisted(pool, "deletion", why);
     if (rc != FY_OK)
         return (fy_result_t){400, fy_store_strerror(rc), strlen(fy_store_strerror(rc))};
     return (fy_result_t){202, NULL, 0};
@@ -332,6 +564,11 @@ static int wipe_collect(void *ctx, const fy_store_group_view_t *g)
 
 int fy_app_wipe(fy_app_t *app)
 {
+    return wipe_at(app, now_ns());
+}
+
+static int wipe_at(fy_app_t *app, int64_t now)
+{
     wipe_list_t w;
     memset(&w, 0, sizeof(w));
     int rc = fy_store_foreach_group(app->store, wipe_collect, &w);
@@ -340,7 +577,6 @@ int fy_app_wipe(fy_app_t *app)
             w.labels[i].name.ptr = w.strings + (uintptr_t)w.labels[i].name.ptr;
             w.labels[i].value.ptr = w.strings + (uintptr_t)w.labels[i].value.ptr;
         }
-        int64_t now = now_ns();
         size_t off = 0;
         for (size_t g = 0; g < w.ngroups; g++) {
             fy_store_delete(app->store, w.labels + off, w.counts[g], now);
@@ -360,7 +596,18 @@ static fy_result_t on_wipe(void *ctx, h2o_mem_pool_t *pool)
         return not_ready();
     if (app->persist_on)
         fy_persist_changed(&app->persist);
-    if (fy_app_wipe(app) != 0)
+    int64_t now = now_ns();
+    uint8_t rec[9];
+    rec_head(rec, now);
+    if (app->log != NULL)
+        pthread_mutex_lock(&app->order);
+    int rc = wipe_at(app, now);
+    const char *why = NULL;
+    if (app->log != NULL)
+        durable_commit(app, REC_WIPE, rc == 0 ? rec : NULL, sizeof(rec), &why);
+    if (why != NULL)
+        return not_persisted(pool, "wipe", why);
+    if (rc != 0)
         return (fy_result_t){500, "out of memory", 13};
     return (fy_result_t){202, NULL, 0};
 }
@@ -542,6 +789,7 @@ int fy_app_init(fy_app_t *app, const fy_flags_t *flags, const char *version, con
 {
     memset(app, 0, sizeof(*app));
     app->flags = flags;
+    pthread_mutex_init(&app->order, NULL);
     fy_store_config_t cfg;
     memset(&cfg, 0, sizeof(cfg));
     cfg.max_groups = flags->max_groups;
@@ -605,6 +853,7 @@ void fy_app_dispose(fy_app_t *app)
     fy_selfstats_dispose(&app->stats);
     if (app->store != NULL)
         fy_store_destroy(app->store);
+    pthread_mutex_destroy(&app->order);
     memset(app, 0, sizeof(*app));
 }
 
@@ -615,6 +864,75 @@ static void on_request_done(void *ctx, fy_stat_handler_t h, int status, const ch
     if (t < 0)
         return;
     fy_selfstats_request(&app->stats, (unsigned)t, status, h, fy_method_from(method, method_len));
+}
+
+/* Durable mode: replays the log after the snapshot's wal_seq and opens it for appending. Exits on damage unless
+ * --persistence.allow-bad-file. fresh: the snapshot was unreadable and moved aside, so the log (which only makes
+ * sense on top of it) is moved aside too and a new one starts. */
+static void open_log(fy_app_t *app, int fresh)
+{
+    const char *path = app->flags->persistence_file;
+    char dir[4096], err[1024] = "";
+    if (fy_log_dir_for(path, dir, sizeof(dir)) != 0) {
+        fy_log_error("msg", "persistence file name too long for the write-ahead log", "file", path);
+        _exit(1);
+    }
+    if (fresh) {
+        char aside[4200];
+        snprintf(aside, sizeof(aside), "%s.bad.%lld", dir, (long long)(now_ns() / 1000000000));
+        if (rename(dir, aside) == 0)
+            fy_log_error("msg", "moved the write-ahead log aside with the unreadable snapshot", "moved_to", aside);
+    }
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    replay_t R;
+    memset(&R, 0, sizeof(R));
+    R.app = app;
+    R.err = err;
+    R.errlen = sizeof(err);
+    fy_log_replay_info_t info;
+    memset(&info, 0, sizeof(info));
+    uint64_t after = fresh ? 0 : app->persist.wal_seq;
+    int rc = fy_log_replay(dir, after, app->flags->persistence_allow_bad ? FY_LOG_REPLAY_SKIP_DAMAGED : 0, replay_record,
+                           &R, &info, err, sizeof(err));
+    fy_push_arena_free(&R.arena);
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    if (rc != 0) {
+        fy_log_error("msg", "could not replay the write-ahead log; refusing to start (--persistence.allow-bad-file skips "
+                            "damaged records)",
+                     "dir", dir, "err", err);
+        _exit(1);
+    }
+    char n[5][32];
+    if (info.torn) {
+        char where[96];
+        snprintf(where, sizeof(where), "%s", info.torn_segment);
+        snprintf(n[0], sizeof(n[0]), "%llu", (unsigned long long)info.torn_offset);
+        snprintf(n[1], sizeof(n[1]), "%llu", (unsigned long long)info.torn_bytes);
+        fy_log_warn("msg", "dropped a torn write at the end of the write-ahead log (a crash during a write; that change "
+                           "was never acknowledged)",
+                    "dir", dir, "segment", where, "offset", n[0], "bytes", n[1]);
+    }
+    if (info.damaged) {
+        snprintf(n[0], sizeof(n[0]), "%llu", (unsigned long long)info.damaged);
+        snprintf(n[1], sizeof(n[1]), "%llu", (unsigned long long)info.damaged_bytes);
+        fy_log_error("msg", "skipped damaged write-ahead log records (--persistence.allow-bad-file)", "dir", dir, "regions",
+                     n[0], "bytes", n[1]);
+    }
+    snprintf(n[0], sizeof(n[0]), "%llu", (unsigned long long)info.records);
+    snprintf(n[1], sizeof(n[1]), "%llu", (unsigned long long)after);
+    snprintf(n[2], sizeof(n[2]), "%llu", (unsigned long long)info.last_seq);
+    snprintf(n[3], sizeof(n[3]), "%.3f", (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9);
+    fy_log_info("msg", "replayed the write-ahead log", "dir", dir, "records", n[0], "after_seq", n[1], "last_seq", n[2],
+                "seconds", n[3]);
+    fy_log_t *log;
+    if (fy_log_open(dir, info.last_seq + 1, &log, err, sizeof(err)) != 0) {
+        fy_log_error("msg", "could not open the write-ahead log", "dir", dir, "err", err);
+        _exit(1);
+    }
+    app->persist.log = log;
+    app->persist.order = &app->order;
+    app->log = log;
 }
 
 static void *load_persisted(void *arg)
@@ -634,6 +952,10 @@ static void *load_persisted(void *arg)
         rename(path, aside);
         fy_log_error("msg", "could not load persisted metrics; starting empty", "err", err, "moved_to", aside);
         fy_app_wipe(app); /* nothing half-loaded stays */
+        if (app->flags->persistence_durable)
+            open_log(app, 1);
+    } else if (app->flags->persistence_durable) {
+        open_log(app, 0);
     }
     char groups[32], secs[32];
     snprintf(groups, sizeof(groups), "%llu", (unsigned long long)app->persist.loaded_groups);
@@ -665,7 +987,10 @@ static void on_shutdown(void *ctx)
     if (!app->persist_on)
         return;
     pthread_join(app->loader, NULL);
-    fy_persist_stop(&app->persist);
+    fy_persist_stop(&app->persist); /* in durable mode the final snapshot truncates the log */
+    if (app->log != NULL && fy_log_close(app->log) != 0)
+        fy_log_error("msg", "could not close the write-ahead log", "err", strerror(errno));
+    app->log = NULL;
 }
 
 fy_handlers_t fy_app_handlers(fy_app_t *app)

@@ -25,6 +25,11 @@ typedef struct st_fy_app_t {
     fy_persist_t persist;    /* valid iff persist_on */
     int persist_on;
     pthread_t loader;        /* loads the persistence file while the server already answers /-/ready with 503 */
+    /* --persistence.durable: log is non-NULL once start-up has replayed it. order is held around [apply to the
+     * store + fy_log_submit], so records replay in the order the store applied them; fy_log_wait runs outside it,
+     * so concurrent requests share fdatasyncs. */
+    struct st_fy_log_t *log;
+    pthread_mutex_t order;
 } fy_app_t;
 
 /** With --persistence.file: loads it in a background thread (the server answers 503 on /-/ready and on store-backed

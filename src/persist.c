@@ -20,6 +20,7 @@
 #include "fy_pb.h"
 #include "gobimport.h"
 #include "log.h"
+#include "persist_log.h"
 #include "persist_snap.h"
 
 #define REC_VERSION 1
@@ -206,14 +207,34 @@ int fy_persist_write(fy_persist_t *p, char *err, size_t errlen)
     memset(&F, 0, sizeof(F));
     F.store = p->store;
     uint64_t changes = atomic_load_explicit(&p->changes, memory_order_relaxed);
+    uint64_t seq = 0;
+    if (p->log != NULL) {
+        /* Every record up to seq has been applied (apply and submit happen under order). The snapshot may also hold
+         * later changes: replaying those on top is harmless, as a push, delete or wipe with its recorded time
+         * leaves the same state when applied again. */
+        fy_log_stats_t st;
+        pthread_mutex_lock(p->order);
+        fy_log_get_stats(p->log, &st);
+        pthread_mutex_unlock(p->order);
+        seq = st.last_seq;
+        if (fy_log_rotate(p->log, NULL) != 0) {
+            snprintf(err, errlen, "%s: could not rotate the write-ahead log: %s", p->path, strerror(errno));
+            return -1;
+        }
+    }
     fy_snap_info_t info;
-    int rc = fy_snap_write(p->path, 0, fill, &F, &info, err, errlen);
+    int rc = fy_snap_write(p->path, seq, fill, &F, &info, err, errlen);
     if (rc != 0 && F.failed && err[0] == '\0')
         snprintf(err, errlen, "%s: out of memory while encoding the snapshot", p->path);
     free(F.rec.p);
     free(F.pb);
     if (rc == 0)
         p->saved_changes = changes;
+    if (rc == 0 && p->log != NULL && fy_log_truncate_before(p->log, seq + 1) < 0) {
+        /* the snapshot is good; the old segments are only replayed (harmlessly) and removed next time */
+        fy_log_error("msg", "could not remove write-ahead log segments covered by the snapshot", "file", p->path, "err",
+                     strerror(errno));
+    }
     return rc;
 }
 
@@ -554,7 +575,9 @@ int fy_persist_load(fy_persist_t *p, fy_store_t *store, const char *path, int64_
         p->load_seconds = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
         return rc;
     }
+    memset(&info, 0, sizeof(info));
     rc = fy_snap_read(path, load_group, &L, &info, err, errlen);
+    p->wal_seq = rc == 0 ? info.wal_seq : 0;
     clock_gettime(CLOCK_MONOTONIC, &t1);
     p->load_seconds = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
     p->loaded_groups = L.groups;

@@ -29,7 +29,13 @@ typedef struct st_fy_persist_t {
     pthread_mutex_t lock;      /* guards stop and the condition */
     pthread_cond_t cond;
     int stop, running;
+    /* durable mode (set by the caller after fy_persist_load, before fy_persist_start): each snapshot takes the last
+     * submitted sequence number under order (the lock that orders store changes with their log records), rotates
+     * the log, is written with that wal_seq, and then truncates the log before it */
+    struct st_fy_log_t *log;
+    pthread_mutex_t *order;
     /* what start-up found, for the log and the self-metrics */
+    uint64_t wal_seq; /* the loaded snapshot's wal_seq: replay the log after it */
     uint64_t loaded_groups;
     double load_seconds;
 } fy_persist_t;
