@@ -14,6 +14,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <dirent.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 #include <zlib.h>
@@ -935,6 +937,40 @@ static void open_log(fy_app_t *app, int fresh)
     app->log = log;
 }
 
+/* Without --persistence.durable, a log left by an earlier durable run (killed before its final snapshot) would be
+ * ignored, and replayed over newer state by a later durable run. Instead it is replayed now, folded into a snapshot
+ * and removed. */
+static void fold_old_log(fy_app_t *app)
+{
+    char dir[4096], err[1024], file[4400];
+    struct stat st;
+    if (fy_log_dir_for(app->flags->persistence_file, dir, sizeof(dir)) != 0 || stat(dir, &st) != 0)
+        return;
+    open_log(app, 0);
+    app->log = NULL; /* handlers do not log in this mode */
+    if (fy_persist_write(&app->persist, err, sizeof(err)) != 0) {
+        fy_log_error("msg", "could not fold the write-ahead log of a durable run into the snapshot", "dir", dir, "err", err);
+        _exit(1);
+    }
+    fy_log_close(app->persist.log);
+    app->persist.log = NULL;
+    app->persist.order = NULL;
+    DIR *dp = opendir(dir);
+    struct dirent *e;
+    while (dp != NULL && (e = readdir(dp)) != NULL) {
+        size_t n = strlen(e->d_name);
+        if (n > 4 && strcmp(e->d_name + n - 4, ".wal") == 0 && snprintf(file, sizeof(file), "%s/%s", dir, e->d_name) > 0)
+            unlink(file);
+    }
+    if (dp != NULL)
+        closedir(dp);
+    if (rmdir(dir) != 0)
+        fy_log_warn("msg", "could not remove the write-ahead log directory", "dir", dir, "err", strerror(errno));
+    else
+        fy_log_info("msg", "folded the write-ahead log of an earlier durable run into the snapshot and removed it", "dir",
+                    dir);
+}
+
 static void *load_persisted(void *arg)
 {
     fy_app_t *app = arg;
@@ -956,6 +992,8 @@ static void *load_persisted(void *arg)
             open_log(app, 1);
     } else if (app->flags->persistence_durable) {
         open_log(app, 0);
+    } else {
+        fold_old_log(app);
     }
     char groups[32], secs[32];
     snprintf(groups, sizeof(groups), "%llu", (unsigned long long)app->persist.loaded_groups);

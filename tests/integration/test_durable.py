@@ -50,13 +50,14 @@ def pushed_part(body):
 class Ferry:
     """A durable-mode server on a free port, stopped with SIGKILL (a crash) unless told otherwise."""
 
-    def __init__(self, path, interval="1h", extra=()):
+    def __init__(self, path, interval="1h", extra=(), durable=True):
         self.port = pghttp.free_port()
         self.log_path = path + ".log.%d" % self.port
         log = open(self.log_path, "wb")
         self.proc = subprocess.Popen([FERRY, "--web.listen-address=127.0.0.1:%d" % self.port, "--web.threads=2",
                                       "--web.enable-admin-api", "--persistence.file=" + path,
-                                      "--persistence.interval=" + interval, "--persistence.durable"] + list(extra),
+                                      "--persistence.interval=" + interval] + (["--persistence.durable"] if durable else []) +
+                                     list(extra),
                                      stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
 
     def ready(self, timeout=15):
@@ -223,11 +224,35 @@ def damaged_log(d):
     s.kill()
 
 
+def leaving_durable_mode(d):
+    """A log left by a killed durable run is folded into the snapshot by a run without the flag, then removed, so a
+    later durable run does not replay it over newer state."""
+    path = os.path.join(d, "switch.data")
+    s = Ferry(path)
+    check(s.ready(), "switch: ready")
+    check(pghttp.request(s.port, "PUT", "/metrics/job/sw", b"sw 1\n")[0] == 200, "switch: durable push")
+    s.kill()
+    s = Ferry(path, durable=False)
+    check(s.ready(), "switch: ready without --persistence.durable")
+    _, _, m = pghttp.request(s.port, "GET", "/metrics")
+    check(b'\nsw{instance="",job="sw"} 1\n' in m, "switch: the logged push is there without the flag")
+    check(not os.path.exists(path + ".wal"), "switch: the log was folded into the snapshot and removed")
+    check(pghttp.request(s.port, "PUT", "/metrics/job/sw", b"sw 2\n")[0] == 200, "switch: in-memory push")
+    s.proc.send_signal(signal.SIGTERM)  # the final snapshot keeps it
+    s.proc.wait(timeout=10)
+    s = Ferry(path)
+    check(s.ready(), "switch: durable again")
+    _, _, m = pghttp.request(s.port, "GET", "/metrics")
+    check(b'\nsw{instance="",job="sw"} 2\n' in m, "switch: the newer value, not the old log's")
+    s.kill()
+
+
 def main():
     d = tempfile.mkdtemp(prefix="ferry-durable-")
     round_trip(d)
     crash_test(d)
     damaged_log(d)
+    leaving_durable_mode(d)
     print("%d passed, %d failed" % (results["passed"], results["failed"]))
     if not results["failed"]:
         shutil.rmtree(d)
