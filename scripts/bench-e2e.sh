@@ -7,7 +7,8 @@
 # shared) spreads over all of them instead of landing on one.
 # Usage: scripts/bench-e2e.sh [BUILD_DIR]       (default: build; needs BUILD_DIR/ferry)
 # Knobs (environment): DURATION=10 (s per run), RUNS=3, SIZES="1000 10000 100000 1000000" (stored series),
-#   REF_SIZES="1000 10000" (sizes at which the reference runs; empty: none), FERRY_MODES="shared2 reuseport2 shared1",
+#   REF_SIZES="1000 10000" (sizes at which the reference runs; empty: none), FERRY_MODES="shared2 reuseport2 shared1"
+#   (also: durable2 = reuseport2 with --persistence.durable, its file and log in OUT, on the disk of OUT),
 #   PORT_BASE=19200, CONNS=32, OUT=<dir for raw results> (default: a temporary directory, kept on failure).
 set -euo pipefail
 
@@ -67,6 +68,9 @@ start() {
         shared2) "$ferry" --web.listen-address=$addr --web.threads=2 --log.level=warn & ;;
         reuseport2) "$ferry" --web.listen-address=$addr --web.threads=2 --web.reuseport --log.level=warn & ;;
         shared1) "$ferry" --web.listen-address=$addr --web.threads=1 --log.level=warn & ;;
+        durable2) rm -rf "$out/durable.data" "$out/durable.data.wal"
+                  "$ferry" --web.listen-address=$addr --web.threads=2 --web.reuseport --log.level=warn \
+                      --persistence.file="$out/durable.data" --persistence.durable & ;;
         reference) "$ref" --web.listen-address=$addr --persistence.file= --log.level=warn & ;;
         *) echo "bench-e2e: unknown server $name" >&2; return 1 ;;
     esac

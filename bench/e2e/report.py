@@ -12,6 +12,7 @@ LABELS = {
     "shared2": "Ferry, 2 threads, shared socket (default)",
     "reuseport2": "Ferry, 2 threads, `--web.reuseport`",
     "shared1": "Ferry, `--web.threads=1`",
+    "durable2": "Ferry, 2 threads, `--web.reuseport --persistence.durable`",
     "reference": "Pushgateway 1.5.1",
 }
 ORDER = list(LABELS)
