@@ -699,7 +699,7 @@ static void build_view(const fy__group_t *g, view_scratch_t *vs, fy_store_group_
     for (uint32_t i = 0; i < g->nfams; i++) {
         ns += g->fams[i]->nrecs;
         for (uint32_t k = 0; k < g->fams[i]->nrecs; k++)
-            nl += g->fams[i]->recs[k].slot->nlabels;
+            nl += fy__gfam_recs(g->fams[i])[k].slot->nlabels;
     }
     vs->fv = grow(vs->fv, &vs->cap_fv, g->nfams + 1, sizeof(*vs->fv));
     vs->sv = grow(vs->sv, &vs->cap_sv, ns + 1, sizeof(*vs->sv));
@@ -716,7 +716,7 @@ static void build_view(const fy__group_t *g, view_scratch_t *vs, fy_store_group_
         f->nseries = gf->nrecs;
         f->series = vs->sv + si;
         for (uint32_t k = 0; k < gf->nrecs; k++) {
-            const fy__rec_t *rec = &gf->recs[k];
+            const fy__rec_t *rec = &fy__gfam_recs(gf)[k];
             fy_store_series_view_t *sv = &vs->sv[si++];
             sv->labels = vs->lv + li;
             sv->nlabels = rec->slot->nlabels;
