@@ -138,6 +138,8 @@ static int label_name_valid(fy_str_t s)
 
 unsigned fy__ebr_enter(fy_store_t *s)
 {
+    for (uint32_t i = 0; i < s->cfg.nshards; i++)
+        atomic_fetch_add(&s->shards[i].readers, 1);
     uint64_t e = atomic_fetch_add(&s->epoch, 1) + 1;
     for (;;) {
         for (unsigned i = 0; i < FY_EBR_READERS; i++) {
@@ -152,6 +154,8 @@ unsigned fy__ebr_enter(fy_store_t *s)
 void fy__ebr_leave(fy_store_t *s, unsigned r)
 {
     atomic_store(&s->readers[r].e, 0);
+    for (uint32_t i = 0; i < s->cfg.nshards; i++)
+        atomic_fetch_sub(&s->shards[i].readers, 1);
 }
 
 static uint64_t ebr_min_reader(fy_store_t *s)
@@ -188,6 +192,18 @@ static void retire(fy_store_t *s, fy__retire_list_t *l, void *p)
     l->v[l->n].p = p;
     l->v[l->n].epoch = atomic_load(&s->epoch);
     l->n++;
+}
+
+/* Frees p (already unpublished under the shard lock) now if no text scrape is running, else retires it. The
+ * read-modify-write orders this push's unpublishing stores before any scrape that counts itself in later (a plain
+ * load would need a fence, which ThreadSanitizer does not model); the shard's line is this thread's already (its
+ * mutex), so it costs no transfer between cores. */
+static void retire_shard(fy_store_t *s, fy__shard_t *sh, void *p)
+{
+    if (atomic_fetch_add(&sh->readers, 0) == 0)
+        free(p);
+    else
+        retire(s, &sh->retired, p);
 }
 
 static void reclaim_maybe(fy_store_t *s, fy__retire_list_t *l)
@@ -1928,7 +1944,7 @@ static void push_fast(push_t *P, fy__group_t *g, fy__shard_t *sh)
         }
         /* text scrapes that choose among HELP variants read the list under a stripe lock only (fy__group_gfam) */
         __atomic_store_n(&g->fams[pf->first_old], ng, __ATOMIC_RELEASE);
-        retire(P->s, &sh->retired, old);
+        retire_shard(P->s, sh, old);
         pf->ng = NULL;
     }
 }

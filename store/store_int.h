@@ -172,6 +172,9 @@ typedef struct st_fy__retire_list_t {
 
 typedef struct st_fy__shard_t {
     pthread_mutex_t lock;
+    /* text scrapes running (each counts itself in every shard): a fast-path push frees the gfams it replaces at once
+     * when there are none, so that the next push reuses that memory while it is still in the cache */
+    _Atomic uint32_t readers;
     fy__group_t **buckets;
     size_t nbuckets, ngroups;
     fy__retire_list_t retired;
