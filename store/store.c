@@ -812,8 +812,9 @@ static void group_insert(fy__shard_t *sh, fy__group_t *g)
                 b[FY_BUCKET(x->hash, nb)] = x;
             }
         free(sh->buckets);
-        sh->buckets = b;
-        sh->nbuckets = nb;
+        /* atomic for fy_store_push's prefetch of its bucket, which reads these without the lock */
+        __atomic_store_n(&sh->buckets, b, __ATOMIC_RELAXED);
+        __atomic_store_n(&sh->nbuckets, nb, __ATOMIC_RELAXED);
     }
     g->next = sh->buckets[FY_BUCKET(g->hash, sh->nbuckets)];
     sh->buckets[FY_BUCKET(g->hash, sh->nbuckets)] = g;
@@ -2188,14 +2189,23 @@ int fy_store_push(fy_store_t *s, const fy_store_label_t *gkl, size_t ngk, fy_sto
      * Each stage is prefetched as soon as its address is known, and the push's own preparation is spread between
      * the stages so that the loads overlap with work instead of stalling one after another. */
     fy__shard_t *sh = &s->shards[P.gk.hash & (s->cfg.nshards - 1)];
+    {
+        /* the bucket, before the lock: a resize may change the table meanwhile, and then this only loads a line in
+         * vain (a prefetch never faults; the address is computed as an integer) */
+        uintptr_t b = (uintptr_t)__atomic_load_n(&sh->buckets, __ATOMIC_RELAXED);
+        size_t nb = __atomic_load_n(&sh->nbuckets, __ATOMIC_RELAXED);
+        __builtin_prefetch((const void *)(b + FY_BUCKET(P.gk.hash, nb) * sizeof(fy__group_t *)));
+    }
+    int rejected = precheck(&P);
+    if (!rejected)
+        prepare_fams(&P, 0); /* as for an existing group (the common case); redone below for a new one */
     pthread_mutex_lock(&sh->lock);
     const char *g0 = (const char *)sh->buckets[FY_BUCKET(P.gk.hash, sh->nbuckets)];
     if (g0)
         for (size_t off = 0; off < sizeof(fy__group_t) + P.gk.key.len; off += 64)
             __builtin_prefetch(g0 + off);
-    int rejected = precheck(&P);
     if (!rejected)
-        prepare_fams(&P, 0);
+        prepare_series(&P);
     fy__group_t *g = group_find(sh, P.gk.hash, P.gk.key);
     int new_group = g == NULL;
     if (g)
@@ -2207,15 +2217,13 @@ int fy_store_push(fy_store_t *s, const fy_store_label_t *gkl, size_t ngk, fy_sto
     if (!rejected) {
         if (new_group)
             prepare(&P, 1);
-        else
-            prepare_series(&P);
+        prepare_gfams(&P, g);
         if (g)
             for (uint32_t i = 0; i < g->nfams; i++) {
                 const fy__rec_t *r = fy__gfam_recs(g->fams[i]);
                 for (uint32_t k = 0; k < g->fams[i]->nrecs && k < 8; k++)
                     __builtin_prefetch(r[k].slot);
             }
-        prepare_gfams(&P, g);
     } else if (new_group) {
         prepare(&P, 1); /* only to check the new group's own timestamp series (B3/B4) */
         for (size_t i = 0; i < P.nfams; i++)
