@@ -469,6 +469,8 @@ static int render_scrape(fy_store_t *s, const fy_body_t *own, int fmt, size_t ch
     S.o.ctx = wctx;
     if (S.o.buf == NULL)
         return FY_SERR_NOMEM;
+    fy_point_t *pts = NULL; /* a series' points, copied out of its record */
+    size_t cap_pts = 0;
     unsigned r = fy__ebr_enter(s);
     fy__fam_t **fams = NULL;
     size_t nf = 0, capf = 0;
@@ -614,9 +616,14 @@ static int render_scrape(fy_store_t *s, const fy_body_t *own, int fmt, size_t ch
             fy_series_t se;
             memset(&se, 0, sizeof(se));
             se.npoints = rec->npoints;
-            se.points = fy__rec_points(rec);
-            __atomic_load(&rec->value, &se.value, __ATOMIC_RELAXED); /* timestamp records change in place */
-            se.count = rec->count;
+            if (rec->npoints > cap_pts) {
+                cap_pts = 2 * rec->npoints;
+                pts = realloc(pts, cap_pts * sizeof(*pts));
+                if (pts == NULL)
+                    abort();
+            }
+            fy__rec_read(rec, &se.value, &se.count, pts); /* pushes rewrite records in place */
+            se.points = pts;
             se.pb_histogram = fy__rec_pbh(rec);
             family_series(&S, sl->key, sl->keylen, sl->nlabels, &se);
             k++;
@@ -627,6 +634,7 @@ static int render_scrape(fy_store_t *s, const fy_body_t *own, int fmt, size_t ch
         out_str(&S.o, "# EOF\n");
     out_flush(&S.o);
     fy__ebr_leave(s, r);
+    free(pts);
     free(helpcopy);
     free(fams);
     free(ofams);

@@ -1644,6 +1644,7 @@ static fy__gfam_t *make_gfam(push_t *P, const pfam_t *pf, const fy__group_t *g)
         r->value = ps->src->value;
         r->count = ps->src->count;
         r->slot = NULL;
+        r->seq = 0;
         r->pbh_off = (uint32_t)(c - (char *)r);
         r->pbh_len = (uint32_t)ps->src->pb_histogram.len;
         if (ps->src->pb_histogram.len)
@@ -1931,11 +1932,52 @@ static int push_fast_ok(push_t *P, const fy__group_t *g)
     return P->method == FY_STORE_POST || n == g->nfams;
 }
 
+/* Whether a re-pushed family fits its current gfam's records as they are: the same point counts, and no native
+ * histogram bytes on either side (those vary in length and are rare). */
+static int same_shape(const push_t *P, const pfam_t *pf, const fy__gfam_t *old)
+{
+    const fy__rec_t *r = fy__gfam_recs(old);
+    for (size_t k = 0; k < pf->n; k++) {
+        const fy_series_t *se = P->ser[pf->first + k].src;
+        if (r[k].npoints != se->npoints || r[k].pbh_len != 0 || se->pb_histogram.len != 0)
+            return 0;
+    }
+    return 1;
+}
+
+/* Writes a series' new values into its record (see fy__rec_read for the readers' side). */
+static void rec_rewrite(fy__rec_t *r, const fy_series_t *se)
+{
+    uint32_t q = __atomic_load_n(&r->seq, __ATOMIC_RELAXED);
+    __atomic_store_n(&r->seq, q + 1, __ATOMIC_RELAXED);
+    __atomic_thread_fence(__ATOMIC_RELEASE);
+    double v = se->value;
+    __atomic_store(&r->value, &v, __ATOMIC_RELAXED);
+    __atomic_store_n(&r->count, se->count, __ATOMIC_RELAXED);
+    fy_point_t *dst = (fy_point_t *)(uintptr_t)fy__rec_points(r);
+    for (uint32_t i = 0; i < r->npoints; i++) {
+        fy_point_t p = se->points[i];
+        __atomic_store(&dst[i].key, &p.key, __ATOMIC_RELAXED);
+        __atomic_store(&dst[i].value, &p.value, __ATOMIC_RELAXED);
+        __atomic_store_n(&dst[i].count, p.count, __ATOMIC_RELAXED);
+    }
+    __atomic_store_n(&r->seq, q + 2, __ATOMIC_RELEASE);
+}
+
 static void push_fast(push_t *P, fy__group_t *g, fy__shard_t *sh)
 {
     for (size_t i = 0; i < P->nfams; i++) {
         pfam_t *pf = &P->fams[i];
-        fy__gfam_t *ng = pf->ng, *old = (fy__gfam_t *)pf->old;
+        fy__gfam_t *old = (fy__gfam_t *)(uintptr_t)pf->old;
+        if (same_shape(P, pf, old)) {
+            /* the common re-push: no allocation, and the slots keep pointing at the same records */
+            fy__rec_t *r = fy__gfam_recs(old);
+            for (size_t k = 0; k < pf->n; k++)
+                rec_rewrite(&r[k], P->ser[pf->first + k].src);
+            old->stamp_ns = P->now; /* read under the shard lock only (JSON, snapshots) */
+            continue;
+        }
+        fy__gfam_t *ng = make_gfam(P, pf, g);
         ng->fam = old->fam;
         ng->group = g;
         for (uint32_t k = 0; k < ng->nrecs; k++) {
@@ -1946,7 +1988,6 @@ static void push_fast(push_t *P, fy__group_t *g, fy__shard_t *sh)
         /* text scrapes that choose among HELP variants read the list under a stripe lock only (fy__group_gfam) */
         __atomic_store_n(&g->fams[pf->first_old], ng, __ATOMIC_RELEASE);
         retire_shard(P->s, sh, old);
-        pf->ng = NULL;
     }
 }
 
@@ -2217,7 +2258,6 @@ int fy_store_push(fy_store_t *s, const fy_store_label_t *gkl, size_t ngk, fy_sto
     if (!rejected) {
         if (new_group)
             prepare(&P, 1);
-        prepare_gfams(&P, g);
         if (g)
             for (uint32_t i = 0; i < g->nfams; i++) {
                 const fy__rec_t *r = fy__gfam_recs(g->fams[i]);
@@ -2237,6 +2277,8 @@ int fy_store_push(fy_store_t *s, const fy_store_label_t *gkl, size_t ngk, fy_sto
         ts_update(&P, g, 0);
         goto Unlock;
     }
+    if (!rejected)
+        prepare_gfams(&P, g);
     if (new_group && s->cfg.max_groups && atomic_load(&s->ngroups) >= s->cfg.max_groups) {
         rc = FY_SERR_LIMIT_GROUPS;
         goto Unlock;

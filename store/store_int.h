@@ -22,6 +22,7 @@
 #include "store.h"
 
 #include <pthread.h>
+#include <sched.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 
@@ -39,15 +40,19 @@ typedef struct st_fy__group_t fy__group_t;
 
 /* One series of one gfam: its values as pushed. Every output (text, protobuf, OpenMetrics, JSON, snapshots) is
  * rendered from these at scrape time: pre-rendered lines would repeat the label strings that the slot already holds,
- * and were most of the store's memory. Immutable. */
+ * and were most of the store's memory. A fast-path push that re-sends a family of the same shape (same series, same
+ * point counts, no native histogram bytes) rewrites value, count and points in place under `seq` (a seqlock: odd
+ * while being written) instead of allocating a new gfam; lock-free readers copy them with fy__rec_read. Everything
+ * else in a rec is immutable. */
 typedef struct st_fy__rec_t {
     fy__slot_t *slot; /* identity and labels; owned by the group while the gfam is current */
     double value;
     uint64_t count;
     /* the points and the native histogram bytes live in the same gfam allocation, at these byte offsets from the rec
-     * (32-bit offsets instead of pointers keep the rec at 40 bytes) */
+     * (32-bit offsets instead of pointers keep the rec at 48 bytes) */
     uint32_t points_off, npoints;
     uint32_t pbh_off, pbh_len;
+    uint32_t seq;
 } fy__rec_t;
 
 static inline const fy_point_t *fy__rec_points(const fy__rec_t *r)
@@ -58,6 +63,30 @@ static inline const fy_point_t *fy__rec_points(const fy__rec_t *r)
 static inline fy_str_t fy__rec_pbh(const fy__rec_t *r)
 {
     return fy_str((const char *)r + r->pbh_off, r->pbh_len);
+}
+
+/* Copies the rewritable part of a rec (value, count, npoints points into pts) consistently, for readers that hold no
+ * shard lock. All accesses are atomic, so that a concurrent rewrite is no data race (and ThreadSanitizer agrees). */
+static inline void fy__rec_read(const fy__rec_t *r, double *value, uint64_t *count, fy_point_t *pts)
+{
+    const fy_point_t *src = fy__rec_points(r);
+    for (;;) {
+        uint32_t q = __atomic_load_n(&r->seq, __ATOMIC_ACQUIRE);
+        if (q & 1) { /* a push is writing it (a few stores under its shard lock) */
+            sched_yield();
+            continue;
+        }
+        __atomic_load(&r->value, value, __ATOMIC_RELAXED);
+        *count = __atomic_load_n(&r->count, __ATOMIC_RELAXED);
+        for (uint32_t i = 0; i < r->npoints; i++) {
+            __atomic_load(&src[i].key, &pts[i].key, __ATOMIC_RELAXED);
+            __atomic_load(&src[i].value, &pts[i].value, __ATOMIC_RELAXED);
+            pts[i].count = __atomic_load_n(&src[i].count, __ATOMIC_RELAXED);
+        }
+        __atomic_thread_fence(__ATOMIC_ACQUIRE);
+        if (__atomic_load_n(&r->seq, __ATOMIC_RELAXED) == q)
+            return;
+    }
 }
 
 /* A series identity. Created when a (family, label set) first appears in a group, reused by later pushes of the same
