@@ -1616,7 +1616,10 @@ static fy__gfam_t *make_gfam(push_t *P, const pfam_t *pf, const fy__group_t *g)
         fprintf(stderr, "fy_store: family of %zu bytes\n", sz);
         abort();
     }
-    fy__gfam_t *gf = xmalloc(sz);
+    /* whole cache lines: fast-path pushes rewrite records in place, and a neighbour in the same allocator bin may be
+     * another group that another thread is writing (with jemalloc, sizes that are multiples of 64 land in bins whose
+     * objects are 64-byte aligned) */
+    fy__gfam_t *gf = xmalloc((sz + 63) & ~(size_t)63);
     memset(gf, 0, sizeof(*gf));
     char *c = (char *)(gf + 1);
     memcpy(c, pf->name.ptr, pf->name.len);

@@ -109,8 +109,64 @@ static void test_stress(void **state)
     fy_store_destroy(S);
 }
 
+/* Re-pushes of the same shape rewrite the stored records in place (store.c rec_rewrite): a scrape must see each
+ * series whole, from one push. Every push gives all numbers of the histogram the same value N; every scrape checks
+ * that the h lines agree. */
+static void *same_shape_pusher(void *arg)
+{
+    (void)arg;
+    double t0 = now_s();
+    for (unsigned n = 1; n <= 20000 && now_s() - t0 < MAX_SECONDS / 2; n++) {
+        char body[256];
+        snprintf(body, sizeof(body),
+                 "# TYPE h histogram\nh_bucket{le=\"1\"} %u\nh_bucket{le=\"2\"} %u\nh_bucket{le=\"+Inf\"} %u\nh_sum %u\n"
+                 "h_count %u\n",
+                 n, n, n, n, n);
+        assert_int_equal(push_text(S, "job=inplace", FY_STORE_PUT, body, (int64_t)n, NULL, 0), FY_OK);
+    }
+    atomic_store(&stop, 1);
+    return NULL;
+}
+
+static void test_inplace_consistent(void **state)
+{
+    (void)state;
+    S = fy_store_create(NULL);
+    atomic_store(&stop, 0);
+    assert_int_equal(push_text(S, "job=inplace", FY_STORE_PUT, "# TYPE h histogram\nh_bucket{le=\"1\"} 0\n"
+                                                         "h_bucket{le=\"2\"} 0\nh_bucket{le=\"+Inf\"} 0\nh_sum 0\nh_count 0\n",
+                               0, NULL, 0),
+                     FY_OK);
+    pthread_t p;
+    pthread_create(&p, NULL, same_shape_pusher, NULL);
+    unsigned scrapes = 0;
+    while (!atomic_load(&stop)) {
+        char *t = render_text(S, NULL);
+        long v = -1;
+        unsigned lines = 0;
+        for (char *q = t; *q;) {
+            char *e = strchr(q, '\n');
+            assert_non_null(e);
+            if (q[0] == 'h' && q[1] == '_') {
+                long x = strtol(strrchr(q, ' ') + 1, NULL, 10);
+                if (v < 0)
+                    v = x;
+                assert_int_equal(x, v);
+                lines++;
+            }
+            q = e + 1;
+        }
+        assert_int_equal(lines, 5);
+        free(t);
+        scrapes++;
+    }
+    pthread_join(p, NULL);
+    assert_true(scrapes > 0);
+    fy_store_destroy(S);
+}
+
 int main(void)
 {
-    const struct CMUnitTest tests[] = {cmocka_unit_test(test_stress)};
+    const struct CMUnitTest tests[] = {cmocka_unit_test(test_stress), cmocka_unit_test(test_inplace_consistent)};
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
