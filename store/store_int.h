@@ -76,14 +76,15 @@ static inline void fy__rec_read(const fy__rec_t *r, double *value, uint64_t *cou
             sched_yield();
             continue;
         }
-        __atomic_load(&r->value, value, __ATOMIC_RELAXED);
-        *count = __atomic_load_n(&r->count, __ATOMIC_RELAXED);
+        /* acquire loads keep the second load of seq after them (instead of a fence, which ThreadSanitizer does not
+         * support); on x86 they are plain loads */
+        __atomic_load(&r->value, value, __ATOMIC_ACQUIRE);
+        *count = __atomic_load_n(&r->count, __ATOMIC_ACQUIRE);
         for (uint32_t i = 0; i < r->npoints; i++) {
-            __atomic_load(&src[i].key, &pts[i].key, __ATOMIC_RELAXED);
-            __atomic_load(&src[i].value, &pts[i].value, __ATOMIC_RELAXED);
-            pts[i].count = __atomic_load_n(&src[i].count, __ATOMIC_RELAXED);
+            __atomic_load(&src[i].key, &pts[i].key, __ATOMIC_ACQUIRE);
+            __atomic_load(&src[i].value, &pts[i].value, __ATOMIC_ACQUIRE);
+            pts[i].count = __atomic_load_n(&src[i].count, __ATOMIC_ACQUIRE);
         }
-        __atomic_thread_fence(__ATOMIC_ACQUIRE);
         if (__atomic_load_n(&r->seq, __ATOMIC_RELAXED) == q)
             return;
     }
