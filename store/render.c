@@ -537,8 +537,8 @@ static int render_scrape(fy_store_t *s, const fy_body_t *own, int fmt, size_t ch
                 has_help = choose_help(f, a, &help, &help_len);
                 type = f->type;
                 if (has_help) { /* the variant may go away once we unlock */
-                    if (help_len > helpcap) {
-                        helpcap = help_len;
+                    if (help_len > helpcap || helpcopy == NULL) { /* never NULL: memcpy(NULL, p, 0) is undefined */
+                        helpcap = help_len ? help_len : 1;
                         helpcopy = realloc(helpcopy, helpcap);
                         if (helpcopy == NULL)
                             abort();
@@ -560,8 +560,8 @@ static int render_scrape(fy_store_t *s, const fy_body_t *own, int fmt, size_t ch
             if (of->has_help && of->help_esc != FY_ESC_NONE) {
                 fy__buf_reserve(&S.ounesc, of->help.len);
                 help_len = fy_unescape(of->help, (fy_esc_t)of->help_esc, S.ounesc.p);
-                if (help_len > helpcap) {
-                    helpcap = help_len;
+                if (help_len > helpcap || helpcopy == NULL) {
+                    helpcap = help_len ? help_len : 1;
                     helpcopy = realloc(helpcopy, helpcap);
                     if (helpcopy == NULL)
                         abort();
