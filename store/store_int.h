@@ -181,7 +181,7 @@ struct st_fy__group_t {
     int64_t push_ns, push_stamp_ns, fail_ns, fail_stamp_ns;
     uint32_t origin;
     uint64_t version;
-    uint64_t nseries; /* slots owned (including the two timestamp series) */
+    uint64_t nseries;   /* slots owned (including the two timestamp series) */
     fy__rec_t tsrec[2]; /* the timestamp series' values (updated in place, see ts_update) */
     fy__slot_t *tss[2];
     fy__gfam_t *fams_inline[FY_GROUP_INLINE_FAMS];

@@ -110,18 +110,28 @@ static void test_stress(void **state)
 }
 
 /* Re-pushes of the same shape rewrite the stored records in place (store.c rec_rewrite): a scrape must see each
- * series whole, from one push. Every push gives all numbers of the histogram the same value N; every scrape checks
- * that the h lines agree. */
+ * series whole, from one push. Every push gives all numbers of a histogram of INPLACE_BUCKETS buckets the same value N
+ * (many buckets: a long rewrite, so that a scrape without the seqlock would see a mix); every scrape checks that the
+ * h lines agree. */
+#define INPLACE_BUCKETS 200
+
+static size_t inplace_body(char *body, size_t cap, unsigned n)
+{
+    size_t len = (size_t)snprintf(body, cap, "# TYPE h histogram\n");
+    for (int b = 0; b < INPLACE_BUCKETS; b++)
+        len += (size_t)snprintf(body + len, cap - len, "h_bucket{le=\"%d\"} %u\n", b, n);
+    len += (size_t)snprintf(body + len, cap - len, "h_bucket{le=\"+Inf\"} %u\nh_sum %u\nh_count %u\n", n, n, n);
+    assert_true(len < cap);
+    return len;
+}
+
 static void *same_shape_pusher(void *arg)
 {
     (void)arg;
     double t0 = now_s();
+    static char body[INPLACE_BUCKETS * 40 + 256];
     for (unsigned n = 1; n <= 20000 && now_s() - t0 < MAX_SECONDS / 2; n++) {
-        char body[256];
-        snprintf(body, sizeof(body),
-                 "# TYPE h histogram\nh_bucket{le=\"1\"} %u\nh_bucket{le=\"2\"} %u\nh_bucket{le=\"+Inf\"} %u\nh_sum %u\n"
-                 "h_count %u\n",
-                 n, n, n, n, n);
+        inplace_body(body, sizeof(body), n);
         assert_int_equal(push_text(S, "job=inplace", FY_STORE_PUT, body, (int64_t)n, NULL, 0), FY_OK);
     }
     atomic_store(&stop, 1);
@@ -131,12 +141,11 @@ static void *same_shape_pusher(void *arg)
 static void test_inplace_consistent(void **state)
 {
     (void)state;
+    static char body[INPLACE_BUCKETS * 40 + 256];
     S = fy_store_create(NULL);
     atomic_store(&stop, 0);
-    assert_int_equal(push_text(S, "job=inplace", FY_STORE_PUT, "# TYPE h histogram\nh_bucket{le=\"1\"} 0\n"
-                                                         "h_bucket{le=\"2\"} 0\nh_bucket{le=\"+Inf\"} 0\nh_sum 0\nh_count 0\n",
-                               0, NULL, 0),
-                     FY_OK);
+    inplace_body(body, sizeof(body), 0);
+    assert_int_equal(push_text(S, "job=inplace", FY_STORE_PUT, body, 0, NULL, 0), FY_OK);
     pthread_t p;
     pthread_create(&p, NULL, same_shape_pusher, NULL);
     unsigned scrapes = 0;
@@ -156,7 +165,7 @@ static void test_inplace_consistent(void **state)
             }
             q = e + 1;
         }
-        assert_int_equal(lines, 5);
+        assert_int_equal(lines, INPLACE_BUCKETS + 3);
         free(t);
         scrapes++;
     }
