@@ -469,6 +469,8 @@ static int render_scrape(fy_store_t *s, const fy_body_t *own, int fmt, size_t ch
     S.o.ctx = wctx;
     if (S.o.buf == NULL)
         return FY_SERR_NOMEM;
+    fy_point_t *pts = NULL; /* a series' points, copied out of its record */
+    size_t cap_pts = 0;
     unsigned r = fy__ebr_enter(s);
     fy__fam_t **fams = NULL;
     size_t nf = 0, capf = 0;
@@ -535,8 +537,8 @@ static int render_scrape(fy_store_t *s, const fy_body_t *own, int fmt, size_t ch
                 has_help = choose_help(f, a, &help, &help_len);
                 type = f->type;
                 if (has_help) { /* the variant may go away once we unlock */
-                    if (help_len > helpcap) {
-                        helpcap = help_len;
+                    if (help_len > helpcap || helpcopy == NULL) { /* never NULL: memcpy(NULL, p, 0) is undefined */
+                        helpcap = help_len ? help_len : 1;
                         helpcopy = realloc(helpcopy, helpcap);
                         if (helpcopy == NULL)
                             abort();
@@ -559,8 +561,8 @@ static int render_scrape(fy_store_t *s, const fy_body_t *own, int fmt, size_t ch
             if (of->has_help && of->help_esc != FY_ESC_NONE) {
                 fy__buf_reserve(&S.ounesc, of->help.len);
                 help_len = fy_unescape(of->help, (fy_esc_t)of->help_esc, S.ounesc.p);
-                if (help_len > helpcap) {
-                    helpcap = help_len;
+                if (help_len > helpcap || helpcopy == NULL) {
+                    helpcap = help_len ? help_len : 1;
                     helpcopy = realloc(helpcopy, helpcap);
                     if (helpcopy == NULL)
                         abort();
@@ -615,9 +617,14 @@ static int render_scrape(fy_store_t *s, const fy_body_t *own, int fmt, size_t ch
             fy_series_t se;
             memset(&se, 0, sizeof(se));
             se.npoints = rec->npoints;
-            se.points = fy__rec_points(rec);
-            __atomic_load(&rec->value, &se.value, __ATOMIC_RELAXED); /* timestamp records change in place */
-            se.count = rec->count;
+            if (rec->npoints > cap_pts) {
+                cap_pts = 2 * rec->npoints;
+                pts = realloc(pts, cap_pts * sizeof(*pts));
+                if (pts == NULL)
+                    abort();
+            }
+            fy__rec_read(rec, &se.value, &se.count, pts); /* pushes rewrite records in place */
+            se.points = pts;
             se.pb_histogram = fy__rec_pbh(rec);
             family_series(&S, sl->key, sl->keylen, sl->nlabels, &se);
             k++;
@@ -628,6 +635,7 @@ static int render_scrape(fy_store_t *s, const fy_body_t *own, int fmt, size_t ch
         out_str(&S.o, "# EOF\n");
     out_flush(&S.o);
     fy__ebr_leave(s, r);
+    free(pts);
     free(helpcopy);
     free(fams);
     free(ofams);
@@ -700,7 +708,7 @@ static void build_view(const fy__group_t *g, view_scratch_t *vs, fy_store_group_
     for (uint32_t i = 0; i < g->nfams; i++) {
         ns += g->fams[i]->nrecs;
         for (uint32_t k = 0; k < g->fams[i]->nrecs; k++)
-            nl += g->fams[i]->recs[k].slot->nlabels;
+            nl += fy__gfam_recs(g->fams[i])[k].slot->nlabels;
     }
     vs->fv = grow(vs->fv, &vs->cap_fv, g->nfams + 1, sizeof(*vs->fv));
     vs->sv = grow(vs->sv, &vs->cap_sv, ns + 1, sizeof(*vs->sv));
@@ -717,7 +725,7 @@ static void build_view(const fy__group_t *g, view_scratch_t *vs, fy_store_group_
         f->nseries = gf->nrecs;
         f->series = vs->sv + si;
         for (uint32_t k = 0; k < gf->nrecs; k++) {
-            const fy__rec_t *rec = &gf->recs[k];
+            const fy__rec_t *rec = &fy__gfam_recs(gf)[k];
             fy_store_series_view_t *sv = &vs->sv[si++];
             sv->labels = vs->lv + li;
             sv->nlabels = rec->slot->nlabels;

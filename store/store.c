@@ -138,6 +138,8 @@ static int label_name_valid(fy_str_t s)
 
 unsigned fy__ebr_enter(fy_store_t *s)
 {
+    for (uint32_t i = 0; i < s->cfg.nshards; i++)
+        atomic_fetch_add(&s->shards[i].readers, 1);
     uint64_t e = atomic_fetch_add(&s->epoch, 1) + 1;
     for (;;) {
         for (unsigned i = 0; i < FY_EBR_READERS; i++) {
@@ -152,6 +154,8 @@ unsigned fy__ebr_enter(fy_store_t *s)
 void fy__ebr_leave(fy_store_t *s, unsigned r)
 {
     atomic_store(&s->readers[r].e, 0);
+    for (uint32_t i = 0; i < s->cfg.nshards; i++)
+        atomic_fetch_sub(&s->shards[i].readers, 1);
 }
 
 static uint64_t ebr_min_reader(fy_store_t *s)
@@ -188,6 +192,18 @@ static void retire(fy_store_t *s, fy__retire_list_t *l, void *p)
     l->v[l->n].p = p;
     l->v[l->n].epoch = atomic_load(&s->epoch);
     l->n++;
+}
+
+/* Frees p (already unpublished under the shard lock) now if no text scrape is running, else retires it. The
+ * read-modify-write orders this push's unpublishing stores before any scrape that counts itself in later (a plain
+ * load would need a fence, which ThreadSanitizer does not model); the shard's line is this thread's already (its
+ * mutex), so it costs no transfer between cores. */
+static void retire_shard(fy_store_t *s, fy__shard_t *sh, void *p)
+{
+    if (atomic_fetch_add(&sh->readers, 0) == 0)
+        free(p);
+    else
+        retire(s, &sh->retired, p);
 }
 
 static void reclaim_maybe(fy_store_t *s, fy__retire_list_t *l)
@@ -526,11 +542,19 @@ fy_store_t *fy_store_create(const fy_store_config_t *cfg)
     assert((s->cfg.nshards & (s->cfg.nshards - 1)) == 0 && (s->cfg.nstripes & (s->cfg.nstripes - 1)) == 0);
     s->shards = xcalloc(s->cfg.nshards, sizeof(*s->shards));
     s->stripes = xcalloc(s->cfg.nstripes, sizeof(*s->stripes));
+    /* Shard locks spin briefly before sleeping: a push holds its shard for well under a microsecond, and with plain
+     * mutexes two threads meeting on a shard (1 push in ~64) paid a futex sleep and wake-up each time. */
+    pthread_mutexattr_t ma;
+    pthread_mutexattr_init(&ma);
+#ifdef PTHREAD_ADAPTIVE_MUTEX_INITIALIZER_NP
+    pthread_mutexattr_settype(&ma, PTHREAD_MUTEX_ADAPTIVE_NP);
+#endif
     for (uint32_t i = 0; i < s->cfg.nshards; i++) {
-        pthread_mutex_init(&s->shards[i].lock, NULL);
+        pthread_mutex_init(&s->shards[i].lock, &ma);
         s->shards[i].nbuckets = 16;
         s->shards[i].buckets = xcalloc(16, sizeof(fy__group_t *));
     }
+    pthread_mutexattr_destroy(&ma);
     for (uint32_t i = 0; i < s->cfg.nstripes; i++) {
         pthread_mutex_init(&s->stripes[i].lock, NULL);
         s->stripes[i].nbuckets = 8;
@@ -560,7 +584,8 @@ void fy_store_destroy(fy_store_t *s)
                 nx = g->next;
                 for (uint32_t k = 0; k < g->nfams; k++)
                     gfam_free_now(g->fams[k]);
-                free(g->fams);
+                if (g->fams != g->fams_inline)
+                    free(g->fams);
                 group_free(g);
             }
         free(sh->buckets);
@@ -795,8 +820,9 @@ static void group_insert(fy__shard_t *sh, fy__group_t *g)
                 b[FY_BUCKET(x->hash, nb)] = x;
             }
         free(sh->buckets);
-        sh->buckets = b;
-        sh->nbuckets = nb;
+        /* atomic for fy_store_push's prefetch of its bucket, which reads these without the lock */
+        __atomic_store_n(&sh->buckets, b, __ATOMIC_RELAXED);
+        __atomic_store_n(&sh->nbuckets, nb, __ATOMIC_RELAXED);
     }
     g->next = sh->buckets[FY_BUCKET(g->hash, sh->nbuckets)];
     sh->buckets[FY_BUCKET(g->hash, sh->nbuckets)] = g;
@@ -1464,8 +1490,8 @@ static void check_series(push_t *P, const fy__group_t *g, pfam_t *pf, pser_t *ps
     if (pf->fam) {
         const char *key = P->scratch.p + ps->key_off;
         size_t k = (size_t)(ps - &P->ser[pf->first]);
-        if (pf->old && k < pf->old->nrecs && slot_key_eq(pf->old->recs[k].slot, ps->hash, key, ps->keylen))
-            sl = pf->old->recs[k].slot;
+        if (pf->old && k < pf->old->nrecs && slot_key_eq(fy__gfam_recs(pf->old)[k].slot, ps->hash, key, ps->keylen))
+            sl = fy__gfam_recs(pf->old)[k].slot;
         else
             sl = set_find(pf->fam, ps->hash, key, ps->keylen);
     }
@@ -1588,34 +1614,39 @@ static void check_push(push_t *P, const fy__group_t *g)
 
 static fy__gfam_t *make_gfam(push_t *P, const pfam_t *pf, const fy__group_t *g)
 {
-    size_t npts = 0;
+    size_t npts = 0, strs = (pf->name.len + pf->help_len + 7) & ~(size_t)7;
     for (size_t k = 0; k < pf->n; k++)
         npts += P->ser[pf->first + k].src->npoints;
-    size_t sz = sizeof(fy__gfam_t) + pf->n * sizeof(fy__rec_t) + npts * sizeof(fy_point_t) + pf->name.len + pf->help_len;
+    size_t sz = sizeof(fy__gfam_t) + strs + pf->n * sizeof(fy__rec_t) + npts * sizeof(fy_point_t);
     for (size_t k = 0; k < pf->n; k++)
         sz += P->ser[pf->first + k].src->pb_histogram.len;
     if (sz > UINT32_MAX) { /* recs address their bytes with 32-bit offsets; the parsers' limits keep bodies far below */
         fprintf(stderr, "fy_store: family of %zu bytes\n", sz);
         abort();
     }
-    fy__gfam_t *gf = xmalloc(sz);
+    /* whole cache lines: fast-path pushes rewrite records in place, and a neighbour in the same allocator bin may be
+     * another group that another thread is writing (with jemalloc, sizes that are multiples of 64 land in bins whose
+     * objects are 64-byte aligned) */
+    fy__gfam_t *gf = xmalloc((sz + 63) & ~(size_t)63);
     memset(gf, 0, sizeof(*gf));
-    fy_point_t *pts = (fy_point_t *)(gf->recs + pf->n);
-    char *c = (char *)(pts + npts);
-    gf->group = g;
-    gf->type = pf->type;
-    gf->stamp_ns = P->now;
-    gf->nrecs = (uint32_t)pf->n;
+    char *c = (char *)(gf + 1);
     memcpy(c, pf->name.ptr, pf->name.len);
     gf->name = fy_str(c, pf->name.len);
     c += pf->name.len;
     gf->has_help = pf->has_help;
     memcpy(c, P->scratch.p + pf->help_off, pf->help_len);
     gf->help = fy_str(c, pf->help_len);
-    c += pf->help_len;
+    gf->group = g;
+    gf->type = pf->type;
+    gf->stamp_ns = P->now;
+    gf->nrecs = (uint32_t)pf->n;
+    fy__rec_t *recs = fy__gfam_recs(gf);
+    assert((char *)recs == (char *)(gf + 1) + strs);
+    fy_point_t *pts = (fy_point_t *)(recs + pf->n);
+    c = (char *)(pts + npts);
     for (size_t k = 0; k < pf->n; k++) {
         const pser_t *ps = &P->ser[pf->first + k];
-        fy__rec_t *r = &gf->recs[k];
+        fy__rec_t *r = &recs[k];
         r->npoints = ps->src->npoints;
         r->points_off = (uint32_t)((char *)pts - (char *)r);
         if (r->npoints)
@@ -1624,12 +1655,14 @@ static fy__gfam_t *make_gfam(push_t *P, const pfam_t *pf, const fy__group_t *g)
         r->value = ps->src->value;
         r->count = ps->src->count;
         r->slot = NULL;
+        r->seq = 0;
         r->pbh_off = (uint32_t)(c - (char *)r);
         r->pbh_len = (uint32_t)ps->src->pb_histogram.len;
         if (ps->src->pb_histogram.len)
             memcpy(c, ps->src->pb_histogram.ptr, ps->src->pb_histogram.len);
         c += ps->src->pb_histogram.len;
     }
+    assert((size_t)(c - (char *)gf) == sz);
     return gf;
 }
 
@@ -1662,7 +1695,7 @@ static void gfam_detach(fy_store_t *s, fy__group_t *g, fy__gfam_t *old, fy__shar
     fy__fam_t *f = old->fam;
     uint64_t killed = 0;
     for (uint32_t k = 0; k < old->nrecs; k++) {
-        fy__slot_t *sl = old->recs[k].slot;
+        fy__slot_t *sl = fy__gfam_recs(old)[k].slot;
         if (sl->mark) {
             sl->mark = 0;
         } else {
@@ -1705,8 +1738,8 @@ static void gfam_attach(push_t *P, fy__group_t *g, fy__gfam_t *gf, const pfam_t 
             g->nseries++;
             atomic_fetch_add(&s->nseries, 1);
         }
-        gf->recs[k].slot = sl;
-        atomic_store(&sl->cur, &gf->recs[k]);
+        fy__gfam_recs(gf)[k].slot = sl;
+        atomic_store(&sl->cur, &fy__gfam_recs(gf)[k]);
     }
 }
 
@@ -1714,7 +1747,7 @@ static void gfam_attach(push_t *P, fy__group_t *g, fy__gfam_t *gf, const pfam_t 
 static void gfam_clear_marks(fy__gfam_t *gf)
 {
     for (uint32_t k = 0; k < gf->nrecs; k++)
-        gf->recs[k].slot->mark = 0;
+        fy__gfam_recs(gf)[k].slot->mark = 0;
 }
 
 /* The timestamp families' HELP, as gfams for help_ref (a group's timestamps have no gfam of their own). */
@@ -1778,15 +1811,21 @@ static void ts_create(push_t *P, fy__group_t *g)
 
 static fy__group_t *group_new(push_t *P)
 {
-    size_t sz = sizeof(fy__group_t) + P->gk.n * sizeof(fy_store_label_t) + P->gk.key.len + 1;
+    size_t sz = sizeof(fy__group_t) + P->gk.key.len + 8 + P->gk.n * sizeof(fy_store_label_t);
     for (size_t i = 0; i < P->gk.n; i++)
         sz += P->gk.labels[i].name.len + P->gk.labels[i].value.len;
-    fy__group_t *g = xcalloc(1, sz);
-    g->labels = (fy_store_label_t *)(g + 1);
-    char *c = (char *)(g->labels + P->gk.n);
+    sz = (sz + 63) & ~(size_t)63;
+    fy__group_t *g = aligned_alloc(64, sz);
+    if (g == NULL)
+        abort();
+    memset(g, 0, sz);
+    char *c = (char *)(g + 1);
     memcpy(c, P->gk.key.ptr, P->gk.key.len);
     g->key = fy_str(c, P->gk.key.len);
     c += P->gk.key.len;
+    c += (size_t)(-(uintptr_t)c & 7);
+    g->labels = (fy_store_label_t *)(void *)c;
+    c = (char *)(g->labels + P->gk.n);
     for (size_t i = 0; i < P->gk.n; i++) {
         memcpy(c, P->gk.labels[i].name.ptr, P->gk.labels[i].name.len);
         g->labels[i].name = fy_str(c, P->gk.labels[i].name.len);
@@ -1796,6 +1835,8 @@ static fy__group_t *group_new(push_t *P)
         c += P->gk.labels[i].value.len;
     }
     g->nlabels = (uint32_t)P->gk.n;
+    g->fams = g->fams_inline;
+    g->cap_fams = FY_GROUP_INLINE_FAMS;
     g->hash = P->gk.hash;
     g->key_valid = (uint8_t)P->gk.valid_utf8;
     g->has_instance = (uint8_t)P->gk.has_instance;
@@ -1843,7 +1884,8 @@ static void apply_push(push_t *P, fy__group_t *g, fy__shard_t *sh)
     for (size_t i = 0; i < ngone; i++)
         gfam_detach(s, g, gone[i], sh);
     if (nn > g->cap_fams) {
-        free(g->fams);
+        if (g->fams != g->fams_inline)
+            free(g->fams);
         g->cap_fams = (uint32_t)nn;
         g->fams = xmalloc(nn * sizeof(*g->fams));
     }
@@ -1890,7 +1932,7 @@ static int push_fast_ok(push_t *P, const fy__group_t *g)
             return 0;
         for (size_t k = 0; k < pf->n; k++) {
             const pser_t *ps = &P->ser[pf->first + k];
-            if (!slot_key_eq(old->recs[k].slot, ps->hash, P->scratch.p + ps->key_off, ps->keylen) ||
+            if (!slot_key_eq(fy__gfam_recs(old)[k].slot, ps->hash, P->scratch.p + ps->key_off, ps->keylen) ||
                 !series_kind_ok(pf->type, ps->src->pb_kinds))
                 return 0;
         }
@@ -1901,22 +1943,63 @@ static int push_fast_ok(push_t *P, const fy__group_t *g)
     return P->method == FY_STORE_POST || n == g->nfams;
 }
 
+/* Whether a re-pushed family fits its current gfam's records as they are: the same point counts, and no native
+ * histogram bytes on either side (those vary in length and are rare). */
+static int same_shape(const push_t *P, const pfam_t *pf, const fy__gfam_t *old)
+{
+    const fy__rec_t *r = fy__gfam_recs(old);
+    for (size_t k = 0; k < pf->n; k++) {
+        const fy_series_t *se = P->ser[pf->first + k].src;
+        if (r[k].npoints != se->npoints || r[k].pbh_len != 0 || se->pb_histogram.len != 0)
+            return 0;
+    }
+    return 1;
+}
+
+/* Writes a series' new values into its record (see fy__rec_read for the readers' side). */
+static void rec_rewrite(fy__rec_t *r, const fy_series_t *se)
+{
+    uint32_t q = __atomic_load_n(&r->seq, __ATOMIC_RELAXED);
+    __atomic_store_n(&r->seq, q + 1, __ATOMIC_RELAXED);
+    /* release stores keep the odd seq before them (a reader that sees any of them sees seq changed); no fence, which
+     * ThreadSanitizer does not support; on x86 they are plain stores */
+    double v = se->value;
+    __atomic_store(&r->value, &v, __ATOMIC_RELEASE);
+    __atomic_store_n(&r->count, se->count, __ATOMIC_RELEASE);
+    fy_point_t *dst = (fy_point_t *)(uintptr_t)fy__rec_points(r);
+    for (uint32_t i = 0; i < r->npoints; i++) {
+        fy_point_t p = se->points[i];
+        __atomic_store(&dst[i].key, &p.key, __ATOMIC_RELEASE);
+        __atomic_store(&dst[i].value, &p.value, __ATOMIC_RELEASE);
+        __atomic_store_n(&dst[i].count, p.count, __ATOMIC_RELEASE);
+    }
+    __atomic_store_n(&r->seq, q + 2, __ATOMIC_RELEASE);
+}
+
 static void push_fast(push_t *P, fy__group_t *g, fy__shard_t *sh)
 {
     for (size_t i = 0; i < P->nfams; i++) {
         pfam_t *pf = &P->fams[i];
-        fy__gfam_t *ng = pf->ng, *old = (fy__gfam_t *)pf->old;
+        fy__gfam_t *old = (fy__gfam_t *)(uintptr_t)pf->old;
+        if (same_shape(P, pf, old)) {
+            /* the common re-push: no allocation, and the slots keep pointing at the same records */
+            fy__rec_t *r = fy__gfam_recs(old);
+            for (size_t k = 0; k < pf->n; k++)
+                rec_rewrite(&r[k], P->ser[pf->first + k].src);
+            old->stamp_ns = P->now; /* read under the shard lock only (JSON, snapshots) */
+            continue;
+        }
+        fy__gfam_t *ng = make_gfam(P, pf, g);
         ng->fam = old->fam;
         ng->group = g;
         for (uint32_t k = 0; k < ng->nrecs; k++) {
-            fy__slot_t *sl = old->recs[k].slot;
-            ng->recs[k].slot = sl;
-            atomic_store_explicit(&sl->cur, &ng->recs[k], memory_order_release);
+            fy__slot_t *sl = fy__gfam_recs(old)[k].slot;
+            fy__gfam_recs(ng)[k].slot = sl;
+            atomic_store_explicit(&sl->cur, &fy__gfam_recs(ng)[k], memory_order_release);
         }
         /* text scrapes that choose among HELP variants read the list under a stripe lock only (fy__group_gfam) */
         __atomic_store_n(&g->fams[pf->first_old], ng, __ATOMIC_RELEASE);
-        retire(P->s, &sh->retired, old);
-        pf->ng = NULL;
+        retire_shard(P->s, sh, old);
     }
 }
 
@@ -2019,7 +2102,9 @@ static int precheck(push_t *P)
     return P->nerr != 0;
 }
 
-static void prepare(push_t *P, int new_group)
+/* The push's families (HELP unescaped, series listed, sorted by name); prepare_series sanitises the series. Split so
+ * that the push can do the series' work while the group's families load (see fy_store_push). */
+static void prepare_fams(push_t *P, int new_group)
 {
     const fy_body_t *b = P->body;
     for (uint32_t i = 0; i < b->nfamilies + (new_group ? 2u : 0u); i++) {
@@ -2062,8 +2147,6 @@ static void prepare(push_t *P, int new_group)
         pf->hash = fy__hash(pf->name.ptr, pf->name.len);
         P->nfams++;
     }
-    for (size_t i = 0; i < P->nser; i++)
-        prep_series(P, &P->ser[i]);
     if (P->nfams > 16) {
         qsort(P->fams, P->nfams, sizeof(pfam_t), pfam_cmp);
     } else {
@@ -2083,6 +2166,20 @@ static void prepare(push_t *P, int new_group)
         P->fams[w++] = P->fams[i];
     }
     P->nfams = w;
+}
+
+static void prepare_series(push_t *P)
+{
+    for (size_t i = 0; i < P->nser; i++)
+        prep_series(P, &P->ser[i]);
+}
+
+static void prepare(push_t *P, int new_group)
+{
+    P->nfams = P->nser = 0;
+    P->scratch.n = 0;
+    prepare_fams(P, new_group);
+    prepare_series(P);
 }
 
 static void prepare_gfams(push_t *P, const fy__group_t *g)
@@ -2140,30 +2237,45 @@ int fy_store_push(fy_store_t *s, const fy_store_label_t *gkl, size_t ngk, fy_sto
         scratch_give(&P);
         return rc;
     }
+    /* With many groups, everything the push reads of the store is a cache miss, and each object's address is in the
+     * previous one: bucket -> group (with its family list and key) -> the families (name, HELP, recs) -> the slots.
+     * Each stage is prefetched as soon as its address is known, and the push's own preparation is spread between
+     * the stages so that the loads overlap with work instead of stalling one after another. */
     fy__shard_t *sh = &s->shards[P.gk.hash & (s->cfg.nshards - 1)];
+    {
+        /* the bucket, before the lock: a resize may change the table meanwhile, and then this only loads a line in
+         * vain (a prefetch never faults; the address is computed as an integer) */
+        uintptr_t b = (uintptr_t)__atomic_load_n(&sh->buckets, __ATOMIC_RELAXED);
+        size_t nb = __atomic_load_n(&sh->nbuckets, __ATOMIC_RELAXED);
+        __builtin_prefetch((const void *)(b + FY_BUCKET(P.gk.hash, nb) * sizeof(fy__group_t *)));
+    }
+    int rejected = precheck(&P);
+    if (!rejected)
+        prepare_fams(&P, 0); /* as for an existing group (the common case); redone below for a new one */
     pthread_mutex_lock(&sh->lock);
+    const char *g0 = (const char *)sh->buckets[FY_BUCKET(P.gk.hash, sh->nbuckets)];
+    if (g0)
+        for (size_t off = 0; off < sizeof(fy__group_t) + P.gk.key.len; off += 64)
+            __builtin_prefetch(g0 + off);
+    if (!rejected)
+        prepare_series(&P);
     fy__group_t *g = group_find(sh, P.gk.hash, P.gk.key);
     int new_group = g == NULL;
-    /* With many groups, the group's families and slots are cold: start loading them in stages (list, gfams, slots)
-     * while the push does its own preparation, instead of stalling on each in turn later. */
-    if (g)
-        __builtin_prefetch(g->fams);
-    int rejected = precheck(&P);
     if (g)
         for (uint32_t i = 0; i < g->nfams; i++) {
             const char *gf = (const char *)g->fams[i];
-            __builtin_prefetch(gf);
-            __builtin_prefetch(gf + 64);
-            if (g->fams[i]->nrecs > 1)
-                __builtin_prefetch(gf + 128);
+            for (int l = 0; l < 4; l++)
+                __builtin_prefetch(gf + 64 * l);
         }
     if (!rejected) {
-        prepare(&P, new_group);
+        if (new_group)
+            prepare(&P, 1);
         if (g)
-            for (uint32_t i = 0; i < g->nfams; i++)
+            for (uint32_t i = 0; i < g->nfams; i++) {
+                const fy__rec_t *r = fy__gfam_recs(g->fams[i]);
                 for (uint32_t k = 0; k < g->fams[i]->nrecs && k < 8; k++)
-                    __builtin_prefetch(g->fams[i]->recs[k].slot);
-        prepare_gfams(&P, g);
+                    __builtin_prefetch(r[k].slot);
+            }
     } else if (new_group) {
         prepare(&P, 1); /* only to check the new group's own timestamp series (B3/B4) */
         for (size_t i = 0; i < P.nfams; i++)
@@ -2177,6 +2289,8 @@ int fy_store_push(fy_store_t *s, const fy_store_label_t *gkl, size_t ngk, fy_sto
         ts_update(&P, g, 0);
         goto Unlock;
     }
+    if (!rejected)
+        prepare_gfams(&P, g);
     if (new_group && s->cfg.max_groups && atomic_load(&s->ngroups) >= s->cfg.max_groups) {
         rc = FY_SERR_LIMIT_GROUPS;
         goto Unlock;
@@ -2285,7 +2399,8 @@ int fy_store_delete(fy_store_t *s, const fy_store_label_t *gkl, size_t ngk, int6
         lockset_unlock(&P);
         group_unlink(sh, g);
         atomic_fetch_sub(&s->ngroups, 1);
-        free(g->fams);
+        if (g->fams != g->fams_inline)
+            free(g->fams);
         retire(s, &sh->retired, g); /* scrapes may still read its timestamp records */
     }
     reclaim_maybe(s, &sh->retired);

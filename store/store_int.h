@@ -22,6 +22,7 @@
 #include "store.h"
 
 #include <pthread.h>
+#include <sched.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 
@@ -39,15 +40,19 @@ typedef struct st_fy__group_t fy__group_t;
 
 /* One series of one gfam: its values as pushed. Every output (text, protobuf, OpenMetrics, JSON, snapshots) is
  * rendered from these at scrape time: pre-rendered lines would repeat the label strings that the slot already holds,
- * and were most of the store's memory. Immutable. */
+ * and were most of the store's memory. A fast-path push that re-sends a family of the same shape (same series, same
+ * point counts, no native histogram bytes) rewrites value, count and points in place under `seq` (a seqlock: odd
+ * while being written) instead of allocating a new gfam; lock-free readers copy them with fy__rec_read. Everything
+ * else in a rec is immutable. */
 typedef struct st_fy__rec_t {
     fy__slot_t *slot; /* identity and labels; owned by the group while the gfam is current */
     double value;
     uint64_t count;
     /* the points and the native histogram bytes live in the same gfam allocation, at these byte offsets from the rec
-     * (32-bit offsets instead of pointers keep the rec at 40 bytes) */
+     * (32-bit offsets instead of pointers keep the rec at 48 bytes) */
     uint32_t points_off, npoints;
     uint32_t pbh_off, pbh_len;
+    uint32_t seq;
 } fy__rec_t;
 
 static inline const fy_point_t *fy__rec_points(const fy__rec_t *r)
@@ -58,6 +63,31 @@ static inline const fy_point_t *fy__rec_points(const fy__rec_t *r)
 static inline fy_str_t fy__rec_pbh(const fy__rec_t *r)
 {
     return fy_str((const char *)r + r->pbh_off, r->pbh_len);
+}
+
+/* Copies the rewritable part of a rec (value, count, npoints points into pts) consistently, for readers that hold no
+ * shard lock. All accesses are atomic, so that a concurrent rewrite is no data race (and ThreadSanitizer agrees). */
+static inline void fy__rec_read(const fy__rec_t *r, double *value, uint64_t *count, fy_point_t *pts)
+{
+    const fy_point_t *src = fy__rec_points(r);
+    for (;;) {
+        uint32_t q = __atomic_load_n(&r->seq, __ATOMIC_ACQUIRE);
+        if (q & 1) { /* a push is writing it (a few stores under its shard lock) */
+            sched_yield();
+            continue;
+        }
+        /* acquire loads keep the second load of seq after them (instead of a fence, which ThreadSanitizer does not
+         * support); on x86 they are plain loads */
+        __atomic_load(&r->value, value, __ATOMIC_ACQUIRE);
+        *count = __atomic_load_n(&r->count, __ATOMIC_ACQUIRE);
+        for (uint32_t i = 0; i < r->npoints; i++) {
+            __atomic_load(&src[i].key, &pts[i].key, __ATOMIC_ACQUIRE);
+            __atomic_load(&src[i].value, &pts[i].value, __ATOMIC_ACQUIRE);
+            pts[i].count = __atomic_load_n(&src[i].count, __ATOMIC_ACQUIRE);
+        }
+        if (__atomic_load_n(&r->seq, __ATOMIC_RELAXED) == q)
+            return;
+    }
 }
 
 /* A series identity. Created when a (family, label set) first appears in a group, reused by later pushes of the same
@@ -75,18 +105,24 @@ struct st_fy__slot_t {
     char key[];
 };
 
-/* One family of one group as of one push. Immutable. */
+/* One family of one group as of one push. Immutable. The header fills one cache line and the name and HELP bytes
+ * follow it, then the recs: the fast path reads name, HELP and the recs' slots from the first 3-4 lines. */
 struct st_fy__gfam_t {
     fy__fam_t *fam;
     const fy__group_t *group; /* the owning group */
     fy_str_t name;
     fy_str_t help; /* valid iff has_help */
-    uint8_t has_help;
-    uint8_t type;
     int64_t stamp_ns;
     uint32_t nrecs;
-    fy__rec_t recs[]; /* push order */
+    uint8_t has_help;
+    uint8_t type;
+    /* then: name bytes, HELP bytes, padding to 8, nrecs recs (push order), points, native histogram bytes */
 };
+
+static inline fy__rec_t *fy__gfam_recs(const fy__gfam_t *g)
+{
+    return (fy__rec_t *)(void *)((char *)(uintptr_t)(g + 1) + ((g->name.len + g->help.len + 7) & ~(size_t)7));
+}
 
 typedef struct st_fy__helpvar_t {
     char *help; /* malloc'd copy */
@@ -125,10 +161,19 @@ struct st_fy__fam_t {
     char name_buf[];
 };
 
+/* Groups are 64-byte aligned and laid out for the push: the first line holds what the lookup and the fast path read
+ * (chain, hash, key, family list); the family list of up to FY_GROUP_INLINE_FAMS entries lives inside the group and
+ * the key bytes follow the struct, so that one burst of prefetches after the bucket load brings in everything the
+ * push reads of the group (at 1M series every object a push touches is a cache miss). */
+#define FY_GROUP_INLINE_FAMS 4
+
 struct st_fy__group_t {
     fy__group_t *next; /* shard bucket chain */
     uint64_t hash;
-    fy_str_t key;     /* canonical */
+    fy_str_t key;      /* canonical; the bytes follow the struct */
+    fy__gfam_t **fams; /* pushed families sorted by name; entries are swapped atomically by fast-path pushes;
+                        * points at fams_inline while they fit */
+    uint32_t nfams, cap_fams;
     fy_store_label_t *labels;
     uint32_t nlabels;
     uint8_t key_valid; /* all grouping values are valid UTF-8 */
@@ -136,11 +181,10 @@ struct st_fy__group_t {
     int64_t push_ns, push_stamp_ns, fail_ns, fail_stamp_ns;
     uint32_t origin;
     uint64_t version;
-    uint64_t nseries; /* slots owned (including the two timestamp series) */
-    fy__gfam_t **fams; /* pushed families sorted by name; entries are swapped atomically by fast-path pushes */
-    uint32_t nfams, cap_fams;
+    uint64_t nseries;   /* slots owned (including the two timestamp series) */
     fy__rec_t tsrec[2]; /* the timestamp series' values (updated in place, see ts_update) */
     fy__slot_t *tss[2];
+    fy__gfam_t *fams_inline[FY_GROUP_INLINE_FAMS];
 };
 
 /* Deferred frees (epoch-based reclamation). A list belongs to a shard or a stripe and is locked by it. */
@@ -158,6 +202,9 @@ typedef struct st_fy__retire_list_t {
 
 typedef struct st_fy__shard_t {
     pthread_mutex_t lock;
+    /* text scrapes running (each counts itself in every shard): a fast-path push frees the gfams it replaces at once
+     * when there are none, so that the next push reuses that memory while it is still in the cache */
+    _Atomic uint32_t readers;
     fy__group_t **buckets;
     size_t nbuckets, ngroups;
     fy__retire_list_t retired;
