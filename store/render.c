@@ -543,8 +543,7 @@ static int render_scrape(fy_store_t *s, const fy_body_t *own, int fmt, size_t ch
                         if (helpcopy == NULL)
                             abort();
                     }
-                    if (help_len != 0) /* an empty HELP (protobuf) has no bytes to copy, maybe no buffer */
-                        memcpy(helpcopy, help, help_len);
+                    memcpy(helpcopy, help, help_len);
                     help = helpcopy;
                 }
             }
