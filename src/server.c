@@ -28,6 +28,7 @@
 
 #include "log.h"
 #include "router.h"
+#include "store.h"
 #include "webconfig.h"
 
 #ifndef FY_VERSION
@@ -193,49 +194,10 @@ static void jput(jbuf_t *b, const char *s, size_t n)
     b->len += n;
 }
 
-/* encoding/json string: HTML-safe, \u00xx for other control bytes, U+2028/2029 escaped, invalid UTF-8 as U+FFFD. */
+/* encoding/json string, as the store writes them for /api/v1/metrics */
 static void jstr(jbuf_t *b, const char *s)
 {
-    static const char hex[] = "0123456789abcdef";
-    const unsigned char *p = (const unsigned char *)s;
-    jput(b, "\"", 1);
-    while (*p != '\0') {
-        unsigned char c = *p;
-        if (c < 0x80) {
-            char e[6] = {'\\', 'u', '0', '0', hex[c >> 4], hex[c & 15]};
-            if (c == '"' || c == '\\') {
-                e[1] = (char)c;
-                jput(b, e, 2);
-            } else if (c == '\n') {
-                jput(b, "\\n", 2);
-            } else if (c == '\r') {
-                jput(b, "\\r", 2);
-            } else if (c == '\t') {
-                jput(b, "\\t", 2);
-            } else if (c < 0x20 || c == '<' || c == '>' || c == '&') {
-                jput(b, e, 6);
-            } else {
-                jput(b, (const char *)p, 1);
-            }
-            p++;
-            continue;
-        }
-        size_t n = (c & 0xe0) == 0xc0 ? 2 : (c & 0xf0) == 0xe0 ? 3 : (c & 0xf8) == 0xf0 ? 4 : 0;
-        int ok = n != 0;
-        for (size_t i = 1; ok && i < n; i++)
-            ok = (p[i] & 0xc0) == 0x80;
-        if (!ok) {
-            jput(b, "\\ufffd", 6);
-            p++;
-            continue;
-        }
-        if (n == 3 && c == 0xe2 && p[1] == 0x80 && (p[2] == 0xa8 || p[2] == 0xa9))
-            jput(b, p[2] == 0xa8 ? "\\u2028" : "\\u2029", 6);
-        else
-            jput(b, (const char *)p, n);
-        p += n;
-    }
-    jput(b, "\"", 1);
+    fy_json_quote(fy_str(s, strlen(s)), &b->p, &b->len, &b->cap);
 }
 
 static void jflag(void *ctx, const char *name, const char *value)

@@ -888,6 +888,15 @@ static void jb_quote(jbuf_t *b, fy_str_t s)
     jb_add(b, "\"", 1);
 }
 
+void fy_json_quote(fy_str_t s, char **buf, size_t *len, size_t *cap)
+{
+    jbuf_t b = {*buf, *len, *cap};
+    jb_quote(&b, s);
+    *buf = b.p;
+    *len = b.n;
+    *cap = b.cap;
+}
+
 static void jb_num(jbuf_t *b, double v)
 {
     char t[FY_FLOAT_BUFSZ + 2];

@@ -168,6 +168,11 @@ int fy_store_render_protobuf(fy_store_t *s, const fy_body_t *own, size_t chunk_s
 int fy_store_render_openmetrics(fy_store_t *s, const fy_body_t *own, size_t chunk_size, fy_store_writer_t w,
                                 void *wctx);
 
+/** Appends s as a JSON string exactly as Go's encoding/json writes it (quotes included, HTML-safe \u003c \u003e
+ * \u0026, U+2028/U+2029 escaped, invalid UTF-8 as \ufffd) to the malloc'd buffer (*buf, *len, *cap), growing it;
+ * aborts when out of memory. For the server's other JSON answers (/api/v1/status). */
+void fy_json_quote(fy_str_t s, char **buf, size_t *len, size_t *cap);
+
 /** Renders the /api/v1/metrics body ({"status":"success","data":[...]}), groups in canonical key order. */
 int fy_store_render_json(fy_store_t *s, size_t chunk_size, fy_store_writer_t w, void *wctx);
 
