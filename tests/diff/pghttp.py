@@ -85,6 +85,40 @@ def request(port, method, path, body=None, headers=None, timeout=10.0):
         conn.close()
 
 
+# --- checks shared by the process-level suites ----------------------------------------------------------------
+
+OWN_FAMILY_PREFIXES = ("process_", "ferry_", "pushgateway_")
+
+
+class Checks:
+    """Counts passed and failed checks; prints each failure; summary() prints the closing 'N passed, N failed'."""
+
+    def __init__(self):
+        self.passed = 0
+        self.failed = 0
+
+    def __call__(self, cond, what):
+        if cond:
+            self.passed += 1
+        else:
+            self.failed += 1
+            print("FAIL: " + what)
+
+    def summary(self):
+        print("%d passed, %d failed" % (self.passed, self.failed))
+        return 1 if self.failed else 0
+
+
+def pushed_part(body):
+    """The lines of a text scrape that are not the gateway's own families."""
+    out = []
+    for line in body.decode().split("\n"):
+        name = line[7:] if line.startswith("# ") else line
+        if not name.startswith(OWN_FAMILY_PREFIXES):
+            out.append(line)
+    return "\n".join(out)
+
+
 # --- protobuf encoding of io.prometheus.client.MetricFamily (only what the tests need) ---------------------------
 
 COUNTER, GAUGE, SUMMARY, UNTYPED, HISTOGRAM, GAUGE_HISTOGRAM = range(6)

@@ -26,25 +26,8 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 import pghttp  # noqa: E402
 
 FERRY = sys.argv[1]
-results = {"passed": 0, "failed": 0}
-OWN = ("process_", "ferry_", "pushgateway_")
-
-
-def check(cond, what):
-    if cond:
-        results["passed"] += 1
-    else:
-        results["failed"] += 1
-        print("FAIL: " + what)
-
-
-def pushed_part(body):
-    out = []
-    for line in body.decode().split("\n"):
-        name = line[7:] if line.startswith("# ") else line
-        if not name.startswith(OWN):
-            out.append(line)
-    return "\n".join(out)
+check = pghttp.Checks()
+pushed_part = pghttp.pushed_part
 
 
 class Ferry:
@@ -253,10 +236,9 @@ def main():
     crash_test(d)
     damaged_log(d)
     leaving_durable_mode(d)
-    print("%d passed, %d failed" % (results["passed"], results["failed"]))
-    if not results["failed"]:
+    if not check.failed:
         shutil.rmtree(d)
-    return 1 if results["failed"] else 0
+    return check.summary()
 
 
 if __name__ == "__main__":

@@ -23,25 +23,8 @@ import pghttp  # noqa: E402
 from pghttp import GAUGE, HISTOGRAM, PB_CONTENT_TYPE, pb_family, pb_metric  # noqa: E402
 
 FERRY = sys.argv[1]
-results = {"passed": 0, "failed": 0}
-OWN = ("process_", "ferry_", "pushgateway_")
-
-
-def check(cond, what):
-    if cond:
-        results["passed"] += 1
-    else:
-        results["failed"] += 1
-        print("FAIL: " + what)
-
-
-def pushed_part(body):
-    out = []
-    for line in body.decode().split("\n"):
-        name = line[7:] if line.startswith("# ") else line
-        if not name.startswith(OWN):
-            out.append(line)
-    return "\n".join(out)
+check = pghttp.Checks()
+pushed_part = pghttp.pushed_part
 
 
 def server(path, *extra):
@@ -165,8 +148,7 @@ def main():
     check(os.path.exists(pg + ".pushgateway.bak"), "the Pushgateway file is kept beside")
     check(open(pg, "rb").read(8) == b"FERRYSNP", "the file is now Ferry's snapshot")
 
-    print("%d passed, %d failed" % (results["passed"], results["failed"]))
-    return 1 if results["failed"] else 0
+    return check.summary()
 
 
 if __name__ == "__main__":
