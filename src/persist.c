@@ -19,6 +19,7 @@
 #include "fy_parse.h"
 #include "fy_pb.h"
 #include "gobimport.h"
+#include "le.h"
 #include "log.h"
 #include "persist_log.h"
 #include "persist_snap.h"
@@ -56,16 +57,15 @@ static void rb_add(rbuf_t *b, const void *p, size_t n)
 
 static void rb_u32(rbuf_t *b, uint32_t v)
 {
-    unsigned char x[4] = {(unsigned char)v, (unsigned char)(v >> 8), (unsigned char)(v >> 16), (unsigned char)(v >> 24)};
+    uint8_t x[4];
+    fy_put_le32(x, v);
     rb_add(b, x, 4);
 }
 
-static void rb_i64(rbuf_t *b, int64_t s)
+static void rb_i64(rbuf_t *b, int64_t v)
 {
-    uint64_t v = (uint64_t)s;
-    unsigned char x[8];
-    for (int i = 0; i < 8; i++)
-        x[i] = (unsigned char)(v >> (8 * i));
+    uint8_t x[8];
+    fy_put_le64(x, (uint64_t)v);
     rb_add(b, x, 8);
 }
 
@@ -252,7 +252,7 @@ static uint32_t rd_u32(rd_t *r)
         r->bad = 1;
         return 0;
     }
-    uint32_t v = (uint32_t)r->p[0] | (uint32_t)r->p[1] << 8 | (uint32_t)r->p[2] << 16 | (uint32_t)r->p[3] << 24;
+    uint32_t v = fy_get_le32(r->p);
     r->p += 4;
     return v;
 }
@@ -263,9 +263,7 @@ static int64_t rd_i64(rd_t *r)
         r->bad = 1;
         return 0;
     }
-    uint64_t v = 0;
-    for (int i = 0; i < 8; i++)
-        v |= (uint64_t)r->p[i] << (8 * i);
+    uint64_t v = fy_get_le64(r->p);
     r->p += 8;
     return (int64_t)v;
 }
