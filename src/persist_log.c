@@ -33,7 +33,7 @@
 #define SEG_NAME_LEN 20       /* 16 hex digits + ".wal" */
 #define SPARE_KEEP (1u << 20) /* a pending buffer that grew past this is freed after its flush */
 
-__attribute__((format(printf, 3, 4))) static void seterr(char *err, size_t errlen, const char *fmt, ...)
+void fy__persist_err(char *err, size_t errlen, const char *fmt, ...)
 {
     if (err == NULL || errlen == 0)
         return;
@@ -127,7 +127,7 @@ static int seg_list(const char *dir, int remove_tmp, seg_ent_t **out, size_t *co
     if (d == NULL) {
         if (errno == ENOENT)
             return 0;
-        seterr(err, errlen, "open log directory %s: %s", dir, strerror(errno));
+        fy__persist_err(err, errlen, "open log directory %s: %s", dir, strerror(errno));
         return -1;
     }
     seg_ent_t *v = NULL;
@@ -146,7 +146,7 @@ static int seg_list(const char *dir, int remove_tmp, seg_ent_t **out, size_t *co
             cap = cap ? cap * 2 : 16;
             seg_ent_t *nv = realloc(v, cap * sizeof(*v));
             if (nv == NULL) {
-                seterr(err, errlen, "out of memory listing %s", dir);
+                fy__persist_err(err, errlen, "out of memory listing %s", dir);
                 rc = -1;
                 break;
             }
@@ -182,20 +182,20 @@ static int seg_create(const char *dir, uint64_t first, char *err, size_t errlen)
     fy_put_le32(h + 24, fy_crc32c(0, h, 24));
     int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
     if (fd < 0) {
-        seterr(err, errlen, "create %s: %s", tmp, strerror(errno));
+        fy__persist_err(err, errlen, "create %s: %s", tmp, strerror(errno));
         return -1;
     }
     if (write_all(fd, h, sizeof(h)) != 0 || fy__persist_sync(fd, 0) != 0) {
-        seterr(err, errlen, "write %s: %s", tmp, strerror(errno));
+        fy__persist_err(err, errlen, "write %s: %s", tmp, strerror(errno));
         goto fail;
     }
     if (rename(tmp, path) != 0) {
-        seterr(err, errlen, "rename %s: %s", tmp, strerror(errno));
+        fy__persist_err(err, errlen, "rename %s: %s", tmp, strerror(errno));
         goto fail;
     }
     if (fy__persist_sync_dir(dir) != 0) {
         /* the segment is in place but its name may not survive a crash: unusable, and a later open replaces it */
-        seterr(err, errlen, "sync directory %s: %s", dir, strerror(errno));
+        fy__persist_err(err, errlen, "sync directory %s: %s", dir, strerror(errno));
         close(fd);
         return -1;
     }
@@ -231,11 +231,11 @@ int fy_log_open(const char *dir, uint64_t next_seq, fy_log_t **out, char *err, s
 {
     *out = NULL;
     if (next_seq == 0) {
-        seterr(err, errlen, "log %s: sequence numbers start at 1", dir);
+        fy__persist_err(err, errlen, "log %s: sequence numbers start at 1", dir);
         return -1;
     }
     if (mkdir(dir, 0700) != 0 && errno != EEXIST) {
-        seterr(err, errlen, "create log directory %s: %s", dir, strerror(errno));
+        fy__persist_err(err, errlen, "create log directory %s: %s", dir, strerror(errno));
         return -1;
     }
     seg_ent_t *segs;
@@ -245,13 +245,13 @@ int fy_log_open(const char *dir, uint64_t next_seq, fy_log_t **out, char *err, s
     int rc = -1;
     fy_log_t *log = calloc(1, sizeof(*log));
     if (log == NULL || (log->dir = strdup(dir)) == NULL) {
-        seterr(err, errlen, "out of memory opening log %s", dir);
+        fy__persist_err(err, errlen, "out of memory opening log %s", dir);
         goto out;
     }
     log->fd = -1;
     for (size_t i = 0; i < nsegs; i++) {
         if (segs[i].first > next_seq) {
-            seterr(err, errlen, "log %s: segment %s starts after sequence number %" PRIu64 " (replay first)", dir, segs[i].name,
+            fy__persist_err(err, errlen, "log %s: segment %s starts after sequence number %" PRIu64 " (replay first)", dir, segs[i].name,
                    next_seq);
             goto out;
         }
@@ -261,7 +261,7 @@ int fy_log_open(const char *dir, uint64_t next_seq, fy_log_t **out, char *err, s
             struct stat sb;
             snprintf(path, sizeof(path), "%s/%s", dir, segs[i].name);
             if (stat(path, &sb) != 0 || sb.st_size > FY_LOG_SEG_HEADER) {
-                seterr(err, errlen, "log %s: segment %s already holds records from sequence number %" PRIu64, dir, segs[i].name,
+                fy__persist_err(err, errlen, "log %s: segment %s already holds records from sequence number %" PRIu64, dir, segs[i].name,
                        next_seq);
                 goto out;
             }
@@ -271,7 +271,7 @@ int fy_log_open(const char *dir, uint64_t next_seq, fy_log_t **out, char *err, s
             log->capclosed = log->capclosed ? log->capclosed * 2 : 16;
             uint64_t *nc = realloc(log->closed, log->capclosed * sizeof(*nc));
             if (nc == NULL) {
-                seterr(err, errlen, "out of memory opening log %s", dir);
+                fy__persist_err(err, errlen, "out of memory opening log %s", dir);
                 goto out;
             }
             log->closed = nc;
@@ -601,12 +601,12 @@ static int replay_segment(replay_t *r, const seg_ent_t *seg, int last)
     int skip = (r->flags & FY_LOG_REPLAY_SKIP_DAMAGED) != 0;
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0) {
-        seterr(r->err, r->errlen, "open %s: %s", path, strerror(errno));
+        fy__persist_err(r->err, r->errlen, "open %s: %s", path, strerror(errno));
         return -1;
     }
     struct stat sb;
     if (fstat(fd, &sb) != 0) {
-        seterr(r->err, r->errlen, "stat %s: %s", path, strerror(errno));
+        fy__persist_err(r->err, r->errlen, "stat %s: %s", path, strerror(errno));
         close(fd);
         return -1;
     }
@@ -615,7 +615,7 @@ static int replay_segment(replay_t *r, const seg_ent_t *seg, int last)
     if (size > 0) {
         p = mmap(NULL, size, PROT_READ, MAP_PRIVATE, fd, 0);
         if (p == MAP_FAILED) {
-            seterr(r->err, r->errlen, "mmap %s: %s", path, strerror(errno));
+            fy__persist_err(r->err, r->errlen, "mmap %s: %s", path, strerror(errno));
             close(fd);
             return -1;
         }
@@ -638,7 +638,7 @@ static int replay_segment(replay_t *r, const seg_ent_t *seg, int last)
         hproblem = "header sequence number does not match the file name";
     if (hproblem != NULL) {
         if (!skip) {
-            seterr(r->err, r->errlen, "%s: offset 0: %s", path, hproblem);
+            fy__persist_err(r->err, r->errlen, "%s: offset 0: %s", path, hproblem);
             rc = -1;
         } else {
             r->info->damaged++;
@@ -647,7 +647,7 @@ static int replay_segment(replay_t *r, const seg_ent_t *seg, int last)
         goto out;
     }
     if (r->expect != 0 && seg->first != r->expect && !skip) {
-        seterr(r->err, r->errlen,
+        fy__persist_err(r->err, r->errlen,
                "%s: offset 0: log starts at sequence number %" PRIu64 ", expected %" PRIu64 " (records are missing)", path,
                seg->first, r->expect);
         rc = -1;
@@ -684,7 +684,7 @@ static int replay_segment(replay_t *r, const seg_ent_t *seg, int last)
             if (!(r->flags & FY_LOG_REPLAY_READ_ONLY)) {
                 int wfd = open(path, O_WRONLY | O_CLOEXEC);
                 if (wfd < 0 || ftruncate(wfd, (off_t)off) != 0 || fy__persist_sync(wfd, 0) != 0) {
-                    seterr(r->err, r->errlen, "truncate torn tail of %s at offset %zu: %s", path, off, strerror(errno));
+                    fy__persist_err(r->err, r->errlen, "truncate torn tail of %s at offset %zu: %s", path, off, strerror(errno));
                     rc = -1;
                 }
                 if (wfd >= 0)
@@ -695,10 +695,10 @@ static int replay_segment(replay_t *r, const seg_ent_t *seg, int last)
         const char *problem = pr == REC_OK ? "unexpected sequence number" : rec_problem[pr];
         if (!skip) {
             if (next != SIZE_MAX)
-                seterr(r->err, r->errlen, "%s: offset %zu: corrupt record (%s); a valid record follows at offset %zu", path, off,
+                fy__persist_err(r->err, r->errlen, "%s: offset %zu: corrupt record (%s); a valid record follows at offset %zu", path, off,
                        problem, next);
             else
-                seterr(r->err, r->errlen, "%s: offset %zu: corrupt record (%s) in a segment that is not the last", path, off,
+                fy__persist_err(r->err, r->errlen, "%s: offset %zu: corrupt record (%s) in a segment that is not the last", path, off,
                        problem);
             rc = -1;
             goto out;
@@ -732,7 +732,7 @@ int fy_log_replay(const char *dir, uint64_t after_seq, unsigned flags, fy_log_re
         if (i + 1 < n && segs[i + 1].first <= after_seq + 1)
             continue;
         if (r.expect == 0 && segs[i].first > after_seq + 1 && !(flags & FY_LOG_REPLAY_SKIP_DAMAGED)) {
-            seterr(err, errlen,
+            fy__persist_err(err, errlen,
                    "%s/%s: offset 0: log starts at sequence number %" PRIu64 " but the snapshot covers only"
                    " up to %" PRIu64 " (records are missing)",
                    dir, segs[i].name, segs[i].first, after_seq);

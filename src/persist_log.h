@@ -119,4 +119,7 @@ extern int (*fy__persist_sync)(int fd, int data_only);
 /** Opens the directory and fsyncs it, so that a rename, create or unlink in it is durable. */
 int fy__persist_sync_dir(const char *dir);
 
+/* Formats an error message into err (errlen bytes; err may be NULL), for the log and the snapshot files alike. */
+__attribute__((format(printf, 3, 4))) void fy__persist_err(char *err, size_t errlen, const char *fmt, ...);
+
 #endif

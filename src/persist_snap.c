@@ -6,6 +6,7 @@
 #include "persist_snap.h"
 #include "crc32c.h"
 #include "le.h"
+#include "persist_log.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -25,16 +26,6 @@
 #define SNAP_VERSION 1u
 #define SNAP_END_MARK 0xFFFFFFFFu
 #define WBUF_SIZE (256 * 1024)
-
-__attribute__((format(printf, 3, 4))) static void snap_err(char *err, size_t errlen, const char *fmt, ...)
-{
-    if (err == NULL || errlen == 0)
-        return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-}
 
 /* Splits path into its directory ("." if none) and base name; -1 if either does not fit. */
 static int split_path(const char *path, char *dir, size_t dlen, char *base, size_t blen)
@@ -123,13 +114,13 @@ int fy_snap_write(const char *path, uint64_t wal_seq, fy_snap_fill_cb fill, void
 {
     char dir[4096], base[1024], tmp[4096 + 32];
     if (split_path(path, dir, sizeof(dir), base, sizeof(base)) != 0) {
-        snap_err(err, errlen, "snapshot path %s: bad or too long", path);
+        fy__persist_err(err, errlen, "snapshot path %s: bad or too long", path);
         return -1;
     }
     snprintf(tmp, sizeof(tmp), "%s.tmp.%ld", path, (long)getpid());
     fy_snap_writer_t *w = malloc(sizeof(*w));
     if (w == NULL) {
-        snap_err(err, errlen, "write %s: out of memory", tmp);
+        fy__persist_err(err, errlen, "write %s: out of memory", tmp);
         return -1;
     }
     memset(w, 0, offsetof(fy_snap_writer_t, buf));
@@ -137,7 +128,7 @@ int fy_snap_write(const char *path, uint64_t wal_seq, fy_snap_fill_cb fill, void
     unlink(tmp); /* a leftover of an earlier process that had our pid */
     w->fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
     if (w->fd < 0) {
-        snap_err(err, errlen, "open %s: %s", tmp, strerror(errno));
+        fy__persist_err(err, errlen, "open %s: %s", tmp, strerror(errno));
         goto out;
     }
     created = 1;
@@ -152,9 +143,9 @@ int fy_snap_write(const char *path, uint64_t wal_seq, fy_snap_fill_cb fill, void
     int frc = fill(ctx, w);
     if (frc != 0) {
         if (w->err != 0)
-            snap_err(err, errlen, "write %s: %s", tmp, strerror(w->err));
+            fy__persist_err(err, errlen, "write %s: %s", tmp, strerror(w->err));
         else
-            snap_err(err, errlen, "write %s: abandoned by its producer (%d)", tmp, frc);
+            fy__persist_err(err, errlen, "write %s: abandoned by its producer (%d)", tmp, frc);
         goto out;
     }
     uint8_t t[FY_SNAP_TRAILER];
@@ -167,27 +158,27 @@ int fy_snap_write(const char *path, uint64_t wal_seq, fy_snap_fill_cb fill, void
     w_bytes(w, t + 20, 4);
     w_flush(w);
     if (w->err != 0) {
-        snap_err(err, errlen, "write %s: %s", tmp, strerror(w->err));
+        fy__persist_err(err, errlen, "write %s: %s", tmp, strerror(w->err));
         goto out;
     }
     if (fy__persist_sync(w->fd, 0) != 0) {
-        snap_err(err, errlen, "fsync %s: %s", tmp, strerror(errno));
+        fy__persist_err(err, errlen, "fsync %s: %s", tmp, strerror(errno));
         goto out;
     }
     if (close(w->fd) != 0) {
         w->fd = -1;
-        snap_err(err, errlen, "close %s: %s", tmp, strerror(errno));
+        fy__persist_err(err, errlen, "close %s: %s", tmp, strerror(errno));
         goto out;
     }
     w->fd = -1;
     if (rename(tmp, path) != 0) {
-        snap_err(err, errlen, "rename %s to %s: %s", tmp, path, strerror(errno));
+        fy__persist_err(err, errlen, "rename %s to %s: %s", tmp, path, strerror(errno));
         goto out;
     }
     created = 0;
     if (fy__persist_sync_dir(dir) != 0) {
         /* the new file is in place but the rename may not survive a power loss; the caller must not truncate the log */
-        snap_err(err, errlen, "fsync directory %s: %s", dir, strerror(errno));
+        fy__persist_err(err, errlen, "fsync directory %s: %s", dir, strerror(errno));
         goto out;
     }
     if (info != NULL) {
@@ -283,17 +274,17 @@ int fy_snap_read(const char *path, fy_snap_read_cb cb, void *ctx, fy_snap_info_t
     if (fd < 0) {
         if (errno == ENOENT)
             return 1;
-        snap_err(err, errlen, "open %s: %s", path, strerror(errno));
+        fy__persist_err(err, errlen, "open %s: %s", path, strerror(errno));
         return -1;
     }
     struct stat sb;
     if (fstat(fd, &sb) != 0) {
-        snap_err(err, errlen, "stat %s: %s", path, strerror(errno));
+        fy__persist_err(err, errlen, "stat %s: %s", path, strerror(errno));
         close(fd);
         return -1;
     }
     if (!S_ISREG(sb.st_mode)) {
-        snap_err(err, errlen, "%s: not a regular file", path);
+        fy__persist_err(err, errlen, "%s: not a regular file", path);
         close(fd);
         return -1;
     }
@@ -302,7 +293,7 @@ int fy_snap_read(const char *path, fy_snap_read_cb cb, void *ctx, fy_snap_info_t
     if (size > 0) {
         p = mmap(NULL, size, PROT_READ, MAP_PRIVATE, fd, 0);
         if (p == MAP_FAILED) {
-            snap_err(err, errlen, "mmap %s: %s", path, strerror(errno));
+            fy__persist_err(err, errlen, "mmap %s: %s", path, strerror(errno));
             close(fd);
             return -1;
         }
@@ -314,7 +305,7 @@ int fy_snap_read(const char *path, fy_snap_read_cb cb, void *ctx, fy_snap_info_t
     int rc = 0;
     size_t bad = snap_verify(p != NULL ? p : empty, size, &n, problem, sizeof(problem));
     if (bad != SIZE_MAX) {
-        snap_err(err, errlen, "%s: offset %zu: %s", path, bad, problem);
+        fy__persist_err(err, errlen, "%s: offset %zu: %s", path, bad, problem);
         rc = -1;
         goto out;
     }
