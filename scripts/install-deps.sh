@@ -11,7 +11,7 @@ build_pkgs=(
     build-essential cmake ninja-build pkg-config
     libh2o-evloop-dev libssl-dev zlib1g-dev libxxhash-dev libjemalloc-dev libsnappy-dev
     libcmocka-dev libbenchmark-dev
-    libyaml-dev libcrypt-dev
+    libyaml-dev libcrypt-dev libcurl4-openssl-dev
 )
 test_pkgs=(
     clang libclang-rt-14-dev llvm
