@@ -1,5 +1,6 @@
 /*
- * main.c: process entry: flags, logging, the start-up log lines, then the server until shutdown.
+ * main.c: process entry: `ferry push` and `ferry run` go to the client (cli.h); otherwise flags, logging, the
+ * start-up log lines, then the server until shutdown.
  */
 #include <stdio.h>
 #include <string.h>
@@ -8,6 +9,7 @@
 #include <signal.h>
 #include <time.h>
 
+#include "cli.h"
 #include "flags.h"
 #include "handlers.h"
 #include "log.h"
@@ -50,12 +52,22 @@ int main(int argc, char **argv)
     static fy_flags_t flags;
     char err[512];
 
+    if (argc >= 2 && strcmp(argv[1], "push") == 0)
+        return fy_cli_push_main(argc - 1, argv + 1);
+    if (argc >= 2 && strcmp(argv[1], "run") == 0)
+        return fy_cli_run_main(argc - 1, argv + 1);
     if (fy_flags_parse(&flags, argc, argv, err, sizeof(err)) != 0) {
         fprintf(stderr, "ferry: error: %s, try --help\n", err);
         return 1;
     }
     if (flags.help) {
         fy_flags_usage(stderr, "ferry");
+        fprintf(stderr, "Commands (the client side, see docs/cli.md):\n"
+                        "  ferry push --gateway=URL --job=NAME [--label=NAME=VALUE]... [--add|--delete] [FILE|-]\n"
+                        "            Push an exposition file to a Pushgateway or Ferry, with retries.\n"
+                        "  ferry run --gateway=URL --job=NAME [--label=NAME=VALUE]... -- CMD [ARGS...]\n"
+                        "            Run a batch job and push its outcome and last-success time.\n"
+                        "  ferry push --help, ferry run --help  Their flags and exit codes.\n");
         return 0;
     }
     if (flags.version) {

@@ -1,0 +1,125 @@
+/*
+ * cli.h: the client side of the ferry binary, `ferry push` and `ferry run` (issue #6). The pure parts (argument
+ * parsing, grouping-key URLs, the outcome exposition, exit-code policy) live in cli.c and are unit-tested without a
+ * network; cli_push.c and cli_run.c are the two entry points; httpclient.c sends with libcurl and retries.
+ */
+#ifndef FY_CLI_H
+#define FY_CLI_H
+
+#include <stddef.h>
+#include <stdio.h>
+
+/* Exit codes of `ferry push` (docs/cli.md). `ferry run` exits with its command's status instead. */
+#define FY_CLI_OK 0
+#define FY_CLI_USAGE 1       /* bad arguments, unreadable file or password file */
+#define FY_CLI_REJECTED 2    /* the gateway answered 4xx; its message is printed */
+#define FY_CLI_UNREACHABLE 3 /* no answer, or 5xx, on every attempt */
+
+/* `ferry run`'s own failures before the command runs, as GNU timeout and env do: 125 is never the command's. */
+#define FY_RUN_USAGE 125
+
+#define FY_CLI_MAX_LABELS 64
+
+/* A --label name=value argument: name points at the argument (not NUL-terminated), value at its rest. */
+typedef struct st_fy_cli_label_t {
+    const char *name;
+    size_t name_len;
+    const char *value;
+} fy_cli_label_t;
+
+/* Where and how to push: the options `ferry push` and `ferry run` share. */
+typedef struct st_fy_cli_target_t {
+    const char *gateway; /* base URL, may carry user:password@ and a route prefix */
+    const char *job;
+    fy_cli_label_t labels[FY_CLI_MAX_LABELS];
+    size_t nlabels;
+    const char *username;
+    const char *password_file;
+    const char *ca_file;
+    int insecure;
+    long timeout_ms; /* per attempt */
+    unsigned retries;
+} fy_cli_target_t;
+
+typedef enum en_fy_cli_method_t { FY_CLI_PUT, FY_CLI_POST, FY_CLI_DELETE } fy_cli_method_t;
+
+typedef struct st_fy_cli_push_opts_t {
+    fy_cli_target_t t;
+    fy_cli_method_t method;
+    const char *file; /* "-" is stdin */
+    int help;
+} fy_cli_push_opts_t;
+
+typedef struct st_fy_cli_run_opts_t {
+    fy_cli_target_t t;
+    char **cmd; /* NULL-terminated tail of argv */
+    int help;
+} fy_cli_run_opts_t;
+
+/* Longest message the parsers write. */
+#define FY_CLI_ERR_MAX 256
+
+/**
+ * Parse `ferry push` arguments (argv[0] is "push"). Returns 0, or -1 with a one-line message in err.
+ * o->help set means: print fy_cli_push_usage and exit 0 (nothing else is checked then).
+ */
+int fy_cli_push_parse(fy_cli_push_opts_t *o, int argc, char **argv, char *err, size_t errcap);
+/** Same for `ferry run` (argv[0] is "run"): options, then `--` or the first non-option, then the command. */
+int fy_cli_run_parse(fy_cli_run_opts_t *o, int argc, char **argv, char *err, size_t errcap);
+
+void fy_cli_push_usage(FILE *out);
+void fy_cli_run_usage(FILE *out);
+
+/**
+ * The push URL: gateway without trailing slashes, then /metrics/job/<job>{/<name>/<value>}. A job or value that is
+ * empty, "." or "..", or has a byte outside [A-Za-z0-9._~-], is written as name@base64/<RawURLEncoding>, "=" when
+ * empty (what the Pushgateway and its Go client expect). Writes at most cap bytes with a NUL; returns the length
+ * the whole URL needs (like snprintf), so a result >= cap means it was cut.
+ */
+size_t fy_cli_url(const fy_cli_target_t *t, char *out, size_t cap);
+
+/** The URL for messages: a password in its user info is replaced by "xxxxx". Cut to cap like snprintf. */
+void fy_cli_redact(const char *url, char *out, size_t cap);
+
+/** base64.RawURLEncoding: no padding. out needs (len * 4 + 2) / 3 bytes; returns the count written. */
+size_t fy_cli_b64url(const char *in, size_t len, char *out);
+
+/** Retry policy: should an attempt that got this HTTP status (0 = no response) be tried again? */
+int fy_cli_retryable(long status);
+/** Exit code for the final attempt's status (0 = no response). */
+int fy_cli_exit_code(long status);
+/** Wait before retry number n (1-based): 250 ms doubling, at most 8 s. */
+long fy_cli_backoff_ms(unsigned n);
+
+/** Parses "10s", "500ms", "2m", "1.5" (seconds). Returns milliseconds, or -1. */
+long fy_cli_parse_duration(const char *s);
+
+/* How a `ferry run` command ended. */
+typedef struct st_fy_cli_outcome_t {
+    double start;   /* Unix seconds */
+    double end;     /* Unix seconds */
+    int exit_code;  /* the status ferry run exits with: code, 128+signal, 126/127 when not started */
+    int signal;     /* the signal that killed it, else 0 */
+} fy_cli_outcome_t;
+
+/**
+ * The outcome in text format 0.0.4: start time, duration, exit code, killing signal, and on success (exit_code 0)
+ * the last-success time. Returns the length needed, like snprintf.
+ */
+size_t fy_cli_outcome_render(const fy_cli_outcome_t *o, char *out, size_t cap);
+
+/* The environment variable naming the file a `ferry run` command may write extra metrics to. */
+#define FY_RUN_METRICS_ENV "FERRY_METRICS_FILE"
+
+/* Entry points, called by main() with argv[0] = "push" or "run". */
+int fy_cli_push_main(int argc, char **argv);
+int fy_cli_run_main(int argc, char **argv);
+
+/**
+ * Sends one request with the target's auth, TLS and timeout, retrying with fy_cli_backoff_ms on no response and
+ * 5xx. Messages go to stderr prefixed with who ("ferry push"). Returns an FY_CLI_* exit code.
+ */
+int fy_cli_send(const fy_cli_target_t *t, fy_cli_method_t method, const char *url, const char *body, size_t len,
+                const char *who);
+
+#endif
