@@ -15,9 +15,9 @@
 #define DEFAULT_TIMEOUT_MS 10000
 #define DEFAULT_RETRIES 3
 
-static int fail(char *err, size_t cap, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static int bad_arg(char *err, size_t cap, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
-static int fail(char *err, size_t cap, const char *fmt, ...)
+static int bad_arg(char *err, size_t cap, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
@@ -66,17 +66,17 @@ static int parse_label(fy_cli_target_t *t, const char *arg, char *err, size_t ca
 {
     const char *eq = strchr(arg, '=');
     if (eq == NULL)
-        return fail(err, cap, "--label \"%s\" is not name=value", arg);
+        return bad_arg(err, cap, "--label \"%s\" is not name=value", arg);
     size_t nlen = (size_t)(eq - arg);
     if (!label_name_ok(arg, nlen))
-        return fail(err, cap, "invalid label name \"%.*s\"", (int)nlen, arg);
+        return bad_arg(err, cap, "invalid label name \"%.*s\"", (int)nlen, arg);
     if (nlen == 3 && memcmp(arg, "job", 3) == 0)
-        return fail(err, cap, "the job label comes from --job, not --label");
+        return bad_arg(err, cap, "the job label comes from --job, not --label");
     for (size_t i = 0; i < t->nlabels; i++)
         if (t->labels[i].name_len == nlen && memcmp(t->labels[i].name, arg, nlen) == 0)
-            return fail(err, cap, "label \"%.*s\" given twice", (int)nlen, arg);
+            return bad_arg(err, cap, "label \"%.*s\" given twice", (int)nlen, arg);
     if (t->nlabels == FY_CLI_MAX_LABELS)
-        return fail(err, cap, "too many labels (at most %d)", FY_CLI_MAX_LABELS);
+        return bad_arg(err, cap, "too many labels (at most %d)", FY_CLI_MAX_LABELS);
     t->labels[t->nlabels++] = (fy_cli_label_t){arg, nlen, eq + 1};
     return 0;
 }
@@ -109,7 +109,7 @@ static int shared_option(fy_cli_target_t *t, int argc, char **argv, int *i, char
         v = name + nlen + 1;
     } else {
         if (*i + 1 >= argc)
-            return fail(err, cap, "--%s needs a value", valued[k]);
+            return bad_arg(err, cap, "--%s needs a value", valued[k]);
         v = argv[++*i];
     }
     switch (k) {
@@ -132,14 +132,14 @@ static int shared_option(fy_cli_target_t *t, int argc, char **argv, int *i, char
         break;
     case 6:
         if ((t->timeout_ms = fy_cli_parse_duration(v)) <= 0)
-            return fail(err, cap, "--timeout \"%s\" is not a duration like 10s or 500ms", v);
+            return bad_arg(err, cap, "--timeout \"%s\" is not a duration like 10s or 500ms", v);
         break;
     case 7: {
         char *end;
         errno = 0;
         unsigned long n = strtoul(v, &end, 10);
         if (*v < '0' || *v > '9' || *end != '\0' || errno != 0 || n > 20)
-            return fail(err, cap, "--retries \"%s\" is not a count from 0 to 20", v);
+            return bad_arg(err, cap, "--retries \"%s\" is not a count from 0 to 20", v);
         t->retries = (unsigned)n;
         break;
     }
@@ -159,15 +159,15 @@ static void target_defaults(fy_cli_target_t *t)
 static int target_check(const fy_cli_target_t *t, char *err, size_t cap)
 {
     if (t->gateway == NULL)
-        return fail(err, cap, "--gateway is required");
+        return bad_arg(err, cap, "--gateway is required");
     if (strncmp(t->gateway, "http://", 7) != 0 && strncmp(t->gateway, "https://", 8) != 0)
-        return fail(err, cap, "--gateway \"%s\" is not an http:// or https:// URL", t->gateway);
+        return bad_arg(err, cap, "--gateway \"%s\" is not an http:// or https:// URL", t->gateway);
     if (strpbrk(t->gateway, "?#") != NULL)
-        return fail(err, cap, "--gateway \"%s\" must not have a query or fragment", t->gateway);
+        return bad_arg(err, cap, "--gateway \"%s\" must not have a query or fragment", t->gateway);
     if (t->job == NULL)
-        return fail(err, cap, "--job is required");
+        return bad_arg(err, cap, "--job is required");
     if (t->job[0] == '\0')
-        return fail(err, cap, "--job must not be empty");
+        return bad_arg(err, cap, "--job must not be empty");
     return 0;
 }
 
@@ -202,16 +202,16 @@ int fy_cli_push_parse(fy_cli_push_opts_t *o, int argc, char **argv, char *err, s
             if (r > 0)
                 continue;
             if (arg[0] == '-' && arg[1] != '\0')
-                return fail(err, cap, "unknown flag \"%s\"", arg);
+                return bad_arg(err, cap, "unknown flag \"%s\"", arg);
         }
         if (o->file != NULL)
-            return fail(err, cap, "one file at most, got \"%s\" and \"%s\"", o->file, arg);
+            return bad_arg(err, cap, "one file at most, got \"%s\" and \"%s\"", o->file, arg);
         o->file = arg;
     }
     if (add && del)
-        return fail(err, cap, "--add and --delete exclude each other");
+        return bad_arg(err, cap, "--add and --delete exclude each other");
     if (del && o->file != NULL)
-        return fail(err, cap, "--delete sends no body, but a file was given: \"%s\"", o->file);
+        return bad_arg(err, cap, "--delete sends no body, but a file was given: \"%s\"", o->file);
     o->method = del ? FY_CLI_DELETE : add ? FY_CLI_POST : FY_CLI_PUT;
     if (!del && o->file == NULL)
         o->file = "-";
@@ -237,12 +237,12 @@ int fy_cli_run_parse(fy_cli_run_opts_t *o, int argc, char **argv, char *err, siz
         if (r < 0)
             return -1;
         if (r == 0 && arg[0] == '-')
-            return fail(err, cap, "unknown flag \"%s\"", arg);
+            return bad_arg(err, cap, "unknown flag \"%s\"", arg);
         if (r == 0)
             break; /* the command, without a "--" before it */
     }
     if (i >= argc)
-        return fail(err, cap, "no command to run: ferry run [flags] -- CMD [ARGS...]");
+        return bad_arg(err, cap, "no command to run: ferry run [flags] -- CMD [ARGS...]");
     o->cmd = argv + i;
     return target_check(&o->t, err, cap);
 }
