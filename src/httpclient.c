@@ -49,12 +49,30 @@ static void sleep_ms(long ms)
         ;
 }
 
-/* One attempt. Returns the HTTP status, or 0 with a message in err when there was no answer. */
-static long attempt(CURL *h, reply_t *r, char *err)
+/* Failures that the same request will meet again: bad URL, TLS trust, unsupported scheme. Not worth a retry. */
+static int permanent(CURLcode rc)
+{
+    switch (rc) {
+    case CURLE_UNSUPPORTED_PROTOCOL:
+    case CURLE_URL_MALFORMAT:
+    case CURLE_PEER_FAILED_VERIFICATION:
+    case CURLE_SSL_CACERT_BADFILE:
+    case CURLE_SSL_CERTPROBLEM:
+    case CURLE_LOGIN_DENIED:
+        return 1;
+    default:
+        return 0;
+    }
+}
+
+/* One attempt. Returns the HTTP status, or 0 with a message in err when there was no answer (*fatal when retrying
+ * cannot help). */
+static long attempt(CURL *h, reply_t *r, char *err, int *fatal)
 {
     r->len = 0;
     err[0] = '\0';
     CURLcode rc = curl_easy_perform(h);
+    *fatal = permanent(rc);
     if (rc != CURLE_OK) {
         if (err[0] == '\0')
             snprintf(err, CURL_ERROR_SIZE, "%s", curl_easy_strerror(rc));
@@ -118,7 +136,8 @@ int fy_cli_send(const fy_cli_target_t *t, fy_cli_method_t method, const char *ur
     }
 
     for (unsigned n = 0;; n++) {
-        long status = attempt(h, &reply, err);
+        int fatal;
+        long status = attempt(h, &reply, err, &fatal);
         code = fy_cli_exit_code(status);
         if (code == FY_CLI_OK)
             break;
@@ -129,6 +148,10 @@ int fy_cli_send(const fy_cli_target_t *t, fy_cli_method_t method, const char *ur
             snprintf(what, sizeof(what), "HTTP %ld: %s", status, reply.len > 0 ? reply.text : "(empty answer)");
         if (!fy_cli_retryable(status)) {
             fprintf(stderr, "%s: %s %s rejected: %s\n", who, METHODS[method], shown, what);
+            break;
+        }
+        if (fatal) {
+            fprintf(stderr, "%s: %s %s failed: %s\n", who, METHODS[method], shown, what);
             break;
         }
         if (n == t->retries) {
