@@ -117,9 +117,10 @@ int fy_cli_run_main(int argc, char **argv);
 
 /**
  * Sends one request with the target's auth, TLS and timeout, retrying with fy_cli_backoff_ms on no response and
- * 5xx. Messages go to stderr prefixed with who ("ferry push"). Returns an FY_CLI_* exit code.
+ * 5xx. Messages go to stderr prefixed with who ("ferry push"). Returns an FY_CLI_* exit code; *status gets the last
+ * attempt's HTTP status (0 when there was no answer).
  */
 int fy_cli_send(const fy_cli_target_t *t, fy_cli_method_t method, const char *url, const char *body, size_t len,
-                const char *who);
+                const char *who, long *status);
 
 #endif

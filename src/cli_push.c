@@ -79,7 +79,8 @@ int fy_cli_push_main(int argc, char **argv)
         if (!is_stdin)
             fclose(f);
     }
-    code = fy_cli_send(&o.t, o.method, url, body, len, "ferry push");
+    long status;
+    code = fy_cli_send(&o.t, o.method, url, body, len, "ferry push", &status);
 Exit:
     free(body);
     free(url);

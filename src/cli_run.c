@@ -246,18 +246,20 @@ int fy_cli_run_main(int argc, char **argv)
     }
     fy_cli_method_t method = out.exit_code == 0 ? FY_CLI_PUT : FY_CLI_POST;
     int code;
+    long status;
     if (extra != NULL && (body = malloc(extra_len + olen)) != NULL) {
         memcpy(body, extra, extra_len);
         memcpy(body + extra_len, outcome, olen);
-        code = fy_cli_send(&o.t, method, url, body, extra_len + olen, "ferry run");
-        if (code == FY_CLI_REJECTED) {
-            /* the gateway's reason is on stderr already; the job's own metrics must not cost it the outcome */
+        code = fy_cli_send(&o.t, method, url, body, extra_len + olen, "ferry run", &status);
+        /* A 400 is about the body (parse error, inconsistency), and only the job's part can be at fault; its own
+         * metrics must not cost the job its outcome. Other 4xx (auth, route) would fail the same way again. */
+        if (code == FY_CLI_REJECTED && status == 400) {
             fprintf(stderr, "ferry run: the gateway refused the metrics from $" FY_RUN_METRICS_ENV
                             "; pushing the outcome alone\n");
-            code = fy_cli_send(&o.t, method, url, outcome, olen, "ferry run");
+            code = fy_cli_send(&o.t, method, url, outcome, olen, "ferry run", &status);
         }
     } else {
-        code = fy_cli_send(&o.t, method, url, outcome, olen, "ferry run");
+        code = fy_cli_send(&o.t, method, url, outcome, olen, "ferry run", &status);
     }
     if (code != FY_CLI_OK)
         fprintf(stderr, "ferry run: the outcome of %s was not pushed; exit status %d is the command's\n", o.cmd[0],

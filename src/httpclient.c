@@ -87,13 +87,15 @@ static long attempt(CURL *h, reply_t *r, char *err, int *fatal)
 }
 
 int fy_cli_send(const fy_cli_target_t *t, fy_cli_method_t method, const char *url, const char *body, size_t len,
-                const char *who)
+                const char *who, long *status_out)
 {
     static reply_t reply;
     char err[CURL_ERROR_SIZE], password[1024] = "", shown[2048];
     struct curl_slist *headers = NULL;
     CURL *h = NULL;
     int code = FY_CLI_UNREACHABLE;
+
+    *status_out = 0;
 
     if (t->password_file != NULL && read_password(t->password_file, password, sizeof(password)) != 0) {
         fprintf(stderr, "%s: cannot read --password-file %s: %m\n", who, t->password_file);
@@ -138,6 +140,7 @@ int fy_cli_send(const fy_cli_target_t *t, fy_cli_method_t method, const char *ur
     for (unsigned n = 0;; n++) {
         int fatal;
         long status = attempt(h, &reply, err, &fatal);
+        *status_out = status;
         code = fy_cli_exit_code(status);
         if (code == FY_CLI_OK)
             break;
