@@ -318,8 +318,8 @@ static int plain_ok(const char *v, size_t len)
         return 0;
     for (size_t i = 0; i < len; i++) {
         char c = v[i];
-        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' || c == '.' ||
-              c == '_' || c == '~'))
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' || c == '.' || c == '_' ||
+              c == '~'))
             return 0;
     }
     return 1;
@@ -433,8 +433,7 @@ size_t fy_cli_outcome_render(const fy_cli_outcome_t *o, char *out, size_t cap)
     put_metric(&b, "job_duration_seconds", "How long the job's command ran.", v);
     snprintf(v, sizeof(v), "%d", o->exit_code);
     put_metric(&b, "job_exit_code",
-               "Exit status of the job's command: 128+N when killed by signal N, 127 or 126 when it could not be started.",
-               v);
+               "Exit status of the job's command: 128+N when killed by signal N, 127 or 126 when it could not be started.", v);
     snprintf(v, sizeof(v), "%d", o->signal);
     put_metric(&b, "job_killed_by_signal", "Number of the signal that killed the job's command, 0 when it exited.", v);
     if (o->exit_code == 0) {

@@ -96,10 +96,10 @@ long fy_cli_parse_duration(const char *s);
 
 /* How a `ferry run` command ended. */
 typedef struct st_fy_cli_outcome_t {
-    double start;   /* Unix seconds */
-    double end;     /* Unix seconds */
-    int exit_code;  /* the status ferry run exits with: code, 128+signal, 126/127 when not started */
-    int signal;     /* the signal that killed it, else 0 */
+    double start;  /* Unix seconds */
+    double end;    /* Unix seconds */
+    int exit_code; /* the status ferry run exits with: code, 128+signal, 126/127 when not started */
+    int signal;    /* the signal that killed it, else 0 */
 } fy_cli_outcome_t;
 
 /**
@@ -120,7 +120,7 @@ int fy_cli_run_main(int argc, char **argv);
  * 5xx. Messages go to stderr prefixed with who ("ferry push"). Returns an FY_CLI_* exit code; *status gets the last
  * attempt's HTTP status (0 when there was no answer).
  */
-int fy_cli_send(const fy_cli_target_t *t, fy_cli_method_t method, const char *url, const char *body, size_t len,
-                const char *who, long *status);
+int fy_cli_send(const fy_cli_target_t *t, fy_cli_method_t method, const char *url, const char *body, size_t len, const char *who,
+                long *status);
 
 #endif

@@ -202,8 +202,7 @@ int fy_cli_run_main(int argc, char **argv)
     if (make_metrics_file(metrics_path, sizeof(metrics_path)) == 0)
         have_file = 1;
     else
-        fprintf(stderr, "ferry run: cannot create the metrics file (%s), $" FY_RUN_METRICS_ENV " is not set\n",
-                strerror(errno));
+        fprintf(stderr, "ferry run: cannot create the metrics file (%s), $" FY_RUN_METRICS_ENV " is not set\n", strerror(errno));
 
     /* Signals stay blocked from before fork until child_pid is known, so none is lost or sent to pid 0. */
     sigset_t block, oldmask;
@@ -235,8 +234,8 @@ int fy_cli_run_main(int argc, char **argv)
     out.end = out.start + (now_mono() - t0);
 
     if (have_file && read_metrics_file(metrics_path, &extra, &extra_len) != 0)
-        fprintf(stderr, "ferry run: cannot read $" FY_RUN_METRICS_ENV " (%s): %s; pushing the outcome alone\n",
-                metrics_path, strerror(errno));
+        fprintf(stderr, "ferry run: cannot read $" FY_RUN_METRICS_ENV " (%s): %s; pushing the outcome alone\n", metrics_path,
+                strerror(errno));
 
     char outcome[2048];
     size_t olen = fy_cli_outcome_render(&out, outcome, sizeof(outcome));
@@ -254,16 +253,14 @@ int fy_cli_run_main(int argc, char **argv)
         /* A 400 is about the body (parse error, inconsistency), and only the job's part can be at fault; its own
          * metrics must not cost the job its outcome. Other 4xx (auth, route) would fail the same way again. */
         if (code == FY_CLI_REJECTED && status == 400) {
-            fprintf(stderr, "ferry run: the gateway refused the metrics from $" FY_RUN_METRICS_ENV
-                            "; pushing the outcome alone\n");
+            fprintf(stderr, "ferry run: the gateway refused the metrics from $" FY_RUN_METRICS_ENV "; pushing the outcome alone\n");
             code = fy_cli_send(&o.t, method, url, outcome, olen, "ferry run", &status);
         }
     } else {
         code = fy_cli_send(&o.t, method, url, outcome, olen, "ferry run", &status);
     }
     if (code != FY_CLI_OK)
-        fprintf(stderr, "ferry run: the outcome of %s was not pushed; exit status %d is the command's\n", o.cmd[0],
-                out.exit_code);
+        fprintf(stderr, "ferry run: the outcome of %s was not pushed; exit status %d is the command's\n", o.cmd[0], out.exit_code);
 Exit:
     if (have_file)
         unlink(metrics_path);

@@ -86,8 +86,8 @@ static long attempt(CURL *h, reply_t *r, char *err, int *fatal)
     return status;
 }
 
-int fy_cli_send(const fy_cli_target_t *t, fy_cli_method_t method, const char *url, const char *body, size_t len,
-                const char *who, long *status_out)
+int fy_cli_send(const fy_cli_target_t *t, fy_cli_method_t method, const char *url, const char *body, size_t len, const char *who,
+                long *status_out)
 {
     static reply_t reply;
     char err[CURL_ERROR_SIZE], password[1024] = "", shown[2048];
@@ -158,8 +158,7 @@ int fy_cli_send(const fy_cli_target_t *t, fy_cli_method_t method, const char *ur
             break;
         }
         if (n == t->retries) {
-            fprintf(stderr, "%s: %s %s failed after %u attempt%s: %s\n", who, METHODS[method], shown, n + 1, n ? "s" : "",
-                    what);
+            fprintf(stderr, "%s: %s %s failed after %u attempt%s: %s\n", who, METHODS[method], shown, n + 1, n ? "s" : "", what);
             break;
         }
         long wait = fy_cli_backoff_ms(n + 1);

@@ -33,8 +33,7 @@ static void describe_target(const fy_cli_target_t *t, char *out, size_t cap)
 {
     size_t w = (size_t)snprintf(out, cap, "gw=%s job=%s", t->gateway, t->job);
     for (size_t i = 0; i < t->nlabels; i++)
-        w += (size_t)snprintf(out + w, cap - w, " %.*s=%s", (int)t->labels[i].name_len, t->labels[i].name,
-                              t->labels[i].value);
+        w += (size_t)snprintf(out + w, cap - w, " %.*s=%s", (int)t->labels[i].name_len, t->labels[i].name, t->labels[i].value);
     if (t->username != NULL)
         w += (size_t)snprintf(out + w, cap - w, " user=%s", t->username);
     if (t->password_file != NULL)
@@ -67,15 +66,14 @@ static const args_case_t push_cases[] = {
     {"push|--gateway=https://gw|--job=j|--username=u|--password-file=/p|--ca-file=/ca|--insecure|--timeout=500ms|"
      "--retries=0",
      "PUT file=- gw=https://gw job=j user=u pwfile=/p ca=/ca insecure timeout=500 retries=0", 0, "auth, TLS, limits"},
-    {"push|--gateway=http://gw|--job=j|--|--odd-name", "PUT file=--odd-name gw=http://gw job=j timeout=10000 retries=3",
-     0, "after -- every argument is a file"},
+    {"push|--gateway=http://gw|--job=j|--|--odd-name", "PUT file=--odd-name gw=http://gw job=j timeout=10000 retries=3", 0,
+     "after -- every argument is a file"},
     {"push|--help|--bogus", "help", 0, "--help wins over anything after it"},
     {"push|--job=j", "--gateway is required", 1, "no gateway"},
     {"push|--gateway=http://gw", "--job is required", 1, "no job"},
     {"push|--gateway=http://gw|--job=", "--job must not be empty", 1, "empty job"},
     {"push|--gateway=gw:9091|--job=j", "--gateway \"gw:9091\" is not an http:// or https:// URL", 1, "no scheme"},
-    {"push|--gateway=http://gw/?x=1|--job=j", "--gateway \"http://gw/?x=1\" must not have a query or fragment", 1,
-     "query"},
+    {"push|--gateway=http://gw/?x=1|--job=j", "--gateway \"http://gw/?x=1\" must not have a query or fragment", 1, "query"},
     {"push|--gateway=http://gw|--job=j|--bogus", "unknown flag \"--bogus\"", 1, "unknown flag"},
     {"push|--gateway=http://gw|--job=j|-x", "unknown flag \"-x\"", 1, "unknown short flag"},
     {"push|--gateway=http://gw|--job", "--job needs a value", 1, "missing value at the end"},
@@ -88,13 +86,11 @@ static const args_case_t push_cases[] = {
     {"push|--gateway=http://gw|--job=j|--label|a=1|--label|a=2", "label \"a\" given twice", 1, "duplicate"},
     {"push|--gateway=http://gw|--job=j|--timeout=soon", "--timeout \"soon\" is not a duration like 10s or 500ms", 1,
      "bad duration"},
-    {"push|--gateway=http://gw|--job=j|--timeout=0", "--timeout \"0\" is not a duration like 10s or 500ms", 1,
-     "zero timeout"},
+    {"push|--gateway=http://gw|--job=j|--timeout=0", "--timeout \"0\" is not a duration like 10s or 500ms", 1, "zero timeout"},
     {"push|--gateway=http://gw|--job=j|--retries=-1", "--retries \"-1\" is not a count from 0 to 20", 1, "negative"},
     {"push|--gateway=http://gw|--job=j|--retries=21", "--retries \"21\" is not a count from 0 to 20", 1, "too many"},
     {"push|--gateway=http://gw|--job=j|--add|--delete", "--add and --delete exclude each other", 1, "both"},
-    {"push|--gateway=http://gw|--job=j|--delete|f", "--delete sends no body, but a file was given: \"f\"", 1,
-     "delete with a file"},
+    {"push|--gateway=http://gw|--job=j|--delete|f", "--delete sends no body, but a file was given: \"f\"", 1, "delete with a file"},
     {"push|--gateway=http://gw|--job=j|a|b", "one file at most, got \"a\" and \"b\"", 1, "two files"},
 };
 
@@ -103,15 +99,14 @@ static const args_case_t run_cases[] = {
      "command after --"},
     {"run|--gateway=http://gw|--job=j|true|--job=x", "cmd=[true,--job=x] gw=http://gw job=j timeout=10000 retries=3", 0,
      "the first non-flag starts the command; its flags are its own"},
-    {"run|--job=j|--gateway|http://gw|--label|a=b|--|--weird", "cmd=[--weird] gw=http://gw job=j a=b timeout=10000 retries=3",
-     0, "a command that looks like a flag after --"},
+    {"run|--job=j|--gateway|http://gw|--label|a=b|--|--weird", "cmd=[--weird] gw=http://gw job=j a=b timeout=10000 retries=3", 0,
+     "a command that looks like a flag after --"},
     {"run|-h", "help", 0, "help"},
     {"run|--gateway=http://gw|--job=j", "no command to run: ferry run [flags] -- CMD [ARGS...]", 1, "no command"},
     {"run|--gateway=http://gw|--job=j|--", "no command to run: ferry run [flags] -- CMD [ARGS...]", 1, "empty after --"},
     {"run|--job=j|--|true", "--gateway is required", 1, "no gateway"},
     {"run|--gateway=http://gw|--job=j|--add|--|true", "unknown flag \"--add\"", 1, "push-only flag"},
-    {"run|--gateway=http://gw|--job=j|--label=job=x|--|true", "the job label comes from --job, not --label", 1,
-     "job label"},
+    {"run|--gateway=http://gw|--job=j|--label=job=x|--|true", "the job label comes from --job, not --label", 1, "job label"},
 };
 
 static void test_push_args(void **state)
@@ -187,20 +182,34 @@ static const url_case_t url_cases[] = {
     {"http://gw:9091", "backup", {NULL}, "http://gw:9091/metrics/job/backup", "plain job"},
     {"http://gw:9091///", "backup", {NULL}, "http://gw:9091/metrics/job/backup", "trailing slashes of the gateway"},
     {"https://u:p@gw/pg/", "b", {NULL}, "https://u:p@gw/pg/metrics/job/b", "credentials and route prefix kept"},
-    {"http://gw", "b", {"instance=db-1.example.com", "tier=A_b~c", NULL},
-     "http://gw/metrics/job/b/instance/db-1.example.com/tier/A_b~c", "unreserved bytes stay plain, order kept"},
-    {"http://gw", "b", {"path=/var/tmp", NULL}, "http://gw/metrics/job/b/path@base64/L3Zhci90bXA",
+    {"http://gw",
+     "b",
+     {"instance=db-1.example.com", "tier=A_b~c", NULL},
+     "http://gw/metrics/job/b/instance/db-1.example.com/tier/A_b~c",
+     "unreserved bytes stay plain, order kept"},
+    {"http://gw",
+     "b",
+     {"path=/var/tmp", NULL},
+     "http://gw/metrics/job/b/path@base64/L3Zhci90bXA",
      "slash: the Pushgateway README example"},
     {"http://gw", "b", {"e=", NULL}, "http://gw/metrics/job/b/e@base64/=", "empty value is ="},
     {"http://gw", "/var/tmp", {NULL}, "http://gw/metrics/job@base64/L3Zhci90bXA", "job with a slash"},
     {"http://gw", "a b", {NULL}, "http://gw/metrics/job@base64/YSBi", "space"},
-    {"http://gw", "b", {"x=.", "y=..", "z=...", NULL}, "http://gw/metrics/job/b/x@base64/Lg/y@base64/Li4/z/...",
+    {"http://gw",
+     "b",
+     {"x=.", "y=..", "z=...", NULL},
+     "http://gw/metrics/job/b/x@base64/Lg/y@base64/Li4/z/...",
      "dot segments would be cleaned by the server; three dots would not"},
-    {"http://gw", "b", {"q=a?b", "h=a#b", "p=100%", "s=a+b", NULL},
+    {"http://gw",
+     "b",
+     {"q=a?b", "h=a#b", "p=100%", "s=a+b", NULL},
      "http://gw/metrics/job/b/q@base64/YT9i/h@base64/YSNi/p@base64/MTAwJQ/s@base64/YSti",
      "URL syntax characters"},
-    {"http://gw", "b", {"name=\xce\xa0\xcf\x81\xce\xbf\xce\xbc\xce\xb7\xce\xb8\xce\xb5\xcf\x8d\xcf\x82", NULL},
-     "http://gw/metrics/job/b/name@base64/zqDPgc6_zrzOt864zrXPjc-C", "UTF-8, URL-safe alphabet (- and _)"},
+    {"http://gw",
+     "b",
+     {"name=\xce\xa0\xcf\x81\xce\xbf\xce\xbc\xce\xb7\xce\xb8\xce\xb5\xcf\x8d\xcf\x82", NULL},
+     "http://gw/metrics/job/b/name@base64/zqDPgc6_zrzOt864zrXPjc-C",
+     "UTF-8, URL-safe alphabet (- and _)"},
 };
 
 static void test_url(void **state)
@@ -233,9 +242,14 @@ static void test_url_round_trip(void **state)
 {
     (void)state;
     static const char *const values[] = {
-        "",    "a",     "/",     "//",      "a/b/",     ".",   "..",  "...",  "=",      "==",        "@base64", "a@base64",
-        " ",   "\t\n",  "%2F",   "a+b%25c", "é/ü",      "~",   "-_",  "?#&",  "\\",     "\x7f",      "0",
-        "long value with / and = and spaces, long enough to span several base64 chunks of forty-eight bytes",
+        "",        "a",       "/",
+        "//",      "a/b/",    ".",
+        "..",      "...",     "=",
+        "==",      "@base64", "a@base64",
+        " ",       "\t\n",    "%2F",
+        "a+b%25c", "é/ü",     "~",
+        "-_",      "?#&",     "\\",
+        "\x7f",    "0",       "long value with / and = and spaces, long enough to span several base64 chunks of forty-eight bytes",
     };
     size_t nv = sizeof(values) / sizeof(values[0]);
     for (size_t i = 0; i < nv; i++) {
@@ -347,9 +361,8 @@ static void test_redact(void **state)
     }
 }
 
-static const char HELP_HEAD[] =
-    "# HELP job_start_time_seconds Unix time when the job's command was started.\n"
-    "# TYPE job_start_time_seconds gauge\n";
+static const char HELP_HEAD[] = "# HELP job_start_time_seconds Unix time when the job's command was started.\n"
+                                "# TYPE job_start_time_seconds gauge\n";
 
 static void test_outcome(void **state)
 {
@@ -421,9 +434,9 @@ static void test_outcome(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_push_args), cmocka_unit_test(test_run_args), cmocka_unit_test(test_url),
-        cmocka_unit_test(test_url_round_trip), cmocka_unit_test(test_b64), cmocka_unit_test(test_policy),
-        cmocka_unit_test(test_duration), cmocka_unit_test(test_redact), cmocka_unit_test(test_outcome),
+        cmocka_unit_test(test_push_args),      cmocka_unit_test(test_run_args), cmocka_unit_test(test_url),
+        cmocka_unit_test(test_url_round_trip), cmocka_unit_test(test_b64),      cmocka_unit_test(test_policy),
+        cmocka_unit_test(test_duration),       cmocka_unit_test(test_redact),   cmocka_unit_test(test_outcome),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -282,6 +282,10 @@ def tls_suite():
                            stdin=b"t 3\n")
         check(rc == 2 and "HTTP 401" in err, "wrong password: 401, exit 2 (got %d: %r)" % (rc, err))
         check("wrong" not in err and "alice:xxxxx@" in err, "the password is not printed: %r" % err)
+        rc, _, err = ferry("run", "--gateway", "https://alice:wrong@127.0.0.1:%d" % port, "--job", "tls", "--ca-file", ca,
+                           "--", "sh", "-c", 'echo "m 1" > "$FERRY_METRICS_FILE"; exit 5')
+        check(rc == 5 and "HTTP 401" in err and "outcome alone" not in err and "was not pushed" in err,
+              "run with a 401: no second push without the file, exit status kept (got %d: %r)" % (rc, err))
         t0 = time.time()
         rc, _, err = ferry("push", "--gateway", gw, "--job", "tls", "--retries", "3", stdin=b"t 4\n")
         check(rc == 3 and "retrying" not in err and time.time() - t0 < 5,
