@@ -4,8 +4,8 @@ the same scenarios against the reference Pushgateway 1.5.1 when its path is give
 identically).
 
 push: PUT, POST (--add), DELETE, stdin, grouping labels with '/' and empty values (checked in /api/v1/metrics), a
-bad body (exit 2 with the gateway's message), no gateway (retries with backoff, exit 3), 5xx retried and 4xx not
-(a scripted stub gateway), TLS with a CA file and basic auth (password file, URL credentials, wrong password).
+bad body (exit 2 with the gateway's message), no gateway (retries with backoff, exit 3), a silent gateway
+(--timeout per attempt), 5xx retried and 4xx not (a scripted stub gateway), TLS with a CA file and basic auth (password file, URL credentials, wrong password).
 run: success (outcome and last-success pushed), failure (exit code kept, last success of the earlier run survives),
 command not found (127), killed by a signal, SIGTERM forwarded, gateway down (job's exit code unchanged, stderr says
 so), metrics written to $FERRY_METRICS_FILE (pushed, file removed) and a malformed one (outcome still pushed).
@@ -15,6 +15,7 @@ import http.server
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -195,6 +196,20 @@ def unreachable_suite():
           "two retries with backoff 250 then 500 ms: %r" % err)
     check("failed after 3 attempts" in err, "final message counts the attempts: %r" % err)
     check(0.7 <= elapsed < 10, "backoff waited about 0.75 s (took %.2f s)" % elapsed)
+
+    # a gateway that accepts the connection and never answers: each attempt ends at --timeout
+    mute = socket.socket()
+    mute.bind(("127.0.0.1", 0))
+    mute.listen(8)
+    try:
+        t0 = time.time()
+        rc, _, err = ferry("push", "--gateway", "http://127.0.0.1:%d" % mute.getsockname()[1], "--job", "j",
+                           "--timeout", "300ms", "--retries", "1", stdin=b"a 1\n")
+        elapsed = time.time() - t0
+    finally:
+        mute.close()
+    check(rc == 3 and "timed out" in err.lower(), "a silent gateway times out, exit 3 (got %d: %r)" % (rc, err))
+    check(0.8 <= elapsed < 5, "two attempts of 300 ms and a 250 ms backoff (took %.2f s)" % elapsed)
 
     rc, _, err = ferry("run", "--gateway", gw, "--job", "j", "--retries", "1", "--", "sh", "-c", "exit 4")
     check(rc == 4, "gateway down: the job's exit code 4 is kept (got %d)" % rc)
