@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """test_docs.py: the shell commands of README.md and docs/quickstart.md are run, so the documentation cannot rot
-(docs/example/README.md's are checked too).
+(docs/example/README.md, docs/migrating.md and docs/when-to-use.md are held to the same rules).
 
 The convention these documents follow (docs/quickstart.md says it to the reader):
 - Every fenced block whose info string is `sh` is run. Other shell-like info strings (bash, shell, console, ...)
@@ -31,9 +31,10 @@ import pghttp  # noqa: E402
 
 FERRY = os.path.abspath(sys.argv[1])
 ROOT = os.path.abspath(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".."))
-# document -> whether it must have commands that run (docs/example/README.md only has run.sh, which needs Prometheus
-# and runs until stopped: test_example.py runs it; here its skipped block is checked like any other)
-DOCUMENTS = {"README.md": True, "docs/quickstart.md": True, "docs/example/README.md": False}
+# document -> whether it must have commands that run (the others only have blocks that cannot run here, such as
+# docs/example/run.sh, which test_example.py runs; their skipped blocks are checked like any other)
+DOCUMENTS = {"README.md": True, "docs/quickstart.md": True, "docs/example/README.md": False, "docs/migrating.md": False,
+             "docs/when-to-use.md": False}
 SHELL_INFOS = {"bash", "shell", "console", "shell-session", "zsh", "terminal", "sh-session"}
 SKIP = re.compile(r"^<!-- doc-test: skip: (.*\S)\s*-->$")
 check = pghttp.Checks()
