@@ -82,7 +82,8 @@ wait_ready() {
 # A port already in use must stop us: Ferry binds with SO_REUSEPORT, so a second Ferry on a busy port would start
 # and silently share the connections with whatever Ferry listens there already.
 for port in "$FERRY_PORT" "$PROMETHEUS_PORT"; do
-    if "$PYTHON" -c 'import socket, sys; socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=1)' "$port" 2>/dev/null; then
+    if "$PYTHON" -c 'import socket, sys; socket.create_connection(("127.0.0.1", int(sys.argv[1])), 1)' "$port" 2>/dev/null
+    then
         echo "run.sh: something already listens on 127.0.0.1:$port; choose other ports (FERRY_PORT, PROMETHEUS_PORT)" >&2
         exit 1
     fi
