@@ -15,7 +15,7 @@ build_pkgs=(
 )
 test_pkgs=(
     clang libclang-rt-14-dev llvm
-    curl python3 prometheus-pushgateway
+    curl python3 prometheus-pushgateway prometheus
 )
 
 pkgs=("${build_pkgs[@]}")
