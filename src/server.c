@@ -506,8 +506,10 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req)
 /* Listeners */
 
 /* Opens one listening socket for "host:port" (":port" = every interface, dual-stack). Returns the fd or -1 with
- * errno-style text in err. */
-static int open_listener(const char *addr, int reuseport, char *err, size_t errcap)
+ * errno-style text in err. With check_free, a SO_REUSEPORT socket is only opened once a plain socket could listen on
+ * the address: otherwise a second Ferry started on the port of a running one would share it and silently split the
+ * pushes between two stores, where the Pushgateway fails with "address already in use". */
+static int open_listener(const char *addr, int reuseport, int check_free, char *err, size_t errcap)
 {
     char host[256];
     const char *colon = strrchr(addr, ':');
@@ -535,7 +537,18 @@ static int open_listener(const char *addr, int reuseport, char *err, size_t errc
         snprintf(err, errcap, "listen tcp %s: %s", addr, gai_strerror(gai));
         return -1;
     }
-    int fd = socket(res->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0), on = 1, off = 0;
+    int fd, on = 1, off = 0;
+    if (reuseport && check_free) {
+        if ((fd = socket(res->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0)) < 0)
+            goto Error;
+        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof(on));
+        if (res->ai_family == AF_INET6 && host[0] == '\0')
+            setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &off, sizeof(off));
+        if (bind(fd, res->ai_addr, res->ai_addrlen) != 0 || listen(fd, 1) != 0)
+            goto Error;
+        close(fd);
+    }
+    fd = socket(res->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
     if (fd < 0)
         goto Error;
     setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof(on));
@@ -661,7 +674,7 @@ int fy_server_run(const fy_flags_t *f, const fy_handlers_t *h, fy_webcfg_t *wc)
 
     for (size_t a = 0; a < nlisten; a++) {
         for (int t = 0; t < nsock_threads; t++) {
-            int fd = open_listener(f->listen[a], f->reuseport, err, sizeof(err));
+            int fd = open_listener(f->listen[a], f->reuseport, t == 0, err, sizeof(err));
             if (fd < 0) {
                 fy_log_error("msg", "HTTP server stopped", "err", err);
                 goto Exit;

@@ -231,6 +231,11 @@ def main():
         c.close()
         check(fl["web.route-prefix"] == "/pg" and fl["web.reuseport"] == "true", "status shows the normalised prefix")
         check(fl["web.listen-address"] == "127.0.0.1:%d,127.0.0.1:%d" % (f.port, second), "listen addresses joined")
+        # a second Ferry on a running one's port (both SO_REUSEPORT) must not share it and split the store
+        p = subprocess.run([FERRY, "--web.listen-address=127.0.0.1:%d" % f.port], capture_output=True, text=True,
+                           timeout=10)
+        check(p.returncode == 1 and "bind: address already in use" in p.stderr,
+              "a second Ferry on the same port (reuseport) is refused")
         s, h, b = f.request("PUT", "/pg/-/quit")
         check(s == 200 and b == b"Requesting termination... Goodbye!", "lifecycle: quit")
         try:
