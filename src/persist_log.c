@@ -7,6 +7,11 @@
  * variable) or becomes the leader, takes the whole pending buffer, and writes and syncs it without the mutex held.
  * Records submitted while a leader syncs pile up in the other buffer and go out together in the next sync, so the
  * batch grows with the number of appenders and one fdatasync serves all of them.
+ *
+ * With a writer thread (fy_log_start_writer, durable mode's server), nobody waits: the writer is a permanent leader
+ * that flushes whatever is pending as soon as the previous sync ends, and a notify callback tells the submitters
+ * which sequence numbers are durable. The batch is then everything submitted during one sync, however many requests
+ * that is, instead of one per blocked thread.
  */
 #include "persist_log.h"
 #include "crc32c.h"
@@ -225,6 +230,14 @@ struct st_fy_log_t {
     int flushing; /* a leader is writing and syncing */
     int err;      /* sticky errno of a failed write or sync */
     fy_log_stats_t st;
+    /* the writer thread (fy_log_start_writer) */
+    fy_log_notify_cb notify;
+    void *notify_ctx;
+    pthread_t writer;
+    pthread_cond_t wcv;   /* the writer sleeps here while there is nothing for it to do */
+    int has_writer;
+    int writer_idle;      /* the writer is waiting on wcv: a submit must signal it */
+    int writer_stop;
 };
 
 int fy_log_open(const char *dir, uint64_t next_seq, fy_log_t **out, char *err, size_t errlen)
@@ -282,6 +295,7 @@ int fy_log_open(const char *dir, uint64_t next_seq, fy_log_t **out, char *err, s
         goto out;
     pthread_mutex_init(&log->mu, NULL);
     pthread_cond_init(&log->cv, NULL);
+    pthread_cond_init(&log->wcv, NULL);
     log->seg_first = next_seq;
     log->next_seq = next_seq;
     log->durable_seq = next_seq - 1;
@@ -346,6 +360,11 @@ static void flush_locked(fy_log_t *log)
         free(b);
     }
     pthread_cond_broadcast(&log->cv);
+    /* a flush by someone else (rotate, close) while records piled up: the writer takes them next */
+    if (log->writer_idle && log->len > 0)
+        pthread_cond_signal(&log->wcv);
+    if (log->notify != NULL)
+        log->notify(log->notify_ctx, log->durable_seq, log->err);
 }
 
 int fy_log_submit(fy_log_t *log, unsigned type, const void *payload, size_t len, uint64_t *seq)
@@ -386,6 +405,8 @@ int fy_log_submit(fy_log_t *log, unsigned type, const void *payload, size_t len,
     log->st.last_seq = s;
     if (seq != NULL)
         *seq = s;
+    if (log->writer_idle)
+        pthread_cond_signal(&log->wcv);
     rc = 0;
 out:
     pthread_mutex_unlock(&log->mu);
@@ -419,6 +440,43 @@ int fy_log_append(fy_log_t *log, unsigned type, const void *payload, size_t len,
     if (seq != NULL)
         *seq = s;
     return fy_log_wait(log, s);
+}
+
+/* The writer thread: flushes whatever is pending whenever no flush runs, until told to stop (fy_log_close then
+ * drains what is left). After a failure there is nothing more it can do: it waits for the stop. */
+static void *writer_main(void *arg)
+{
+    fy_log_t *log = arg;
+    pthread_mutex_lock(&log->mu);
+    for (;;) {
+        while (!log->writer_stop && (log->len == 0 || log->flushing || log->err != 0)) {
+            log->writer_idle = 1;
+            pthread_cond_wait(&log->wcv, &log->mu);
+            log->writer_idle = 0;
+        }
+        if (log->writer_stop)
+            break;
+        flush_locked(log);
+    }
+    pthread_mutex_unlock(&log->mu);
+    return NULL;
+}
+
+int fy_log_start_writer(fy_log_t *log, fy_log_notify_cb notify, void *ctx)
+{
+    pthread_mutex_lock(&log->mu);
+    assert(!log->has_writer && log->next_seq == log->durable_seq + 1);
+    log->notify = notify;
+    log->notify_ctx = ctx;
+    int rc = pthread_create(&log->writer, NULL, writer_main, log);
+    if (rc == 0)
+        log->has_writer = 1;
+    pthread_mutex_unlock(&log->mu);
+    if (rc != 0) {
+        errno = rc;
+        return -1;
+    }
+    return 0;
 }
 
 /* Called with mu held: waits out a running flush and flushes what is pending, until nothing is. */
@@ -509,11 +567,20 @@ int fy_log_close(fy_log_t *log)
     if (log == NULL)
         return 0;
     pthread_mutex_lock(&log->mu);
+    if (log->has_writer) {
+        log->writer_stop = 1;
+        pthread_cond_signal(&log->wcv);
+        pthread_mutex_unlock(&log->mu);
+        pthread_join(log->writer, NULL);
+        pthread_mutex_lock(&log->mu);
+        log->has_writer = 0;
+    }
     int rc = drain_locked(log);
     pthread_mutex_unlock(&log->mu);
     if (close(log->fd) != 0)
         rc = -1;
     pthread_cond_destroy(&log->cv);
+    pthread_cond_destroy(&log->wcv);
     pthread_mutex_destroy(&log->mu);
     free(log->buf);
     free(log->spare);
