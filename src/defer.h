@@ -33,7 +33,8 @@ typedef struct st_fy_defer_mark_t {
 
 void fy_defer_queue_init(fy_defer_queue_t *q);
 
-/** Parks p under ticket. Tickets given to one queue must not decrease (asserted). */
+/** Parks p (zeroed, or taken out since it was last parked) under ticket. Tickets given to one queue must not
+ * decrease (asserted). */
 void fy_defer_queue_push(fy_defer_queue_t *q, fy_parked_t *p, uint64_t ticket);
 
 /** Takes p out of the queue before its ticket is decided (its request went away). p must be parked in q. */
