@@ -439,8 +439,8 @@ static fy_result_t on_durable(void *data, h2o_req_t *req, int err)
     if (err != 0)
         r = not_persisted(req != NULL ? &req->pool : NULL, w->what, strerror(err));
     if (w->push)
-        fy_selfstats_push(&w->app->stats, (unsigned)fy_server_thread_index(), w->post, (double)(now_ns() - w->now) / 1e9,
-                          w->size, w->now);
+        fy_selfstats_push(&w->app->stats, (unsigned)fy_server_thread_index(), w->post, (double)(now_ns() - w->now) / 1e9, w->size,
+                          w->now);
     return r;
 }
 

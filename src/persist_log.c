@@ -244,7 +244,7 @@ struct st_fy_log_t {
     fy_log_notify_cb notify;
     void *notify_ctx;
     pthread_t writer;
-    pthread_cond_t wcv;   /* the writer sleeps here while there is nothing for it to do */
+    pthread_cond_t wcv; /* the writer sleeps here while there is nothing for it to do */
     int has_writer;
     int writer_idle;      /* the writer waits on wcv for a first record: a submit must signal it */
     int writer_gathering; /* the writer waits on wcv for `gather` records (commit delay) */

@@ -65,19 +65,19 @@ typedef struct st_fy_thread_t {
     atomic_int defer_signalled; /* defer_msg is in flight */
     atomic_int defer_ready;     /* defer_rx is registered */
     fy_defer_queue_t deferred;
-    h2o_req_t *serving;              /* the request inside a push/delete/wipe handler (fy_server_defer parks it) */
+    h2o_req_t *serving;               /* the request inside a push/delete/wipe handler (fy_server_defer parks it) */
     struct st_deferred_t *parked_now; /* what fy_server_defer parked during that call */
 } fy_thread_t;
 
 /* A parked request. */
 typedef struct st_deferred_t {
     fy_parked_t super;
-    h2o_req_t *req;              /* NULL once h2o has disposed of the request */
-    struct st_deferred_t **ref;  /* the pointer to this entry in req->pool (h2o_mem_alloc_shared), NULL with req */
+    h2o_req_t *req;             /* NULL once h2o has disposed of the request */
+    struct st_deferred_t **ref; /* the pointer to this entry in req->pool (h2o_mem_alloc_shared), NULL with req */
     fy_defer_cb cb;
-    int counted;                 /* the route is one of pushgateway_http_requests_total's: stat says which */
+    int counted; /* the route is one of pushgateway_http_requests_total's: stat says which */
     fy_stat_handler_t stat;
-    char method[16];             /* for request_done when req is gone */
+    char method[16]; /* for request_done when req is gone */
     size_t method_len;
     _Alignas(max_align_t) unsigned char data[];
 } deferred_t;
