@@ -5,12 +5,12 @@
 
 #include "persist_bench.h"
 
-static void BM_WalAppend(benchmark::State &st)
+static void run(benchmark::State &st, int writer)
 {
     unsigned n = static_cast<unsigned>(st.range(0));
     fy_bench_persist_result_t r{};
     for (auto _ : st) {
-        if (fy_bench_persist_run(n, 700, 1.5, &r) != 0) {
+        if (fy_bench_persist_run(n, writer, 700, 1.5, &r) != 0) {
             st.SkipWithError("log could not be created or an append failed");
             return;
         }
@@ -23,7 +23,21 @@ static void BM_WalAppend(benchmark::State &st)
     st.counters["p50_us"] = r.p50_us;
     st.counters["p99_us"] = r.p99_us;
 }
+
+// Appenders wait in fy_log_append (leader/follower).
+static void BM_WalAppend(benchmark::State &st)
+{
+    run(st, 0);
+}
+
+// The writer thread syncs and notifies (with its commit delay); appenders submit and wait for the notification.
+static void BM_WalWriterThread(benchmark::State &st)
+{
+    run(st, 1);
+}
 BENCHMARK(BM_WalAppend)->ArgName("appenders")->Arg(1)->Arg(2)->Arg(8)->Arg(32)->Iterations(1)->UseManualTime()
+    ->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_WalWriterThread)->ArgName("appenders")->Arg(1)->Arg(2)->Arg(8)->Arg(32)->Iterations(1)->UseManualTime()
     ->Unit(benchmark::kMillisecond);
 
 BENCHMARK_MAIN();

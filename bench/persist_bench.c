@@ -1,6 +1,8 @@
 /*
  * persist_bench.c: group-commit throughput of the write-ahead log (src/persist_log.c, compiled in here): appenders
- * in a closed loop, one outstanding durable append each, as HTTP handlers waiting for their fsync before the 2xx.
+ * in a closed loop, one outstanding durable append each, as HTTP handlers waiting for their fsync before the 2xx:
+ * either fy_log_append (leader/follower among the appenders) or, with the writer thread, fy_log_submit and a wait
+ * for the writer's notification (what durable mode's server does, with an event loop instead of a thread).
  */
 #include "persist_bench.h"
 
@@ -11,8 +13,38 @@
 #include "../src/crc32c.c"
 #include "../src/persist_log.c"
 
+/* writer mode: the notifications, as the server's release mark */
+static pthread_mutex_t note_mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t note_cv = PTHREAD_COND_INITIALIZER;
+static uint64_t note_durable;
+static int note_err;
+
+static void note(void *ctx, uint64_t durable_seq, int err)
+{
+    (void)ctx;
+    pthread_mutex_lock(&note_mu);
+    note_durable = durable_seq;
+    note_err = err;
+    pthread_cond_broadcast(&note_cv);
+    pthread_mutex_unlock(&note_mu);
+}
+
+static int append_notified(fy_log_t *log, const uint8_t *rec, size_t len)
+{
+    uint64_t seq;
+    if (fy_log_submit(log, 1, rec, len, &seq) != 0)
+        return -1;
+    pthread_mutex_lock(&note_mu);
+    while (note_durable < seq && note_err == 0)
+        pthread_cond_wait(&note_cv, &note_mu);
+    int rc = note_durable >= seq ? 0 : -1;
+    pthread_mutex_unlock(&note_mu);
+    return rc;
+}
+
 typedef struct {
     fy_log_t *log;
+    int writer;
     size_t rec_len;
     double until;
     double *lat; /* microseconds, one per append */
@@ -47,7 +79,7 @@ static void *worker(void *arg)
             w->lat = nl;
             w->caplat = ncap;
         }
-        if (fy_log_append(w->log, 1, rec, w->rec_len, NULL) != 0) {
+        if ((w->writer ? append_notified(w->log, rec, w->rec_len) : fy_log_append(w->log, 1, rec, w->rec_len, NULL)) != 0) {
             w->failed = 1;
             break;
         }
@@ -78,7 +110,7 @@ static void remove_log_dir(const char *dir)
     rmdir(dir);
 }
 
-int fy_bench_persist_run(unsigned nthreads, size_t rec_len, double seconds, fy_bench_persist_result_t *r)
+int fy_bench_persist_run(unsigned nthreads, int writer, size_t rec_len, double seconds, fy_bench_persist_result_t *r)
 {
     const char *base = getenv("FY_BENCH_DIR");
     char dir[4096], err[512];
@@ -91,6 +123,13 @@ int fy_bench_persist_run(unsigned nthreads, size_t rec_len, double seconds, fy_b
         remove_log_dir(dir);
         return -1;
     }
+    note_durable = 0;
+    note_err = 0;
+    if (writer && fy_log_start_writer(log, note, NULL) != 0) {
+        fy_log_close(log);
+        remove_log_dir(dir);
+        return -1;
+    }
     worker_t *w = calloc(nthreads, sizeof(*w));
     pthread_t *th = calloc(nthreads, sizeof(*th));
     int rc = -1;
@@ -98,7 +137,7 @@ int fy_bench_persist_run(unsigned nthreads, size_t rec_len, double seconds, fy_b
         goto out;
     double t0 = bench_now();
     for (unsigned i = 0; i < nthreads; i++) {
-        w[i] = (worker_t){.log = log, .rec_len = rec_len, .until = t0 + seconds};
+        w[i] = (worker_t){.log = log, .writer = writer, .rec_len = rec_len, .until = t0 + seconds};
         pthread_create(&th[i], NULL, worker, &w[i]);
     }
     size_t total = 0;

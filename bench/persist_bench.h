@@ -19,9 +19,11 @@ typedef struct st_fy_bench_persist_result_t {
 
 /**
  * nthreads appenders each append rec_len-byte records to a fresh log under $FY_BENCH_DIR (default /tmp) for about
- * `seconds`; the log is deleted afterwards. Returns 0, or -1 if the log cannot be created or an append fails.
+ * `seconds`; the log is deleted afterwards. writer 0: fy_log_append; 1: the log's writer thread syncs and notifies,
+ * the appenders submit and wait for the notification. Returns 0, or -1 if the log cannot be created or an append
+ * fails.
  */
-int fy_bench_persist_run(unsigned nthreads, size_t rec_len, double seconds, fy_bench_persist_result_t *r);
+int fy_bench_persist_run(unsigned nthreads, int writer, size_t rec_len, double seconds, fy_bench_persist_result_t *r);
 
 #ifdef __cplusplus
 }

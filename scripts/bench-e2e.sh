@@ -8,8 +8,10 @@
 # Usage: scripts/bench-e2e.sh [BUILD_DIR]       (default: build; needs BUILD_DIR/ferry)
 # Knobs (environment): DURATION=10 (s per run), RUNS=3, SIZES="1000 10000 100000 1000000" (stored series),
 #   REF_SIZES="1000 10000" (sizes at which the reference runs; empty: none), FERRY_MODES="shared2 reuseport2 shared1"
-#   (also: durable2 = reuseport2 with --persistence.durable, its file and log in OUT, on the disk of OUT),
+#   (also: durable2 = reuseport2 with --persistence.durable, its file and log in OUT, on the disk of OUT;
+#   durable2_before = the same with the binary FERRY_BEFORE, e.g. a build of an older commit),
 #   PORT_BASE=19200, CONNS=32, OUT=<dir for raw results> (default: a temporary directory, kept on failure).
+# scripts/bench-durable.sh runs this at several CONNS for the durable-mode comparison (docs/benchmarks.md).
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -71,6 +73,10 @@ start() {
         durable2) rm -rf "$out/durable.data" "$out/durable.data.wal"
                   "$ferry" --web.listen-address=$addr --web.threads=2 --web.reuseport --log.level=warn \
                       --persistence.file="$out/durable.data" --persistence.durable & ;;
+        durable2_before) rm -rf "$out/before.data" "$out/before.data.wal"
+                  "${FERRY_BEFORE:?durable2_before needs FERRY_BEFORE=<ferry binary>}" --web.listen-address=$addr \
+                      --web.threads=2 --web.reuseport --log.level=warn --persistence.file="$out/before.data" \
+                      --persistence.durable & ;;
         reference) "$ref" --web.listen-address=$addr --persistence.file= --log.level=warn & ;;
         *) echo "bench-e2e: unknown server $name" >&2; return 1 ;;
     esac

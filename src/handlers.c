@@ -387,31 +387,76 @@ static int replay_record(void *ctx, uint64_t seq, unsigned type, const void *pay
     return -1;
 }
 
-/* Submits rec (if any) while the caller holds app->order, releases it, then waits until the record is durable.
- * Returns 0, or -1 with the reason in why. */
-static int durable_commit(fy_app_t *app, unsigned type, const uint8_t *rec, size_t len, const char **why)
+/* Submits rec (if any) while the caller holds app->order, and releases it. *seq gets the record's sequence number
+ * (0: nothing to wait for). When the handler cannot park its request (not on a loop thread), this waits until the
+ * record is durable and sets *seq to 0. Returns 0, or -1 with the reason in why. */
+static int durable_commit(fy_app_t *app, unsigned type, const uint8_t *rec, size_t len, uint64_t *seq, const char **why)
 {
-    uint64_t seq = 0;
-    int rc = rec != NULL ? fy_log_submit(app->log, type, rec, len, &seq) : 0;
+    *seq = 0;
+    int rc = rec != NULL ? fy_log_submit(app->log, type, rec, len, seq) : 0;
     int e = errno;
     pthread_mutex_unlock(&app->order);
-    if (rc == 0 && seq != 0) {
-        rc = fy_log_wait(app->log, seq);
+    if (rc == 0 && *seq != 0 && !fy_server_can_defer()) {
+        rc = fy_log_wait(app->log, *seq);
         e = errno;
+        *seq = 0;
     }
-    if (rc != 0)
+    if (rc != 0) {
+        *seq = 0;
         *why = strerror(e);
+    }
     return rc;
 }
 
-/* The 500 of a change that was applied but could not be made durable (logged at error level). */
+/* The 500 of a change that was applied but could not be made durable (logged at error level). pool may be NULL when
+ * nobody will read the message (the client has gone). */
 static fy_result_t not_persisted(h2o_mem_pool_t *pool, const char *what, const char *why)
 {
+    fy_log_error("msg", "could not persist a change before answering", "what", what, "err", why);
+    if (pool == NULL)
+        return (fy_result_t){500, NULL, 0};
     size_t n = (size_t)snprintf(NULL, 0, "could not persist the %s: %s", what, why);
     char *m = h2o_mem_alloc_pool(pool, n + 1);
     snprintf(m, n + 1, "could not persist the %s: %s", what, why);
-    fy_log_error("msg", "could not persist a change before answering", "what", what, "err", why);
     return (fy_result_t){500, m, n};
+}
+
+/* A change whose record is submitted but not yet durable: the request is parked (fy_server_defer) and answered by
+ * on_durable once the log's writer has synced the record (log_notify -> fy_server_release). */
+typedef struct {
+    fy_app_t *app;
+    fy_result_t r;    /* the answer once durable; msg in the request's pool */
+    const char *what; /* "push", "deletion", "wipe" */
+    int push, post;   /* pushes feed the push-duration histogram when answered */
+    int64_t now;      /* the request's time */
+    double size;      /* approx_request_size, taken while the request was there */
+} durable_wait_t;
+
+static fy_result_t on_durable(void *data, h2o_req_t *req, int err)
+{
+    durable_wait_t *w = data;
+    fy_result_t r = w->r;
+    if (err != 0)
+        r = not_persisted(req != NULL ? &req->pool : NULL, w->what, strerror(err));
+    if (w->push)
+        fy_selfstats_push(&w->app->stats, (unsigned)fy_server_thread_index(), w->post, (double)(now_ns() - w->now) / 1e9, w->size,
+                          w->now);
+    return r;
+}
+
+static durable_wait_t *durable_park(fy_app_t *app, uint64_t seq, fy_result_t r, const char *what)
+{
+    durable_wait_t *w = fy_server_defer(seq, on_durable, sizeof(*w));
+    w->app = app;
+    w->r = r;
+    w->what = what;
+    return w;
+}
+
+/* The log's writer thread has synced everything up to durable_seq, or failed (err). */
+static void log_notify(void *ctx, uint64_t durable_seq, int err)
+{
+    fy_server_release(durable_seq, err);
 }
 
 /* ------------------------------------------------------------------------------------------------------------- */
@@ -443,9 +488,10 @@ static fy_result_t on_push(void *ctx, const fy_push_t *p)
     fy_push_apply(app->store, thread_arena(app), &app->limits, p->method == FY_PUSH_POST ? FY_STORE_POST : FY_STORE_PUT,
                   gk, p->nlabels, p->body, p->body_len, p->format, now, &o);
     const char *why = NULL;
+    uint64_t seq = 0;
     if (app->log != NULL) {
         /* every push that reached the store is logged, rejected ones too: they set the group's failure time */
-        durable_commit(app, REC_PUSH, o.store_rc != 1 ? rec : NULL, rec_len, &why);
+        durable_commit(app, REC_PUSH, o.store_rc != 1 ? rec : NULL, rec_len, &seq, &why);
         free(rec);
     }
     if (o.limit >= 0)
@@ -471,6 +517,15 @@ static fy_result_t on_push(void *ctx, const fy_push_t *p)
     fy_push_outcome_free(&o);
     if (why != NULL)
         r = not_persisted(p->pool, "push", why);
+    if (seq != 0) {
+        /* answered (and timed for the push-duration histogram) once the record is durable */
+        durable_wait_t *w = durable_park(app, seq, r, "push");
+        w->push = 1;
+        w->post = p->method == FY_PUSH_POST;
+        w->now = now;
+        w->size = approx_request_size(p->req);
+        return FY_DEFERRED;
+    }
     if (p->req != NULL) {
         double secs = (double)(now_ns() - now) / 1e9;
         fy_selfstats_push(&app->stats, (unsigned)fy_server_thread_index(), p->method == FY_PUSH_POST, secs,
@@ -498,8 +553,9 @@ static fy_result_t on_delete(void *ctx, const fy_gk_label_t *labels, size_t nlab
     }
     int rc = fy_store_delete(app->store, gk, nlabels, now);
     const char *why = NULL;
+    uint64_t seq = 0;
     if (app->log != NULL) {
-        durable_commit(app, REC_DELETE, rc == FY_OK ? rec : NULL, rec_len, &why);
+        durable_commit(app, REC_DELETE, rc == FY_OK ? rec : NULL, rec_len, &seq, &why);
         free(rec);
     }
     if (app->persist_on)
@@ -508,6 +564,10 @@ static fy_result_t on_delete(void *ctx, const fy_gk_label_t *labels, size_t nlab
         return not_persisted(pool, "deletion", why);
     if (rc != FY_OK)
         return (fy_result_t){400, fy_store_strerror(rc), strlen(fy_store_strerror(rc))};
+    if (seq != 0) {
+        durable_park(app, seq, (fy_result_t){202, NULL, 0}, "deletion");
+        return FY_DEFERRED;
+    }
     return (fy_result_t){202, NULL, 0};
 }
 
@@ -605,12 +665,17 @@ static fy_result_t on_wipe(void *ctx, h2o_mem_pool_t *pool)
         pthread_mutex_lock(&app->order);
     int rc = wipe_at(app, now);
     const char *why = NULL;
+    uint64_t seq = 0;
     if (app->log != NULL)
-        durable_commit(app, REC_WIPE, rc == 0 ? rec : NULL, sizeof(rec), &why);
+        durable_commit(app, REC_WIPE, rc == 0 ? rec : NULL, sizeof(rec), &seq, &why);
     if (why != NULL)
         return not_persisted(pool, "wipe", why);
     if (rc != 0)
         return (fy_result_t){500, "out of memory", 13};
+    if (seq != 0) {
+        durable_park(app, seq, (fy_result_t){202, NULL, 0}, "wipe");
+        return FY_DEFERRED;
+    }
     return (fy_result_t){202, NULL, 0};
 }
 
@@ -930,6 +995,11 @@ static void open_log(fy_app_t *app, int fresh)
     fy_log_t *log;
     if (fy_log_open(dir, info.last_seq + 1, &log, err, sizeof(err)) != 0) {
         fy_log_error("msg", "could not open the write-ahead log", "dir", dir, "err", err);
+        _exit(1);
+    }
+    /* durable mode's handlers park their requests instead of waiting: the writer syncs and tells the loops */
+    if (app->flags->persistence_durable && fy_log_start_writer(log, log_notify, app) != 0) {
+        fy_log_error("msg", "could not start the write-ahead log's writer thread", "err", strerror(errno));
         _exit(1);
     }
     app->persist.log = log;

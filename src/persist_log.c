@@ -7,6 +7,19 @@
  * variable) or becomes the leader, takes the whole pending buffer, and writes and syncs it without the mutex held.
  * Records submitted while a leader syncs pile up in the other buffer and go out together in the next sync, so the
  * batch grows with the number of appenders and one fdatasync serves all of them.
+ *
+ * With a writer thread (fy_log_start_writer, durable mode's server), nobody waits: the writer is a permanent leader
+ * that flushes whatever is pending as soon as the previous sync ends, and a notify callback tells the submitters
+ * which sequence numbers are durable. The batch is then everything submitted during one sync, however many requests
+ * that is, instead of one per blocked thread.
+ *
+ * Commit delay: N clients that each wait for their answer before pushing again settle, without one, into two
+ * halves that alternate: when a sync ends, the half it covered is answered, but the writer has already started
+ * the next sync with the other half, so the first half's next pushes wait a whole sync before theirs starts, and
+ * the batch is N/2 (measured: 16 records per sync with 32 connections, 29 with 64). So the writer, before a sync,
+ * waits until as many records are pending as the last sync covered plus what was pending when it ended (the
+ * clients it answered come back), but no longer than half the last sync's duration, capped at GATHER_MAX_NS. A
+ * lone client never waits (the target is 1), and a target that is not met costs at most that bound.
  */
 #include "persist_log.h"
 #include "crc32c.h"
@@ -24,6 +37,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 
@@ -32,6 +46,7 @@
 #define SEG_SUFFIX ".wal"
 #define SEG_NAME_LEN 20       /* 16 hex digits + ".wal" */
 #define SPARE_KEEP (1u << 20) /* a pending buffer that grew past this is freed after its flush */
+#define GATHER_MAX_NS 1000000 /* the commit delay's cap (1 ms) */
 
 void fy__persist_err(char *err, size_t errlen, const char *fmt, ...)
 {
@@ -225,6 +240,18 @@ struct st_fy_log_t {
     int flushing; /* a leader is writing and syncing */
     int err;      /* sticky errno of a failed write or sync */
     fy_log_stats_t st;
+    /* the writer thread (fy_log_start_writer) */
+    fy_log_notify_cb notify;
+    void *notify_ctx;
+    pthread_t writer;
+    pthread_cond_t wcv; /* the writer sleeps here while there is nothing for it to do */
+    int has_writer;
+    int writer_idle;      /* the writer waits on wcv for a first record: a submit must signal it */
+    int writer_gathering; /* the writer waits on wcv for `gather` records (commit delay) */
+    int writer_stop;
+    uint64_t gather;      /* commit delay: records to wait for before the next sync (0: none) */
+    uint64_t last_batch;  /* records the last flush covered */
+    int64_t last_sync_ns; /* how long its write + fdatasync took */
 };
 
 int fy_log_open(const char *dir, uint64_t next_seq, fy_log_t **out, char *err, size_t errlen)
@@ -282,6 +309,7 @@ int fy_log_open(const char *dir, uint64_t next_seq, fy_log_t **out, char *err, s
         goto out;
     pthread_mutex_init(&log->mu, NULL);
     pthread_cond_init(&log->cv, NULL);
+    pthread_cond_init(&log->wcv, NULL);
     log->seg_first = next_seq;
     log->next_seq = next_seq;
     log->durable_seq = next_seq - 1;
@@ -316,13 +344,18 @@ static void flush_locked(fy_log_t *log)
     int fd = log->fd;
     pthread_mutex_unlock(&log->mu);
 
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
     int rc = write_all(fd, b, n);
     if (rc == 0)
         rc = fy__persist_sync(fd, 1);
     int saved = errno;
+    clock_gettime(CLOCK_MONOTONIC, &t1);
 
     pthread_mutex_lock(&log->mu);
     log->flushing = 0;
+    log->last_batch = nrec;
+    log->last_sync_ns = (int64_t)(t1.tv_sec - t0.tv_sec) * 1000000000 + (t1.tv_nsec - t0.tv_nsec);
     if (rc != 0) {
         log->err = saved ? saved : EIO;
     } else {
@@ -346,6 +379,11 @@ static void flush_locked(fy_log_t *log)
         free(b);
     }
     pthread_cond_broadcast(&log->cv);
+    /* a flush by someone else (rotate, close) while records piled up: the writer takes them next */
+    if (log->writer_idle && log->len > 0)
+        pthread_cond_signal(&log->wcv);
+    if (log->notify != NULL)
+        log->notify(log->notify_ctx, log->durable_seq, log->err);
 }
 
 int fy_log_submit(fy_log_t *log, unsigned type, const void *payload, size_t len, uint64_t *seq)
@@ -386,6 +424,9 @@ int fy_log_submit(fy_log_t *log, unsigned type, const void *payload, size_t len,
     log->st.last_seq = s;
     if (seq != NULL)
         *seq = s;
+    /* the writer sleeps for the first record, or gathers until enough are pending (commit delay) */
+    if (log->writer_idle || (log->writer_gathering && log->next_seq - 1 - log->durable_seq >= log->gather))
+        pthread_cond_signal(&log->wcv);
     rc = 0;
 out:
     pthread_mutex_unlock(&log->mu);
@@ -419,6 +460,66 @@ int fy_log_append(fy_log_t *log, unsigned type, const void *payload, size_t len,
     if (seq != NULL)
         *seq = s;
     return fy_log_wait(log, s);
+}
+
+/* Called with mu held, records pending: the commit delay (file comment). Returns with mu held. */
+static void gather_locked(fy_log_t *log)
+{
+    int64_t delay = log->last_sync_ns / 2 < GATHER_MAX_NS ? log->last_sync_ns / 2 : GATHER_MAX_NS;
+    if (log->gather <= 1 || delay <= 0 || log->next_seq - 1 - log->durable_seq >= log->gather)
+        return;
+    struct timespec until;
+    clock_gettime(CLOCK_REALTIME, &until); /* pthread_cond_timedwait's default clock */
+    until.tv_nsec += delay;
+    until.tv_sec += until.tv_nsec / 1000000000;
+    until.tv_nsec %= 1000000000;
+    log->writer_gathering = 1;
+    while (!log->writer_stop && log->err == 0 && log->next_seq - 1 - log->durable_seq < log->gather)
+        if (pthread_cond_timedwait(&log->wcv, &log->mu, &until) != 0)
+            break;
+    log->writer_gathering = 0;
+}
+
+/* The writer thread: flushes whatever is pending whenever no flush runs, until told to stop (fy_log_close then
+ * drains what is left). After a failure there is nothing more it can do: it waits for the stop. */
+static void *writer_main(void *arg)
+{
+    fy_log_t *log = arg;
+    pthread_mutex_lock(&log->mu);
+    for (;;) {
+        while (!log->writer_stop && (log->len == 0 || log->flushing || log->err != 0)) {
+            log->writer_idle = 1;
+            pthread_cond_wait(&log->wcv, &log->mu);
+            log->writer_idle = 0;
+        }
+        if (log->writer_stop)
+            break;
+        gather_locked(log);
+        if (log->writer_stop || log->flushing || log->err != 0 || log->len == 0)
+            continue; /* a rotation or close flushed meanwhile, or it is time to stop */
+        flush_locked(log);
+        /* the clients just answered come back, next to the records that piled up during this sync */
+        log->gather = log->last_batch + (log->next_seq - 1 - log->durable_seq);
+    }
+    pthread_mutex_unlock(&log->mu);
+    return NULL;
+}
+
+int fy_log_start_writer(fy_log_t *log, fy_log_notify_cb notify, void *ctx)
+{
+    pthread_mutex_lock(&log->mu);
+    assert(!log->has_writer && log->next_seq == log->durable_seq + 1);
+    log->notify = notify;
+    log->notify_ctx = ctx;
+    int rc = pthread_create(&log->writer, NULL, writer_main, log);
+    if (rc == 0)
+        log->has_writer = 1;
+    pthread_mutex_unlock(&log->mu);
+    if (rc != 0) {
+        errno = rc;
+        return -1;
+    }
+    return 0;
 }
 
 /* Called with mu held: waits out a running flush and flushes what is pending, until nothing is. */
@@ -509,11 +610,20 @@ int fy_log_close(fy_log_t *log)
     if (log == NULL)
         return 0;
     pthread_mutex_lock(&log->mu);
+    if (log->has_writer) {
+        log->writer_stop = 1;
+        pthread_cond_signal(&log->wcv);
+        pthread_mutex_unlock(&log->mu);
+        pthread_join(log->writer, NULL);
+        pthread_mutex_lock(&log->mu);
+        log->has_writer = 0;
+    }
     int rc = drain_locked(log);
     pthread_mutex_unlock(&log->mu);
     if (close(log->fd) != 0)
         rc = -1;
     pthread_cond_destroy(&log->cv);
+    pthread_cond_destroy(&log->wcv);
     pthread_mutex_destroy(&log->mu);
     free(log->buf);
     free(log->spare);

@@ -38,7 +38,8 @@ typedef struct st_fy_log_stats_t {
  */
 int fy_log_open(const char *dir, uint64_t next_seq, fy_log_t **out, char *err, size_t errlen);
 
-/** Closes the log. Records submitted but not yet waited for are written and synced first; returns -1 if that fails. */
+/** Closes the log: stops the writer thread if there is one, then writes and syncs the records submitted but not yet
+ * durable (notifying as usual); returns -1 if that fails. */
 int fy_log_close(fy_log_t *log);
 
 /**
@@ -57,6 +58,22 @@ int fy_log_append(fy_log_t *log, unsigned type, const void *payload, size_t len,
  */
 int fy_log_submit(fy_log_t *log, unsigned type, const void *payload, size_t len, uint64_t *seq);
 int fy_log_wait(fy_log_t *log, uint64_t seq);
+
+/**
+ * Told after every flush, by the thread that did it, with the log's mutex held: every record up to durable_seq is
+ * on disk, and err is 0, or the errno of the write or sync that just failed (the log is poisoned: records after
+ * durable_seq never will be). Calls come in flush order, so durable_seq never decreases. The callback must be quick
+ * and must not call into the log.
+ */
+typedef void (*fy_log_notify_cb)(void *ctx, uint64_t durable_seq, int err);
+
+/**
+ * Starts the log's writer thread: from then on, records submitted with fy_log_submit are written and synced without
+ * anyone waiting for them, in batches (whatever was submitted while the previous sync ran), and notify is called
+ * after each. This lets a caller that must not block (an event loop) submit and be told later. fy_log_wait still
+ * works. Call at most once, before any submit; fy_log_close stops the thread. Returns 0, or -1 with errno set.
+ */
+int fy_log_start_writer(fy_log_t *log, fy_log_notify_cb notify, void *ctx);
 
 /**
  * Makes everything submitted durable, then starts a new segment. *first_seq (if not NULL) gets the sequence number the

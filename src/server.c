@@ -9,10 +9,17 @@
  * loop closes its listeners, asks h2o to shut down (HTTP/2 GOAWAY) and keeps running 1.5 s so in-flight requests
  * finish and h2o's one-second GOAWAY timer fires. Contexts are not disposed (h2o's own server does not either: idle
  * keep-alive connections still hold timers, and h2o_context_dispose asserts on those).
+ * Deferred answers (server.h): each loop keeps its parked requests in a fy_defer_queue_t; fy_server_release raises
+ * one process-wide mark and sends each loop one message (a flag keeps at most one in flight per loop), and the loop
+ * answers what the mark decides. A parked entry is malloc'd, not in req->pool: the pool only holds a pointer to it
+ * whose dispose callback forgets the request, so a client that disconnects (HTTP/2 disposes its streams at once;
+ * HTTP/1 stops reading while a request is handled, so it notices only when the answer is written) never leaves the
+ * entry pointing at a freed h2o_req_t. A loop that is shutting down runs until its queue is empty.
  */
 #include "server.h"
 
 #include <arpa/inet.h>
+#include <assert.h>
 #include <errno.h>
 #include <netdb.h>
 #include <netinet/in.h>
@@ -20,12 +27,14 @@
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "defer.h"
 #include "log.h"
 #include "router.h"
 #include "store.h"
@@ -50,7 +59,28 @@ typedef struct st_fy_thread_t {
     h2o_socket_t **listeners;
     size_t nfds;
     int index;
+    /* deferred answers */
+    h2o_multithread_receiver_t defer_rx;
+    h2o_multithread_message_t defer_msg;
+    atomic_int defer_signalled; /* defer_msg is in flight */
+    atomic_int defer_ready;     /* defer_rx is registered */
+    fy_defer_queue_t deferred;
+    h2o_req_t *serving;               /* the request inside a push/delete/wipe handler (fy_server_defer parks it) */
+    struct st_deferred_t *parked_now; /* what fy_server_defer parked during that call */
 } fy_thread_t;
+
+/* A parked request. */
+typedef struct st_deferred_t {
+    fy_parked_t super;
+    h2o_req_t *req;             /* NULL once h2o has disposed of the request */
+    struct st_deferred_t **ref; /* the pointer to this entry in req->pool (h2o_mem_alloc_shared), NULL with req */
+    fy_defer_cb cb;
+    int counted; /* the route is one of pushgateway_http_requests_total's: stat says which */
+    fy_stat_handler_t stat;
+    char method[16]; /* for request_done when req is gone */
+    size_t method_len;
+    _Alignas(max_align_t) unsigned char data[];
+} deferred_t;
 
 static h2o_globalconf_t config;
 static fy_router_t router;
@@ -66,6 +96,8 @@ static pthread_barrier_t loops_registered;
 static atomic_int signal_seen;
 static fy_webcfg_t *webcfg; /* read-only after start-up (its auth cache locks itself) */
 static _Thread_local int thread_index = -1;
+static fy_defer_mark_t defer_mark;
+static _Atomic(fy_thread_t *) threads_pub; /* threads, for fy_server_release on other threads (nthreads set before) */
 
 int fy_server_thread_index(void)
 {
@@ -157,6 +189,8 @@ void fy_server_error(h2o_req_t *req, int status, const char *msg, size_t len)
 
 static void respond_result(h2o_req_t *req, fy_result_t r)
 {
+    if (r.status == 0) /* FY_DEFERRED: parked, answered later */
+        return;
     if (r.status >= 200 && r.status < 300)
         fy_server_respond(req, r.status, NULL, NULL, NULL, 0);
     else
@@ -392,8 +426,9 @@ static void handle_route(h2o_req_t *req, const fy_route_t *rt)
     fy_server_error(req, 404, H2O_STRLIT("404 page not found"));
 }
 
-/* pushgateway_http_requests_total: the handlers the reference instruments (not scrapes, not /-/quit). */
-static void count_request(h2o_req_t *req, const fy_route_t *rt)
+/* pushgateway_http_requests_total: the handlers the reference instruments (not scrapes, not /-/quit). Returns 0 and
+ * sets *stat for those, -1 for the others. */
+static int stat_of(const fy_route_t *rt, fy_stat_handler_t *stat)
 {
     static const struct {
         fy_handler_id_t route;
@@ -402,13 +437,111 @@ static void count_request(h2o_req_t *req, const fy_route_t *rt)
                {FY_H_READY, FY_SH_READY},         {FY_H_STATIC, FY_SH_STATIC},         {FY_H_UI, FY_SH_STATUS},
                {FY_H_API_METRICS, FY_SH_API_METRICS}, {FY_H_API_STATUS, FY_SH_API_STATUS},
                {FY_H_API_OPTIONS, FY_SH_API_OPTIONS}, {FY_H_API_WIPE, FY_SH_WIPE}};
-    if (handlers.request_done == NULL)
-        return;
     for (size_t i = 0; i < sizeof(map) / sizeof(map[0]); i++)
         if (map[i].route == rt->handler) {
-            handlers.request_done(handlers.ctx, map[i].stat, req->res.status, req->method.base, req->method.len);
-            return;
+            *stat = map[i].stat;
+            return 0;
         }
+    return -1;
+}
+
+static void count_request(h2o_req_t *req, const fy_route_t *rt)
+{
+    fy_stat_handler_t stat;
+    if (handlers.request_done != NULL && stat_of(rt, &stat) == 0)
+        handlers.request_done(handlers.ctx, stat, req->res.status, req->method.base, req->method.len);
+}
+
+/* ---------------------------------------------------------------------------------------------------------------- */
+/* Deferred answers */
+
+int fy_server_can_defer(void)
+{
+    return thread_index >= 0 && threads[thread_index].serving != NULL;
+}
+
+static void signal_loop(fy_thread_t *t)
+{
+    if (!atomic_exchange(&t->defer_signalled, 1))
+        h2o_multithread_send_message(&t->defer_rx, &t->defer_msg);
+}
+
+/* dispose callback of the pointer in req->pool: the request is being freed (client gone, connection closed) */
+static void forget_request(void *p)
+{
+    deferred_t *d = *(deferred_t **)p;
+    if (d != NULL) {
+        d->req = NULL;
+        d->ref = NULL;
+    }
+}
+
+void *fy_server_defer(uint64_t ticket, fy_defer_cb cb, size_t data_size)
+{
+    assert(fy_server_can_defer());
+    fy_thread_t *t = &threads[thread_index];
+    h2o_req_t *req = t->serving;
+    assert(t->parked_now == NULL);
+    deferred_t *d = calloc(1, sizeof(*d) + data_size);
+    if (d == NULL)
+        h2o_fatal("no memory");
+    d->req = req;
+    d->cb = cb;
+    d->ref = h2o_mem_alloc_shared(&req->pool, sizeof(*d->ref), forget_request);
+    *d->ref = d;
+    d->method_len = req->method.len < sizeof(d->method) ? req->method.len : sizeof(d->method);
+    memcpy(d->method, req->method.base, d->method_len);
+    fy_defer_queue_push(&t->deferred, &d->super, ticket);
+    t->parked_now = d;
+    /* normally the release comes later, from the thread doing the work; if it has already come (or failed), this
+     * loop still needs a message, or the request would wait for the next release that may never come */
+    uint64_t upto;
+    int err;
+    fy_defer_mark_read(&defer_mark, &upto, &err);
+    if (ticket <= upto || err != 0)
+        signal_loop(t);
+    return d->data;
+}
+
+void fy_server_release(uint64_t upto, int err)
+{
+    fy_defer_mark(&defer_mark, upto, err);
+    fy_thread_t *ts = atomic_load(&threads_pub);
+    for (int i = 0; ts != NULL && i < nthreads; i++)
+        if (atomic_load(&ts[i].defer_ready)) /* a loop not yet running has nothing parked */
+            signal_loop(&ts[i]);
+}
+
+/* Answers every parked request the mark decides, oldest first. */
+static void answer_parked(fy_thread_t *t)
+{
+    uint64_t upto;
+    int err, e;
+    fy_parked_t *p;
+    fy_defer_mark_read(&defer_mark, &upto, &err);
+    while ((p = fy_defer_queue_next(&t->deferred, upto, err, &e)) != NULL) {
+        deferred_t *d = (deferred_t *)p;
+        h2o_req_t *req = d->req;
+        if (d->ref != NULL)
+            *d->ref = NULL; /* the pool's dispose callback must not reach d after this */
+        fy_result_t r = d->cb(d->data, req, e);
+        assert(r.status != 0);
+        if (d->counted && handlers.request_done != NULL)
+            handlers.request_done(handlers.ctx, d->stat, r.status, d->method, d->method_len);
+        if (req != NULL)
+            respond_result(req, r);
+        free(d);
+    }
+}
+
+static void on_defer_message(h2o_multithread_receiver_t *receiver, h2o_linklist_t *messages)
+{
+    fy_thread_t *t = H2O_STRUCT_FROM_MEMBER(fy_thread_t, defer_rx, receiver);
+    while (!h2o_linklist_is_empty(messages))
+        h2o_linklist_unlink(messages->next);
+    /* cleared before the mark is read: a release after this point sends a new message */
+    atomic_store(&t->defer_signalled, 0);
+    answer_parked(t);
 }
 
 /* --web.config.file: the configured headers go on every response, and with basic_auth_users every request needs
@@ -462,10 +595,21 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req)
     }
 
     switch (rt.kind) {
-    case FY_ROUTE_HANDLER:
+    case FY_ROUTE_HANDLER: {
+        fy_thread_t *t = &threads[thread_index];
+        int parks = rt.handler == FY_H_PUSH || rt.handler == FY_H_DELETE || rt.handler == FY_H_API_WIPE;
+        t->serving = parks ? req : NULL;
         handle_route(req, &rt);
-        count_request(req, &rt);
+        t->serving = NULL;
+        deferred_t *d = t->parked_now;
+        t->parked_now = NULL;
+        if (d == NULL) {
+            count_request(req, &rt);
+        } else {
+            d->counted = stat_of(&rt, &d->stat) == 0;
+        }
         break;
+    }
     case FY_ROUTE_REDIRECT: {
         add_header(req, H2O_TOKEN_LOCATION, "Location", rt.location, rt.location_len);
         const char *ct = rt.is_get || rt.is_head ? "text/html; charset=utf-8" : NULL;
@@ -598,6 +742,9 @@ static void *run_loop(void *arg)
     thread_index = t->index;
     h2o_context_init(&t->ctx, h2o_evloop_create(), &config);
     h2o_multithread_register_receiver(t->ctx.queue, &t->wakeup, on_wakeup);
+    h2o_multithread_register_receiver(t->ctx.queue, &t->defer_rx, on_defer_message);
+    fy_defer_queue_init(&t->deferred);
+    atomic_store(&t->defer_ready, 1);
     pthread_barrier_wait(&loops_registered);
     t->accept_ctx.ctx = &t->ctx;
     t->accept_ctx.hosts = config.hosts;
@@ -616,8 +763,9 @@ static void *run_loop(void *arg)
         h2o_socket_close(t->listeners[i]);
     }
     h2o_context_request_shutdown(&t->ctx);
+    /* deferred answers: a push acknowledged before exit is durable, so each one waits for its release */
     uint64_t until = h2o_now(t->ctx.loop) + 1500;
-    while (h2o_now(t->ctx.loop) < until)
+    while (h2o_now(t->ctx.loop) < until || t->deferred.count > 0)
         h2o_evloop_run(t->ctx.loop, 100);
     return NULL;
 }
@@ -708,6 +856,7 @@ int fy_server_run(const fy_flags_t *f, const fy_handlers_t *h, fy_webcfg_t *wc)
     }
     /* every wake-up receiver exists before anything can call request_shutdown: contexts are created inside the
      * threads, which only start accepting after the barrier; signals stay pending until the waiter runs */
+    atomic_store(&threads_pub, threads);
     pthread_barrier_init(&loops_registered, NULL, (unsigned)nthreads + 1);
     for (int t = 0; t < nthreads; t++)
         pthread_create(&threads[t].tid, NULL, run_loop, &threads[t]);

@@ -6,6 +6,7 @@
 #ifndef FY_SERVER_H
 #define FY_SERVER_H
 
+#include <stdint.h>
 #include <time.h>
 
 #include <h2o.h>
@@ -61,6 +62,33 @@ typedef struct st_fy_handlers_t {
     /* after every request that pushgateway_http_requests_total counts (spec 2.5), with the status sent; may be NULL */
     void (*request_done)(void *ctx, fy_stat_handler_t h, int status, const char *method, size_t method_len);
 } fy_handlers_t;
+
+/* Deferred answers --------------------------------------------------------------------------------------------
+ * A handler whose answer must wait for work done on another thread (durable mode: the fdatasync of its log record)
+ * parks its request under a ticket with fy_server_defer and returns FY_DEFERRED; the event loop goes on serving
+ * other requests. Whichever thread finishes the work calls fy_server_release(upto, err); each loop then calls the
+ * parked requests' callbacks, on its own thread, and sends their answers (and counts them: request_done). A request
+ * whose client goes away meanwhile stays parked without it: its callback still runs, with req NULL, and its answer
+ * is only counted. At shutdown every loop keeps running until its parked requests are answered. */
+
+#define FY_DEFERRED ((fy_result_t){0, NULL, 0})
+
+/* On the loop thread that parked the request, once its ticket is decided: err is 0 (released) or the errno of the
+ * failure. Returns the answer, as a handler would (msg in req->pool). req is NULL if the request is gone. */
+typedef fy_result_t (*fy_defer_cb)(void *data, h2o_req_t *req, int err);
+
+/** 1 if the calling thread is a loop thread inside a push, delete or wipe handler, where fy_server_defer works. */
+int fy_server_can_defer(void);
+
+/**
+ * From a push, delete or wipe handler (fy_server_can_defer): parks the request being served until ticket is
+ * released; the handler then returns FY_DEFERRED. Tickets parked by one loop thread must not decrease. Returns
+ * data_size zeroed bytes (max_align_t-aligned) for the callback's state, freed after the callback returns.
+ */
+void *fy_server_defer(uint64_t ticket, fy_defer_cb cb, size_t data_size);
+
+/** Any thread: every ticket <= upto is done; err != 0 fails every ticket after upto, parked or parked later. */
+void fy_server_release(uint64_t upto, int err);
 
 /** The index (0..threads-1) of the calling loop thread, or -1 outside the loops. */
 int fy_server_thread_index(void);

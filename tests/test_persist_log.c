@@ -1,7 +1,8 @@
 /*
  * test_persist_log.c: the write-ahead log (src/persist_log.c): CRC-32C vectors, round trips across rotation and
  * reopen, truncation after a snapshot, every truncation point and every flipped byte of a small log (torn tail
- * dropped and cut vs. damage reported with the right offset), leftover temp segments, and sync failures.
+ * dropped and cut vs. damage reported with the right offset), leftover temp segments, sync failures, and the
+ * writer thread (records submitted without waiting are synced and notified in order; a failed sync is notified once).
  */
 #include "persist_testlib.h"
 
@@ -460,6 +461,143 @@ static void test_sync_failure(void **state)
     pt_seen_free(&seen);
 }
 
+/* The writer thread: what notify was told, in order. */
+typedef struct {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    uint64_t durable; /* last durable_seq notified */
+    int err;          /* last err notified */
+    unsigned calls, errs, went_down;
+} notes_t;
+
+static void note(void *ctx, uint64_t durable_seq, int err)
+{
+    notes_t *n = ctx;
+    pthread_mutex_lock(&n->mu);
+    if (durable_seq < n->durable)
+        n->went_down++;
+    n->durable = durable_seq;
+    n->err = err;
+    n->calls++;
+    n->errs += err != 0;
+    pthread_cond_broadcast(&n->cv);
+    pthread_mutex_unlock(&n->mu);
+}
+
+/* Waits until notify reported durable_seq >= seq or an error. */
+static void wait_note(notes_t *n, uint64_t seq)
+{
+    pthread_mutex_lock(&n->mu);
+    while (n->durable < seq && n->err == 0)
+        pthread_cond_wait(&n->cv, &n->mu);
+    pthread_mutex_unlock(&n->mu);
+}
+
+#define SUBMITTERS 4
+#define PER_SUBMITTER 50
+
+typedef struct {
+    fy_log_t *log;
+    int id;
+    uint64_t last;
+} submitter_t;
+
+static void *submit_some(void *arg)
+{
+    submitter_t *s = arg;
+    for (int i = 0; i < PER_SUBMITTER; i++) {
+        char p[32];
+        int n = snprintf(p, sizeof(p), "t%d r%03d", s->id, i);
+        assert_int_equal(fy_log_submit(s->log, 1, p, (size_t)n, &s->last), 0);
+    }
+    return NULL;
+}
+
+static void test_writer(void **state)
+{
+    (void)state;
+    static notes_t n = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0, 0, 0, 0, 0};
+    fy_log_t *log;
+    char err[512];
+    assert_int_equal(fy_log_open(D, 1, &log, err, sizeof(err)), 0);
+    assert_int_equal(fy_log_start_writer(log, note, &n), 0);
+    pthread_t t[SUBMITTERS];
+    submitter_t sub[SUBMITTERS];
+    for (int i = 0; i < SUBMITTERS; i++) {
+        sub[i] = (submitter_t){log, i, 0};
+        assert_int_equal(pthread_create(&t[i], NULL, submit_some, &sub[i]), 0);
+    }
+    uint64_t last = 0;
+    for (int i = 0; i < SUBMITTERS; i++) {
+        pthread_join(t[i], NULL);
+        last = sub[i].last > last ? sub[i].last : last;
+    }
+    assert_int_equal(last, SUBMITTERS * PER_SUBMITTER);
+    /* nobody waits: the writer alone makes them durable and says so */
+    wait_note(&n, last);
+    assert_int_equal(n.durable, last);
+    assert_int_equal(n.errs, 0);
+    assert_int_equal(n.went_down, 0);
+    fy_log_stats_t st;
+    fy_log_get_stats(log, &st);
+    assert_int_equal(st.durable_seq, last);
+    assert_int_equal(n.calls, st.syncs); /* one notification per sync */
+    /* fy_log_wait still works next to the writer, and a rotation's flush notifies too */
+    uint64_t seq;
+    assert_int_equal(fy_log_append(log, 2, "waited", 6, &seq), 0);
+    assert_int_equal(seq, last + 1);
+    assert_int_equal(fy_log_submit(log, 3, "rotated", 7, &seq), 0);
+    assert_int_equal(fy_log_rotate(log, NULL), 0);
+    wait_note(&n, seq);
+    assert_int_equal(n.durable, seq);
+    assert_int_equal(fy_log_close(log), 0);
+
+    /* replay: all of them, each submitter's records in its order */
+    pt_seen_t seen = {0};
+    fy_log_replay_info_t info;
+    assert_int_equal(replay(0, 0, &seen, &info, err), 0);
+    assert_int_equal(seen.n, SUBMITTERS * PER_SUBMITTER + 2);
+    int next[SUBMITTERS] = {0};
+    for (size_t i = 0; i < SUBMITTERS * PER_SUBMITTER; i++) {
+        int id, r;
+        char rec[32];
+        assert_int_equal(seen.seq[i], i + 1);
+        assert_true(seen.len[i] < sizeof(rec));
+        memcpy(rec, seen.data[i], seen.len[i]); /* payloads are not NUL-terminated */
+        rec[seen.len[i]] = '\0';
+        assert_int_equal(sscanf(rec, "t%d r%d", &id, &r), 2);
+        assert_int_equal(r, next[id]++);
+    }
+    pt_seen_free(&seen);
+}
+
+static void test_writer_failure(void **state)
+{
+    (void)state;
+    static notes_t n = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0, 0, 0, 0, 0};
+    fy_log_t *log;
+    char err[512];
+    assert_int_equal(fy_log_open(D, 1, &log, err, sizeof(err)), 0);
+    assert_int_equal(fy_log_start_writer(log, note, &n), 0);
+    uint64_t seq;
+    assert_int_equal(fy_log_submit(log, 1, "ok", 2, &seq), 0);
+    wait_note(&n, seq);
+    assert_int_equal(n.durable, 1);
+    fy__persist_sync = failing_sync;
+    assert_int_equal(fy_log_submit(log, 1, "lost", 4, &seq), 0);
+    wait_note(&n, seq);
+    /* told once: record 1 is durable, the rest never will be */
+    assert_int_equal(n.durable, 1);
+    assert_int_equal(n.err, EIO);
+    assert_int_equal(n.errs, 1);
+    fy__persist_sync = default_sync;
+    errno = 0;
+    assert_int_equal(fy_log_submit(log, 1, "later", 5, &seq), -1);
+    assert_int_equal(errno, EIO);
+    assert_int_equal(fy_log_close(log), -1);
+    assert_int_equal(n.errs, 1);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -471,6 +609,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_every_flip, setup, teardown),
         cmocka_unit_test_setup_teardown(test_damage_messages, setup, teardown),
         cmocka_unit_test_setup_teardown(test_sync_failure, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_writer, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_writer_failure, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

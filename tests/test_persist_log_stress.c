@@ -2,7 +2,8 @@
  * test_persist_log_stress.c: 2, 4 and 8 threads appending 700-byte records through group commit while another
  * thread rotates segments; bounded by a record count and by time. Every acknowledged record must replay exactly
  * once, each thread's records in its own order, with contiguous sequence numbers. Prints fsyncs per append.
- * Run under TSan by `make test`.
+ * The same again with the writer thread (durable mode's server): appenders submit and wait for its notification
+ * instead of fy_log_wait, so the commit delay and the notify run against rotations. Run under TSan by `make test`.
  */
 #include "persist_testlib.h"
 
@@ -19,6 +20,38 @@
 
 static fy_log_t *L;
 static _Atomic int stop;
+static int with_writer;
+
+/* writer mode: what the notify callback said */
+static pthread_mutex_t note_mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t note_cv = PTHREAD_COND_INITIALIZER;
+static uint64_t note_durable;
+static int note_err;
+
+static void note(void *ctx, uint64_t durable_seq, int err)
+{
+    (void)ctx;
+    pthread_mutex_lock(&note_mu);
+    assert_true(durable_seq >= note_durable);
+    note_durable = durable_seq;
+    note_err = err;
+    pthread_cond_broadcast(&note_cv);
+    pthread_mutex_unlock(&note_mu);
+}
+
+/* An append as the server does it in durable mode: submit, then wait to be told. */
+static int append_notified(unsigned type, const void *rec, size_t len)
+{
+    uint64_t seq;
+    if (fy_log_submit(L, type, rec, len, &seq) != 0)
+        return -1;
+    pthread_mutex_lock(&note_mu);
+    while (note_durable < seq && note_err == 0)
+        pthread_cond_wait(&note_cv, &note_mu);
+    int rc = note_durable >= seq ? 0 : -1;
+    pthread_mutex_unlock(&note_mu);
+    return rc;
+}
 
 static double now_s(void)
 {
@@ -42,7 +75,10 @@ static void *appender(void *arg)
         memcpy(rec, &a->id, sizeof(a->id));
         memcpy(rec + 4, &i, sizeof(i));
         uint64_t seq;
-        assert_int_equal(fy_log_append(L, 1 + a->id, rec, sizeof(rec), &seq), 0);
+        if (with_writer)
+            assert_int_equal(append_notified(1 + a->id, rec, sizeof(rec)), 0);
+        else
+            assert_int_equal(fy_log_append(L, 1 + a->id, rec, sizeof(rec), &seq), 0);
         a->acked++;
     }
     return NULL;
@@ -84,10 +120,15 @@ static int check(void *ctx, uint64_t seq, unsigned type, const void *payload, si
     return 0;
 }
 
-static void run(unsigned nthreads)
+static void run(unsigned nthreads, int writer)
 {
     char *dir = pt_mkdtemp(), err[512];
     assert_int_equal(fy_log_open(dir, 1, &L, err, sizeof(err)), 0);
+    with_writer = writer;
+    note_durable = 0;
+    note_err = 0;
+    if (writer)
+        assert_int_equal(fy_log_start_writer(L, note, NULL), 0);
     atomic_store(&stop, 0);
     pthread_t th[8], rot;
     appender_t a[8];
@@ -110,9 +151,9 @@ static void run(unsigned nthreads)
     assert_int_equal(fy_log_close(L), 0);
     assert_int_equal(st.appends, acked);
     assert_true(st.syncs >= 1 && st.syncs <= st.appends);
-    printf("# %u appenders: %" PRIu64 " appends, %" PRIu64 " fdatasyncs (%.2f per append, mean batch %.1f, max %" PRIu64
+    printf("# %u appenders%s: %" PRIu64 " appends, %" PRIu64 " fdatasyncs (%.2f per append, mean batch %.1f, max %" PRIu64
            "), %.0f appends/s\n",
-           nthreads, st.appends, st.syncs, (double)st.syncs / (double)st.appends, (double)st.appends / (double)st.syncs,
+           nthreads, writer ? " (writer thread)" : "", st.appends, st.syncs, (double)st.syncs / (double)st.appends, (double)st.appends / (double)st.syncs,
            st.max_batch, (double)st.appends / secs);
 
     check_t c = {{0}, 1, 0};
@@ -128,19 +169,31 @@ static void run(unsigned nthreads)
 static void test_two(void **state)
 {
     (void)state;
-    run(2);
+    run(2, 0);
 }
 
 static void test_four(void **state)
 {
     (void)state;
-    run(4);
+    run(4, 0);
 }
 
 static void test_eight(void **state)
 {
     (void)state;
-    run(8);
+    run(8, 0);
+}
+
+static void test_writer_two(void **state)
+{
+    (void)state;
+    run(2, 1);
+}
+
+static void test_writer_eight(void **state)
+{
+    (void)state;
+    run(8, 1);
 }
 
 int main(void)
@@ -149,6 +202,8 @@ int main(void)
         cmocka_unit_test(test_two),
         cmocka_unit_test(test_four),
         cmocka_unit_test(test_eight),
+        cmocka_unit_test(test_writer_two),
+        cmocka_unit_test(test_writer_eight),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

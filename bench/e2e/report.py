@@ -13,6 +13,7 @@ LABELS = {
     "reuseport2": "Ferry, 2 threads, `--web.reuseport`",
     "shared1": "Ferry, `--web.threads=1`",
     "durable2": "Ferry, 2 threads, `--web.reuseport --persistence.durable`",
+    "durable2_before": "Ferry before deferred answers (FERRY_BEFORE), same flags as durable2",
     "reference": "Pushgateway 1.5.1",
 }
 ORDER = list(LABELS)
@@ -48,6 +49,10 @@ def main(path):
     print()
     for (groups, name), m in sorted(med.items()):
         ref = med.get((groups, "reference"))
+        mem = med.get((groups, "reuseport2"))
+        if name.startswith("durable2") and mem:
+            print(f"- {groups * 10:,} series: {name} / in-memory (reuseport2) = {100 * m['rate'] / mem['rate']:.0f}% "
+                  f"of the push rate ({m['rate']:,.0f} vs {mem['rate']:,.0f}/s), p99 {m['p99']:.2f} vs {mem['p99']:.2f} ms")
         if name == "shared2" and ref:
             print(f"- {groups * 10:,} series: Ferry (default) / reference = {m['rate'] / ref['rate']:.1f}x pushes/s, "
                   f"{ref['cpu'] / m['cpu']:.1f}x less server CPU per push, p99 {m['p99']:.2f} vs {ref['p99']:.2f} ms")

@@ -8,14 +8,26 @@
   group shows its last acknowledged value or a later one that was sent but not acknowledged.
 - A log whose tail is cut mid-record starts and reports the dropped tail; a flipped byte in a record followed by
   valid ones stops start-up with exit status 1, naming the segment file and the offset.
+- Deferred answers (the loop parks a request until the log's writer has synced its record):
+  * disconnects: rounds of 160 concurrent HTTP/1.1 pushes on separate connections, every other socket closed before
+    its answer; the server keeps serving, every push is counted once (requests_total and the push-duration
+    histogram, answered or not), every answered one survives SIGKILL;
+  * h2c (prior knowledge, a minimal HTTP/2 client below): 100 PUTs as concurrent streams on one connection, all
+    answered 200; 100 more on a connection closed right after sending (HTTP/2 disposes of the parked streams);
+  * SIGTERM with 64 pushes in flight: each is answered 200 before the process exits 0, and survives the restart;
+  * every server of these sections stops with SIGTERM and exit status 0: under the ASan build (LSAN_OPTIONS with
+    tests/lsan.supp for h2o's recycled buffers) a leaked or misused parked entry fails here.
 Usage: test_durable.py path/to/ferry
 """
 import http.client
 import os
 import random
 import re
+import selectors
 import shutil
 import signal
+import socket
+import struct
 import subprocess
 import sys
 import tempfile
@@ -28,6 +40,7 @@ import pghttp  # noqa: E402
 FERRY = sys.argv[1]
 check = pghttp.Checks()
 pushed_part = pghttp.pushed_part
+LSAN_SUPP = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lsan.supp")
 
 
 class Ferry:
@@ -37,11 +50,13 @@ class Ferry:
         self.port = pghttp.free_port()
         self.log_path = path + ".log.%d" % self.port
         log = open(self.log_path, "wb")
+        env = dict(os.environ)
+        env.setdefault("LSAN_OPTIONS", "suppressions=" + os.path.abspath(LSAN_SUPP))
         self.proc = subprocess.Popen([FERRY, "--web.listen-address=127.0.0.1:%d" % self.port, "--web.threads=2",
                                       "--web.enable-admin-api", "--persistence.file=" + path,
                                       "--persistence.interval=" + interval] + (["--persistence.durable"] if durable else []) +
                                      list(extra),
-                                     stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+                                     stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env)
 
     def ready(self, timeout=15):
         deadline = time.time() + timeout
@@ -61,6 +76,17 @@ class Ferry:
 
     def log(self):
         return open(self.log_path, "rb").read().decode(errors="replace")
+
+    def term(self, what):
+        """SIGTERM; checks exit status 0 and no sanitizer report in the log."""
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            rc = self.proc.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            self.kill()
+            rc = "timeout"
+        log = self.log()
+        check(rc == 0 and "Sanitizer" not in log, "%s: SIGTERM exits 0 cleanly (rc %s); log:\n%s" % (what, rc, log[-3000:]))
 
 
 def state(port):
@@ -230,12 +256,216 @@ def leaving_durable_mode(d):
     s.kill()
 
 
+# --- deferred answers -----------------------------------------------------------------------------------------
+
+def put_request(path, body):
+    return (b"PUT %s HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n" % (path.encode(), len(body))) + body
+
+
+def status_of(data):
+    m = re.match(rb"HTTP/1\.1 (\d+) ", data)
+    return int(m.group(1)) if m else None
+
+
+def metric(body, name, labels):
+    m = re.search(rb"^" + re.escape(name.encode()) + re.escape(labels.encode()) + rb" (\S+)$", body, re.M)
+    return float(m.group(1)) if m else 0.0
+
+
+def storm(port, n, tag, close_every=2, timeout=20):
+    """n concurrent PUTs of group <tag>/i<k> (value k), one connection each, all sent before any answer is read;
+    every close_every-th socket is closed right after sending. Returns {k: status} for the sockets that were read."""
+    socks = {}
+    for k in range(n):
+        s = socket.create_connection(("127.0.0.1", port), timeout=timeout)
+        socks[k] = s
+    for k, s in socks.items():
+        s.sendall(put_request("/metrics/job/%s/instance/i%d" % (tag, k), b"dv %d\n" % k))
+    sel = selectors.DefaultSelector()
+    bufs = {}
+    for k, s in socks.items():
+        if close_every and k % close_every == 0:
+            s.close()
+        else:
+            s.setblocking(False)
+            sel.register(s, selectors.EVENT_READ, k)
+            bufs[k] = b""
+    deadline = time.time() + timeout
+    pending = set(bufs)
+    while pending and time.time() < deadline:
+        for key, _ in sel.select(timeout=0.5):
+            k = key.data
+            try:
+                d = key.fileobj.recv(4096)
+            except OSError:
+                d = b""
+            bufs[k] += d
+            if not d or b"\r\n\r\n" in bufs[k]:
+                pending.discard(k)
+                sel.unregister(key.fileobj)
+    for k in bufs:
+        socks[k].close()
+    return {k: status_of(b) for k, b in bufs.items()}
+
+
+def disconnects(d):
+    path = os.path.join(d, "disc.data")
+    s = Ferry(path)
+    check(s.ready(), "disconnects: ready")
+    answered, sent = {}, 0
+    for rnd in range(4):
+        res = storm(s.port, 160, "disc%d" % rnd)
+        sent += 160
+        check(all(v == 200 for v in res.values()) and len(res) == 80,
+              "disconnects round %d: every socket still open got 200 (%r)" % (rnd, sorted(set(res.values()), key=str)))
+        for k, v in res.items():
+            if v == 200:
+                answered[(rnd, k)] = True
+        check(pghttp.request(s.port, "GET", "/-/ready")[0] == 200, "disconnects round %d: server still serves" % rnd)
+    _, _, m = pghttp.request(s.port, "GET", "/metrics")
+    total = metric(m, "pushgateway_http_requests_total", '{code="200",handler="push",method="put"}')
+    hist = metric(m, "pushgateway_http_push_duration_seconds_count", '{method="put"}')
+    check(total == sent and hist == sent, "disconnects: every push counted once, answered or not: requests_total %g, "
+          "push_duration count %g, sent %d" % (total, hist, sent))
+    s.kill()
+    s = Ferry(path)
+    check(s.ready(), "disconnects: ready after SIGKILL")
+    _, _, m = pghttp.request(s.port, "GET", "/metrics")
+    missing = [(r, k) for (r, k) in answered if metric(m, "dv", '{instance="i%d",job="disc%d"}' % (k, r)) != k]
+    check(not missing, "disconnects: every answered push survives SIGKILL (%d missing of %d)" % (len(missing), len(answered)))
+    s.term("disconnects")
+
+
+# A minimal HTTP/2 client over cleartext with prior knowledge (RFC 9113 section 3.3): enough to send PUTs as
+# concurrent streams and read the :status of each answer. Requests use HPACK literals without indexing, so the
+# encoder needs no table; answers are only checked for the one-byte "indexed :status 200" (0x88) that h2o sends.
+H2_PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
+
+
+def h2_frame(ftype, flags, stream, payload):
+    return struct.pack(">I", len(payload))[1:] + bytes([ftype, flags]) + struct.pack(">I", stream) + payload
+
+
+def hpack_lit(index, value):
+    """Literal header field without indexing, name from the static table (index < 15), short raw value."""
+    assert index < 15 and len(value) < 127
+    return bytes([index, len(value)]) + value
+
+
+def h2_put(stream, path, body):
+    block = (hpack_lit(2, b"PUT") + b"\x86" +  # :method PUT, :scheme http (static 6)
+             hpack_lit(4, path.encode()) + hpack_lit(1, b"x"))  # :path, :authority
+    return h2_frame(1, 0x4, stream, block) + h2_frame(0, 0x1, stream, body)  # HEADERS END_HEADERS, DATA END_STREAM
+
+
+def h2_answers(sock, streams, timeout=20):
+    """Reads frames until every stream in streams has ended; returns {stream: first byte of its header block}."""
+    buf, first, ended = b"", {}, set()
+    sock.settimeout(timeout)
+    while not streams <= ended:
+        while len(buf) < 9 or len(buf) < 9 + int.from_bytes(buf[:3], "big"):
+            d = sock.recv(65536)
+            if not d:
+                return first
+            buf += d
+        n = int.from_bytes(buf[:3], "big")
+        ftype, flags, stream = buf[3], buf[4], int.from_bytes(buf[5:9], "big") & 0x7fffffff
+        payload, buf = buf[9:9 + n], buf[9 + n:]
+        if ftype == 4 and not flags & 1:  # SETTINGS: acknowledge
+            sock.sendall(h2_frame(4, 1, 0, b""))
+        if ftype == 1:
+            off = (1 if flags & 0x8 else 0) + (5 if flags & 0x20 else 0)
+            first[stream] = payload[off]
+        if ftype in (0, 1) and flags & 1:
+            ended.add(stream)
+        if ftype == 7:  # GOAWAY
+            return first
+    return first
+
+
+def h2c(d):
+    path = os.path.join(d, "h2c.data")
+    s = Ferry(path)
+    check(s.ready(), "h2c: ready")
+    n = 100
+    sock = socket.create_connection(("127.0.0.1", s.port), timeout=20)
+    out = H2_PREFACE + h2_frame(4, 0, 0, b"")
+    for k in range(n):
+        out += h2_put(1 + 2 * k, "/metrics/job/h2/instance/i%d" % k, b"hv %d\n" % k)
+    sock.sendall(out)
+    first = h2_answers(sock, {1 + 2 * k for k in range(n)})
+    sock.close()
+    check(len(first) == n and all(v == 0x88 for v in first.values()),
+          "h2c: %d concurrent streams on one connection all answered 200 (%d answered, first bytes %r)" %
+          (n, len(first), sorted(set(first.values()))))
+    # streams parked when the connection goes: h2o disposes of their requests while the records are being synced
+    for rnd in range(5):
+        sock = socket.create_connection(("127.0.0.1", s.port), timeout=20)
+        out = H2_PREFACE + h2_frame(4, 0, 0, b"")
+        for k in range(n):
+            out += h2_put(1 + 2 * k, "/metrics/job/h2gone%d/instance/i%d" % (rnd, k), b"hv %d\n" % k)
+        sock.sendall(out)
+        sock.close()
+    time.sleep(0.5)
+    check(pghttp.request(s.port, "GET", "/-/ready")[0] == 200, "h2c: server serves after connections closed mid-answer")
+    _, _, m = pghttp.request(s.port, "GET", "/metrics")
+    got = sum(1 for k in range(n) if metric(m, "hv", '{instance="i%d",job="h2"}' % k) == k)
+    check(got == n, "h2c: all %d pushes stored (%d)" % (n, got))
+    s.kill()
+    s = Ferry(path)
+    check(s.ready(), "h2c: ready after SIGKILL")
+    _, _, m = pghttp.request(s.port, "GET", "/metrics")
+    got = sum(1 for k in range(n) if metric(m, "hv", '{instance="i%d",job="h2"}' % k) == k)
+    check(got == n, "h2c: all %d answered pushes survive SIGKILL (%d)" % (n, got))
+    s.term("h2c")
+
+
+def sigterm_in_flight(d):
+    path = os.path.join(d, "term.data")
+    s = Ferry(path)
+    check(s.ready(), "sigterm: ready")
+    n = 64
+    socks = [socket.create_connection(("127.0.0.1", s.port), timeout=20) for _ in range(n)]
+    for k, c in enumerate(socks):  # every connection accepted and in keep-alive before the burst
+        c.sendall(b"GET /-/healthy HTTP/1.1\r\nHost: x\r\n\r\n")
+        check(status_of(c.recv(4096)) == 200, "sigterm: warm-up %d" % k)
+    for k, c in enumerate(socks):
+        c.sendall(put_request("/metrics/job/term/instance/i%d" % k, b"tv %d\n" % k))
+    s.proc.send_signal(signal.SIGTERM)
+    statuses = []
+    for c in socks:
+        data = b""
+        try:
+            while b"\r\n\r\n" not in data:
+                d2 = c.recv(4096)
+                if not d2:
+                    break
+                data += d2
+        except OSError:
+            pass
+        statuses.append(status_of(data))
+        c.close()
+    rc = s.proc.wait(timeout=60)
+    check(rc == 0 and "Sanitizer" not in s.log(), "sigterm: exit 0 (rc %s)" % rc)
+    check(statuses.count(200) == n, "sigterm: every push in flight answered 200 before exit (%r)" % statuses)
+    s = Ferry(path)
+    check(s.ready(), "sigterm: ready after restart")
+    _, _, m = pghttp.request(s.port, "GET", "/metrics")
+    got = sum(1 for k in range(n) if metric(m, "tv", '{instance="i%d",job="term"}' % k) == k)
+    check(got == statuses.count(200), "sigterm: every answered push is there after the restart (%d of %d)" %
+          (got, statuses.count(200)))
+    s.term("sigterm restart")
+
+
 def main():
     d = tempfile.mkdtemp(prefix="ferry-durable-")
     round_trip(d)
     crash_test(d)
     damaged_log(d)
     leaving_durable_mode(d)
+    disconnects(d)
+    h2c(d)
+    sigterm_in_flight(d)
     if not check.failed:
         shutil.rmtree(d)
     return check.summary()
