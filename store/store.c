@@ -2141,6 +2141,22 @@ static void heap_remove(fy__shard_t *sh, fy__group_t *g)
     heap_down(sh, last->heap_idx);
 }
 
+/* Takes the group out of the shard's heap and life list (it is being removed). */
+static void life_unlink(fy__shard_t *sh, fy__group_t *g)
+{
+    if (g->heap_idx != FY_HEAP_NONE)
+        heap_remove(sh, g);
+    if (g->in_life) {
+        g->in_life = 0;
+        if (g->life_prev)
+            g->life_prev->life_next = g->life_next;
+        else
+            sh->life_head = g->life_next;
+        if (g->life_next)
+            g->life_next->life_prev = g->life_prev;
+    }
+}
+
 /* Brings the group's deadline, heap position and life-list membership up to date with its times and declarations.
  * Cheap when neither the group nor the store has anything declared (the Pushgateway's case). */
 static void life_update(fy_store_t *s, fy__shard_t *sh, fy__group_t *g)
@@ -2168,13 +2184,7 @@ static void life_update(fy_store_t *s, fy__shard_t *sh, fy__group_t *g)
             sh->life_head->life_prev = g;
         sh->life_head = g;
     } else if (!live && g->in_life) {
-        g->in_life = 0;
-        if (g->life_prev)
-            g->life_prev->life_next = g->life_next;
-        else
-            sh->life_head = g->life_next;
-        if (g->life_next)
-            g->life_next->life_prev = g->life_prev;
+        life_unlink(sh, g); /* not in the heap either: d is 0 */
     }
 }
 
@@ -2236,11 +2246,7 @@ static void group_remove(push_t *P, fy__shard_t *sh, fy__group_t *g)
     atomic_fetch_sub(&s->nseries, 2);
     lockset_unlock(P);
     P->nstripes = 0;
-    if (g->heap_idx != FY_HEAP_NONE)
-        heap_remove(sh, g);
-    g->life = (fy_store_life_t){0, 0};
-    g->push_ns = g->fail_ns = 0;
-    life_update(s, sh, g); /* leaves the life list */
+    life_unlink(sh, g);
     group_unlink(sh, g);
     atomic_fetch_sub(&s->ngroups, 1);
     if (g->fams != g->fams_inline)
