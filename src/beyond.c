@@ -556,6 +556,7 @@ void fy_bulk_free(fy_bulk_t *b)
 
 int fy_reaper_log(void *ctx, const fy_store_group_view_t *g)
 {
+    (void)ctx;
     char buf[1024];
     size_t n = 0;
     buf[n++] = '{';
