@@ -83,7 +83,7 @@ def test_ttl():
         check(value(t, 'push_expiry_time_seconds{instance="",job="keep"}') is None, "no expiry without a TTL")
         check(api_jobs(s) == ["keep", "short"], "both in the API before the deadline")
         ui = pghttp.request(s.port, "GET", "/")[2].decode()
-        check("short" in ui, "the UI shows the group before its deadline")
+        check("short" in ui and "expires: " in ui, "the UI shows the group and its expiry before its deadline")
 
         def gone():
             return ('job="short"' not in metrics(s) and "short" not in api_jobs(s)
@@ -123,6 +123,7 @@ def test_liveness():
         check(value(t, 'push_alive{instance="h1",job="cron"}') == 1, "alive right after the push")
         check(value(t, 'push_interval_seconds{instance="h1",job="cron"}') == 0.3, "push_interval_seconds")
         check("# TYPE push_alive gauge" in t, "push_alive is a gauge")
+        check("pushes every 0.3s" in pghttp.request(s.port, "GET", "/")[2].decode(), "the UI shows the interval")
         flipped = wait_until(lambda: value(metrics(s), 'push_alive{instance="h1",job="cron"}') == 0, 3)
         check(flipped is not None, "push_alive flips to 0 after interval + grace")
         push(s, "cron", "m 2\n", path="/metrics/job/cron/instance/h1")
