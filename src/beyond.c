@@ -196,7 +196,8 @@ int fy_life_collect(fy_store_t *store, const fy_body_t *own, int64_t now_ns, int
         {FY_LIFE_INTERVAL_FAMILY, "Push interval the pusher of this group declared."},
         {FY_LIFE_ALIVE_FAMILY, "1 if this group was pushed within its declared interval plus the grace period, else 0."},
     };
-    memcpy(fams, own->families, sizeof(*fams) * own->nfamilies);
+    if (own->nfamilies != 0)
+        memcpy(fams, own->families, sizeof(*fams) * own->nfamilies);
     uint32_t nf = own->nfamilies, ns = own->nseries;
     for (int k = 0; k < 2; k++) {
         const fy_own_family_t *of = &fy_life_own_families[k];
