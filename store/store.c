@@ -539,6 +539,7 @@ fy_store_t *fy_store_create(const fy_store_config_t *cfg)
         s->cfg.nshards = 64;
     if (s->cfg.nstripes == 0)
         s->cfg.nstripes = 256;
+    s->life_defaults = s->cfg.default_ttl_ns > 0 || s->cfg.default_interval_ns > 0;
     assert((s->cfg.nshards & (s->cfg.nshards - 1)) == 0 && (s->cfg.nstripes & (s->cfg.nstripes - 1)) == 0);
     s->shards = xcalloc(s->cfg.nshards, sizeof(*s->shards));
     s->stripes = xcalloc(s->cfg.nstripes, sizeof(*s->stripes));
@@ -2161,6 +2162,8 @@ static void life_unlink(fy__shard_t *sh, fy__group_t *g)
  * Cheap when neither the group nor the store has anything declared (the Pushgateway's case). */
 static void life_update(fy_store_t *s, fy__shard_t *sh, fy__group_t *g)
 {
+    if (!g->life_any && !s->life_defaults)
+        return; /* nothing declared, no defaults: the fields at the end of the group stay cold */
     int64_t d = group_deadline(s, g);
     int live = d != 0 || life_eff(g->life.interval_ns, s->cfg.default_interval_ns) != 0;
     if (d != g->deadline_ns || (d != 0) != (g->heap_idx != FY_HEAP_NONE)) {
@@ -2191,8 +2194,9 @@ static void life_update(fy_store_t *s, fy__shard_t *sh, fy__group_t *g)
 /* Takes a declaration into the group: 0 keeps what it has. */
 static void life_declare(fy__group_t *g, const fy_store_life_t *life)
 {
-    if (life == NULL)
+    if (life == NULL || (life->ttl_ns == 0 && life->interval_ns == 0))
         return;
+    g->life_any = 1;
     if (life->ttl_ns != 0)
         g->life.ttl_ns = life->ttl_ns;
     if (life->interval_ns != 0)
@@ -2454,7 +2458,7 @@ int fy_store_push_life(fy_store_t *s, const fy_store_label_t *gkl, size_t ngk, f
     if (!rejected)
         prepare_series(&P);
     fy__group_t *g = group_find(sh, P.gk.hash, P.gk.key);
-    if (g && g->deadline_ns != 0 && g->deadline_ns <= now_ns) {
+    if (g && (g->life_any || s->life_defaults) && g->deadline_ns != 0 && g->deadline_ns <= now_ns) {
         /* expired, whether or not the timer got to it yet: the push starts a new group */
         group_remove(&P, sh, g);
         atomic_fetch_add(&s->expired, 1);
@@ -2623,6 +2627,8 @@ int fy_store_restore_times(fy_store_t *s, const fy_store_label_t *gkl, size_t ng
         g->fail_stamp_ns = t->fail_stamp_ns;
         g->origin = t->origin;
         g->life = t->life;
+        if (t->life.ttl_ns != 0 || t->life.interval_ns != 0)
+            g->life_any = 1;
         life_update(s, sh, g);
         for (int k = 0; k < 2; k++) {
             double v = (double)(k == FY_TS_PUSH ? g->push_ns : g->fail_ns) / 1e9;

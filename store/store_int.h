@@ -178,6 +178,7 @@ struct st_fy__group_t {
     uint32_t nlabels;
     uint8_t key_valid; /* all grouping values are valid UTF-8 */
     uint8_t has_instance;
+    uint8_t life_any; /* the group ever declared a lifetime or had a deadline: its life fields below matter */
     int64_t push_ns, push_stamp_ns, fail_ns, fail_stamp_ns;
     uint32_t origin;
     uint64_t version;
@@ -238,6 +239,7 @@ struct st_fy_store_t {
     fy__stripe_t *stripes;
     _Atomic uint64_t ngroups, nseries;
     _Atomic uint64_t expired, bulk_deleted;
+    uint8_t life_defaults; /* cfg has a default TTL or interval: every group's life fields matter */
     _Atomic uint64_t epoch;
     struct {
         _Atomic uint64_t e; /* 0 = free, else the epoch the reader entered at */
