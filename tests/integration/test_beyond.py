@@ -209,7 +209,8 @@ def test_restart():
     with ferry(persistence=path) as s:
         after = metrics(s)
         check(api_jobs(s) == ["long", "plain"], "snapshot: the expired group did not come back: %r" % api_jobs(s))
-        for series in ('push_expiry_time_seconds{instance="",job="long"}', 'push_interval_seconds{instance="",job="long"}'):
+        for series in ('push_expiry_time_seconds{instance="",job="long"}',
+                       'push_interval_seconds{instance="",job="long"}'):
             check(value(after, series) is not None and value(after, series) == value(before, series),
                   "snapshot keeps %s" % series)
         push(s, "long", "m 2\n")  # still sticks after the restart
@@ -219,17 +220,21 @@ def test_restart():
 
     # durable mode: the log is replayed after a SIGKILL (no final snapshot)
     path = os.path.join(d, "durable")
-    s = ferry("--persistence.durable", persistence=path).start()
+    s = ferry("--persistence.durable", "--web.enable-admin-api", persistence=path).start()
     push(s, "long", "m 1\n", headers={"X-Ferry-TTL": "1h", "X-Ferry-Interval": "1m"})
     push(s, "short", "m 1\n", headers={"X-Ferry-TTL": "1s"})
     push(s, "merge", "a 1\n", headers={"X-Ferry-TTL": "1s"})
+    push(s, "bulk", "m 1\n", path="/metrics/job/bulk/instance/x")
+    st, _, body = pghttp.request(s.port, "DELETE", "/api/v1/admin/groups?match[]=%7Bjob%3D~%22bu.*%22%7D")
+    check(st == 200 and json.loads(body)["data"]["deleted"] == 1, "durable bulk delete: %d %r" % (st, body))
     before = metrics(s)
     os.kill(s.proc.pid, signal.SIGKILL)
     s.proc.wait(timeout=10)
     time.sleep(1.1)
-    with ferry("--persistence.durable", persistence=path) as s:
+    with ferry("--persistence.durable", "--web.enable-admin-api", persistence=path) as s:
         after = metrics(s)
-        check(api_jobs(s) == ["long"], "log replay: the expired groups did not come back: %r" % api_jobs(s))
+        check(api_jobs(s) == ["long"],
+              "log replay: the expired and bulk-deleted groups did not come back: %r" % api_jobs(s))
         check(value(after, 'push_expiry_time_seconds{instance="",job="long"}')
               == value(before, 'push_expiry_time_seconds{instance="",job="long"}'), "log replay keeps the TTL")
         check(value(after, 'push_interval_seconds{instance="",job="long"}') == 60, "log replay keeps the interval")
@@ -238,7 +243,7 @@ def test_restart():
         live = pghttp.pushed_part(metrics(s).encode())
         os.kill(s.proc.pid, signal.SIGKILL)
         s.proc.wait(timeout=10)
-    with ferry("--persistence.durable", persistence=path) as s:
+    with ferry("--persistence.durable", "--web.enable-admin-api", persistence=path) as s:
         replayed = pghttp.pushed_part(metrics(s).encode())
         check(live == replayed and 'a{instance="",job="merge"}' not in replayed,
               "the same state after a replay (the expired group's families did not merge)")
