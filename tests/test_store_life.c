@@ -4,6 +4,10 @@
  */
 #include "store_testlib.h"
 
+#include <pthread.h>
+#include <stdatomic.h>
+#include <time.h>
+
 #define T0 1700000000000000000LL /* the fake clock's start (Unix ns) */
 #define S 1000000000LL
 #define NONE FY_LIFE_NONE
@@ -360,6 +364,75 @@ static void test_restore_times(void **state)
     fy_store_destroy(s);
 }
 
+/* Pushes with TTLs, the expiry timer and bulk deletes at the same time (under ASan/TSan this is the race test): the
+ * counters must add up and nothing may be left in a heap once the store is empty. */
+typedef struct {
+    fy_store_t *s;
+    int id;
+    _Atomic int *stop;
+    _Atomic int64_t *clock;
+} conc_t;
+
+static void *conc_pusher(void *arg)
+{
+    conc_t *c = arg;
+    char gk[48];
+    for (int i = 0; !atomic_load(c->stop); i++) {
+        snprintf(gk, sizeof(gk), "job=p%d,instance=i%d", c->id, i % 500);
+        int64_t now = atomic_fetch_add(c->clock, 1000000);
+        assert_int_equal(push_life(c->s, gk, i % 3 ? FY_STORE_PUT : FY_STORE_POST, "m 1\nn 2\n", (i % 7 + 1) * 10000000LL,
+                                   i % 2 ? 5 * S : 0, now),
+                         FY_OK);
+    }
+    return NULL;
+}
+
+static int pred_odd(void *ctx, const fy_store_group_view_t *g)
+{
+    (void)ctx;
+    return g->labels[0].value.len > 0 && (g->labels[0].value.ptr[g->labels[0].value.len - 1] & 1);
+}
+
+static void test_concurrent(void **state)
+{
+    (void)state;
+    fy_store_t *s = store_with(0, 0);
+    _Atomic int stop = 0;
+    _Atomic int64_t clock = T0;
+    pthread_t th[2];
+    conc_t c[2];
+    for (int i = 0; i < 2; i++) {
+        c[i] = (conc_t){s, i, &stop, &clock};
+        assert_int_equal(pthread_create(&th[i], NULL, conc_pusher, &c[i]), 0);
+    }
+    uint64_t expired = 0, deleted = 0;
+    for (int k = 0; k < 300; k++) {
+        expired += fy_store_expire(s, atomic_load(&clock), NULL, NULL);
+        if (k % 50 == 0)
+            deleted += fy_store_delete_where(s, pred_odd, NULL, atomic_load(&clock));
+        int n = 0;
+        fy_store_foreach_life(s, count_cb, &n);
+        struct timespec ts = {0, 1000000};
+        nanosleep(&ts, NULL);
+    }
+    atomic_store(&stop, 1);
+    for (int i = 0; i < 2; i++)
+        pthread_join(th[i], NULL);
+    fy_store_stats_t st;
+    fy_store_stats(s, &st);
+    assert_int_equal(st.bulk_deleted, deleted);
+    assert_true(st.expired >= expired); /* pushes after a deadline expire groups themselves */
+    /* everything left has a deadline: expiring far in the future empties the store and every heap */
+    fy_store_expire(s, INT64_MAX - 1, NULL, NULL);
+    fy_store_stats(s, &st);
+    assert_int_equal(st.groups, 0);
+    assert_int_equal(st.series, 0);
+    int n = 0;
+    fy_store_foreach_life(s, count_cb, &n);
+    assert_int_equal(n, 0);
+    fy_store_destroy(s);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -371,6 +444,7 @@ int main(void)
         cmocka_unit_test(test_delete_where),
         cmocka_unit_test(test_heap_order),
         cmocka_unit_test(test_restore_times),
+        cmocka_unit_test(test_concurrent),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
