@@ -13,7 +13,8 @@
 - Restart with --persistence.file (snapshot) and with --persistence.durable after SIGKILL (log replay): the TTL and
   interval survive; a group whose deadline passed while Ferry was down does not come back.
 - Without any of the new flags or headers, the pushed part of /metrics and /api/v1/metrics are the same as on a
-  server started with every new option at its "off" value (the Pushgateway's behaviour), timestamps masked.
+  server started with every new option at its "off" value (the Pushgateway's behaviour), timestamps masked; with
+  FERRY_BASELINE=path/to/an/older/ferry also the same as on a build from before the feature.
 Usage: test_beyond.py path/to/ferry
 """
 import http.client
@@ -32,9 +33,9 @@ FERRY = sys.argv[1]
 check = pghttp.Checks()
 
 
-def ferry(*extra, persistence=""):
+def ferry(*extra, persistence="", binary=None):
     port = pghttp.free_port()
-    return pghttp.Server([FERRY, "--web.listen-address=127.0.0.1:%d" % port, "--web.threads=2",
+    return pghttp.Server([binary or FERRY, "--web.listen-address=127.0.0.1:%d" % port, "--web.threads=2",
                           "--persistence.file=" + persistence] + list(extra), port, "ferry-beyond",
                          health="/-/ready")
 
@@ -278,14 +279,20 @@ def test_default_identical():
         ("DELETE", "/metrics/job/d", None),
     ]
     states = []
-    for flags in ((), off):
-        with ferry(*flags) as s:
+    runs = [((), None), (off, None)]
+    if os.environ.get("FERRY_BASELINE"):  # a build from before the feature: the strongest comparison
+        runs.append(((), os.environ["FERRY_BASELINE"]))
+    for flags, binary in runs:
+        with ferry(*flags, binary=binary) as s:
             for method, p, body in pushes:
                 pghttp.request(s.port, method, p, body.encode() if body is not None else None)
             states.append(masked_state(s))
     check(states[0][0] == states[1][0], "default /metrics (pushed part) unchanged:\n%s\n---\n%s" % (states[0][0],
                                                                                                     states[1][0]))
     check(states[0][1] == states[1][1], "default /api/v1/metrics unchanged")
+    if len(states) == 3:
+        check(states[0] == states[2], "the same as the baseline build (FERRY_BASELINE)")
+        print("compared with the baseline build %s" % os.environ["FERRY_BASELINE"])
     check("push_alive" not in states[0][0] and "push_expiry_time_seconds" not in states[0][0]
           and "push_interval_seconds" not in states[0][0], "no liveness family without a declaration")
 
