@@ -346,14 +346,14 @@ int fy_bulk_add_selector(fy_bulk_t *b, const char *s, size_t len, char *err, siz
         else if (p < end && p[0] == '=')
             op = FY_MATCH_EQ, p += 1;
         else {
-            snprintf(err, errcap, "invalid match[] selector \"%.*s\": expected =, !=, =~ or !~ after %.*s", (int)len, s,
-                     (int)nlen, n0);
+            snprintf(err, errcap, "invalid match[] selector \"%.*s\": expected =, !=, =~ or !~ after %.*s", (int)len, s, (int)nlen,
+                     n0);
             goto Fail;
         }
         skip_ws(&p, end);
         if (p == end || (*p != '"' && *p != '\'')) {
-            snprintf(err, errcap, "invalid match[] selector \"%.*s\": expected a quoted value for %.*s", (int)len, s,
-                     (int)nlen, n0);
+            snprintf(err, errcap, "invalid match[] selector \"%.*s\": expected a quoted value for %.*s", (int)len, s, (int)nlen,
+                     n0);
             goto Fail;
         }
         char q = *p++;
@@ -395,8 +395,8 @@ int fy_bulk_add_selector(fy_bulk_t *b, const char *s, size_t len, char *err, siz
             if (rc != 0) {
                 char rerr[128];
                 regerror(rc, &m->re, rerr, sizeof(rerr));
-                snprintf(err, errcap, "invalid match[] selector \"%.*s\": bad regular expression \"%s\": %s", (int)len, s,
-                         val, rerr);
+                snprintf(err, errcap, "invalid match[] selector \"%.*s\": bad regular expression \"%s\": %s", (int)len, s, val,
+                         rerr);
                 goto Fail;
             }
         }

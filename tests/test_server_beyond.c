@@ -73,7 +73,7 @@ static fy_store_group_view_t group(const char *spec, fy_store_label_t *l, char *
 
 typedef struct {
     const char *query;
-    const char *err; /* exact parse error, or NULL */
+    const char *err;     /* exact parse error, or NULL */
     const char *matches; /* groups (by index into the fixed list below) that match, e.g. "0,2" */
     const char *note;
 } query_case_t;
@@ -86,11 +86,11 @@ static void test_bulk_queries(void **state)
         const char *labels;
         int64_t pushed;
     } groups[] = {
-        {"job=backup,instance=db1", 10},  /* 0 */
-        {"job=backup,instance=db2", 95},  /* 1 */
-        {"job=web,instance=w1", 10},      /* 2 */
-        {"job=web", 99},                  /* 3 */
-        {"job=backup-nightly", 50},       /* 4 */
+        {"job=backup,instance=db1", 10}, /* 0 */
+        {"job=backup,instance=db2", 95}, /* 1 */
+        {"job=web,instance=w1", 10},     /* 2 */
+        {"job=web", 99},                 /* 3 */
+        {"job=backup-nightly", 50},      /* 4 */
     };
     /* clang-format off */
     static const query_case_t cases[] = {
@@ -176,8 +176,8 @@ static int push_life(fy_store_t *s, const char *gk, const char *text, int64_t tt
 /* Lines of the scrape whose family is one of the liveness families or the two counters. */
 static char *life_lines(const char *t)
 {
-    static const char *keep[] = {"push_alive", "push_expiry_time_seconds", "push_interval_seconds",
-                                 "ferry_groups_expired_total", "ferry_groups_bulk_deleted_total"};
+    static const char *keep[] = {"push_alive", "push_expiry_time_seconds", "push_interval_seconds", "ferry_groups_expired_total",
+                                 "ferry_groups_bulk_deleted_total"};
     char *o = malloc(strlen(t) + 1), *w = o;
     while (*t) {
         const char *e = strchr(t, '\n');
@@ -222,17 +222,16 @@ static void test_liveness_families(void **state)
     l = life_lines(t);
     const char *alive = strstr(l, "# HELP push_alive");
     assert_non_null(alive);
-    assert_string_equal(alive,
-                        "# HELP push_alive 1 if this group was pushed within its declared interval plus the grace period, "
-                        "else 0.\n# TYPE push_alive gauge\n"
-                        "push_alive{instance=\"h1\",job=\"cron\"} 0\npush_alive{instance=\"h2\",job=\"cron\"} 1\n"
-                        "# HELP push_expiry_time_seconds Unix time when this group expires (its last push time plus its "
-                        "TTL).\n# TYPE push_expiry_time_seconds gauge\n"
-                        "push_expiry_time_seconds{instance=\"\",job=\"batch\"} 1.7000003e+09\n"
-                        "# HELP push_interval_seconds Push interval the pusher of this group declared.\n"
-                        "# TYPE push_interval_seconds gauge\n"
-                        "push_interval_seconds{instance=\"h1\",job=\"cron\"} 60\n"
-                        "push_interval_seconds{instance=\"h2\",job=\"cron\"} 60\n");
+    assert_string_equal(alive, "# HELP push_alive 1 if this group was pushed within its declared interval plus the grace period, "
+                               "else 0.\n# TYPE push_alive gauge\n"
+                               "push_alive{instance=\"h1\",job=\"cron\"} 0\npush_alive{instance=\"h2\",job=\"cron\"} 1\n"
+                               "# HELP push_expiry_time_seconds Unix time when this group expires (its last push time plus its "
+                               "TTL).\n# TYPE push_expiry_time_seconds gauge\n"
+                               "push_expiry_time_seconds{instance=\"\",job=\"batch\"} 1.7000003e+09\n"
+                               "# HELP push_interval_seconds Push interval the pusher of this group declared.\n"
+                               "# TYPE push_interval_seconds gauge\n"
+                               "push_interval_seconds{instance=\"h1\",job=\"cron\"} 60\n"
+                               "push_interval_seconds{instance=\"h2\",job=\"cron\"} 60\n");
     free(t);
     free(l);
     fy_life_body_free(&lb);

@@ -114,8 +114,7 @@ static void test_ttl_declarations(void **state)
     fy_store_t *s = store_with(0, 0);
     for (size_t i = 0; i < sizeof(steps) / sizeof(steps[0]); i++) {
         const ttl_step_t *t = &steps[i];
-        int rc = push_life(s, "job=a", strcmp(t->method, "PUT") ? FY_STORE_POST : FY_STORE_PUT, t->body, t->ttl, 0,
-                           T0 + t->at * S);
+        int rc = push_life(s, "job=a", strcmp(t->method, "PUT") ? FY_STORE_POST : FY_STORE_PUT, t->body, t->ttl, 0, T0 + t->at * S);
         if (rc != t->rc)
             fail_msg("step %zu (%s): rc %d, want %d", i, t->note, rc, t->rc);
         find_t f = find(s, "job=a");
