@@ -418,7 +418,7 @@ static int replay_record(void *ctx, uint64_t seq, unsigned type, const void *pay
             r.bad = 1;
         } else {
             b.now_ns = now;
-            fy_store_delete_where(R->app->store, fy_bulk_match, &b, now);
+            fy_store_delete_where(R->app->store, fy_bulk_match, &b);
             R->deletes++;
         }
         fy_bulk_free(&b);
@@ -745,7 +745,7 @@ static int on_bulk_delete(void *ctx, h2o_req_t *req)
         memcpy(rec_head(rec, now), q, qlen);
         pthread_mutex_lock(&app->order);
     }
-    uint64_t n = fy_store_delete_where(app->store, fy_bulk_match, &b, now);
+    uint64_t n = fy_store_delete_where(app->store, fy_bulk_match, &b);
     const char *why = NULL;
     if (app->log != NULL) {
         durable_commit(app, REC_BULK, rec, rec_len, &why);

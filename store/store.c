@@ -2698,9 +2698,8 @@ int fy_store_foreach_life(fy_store_t *s, fy_store_group_cb_t cb, void *ctx)
     return rc;
 }
 
-uint64_t fy_store_delete_where(fy_store_t *s, fy_store_group_cb_t pred, void *ctx, int64_t now_ns)
+uint64_t fy_store_delete_where(fy_store_t *s, fy_store_group_cb_t pred, void *ctx)
 {
-    (void)now_ns;
     push_t P;
     memset(&P, 0, sizeof(P));
     P.s = s;

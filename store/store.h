@@ -263,7 +263,7 @@ int fy_store_foreach_life(fy_store_t *s, fy_store_group_cb_t cb, void *ctx);
 
 /** Removes every group for which pred returns non-zero, one shard at a time (a push to a shard not yet visited may
  * still land). Returns the number of groups removed. */
-uint64_t fy_store_delete_where(fy_store_t *s, fy_store_group_cb_t pred, void *ctx, int64_t now_ns);
+uint64_t fy_store_delete_where(fy_store_t *s, fy_store_group_cb_t pred, void *ctx);
 
 #ifdef __cplusplus
 }

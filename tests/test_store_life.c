@@ -287,12 +287,12 @@ static void test_delete_where(void **state)
         assert_int_equal(push_life(s, gk, FY_STORE_PUT, "m 1\n", i % 2 ? 100 * S : 0, 0, T0 + i * S), FY_OK);
     }
     pred_t p = {"backup", 0};
-    assert_int_equal(fy_store_delete_where(s, pred_cb, &p, T0), 100);
+    assert_int_equal(fy_store_delete_where(s, pred_cb, &p), 100);
     assert_false(find(s, "instance=i0,job=backup").found);
     assert_true(find(s, "instance=i1,job=web").found);
     pred_t age = {NULL, T0 + 100 * S}; /* pushed more than 200 s before T0 + 300 s */
     /* i in [0, 100) not multiple of 3 remain: 66 groups */
-    assert_int_equal(fy_store_delete_where(s, pred_cb, &age, T0 + 300 * S), 66);
+    assert_int_equal(fy_store_delete_where(s, pred_cb, &age), 66);
     fy_store_stats_t st;
     fy_store_stats(s, &st);
     assert_int_equal(st.groups, 300 - 166);
@@ -408,7 +408,7 @@ static void test_concurrent(void **state)
     for (int k = 0; k < 300; k++) {
         expired += fy_store_expire(s, atomic_load(&clock), NULL, NULL);
         if (k % 50 == 0)
-            deleted += fy_store_delete_where(s, pred_odd, NULL, atomic_load(&clock));
+            deleted += fy_store_delete_where(s, pred_odd, NULL);
         int n = 0;
         fy_store_foreach_life(s, count_cb, &n);
         struct timespec ts = {0, 1000000};
