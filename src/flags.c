@@ -31,7 +31,13 @@ static const flag_def_t defs[] = {
      "Acknowledge a push, delete or wipe only once it is on disk (write-ahead log next to the persistence file)."},
     {"persistence.file", T_STRING, "", "File to persist metrics. If empty, metrics are only kept in memory."},
     {"persistence.interval", T_DURATION, "5m", "The minimum interval at which to write out the persistence file."},
+    {"push.default-interval", T_DURATION, "0s",
+     "Expected push interval of groups that declare none (X-Ferry-Interval); gives every group push_alive. 0s: none."},
+    {"push.default-ttl", T_DURATION, "0s",
+     "Groups that declare no TTL (X-Ferry-TTL) are deleted this long after their last push. 0s: never."},
     {"push.disable-consistency-check", T_BOOL, "false", "Do not check consistency of pushed metrics. DANGEROUS."},
+    {"push.interval-grace", T_DURATION, "30s",
+     "push_alive stays 1 for this long after a group's declared push interval has passed."},
     {"push.max-body-bytes", T_UINT, "67108864", "Largest accepted push body in bytes, after decompression (413 above)."},
     {"push.max-label-value-length", T_UINT, "32768", "Longest accepted label value in bytes (400 above)."},
     {"push.max-series-per-push", T_UINT, "100000", "Most series accepted in one push (400 above)."},
@@ -186,6 +192,18 @@ void fy_format_duration(int64_t ns, char *out, size_t cap)
 /* ---------------------------------------------------------------------------------------------------------------- */
 /* Parsing */
 
+/* The field a duration flag sets. */
+static int64_t *duration_field(fy_flags_t *f, const flag_def_t *d)
+{
+    if (strcmp(d->name, "push.default-ttl") == 0)
+        return &f->default_ttl_ns;
+    if (strcmp(d->name, "push.default-interval") == 0)
+        return &f->default_interval_ns;
+    if (strcmp(d->name, "push.interval-grace") == 0)
+        return &f->interval_grace_ns;
+    return &f->persistence_interval_ns;
+}
+
 static const flag_def_t *find(const char *name, size_t len)
 {
     for (size_t i = 0; i < NDEFS; i++)
@@ -248,8 +266,13 @@ static int apply(fy_flags_t *f, const flag_def_t *d, const char *v, char *err, s
         f->external_url = v;
     } else if (d->type == T_DURATION) {
         char derr[160];
-        if (fy_parse_duration(v, &f->persistence_interval_ns, derr, sizeof(derr)) != 0) {
+        int64_t *field = duration_field(f, d);
+        if (fy_parse_duration(v, field, derr, sizeof(derr)) != 0) {
             snprintf(err, errcap, "%s", derr);
+            return -1;
+        }
+        if (*field < 0 && field != &f->persistence_interval_ns) {
+            snprintf(err, errcap, "--%s must not be negative, got %s", d->name, v);
             return -1;
         }
     } else if (d->type == T_LOGLEVEL) {
@@ -410,7 +433,7 @@ void fy_flags_each(const fy_flags_t *f, const char *route_prefix, void (*fn)(voi
         if (d->type == T_LISTEN) {
             v = f->listen_joined;
         } else if (d->type == T_DURATION) {
-            fy_format_duration(f->persistence_interval_ns, tmp, sizeof(tmp));
+            fy_format_duration(*duration_field((fy_flags_t *)(uintptr_t)f, d), tmp, sizeof(tmp));
             v = tmp;
         } else if (strcmp(d->name, "web.route-prefix") == 0) {
             v = route_prefix;

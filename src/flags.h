@@ -37,6 +37,10 @@ typedef struct st_fy_flags_t {
     uint64_t max_label_value_length;
     uint64_t max_series;
     uint64_t max_groups;
+    /* beyond the Pushgateway (docs/beyond-pushgateway.md) */
+    int64_t default_ttl_ns;      /* --push.default-ttl, 0 = never */
+    int64_t default_interval_ns; /* --push.default-interval, 0 = none */
+    int64_t interval_grace_ns;   /* --push.interval-grace */
     /* actions */
     int help;
     int version;

@@ -226,11 +226,16 @@ static double approx_request_size(h2o_req_t *req)
  *   push   (type 1)  u8 version | i64 now_ns | u8 method (0 PUT, 1 POST) | u8 body format | grouping labels | body
  *   delete (type 2)  u8 version | i64 now_ns | grouping labels
  *   wipe   (type 3)  u8 version | i64 now_ns
+ *   bulk   (type 4)  u8 version | i64 now_ns | the query string of DELETE /api/v1/admin/groups (re-evaluated at now_ns)
+ * A push that declared a lifetime (X-Ferry-TTL, X-Ferry-Interval) is written with version 2 and i64 ttl_ns | i64
+ * interval_ns (fy_store_life_t's encoding) after the body format; every other record keeps version 1. An expiry by
+ * the timer is logged as a delete; a push replayed after its group's deadline finds the group expired by itself.
  * grouping labels = u32 count, then per label u32 name length | name | u32 value length | value. The body is the
  * decoded request body (gzip/snappy undone) and runs to the end of the payload. Integers are little-endian. */
 
-enum { REC_PUSH = 1, REC_DELETE = 2, REC_WIPE = 3 };
+enum { REC_PUSH = 1, REC_DELETE = 2, REC_WIPE = 3, REC_BULK = 4 };
 #define REC_VERSION 1
+#define REC_VERSION_LIFE 2
 
 static size_t rec_labels_size(const fy_store_label_t *gk, size_t n)
 {
@@ -278,6 +283,32 @@ static uint8_t *rec_push(int64_t now, int post, fy_body_format_t format, const f
     if (body_len)
         memcpy(p, body, body_len);
     assert(p + body_len == r + *len);
+    return r;
+}
+
+/* Turns a version 1 push record into version 2 with the declared lifetime (16 bytes after the body format). */
+static uint8_t *rec_push_add_life(uint8_t *rec, size_t *len, const fy_store_life_t *life)
+{
+    uint8_t *r = realloc(rec, *len + 16);
+    if (r == NULL) {
+        free(rec);
+        return NULL;
+    }
+    memmove(r + 27, r + 11, *len - 11);
+    r[0] = REC_VERSION_LIFE;
+    fy_put_le64(r + 11, (uint64_t)life->ttl_ns);
+    fy_put_le64(r + 19, (uint64_t)life->interval_ns);
+    *len += 16;
+    return r;
+}
+
+/* The record of a delete; NULL when out of memory. */
+static uint8_t *rec_delete(int64_t now, const fy_store_label_t *gk, size_t n, size_t *len)
+{
+    *len = 9 + rec_labels_size(gk, n);
+    uint8_t *r = malloc(*len);
+    if (r != NULL)
+        rec_labels(rec_head(r, now), gk, n);
     return r;
 }
 
@@ -343,18 +374,26 @@ static int replay_record(void *ctx, uint64_t seq, unsigned type, const void *pay
     rec_rd_t r = {payload, (const uint8_t *)payload + len, 0};
     const uint8_t *q = rd_take(&r, 9);
     int64_t now = q ? (int64_t)fy_get_le64(q + 1) : 0;
-    if (q != NULL && q[0] != REC_VERSION)
+    int life_rec = q != NULL && q[0] == REC_VERSION_LIFE && type == REC_PUSH;
+    if (q != NULL && q[0] != REC_VERSION && !life_rec)
         r.bad = 1;
     fy_store_label_t *gk = NULL;
     if (!r.bad && type == REC_PUSH) {
         q = rd_take(&r, 2);
+        fy_store_life_t life = {0, 0};
+        const uint8_t *lq = life_rec ? rd_take(&r, 16) : NULL;
+        if (lq != NULL) {
+            life.ttl_ns = (int64_t)fy_get_le64(lq);
+            life.interval_ns = (int64_t)fy_get_le64(lq + 8);
+        }
         size_t n = rd_labels(&r, &gk);
         if (!r.bad && (q[0] > 1 || q[1] > FY_FMT_OPENMETRICS))
             r.bad = 1;
         if (!r.bad) {
             fy_push_outcome_t o;
-            fy_push_apply(R->app->store, &R->arena, &R->app->limits, q[0] ? FY_STORE_POST : FY_STORE_PUT, gk, n,
-                          (const char *)r.p, (size_t)(r.end - r.p), (fy_body_format_t)q[1], now, &o);
+            fy_push_apply_life(R->app->store, &R->arena, &R->app->limits, q[0] ? FY_STORE_POST : FY_STORE_PUT, gk, n,
+                               (const char *)r.p, (size_t)(r.end - r.p), (fy_body_format_t)q[1], lq ? &life : NULL,
+                               now, &o);
             fy_push_outcome_free(&o);
             R->pushes++;
         }
@@ -371,6 +410,18 @@ static int replay_record(void *ctx, uint64_t seq, unsigned type, const void *pay
             r.bad = 1;
         else
             R->wipes++;
+    } else if (!r.bad && type == REC_BULK) {
+        fy_bulk_t b;
+        char berr[256];
+        memset(&b, 0, sizeof(b));
+        if (fy_bulk_parse_query(&b, (const char *)r.p, (size_t)(r.end - r.p), berr, sizeof(berr)) != 0) {
+            r.bad = 1;
+        } else {
+            b.now_ns = now;
+            fy_store_delete_where(R->app->store, fy_bulk_match, &b);
+            R->deletes++;
+        }
+        fy_bulk_free(&b);
     } else {
         r.bad = 1;
     }
@@ -468,11 +519,39 @@ static fy_result_t not_ready(void)
     return (fy_result_t){503, NOT_READY, sizeof(NOT_READY) - 1};
 }
 
+/* The push's X-Ferry-TTL and X-Ferry-Interval headers; returns 0, or -1 with the 400 message in err. */
+static int read_life(h2o_req_t *req, fy_store_life_t *life, int *declared, char *err, size_t errcap)
+{
+    static const struct {
+        const char *name, *shown;
+    } hs[2] = {{FY_TTL_HEADER, "X-Ferry-TTL"}, {FY_INTERVAL_HEADER, "X-Ferry-Interval"}};
+    *declared = 0;
+    for (int k = 0; k < 2; k++) {
+        ssize_t i = h2o_find_header_by_str(&req->headers, hs[k].name, strlen(hs[k].name), -1);
+        if (i < 0)
+            continue;
+        const h2o_iovec_t *v = &req->headers.entries[i].value;
+        if (fy_life_parse_header(hs[k].shown, v->base, v->len, k == 0 ? &life->ttl_ns : &life->interval_ns, err, errcap) != 0)
+            return -1;
+        *declared = 1;
+    }
+    return 0;
+}
+
 static fy_result_t on_push(void *ctx, const fy_push_t *p)
 {
     fy_app_t *app = app_of(ctx);
     if (!fy_server_is_ready())
         return not_ready();
+    fy_store_life_t life = {0, 0};
+    int declared = 0;
+    char lerr[256];
+    if (p->req != NULL && read_life(p->req, &life, &declared, lerr, sizeof(lerr)) != 0) {
+        size_t n = strlen(lerr);
+        char *m = h2o_mem_alloc_pool(p->pool, n);
+        memcpy(m, lerr, n);
+        return (fy_result_t){400, m, n};
+    }
     fy_store_label_t *gk = h2o_mem_alloc_pool(p->pool, sizeof(*gk) * (p->nlabels ? p->nlabels : 1));
     to_store_labels(p->labels, p->nlabels, gk);
     fy_push_outcome_t o;
@@ -483,10 +562,12 @@ static fy_result_t on_push(void *ctx, const fy_push_t *p)
         /* built before taking the lock: the copy of the body is the expensive part */
         if ((rec = rec_push(now, p->method == FY_PUSH_POST, p->format, gk, p->nlabels, p->body, p->body_len, &rec_len)) == NULL)
             return (fy_result_t){500, "out of memory", 13};
+        if (declared && (rec = rec_push_add_life(rec, &rec_len, &life)) == NULL)
+            return (fy_result_t){500, "out of memory", 13};
         pthread_mutex_lock(&app->order);
     }
-    fy_push_apply(app->store, thread_arena(app), &app->limits, p->method == FY_PUSH_POST ? FY_STORE_POST : FY_STORE_PUT,
-                  gk, p->nlabels, p->body, p->body_len, p->format, now, &o);
+    fy_push_apply_life(app->store, thread_arena(app), &app->limits, p->method == FY_PUSH_POST ? FY_STORE_POST : FY_STORE_PUT,
+                       gk, p->nlabels, p->body, p->body_len, p->format, declared ? &life : NULL, now, &o);
     const char *why = NULL;
     uint64_t seq = 0;
     if (app->log != NULL) {
@@ -679,6 +760,126 @@ static fy_result_t on_wipe(void *ctx, h2o_mem_pool_t *pool)
     return (fy_result_t){202, NULL, 0};
 }
 
+/* DELETE P/api/v1/admin/groups?match[]=...&older_than=...: one request, one JSON answer with the count. */
+static int respond_json_error(h2o_req_t *req, int status, const char *type, const char *msg)
+{
+    char *b = NULL;
+    size_t n = 0, cap = 0;
+    fy_json_quote(fy_str(type, strlen(type)), &b, &n, &cap);
+    size_t tl = n;
+    fy_json_quote(fy_str(msg, strlen(msg)), &b, &n, &cap);
+    size_t len = (size_t)snprintf(NULL, 0, "{\"status\":\"error\",\"errorType\":%.*s,\"error\":%.*s}", (int)tl, b,
+                                  (int)(n - tl), b + tl);
+    char *body = h2o_mem_alloc_pool(&req->pool, len + 1);
+    snprintf(body, len + 1, "{\"status\":\"error\",\"errorType\":%.*s,\"error\":%.*s}", (int)tl, b, (int)(n - tl),
+             b + tl);
+    free(b);
+    fy_server_respond(req, status, NULL, "application/json", body, len);
+    return 0;
+}
+
+static int on_bulk_delete(void *ctx, h2o_req_t *req)
+{
+    fy_app_t *app = app_of(ctx);
+    if (!fy_server_is_ready())
+        return respond_json_error(req, 503, "unavailable", NOT_READY);
+    const char *q = "";
+    size_t qlen = 0;
+    if (req->query_at != SIZE_MAX) {
+        q = req->path.base + req->query_at + 1;
+        qlen = req->path.len - req->query_at - 1;
+    }
+    fy_bulk_t b;
+    char err[1024];
+    memset(&b, 0, sizeof(b));
+    if (fy_bulk_parse_query(&b, q, qlen, err, sizeof(err)) != 0) {
+        fy_bulk_free(&b);
+        return respond_json_error(req, 400, "bad_data", err);
+    }
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    int64_t now = now_ns();
+    b.now_ns = now;
+    uint8_t *rec = NULL;
+    size_t rec_len = 9 + qlen;
+    if (app->log != NULL) {
+        if ((rec = malloc(rec_len)) == NULL) {
+            fy_bulk_free(&b);
+            return respond_json_error(req, 500, "internal", "out of memory");
+        }
+        memcpy(rec_head(rec, now), q, qlen);
+        pthread_mutex_lock(&app->order);
+    }
+    uint64_t n = fy_store_delete_where(app->store, fy_bulk_match, &b);
+    const char *why = NULL;
+    if (app->log != NULL) {
+        durable_commit(app, REC_BULK, rec, rec_len, &why);
+        free(rec);
+    }
+    fy_bulk_free(&b);
+    if (app->persist_on && n != 0)
+        fy_persist_changed(&app->persist);
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    char cnt[32], secs[32];
+    snprintf(cnt, sizeof(cnt), "%llu", (unsigned long long)n);
+    snprintf(secs, sizeof(secs), "%.6f", (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9);
+    fy_log_info("msg", "bulk delete", "query", fy_log_enabled(FY_LOG_INFO) ? h2o_strdup(&req->pool, q, qlen).base : "",
+                "deleted", cnt, "seconds", secs);
+    if (why != NULL) {
+        fy_log_error("msg", "could not persist a change before answering", "what", "bulk delete", "err", why);
+        return respond_json_error(req, 500, "internal", why);
+    }
+    size_t len = (size_t)snprintf(NULL, 0, "{\"status\":\"success\",\"data\":{\"deleted\":%s}}", cnt);
+    char *body = h2o_mem_alloc_pool(&req->pool, len + 1);
+    snprintf(body, len + 1, "{\"status\":\"success\",\"data\":{\"deleted\":%s}}", cnt);
+    fy_server_respond(req, 200, NULL, "application/json", body, len);
+    return 0;
+}
+
+/* ------------------------------------------------------------------------------------------------------------- */
+/* The expiry timer's pass. In durable mode each expired group is logged as a delete, under the order lock like any
+ * other change, so that a replay sees it exactly where it happened (a push that raced with the timer included). */
+
+static int expire_one(void *ctx, const fy_store_group_view_t *g)
+{
+    fy_app_t *app = ctx;
+    if (fy_log_enabled(FY_LOG_DEBUG))
+        fy_reaper_log(NULL, g);
+    if (app->log != NULL) {
+        size_t len;
+        uint64_t seq;
+        uint8_t *rec = rec_delete(app->expire_now, g->labels, g->nlabels, &len);
+        if (rec == NULL || fy_log_submit(app->log, REC_DELETE, rec, len, &seq) != 0)
+            fy_log_error("msg", "could not log an expired group; a replay will expire it again", "err",
+                         rec == NULL ? "out of memory" : strerror(errno));
+        free(rec);
+    }
+    return 0;
+}
+
+static uint64_t expire_pass(void *ctx, int64_t now)
+{
+    fy_app_t *app = ctx;
+    if (app->log != NULL)
+        pthread_mutex_lock(&app->order);
+    app->expire_now = now;
+    uint64_t n = fy_store_expire(app->store, now, expire_one, app);
+    if (app->log != NULL)
+        pthread_mutex_unlock(&app->order);
+    if (n != 0 && app->persist_on)
+        fy_persist_changed(&app->persist);
+    return n;
+}
+
+/* Once the store is loaded (the timer must not run while a log replays: the replay re-applies changes at their own
+ * times): drops the groups whose deadline passed while Ferry was down, then starts the timer. */
+static void start_expiry(fy_app_t *app)
+{
+    expire_pass(app, now_ns());
+    if (fy_reaper_start(&app->reaper, expire_pass, app) != 0)
+        fy_log_error("msg", "could not start the expiry timer thread");
+}
+
 /* ------------------------------------------------------------------------------------------------------------- */
 
 static int header_value(h2o_req_t *req, const h2o_token_t *token, const char **v, size_t *n)
@@ -723,18 +924,22 @@ static int on_scrape(void *ctx, h2o_req_t *req)
         if (fy_selfstats_collect(&app->stats, &a, now_ns(), st.groups, st.series, &own) == 0)
             ownp = &own;
     }
+    /* the liveness families and the expiry counters (docs/beyond-pushgateway.md) join the own families */
+    fy_life_body_t life;
+    fy_life_collect(app->store, ownp, now_ns(), app->flags->interval_grace_ns, &life);
     int rc;
     switch (fmt) {
     case FY_SCRAPE_PROTOBUF:
-        rc = fy_store_render_protobuf(app->store, ownp, OUT_CHUNK, out_writer, o);
+        rc = fy_store_render_protobuf(app->store, &life.body, OUT_CHUNK, out_writer, o);
         break;
     case FY_SCRAPE_OPENMETRICS:
-        rc = fy_store_render_openmetrics(app->store, ownp, OUT_CHUNK, out_writer, o);
+        rc = fy_store_render_openmetrics(app->store, &life.body, OUT_CHUNK, out_writer, o);
         break;
     default:
-        rc = fy_store_render_text(app->store, ownp, OUT_CHUNK, out_writer, o);
+        rc = fy_store_render_text(app->store, &life.body, OUT_CHUNK, out_writer, o);
         break;
     }
+    fy_life_body_free(&life);
     free(own_mem);
     if (rc != 0 || out_finish(o) != 0) {
         static const char msg[] = "An error has occurred while serving metrics:\n\nout of memory";
@@ -861,11 +1066,19 @@ int fy_app_init(fy_app_t *app, const fy_flags_t *flags, const char *version, con
     memset(&cfg, 0, sizeof(cfg));
     cfg.max_groups = flags->max_groups;
     cfg.max_series = flags->max_series;
+    cfg.default_ttl_ns = flags->default_ttl_ns;
+    cfg.default_interval_ns = flags->default_interval_ns;
     app->store = fy_store_create(&cfg);
     if (app->store == NULL)
         return -1;
     for (unsigned i = 0; i < fy_own_families_count; i++) {
         const fy_own_family_t *f = &fy_own_families[i];
+        if (fy_store_register_own(app->store, fy_str(f->name, strlen(f->name)), f->type, fy_str(f->help, strlen(f->help)),
+                                  f->predefined) != FY_OK)
+            return -1;
+    }
+    for (unsigned i = 0; i < 2; i++) {
+        const fy_own_family_t *f = &fy_life_own_families[i];
         if (fy_store_register_own(app->store, fy_str(f->name, strlen(f->name)), f->type, fy_str(f->help, strlen(f->help)),
                                   f->predefined) != FY_OK)
             return -1;
@@ -904,6 +1117,7 @@ int fy_app_init(fy_app_t *app, const fy_flags_t *flags, const char *version, con
 
 void fy_app_dispose(fy_app_t *app)
 {
+    fy_reaper_stop(&app->reaper);
     for (unsigned i = 0; i < app->nthreads && app->arenas; i++)
         fy_push_arena_free(&app->arenas[i]);
     free(app->arenas);
@@ -1074,6 +1288,7 @@ static void *load_persisted(void *arg)
     atomic_store(&app->stats.persist_enabled, 1);
     if (fy_persist_start(&app->persist) != 0)
         fy_log_error("msg", "could not start the persistence thread");
+    start_expiry(app);
     fy_server_set_ready(1);
     return NULL;
 }
@@ -1081,6 +1296,7 @@ static void *load_persisted(void *arg)
 int fy_app_start_persistence(fy_app_t *app)
 {
     if (app->flags->persistence_file == NULL || app->flags->persistence_file[0] == '\0') {
+        start_expiry(app);
         fy_server_set_ready(1);
         return 0;
     }
@@ -1092,9 +1308,12 @@ int fy_app_start_persistence(fy_app_t *app)
 static void on_shutdown(void *ctx)
 {
     fy_app_t *app = app_of(ctx);
-    if (!app->persist_on)
+    if (!app->persist_on) {
+        fy_reaper_stop(&app->reaper);
         return;
+    }
     pthread_join(app->loader, NULL);
+    fy_reaper_stop(&app->reaper); /* after the loader, which starts it */
     fy_persist_stop(&app->persist); /* in durable mode the final snapshot truncates the log */
     if (app->log != NULL && fy_log_close(app->log) != 0)
         fy_log_error("msg", "could not close the write-ahead log", "err", strerror(errno));
@@ -1111,6 +1330,7 @@ fy_handlers_t fy_app_handlers(fy_app_t *app)
     h.scrape = on_scrape;
     h.api_metrics = on_api_metrics;
     h.wipe = on_wipe;
+    h.bulk_delete = on_bulk_delete;
     h.ui = on_ui;
     h.healthy = NULL;
     h.shutdown = on_shutdown;

@@ -11,6 +11,7 @@
 #include "selfmetrics.h"
 #include "server.h"
 #include "store.h"
+#include "beyond.h"
 #include "ui.h"
 
 typedef struct st_fy_app_t {
@@ -30,6 +31,8 @@ typedef struct st_fy_app_t {
      * so concurrent requests share fdatasyncs. */
     struct st_fy_log_t *log;
     pthread_mutex_t order;
+    fy_reaper_t reaper; /* the expiry timer, started once the store is loaded */
+    int64_t expire_now; /* the time of the running expiry pass (timer thread only) */
 } fy_app_t;
 
 /** With --persistence.file: loads it in a background thread (the server answers 503 on /-/ready and on store-backed

@@ -5,6 +5,7 @@
  *   u8 version (1)
  *   u32 nlabels, then per grouping label: u32 len, name, u32 len, value
  *   i64 push_ns, push_stamp_ns, fail_ns, fail_stamp_ns; u32 origin
+ *   version 2 only: i64 ttl_ns, i64 interval_ns (the group's declared lifetime, fy_store_life_t's encoding)
  *   u32 nfamilies, then per family: i64 stamp_ns, u32 len, MetricFamily bytes (not delimited)
  * Series carry their sanitised labels; restoring them with a PUT of the same grouping key is idempotent.
  */
@@ -25,6 +26,9 @@
 #include "persist_snap.h"
 
 #define REC_VERSION 1
+/* A group that declared a TTL or an expected interval (docs/beyond-pushgateway.md) is written as version 2; every
+ * other group stays version 1, so files written without the feature are unchanged and older Ferries read them. */
+#define REC_VERSION_LIFE 2
 
 /* ------------------------------------------------------------------------------------------------------------- */
 /* Growable byte buffer for one record. */
@@ -149,7 +153,8 @@ static int encode_group(void *ctx, const fy_store_group_view_t *g)
     fill_t *F = ctx;
     rbuf_t *b = &F->rec;
     b->n = 0;
-    unsigned char ver = REC_VERSION;
+    int has_life = g->life.ttl_ns != 0 || g->life.interval_ns != 0;
+    unsigned char ver = has_life ? REC_VERSION_LIFE : REC_VERSION;
     rb_add(b, &ver, 1);
     rb_u32(b, g->nlabels);
     for (uint32_t i = 0; i < g->nlabels; i++) {
@@ -161,6 +166,10 @@ static int encode_group(void *ctx, const fy_store_group_view_t *g)
     rb_i64(b, g->fail_ns);
     rb_i64(b, g->fail_stamp_ns);
     rb_u32(b, g->origin);
+    if (has_life) {
+        rb_i64(b, g->life.ttl_ns);
+        rb_i64(b, g->life.interval_ns);
+    }
     rb_u32(b, g->nfamilies);
     for (uint32_t i = 0; i < g->nfamilies; i++) {
         fy_pb_writer_t w;
@@ -298,9 +307,9 @@ static int load_group(void *ctx, const void *payload, size_t len)
     fy_str_t *names = NULL;
     int64_t *stamps = NULL;
     fy_str_t ver = rd_bytes(&r, 1);
-    if (r.bad || ver.ptr[0] != REC_VERSION) {
-        snprintf(L->err, L->errlen, "%s: group record %llu has version %d, this Ferry reads %d", L->p->path,
-                 (unsigned long long)L->groups, r.bad ? -1 : ver.ptr[0], REC_VERSION);
+    if (r.bad || (ver.ptr[0] != REC_VERSION && ver.ptr[0] != REC_VERSION_LIFE)) {
+        snprintf(L->err, L->errlen, "%s: group record %llu has version %d, this Ferry reads %d and %d", L->p->path,
+                 (unsigned long long)L->groups, r.bad ? -1 : ver.ptr[0], REC_VERSION, REC_VERSION_LIFE);
         return -1;
     }
     uint32_t nl = rd_u32(&r);
@@ -314,11 +323,16 @@ static int load_group(void *ctx, const void *payload, size_t len)
         gk[i].value = rd_bytes(&r, rd_u32(&r));
     }
     fy_store_times_t t;
+    memset(&t, 0, sizeof(t));
     t.push_ns = rd_i64(&r);
     t.push_stamp_ns = rd_i64(&r);
     t.fail_ns = rd_i64(&r);
     t.fail_stamp_ns = rd_i64(&r);
     t.origin = rd_u32(&r);
+    if (ver.ptr[0] == REC_VERSION_LIFE) {
+        t.life.ttl_ns = rd_i64(&r);
+        t.life.interval_ns = rd_i64(&r);
+    }
     uint32_t nf = rd_u32(&r);
     if (r.bad || nf > len)
         goto Bad;
@@ -433,7 +447,8 @@ static int gob_group(void *ctx, const fy_gob_group_t *g)
         goto Exit;
     }
     /* The two timestamp families carry the group's times; the store owns them, so they are not pushed. */
-    fy_store_times_t t = {0, 0, 0, 0, 0};
+    fy_store_times_t t;
+    memset(&t, 0, sizeof(t));
     fy_family_t *fams = (fy_family_t *)body.families;
     size_t keep = 0;
     for (size_t i = 0; i < g->nfamilies; i++) {

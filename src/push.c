@@ -124,6 +124,13 @@ void fy_push_apply(fy_store_t *store, fy_push_arena_t *arena, const fy_push_limi
                    const fy_store_label_t *gk, size_t ngk, const char *body, size_t len, fy_body_format_t format,
                    int64_t now_ns, fy_push_outcome_t *out)
 {
+    fy_push_apply_life(store, arena, lim, method, gk, ngk, body, len, format, NULL, now_ns, out);
+}
+
+void fy_push_apply_life(fy_store_t *store, fy_push_arena_t *arena, const fy_push_limits_t *lim, fy_store_method_t method,
+                        const fy_store_label_t *gk, size_t ngk, const char *body, size_t len, fy_body_format_t format,
+                        const fy_store_life_t *life, int64_t now_ns, fy_push_outcome_t *out)
+{
     fy_body_t parsed;
     fy_parse_error_t perr;
     memset(out, 0, sizeof(*out));
@@ -160,7 +167,7 @@ void fy_push_apply(fy_store_t *store, fy_push_arena_t *arena, const fy_push_limi
 
     fy_store_err_t serr;
     memset(&serr, 0, sizeof(serr));
-    rc = fy_store_push(store, gk, ngk, method, &parsed, now_ns, 0, &serr);
+    rc = fy_store_push_life(store, gk, ngk, method, &parsed, life, now_ns, 0, &serr);
     out->store_rc = rc;
     switch (rc) {
     case FY_OK:

@@ -50,4 +50,9 @@ void fy_push_apply(fy_store_t *store, fy_push_arena_t *arena, const fy_push_limi
                    const fy_store_label_t *gk, size_t ngk, const char *body, size_t len, fy_body_format_t format,
                    int64_t now_ns, fy_push_outcome_t *out);
 
+/** fy_push_apply with the push's declared lifetime (X-Ferry-TTL / X-Ferry-Interval; NULL = none declared). */
+void fy_push_apply_life(fy_store_t *store, fy_push_arena_t *arena, const fy_push_limits_t *lim, fy_store_method_t method,
+                        const fy_store_label_t *gk, size_t ngk, const char *body, size_t len, fy_body_format_t format,
+                        const fy_store_life_t *life, int64_t now_ns, fy_push_outcome_t *out);
+
 #endif

@@ -118,8 +118,10 @@ void fy_router_init(fy_router_t *r, const char *route_prefix, const char *extern
     add_route(r, "OPTIONS", "", "/*path", FY_H_API_OPTIONS, 0, 1);
     add_route(r, "GET", "", "/metrics", FY_H_API_METRICS, 0, 1);
     add_route(r, "GET", "", "/status", FY_H_API_STATUS, 0, 1);
-    if (enable_admin)
+    if (enable_admin) {
         add_route(r, "PUT", "", "/admin/wipe", FY_H_API_WIPE, 0, 1);
+        add_route(r, "DELETE", "", "/admin/groups", FY_H_API_GROUPS_DELETE, 0, 1);
+    }
 }
 
 /* ---------------------------------------------------------------------------------------------------------------- */

@@ -23,6 +23,7 @@ typedef enum en_fy_handler_id_t {
     FY_H_API_STATUS,  /* GET P/api/v1/status */
     FY_H_API_OPTIONS, /* OPTIONS P/api/v1/<anything>: CORS preflight */
     FY_H_API_WIPE,    /* PUT P/api/v1/admin/wipe, only with --web.enable-admin-api */
+    FY_H_API_GROUPS_DELETE, /* DELETE P/api/v1/admin/groups (Ferry's bulk delete), only with --web.enable-admin-api */
 } fy_handler_id_t;
 
 typedef enum en_fy_route_kind_t {

@@ -420,6 +420,11 @@ static void handle_route(h2o_req_t *req, const fy_route_t *rt)
     case FY_H_API_WIPE:
         respond_result(req, handlers.wipe(handlers.ctx, &req->pool));
         return;
+    case FY_H_API_GROUPS_DELETE:
+        if (handlers.bulk_delete == NULL)
+            break;
+        handlers.bulk_delete(handlers.ctx, req);
+        return;
     case FY_H_NONE:
         break;
     }

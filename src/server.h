@@ -53,6 +53,9 @@ typedef struct st_fy_handlers_t {
     int (*api_metrics)(void *ctx, h2o_req_t *req);
     /* PUT P/api/v1/admin/wipe (only registered with --web.enable-admin-api): 202 */
     fy_result_t (*wipe)(void *ctx, h2o_mem_pool_t *pool);
+    /* DELETE P/api/v1/admin/groups?match[]=...&older_than=... (only with --web.enable-admin-api): responds itself with
+     * JSON; returns 0 */
+    int (*bulk_delete)(void *ctx, h2o_req_t *req);
     /* GET P/ and P/status (static_path NULL) or P/static/<static_path>: responds itself; returns 0 */
     int (*ui)(void *ctx, h2o_req_t *req, const char *static_path, size_t static_path_len);
     /* GET P/-/healthy and P/-/ready: 200 "OK", or e.g. 500 "write queue is full"; NULL means always healthy */

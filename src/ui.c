@@ -281,6 +281,13 @@ static int walk_group(void *ctx, const fy_store_group_view_t *g)
         fy_buf_str(b, " &middot; last failure: ");
         fmt_time(b, g->fail_ns);
     }
+    /* expiry and liveness (docs/beyond-pushgateway.md), only for groups that have them */
+    if (g->deadline_ns) {
+        fy_buf_str(b, " &middot; expires: ");
+        fmt_time(b, g->deadline_ns);
+    }
+    if (g->interval_ns)
+        fy_buf_printf(b, " &middot; pushes every %gs", (double)g->interval_ns / 1e9);
     fy_buf_printf(b, " &middot; %u families</span> <button class=\"del\" type=\"button\">Delete Group</button></summary>\n",
                   (unsigned)g->nfamilies);
     for (uint32_t i = 0; i < g->nfamilies; i++)

@@ -701,7 +701,7 @@ static void *grow(void *p, size_t *cap, size_t need, size_t sz)
     return p;
 }
 
-static void build_view(const fy__group_t *g, view_scratch_t *vs, fy_store_group_view_t *v)
+static void build_view(const fy_store_t *s, const fy__group_t *g, view_scratch_t *vs, fy_store_group_view_t *v)
 {
     size_t ns = 0, nl = 0;
     for (uint32_t i = 0; i < g->nfams; i++) {
@@ -747,6 +747,7 @@ static void build_view(const fy__group_t *g, view_scratch_t *vs, fy_store_group_
     v->fail_stamp_ns = g->fail_stamp_ns;
     v->origin = g->origin;
     v->version = g->version;
+    fy__group_life(s, g, v);
     v->nfamilies = g->nfams;
     v->families = vs->fv;
 }
@@ -784,7 +785,7 @@ static int foreach_internal(fy_store_t *s, fy_store_group_cb_t cb, after_cb_t af
                 break;
         if (g) {
             fy_store_group_view_t v;
-            build_view(g, &vs, &v);
+            build_view(s, g, &vs, &v);
             rc = cb(ctx, &v);
         }
         pthread_mutex_unlock(&sh->lock);

@@ -539,6 +539,7 @@ fy_store_t *fy_store_create(const fy_store_config_t *cfg)
         s->cfg.nshards = 64;
     if (s->cfg.nstripes == 0)
         s->cfg.nstripes = 256;
+    s->life_defaults = s->cfg.default_ttl_ns > 0 || s->cfg.default_interval_ns > 0;
     assert((s->cfg.nshards & (s->cfg.nshards - 1)) == 0 && (s->cfg.nstripes & (s->cfg.nstripes - 1)) == 0);
     s->shards = xcalloc(s->cfg.nshards, sizeof(*s->shards));
     s->stripes = xcalloc(s->cfg.nstripes, sizeof(*s->stripes));
@@ -589,6 +590,7 @@ void fy_store_destroy(fy_store_t *s)
                 group_free(g);
             }
         free(sh->buckets);
+        free(sh->heap);
         reclaim(s, &sh->retired, 1);
         free(sh->retired.v);
         pthread_mutex_destroy(&sh->lock);
@@ -630,6 +632,8 @@ void fy_store_stats(fy_store_t *s, fy_store_stats_t *out)
 {
     out->groups = atomic_load(&s->ngroups);
     out->series = atomic_load(&s->nseries);
+    out->expired = atomic_load(&s->expired);
+    out->bulk_deleted = atomic_load(&s->bulk_deleted);
 }
 
 void fy_store_err_free(fy_store_err_t *err)
@@ -1840,6 +1844,7 @@ static fy__group_t *group_new(push_t *P)
     g->hash = P->gk.hash;
     g->key_valid = (uint8_t)P->gk.valid_utf8;
     g->has_instance = (uint8_t)P->gk.has_instance;
+    g->heap_idx = FY_HEAP_NONE;
     return g;
 }
 
@@ -2067,6 +2072,192 @@ static void lockset_unlock(push_t *P)
     }
 }
 
+/* ------------------------------------------------------------------------------------------------------------- */
+/* Expiry and liveness. A group's deadline is its last successful push time (its failure time while it never had
+ * one) plus the TTL in effect, so that every replica and every replay of the same pushes derives the same deadline.
+ * Each shard keeps its groups with a deadline in a min-heap (heap_idx tracks the position, so that a re-push or a
+ * delete fixes the heap in O(log n)) and every group with a TTL or interval in effect in a list that scrapes walk for
+ * the liveness families; both are locked by the shard, so expiry needs no lock of its own. */
+
+static int64_t life_eff(int64_t declared, int64_t def)
+{
+    return declared > 0 ? declared : declared == 0 && def > 0 ? def : 0;
+}
+
+static int64_t group_deadline(const fy_store_t *s, const fy__group_t *g)
+{
+    int64_t ttl = life_eff(g->life.ttl_ns, s->cfg.default_ttl_ns);
+    int64_t base = g->push_ns ? g->push_ns : g->fail_ns;
+    if (ttl == 0)
+        return 0;
+    return base > INT64_MAX - ttl ? INT64_MAX : base + ttl;
+}
+
+static void heap_set(fy__shard_t *sh, uint32_t i, fy__group_t *g)
+{
+    sh->heap[i] = g;
+    g->heap_idx = i;
+}
+
+static void heap_up(fy__shard_t *sh, uint32_t i)
+{
+    fy__group_t *g = sh->heap[i];
+    while (i > 0) {
+        uint32_t p = (i - 1) / 2;
+        if (sh->heap[p]->deadline_ns <= g->deadline_ns)
+            break;
+        heap_set(sh, i, sh->heap[p]);
+        i = p;
+    }
+    heap_set(sh, i, g);
+}
+
+static void heap_down(fy__shard_t *sh, uint32_t i)
+{
+    fy__group_t *g = sh->heap[i];
+    for (;;) {
+        uint32_t c = 2 * i + 1;
+        if (c >= sh->nheap)
+            break;
+        if (c + 1 < sh->nheap && sh->heap[c + 1]->deadline_ns < sh->heap[c]->deadline_ns)
+            c++;
+        if (sh->heap[c]->deadline_ns >= g->deadline_ns)
+            break;
+        heap_set(sh, i, sh->heap[c]);
+        i = c;
+    }
+    heap_set(sh, i, g);
+}
+
+static void heap_remove(fy__shard_t *sh, fy__group_t *g)
+{
+    uint32_t i = g->heap_idx;
+    assert(i < sh->nheap && sh->heap[i] == g);
+    g->heap_idx = FY_HEAP_NONE;
+    fy__group_t *last = sh->heap[--sh->nheap];
+    if (i == sh->nheap)
+        return;
+    heap_set(sh, i, last);
+    heap_up(sh, i);
+    heap_down(sh, last->heap_idx);
+}
+
+/* Takes the group out of the shard's heap and life list (it is being removed). */
+static void life_unlink(fy__shard_t *sh, fy__group_t *g)
+{
+    if (g->heap_idx != FY_HEAP_NONE)
+        heap_remove(sh, g);
+    if (g->in_life) {
+        g->in_life = 0;
+        if (g->life_prev)
+            g->life_prev->life_next = g->life_next;
+        else
+            sh->life_head = g->life_next;
+        if (g->life_next)
+            g->life_next->life_prev = g->life_prev;
+    }
+}
+
+/* Brings the group's deadline, heap position and life-list membership up to date with its times and declarations.
+ * Cheap when neither the group nor the store has anything declared (the Pushgateway's case). */
+static void life_update(fy_store_t *s, fy__shard_t *sh, fy__group_t *g)
+{
+    if (!g->life_any && !s->life_defaults)
+        return; /* nothing declared, no defaults: the fields at the end of the group stay cold */
+    int64_t d = group_deadline(s, g);
+    int live = d != 0 || life_eff(g->life.interval_ns, s->cfg.default_interval_ns) != 0;
+    if (d != g->deadline_ns || (d != 0) != (g->heap_idx != FY_HEAP_NONE)) {
+        g->deadline_ns = d;
+        if (g->heap_idx != FY_HEAP_NONE && d == 0) {
+            heap_remove(sh, g);
+        } else if (g->heap_idx != FY_HEAP_NONE) {
+            heap_up(sh, g->heap_idx);
+            heap_down(sh, g->heap_idx);
+        } else if (d != 0) {
+            GROW(sh->heap, sh->nheap, sh->cap_heap);
+            sh->heap[sh->nheap] = g;
+            heap_up(sh, sh->nheap++);
+        }
+    }
+    if (live && !g->in_life) {
+        g->in_life = 1;
+        g->life_prev = NULL;
+        g->life_next = sh->life_head;
+        if (sh->life_head)
+            sh->life_head->life_prev = g;
+        sh->life_head = g;
+    } else if (!live && g->in_life) {
+        life_unlink(sh, g); /* not in the heap either: d is 0 */
+    }
+}
+
+/* Takes a declaration into the group: 0 keeps what it has. */
+static void life_declare(fy__group_t *g, const fy_store_life_t *life)
+{
+    if (life == NULL || (life->ttl_ns == 0 && life->interval_ns == 0))
+        return;
+    g->life_any = 1;
+    if (life->ttl_ns != 0)
+        g->life.ttl_ns = life->ttl_ns;
+    if (life->interval_ns != 0)
+        g->life.interval_ns = life->interval_ns;
+}
+
+/* The partial view handed to expiry, liveness and bulk-delete callbacks. */
+static void life_view(const fy_store_t *s, const fy__group_t *g, fy_store_group_view_t *v)
+{
+    memset(v, 0, sizeof(*v));
+    v->key = g->key;
+    v->labels = g->labels;
+    v->nlabels = g->nlabels;
+    v->push_ns = g->push_ns;
+    v->push_stamp_ns = g->push_stamp_ns;
+    v->fail_ns = g->fail_ns;
+    v->fail_stamp_ns = g->fail_stamp_ns;
+    v->origin = g->origin;
+    v->version = g->version;
+    fy__group_life(s, g, v);
+}
+
+void fy__group_life(const fy_store_t *s, const fy__group_t *g, fy_store_group_view_t *v)
+{
+    v->life = g->life;
+    v->ttl_ns = life_eff(g->life.ttl_ns, s->cfg.default_ttl_ns);
+    v->interval_ns = life_eff(g->life.interval_ns, s->cfg.default_interval_ns);
+    v->deadline_ns = g->deadline_ns;
+}
+
+/* Removes group g (found under sh's lock, which the caller holds) from the store. P is a push_t used only for its
+ * lock set, which is empty before and after. */
+static void group_remove(push_t *P, fy__shard_t *sh, fy__group_t *g)
+{
+    fy_store_t *s = P->s;
+    size_t keep = P->nfams;
+    P->nfams = 0; /* the lock set of a deletion is the group's families and the timestamp families */
+    P->nstripes = 0;
+    lockset_build(P, g);
+    P->nfams = keep;
+    lockset_lock(P);
+    for (uint32_t i = 0; i < g->nfams; i++)
+        gfam_detach(s, g, g->fams[i], sh);
+    for (int t = 0; t < 2; t++) {
+        fy__fam_t *f = ts_fam(s, t, 0);
+        slot_kill(f, g->tss[t]);
+        help_ref(f, &ts_help[t], -1);
+        f->refs--;
+        fam_maybe_drop(s, stripe_of(s, f->hash), f);
+    }
+    atomic_fetch_sub(&s->nseries, 2);
+    lockset_unlock(P);
+    P->nstripes = 0;
+    life_unlink(sh, g);
+    group_unlink(sh, g);
+    atomic_fetch_sub(&s->ngroups, 1);
+    if (g->fams != g->fams_inline)
+        free(g->fams);
+    retire(s, &sh->retired, g); /* scrapes may still read its timestamp records */
+}
+
 /* Validation that needs no index: timestamps first (and only them), then names and types (our fixes B2/B5/B6/B7). */
 static int precheck(push_t *P)
 {
@@ -2221,6 +2412,13 @@ static void set_err(push_t *P, fy_store_err_t *err, int code)
 int fy_store_push(fy_store_t *s, const fy_store_label_t *gkl, size_t ngk, fy_store_method_t method, const fy_body_t *body,
                   int64_t now_ns, uint32_t origin, fy_store_err_t *err)
 {
+    return fy_store_push_life(s, gkl, ngk, method, body, NULL, now_ns, origin, err);
+}
+
+int fy_store_push_life(fy_store_t *s, const fy_store_label_t *gkl, size_t ngk, fy_store_method_t method,
+                       const fy_body_t *body, const fy_store_life_t *life, int64_t now_ns, uint32_t origin,
+                       fy_store_err_t *err)
+{
     static const fy_body_t empty;
     push_t P;
     memset(&P, 0, sizeof(P));
@@ -2260,6 +2458,12 @@ int fy_store_push(fy_store_t *s, const fy_store_label_t *gkl, size_t ngk, fy_sto
     if (!rejected)
         prepare_series(&P);
     fy__group_t *g = group_find(sh, P.gk.hash, P.gk.key);
+    if (g && (g->life_any || s->life_defaults) && g->deadline_ns != 0 && g->deadline_ns <= now_ns) {
+        /* expired, whether or not the timer got to it yet: the push starts a new group */
+        group_remove(&P, sh, g);
+        atomic_fetch_add(&s->expired, 1);
+        g = NULL;
+    }
     int new_group = g == NULL;
     if (g)
         for (uint32_t i = 0; i < g->nfams; i++) {
@@ -2287,6 +2491,8 @@ int fy_store_push(fy_store_t *s, const fy_store_label_t *gkl, size_t ngk, fy_sto
         g->version++;
         g->push_ns = g->push_stamp_ns = now_ns;
         ts_update(&P, g, 0);
+        life_declare(g, life);
+        life_update(s, sh, g);
         goto Unlock;
     }
     if (!rejected)
@@ -2352,8 +2558,10 @@ int fy_store_push(fy_store_t *s, const fy_store_label_t *gkl, size_t ngk, fy_sto
     } else {
         apply_push(&P, g, sh);
         g->push_ns = g->push_stamp_ns = now_ns;
+        life_declare(g, life);
     }
     ts_update(&P, g, new_group);
+    life_update(s, sh, g);
 UnlockAll:
     lockset_unlock(&P);
 Unlock:
@@ -2383,26 +2591,8 @@ int fy_store_delete(fy_store_t *s, const fy_store_label_t *gkl, size_t ngk, int6
     fy__shard_t *sh = &s->shards[P.gk.hash & (s->cfg.nshards - 1)];
     pthread_mutex_lock(&sh->lock);
     fy__group_t *g = group_find(sh, P.gk.hash, P.gk.key);
-    if (g) {
-        lockset_build(&P, g);
-        lockset_lock(&P);
-        for (uint32_t i = 0; i < g->nfams; i++)
-            gfam_detach(s, g, g->fams[i], sh);
-        for (int t = 0; t < 2; t++) {
-            fy__fam_t *f = ts_fam(s, t, 0);
-            slot_kill(f, g->tss[t]);
-            help_ref(f, &ts_help[t], -1);
-            f->refs--;
-            fam_maybe_drop(s, stripe_of(s, f->hash), f);
-        }
-        atomic_fetch_sub(&s->nseries, 2);
-        lockset_unlock(&P);
-        group_unlink(sh, g);
-        atomic_fetch_sub(&s->ngroups, 1);
-        if (g->fams != g->fams_inline)
-            free(g->fams);
-        retire(s, &sh->retired, g); /* scrapes may still read its timestamp records */
-    }
+    if (g)
+        group_remove(&P, sh, g);
     reclaim_maybe(s, &sh->retired);
     pthread_mutex_unlock(&sh->lock);
     scratch_give(&P);
@@ -2436,6 +2626,10 @@ int fy_store_restore_times(fy_store_t *s, const fy_store_label_t *gkl, size_t ng
         g->fail_ns = t->fail_ns;
         g->fail_stamp_ns = t->fail_stamp_ns;
         g->origin = t->origin;
+        g->life = t->life;
+        if (t->life.ttl_ns != 0 || t->life.interval_ns != 0)
+            g->life_any = 1;
+        life_update(s, sh, g);
         for (int k = 0; k < 2; k++) {
             double v = (double)(k == FY_TS_PUSH ? g->push_ns : g->fail_ns) / 1e9;
             __atomic_store(&g->tsrec[k].value, &v, __ATOMIC_RELAXED);
@@ -2450,4 +2644,84 @@ int fy_store_restore_times(fy_store_t *s, const fy_store_label_t *gkl, size_t ng
     pthread_mutex_unlock(&sh->lock);
     scratch_give(&P);
     return rc;
+}
+
+/* ------------------------------------------------------------------------------------------------------------- */
+/* Expiry, liveness and bulk deletes (see the section above group_remove). */
+
+uint64_t fy_store_expire(fy_store_t *s, int64_t now_ns, fy_store_group_cb_t cb, void *ctx)
+{
+    push_t P;
+    memset(&P, 0, sizeof(P));
+    P.s = s;
+    uint64_t n = 0;
+    int taken = 0;
+    for (uint32_t i = 0; i < s->cfg.nshards; i++) {
+        fy__shard_t *sh = &s->shards[i];
+        pthread_mutex_lock(&sh->lock);
+        if (!taken && sh->nheap > 0 && sh->heap[0]->deadline_ns <= now_ns) {
+            scratch_take(&P);
+            taken = 1;
+        }
+        while (sh->nheap > 0 && sh->heap[0]->deadline_ns <= now_ns) {
+            fy__group_t *g = sh->heap[0];
+            if (cb) {
+                fy_store_group_view_t v;
+                life_view(s, g, &v);
+                cb(ctx, &v);
+            }
+            group_remove(&P, sh, g);
+            n++;
+        }
+        reclaim_maybe(s, &sh->retired);
+        pthread_mutex_unlock(&sh->lock);
+    }
+    if (taken)
+        scratch_give(&P);
+    atomic_fetch_add(&s->expired, n);
+    return n;
+}
+
+int fy_store_foreach_life(fy_store_t *s, fy_store_group_cb_t cb, void *ctx)
+{
+    int rc = 0;
+    for (uint32_t i = 0; i < s->cfg.nshards && rc == 0; i++) {
+        fy__shard_t *sh = &s->shards[i];
+        pthread_mutex_lock(&sh->lock);
+        for (fy__group_t *g = sh->life_head; g && rc == 0; g = g->life_next) {
+            fy_store_group_view_t v;
+            life_view(s, g, &v);
+            rc = cb(ctx, &v);
+        }
+        pthread_mutex_unlock(&sh->lock);
+    }
+    return rc;
+}
+
+uint64_t fy_store_delete_where(fy_store_t *s, fy_store_group_cb_t pred, void *ctx)
+{
+    push_t P;
+    memset(&P, 0, sizeof(P));
+    P.s = s;
+    scratch_take(&P);
+    uint64_t n = 0;
+    for (uint32_t i = 0; i < s->cfg.nshards; i++) {
+        fy__shard_t *sh = &s->shards[i];
+        pthread_mutex_lock(&sh->lock);
+        for (size_t b = 0; b < sh->nbuckets; b++)
+            for (fy__group_t *g = sh->buckets[b], *nx; g; g = nx) {
+                nx = g->next;
+                fy_store_group_view_t v;
+                life_view(s, g, &v);
+                if (pred(ctx, &v)) {
+                    group_remove(&P, sh, g);
+                    n++;
+                }
+            }
+        reclaim_maybe(s, &sh->retired);
+        pthread_mutex_unlock(&sh->lock);
+    }
+    scratch_give(&P);
+    atomic_fetch_add(&s->bulk_deleted, n);
+    return n;
 }

@@ -54,6 +54,10 @@ typedef struct st_fy_store_config_t {
     uint32_t nstripes;    /* metric-name index stripes, power of two; 0 = default (256) */
     uint64_t max_groups;  /* 0 = unlimited */
     uint64_t max_series;  /* stored series (a summary or histogram series counts once), 0 = unlimited */
+    /* Expiry and liveness (docs/beyond-pushgateway.md): what a group that never declared its own TTL or expected
+     * push interval gets; 0 = none (the Pushgateway's behaviour). */
+    int64_t default_ttl_ns;
+    int64_t default_interval_ns;
 } fy_store_config_t;
 
 /** Creates a store; returns NULL when out of memory. cfg may be NULL (defaults). */
@@ -100,6 +104,16 @@ typedef struct st_fy_store_err_t {
 
 void fy_store_err_free(fy_store_err_t *err);
 
+/* A push's declared lifetime (docs/beyond-pushgateway.md). Each field: 0 = not declared (the group keeps what it had;
+ * a new group starts with the store's default), FY_LIFE_NONE = explicitly none (overrides the default), > 0 = the
+ * duration in ns. The declaration sticks to the group until a later successful push declares something else; a
+ * rejected push changes nothing. */
+#define FY_LIFE_NONE (-1)
+typedef struct st_fy_store_life_t {
+    int64_t ttl_ns;      /* the group expires at push time + TTL */
+    int64_t interval_ns; /* the pusher's expected push interval (liveness) */
+} fy_store_life_t;
+
 /**
  * Applies a PUT or POST of `body` to the group with the given grouping labels (any order, distinct names; the store
  * sorts them), at time now_ns, from replication origin `origin` (0 = local).
@@ -110,12 +124,20 @@ void fy_store_err_free(fy_store_err_t *err);
 int fy_store_push(fy_store_t *s, const fy_store_label_t *gk, size_t ngk, fy_store_method_t method, const fy_body_t *body,
                   int64_t now_ns, uint32_t origin, fy_store_err_t *err);
 
+/** fy_store_push with a declared lifetime (NULL = none declared, as fy_store_push). A group whose deadline is at or
+ * before now_ns counts as absent: it is removed (and counted as expired) before the push is applied, so that the
+ * outcome depends only on the push times and not on when the expiry timer last ran. */
+int fy_store_push_life(fy_store_t *s, const fy_store_label_t *gk, size_t ngk, fy_store_method_t method,
+                       const fy_body_t *body, const fy_store_life_t *life, int64_t now_ns, uint32_t origin,
+                       fy_store_err_t *err);
+
 /* A group's timestamps, as persisted: the push_time_seconds and push_failure_time_seconds values (Unix ns, 0 =
  * never) and the times their families were last written. */
 typedef struct st_fy_store_times_t {
     int64_t push_ns, push_stamp_ns;
     int64_t fail_ns, fail_stamp_ns;
     uint32_t origin;
+    fy_store_life_t life; /* the declared TTL and interval (fy_store_life_t's encoding; 0 = none declared) */
 } fy_store_times_t;
 
 /**
@@ -134,6 +156,8 @@ int fy_store_delete(fy_store_t *s, const fy_store_label_t *gk, size_t ngk, int64
 typedef struct st_fy_store_stats_t {
     uint64_t groups;
     uint64_t series;
+    uint64_t expired;      /* groups removed because their deadline passed (fy_store_expire and pushes) */
+    uint64_t bulk_deleted; /* groups removed by fy_store_delete_where */
 } fy_store_stats_t;
 void fy_store_stats(fy_store_t *s, fy_store_stats_t *out);
 
@@ -207,6 +231,9 @@ typedef struct st_fy_store_group_view_t {
     int64_t fail_ns, fail_stamp_ns; /* push_failure_time_seconds value and family time */
     uint32_t origin;
     uint64_t version;
+    fy_store_life_t life;           /* as declared (0 = none declared, FY_LIFE_NONE) */
+    int64_t ttl_ns, interval_ns;    /* in effect (declared, else the store's default; 0 = none) */
+    int64_t deadline_ns;            /* when the group expires (0 = never) */
     uint32_t nfamilies;
     const fy_store_family_view_t *families; /* pushed families in name order, without the two timestamp families */
 } fy_store_group_view_t;
@@ -217,6 +244,26 @@ typedef int (*fy_store_group_cb_t)(void *ctx, const fy_store_group_view_t *g);
 
 /** Iterates over all groups in canonical key order. Returns 0, the callback's value, or FY_SERR_NOMEM. */
 int fy_store_foreach_group(fy_store_t *s, fy_store_group_cb_t cb, void *ctx);
+
+/* ------------------------------------------------------------------------------------------------------------- */
+/* Expiry, liveness and bulk deletes (docs/beyond-pushgateway.md). The group views these pass to callbacks are
+ * partial: key, labels, times, life and deadline are set, families are not (nfamilies is 0). Callbacks run with the
+ * group's shard locked: they must be quick and must not call into the store. */
+
+/**
+ * Removes every group whose deadline is at or before now_ns. Each shard keeps its groups with a deadline in a
+ * min-heap, so a call costs one heap peek per shard plus the removals. cb (may be NULL) sees each group just before
+ * it is removed. Returns the number of groups removed.
+ */
+uint64_t fy_store_expire(fy_store_t *s, int64_t now_ns, fy_store_group_cb_t cb, void *ctx);
+
+/** Calls cb for every group that has a TTL or an expected interval in effect (no particular order); the others are
+ * not visited. Returns 0 or the callback's non-zero value. */
+int fy_store_foreach_life(fy_store_t *s, fy_store_group_cb_t cb, void *ctx);
+
+/** Removes every group for which pred returns non-zero, one shard at a time (a push to a shard not yet visited may
+ * still land). Returns the number of groups removed. */
+uint64_t fy_store_delete_where(fy_store_t *s, fy_store_group_cb_t pred, void *ctx);
 
 #ifdef __cplusplus
 }

@@ -178,6 +178,7 @@ struct st_fy__group_t {
     uint32_t nlabels;
     uint8_t key_valid; /* all grouping values are valid UTF-8 */
     uint8_t has_instance;
+    uint8_t life_any; /* the group ever declared a lifetime or had a deadline: its life fields below matter */
     int64_t push_ns, push_stamp_ns, fail_ns, fail_stamp_ns;
     uint32_t origin;
     uint64_t version;
@@ -185,7 +186,16 @@ struct st_fy__group_t {
     fy__rec_t tsrec[2]; /* the timestamp series' values (updated in place, see ts_update) */
     fy__slot_t *tss[2];
     fy__gfam_t *fams_inline[FY_GROUP_INLINE_FAMS];
+    /* Expiry and liveness, locked by the shard. Out of the first cache lines: pushes that declare nothing only
+     * read them when the store has defaults or the group declared something. */
+    fy_store_life_t life; /* as declared */
+    int64_t deadline_ns;  /* 0 = never */
+    uint32_t heap_idx;    /* position in the shard's expiry heap, FY_HEAP_NONE if not there */
+    uint8_t in_life;      /* linked into the shard's life list */
+    fy__group_t *life_prev, *life_next;
 };
+
+#define FY_HEAP_NONE UINT32_MAX
 
 /* Deferred frees (epoch-based reclamation). A list belongs to a shard or a stripe and is locked by it. */
 typedef struct st_fy__retired_t {
@@ -208,6 +218,10 @@ typedef struct st_fy__shard_t {
     fy__group_t **buckets;
     size_t nbuckets, ngroups;
     fy__retire_list_t retired;
+    /* groups with a deadline, min-heap by deadline (fy_store_expire); groups with a TTL or interval in effect */
+    fy__group_t **heap;
+    uint32_t nheap, cap_heap;
+    fy__group_t *life_head;
     char pad[64];
 } fy__shard_t;
 
@@ -224,6 +238,8 @@ struct st_fy_store_t {
     fy__shard_t *shards;
     fy__stripe_t *stripes;
     _Atomic uint64_t ngroups, nseries;
+    _Atomic uint64_t expired, bulk_deleted;
+    uint8_t life_defaults; /* cfg has a default TTL or interval: every group's life fields matter */
     _Atomic uint64_t epoch;
     struct {
         _Atomic uint64_t e; /* 0 = free, else the epoch the reader entered at */
@@ -258,6 +274,8 @@ void fy__ebr_leave(fy_store_t *s, unsigned r);
 const char *fy__type_upper(int t);
 const char *fy__type_lower(int t);
 extern const char fy__help_push[], fy__help_fail[];
+/* Fills the life fields of a group view (declared and effective TTL and interval, deadline). */
+void fy__group_life(const fy_store_t *s, const fy__group_t *g, fy_store_group_view_t *v);
 
 /* The slot key's length prefixes: LEB128 (7 bits per byte, low first). */
 static inline const char *fy__key_len(const char *p, uint32_t *v)

@@ -82,7 +82,8 @@ static void test_defaults_and_map(void **state)
     assert_int_equal(f.max_body_bytes, 64u << 20);
     fy_flags_each(&f, "/pg", collect, map);
     assert_string_equal(map, "log.format=logfmt;log.level=info;persistence.allow-bad-file=false;persistence.durable=false;persistence.file=;persistence.interval=1h30m0s;"
-                             "push.disable-consistency-check=false;push.max-body-bytes=67108864;"
+                             "push.default-interval=0s;push.default-ttl=0s;push.disable-consistency-check=false;push.interval-grace=30s;"
+                             "push.max-body-bytes=67108864;"
                              "push.max-label-value-length=32768;push.max-series-per-push=100000;store.max-groups=1000000;"
                              "store.max-series=10000000;web.config.file=;web.enable-admin-api=true;"
                              "web.enable-lifecycle=false;web.enable-openmetrics=false;web.external-url=;"
