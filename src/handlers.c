@@ -813,7 +813,10 @@ static int on_bulk_delete(void *ctx, h2o_req_t *req)
     uint64_t n = fy_store_delete_where(app->store, fy_bulk_match, &b);
     const char *why = NULL;
     if (app->log != NULL) {
-        durable_commit(app, REC_BULK, rec, rec_len, &why);
+        /* a rare admin request: it waits for its sync on the loop rather than being parked like a push */
+        uint64_t seq = 0;
+        if (durable_commit(app, REC_BULK, rec, rec_len, &seq, &why) == 0 && seq != 0 && fy_log_wait(app->log, seq) != 0)
+            why = strerror(errno);
         free(rec);
     }
     fy_bulk_free(&b);
