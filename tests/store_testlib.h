@@ -49,9 +49,10 @@ static inline size_t parse_gk(const char *spec, fy_store_label_t *out, char *mem
     return n;
 }
 
-/* Pushes a text body; returns the store's code and copies the error message into msg (if not NULL). */
-static inline int push_text(fy_store_t *s, const char *gk, fy_store_method_t m, const char *text, int64_t now, char *msg,
-                     size_t msgcap)
+/* Pushes a text body with a declared lifetime (NULL: none, as fy_store_push); returns the store's code and copies the
+ * error message into msg (if not NULL). */
+static inline int push_text_life(fy_store_t *s, const char *gk, fy_store_method_t m, const char *text,
+                                 const fy_store_life_t *life, int64_t now, char *msg, size_t msgcap)
 {
     fy_store_label_t l[16];
     char mem[512];
@@ -70,7 +71,7 @@ static inline int push_text(fy_store_t *s, const char *gk, fy_store_method_t m, 
             fail_msg("parse error: %s", perr.msg);
     }
     fy_store_err_t err;
-    int rc = fy_store_push(s, l, n, m, &body, now, 0, &err);
+    int rc = fy_store_push_life(s, l, n, m, &body, life, now, 0, &err);
     if (msg) {
         snprintf(msg, msgcap, "%s", rc == FY_OK ? "" : err.msg);
     }
@@ -78,6 +79,13 @@ static inline int push_text(fy_store_t *s, const char *gk, fy_store_method_t m, 
         fy_store_err_free(&err);
     free(amem);
     return rc;
+}
+
+/* Pushes a text body; returns the store's code and copies the error message into msg (if not NULL). */
+static inline int push_text(fy_store_t *s, const char *gk, fy_store_method_t m, const char *text, int64_t now, char *msg,
+                            size_t msgcap)
+{
+    return push_text_life(s, gk, m, text, NULL, now, msg, msgcap);
 }
 
 static inline int delete_gk(fy_store_t *s, const char *gk)

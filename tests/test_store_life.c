@@ -16,28 +16,8 @@
 static int push_life(fy_store_t *s, const char *gk, fy_store_method_t m, const char *text, int64_t ttl, int64_t interval,
                      int64_t now)
 {
-    fy_store_label_t l[16];
-    char mem[512];
-    size_t n = parse_gk(gk, l, mem);
-    fy_body_t body;
-    memset(&body, 0, sizeof(body));
-    size_t len = strlen(text);
-    void *amem = NULL;
-    if (len) {
-        fy_parse_error_t perr;
-        fy_arena_t arena;
-        amem = malloc(fy_parse_arena_hint(len));
-        fy_arena_init(&arena, amem, fy_parse_arena_hint(len));
-        if (fy_parse_text(text, len, &arena, &body, &perr) != FY_OK)
-            fail_msg("parse error: %s", perr.msg);
-    }
     fy_store_life_t life = {ttl, interval};
-    fy_store_err_t err;
-    int rc = fy_store_push_life(s, l, n, m, &body, &life, now, 0, &err);
-    if (rc != FY_OK)
-        fy_store_err_free(&err);
-    free(amem);
-    return rc;
+    return push_text_life(s, gk, m, text, &life, now, NULL, 0);
 }
 
 /* The view of one group (found by its canonical grouping labels "job=a,x=y"), via fy_store_foreach_group. */
