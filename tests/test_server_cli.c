@@ -109,15 +109,50 @@ static const args_case_t run_cases[] = {
     {"run|--gateway=http://gw|--job=j|--label=job=x|--|true", "the job label comes from --job, not --label", 1, "job label"},
 };
 
-static void test_push_args(void **state)
+/* Parses argv with one subcommand's parser; on success describes the options in got ("help" for --help). */
+typedef int (*parse_describe_fn)(int argc, char **argv, char *err, char *got, size_t gotcap);
+
+static int push_describe(int argc, char **argv, char *err, char *got, size_t gotcap)
 {
-    (void)state;
-    for (size_t i = 0; i < sizeof(push_cases) / sizeof(push_cases[0]); i++) {
-        const args_case_t *c = &push_cases[i];
-        char buf[512], *argv[MAXARGS], err[FY_CLI_ERR_MAX], got[512], tgt[400];
-        static fy_cli_push_opts_t o;
+    static fy_cli_push_opts_t o;
+    char tgt[400];
+    if (fy_cli_push_parse(&o, argc, argv, err, FY_CLI_ERR_MAX) != 0)
+        return -1;
+    if (o.help) {
+        snprintf(got, gotcap, "help");
+    } else {
+        describe_target(&o.t, tgt, sizeof(tgt));
+        snprintf(got, gotcap, "%s file=%s %s", (const char *[]){"PUT", "POST", "DELETE"}[o.method], o.file ? o.file : "(none)",
+                 tgt);
+    }
+    return 0;
+}
+
+static int run_describe(int argc, char **argv, char *err, char *got, size_t gotcap)
+{
+    static fy_cli_run_opts_t o;
+    char tgt[400];
+    if (fy_cli_run_parse(&o, argc, argv, err, FY_CLI_ERR_MAX) != 0)
+        return -1;
+    if (o.help) {
+        snprintf(got, gotcap, "help");
+    } else {
+        size_t w = (size_t)snprintf(got, gotcap, "cmd=[");
+        for (char **a = o.cmd; *a != NULL; a++)
+            w += (size_t)snprintf(got + w, gotcap - w, "%s%s", a == o.cmd ? "" : ",", *a);
+        describe_target(&o.t, tgt, sizeof(tgt));
+        snprintf(got + w, gotcap - w, "] %s", tgt);
+    }
+    return 0;
+}
+
+static void check_args_table(const args_case_t *cases, size_t n, parse_describe_fn parse)
+{
+    for (size_t i = 0; i < n; i++) {
+        const args_case_t *c = &cases[i];
+        char buf[512], *argv[MAXARGS], err[FY_CLI_ERR_MAX], got[512];
         int argc = split(c->args, buf, sizeof(buf), argv);
-        int rc = fy_cli_push_parse(&o, argc, argv, err, sizeof(err));
+        int rc = parse(argc, argv, err, got, sizeof(got));
         if (c->err) {
             if (rc == 0)
                 fail_msg("%s: accepted, want error %s", c->note, c->want);
@@ -127,48 +162,21 @@ static void test_push_args(void **state)
         }
         if (rc != 0)
             fail_msg("%s: unexpected error %s", c->note, err);
-        if (o.help) {
-            snprintf(got, sizeof(got), "help");
-        } else {
-            describe_target(&o.t, tgt, sizeof(tgt));
-            snprintf(got, sizeof(got), "%s file=%s %s", (const char *[]){"PUT", "POST", "DELETE"}[o.method],
-                     o.file ? o.file : "(none)", tgt);
-        }
         if (strcmp(got, c->want) != 0)
             fail_msg("%s: got '%s', want '%s'", c->note, got, c->want);
     }
 }
 
+static void test_push_args(void **state)
+{
+    (void)state;
+    check_args_table(push_cases, sizeof(push_cases) / sizeof(push_cases[0]), push_describe);
+}
+
 static void test_run_args(void **state)
 {
     (void)state;
-    for (size_t i = 0; i < sizeof(run_cases) / sizeof(run_cases[0]); i++) {
-        const args_case_t *c = &run_cases[i];
-        char buf[512], *argv[MAXARGS], err[FY_CLI_ERR_MAX], got[512], tgt[400];
-        static fy_cli_run_opts_t o;
-        int argc = split(c->args, buf, sizeof(buf), argv);
-        int rc = fy_cli_run_parse(&o, argc, argv, err, sizeof(err));
-        if (c->err) {
-            if (rc == 0)
-                fail_msg("%s: accepted, want error %s", c->note, c->want);
-            if (strcmp(err, c->want) != 0)
-                fail_msg("%s: error '%s', want '%s'", c->note, err, c->want);
-            continue;
-        }
-        if (rc != 0)
-            fail_msg("%s: unexpected error %s", c->note, err);
-        if (o.help) {
-            snprintf(got, sizeof(got), "help");
-        } else {
-            size_t w = (size_t)snprintf(got, sizeof(got), "cmd=[");
-            for (char **a = o.cmd; *a != NULL; a++)
-                w += (size_t)snprintf(got + w, sizeof(got) - w, "%s%s", a == o.cmd ? "" : ",", *a);
-            describe_target(&o.t, tgt, sizeof(tgt));
-            snprintf(got + w, sizeof(got) - w, "] %s", tgt);
-        }
-        if (strcmp(got, c->want) != 0)
-            fail_msg("%s: got '%s', want '%s'", c->note, got, c->want);
-    }
+    check_args_table(run_cases, sizeof(run_cases) / sizeof(run_cases[0]), run_describe);
 }
 
 typedef struct {
