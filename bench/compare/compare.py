@@ -413,13 +413,13 @@ def report(rows, meta, runs_desc):
             rss = f"{r['rss_kb'] / 1024:.0f} ({r['hwm_kb'] / 1024:.0f})"
             bps = f"{r['bytes_per_series']:.0f}"
         if r["mode"].startswith("serial"):
-            how = f"{r['pushes_total']} pushes in {r['push_seconds']:.0f} s, serial, 1 conn, pooled"
+            how = f"{r['pushes_total']} pushes in {r['push_seconds']:.0f} s, serial, 1 conn"
         else:
             how = f"{r['mode']}, median of {runs_desc}"
         out.append(f"| {size} | {LABELS[r['server']]} | {r['pushes_s']:,.{0 if r['pushes_s'] >= 10 else 2}f} "
                    f"| {r['p50_ms']:.2f} | {r['p99_ms']:.2f} | {r['cpu_per_1k']:.4f} | {scr} | {mb} | {rss} | {bps} "
                    f"| {how}{', ' + str(r['errors']) + ' errors' if r['errors'] else ''} |")
-    out += ["", "Ferry / reference (default mode), same run:", "",
+    out += ["", "Ferry / reference (default mode), measured in the same runs:", "",
             "| stored series | pushes/s | p50 | p99 | CPU / push | scrape time plain | scrape time gzip "
             "| scrape size plain | scrape size gzip | bytes / series |",
             "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
@@ -437,10 +437,10 @@ def report(rows, meta, runs_desc):
     return "\n".join(out) + "\n"
 
 
-GNUPLOT = """set terminal pngcairo size 800,500 font "sans,10"
+GNUPLOT = """set terminal pngcairo size 800,560 font "sans,10"
 set logscale xy
 set grid
-set key outside bottom center horizontal
+set key below maxcols 2
 set xlabel "stored series"
 set format x "%.0s%c"
 set format y "%g"
@@ -449,6 +449,7 @@ set title "Pushes per second vs store size (10-series PUTs, loopback, 2 shared c
 set ylabel "pushes/s"
 plot "{dat}/push.dat" using 1:2 with linespoints lw 2 title "Ferry", \\
      "" using 1:3 with linespoints lw 2 title "Pushgateway 1.5.1", \\
+     "" using 1:4 with linespoints dt 3 title "Pushgateway, consistency check off (202 before applying)", \\
      {ceiling} with lines dt 2 title "empty 200 (wrk's ceiling)"
 set output "{img}/compare-scrape-time.png"
 set title "Full scrape of /metrics vs store size"
@@ -471,7 +472,8 @@ def plots(rows, out, img):
         return
     with open(os.path.join(out, "push.dat"), "w") as f:
         for s in sizes:
-            f.write(f"{s} {by[('ferry', s)]['pushes_s']} {by[('reference', s)]['pushes_s']}\n")
+            nc = by.get(("reference_nocheck", s), {}).get("pushes_s", "NaN")
+            f.write(f"{s} {by[('ferry', s)]['pushes_s']} {by[('reference', s)]['pushes_s']} {nc}\n")
     with open(os.path.join(out, "scrape.dat"), "w") as f:
         for s in sizes:
             a, b = by[("ferry", s)], by[("reference", s)]
@@ -502,7 +504,11 @@ def main():
                     help="skip the push runs against the reference with the consistency check off (NOCHECK=0)")
     ap.add_argument("--out", default=env("OUT"))
     ap.add_argument("--img", default=env("IMG"))
+    ap.add_argument("--merge", nargs="+", metavar="DIR", help="no measurement: medians of earlier runs' OUT dirs")
     args = ap.parse_args()
+    if args.merge:
+        out = args.out or tempfile.mkdtemp(prefix="bench-compare.")
+        return merge(args.merge, out, os.path.abspath(args.img or out))
     args.ferry = args.ferry or os.path.join(args.build, "ferry")
     args.empty200 = args.empty200 or os.path.join(args.build, "bench", "compare", "empty200")
     for tool in ("wrk", "curl"):
@@ -541,12 +547,40 @@ def main():
             f"{os.cpu_count()} cores ({cpu}), load average before {' '.join(load0)}, after {' '.join(load1)}; "
             f"sizes {','.join(map(str, sizes))}; wrk -t1 -c{args.conns} -d{args.duration}s, {args.runs} runs; "
             f"scrapes: median of {args.scrapes}; raw results: {out}")
+    with open(os.path.join(out, "meta.txt"), "w") as f:
+        f.write(meta + "\n")
     md = report(rows, meta, f"{args.runs} runs of {args.duration} s")
     with open(os.path.join(out, "results.md"), "w") as f:
         f.write(md)
     plots(rows, out, img)
     print(md)
 
+
+def merge(dirs, out, img):
+    """Medians, field by field, of the results.csv of several complete runs (push counts and errors: sums)."""
+    groups = {}
+    metas = []
+    for d in dirs:
+        metas.append(open(os.path.join(d, "meta.txt")).read().strip())
+        for r in csv.DictReader(open(os.path.join(d, "results.csv"))):
+            groups.setdefault((r["server"], int(r["series"])), []).append(r)
+    rows = []
+    for (server, series), rs in groups.items():
+        row = {"server": server, "series": series, "mode": rs[0]["mode"]}
+        for k in FIELDS[3:]:
+            vals = [float(r[k]) for r in rs if r.get(k) not in (None, "")]
+            if vals:
+                row[k] = sum(vals) if k in ("pushes_total", "push_seconds", "errors") else statistics.median(vals)
+        row["pushes_total"] = int(row["pushes_total"])
+        row["errors"] = int(row["errors"])
+        rows.append(row)
+    os.makedirs(out, exist_ok=True)
+    meta = f"Medians of {len(dirs)} complete runs:\n\n" + "\n".join(f"- {m}" for m in metas)
+    md = report(rows, meta, f"{len(dirs)} complete runs")
+    with open(os.path.join(out, "results.md"), "w") as f:
+        f.write(md)
+    plots(rows, out, img)
+    print(md)
 
 if __name__ == "__main__":
     main()
