@@ -7,6 +7,7 @@ fills the store and measures: push rate and latency under load (wrk with bench/e
 CONNS connections for both), server CPU seconds per 1,000 pushes (utime+stime from /proc/PID/stat over the run),
 the time and size of a full scrape plain and gzip (curl, median of 3), and resident memory per stored series (RSS
 after the fill minus RSS of the same server empty). A calibration round runs push.lua against bench/e2e/empty200.c.
+With the consistency check off the reference's push rate is measured too (NOCHECK=0 skips it).
 
 The reference needs O(stored series) per push in its default mode (minutes at 1M), so it is filled with
 --push.disable-consistency-check (pushes queue and are answered 202 before they apply), stopped with SIGTERM (it
@@ -16,8 +17,9 @@ with a timeout) instead of wrk, so a run never hangs and queued pushes do not ke
 
 Outputs in OUT: results.csv (one row per server and size), runs.csv (one row per run), results.md (the tables for
 docs/benchmarks.md), plot data and the gnuplot script; PNGs in IMG (push rate and scrape time against store size).
-Environment knobs (defaults): SIZES=1000,10000,100000,1000000 RUNS=3 DURATION=10 CONNS=32 REF_WRK_MAX=10000
-REF_TIMEOUT=300 (s per serial push) OUT=<temporary directory> IMG=<OUT>; see docs/benchmarks.md.
+Environment knobs (defaults): SIZES=1000,10000,100000,1000000 RUNS=3 DURATION=10 CONNS=32 SCRAPES=3
+REF_WRK_MAX=10000 REF_TIMEOUT=300 (s per serial push) NOCHECK=1 OUT=<temporary directory> IMG=<OUT>.
+`compare.py --merge DIR... --out DIR` measures nothing: it reports the medians of earlier complete runs.
 """
 import argparse
 import csv
@@ -390,7 +392,9 @@ def ratio(a, b):
     if not a or not b:
         return "-"
     r = a / b
-    return f"{r:,.0f}" if r >= 100 else f"{r:.1f}" if r >= 1 else f"{r:.2g}"
+    if r >= 1:
+        return f"{r:,.0f}" if r >= 10 else f"{r:.2f}"
+    return f"1/{1 / r:,.0f}" if r <= 0.1 else f"{r:.2f}"  # 1/625 reads better than 0.0016
 
 
 def num(v, fmt):
