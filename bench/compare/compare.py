@@ -443,6 +443,7 @@ def report(rows, meta, runs_desc):
 
 GNUPLOT = """set terminal pngcairo size 800,560 font "sans,10"
 set logscale xy
+set autoscale xfix
 set grid
 set key below maxcols 2
 set xlabel "stored series"
