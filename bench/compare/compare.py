@@ -16,7 +16,8 @@ series its pushes are measured by a bounded serial loop (1 connection, new pushe
 with a timeout) instead of wrk, so a run never hangs and queued pushes do not keep it busy after the run.
 
 Outputs in OUT: results.csv (one row per server and size), runs.csv (one row per run), results.md (the tables for
-docs/benchmarks.md), plot data and the gnuplot script; PNGs in IMG (push rate and scrape time against store size).
+docs/benchmarks.md), plot data and the gnuplot script; PNGs in IMG (push rate, scrape time and memory against store
+size).
 Environment knobs (defaults): SIZES=1000,10000,100000,1000000 RUNS=3 DURATION=10 CONNS=32 SCRAPES=3
 REF_WRK_MAX=10000 REF_TIMEOUT=300 (s per serial push) NOCHECK=1 OUT=<temporary directory> IMG=<OUT>.
 `compare.py --merge DIR... --out DIR` measures nothing: it reports the medians of earlier complete runs.
@@ -397,10 +398,6 @@ def ratio(a, b):
     return f"1/{1 / r:,.0f}" if r <= 0.1 else f"{r:.2f}"  # 1/625 reads better than 0.0016
 
 
-def num(v, fmt):
-    return "-" if v is None or v == "" else format(v, fmt)
-
-
 def report(rows, meta, runs_desc):
     """The markdown tables for docs/benchmarks.md."""
     out = [meta, "",
@@ -463,6 +460,11 @@ plot "{dat}/scrape.dat" using 1:2 with linespoints lw 2 title "Ferry, plain", \\
      "" using 1:3 with linespoints lw 2 title "Ferry, gzip", \\
      "" using 1:4 with linespoints lw 2 title "Pushgateway 1.5.1, plain", \\
      "" using 1:5 with linespoints lw 2 title "Pushgateway 1.5.1, gzip"
+set output "{img}/compare-memory.png"
+set title "Resident memory after the fill vs store size"
+set ylabel "MB (VmRSS)"
+plot "{dat}/memory.dat" using 1:2 with linespoints lw 2 title "Ferry", \\
+     "" using 1:3 with linespoints lw 2 title "Pushgateway 1.5.1"
 """
 
 
@@ -483,12 +485,15 @@ def plots(rows, out, img):
         for s in sizes:
             a, b = by[("ferry", s)], by[("reference", s)]
             f.write(f"{s} {a['scrape_plain_s']} {a['scrape_gzip_s']} {b['scrape_plain_s']} {b['scrape_gzip_s']}\n")
+    with open(os.path.join(out, "memory.dat"), "w") as f:
+        for s in sizes:
+            f.write(f"{s} {by[('ferry', s)]['rss_kb'] / 1024} {by[('reference', s)]['rss_kb'] / 1024}\n")
     ceiling = by.get(("empty200", 0), {}).get("pushes_s", "NaN")
     script = os.path.join(out, "plots.gp")
     with open(script, "w") as f:
         f.write(GNUPLOT.format(img=img, dat=out, ceiling=ceiling))
     subprocess.run(["gnuplot", script], check=True, timeout=60)
-    log(f"plots: {img}/compare-push-rate.png, {img}/compare-scrape-time.png")
+    log(f"plots: {img}/compare-push-rate.png, compare-scrape-time.png, compare-memory.png")
 
 
 def main():
