@@ -2,14 +2,18 @@
 #   make run    - build and start build/ferry on :9091
 #   make test   - build, run every test (release build, then the unit tests under ASan+UBSan and TSan)
 #   make bench  - build and run the micro-benchmarks (results: docs/benchmarks.md)
+#   make bench-compare - Ferry vs the reference Pushgateway at 1k-1M series (~10 min; SIZES=1000,10000 for a
+#                 quick run); tables in BENCH_OUT, plots in BENCH_IMG (docs/benchmarks.md)
 #   make fuzz   - build the libFuzzer targets with clang and run each for FUZZ_SECONDS (default 30)
 SHELL := /bin/bash
 JOBS ?= $(shell nproc)
 FUZZ_SECONDS ?= 30
 CMAKE_GEN := -G Ninja
 RUN_ARGS ?= --web.listen-address=:9091
+BENCH_OUT ?= build/bench-compare
+BENCH_IMG ?= docs/img
 
-.PHONY: all deps deps-test build build-asan build-tsan run test test-release test-asan test-tsan bench fuzz clean
+.PHONY: all deps deps-test build build-asan build-tsan run test test-release test-asan test-tsan bench bench-compare fuzz clean
 
 all: build
 
@@ -55,6 +59,11 @@ test-tsan: build-tsan
 
 bench: build
 	@scripts/run-bench.sh build
+
+# Knobs (environment): SIZES=1000,10000,100000,1000000 RUNS=3 DURATION=10 CONNS=32 REF_WRK_MAX=10000 NOCHECK=1.
+bench-compare: build
+	@scripts/install-deps.sh bench
+	bench/compare/compare.py --build build --out $(BENCH_OUT) --img $(BENCH_IMG)
 
 fuzz: deps-test
 	@cmake -S . -B build-fuzz $(CMAKE_GEN) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_C_COMPILER=clang -DCMAKE_CXX_COMPILER=clang++ -DFY_FUZZ=ON >/dev/null

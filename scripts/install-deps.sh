@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Installs the Debian packages Ferry needs, and only those that are missing.
-# Usage: scripts/install-deps.sh [build|test|all]   (default: build)
+# Usage: scripts/install-deps.sh [build|test|bench|all]   (default: build)
 #   build: compiler, CMake, libraries
 #   test:  build + what the test suites start (reference Pushgateway, clang for fuzzing, clients)
+#   bench: build + what make bench-compare runs (wrk, the reference Pushgateway, curl, gnuplot for the plots)
+#   all:   all of the above
 set -euo pipefail
 
 what=${1:-build}
@@ -17,12 +19,17 @@ test_pkgs=(
     clang libclang-rt-14-dev llvm
     curl python3 prometheus-pushgateway prometheus
 )
+bench_pkgs=(
+    wrk gnuplot-nox curl python3 prometheus-pushgateway
+)
 
 pkgs=("${build_pkgs[@]}")
 case "$what" in
     build) ;;
-    test|all) pkgs+=("${test_pkgs[@]}") ;;
-    *) echo "usage: $0 [build|test|all]" >&2; exit 2 ;;
+    test) pkgs+=("${test_pkgs[@]}") ;;
+    bench) pkgs+=("${bench_pkgs[@]}") ;;
+    all) pkgs+=("${test_pkgs[@]}" "${bench_pkgs[@]}") ;;
+    *) echo "usage: $0 [build|test|bench|all]" >&2; exit 2 ;;
 esac
 
 missing=()
