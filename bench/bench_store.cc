@@ -3,6 +3,8 @@
 
 #include "store_bench.h"
 
+#include <cstdlib>
+
 static fy_bench_store_t *g_store[2];
 
 // Re-pushing existing groups of a store holding 1k or 1M exposition lines' worth of groups; threads push disjoint
@@ -54,6 +56,25 @@ static void BM_StoreRender(benchmark::State &st)
     fy_bench_store_free(b);
 }
 BENCHMARK(BM_StoreRender)->Args({84000, 0})->Args({84000, 1})->Args({84000, 2})->Unit(benchmark::kMillisecond);
+
+// Bulk delete (issue #7) of all N groups of two families each, by a predicate on a grouping label; the store is
+// filled again (untimed) before each iteration.
+static void BM_StoreDeleteWhere(benchmark::State &st)
+{
+    size_t n = (size_t)st.range(0);
+    for (auto _ : st) {
+        st.PauseTiming();
+        fy_bench_store_t *b = fy_bench_store_new_bulk(n);
+        st.ResumeTiming();
+        if (fy_bench_store_delete_where(b) != n)
+            abort();
+        st.PauseTiming();
+        fy_bench_store_free(b);
+        st.ResumeTiming();
+    }
+    st.SetItemsProcessed(st.iterations() * (int64_t)n);
+}
+BENCHMARK(BM_StoreDeleteWhere)->Arg(100000)->Iterations(3)->Unit(benchmark::kMillisecond);
 
 static void BM_StoreRssPerSeries(benchmark::State &st)
 {
