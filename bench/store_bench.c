@@ -1,6 +1,8 @@
 /*
  * store_bench.c: benchmark bodies for the store (registered by bench_store.cc): applying the push-646 body (10
  * series) to a store that already holds N groups of that shape, and rendering the whole store as text.
+ * Bulk deletes: fy_bench_store_delete_where() removes the groups of a store filled with the two-family body of the
+ * integration test (tests/integration/test_beyond.py) by a predicate on a grouping label, as the admin API does.
  * Memory: fy_store_bench_rss_per_series() measures the resident-set growth per stored series via /proc/self/statm.
  */
 #include "store_bench.h"
@@ -58,6 +60,44 @@ int fy_bench_store_push(fy_bench_store_t *b, size_t group, int64_t now)
     int n = snprintf(job, sizeof(job), "job%zu", group);
     fy_store_label_t gk = {{"job", 3}, {job, (size_t)n}};
     return fy_store_push(b->s, &gk, 1, FY_STORE_PUT, &b->body, now, 0, NULL);
+}
+
+static const char two_fams[] = "m 1\nn 2\n";
+
+/* Matches the groups whose instance label starts with "i" (all of them): reads the labels as fy_bulk_match does. */
+static int match_instance(void *ctx, const fy_store_group_view_t *g)
+{
+    (void)ctx;
+    for (uint32_t i = 0; i < g->nlabels; i++)
+        if (fy_str_eq(g->labels[i].name, fy_str("instance", 8)))
+            return g->labels[i].value.len > 0 && g->labels[i].value.ptr[0] == 'i';
+    return 0;
+}
+
+fy_bench_store_t *fy_bench_store_new_bulk(size_t ngroups)
+{
+    fy_bench_store_t *b = calloc(1, sizeof(*b));
+    size_t len = sizeof(two_fams) - 1, cap = fy_parse_arena_hint(len);
+    fy_arena_t a;
+    b->arena = malloc(cap);
+    fy_arena_init(&a, b->arena, cap);
+    fy_parse_error_t err;
+    if (fy_parse_text(two_fams, len, &a, &b->body, &err) != FY_OK)
+        abort();
+    b->s = fy_store_create(NULL);
+    for (size_t g = 0; g < ngroups; g++) {
+        char inst[32];
+        int n = snprintf(inst, sizeof(inst), "i%zu", g);
+        fy_store_label_t gk[2] = {{{"job", 3}, {"many", 4}}, {{"instance", 8}, {inst, (size_t)n}}};
+        if (fy_store_push(b->s, gk, 2, FY_STORE_PUT, &b->body, 1, 0, NULL) != FY_OK)
+            abort();
+    }
+    return b;
+}
+
+uint64_t fy_bench_store_delete_where(fy_bench_store_t *b)
+{
+    return fy_store_delete_where(b->s, match_instance, NULL);
 }
 
 static int count_writer(void *ctx, const char *buf, size_t len)

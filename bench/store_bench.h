@@ -14,6 +14,10 @@ typedef struct st_fy_bench_store_t fy_bench_store_t;
 /** A store holding ngroups groups, each the push-646 body (10 lines + 2 timestamp lines). */
 fy_bench_store_t *fy_bench_store_new(size_t ngroups);
 void fy_bench_store_free(fy_bench_store_t *b);
+/** A store holding ngroups groups {job="many",instance="i<n>"}, each two untyped families of one series. */
+fy_bench_store_t *fy_bench_store_new_bulk(size_t ngroups);
+/** Bulk-deletes every group of a fy_bench_store_new_bulk store; returns the count. */
+uint64_t fy_bench_store_delete_where(fy_bench_store_t *b);
 /** PUTs the push-646 body to group number `group`. */
 int fy_bench_store_push(fy_bench_store_t *b, size_t group, int64_t now);
 /** Renders the whole store (format 0 text, 1 delimited protobuf, 2 OpenMetrics); returns the byte count. */

@@ -149,9 +149,9 @@ struct st_fy__fam_t {
     fy_str_t own_help; /* valid iff own */
     struct st_fy__helpvar_t *hv; /* distinct HELPs among the groups' gfams, with counts (usually one) */
     uint32_t nhv, cap_hv;
-    /* series set: open addressing, linear probing, slot pointers keyed by slot->hash */
+    /* series set: open addressing, linear probing, slot pointers keyed by slot->hash; removals leave tombstones */
     fy__slot_t **set;
-    size_t set_cap, set_n;
+    size_t set_cap, set_n, set_ntomb;
     _Atomic(fy__farr_t *) published;
     fy__slot_t **pending; /* slots created since the last merge */
     size_t npending, cap_pending;

@@ -343,8 +343,8 @@ static void test_restore_times(void **state)
     fy_store_destroy(s);
 }
 
-/* Pushes with TTLs, the expiry timer and bulk deletes at the same time (under ASan/TSan this is the race test): the
- * counters must add up and nothing may be left in a heap once the store is empty. */
+/* Pushes with TTLs, the expiry timer, bulk deletes and lock-free text scrapes at the same time (under ASan/TSan this
+ * is the race test): the counters must add up and nothing may be left in a heap once the store is empty. */
 typedef struct {
     fy_store_t *s;
     int id;
@@ -366,6 +366,15 @@ static void *conc_pusher(void *arg)
     return NULL;
 }
 
+/* Scrapes read slots and records without locks while bulk deletes retire them (epoch-based reclamation). */
+static void *conc_scraper(void *arg)
+{
+    conc_t *c = arg;
+    while (!atomic_load(c->stop))
+        free(render_text(c->s, NULL));
+    return NULL;
+}
+
 static int pred_odd(void *ctx, const fy_store_group_view_t *g)
 {
     (void)ctx;
@@ -378,11 +387,11 @@ static void test_concurrent(void **state)
     fy_store_t *s = store_with(0, 0);
     _Atomic int stop = 0;
     _Atomic int64_t clock = T0;
-    pthread_t th[2];
-    conc_t c[2];
-    for (int i = 0; i < 2; i++) {
+    pthread_t th[3];
+    conc_t c[3];
+    for (int i = 0; i < 3; i++) {
         c[i] = (conc_t){s, i, &stop, &clock};
-        assert_int_equal(pthread_create(&th[i], NULL, conc_pusher, &c[i]), 0);
+        assert_int_equal(pthread_create(&th[i], NULL, i < 2 ? conc_pusher : conc_scraper, &c[i]), 0);
     }
     uint64_t expired = 0, deleted = 0;
     for (int k = 0; k < 300; k++) {
@@ -395,7 +404,7 @@ static void test_concurrent(void **state)
         nanosleep(&ts, NULL);
     }
     atomic_store(&stop, 1);
-    for (int i = 0; i < 2; i++)
+    for (int i = 0; i < 3; i++)
         pthread_join(th[i], NULL);
     fy_store_stats_t st;
     fy_store_stats(s, &st);
