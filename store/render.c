@@ -738,16 +738,7 @@ static void build_view(const fy_store_t *s, const fy__group_t *g, view_scratch_t
             sv->pb_histogram = fy__rec_pbh(rec);
         }
     }
-    v->key = g->key;
-    v->labels = g->labels;
-    v->nlabels = g->nlabels;
-    v->push_ns = g->push_ns;
-    v->push_stamp_ns = g->push_stamp_ns;
-    v->fail_ns = g->fail_ns;
-    v->fail_stamp_ns = g->fail_stamp_ns;
-    v->origin = g->origin;
-    v->version = g->version;
-    fy__group_life(s, g, v);
+    fy__group_view_head(s, g, v);
     v->nfamilies = g->nfams;
     v->families = vs->fv;
 }

@@ -2218,10 +2218,15 @@ static void life_declare(fy__group_t *g, const fy_store_life_t *life)
         g->life.interval_ns = life->interval_ns;
 }
 
-/* The partial view handed to expiry, liveness and bulk-delete callbacks. */
+/* The partial view handed to expiry, liveness and bulk-delete callbacks: no families. */
 static void life_view(const fy_store_t *s, const fy__group_t *g, fy_store_group_view_t *v)
 {
     memset(v, 0, sizeof(*v));
+    fy__group_view_head(s, g, v);
+}
+
+void fy__group_view_head(const fy_store_t *s, const fy__group_t *g, fy_store_group_view_t *v)
+{
     v->key = g->key;
     v->labels = g->labels;
     v->nlabels = g->nlabels;
@@ -2231,11 +2236,6 @@ static void life_view(const fy_store_t *s, const fy__group_t *g, fy_store_group_
     v->fail_stamp_ns = g->fail_stamp_ns;
     v->origin = g->origin;
     v->version = g->version;
-    fy__group_life(s, g, v);
-}
-
-void fy__group_life(const fy_store_t *s, const fy__group_t *g, fy_store_group_view_t *v)
-{
     v->life = g->life;
     v->ttl_ns = life_eff(g->life.ttl_ns, s->cfg.default_ttl_ns);
     v->interval_ns = life_eff(g->life.interval_ns, s->cfg.default_interval_ns);

@@ -274,8 +274,9 @@ void fy__ebr_leave(fy_store_t *s, unsigned r);
 const char *fy__type_upper(int t);
 const char *fy__type_lower(int t);
 extern const char fy__help_push[], fy__help_fail[];
-/* Fills the life fields of a group view (declared and effective TTL and interval, deadline). */
-void fy__group_life(const fy_store_t *s, const fy__group_t *g, fy_store_group_view_t *v);
+/* Fills a group view's fields other than its families: key, labels, times, origin, version, and the life fields
+ * (declared and effective TTL and interval, deadline). */
+void fy__group_view_head(const fy_store_t *s, const fy__group_t *g, fy_store_group_view_t *v);
 
 /* The slot key's length prefixes: LEB128 (7 bits per byte, low first). */
 static inline const char *fy__key_len(const char *p, uint32_t *v)
