@@ -18,6 +18,7 @@ build_pkgs=(
 test_pkgs=(
     clang libclang-rt-14-dev llvm
     curl python3 prometheus-pushgateway prometheus
+    wrk gnuplot-nox  # the smoke test of make bench-compare's driver (integration_bench_compare_smoke)
 )
 bench_pkgs=(
     wrk gnuplot-nox curl python3 prometheus-pushgateway
