@@ -112,7 +112,7 @@ pin_loops() {
 }
 
 # Run-queue wait (ns, field 2 of schedstat) summed over every thread of a process.
-run_wait() { cat /proc/"$1"/task/*/schedstat 2>/dev/null | awk '{ s += $2 } END { printf "%d", s }'; }
+run_wait() { cat /proc/"$1"/task/*/schedstat 2>/dev/null | awk '{ s += $2 } END { printf "%.0f", s }'; }
 
 # CPU time (utime+stime, in clock ticks) of a process, all its threads included.
 cpu_ticks() { awk '{ sub(/^.*\) /, ""); print $12 + $13 }' "/proc/$1/stat"; }
