@@ -10,7 +10,8 @@
 #   REF_SIZES="1000 10000" (sizes at which the reference runs; empty: none), FERRY_MODES="shared2 reuseport2 shared1"
 #   (also: durable2 = reuseport2 with --persistence.durable, its file and log in OUT, on the disk of OUT;
 #   durable2_before = the same with the binary FERRY_BEFORE, e.g. a build of an older commit),
-#   (also: pinned2 = reuseport2 with each loop thread pinned to one core by taskset, an experiment for the p99),
+#   (also: pinned2 = reuseport2 with each loop thread pinned to one core by taskset, an experiment for the p99;
+#   before2 = reuseport2 with the binary FERRY_BEFORE),
 #   CALIBRATE=first (the empty-200 server in the first size's round only; all: in every size's round),
 #   PORT_BASE=19200, CONNS=32 (a list, e.g. CONNS="8 16 32 64", measures every server at every count round-robin;
 #   the fill uses the first), OUT=<dir for raw results> (default: a temporary directory, kept on failure).
@@ -78,6 +79,8 @@ start() {
         reuseport2) "$ferry" --web.listen-address=$addr --web.threads=2 --web.reuseport --log.level=warn & ;;
         shared1) "$ferry" --web.listen-address=$addr --web.threads=1 --log.level=warn & ;;
         pinned2) "$ferry" --web.listen-address=$addr --web.threads=2 --web.reuseport --log.level=warn & ;;
+        before2) "${FERRY_BEFORE:?before2 needs FERRY_BEFORE=<ferry binary>}" --web.listen-address=$addr --web.threads=2 \
+                     --web.reuseport --log.level=warn & ;;
         durable2) rm -rf "$out/durable.data" "$out/durable.data.wal"
                   "$ferry" --web.listen-address=$addr --web.threads=2 --web.reuseport --log.level=warn \
                       --persistence.file="$out/durable.data" --persistence.durable & ;;
@@ -102,13 +105,15 @@ start() {
     return 1
 }
 
-# pin_loops PID: pins Ferry's two loop threads (the tasks created right after the main thread, see fy_server_run)
-# to cores 0 and 1.
+# pin_loops PID: pins Ferry's loop threads (named ferry-loopN by src/server.c) to cores 0 and 1.
 pin_loops() {
-    local tids
-    tids=($(ls "/proc/$1/task" | sort -n))
-    taskset -pc 0 "${tids[1]}" >/dev/null
-    taskset -pc 1 "${tids[2]}" >/dev/null
+    local t cpu=0
+    for t in /proc/"$1"/task/*; do
+        [[ $(cat "$t/comm") == ferry-loop* ]] || continue
+        taskset -pc $cpu "${t##*/}" >/dev/null
+        cpu=$((cpu + 1))
+    done
+    [ $cpu -eq 2 ] || { echo "bench-e2e: pinned2 found $cpu loop threads" >&2; return 1; }
 }
 
 # Run-queue wait (ns, field 2 of schedstat) summed over every thread of a process.

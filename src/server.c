@@ -16,6 +16,7 @@
  * HTTP/1 stops reading while a request is handled, so it notices only when the answer is written) never leaves the
  * entry pointing at a freed h2o_req_t. A loop that is shutting down runs until its queue is empty.
  */
+#define _GNU_SOURCE /* pthread_setname_np */
 #include "server.h"
 
 #include <arpa/inet.h>
@@ -793,6 +794,9 @@ static void *run_loop(void *arg)
 {
     fy_thread_t *t = arg;
     thread_index = t->index;
+    char name[16]; /* for top -H, perf and the benchmark scripts */
+    snprintf(name, sizeof(name), "ferry-loop%d", t->index);
+    pthread_setname_np(pthread_self(), name);
     h2o_context_init(&t->ctx, h2o_evloop_create(), &config);
     h2o_multithread_register_receiver(t->ctx.queue, &t->wakeup, on_wakeup);
     h2o_multithread_register_receiver(t->ctx.queue, &t->defer_rx, on_defer_message);

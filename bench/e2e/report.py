@@ -14,6 +14,7 @@ LABELS = {
     "empty200": "empty 200 (wrk's ceiling)",
     "shared2": "Ferry, 2 threads, shared socket (default)",
     "reuseport2": "Ferry, 2 threads, `--web.reuseport`",
+    "before2": "Ferry before (FERRY_BEFORE), 2 threads, `--web.reuseport`",
     "shared1": "Ferry, `--web.threads=1`",
     "pinned2": "Ferry, 2 threads, `--web.reuseport`, loop threads pinned to cores 0 and 1",
     "durable2": "Ferry, 2 threads, `--web.reuseport --persistence.durable`",
