@@ -592,7 +592,8 @@ static int web_config_gate(h2o_req_t *req)
  * h2o's own 413 is sent before the request is bound to a path, so h2o_send_error_generic binds it to the hostconf's
  * fallback path and runs that path's filters: limit_filter there rewrites the body to name the limit, as on_req's. */
 
-static h2o_iovec_t too_large_msg; /* "request body exceeds --push.max-body-bytes=N\n" */
+static char too_large_buf[96];
+static h2o_iovec_t too_large_msg; /* "request body exceeds --push.max-body-bytes=N\n", in too_large_buf */
 
 static void too_large_do_send(h2o_ostream_t *self, h2o_req_t *req, h2o_iovec_t *bufs, size_t bufcnt, h2o_send_state_t state)
 {
@@ -896,10 +897,9 @@ int fy_server_run(const fy_flags_t *f, const fy_handlers_t *h, fy_webcfg_t *wc)
     h2o_config_init(&config);
     config.max_request_entity_size = f->max_body_bytes < SIZE_MAX ? (size_t)f->max_body_bytes + 1 : SIZE_MAX;
     config.server_name = h2o_iovec_init(H2O_STRLIT(""));
-    static char too_large_buf[96];
-    too_large_msg = h2o_iovec_init(too_large_buf, (size_t)snprintf(too_large_buf, sizeof(too_large_buf),
-                                                                     "request body exceeds --push.max-body-bytes=%" PRIu64 "\n",
-                                                                     f->max_body_bytes));
+    int n = snprintf(too_large_buf, sizeof(too_large_buf), "request body exceeds --push.max-body-bytes=%" PRIu64 "\n",
+                     f->max_body_bytes);
+    too_large_msg = h2o_iovec_init(too_large_buf, (size_t)n);
     h2o_hostconf_t *host = h2o_config_register_host(&config, h2o_iovec_init(H2O_STRLIT("default")), 65535);
     h2o_filter_t *limit_filter = h2o_create_filter(&host->fallback_path, sizeof(*limit_filter));
     limit_filter->on_setup_ostream = limit_filter_setup_ostream;
