@@ -2,7 +2,8 @@
 """test_server_http.py: build/ferry's HTTP frontend over HTTP/1.1, without the store.
 
 Starts ferry on free 127.0.0.1 ports and checks routing (ServeMux cleaning, httprouter redirects, 404, 405, automatic
-OPTIONS), the store-free endpoints, /api/v1/status, gzip header errors, the lifecycle, signals and listen failures.
+OPTIONS), the store-free endpoints, /api/v1/status, gzip header errors, the body size limit over HTTP/1.1, h2c and
+TLS (HTTP/1.1 and h2 by ALPN), the lifecycle, signals and listen failures.
 Expected values were taken from the Pushgateway 1.5.1 binary. Every started process is stopped by PID with bounded
 waits. Usage: test_server_http.py path/to/ferry
 """
@@ -13,8 +14,10 @@ import os
 import shutil
 import signal
 import socket
+import ssl
 import subprocess
 import sys
+import tempfile
 import time
 
 FERRY = sys.argv[1]
@@ -195,6 +198,156 @@ def run_h2c(f):
         check(p.stdout == "2 405", "h2c %s: POST with a body gets the 405 over HTTP/2 (got %r)" % (mode, p.stdout))
 
 
+LIMIT = 100000
+TOO_LARGE = b"request body exceeds --push.max-body-bytes=%d\n" % LIMIT
+FIXTURES = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "fixtures", "webconfig")
+
+
+def text_body(n):
+    """A valid text push of exactly n bytes: a comment that pads, then one sample."""
+    return b"# " + b"x" * (n - 7) + b"\nm 1\n"
+
+
+def read_http1(sock):
+    """Reads one response; returns (status, headers, body, closed): closed when EOF follows the response."""
+    buf = b""
+    while b"\r\n\r\n" not in buf:
+        d = sock.recv(65536)
+        if not d:
+            raise OSError("EOF before the response head")
+        buf += d
+    head, rest = buf.split(b"\r\n\r\n", 1)
+    lines = head.decode().split("\r\n")
+    hdrs = {k.lower(): v.strip() for k, v in (ln.split(":", 1) for ln in lines[1:])}
+    n = int(hdrs.get("content-length", "0"))
+    while len(rest) < n:
+        d = sock.recv(65536)
+        if not d:
+            break
+        rest += d
+    closed = False
+    if "close" in hdrs.get("connection", "").lower():
+        try:
+            closed = sock.recv(1) == b""
+        except ConnectionResetError:
+            closed = True
+    return int(lines[0].split()[1]), hdrs, rest[:n], closed
+
+
+def http1_limit_case(connect, framing, size):
+    """Sends a push of size bytes as framing ("length" or "chunked") and, when the connection stays open, a second
+    request on it. A Content-Length over the limit goes without its body: h2o answers from the header alone, and
+    bytes it never reads would turn its close into a reset. Returns (status, body, closed, second status)."""
+    sock = connect()
+    try:
+        head = b"PUT /metrics/job/limit HTTP/1.1\r\nHost: x\r\n"
+        body = text_body(size)
+        if framing == "length":
+            msg = head + b"Content-Length: %d\r\n\r\n" % size + (body if size <= LIMIT + 1 else b"")
+        else:
+            # one chunk, no terminator yet: h2o answers once it has decoded limit + 1 bytes, having read them all
+            msg = head + b"Transfer-Encoding: chunked\r\n\r\n%x\r\n" % size + body
+            if size <= LIMIT:
+                msg += b"\r\n0\r\n\r\n"
+        sock.sendall(msg)
+        status, _, data, closed = read_http1(sock)
+        second = None
+        if not closed:
+            sock.sendall(b"GET /-/healthy HTTP/1.1\r\nHost: x\r\n\r\n")
+            second = read_http1(sock)[0]
+        return status, data, closed, second
+    except OSError as e:
+        return "error", str(e).encode(), None, None
+    finally:
+        sock.close()
+
+
+def curl_limit_case(url, mode, size, extra=()):
+    """HTTP/2 with curl; returns (curl exit code, "version status", body)."""
+    with tempfile.NamedTemporaryFile(suffix=".txt") as tf:
+        tf.write(text_body(size))
+        tf.flush()
+        p = subprocess.run(["curl", "-s", "-m", "10", mode, *extra, "-X", "PUT", "--data-binary", "@" + tf.name,
+                            "-w", "\n%{http_version} %{http_code}", url + "/metrics/job/limit"],
+                           capture_output=True, timeout=30)
+    body, _, vs = p.stdout.rpartition(b"\n")
+    return p.returncode, vs.decode(), body
+
+
+# (framing, size, expected status, expected body or None, connection closed after it, note). h2o refuses a
+# Content-Length over the limit from the header and a chunked body once its decoded size passes the limit, closing
+# the connection; a body of exactly limit + 1 bytes reaches Ferry, which answers the same 413 and keeps the
+# connection. Every 413 names the limit.
+HTTP1_LIMIT_CASES = [
+    ("length", LIMIT, 200, b"", False, "Content-Length at the limit is accepted"),
+    ("length", LIMIT + 1, 413, TOO_LARGE, False, "limit + 1: Ferry's check, connection kept"),
+    ("length", 10 * LIMIT, 413, TOO_LARGE, True, "over the limit: h2o's 413 from the header, renamed, closed"),
+    ("chunked", LIMIT, 200, b"", False, "chunked at the limit is accepted (h2o alone refuses it)"),
+    ("chunked", LIMIT + 1, 413, TOO_LARGE, True, "chunked past the limit: h2o's 413, renamed, closed"),
+]
+
+
+def run_body_limits(f, tls_port=None):
+    """The wire body limit over HTTP/1.1 (cleartext and, with tls_port, TLS) and HTTP/2 (h2c and TLS+ALPN)."""
+    transports = [("http/1.1", lambda: socket.create_connection(("127.0.0.1", f.port), timeout=10))]
+    if tls_port is not None:
+        ctx = ssl.create_default_context(cafile=os.path.join(FIXTURES, "cert.pem"))
+        ctx.check_hostname = False
+        ctx.set_alpn_protocols(["http/1.1"])
+        transports = [("http/1.1+tls", lambda: ctx.wrap_socket(socket.create_connection(("127.0.0.1", tls_port),
+                                                                                         timeout=10)))]
+    for tname, connect in transports:
+        for framing, size, status, body, closed, note in HTTP1_LIMIT_CASES:
+            got = http1_limit_case(connect, framing, size)
+            want = (status, body, closed, None if closed else 200)
+            check(got == want, "%s %s %d: %s (got %r)" % (tname, framing, size, note, got[:1] + got[2:]))
+            if got[1] != body:
+                print("   body %r" % got[1][:120])
+    if shutil.which("curl") is None:
+        print("skip: no curl for the HTTP/2 body limit")
+        return
+    if tls_port is None:
+        url, mode, extra, tname = "http://127.0.0.1:%d" % f.port, "--http2-prior-knowledge", (), "h2c"
+    else:
+        url, mode, extra, tname = "https://127.0.0.1:%d" % tls_port, "--http2", ("-k",), "h2+tls"
+    # h2o 2.2.5 never hands an HTTP/2 body over its limit to a handler: it resets the stream (REFUSED_STREAM, which
+    # curl retries on fresh connections before giving up with "0 000"); limit + 1 bytes still reach Ferry's 413
+    for size, want, note in ((LIMIT, (0, "2 200", b""), "at the limit"),
+                             (LIMIT + 1, (0, "2 413", TOO_LARGE), "limit + 1: Ferry's 413 names the limit"),
+                             (2 * LIMIT, (None, "0 000", b""), "over: stream reset by h2o, no response")):
+        rc, vs, body = curl_limit_case(url, mode, size, extra)
+        got = (rc if want[0] is not None else None, vs, body)
+        check(got == want, "%s %d: %s (got %r)" % (tname, size, note, got))
+    s, _, _ = f.request("GET", "/-/healthy")
+    check(s == 200, "the server still answers after the limit cases")
+
+
+def run_tls_body_limits():
+    """The same limits behind --web.config.file TLS (ALPN picks http/1.1 or h2)."""
+    with tempfile.NamedTemporaryFile("w", suffix=".yml", delete=False) as tf:
+        tf.write("tls_server_config:\n  cert_file: %s\n  key_file: %s\n" % (os.path.join(FIXTURES, "cert.pem"),
+                                                                             os.path.join(FIXTURES, "key.pem")))
+        cfg = tf.name
+    f = Ferry("--push.max-body-bytes=%d" % LIMIT, "--web.config.file=" + cfg)
+    try:
+        f.request = lambda *a, **k: tls_request(f.port, *a, **k)
+        run_body_limits(f, tls_port=f.port)
+    finally:
+        f.stop()
+        os.unlink(cfg)
+
+
+def tls_request(port, method, path):
+    ctx = ssl.create_default_context(cafile=os.path.join(FIXTURES, "cert.pem"))
+    ctx.check_hostname = False
+    c = http.client.HTTPSConnection("127.0.0.1", port, timeout=10, context=ctx)
+    c.request(method, path)
+    r = c.getresponse()
+    data = r.read()
+    c.close()
+    return r.status, {k.lower(): v for k, v in r.getheaders()}, data
+
+
 def main():
     # the shared, dup()ed listening socket (--no-web.reuseport); the second instance below uses the default
     f = Ferry("--push.max-body-bytes=100000", "--no-web.reuseport")
@@ -203,11 +356,13 @@ def main():
         run_status(f)
         run_push_seam(f)
         run_h2c(f)
+        run_body_limits(f)
     finally:
         rc, err = f.stop(signal.SIGTERM)
     check(rc == 0, "SIGTERM: exit 0 (got %s)" % rc)
     check('msg="received SIGINT/SIGTERM; exiting gracefully..."' in err, "SIGTERM: log line")
     check('msg="HTTP server stopped"' in err, "SIGTERM: stopped line")
+    run_tls_body_limits()
 
     # route prefix, admin API, lifecycle, two listeners, SO_REUSEPORT (the default)
     second = free_port()
