@@ -2590,27 +2590,45 @@ Unlock:
     return rc;
 }
 
+/* The start of a keyed change other than a push (delete, restore): P set up, the grouping key parsed, its shard locked
+ * and its group looked up (*g NULL: none). Returns the locked shard, or NULL with *rc set and nothing held. The caller
+ * ends with keyed_end. */
+static fy__shard_t *keyed_begin(push_t *P, fy_store_t *s, const fy_store_label_t *gkl, size_t ngk, fy__group_t **g,
+                                int *rc)
+{
+    memset(P, 0, sizeof(*P));
+    P->s = s;
+    P->method = FY_STORE_PUT;
+    scratch_take(P);
+    if ((*rc = gkey_parse(&P->gk, &P->gkmem, gkl, ngk)) != FY_OK) {
+        scratch_give(P);
+        return NULL;
+    }
+    fy__shard_t *sh = &s->shards[P->gk.hash & (s->cfg.nshards - 1)];
+    pthread_mutex_lock(&sh->lock);
+    *g = group_find(sh, P->gk.hash, P->gk.key);
+    return sh;
+}
+
+static void keyed_end(push_t *P, fy__shard_t *sh)
+{
+    pthread_mutex_unlock(&sh->lock);
+    scratch_give(P);
+}
+
 int fy_store_delete(fy_store_t *s, const fy_store_label_t *gkl, size_t ngk, int64_t now_ns)
 {
     (void)now_ns;
     push_t P;
-    memset(&P, 0, sizeof(P));
-    P.s = s;
-    P.method = FY_STORE_PUT;
-    scratch_take(&P);
-    int rc = gkey_parse(&P.gk, &P.gkmem, gkl, ngk);
-    if (rc != FY_OK) {
-        scratch_give(&P);
+    fy__group_t *g;
+    int rc;
+    fy__shard_t *sh = keyed_begin(&P, s, gkl, ngk, &g, &rc);
+    if (sh == NULL)
         return rc;
-    }
-    fy__shard_t *sh = &s->shards[P.gk.hash & (s->cfg.nshards - 1)];
-    pthread_mutex_lock(&sh->lock);
-    fy__group_t *g = group_find(sh, P.gk.hash, P.gk.key);
     if (g)
         group_remove(&P, sh, g);
     reclaim_maybe(s, &sh->retired);
-    pthread_mutex_unlock(&sh->lock);
-    scratch_give(&P);
+    keyed_end(&P, sh);
     return FY_OK;
 }
 
@@ -2621,18 +2639,11 @@ int fy_store_restore_times(fy_store_t *s, const fy_store_label_t *gkl, size_t ng
                            const fy_str_t *fam_names, const int64_t *fam_stamps, size_t nfams)
 {
     push_t P;
-    memset(&P, 0, sizeof(P));
-    P.s = s;
-    P.method = FY_STORE_PUT;
-    scratch_take(&P);
-    int rc = gkey_parse(&P.gk, &P.gkmem, gkl, ngk);
-    if (rc != FY_OK) {
-        scratch_give(&P);
+    fy__group_t *g;
+    int rc;
+    fy__shard_t *sh = keyed_begin(&P, s, gkl, ngk, &g, &rc);
+    if (sh == NULL)
         return rc;
-    }
-    fy__shard_t *sh = &s->shards[P.gk.hash & (s->cfg.nshards - 1)];
-    pthread_mutex_lock(&sh->lock);
-    fy__group_t *g = group_find(sh, P.gk.hash, P.gk.key);
     if (g == NULL) {
         rc = FY_SERR_BADARG;
     } else {
@@ -2656,8 +2667,7 @@ int fy_store_restore_times(fy_store_t *s, const fy_store_label_t *gkl, size_t ng
                 gf->stamp_ns = fam_stamps[i];
         }
     }
-    pthread_mutex_unlock(&sh->lock);
-    scratch_give(&P);
+    keyed_end(&P, sh);
     return rc;
 }
 
