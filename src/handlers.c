@@ -918,18 +918,19 @@ static int on_scrape(void *ctx, h2o_req_t *req)
     fy_body_t own, *ownp = NULL;
     fy_store_stats_t st;
     fy_store_stats(app->store, &st);
+    int64_t now = now_ns(); /* one instant for the own families and the liveness ages */
     for (size_t own_cap = 256u << 10; ownp == NULL && own_cap <= (16u << 20); own_cap *= 2) {
         free(own_mem);
         if ((own_mem = malloc(own_cap)) == NULL)
             break;
         fy_arena_t a;
         fy_arena_init(&a, own_mem, own_cap);
-        if (fy_selfstats_collect(&app->stats, &a, now_ns(), st.groups, st.series, &own) == 0)
+        if (fy_selfstats_collect(&app->stats, &a, now, st.groups, st.series, &own) == 0)
             ownp = &own;
     }
     /* the liveness families and the expiry counters (docs/beyond-pushgateway.md) join the own families */
     fy_life_body_t life;
-    fy_life_collect(app->store, ownp, now_ns(), app->flags->interval_grace_ns, &life);
+    fy_life_collect(app->store, ownp, now, app->flags->interval_grace_ns, &life);
     int rc;
     switch (fmt) {
     case FY_SCRAPE_PROTOBUF:
