@@ -111,6 +111,10 @@ size_t fy_cli_outcome_render(const fy_cli_outcome_t *o, char *out, size_t cap);
 /* The environment variable naming the file a `ferry run` command may write extra metrics to. */
 #define FY_RUN_METRICS_ENV "FERRY_METRICS_FILE"
 
+/* Reads all of f into a malloc'ed buffer with two spare bytes after *len (for a newline and a NUL). Returns 0, or
+ * -1 with errno (EFBIG past max bytes). */
+int fy_cli_slurp(FILE *f, size_t max, char **out, size_t *len);
+
 /* Entry points, called by main() with argv[0] = "push" or "run". */
 int fy_cli_push_main(int argc, char **argv);
 int fy_cli_run_main(int argc, char **argv);

@@ -11,26 +11,30 @@
 
 #define MAX_BODY (256u << 20) /* far above any gateway's body limit; stops a runaway pipe from eating memory */
 
-/* Reads all of f into a malloc'ed buffer. Returns 0, or -1 with errno (EFBIG past MAX_BODY). */
-static int slurp(FILE *f, char **out, size_t *len)
+int fy_cli_slurp(FILE *f, size_t max, char **out, size_t *len)
 {
-    size_t cap = 64 << 10, n = 0;
+    size_t cap = 64 << 10, n = 0; /* cap - 2 bytes are read into: the rest is the room the caller may use */
     char *buf = malloc(cap);
     if (buf == NULL)
         return -1;
     for (;;) {
-        if (n == cap) {
-            char *bigger = cap >= MAX_BODY ? NULL : realloc(buf, cap * 2);
+        if (n == cap - 2) {
+            char *bigger = realloc(buf, cap * 2);
             if (bigger == NULL) {
                 free(buf);
-                errno = cap >= MAX_BODY ? EFBIG : ENOMEM;
+                errno = ENOMEM;
                 return -1;
             }
             buf = bigger;
             cap *= 2;
         }
-        size_t got = fread(buf + n, 1, cap - n, f);
+        size_t got = fread(buf + n, 1, cap - 2 - n, f);
         n += got;
+        if (n > max) {
+            free(buf);
+            errno = EFBIG;
+            return -1;
+        }
         if (got == 0) {
             if (ferror(f)) {
                 int e = errno;
@@ -70,7 +74,7 @@ int fy_cli_push_main(int argc, char **argv)
     if (o.method != FY_CLI_DELETE) {
         int is_stdin = strcmp(o.file, "-") == 0;
         FILE *f = is_stdin ? stdin : fopen(o.file, "rb");
-        if (f == NULL || slurp(f, &body, &len) != 0) {
+        if (f == NULL || fy_cli_slurp(f, MAX_BODY, &body, &len) != 0) {
             fprintf(stderr, "ferry push: cannot read %s: %s\n", is_stdin ? "stdin" : o.file, strerror(errno));
             if (f != NULL && !is_stdin)
                 fclose(f);

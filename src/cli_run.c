@@ -16,7 +16,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -71,50 +70,26 @@ static int read_metrics_file(const char *path, char **buf, size_t *len)
 {
     *buf = NULL;
     *len = 0;
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
+    FILE *f = fopen(path, "rbe");
+    if (f == NULL)
         return errno == ENOENT ? 0 : -1; /* the job may have removed it */
-    struct stat st;
-    int rc = -1;
-    if (fstat(fd, &st) != 0)
-        goto Exit;
-    if (st.st_size > (off_t)MAX_JOB_METRICS) {
-        errno = EFBIG;
-        goto Exit;
-    }
-    size_t size = (size_t)st.st_size;
-    if (size == 0) {
-        rc = 0;
-        goto Exit;
-    }
-    char *b = malloc(size + 2);
-    if (b == NULL)
-        goto Exit;
-    size_t n = 0;
-    while (n < size) {
-        ssize_t r = read(fd, b + n, size - n);
-        if (r < 0 && errno == EINTR)
-            continue;
-        if (r < 0) {
-            free(b);
-            goto Exit;
-        }
-        if (r == 0)
-            break;
-        n += (size_t)r;
-    }
-    if (n > 0 && b[n - 1] != '\n')
-        b[n++] = '\n';
-    b[n] = '\0';
-    if (n == 0)
+    char *b;
+    size_t n;
+    int rc = fy_cli_slurp(f, MAX_JOB_METRICS, &b, &n), e = errno;
+    fclose(f);
+    errno = e;
+    if (rc != 0)
+        return -1;
+    if (n == 0) {
         free(b);
-    else
-        *buf = b;
+        return 0;
+    }
+    if (b[n - 1] != '\n')
+        b[n++] = '\n'; /* fy_cli_slurp leaves two bytes of room */
+    b[n] = '\0';
+    *buf = b;
     *len = n;
-    rc = 0;
-Exit:
-    close(fd);
-    return rc;
+    return 0;
 }
 
 /* Starts cmd with the forwarded signals back at their defaults. Returns the pid, or -1 with *exec_errno set when
