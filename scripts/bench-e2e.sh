@@ -39,18 +39,12 @@ mkdir -p "$out"
 results=$out/results.tsv
 : >"$results"
 
-# Bench-only dependency: wrk is not needed to build or test Ferry, so it is installed here, and only when missing.
-if ! command -v wrk >/dev/null; then
-    echo "bench-e2e: installing wrk" >&2
-    SUDO=
-    if [ "$(id -u)" -ne 0 ]; then SUDO=sudo; fi
-    export DEBIAN_FRONTEND=noninteractive
-    $SUDO apt-get install -y -qq --no-install-recommends wrk >/dev/null 2>&1 ||
-        { $SUDO apt-get update -qq >/dev/null && $SUDO apt-get install -y -qq --no-install-recommends wrk >/dev/null; }
-fi
-[ -x "$ferry" ] || { echo "bench-e2e: $ferry not built" >&2; exit 1; }
-mkdir -p "$build/e2e"
-cc -O2 -Wall -Wextra -Werror -std=gnu11 -o "$build/e2e/empty200" "$root/bench/e2e/empty200.c"
+# Bench-only dependencies (wrk, the reference): installed by the bench set of install-deps.sh, only when missing.
+"$root/scripts/install-deps.sh" bench
+empty200=$build/bench/compare/empty200 # the calibration server, built with the benchmarks (bench/compare/CMakeLists.txt)
+for exe in "$ferry" "$empty200"; do
+    [ -x "$exe" ] || { echo "bench-e2e: $exe not built (make build)" >&2; exit 1; }
+done
 
 declare -A pid port
 started=()
@@ -74,7 +68,7 @@ trap stop_all EXIT
 start() {
     local name=$1 p=$2 addr=127.0.0.1:$2
     case $name in
-        empty200) "$build/e2e/empty200" "$p" & ;;
+        empty200) "$empty200" "$p" & ;;
         shared2) "$ferry" --web.listen-address=$addr --web.threads=2 --log.level=warn & ;;
         reuseport2) "$ferry" --web.listen-address=$addr --web.threads=2 --web.reuseport --log.level=warn & ;;
         shared1) "$ferry" --web.listen-address=$addr --web.threads=1 --log.level=warn & ;;
