@@ -12,6 +12,7 @@
 
 #include "flags.h"
 #include "log.h"
+#include "router.h"
 
 /* ------------------------------------------------------------------------------------------------------------- */
 /* Header values. */
@@ -264,31 +265,6 @@ void fy_life_body_free(fy_life_body_t *b)
 /* ------------------------------------------------------------------------------------------------------------- */
 /* Bulk delete selection. */
 
-static int hexval(char c)
-{
-    return c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
-}
-
-/* Go's url.QueryUnescape ('+' is a space); returns the length, or -1 for a bad escape. */
-static ssize_t query_unescape(const char *s, size_t len, char *out)
-{
-    size_t w = 0;
-    for (size_t i = 0; i < len; i++) {
-        if (s[i] == '%') {
-            if (i + 2 >= len)
-                return -1;
-            int h = hexval(s[i + 1]), l = hexval(s[i + 2]);
-            if (h < 0 || l < 0)
-                return -1;
-            out[w++] = (char)(h * 16 + l);
-            i += 2;
-        } else {
-            out[w++] = s[i] == '+' ? ' ' : s[i];
-        }
-    }
-    return (ssize_t)w;
-}
-
 static void matcher_free(fy_matcher_t *m)
 {
     if (m->op == FY_MATCH_RE || m->op == FY_MATCH_NRE)
@@ -453,8 +429,8 @@ int fy_bulk_parse_query(fy_bulk_t *b, const char *query, size_t len, char *err, 
         const char *eq = memchr(p, '=', (size_t)(pe - p));
         const char *ke = eq ? eq : pe;
         char *k = malloc((size_t)(ke - p) + 1), *v = malloc((size_t)(pe - ke) + 1);
-        ssize_t kl = k ? query_unescape(p, (size_t)(ke - p), k) : -1;
-        ssize_t vl = v && eq ? query_unescape(eq + 1, (size_t)(pe - eq - 1), v) : 0;
+        ssize_t kl = k ? fy_url_unescape(p, (size_t)(ke - p), k, 1) : -1;
+        ssize_t vl = v && eq ? fy_url_unescape(eq + 1, (size_t)(pe - eq - 1), v, 1) : 0;
         int rc = 0;
         if (k == NULL || v == NULL) {
             snprintf(err, errcap, "out of memory");

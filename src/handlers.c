@@ -970,11 +970,6 @@ static int on_api_metrics(void *ctx, h2o_req_t *req)
     return 0;
 }
 
-static int hexval(char c)
-{
-    return c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
-}
-
 /* Query parameter `key` of the request target, percent-decoded into buf; returns its length or -1 if absent. */
 static ssize_t query_param(h2o_req_t *req, const char *key, char *buf, size_t cap)
 {
@@ -990,8 +985,8 @@ static ssize_t query_param(h2o_req_t *req, const char *key, char *buf, size_t ca
             for (const char *p = q + kl + 1; p < e && n + 1 < cap; p++) {
                 if (*p == '+') {
                     buf[n++] = ' ';
-                } else if (*p == '%' && e - p > 2 && hexval(p[1]) >= 0 && hexval(p[2]) >= 0) {
-                    buf[n++] = (char)(hexval(p[1]) << 4 | hexval(p[2]));
+                } else if (*p == '%' && e - p > 2 && fy_url_unhex(p[1]) >= 0 && fy_url_unhex(p[2]) >= 0) {
+                    buf[n++] = (char)(fy_url_unhex(p[1]) << 4 | fy_url_unhex(p[2]));
                     p += 2;
                 } else {
                     buf[n++] = *p;

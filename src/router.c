@@ -249,7 +249,7 @@ static int allowed(const fy_router_t *r, int api, const char *path, size_t len, 
 /* ---------------------------------------------------------------------------------------------------------------- */
 /* URL escaping as Go's net/url does it for paths */
 
-static int unhex(char c)
+int fy_url_unhex(char c)
 {
     if (c >= '0' && c <= '9')
         return c - '0';
@@ -260,19 +260,18 @@ static int unhex(char c)
     return -1;
 }
 
-/* url.PathUnescape: "%XX" decoded, '+' kept; returns -1 on a malformed escape. */
-static long path_unescape(const char *in, size_t len, char *out)
+long fy_url_unescape(const char *in, size_t len, char *out, int plus_is_space)
 {
     size_t w = 0;
     for (size_t i = 0; i < len; i++) {
         if (in[i] == '%') {
             int hi, lo;
-            if (i + 2 >= len || (hi = unhex(in[i + 1])) < 0 || (lo = unhex(in[i + 2])) < 0)
+            if (i + 2 >= len || (hi = fy_url_unhex(in[i + 1])) < 0 || (lo = fy_url_unhex(in[i + 2])) < 0)
                 return -1;
             out[w++] = (char)(hi << 4 | lo);
             i += 2;
         } else {
-            out[w++] = in[i];
+            out[w++] = plus_is_space && in[i] == '+' ? ' ' : in[i];
         }
     }
     return (long)w;
@@ -447,7 +446,7 @@ void fy_route(const fy_router_t *r, const char *method, size_t method_len, const
 
     /* buf layout: decoded [len] | cleaned [len + 1] | scratch for redirects and case fixing */
     char *decoded = buf;
-    long dl = path_unescape(target, raw_len, decoded);
+    long dl = fy_url_unescape(target, raw_len, decoded, 0); /* url.PathUnescape: '+' kept */
     if (dl < 0) {
         out->kind = FY_ROUTE_BAD_REQUEST;
         return;

@@ -11,6 +11,7 @@
 #include "../src/beyond.c"
 #include "../src/flags.c"
 #include "../src/log.c"
+#include "../src/router.c"
 
 #define S 1000000000LL
 #define T0 1700000000000000000LL
