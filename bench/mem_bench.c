@@ -1,0 +1,66 @@
+/*
+ * mem_bench.c: a pointer chase through a random cycle of cache lines, to measure what one dependent load costs when
+ * its line is in the cache (a buffer the size of the 1k-series store) and when it is not (a buffer the size of the
+ * 1M-series store). The store's push at 1M series waits for such loads (bucket -> group -> families -> slots), so
+ * this is the floor under the "same push cost at 1k and 1M" goal: each dependent miss adds this much to a push.
+ */
+#include "mem_bench.h"
+
+#include <stdlib.h>
+
+#define LINE 64
+
+struct st_fy_bench_chase_t {
+    char *mem;
+    size_t nlines;
+    uintptr_t at;
+};
+
+static uint64_t next_rand(uint64_t *s)
+{
+    /* splitmix64: any decent generator will do, this one needs no state beyond a word */
+    uint64_t z = (*s += 0x9e3779b97f4a7c15ull);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+    return z ^ (z >> 31);
+}
+
+fy_bench_chase_t *fy_bench_chase_new(size_t bytes, uint64_t seed)
+{
+    fy_bench_chase_t *c = calloc(1, sizeof(*c));
+    c->nlines = bytes / LINE;
+    if (c->nlines < 2)
+        c->nlines = 2;
+    c->mem = aligned_alloc(LINE, c->nlines * LINE);
+    size_t *order = malloc(c->nlines * sizeof(*order));
+    if (c->mem == NULL || order == NULL)
+        abort();
+    for (size_t i = 0; i < c->nlines; i++)
+        order[i] = i;
+    for (size_t i = c->nlines - 1; i > 0; i--) { /* Fisher-Yates: one cycle through every line in random order */
+        size_t j = (size_t)(next_rand(&seed) % (i + 1));
+        size_t t = order[i];
+        order[i] = order[j];
+        order[j] = t;
+    }
+    for (size_t i = 0; i < c->nlines; i++)
+        *(char **)(void *)(c->mem + order[i] * LINE) = c->mem + order[(i + 1) % c->nlines] * LINE;
+    c->at = (uintptr_t)(c->mem + order[0] * LINE);
+    free(order);
+    return c;
+}
+
+void fy_bench_chase_free(fy_bench_chase_t *c)
+{
+    free(c->mem);
+    free(c);
+}
+
+uintptr_t fy_bench_chase(fy_bench_chase_t *c, size_t steps)
+{
+    char *p = (char *)c->at;
+    for (size_t i = 0; i < steps; i++)
+        p = *(char **)(void *)p;
+    c->at = (uintptr_t)p;
+    return c->at;
+}
