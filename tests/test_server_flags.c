@@ -1,6 +1,7 @@
 /*
  * test_server_flags.c: kingpin behaviour of the command line as 1.5.1 shows it, Go durations, and the status map.
  */
+#define _GNU_SOURCE /* the included src/flags.c uses CPU_ALLOC; it must come before any system header */
 #include <stdlib.h>
 #include <string.h>
 
@@ -95,6 +96,31 @@ static void test_defaults_and_map(void **state)
     assert_true(f.threads >= 1);
 }
 
+/* --web.threads defaults to the CPUs this process may run on (its affinity mask), not to every online CPU. */
+static void test_threads_default_affinity(void **state)
+{
+    (void)state;
+    cpu_set_t all, one;
+    assert_int_equal(sched_getaffinity(0, sizeof(all), &all), 0);
+    fy_flags_t f;
+    char err[256];
+    char *argv[] = {"ferry"};
+    assert_int_equal(fy_flags_parse(&f, 1, argv, err, sizeof(err)), 0);
+    assert_int_equal(f.threads, CPU_COUNT(&all));
+    int first = 0;
+    while (!CPU_ISSET(first, &all))
+        first++;
+    CPU_ZERO(&one);
+    CPU_SET(first, &one);
+    assert_int_equal(sched_setaffinity(0, sizeof(one), &one), 0);
+    assert_int_equal(fy_flags_parse(&f, 1, argv, err, sizeof(err)), 0);
+    assert_int_equal(sched_setaffinity(0, sizeof(all), &all), 0);
+    assert_int_equal(f.threads, 1); /* as `taskset -c N ferry` */
+    char *argv2[] = {"ferry", "--web.threads=3"};
+    assert_int_equal(fy_flags_parse(&f, 2, argv2, err, sizeof(err)), 0);
+    assert_int_equal(f.threads, 3); /* an explicit count wins over the mask */
+}
+
 static void test_durations(void **state)
 {
     (void)state;
@@ -123,6 +149,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_errors),
         cmocka_unit_test(test_defaults_and_map),
+        cmocka_unit_test(test_threads_default_affinity),
         cmocka_unit_test(test_durations),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -348,6 +348,40 @@ def tls_request(port, method, path):
     return r.status, {k.lower(): v for k, v in r.getheaders()}, data
 
 
+def loop_threads(pid):
+    names = []
+    for t in os.listdir("/proc/%d/task" % pid):
+        with open("/proc/%d/task/%s/comm" % (pid, t)) as fh:
+            names.append(fh.read().strip())
+    return sum(1 for n in names if n.startswith("ferry-loop"))
+
+
+def run_default_threads():
+    """--web.threads defaults to the CPUs the process may run on: one loop under `taskset -c N`."""
+    cpus = sorted(os.sched_getaffinity(0))
+    for mask, want in (({cpus[0]}, 1), (set(cpus), len(cpus))):
+        port = free_port()
+        p = subprocess.Popen([FERRY, "--web.listen-address=127.0.0.1:%d" % port, "--log.level=warn"],
+                             preexec_fn=lambda m=mask: os.sched_setaffinity(0, m), stderr=subprocess.DEVNULL)
+        try:
+            n = -1
+            for _ in range(100):
+                try:
+                    socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+                    n = loop_threads(p.pid)
+                    break
+                except OSError:
+                    time.sleep(0.05)
+            check(n == want, "default --web.threads with affinity %s: %d loop threads, want %d" % (sorted(mask), n, want))
+        finally:
+            p.terminate()
+            try:
+                p.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                p.kill()
+                p.wait(timeout=5)
+
+
 def main():
     # the shared, dup()ed listening socket (--no-web.reuseport); the second instance below uses the default
     f = Ferry("--push.max-body-bytes=100000", "--no-web.reuseport")
@@ -417,6 +451,8 @@ def main():
     check(p.returncode == 0 and p.stderr.startswith("ferry, version ") and p.stdout == "", "--version on stderr")
     p = subprocess.run([FERRY, "--help"], capture_output=True, text=True, timeout=10)
     check(p.returncode == 0 and "--web.listen-address" in p.stderr, "--help on stderr")
+
+    run_default_threads()
 
     if failures:
         print("%d failure(s)" % len(failures))
