@@ -11,6 +11,8 @@
 #   (also: durable2 = reuseport2 with --persistence.durable, its file and log in OUT, on the disk of OUT;
 #   durable2_before = the same with the binary FERRY_BEFORE, e.g. a build of an older commit),
 #   (also: pinned2 = reuseport2 with each loop thread pinned to one core by taskset, an experiment for the p99;
+#   split = Ferry with no thread flag started by `taskset -c 0` (so its default is one loop) and wrk on core 1 by
+#   `taskset -c 1`: the two cores partitioned between the server and the load generator;
 #   before2 = reuseport2 with the binary FERRY_BEFORE),
 #   CALIBRATE=first (the empty-200 server in the first size's round only; all: in every size's round),
 #   PORT_BASE=19200, CONNS=32 (a list, e.g. CONNS="8 16 32 64", measures every server at every count round-robin;
@@ -72,6 +74,7 @@ start() {
         shared2) "$ferry" --web.listen-address=$addr --web.threads=2 --log.level=warn & ;;
         reuseport2) "$ferry" --web.listen-address=$addr --web.threads=2 --web.reuseport --log.level=warn & ;;
         shared1) "$ferry" --web.listen-address=$addr --web.threads=1 --log.level=warn & ;;
+        split) taskset -c 0 "$ferry" --web.listen-address=$addr --log.level=warn & ;;
         pinned2) "$ferry" --web.listen-address=$addr --web.threads=2 --web.reuseport --log.level=warn & ;;
         before2) "${FERRY_BEFORE:?before2 needs FERRY_BEFORE=<ferry binary>}" --web.listen-address=$addr --web.threads=2 \
                      --web.reuseport --log.level=warn & ;;
@@ -158,7 +161,9 @@ measure() {
     c0=$(cpu_ticks "$p")
     s0=$(run_wait "$p")
     task_ticks "$p" >"$out/tasks0"
-    timeout $((duration + 60)) wrk -t1 -c"$c" -d${duration}s --timeout 10s --latency -s "$root/bench/e2e/push.lua" \
+    local pin=()
+    [ "$name" = split ] && pin=(taskset -c 1)
+    timeout $((duration + 60)) "${pin[@]}" wrk -t1 -c"$c" -d${duration}s --timeout 10s --latency -s "$root/bench/e2e/push.lua" \
         "$url" -- "$groups" "$body" $((run * 7919)) >"$f" 2>&1 &
     wpid=$!
     # wrk's own wait (wrk is timeout's child), sampled every 0.1 s while it runs: the last sample before it exits

@@ -16,6 +16,7 @@ LABELS = {
     "reuseport2": "Ferry, 2 threads, `--web.reuseport`",
     "before2": "Ferry before (FERRY_BEFORE), 2 threads, `--web.reuseport`",
     "shared1": "Ferry, `--web.threads=1`",
+    "split": "Ferry, default flags, `taskset -c 0` (so 1 loop); wrk `taskset -c 1`",
     "pinned2": "Ferry, 2 threads, `--web.reuseport`, loop threads pinned to cores 0 and 1",
     "durable2": "Ferry, 2 threads, `--web.reuseport --persistence.durable`",
     "durable2_before": "Ferry before deferred answers (FERRY_BEFORE), same flags as durable2",
