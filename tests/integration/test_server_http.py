@@ -32,11 +32,14 @@ def free_port():
 
 
 class Ferry:
-    def __init__(self, *args):
+    def __init__(self, *args, threads=2, cpus=None):
+        """threads=None: no --web.threads flag; cpus: the CPU affinity mask to start it with (as taskset)."""
         self.port = free_port()
-        self.args = [FERRY, "--web.listen-address=127.0.0.1:%d" % self.port, "--persistence.file=", "--web.threads=2"]
+        self.args = [FERRY, "--web.listen-address=127.0.0.1:%d" % self.port, "--persistence.file="]
+        self.args += ["--web.threads=%d" % threads] if threads is not None else []
         self.args += list(args)
-        self.proc = subprocess.Popen(self.args, stderr=subprocess.PIPE, text=True)
+        self.proc = subprocess.Popen(self.args, stderr=subprocess.PIPE, text=True,
+                                     preexec_fn=(lambda: os.sched_setaffinity(0, cpus)) if cpus else None)
         deadline = time.time() + 10
         while time.time() < deadline:
             try:
@@ -360,26 +363,13 @@ def run_default_threads():
     """--web.threads defaults to the CPUs the process may run on: one loop under `taskset -c N`."""
     cpus = sorted(os.sched_getaffinity(0))
     for mask, want in (({cpus[0]}, 1), (set(cpus), len(cpus))):
-        port = free_port()
-        p = subprocess.Popen([FERRY, "--web.listen-address=127.0.0.1:%d" % port, "--log.level=warn"],
-                             preexec_fn=lambda m=mask: os.sched_setaffinity(0, m), stderr=subprocess.DEVNULL)
+        f = Ferry(threads=None, cpus=mask)
         try:
-            n = -1
-            for _ in range(100):
-                try:
-                    socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-                    n = loop_threads(p.pid)
-                    break
-                except OSError:
-                    time.sleep(0.05)
-            check(n == want, "default --web.threads with affinity %s: %d loop threads, want %d" % (sorted(mask), n, want))
+            f.request("GET", "/-/healthy")  # answered by a loop, so every loop is up (they start behind a barrier)
+            n = loop_threads(f.proc.pid)
         finally:
-            p.terminate()
-            try:
-                p.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                p.kill()
-                p.wait(timeout=5)
+            f.stop()
+        check(n == want, "default --web.threads with affinity %s: %d loop threads, want %d" % (sorted(mask), n, want))
 
 
 def main():
