@@ -79,9 +79,9 @@ static int fam_name_cmp(const void *x, const void *y)
 static int choose_help(const fy__fam_t *f, const fy__farr_t *a, const char **help, size_t *len)
 {
     if (f->nhv == 1) {
-        *help = f->hv[0].help;
-        *len = f->hv[0].len;
-        return f->hv[0].has_help;
+        *help = f->hv[0].h->text;
+        *len = f->hv[0].h->len;
+        return f->hv[0].h->has_help;
     }
     const fy__group_t *best = NULL;
     for (size_t i = 0; a && i < a->n; i++) {
@@ -92,9 +92,9 @@ static int choose_help(const fy__fam_t *f, const fy__farr_t *a, const char **hel
     const fy__gfam_t *gf = best ? fy__group_gfam(best, f->name) : NULL;
     if (gf == NULL)
         return 0;
-    *help = gf->help.ptr;
-    *len = gf->help.len;
-    return gf->has_help;
+    *help = gf->help->text;
+    *len = gf->help->len;
+    return gf->help->has_help;
 }
 
 /* ------------------------------------------------------------------------------------------------------------- */
@@ -716,9 +716,9 @@ static void build_view(const fy_store_t *s, const fy__group_t *g, view_scratch_t
     for (uint32_t i = 0; i < g->nfams; i++) {
         const fy__gfam_t *gf = g->fams[i];
         fy_store_family_view_t *f = &vs->fv[i];
-        f->name = gf->name;
-        f->help = gf->help;
-        f->has_help = gf->has_help;
+        f->name = fy__gfam_name(gf);
+        f->help = fy__help_str(gf->help);
+        f->has_help = gf->help->has_help;
         f->type = gf->type;
         f->stamp_ns = gf->stamp_ns;
         f->nseries = gf->nrecs;

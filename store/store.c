@@ -398,7 +398,7 @@ static void fam_maybe_drop(fy_store_t *s, fy__stripe_t *st, fy__fam_t *f)
     for (size_t i = 0; i < f->npending; i++)
         retire(s, &st->retired, f->pending[i]);
     for (uint32_t i = 0; i < f->nhv; i++)
-        free(f->hv[i].help);
+        retire(s, &st->retired, f->hv[i].h);
     free(f->hv);
     free(f->pending);
     free(f->dead);
@@ -504,40 +504,52 @@ static void slot_kill(fy__fam_t *f, fy__slot_t *sl)
     f->dead[f->ndead++] = sl;
 }
 
-static void help_ref(fy__fam_t *f, const fy__gfam_t *g, int delta)
+/* Counts a gfam (or a group's timestamp series) in or out of the fam's HELP variant (has_help, text); returns the
+ * variant, which the gfam then points at. Called with the fam's stripe locked. A variant whose last holder goes is
+ * retired, not freed: a scrape that chose it may still be copying it (it does so under the stripe lock today, but
+ * JSON and snapshot readers hold only a shard lock, and a retired gfam may still point at it). */
+static const fy__help_t *help_ref(fy_store_t *s, fy__fam_t *f, int has_help, fy_str_t text, int delta)
 {
     for (uint32_t i = 0; i < f->nhv; i++) {
         fy__helpvar_t *v = &f->hv[i];
-        if (v->has_help == g->has_help && fy_str_eq_mem(g->help, v->help, v->len)) {
+        if (v->h->has_help == has_help && fy_str_eq(fy__help_str(v->h), text)) {
+            const fy__help_t *h = v->h;
             v->refs += delta;
             if (v->refs == 0) {
-                free(v->help);
+                retire(s, &s->stripes[f->hash & (s->cfg.nstripes - 1)].retired, v->h);
                 f->hv[i] = f->hv[--f->nhv];
+                return NULL;
             }
-            return;
+            return h;
         }
     }
     assert(delta > 0);
+    if (text.len > UINT32_MAX) { /* the parsers' limits keep bodies far below */
+        fprintf(stderr, "fy_store: HELP of %zu bytes\n", text.len);
+        abort();
+    }
     GROW(f->hv, f->nhv, f->cap_hv);
     fy__helpvar_t *v = &f->hv[f->nhv++];
-    v->help = xmalloc(g->help.len + 1);
-    memcpy(v->help, g->help.ptr, g->help.len);
-    v->len = g->help.len;
-    v->has_help = g->has_help;
+    v->h = xmalloc(sizeof(fy__help_t) + text.len + 1);
+    v->h->len = (uint32_t)text.len;
+    v->h->has_help = (uint8_t)has_help;
+    memcpy(v->h->text, text.ptr, text.len);
+    v->h->text[text.len] = 0;
     v->refs = 1;
+    return v->h;
 }
 
 /* A gfam joins or leaves its fam: only its HELP variant is counted (the fam keeps no member list, so that a
  * re-push that keeps the family's shape touches no shared state; see push_fast). */
-static void member_link(fy__fam_t *f, fy__gfam_t *g)
+static void member_link(fy_store_t *s, fy__fam_t *f, fy__gfam_t *g, int has_help, fy_str_t help)
 {
     g->fam = f;
-    help_ref(f, g, 1);
+    g->help = help_ref(s, f, has_help, help, 1);
 }
 
-static void member_unlink(fy__fam_t *f, fy__gfam_t *g)
+static void member_unlink(fy_store_t *s, fy__fam_t *f, fy__gfam_t *g)
 {
-    help_ref(f, g, -1);
+    help_ref(s, f, g->help->has_help, fy__help_str(g->help), -1);
 }
 
 /* ------------------------------------------------------------------------------------------------------------- */
@@ -624,7 +636,7 @@ void fy_store_destroy(fy_store_t *s)
                 for (size_t k = 0; k < f->npending; k++)
                     free(f->pending[k]);
                 for (uint32_t k = 0; k < f->nhv; k++)
-                    free(f->hv[k].help);
+                    free(f->hv[k].h);
                 free(f->hv);
                 free(f->pending);
                 free(f->dead);
@@ -1328,7 +1340,7 @@ static fy__gfam_t *group_gfam(const fy__group_t *g, fy_str_t name)
     size_t lo = 0, hi = g->nfams;
     while (lo < hi) {
         size_t mid = (lo + hi) / 2;
-        int c = fy_str_cmp(g->fams[mid]->name, name);
+        int c = fy_str_cmp(fy__gfam_name(g->fams[mid]), name);
         if (c == 0)
             return g->fams[mid];
         if (c < 0)
@@ -1348,7 +1360,7 @@ const fy__gfam_t *fy__group_gfam(const fy__group_t *g, fy_str_t name)
     while (lo < hi) {
         size_t mid = (lo + hi) / 2;
         const fy__gfam_t *gf = __atomic_load_n(&g->fams[mid], __ATOMIC_ACQUIRE);
-        int c = fy_str_cmp(gf->name, name);
+        int c = fy_str_cmp(fy__gfam_name(gf), name);
         if (c == 0)
             return gf;
         if (c < 0)
@@ -1631,12 +1643,12 @@ static void check_push(push_t *P, const fy__group_t *g)
 /* ------------------------------------------------------------------------------------------------------------- */
 /* Applying (all locks held, the check passed or only the failure time is recorded). */
 
-static fy__gfam_t *make_gfam(push_t *P, const pfam_t *pf, const fy__group_t *g)
+static fy__gfam_t *make_gfam(push_t *P, const pfam_t *pf)
 {
-    size_t npts = 0, strs = (pf->name.len + pf->help_len + 7) & ~(size_t)7;
+    size_t npts = 0;
     for (size_t k = 0; k < pf->n; k++)
         npts += P->ser[pf->first + k].src->npoints;
-    size_t sz = sizeof(fy__gfam_t) + strs + pf->n * sizeof(fy__rec_t) + npts * sizeof(fy_point_t);
+    size_t sz = sizeof(fy__gfam_t) + pf->n * sizeof(fy__rec_t) + npts * sizeof(fy_point_t);
     for (size_t k = 0; k < pf->n; k++)
         sz += P->ser[pf->first + k].src->pb_histogram.len;
     if (sz > UINT32_MAX) { /* recs address their bytes with 32-bit offsets; the parsers' limits keep bodies far below */
@@ -1648,19 +1660,11 @@ static fy__gfam_t *make_gfam(push_t *P, const pfam_t *pf, const fy__group_t *g)
      * objects are 64-byte aligned) */
     fy__gfam_t *gf = xmalloc((sz + 63) & ~(size_t)63);
     memset(gf, 0, sizeof(*gf));
-    char *c = (char *)(gf + 1);
-    memcpy(c, pf->name.ptr, pf->name.len);
-    gf->name = fy_str(c, pf->name.len);
-    c += pf->name.len;
-    gf->has_help = pf->has_help;
-    memcpy(c, P->scratch.p + pf->help_off, pf->help_len);
-    gf->help = fy_str(c, pf->help_len);
-    gf->group = g;
     gf->type = pf->type;
     gf->stamp_ns = P->now;
     gf->nrecs = (uint32_t)pf->n;
     fy__rec_t *recs = fy__gfam_recs(gf);
-    assert((char *)recs == (char *)(gf + 1) + strs);
+    char *c;
     fy_point_t *pts = (fy_point_t *)(recs + pf->n);
     c = (char *)(pts + npts);
     for (size_t k = 0; k < pf->n; k++) {
@@ -1722,7 +1726,7 @@ static void gfam_detach(fy_store_t *s, fy__group_t *g, fy__gfam_t *old, fy__shar
             killed++;
         }
     }
-    member_unlink(f, old);
+    member_unlink(s, f, old);
     f->refs--;
     g->nseries -= killed;
     atomic_fetch_sub(&s->nseries, killed);
@@ -1740,8 +1744,7 @@ static void gfam_attach(push_t *P, fy__group_t *g, fy__gfam_t *gf, const pfam_t 
         f = fam_create(st, pf->hash, pf->name);
     f->type = pf->type; /* the check passed: any other holder has this type already */
     f->refs++;
-    gf->group = g;
-    member_link(f, gf);
+    member_link(s, f, gf, pf->has_help, fy_str(P->scratch.p + pf->help_off, pf->help_len));
     for (size_t k = 0; k < pf->n; k++) {
         const pser_t *ps = &P->ser[pf->first + k];
         fy__slot_t *sl = ps->slot; /* found by check_series (all series of an applied push were checked) */
@@ -1769,11 +1772,8 @@ static void gfam_clear_marks(fy__gfam_t *gf)
         fy__gfam_recs(gf)[k].slot->mark = 0;
 }
 
-/* The timestamp families' HELP, as gfams for help_ref (a group's timestamps have no gfam of their own). */
-static const fy__gfam_t ts_help[2] = {
-    {.name = {"push_time_seconds", 17}, .help = {fy__help_push, sizeof(fy__help_push) - 1}, .has_help = 1},
-    {.name = {"push_failure_time_seconds", 25}, .help = {fy__help_fail, sizeof(fy__help_fail) - 1}, .has_help = 1},
-};
+/* The timestamp families' HELP, counted in their fams as a gfam's would be (a group's timestamps have no gfam). */
+static const fy_str_t ts_help[2] = {{fy__help_push, sizeof(fy__help_push) - 1}, {fy__help_fail, sizeof(fy__help_fail) - 1}};
 
 static fy__fam_t *ts_fam(fy_store_t *s, int t, int create)
 {
@@ -1798,7 +1798,7 @@ static void ts_update(push_t *P, fy__group_t *g, int created)
             fy__fam_t *f = ts_fam(P->s, t, 1);
             f->type = FY_TYPE_GAUGE;
             f->refs++;
-            help_ref(f, &ts_help[t], 1);
+            help_ref(P->s, f, 1, ts_help[t], 1);
             r->slot = g->tss[t];
             atomic_store(&g->tss[t]->cur, r);
         }
@@ -1879,14 +1879,14 @@ static void apply_push(push_t *P, fy__group_t *g, fy__shard_t *sh)
         pfam_t *pf = &P->fams[i];
         if (pf->is_ts)
             continue;
-        while (oi < g->nfams && fy_str_cmp(g->fams[oi]->name, pf->name) < 0) {
+        while (oi < g->nfams && fy_str_cmp(fy__gfam_name(g->fams[oi]), pf->name) < 0) {
             if (P->method == FY_STORE_PUT)
                 gone[ngone++] = g->fams[oi++];
             else
                 nf[nn++] = g->fams[oi++];
         }
         fy__gfam_t *old = NULL;
-        if (oi < g->nfams && fy_str_eq(g->fams[oi]->name, pf->name))
+        if (oi < g->nfams && fy_str_eq(fy__gfam_name(g->fams[oi]), pf->name))
             old = g->fams[oi++];
         gfam_attach(P, g, pf->ng, pf);
         if (old)
@@ -1927,7 +1927,7 @@ static size_t group_gfam_index(const fy__group_t *g, fy_str_t name)
     size_t lo = 0, hi = g->nfams;
     while (lo < hi) {
         size_t mid = (lo + hi) / 2;
-        int c = fy_str_cmp(g->fams[mid]->name, name);
+        int c = fy_str_cmp(fy__gfam_name(g->fams[mid]), name);
         if (c == 0)
             return mid;
         if (c < 0)
@@ -1947,8 +1947,8 @@ static int push_fast_ok(push_t *P, const fy__group_t *g)
         if (at == SIZE_MAX)
             return 0;
         const fy__gfam_t *old = g->fams[at];
-        if (old->type != pf->type || old->has_help != pf->has_help || old->nrecs != pf->n ||
-            !fy_str_eq(old->help, fy_str(P->scratch.p + pf->help_off, pf->help_len)))
+        if (old->type != pf->type || old->help->has_help != pf->has_help || old->nrecs != pf->n ||
+            !fy_str_eq(fy__help_str(old->help), fy_str(P->scratch.p + pf->help_off, pf->help_len)))
             return 0;
         for (size_t k = 0; k < pf->n; k++) {
             const pser_t *ps = &P->ser[pf->first + k];
@@ -2009,9 +2009,9 @@ static void push_fast(push_t *P, fy__group_t *g, fy__shard_t *sh)
             old->stamp_ns = P->now; /* read under the shard lock only (JSON, snapshots) */
             continue;
         }
-        fy__gfam_t *ng = make_gfam(P, pf, g);
+        fy__gfam_t *ng = make_gfam(P, pf);
         ng->fam = old->fam;
-        ng->group = g;
+        ng->help = old->help; /* the same variant: the check above compared the texts */
         for (uint32_t k = 0; k < ng->nrecs; k++) {
             fy__slot_t *sl = fy__gfam_recs(old)[k].slot;
             fy__gfam_recs(ng)[k].slot = sl;
@@ -2054,7 +2054,7 @@ static void lockset_build(push_t *P, const fy__group_t *g)
     }
     if (g)
         for (uint32_t i = 0; i < g->nfams; i++)
-            lockset_add_name(P, g->fams[i]->name);
+            lockset_add_name(P, fy__gfam_name(g->fams[i]));
     /* the timestamp families: slots and HELP counts on creation and deletion, failure checks of new groups */
     lockset_add_name(P, ts_names[0]);
     lockset_add_name(P, ts_names[1]);
@@ -2258,7 +2258,7 @@ static void group_remove(push_t *P, fy__shard_t *sh, fy__group_t *g)
     for (int t = 0; t < 2; t++) {
         fy__fam_t *f = ts_fam(s, t, 0);
         slot_kill(f, g->tss[t]);
-        help_ref(f, &ts_help[t], -1);
+        help_ref(s, f, 1, ts_help[t], -1);
         f->refs--;
         fam_maybe_drop(s, stripe_of(s, f->hash), f);
     }
@@ -2388,13 +2388,13 @@ static void prepare(push_t *P, int new_group)
     prepare_series(P);
 }
 
-static void prepare_gfams(push_t *P, const fy__group_t *g)
+static void prepare_gfams(push_t *P)
 {
     for (size_t i = 0; i < P->nfams; i++) {
         pfam_t *pf = &P->fams[i];
         if (pf->is_ts)
             continue;
-        pf->ng = make_gfam(P, pf, g);
+        pf->ng = make_gfam(P, pf);
     }
 }
 
@@ -2511,7 +2511,7 @@ int fy_store_push_life(fy_store_t *s, const fy_store_label_t *gkl, size_t ngk, f
         goto Unlock;
     }
     if (!rejected)
-        prepare_gfams(&P, g);
+        prepare_gfams(&P);
     if (new_group && s->cfg.max_groups && atomic_load(&s->ngroups) >= s->cfg.max_groups) {
         rc = FY_SERR_LIMIT_GROUPS;
         goto Unlock;
@@ -2543,7 +2543,7 @@ int fy_store_push_life(fy_store_t *s, const fy_store_label_t *gkl, size_t ngk, f
         for (size_t i = 0; i < P.nfams; i++)
             add += P.fams[i].n;
         for (uint32_t i = 0; g && i < g->nfams; i++)
-            if (replaced(&P, g, g->fams[i]->name))
+            if (replaced(&P, g, fy__gfam_name(g->fams[i])))
                 drop += g->fams[i]->nrecs;
         if (atomic_load(&s->nseries) + add > s->cfg.max_series + drop) {
             rc = FY_SERR_LIMIT_SERIES;
@@ -2818,7 +2818,7 @@ static void bulk_remove(push_t *P, fy__shard_t *sh, fy__group_t **v, size_t n, u
         for (int t = 0; t < 2; t++) {
             fy__fam_t *f = tsf[t];
             slot_kill(f, g->tss[t]);
-            help_ref(f, &ts_help[t], -1);
+            help_ref(s, f, 1, ts_help[t], -1);
             f->refs--;
             fam_maybe_drop(s, stripe_of(s, f->hash), f); /* only with the batch's last group, if at all */
         }

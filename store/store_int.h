@@ -105,30 +105,40 @@ struct st_fy__slot_t {
     char key[];
 };
 
-/* One family of one group as of one push. Immutable. The header fills one cache line and the name and HELP bytes
- * follow it, then the recs: the fast path reads name, HELP and the recs' slots from the first 3-4 lines. */
+/* A HELP text of a family, shared by the gfams that carry it: one per distinct (has_help, text) among a family's
+ * groups, counted in the fam's `hv`. Immutable; freed through EBR when its last gfam goes (text scrapes read it under
+ * a stripe lock, JSON and snapshots under a shard lock; see help_ref). */
+typedef struct st_fy__help_t {
+    uint32_t len;
+    uint8_t has_help;
+    char text[];
+} fy__help_t;
+
+/* One family of one group as of one push. Immutable except where the fast path rewrites records in place. The name
+ * is the fam's and the HELP is shared (fy__help_t), so a gfam is a 32-byte header and its records: a group's
+ * families cost their values, not copies of strings that every group of the family repeats. */
 struct st_fy__gfam_t {
-    fy__fam_t *fam;
-    const fy__group_t *group; /* the owning group */
-    fy_str_t name;
-    fy_str_t help; /* valid iff has_help */
+    fy__fam_t *fam;         /* set when linked (gfam_attach, or taken over from the predecessor by the fast path) */
+    const fy__help_t *help; /* likewise */
     int64_t stamp_ns;
     uint32_t nrecs;
-    uint8_t has_help;
     uint8_t type;
-    /* then: name bytes, HELP bytes, padding to 8, nrecs recs (push order), points, native histogram bytes */
+    /* then: nrecs recs (push order), points, native histogram bytes */
 };
 
 static inline fy__rec_t *fy__gfam_recs(const fy__gfam_t *g)
 {
-    return (fy__rec_t *)(void *)((char *)(uintptr_t)(g + 1) + ((g->name.len + g->help.len + 7) & ~(size_t)7));
+    return (fy__rec_t *)(void *)(uintptr_t)(g + 1);
+}
+
+static inline fy_str_t fy__help_str(const fy__help_t *h)
+{
+    return fy_str(h->text, h->len);
 }
 
 typedef struct st_fy__helpvar_t {
-    char *help; /* malloc'd copy */
-    size_t len;
-    uint8_t has_help;
-    uint32_t refs;
+    fy__help_t *h;
+    uint32_t refs; /* gfams (and a group's timestamp series, for the timestamp families) that carry it */
 } fy__helpvar_t;
 
 /* The immutable sorted array of a family's slots, as published to scrapes. */
@@ -147,7 +157,7 @@ struct st_fy__fam_t {
     uint8_t own, own_type, own_predefined;
     uint8_t dropped; /* unlinked (no group holds the name); only scrapes that collected it earlier still see it */
     fy_str_t own_help; /* valid iff own */
-    struct st_fy__helpvar_t *hv; /* distinct HELPs among the groups' gfams, with counts (usually one) */
+    fy__helpvar_t *hv;       /* distinct HELPs among the groups' gfams, with counts (usually one) */
     uint32_t nhv, cap_hv;
     /* series set: open addressing, linear probing, slot pointers keyed by slot->hash; removals leave tombstones */
     fy__slot_t **set;
@@ -160,6 +170,12 @@ struct st_fy__fam_t {
     size_t cap_dead;
     char name_buf[];
 };
+
+/* A linked gfam's name: its fam's (which lives at least as long as a gfam of it is linked to a group). */
+static inline fy_str_t fy__gfam_name(const fy__gfam_t *g)
+{
+    return g->fam->name;
+}
 
 /* Groups are 64-byte aligned and laid out for the push: the first line holds what the lookup and the fast path read
  * (chain, hash, key, family list); the family list of up to FY_GROUP_INLINE_FAMS entries lives inside the group and
