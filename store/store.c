@@ -417,7 +417,7 @@ static void fam_maybe_drop(fy_store_t *s, fy__stripe_t *st, fy__fam_t *f)
 
 static int slot_key_eq(const fy__slot_t *sl, uint64_t h, const char *key, uint32_t keylen)
 {
-    return sl->hash == h && sl->keylen == keylen && memcmp(sl->key, key, keylen) == 0;
+    return sl->hash == (uint32_t)h && sl->keylen == keylen && memcmp(sl->key, key, keylen) == 0;
 }
 
 /* The series set is open addressing with linear probing. A removal leaves a tombstone instead of shifting the entries
@@ -432,7 +432,7 @@ static fy__slot_t *set_find(const fy__fam_t *f, uint64_t h, const char *key, uin
 {
     if (f->set_cap == 0)
         return NULL;
-    for (size_t i = h & (f->set_cap - 1);; i = (i + 1) & (f->set_cap - 1)) {
+    for (size_t i = (uint32_t)h & (f->set_cap - 1);; i = (i + 1) & (f->set_cap - 1)) {
         fy__slot_t *sl = f->set[i];
         if (sl == NULL)
             return NULL;
@@ -834,7 +834,7 @@ void fy__render_series(buf_t *b, fy_str_t name, int type, const char *key, uint3
 static fy__group_t *group_find(fy__shard_t *sh, uint64_t h, fy_str_t key)
 {
     for (fy__group_t *g = sh->buckets[FY_BUCKET(h, sh->nbuckets)]; g; g = g->next)
-        if (g->hash == h && fy_str_eq(g->key, key))
+        if (g->hash == h && fy_str_eq(fy__group_key(g), key))
             return g;
     return NULL;
 }
@@ -1691,10 +1691,10 @@ static fy__gfam_t *make_gfam(push_t *P, const pfam_t *pf)
 
 static fy__slot_t *slot_new(push_t *P, const pser_t *ps, const fy__group_t *g)
 {
-    fy__slot_t *sl = xmalloc(sizeof(*sl) + ps->keylen);
+    fy__slot_t *sl = xmalloc(offsetof(fy__slot_t, key) + ps->keylen);
     atomic_init(&sl->cur, NULL);
     sl->owner = g;
-    sl->hash = ps->hash;
+    sl->hash = (uint32_t)ps->hash;
     sl->keylen = ps->keylen;
     sl->nlabels = ps->nlabels;
     sl->dead = 0;
@@ -1712,8 +1712,8 @@ static void fam_add_pending(fy_store_t *s, fy__stripe_t *st, fy__fam_t *f, fy__s
         fy__fam_merge(s, st, f);
 }
 
-/* Drops a gfam of group g from its fam: slots not marked as kept die, the member link goes, refs drop. */
-static void gfam_detach(fy_store_t *s, fy__group_t *g, fy__gfam_t *old, fy__shard_t *sh)
+/* Drops a gfam from its fam: slots not marked as kept die, the member link goes, refs drop. */
+static void gfam_detach(fy_store_t *s, fy__gfam_t *old, fy__shard_t *sh)
 {
     fy__fam_t *f = old->fam;
     uint64_t killed = 0;
@@ -1728,7 +1728,6 @@ static void gfam_detach(fy_store_t *s, fy__group_t *g, fy__gfam_t *old, fy__shar
     }
     member_unlink(s, f, old);
     f->refs--;
-    g->nseries -= killed;
     atomic_fetch_sub(&s->nseries, killed);
     retire(s, &sh->retired, old);
     fam_maybe_drop(s, stripe_of(s, f->hash), f);
@@ -1757,7 +1756,6 @@ static void gfam_attach(push_t *P, fy__group_t *g, fy__gfam_t *gf, const pfam_t 
             set_insert(f, sl);
             sl->mark = 1;
             fam_add_pending(s, st, f, sl);
-            g->nseries++;
             atomic_fetch_add(&s->nseries, 1);
         }
         fy__gfam_recs(gf)[k].slot = sl;
@@ -1799,8 +1797,7 @@ static void ts_update(push_t *P, fy__group_t *g, int created)
             f->type = FY_TYPE_GAUGE;
             f->refs++;
             help_ref(P->s, f, 1, ts_help[t], 1);
-            r->slot = g->tss[t];
-            atomic_store(&g->tss[t]->cur, r);
+            atomic_store(&r->slot->cur, r);
         }
     }
 }
@@ -1822,36 +1819,38 @@ static void ts_create(push_t *P, fy__group_t *g)
         fy__slot_t *sl = slot_new(P, ps, g);
         set_insert(f, sl);
         fam_add_pending(P->s, st, f, sl);
-        g->tss[t] = sl;
-        g->nseries++;
+        g->tsrec[t].slot = sl;
         atomic_fetch_add(&P->s->nseries, 1);
     }
 }
 
+/* The sizes the memory per group rests on (see store_int.h and docs/store.md). */
+_Static_assert(sizeof(fy__gfam_t) == 32, "gfam header");
+_Static_assert(sizeof(fy__group_t) == 272, "group struct");
+_Static_assert(offsetof(fy__slot_t, key) == 28, "slot header");
+
 static fy__group_t *group_new(push_t *P)
 {
-    size_t sz = sizeof(fy__group_t) + P->gk.key.len + 8 + P->gk.n * sizeof(fy_store_label_t);
-    for (size_t i = 0; i < P->gk.n; i++)
-        sz += P->gk.labels[i].name.len + P->gk.labels[i].value.len;
-    sz = (sz + 63) & ~(size_t)63;
+    /* the key, then the labels pointing into it (names and values are the key's bytes: name 0xFF value 0xFF ...) */
+    size_t lab_off = (sizeof(fy__group_t) + P->gk.key.len + 7) & ~(size_t)7;
+    size_t sz = (lab_off + P->gk.n * sizeof(fy_store_label_t) + 63) & ~(size_t)63;
+    if (P->gk.key.len > UINT32_MAX)
+        abort();
     fy__group_t *g = aligned_alloc(64, sz);
     if (g == NULL)
         abort();
     memset(g, 0, sz);
-    char *c = (char *)(g + 1);
-    memcpy(c, P->gk.key.ptr, P->gk.key.len);
-    g->key = fy_str(c, P->gk.key.len);
-    c += P->gk.key.len;
-    c += (size_t)(-(uintptr_t)c & 7);
-    g->labels = (fy_store_label_t *)(void *)c;
-    c = (char *)(g->labels + P->gk.n);
+    char *key = (char *)(g + 1);
+    memcpy(key, P->gk.key.ptr, P->gk.key.len);
+    g->keylen = (uint32_t)P->gk.key.len;
+    g->labels = (fy_store_label_t *)(void *)((char *)g + lab_off);
+    const char *c = key;
     for (size_t i = 0; i < P->gk.n; i++) {
-        memcpy(c, P->gk.labels[i].name.ptr, P->gk.labels[i].name.len);
         g->labels[i].name = fy_str(c, P->gk.labels[i].name.len);
-        c += P->gk.labels[i].name.len;
-        memcpy(c, P->gk.labels[i].value.ptr, P->gk.labels[i].value.len);
+        c += P->gk.labels[i].name.len + 1;
         g->labels[i].value = fy_str(c, P->gk.labels[i].value.len);
-        c += P->gk.labels[i].value.len;
+        c += P->gk.labels[i].value.len + 1;
+        assert(fy_str_eq(g->labels[i].name, P->gk.labels[i].name) && fy_str_eq(g->labels[i].value, P->gk.labels[i].value));
     }
     g->nlabels = (uint32_t)P->gk.n;
     g->fams = g->fams_inline;
@@ -1890,7 +1889,7 @@ static void apply_push(push_t *P, fy__group_t *g, fy__shard_t *sh)
             old = g->fams[oi++];
         gfam_attach(P, g, pf->ng, pf);
         if (old)
-            gfam_detach(s, g, old, sh);
+            gfam_detach(s, old, sh);
         gfam_clear_marks(pf->ng);
         nf[nn++] = pf->ng;
         pf->ng = NULL;
@@ -1902,7 +1901,7 @@ static void apply_push(push_t *P, fy__group_t *g, fy__shard_t *sh)
             nf[nn++] = g->fams[oi++];
     }
     for (size_t i = 0; i < ngone; i++)
-        gfam_detach(s, g, gone[i], sh);
+        gfam_detach(s, gone[i], sh);
     if (nn > g->cap_fams) {
         if (g->fams != g->fams_inline)
             free(g->fams);
@@ -2227,7 +2226,7 @@ static void life_view(const fy_store_t *s, const fy__group_t *g, fy_store_group_
 
 void fy__group_view_head(const fy_store_t *s, const fy__group_t *g, fy_store_group_view_t *v)
 {
-    v->key = g->key;
+    v->key = fy__group_key(g);
     v->labels = g->labels;
     v->nlabels = g->nlabels;
     v->push_ns = g->push_ns;
@@ -2254,10 +2253,10 @@ static void group_remove(push_t *P, fy__shard_t *sh, fy__group_t *g)
     P->nfams = keep;
     lockset_lock(P);
     for (uint32_t i = 0; i < g->nfams; i++)
-        gfam_detach(s, g, g->fams[i], sh);
+        gfam_detach(s, g->fams[i], sh);
     for (int t = 0; t < 2; t++) {
         fy__fam_t *f = ts_fam(s, t, 0);
-        slot_kill(f, g->tss[t]);
+        slot_kill(f, g->tsrec[t].slot);
         help_ref(s, f, 1, ts_help[t], -1);
         f->refs--;
         fam_maybe_drop(s, stripe_of(s, f->hash), f);
@@ -2727,7 +2726,7 @@ int fy_store_foreach_life(fy_store_t *s, fy_store_group_cb_t cb, void *ctx)
 static void group_prefetch_fams(const fy__group_t *g)
 {
     __builtin_prefetch(g);
-    __builtin_prefetch((const char *)g + offsetof(fy__group_t, tss));
+    __builtin_prefetch((const char *)g + offsetof(fy__group_t, tsrec[1].slot));
     __builtin_prefetch((const char *)g + offsetof(fy__group_t, fams_inline) + sizeof(g->fams_inline) - 1);
 }
 
@@ -2798,8 +2797,8 @@ static void bulk_remove(push_t *P, fy__shard_t *sh, fy__group_t **v, size_t n, u
                 for (uint32_t j = 0; j < g->fams[k]->nrecs && j < 8; j++)
                     __builtin_prefetch(r[j].slot);
             }
-            __builtin_prefetch(g->tss[0]);
-            __builtin_prefetch(g->tss[1]);
+            __builtin_prefetch(g->tsrec[0].slot);
+            __builtin_prefetch(g->tsrec[1].slot);
         }
         if (i + AHEAD_SET < n) {
             const fy__group_t *g = v[i + AHEAD_SET];
@@ -2810,14 +2809,14 @@ static void bulk_remove(push_t *P, fy__shard_t *sh, fy__group_t **v, size_t n, u
                     __builtin_prefetch(&f->set[r[j].slot->hash & (f->set_cap - 1)]);
             }
             for (int t = 0; t < 2; t++)
-                __builtin_prefetch(&tsf[t]->set[g->tss[t]->hash & (tsf[t]->set_cap - 1)]);
+                __builtin_prefetch(&tsf[t]->set[g->tsrec[t].slot->hash & (tsf[t]->set_cap - 1)]);
         }
         fy__group_t *g = v[i];
         for (uint32_t k = 0; k < g->nfams; k++)
-            gfam_detach(s, g, g->fams[k], sh);
+            gfam_detach(s, g->fams[k], sh);
         for (int t = 0; t < 2; t++) {
             fy__fam_t *f = tsf[t];
-            slot_kill(f, g->tss[t]);
+            slot_kill(f, g->tsrec[t].slot);
             help_ref(s, f, 1, ts_help[t], -1);
             f->refs--;
             fam_maybe_drop(s, stripe_of(s, f->hash), f); /* only with the batch's last group, if at all */

@@ -97,8 +97,9 @@ static inline void fy__rec_read(const fy__rec_t *r, double *value, uint64_t *cou
 struct st_fy__slot_t {
     _Atomic(const fy__rec_t *) cur;
     const void *owner;  /* the owning group, for identity only (never dereferenced through a slot) */
-    uint64_t hash;      /* XXH3 of the label bytes */
-    uint32_t keylen;    /* bytes after the struct */
+    uint32_t hash;      /* low half of the XXH3 of the label bytes (series sets index with the low bits) */
+    uint32_t keylen;    /* bytes of key[], which starts at offset 28: a slot is allocated as
+                         * offsetof(key) + keylen, so that keys of up to 36 bytes fit 64 */
     uint16_t nlabels;
     uint8_t dead;       /* dropped by its group; still in the published array until the next merge */
     uint8_t mark;       /* scratch of the push that holds the stripe lock */
@@ -178,38 +179,42 @@ static inline fy_str_t fy__gfam_name(const fy__gfam_t *g)
 }
 
 /* Groups are 64-byte aligned and laid out for the push: the first line holds what the lookup and the fast path read
- * (chain, hash, key, family list); the family list of up to FY_GROUP_INLINE_FAMS entries lives inside the group and
- * the key bytes follow the struct, so that one burst of prefetches after the bucket load brings in everything the
- * push reads of the group (at 1M series every object a push touches is a cache miss). */
+ * (chain, hash, family list, key length); the family list of up to FY_GROUP_INLINE_FAMS entries lives inside the
+ * group and the key bytes follow the struct, so that one burst of prefetches after the bucket load brings in
+ * everything the push reads of the group (at 1M series every object a push touches is a cache miss). The struct is
+ * 272 bytes so that a group with a short one-label key (the common `job` only) fits 320 with its labels. */
 #define FY_GROUP_INLINE_FAMS 4
 
 struct st_fy__group_t {
     fy__group_t *next; /* shard bucket chain */
     uint64_t hash;
-    fy_str_t key;      /* canonical; the bytes follow the struct */
     fy__gfam_t **fams; /* pushed families sorted by name; entries are swapped atomically by fast-path pushes;
                         * points at fams_inline while they fit */
+    fy_store_label_t *labels; /* sorted by name, after the key; their bytes are the key's */
+    uint32_t keylen;          /* the canonical key's bytes follow the struct (fy__group_key) */
     uint32_t nfams, cap_fams;
-    fy_store_label_t *labels;
     uint32_t nlabels;
+    uint32_t origin;
+    uint32_t heap_idx; /* position in the shard's expiry heap, FY_HEAP_NONE if not there */
     uint8_t key_valid; /* all grouping values are valid UTF-8 */
     uint8_t has_instance;
     uint8_t life_any; /* the group ever declared a lifetime or had a deadline: its life fields below matter */
+    uint8_t in_life;  /* linked into the shard's life list */
     int64_t push_ns, push_stamp_ns, fail_ns, fail_stamp_ns;
-    uint32_t origin;
     uint64_t version;
-    uint64_t nseries;   /* slots owned (including the two timestamp series) */
-    fy__rec_t tsrec[2]; /* the timestamp series' values (updated in place, see ts_update) */
-    fy__slot_t *tss[2];
+    fy__rec_t tsrec[2]; /* the timestamp series' values (updated in place, see ts_update); .slot: their slots */
     fy__gfam_t *fams_inline[FY_GROUP_INLINE_FAMS];
     /* Expiry and liveness, locked by the shard. Out of the first cache lines: pushes that declare nothing only
      * read them when the store has defaults or the group declared something. */
     fy_store_life_t life; /* as declared */
     int64_t deadline_ns;  /* 0 = never */
-    uint32_t heap_idx;    /* position in the shard's expiry heap, FY_HEAP_NONE if not there */
-    uint8_t in_life;      /* linked into the shard's life list */
     fy__group_t *life_prev, *life_next;
 };
+
+static inline fy_str_t fy__group_key(const fy__group_t *g)
+{
+    return fy_str((const char *)(g + 1), g->keylen);
+}
 
 #define FY_HEAP_NONE UINT32_MAX
 
