@@ -1655,10 +1655,10 @@ static fy__gfam_t *make_gfam(push_t *P, const pfam_t *pf)
         fprintf(stderr, "fy_store: family of %zu bytes\n", sz);
         abort();
     }
-    /* whole cache lines: fast-path pushes rewrite records in place, and a neighbour in the same allocator bin may be
-     * another group that another thread is writing (with jemalloc, sizes that are multiples of 64 land in bins whose
-     * objects are 64-byte aligned) */
-    fy__gfam_t *gf = xmalloc((sz + 63) & ~(size_t)63);
+    /* The allocator's size class, not whole cache lines: rounding to lines (so that a gfam shares no line with a
+     * neighbour that another thread may be rewriting) cost 80 bytes per push-646 group and measured no faster, one
+     * thread or two (docs/store.md, "Memory per group"). */
+    fy__gfam_t *gf = xmalloc(sz);
     memset(gf, 0, sizeof(*gf));
     gf->type = pf->type;
     gf->stamp_ns = P->now;
