@@ -92,17 +92,17 @@ static inline void fy__rec_read(const fy__rec_t *r, double *value, uint64_t *cou
 
 /* A series identity. Created when a (family, label set) first appears in a group, reused by later pushes of the same
  * series (only `cur` changes), marked dead when the group drops it. Labels are stored after the struct as
- * [varint name_len][varint value_len][name][value]... in name order (LEB128 lengths: one byte each below 128). Locked by its fam's stripe, except `cur`, which
- * text scrapes read atomically. */
+ * [varint name_len][varint value_len][name][value]... in name order (LEB128 lengths: one byte each below 128). Locked by its fam's
+ * stripe, except `cur`, which text scrapes read atomically. */
 struct st_fy__slot_t {
     _Atomic(const fy__rec_t *) cur;
-    const void *owner;  /* the owning group, for identity only (never dereferenced through a slot) */
-    uint32_t hash;      /* low half of the XXH3 of the label bytes (series sets index with the low bits) */
-    uint32_t keylen;    /* bytes of key[], which starts at offset 28: a slot is allocated as
-                         * offsetof(key) + keylen, so that keys of up to 36 bytes fit 64 */
+    const void *owner; /* the owning group, for identity only (never dereferenced through a slot) */
+    uint32_t hash;     /* low half of the XXH3 of the label bytes (series sets index with the low bits) */
+    uint32_t keylen;   /* bytes of key[], which starts at offset 28: a slot is allocated as
+                        * offsetof(key) + keylen, so that keys of up to 36 bytes fit 64 */
     uint16_t nlabels;
-    uint8_t dead;       /* dropped by its group; still in the published array until the next merge */
-    uint8_t mark;       /* scratch of the push that holds the stripe lock */
+    uint8_t dead; /* dropped by its group; still in the published array until the next merge */
+    uint8_t mark; /* scratch of the push that holds the stripe lock */
     char key[];
 };
 
@@ -156,9 +156,9 @@ struct st_fy__fam_t {
     uint32_t refs;   /* groups holding a family of this name (including empty ones) */
     uint8_t type;    /* the type all of them have (valid iff refs > 0) */
     uint8_t own, own_type, own_predefined;
-    uint8_t dropped; /* unlinked (no group holds the name); only scrapes that collected it earlier still see it */
+    uint8_t dropped;   /* unlinked (no group holds the name); only scrapes that collected it earlier still see it */
     fy_str_t own_help; /* valid iff own */
-    fy__helpvar_t *hv;       /* distinct HELPs among the groups' gfams, with counts (usually one) */
+    fy__helpvar_t *hv; /* distinct HELPs among the groups' gfams, with counts (usually one) */
     uint32_t nhv, cap_hv;
     /* series set: open addressing, linear probing, slot pointers keyed by slot->hash; removals leave tombstones */
     fy__slot_t **set;
@@ -188,8 +188,8 @@ static inline fy_str_t fy__gfam_name(const fy__gfam_t *g)
 struct st_fy__group_t {
     fy__group_t *next; /* shard bucket chain */
     uint64_t hash;
-    fy__gfam_t **fams; /* pushed families sorted by name; entries are swapped atomically by fast-path pushes;
-                        * points at fams_inline while they fit */
+    fy__gfam_t **fams;        /* pushed families sorted by name; entries are swapped atomically by fast-path pushes;
+                               * points at fams_inline while they fit */
     fy_store_label_t *labels; /* sorted by name, after the key; their bytes are the key's */
     uint32_t keylen;          /* the canonical key's bytes follow the struct (fy__group_key) */
     uint32_t nfams, cap_fams;
