@@ -598,6 +598,7 @@ static void gfam_free_now(fy__gfam_t *g)
 
 static void group_free(fy__group_t *g)
 {
+    free(g->lf);
     free(g);
 }
 
@@ -1826,13 +1827,13 @@ static void ts_create(push_t *P, fy__group_t *g)
 
 /* The sizes the memory per group rests on (see store_int.h and docs/store.md). */
 _Static_assert(sizeof(fy__gfam_t) == 32, "gfam header");
-_Static_assert(sizeof(fy__group_t) == 272, "group struct");
+_Static_assert(sizeof(fy__group_t) == 240, "group struct");
 _Static_assert(offsetof(fy__slot_t, key) == 28, "slot header");
 
 static fy__group_t *group_new(push_t *P)
 {
     /* the key, then the labels pointing into it (names and values are the key's bytes: name 0xFF value 0xFF ...) */
-    size_t lab_off = (sizeof(fy__group_t) + P->gk.key.len + 7) & ~(size_t)7;
+    size_t lab_off = (sizeof(fy__group_t) + P->gk.key.len + 7) & ~(size_t)7; /* as fy__group_labels */
     size_t sz = (lab_off + P->gk.n * sizeof(fy_store_label_t) + 63) & ~(size_t)63;
     if (P->gk.key.len > UINT32_MAX)
         abort();
@@ -1843,14 +1844,15 @@ static fy__group_t *group_new(push_t *P)
     char *key = (char *)(g + 1);
     memcpy(key, P->gk.key.ptr, P->gk.key.len);
     g->keylen = (uint32_t)P->gk.key.len;
-    g->labels = (fy_store_label_t *)(void *)((char *)g + lab_off);
+    fy_store_label_t *labels = fy__group_labels(g);
+    assert((char *)labels == (char *)g + lab_off);
     const char *c = key;
     for (size_t i = 0; i < P->gk.n; i++) {
-        g->labels[i].name = fy_str(c, P->gk.labels[i].name.len);
+        labels[i].name = fy_str(c, P->gk.labels[i].name.len);
         c += P->gk.labels[i].name.len + 1;
-        g->labels[i].value = fy_str(c, P->gk.labels[i].value.len);
+        labels[i].value = fy_str(c, P->gk.labels[i].value.len);
         c += P->gk.labels[i].value.len + 1;
-        assert(fy_str_eq(g->labels[i].name, P->gk.labels[i].name) && fy_str_eq(g->labels[i].value, P->gk.labels[i].value));
+        assert(fy_str_eq(labels[i].name, P->gk.labels[i].name) && fy_str_eq(labels[i].value, P->gk.labels[i].value));
     }
     g->nlabels = (uint32_t)P->gk.n;
     g->fams = g->fams_inline;
@@ -2098,9 +2100,17 @@ static int64_t life_eff(int64_t declared, int64_t def)
     return declared > 0 ? declared : declared == 0 && def > 0 ? def : 0;
 }
 
+/* The group's fy__life_t, allocated on first use (zeroed: nothing declared, not in the life list). */
+static fy__life_t *group_life(fy__group_t *g)
+{
+    if (g->lf == NULL)
+        g->lf = xcalloc(1, sizeof(*g->lf));
+    return g->lf;
+}
+
 static int64_t group_deadline(const fy_store_t *s, const fy__group_t *g)
 {
-    int64_t ttl = life_eff(g->life.ttl_ns, s->cfg.default_ttl_ns);
+    int64_t ttl = life_eff(g->lf ? g->lf->life.ttl_ns : 0, s->cfg.default_ttl_ns);
     int64_t base = g->push_ns ? g->push_ns : g->fail_ns;
     if (ttl == 0)
         return 0;
@@ -2163,12 +2173,12 @@ static void life_unlink(fy__shard_t *sh, fy__group_t *g)
         heap_remove(sh, g);
     if (g->in_life) {
         g->in_life = 0;
-        if (g->life_prev)
-            g->life_prev->life_next = g->life_next;
+        if (g->lf->prev)
+            g->lf->prev->lf->next = g->lf->next;
         else
-            sh->life_head = g->life_next;
-        if (g->life_next)
-            g->life_next->life_prev = g->life_prev;
+            sh->life_head = g->lf->next;
+        if (g->lf->next)
+            g->lf->next->lf->prev = g->lf->prev;
     }
 }
 
@@ -2177,9 +2187,10 @@ static void life_unlink(fy__shard_t *sh, fy__group_t *g)
 static void life_update(fy_store_t *s, fy__shard_t *sh, fy__group_t *g)
 {
     if (!g->life_any && !s->life_defaults)
-        return; /* nothing declared, no defaults: the fields at the end of the group stay cold */
+        return; /* nothing declared, no defaults: no fy__life_t, and deadline_ns stays 0 */
+    group_life(g);
     int64_t d = group_deadline(s, g);
-    int live = d != 0 || life_eff(g->life.interval_ns, s->cfg.default_interval_ns) != 0;
+    int live = d != 0 || life_eff(g->lf->life.interval_ns, s->cfg.default_interval_ns) != 0;
     if (d != g->deadline_ns || (d != 0) != (g->heap_idx != FY_HEAP_NONE)) {
         g->deadline_ns = d;
         if (g->heap_idx != FY_HEAP_NONE && d == 0) {
@@ -2195,10 +2206,10 @@ static void life_update(fy_store_t *s, fy__shard_t *sh, fy__group_t *g)
     }
     if (live && !g->in_life) {
         g->in_life = 1;
-        g->life_prev = NULL;
-        g->life_next = sh->life_head;
+        g->lf->prev = NULL;
+        g->lf->next = sh->life_head;
         if (sh->life_head)
-            sh->life_head->life_prev = g;
+            sh->life_head->lf->prev = g;
         sh->life_head = g;
     } else if (!live && g->in_life) {
         life_unlink(sh, g); /* not in the heap either: d is 0 */
@@ -2211,10 +2222,11 @@ static void life_declare(fy__group_t *g, const fy_store_life_t *life)
     if (life == NULL || (life->ttl_ns == 0 && life->interval_ns == 0))
         return;
     g->life_any = 1;
+    group_life(g);
     if (life->ttl_ns != 0)
-        g->life.ttl_ns = life->ttl_ns;
+        g->lf->life.ttl_ns = life->ttl_ns;
     if (life->interval_ns != 0)
-        g->life.interval_ns = life->interval_ns;
+        g->lf->life.interval_ns = life->interval_ns;
 }
 
 /* The partial view handed to expiry, liveness and bulk-delete callbacks: no families. */
@@ -2227,7 +2239,7 @@ static void life_view(const fy_store_t *s, const fy__group_t *g, fy_store_group_
 void fy__group_view_head(const fy_store_t *s, const fy__group_t *g, fy_store_group_view_t *v)
 {
     v->key = fy__group_key(g);
-    v->labels = g->labels;
+    v->labels = fy__group_labels(g);
     v->nlabels = g->nlabels;
     v->push_ns = g->push_ns;
     v->push_stamp_ns = g->push_stamp_ns;
@@ -2235,9 +2247,12 @@ void fy__group_view_head(const fy_store_t *s, const fy__group_t *g, fy_store_gro
     v->fail_stamp_ns = g->fail_stamp_ns;
     v->origin = g->origin;
     v->version = g->version;
-    v->life = g->life;
-    v->ttl_ns = life_eff(g->life.ttl_ns, s->cfg.default_ttl_ns);
-    v->interval_ns = life_eff(g->life.interval_ns, s->cfg.default_interval_ns);
+    if (g->lf)
+        v->life = g->lf->life;
+    else
+        memset(&v->life, 0, sizeof(v->life));
+    v->ttl_ns = life_eff(v->life.ttl_ns, s->cfg.default_ttl_ns);
+    v->interval_ns = life_eff(v->life.interval_ns, s->cfg.default_interval_ns);
     v->deadline_ns = g->deadline_ns;
 }
 
@@ -2265,6 +2280,8 @@ static void group_remove(push_t *P, fy__shard_t *sh, fy__group_t *g)
     lockset_unlock(P);
     P->nstripes = 0;
     life_unlink(sh, g);
+    free(g->lf); /* read under the shard lock only */
+    g->lf = NULL;
     group_unlink(sh, g);
     atomic_fetch_sub(&s->ngroups, 1);
     if (g->fams != g->fams_inline)
@@ -2651,9 +2668,10 @@ int fy_store_restore_times(fy_store_t *s, const fy_store_label_t *gkl, size_t ng
         g->fail_ns = t->fail_ns;
         g->fail_stamp_ns = t->fail_stamp_ns;
         g->origin = t->origin;
-        g->life = t->life;
         if (t->life.ttl_ns != 0 || t->life.interval_ns != 0)
             g->life_any = 1;
+        if (g->lf || g->life_any)
+            group_life(g)->life = t->life;
         life_update(s, sh, g);
         for (int k = 0; k < 2; k++) {
             double v = (double)(k == FY_TS_PUSH ? g->push_ns : g->fail_ns) / 1e9;
@@ -2712,7 +2730,7 @@ int fy_store_foreach_life(fy_store_t *s, fy_store_group_cb_t cb, void *ctx)
     for (uint32_t i = 0; i < s->cfg.nshards && rc == 0; i++) {
         fy__shard_t *sh = &s->shards[i];
         pthread_mutex_lock(&sh->lock);
-        for (fy__group_t *g = sh->life_head; g && rc == 0; g = g->life_next) {
+        for (fy__group_t *g = sh->life_head; g && rc == 0; g = g->lf->next) {
             fy_store_group_view_t v;
             life_view(s, g, &v);
             rc = cb(ctx, &v);
@@ -2823,6 +2841,8 @@ static void bulk_remove(push_t *P, fy__shard_t *sh, fy__group_t **v, size_t n, u
         }
         if (g->fams != g->fams_inline)
             free(g->fams);
+        free(g->lf); /* unlinked from the heap and life list by the caller; read under the shard lock only */
+        g->lf = NULL;
         retire(s, &sh->retired, g); /* scrapes may still read its timestamp records */
     }
     atomic_fetch_sub(&s->nseries, 2 * n);
@@ -2851,7 +2871,7 @@ uint64_t fy_store_delete_where(fy_store_t *s, fy_store_group_cb_t pred, void *ct
                 const char *a = (const char *)sh->buckets[b + 24];
                 __builtin_prefetch(a);
                 __builtin_prefetch(a + 64);
-                __builtin_prefetch(a + offsetof(fy__group_t, life));
+                __builtin_prefetch(a + offsetof(fy__group_t, deadline_ns));
                 __builtin_prefetch(a + sizeof(fy__group_t));
                 __builtin_prefetch(a + sizeof(fy__group_t) + 64);
             }

@@ -181,39 +181,51 @@ static inline fy_str_t fy__gfam_name(const fy__gfam_t *g)
 /* Groups are 64-byte aligned and laid out for the push: the first line holds what the lookup and the fast path read
  * (chain, hash, family list, key length); the family list of up to FY_GROUP_INLINE_FAMS entries lives inside the
  * group and the key bytes follow the struct, so that one burst of prefetches after the bucket load brings in
- * everything the push reads of the group (at 1M series every object a push touches is a cache miss). The struct is
- * 272 bytes so that a group with a short one-label key (the common `job` only) fits 320 with its labels. */
+ * everything the push reads of the group (at 1M series every object a push touches is a cache miss). The grouping
+ * labels follow the key (fy__group_labels) and point into its bytes. The struct is 240 bytes: with its key and
+ * labels, a group with one label and a key of up to 48 bytes fits the allocator's 320 class, with two labels and up
+ * to 80 bytes the 384 class. What only groups with a declared lifetime (or a store with defaults) need is in a
+ * separate fy__life_t. */
 #define FY_GROUP_INLINE_FAMS 4
+
+/* Expiry and liveness of a group, locked by its shard; allocated when the group declares a lifetime or the store
+ * has defaults (the Pushgateway's case has neither, and its groups do not pay for these). */
+typedef struct st_fy__life_t {
+    fy_store_life_t life; /* as declared */
+    fy__group_t *prev, *next; /* the shard's life list (valid while the group's in_life) */
+} fy__life_t;
 
 struct st_fy__group_t {
     fy__group_t *next; /* shard bucket chain */
     uint64_t hash;
-    fy__gfam_t **fams;        /* pushed families sorted by name; entries are swapped atomically by fast-path pushes;
-                               * points at fams_inline while they fit */
-    fy_store_label_t *labels; /* sorted by name, after the key; their bytes are the key's */
-    uint32_t keylen;          /* the canonical key's bytes follow the struct (fy__group_key) */
+    fy__gfam_t **fams; /* pushed families sorted by name; entries are swapped atomically by fast-path pushes;
+                        * points at fams_inline while they fit */
+    fy__life_t *lf;    /* NULL until needed (see fy__life_t) */
+    uint32_t keylen;   /* the canonical key's bytes follow the struct (fy__group_key) */
     uint32_t nfams, cap_fams;
     uint32_t nlabels;
     uint32_t origin;
     uint32_t heap_idx; /* position in the shard's expiry heap, FY_HEAP_NONE if not there */
     uint8_t key_valid; /* all grouping values are valid UTF-8 */
     uint8_t has_instance;
-    uint8_t life_any; /* the group ever declared a lifetime or had a deadline: its life fields below matter */
+    uint8_t life_any; /* the group ever declared a lifetime or had a deadline: its life fields matter */
     uint8_t in_life;  /* linked into the shard's life list */
     int64_t push_ns, push_stamp_ns, fail_ns, fail_stamp_ns;
     uint64_t version;
     fy__rec_t tsrec[2]; /* the timestamp series' values (updated in place, see ts_update); .slot: their slots */
     fy__gfam_t *fams_inline[FY_GROUP_INLINE_FAMS];
-    /* Expiry and liveness, locked by the shard. Out of the first cache lines: pushes that declare nothing only
-     * read them when the store has defaults or the group declared something. */
-    fy_store_life_t life; /* as declared */
-    int64_t deadline_ns;  /* 0 = never */
-    fy__group_t *life_prev, *life_next;
+    int64_t deadline_ns; /* 0 = never; here rather than in fy__life_t for the expiry heap's comparisons */
 };
 
 static inline fy_str_t fy__group_key(const fy__group_t *g)
 {
     return fy_str((const char *)(g + 1), g->keylen);
+}
+
+/* The grouping labels, sorted by name: after the key, 8-aligned. */
+static inline fy_store_label_t *fy__group_labels(const fy__group_t *g)
+{
+    return (fy_store_label_t *)(void *)((char *)(uintptr_t)g + ((sizeof(*g) + g->keylen + 7) & ~(size_t)7));
 }
 
 #define FY_HEAP_NONE UINT32_MAX
