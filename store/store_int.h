@@ -191,7 +191,7 @@ static inline fy_str_t fy__gfam_name(const fy__gfam_t *g)
 /* Expiry and liveness of a group, locked by its shard; allocated when the group declares a lifetime or the store
  * has defaults (the Pushgateway's case has neither, and its groups do not pay for these). */
 typedef struct st_fy__life_t {
-    fy_store_life_t life; /* as declared */
+    fy_store_life_t life;     /* as declared */
     fy__group_t *prev, *next; /* the shard's life list (valid while the group's in_life) */
 } fy__life_t;
 
