@@ -22,8 +22,8 @@ uint64_t fy_bench_store_delete_where(fy_bench_store_t *b);
 int fy_bench_store_push(fy_bench_store_t *b, size_t group, int64_t now);
 /** Renders the whole store (format 0 text, 1 delimited protobuf, 2 OpenMetrics); returns the byte count. */
 size_t fy_bench_store_render(fy_bench_store_t *b, int format);
-/** RSS growth per stored exposition line when filling a store with ngroups groups. */
-double fy_bench_store_rss_per_series(size_t ngroups);
+/** RSS growth per group when filling a store with ngroups push-646 groups (10 pushed lines, 2 timestamp lines). */
+double fy_bench_store_rss_per_group(size_t ngroups);
 
 #ifdef __cplusplus
 }

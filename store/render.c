@@ -79,22 +79,22 @@ static int fam_name_cmp(const void *x, const void *y)
 static int choose_help(const fy__fam_t *f, const fy__farr_t *a, const char **help, size_t *len)
 {
     if (f->nhv == 1) {
-        *help = f->hv[0].help;
-        *len = f->hv[0].len;
-        return f->hv[0].has_help;
+        *help = f->hv[0].h->text;
+        *len = f->hv[0].h->len;
+        return f->hv[0].h->has_help;
     }
     const fy__group_t *best = NULL;
     for (size_t i = 0; a && i < a->n; i++) {
         const fy__group_t *g = a->v[i]->owner;
-        if (best == NULL || (g != best && fy_str_cmp(g->key, best->key) < 0))
+        if (best == NULL || (g != best && fy_str_cmp(fy__group_key(g), fy__group_key(best)) < 0))
             best = g;
     }
     const fy__gfam_t *gf = best ? fy__group_gfam(best, f->name) : NULL;
     if (gf == NULL)
         return 0;
-    *help = gf->help.ptr;
-    *len = gf->help.len;
-    return gf->has_help;
+    *help = gf->help->text;
+    *len = gf->help->len;
+    return gf->help->has_help;
 }
 
 /* ------------------------------------------------------------------------------------------------------------- */
@@ -716,9 +716,9 @@ static void build_view(const fy_store_t *s, const fy__group_t *g, view_scratch_t
     for (uint32_t i = 0; i < g->nfams; i++) {
         const fy__gfam_t *gf = g->fams[i];
         fy_store_family_view_t *f = &vs->fv[i];
-        f->name = gf->name;
-        f->help = gf->help;
-        f->has_help = gf->has_help;
+        f->name = fy__gfam_name(gf);
+        f->help = fy__help_str(gf->help);
+        f->has_help = gf->help->has_help;
         f->type = gf->type;
         f->stamp_ns = gf->stamp_ns;
         f->nseries = gf->nrecs;
@@ -753,11 +753,11 @@ static int foreach_internal(fy_store_t *s, fy_store_group_cb_t cb, after_cb_t af
         refs = grow(refs, &cap, n + sh->ngroups + 1, sizeof(*refs));
         for (size_t b = 0; b < sh->nbuckets; b++)
             for (fy__group_t *g = sh->buckets[b]; g; g = g->next) {
-                refs[n].key = malloc(g->key.len + 1);
+                refs[n].key = malloc(g->keylen + 1);
                 if (refs[n].key == NULL)
                     abort();
-                memcpy(refs[n].key, g->key.ptr, g->key.len);
-                refs[n].len = g->key.len;
+                memcpy(refs[n].key, fy__group_key(g).ptr, g->keylen);
+                refs[n].len = g->keylen;
                 refs[n].hash = g->hash;
                 n++;
             }
@@ -772,7 +772,7 @@ static int foreach_internal(fy_store_t *s, fy_store_group_cb_t cb, after_cb_t af
         pthread_mutex_lock(&sh->lock);
         fy__group_t *g;
         for (g = sh->buckets[FY_BUCKET(refs[i].hash, sh->nbuckets)]; g; g = g->next)
-            if (g->hash == refs[i].hash && fy_str_eq_mem(g->key, refs[i].key, refs[i].len))
+            if (g->hash == refs[i].hash && fy_str_eq_mem(fy__group_key(g), refs[i].key, refs[i].len))
                 break;
         if (g) {
             fy_store_group_view_t v;

@@ -398,7 +398,7 @@ static void fam_maybe_drop(fy_store_t *s, fy__stripe_t *st, fy__fam_t *f)
     for (size_t i = 0; i < f->npending; i++)
         retire(s, &st->retired, f->pending[i]);
     for (uint32_t i = 0; i < f->nhv; i++)
-        free(f->hv[i].help);
+        retire(s, &st->retired, f->hv[i].h);
     free(f->hv);
     free(f->pending);
     free(f->dead);
@@ -417,7 +417,7 @@ static void fam_maybe_drop(fy_store_t *s, fy__stripe_t *st, fy__fam_t *f)
 
 static int slot_key_eq(const fy__slot_t *sl, uint64_t h, const char *key, uint32_t keylen)
 {
-    return sl->hash == h && sl->keylen == keylen && memcmp(sl->key, key, keylen) == 0;
+    return sl->hash == (uint32_t)h && sl->keylen == keylen && memcmp(sl->key, key, keylen) == 0;
 }
 
 /* The series set is open addressing with linear probing. A removal leaves a tombstone instead of shifting the entries
@@ -432,7 +432,7 @@ static fy__slot_t *set_find(const fy__fam_t *f, uint64_t h, const char *key, uin
 {
     if (f->set_cap == 0)
         return NULL;
-    for (size_t i = h & (f->set_cap - 1);; i = (i + 1) & (f->set_cap - 1)) {
+    for (size_t i = (uint32_t)h & (f->set_cap - 1);; i = (i + 1) & (f->set_cap - 1)) {
         fy__slot_t *sl = f->set[i];
         if (sl == NULL)
             return NULL;
@@ -504,40 +504,52 @@ static void slot_kill(fy__fam_t *f, fy__slot_t *sl)
     f->dead[f->ndead++] = sl;
 }
 
-static void help_ref(fy__fam_t *f, const fy__gfam_t *g, int delta)
+/* Counts a gfam (or a group's timestamp series) in or out of the fam's HELP variant (has_help, text); returns the
+ * variant, which the gfam then points at. Called with the fam's stripe locked. A variant whose last holder goes is
+ * retired, not freed: a scrape that chose it may still be copying it (it does so under the stripe lock today, but
+ * JSON and snapshot readers hold only a shard lock, and a retired gfam may still point at it). */
+static const fy__help_t *help_ref(fy_store_t *s, fy__fam_t *f, int has_help, fy_str_t text, int delta)
 {
     for (uint32_t i = 0; i < f->nhv; i++) {
         fy__helpvar_t *v = &f->hv[i];
-        if (v->has_help == g->has_help && fy_str_eq_mem(g->help, v->help, v->len)) {
+        if (v->h->has_help == has_help && fy_str_eq(fy__help_str(v->h), text)) {
+            const fy__help_t *h = v->h;
             v->refs += delta;
             if (v->refs == 0) {
-                free(v->help);
+                retire(s, &s->stripes[f->hash & (s->cfg.nstripes - 1)].retired, v->h);
                 f->hv[i] = f->hv[--f->nhv];
+                return NULL;
             }
-            return;
+            return h;
         }
     }
     assert(delta > 0);
+    if (text.len > UINT32_MAX) { /* the parsers' limits keep bodies far below */
+        fprintf(stderr, "fy_store: HELP of %zu bytes\n", text.len);
+        abort();
+    }
     GROW(f->hv, f->nhv, f->cap_hv);
     fy__helpvar_t *v = &f->hv[f->nhv++];
-    v->help = xmalloc(g->help.len + 1);
-    memcpy(v->help, g->help.ptr, g->help.len);
-    v->len = g->help.len;
-    v->has_help = g->has_help;
+    v->h = xmalloc(sizeof(fy__help_t) + text.len + 1);
+    v->h->len = (uint32_t)text.len;
+    v->h->has_help = (uint8_t)has_help;
+    memcpy(v->h->text, text.ptr, text.len);
+    v->h->text[text.len] = 0;
     v->refs = 1;
+    return v->h;
 }
 
 /* A gfam joins or leaves its fam: only its HELP variant is counted (the fam keeps no member list, so that a
  * re-push that keeps the family's shape touches no shared state; see push_fast). */
-static void member_link(fy__fam_t *f, fy__gfam_t *g)
+static void member_link(fy_store_t *s, fy__fam_t *f, fy__gfam_t *g, int has_help, fy_str_t help)
 {
     g->fam = f;
-    help_ref(f, g, 1);
+    g->help = help_ref(s, f, has_help, help, 1);
 }
 
-static void member_unlink(fy__fam_t *f, fy__gfam_t *g)
+static void member_unlink(fy_store_t *s, fy__fam_t *f, fy__gfam_t *g)
 {
-    help_ref(f, g, -1);
+    help_ref(s, f, g->help->has_help, fy__help_str(g->help), -1);
 }
 
 /* ------------------------------------------------------------------------------------------------------------- */
@@ -586,6 +598,7 @@ static void gfam_free_now(fy__gfam_t *g)
 
 static void group_free(fy__group_t *g)
 {
+    free(g->lf);
     free(g);
 }
 
@@ -624,7 +637,7 @@ void fy_store_destroy(fy_store_t *s)
                 for (size_t k = 0; k < f->npending; k++)
                     free(f->pending[k]);
                 for (uint32_t k = 0; k < f->nhv; k++)
-                    free(f->hv[k].help);
+                    free(f->hv[k].h);
                 free(f->hv);
                 free(f->pending);
                 free(f->dead);
@@ -822,7 +835,7 @@ void fy__render_series(buf_t *b, fy_str_t name, int type, const char *key, uint3
 static fy__group_t *group_find(fy__shard_t *sh, uint64_t h, fy_str_t key)
 {
     for (fy__group_t *g = sh->buckets[FY_BUCKET(h, sh->nbuckets)]; g; g = g->next)
-        if (g->hash == h && fy_str_eq(g->key, key))
+        if (g->hash == h && fy_str_eq(fy__group_key(g), key))
             return g;
     return NULL;
 }
@@ -1328,7 +1341,7 @@ static fy__gfam_t *group_gfam(const fy__group_t *g, fy_str_t name)
     size_t lo = 0, hi = g->nfams;
     while (lo < hi) {
         size_t mid = (lo + hi) / 2;
-        int c = fy_str_cmp(g->fams[mid]->name, name);
+        int c = fy_str_cmp(fy__gfam_name(g->fams[mid]), name);
         if (c == 0)
             return g->fams[mid];
         if (c < 0)
@@ -1348,7 +1361,7 @@ const fy__gfam_t *fy__group_gfam(const fy__group_t *g, fy_str_t name)
     while (lo < hi) {
         size_t mid = (lo + hi) / 2;
         const fy__gfam_t *gf = __atomic_load_n(&g->fams[mid], __ATOMIC_ACQUIRE);
-        int c = fy_str_cmp(gf->name, name);
+        int c = fy_str_cmp(fy__gfam_name(gf), name);
         if (c == 0)
             return gf;
         if (c < 0)
@@ -1631,36 +1644,28 @@ static void check_push(push_t *P, const fy__group_t *g)
 /* ------------------------------------------------------------------------------------------------------------- */
 /* Applying (all locks held, the check passed or only the failure time is recorded). */
 
-static fy__gfam_t *make_gfam(push_t *P, const pfam_t *pf, const fy__group_t *g)
+static fy__gfam_t *make_gfam(push_t *P, const pfam_t *pf)
 {
-    size_t npts = 0, strs = (pf->name.len + pf->help_len + 7) & ~(size_t)7;
+    size_t npts = 0;
     for (size_t k = 0; k < pf->n; k++)
         npts += P->ser[pf->first + k].src->npoints;
-    size_t sz = sizeof(fy__gfam_t) + strs + pf->n * sizeof(fy__rec_t) + npts * sizeof(fy_point_t);
+    size_t sz = sizeof(fy__gfam_t) + pf->n * sizeof(fy__rec_t) + npts * sizeof(fy_point_t);
     for (size_t k = 0; k < pf->n; k++)
         sz += P->ser[pf->first + k].src->pb_histogram.len;
     if (sz > UINT32_MAX) { /* recs address their bytes with 32-bit offsets; the parsers' limits keep bodies far below */
         fprintf(stderr, "fy_store: family of %zu bytes\n", sz);
         abort();
     }
-    /* whole cache lines: fast-path pushes rewrite records in place, and a neighbour in the same allocator bin may be
-     * another group that another thread is writing (with jemalloc, sizes that are multiples of 64 land in bins whose
-     * objects are 64-byte aligned) */
-    fy__gfam_t *gf = xmalloc((sz + 63) & ~(size_t)63);
+    /* The allocator's size class, not whole cache lines: rounding to lines (so that a gfam shares no line with a
+     * neighbour that another thread may be rewriting) cost 80 bytes per push-646 group and measured no faster, one
+     * thread or two (docs/store.md, "Memory per group"). */
+    fy__gfam_t *gf = xmalloc(sz);
     memset(gf, 0, sizeof(*gf));
-    char *c = (char *)(gf + 1);
-    memcpy(c, pf->name.ptr, pf->name.len);
-    gf->name = fy_str(c, pf->name.len);
-    c += pf->name.len;
-    gf->has_help = pf->has_help;
-    memcpy(c, P->scratch.p + pf->help_off, pf->help_len);
-    gf->help = fy_str(c, pf->help_len);
-    gf->group = g;
     gf->type = pf->type;
     gf->stamp_ns = P->now;
     gf->nrecs = (uint32_t)pf->n;
     fy__rec_t *recs = fy__gfam_recs(gf);
-    assert((char *)recs == (char *)(gf + 1) + strs);
+    char *c;
     fy_point_t *pts = (fy_point_t *)(recs + pf->n);
     c = (char *)(pts + npts);
     for (size_t k = 0; k < pf->n; k++) {
@@ -1687,10 +1692,10 @@ static fy__gfam_t *make_gfam(push_t *P, const pfam_t *pf, const fy__group_t *g)
 
 static fy__slot_t *slot_new(push_t *P, const pser_t *ps, const fy__group_t *g)
 {
-    fy__slot_t *sl = xmalloc(sizeof(*sl) + ps->keylen);
+    fy__slot_t *sl = xmalloc(offsetof(fy__slot_t, key) + ps->keylen);
     atomic_init(&sl->cur, NULL);
     sl->owner = g;
-    sl->hash = ps->hash;
+    sl->hash = (uint32_t)ps->hash;
     sl->keylen = ps->keylen;
     sl->nlabels = ps->nlabels;
     sl->dead = 0;
@@ -1708,8 +1713,8 @@ static void fam_add_pending(fy_store_t *s, fy__stripe_t *st, fy__fam_t *f, fy__s
         fy__fam_merge(s, st, f);
 }
 
-/* Drops a gfam of group g from its fam: slots not marked as kept die, the member link goes, refs drop. */
-static void gfam_detach(fy_store_t *s, fy__group_t *g, fy__gfam_t *old, fy__shard_t *sh)
+/* Drops a gfam from its fam: slots not marked as kept die, the member link goes, refs drop. */
+static void gfam_detach(fy_store_t *s, fy__gfam_t *old, fy__shard_t *sh)
 {
     fy__fam_t *f = old->fam;
     uint64_t killed = 0;
@@ -1722,9 +1727,8 @@ static void gfam_detach(fy_store_t *s, fy__group_t *g, fy__gfam_t *old, fy__shar
             killed++;
         }
     }
-    member_unlink(f, old);
+    member_unlink(s, f, old);
     f->refs--;
-    g->nseries -= killed;
     atomic_fetch_sub(&s->nseries, killed);
     retire(s, &sh->retired, old);
     fam_maybe_drop(s, stripe_of(s, f->hash), f);
@@ -1740,8 +1744,7 @@ static void gfam_attach(push_t *P, fy__group_t *g, fy__gfam_t *gf, const pfam_t 
         f = fam_create(st, pf->hash, pf->name);
     f->type = pf->type; /* the check passed: any other holder has this type already */
     f->refs++;
-    gf->group = g;
-    member_link(f, gf);
+    member_link(s, f, gf, pf->has_help, fy_str(P->scratch.p + pf->help_off, pf->help_len));
     for (size_t k = 0; k < pf->n; k++) {
         const pser_t *ps = &P->ser[pf->first + k];
         fy__slot_t *sl = ps->slot; /* found by check_series (all series of an applied push were checked) */
@@ -1754,7 +1757,6 @@ static void gfam_attach(push_t *P, fy__group_t *g, fy__gfam_t *gf, const pfam_t 
             set_insert(f, sl);
             sl->mark = 1;
             fam_add_pending(s, st, f, sl);
-            g->nseries++;
             atomic_fetch_add(&s->nseries, 1);
         }
         fy__gfam_recs(gf)[k].slot = sl;
@@ -1769,11 +1771,8 @@ static void gfam_clear_marks(fy__gfam_t *gf)
         fy__gfam_recs(gf)[k].slot->mark = 0;
 }
 
-/* The timestamp families' HELP, as gfams for help_ref (a group's timestamps have no gfam of their own). */
-static const fy__gfam_t ts_help[2] = {
-    {.name = {"push_time_seconds", 17}, .help = {fy__help_push, sizeof(fy__help_push) - 1}, .has_help = 1},
-    {.name = {"push_failure_time_seconds", 25}, .help = {fy__help_fail, sizeof(fy__help_fail) - 1}, .has_help = 1},
-};
+/* The timestamp families' HELP, counted in their fams as a gfam's would be (a group's timestamps have no gfam). */
+static const fy_str_t ts_help[2] = {{fy__help_push, sizeof(fy__help_push) - 1}, {fy__help_fail, sizeof(fy__help_fail) - 1}};
 
 static fy__fam_t *ts_fam(fy_store_t *s, int t, int create)
 {
@@ -1798,9 +1797,8 @@ static void ts_update(push_t *P, fy__group_t *g, int created)
             fy__fam_t *f = ts_fam(P->s, t, 1);
             f->type = FY_TYPE_GAUGE;
             f->refs++;
-            help_ref(f, &ts_help[t], 1);
-            r->slot = g->tss[t];
-            atomic_store(&g->tss[t]->cur, r);
+            help_ref(P->s, f, 1, ts_help[t], 1);
+            atomic_store(&r->slot->cur, r);
         }
     }
 }
@@ -1822,36 +1820,39 @@ static void ts_create(push_t *P, fy__group_t *g)
         fy__slot_t *sl = slot_new(P, ps, g);
         set_insert(f, sl);
         fam_add_pending(P->s, st, f, sl);
-        g->tss[t] = sl;
-        g->nseries++;
+        g->tsrec[t].slot = sl;
         atomic_fetch_add(&P->s->nseries, 1);
     }
 }
 
+/* The sizes the memory per group rests on (see store_int.h and docs/store.md). */
+_Static_assert(sizeof(fy__gfam_t) == 32, "gfam header");
+_Static_assert(sizeof(fy__group_t) == 240, "group struct");
+_Static_assert(offsetof(fy__slot_t, key) == 28, "slot header");
+
 static fy__group_t *group_new(push_t *P)
 {
-    size_t sz = sizeof(fy__group_t) + P->gk.key.len + 8 + P->gk.n * sizeof(fy_store_label_t);
-    for (size_t i = 0; i < P->gk.n; i++)
-        sz += P->gk.labels[i].name.len + P->gk.labels[i].value.len;
-    sz = (sz + 63) & ~(size_t)63;
+    /* the key, then the labels pointing into it (names and values are the key's bytes: name 0xFF value 0xFF ...) */
+    size_t lab_off = (sizeof(fy__group_t) + P->gk.key.len + 7) & ~(size_t)7; /* as fy__group_labels */
+    size_t sz = (lab_off + P->gk.n * sizeof(fy_store_label_t) + 63) & ~(size_t)63;
+    if (P->gk.key.len > UINT32_MAX)
+        abort();
     fy__group_t *g = aligned_alloc(64, sz);
     if (g == NULL)
         abort();
     memset(g, 0, sz);
-    char *c = (char *)(g + 1);
-    memcpy(c, P->gk.key.ptr, P->gk.key.len);
-    g->key = fy_str(c, P->gk.key.len);
-    c += P->gk.key.len;
-    c += (size_t)(-(uintptr_t)c & 7);
-    g->labels = (fy_store_label_t *)(void *)c;
-    c = (char *)(g->labels + P->gk.n);
+    char *key = (char *)(g + 1);
+    memcpy(key, P->gk.key.ptr, P->gk.key.len);
+    g->keylen = (uint32_t)P->gk.key.len;
+    fy_store_label_t *labels = fy__group_labels(g);
+    assert((char *)labels == (char *)g + lab_off);
+    const char *c = key;
     for (size_t i = 0; i < P->gk.n; i++) {
-        memcpy(c, P->gk.labels[i].name.ptr, P->gk.labels[i].name.len);
-        g->labels[i].name = fy_str(c, P->gk.labels[i].name.len);
-        c += P->gk.labels[i].name.len;
-        memcpy(c, P->gk.labels[i].value.ptr, P->gk.labels[i].value.len);
-        g->labels[i].value = fy_str(c, P->gk.labels[i].value.len);
-        c += P->gk.labels[i].value.len;
+        labels[i].name = fy_str(c, P->gk.labels[i].name.len);
+        c += P->gk.labels[i].name.len + 1;
+        labels[i].value = fy_str(c, P->gk.labels[i].value.len);
+        c += P->gk.labels[i].value.len + 1;
+        assert(fy_str_eq(labels[i].name, P->gk.labels[i].name) && fy_str_eq(labels[i].value, P->gk.labels[i].value));
     }
     g->nlabels = (uint32_t)P->gk.n;
     g->fams = g->fams_inline;
@@ -1879,18 +1880,18 @@ static void apply_push(push_t *P, fy__group_t *g, fy__shard_t *sh)
         pfam_t *pf = &P->fams[i];
         if (pf->is_ts)
             continue;
-        while (oi < g->nfams && fy_str_cmp(g->fams[oi]->name, pf->name) < 0) {
+        while (oi < g->nfams && fy_str_cmp(fy__gfam_name(g->fams[oi]), pf->name) < 0) {
             if (P->method == FY_STORE_PUT)
                 gone[ngone++] = g->fams[oi++];
             else
                 nf[nn++] = g->fams[oi++];
         }
         fy__gfam_t *old = NULL;
-        if (oi < g->nfams && fy_str_eq(g->fams[oi]->name, pf->name))
+        if (oi < g->nfams && fy_str_eq(fy__gfam_name(g->fams[oi]), pf->name))
             old = g->fams[oi++];
         gfam_attach(P, g, pf->ng, pf);
         if (old)
-            gfam_detach(s, g, old, sh);
+            gfam_detach(s, old, sh);
         gfam_clear_marks(pf->ng);
         nf[nn++] = pf->ng;
         pf->ng = NULL;
@@ -1902,7 +1903,7 @@ static void apply_push(push_t *P, fy__group_t *g, fy__shard_t *sh)
             nf[nn++] = g->fams[oi++];
     }
     for (size_t i = 0; i < ngone; i++)
-        gfam_detach(s, g, gone[i], sh);
+        gfam_detach(s, gone[i], sh);
     if (nn > g->cap_fams) {
         if (g->fams != g->fams_inline)
             free(g->fams);
@@ -1927,7 +1928,7 @@ static size_t group_gfam_index(const fy__group_t *g, fy_str_t name)
     size_t lo = 0, hi = g->nfams;
     while (lo < hi) {
         size_t mid = (lo + hi) / 2;
-        int c = fy_str_cmp(g->fams[mid]->name, name);
+        int c = fy_str_cmp(fy__gfam_name(g->fams[mid]), name);
         if (c == 0)
             return mid;
         if (c < 0)
@@ -1947,8 +1948,8 @@ static int push_fast_ok(push_t *P, const fy__group_t *g)
         if (at == SIZE_MAX)
             return 0;
         const fy__gfam_t *old = g->fams[at];
-        if (old->type != pf->type || old->has_help != pf->has_help || old->nrecs != pf->n ||
-            !fy_str_eq(old->help, fy_str(P->scratch.p + pf->help_off, pf->help_len)))
+        if (old->type != pf->type || old->help->has_help != pf->has_help || old->nrecs != pf->n ||
+            !fy_str_eq(fy__help_str(old->help), fy_str(P->scratch.p + pf->help_off, pf->help_len)))
             return 0;
         for (size_t k = 0; k < pf->n; k++) {
             const pser_t *ps = &P->ser[pf->first + k];
@@ -2009,9 +2010,9 @@ static void push_fast(push_t *P, fy__group_t *g, fy__shard_t *sh)
             old->stamp_ns = P->now; /* read under the shard lock only (JSON, snapshots) */
             continue;
         }
-        fy__gfam_t *ng = make_gfam(P, pf, g);
+        fy__gfam_t *ng = make_gfam(P, pf);
         ng->fam = old->fam;
-        ng->group = g;
+        ng->help = old->help; /* the same variant: the check above compared the texts */
         for (uint32_t k = 0; k < ng->nrecs; k++) {
             fy__slot_t *sl = fy__gfam_recs(old)[k].slot;
             fy__gfam_recs(ng)[k].slot = sl;
@@ -2054,7 +2055,7 @@ static void lockset_build(push_t *P, const fy__group_t *g)
     }
     if (g)
         for (uint32_t i = 0; i < g->nfams; i++)
-            lockset_add_name(P, g->fams[i]->name);
+            lockset_add_name(P, fy__gfam_name(g->fams[i]));
     /* the timestamp families: slots and HELP counts on creation and deletion, failure checks of new groups */
     lockset_add_name(P, ts_names[0]);
     lockset_add_name(P, ts_names[1]);
@@ -2099,9 +2100,17 @@ static int64_t life_eff(int64_t declared, int64_t def)
     return declared > 0 ? declared : declared == 0 && def > 0 ? def : 0;
 }
 
+/* The group's fy__life_t, allocated on first use (zeroed: nothing declared, not in the life list). */
+static fy__life_t *group_life(fy__group_t *g)
+{
+    if (g->lf == NULL)
+        g->lf = xcalloc(1, sizeof(*g->lf));
+    return g->lf;
+}
+
 static int64_t group_deadline(const fy_store_t *s, const fy__group_t *g)
 {
-    int64_t ttl = life_eff(g->life.ttl_ns, s->cfg.default_ttl_ns);
+    int64_t ttl = life_eff(g->lf ? g->lf->life.ttl_ns : 0, s->cfg.default_ttl_ns);
     int64_t base = g->push_ns ? g->push_ns : g->fail_ns;
     if (ttl == 0)
         return 0;
@@ -2164,12 +2173,12 @@ static void life_unlink(fy__shard_t *sh, fy__group_t *g)
         heap_remove(sh, g);
     if (g->in_life) {
         g->in_life = 0;
-        if (g->life_prev)
-            g->life_prev->life_next = g->life_next;
+        if (g->lf->prev)
+            g->lf->prev->lf->next = g->lf->next;
         else
-            sh->life_head = g->life_next;
-        if (g->life_next)
-            g->life_next->life_prev = g->life_prev;
+            sh->life_head = g->lf->next;
+        if (g->lf->next)
+            g->lf->next->lf->prev = g->lf->prev;
     }
 }
 
@@ -2178,9 +2187,10 @@ static void life_unlink(fy__shard_t *sh, fy__group_t *g)
 static void life_update(fy_store_t *s, fy__shard_t *sh, fy__group_t *g)
 {
     if (!g->life_any && !s->life_defaults)
-        return; /* nothing declared, no defaults: the fields at the end of the group stay cold */
+        return; /* nothing declared, no defaults: no fy__life_t, and deadline_ns stays 0 */
+    group_life(g);
     int64_t d = group_deadline(s, g);
-    int live = d != 0 || life_eff(g->life.interval_ns, s->cfg.default_interval_ns) != 0;
+    int live = d != 0 || life_eff(g->lf->life.interval_ns, s->cfg.default_interval_ns) != 0;
     if (d != g->deadline_ns || (d != 0) != (g->heap_idx != FY_HEAP_NONE)) {
         g->deadline_ns = d;
         if (g->heap_idx != FY_HEAP_NONE && d == 0) {
@@ -2196,10 +2206,10 @@ static void life_update(fy_store_t *s, fy__shard_t *sh, fy__group_t *g)
     }
     if (live && !g->in_life) {
         g->in_life = 1;
-        g->life_prev = NULL;
-        g->life_next = sh->life_head;
+        g->lf->prev = NULL;
+        g->lf->next = sh->life_head;
         if (sh->life_head)
-            sh->life_head->life_prev = g;
+            sh->life_head->lf->prev = g;
         sh->life_head = g;
     } else if (!live && g->in_life) {
         life_unlink(sh, g); /* not in the heap either: d is 0 */
@@ -2212,10 +2222,11 @@ static void life_declare(fy__group_t *g, const fy_store_life_t *life)
     if (life == NULL || (life->ttl_ns == 0 && life->interval_ns == 0))
         return;
     g->life_any = 1;
+    group_life(g);
     if (life->ttl_ns != 0)
-        g->life.ttl_ns = life->ttl_ns;
+        g->lf->life.ttl_ns = life->ttl_ns;
     if (life->interval_ns != 0)
-        g->life.interval_ns = life->interval_ns;
+        g->lf->life.interval_ns = life->interval_ns;
 }
 
 /* The partial view handed to expiry, liveness and bulk-delete callbacks: no families. */
@@ -2227,8 +2238,8 @@ static void life_view(const fy_store_t *s, const fy__group_t *g, fy_store_group_
 
 void fy__group_view_head(const fy_store_t *s, const fy__group_t *g, fy_store_group_view_t *v)
 {
-    v->key = g->key;
-    v->labels = g->labels;
+    v->key = fy__group_key(g);
+    v->labels = fy__group_labels(g);
     v->nlabels = g->nlabels;
     v->push_ns = g->push_ns;
     v->push_stamp_ns = g->push_stamp_ns;
@@ -2236,9 +2247,12 @@ void fy__group_view_head(const fy_store_t *s, const fy__group_t *g, fy_store_gro
     v->fail_stamp_ns = g->fail_stamp_ns;
     v->origin = g->origin;
     v->version = g->version;
-    v->life = g->life;
-    v->ttl_ns = life_eff(g->life.ttl_ns, s->cfg.default_ttl_ns);
-    v->interval_ns = life_eff(g->life.interval_ns, s->cfg.default_interval_ns);
+    if (g->lf)
+        v->life = g->lf->life;
+    else
+        memset(&v->life, 0, sizeof(v->life));
+    v->ttl_ns = life_eff(v->life.ttl_ns, s->cfg.default_ttl_ns);
+    v->interval_ns = life_eff(v->life.interval_ns, s->cfg.default_interval_ns);
     v->deadline_ns = g->deadline_ns;
 }
 
@@ -2254,11 +2268,11 @@ static void group_remove(push_t *P, fy__shard_t *sh, fy__group_t *g)
     P->nfams = keep;
     lockset_lock(P);
     for (uint32_t i = 0; i < g->nfams; i++)
-        gfam_detach(s, g, g->fams[i], sh);
+        gfam_detach(s, g->fams[i], sh);
     for (int t = 0; t < 2; t++) {
         fy__fam_t *f = ts_fam(s, t, 0);
-        slot_kill(f, g->tss[t]);
-        help_ref(f, &ts_help[t], -1);
+        slot_kill(f, g->tsrec[t].slot);
+        help_ref(s, f, 1, ts_help[t], -1);
         f->refs--;
         fam_maybe_drop(s, stripe_of(s, f->hash), f);
     }
@@ -2266,6 +2280,8 @@ static void group_remove(push_t *P, fy__shard_t *sh, fy__group_t *g)
     lockset_unlock(P);
     P->nstripes = 0;
     life_unlink(sh, g);
+    free(g->lf); /* read under the shard lock only */
+    g->lf = NULL;
     group_unlink(sh, g);
     atomic_fetch_sub(&s->ngroups, 1);
     if (g->fams != g->fams_inline)
@@ -2388,13 +2404,13 @@ static void prepare(push_t *P, int new_group)
     prepare_series(P);
 }
 
-static void prepare_gfams(push_t *P, const fy__group_t *g)
+static void prepare_gfams(push_t *P)
 {
     for (size_t i = 0; i < P->nfams; i++) {
         pfam_t *pf = &P->fams[i];
         if (pf->is_ts)
             continue;
-        pf->ng = make_gfam(P, pf, g);
+        pf->ng = make_gfam(P, pf);
     }
 }
 
@@ -2511,7 +2527,7 @@ int fy_store_push_life(fy_store_t *s, const fy_store_label_t *gkl, size_t ngk, f
         goto Unlock;
     }
     if (!rejected)
-        prepare_gfams(&P, g);
+        prepare_gfams(&P);
     if (new_group && s->cfg.max_groups && atomic_load(&s->ngroups) >= s->cfg.max_groups) {
         rc = FY_SERR_LIMIT_GROUPS;
         goto Unlock;
@@ -2543,7 +2559,7 @@ int fy_store_push_life(fy_store_t *s, const fy_store_label_t *gkl, size_t ngk, f
         for (size_t i = 0; i < P.nfams; i++)
             add += P.fams[i].n;
         for (uint32_t i = 0; g && i < g->nfams; i++)
-            if (replaced(&P, g, g->fams[i]->name))
+            if (replaced(&P, g, fy__gfam_name(g->fams[i])))
                 drop += g->fams[i]->nrecs;
         if (atomic_load(&s->nseries) + add > s->cfg.max_series + drop) {
             rc = FY_SERR_LIMIT_SERIES;
@@ -2652,9 +2668,10 @@ int fy_store_restore_times(fy_store_t *s, const fy_store_label_t *gkl, size_t ng
         g->fail_ns = t->fail_ns;
         g->fail_stamp_ns = t->fail_stamp_ns;
         g->origin = t->origin;
-        g->life = t->life;
         if (t->life.ttl_ns != 0 || t->life.interval_ns != 0)
             g->life_any = 1;
+        if (g->lf || g->life_any)
+            group_life(g)->life = t->life;
         life_update(s, sh, g);
         for (int k = 0; k < 2; k++) {
             double v = (double)(k == FY_TS_PUSH ? g->push_ns : g->fail_ns) / 1e9;
@@ -2713,7 +2730,7 @@ int fy_store_foreach_life(fy_store_t *s, fy_store_group_cb_t cb, void *ctx)
     for (uint32_t i = 0; i < s->cfg.nshards && rc == 0; i++) {
         fy__shard_t *sh = &s->shards[i];
         pthread_mutex_lock(&sh->lock);
-        for (fy__group_t *g = sh->life_head; g && rc == 0; g = g->life_next) {
+        for (fy__group_t *g = sh->life_head; g && rc == 0; g = g->lf->next) {
             fy_store_group_view_t v;
             life_view(s, g, &v);
             rc = cb(ctx, &v);
@@ -2727,7 +2744,7 @@ int fy_store_foreach_life(fy_store_t *s, fy_store_group_cb_t cb, void *ctx)
 static void group_prefetch_fams(const fy__group_t *g)
 {
     __builtin_prefetch(g);
-    __builtin_prefetch((const char *)g + offsetof(fy__group_t, tss));
+    __builtin_prefetch((const char *)g + offsetof(fy__group_t, tsrec[1].slot));
     __builtin_prefetch((const char *)g + offsetof(fy__group_t, fams_inline) + sizeof(g->fams_inline) - 1);
 }
 
@@ -2798,8 +2815,8 @@ static void bulk_remove(push_t *P, fy__shard_t *sh, fy__group_t **v, size_t n, u
                 for (uint32_t j = 0; j < g->fams[k]->nrecs && j < 8; j++)
                     __builtin_prefetch(r[j].slot);
             }
-            __builtin_prefetch(g->tss[0]);
-            __builtin_prefetch(g->tss[1]);
+            __builtin_prefetch(g->tsrec[0].slot);
+            __builtin_prefetch(g->tsrec[1].slot);
         }
         if (i + AHEAD_SET < n) {
             const fy__group_t *g = v[i + AHEAD_SET];
@@ -2810,20 +2827,22 @@ static void bulk_remove(push_t *P, fy__shard_t *sh, fy__group_t **v, size_t n, u
                     __builtin_prefetch(&f->set[r[j].slot->hash & (f->set_cap - 1)]);
             }
             for (int t = 0; t < 2; t++)
-                __builtin_prefetch(&tsf[t]->set[g->tss[t]->hash & (tsf[t]->set_cap - 1)]);
+                __builtin_prefetch(&tsf[t]->set[g->tsrec[t].slot->hash & (tsf[t]->set_cap - 1)]);
         }
         fy__group_t *g = v[i];
         for (uint32_t k = 0; k < g->nfams; k++)
-            gfam_detach(s, g, g->fams[k], sh);
+            gfam_detach(s, g->fams[k], sh);
         for (int t = 0; t < 2; t++) {
             fy__fam_t *f = tsf[t];
-            slot_kill(f, g->tss[t]);
-            help_ref(f, &ts_help[t], -1);
+            slot_kill(f, g->tsrec[t].slot);
+            help_ref(s, f, 1, ts_help[t], -1);
             f->refs--;
             fam_maybe_drop(s, stripe_of(s, f->hash), f); /* only with the batch's last group, if at all */
         }
         if (g->fams != g->fams_inline)
             free(g->fams);
+        free(g->lf); /* unlinked from the heap and life list by the caller; read under the shard lock only */
+        g->lf = NULL;
         retire(s, &sh->retired, g); /* scrapes may still read its timestamp records */
     }
     atomic_fetch_sub(&s->nseries, 2 * n);
@@ -2852,7 +2871,7 @@ uint64_t fy_store_delete_where(fy_store_t *s, fy_store_group_cb_t pred, void *ct
                 const char *a = (const char *)sh->buckets[b + 24];
                 __builtin_prefetch(a);
                 __builtin_prefetch(a + 64);
-                __builtin_prefetch(a + offsetof(fy__group_t, life));
+                __builtin_prefetch(a + offsetof(fy__group_t, deadline_ns));
                 __builtin_prefetch(a + sizeof(fy__group_t));
                 __builtin_prefetch(a + sizeof(fy__group_t) + 64);
             }

@@ -92,43 +92,54 @@ static inline void fy__rec_read(const fy__rec_t *r, double *value, uint64_t *cou
 
 /* A series identity. Created when a (family, label set) first appears in a group, reused by later pushes of the same
  * series (only `cur` changes), marked dead when the group drops it. Labels are stored after the struct as
- * [varint name_len][varint value_len][name][value]... in name order (LEB128 lengths: one byte each below 128). Locked by its fam's stripe, except `cur`, which
- * text scrapes read atomically. */
+ * [varint name_len][varint value_len][name][value]... in name order (LEB128 lengths: one byte each below 128). Locked by its fam's
+ * stripe, except `cur`, which text scrapes read atomically. */
 struct st_fy__slot_t {
     _Atomic(const fy__rec_t *) cur;
-    const void *owner;  /* the owning group, for identity only (never dereferenced through a slot) */
-    uint64_t hash;      /* XXH3 of the label bytes */
-    uint32_t keylen;    /* bytes after the struct */
+    const void *owner; /* the owning group, for identity only (never dereferenced through a slot) */
+    uint32_t hash;     /* low half of the XXH3 of the label bytes (series sets index with the low bits) */
+    uint32_t keylen;   /* bytes of key[], which starts at offset 28: a slot is allocated as
+                        * offsetof(key) + keylen, so that keys of up to 36 bytes fit 64 */
     uint16_t nlabels;
-    uint8_t dead;       /* dropped by its group; still in the published array until the next merge */
-    uint8_t mark;       /* scratch of the push that holds the stripe lock */
+    uint8_t dead; /* dropped by its group; still in the published array until the next merge */
+    uint8_t mark; /* scratch of the push that holds the stripe lock */
     char key[];
 };
 
-/* One family of one group as of one push. Immutable. The header fills one cache line and the name and HELP bytes
- * follow it, then the recs: the fast path reads name, HELP and the recs' slots from the first 3-4 lines. */
+/* A HELP text of a family, shared by the gfams that carry it: one per distinct (has_help, text) among a family's
+ * groups, counted in the fam's `hv`. Immutable; freed through EBR when its last gfam goes (text scrapes read it under
+ * a stripe lock, JSON and snapshots under a shard lock; see help_ref). */
+typedef struct st_fy__help_t {
+    uint32_t len;
+    uint8_t has_help;
+    char text[];
+} fy__help_t;
+
+/* One family of one group as of one push. Immutable except where the fast path rewrites records in place. The name
+ * is the fam's and the HELP is shared (fy__help_t), so a gfam is a 32-byte header and its records: a group's
+ * families cost their values, not copies of strings that every group of the family repeats. */
 struct st_fy__gfam_t {
-    fy__fam_t *fam;
-    const fy__group_t *group; /* the owning group */
-    fy_str_t name;
-    fy_str_t help; /* valid iff has_help */
+    fy__fam_t *fam;         /* set when linked (gfam_attach, or taken over from the predecessor by the fast path) */
+    const fy__help_t *help; /* likewise */
     int64_t stamp_ns;
     uint32_t nrecs;
-    uint8_t has_help;
     uint8_t type;
-    /* then: name bytes, HELP bytes, padding to 8, nrecs recs (push order), points, native histogram bytes */
+    /* then: nrecs recs (push order), points, native histogram bytes */
 };
 
 static inline fy__rec_t *fy__gfam_recs(const fy__gfam_t *g)
 {
-    return (fy__rec_t *)(void *)((char *)(uintptr_t)(g + 1) + ((g->name.len + g->help.len + 7) & ~(size_t)7));
+    return (fy__rec_t *)(void *)(uintptr_t)(g + 1);
+}
+
+static inline fy_str_t fy__help_str(const fy__help_t *h)
+{
+    return fy_str(h->text, h->len);
 }
 
 typedef struct st_fy__helpvar_t {
-    char *help; /* malloc'd copy */
-    size_t len;
-    uint8_t has_help;
-    uint32_t refs;
+    fy__help_t *h;
+    uint32_t refs; /* gfams (and a group's timestamp series, for the timestamp families) that carry it */
 } fy__helpvar_t;
 
 /* The immutable sorted array of a family's slots, as published to scrapes. */
@@ -145,9 +156,9 @@ struct st_fy__fam_t {
     uint32_t refs;   /* groups holding a family of this name (including empty ones) */
     uint8_t type;    /* the type all of them have (valid iff refs > 0) */
     uint8_t own, own_type, own_predefined;
-    uint8_t dropped; /* unlinked (no group holds the name); only scrapes that collected it earlier still see it */
+    uint8_t dropped;   /* unlinked (no group holds the name); only scrapes that collected it earlier still see it */
     fy_str_t own_help; /* valid iff own */
-    struct st_fy__helpvar_t *hv; /* distinct HELPs among the groups' gfams, with counts (usually one) */
+    fy__helpvar_t *hv; /* distinct HELPs among the groups' gfams, with counts (usually one) */
     uint32_t nhv, cap_hv;
     /* series set: open addressing, linear probing, slot pointers keyed by slot->hash; removals leave tombstones */
     fy__slot_t **set;
@@ -161,39 +172,61 @@ struct st_fy__fam_t {
     char name_buf[];
 };
 
+/* A linked gfam's name: its fam's (which lives at least as long as a gfam of it is linked to a group). */
+static inline fy_str_t fy__gfam_name(const fy__gfam_t *g)
+{
+    return g->fam->name;
+}
+
 /* Groups are 64-byte aligned and laid out for the push: the first line holds what the lookup and the fast path read
- * (chain, hash, key, family list); the family list of up to FY_GROUP_INLINE_FAMS entries lives inside the group and
- * the key bytes follow the struct, so that one burst of prefetches after the bucket load brings in everything the
- * push reads of the group (at 1M series every object a push touches is a cache miss). */
+ * (chain, hash, family list, key length); the family list of up to FY_GROUP_INLINE_FAMS entries lives inside the
+ * group and the key bytes follow the struct, so that one burst of prefetches after the bucket load brings in
+ * everything the push reads of the group (at 1M series every object a push touches is a cache miss). The grouping
+ * labels follow the key (fy__group_labels) and point into its bytes. The struct is 240 bytes: with its key and
+ * labels, a group with one label and a key of up to 48 bytes fits the allocator's 320 class, with two labels and up
+ * to 80 bytes the 384 class. What only groups with a declared lifetime (or a store with defaults) need is in a
+ * separate fy__life_t. */
 #define FY_GROUP_INLINE_FAMS 4
+
+/* Expiry and liveness of a group, locked by its shard; allocated when the group declares a lifetime or the store
+ * has defaults (the Pushgateway's case has neither, and its groups do not pay for these). */
+typedef struct st_fy__life_t {
+    fy_store_life_t life;     /* as declared */
+    fy__group_t *prev, *next; /* the shard's life list (valid while the group's in_life) */
+} fy__life_t;
 
 struct st_fy__group_t {
     fy__group_t *next; /* shard bucket chain */
     uint64_t hash;
-    fy_str_t key;      /* canonical; the bytes follow the struct */
     fy__gfam_t **fams; /* pushed families sorted by name; entries are swapped atomically by fast-path pushes;
                         * points at fams_inline while they fit */
+    fy__life_t *lf;    /* NULL until needed (see fy__life_t) */
+    uint32_t keylen;   /* the canonical key's bytes follow the struct (fy__group_key) */
     uint32_t nfams, cap_fams;
-    fy_store_label_t *labels;
     uint32_t nlabels;
+    uint32_t origin;
+    uint32_t heap_idx; /* position in the shard's expiry heap, FY_HEAP_NONE if not there */
     uint8_t key_valid; /* all grouping values are valid UTF-8 */
     uint8_t has_instance;
-    uint8_t life_any; /* the group ever declared a lifetime or had a deadline: its life fields below matter */
+    uint8_t life_any; /* the group ever declared a lifetime or had a deadline: its life fields matter */
+    uint8_t in_life;  /* linked into the shard's life list */
     int64_t push_ns, push_stamp_ns, fail_ns, fail_stamp_ns;
-    uint32_t origin;
     uint64_t version;
-    uint64_t nseries;   /* slots owned (including the two timestamp series) */
-    fy__rec_t tsrec[2]; /* the timestamp series' values (updated in place, see ts_update) */
-    fy__slot_t *tss[2];
+    fy__rec_t tsrec[2]; /* the timestamp series' values (updated in place, see ts_update); .slot: their slots */
     fy__gfam_t *fams_inline[FY_GROUP_INLINE_FAMS];
-    /* Expiry and liveness, locked by the shard. Out of the first cache lines: pushes that declare nothing only
-     * read them when the store has defaults or the group declared something. */
-    fy_store_life_t life; /* as declared */
-    int64_t deadline_ns;  /* 0 = never */
-    uint32_t heap_idx;    /* position in the shard's expiry heap, FY_HEAP_NONE if not there */
-    uint8_t in_life;      /* linked into the shard's life list */
-    fy__group_t *life_prev, *life_next;
+    int64_t deadline_ns; /* 0 = never; here rather than in fy__life_t for the expiry heap's comparisons */
 };
+
+static inline fy_str_t fy__group_key(const fy__group_t *g)
+{
+    return fy_str((const char *)(g + 1), g->keylen);
+}
+
+/* The grouping labels, sorted by name: after the key, 8-aligned. */
+static inline fy_store_label_t *fy__group_labels(const fy__group_t *g)
+{
+    return (fy_store_label_t *)(void *)((char *)(uintptr_t)g + ((sizeof(*g) + g->keylen + 7) & ~(size_t)7));
+}
 
 #define FY_HEAP_NONE UINT32_MAX
 
