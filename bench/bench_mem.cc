@@ -20,4 +20,15 @@ static void BM_MemChase(benchmark::State &st)
 }
 BENCHMARK(BM_MemChase)->Arg(256 << 10)->Arg(4 << 20)->Arg(32 << 20)->Arg(160 << 20);
 
+// ns per round trip of one cache line between two threads (on the two vCPUs when nothing else runs): the price of a
+// line that both of bench_store's pushing threads write.
+static void BM_CoreRoundTrip(benchmark::State &st)
+{
+    double ns = 0;
+    for (auto _ : st)
+        ns = fy_bench_core_round_trip(1000000);
+    st.counters["ns_per_round_trip"] = ns;
+}
+BENCHMARK(BM_CoreRoundTrip)->Iterations(3)->Unit(benchmark::kMillisecond);
+
 BENCHMARK_MAIN();

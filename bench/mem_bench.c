@@ -3,10 +3,16 @@
  * its line is in the cache (a buffer the size of the 1k-series store) and when it is not (a buffer the size of the
  * 1M-series store). The store's push at 1M series waits for such loads (bucket -> group -> families -> slots), so
  * this is the floor under the "same push cost at 1k and 1M" goal: each dependent miss adds this much to a push.
+ * Also a ping-pong of one cache line between two threads: what a line written by both cores costs. On this VM it
+ * changes with where the host places the two vCPUs (107 ns or 380 ns per round trip on the same day), and the
+ * 2-thread push figures of bench_store change with it (docs/store.md).
  */
 #include "mem_bench.h"
 
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
+#include <time.h>
 
 #define LINE 64
 
@@ -63,4 +69,39 @@ uintptr_t fy_bench_chase(fy_bench_chase_t *c, size_t steps)
         p = *(char **)(void *)p;
     c->at = (uintptr_t)p;
     return c->at;
+}
+
+static struct {
+    _Alignas(64) _Atomic uint64_t turn; /* odd: the partner's move, even: the caller's */
+    size_t rounds;
+} pingpong;
+
+static void *pong(void *arg)
+{
+    (void)arg;
+    for (uint64_t i = 0; i < pingpong.rounds; i++) {
+        while (atomic_load_explicit(&pingpong.turn, memory_order_acquire) != 2 * i + 1)
+            ;
+        atomic_store_explicit(&pingpong.turn, 2 * i + 2, memory_order_release);
+    }
+    return NULL;
+}
+
+double fy_bench_core_round_trip(size_t rounds)
+{
+    pthread_t t;
+    atomic_store(&pingpong.turn, 0);
+    pingpong.rounds = rounds;
+    if (pthread_create(&t, NULL, pong, NULL) != 0)
+        abort();
+    struct timespec a, b;
+    clock_gettime(CLOCK_MONOTONIC, &a);
+    for (uint64_t i = 0; i < rounds; i++) {
+        atomic_store_explicit(&pingpong.turn, 2 * i + 1, memory_order_release);
+        while (atomic_load_explicit(&pingpong.turn, memory_order_acquire) != 2 * i + 2)
+            ;
+    }
+    clock_gettime(CLOCK_MONOTONIC, &b);
+    pthread_join(t, NULL);
+    return ((double)(b.tv_sec - a.tv_sec) * 1e9 + (double)(b.tv_nsec - a.tv_nsec)) / (double)rounds;
 }
