@@ -2228,21 +2228,26 @@ static void life_view(const fy_store_t *s, const fy__group_t *g, fy__view_labels
     fy__group_view_head(s, g, vl, v);
 }
 
+/* A byte loop rather than memchr: names and values are a few bytes, shorter than a call costs. */
 void fy__key_labels(fy_str_t key, uint32_t n, fy_store_label_t *out)
 {
-    const char *p = key.ptr, *end = key.ptr + key.len;
+    const unsigned char *p = (const unsigned char *)key.ptr, *end = p + key.len, *e;
     for (uint32_t i = 0; i < n; i++) {
-        const char *e = memchr(p, 0xff, (size_t)(end - p));
-        assert(e != NULL);
-        out[i].name = fy_str(p, (size_t)(e - p));
-        p = e + 1;
-        e = i + 1 < n ? memchr(p, 0xff, (size_t)(end - p)) : end;
-        assert(e != NULL);
-        out[i].value = fy_str(p, (size_t)(e - p));
+        for (e = p; e < end && *e != 0xff; e++)
+            ;
+        assert(e < end);
+        out[i].name = fy_str((const char *)p, (size_t)(e - p));
+        p = ++e;
         if (i + 1 < n)
-            p = e + 1;
+            for (; e < end && *e != 0xff; e++)
+                ;
+        else
+            e = end;
+        assert(e < end || i + 1 == n);
+        out[i].value = fy_str((const char *)p, (size_t)(e - p));
+        p = e + (i + 1 < n);
     }
-    assert(n == 0 ? key.len == 0 : out[n - 1].value.ptr + out[n - 1].value.len == end);
+    assert(n == 0 ? key.len == 0 : p == end);
 }
 
 void fy__group_view_head(const fy_store_t *s, const fy__group_t *g, fy__view_labels_t *vl, fy_store_group_view_t *v)
