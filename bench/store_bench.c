@@ -3,7 +3,9 @@
  * series) to a store that already holds N groups of that shape, and rendering the whole store as text.
  * Bulk deletes: fy_bench_store_delete_where() removes the groups of a store filled with the two-family body of the
  * integration test (tests/integration/test_beyond.py) by a predicate on a grouping label, as the admin API does.
- * Memory: fy_bench_store_rss_per_group() measures the resident-set growth per group via /proc/self/statm.
+ * Memory: fy_bench_store_rss_per_group() measures the resident-set growth per group via /proc/self/statm, for
+ * one grouping label (job="jobN") or two as a server sees them (job="node-exporter-<k>", instance="10.a.b.c:9100":
+ * keys of about 40 bytes).
  */
 #include "store_bench.h"
 
@@ -31,7 +33,17 @@ struct st_fy_bench_store_t {
     void *arena;
 };
 
-fy_bench_store_t *fy_bench_store_new(size_t ngroups)
+/* The server's usual shape: {job="node-exporter-<k>", instance="10.<a>.<b>.<c>:9100"}, 100 instances per job. */
+static int push_2l(fy_bench_store_t *b, size_t group, int64_t now)
+{
+    char job[32], inst[32];
+    int nj = snprintf(job, sizeof(job), "node-exporter-%zu", group / 100);
+    int ni = snprintf(inst, sizeof(inst), "10.%zu.%zu.%zu:9100", (group >> 16) & 255, (group >> 8) & 255, group & 255);
+    fy_store_label_t gk[2] = {{{"job", 3}, {job, (size_t)nj}}, {{"instance", 8}, {inst, (size_t)ni}}};
+    return fy_store_push(b->s, gk, 2, FY_STORE_PUT, &b->body, now, 0, NULL);
+}
+
+static fy_bench_store_t *store_new(size_t ngroups, int two_labels)
 {
     fy_bench_store_t *b = calloc(1, sizeof(*b));
     size_t len = sizeof(push646) - 1, cap = fy_parse_arena_hint(len);
@@ -43,8 +55,14 @@ fy_bench_store_t *fy_bench_store_new(size_t ngroups)
         abort();
     b->s = fy_store_create(NULL);
     for (size_t g = 0; g < ngroups; g++)
-        fy_bench_store_push(b, g, 1);
+        if ((two_labels ? push_2l(b, g, 1) : fy_bench_store_push(b, g, 1)) != FY_OK)
+            abort();
     return b;
+}
+
+fy_bench_store_t *fy_bench_store_new(size_t ngroups)
+{
+    return store_new(ngroups, 0);
 }
 
 void fy_bench_store_free(fy_bench_store_t *b)
@@ -114,6 +132,8 @@ size_t fy_bench_store_render(fy_bench_store_t *b, int format)
         fy_store_render_protobuf(b->s, NULL, 1 << 16, count_writer, &n);
     else if (format == 2)
         fy_store_render_openmetrics(b->s, NULL, 1 << 16, count_writer, &n);
+    else if (format == 3)
+        fy_store_render_json(b->s, 1 << 16, count_writer, &n);
     else
         fy_store_render_text(b->s, NULL, 1 << 16, count_writer, &n);
     return n;
@@ -131,10 +151,10 @@ static size_t rss_bytes(void)
     return (size_t)res * (size_t)sysconf(_SC_PAGESIZE);
 }
 
-double fy_bench_store_rss_per_group(size_t ngroups)
+double fy_bench_store_rss_per_group(size_t ngroups, int two_labels)
 {
     size_t before = rss_bytes();
-    fy_bench_store_t *b = fy_bench_store_new(ngroups);
+    fy_bench_store_t *b = store_new(ngroups, two_labels);
     size_t after = rss_bytes();
     double per = (double)(after - before) / (double)ngroups;
     fy_bench_store_free(b);

@@ -20,10 +20,12 @@ fy_bench_store_t *fy_bench_store_new_bulk(size_t ngroups);
 uint64_t fy_bench_store_delete_where(fy_bench_store_t *b);
 /** PUTs the push-646 body to group number `group`. */
 int fy_bench_store_push(fy_bench_store_t *b, size_t group, int64_t now);
-/** Renders the whole store (format 0 text, 1 delimited protobuf, 2 OpenMetrics); returns the byte count. */
+/** Renders the whole store (format 0 text, 1 delimited protobuf, 2 OpenMetrics, 3 the /api/v1/metrics JSON); returns
+ * the byte count. */
 size_t fy_bench_store_render(fy_bench_store_t *b, int format);
-/** RSS growth per group when filling a store with ngroups push-646 groups (10 pushed lines, 2 timestamp lines). */
-double fy_bench_store_rss_per_group(size_t ngroups);
+/** RSS growth per group when filling a store with ngroups push-646 groups (10 pushed lines, 2 timestamp lines),
+ * grouped by job="jobN" (two_labels 0) or by {job="node-exporter-<k>", instance="10.a.b.c:9100"} (two_labels 1). */
+double fy_bench_store_rss_per_group(size_t ngroups, int two_labels);
 
 #ifdef __cplusplus
 }

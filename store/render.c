@@ -688,6 +688,7 @@ typedef struct st_view_scratch_t {
     size_t cap_sv;
     fy_store_label_t *lv;
     size_t cap_lv;
+    fy__view_labels_t gl; /* the grouping labels */
 } view_scratch_t;
 
 static void *grow(void *p, size_t *cap, size_t need, size_t sz)
@@ -738,7 +739,7 @@ static void build_view(const fy_store_t *s, const fy__group_t *g, view_scratch_t
             sv->pb_histogram = fy__rec_pbh(rec);
         }
     }
-    fy__group_view_head(s, g, v);
+    fy__group_view_head(s, g, &vs->gl, v);
     v->nfamilies = g->nfams;
     v->families = vs->fv;
 }
@@ -789,6 +790,7 @@ static int foreach_internal(fy_store_t *s, fy_store_group_cb_t cb, after_cb_t af
     free(vs.fv);
     free(vs.sv);
     free(vs.lv);
+    fy__view_labels_free(&vs.gl);
     return rc;
 }
 

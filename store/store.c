@@ -1832,28 +1832,20 @@ _Static_assert(offsetof(fy__slot_t, key) == 28, "slot header");
 
 static fy__group_t *group_new(push_t *P)
 {
-    /* the key, then the labels pointing into it (names and values are the key's bytes: name 0xFF value 0xFF ...) */
-    size_t lab_off = (sizeof(fy__group_t) + P->gk.key.len + 7) & ~(size_t)7; /* as fy__group_labels */
-    size_t sz = (lab_off + P->gk.n * sizeof(fy_store_label_t) + 63) & ~(size_t)63;
-    if (P->gk.key.len > UINT32_MAX)
+    /* The struct, then the key; the labels are split out of the key when a view needs them (fy__key_labels). That
+     * needs values without the separator 0xFF: every push whose grouping value is not valid UTF-8 is rejected on
+     * the group's own timestamp series (check_series), which marks the rejection key_caused, and then no group is
+     * created (B4 fixed). */
+    assert(P->gk.valid_utf8);
+    size_t sz = (sizeof(fy__group_t) + P->gk.key.len + 63) & ~(size_t)63;
+    if (P->gk.key.len > UINT32_MAX || P->gk.n > UINT32_MAX)
         abort();
     fy__group_t *g = aligned_alloc(64, sz);
     if (g == NULL)
         abort();
     memset(g, 0, sz);
-    char *key = (char *)(g + 1);
-    memcpy(key, P->gk.key.ptr, P->gk.key.len);
+    memcpy(g + 1, P->gk.key.ptr, P->gk.key.len);
     g->keylen = (uint32_t)P->gk.key.len;
-    fy_store_label_t *labels = fy__group_labels(g);
-    assert((char *)labels == (char *)g + lab_off);
-    const char *c = key;
-    for (size_t i = 0; i < P->gk.n; i++) {
-        labels[i].name = fy_str(c, P->gk.labels[i].name.len);
-        c += P->gk.labels[i].name.len + 1;
-        labels[i].value = fy_str(c, P->gk.labels[i].value.len);
-        c += P->gk.labels[i].value.len + 1;
-        assert(fy_str_eq(labels[i].name, P->gk.labels[i].name) && fy_str_eq(labels[i].value, P->gk.labels[i].value));
-    }
     g->nlabels = (uint32_t)P->gk.n;
     g->fams = g->fams_inline;
     g->cap_fams = FY_GROUP_INLINE_FAMS;
@@ -2230,16 +2222,48 @@ static void life_declare(fy__group_t *g, const fy_store_life_t *life)
 }
 
 /* The partial view handed to expiry, liveness and bulk-delete callbacks: no families. */
-static void life_view(const fy_store_t *s, const fy__group_t *g, fy_store_group_view_t *v)
+static void life_view(const fy_store_t *s, const fy__group_t *g, fy__view_labels_t *vl, fy_store_group_view_t *v)
 {
     memset(v, 0, sizeof(*v));
-    fy__group_view_head(s, g, v);
+    fy__group_view_head(s, g, vl, v);
 }
 
-void fy__group_view_head(const fy_store_t *s, const fy__group_t *g, fy_store_group_view_t *v)
+/* A byte loop rather than memchr: names and values are a few bytes, shorter than a call costs. */
+void fy__key_labels(fy_str_t key, uint32_t n, fy_store_label_t *out)
 {
+    const unsigned char *p = (const unsigned char *)key.ptr, *end = p + key.len, *e;
+    for (uint32_t i = 0; i < n; i++) {
+        for (e = p; e < end && *e != 0xff; e++)
+            ;
+        assert(e < end);
+        out[i].name = fy_str((const char *)p, (size_t)(e - p));
+        p = ++e;
+        if (i + 1 < n)
+            for (; e < end && *e != 0xff; e++)
+                ;
+        else
+            e = end;
+        assert(e < end || i + 1 == n);
+        out[i].value = fy_str((const char *)p, (size_t)(e - p));
+        p = e + (i + 1 < n);
+    }
+    assert(n == 0 ? key.len == 0 : p == end);
+}
+
+void fy__group_view_head(const fy_store_t *s, const fy__group_t *g, fy__view_labels_t *vl, fy_store_group_view_t *v)
+{
+    fy_store_label_t *l = vl->inl;
+    if (g->nlabels > FY_VIEW_LABELS_INLINE) {
+        if (g->nlabels > vl->cap_heap) {
+            free(vl->heap);
+            vl->cap_heap = 2 * g->nlabels;
+            vl->heap = xmalloc(vl->cap_heap * sizeof(*vl->heap));
+        }
+        l = vl->heap;
+    }
     v->key = fy__group_key(g);
-    v->labels = fy__group_labels(g);
+    fy__key_labels(v->key, g->nlabels, l);
+    v->labels = l;
     v->nlabels = g->nlabels;
     v->push_ns = g->push_ns;
     v->push_stamp_ns = g->push_stamp_ns;
@@ -2698,6 +2722,7 @@ uint64_t fy_store_expire(fy_store_t *s, int64_t now_ns, fy_store_group_cb_t cb, 
     P.s = s;
     uint64_t n = 0;
     int taken = 0;
+    fy__view_labels_t vl = {0};
     for (uint32_t i = 0; i < s->cfg.nshards; i++) {
         fy__shard_t *sh = &s->shards[i];
         pthread_mutex_lock(&sh->lock);
@@ -2709,7 +2734,7 @@ uint64_t fy_store_expire(fy_store_t *s, int64_t now_ns, fy_store_group_cb_t cb, 
             fy__group_t *g = sh->heap[0];
             if (cb) {
                 fy_store_group_view_t v;
-                life_view(s, g, &v);
+                life_view(s, g, &vl, &v);
                 cb(ctx, &v);
             }
             group_remove(&P, sh, g);
@@ -2720,6 +2745,7 @@ uint64_t fy_store_expire(fy_store_t *s, int64_t now_ns, fy_store_group_cb_t cb, 
     }
     if (taken)
         scratch_give(&P);
+    fy__view_labels_free(&vl);
     atomic_fetch_add(&s->expired, n);
     return n;
 }
@@ -2727,16 +2753,18 @@ uint64_t fy_store_expire(fy_store_t *s, int64_t now_ns, fy_store_group_cb_t cb, 
 int fy_store_foreach_life(fy_store_t *s, fy_store_group_cb_t cb, void *ctx)
 {
     int rc = 0;
+    fy__view_labels_t vl = {0};
     for (uint32_t i = 0; i < s->cfg.nshards && rc == 0; i++) {
         fy__shard_t *sh = &s->shards[i];
         pthread_mutex_lock(&sh->lock);
         for (fy__group_t *g = sh->life_head; g && rc == 0; g = g->lf->next) {
             fy_store_group_view_t v;
-            life_view(s, g, &v);
+            life_view(s, g, &vl, &v);
             rc = cb(ctx, &v);
         }
         pthread_mutex_unlock(&sh->lock);
     }
+    fy__view_labels_free(&vl);
     return rc;
 }
 
@@ -2860,13 +2888,14 @@ uint64_t fy_store_delete_where(fy_store_t *s, fy_store_group_cb_t pred, void *ct
     fy__group_t **v = NULL;
     size_t nv = 0, cap_v = 0;
     uint64_t *seen = xcalloc((s->cfg.nstripes + 63) / 64, sizeof(*seen));
+    fy__view_labels_t vl = {0};
     for (uint32_t i = 0; i < s->cfg.nshards; i++) {
         fy__shard_t *sh = &s->shards[i];
         pthread_mutex_lock(&sh->lock);
         nv = 0;
         for (size_t b = 0; b < sh->nbuckets; b++) {
-            /* what life_view and a predicate read of the group: its first two lines, its life fields, its key and
-             * labels (the bucket array itself is read in order, which the hardware prefetcher follows) */
+            /* what life_view and a predicate read of the group: its first two lines, its life fields and its key
+             * (the bucket array itself is read in order, which the hardware prefetcher follows) */
             if (b + 24 < sh->nbuckets && sh->buckets[b + 24] != NULL) {
                 const char *a = (const char *)sh->buckets[b + 24];
                 __builtin_prefetch(a);
@@ -2877,7 +2906,7 @@ uint64_t fy_store_delete_where(fy_store_t *s, fy_store_group_cb_t pred, void *ct
             }
             for (fy__group_t **pp = &sh->buckets[b], *g; (g = *pp) != NULL;) {
                 fy_store_group_view_t view;
-                life_view(s, g, &view);
+                life_view(s, g, &vl, &view);
                 if (pred(ctx, &view)) {
                     *pp = g->next;
                     sh->ngroups--;
@@ -2898,6 +2927,7 @@ uint64_t fy_store_delete_where(fy_store_t *s, fy_store_group_cb_t pred, void *ct
     }
     free(seen);
     free(v);
+    fy__view_labels_free(&vl);
     scratch_give(&P);
     atomic_fetch_add(&s->bulk_deleted, n);
     return n;

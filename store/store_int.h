@@ -25,6 +25,7 @@
 #include <sched.h>
 #include <stdatomic.h>
 #include <stdbool.h>
+#include <stdlib.h>
 
 /* Bucket of a hash in a shard's or stripe's table. The low bits already chose the shard/stripe, so the table uses
  * the high half (with the low bits, a shard would only ever fill 1/nshards of its buckets). */
@@ -182,10 +183,11 @@ static inline fy_str_t fy__gfam_name(const fy__gfam_t *g)
  * (chain, hash, family list, key length); the family list of up to FY_GROUP_INLINE_FAMS entries lives inside the
  * group and the key bytes follow the struct, so that one burst of prefetches after the bucket load brings in
  * everything the push reads of the group (at 1M series every object a push touches is a cache miss). The grouping
- * labels follow the key (fy__group_labels) and point into its bytes. The struct is 240 bytes: with its key and
- * labels, a group with one label and a key of up to 48 bytes fits the allocator's 320 class, with two labels and up
- * to 80 bytes the 384 class. What only groups with a declared lifetime (or a store with defaults) need is in a
- * separate fy__life_t. */
+ * labels are not stored: views split them out of the key (fy__key_labels), which is exact because label names and
+ * valid UTF-8 values never contain the separator 0xFF, and a group is only created with valid values (B4). The
+ * struct is 240 bytes: with its key, a group fits the allocator's 256 class for keys of up to 16 bytes (job="jobN")
+ * and the 320 class up to 80 bytes (job="node-exporter",instance="10.1.2.3:9100" is 40), whatever the number of
+ * labels. What only groups with a declared lifetime (or a store with defaults) need is in a separate fy__life_t. */
 #define FY_GROUP_INLINE_FAMS 4
 
 /* Expiry and liveness of a group, locked by its shard; allocated when the group declares a lifetime or the store
@@ -222,11 +224,9 @@ static inline fy_str_t fy__group_key(const fy__group_t *g)
     return fy_str((const char *)(g + 1), g->keylen);
 }
 
-/* The grouping labels, sorted by name: after the key, 8-aligned. */
-static inline fy_store_label_t *fy__group_labels(const fy__group_t *g)
-{
-    return (fy_store_label_t *)(void *)((char *)(uintptr_t)g + ((sizeof(*g) + g->keylen + 7) & ~(size_t)7));
-}
+/* Splits a canonical key of n labels into out[0..n), names and values pointing into the key's bytes (so sorted by
+ * name). The key must hold exactly 2n-1 separators, which holds for every stored group (see above). */
+void fy__key_labels(fy_str_t key, uint32_t n, fy_store_label_t *out);
 
 #define FY_HEAP_NONE UINT32_MAX
 
@@ -307,9 +307,25 @@ void fy__ebr_leave(fy_store_t *s, unsigned r);
 const char *fy__type_upper(int t);
 const char *fy__type_lower(int t);
 extern const char fy__help_push[], fy__help_fail[];
-/* Fills a group view's fields other than its families: key, labels, times, origin, version, and the life fields
- * (declared and effective TTL and interval, deadline). */
-void fy__group_view_head(const fy_store_t *s, const fy__group_t *g, fy_store_group_view_t *v);
+/* Where a view's grouping labels live while the view is used: inline for the usual handful, else a heap array that
+ * grows and is reused by the views built with the same fy__view_labels_t (free with fy__view_labels_free). */
+#define FY_VIEW_LABELS_INLINE 8
+typedef struct st_fy__view_labels_t {
+    fy_store_label_t *heap;
+    uint32_t cap_heap;
+    fy_store_label_t inl[FY_VIEW_LABELS_INLINE];
+} fy__view_labels_t;
+
+static inline void fy__view_labels_free(fy__view_labels_t *vl)
+{
+    free(vl->heap);
+    vl->heap = NULL;
+    vl->cap_heap = 0;
+}
+
+/* Fills a group view's fields other than its families: key, labels (in vl's storage: valid until vl is reused or
+ * freed), times, origin, version, and the life fields (declared and effective TTL and interval, deadline). */
+void fy__group_view_head(const fy_store_t *s, const fy__group_t *g, fy__view_labels_t *vl, fy_store_group_view_t *v);
 
 /* The slot key's length prefixes: LEB128 (7 bits per byte, low first). */
 static inline const char *fy__key_len(const char *p, uint32_t *v)
