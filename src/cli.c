@@ -4,6 +4,7 @@
  * usage texts, so all of it is unit-tested by table (tests/test_cli.c).
  */
 #include "cli.h"
+#include "groupkey.h"
 
 #include <assert.h>
 #include <errno.h>
@@ -24,20 +25,6 @@ static int bad_arg(char *err, size_t cap, const char *fmt, ...)
     vsnprintf(err, cap, fmt, ap);
     va_end(ap);
     return -1;
-}
-
-/* Prometheus label names, minus the reserved __ prefix the Pushgateway refuses in a grouping key. */
-static int label_name_ok(const char *s, size_t len)
-{
-    if (len == 0 || (len >= 2 && s[0] == '_' && s[1] == '_'))
-        return 0;
-    for (size_t i = 0; i < len; i++) {
-        char c = s[i];
-        int alpha = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_';
-        if (!alpha && !(i > 0 && c >= '0' && c <= '9'))
-            return 0;
-    }
-    return 1;
 }
 
 long fy_cli_parse_duration(const char *s)
@@ -68,7 +55,7 @@ static int parse_label(fy_cli_target_t *t, const char *arg, char *err, size_t ca
     if (eq == NULL)
         return bad_arg(err, cap, "--label \"%s\" is not name=value", arg);
     size_t nlen = (size_t)(eq - arg);
-    if (!label_name_ok(arg, nlen))
+    if (!fy_groupkey_label_name_ok(arg, nlen)) /* the server will parse them so */
         return bad_arg(err, cap, "invalid label name \"%.*s\"", (int)nlen, arg);
     if (nlen == 3 && memcmp(arg, "job", 3) == 0)
         return bad_arg(err, cap, "the job label comes from --job, not --label");

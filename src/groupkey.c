@@ -78,8 +78,7 @@ Error:
     return -1;
 }
 
-/* model.LabelName.IsValid of common v0.39 plus the reserved "__" prefix check of push.go. */
-static int proper_label_name(const char *p, size_t n)
+int fy_groupkey_label_name_ok(const char *p, size_t n)
 {
     if (n == 0 || (n >= 2 && p[0] == '_' && p[1] == '_'))
         return 0;
@@ -167,7 +166,7 @@ int fy_groupkey_parse(const char *job, size_t job_len, int job_b64, const char *
 
             int b64 = name_len >= B64_SUFFIX_LEN && memcmp(name + name_len - B64_SUFFIX_LEN, B64_SUFFIX, B64_SUFFIX_LEN) == 0;
             size_t trimmed_len = b64 ? name_len - B64_SUFFIX_LEN : name_len;
-            if (!proper_label_name(name, trimmed_len)) {
+            if (!fy_groupkey_label_name_ok(name, trimmed_len)) {
                 fy__go_quote(name, trimmed_len, q, sizeof(q));
                 return gk_fail(err, "improper label name %s", q, NULL, NULL);
             }

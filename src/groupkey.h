@@ -33,6 +33,10 @@ typedef struct st_fy_gk_label_t {
 int fy_groupkey_parse(const char *job, size_t job_len, int job_b64, const char *labels, size_t labels_len, size_t max_value,
                       char *scratch, fy_gk_label_t *out, size_t *nout, char *err);
 
+/** Whether a grouping-key label name is acceptable: model.LabelName.IsValid of common v0.39 plus push.go's check
+ * against the reserved "__" prefix. */
+int fy_groupkey_label_name_ok(const char *p, size_t n);
+
 static inline size_t fy_groupkey_max_labels(size_t labels_len)
 {
     return labels_len / 2 + 2;
