@@ -12,35 +12,10 @@
 
 #include "../src/crc32c.c"
 #include "../src/persist_log.c"
+#include "../tests/log_notes.h"
 
 /* writer mode: the notifications, as the server's release mark */
-static pthread_mutex_t note_mu = PTHREAD_MUTEX_INITIALIZER;
-static pthread_cond_t note_cv = PTHREAD_COND_INITIALIZER;
-static uint64_t note_durable;
-static int note_err;
-
-static void note(void *ctx, uint64_t durable_seq, int err)
-{
-    (void)ctx;
-    pthread_mutex_lock(&note_mu);
-    note_durable = durable_seq;
-    note_err = err;
-    pthread_cond_broadcast(&note_cv);
-    pthread_mutex_unlock(&note_mu);
-}
-
-static int append_notified(fy_log_t *log, const uint8_t *rec, size_t len)
-{
-    uint64_t seq;
-    if (fy_log_submit(log, 1, rec, len, &seq) != 0)
-        return -1;
-    pthread_mutex_lock(&note_mu);
-    while (note_durable < seq && note_err == 0)
-        pthread_cond_wait(&note_cv, &note_mu);
-    int rc = note_durable >= seq ? 0 : -1;
-    pthread_mutex_unlock(&note_mu);
-    return rc;
-}
+static fy_log_notes_t notes = FY_LOG_NOTES_INIT;
 
 typedef struct {
     fy_log_t *log;
@@ -79,7 +54,7 @@ static void *worker(void *arg)
             w->lat = nl;
             w->caplat = ncap;
         }
-        if ((w->writer ? append_notified(w->log, rec, w->rec_len) : fy_log_append(w->log, 1, rec, w->rec_len, NULL)) != 0) {
+        if ((w->writer ? fy_log_append_notified(w->log, &notes, 1, rec, w->rec_len) : fy_log_append(w->log, 1, rec, w->rec_len, NULL)) != 0) {
             w->failed = 1;
             break;
         }
@@ -123,9 +98,8 @@ int fy_bench_persist_run(unsigned nthreads, int writer, size_t rec_len, double s
         remove_log_dir(dir);
         return -1;
     }
-    note_durable = 0;
-    note_err = 0;
-    if (writer && fy_log_start_writer(log, note, NULL) != 0) {
+    fy_log_notes_reset(&notes);
+    if (writer && fy_log_start_writer(log, fy_log_note, &notes) != 0) {
         fy_log_close(log);
         remove_log_dir(dir);
         return -1;

@@ -8,6 +8,7 @@
 
 #include "../src/crc32c.c"
 #include "../src/persist_log.c"
+#include "log_notes.h"
 
 static char *D;
 
@@ -461,38 +462,6 @@ static void test_sync_failure(void **state)
     pt_seen_free(&seen);
 }
 
-/* The writer thread: what notify was told, in order. */
-typedef struct {
-    pthread_mutex_t mu;
-    pthread_cond_t cv;
-    uint64_t durable; /* last durable_seq notified */
-    int err;          /* last err notified */
-    unsigned calls, errs, went_down;
-} notes_t;
-
-static void note(void *ctx, uint64_t durable_seq, int err)
-{
-    notes_t *n = ctx;
-    pthread_mutex_lock(&n->mu);
-    if (durable_seq < n->durable)
-        n->went_down++;
-    n->durable = durable_seq;
-    n->err = err;
-    n->calls++;
-    n->errs += err != 0;
-    pthread_cond_broadcast(&n->cv);
-    pthread_mutex_unlock(&n->mu);
-}
-
-/* Waits until notify reported durable_seq >= seq or an error. */
-static void wait_note(notes_t *n, uint64_t seq)
-{
-    pthread_mutex_lock(&n->mu);
-    while (n->durable < seq && n->err == 0)
-        pthread_cond_wait(&n->cv, &n->mu);
-    pthread_mutex_unlock(&n->mu);
-}
-
 #define SUBMITTERS 4
 #define PER_SUBMITTER 50
 
@@ -516,11 +485,11 @@ static void *submit_some(void *arg)
 static void test_writer(void **state)
 {
     (void)state;
-    static notes_t n = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0, 0, 0, 0, 0};
+    static fy_log_notes_t n = FY_LOG_NOTES_INIT;
     fy_log_t *log;
     char err[512];
     assert_int_equal(fy_log_open(D, 1, &log, err, sizeof(err)), 0);
-    assert_int_equal(fy_log_start_writer(log, note, &n), 0);
+    assert_int_equal(fy_log_start_writer(log, fy_log_note, &n), 0);
     pthread_t t[SUBMITTERS];
     submitter_t sub[SUBMITTERS];
     for (int i = 0; i < SUBMITTERS; i++) {
@@ -534,7 +503,7 @@ static void test_writer(void **state)
     }
     assert_int_equal(last, SUBMITTERS * PER_SUBMITTER);
     /* nobody waits: the writer alone makes them durable and says so */
-    wait_note(&n, last);
+    fy_log_notes_wait(&n, last);
     assert_int_equal(n.durable, last);
     assert_int_equal(n.errs, 0);
     assert_int_equal(n.went_down, 0);
@@ -548,7 +517,7 @@ static void test_writer(void **state)
     assert_int_equal(seq, last + 1);
     assert_int_equal(fy_log_submit(log, 3, "rotated", 7, &seq), 0);
     assert_int_equal(fy_log_rotate(log, NULL), 0);
-    wait_note(&n, seq);
+    fy_log_notes_wait(&n, seq);
     assert_int_equal(n.durable, seq);
     assert_int_equal(fy_log_close(log), 0);
 
@@ -574,18 +543,18 @@ static void test_writer(void **state)
 static void test_writer_failure(void **state)
 {
     (void)state;
-    static notes_t n = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0, 0, 0, 0, 0};
+    static fy_log_notes_t n = FY_LOG_NOTES_INIT;
     fy_log_t *log;
     char err[512];
     assert_int_equal(fy_log_open(D, 1, &log, err, sizeof(err)), 0);
-    assert_int_equal(fy_log_start_writer(log, note, &n), 0);
+    assert_int_equal(fy_log_start_writer(log, fy_log_note, &n), 0);
     uint64_t seq;
     assert_int_equal(fy_log_submit(log, 1, "ok", 2, &seq), 0);
-    wait_note(&n, seq);
+    fy_log_notes_wait(&n, seq);
     assert_int_equal(n.durable, 1);
     fy__persist_sync = failing_sync;
     assert_int_equal(fy_log_submit(log, 1, "lost", 4, &seq), 0);
-    wait_note(&n, seq);
+    fy_log_notes_wait(&n, seq);
     /* told once: record 1 is durable, the rest never will be */
     assert_int_equal(n.durable, 1);
     assert_int_equal(n.err, EIO);

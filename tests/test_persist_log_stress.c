@@ -13,6 +13,7 @@
 
 #include "../src/crc32c.c"
 #include "../src/persist_log.c"
+#include "log_notes.h"
 
 #define PER_THREAD 400
 #define MAX_SECONDS 4.0
@@ -22,36 +23,8 @@ static fy_log_t *L;
 static _Atomic int stop;
 static int with_writer;
 
-/* writer mode: what the notify callback said */
-static pthread_mutex_t note_mu = PTHREAD_MUTEX_INITIALIZER;
-static pthread_cond_t note_cv = PTHREAD_COND_INITIALIZER;
-static uint64_t note_durable;
-static int note_err;
-
-static void note(void *ctx, uint64_t durable_seq, int err)
-{
-    (void)ctx;
-    pthread_mutex_lock(&note_mu);
-    assert_true(durable_seq >= note_durable);
-    note_durable = durable_seq;
-    note_err = err;
-    pthread_cond_broadcast(&note_cv);
-    pthread_mutex_unlock(&note_mu);
-}
-
-/* An append as the server does it in durable mode: submit, then wait to be told. */
-static int append_notified(unsigned type, const void *rec, size_t len)
-{
-    uint64_t seq;
-    if (fy_log_submit(L, type, rec, len, &seq) != 0)
-        return -1;
-    pthread_mutex_lock(&note_mu);
-    while (note_durable < seq && note_err == 0)
-        pthread_cond_wait(&note_cv, &note_mu);
-    int rc = note_durable >= seq ? 0 : -1;
-    pthread_mutex_unlock(&note_mu);
-    return rc;
-}
+/* writer mode: what the writer thread notified */
+static fy_log_notes_t notes = FY_LOG_NOTES_INIT;
 
 static double now_s(void)
 {
@@ -76,7 +49,7 @@ static void *appender(void *arg)
         memcpy(rec + 4, &i, sizeof(i));
         uint64_t seq;
         if (with_writer)
-            assert_int_equal(append_notified(1 + a->id, rec, sizeof(rec)), 0);
+            assert_int_equal(fy_log_append_notified(L, &notes, 1 + a->id, rec, sizeof(rec)), 0);
         else
             assert_int_equal(fy_log_append(L, 1 + a->id, rec, sizeof(rec), &seq), 0);
         a->acked++;
@@ -125,10 +98,9 @@ static void run(unsigned nthreads, int writer)
     char *dir = pt_mkdtemp(), err[512];
     assert_int_equal(fy_log_open(dir, 1, &L, err, sizeof(err)), 0);
     with_writer = writer;
-    note_durable = 0;
-    note_err = 0;
+    fy_log_notes_reset(&notes);
     if (writer)
-        assert_int_equal(fy_log_start_writer(L, note, NULL), 0);
+        assert_int_equal(fy_log_start_writer(L, fy_log_note, &notes), 0);
     atomic_store(&stop, 0);
     pthread_t th[8], rot;
     appender_t a[8];
@@ -149,6 +121,7 @@ static void run(unsigned nthreads, int writer)
     fy_log_stats_t st;
     fy_log_get_stats(L, &st);
     assert_int_equal(fy_log_close(L), 0);
+    assert_int_equal(notes.went_down, 0); /* the durable mark the writer reports never goes back */
     assert_int_equal(st.appends, acked);
     assert_true(st.syncs >= 1 && st.syncs <= st.appends);
     printf("# %u appenders%s: %" PRIu64 " appends, %" PRIu64 " fdatasyncs (%.2f per append, mean batch %.1f, max %" PRIu64
