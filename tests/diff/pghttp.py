@@ -47,20 +47,27 @@ class Server:
         raise RuntimeError("%s did not come up on port %d within %.0fs" % (self.name, self.port, timeout))
 
     def stop(self, timeout=10.0):
-        if self.proc is None or self.proc.poll() is not None:
-            return self.proc.returncode if self.proc else None
-        self.proc.send_signal(signal.SIGTERM)
-        try:
-            return self.proc.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            return self.proc.wait(timeout=timeout)
+        if self.proc is None:
+            return None
+        return stop_process(self.proc, timeout=timeout)
 
     def __enter__(self):
         return self.start()
 
     def __exit__(self, *exc):
         self.stop()
+
+
+def stop_process(proc, sig=signal.SIGTERM, timeout=10.0):
+    """Sends sig to a running process (by its PID), waits up to timeout, SIGKILLs it if still there; its exit code."""
+    if proc.poll() is not None:
+        return proc.returncode
+    proc.send_signal(sig)
+    try:
+        return proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        return proc.wait(timeout=timeout)
 
 
 def request(port, method, path, body=None, headers=None, timeout=10.0):

@@ -160,12 +160,7 @@ def run_suite(name, gw, port):
 
     proc = subprocess.Popen([FERRY, "run"] + key + ["--", "sleep", "30"], env=ENV, stderr=subprocess.PIPE)
     time.sleep(0.3)
-    proc.send_signal(signal.SIGTERM)
-    try:
-        rc = proc.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        rc = proc.wait()
+    rc = pghttp.stop_process(proc)
     check(rc == 143, "%s: SIGTERM forwarded to the job, exit 143 (got %d)" % (name, rc))
     check(value(group(port, labels), "job_killed_by_signal") == 15, "%s: signal 15 pushed" % name)
     check(value(group(port, labels), "job_last_success_timestamp_seconds") == last_ok,

@@ -136,13 +136,7 @@ def example_end_to_end():
         check(up is not None and len(up) == 1 and up[0][0].get("instance") == "127.0.0.1:%d" % ferry_port,
               "the ferry target is the example's Ferry: %r" % (up,))
     finally:
-        if run.poll() is None:
-            run.send_signal(signal.SIGTERM)
-        try:
-            rc = run.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            run.kill()
-            rc = run.wait()
+        rc = pghttp.stop_process(run, timeout=20)
         # anything run.sh failed to stop is a failure, and is stopped here by its PID
         for name, pid in pids.items():
             left = alive(pid)
@@ -179,12 +173,7 @@ def simulator_survives_failures():
             check(re.search(rb'^processed_items\{instance="",job="sim/test"\} \d+$', body, re.M) is not None,
                   "processed_items of job sim/test is on the gateway")
     finally:
-        sim.send_signal(signal.SIGTERM)
-        try:
-            rc = sim.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            sim.kill()
-            rc = sim.wait()
+        rc = pghttp.stop_process(sim)
     check(rc == 0, "the simulator exits 0 on SIGTERM (got %s)" % rc)
     check(out.wait_for(r"simulator: stopped after \d+ items", 5) is not None, "the simulator says it stopped")
 
