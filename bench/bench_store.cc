@@ -1,6 +1,7 @@
 // bench_store.cc: registers the store benchmark bodies (bench/store_bench.c) with Google Benchmark.
 #include <benchmark/benchmark.h>
 
+#include "bench_rand.h"
 #include "store_bench.h"
 
 #include <cstdlib>
@@ -57,12 +58,8 @@ static void BM_StorePushRandom(benchmark::State &st)
         g_store[which] = fy_bench_store_new(ngroups);
     uint64_t x = 0x9e3779b97f4a7c15ull * (uint64_t)(st.thread_index() + 1);
     int64_t now = 2;
-    for (auto _ : st) {
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        benchmark::DoNotOptimize(fy_bench_store_push(g_store[which], (size_t)(x % ngroups), now++));
-    }
+    for (auto _ : st)
+        benchmark::DoNotOptimize(fy_bench_store_push(g_store[which], (size_t)(fy_bench_rand(&x) % ngroups), now++));
     st.SetItemsProcessed(st.iterations());
 }
 BENCHMARK(BM_StorePushRandom)->Arg(84)->Arg(84000)->Threads(1)->Threads(2)->UseRealTime();

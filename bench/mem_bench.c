@@ -9,6 +9,8 @@
  */
 #include "mem_bench.h"
 
+#include "bench_rand.h"
+
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdlib.h>
@@ -21,15 +23,6 @@ struct st_fy_bench_chase_t {
     size_t nlines;
     uintptr_t at;
 };
-
-static uint64_t next_rand(uint64_t *s)
-{
-    /* splitmix64: any decent generator will do, this one needs no state beyond a word */
-    uint64_t z = (*s += 0x9e3779b97f4a7c15ull);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-    return z ^ (z >> 31);
-}
 
 fy_bench_chase_t *fy_bench_chase_new(size_t bytes, uint64_t seed)
 {
@@ -44,7 +37,7 @@ fy_bench_chase_t *fy_bench_chase_new(size_t bytes, uint64_t seed)
     for (size_t i = 0; i < c->nlines; i++)
         order[i] = i;
     for (size_t i = c->nlines - 1; i > 0; i--) { /* Fisher-Yates: one cycle through every line in random order */
-        size_t j = (size_t)(next_rand(&seed) % (i + 1));
+        size_t j = (size_t)(fy_bench_rand(&seed) % (i + 1));
         size_t t = order[i];
         order[i] = order[j];
         order[j] = t;

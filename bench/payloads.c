@@ -4,6 +4,8 @@
  */
 #include "payloads.h"
 
+#include "bench_rand.h"
+
 #include "fy_num.h"
 
 #include <stdint.h>
@@ -19,10 +21,7 @@ typedef struct {
 
 static uint64_t rnd(gen_t *g)
 {
-    g->rng ^= g->rng << 13;
-    g->rng ^= g->rng >> 7;
-    g->rng ^= g->rng << 17;
-    return g->rng;
+    return fy_bench_rand(&g->rng);
 }
 
 static void put(gen_t *g, const char *s, size_t n)
