@@ -753,7 +753,8 @@ static int foreach_internal(fy_store_t *s, fy_store_group_cb_t cb, after_cb_t af
         pthread_mutex_lock(&sh->lock);
         refs = grow(refs, &cap, n + sh->ngroups + 1, sizeof(*refs));
         for (size_t b = 0; b < sh->nbuckets; b++)
-            for (fy__group_t *g = sh->buckets[b]; g; g = g->next) {
+            if (fy__gt_live(sh->buckets[b])) {
+                const fy__group_t *g = fy__gt_group(sh->buckets[b]);
                 refs[n].key = malloc(g->keylen + 1);
                 if (refs[n].key == NULL)
                     abort();
@@ -771,10 +772,7 @@ static int foreach_internal(fy_store_t *s, fy_store_group_cb_t cb, after_cb_t af
     for (size_t i = 0; i < n && rc == 0; i++) {
         fy__shard_t *sh = &s->shards[refs[i].hash & (s->cfg.nshards - 1)];
         pthread_mutex_lock(&sh->lock);
-        fy__group_t *g;
-        for (g = sh->buckets[FY_BUCKET(refs[i].hash, sh->nbuckets)]; g; g = g->next)
-            if (g->hash == refs[i].hash && fy_str_eq_mem(fy__group_key(g), refs[i].key, refs[i].len))
-                break;
+        fy__group_t *g = fy__group_find(sh, refs[i].hash, fy_str(refs[i].key, refs[i].len));
         if (g) {
             fy_store_group_view_t v;
             build_view(s, g, &vs, &v);

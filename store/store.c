@@ -580,7 +580,7 @@ fy_store_t *fy_store_create(const fy_store_config_t *cfg)
     for (uint32_t i = 0; i < s->cfg.nshards; i++) {
         pthread_mutex_init(&s->shards[i].lock, &ma);
         s->shards[i].nbuckets = 16;
-        s->shards[i].buckets = xcalloc(16, sizeof(fy__group_t *));
+        s->shards[i].buckets = xcalloc(16, sizeof(uint64_t));
     }
     pthread_mutexattr_destroy(&ma);
     for (uint32_t i = 0; i < s->cfg.nstripes; i++) {
@@ -609,8 +609,8 @@ void fy_store_destroy(fy_store_t *s)
     for (uint32_t i = 0; i < s->cfg.nshards; i++) {
         fy__shard_t *sh = &s->shards[i];
         for (size_t b = 0; b < sh->nbuckets; b++)
-            for (fy__group_t *g = sh->buckets[b], *nx; g; g = nx) {
-                nx = g->next;
+            if (fy__gt_live(sh->buckets[b])) {
+                fy__group_t *g = fy__gt_group(sh->buckets[b]);
                 for (uint32_t k = 0; k < g->nfams; k++)
                     gfam_free_now(g->fams[k]);
                 if (g->fams != g->fams_inline)
@@ -832,42 +832,87 @@ void fy__render_series(buf_t *b, fy_str_t name, int type, const char *key, uint3
 /* ------------------------------------------------------------------------------------------------------------- */
 /* Groups. */
 
-static fy__group_t *group_find(fy__shard_t *sh, uint64_t h, fy_str_t key)
+fy__group_t *fy__group_find(const fy__shard_t *sh, uint64_t h, fy_str_t key)
 {
-    for (fy__group_t *g = sh->buckets[FY_BUCKET(h, sh->nbuckets)]; g; g = g->next)
-        if (g->hash == h && fy_str_eq(fy__group_key(g), key))
-            return g;
-    return NULL;
+    size_t mask = sh->nbuckets - 1;
+    uint64_t tag = fy__gt_tag(h);
+    for (size_t i = FY_BUCKET(h, sh->nbuckets);; i = (i + 1) & mask) {
+        uint64_t e = sh->buckets[i];
+        if (e == 0)
+            return NULL; /* the table always has an empty entry (group_insert) */
+        if ((e & ~FY_GT_PTR_MASK) == tag && e != FY_GT_TOMB) {
+            fy__group_t *g = fy__gt_group(e);
+            if (g->hash == h && fy_str_eq(fy__group_key(g), key))
+                return g;
+        }
+    }
 }
 
+static fy__group_t *group_find(fy__shard_t *sh, uint64_t h, fy_str_t key)
+{
+    return fy__group_find(sh, h, key);
+}
+
+/* Puts the entry e of a group with hash h into the first free entry of its probe sequence in b. */
+static size_t gt_place(uint64_t *b, size_t nb, uint64_t h, uint64_t e)
+{
+    size_t i = FY_BUCKET(h, nb);
+    while (fy__gt_live(b[i]))
+        i = (i + 1) & (nb - 1);
+    b[i] = e;
+    return i;
+}
+
+/* Inserts a group that is not in the table (group_find missed it under the same lock). The table is rebuilt when
+ * live and removed entries would pass 3/4 of it: twice as large when the groups alone pass half of it, else at the
+ * same size to drop the removed entries (churn, bulk deletes), which leaves at least a quarter of the table to fill
+ * before the next rebuild. Rebuilding reads every group's hash, as the chained table's resize did. */
 static void group_insert(fy__shard_t *sh, fy__group_t *g)
 {
-    if (sh->ngroups >= sh->nbuckets) {
-        size_t nb = sh->nbuckets * 2;
-        fy__group_t **b = xcalloc(nb, sizeof(*b));
+    assert(((uintptr_t)g & ~FY_GT_PTR_MASK) == 0);
+    if (4 * (sh->ngroups + sh->ntomb + 1) > 3 * sh->nbuckets) {
+        size_t nb = sh->nbuckets;
+        if (2 * (sh->ngroups + 1) > nb)
+            nb *= 2;
+        uint64_t *b = xcalloc(nb, sizeof(*b));
         for (size_t i = 0; i < sh->nbuckets; i++)
-            for (fy__group_t *x = sh->buckets[i], *nx; x; x = nx) {
-                nx = x->next;
-                x->next = b[FY_BUCKET(x->hash, nb)];
-                b[FY_BUCKET(x->hash, nb)] = x;
-            }
+            if (fy__gt_live(sh->buckets[i]))
+                gt_place(b, nb, fy__gt_group(sh->buckets[i])->hash, sh->buckets[i]);
         free(sh->buckets);
         /* atomic for fy_store_push's prefetch of its bucket, which reads these without the lock */
         __atomic_store_n(&sh->buckets, b, __ATOMIC_RELAXED);
         __atomic_store_n(&sh->nbuckets, nb, __ATOMIC_RELAXED);
+        sh->ntomb = 0;
     }
-    g->next = sh->buckets[FY_BUCKET(g->hash, sh->nbuckets)];
-    sh->buckets[FY_BUCKET(g->hash, sh->nbuckets)] = g;
+    size_t i = FY_BUCKET(g->hash, sh->nbuckets);
+    while (fy__gt_live(sh->buckets[i]))
+        i = (i + 1) & (sh->nbuckets - 1);
+    if (sh->buckets[i] == FY_GT_TOMB)
+        sh->ntomb--;
+    sh->buckets[i] = fy__gt_tag(g->hash) | (uint64_t)(uintptr_t)g;
     sh->ngroups++;
+}
+
+/* Removes table entry i (a live one). It becomes empty if the next one is, since no probe sequence then passes
+ * through it to reach a later entry; else a tombstone. Safe while a walk in entry order is at i. */
+static void gt_remove_at(fy__shard_t *sh, size_t i)
+{
+    assert(fy__gt_live(sh->buckets[i]));
+    if (sh->buckets[(i + 1) & (sh->nbuckets - 1)] == 0) {
+        sh->buckets[i] = 0;
+    } else {
+        sh->buckets[i] = FY_GT_TOMB;
+        sh->ntomb++;
+    }
+    sh->ngroups--;
 }
 
 static void group_unlink(fy__shard_t *sh, fy__group_t *g)
 {
-    fy__group_t **pp = &sh->buckets[FY_BUCKET(g->hash, sh->nbuckets)];
-    while (*pp != g)
-        pp = &(*pp)->next;
-    *pp = g->next;
-    sh->ngroups--;
+    size_t i = FY_BUCKET(g->hash, sh->nbuckets);
+    while (fy__gt_group(sh->buckets[i]) != g || !fy__gt_live(sh->buckets[i]))
+        i = (i + 1) & (sh->nbuckets - 1);
+    gt_remove_at(sh, i);
 }
 
 static int label_cmp_name(const void *x, const void *y)
@@ -1827,7 +1872,7 @@ static void ts_create(push_t *P, fy__group_t *g)
 
 /* The sizes the memory per group rests on (see store_int.h and docs/store.md). */
 _Static_assert(sizeof(fy__gfam_t) == 32, "gfam header");
-_Static_assert(sizeof(fy__group_t) == 240, "group struct");
+_Static_assert(sizeof(fy__group_t) == 232, "group struct");
 _Static_assert(offsetof(fy__slot_t, key) == 28, "slot header");
 
 static fy__group_t *group_new(push_t *P)
@@ -2500,16 +2545,23 @@ int fy_store_push_life(fy_store_t *s, const fy_store_label_t *gkl, size_t ngk, f
          * vain (a prefetch never faults; the address is computed as an integer) */
         uintptr_t b = (uintptr_t)__atomic_load_n(&sh->buckets, __ATOMIC_RELAXED);
         size_t nb = __atomic_load_n(&sh->nbuckets, __ATOMIC_RELAXED);
-        __builtin_prefetch((const void *)(b + FY_BUCKET(P.gk.hash, nb) * sizeof(fy__group_t *)));
+        __builtin_prefetch((const void *)(b + FY_BUCKET(P.gk.hash, nb) * sizeof(uint64_t)));
     }
     int rejected = precheck(&P);
     if (!rejected)
         prepare_fams(&P, 0); /* as for an existing group (the common case); redone below for a new one */
     pthread_mutex_lock(&sh->lock);
-    const char *g0 = (const char *)sh->buckets[FY_BUCKET(P.gk.hash, sh->nbuckets)];
-    if (g0)
-        for (size_t off = 0; off < sizeof(fy__group_t) + P.gk.key.len; off += 64)
-            __builtin_prefetch(g0 + off);
+    {
+        /* the group the lookup will read: the first entry with the key's tag (rarely another group) */
+        uint64_t tag = fy__gt_tag(P.gk.hash), e;
+        for (size_t i = FY_BUCKET(P.gk.hash, sh->nbuckets); (e = sh->buckets[i]) != 0; i = (i + 1) & (sh->nbuckets - 1))
+            if ((e & ~FY_GT_PTR_MASK) == tag && e != FY_GT_TOMB) {
+                const char *g0 = (const char *)fy__gt_group(e);
+                for (size_t off = 0; off < sizeof(fy__group_t) + P.gk.key.len; off += 64)
+                    __builtin_prefetch(g0 + off);
+                break;
+            }
+    }
     if (!rejected)
         prepare_series(&P);
     fy__group_t *g = group_find(sh, P.gk.hash, P.gk.key);
@@ -2896,26 +2948,24 @@ uint64_t fy_store_delete_where(fy_store_t *s, fy_store_group_cb_t pred, void *ct
         for (size_t b = 0; b < sh->nbuckets; b++) {
             /* what life_view and a predicate read of the group: its first two lines, its life fields and its key
              * (the bucket array itself is read in order, which the hardware prefetcher follows) */
-            if (b + 24 < sh->nbuckets && sh->buckets[b + 24] != NULL) {
-                const char *a = (const char *)sh->buckets[b + 24];
+            if (b + 24 < sh->nbuckets && fy__gt_live(sh->buckets[b + 24])) {
+                const char *a = (const char *)fy__gt_group(sh->buckets[b + 24]);
                 __builtin_prefetch(a);
                 __builtin_prefetch(a + 64);
                 __builtin_prefetch(a + offsetof(fy__group_t, deadline_ns));
                 __builtin_prefetch(a + sizeof(fy__group_t));
                 __builtin_prefetch(a + sizeof(fy__group_t) + 64);
             }
-            for (fy__group_t **pp = &sh->buckets[b], *g; (g = *pp) != NULL;) {
-                fy_store_group_view_t view;
-                life_view(s, g, &vl, &view);
-                if (pred(ctx, &view)) {
-                    *pp = g->next;
-                    sh->ngroups--;
-                    life_unlink(sh, g);
-                    GROW(v, nv, cap_v);
-                    v[nv++] = g;
-                } else {
-                    pp = &g->next;
-                }
+            if (!fy__gt_live(sh->buckets[b]))
+                continue;
+            fy__group_t *g = fy__gt_group(sh->buckets[b]);
+            fy_store_group_view_t view;
+            life_view(s, g, &vl, &view);
+            if (pred(ctx, &view)) {
+                gt_remove_at(sh, b);
+                life_unlink(sh, g);
+                GROW(v, nv, cap_v);
+                v[nv++] = g;
             }
         }
         if (nv > 0)

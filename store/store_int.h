@@ -39,6 +39,29 @@ typedef struct st_fy__gfam_t fy__gfam_t;
 typedef struct st_fy__fam_t fy__fam_t;
 typedef struct st_fy__group_t fy__group_t;
 
+/* A shard's group table is open-addressed (linear probing) and each 8-byte entry holds the group's address in its low
+ * 48 bits (user-space addresses on x86-64 and arm64 fit in 47) and 16 bits of the group's hash above them (bits 16-31,
+ * which neither the shard nor the bucket uses). A lookup compares tags inside the table and reads only the group it
+ * is after: with chained buckets, a third of the lookups at 1M series also read a colliding group first, one cache
+ * miss each (docs/store.md). 0 is an empty entry, FY_GT_TOMB a removed one (probes go on past it). */
+#define FY_GT_TOMB ((uint64_t)1)
+#define FY_GT_PTR_MASK ((UINT64_C(1) << 48) - 1)
+
+static inline uint64_t fy__gt_tag(uint64_t hash)
+{
+    return (hash >> 16 & 0xffff) << 48;
+}
+
+static inline int fy__gt_live(uint64_t e)
+{
+    return e > FY_GT_TOMB; /* a group's address is 64-byte aligned and never 0 */
+}
+
+static inline fy__group_t *fy__gt_group(uint64_t e)
+{
+    return (fy__group_t *)(uintptr_t)(e & FY_GT_PTR_MASK);
+}
+
 /* One series of one gfam: its values as pushed. Every output (text, protobuf, OpenMetrics, JSON, snapshots) is
  * rendered from these at scrape time: pre-rendered lines would repeat the label strings that the slot already holds,
  * and were most of the store's memory. A fast-path push that re-sends a family of the same shape (same series, same
@@ -180,7 +203,7 @@ static inline fy_str_t fy__gfam_name(const fy__gfam_t *g)
 }
 
 /* Groups are 64-byte aligned and laid out for the push: the first line holds what the lookup and the fast path read
- * (chain, hash, family list, key length); the family list of up to FY_GROUP_INLINE_FAMS entries lives inside the
+ * (hash, family list, key length); the family list of up to FY_GROUP_INLINE_FAMS entries lives inside the
  * group and the key bytes follow the struct, so that one burst of prefetches after the bucket load brings in
  * everything the push reads of the group (at 1M series every object a push touches is a cache miss). The grouping
  * labels are not stored: views split them out of the key (fy__key_labels), which is exact because label names and
@@ -198,7 +221,6 @@ typedef struct st_fy__life_t {
 } fy__life_t;
 
 struct st_fy__group_t {
-    fy__group_t *next; /* shard bucket chain */
     uint64_t hash;
     fy__gfam_t **fams; /* pushed families sorted by name; entries are swapped atomically by fast-path pushes;
                         * points at fams_inline while they fit */
@@ -248,8 +270,8 @@ typedef struct st_fy__shard_t {
     /* text scrapes running (each counts itself in every shard): a fast-path push frees the gfams it replaces at once
      * when there are none, so that the next push reuses that memory while it is still in the cache */
     _Atomic uint32_t readers;
-    fy__group_t **buckets;
-    size_t nbuckets, ngroups;
+    uint64_t *buckets; /* the group table (see FY_GT_TOMB); nbuckets is a power of two */
+    size_t nbuckets, ngroups, ntomb;
     fy__retire_list_t retired;
     /* groups with a deadline, min-heap by deadline (fy_store_expire); groups with a TTL or interval in effect */
     fy__group_t **heap;
@@ -299,6 +321,7 @@ void fy__render_series(fy__buf_t *b, fy_str_t name, int type, const char *key, u
                        const fy_series_t *se);
 uint64_t fy__hash(const void *p, size_t n);
 fy__fam_t *fy__fam_find(fy__stripe_t *st, uint64_t h, fy_str_t name);
+fy__group_t *fy__group_find(const fy__shard_t *sh, uint64_t h, fy_str_t key);
 void fy__fam_merge(fy_store_t *s, fy__stripe_t *st, fy__fam_t *f);
 int fy__slot_cmp(const fy__slot_t *a, const fy__slot_t *b);
 const fy__gfam_t *fy__group_gfam(const fy__group_t *g, fy_str_t name);
