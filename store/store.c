@@ -1046,6 +1046,9 @@ typedef struct st_push_t {
     size_t cap_idx;
     fy__gfam_t **gone;
     size_t cap_gone;
+    /* the push's shape (push_shape); shape_ok: it has one (else no blind path, and the group keeps {0, 0}) */
+    uint64_t shape[2];
+    int shape_ok;
 } push_t;
 
 /* A push's temporary arrays survive in a per-thread cache between pushes, so that a steady stream of pushes does not
@@ -1224,7 +1227,6 @@ static void prep_series(push_t *P, pser_t *ps)
         key_add(&P->scratch, labs[i].name, labs[i].value);
     ps->keylen = (uint32_t)(P->scratch.n - ps->key_off);
     ps->nlabels = (uint16_t)nl;
-    ps->hash = fy__hash(P->scratch.p + ps->key_off, ps->keylen);
 }
 
 static int pfam_cmp(const void *x, const void *y)
@@ -1872,7 +1874,7 @@ static void ts_create(push_t *P, fy__group_t *g)
 
 /* The sizes the memory per group rests on (see store_int.h and docs/store.md). */
 _Static_assert(sizeof(fy__gfam_t) == 32, "gfam header");
-_Static_assert(sizeof(fy__group_t) == 232, "group struct");
+_Static_assert(sizeof(fy__group_t) == 248, "group struct");
 _Static_assert(offsetof(fy__slot_t, key) == 28, "slot header");
 
 static fy__group_t *group_new(push_t *P)
@@ -2014,24 +2016,129 @@ static int same_shape(const push_t *P, const pfam_t *pf, const fy__gfam_t *old)
     return 1;
 }
 
-/* Writes a series' new values into its record (see fy__rec_read for the readers' side). */
-static void rec_rewrite(fy__rec_t *r, const fy_series_t *se)
+/* The seqlock value a push writes into the records it rewrites: odd while writing (q + 1), then q + 2, with q taken
+ * from the group's version, which every push to the group raises, rather than read from the record. Each rewrite
+ * thus still moves a record's seq to a value it never had (records start at 0, and a group's records are written
+ * only by pushes to it, under its shard lock), and the write needs no load of the record's line: at 1M series that
+ * line is a cache miss, and a load would wait for it where stores do not. */
+static uint32_t rec_seq_base(const fy__group_t *g)
 {
-    uint32_t q = __atomic_load_n(&r->seq, __ATOMIC_RELAXED);
+    return (uint32_t)(2 * (g->version + 1));
+}
+
+/* Writes a series' new values into its record, whose points (if any) start at pts (see fy__rec_read for the
+ * readers' side). */
+static void rec_rewrite(fy__rec_t *r, fy_point_t *pts, const fy_series_t *se, uint32_t q)
+{
     __atomic_store_n(&r->seq, q + 1, __ATOMIC_RELAXED);
     /* release stores keep the odd seq before them (a reader that sees any of them sees seq changed); no fence, which
      * ThreadSanitizer does not support; on x86 they are plain stores */
     double v = se->value;
     __atomic_store(&r->value, &v, __ATOMIC_RELEASE);
     __atomic_store_n(&r->count, se->count, __ATOMIC_RELEASE);
-    fy_point_t *dst = (fy_point_t *)(uintptr_t)fy__rec_points(r);
-    for (uint32_t i = 0; i < r->npoints; i++) {
+    for (uint32_t i = 0; i < se->npoints; i++) {
         fy_point_t p = se->points[i];
-        __atomic_store(&dst[i].key, &p.key, __ATOMIC_RELEASE);
-        __atomic_store(&dst[i].value, &p.value, __ATOMIC_RELEASE);
-        __atomic_store_n(&dst[i].count, p.count, __ATOMIC_RELEASE);
+        __atomic_store(&pts[i].key, &p.key, __ATOMIC_RELEASE);
+        __atomic_store(&pts[i].value, &p.value, __ATOMIC_RELEASE);
+        __atomic_store_n(&pts[i].count, p.count, __ATOMIC_RELEASE);
     }
     __atomic_store_n(&r->seq, q + 2, __ATOMIC_RELEASE);
+}
+
+/* ------------------------------------------------------------------------------------------------------------- */
+/* The blind path: a push whose shape is the group's (XXH3-128 of everything the fast path compares: family names,
+ * types, HELP texts, the series' sanitised label sets in order, point counts; only for pushes with no native
+ * histogram bytes and no protobuf value kind that needs the check) writes its values into the group's records
+ * without reading them: families and records correspond by position (both sorted by name, records in push order,
+ * points after the records in the same order, as make_gfam lays them out), so a re-push at 1M series waits for
+ * the bucket and the group only, and its stores to the records do not wait for their lines. A different shape
+ * with the same 128-bit hash is the only way this goes wrong (odds of 2^-128 per push of a changed shape). */
+
+static char *shape_put(char *o, const void *p, size_t n)
+{
+    memcpy(o, p, n);
+    return o + n;
+}
+
+/* Sets P->shape from the prepared push (families sorted, series sanitised into scratch), or clears shape_ok. The
+ * descriptor has every length and offset, so that the hashed bytes (scratch: HELP texts and label sets) split
+ * into the same pieces only for the same shape. */
+static void push_shape(push_t *P)
+{
+    P->shape_ok = 0;
+    size_t need = 8 + P->nser * 16 + sizeof(XXH128_hash_t);
+    for (size_t i = 0; i < P->nfams; i++)
+        need += 28 + P->fams[i].name.len;
+    fy__buf_t *d = &P->tmp; /* free again after prepare_series */
+    d->n = 0;
+    fy__buf_reserve(d, need);
+    char *o = d->p;
+    uint32_t head[2] = {(uint32_t)P->nfams, (uint32_t)P->nser};
+    o = shape_put(o, head, sizeof(head));
+    for (size_t i = 0; i < P->nfams; i++) {
+        const pfam_t *pf = &P->fams[i];
+        if (pf->is_ts)
+            return;
+        uint32_t f[7] = {(uint32_t)pf->name.len, pf->type,           pf->has_help,        (uint32_t)pf->help_off,
+                         (uint32_t)pf->help_len, (uint32_t)pf->first, (uint32_t)pf->n};
+        o = shape_put(o, f, sizeof(f));
+        o = shape_put(o, pf->name.ptr, pf->name.len);
+        for (size_t k = 0; k < pf->n; k++) {
+            const fy_series_t *se = P->ser[pf->first + k].src;
+            if (se->pb_histogram.len != 0 || !series_kind_ok(pf->type, se->pb_kinds))
+                return;
+        }
+    }
+    for (size_t k = 0; k < P->nser; k++) {
+        const pser_t *ps = &P->ser[k];
+        uint32_t f[4] = {(uint32_t)ps->key_off, ps->keylen, ps->nlabels, ps->src->npoints};
+        o = shape_put(o, f, sizeof(f));
+    }
+    XXH128_hash_t h = XXH3_128bits(P->scratch.p, P->scratch.n);
+    o = shape_put(o, &h, sizeof(h));
+    assert((size_t)(o - d->p) == need);
+    h = XXH3_128bits(d->p, (size_t)(o - d->p));
+    P->shape[0] = h.low64;
+    P->shape[1] = h.high64;
+    P->shape_ok = P->shape[0] != 0 || P->shape[1] != 0;
+}
+
+static int push_blind_ok(const push_t *P, const fy__group_t *g)
+{
+    return P->shape_ok && g->nfams == P->nfams && g->shape[0] == P->shape[0] && g->shape[1] == P->shape[1];
+}
+
+/* The group's records, for writing (prefetched exclusive: the blind path only stores to them). */
+static void push_blind_prefetch(const push_t *P, const fy__group_t *g)
+{
+    for (size_t i = 0; i < P->nfams; i++) {
+        const pfam_t *pf = &P->fams[i];
+        size_t npts = 0;
+        for (size_t k = 0; k < pf->n; k++)
+            npts += P->ser[pf->first + k].src->npoints;
+        const char *a = (const char *)g->fams[i];
+        size_t sz = sizeof(fy__gfam_t) + pf->n * sizeof(fy__rec_t) + npts * sizeof(fy_point_t);
+        for (size_t off = 0; off < sz; off += 64)
+            __builtin_prefetch(a + off, 1);
+        __builtin_prefetch(a + sz - 1, 1);
+    }
+}
+
+static void push_blind(push_t *P, fy__group_t *g)
+{
+    uint32_t q = rec_seq_base(g);
+    for (size_t i = 0; i < P->nfams; i++) {
+        const pfam_t *pf = &P->fams[i];
+        fy__gfam_t *gf = g->fams[i];
+        fy__rec_t *r = fy__gfam_recs(gf);
+        fy_point_t *pts = (fy_point_t *)(r + pf->n);
+        for (size_t k = 0; k < pf->n; k++) {
+            const fy_series_t *se = P->ser[pf->first + k].src;
+            rec_rewrite(&r[k], pts, se, q);
+            pts += se->npoints;
+        }
+        gf->stamp_ns = P->now; /* read under the shard lock only (JSON, snapshots) */
+    }
 }
 
 static void push_fast(push_t *P, fy__group_t *g, fy__shard_t *sh)
@@ -2042,8 +2149,9 @@ static void push_fast(push_t *P, fy__group_t *g, fy__shard_t *sh)
         if (same_shape(P, pf, old)) {
             /* the common re-push: no allocation, and the slots keep pointing at the same records */
             fy__rec_t *r = fy__gfam_recs(old);
+            uint32_t q = rec_seq_base(g);
             for (size_t k = 0; k < pf->n; k++)
-                rec_rewrite(&r[k], P->ser[pf->first + k].src);
+                rec_rewrite(&r[k], (fy_point_t *)(uintptr_t)fy__rec_points(&r[k]), P->ser[pf->first + k].src, q);
             old->stamp_ns = P->now; /* read under the shard lock only (JSON, snapshots) */
             continue;
         }
@@ -2435,7 +2543,6 @@ static void prepare_fams(push_t *P, int new_group)
             memset(ps, 0, sizeof(*ps));
             ps->src = &ts_series;
         }
-        pf->hash = fy__hash(pf->name.ptr, pf->name.len);
         P->nfams++;
     }
     if (P->nfams > 16) {
@@ -2465,12 +2572,23 @@ static void prepare_series(push_t *P)
         prep_series(P, &P->ser[i]);
 }
 
+/* The hashes of the families' names and the series' label sets, for the index (not needed by the blind path). */
+static void prepare_hashes(push_t *P)
+{
+    for (size_t i = 0; i < P->nfams; i++)
+        P->fams[i].hash = fy__hash(P->fams[i].name.ptr, P->fams[i].name.len);
+    for (size_t i = 0; i < P->nser; i++)
+        P->ser[i].hash = fy__hash(P->scratch.p + P->ser[i].key_off, P->ser[i].keylen);
+}
+
 static void prepare(push_t *P, int new_group)
 {
+    P->shape_ok = 0;
     P->nfams = P->nser = 0;
     P->scratch.n = 0;
     prepare_fams(P, new_group);
     prepare_series(P);
+    prepare_hashes(P);
 }
 
 static void prepare_gfams(push_t *P)
@@ -2507,6 +2625,28 @@ static void set_err(push_t *P, fy_store_err_t *err, int code)
         err->msg = xmalloc(err->msg_len + 1);
         memcpy(err->msg, t, err->msg_len + 1);
     }
+}
+
+/* After a successful push: the group's shape is the push's if the group now holds exactly the pushed families (a
+ * PUT, or a POST of all of them), else none, so that only a push that would leave the same families can take the
+ * blind path. */
+static void group_set_shape(const push_t *P, fy__group_t *g)
+{
+    int same = P->shape_ok && g->nfams == P->nfams;
+    g->shape[0] = same ? P->shape[0] : 0;
+    g->shape[1] = same ? P->shape[1] : 0;
+}
+
+/* The end of a push that took the blind or the fast path (the group's families are written; shard lock held). */
+static void push_done(push_t *P, fy__shard_t *sh, fy__group_t *g, const fy_store_life_t *life, uint32_t origin)
+{
+    g->origin = origin;
+    g->version++;
+    g->push_ns = g->push_stamp_ns = P->now;
+    ts_update(P, g, 0);
+    life_declare(g, life);
+    life_update(P->s, sh, g);
+    group_set_shape(P, g);
 }
 
 int fy_store_push(fy_store_t *s, const fy_store_label_t *gkl, size_t ngk, fy_store_method_t method, const fy_body_t *body,
@@ -2562,8 +2702,10 @@ int fy_store_push_life(fy_store_t *s, const fy_store_label_t *gkl, size_t ngk, f
                 break;
             }
     }
-    if (!rejected)
+    if (!rejected) {
         prepare_series(&P);
+        push_shape(&P);
+    }
     fy__group_t *g = group_find(sh, P.gk.hash, P.gk.key);
     if (g && (g->life_any || s->life_defaults) && g->deadline_ns != 0 && g->deadline_ns <= now_ns) {
         /* expired, whether or not the timer got to it yet: the push starts a new group */
@@ -2572,6 +2714,15 @@ int fy_store_push_life(fy_store_t *s, const fy_store_label_t *gkl, size_t ngk, f
         g = NULL;
     }
     int new_group = g == NULL;
+    if (!rejected && !new_group && push_blind_ok(&P, g)) {
+        push_blind_prefetch(&P, g);
+        push_blind(&P, g);
+        push_done(&P, sh, g, life, origin);
+        sh->nblind++;
+        goto Unlock;
+    }
+    if (!new_group)
+        prepare_hashes(&P); /* (a new group redoes the preparation below) */
     if (g)
         for (uint32_t i = 0; i < g->nfams; i++) {
             const char *gf = (const char *)g->fams[i];
@@ -2580,7 +2731,7 @@ int fy_store_push_life(fy_store_t *s, const fy_store_label_t *gkl, size_t ngk, f
         }
     if (!rejected) {
         if (new_group)
-            prepare(&P, 1);
+            prepare(&P, 1); /* with the timestamp families: no shape (a new group gets its shape on its next push) */
         if (g)
             for (uint32_t i = 0; i < g->nfams; i++) {
                 const fy__rec_t *r = fy__gfam_recs(g->fams[i]);
@@ -2594,12 +2745,7 @@ int fy_store_push_life(fy_store_t *s, const fy_store_label_t *gkl, size_t ngk, f
     }
     if (!rejected && !new_group && push_fast_ok(&P, g)) {
         push_fast(&P, g, sh);
-        g->origin = origin;
-        g->version++;
-        g->push_ns = g->push_stamp_ns = now_ns;
-        ts_update(&P, g, 0);
-        life_declare(g, life);
-        life_update(s, sh, g);
+        push_done(&P, sh, g, life, origin);
         goto Unlock;
     }
     if (!rejected)
@@ -2666,6 +2812,7 @@ int fy_store_push_life(fy_store_t *s, const fy_store_label_t *gkl, size_t ngk, f
         apply_push(&P, g, sh);
         g->push_ns = g->push_stamp_ns = now_ns;
         life_declare(g, life);
+        group_set_shape(&P, g);
     }
     ts_update(&P, g, new_group);
     life_update(s, sh, g);

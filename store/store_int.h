@@ -208,9 +208,8 @@ static inline fy_str_t fy__gfam_name(const fy__gfam_t *g)
  * everything the push reads of the group (at 1M series every object a push touches is a cache miss). The grouping
  * labels are not stored: views split them out of the key (fy__key_labels), which is exact because label names and
  * valid UTF-8 values never contain the separator 0xFF, and a group is only created with valid values (B4). The
- * struct is 240 bytes: with its key, a group fits the allocator's 256 class for keys of up to 16 bytes (job="jobN")
- * and the 320 class up to 80 bytes (job="node-exporter",instance="10.1.2.3:9100" is 40), whatever the number of
- * labels. What only groups with a declared lifetime (or a store with defaults) need is in a separate fy__life_t. */
+ * struct is 248 bytes: with its key, a group fits the allocator's 256 class for keys of up to 8 bytes and the 320
+ * class up to 72 bytes (job="node-exporter",instance="10.1.2.3:9100" is 40), whatever the number of labels. What only groups with a declared lifetime (or a store with defaults) need is in a separate fy__life_t. */
 #define FY_GROUP_INLINE_FAMS 4
 
 /* Expiry and liveness of a group, locked by its shard; allocated when the group declares a lifetime or the store
@@ -236,6 +235,9 @@ struct st_fy__group_t {
     uint8_t in_life;  /* linked into the shard's life list */
     int64_t push_ns, push_stamp_ns, fail_ns, fail_stamp_ns;
     uint64_t version;
+    /* XXH3-128 of the shape of the last push that left the group holding exactly its families, {0, 0} if none (see
+     * push_shape in store.c): a re-push of that shape only writes values, reading nothing of the group's families */
+    uint64_t shape[2];
     fy__rec_t tsrec[2]; /* the timestamp series' values (updated in place, see ts_update); .slot: their slots */
     fy__gfam_t *fams_inline[FY_GROUP_INLINE_FAMS];
     int64_t deadline_ns; /* 0 = never; here rather than in fy__life_t for the expiry heap's comparisons */
@@ -277,6 +279,7 @@ typedef struct st_fy__shard_t {
     fy__group_t **heap;
     uint32_t nheap, cap_heap;
     fy__group_t *life_head;
+    uint64_t nblind; /* pushes that took the blind path (store.c), for tests */
     char pad[64];
 } fy__shard_t;
 

@@ -3,6 +3,7 @@
  * deleting and rendering text and JSON at the same time; bounded by iterations and by time. Run under TSan by
  * `make test`. At the end every scrape must still be well-formed and the counters must match a fresh count.
  */
+#include "store_int.h"
 #include "store_testlib.h"
 
 #include <pthread.h>
@@ -109,8 +110,8 @@ static void test_stress(void **state)
     fy_store_destroy(S);
 }
 
-/* Re-pushes of the same shape rewrite the stored records in place (store.c rec_rewrite): a scrape must see each
- * series whole, from one push. Every push gives all numbers of a histogram of INPLACE_BUCKETS buckets the same value N
+/* Re-pushes of the same shape rewrite the stored records in place (store.c rec_rewrite, from the blind path after
+ * the second push): a scrape must see each series whole, from one push. Every push gives all numbers of a histogram of INPLACE_BUCKETS buckets the same value N
  * (many buckets: a long rewrite, so that a scrape without the seqlock would see a mix); every scrape checks that the
  * h lines agree. */
 #define INPLACE_BUCKETS 200
@@ -171,6 +172,10 @@ static void test_inplace_consistent(void **state)
     }
     pthread_join(p, NULL);
     assert_true(scrapes > 0);
+    uint64_t blind = 0;
+    for (uint32_t i = 0; i < S->cfg.nshards; i++)
+        blind += S->shards[i].nblind; /* the pusher has ended */
+    assert_true(blind > 0);
     fy_store_destroy(S);
 }
 
