@@ -64,6 +64,26 @@ static void BM_StorePushRandom(benchmark::State &st)
 }
 BENCHMARK(BM_StorePushRandom)->Arg(84)->Arg(84000)->Threads(1)->Threads(2)->UseRealTime();
 
+// The same 84 groups (1k series) pushed round-robin, whether the store holds only them or 84,000 groups (1M series):
+// what a push costs for the size of the store alone, with the pushed groups' working set the same in both. (The
+// benchmarks above spread the pushes over every stored group, so at 1M they also measure the cache misses of a
+// working set 1,000 times larger; docs/store.md reports both.)
+static void BM_StorePushHot(benchmark::State &st)
+{
+    size_t ngroups = (size_t)st.range(0);
+    int which = ngroups > 1000 ? 1 : 0;
+    if (st.thread_index() == 0 && g_store[which] == nullptr)
+        g_store[which] = fy_bench_store_new(ngroups);
+    size_t i = (size_t)st.thread_index();
+    int64_t now = 2;
+    for (auto _ : st) {
+        benchmark::DoNotOptimize(fy_bench_store_push(g_store[which], i % 84, now++));
+        i += (size_t)st.threads();
+    }
+    st.SetItemsProcessed(st.iterations());
+}
+BENCHMARK(BM_StorePushHot)->Arg(84)->Arg(84000)->Threads(1)->Threads(2)->UseRealTime();
+
 // Rendering ~1M exposition lines (84 000 groups); second argument: 0 text, 1 delimited protobuf, 2 OpenMetrics,
 // 3 the /api/v1/metrics JSON.
 static void BM_StoreRender(benchmark::State &st)
