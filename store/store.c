@@ -869,7 +869,10 @@ static size_t gt_place(uint64_t *b, size_t nb, uint64_t h, uint64_t e)
  * before the next rebuild. Rebuilding reads every group's hash, as the chained table's resize did. */
 static void group_insert(fy__shard_t *sh, fy__group_t *g)
 {
-    assert(((uintptr_t)g & ~FY_GT_PTR_MASK) == 0);
+    if (((uintptr_t)g & ~FY_GT_PTR_MASK) != 0) { /* 57-bit address spaces hand these out only when asked to */
+        fprintf(stderr, "fy_store: group address %p above 48 bits\n", (void *)g);
+        abort();
+    }
     if (4 * (sh->ngroups + sh->ntomb + 1) > 3 * sh->nbuckets) {
         size_t nb = sh->nbuckets;
         if (2 * (sh->ngroups + 1) > nb)
