@@ -2694,19 +2694,27 @@ int fy_store_push_life(fy_store_t *s, const fy_store_label_t *gkl, size_t ngk, f
     if (!rejected)
         prepare_fams(&P, 0); /* as for an existing group (the common case); redone below for a new one */
     pthread_mutex_lock(&sh->lock);
+    const fy__group_t *g0 = NULL;
     {
         /* the group the lookup will read: the first entry with the key's tag (rarely another group) */
         uint64_t tag = fy__gt_tag(P.gk.hash), e;
         for (size_t i = FY_BUCKET(P.gk.hash, sh->nbuckets); (e = sh->buckets[i]) != 0; i = (i + 1) & (sh->nbuckets - 1))
             if ((e & ~FY_GT_PTR_MASK) == tag && e != FY_GT_TOMB) {
-                const char *g0 = (const char *)fy__gt_group(e);
+                g0 = fy__gt_group(e);
                 for (size_t off = 0; off < sizeof(fy__group_t) + P.gk.key.len; off += 64)
-                    __builtin_prefetch(g0 + off);
+                    __builtin_prefetch((const char *)g0 + off);
                 break;
             }
     }
     if (!rejected) {
         prepare_series(&P);
+        /* By now the group has (mostly) arrived: start fetching its families' first lines for writing, so that they
+         * come in while the shape is hashed (the blind path stores into them, the fast path reads them). g0 is
+         * only a candidate until group_find; reading a wrong group's list under this lock is harmless. */
+        if (g0 && g0->fams == g0->fams_inline)
+            for (uint32_t i = 0; i < g0->nfams; i++)
+                for (int l = 0; l < 4; l++)
+                    __builtin_prefetch((const char *)g0->fams_inline[i] + 64 * l, 1);
         push_shape(&P);
     }
     fy__group_t *g = group_find(sh, P.gk.hash, P.gk.key);
