@@ -832,38 +832,36 @@ void fy__render_series(buf_t *b, fy_str_t name, int type, const char *key, uint3
 /* ------------------------------------------------------------------------------------------------------------- */
 /* Groups. */
 
+/* The next group from entry *i on whose tag is h's (*i left at it), or NULL at the end of h's probe sequence (the
+ * table always has an empty entry, see group_insert). The lookup and the push's prefetch of its group share it. */
+static fy__group_t *gt_next_tagged(const fy__shard_t *sh, uint64_t h, size_t *i)
+{
+    uint64_t tag = fy__gt_tag(h), e;
+    for (; (e = sh->buckets[*i]) != 0; *i = (*i + 1) & (sh->nbuckets - 1))
+        if ((e & ~FY_GT_PTR_MASK) == tag && e != FY_GT_TOMB)
+            return fy__gt_group(e);
+    return NULL;
+}
+
 fy__group_t *fy__group_find(const fy__shard_t *sh, uint64_t h, fy_str_t key)
 {
-    size_t mask = sh->nbuckets - 1;
-    uint64_t tag = fy__gt_tag(h);
-    for (size_t i = FY_BUCKET(h, sh->nbuckets);; i = (i + 1) & mask) {
-        uint64_t e = sh->buckets[i];
-        if (e == 0)
-            return NULL; /* the table always has an empty entry (group_insert) */
-        if ((e & ~FY_GT_PTR_MASK) == tag && e != FY_GT_TOMB) {
-            fy__group_t *g = fy__gt_group(e);
-            if (g->hash == h && fy_str_eq(fy__group_key(g), key))
-                return g;
-        }
-    }
+    size_t i = FY_BUCKET(h, sh->nbuckets);
+    for (fy__group_t *g; (g = gt_next_tagged(sh, h, &i)) != NULL; i = (i + 1) & (sh->nbuckets - 1))
+        if (g->hash == h && fy_str_eq(fy__group_key(g), key))
+            return g;
+    return NULL;
 }
 
-static fy__group_t *group_find(fy__shard_t *sh, uint64_t h, fy_str_t key)
-{
-    return fy__group_find(sh, h, key);
-}
-
-/* Puts the entry e of a group with hash h into the first free entry of its probe sequence in b. */
-static size_t gt_place(uint64_t *b, size_t nb, uint64_t h, uint64_t e)
+/* The first entry of h's probe sequence in b that holds no group (empty or removed). */
+static size_t gt_free_entry(const uint64_t *b, size_t nb, uint64_t h)
 {
     size_t i = FY_BUCKET(h, nb);
     while (fy__gt_live(b[i]))
         i = (i + 1) & (nb - 1);
-    b[i] = e;
     return i;
 }
 
-/* Inserts a group that is not in the table (group_find missed it under the same lock). The table is rebuilt when
+/* Inserts a group that is not in the table (fy__group_find missed it under the same lock). The table is rebuilt when
  * live and removed entries would pass 3/4 of it: twice as large when the groups alone pass half of it, else at the
  * same size to drop the removed entries (churn, bulk deletes), which leaves at least a quarter of the table to fill
  * before the next rebuild. Rebuilding reads every group's hash, as the chained table's resize did. */
@@ -880,16 +878,14 @@ static void group_insert(fy__shard_t *sh, fy__group_t *g)
         uint64_t *b = xcalloc(nb, sizeof(*b));
         for (size_t i = 0; i < sh->nbuckets; i++)
             if (fy__gt_live(sh->buckets[i]))
-                gt_place(b, nb, fy__gt_group(sh->buckets[i])->hash, sh->buckets[i]);
+                b[gt_free_entry(b, nb, fy__gt_group(sh->buckets[i])->hash)] = sh->buckets[i];
         free(sh->buckets);
         /* atomic for fy_store_push's prefetch of its bucket, which reads these without the lock */
         __atomic_store_n(&sh->buckets, b, __ATOMIC_RELAXED);
         __atomic_store_n(&sh->nbuckets, nb, __ATOMIC_RELAXED);
         sh->ntomb = 0;
     }
-    size_t i = FY_BUCKET(g->hash, sh->nbuckets);
-    while (fy__gt_live(sh->buckets[i]))
-        i = (i + 1) & (sh->nbuckets - 1);
+    size_t i = gt_free_entry(sh->buckets, sh->nbuckets, g->hash);
     if (sh->buckets[i] == FY_GT_TOMB)
         sh->ntomb--;
     sh->buckets[i] = fy__gt_tag(g->hash) | (uint64_t)(uintptr_t)g;
@@ -2111,22 +2107,6 @@ static int push_blind_ok(const push_t *P, const fy__group_t *g)
     return P->shape_ok && g->nfams == P->nfams && g->shape[0] == P->shape[0] && g->shape[1] == P->shape[1];
 }
 
-/* The group's records, for writing (prefetched exclusive: the blind path only stores to them). */
-static void push_blind_prefetch(const push_t *P, const fy__group_t *g)
-{
-    for (size_t i = 0; i < P->nfams; i++) {
-        const pfam_t *pf = &P->fams[i];
-        size_t npts = 0;
-        for (size_t k = 0; k < pf->n; k++)
-            npts += P->ser[pf->first + k].src->npoints;
-        const char *a = (const char *)g->fams[i];
-        size_t sz = sizeof(fy__gfam_t) + pf->n * sizeof(fy__rec_t) + npts * sizeof(fy_point_t);
-        for (size_t off = 0; off < sz; off += 64)
-            __builtin_prefetch(a + off, 1);
-        __builtin_prefetch(a + sz - 1, 1);
-    }
-}
-
 static void push_blind(push_t *P, fy__group_t *g)
 {
     uint32_t q = rec_seq_base(g);
@@ -2679,8 +2659,8 @@ int fy_store_push_life(fy_store_t *s, const fy_store_label_t *gkl, size_t ngk, f
         return rc;
     }
     /* With many groups, everything the push reads of the store is a cache miss, and each object's address is in the
-     * previous one: bucket -> group (with its family list and key) -> the families (name, HELP, recs) -> the slots.
-     * Each stage is prefetched as soon as its address is known, and the push's own preparation is spread between
+     * previous one: bucket -> group (with its family list and key) -> the families (name, HELP, recs; only written on
+     * the blind path) -> the slots (not on the blind path). Each stage is prefetched as soon as its address is known, and the push's own preparation is spread between
      * the stages so that the loads overlap with work instead of stalling one after another. */
     fy__shard_t *sh = &s->shards[P.gk.hash & (s->cfg.nshards - 1)];
     {
@@ -2694,30 +2674,24 @@ int fy_store_push_life(fy_store_t *s, const fy_store_label_t *gkl, size_t ngk, f
     if (!rejected)
         prepare_fams(&P, 0); /* as for an existing group (the common case); redone below for a new one */
     pthread_mutex_lock(&sh->lock);
-    const fy__group_t *g0 = NULL;
-    {
-        /* the group the lookup will read: the first entry with the key's tag (rarely another group) */
-        uint64_t tag = fy__gt_tag(P.gk.hash), e;
-        for (size_t i = FY_BUCKET(P.gk.hash, sh->nbuckets); (e = sh->buckets[i]) != 0; i = (i + 1) & (sh->nbuckets - 1))
-            if ((e & ~FY_GT_PTR_MASK) == tag && e != FY_GT_TOMB) {
-                g0 = fy__gt_group(e);
-                for (size_t off = 0; off < sizeof(fy__group_t) + P.gk.key.len; off += 64)
-                    __builtin_prefetch((const char *)g0 + off);
-                break;
-            }
-    }
+    /* the group the lookup will read: the first entry with the key's tag (rarely another group) */
+    size_t at = FY_BUCKET(P.gk.hash, sh->nbuckets);
+    const fy__group_t *g0 = gt_next_tagged(sh, P.gk.hash, &at);
+    if (g0)
+        for (size_t off = 0; off < sizeof(fy__group_t) + P.gk.key.len; off += 64)
+            __builtin_prefetch((const char *)g0 + off);
     if (!rejected) {
         prepare_series(&P);
         /* By now the group has (mostly) arrived: start fetching its families' first lines for writing, so that they
-         * come in while the shape is hashed (the blind path stores into them, the fast path reads them). g0 is
-         * only a candidate until group_find; reading a wrong group's list under this lock is harmless. */
-        if (g0 && g0->fams == g0->fams_inline)
+         * come in while the shape is hashed (the blind path stores into them, the fast path reads and rewrites them).
+         * g0 is only a candidate until the lookup; reading a wrong group's list under this lock is harmless. */
+        if (g0)
             for (uint32_t i = 0; i < g0->nfams; i++)
                 for (int l = 0; l < 4; l++)
-                    __builtin_prefetch((const char *)g0->fams_inline[i] + 64 * l, 1);
+                    __builtin_prefetch((const char *)g0->fams[i] + 64 * l, 1);
         push_shape(&P);
     }
-    fy__group_t *g = group_find(sh, P.gk.hash, P.gk.key);
+    fy__group_t *g = fy__group_find(sh, P.gk.hash, P.gk.key);
     if (g && (g->life_any || s->life_defaults) && g->deadline_ns != 0 && g->deadline_ns <= now_ns) {
         /* expired, whether or not the timer got to it yet: the push starts a new group */
         group_remove(&P, sh, g);
@@ -2726,7 +2700,6 @@ int fy_store_push_life(fy_store_t *s, const fy_store_label_t *gkl, size_t ngk, f
     }
     int new_group = g == NULL;
     if (!rejected && !new_group && push_blind_ok(&P, g)) {
-        push_blind_prefetch(&P, g);
         push_blind(&P, g);
         push_done(&P, sh, g, life, origin);
         sh->nblind++;
@@ -2734,12 +2707,6 @@ int fy_store_push_life(fy_store_t *s, const fy_store_label_t *gkl, size_t ngk, f
     }
     if (!new_group)
         prepare_hashes(&P); /* (a new group redoes the preparation below) */
-    if (g)
-        for (uint32_t i = 0; i < g->nfams; i++) {
-            const char *gf = (const char *)g->fams[i];
-            for (int l = 0; l < 4; l++)
-                __builtin_prefetch(gf + 64 * l);
-        }
     if (!rejected) {
         if (new_group)
             prepare(&P, 1); /* with the timestamp families: no shape (a new group gets its shape on its next push) */
@@ -2856,7 +2823,7 @@ static fy__shard_t *keyed_begin(push_t *P, fy_store_t *s, const fy_store_label_t
     }
     fy__shard_t *sh = &s->shards[P->gk.hash & (s->cfg.nshards - 1)];
     pthread_mutex_lock(&sh->lock);
-    *g = group_find(sh, P->gk.hash, P->gk.key);
+    *g = fy__group_find(sh, P->gk.hash, P->gk.key);
     return sh;
 }
 
