@@ -8,21 +8,35 @@
 
 static fy_bench_store_t *g_store[2];
 
-// Re-pushing existing groups of a store holding 1k or 1M exposition lines' worth of groups; threads push disjoint
-// groups (goal: the same cost at 1k and 1M, and >= 1.7x throughput with 2 threads).
-static void BM_StorePush(benchmark::State &st)
+// Where the store of range(0) groups (84 or 84,000) is, built once by thread 0 and kept for the other benchmarks.
+// Other threads read it inside the timed loop, which starts after all threads have passed this (a barrier).
+static fy_bench_store_t *const *store_of(benchmark::State &st)
 {
     size_t ngroups = (size_t)st.range(0);
     int which = ngroups > 1000 ? 1 : 0;
     if (st.thread_index() == 0 && g_store[which] == nullptr)
         g_store[which] = fy_bench_store_new(ngroups);
+    return &g_store[which];
+}
+
+// Pushes groups 0..cycle-1 round-robin, thread t taking t, t+n, t+2n, ... of n threads.
+static void push_round_robin(benchmark::State &st, size_t cycle)
+{
+    fy_bench_store_t *const *b = store_of(st);
     size_t i = (size_t)st.thread_index();
     int64_t now = 2;
     for (auto _ : st) {
-        benchmark::DoNotOptimize(fy_bench_store_push(g_store[which], i % ngroups, now++));
+        benchmark::DoNotOptimize(fy_bench_store_push(*b, i % cycle, now++));
         i += (size_t)st.threads();
     }
     st.SetItemsProcessed(st.iterations());
+}
+
+// Re-pushing existing groups of a store holding 1k or 1M exposition lines' worth of groups; threads push disjoint
+// groups (goal: the same cost at 1k and 1M, and >= 1.7x throughput with 2 threads).
+static void BM_StorePush(benchmark::State &st)
+{
+    push_round_robin(st, (size_t)st.range(0));
 }
 BENCHMARK(BM_StorePush)->Arg(84)->Arg(84000)->Threads(1)->Threads(2)->UseRealTime();
 
@@ -33,14 +47,11 @@ BENCHMARK(BM_StorePush)->Arg(84)->Arg(84000)->Threads(1)->Threads(2)->UseRealTim
 // that effect of the benchmark's order from the store's own scaling.
 static void BM_StorePushSplit(benchmark::State &st)
 {
-    size_t ngroups = (size_t)st.range(0);
-    int which = ngroups > 1000 ? 1 : 0;
-    if (st.thread_index() == 0 && g_store[which] == nullptr)
-        g_store[which] = fy_bench_store_new(ngroups);
-    size_t part = ngroups / (size_t)st.threads(), base = part * (size_t)st.thread_index(), i = 0;
+    fy_bench_store_t *const *b = store_of(st);
+    size_t part = (size_t)st.range(0) / (size_t)st.threads(), base = part * (size_t)st.thread_index(), i = 0;
     int64_t now = 2;
     for (auto _ : st) {
-        benchmark::DoNotOptimize(fy_bench_store_push(g_store[which], base + i, now++));
+        benchmark::DoNotOptimize(fy_bench_store_push(*b, base + i, now++));
         if (++i == part)
             i = 0;
     }
@@ -52,14 +63,12 @@ BENCHMARK(BM_StorePushSplit)->Arg(84000)->Threads(1)->Threads(2)->UseRealTime();
 // hardware prefetcher and the TLB favour.
 static void BM_StorePushRandom(benchmark::State &st)
 {
+    fy_bench_store_t *const *b = store_of(st);
     size_t ngroups = (size_t)st.range(0);
-    int which = ngroups > 1000 ? 1 : 0;
-    if (st.thread_index() == 0 && g_store[which] == nullptr)
-        g_store[which] = fy_bench_store_new(ngroups);
     uint64_t x = 0x9e3779b97f4a7c15ull * (uint64_t)(st.thread_index() + 1);
     int64_t now = 2;
     for (auto _ : st)
-        benchmark::DoNotOptimize(fy_bench_store_push(g_store[which], (size_t)(fy_bench_rand(&x) % ngroups), now++));
+        benchmark::DoNotOptimize(fy_bench_store_push(*b, (size_t)(fy_bench_rand(&x) % ngroups), now++));
     st.SetItemsProcessed(st.iterations());
 }
 BENCHMARK(BM_StorePushRandom)->Arg(84)->Arg(84000)->Threads(1)->Threads(2)->UseRealTime();
@@ -70,17 +79,7 @@ BENCHMARK(BM_StorePushRandom)->Arg(84)->Arg(84000)->Threads(1)->Threads(2)->UseR
 // working set 1,000 times larger; docs/store.md reports both.)
 static void BM_StorePushHot(benchmark::State &st)
 {
-    size_t ngroups = (size_t)st.range(0);
-    int which = ngroups > 1000 ? 1 : 0;
-    if (st.thread_index() == 0 && g_store[which] == nullptr)
-        g_store[which] = fy_bench_store_new(ngroups);
-    size_t i = (size_t)st.thread_index();
-    int64_t now = 2;
-    for (auto _ : st) {
-        benchmark::DoNotOptimize(fy_bench_store_push(g_store[which], i % 84, now++));
-        i += (size_t)st.threads();
-    }
-    st.SetItemsProcessed(st.iterations());
+    push_round_robin(st, 84);
 }
 BENCHMARK(BM_StorePushHot)->Arg(84)->Arg(84000)->Threads(1)->Threads(2)->UseRealTime();
 
