@@ -279,7 +279,7 @@ typedef struct st_fy__shard_t {
     fy__group_t **heap;
     uint32_t nheap, cap_heap;
     fy__group_t *life_head;
-    uint64_t nblind; /* pushes that took the blind path (store.c), for tests */
+    uint64_t nblind; /* pushes that took the blind path (store.c), for tests (fy__store_nblind) */
     char pad[64];
 } fy__shard_t;
 
@@ -304,6 +304,15 @@ struct st_fy_store_t {
         char pad[56];
     } readers[FY_EBR_READERS];
 };
+
+/* Pushes that took the blind path, over all shards; for tests, with no push running. */
+static inline uint64_t fy__store_nblind(const fy_store_t *s)
+{
+    uint64_t n = 0;
+    for (uint32_t i = 0; i < s->cfg.nshards; i++)
+        n += s->shards[i].nblind;
+    return n;
+}
 
 /* Growable byte buffer (push scratch, render scratch). Growth aborts on OOM. */
 typedef struct st_fy__buf_t {

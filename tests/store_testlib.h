@@ -1,6 +1,6 @@
 /*
  * store_testlib.h: helpers for the store suites: push a text body to a grouping key written as "job=a,x=y",
- * render text or JSON into a string, and filter rendered text by family.
+ * render text or JSON into a string, filter rendered text by family, compare a scrape without the timestamp families.
  */
 #ifndef FY_STORE_TESTLIB_H
 #define FY_STORE_TESTLIB_H
@@ -141,6 +141,19 @@ static inline char *without_ts(const char *t)
     }
     *w = 0;
     return o;
+}
+
+
+/* Fails the test (naming note, with what the scrape gave and what was wanted) unless the text scrape without the
+ * timestamp families is exactly want. */
+static inline void check_scrape(fy_store_t *s, const char *want, const char *note)
+{
+    char *t = render_text(s, NULL);
+    char *f = without_ts(t);
+    if (strcmp(f, want) != 0)
+        fail_msg("%s:\n got:\n%s\nwant:\n%s", note, f, want);
+    free(t);
+    free(f);
 }
 
 #endif

@@ -172,10 +172,7 @@ static void test_inplace_consistent(void **state)
     }
     pthread_join(p, NULL);
     assert_true(scrapes > 0);
-    uint64_t blind = 0;
-    for (uint32_t i = 0; i < S->cfg.nshards; i++)
-        blind += S->shards[i].nblind; /* the pusher has ended */
-    assert_true(blind > 0);
+    assert_true(fy__store_nblind(S) > 0); /* the pusher has ended */
     fy_store_destroy(S);
 }
 
