@@ -2065,9 +2065,10 @@ static char *shape_put(char *o, const void *p, size_t n)
 static void push_shape(push_t *P)
 {
     P->shape_ok = 0;
-    size_t need = 8 + P->nser * 16 + sizeof(XXH128_hash_t);
+    /* the head, per family 7 fields and the name, per series 4 fields, the scratch's hash (as written below) */
+    size_t need = 2 * sizeof(uint32_t) + P->nser * 4 * sizeof(uint32_t) + sizeof(XXH128_hash_t);
     for (size_t i = 0; i < P->nfams; i++)
-        need += 28 + P->fams[i].name.len;
+        need += 7 * sizeof(uint32_t) + P->fams[i].name.len;
     fy__buf_t *d = &P->tmp; /* free again after prepare_series */
     d->n = 0;
     fy__buf_reserve(d, need);
