@@ -67,14 +67,25 @@ static const flag_def_t defs[] = {
     {"push.max-series-per-push", T_UINT, "100000", "Most series accepted in one push (400 above)."},
     {"store.max-groups", T_UINT, "1000000", "Most groups the store keeps; pushes creating more are rejected."},
     {"store.max-series", T_UINT, "10000000", "Most series the store keeps; pushes adding more are rejected."},
+    {"web.auth-workers", T_UINT, "1",
+     "Threads that check basic-auth passwords (bcrypt), off the HTTP loops; they run at low priority."},
     {"web.config.file", T_STRING, "", "[EXPERIMENTAL] Path to configuration file that can enable TLS or authentication."},
     {"web.enable-admin-api", T_BOOL, "false", "Enable API endpoints for admin control actions."},
     {"web.enable-lifecycle", T_BOOL, "false", "Enable shutdown via HTTP request."},
     {"web.enable-openmetrics", T_BOOL, "false",
      "Offer the OpenMetrics format to scrapers that ask for it (renames counters without a _total suffix)."},
     {"web.external-url", T_URL, "", "The URL under which the Pushgateway is externally reachable."},
+    {"web.idle-timeout", T_DURATION, "10s",
+     "Close a connection that sends nothing for this long while a request is awaited (408 if one was begun). 0s: never."},
     {"web.listen-address", T_LISTEN, ":9091",
      "Addresses on which to expose metrics and web interface. Repeatable for multiple addresses."},
+    {"web.max-header-bytes", T_UINT, "65536",
+     "Largest request line and header block in bytes (431 above; at most 417791)."},
+    {"web.max-inflight-bytes", T_UINT, "268435456",
+     "Request bytes all HTTP/1 connections may buffer together; a larger request in flight gets 503. 0: no limit."},
+    {"web.read-header-timeout", T_DURATION, "10s", "Time a client has to send a request line and headers (408 after)."},
+    {"web.read-timeout", T_DURATION, "0s",
+     "Time a client has to send a whole request, headers and body (408 after). 0s: no limit, as long as data flows."},
     {"web.reuseport", T_BOOL, "true",
      "One SO_REUSEPORT listening socket per thread (--no-web.reuseport: one socket shared by all threads)."},
     {"web.route-prefix", T_STRING, "",
@@ -84,6 +95,7 @@ static const flag_def_t defs[] = {
     {"web.threads", T_UINT, "", "Number of HTTP worker threads (default: the number of cores this process may run on)."},
 };
 #define NDEFS (sizeof(defs) / sizeof(defs[0]))
+_Static_assert(NDEFS <= sizeof(((fy_flags_t *)0)->raw) / sizeof(((fy_flags_t *)0)->raw[0]), "fy_flags_t.raw is too small");
 
 /* ---------------------------------------------------------------------------------------------------------------- */
 /* Go durations */
@@ -225,6 +237,12 @@ static int64_t *duration_field(fy_flags_t *f, const flag_def_t *d)
         return &f->default_interval_ns;
     if (strcmp(d->name, "push.interval-grace") == 0)
         return &f->interval_grace_ns;
+    if (strcmp(d->name, "web.read-header-timeout") == 0)
+        return &f->read_header_timeout_ns;
+    if (strcmp(d->name, "web.idle-timeout") == 0)
+        return &f->idle_timeout_ns;
+    if (strcmp(d->name, "web.read-timeout") == 0)
+        return &f->read_timeout_ns;
     return &f->persistence_interval_ns;
 }
 
@@ -336,6 +354,21 @@ static int apply(fy_flags_t *f, const flag_def_t *d, const char *v, char *err, s
             f->max_series = u;
         else if (strcmp(d->name, "store.max-groups") == 0)
             f->max_groups = u;
+        else if (strcmp(d->name, "web.max-inflight-bytes") == 0)
+            f->max_inflight_bytes = u;
+        else if (strcmp(d->name, "web.max-header-bytes") == 0) {
+            if (u < 1024 || u > 417791) { /* h2o answers 400 itself from H2O_MAX_REQLEN (417792) on */
+                snprintf(err, errcap, "--web.max-header-bytes must be between 1024 and 417791, got %s", v);
+                return -1;
+            }
+            f->max_header_bytes = u;
+        } else if (strcmp(d->name, "web.auth-workers") == 0) {
+            if (u == 0 || u > 64) {
+                snprintf(err, errcap, "--web.auth-workers must be between 1 and 64, got %s", v);
+                return -1;
+            }
+            f->auth_workers = u;
+        }
     } else if (d->type == T_LISTEN) {
         if (f->nlisten == FY_MAX_LISTEN) {
             snprintf(err, errcap, "too many --web.listen-address flags (at most %d)", FY_MAX_LISTEN);

@@ -37,6 +37,13 @@ typedef struct st_fy_flags_t {
     uint64_t max_label_value_length;
     uint64_t max_series;
     uint64_t max_groups;
+    /* what one connection may cost before its request reaches a handler (conn_guard.h) */
+    int64_t read_header_timeout_ns; /* --web.read-header-timeout */
+    int64_t idle_timeout_ns;        /* --web.idle-timeout */
+    int64_t read_timeout_ns;        /* --web.read-timeout, 0 = none */
+    uint64_t max_header_bytes;      /* --web.max-header-bytes */
+    uint64_t max_inflight_bytes;    /* --web.max-inflight-bytes, 0 = none */
+    uint64_t auth_workers;          /* --web.auth-workers: threads that check passwords */
     /* beyond the Pushgateway (docs/beyond-pushgateway.md) */
     int64_t default_ttl_ns;      /* --push.default-ttl, 0 = never */
     int64_t default_interval_ns; /* --push.default-interval, 0 = none */
@@ -45,7 +52,7 @@ typedef struct st_fy_flags_t {
     int help;
     int version;
     /* the value strings as given (or defaulted), for /api/v1/status; indexed like the flag table */
-    const char *raw[32];
+    const char *raw[64];
     char listen_joined[1024];
 } fy_flags_t;
 

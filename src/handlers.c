@@ -1324,6 +1324,7 @@ fy_handlers_t fy_app_handlers(fy_app_t *app)
     fy_handlers_t h;
     memset(&h, 0, sizeof(h));
     h.ctx = app;
+    h.stats = &app->stats;
     h.push = on_push;
     h.del = on_delete;
     h.scrape = on_scrape;

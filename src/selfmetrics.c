@@ -7,6 +7,7 @@
  */
 #include "selfmetrics.h"
 
+#include <assert.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -16,6 +17,13 @@
 #include <dirent.h>
 
 const fy_own_family_t fy_own_families[] = {
+    {"ferry_auth_checks_total", FY_TYPE_COUNTER,
+     "Basic-auth decisions by result: from the caches of recent successes and failures, or by a password hash.", 1},
+    {"ferry_http_accept_errors_total", FY_TYPE_COUNTER,
+     "Failed accepts (e.g. out of file descriptors); each pauses the listener with a back-off.", 1},
+    {"ferry_http_inflight_bytes", FY_TYPE_GAUGE, "Request bytes buffered by HTTP/1 connections, against --web.max-inflight-bytes.", 1},
+    {"ferry_http_rejections_total", FY_TYPE_COUNTER,
+     "Requests answered before reaching a handler (431, 408, 503), by reason.", 1},
     {"ferry_limit_rejections_total", FY_TYPE_COUNTER, "Pushes rejected because they would exceed a configured limit.", 1},
     {"ferry_persistence_load_seconds", FY_TYPE_GAUGE, "Time the start-up load of the persistence file took.", 1},
     {"ferry_persistence_loaded_groups", FY_TYPE_GAUGE, "Groups loaded from the persistence file at start-up.", 1},
@@ -50,6 +58,11 @@ static const char *const limit_names[FY_LIMIT__COUNT] = {
     "push.max-body-bytes", "push.max-series-per-push", "push.max-label-value-length", "store.max-series",
     "store.max-groups",
 };
+static const char *const http_reject_names[FY_REJECT__COUNT] = {
+    "header_fields", "header_bytes", "header_timeout", "idle_timeout", "read_timeout", "inflight_bytes", "auth_busy",
+};
+static const char *const accept_error_names[FY_ACCEPT__COUNT] = {"EMFILE", "ENFILE", "ENOBUFS", "other"};
+static const char *const auth_check_names[FY_AUTHC__COUNT] = {"cached_allow", "cached_deny", "hashed_allow", "hashed_deny"};
 
 int fy_selfstats_init(fy_selfstats_t *s, unsigned nthreads, const char *version, const char *revision, const char *branch)
 {
@@ -313,6 +326,46 @@ static double open_fds(void)
     return n - 1; /* the directory stream's own descriptor */
 }
 
+/* A counter family with one label: only the values that have counted something, sorted by label value (a family
+ * with none is left out). Returns the number of series; *nf grows by one when the family is emitted. */
+static uint32_t counters(builder_t *b, fy_family_t *f, uint32_t *nf, const char *name, const char *label,
+                         const char *const *names, _Atomic uint64_t *values, int n)
+{
+    int order[8];
+    assert(n <= 8);
+    for (int i = 0; i < n; i++)
+        order[i] = i;
+    for (int i = 1; i < n; i++) /* insertion sort by name: a handful of entries */
+        for (int j = i; j > 0 && strcmp(names[order[j - 1]], names[order[j]]) > 0; j--) {
+            int t = order[j];
+            order[j] = order[j - 1];
+            order[j - 1] = t;
+        }
+    fy_series_t *ser = balloc(b, sizeof(fy_series_t) * (size_t)n);
+    uint32_t k = 0;
+    for (int i = 0; ser != NULL && i < n; i++) {
+        uint64_t v = atomic_load_explicit(&values[order[i]], memory_order_relaxed);
+        if (v == 0)
+            continue;
+        fy_label_t *l = balloc(b, sizeof(*l));
+        if (l == NULL)
+            break;
+        l->name = fy_str(label, strlen(label));
+        l->value = bstr(b, names[order[i]]);
+        l->value_esc = FY_ESC_NONE;
+        memset(&ser[k], 0, sizeof(ser[k]));
+        ser[k].labels = l;
+        ser[k].nlabels = 1;
+        ser[k].value = (double)v;
+        k++;
+    }
+    if (k != 0) {
+        set_family(b, f, name, ser, k);
+        (*nf)++;
+    }
+    return k;
+}
+
 int fy_selfstats_collect(fy_selfstats_t *s, fy_arena_t *arena, int64_t now_ns, uint64_t store_groups,
                          uint64_t store_series, fy_body_t *body)
 {
@@ -324,40 +377,17 @@ int fy_selfstats_collect(fy_selfstats_t *s, fy_arena_t *arena, int64_t now_ns, u
         return -1;
     memset(fams, 0, sizeof(fy_family_t) * fy_own_families_count);
 
-    /* ferry_limit_rejections_total{limit}: only limits that have rejected something, sorted by name. */
-    {
-        fy_series_t *ser = balloc(&b, sizeof(fy_series_t) * FY_LIMIT__COUNT);
-        uint32_t n = 0;
-        int order[FY_LIMIT__COUNT];
-        for (int i = 0; i < FY_LIMIT__COUNT; i++)
-            order[i] = i;
-        for (int i = 1; i < FY_LIMIT__COUNT; i++) /* insertion sort by name: five entries */
-            for (int j = i; j > 0 && strcmp(limit_names[order[j - 1]], limit_names[order[j]]) > 0; j--) {
-                int t = order[j];
-                order[j] = order[j - 1];
-                order[j - 1] = t;
-            }
-        for (int k = 0; ser != NULL && k < FY_LIMIT__COUNT; k++) {
-            uint64_t v = atomic_load_explicit(&s->limit_rejections[order[k]], memory_order_relaxed);
-            if (v == 0)
-                continue;
-            fy_label_t *l = balloc(&b, sizeof(*l));
-            if (l == NULL)
-                break;
-            l->name = fy_str("limit", 5);
-            l->value = bstr(&b, limit_names[order[k]]);
-            l->value_esc = FY_ESC_NONE;
-            memset(&ser[n], 0, sizeof(ser[n]));
-            ser[n].labels = l;
-            ser[n].nlabels = 1;
-            ser[n].value = (double)v;
-            ser[n].pb_kinds = 0;
-            n++;
-        }
-        if (n)
-            set_family(&b, &fams[nf++], "ferry_limit_rejections_total", ser, n);
-        total += n;
+    total += counters(&b, &fams[nf], &nf, "ferry_auth_checks_total", "result", auth_check_names, s->auth_checks, FY_AUTHC__COUNT);
+    total += counters(&b, &fams[nf], &nf, "ferry_http_accept_errors_total", "error", accept_error_names, s->accept_errors,
+                      FY_ACCEPT__COUNT);
+    if (s->inflight_bytes != NULL) {
+        set_family(&b, &fams[nf++], "ferry_http_inflight_bytes", gauge1(&b, (double)s->inflight_bytes()), 1);
+        total++;
     }
+    total += counters(&b, &fams[nf], &nf, "ferry_http_rejections_total", "reason", http_reject_names, s->http_rejections,
+                      FY_REJECT__COUNT);
+    total += counters(&b, &fams[nf], &nf, "ferry_limit_rejections_total", "limit", limit_names, s->limit_rejections,
+                      FY_LIMIT__COUNT);
     if (atomic_load(&s->persist_enabled)) {
         set_family(&b, &fams[nf++], "ferry_persistence_load_seconds", gauge1(&b, s->persist_load_seconds), 1);
         set_family(&b, &fams[nf++], "ferry_persistence_loaded_groups", gauge1(&b, (double)s->persist_loaded_groups), 1);

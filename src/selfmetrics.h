@@ -83,7 +83,36 @@ typedef struct st_fy_selfstats_t {
     uint64_t persist_loaded_groups;
     /* Ferry's own counters (shared by all threads, relaxed atomics). */
     _Atomic uint64_t limit_rejections[8];
+    _Atomic uint64_t http_rejections[8]; /* fy_http_reject_t: requests the connection guard answered itself */
+    _Atomic uint64_t accept_errors[4];   /* fy_accept_error_t */
+    _Atomic uint64_t auth_checks[4];     /* fy_auth_check_t */
+    /* request bytes buffered by the connections (set by the server before its loops start; NULL: not exposed) */
+    uint64_t (*inflight_bytes)(void);
 } fy_selfstats_t;
+
+/* ferry_http_rejections_total{reason=...}; keep in sync with http_reject_names in selfmetrics.c. */
+typedef enum en_fy_http_reject_t {
+    FY_REJECT_HEADER_FIELDS,
+    FY_REJECT_HEADER_BYTES,
+    FY_REJECT_HEADER_TIMEOUT,
+    FY_REJECT_IDLE_TIMEOUT,
+    FY_REJECT_READ_TIMEOUT,
+    FY_REJECT_INFLIGHT,
+    FY_REJECT_AUTH_BUSY,
+    FY_REJECT__COUNT
+} fy_http_reject_t;
+
+/* ferry_http_accept_errors_total{error=...}: accept(2) failures that pause the listener. */
+typedef enum en_fy_accept_error_t { FY_ACCEPT_EMFILE, FY_ACCEPT_ENFILE, FY_ACCEPT_ENOBUFS, FY_ACCEPT_OTHER, FY_ACCEPT__COUNT } fy_accept_error_t;
+
+/* ferry_auth_checks_total{result=...}: basic-auth decisions, from the caches or from a password hash. */
+typedef enum en_fy_auth_check_t {
+    FY_AUTHC_CACHED_ALLOW,
+    FY_AUTHC_CACHED_DENY,
+    FY_AUTHC_HASHED_ALLOW,
+    FY_AUTHC_HASHED_DENY,
+    FY_AUTHC__COUNT
+} fy_auth_check_t;
 
 /* Limits named in ferry_limit_rejections_total{limit=...}; keep in sync with fy_limit_names in selfmetrics.c. */
 typedef enum en_fy_limit_t {

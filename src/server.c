@@ -36,6 +36,8 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "auth_pool.h"
+#include "conn_guard.h"
 #include "defer.h"
 #include "log.h"
 #include "router.h"
@@ -69,6 +71,14 @@ typedef struct st_fy_thread_t {
     fy_defer_queue_t deferred;
     h2o_req_t *serving;               /* the request inside a push/delete/wipe handler (fy_server_defer parks it) */
     struct st_deferred_t *parked_now; /* what fy_server_defer parked during that call */
+    fy_guard_loop_t guard;            /* limits on connections before their requests reach a handler */
+    h2o_multithread_receiver_t auth_rx; /* password checks done by the auth pool, for requests of this loop */
+    /* accept(2) back-off: out of descriptors (or buffers), the listeners pause for backoff_ms, doubling to 1 s */
+    h2o_timeout_t accept_pause;
+    h2o_timeout_entry_t accept_entry;
+    unsigned backoff_ms, pause_left_ms;
+    uint64_t last_accept_log; /* h2o_now of the last "accept failed" log line */
+    uint64_t unlogged_errors; /* failures since that line */
 } fy_thread_t;
 
 /* A parked request. */
@@ -100,6 +110,7 @@ static fy_webcfg_t *webcfg; /* read-only after start-up (its auth cache locks it
 static _Thread_local int thread_index = -1;
 static fy_defer_mark_t defer_mark;
 static _Atomic(fy_thread_t *) threads_pub; /* threads, for fy_server_release on other threads (nthreads set before) */
+static uint64_t guard_backstop_ms; /* h2o's request timeout while the connection guard is active */
 
 int fy_server_thread_index(void)
 {
@@ -246,7 +257,7 @@ static void jflag(void *ctx, const char *name, const char *value)
     jstr(b, value);
 }
 
-static char status_json[8192];
+static char status_json[16384];
 static size_t status_json_len;
 
 static void build_status_json(void)
@@ -559,16 +570,33 @@ static void add_web_config_headers(h2o_req_t *req)
                        strlen(webcfg->headers[i].value));
 }
 
-/* With basic_auth_users every request needs valid credentials (exporter-toolkit wraps the whole mux). Returns 1 when
- * the request was answered (401). */
-static int web_config_gate(h2o_req_t *req)
+/* Basic auth ------------------------------------------------------------------------------------------------------
+ * With basic_auth_users every request needs valid credentials (exporter-toolkit wraps the whole mux). The caches
+ * decide most requests on the loop (webconfig.h); a request that needs a password hash is parked while the auth pool
+ * computes it (auth_pool.h) and resumed on its own loop by a message. Like a deferred answer, a parked request is
+ * reached through a pointer in its pool whose dispose callback forgets it, so a client that goes away meanwhile
+ * leaves nothing dangling. */
+
+#define AUTH_QUEUE_PER_WORKER 32 /* checks waiting per pool thread before new ones get 503 (~2 s at cost 10) */
+
+typedef struct st_auth_wait_t {
+    fy_auth_task_t task;
+    h2o_multithread_message_t msg;
+    fy_thread_t *t;
+    h2o_req_t *req;              /* NULL once h2o has disposed of the request */
+    struct st_auth_wait_t **ref; /* the pointer to this entry in req->pool, NULL with req */
+} auth_wait_t;
+
+static void serve(h2o_req_t *req);
+
+static void count_auth(fy_auth_check_t c)
 {
-    if (webcfg == NULL || webcfg->nusers == 0)
-        return 0;
-    ssize_t i = h2o_find_header(&req->headers, H2O_TOKEN_AUTHORIZATION, -1);
-    if (fy_webcfg_check_basic_auth(webcfg, i >= 0 ? req->headers.entries[i].value.base : NULL,
-                                   i >= 0 ? req->headers.entries[i].value.len : 0) == FY_AUTH_ALLOW)
-        return 0;
+    if (handlers.stats != NULL)
+        atomic_fetch_add_explicit(&handlers.stats->auth_checks[c], 1, memory_order_relaxed);
+}
+
+static void respond_401(h2o_req_t *req)
+{
     for (size_t k = 0; k < 3; k++) {
         const fy_webcfg_header_t *hd = &fy_webcfg_401_headers[k];
         if (strcmp(hd->name, "Content-Type") == 0)
@@ -576,6 +604,83 @@ static int web_config_gate(h2o_req_t *req)
         add_header_str(req, hd->name, strlen(hd->name), hd->value, strlen(hd->value));
     }
     fy_server_respond(req, FY_WEBCFG_401_STATUS, FY_WEBCFG_401_REASON, TEXT_PLAIN, H2O_STRLIT(FY_WEBCFG_401_BODY));
+}
+
+static void forget_auth_wait(void *p)
+{
+    auth_wait_t *w = *(auth_wait_t **)p;
+    if (w != NULL) {
+        w->req = NULL;
+        w->ref = NULL;
+    }
+}
+
+/* pool thread: hand the result to the request's loop */
+static void auth_done(fy_auth_task_t *task)
+{
+    auth_wait_t *w = H2O_STRUCT_FROM_MEMBER(auth_wait_t, task, task);
+    h2o_multithread_send_message(&w->t->auth_rx, &w->msg);
+}
+
+static void on_auth_message(h2o_multithread_receiver_t *receiver, h2o_linklist_t *messages)
+{
+    while (!h2o_linklist_is_empty(messages)) {
+        h2o_multithread_message_t *m = H2O_STRUCT_FROM_MEMBER(h2o_multithread_message_t, link, messages->next);
+        h2o_linklist_unlink(&m->link);
+        auth_wait_t *w = H2O_STRUCT_FROM_MEMBER(auth_wait_t, msg, m);
+        h2o_req_t *req = w->req;
+        if (w->ref != NULL)
+            *w->ref = NULL;
+        count_auth(w->task.result == FY_AUTH_ALLOW ? FY_AUTHC_HASHED_ALLOW : FY_AUTHC_HASHED_DENY);
+        if (req != NULL) {
+            if (w->task.result == FY_AUTH_ALLOW)
+                serve(req);
+            else
+                respond_401(req);
+        }
+        free(w);
+    }
+}
+
+/* Returns 1 when the request was answered (401, 503) or parked for a password check. */
+static int web_config_gate(h2o_req_t *req)
+{
+    if (webcfg == NULL || webcfg->nusers == 0)
+        return 0;
+    ssize_t i = h2o_find_header(&req->headers, H2O_TOKEN_AUTHORIZATION, -1);
+    auth_wait_t *w = calloc(1, sizeof(*w));
+    if (w == NULL)
+        h2o_fatal("no memory");
+    switch (fy_webcfg_auth_begin(webcfg, i >= 0 ? req->headers.entries[i].value.base : NULL,
+                                 i >= 0 ? req->headers.entries[i].value.len : 0, &w->task.job)) {
+    case FY_AUTH_ALLOW:
+        free(w);
+        count_auth(FY_AUTHC_CACHED_ALLOW);
+        return 0;
+    case FY_AUTH_DENY:
+        free(w);
+        count_auth(FY_AUTHC_CACHED_DENY);
+        respond_401(req);
+        return 1;
+    case FY_AUTH_HASH:
+        break;
+    }
+    w->task.cfg = webcfg;
+    w->task.done = auth_done;
+    w->t = &threads[thread_index];
+    w->req = req;
+    if (fy_auth_pool_submit(&w->task) != 0) {
+        fy_webcfg_auth_job_free(&w->task.job);
+        free(w);
+        if (handlers.stats != NULL)
+            atomic_fetch_add_explicit(&handlers.stats->http_rejections[FY_REJECT_AUTH_BUSY], 1, memory_order_relaxed);
+        add_header_str(req, H2O_STRLIT("Retry-After"), H2O_STRLIT("1"));
+        fy_server_error(req, 503, H2O_STRLIT("too many password checks in progress; retry later"));
+        return 1;
+    }
+    /* the pool may already be done with it: the message is only read on this thread, after this returns */
+    w->ref = h2o_mem_alloc_shared(&req->pool, sizeof(*w->ref), forget_auth_wait);
+    *w->ref = w;
     return 1;
 }
 
@@ -620,15 +725,21 @@ static void limit_filter_setup_ostream(h2o_filter_t *self, h2o_req_t *req, h2o_o
 
 static int on_req(h2o_handler_t *self, h2o_req_t *req)
 {
-    fy_route_t rt;
     add_web_config_headers(req);
     if (req->entity.base != NULL && req->entity.len > flags->max_body_bytes) {
         /* h2o let limit + 1 bytes through (see above); checked before authentication, as h2o's own 413 is */
         fy_server_error(req, 413, too_large_msg.base, too_large_msg.len - 1);
         return 0;
     }
-    if (web_config_gate(req))
-        return 0;
+    if (!web_config_gate(req))
+        serve(req);
+    return 0;
+}
+
+/* Routes and answers an authenticated request, on its loop thread. */
+static void serve(h2o_req_t *req)
+{
+    fy_route_t rt;
     size_t target_len = req->path.len;
     char *buf = h2o_mem_alloc_pool(&req->pool, fy_route_buf_size(target_len));
     fy_route(&router, req->method.base, req->method.len, req->path.base, target_len, buf, &rt);
@@ -644,7 +755,7 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req)
             char err[FY_DECODE_ERR_MAX];
             if (fy_decode_gzip_header(req->entity.base, req->entity.base != NULL ? req->entity.len : 0, err) != 0) {
                 fy_server_error(req, 400, err, strlen(err));
-                return 0;
+                return;
             }
         }
     }
@@ -698,7 +809,6 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req)
         fy_server_respond(req, rt.status, NULL, NULL, NULL, 0);
         break;
     }
-    return 0;
 }
 
 /* ---------------------------------------------------------------------------------------------------------------- */
@@ -772,17 +882,82 @@ Error:
     return -1;
 }
 
+#define ACCEPT_TICK_MS 10     /* the pause timer's step */
+#define ACCEPT_MAX_PAUSE_MS 1000
+#define ACCEPT_LOG_EVERY_MS 10000
+
+static void set_listeners_reading(fy_thread_t *t, int on);
+
+static void on_accept_pause(h2o_timeout_entry_t *entry)
+{
+    fy_thread_t *t = H2O_STRUCT_FROM_MEMBER(fy_thread_t, accept_entry, entry);
+    if (t->pause_left_ms > ACCEPT_TICK_MS) {
+        t->pause_left_ms -= ACCEPT_TICK_MS;
+        h2o_timeout_link(t->ctx.loop, &t->accept_pause, &t->accept_entry);
+        return;
+    }
+    t->pause_left_ms = 0;
+    if (!atomic_load(&shutdown_requested))
+        set_listeners_reading(t, 1);
+}
+
+/* accept(2) failed for want of a resource (descriptors, socket buffers): the pending connection stays in the
+ * backlog and the listener stays readable, so accepting again at once would spin. Pause this loop's listeners,
+ * doubling the pause from 10 ms to 1 s while the failures go on (as Go's net/http does), count each failure and log
+ * at most one line per 10 s. */
+static void accept_failed(fy_thread_t *t, int err)
+{
+    fy_accept_error_t kind = err == EMFILE ? FY_ACCEPT_EMFILE
+                             : err == ENFILE ? FY_ACCEPT_ENFILE
+                             : err == ENOBUFS || err == ENOMEM ? FY_ACCEPT_ENOBUFS
+                                                               : FY_ACCEPT_OTHER;
+    if (handlers.stats != NULL)
+        atomic_fetch_add_explicit(&handlers.stats->accept_errors[kind], 1, memory_order_relaxed);
+    uint64_t now = h2o_now(t->ctx.loop);
+    t->backoff_ms = t->backoff_ms == 0 ? ACCEPT_TICK_MS : t->backoff_ms * 2;
+    if (t->backoff_ms > ACCEPT_MAX_PAUSE_MS)
+        t->backoff_ms = ACCEPT_MAX_PAUSE_MS;
+    t->unlogged_errors++;
+    if (t->last_accept_log == 0 || now - t->last_accept_log >= ACCEPT_LOG_EVERY_MS) {
+        char n[24], pause[24];
+        snprintf(n, sizeof(n), "%" PRIu64, t->unlogged_errors);
+        snprintf(pause, sizeof(pause), "%ums", t->backoff_ms);
+        fy_log_error("msg", "accept failed; pausing the listener", "err", strerror(err), "failures", n, "pause", pause);
+        t->last_accept_log = now;
+        t->unlogged_errors = 0;
+    }
+    set_listeners_reading(t, 0);
+    t->pause_left_ms = t->backoff_ms;
+    h2o_timeout_link(t->ctx.loop, &t->accept_pause, &t->accept_entry);
+}
+
 static void on_accept(h2o_socket_t *listener, const char *err)
 {
     fy_thread_t *t = listener->data;
     h2o_socket_t *sock;
-    if (err != NULL)
+    if (err != NULL || t->pause_left_ms != 0)
         return;
     /* drain a few per wake-up, like h2o's server does, without starving the loop */
     for (int i = 0; i < 16; i++) {
-        if ((sock = h2o_evloop_socket_accept(listener)) == NULL)
-            return;
+        if ((sock = h2o_evloop_socket_accept(listener)) == NULL) {
+            int e = errno;
+            if (e == EMFILE || e == ENFILE || e == ENOBUFS || e == ENOMEM)
+                accept_failed(t, e);
+            return; /* EAGAIN: drained; ECONNABORTED and the like: the next wake-up tries again */
+        }
+        t->backoff_ms = 0;
+        fy_guard_attach(&t->guard, sock);
         h2o_accept(&t->accept_ctx, sock);
+    }
+}
+
+static void set_listeners_reading(fy_thread_t *t, int on)
+{
+    for (size_t i = 0; i < t->nfds; i++) {
+        if (on)
+            h2o_socket_read_start(t->listeners[i], on_accept);
+        else
+            h2o_socket_read_stop(t->listeners[i]);
     }
 }
 
@@ -801,6 +976,7 @@ static void *run_loop(void *arg)
     h2o_context_init(&t->ctx, h2o_evloop_create(), &config);
     h2o_multithread_register_receiver(t->ctx.queue, &t->wakeup, on_wakeup);
     h2o_multithread_register_receiver(t->ctx.queue, &t->defer_rx, on_defer_message);
+    h2o_multithread_register_receiver(t->ctx.queue, &t->auth_rx, on_auth_message);
     fy_defer_queue_init(&t->deferred);
     atomic_store(&t->defer_ready, 1);
     pthread_barrier_wait(&loops_registered);
@@ -808,14 +984,21 @@ static void *run_loop(void *arg)
     t->accept_ctx.hosts = config.hosts;
     if (webcfg != NULL && webcfg->tls_enabled)
         t->accept_ctx.ssl_ctx = webcfg->ssl_ctx;
+    fy_guard_loop_init(&t->guard, &t->accept_ctx);
+    if (t->guard.active) /* the guard's timeouts govern; h2o's own (one for the whole request) only backs them up */
+        t->ctx.http1.req_timeout.timeout = guard_backstop_ms;
+    h2o_timeout_init(t->ctx.loop, &t->accept_pause, ACCEPT_TICK_MS);
+    t->accept_entry.cb = on_accept_pause;
     for (size_t i = 0; i < t->nfds; i++) {
         t->listeners[i] = h2o_evloop_socket_create(t->ctx.loop, t->fds[i], H2O_SOCKET_FLAG_DONT_READ);
         t->listeners[i]->data = t;
-        h2o_socket_read_start(t->listeners[i], on_accept);
     }
+    set_listeners_reading(t, 1);
     while (!atomic_load(&shutdown_requested))
         h2o_evloop_run(t->ctx.loop, INT32_MAX);
 
+    if (h2o_timeout_is_linked(&t->accept_entry))
+        h2o_timeout_unlink(&t->accept_entry);
     for (size_t i = 0; i < t->nfds; i++) {
         h2o_socket_read_stop(t->listeners[i]);
         h2o_socket_close(t->listeners[i]);
@@ -895,6 +1078,21 @@ int fy_server_run(const fy_flags_t *f, const fy_handlers_t *h, fy_webcfg_t *wc)
     }
 
     h2o_config_init(&config);
+    {
+        fy_guard_config_t gc = {
+            .header_timeout_ms = (uint64_t)(f->read_header_timeout_ns / 1000000),
+            .idle_timeout_ms = (uint64_t)(f->idle_timeout_ns / 1000000),
+            .read_timeout_ms = (uint64_t)(f->read_timeout_ns / 1000000),
+            .max_header_bytes = (size_t)f->max_header_bytes,
+            .inflight_budget = f->max_inflight_bytes,
+            .stats = handlers.stats,
+        };
+        fy_guard_global_init(&gc);
+        /* past every limit of the guard, so that only the guard cuts a request; a day when there is no total limit */
+        guard_backstop_ms = gc.read_timeout_ms != 0 ? gc.read_timeout_ms + 5000 : 86400000;
+        if (handlers.stats != NULL)
+            handlers.stats->inflight_bytes = fy_guard_inflight_bytes;
+    }
     config.max_request_entity_size = f->max_body_bytes < SIZE_MAX ? (size_t)f->max_body_bytes + 1 : SIZE_MAX;
     config.server_name = h2o_iovec_init(H2O_STRLIT(""));
     int n = snprintf(too_large_buf, sizeof(too_large_buf), "request body exceeds --push.max-body-bytes=%" PRIu64 "\n",
@@ -920,6 +1118,11 @@ int fy_server_run(const fy_flags_t *f, const fy_handlers_t *h, fy_webcfg_t *wc)
     /* every wake-up receiver exists before anything can call request_shutdown: contexts are created inside the
      * threads, which only start accepting after the barrier; signals stay pending until the waiter runs */
     atomic_store(&threads_pub, threads);
+    if (webcfg != NULL && webcfg->nusers != 0 &&
+        fy_auth_pool_start((unsigned)f->auth_workers, (size_t)f->auth_workers * AUTH_QUEUE_PER_WORKER) != 0) {
+        fy_log_error("msg", "HTTP server stopped", "err", "could not start the password-check threads");
+        goto Exit;
+    }
     pthread_barrier_init(&loops_registered, NULL, (unsigned)nthreads + 1);
     for (int t = 0; t < nthreads; t++)
         pthread_create(&threads[t].tid, NULL, run_loop, &threads[t]);
@@ -932,6 +1135,12 @@ int fy_server_run(const fy_flags_t *f, const fy_handlers_t *h, fy_webcfg_t *wc)
     if (!atomic_load(&signal_seen))
         pthread_kill(signal_waiter, SIGTERM);
     pthread_join(signal_waiter, NULL);
+    /* the loops are gone: checks still queued have no request to answer */
+    for (fy_auth_task_t *left = fy_auth_pool_stop(), *next; left != NULL; left = next) {
+        next = left->next;
+        fy_webcfg_auth_job_free(&left->job);
+        free(H2O_STRUCT_FROM_MEMBER(auth_wait_t, task, left));
+    }
     pthread_barrier_destroy(&loops_registered);
     fy_log_info("msg", "HTTP server stopped");
     if (handlers.shutdown != NULL)

@@ -43,6 +43,7 @@ typedef struct st_fy_push_t {
 /* Callbacks; each runs on a loop thread, concurrently with the others. */
 typedef struct st_fy_handlers_t {
     void *ctx;
+    fy_selfstats_t *stats; /* where the frontend counts what it refuses itself (may be NULL) */
     /* PUT/POST P/metrics/job/...: 200 (202 with --push.disable-consistency-check) or an error */
     fy_result_t (*push)(void *ctx, const fy_push_t *push);
     /* DELETE P/metrics/job/...: 202 */

@@ -1646,20 +1646,52 @@ static long b64_decode(const char *in, size_t len, unsigned char *out)
     return (long)o;
 }
 
-static void cache_key(fy_webcfg_t *cfg, const fy_webcfg_user_t *u, const unsigned char *pw, size_t pwlen, uint8_t out[32])
+/* The caches' key: a salted SHA-256 of (user name, stored hash, password); for a user that does not exist, the name
+ * asked for and no hash. */
+static void cache_key(fy_webcfg_t *cfg, const char *name, size_t name_len, const char *hash60, const unsigned char *pw,
+                      size_t pwlen, uint8_t out[32])
 {
     EVP_MD_CTX *m = EVP_MD_CTX_new();
-    uint64_t lens[3] = {u->name_len, 60, pwlen};
+    uint64_t lens[3] = {name_len, hash60 != NULL ? 60 : 0, pwlen};
     unsigned olen = 32;
     /* length-prefixed, so no two different triples hash the same input */
     if (!m || EVP_DigestInit_ex(m, EVP_sha256(), NULL) != 1 || EVP_DigestUpdate(m, cfg->cache_salt, sizeof(cfg->cache_salt)) != 1 ||
-        EVP_DigestUpdate(m, lens, sizeof(lens)) != 1 || EVP_DigestUpdate(m, u->name, u->name_len) != 1 ||
-        EVP_DigestUpdate(m, u->hash, 60) != 1 || EVP_DigestUpdate(m, pw, pwlen) != 1 || EVP_DigestFinal_ex(m, out, &olen) != 1) {
+        EVP_DigestUpdate(m, lens, sizeof(lens)) != 1 || EVP_DigestUpdate(m, name, name_len) != 1 ||
+        (hash60 != NULL && EVP_DigestUpdate(m, hash60, 60) != 1) || EVP_DigestUpdate(m, pw, pwlen) != 1 ||
+        EVP_DigestFinal_ex(m, out, &olen) != 1) {
         /* a key no lookup can match: the request simply pays for bcrypt */
         memset(out, 0, 32);
         out[0] = 1;
     }
     EVP_MD_CTX_free(m);
+}
+
+static int fail_cache_has(fy_webcfg_t *cfg, const uint8_t key[32])
+{
+    int hit = 0;
+    pthread_mutex_lock(&cfg->cache_lock);
+    for (size_t i = 0; i < cfg->nfail && !hit; i++) /* not constant-time: a failure reveals nothing worth hiding */
+        hit = memcmp(cfg->fail_cache[i], key, 32) == 0;
+    pthread_mutex_unlock(&cfg->cache_lock);
+    return hit;
+}
+
+static void fail_cache_put(fy_webcfg_t *cfg, const uint8_t key[32])
+{
+    pthread_mutex_lock(&cfg->cache_lock);
+    memcpy(cfg->fail_cache[cfg->fail_next], key, 32);
+    cfg->fail_next = (cfg->fail_next + 1) % FY_WEBCFG_FAIL_CACHE_SIZE;
+    if (cfg->nfail < FY_WEBCFG_FAIL_CACHE_SIZE)
+        cfg->nfail++;
+    pthread_mutex_unlock(&cfg->cache_lock);
+}
+
+size_t fy_webcfg_fail_cache_count(fy_webcfg_t *cfg)
+{
+    pthread_mutex_lock(&cfg->cache_lock);
+    size_t n = cfg->nfail;
+    pthread_mutex_unlock(&cfg->cache_lock);
+    return n;
 }
 
 static int cache_has(fy_webcfg_t *cfg, const uint8_t key[32])
@@ -1721,12 +1753,13 @@ static int bcrypt_verify(const char *setting29, const char *stored_hash31, const
     return match;
 }
 
-fy_auth_result_t fy_webcfg_check_basic_auth(fy_webcfg_t *cfg, const char *authorization, size_t len)
+fy_auth_result_t fy_webcfg_auth_begin(fy_webcfg_t *cfg, const char *authorization, size_t len, fy_auth_job_t *job)
 {
     static const char PREFIX[] = "Basic ";
     unsigned char *buf = NULL;
     fy_auth_result_t res = FY_AUTH_DENY;
 
+    memset(job, 0, sizeof(*job));
     if (cfg->nusers == 0)
         return FY_AUTH_ALLOW;
     if (!authorization || len < 6 || strncasecmp(authorization, PREFIX, 6) != 0)
@@ -1754,25 +1787,58 @@ fy_auth_result_t fy_webcfg_check_basic_auth(fy_webcfg_t *cfg, const char *author
             found = u;
     }
     /* crypt_r takes a C string; a password with a NUL byte cannot be checked the way Go would, so it fails. */
-    int has_nul = memchr(pw, '\0', pwlen) != NULL;
-
-    if (!found) {
-        bcrypt_verify(cfg->dummy_setting, NULL, (const char *)pw);
-        goto out;
-    }
-    uint8_t key[32];
-    cache_key(cfg, found, pw, pwlen, key);
-    if (!has_nul && cache_has(cfg, key)) {
+    job->has_nul = memchr(pw, '\0', pwlen) != NULL;
+    job->user = found;
+    if (found != NULL)
+        cache_key(cfg, found->name, found->name_len, found->hash, pw, pwlen, job->key);
+    else
+        cache_key(cfg, (const char *)buf, ulen, NULL, pw, pwlen, job->key);
+    if (found != NULL && !job->has_nul && cache_has(cfg, job->key)) {
         res = FY_AUTH_ALLOW;
         goto out;
     }
-    if (bcrypt_verify(found->hash, found->hash + 29, (const char *)pw) && !has_nul) {
-        cache_put(cfg, key);
-        res = FY_AUTH_ALLOW;
-    }
-    explicit_bzero(key, sizeof(key));
+    if (fail_cache_has(cfg, job->key))
+        goto out;
+    if ((job->pw = malloc(pwlen + 1)) == NULL)
+        goto out;
+    memcpy(job->pw, pw, pwlen + 1);
+    job->pwlen = pwlen;
+    res = FY_AUTH_HASH;
 out:
+    if (res != FY_AUTH_HASH)
+        explicit_bzero(job->key, sizeof(job->key));
     explicit_bzero(buf, len + 1);
     free(buf);
     return res;
+}
+
+void fy_webcfg_auth_job_free(fy_auth_job_t *job)
+{
+    if (job->pw != NULL) {
+        explicit_bzero(job->pw, job->pwlen);
+        free(job->pw);
+    }
+    explicit_bzero(job, sizeof(*job));
+}
+
+fy_auth_result_t fy_webcfg_auth_hash(fy_webcfg_t *cfg, fy_auth_job_t *job)
+{
+    fy_auth_result_t res = FY_AUTH_DENY;
+    if (job->user == NULL) {
+        bcrypt_verify(cfg->dummy_setting, NULL, job->pw);
+    } else if (bcrypt_verify(job->user->hash, job->user->hash + 29, job->pw) && !job->has_nul) {
+        cache_put(cfg, job->key);
+        res = FY_AUTH_ALLOW;
+    }
+    if (res == FY_AUTH_DENY)
+        fail_cache_put(cfg, job->key);
+    fy_webcfg_auth_job_free(job);
+    return res;
+}
+
+fy_auth_result_t fy_webcfg_check_basic_auth(fy_webcfg_t *cfg, const char *authorization, size_t len)
+{
+    fy_auth_job_t job;
+    fy_auth_result_t r = fy_webcfg_auth_begin(cfg, authorization, len, &job);
+    return r == FY_AUTH_HASH ? fy_webcfg_auth_hash(cfg, &job) : r;
 }

@@ -47,6 +47,7 @@ typedef struct {
 #define FY_WEBCFG_MAX_CURVES 8
 #define FY_WEBCFG_MAX_HEADERS 5
 #define FY_WEBCFG_CACHE_SIZE 100 /* the reference's cacheSize */
+#define FY_WEBCFG_FAIL_CACHE_SIZE 256
 
 typedef struct fy_webcfg_tls_state fy_webcfg_tls_state_t;
 
@@ -80,6 +81,10 @@ typedef struct st_fy_webcfg_t {
     uint8_t cache[FY_WEBCFG_CACHE_SIZE][32];
     size_t ncache;
     uint64_t cache_rng;
+    /* Cache of recent failures (same key, cache_lock), oldest replaced first: a flood that repeats a wrong password
+     * costs one hash, not one per request. Safe to keep: the users cannot change while this configuration lives. */
+    uint8_t fail_cache[FY_WEBCFG_FAIL_CACHE_SIZE][32];
+    size_t nfail, fail_next;
 
     SSL_CTX *ssl_ctx; /* built at load when tls_enabled; owned here */
     fy_webcfg_tls_state_t *tls;
@@ -95,10 +100,30 @@ void fy_webcfg_free(fy_webcfg_t *cfg);
 
 /* ---- basic auth ---- */
 
-typedef enum { FY_AUTH_DENY = 0, FY_AUTH_ALLOW = 1 } fy_auth_result_t;
+typedef enum { FY_AUTH_DENY = 0, FY_AUTH_ALLOW = 1, FY_AUTH_HASH = 2 } fy_auth_result_t;
 
-/* Decides a request given its Authorization header (NULL if absent). Always ALLOW when no users are configured.
- * CPU-bound (one bcrypt) on a cache miss: tens of milliseconds at cost 10. */
+/* A check that needs a password hash: what fy_webcfg_auth_hash needs, copied out of the request (which may be gone
+ * by the time it runs). */
+typedef struct st_fy_auth_job_t {
+    const fy_webcfg_user_t *user; /* NULL: no such user (a dummy hash of the highest cost keeps the time the same) */
+    uint8_t key[32];              /* the caches' key for (user, password) */
+    char *pw;                     /* NUL-terminated copy, wiped and freed by fy_webcfg_auth_hash / _job_free */
+    size_t pwlen;
+    int has_nul;
+} fy_auth_job_t;
+
+/* Decides a request given its Authorization header (NULL if absent) without hashing: ALLOW when no users are
+ * configured or (user, password) is in the cache of recent successes, DENY for a malformed header or a pair in the
+ * cache of recent failures, else HASH with *job filled (then fy_webcfg_auth_hash or fy_webcfg_auth_job_free). Cheap:
+ * a SHA-256 and two cache scans; safe from any thread. */
+fy_auth_result_t fy_webcfg_auth_begin(fy_webcfg_t *cfg, const char *authorization, size_t len, fy_auth_job_t *job);
+
+/* The password hash of a HASH answer (one bcrypt: tens of milliseconds at cost 10): ALLOW or DENY, remembered in the
+ * matching cache. Frees the job's copy. Any thread. */
+fy_auth_result_t fy_webcfg_auth_hash(fy_webcfg_t *cfg, fy_auth_job_t *job);
+void fy_webcfg_auth_job_free(fy_auth_job_t *job);
+
+/* Both steps at once (tests, and callers that may block). */
 fy_auth_result_t fy_webcfg_check_basic_auth(fy_webcfg_t *cfg, const char *authorization, size_t len);
 
 /* The deny response, exactly as the reference sends it (http.Error after WWW-Authenticate is set). The configured
@@ -111,8 +136,9 @@ extern const fy_webcfg_header_t fy_webcfg_401_headers[3]; /* Content-Type, Www-A
 /* Constant-time equality of two n-byte buffers (1 if equal). */
 int fy_webcfg_ct_equal(const void *a, const void *b, size_t n);
 
-/* Test hook: number of cached successful verifications. */
+/* Test hooks: number of cached successful and failed verifications. */
 size_t fy_webcfg_cache_count(fy_webcfg_t *cfg);
+size_t fy_webcfg_fail_cache_count(fy_webcfg_t *cfg);
 
 /* ---- TLS ---- */
 
