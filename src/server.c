@@ -73,6 +73,7 @@ typedef struct st_fy_thread_t {
     struct st_deferred_t *parked_now; /* what fy_server_defer parked during that call */
     fy_guard_loop_t guard;            /* limits on connections before their requests reach a handler */
     h2o_multithread_receiver_t auth_rx; /* password checks done by the auth pool, for requests of this loop */
+    h2o_timeout_t auth_slow;            /* slow answers to failed passwords (AUTH_SLOW_ANSWER_MS) */
     /* accept(2) back-off: out of descriptors (or buffers), the listeners pause for backoff_ms, doubling to 1 s */
     h2o_timeout_t accept_pause;
     h2o_timeout_entry_t accept_entry;
@@ -578,6 +579,9 @@ static void add_web_config_headers(h2o_req_t *req)
  * leaves nothing dangling. */
 
 #define AUTH_QUEUE_PER_WORKER 32 /* checks waiting per pool thread before new ones get 503 (~2 s at cost 10) */
+/* A recently failed password, or a check refused for a full queue, is answered this much later: a timer costs the
+ * server nothing, and a flooding client's connections each wait as long as a hash would have taken. */
+#define AUTH_SLOW_ANSWER_MS 250
 
 typedef struct st_auth_wait_t {
     fy_auth_task_t task;
@@ -585,6 +589,8 @@ typedef struct st_auth_wait_t {
     fy_thread_t *t;
     h2o_req_t *req;              /* NULL once h2o has disposed of the request */
     struct st_auth_wait_t **ref; /* the pointer to this entry in req->pool, NULL with req */
+    h2o_timeout_entry_t slow;    /* a slow answer: 401 (task.result DENY) or 503 (busy) when it fires */
+    int busy;
 } auth_wait_t;
 
 static void serve(h2o_req_t *req);
@@ -642,6 +648,37 @@ static void on_auth_message(h2o_multithread_receiver_t *receiver, h2o_linklist_t
     }
 }
 
+static void park_auth_wait(auth_wait_t *w, h2o_req_t *req)
+{
+    w->t = &threads[thread_index];
+    w->req = req;
+    w->ref = h2o_mem_alloc_shared(&req->pool, sizeof(*w->ref), forget_auth_wait);
+    *w->ref = w;
+}
+
+static void on_slow_answer(h2o_timeout_entry_t *entry)
+{
+    auth_wait_t *w = H2O_STRUCT_FROM_MEMBER(auth_wait_t, slow, entry);
+    h2o_req_t *req = w->req;
+    if (w->ref != NULL)
+        *w->ref = NULL;
+    if (req != NULL && w->busy) {
+        add_header_str(req, H2O_STRLIT("Retry-After"), H2O_STRLIT("1"));
+        fy_server_error(req, 503, H2O_STRLIT("too many password checks in progress; retry later"));
+    } else if (req != NULL) {
+        respond_401(req);
+    }
+    free(w);
+}
+
+/* A parked request: answers 401 (busy = 0) or 503 (busy = 1) AUTH_SLOW_ANSWER_MS from now. */
+static void answer_slowly(auth_wait_t *w, int busy)
+{
+    w->busy = busy;
+    w->slow.cb = on_slow_answer;
+    h2o_timeout_link(w->t->ctx.loop, &w->t->auth_slow, &w->slow);
+}
+
 /* Returns 1 when the request was answered (401, 503) or parked for a password check. */
 static int web_config_gate(h2o_req_t *req)
 {
@@ -657,30 +694,30 @@ static int web_config_gate(h2o_req_t *req)
         free(w);
         count_auth(FY_AUTHC_CACHED_ALLOW);
         return 0;
-    case FY_AUTH_DENY:
+    case FY_AUTH_DENY: /* no or malformed credentials: a client that has not tried yet, answered at once */
         free(w);
         count_auth(FY_AUTHC_CACHED_DENY);
         respond_401(req);
+        return 1;
+    case FY_AUTH_DENY_RECENT:
+        count_auth(FY_AUTHC_CACHED_DENY);
+        park_auth_wait(w, req);
+        answer_slowly(w, 0);
         return 1;
     case FY_AUTH_HASH:
         break;
     }
     w->task.cfg = webcfg;
     w->task.done = auth_done;
-    w->t = &threads[thread_index];
-    w->req = req;
+    /* parked before it is queued: the pool may be done with it at once, but its message is only read on this
+     * thread, after this returns */
+    park_auth_wait(w, req);
     if (fy_auth_pool_submit(&w->task) != 0) {
         fy_webcfg_auth_job_free(&w->task.job);
-        free(w);
         if (handlers.stats != NULL)
             atomic_fetch_add_explicit(&handlers.stats->http_rejections[FY_REJECT_AUTH_BUSY], 1, memory_order_relaxed);
-        add_header_str(req, H2O_STRLIT("Retry-After"), H2O_STRLIT("1"));
-        fy_server_error(req, 503, H2O_STRLIT("too many password checks in progress; retry later"));
-        return 1;
+        answer_slowly(w, 1);
     }
-    /* the pool may already be done with it: the message is only read on this thread, after this returns */
-    w->ref = h2o_mem_alloc_shared(&req->pool, sizeof(*w->ref), forget_auth_wait);
-    *w->ref = w;
     return 1;
 }
 
@@ -988,6 +1025,7 @@ static void *run_loop(void *arg)
     if (t->guard.active) /* the guard's timeouts govern; h2o's own (one for the whole request) only backs them up */
         t->ctx.http1.req_timeout.timeout = guard_backstop_ms;
     h2o_timeout_init(t->ctx.loop, &t->accept_pause, ACCEPT_TICK_MS);
+    h2o_timeout_init(t->ctx.loop, &t->auth_slow, AUTH_SLOW_ANSWER_MS);
     t->accept_entry.cb = on_accept_pause;
     for (size_t i = 0; i < t->nfds; i++) {
         t->listeners[i] = h2o_evloop_socket_create(t->ctx.loop, t->fds[i], H2O_SOCKET_FLAG_DONT_READ);

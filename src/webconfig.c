@@ -1797,8 +1797,10 @@ fy_auth_result_t fy_webcfg_auth_begin(fy_webcfg_t *cfg, const char *authorizatio
         res = FY_AUTH_ALLOW;
         goto out;
     }
-    if (fail_cache_has(cfg, job->key))
+    if (fail_cache_has(cfg, job->key)) {
+        res = FY_AUTH_DENY_RECENT;
         goto out;
+    }
     if ((job->pw = malloc(pwlen + 1)) == NULL)
         goto out;
     memcpy(job->pw, pw, pwlen + 1);
@@ -1840,5 +1842,5 @@ fy_auth_result_t fy_webcfg_check_basic_auth(fy_webcfg_t *cfg, const char *author
 {
     fy_auth_job_t job;
     fy_auth_result_t r = fy_webcfg_auth_begin(cfg, authorization, len, &job);
-    return r == FY_AUTH_HASH ? fy_webcfg_auth_hash(cfg, &job) : r;
+    return r == FY_AUTH_HASH ? fy_webcfg_auth_hash(cfg, &job) : r == FY_AUTH_DENY_RECENT ? FY_AUTH_DENY : r;
 }

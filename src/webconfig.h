@@ -100,7 +100,9 @@ void fy_webcfg_free(fy_webcfg_t *cfg);
 
 /* ---- basic auth ---- */
 
-typedef enum { FY_AUTH_DENY = 0, FY_AUTH_ALLOW = 1, FY_AUTH_HASH = 2 } fy_auth_result_t;
+/* DENY_RECENT: the pair failed a hash recently (the failure cache); a caller may answer it more slowly than a missing
+ * or malformed header, to slow a flood down. */
+typedef enum { FY_AUTH_DENY = 0, FY_AUTH_ALLOW = 1, FY_AUTH_HASH = 2, FY_AUTH_DENY_RECENT = 3 } fy_auth_result_t;
 
 /* A check that needs a password hash: what fy_webcfg_auth_hash needs, copied out of the request (which may be gone
  * by the time it runs). */
@@ -113,8 +115,8 @@ typedef struct st_fy_auth_job_t {
 } fy_auth_job_t;
 
 /* Decides a request given its Authorization header (NULL if absent) without hashing: ALLOW when no users are
- * configured or (user, password) is in the cache of recent successes, DENY for a malformed header or a pair in the
- * cache of recent failures, else HASH with *job filled (then fy_webcfg_auth_hash or fy_webcfg_auth_job_free). Cheap:
+ * configured or (user, password) is in the cache of recent successes, DENY for a missing or malformed header,
+ * DENY_RECENT for a pair in the cache of recent failures, else HASH with *job filled (then fy_webcfg_auth_hash or fy_webcfg_auth_job_free). Cheap:
  * a SHA-256 and two cache scans; safe from any thread. */
 fy_auth_result_t fy_webcfg_auth_begin(fy_webcfg_t *cfg, const char *authorization, size_t len, fy_auth_job_t *job);
 

@@ -33,6 +33,11 @@ static const fl_case_t cases[] = {
     {{"--web.external-url=::bad"}, "invalid URL: parse \"::bad\": missing protocol scheme", "bad URL"},
     {{"--web.threads=0"}, "--web.threads must be between 1 and 1024, got 0", "threads range"},
     {{"--push.max-body-bytes=1k"}, "strconv.ParseUint: parsing \"1k\": invalid syntax", "sizes are plain integers"},
+    {{"--web.max-header-bytes=1023"}, "--web.max-header-bytes must be between 1024 and 417791, got 1023", "below the range"},
+    {{"--web.max-header-bytes=417792"}, "--web.max-header-bytes must be between 1024 and 417791, got 417792",
+     "h2o answers 400 itself from H2O_MAX_REQLEN on"},
+    {{"--web.auth-workers=0"}, "--web.auth-workers must be between 1 and 64, got 0", "at least one password checker"},
+    {{"--web.idle-timeout=-1s"}, "--web.idle-timeout must not be negative, got -1s", "durations are not negative"},
     {{"--no-web.enable-lifecycle", "--version"}, NULL, "--no-bool"},
     {{"--web.telemetry-path="}, NULL, "empty value"},
     {{"-h", "--web.listen-address", "127.0.0.1:1", "--web.listen-address=:2"}, NULL, "help, repeatable listen"},
@@ -86,9 +91,11 @@ static void test_defaults_and_map(void **state)
                              "push.default-interval=0s;push.default-ttl=0s;push.disable-consistency-check=false;push.interval-grace=30s;"
                              "push.max-body-bytes=67108864;"
                              "push.max-label-value-length=32768;push.max-series-per-push=100000;store.max-groups=1000000;"
-                             "store.max-series=10000000;web.config.file=;web.enable-admin-api=true;"
-                             "web.enable-lifecycle=false;web.enable-openmetrics=false;web.external-url=;"
-                             "web.listen-address=127.0.0.1:19295,127.0.0.1:19296;web.reuseport=true;web.route-prefix=/pg;"
+                             "store.max-series=10000000;web.auth-workers=1;web.config.file=;web.enable-admin-api=true;"
+                             "web.enable-lifecycle=false;web.enable-openmetrics=false;web.external-url=;web.idle-timeout=10s;"
+                             "web.listen-address=127.0.0.1:19295,127.0.0.1:19296;web.max-header-bytes=65536;"
+                             "web.max-inflight-bytes=268435456;web.read-header-timeout=10s;web.read-timeout=0s;"
+                             "web.reuseport=true;web.route-prefix=/pg;"
                              "web.systemd-socket=false;web.telemetry-path=/metrics;web.threads=3;");
     char *argv2[] = {"ferry"};
     assert_int_equal(fy_flags_parse(&f, 1, argv2, err, sizeof(err)), 0);

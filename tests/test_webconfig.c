@@ -534,6 +534,64 @@ static void test_ct_equal(void **state)
     assert_int_equal(fy_webcfg_ct_equal(x, x, 64), 1);
 }
 
+/* The split check (fy_webcfg_auth_begin on the loop, fy_webcfg_auth_hash on the auth pool) and the cache of recent
+ * failures, which makes a repeated wrong password cost a lookup instead of a bcrypt. */
+static void test_auth_begin_and_failures(void **state)
+{
+    (void)state;
+    fy_webcfg_err_t err;
+    fy_webcfg_t *cfg = parse("basic_auth_users:\n  alice: " H_SECRET "\n", &err);
+    assert_non_null(cfg);
+    static const struct {
+        const char *userpass; /* NULL: no header */
+        fy_auth_result_t first, after_hash, again;
+        const char *note;
+    } cases[] = {
+        {NULL, FY_AUTH_DENY, FY_AUTH_DENY, FY_AUTH_DENY, "no credentials: decided without a hash, never cached"},
+        {"alice:secret", FY_AUTH_HASH, FY_AUTH_ALLOW, FY_AUTH_ALLOW, "right password: hashed once, then cached"},
+        {"alice:wrong", FY_AUTH_HASH, FY_AUTH_DENY, FY_AUTH_DENY_RECENT, "wrong password: hashed once, then a recent failure"},
+        {"mallory:secret", FY_AUTH_HASH, FY_AUTH_DENY, FY_AUTH_DENY_RECENT, "unknown user: the same"},
+        {"alice:wrong2", FY_AUTH_HASH, FY_AUTH_DENY, FY_AUTH_DENY_RECENT, "another wrong password is hashed anew"},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        char hdr[256] = "";
+        if (cases[i].userpass != NULL)
+            snprintf(hdr, sizeof(hdr), "%s", basic(cases[i].userpass));
+        const char *h = cases[i].userpass != NULL ? hdr : NULL;
+        size_t hl = h != NULL ? strlen(h) : 0;
+        fy_auth_job_t job;
+        fy_auth_result_t r = fy_webcfg_auth_begin(cfg, h, hl, &job);
+        if (r != cases[i].first)
+            fail_msg("%s: begin %d, expected %d", cases[i].note, r, cases[i].first);
+        r = r == FY_AUTH_HASH ? fy_webcfg_auth_hash(cfg, &job) : r;
+        if (r != cases[i].after_hash)
+            fail_msg("%s: result %d, expected %d", cases[i].note, r, cases[i].after_hash);
+        r = fy_webcfg_auth_begin(cfg, h, hl, &job);
+        if (r == FY_AUTH_HASH)
+            fy_webcfg_auth_job_free(&job);
+        if (r != cases[i].again)
+            fail_msg("%s: second begin %d, expected %d", cases[i].note, r, cases[i].again);
+        assert_int_equal(check(cfg, h), cases[i].after_hash); /* the one-call form agrees */
+    }
+    assert_int_equal(fy_webcfg_cache_count(cfg), 1);
+    assert_int_equal(fy_webcfg_fail_cache_count(cfg), 3);
+    /* the failure cache is bounded: the oldest failures go first */
+    for (int i = 0; i < FY_WEBCFG_FAIL_CACHE_SIZE + 10; i++) {
+        char up[32];
+        snprintf(up, sizeof(up), "nobody%d:x", i);
+        fy_auth_job_t job;
+        const char *h = basic(up);
+        if (fy_webcfg_auth_begin(cfg, h, strlen(h), &job) == FY_AUTH_HASH)
+            fy_webcfg_auth_hash(cfg, &job);
+    }
+    assert_int_equal(fy_webcfg_fail_cache_count(cfg), FY_WEBCFG_FAIL_CACHE_SIZE);
+    fy_auth_job_t job;
+    const char *h = basic("alice:wrong");
+    assert_int_equal(fy_webcfg_auth_begin(cfg, h, strlen(h), &job), FY_AUTH_HASH); /* evicted */
+    fy_webcfg_auth_job_free(&job);
+    fy_webcfg_free(cfg);
+}
+
 static void test_401(void **state)
 {
     (void)state;
@@ -774,6 +832,7 @@ int main(void)
         cmocka_unit_test(test_cache),
         cmocka_unit_test(test_dummy_hash),
         cmocka_unit_test(test_ct_equal),
+        cmocka_unit_test(test_auth_begin_and_failures),
         cmocka_unit_test(test_401),
         cmocka_unit_test(test_looks_like_http),
         cmocka_unit_test(test_ssl_ctx),
