@@ -482,6 +482,14 @@ static fy_result_t not_persisted(fy_app_t *app, h2o_mem_pool_t *pool, const char
     return (fy_result_t){500, m, n};
 }
 
+/* Once the log has failed, a change is refused before it touches the store: applied and then refused, it would be
+ * visible to scrapes until the restart that drops it (docs/persistence.md, "When the write-ahead log fails"). Only
+ * the changes in flight when the failure happened are applied and refused. */
+static int wal_refuses(fy_app_t *app)
+{
+    return app->log != NULL && atomic_load(&app->stats.wal_failed);
+}
+
 /* A change whose record is submitted but not yet durable: the request is parked (fy_server_defer) and answered by
  * on_durable once the log's writer has synced the record (log_notify -> fy_server_release). */
 typedef struct {
@@ -578,6 +586,8 @@ static fy_result_t on_push(void *ctx, const fy_push_t *p)
     fy_app_t *app = app_of(ctx);
     if (!fy_server_is_ready())
         return not_ready();
+    if (wal_refuses(app))
+        return not_persisted(app, p->pool, "push", app->wal_reason);
     fy_store_life_t life = {0, 0};
     int declared = 0;
     char lerr[256];
@@ -655,6 +665,8 @@ static fy_result_t on_delete(void *ctx, const fy_gk_label_t *labels, size_t nlab
     fy_app_t *app = app_of(ctx);
     if (!fy_server_is_ready())
         return not_ready();
+    if (wal_refuses(app))
+        return not_persisted(app, pool, "deletion", app->wal_reason);
     fy_store_label_t *gk = h2o_mem_alloc_pool(pool, sizeof(*gk) * (nlabels ? nlabels : 1));
     to_store_labels(labels, nlabels, gk);
     int64_t now = now_ns();
@@ -772,6 +784,8 @@ static fy_result_t on_wipe(void *ctx, h2o_mem_pool_t *pool)
     fy_app_t *app = app_of(ctx);
     if (!fy_server_is_ready())
         return not_ready();
+    if (wal_refuses(app))
+        return not_persisted(app, pool, "wipe", app->wal_reason);
     if (app->persist_on)
         fy_persist_changed(&app->persist);
     int64_t now = now_ns();
@@ -818,6 +832,10 @@ static int on_bulk_delete(void *ctx, h2o_req_t *req)
     fy_app_t *app = app_of(ctx);
     if (!fy_server_is_ready())
         return respond_json_error(req, 503, "unavailable", NOT_READY);
+    if (wal_refuses(app)) {
+        not_persisted(app, NULL, "bulk delete", app->wal_reason); /* counted; the answer is JSON */
+        return respond_json_error(req, 500, "internal", app->wal_reason);
+    }
     const char *q = "";
     size_t qlen = 0;
     if (req->query_at != SIZE_MAX) {

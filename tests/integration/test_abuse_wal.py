@@ -6,7 +6,8 @@ about 10 KB each (one new group per push) fill it. Asserted:
 - every push before the disk fills gets 200; from the first refusal on, every change (push, DELETE) gets 500, never
   200 again;
 - /-/ready and /-/healthy answer 503 with the reason: the failed write, the segment file, the errno text;
-- /metrics: ferry_persistence_log_failed 1, ferry_persistence_log_errors_total = the 500s answered; scrapes work;
+- /metrics: ferry_persistence_log_failed 1, ferry_persistence_log_errors_total = the 500s answered; scrapes work,
+  and do not show the changes refused after the failure (refused before they reach the store);
 - the server log has exactly one error line for the failure, naming the errno text and the segment file, and no
   line per refused change;
 - SIGTERM with the disk still full exits and keeps the log; a restart on the still-full disk replays it, cannot
@@ -127,7 +128,10 @@ def run(d, logdir):
         check(got == refusals, "ferry_persistence_log_errors_total counts the %d refused changes (got %s)" %
               (refusals, got))
         st, _, m = req(p, "GET", "/metrics")
-        check(st == 200 and has_group(m.decode(), acked[-1]), "scrapes still work")
+        m = m.decode()
+        check(st == 200 and has_group(m, acked[-1]), "scrapes still work")
+        late = [i for i in range(first + 1, first + 5) if 'job="g%d"' % i in m]
+        check(not late and has_group(m, 0), "changes refused after the failure never touched the store (%s)" % late)
         log = log_text(a)
         lines = [ln for ln in log.split("\n") if 'msg="the write-ahead log failed' in ln]
         check(len(lines) == 1 and "level=error" in lines[0] and ENOSPC_TEXT in lines[0] and segment in lines[0],
