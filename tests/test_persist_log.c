@@ -2,7 +2,8 @@
  * test_persist_log.c: the write-ahead log (src/persist_log.c): CRC-32C vectors, round trips across rotation and
  * reopen, truncation after a snapshot, every truncation point and every flipped byte of a small log (torn tail
  * dropped and cut vs. damage reported with the right offset), leftover temp segments, sync and write failures (a full
- * disk: what poisons the log, what fy_log_failure names, what a restart replays), and the writer thread (records submitted without waiting are synced and notified in order; a failed sync is notified once).
+ * disk: what poisons the log, what fy_log_failure names, what a restart replays), and the writer thread (records
+ * submitted without waiting are synced and notified in order; a failed sync is notified once).
  */
 #include "persist_testlib.h"
 
