@@ -20,7 +20,8 @@ const fy_own_family_t fy_own_families[] = {
     {"ferry_persistence_load_seconds", FY_TYPE_GAUGE, "Time the start-up load of the persistence file took.", 1},
     {"ferry_persistence_loaded_groups", FY_TYPE_GAUGE, "Groups loaded from the persistence file at start-up.", 1},
     {"ferry_persistence_log_errors_total", FY_TYPE_COUNTER,
-     "Changes (pushes, deletions, wipes) answered 500 because the write-ahead log could not make them durable.", 1},
+     "Changes (pushes, deletions, wipes, bulk deletes) answered 500 because the write-ahead log could not make them "
+     "durable.", 1},
     {"ferry_persistence_log_failed", FY_TYPE_GAUGE,
      "1 once a write or sync of the write-ahead log has failed: every change is refused until a restart.", 1},
     {"ferry_store_groups", FY_TYPE_GAUGE, "Number of groups in the store.", 1},

@@ -267,7 +267,8 @@ static void test_families(void **state)
         {"ferry_persistence_load_seconds", "Time the start-up load of the persistence file took.", FY_TYPE_GAUGE},
         {"ferry_persistence_loaded_groups", "Groups loaded from the persistence file at start-up.", FY_TYPE_GAUGE},
         {"ferry_persistence_log_errors_total",
-         "Changes (pushes, deletions, wipes) answered 500 because the write-ahead log could not make them durable.",
+         "Changes (pushes, deletions, wipes, bulk deletes) answered 500 because the write-ahead log could not make them "
+         "durable.",
          FY_TYPE_COUNTER},
         {"ferry_persistence_log_failed",
          "1 once a write or sync of the write-ahead log has failed: every change is refused until a restart.",
