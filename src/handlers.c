@@ -438,6 +438,13 @@ static int replay_record(void *ctx, uint64_t seq, unsigned type, const void *pay
     return -1;
 }
 
+/* Why a change could not be made durable: once the log has failed, the failure itself (wal_reason) rather than the
+ * EIO that every later submit gets, which would tell the client nothing. */
+static const char *wal_why(fy_app_t *app, int e)
+{
+    return atomic_load(&app->stats.wal_failed) ? app->wal_reason : strerror(e);
+}
+
 /* Submits rec (if any) while the caller holds app->order, and releases it. *seq gets the record's sequence number
  * (0: nothing to wait for). When the handler cannot park its request (not on a loop thread), this waits until the
  * record is durable and sets *seq to 0. Returns 0, or -1 with the reason in why. */
@@ -454,22 +461,33 @@ static int durable_commit(fy_app_t *app, unsigned type, const uint8_t *rec, size
     }
     if (rc != 0) {
         *seq = 0;
-        *why = strerror(e);
+        *why = wal_why(app, e);
     }
     return rc;
 }
 
-/* The 500 of a change that was applied but could not be made durable (logged at error level). pool may be NULL when
- * nobody will read the message (the client has gone). */
-static fy_result_t not_persisted(h2o_mem_pool_t *pool, const char *what, const char *why)
+/* The 500 of a change that was applied but could not be made durable, counted in ferry_persistence_log_errors_total.
+ * Logged at error level unless the log has failed: that was logged once (wal_failed), and a line per refused change
+ * would flood the log at the push rate. pool may be NULL when nobody will read the message (the client has gone). */
+static fy_result_t not_persisted(fy_app_t *app, h2o_mem_pool_t *pool, const char *what, const char *why)
 {
-    fy_log_error("msg", "could not persist a change before answering", "what", what, "err", why);
+    fy_selfstats_wal_error(&app->stats);
+    if (!atomic_load(&app->stats.wal_failed))
+        fy_log_error("msg", "could not persist a change before answering", "what", what, "err", why);
     if (pool == NULL)
         return (fy_result_t){500, NULL, 0};
     size_t n = (size_t)snprintf(NULL, 0, "could not persist the %s: %s", what, why);
     char *m = h2o_mem_alloc_pool(pool, n + 1);
     snprintf(m, n + 1, "could not persist the %s: %s", what, why);
     return (fy_result_t){500, m, n};
+}
+
+/* Once the log has failed, a change is refused before it touches the store: applied and then refused, it would be
+ * visible to scrapes until the restart that drops it (docs/persistence.md, "When the write-ahead log fails"). Only
+ * the changes in flight when the failure happened are applied and refused. */
+static int wal_refuses(fy_app_t *app)
+{
+    return app->log != NULL && atomic_load(&app->stats.wal_failed);
 }
 
 /* A change whose record is submitted but not yet durable: the request is parked (fy_server_defer) and answered by
@@ -488,7 +506,7 @@ static fy_result_t on_durable(void *data, h2o_req_t *req, int err)
     durable_wait_t *w = data;
     fy_result_t r = w->r;
     if (err != 0)
-        r = not_persisted(req != NULL ? &req->pool : NULL, w->what, strerror(err));
+        r = not_persisted(w->app, req != NULL ? &req->pool : NULL, w->what, wal_why(w->app, err));
     if (w->push)
         fy_selfstats_push(&w->app->stats, (unsigned)fy_server_thread_index(), w->post, (double)(now_ns() - w->now) / 1e9, w->size,
                           w->now);
@@ -504,9 +522,34 @@ static durable_wait_t *durable_park(fy_app_t *app, uint64_t seq, fy_result_t r, 
     return w;
 }
 
-/* The log's writer thread has synced everything up to durable_seq, or failed (err). */
+/* The log has just failed (the first notify with an error; the log cannot recover, docs/persistence.md): keep the
+ * reason for /-/ready, /-/healthy and the 500s, log it once, and raise ferry_persistence_log_failed. */
+static void wal_failed(fy_app_t *app, uint64_t durable_seq, int err)
+{
+    const char *what = fy_log_failure(app->log);
+    char when[32], seq[32];
+    time_t t = time(NULL);
+    struct tm tm;
+    gmtime_r(&t, &tm);
+    strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", &tm);
+    snprintf(seq, sizeof(seq), "%llu", (unsigned long long)durable_seq);
+    snprintf(app->wal_reason, sizeof(app->wal_reason),
+             "write-ahead log failed: %s at %s; changes are refused until a restart; see docs/persistence.md",
+             what != NULL ? what : strerror(err), when);
+    fy_log_error("msg", "the write-ahead log failed: every change is refused with 500, and /-/ready and /-/healthy "
+                        "answer 503, until a restart (free space first; acknowledged changes are kept)",
+                 "err", what != NULL ? what : strerror(err), "last_durable_seq", seq);
+    /* after the reason is written: readers check the flag first */
+    atomic_store(&app->stats.wal_failed, 1);
+}
+
+/* The log's writer thread has synced everything up to durable_seq, or failed (err). Called with the log's mutex
+ * held, so calls never overlap: the first error is seen once. */
 static void log_notify(void *ctx, uint64_t durable_seq, int err)
 {
+    fy_app_t *app = ctx;
+    if (err != 0 && !atomic_load(&app->stats.wal_failed))
+        wal_failed(app, durable_seq, err);
     fy_server_release(durable_seq, err);
 }
 
@@ -543,6 +586,8 @@ static fy_result_t on_push(void *ctx, const fy_push_t *p)
     fy_app_t *app = app_of(ctx);
     if (!fy_server_is_ready())
         return not_ready();
+    if (wal_refuses(app))
+        return not_persisted(app, p->pool, "push", app->wal_reason);
     fy_store_life_t life = {0, 0};
     int declared = 0;
     char lerr[256];
@@ -597,7 +642,7 @@ static fy_result_t on_push(void *ctx, const fy_push_t *p)
     }
     fy_push_outcome_free(&o);
     if (why != NULL)
-        r = not_persisted(p->pool, "push", why);
+        r = not_persisted(app, p->pool, "push", why);
     if (seq != 0) {
         /* answered (and timed for the push-duration histogram) once the record is durable */
         durable_wait_t *w = durable_park(app, seq, r, "push");
@@ -620,6 +665,8 @@ static fy_result_t on_delete(void *ctx, const fy_gk_label_t *labels, size_t nlab
     fy_app_t *app = app_of(ctx);
     if (!fy_server_is_ready())
         return not_ready();
+    if (wal_refuses(app))
+        return not_persisted(app, pool, "deletion", app->wal_reason);
     fy_store_label_t *gk = h2o_mem_alloc_pool(pool, sizeof(*gk) * (nlabels ? nlabels : 1));
     to_store_labels(labels, nlabels, gk);
     int64_t now = now_ns();
@@ -642,7 +689,7 @@ static fy_result_t on_delete(void *ctx, const fy_gk_label_t *labels, size_t nlab
     if (app->persist_on)
         fy_persist_changed(&app->persist);
     if (why != NULL)
-        return not_persisted(pool, "deletion", why);
+        return not_persisted(app, pool, "deletion", why);
     if (rc != FY_OK)
         return (fy_result_t){400, fy_store_strerror(rc), strlen(fy_store_strerror(rc))};
     if (seq != 0) {
@@ -737,6 +784,8 @@ static fy_result_t on_wipe(void *ctx, h2o_mem_pool_t *pool)
     fy_app_t *app = app_of(ctx);
     if (!fy_server_is_ready())
         return not_ready();
+    if (wal_refuses(app))
+        return not_persisted(app, pool, "wipe", app->wal_reason);
     if (app->persist_on)
         fy_persist_changed(&app->persist);
     int64_t now = now_ns();
@@ -750,7 +799,7 @@ static fy_result_t on_wipe(void *ctx, h2o_mem_pool_t *pool)
     if (app->log != NULL)
         durable_commit(app, REC_WIPE, rc == 0 ? rec : NULL, sizeof(rec), &seq, &why);
     if (why != NULL)
-        return not_persisted(pool, "wipe", why);
+        return not_persisted(app, pool, "wipe", why);
     if (rc != 0)
         return (fy_result_t){500, "out of memory", 13};
     if (seq != 0) {
@@ -783,6 +832,10 @@ static int on_bulk_delete(void *ctx, h2o_req_t *req)
     fy_app_t *app = app_of(ctx);
     if (!fy_server_is_ready())
         return respond_json_error(req, 503, "unavailable", NOT_READY);
+    if (wal_refuses(app)) {
+        not_persisted(app, NULL, "bulk delete", app->wal_reason); /* counted; the answer is JSON */
+        return respond_json_error(req, 500, "internal", app->wal_reason);
+    }
     const char *q = "";
     size_t qlen = 0;
     if (req->query_at != SIZE_MAX) {
@@ -816,7 +869,7 @@ static int on_bulk_delete(void *ctx, h2o_req_t *req)
         /* a rare admin request: it waits for its sync on the loop rather than being parked like a push */
         uint64_t seq = 0;
         if (durable_commit(app, REC_BULK, rec, rec_len, &seq, &why) == 0 && seq != 0 && fy_log_wait(app->log, seq) != 0)
-            why = strerror(errno);
+            why = wal_why(app, errno);
         free(rec);
     }
     fy_bulk_free(&b);
@@ -829,7 +882,7 @@ static int on_bulk_delete(void *ctx, h2o_req_t *req)
     fy_log_info("msg", "bulk delete", "query", fy_log_enabled(FY_LOG_INFO) ? h2o_strdup(&req->pool, q, qlen).base : "",
                 "deleted", cnt, "seconds", secs);
     if (why != NULL) {
-        fy_log_error("msg", "could not persist a change before answering", "what", "bulk delete", "err", why);
+        not_persisted(app, NULL, "bulk delete", why); /* counted and logged; the answer is JSON */
         return respond_json_error(req, 500, "internal", why);
     }
     size_t len = (size_t)snprintf(NULL, 0, "{\"status\":\"success\",\"data\":{\"deleted\":%s}}", cnt);
@@ -1218,6 +1271,8 @@ static void open_log(fy_app_t *app, int fresh)
     app->persist.log = log;
     app->persist.order = &app->order;
     app->log = log;
+    if (app->flags->persistence_durable)
+        atomic_store(&app->stats.wal_enabled, 1); /* the log's self-metrics, from now on */
 }
 
 /* Without --persistence.durable, a log left by an earlier durable run (killed before its final snapshot) would be
@@ -1304,6 +1359,17 @@ int fy_app_start_persistence(fy_app_t *app)
     return pthread_create(&app->loader, NULL, load_persisted, app) == 0 ? 0 : -1;
 }
 
+/* /-/healthy and /-/ready: 503 with the reason once the write-ahead log has failed. Both, not only readiness: the log
+ * cannot recover in-process and a restart is what recovers it, losing nothing acknowledged (docs/persistence.md,
+ * "When the write-ahead log fails"). */
+static fy_result_t on_healthy(void *ctx)
+{
+    fy_app_t *app = app_of(ctx);
+    if (atomic_load(&app->stats.wal_failed))
+        return (fy_result_t){503, app->wal_reason, strlen(app->wal_reason)};
+    return (fy_result_t){200, "OK", 2};
+}
+
 static void on_shutdown(void *ctx)
 {
     fy_app_t *app = app_of(ctx);
@@ -1332,7 +1398,7 @@ fy_handlers_t fy_app_handlers(fy_app_t *app)
     h.wipe = on_wipe;
     h.bulk_delete = on_bulk_delete;
     h.ui = on_ui;
-    h.healthy = NULL;
+    h.healthy = on_healthy;
     h.shutdown = on_shutdown;
     h.request_done = on_request_done;
     return h;

@@ -31,6 +31,9 @@ typedef struct st_fy_app_t {
      * so concurrent requests share fdatasyncs. */
     struct st_fy_log_t *log;
     pthread_mutex_t order;
+    /* why the log failed, for /-/ready, /-/healthy and the 500s: written once by the writer thread's notify, before
+     * stats.wal_failed is set; read only after seeing that flag */
+    char wal_reason[4600];
     fy_reaper_t reaper; /* the expiry timer, started once the store is loaded */
     int64_t expire_now; /* the time of the running expiry pass (timer thread only) */
 } fy_app_t;

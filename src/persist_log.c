@@ -64,6 +64,7 @@ static int default_sync(int fd, int data_only)
 }
 
 int (*fy__persist_sync)(int fd, int data_only) = default_sync;
+ssize_t (*fy__persist_write)(int fd, const void *buf, size_t n) = write;
 
 int fy__persist_sync_dir(const char *dir)
 {
@@ -80,7 +81,7 @@ static int write_all(int fd, const void *buf, size_t n)
 {
     const char *p = buf;
     while (n > 0) {
-        ssize_t w = write(fd, p, n);
+        ssize_t w = fy__persist_write(fd, p, n);
         if (w < 0) {
             if (errno == EINTR)
                 continue;
@@ -239,6 +240,7 @@ struct st_fy_log_t {
     uint64_t durable_seq;
     int flushing; /* a leader is writing and syncing */
     int err;      /* sticky errno of a failed write or sync */
+    char failure[4200]; /* what failed, e.g. "write <dir>/<segment>: <strerror>"; set once, with err */
     fy_log_stats_t st;
     /* the writer thread (fy_log_start_writer) */
     fy_log_notify_cb notify;
@@ -346,9 +348,12 @@ static void flush_locked(fy_log_t *log)
 
     struct timespec t0, t1;
     clock_gettime(CLOCK_MONOTONIC, &t0);
+    const char *op = "write";
     int rc = write_all(fd, b, n);
-    if (rc == 0)
+    if (rc == 0) {
+        op = "fdatasync";
         rc = fy__persist_sync(fd, 1);
+    }
     int saved = errno;
     clock_gettime(CLOCK_MONOTONIC, &t1);
 
@@ -358,6 +363,9 @@ static void flush_locked(fy_log_t *log)
     log->last_sync_ns = (int64_t)(t1.tv_sec - t0.tv_sec) * 1000000000 + (t1.tv_nsec - t0.tv_nsec);
     if (rc != 0) {
         log->err = saved ? saved : EIO;
+        /* named once, for the operator: the first failure is the one that matters (later ones are EIO) */
+        snprintf(log->failure, sizeof(log->failure), "%s %s/%016" PRIx64 SEG_SUFFIX ": %s", op, log->dir, log->seg_first,
+                 strerror(log->err));
     } else {
         log->durable_seq = upto;
         log->st.durable_seq = upto;
@@ -596,6 +604,13 @@ int fy_log_truncate_before(fy_log_t *log, uint64_t seq)
     if (del > 0 && fy__persist_sync_dir(log->dir) != 0)
         rc = -1;
     return rc == 0 ? (int)del : -1;
+}
+
+const char *fy_log_failure(fy_log_t *log)
+{
+    /* no lock: failure is written once, under the mutex, before err is set and before the notify that reports it;
+     * the caller has seen that report (or a call that returned the error), which orders the write before this read */
+    return log->failure[0] != '\0' ? log->failure : NULL;
 }
 
 void fy_log_get_stats(fy_log_t *log, fy_log_stats_t *st)

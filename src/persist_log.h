@@ -15,6 +15,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #define FY_LOG_SEG_HEADER 28
 #define FY_LOG_REC_HEADER 17
@@ -91,6 +92,14 @@ int fy_log_truncate_before(fy_log_t *log, uint64_t seq);
 
 void fy_log_get_stats(fy_log_t *log, fy_log_stats_t *st);
 
+/**
+ * What poisoned the log, e.g. "write /var/lib/pg/F.wal/0000000000000001.wal: No space left on device" or
+ * "fdatasync ...: Input/output error" (the operation, the segment file, the first errno's text); NULL while the log
+ * is healthy. Call it from the notify callback that reported the error, or after any call that returned it: the text
+ * is set once, before either, and never changes.
+ */
+const char *fy_log_failure(fy_log_t *log);
+
 /** "<file>.wal": the log directory that goes with --persistence.file. Returns -1 if it does not fit in out. */
 int fy_log_dir_for(const char *file, char *out, size_t outlen);
 
@@ -132,6 +141,9 @@ int fy_log_replay(const char *dir, uint64_t after_seq, unsigned flags, fy_log_re
 
 /** fdatasync (data_only) or fsync; tests replace it to inject failures. */
 extern int (*fy__persist_sync)(int fd, int data_only);
+
+/** write(2) for the log's segments; tests replace it to inject failures (a short write, then ENOSPC). */
+extern ssize_t (*fy__persist_write)(int fd, const void *buf, size_t n);
 
 /** Opens the directory and fsyncs it, so that a rename, create or unlink in it is durable. */
 int fy__persist_sync_dir(const char *dir);

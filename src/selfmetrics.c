@@ -27,6 +27,11 @@ const fy_own_family_t fy_own_families[] = {
     {"ferry_limit_rejections_total", FY_TYPE_COUNTER, "Pushes rejected because they would exceed a configured limit.", 1},
     {"ferry_persistence_load_seconds", FY_TYPE_GAUGE, "Time the start-up load of the persistence file took.", 1},
     {"ferry_persistence_loaded_groups", FY_TYPE_GAUGE, "Groups loaded from the persistence file at start-up.", 1},
+    {"ferry_persistence_log_errors_total", FY_TYPE_COUNTER,
+     "Changes (pushes, deletions, wipes, bulk deletes) answered 500 because the write-ahead log could not make them "
+     "durable.", 1},
+    {"ferry_persistence_log_failed", FY_TYPE_GAUGE,
+     "1 once a write or sync of the write-ahead log has failed: every change is refused until a restart.", 1},
     {"ferry_store_groups", FY_TYPE_GAUGE, "Number of groups in the store.", 1},
     {"ferry_store_series", FY_TYPE_GAUGE, "Number of series in the store.", 1},
     {"process_cpu_seconds_total", FY_TYPE_COUNTER, "Total user and system CPU time spent in seconds.", 1},
@@ -145,6 +150,11 @@ void fy_selfstats_push(fy_selfstats_t *s, unsigned t, int is_post, double second
     ring_add(&th->push_duration[is_post != 0], seconds, now_ns);
     ring_add(&th->push_size[is_post != 0], size, now_ns);
     pthread_mutex_unlock(&th->lock);
+}
+
+void fy_selfstats_wal_error(fy_selfstats_t *s)
+{
+    atomic_fetch_add_explicit(&s->wal_errors, 1, memory_order_relaxed);
 }
 
 void fy_selfstats_limit(fy_selfstats_t *s, fy_limit_t which)
@@ -391,6 +401,12 @@ int fy_selfstats_collect(fy_selfstats_t *s, fy_arena_t *arena, int64_t now_ns, u
     if (atomic_load(&s->persist_enabled)) {
         set_family(&b, &fams[nf++], "ferry_persistence_load_seconds", gauge1(&b, s->persist_load_seconds), 1);
         set_family(&b, &fams[nf++], "ferry_persistence_loaded_groups", gauge1(&b, (double)s->persist_loaded_groups), 1);
+        total += 2;
+    }
+    if (atomic_load(&s->wal_enabled)) {
+        double errors = (double)atomic_load_explicit(&s->wal_errors, memory_order_relaxed);
+        set_family(&b, &fams[nf++], "ferry_persistence_log_errors_total", gauge1(&b, errors), 1);
+        set_family(&b, &fams[nf++], "ferry_persistence_log_failed", gauge1(&b, (double)atomic_load(&s->wal_failed)), 1);
         total += 2;
     }
     if (store_groups != UINT64_MAX) {

@@ -81,6 +81,12 @@ typedef struct st_fy_selfstats_t {
     _Atomic int persist_enabled;
     double persist_load_seconds;
     uint64_t persist_loaded_groups;
+    /* Durable mode's write-ahead log (wal_enabled = 0: not exposed, so the default output is unchanged). wal_failed
+     * goes to 1 when a write or sync of the log fails and stays there (the log cannot recover, see
+     * docs/persistence.md); wal_errors counts the changes answered 500 because the log could not make them durable. */
+    _Atomic int wal_enabled;
+    _Atomic int wal_failed;
+    _Atomic uint64_t wal_errors;
     /* Ferry's own counters (shared by all threads, relaxed atomics). */
     _Atomic uint64_t limit_rejections[8];
     _Atomic uint64_t http_rejections[8]; /* fy_http_reject_t: requests the connection guard answered itself */
@@ -137,6 +143,9 @@ void fy_selfstats_request(fy_selfstats_t *s, unsigned t, int code, fy_stat_handl
 void fy_selfstats_push(fy_selfstats_t *s, unsigned t, int is_post, double seconds, double size, int64_t now_ns);
 
 void fy_selfstats_limit(fy_selfstats_t *s, fy_limit_t which);
+
+/** A change answered 500 because the write-ahead log could not make it durable (any thread). */
+void fy_selfstats_wal_error(fy_selfstats_t *s);
 
 /**
  * Builds the own families, sorted by name, series in exposition order, into *body (arrays from arena; strings

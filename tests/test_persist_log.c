@@ -1,8 +1,9 @@
 /*
  * test_persist_log.c: the write-ahead log (src/persist_log.c): CRC-32C vectors, round trips across rotation and
  * reopen, truncation after a snapshot, every truncation point and every flipped byte of a small log (torn tail
- * dropped and cut vs. damage reported with the right offset), leftover temp segments, sync failures, and the
- * writer thread (records submitted without waiting are synced and notified in order; a failed sync is notified once).
+ * dropped and cut vs. damage reported with the right offset), leftover temp segments, sync and write failures (a full
+ * disk: what poisons the log, what fy_log_failure names, what a restart replays), and the writer thread (records
+ * submitted without waiting are synced and notified in order; a failed sync is notified once).
  */
 #include "persist_testlib.h"
 
@@ -17,6 +18,7 @@ static int setup(void **state)
     (void)state;
     D = pt_mkdtemp();
     fy__persist_sync = default_sync;
+    fy__persist_write = write;
     return 0;
 }
 
@@ -540,6 +542,79 @@ static void test_writer(void **state)
     pt_seen_free(&seen);
 }
 
+/* Write failures (a full disk): the append that hit it returns the errno, the log is poisoned, fy_log_failure names
+ * the operation, the segment and the first errno (later refusals are EIO and do not replace it), and a restart's
+ * replay keeps every acknowledged record. */
+static enum { WF_NONE, WF_HALF_THEN_ENOSPC, WF_ENOSPC } write_mode;
+
+static ssize_t failing_write(int fd, const void *buf, size_t n)
+{
+    if (write_mode == WF_HALF_THEN_ENOSPC && n > 1) {
+        write_mode = WF_ENOSPC; /* what a file system does when it fills up during a write: short, then ENOSPC */
+        return write(fd, buf, n / 2);
+    }
+    if (write_mode != WF_NONE) {
+        errno = ENOSPC;
+        return -1;
+    }
+    return write(fd, buf, n);
+}
+
+static void test_write_failure(void **state)
+{
+    (void)state;
+    static const struct {
+        int write_mode, fail_sync; /* the fault */
+        int want_errno;            /* from the failing append */
+        const char *want_op;       /* fy_log_failure: "<op> <segment>: <strerror>" */
+        uint64_t want_replayed;    /* records a restart finds */
+        int want_torn;
+        const char *note;
+    } cases[] = {
+        {WF_HALF_THEN_ENOSPC, 0, ENOSPC, "write", 1, 1, "disk full in the middle of a record: torn tail, dropped at restart"},
+        {WF_ENOSPC, 0, ENOSPC, "write", 1, 0, "disk full before the record: nothing of it on disk"},
+        {WF_NONE, 1, EIO, "fdatasync", 2, 0,
+         "sync error: the refused record may still reach the disk and replay (it got an error, never a 2xx)"},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        pt_rmdir(D);
+        D = pt_mkdtemp();
+        fy_log_t *log;
+        char err[512], want[4400];
+        assert_int_equal(fy_log_open(D, 1, &log, err, sizeof(err)), 0);
+        assert_int_equal(fy_log_append(log, 1, "acknowledged", 12, NULL), 0);
+        assert_null(fy_log_failure(log));
+        write_mode = cases[i].write_mode;
+        fy__persist_write = failing_write;
+        if (cases[i].fail_sync)
+            fy__persist_sync = failing_sync;
+        errno = 0;
+        if (fy_log_append(log, 1, "refused", 7, NULL) != -1 || errno != cases[i].want_errno)
+            fail_msg("case %zu (%s): append gave errno %d, want %d", i, cases[i].note, errno, cases[i].want_errno);
+        snprintf(want, sizeof(want), "%s %s/0000000000000001.wal: %s", cases[i].want_op, D, strerror(cases[i].want_errno));
+        assert_non_null(fy_log_failure(log));
+        assert_string_equal(fy_log_failure(log), want);
+        /* space is back, but the log stays poisoned and keeps naming the first failure */
+        fy__persist_write = write;
+        fy__persist_sync = default_sync;
+        errno = 0;
+        assert_int_equal(fy_log_append(log, 1, "later", 5, NULL), -1);
+        assert_int_equal(errno, EIO);
+        assert_string_equal(fy_log_failure(log), want);
+        assert_int_equal(fy_log_close(log), -1);
+        pt_seen_t seen = {0};
+        fy_log_replay_info_t info;
+        memset(&info, 0, sizeof(info));
+        assert_int_equal(replay(0, 0, &seen, &info, err), 0);
+        if (seen.n != cases[i].want_replayed || info.torn != cases[i].want_torn)
+            fail_msg("case %zu (%s): replayed %zu records (torn %d), want %" PRIu64 " (torn %d)", i, cases[i].note,
+                     (size_t)seen.n, info.torn, cases[i].want_replayed, cases[i].want_torn);
+        assert_int_equal(seen.len[0], 12);
+        assert_memory_equal(seen.data[0], "acknowledged", 12);
+        pt_seen_free(&seen);
+    }
+}
+
 static void test_writer_failure(void **state)
 {
     (void)state;
@@ -559,6 +634,9 @@ static void test_writer_failure(void **state)
     assert_int_equal(n.durable, 1);
     assert_int_equal(n.err, EIO);
     assert_int_equal(n.errs, 1);
+    char want[4400];
+    snprintf(want, sizeof(want), "fdatasync %s/0000000000000001.wal: Input/output error", D);
+    assert_string_equal(fy_log_failure(log), want);
     fy__persist_sync = default_sync;
     errno = 0;
     assert_int_equal(fy_log_submit(log, 1, "later", 5, &seq), -1);
@@ -578,6 +656,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_every_flip, setup, teardown),
         cmocka_unit_test_setup_teardown(test_damage_messages, setup, teardown),
         cmocka_unit_test_setup_teardown(test_sync_failure, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_write_failure, setup, teardown),
         cmocka_unit_test_setup_teardown(test_writer, setup, teardown),
         cmocka_unit_test_setup_teardown(test_writer_failure, setup, teardown),
     };

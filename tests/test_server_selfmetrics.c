@@ -1,8 +1,8 @@
 /*
  * test_server_selfmetrics.c: the gateway's own metrics (src/selfmetrics.c, spec 2.5, E01, E03): the method label,
  * request counters summed over threads and sorted by label values, the push summaries (only observed methods,
- * quantiles over the window with client_golang's rank rule, NaN for an empty window), limit counters, and the
- * collected body: families sorted by name with the Pushgateway 1.5.1 HELP texts.
+ * quantiles over the window with client_golang's rank rule, NaN for an empty window), limit counters, durable
+ * mode's log families, and the collected body: families sorted by name with the Pushgateway 1.5.1 HELP texts.
  */
 #include <math.h>
 #include <stdio.h>
@@ -214,6 +214,46 @@ static void test_limits(void **state)
     fy_selfstats_dispose(&s);
 }
 
+/* Durable mode's log families: absent unless durable mode opened the log (the default output stays as it was), then
+ * 0 and 0; a failure sets the gauge for good and each refused change counts once. */
+static void test_wal(void **state)
+{
+    (void)state;
+    static const struct {
+        int enabled, failed;
+        unsigned errors;
+        const char *want;
+        const char *note;
+    } cases[] = {
+        {0, 0, 0, "", "no durable mode: nothing"},
+        {0, 1, 3, "", "not enabled: nothing, whatever the fields hold"},
+        {1, 0, 0, "ferry_persistence_log_errors_total 0\nferry_persistence_log_failed 0\n", "durable, healthy"},
+        {1, 0, 2, "ferry_persistence_log_errors_total 2\nferry_persistence_log_failed 0\n",
+         "refused without a failed log (out of memory building a record)"},
+        {1, 1, 7, "ferry_persistence_log_errors_total 7\nferry_persistence_log_failed 1\n", "the log failed"},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        fy_selfstats_t s;
+        assert_int_equal(fy_selfstats_init(&s, 1, "v", "r", "b"), 0);
+        atomic_store(&s.wal_enabled, cases[i].enabled);
+        atomic_store(&s.wal_failed, cases[i].failed);
+        for (unsigned k = 0; k < cases[i].errors; k++)
+            fy_selfstats_wal_error(&s);
+        fy_body_t own;
+        void *mem;
+        char *t = scrape(&s, NOW, UINT64_MAX, UINT64_MAX, &own, &mem);
+        char *got = lines(t, "ferry_persistence_log");
+        if (strcmp(got, cases[i].want) != 0)
+            fail_msg("case %zu (%s): got\n%s", i, cases[i].note, got);
+        if (cases[i].enabled)
+            assert_non_null(strstr(t, "# TYPE ferry_persistence_log_errors_total counter\n"));
+        free(got);
+        free(t);
+        free(mem);
+        fy_selfstats_dispose(&s);
+    }
+}
+
 /* The collected body: families in byte order of their names, HELP and TYPE as Pushgateway 1.5.1 (E01, E03,
  * client_golang's process collector), nseries the total. */
 static void test_families(void **state)
@@ -226,6 +266,13 @@ static void test_families(void **state)
         {"ferry_limit_rejections_total", "Pushes rejected because they would exceed a configured limit.", FY_TYPE_COUNTER},
         {"ferry_persistence_load_seconds", "Time the start-up load of the persistence file took.", FY_TYPE_GAUGE},
         {"ferry_persistence_loaded_groups", "Groups loaded from the persistence file at start-up.", FY_TYPE_GAUGE},
+        {"ferry_persistence_log_errors_total",
+         "Changes (pushes, deletions, wipes, bulk deletes) answered 500 because the write-ahead log could not make them "
+         "durable.",
+         FY_TYPE_COUNTER},
+        {"ferry_persistence_log_failed",
+         "1 once a write or sync of the write-ahead log has failed: every change is refused until a restart.",
+         FY_TYPE_GAUGE},
         {"ferry_store_groups", "Number of groups in the store.", FY_TYPE_GAUGE},
         {"ferry_store_series", "Number of series in the store.", FY_TYPE_GAUGE},
         {"process_cpu_seconds_total", "Total user and system CPU time spent in seconds.", FY_TYPE_COUNTER},
@@ -252,6 +299,7 @@ static void test_families(void **state)
     s.persist_load_seconds = 0.25;
     s.persist_loaded_groups = 3;
     atomic_store(&s.persist_enabled, 1);
+    atomic_store(&s.wal_enabled, 1); /* and the log's, in durable mode */
     fy_selfstats_request(&s, 1, 200, FY_SH_HEALTHY, FY_M_GET);
     fy_selfstats_push(&s, 0, 1, 0.001, 155, NOW);
     fy_body_t own;
@@ -308,6 +356,7 @@ int main(void)
         cmocka_unit_test(test_summaries),
         cmocka_unit_test(test_summary_window),
         cmocka_unit_test(test_limits),
+        cmocka_unit_test(test_wal),
         cmocka_unit_test(test_families),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
