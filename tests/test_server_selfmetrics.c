@@ -254,6 +254,11 @@ static void test_wal(void **state)
     }
 }
 
+static uint64_t inflight_42(void)
+{
+    return 42;
+}
+
 /* The collected body: families in byte order of their names, HELP and TYPE as Pushgateway 1.5.1 (E01, E03,
  * client_golang's process collector), nseries the total. */
 static void test_families(void **state)
@@ -263,6 +268,15 @@ static void test_families(void **state)
         const char *name, *help;
         fy_type_t type;
     } want[] = {
+        {"ferry_auth_checks_total",
+         "Basic-auth decisions by result: from the caches of recent successes and failures, or by a password hash.",
+         FY_TYPE_COUNTER},
+        {"ferry_http_accept_errors_total", "Failed accepts (e.g. out of file descriptors); each pauses the listener with a back-off.",
+         FY_TYPE_COUNTER},
+        {"ferry_http_inflight_bytes", "Request bytes buffered by HTTP/1 connections, against --web.max-inflight-bytes.",
+         FY_TYPE_GAUGE},
+        {"ferry_http_rejections_total", "Requests answered before reaching a handler (431, 408, 503), by reason.",
+         FY_TYPE_COUNTER},
         {"ferry_limit_rejections_total", "Pushes rejected because they would exceed a configured limit.", FY_TYPE_COUNTER},
         {"ferry_persistence_load_seconds", "Time the start-up load of the persistence file took.", FY_TYPE_GAUGE},
         {"ferry_persistence_loaded_groups", "Groups loaded from the persistence file at start-up.", FY_TYPE_GAUGE},
@@ -295,6 +309,11 @@ static void test_families(void **state)
     fy_selfstats_t s;
     assert_int_equal(fy_selfstats_init(&s, 2, "1.5.1", "abc", "main"), 0);
     fy_selfstats_limit(&s, FY_LIMIT_STORE_SERIES);
+    /* the frontend's counters appear once they have counted something; the in-flight gauge once the server set it */
+    atomic_store(&s.auth_checks[FY_AUTHC_HASHED_DENY], 1);
+    atomic_store(&s.accept_errors[FY_ACCEPT_EMFILE], 2);
+    atomic_store(&s.http_rejections[FY_REJECT_HEADER_FIELDS], 3);
+    s.inflight_bytes = inflight_42;
     /* the persistence gauges appear once start-up loading has run with --persistence.file */
     s.persist_load_seconds = 0.25;
     s.persist_loaded_groups = 3;
