@@ -156,8 +156,7 @@ int fy_groupkey_parse(const char *job, size_t job_len, int job_b64, const char *
         char lim[32];
         snprintf(num, sizeof(num), "%zu", job_len + labels_len);
         snprintf(lim, sizeof(lim), "%zu", max_key_bytes);
-        return gk_fail(err, "grouping key has %s bytes, more than the limit of %s (--push.max-grouping-key-bytes)", num, lim,
-                       NULL);
+        return gk_fail(err, "grouping key has %s bytes, more than the limit of %s (--push.max-grouping-key-bytes)", num, lim, NULL);
     }
     if (max_labels != 0 && labels_len > 1) {
         size_t ncomp = 1;

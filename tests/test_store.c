@@ -321,8 +321,7 @@ static void test_bad_names_types(void **state)
         {"ok", 9, "metric family \"ok\" has unknown type 9", NULL, 0},
         /* B7 fixed: these would overwrite the group's own keys in /api/v1/metrics */
         {"labels", FY_TYPE_GAUGE,
-         "metric family name \"labels\" is reserved: it would replace the group's key of that name in /api/v1/metrics", NULL,
-         0},
+         "metric family name \"labels\" is reserved: it would replace the group's key of that name in /api/v1/metrics", NULL, 0},
         {"last_push_successful", FY_TYPE_COUNTER,
          "metric family name \"last_push_successful\" is reserved: it would replace the group's key of that name in "
          "/api/v1/metrics",
@@ -330,9 +329,12 @@ static void test_bad_names_types(void **state)
         {"labels_total", FY_TYPE_GAUGE, NULL, NULL, 0}, /* only the exact names */
         /* Prometheus 2.42 fails the whole scrape on a HELP text that is not UTF-8 (Go's utf8.ValidString); NUL it
          * takes as is (tests/integration/test_abuse_prometheus.py) */
-        {"h1", FY_TYPE_GAUGE, "metric family \"h1\" has a HELP text that is not valid UTF-8: \"a\\xffb\"", "a\xff" "b", 0},
-        {"h2", FY_TYPE_GAUGE, "metric family \"h2\" has a HELP text that is not valid UTF-8: \"\\xed\\xa0\\x80\"",
-         "\xed\xa0\x80", 0}, /* a surrogate */
+        {"h1", FY_TYPE_GAUGE, "metric family \"h1\" has a HELP text that is not valid UTF-8: \"a\\xffb\"",
+         "a\xff"
+         "b",
+         0},
+        {"h2", FY_TYPE_GAUGE, "metric family \"h2\" has a HELP text that is not valid UTF-8: \"\\xed\\xa0\\x80\"", "\xed\xa0\x80",
+         0}, /* a surrogate */
         {"h3", FY_TYPE_GAUGE, "metric family \"h3\" has a HELP text that is not valid UTF-8: \"\\xc3\"", "\xc3", 0},
         {"h4", FY_TYPE_GAUGE, NULL, "a\0b", 3},
         {"h5", FY_TYPE_GAUGE, NULL, "caf\xc3\xa9 \xe2\x82\xac", 0},
