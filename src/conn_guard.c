@@ -49,6 +49,7 @@ typedef struct st_fy_guard_t {
     size_t scan_off;       /* header bytes scanned so far */
     size_t acct;           /* bytes of this connection in the in-flight count */
     unsigned lines;        /* request line and header fields seen */
+    size_t request_line_len;
     unsigned http1 : 1;    /* h2o's HTTP/1 request reader is the callback (not TLS handshake, not HTTP/2) */
     unsigned hdr_done : 1; /* the header block is complete */
     unsigned rejected : 1; /* the guard has answered; the connection is closing */
@@ -114,6 +115,7 @@ void h2o_socket_read_start(h2o_socket_t *sock, h2o_socket_cb cb)
         g->hdr_done = 0;
         g->scan_off = 0;
         g->lines = 0;
+        g->request_line_len = 0;
         g->req_start = size != 0 ? h2o_now(g->gl->loop) : 0;
     }
     g->seen = size;
@@ -133,6 +135,7 @@ static const struct {
 } answers[FY_REJECT__COUNT] = {
     [FY_REJECT_HEADER_FIELDS] = {431, "431 Request Header Fields Too Large", "request has more than 100 header fields", 0},
     [FY_REJECT_HEADER_BYTES] = {431, "431 Request Header Fields Too Large", "request header block exceeds --web.max-header-bytes", 0},
+    [FY_REJECT_URI_BYTES] = {414, "414 URI Too Long", "request line exceeds --web.max-header-bytes", 0},
     [FY_REJECT_HEADER_TIMEOUT] = {408, "408 Request Timeout", "request headers not received within --web.read-header-timeout", 0},
     [FY_REJECT_IDLE_TIMEOUT] = {408, "408 Request Timeout", "request stalled: nothing received for --web.idle-timeout", 0},
     [FY_REJECT_READ_TIMEOUT] = {408, "408 Request Timeout", "request not received within --web.read-timeout", 0},
@@ -227,12 +230,14 @@ static int scan_headers(fy_guard_t *g)
             g->hdr_done = 1;
             break;
         }
-        if (++g->lines > FY_GUARD_MAX_HEADER_FIELDS + 1)
+        if (++g->lines == 1)
+            g->request_line_len = len;
+        if (g->lines > FY_GUARD_MAX_HEADER_FIELDS + 1)
             return FY_REJECT_HEADER_FIELDS;
     }
     g->scan_off = off;
     if (off > cfg.max_header_bytes || (!g->hdr_done && size > cfg.max_header_bytes))
-        return FY_REJECT_HEADER_BYTES;
+        return g->lines == 0 || g->request_line_len > cfg.max_header_bytes ? FY_REJECT_URI_BYTES : FY_REJECT_HEADER_BYTES;
     return -1;
 }
 

@@ -63,6 +63,10 @@ static const flag_def_t defs[] = {
     {"push.interval-grace", T_DURATION, "30s",
      "push_alive stays 1 for this long after a group's declared push interval has passed."},
     {"push.max-body-bytes", T_UINT, "67108864", "Largest accepted push body in bytes, after decompression (413 above)."},
+    {"push.max-grouping-key-bytes", T_UINT, "8192",
+     "Longest accepted grouping key in a push or delete URL, in bytes after percent-decoding (400 above). 0: no limit."},
+    {"push.max-grouping-labels", T_UINT, "64",
+     "Most grouping labels in a push or delete URL, job included (400 above). 0: no limit."},
     {"push.max-label-value-length", T_UINT, "32768", "Longest accepted label value in bytes (400 above)."},
     {"push.max-series-per-push", T_UINT, "100000", "Most series accepted in one push (400 above)."},
     {"store.max-groups", T_UINT, "1000000", "Most groups the store keeps; pushes creating more are rejected."},
@@ -80,7 +84,7 @@ static const flag_def_t defs[] = {
     {"web.listen-address", T_LISTEN, ":9091",
      "Addresses on which to expose metrics and web interface. Repeatable for multiple addresses."},
     {"web.max-header-bytes", T_UINT, "65536",
-     "Largest request line and header block in bytes (431 above; at most 417791)."},
+     "Largest request line and header block in bytes (431 above, 414 for the request line alone; at most 417791)."},
     {"web.max-inflight-bytes", T_UINT, "268435456",
      "Request bytes all HTTP/1 connections may buffer together; a larger request in flight gets 503. 0: no limit."},
     {"web.read-header-timeout", T_DURATION, "10s", "Time a client has to send a request line and headers (408 after)."},
@@ -348,6 +352,10 @@ static int apply(fy_flags_t *f, const flag_def_t *d, const char *v, char *err, s
             f->max_body_bytes = u;
         else if (strcmp(d->name, "push.max-series-per-push") == 0)
             f->max_series_per_push = u;
+        else if (strcmp(d->name, "push.max-grouping-key-bytes") == 0)
+            f->max_grouping_key_bytes = u;
+        else if (strcmp(d->name, "push.max-grouping-labels") == 0)
+            f->max_grouping_labels = u;
         else if (strcmp(d->name, "push.max-label-value-length") == 0)
             f->max_label_value_length = u;
         else if (strcmp(d->name, "store.max-series") == 0)

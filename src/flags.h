@@ -35,6 +35,8 @@ typedef struct st_fy_flags_t {
     uint64_t max_body_bytes;
     uint64_t max_series_per_push;
     uint64_t max_label_value_length;
+    uint64_t max_grouping_labels;    /* --push.max-grouping-labels, job included, 0 = none */
+    uint64_t max_grouping_key_bytes; /* --push.max-grouping-key-bytes, 0 = none */
     uint64_t max_series;
     uint64_t max_groups;
     /* what one connection may cost before its request reaches a handler (conn_guard.h) */

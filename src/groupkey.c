@@ -1,6 +1,7 @@
 /*
  * groupkey.c: grouping-key parsing for push and delete URLs. Owns the order of checks and every error text; the
  * Pushgateway reports the first failing check, so the order below is part of the interface:
+ *   0. (Ferry only) the key's length and label count (--push.max-grouping-key-bytes, --push.max-grouping-labels),
  *   1. job@base64 decoding, 2. the label pairs (odd count, names, base64 values), 3. empty job, 4. job override,
  *   5. (Ferry only) UTF-8 and length of every value, which the reference lets through to the store (bug B4).
  */
@@ -11,6 +12,22 @@
 #include <string.h>
 
 #include "fy_parse_internal.h"
+
+/* Written once by fy_groupkey_set_limits before the loop threads start, only read afterwards. */
+static size_t max_labels = FY_GK_DEFAULT_MAX_LABELS, max_key_bytes = FY_GK_DEFAULT_MAX_KEY_BYTES;
+
+void fy_groupkey_set_limits(size_t labels, size_t key_bytes)
+{
+    max_labels = labels;
+    max_key_bytes = key_bytes;
+}
+
+size_t fy_groupkey_max_labels(size_t labels_len)
+{
+    size_t n = labels_len / 2 + 2;
+    /* fy_groupkey_parse refuses more than max_labels before writing any, and "job" takes the place of a job pair */
+    return max_labels != 0 && max_labels < n ? max_labels : n;
+}
 
 #define B64_SUFFIX "@base64"
 #define B64_SUFFIX_LEN (sizeof(B64_SUFFIX) - 1)
@@ -134,6 +151,26 @@ int fy_groupkey_parse(const char *job, size_t job_len, int job_b64, const char *
 
     *nout = 0;
     err[0] = '\0';
+    /* The limits come before the reference's checks: an oversized key is refused before it costs any decoding. */
+    if (max_key_bytes != 0 && job_len + labels_len > max_key_bytes) {
+        char lim[32];
+        snprintf(num, sizeof(num), "%zu", job_len + labels_len);
+        snprintf(lim, sizeof(lim), "%zu", max_key_bytes);
+        return gk_fail(err, "grouping key has %s bytes, more than the limit of %s (--push.max-grouping-key-bytes)", num, lim, NULL);
+    }
+    if (max_labels != 0 && labels_len > 1) {
+        size_t ncomp = 1;
+        for (size_t i = 1; i < labels_len; i++)
+            ncomp += labels[i] == '/';
+        /* the job, then one per name/value pair as written (an odd count is refused below, when within the limit) */
+        if (1 + ncomp / 2 > max_labels) {
+            char lim[32];
+            snprintf(num, sizeof(num), "%zu", 1 + ncomp / 2);
+            snprintf(lim, sizeof(lim), "%zu", max_labels);
+            return gk_fail(err, "grouping key has %s labels, more than the limit of %s (--push.max-grouping-labels)", num, lim,
+                           NULL);
+        }
+    }
     if (job_b64) {
         if (fy_base64url_decode(job, job_len, scratch, &dec_len, &bad_at) != 0) {
             fy__go_quote(scratch, dec_len, q, sizeof(q));

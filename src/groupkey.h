@@ -18,6 +18,18 @@ typedef struct st_fy_gk_label_t {
 /* The longest error message fy_groupkey_parse writes (values are quoted and cut by fy__go_quote). */
 #define FY_GK_ERR_MAX 512
 
+/* --push.max-grouping-labels and --push.max-grouping-key-bytes: 0 means no limit. */
+#define FY_GK_DEFAULT_MAX_LABELS 64
+#define FY_GK_DEFAULT_MAX_KEY_BYTES 8192
+
+/**
+ * Sets the process-wide grouping-key limits (0: none). Called once at start-up, before any request: process-wide
+ * rather than a parameter of fy_groupkey_parse because fy_groupkey_max_labels, which the caller uses to size its label
+ * array before parsing, must be bounded by the same limit, so that a URL with thousands of pairs costs no allocation
+ * proportional to its length. Until called, the limits are the flags' defaults.
+ */
+void fy_groupkey_set_limits(size_t max_labels, size_t max_key_bytes);
+
 /**
  * Builds the grouping key from the router's parameters.
  * @param job        the decoded :job segment (no '/')
@@ -29,6 +41,10 @@ typedef struct st_fy_gk_label_t {
  * @param nout       number of labels written: unique names sorted bytewise, "job" included
  * @param err        FY_GK_ERR_MAX bytes; on failure the message as the Pushgateway words it (no newline)
  * @return 0, or -1 when the request is a 400
+ *
+ * The limits of fy_groupkey_set_limits are checked first, before any decoding: job_len + labels_len (the key as the
+ * router decoded it, before base64) against max_key_bytes, then the job plus the name/value pairs as written (a
+ * repeated name counts each time) against max_labels.
  */
 int fy_groupkey_parse(const char *job, size_t job_len, int job_b64, const char *labels, size_t labels_len, size_t max_value,
                       char *scratch, fy_gk_label_t *out, size_t *nout, char *err);
@@ -37,10 +53,9 @@ int fy_groupkey_parse(const char *job, size_t job_len, int job_b64, const char *
  * against the reserved "__" prefix. */
 int fy_groupkey_label_name_ok(const char *p, size_t n);
 
-static inline size_t fy_groupkey_max_labels(size_t labels_len)
-{
-    return labels_len / 2 + 2;
-}
+/** Room for the labels of a key whose labels remainder is labels_len bytes: at most the --push.max-grouping-labels
+ * limit, however long the remainder. */
+size_t fy_groupkey_max_labels(size_t labels_len);
 
 /**
  * Go's base64.RawURLEncoding.DecodeString after strings.TrimRight(s, "="): non-strict (pad bits ignored), '\r' and

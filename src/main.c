@@ -11,6 +11,7 @@
 
 #include "cli.h"
 #include "flags.h"
+#include "groupkey.h"
 #include "handlers.h"
 #include "log.h"
 #include "server.h"
@@ -74,6 +75,7 @@ int main(int argc, char **argv)
         print_version();
         return 0;
     }
+    fy_groupkey_set_limits((size_t)flags.max_grouping_labels, (size_t)flags.max_grouping_key_bytes);
     fy_log_setup(flags.log_level, flags.log_format);
     fy_log_info("msg", "starting ferry", "version", "(version=" FY_VERSION ", branch=HEAD, revision=" FY_REVISION ")");
     if (flags.systemd_socket) {

@@ -100,6 +100,7 @@ typedef struct st_fy_selfstats_t {
 typedef enum en_fy_http_reject_t {
     FY_REJECT_HEADER_FIELDS,
     FY_REJECT_HEADER_BYTES,
+    FY_REJECT_URI_BYTES,
     FY_REJECT_HEADER_TIMEOUT,
     FY_REJECT_IDLE_TIMEOUT,
     FY_REJECT_READ_TIMEOUT,

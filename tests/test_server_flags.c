@@ -38,6 +38,9 @@ static const fl_case_t cases[] = {
      "h2o answers 400 itself from H2O_MAX_REQLEN on"},
     {{"--web.auth-workers=0"}, "--web.auth-workers must be between 1 and 64, got 0", "at least one password checker"},
     {{"--web.idle-timeout=-1s"}, "--web.idle-timeout must not be negative, got -1s", "durations are not negative"},
+    {{"--push.max-grouping-labels=-1"}, "strconv.ParseUint: parsing \"-1\": invalid syntax", "label count not negative"},
+    {{"--push.max-grouping-key-bytes=8KiB"}, "strconv.ParseUint: parsing \"8KiB\": invalid syntax", "key bytes plain integer"},
+    {{"--push.max-grouping-labels=0", "--push.max-grouping-key-bytes=0"}, NULL, "0: no limit"},
     {{"--no-web.enable-lifecycle", "--version"}, NULL, "--no-bool"},
     {{"--web.telemetry-path="}, NULL, "empty value"},
     {{"-h", "--web.listen-address", "127.0.0.1:1", "--web.listen-address=:2"}, NULL, "help, repeatable listen"},
@@ -86,10 +89,12 @@ static void test_defaults_and_map(void **state)
     assert_int_equal(f.threads, 3);
     assert_string_equal(f.persistence_file, "");
     assert_int_equal(f.max_body_bytes, 64u << 20);
+    assert_int_equal(f.max_grouping_labels, 64);
+    assert_int_equal(f.max_grouping_key_bytes, 8192);
     fy_flags_each(&f, "/pg", collect, map);
     assert_string_equal(map, "log.format=logfmt;log.level=info;persistence.allow-bad-file=false;persistence.durable=false;persistence.file=;persistence.interval=1h30m0s;"
                              "push.default-interval=0s;push.default-ttl=0s;push.disable-consistency-check=false;push.interval-grace=30s;"
-                             "push.max-body-bytes=67108864;"
+                             "push.max-body-bytes=67108864;push.max-grouping-key-bytes=8192;push.max-grouping-labels=64;"
                              "push.max-label-value-length=32768;push.max-series-per-push=100000;store.max-groups=1000000;"
                              "store.max-series=10000000;web.auth-workers=1;web.config.file=;web.enable-admin-api=true;"
                              "web.enable-lifecycle=false;web.enable-openmetrics=false;web.external-url=;web.idle-timeout=10s;"

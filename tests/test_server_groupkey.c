@@ -124,6 +124,86 @@ static void test_value_length_limit(void **state)
     assert_string_equal(err, "grouping label v has a value longer than 9 bytes (--push.max-label-value-length)");
 }
 
+/* --push.max-grouping-labels (job included, pairs as written) and --push.max-grouping-key-bytes (job + remainder as
+ * the router decoded them), checked before the reference's checks. Rows: limits, router parameters, expected. */
+typedef struct {
+    size_t max_labels, max_key_bytes;
+    gk_case_t c;
+} gk_limit_case_t;
+
+static const gk_limit_case_t limit_cases[] = {
+    {3, 0, {"j", 0, "/a/1/b/2", "a=1;b=2;job=j", NULL, "job + 2 pairs = 3: at the limit"}},
+    {3,
+     0,
+     {"j", 0, "/a/1/b/2/c/3", NULL, "grouping key has 4 labels, more than the limit of 3 (--push.max-grouping-labels)",
+      "job + 3 pairs = 4: one over"}},
+    {3,
+     0,
+     {"j", 0, "/a/1/a/2/a/3", NULL, "grouping key has 4 labels, more than the limit of 3 (--push.max-grouping-labels)",
+      "a repeated name counts each time it is written"}},
+    {2, 0, {"j", 0, "/job/x", "job=j", NULL, "a job pair counts (and the job segment overrides it)"}},
+    {1, 0, {"j", 0, "/", "job=j", NULL, "only the job"}},
+    {3,
+     0,
+     {"j", 0, "/a/1/b/2/c/3/d", NULL, "grouping key has 4 labels, more than the limit of 3 (--push.max-grouping-labels)",
+      "over the limit wins over an odd count"}},
+    {3, 0, {"j", 0, "/a/1/b", NULL, "odd number of components in label string \"/a/1/b\"", "odd count within the limit"}},
+    {3,
+     0,
+     {"=", 1, "/1x/a/b/c/d/e", NULL, "grouping key has 4 labels, more than the limit of 3 (--push.max-grouping-labels)",
+      "before name and job checks"}},
+    {0, 0, {"j", 0, "/a/1/b/2/c/3/d/4/e/5", "a=1;b=2;c=3;d=4;e=5;job=j", NULL, "0: no label limit"}},
+    {0, 10, {"j", 0, "/a/123456", "a=123456;job=j", NULL, "1 + 9 = 10 bytes: at the limit"}},
+    {0,
+     10,
+     {"j", 0, "/a/1234567", NULL, "grouping key has 11 bytes, more than the limit of 10 (--push.max-grouping-key-bytes)",
+      "one byte over"}},
+    {0,
+     10,
+     {"YWJjZGVmZ2hpams", 1, "", NULL, "grouping key has 15 bytes, more than the limit of 10 (--push.max-grouping-key-bytes)",
+      "counted before base64 decoding"}},
+    {2,
+     10,
+     {"j", 0, "/a/1/b/2/c/3/d/4", NULL, "grouping key has 17 bytes, more than the limit of 10 (--push.max-grouping-key-bytes)",
+      "bytes checked first"}},
+    {0,
+     10,
+     {"j", 0, "/a/\xff", NULL, "grouping label a has a value that is not valid UTF-8: \"\\xff\"",
+      "within the limit: later checks unchanged"}},
+};
+
+static void test_limits(void **state)
+{
+    (void)state;
+    for (size_t i = 0; i < sizeof(limit_cases) / sizeof(limit_cases[0]); i++) {
+        fy_groupkey_set_limits(limit_cases[i].max_labels, limit_cases[i].max_key_bytes);
+        run_case(&limit_cases[i].c, limit_cases[i].c.want);
+    }
+    fy_groupkey_set_limits(FY_GK_DEFAULT_MAX_LABELS, FY_GK_DEFAULT_MAX_KEY_BYTES);
+}
+
+/* The caller sizes its array with fy_groupkey_max_labels before parsing: bounded by the label limit, not the path. */
+static void test_max_labels_room(void **state)
+{
+    (void)state;
+    static const struct {
+        size_t max_labels, labels_len, want;
+        const char *note;
+    } t[] = {
+        {64, 0, 2, "no remainder"},
+        {64, 10, 7, "short remainder: from its length"},
+        {64, 329 * 1024, 64, "the 329 KB key of issue #13: the limit"},
+        {0, 329 * 1024, 329 * 512 + 2, "0: from the length, as before"},
+        {1, 100, 1, "only the job"},
+    };
+    for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
+        fy_groupkey_set_limits(t[i].max_labels, 0);
+        if (fy_groupkey_max_labels(t[i].labels_len) != t[i].want)
+            fail_msg("%s: got %zu, want %zu", t[i].note, fy_groupkey_max_labels(t[i].labels_len), t[i].want);
+    }
+    fy_groupkey_set_limits(FY_GK_DEFAULT_MAX_LABELS, FY_GK_DEFAULT_MAX_KEY_BYTES);
+}
+
 static void test_base64_quanta(void **state)
 {
     (void)state;
@@ -150,9 +230,8 @@ static void test_base64_quanta(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_table),
-        cmocka_unit_test(test_value_length_limit),
-        cmocka_unit_test(test_base64_quanta),
+        cmocka_unit_test(test_table),           cmocka_unit_test(test_value_length_limit), cmocka_unit_test(test_limits),
+        cmocka_unit_test(test_max_labels_room), cmocka_unit_test(test_base64_quanta),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

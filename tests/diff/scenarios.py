@@ -151,6 +151,9 @@ PARSE = [S("parse-" + n, put("/metrics/job/p" + n, body)) for n, body in [
     ("type-after-samples", b"x10 1\n# TYPE x10 counter\n"),
     ("unknown-type", b"# TYPE x11 foo\nx11 1\n"),
     ("invalid-utf8-label", b'u8{a="\xff"} 1\n'),
+    # NUL is valid UTF-8: stored and served as is by both, and Prometheus 2.42 ingests it (test_abuse_prometheus.py)
+    ("help-nul", b"# HELP hn a\x00b\nhn 1\n"),
+    ("label-nul", b'ln{a="x\x00y"} 1\n'),
     ("colon-label-name", b'u8{a:b="x"} 1\n'),
     ("help-bad-escape", b"# HELP hh a\\\\b\\nc \\t\nhh 1\n"),
     ("label-bad-escape", b'lv{v="x\\ty"} 1\n'),
@@ -284,6 +287,10 @@ PROTOBUF = [
     S("pb-invalid-utf8", bad("PUT", "/metrics/job/pb_badutf8",
                              pb_family("pb_u8", GAUGE, [pb_metric([("a", b"\xff\xfe")], 1, GAUGE)]),
                              ct=PB_CONTENT_TYPE)),
+    S("pb-help-nul", put("/metrics/job/pb_helpnul", pb_family("pb_hn", GAUGE, [pb_metric([], 1, GAUGE)], help=b"a\x00b"),
+                         ct=PB_CONTENT_TYPE)),
+    S("pb-label-nul", put("/metrics/job/pb_labelnul", pb_family("pb_ln", GAUGE, [pb_metric([("a", b"x\x00y")], 1, GAUGE)]),
+                          ct=PB_CONTENT_TYPE)),
     S("pb-ct-param-order", put("/metrics/job/pb_ct1", PB_BASIC,
                                ct="application/vnd.google.protobuf; encoding=delimited; proto=io.prometheus.client.MetricFamily")),
     S("pb-ct-case", put("/metrics/job/pb_ct2", PB_BASIC,
@@ -333,6 +340,29 @@ DIVERGENCES = [
       divergence="B2: gauge histograms are parsed and exposed like histograms instead of truncating every scrape"),
     S("b10-gzip-header-on-get", get("/-/healthy", headers={"Content-Encoding": "gzip"}, ferry=(200,)),
       divergence="B10: body-less requests ignore Content-Encoding"),
+    S("help-invalid-utf8", put("/metrics/job/hu", b"# HELP hu a\xffb\nhu 1\n",
+                               ferry=(400, b'pushed metrics are invalid or inconsistent with existing metrics: metric family '
+                                           b'"hu" has a HELP text that is not valid UTF-8: "a\\xffb"\n')),
+      put("/metrics/job/hu", pb_family("hu", GAUGE, [pb_metric([], 1, GAUGE)], help=b"\xc3"), ct=PB_CONTENT_TYPE,
+          ferry=(400, b'pushed metrics are invalid or inconsistent with existing metrics: metric family "hu" has a HELP '
+                      b'text that is not valid UTF-8: "\\xc3"\n')),
+      get("/metrics", ferry=(200,)),
+      # as for every push refused by the consistency check (and as 1.5.1 does), the group records the failure
+      ferry_scrape='# HELP push_failure_time_seconds Last Unix time when changing this group in the Pushgateway failed.\n'
+                   '# TYPE push_failure_time_seconds gauge\npush_failure_time_seconds{instance="",job="hu"} <ts>\n'
+                   '# HELP push_time_seconds Last Unix time when changing this group in the Pushgateway succeeded.\n'
+                   '# TYPE push_time_seconds gauge\npush_time_seconds{instance="",job="hu"} 0\n',
+      divergence="a HELP text that is not UTF-8 is rejected (Prometheus fails the whole scrape on it); nothing of the "
+                 "push is stored"),
+    S("grouping-key-limits", put("/metrics/job/gl" + "".join("/l%d/v" % i for i in range(1, 64)), ferry=(200,)),
+      put("/metrics/job/gl" + "".join("/l%d/v" % i for i in range(1, 65)),
+          ferry=(400, b"grouping key has 65 labels, more than the limit of 64 (--push.max-grouping-labels)\n")),
+      delete("/metrics/job/gl" + "".join("/l%d/v" % i for i in range(1, 65)),
+             ferry=(400, b"grouping key has 65 labels, more than the limit of 64 (--push.max-grouping-labels)\n")),
+      put("/metrics/job/g/a/" + "v" * 8188, ferry=(200,)),
+      put("/metrics/job/g/a/" + "v" * 8189,
+          ferry=(400, b"grouping key has 8193 bytes, more than the limit of 8192 (--push.max-grouping-key-bytes)\n")),
+      divergence="grouping keys over --push.max-grouping-labels or --push.max-grouping-key-bytes are a 400"),
     S("gzip-bad-crc", put("/metrics/job/crc", gzip.compress(b"crc_metric 1\n")[:-8] + b"\0\0\0\0" +
                           gzip.compress(b"crc_metric 1\n")[-4:], ce="gzip", ferry=(400,)),
       divergence="a gzip body with a bad CRC is rejected"),
