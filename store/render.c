@@ -700,14 +700,29 @@ static void *grow(void *p, size_t *cap, size_t need, size_t sz)
     return p;
 }
 
-static void build_view(const fy_store_t *s, const fy__group_t *g, view_scratch_t *vs, fy_store_group_view_t *v)
+/* The view of group g (its shard locked). Series are included family by family while their labels total at most
+ * max_labels (the group's first series always; SIZE_MAX: all, as fy_store_foreach_group); a family's nviewed says how
+ * many of its series are in the view. heads_only: no families at all. */
+static void build_view(const fy_store_t *s, const fy__group_t *g, view_scratch_t *vs, fy_store_group_view_t *v,
+                       size_t max_labels, int heads_only)
 {
+    fy__group_view_head(s, g, &vs->gl, v);
+    v->nfamilies = 0;
+    v->families = NULL;
+    if (heads_only)
+        return;
     size_t ns = 0, nl = 0;
-    for (uint32_t i = 0; i < g->nfams; i++) {
-        ns += g->fams[i]->nrecs;
-        for (uint32_t k = 0; k < g->fams[i]->nrecs; k++)
-            nl += fy__gfam_recs(g->fams[i])[k].slot->nlabels;
-    }
+    int full = 0;
+    for (uint32_t i = 0; i < g->nfams && !full; i++)
+        for (uint32_t k = 0; k < g->fams[i]->nrecs; k++) {
+            size_t l = fy__gfam_recs(g->fams[i])[k].slot->nlabels;
+            if (ns > 0 && nl + l > max_labels) {
+                full = 1;
+                break;
+            }
+            ns++;
+            nl += l;
+        }
     vs->fv = grow(vs->fv, &vs->cap_fv, g->nfams + 1, sizeof(*vs->fv));
     vs->sv = grow(vs->sv, &vs->cap_sv, ns + 1, sizeof(*vs->sv));
     vs->lv = grow(vs->lv, &vs->cap_lv, nl + 1, sizeof(*vs->lv));
@@ -722,7 +737,8 @@ static void build_view(const fy_store_t *s, const fy__group_t *g, view_scratch_t
         f->stamp_ns = gf->stamp_ns;
         f->nseries = gf->nrecs;
         f->series = vs->sv + si;
-        for (uint32_t k = 0; k < gf->nrecs; k++) {
+        f->nviewed = 0;
+        for (uint32_t k = 0; k < gf->nrecs && si < ns; k++) {
             const fy__rec_t *rec = &fy__gfam_recs(gf)[k];
             fy_store_series_view_t *sv = &vs->sv[si++];
             sv->labels = vs->lv + li;
@@ -735,9 +751,9 @@ static void build_view(const fy_store_t *s, const fy__group_t *g, view_scratch_t
             sv->value = rec->value;
             sv->count = rec->count;
             sv->pb_histogram = fy__rec_pbh(rec);
+            f->nviewed++;
         }
     }
-    fy__group_view_head(s, g, &vs->gl, v);
     v->nfamilies = g->nfams;
     v->families = vs->fv;
 }
@@ -789,7 +805,7 @@ static int foreach_internal(fy_store_t *s, fy_store_group_cb_t cb, void *ctx)
         fy__group_t *g = fy__group_find(sh, refs[i].hash, fy_str(refs[i].key, refs[i].len));
         if (g) {
             fy_store_group_view_t v;
-            build_view(s, g, &vs, &v);
+            build_view(s, g, &vs, &v, SIZE_MAX, 0);
             rc = cb(ctx, &v);
         }
         pthread_mutex_unlock(&sh->lock);
@@ -805,6 +821,57 @@ static int foreach_internal(fy_store_t *s, fy_store_group_cb_t cb, void *ctx)
 int fy_store_foreach_group(fy_store_t *s, fy_store_group_cb_t cb, void *ctx)
 {
     return foreach_internal(s, cb, ctx);
+}
+
+struct st_fy_store_cursor_t {
+    fy_store_t *s;
+    gref_t *refs;
+    size_t n;
+    view_scratch_t vs;
+};
+
+fy_store_cursor_t *fy_store_cursor_open(fy_store_t *s)
+{
+    fy_store_cursor_t *c = calloc(1, sizeof(*c));
+    if (c == NULL)
+        abort();
+    c->s = s;
+    c->refs = collect_refs(s, &c->n);
+    return c;
+}
+
+size_t fy_store_cursor_count(const fy_store_cursor_t *c)
+{
+    return c->n;
+}
+
+int fy_store_cursor_view(fy_store_cursor_t *c, size_t i, size_t max_labels, fy_store_group_cb_t cb, void *ctx)
+{
+    if (i >= c->n)
+        return 1;
+    const gref_t *r = &c->refs[i];
+    fy__shard_t *sh = &c->s->shards[r->hash & (c->s->cfg.nshards - 1)];
+    pthread_mutex_lock(&sh->lock);
+    const fy__group_t *g = fy__group_find(sh, r->hash, fy_str(r->key, r->len));
+    if (g != NULL) {
+        fy_store_group_view_t v;
+        build_view(c->s, g, &c->vs, &v, max_labels, max_labels == 0);
+        cb(ctx, &v);
+    }
+    pthread_mutex_unlock(&sh->lock);
+    return g == NULL;
+}
+
+void fy_store_cursor_close(fy_store_cursor_t *c)
+{
+    if (c == NULL)
+        return;
+    free_refs(c->refs, c->n);
+    free(c->vs.fv);
+    free(c->vs.sv);
+    free(c->vs.lv);
+    fy__view_labels_free(&c->vs.gl);
+    free(c);
 }
 
 /* ------------------------------------------------------------------------------------------------------------- */
