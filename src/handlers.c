@@ -34,7 +34,7 @@
  *    comes when asked), sent 16 chunks at a time once the render is done (the scrape);
  *  - pulled: a source (out_pull_t) produces the body one bounded part at a time, and each part is produced only when
  *    h2o has sent the previous one (proceed), so one response holds one part however large the body
- *    (/api/v1/metrics). A body that fits one part is sent with its Content-Length, a larger one chunked.
+ *    (/api/v1/metrics, the web UI). A body that fits one part is sent with its Content-Length, a larger one chunked.
  * Everything is freed with the request's pool, also when the client goes away mid-body. */
 
 /* Produces the next part of a body into *p, *n (valid until the next call); returns 1 while more follows, 0 with the
@@ -1066,6 +1066,18 @@ static ssize_t query_param(h2o_req_t *req, const char *key, char *buf, size_t ca
     return -1;
 }
 
+/* The page is pulled a part at a time too: with FY_UI_MAX_LIMIT groups of FY_UI_GROUP_LABELS labels it can still be
+ * tens of MB, which one buffer per request would hold. */
+static int ui_pull(void *src, const char **p, size_t *n)
+{
+    return fy_ui_next(src, FY_UI_PART, p, n);
+}
+
+static void ui_free(void *src)
+{
+    fy_ui_close(src);
+}
+
 static int on_ui(void *ctx, h2o_req_t *req, const char *static_path, size_t static_len)
 {
     fy_app_t *app = app_of(ctx);
@@ -1074,24 +1086,27 @@ static int on_ui(void *ctx, h2o_req_t *req, const char *static_path, size_t stat
         fy_server_error(req, 404, H2O_STRLIT("404 page not found"));
         return 0;
     }
-    char page[32], filter[512];
+    char page[32], limit[32], filter[512];
     ssize_t fl = query_param(req, "q", filter, sizeof(filter));
     fy_ui_opts_t o = app->ui;
     o.page = query_param(req, "page", page, sizeof(page)) > 0 ? (unsigned)strtoul(page, NULL, 10) : 0;
+    /* ?limit= groups per page; 0 or garbage is the default, more than FY_UI_MAX_LIMIT is FY_UI_MAX_LIMIT (ui.c) */
+    if (query_param(req, "limit", limit, sizeof(limit)) > 0) {
+        unsigned long l = strtoul(limit, NULL, 10);
+        o.page_size = l > FY_UI_MAX_LIMIT ? FY_UI_MAX_LIMIT : (unsigned)l;
+    }
     o.filter = fl > 0 ? filter : NULL;
     o.filter_len = fl > 0 ? (size_t)fl : 0;
     size_t pl = req->path.len;
     if (req->query_at != SIZE_MAX)
         pl = req->query_at;
     o.status_tab = pl >= 7 && memcmp(req->path.base + pl - 7, "/status", 7) == 0;
-    fy_buf_t b = {0};
-    if (fy_ui_render(app->store, &o, &b) != 0) {
-        fy_buf_free(&b);
+    fy_ui_t *u = fy_ui_open(app->store, &o);
+    if (u == NULL) {
         fy_server_error(req, 500, H2O_STRLIT("out of memory"));
         return 0;
     }
-    fy_server_respond(req, 200, NULL, "text/html; charset=utf-8", b.p, b.len);
-    fy_buf_free(&b);
+    out_stream(req, "text/html; charset=utf-8", ui_pull, u, ui_free);
     return 0;
 }
 
