@@ -1,9 +1,9 @@
 /*
  * ui.c: the web UI page (see ui.h), produced in parts so that the server sends it as it is written. A request
  * copies the sorted grouping keys (a store cursor), picks the groups that pass the filter, in display order, and
- * takes one page of them; the page's groups are rendered one at a time, each with at most FY_UI_GROUP_LABELS labels
- * of series (the first series always) and a notice where series were left out, and at most FY_UI_ROW_LABELS labels
- * per series row. A part holds one group or more, so a
+ * takes one page of them; the page's groups are rendered one at a time, each with series up to FY_UI_GROUP_LABELS
+ * labels and FY_UI_GROUP_BYTES of HTML (the first series always) and a notice where series were left out, at most
+ * FY_UI_ROW_LABELS labels per series row and FY_UI_VALUE_BYTES per value in a row. A part holds one group or more, so a
  * request costs one part's memory plus the keys, however large the store or a group.
  */
 #define _GNU_SOURCE /* memmem */
@@ -180,8 +180,15 @@ static void render_series(fy_buf_t *b, const fy_store_family_view_t *f, const fy
 {
     fy_buf_str(b, "<tr><td>");
     uint32_t nl = s->nlabels > FY_UI_ROW_LABELS ? FY_UI_ROW_LABELS : s->nlabels;
-    for (uint32_t i = 0; i < nl; i++)
-        label_badge(b, s->labels[i].name, s->labels[i].value, "lbl");
+    for (uint32_t i = 0; i < nl; i++) {
+        fy_str_t v = s->labels[i].value;
+        if (v.len > FY_UI_VALUE_BYTES) { /* cut at a UTF-8 character boundary */
+            v.len = FY_UI_VALUE_BYTES;
+            while (v.len > 0 && ((unsigned char)v.ptr[v.len] & 0xC0) == 0x80)
+                v.len--;
+        }
+        label_badge(b, s->labels[i].name, v, v.len < s->labels[i].value.len ? "lbl cut" : "lbl");
+    }
     if (nl < s->nlabels)
         fy_buf_printf(b, "<span class=\"muted trunc\">and %u more labels</span>", (unsigned)(s->nlabels - nl));
     fy_buf_str(b, "</td><td>");
@@ -219,7 +226,9 @@ static void render_series(fy_buf_t *b, const fy_store_family_view_t *f, const fy
     fy_buf_str(b, "</td></tr>\n");
 }
 
-static void render_family(fy_buf_t *b, const fy_store_family_view_t *f)
+/* Series are listed while the group's HTML is under `limit` bytes of the buffer (the group's first series always;
+ * *rows counts the group's rows so far). */
+static void render_family(fy_buf_t *b, const fy_store_family_view_t *f, size_t limit, uint32_t *rows)
 {
     fy_buf_str(b, "<details class=\"fam\"><summary><b>");
     esc_str(b, f->name);
@@ -233,12 +242,13 @@ static void render_family(fy_buf_t *b, const fy_store_family_view_t *f)
                   f->type < 6 ? type_names[f->type] : "UNKNOWN");
     fmt_time(b, f->stamp_ns);
     fy_buf_printf(b, " &middot; %u series</span></summary><table class=\"series\">\n", (unsigned)f->nseries);
-    for (uint32_t i = 0; i < f->nviewed; i++)
-        render_series(b, f, &f->series[i]);
-    if (f->nviewed < f->nseries)
+    uint32_t shown = 0;
+    for (; shown < f->nviewed && (*rows == 0 || b->len < limit); shown++, ++*rows)
+        render_series(b, f, &f->series[shown]);
+    if (shown < f->nseries)
         fy_buf_printf(b, "<tr><td colspan=\"2\" class=\"muted trunc\">%u more series not shown: this group is too "
                          "large for the page; <a href=\"api/v1/metrics\">api/v1/metrics</a> has all of it</td></tr>\n",
-                      (unsigned)(f->nseries - f->nviewed));
+                      (unsigned)(f->nseries - shown));
     fy_buf_str(b, "</table></details>\n");
 }
 
@@ -287,8 +297,10 @@ static int render_group(void *ctx, const fy_store_group_view_t *g)
         fy_buf_printf(b, " &middot; pushes every %gs", (double)g->interval_ns / 1e9);
     fy_buf_printf(b, " &middot; %u families</span> <button class=\"del\" type=\"button\">Delete Group</button></summary>\n",
                   (unsigned)g->nfamilies);
+    size_t limit = b->len + FY_UI_GROUP_BYTES;
+    uint32_t rows = 0;
     for (uint32_t i = 0; i < g->nfamilies; i++)
-        render_family(b, &g->families[i]);
+        render_family(b, &g->families[i], limit, &rows);
     fy_buf_str(b, "</details>\n");
     return 0;
 }
@@ -308,7 +320,7 @@ static const char page_head[] =
     "padding:.2em .6em;vertical-align:top}table.inner th{text-align:left;font-weight:normal;padding-right:1em}"
     "button.del{float:right;background:#d9534f;color:#fff;border:0;border-radius:3px;cursor:pointer}"
     "button.delall{background:#d9534f;color:#fff;border:0;border-radius:3px;padding:.3em .8em;cursor:pointer}"
-    "button:disabled{opacity:.5;cursor:default}.pager a{margin-right:.8em}"
+    "button:disabled{opacity:.5;cursor:default}.pager a{margin-right:.8em}.cut::after{content:'\\2026'}"
     "table.kv td,table.kv th{text-align:left;padding:.15em .8em;border-bottom:1px solid #eee}"
     "</style></head><body>\n";
 

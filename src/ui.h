@@ -58,6 +58,11 @@ typedef struct st_fy_ui_opts_t {
 /* Labels shown per series row (the rest counted): a group with 5,000 grouping labels repeats them in every series;
  * the group's header still shows them all, and its delete URL needs them all. */
 #define FY_UI_ROW_LABELS 64
+/* HTML per group: series are listed until the group's HTML reaches it (256 KiB: about 1,500 rows of a few labels),
+ * and bytes per label value in a series row (the rest cut, shown with an ellipsis; values may be 32 KiB long). The
+ * grouping labels in a group's header are shown whole. */
+#define FY_UI_GROUP_BYTES (256u << 10)
+#define FY_UI_VALUE_BYTES 1024
 /* Bytes per part (fy_ui_next's budget in fy_ui_render and the server). */
 #define FY_UI_PART (64u << 10)
 

@@ -513,6 +513,15 @@ static void test_huge_groups(void **state)
     push_wide(s, "wide", 5000, text);
     free(text);
     assert_int_equal(push_gk(s, "m 1\n", 1000000000, "job", "small", NULL), FY_OK);
+    fy_buf_t lt = {0}; /* 1,000 series with a 4,000-byte value of '<' (&lt; in HTML: 16 KB each) */
+    for (unsigned i = 0; i < 1000; i++) {
+        fy_buf_printf(&lt, "m{i=\"%u\",v=\"", i);
+        for (unsigned k = 0; k < 4000; k++)
+            fy_buf_add(&lt, "<", 1);
+        fy_buf_str(&lt, "\"} 1\n");
+    }
+    assert_int_equal(push_gk(s, lt.p, 1000000000, "job", "long", NULL), FY_OK);
+    fy_buf_free(&lt);
     static const struct {
         const char *filter;
         unsigned rows;      /* series rows listed */
@@ -525,6 +534,8 @@ static void test_huge_groups(void **state)
         {"wide", 1, "19 more series not shown", 512 * 1024,
          "5,000 grouping labels: the first series (5,001 labels) only, 64 of its labels; the header shows them all"},
         {"small", 1, NULL, 16 * 1024, "a small group is whole"},
+        {"long", 61, "939 more series not shown", 300 * 1024,
+         "4,000-byte values: cut to 1,024 bytes in rows, rows until the group's HTML reaches 256 KiB"},
     };
     for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
         fy_ui_opts_t o = {0};
