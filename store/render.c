@@ -1147,8 +1147,10 @@ static void jb_series(jbuf_t *b, int type, const fy_store_series_view_t *s, int 
 
 /* One member of a group object; sorted together with "labels" and "last_push_successful". */
 typedef struct st_jkey_t {
-    fy_str_t name; /* points into the store: valid only under the group's shard lock, for the version it was built */
+    fy_str_t name; /* points into the store: read only while the list is built (a later part writes a family's name
+                    * from the group itself, so a stale list can never read freed memory) */
     int kind;      /* 0 labels, 1 last_push_successful, 2 family, 3 push ts, 4 fail ts */
+    int shadowed;  /* the next entry has the same name and wins */
     uint32_t fam;  /* kind 2: index into the group's fams */
     size_t order;
 } jkey_t;
@@ -1172,8 +1174,12 @@ struct st_fy_store_json_t {
     size_t ngroups; /* group objects started (groups deleted before their turn are skipped) */
     /* the group in progress (in_group), written up to keys[ki] (and series si of it when in_fam) */
     int in_group, in_fam;
-    const fy__group_t *g; /* identity of keys[]: compared, never dereferenced without the shard lock */
+    const fy__group_t *g; /* identity of keys[] (with the version, family count and stamps, as a group deleted and
+                           * created again at the same address could have the same version): compared, never
+                           * dereferenced without the shard lock */
     uint64_t version;
+    uint32_t nfams;
+    int64_t push_stamp_ns, fail_stamp_ns;
     jkey_t *keys;
     size_t nkeys, cap_keys, ki;
     size_t nmembers; /* members written into the group object */
@@ -1215,16 +1221,22 @@ static void build_keys(fy_store_json_t *c, const fy__group_t *g)
     size_t nk = (size_t)g->nfams + 4;
     c->keys = grow(c->keys, &c->cap_keys, nk, sizeof(*c->keys));
     jkey_t *k = c->keys;
-    k[0] = (jkey_t){fy_str(FY_STRLIT("labels")), 0, 0, 0};
-    k[1] = (jkey_t){fy_str(FY_STRLIT("last_push_successful")), 1, 0, 1};
-    k[2] = (jkey_t){fy_str(FY_STRLIT("push_time_seconds")), 3, 0, 2};
-    k[3] = (jkey_t){fy_str(FY_STRLIT("push_failure_time_seconds")), 4, 0, 3};
+    k[0] = (jkey_t){fy_str(FY_STRLIT("labels")), 0, 0, 0, 0};
+    k[1] = (jkey_t){fy_str(FY_STRLIT("last_push_successful")), 1, 0, 0, 1};
+    k[2] = (jkey_t){fy_str(FY_STRLIT("push_time_seconds")), 3, 0, 0, 2};
+    k[3] = (jkey_t){fy_str(FY_STRLIT("push_failure_time_seconds")), 4, 0, 0, 3};
     for (uint32_t i = 0; i < g->nfams; i++)
-        k[4 + i] = (jkey_t){fy__gfam_name(g->fams[i]), 2, i, 4 + i};
+        k[4 + i] = (jkey_t){fy__gfam_name(g->fams[i]), 2, 0, i, 4 + i};
     qsort(k, nk, sizeof(*k), jkey_cmp);
+    /* pushes of such names are rejected (B7 fixed); should one exist, the family wins, as in the reference */
+    for (size_t i = 0; i + 1 < nk; i++)
+        k[i].shadowed = fy_str_eq(k[i].name, k[i + 1].name);
     c->nkeys = nk;
     c->g = g;
     c->version = g->version;
+    c->nfams = g->nfams;
+    c->push_stamp_ns = g->push_stamp_ns;
+    c->fail_stamp_ns = g->fail_stamp_ns;
 }
 
 static void set_cur(fy_store_json_t *c, fy_str_t name)
@@ -1317,9 +1329,9 @@ static int json_group_part(fy_store_json_t *c, const fy__group_t *g, size_t budg
         c->ki = 0;
         c->nmembers = 0;
         c->in_fam = 0;
-    } else if (g != c->g || g->version != c->version ||
-               (c->in_fam && (c->keys[c->ki].fam >= g->nfams ||
-                              !fy_str_eq(fy__gfam_name(g->fams[c->keys[c->ki].fam]), fy_str(c->cur, c->cur_len))))) {
+    } else if (g != c->g || g->version != c->version || g->nfams != c->nfams || g->push_stamp_ns != c->push_stamp_ns ||
+               g->fail_stamp_ns != c->fail_stamp_ns ||
+               (c->in_fam && !fy_str_eq(fy__gfam_name(g->fams[c->keys[c->ki].fam]), fy_str(c->cur, c->cur_len)))) {
         reposition(c, g);
     }
     fy_store_group_view_t v;
@@ -1327,16 +1339,17 @@ static int json_group_part(fy_store_json_t *c, const fy__group_t *g, size_t budg
     while (c->ki < c->nkeys) {
         const jkey_t *k = &c->keys[c->ki];
         if (!c->in_fam) {
-            /* pushes of such names are rejected (B7 fixed); should one exist, the family wins, as in the reference */
-            if (c->ki + 1 < c->nkeys && fy_str_eq(k->name, c->keys[c->ki + 1].name)) {
+            if (k->shadowed) {
                 c->ki++;
                 continue;
             }
+            /* a family's name from the group (k->name may be stale in a list kept from an earlier part) */
+            fy_str_t name = k->kind == 2 ? fy__gfam_name(g->fams[k->fam]) : k->name;
             if (c->nmembers++)
                 jb_add(b, ",", 1);
-            jb_quote(b, k->name);
+            jb_quote(b, name);
             jb_add(b, ":", 1);
-            set_cur(c, k->name);
+            set_cur(c, name);
             switch (k->kind) {
             case 0:
                 jb_labels(b, v.labels, v.nlabels);

@@ -526,7 +526,8 @@ static void test_json_parts_change(void **state)
     (void)state;
     static const struct {
         size_t after;     /* bytes of the body rendered before the change */
-        int change;       /* 0 none, 1 push a smaller version, 2 push a larger one, 3 delete, 4 delete and re-push */
+        int change; /* 0 none, 1 push a smaller version, 2 a larger one, 3 delete, 4 delete and re-push, 5 delete and
+                     * push a smaller version at the same instant */
         const char *note;
     } t[] = {
         {0, 0, "no change"},
@@ -536,6 +537,8 @@ static void test_json_parts_change(void **state)
         {200000, 4, "deleted and pushed again: found again by name"},
         {10, 1, "changed before its first part: nothing is mixed"},
         {500000, 1, "changed after the family in progress is gone from the new version"},
+        {200000, 5, "deleted and pushed again at the same instant with one family (a new group, perhaps at the same "
+                    "address and with the same version: the family count tells)"},
     };
     char *big = families_text(3, 5000), *small = families_text(1, 10), *larger = families_text(5, 3000);
     for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
@@ -562,6 +565,8 @@ static void test_json_parts_change(void **state)
                     assert_int_equal(delete_gk(s, "job=big"), FY_OK);
                 if (t[i].change == 4)
                     assert_int_equal(push_text(s, "job=big", FY_STORE_PUT, big, NOW + 2, NULL, 0), FY_OK);
+                if (t[i].change == 5)
+                    assert_int_equal(push_text(s, "job=big", FY_STORE_PUT, small, NOW, NULL, 0), FY_OK);
             }
         } while (more);
         fy_store_json_close(c);
