@@ -29,7 +29,17 @@
 #include "ui.h"
 
 /* ------------------------------------------------------------------------------------------------------------- */
-/* Output collected from a store render: a list of malloc'd chunks, freed with the request's pool. */
+/* Responses from the store. Two ways, one generator:
+ *  - collected: a render pushes its output through out_writer into a list of malloc'd chunks (gzip-compressed as it
+ *    comes when asked), sent 16 chunks at a time once the render is done (the scrape);
+ *  - pulled: a source (out_pull_t) produces the body one bounded part at a time, and each part is produced only when
+ *    h2o has sent the previous one (proceed), so one response holds one part however large the body
+ *    (/api/v1/metrics, the web UI). A body that fits one part is sent with its Content-Length, a larger one chunked.
+ * Everything is freed with the request's pool, also when the client goes away mid-body. */
+
+/* Produces the next part of a body into *p, *n (valid until the next call); returns 1 while more follows, 0 with the
+ * last part. */
+typedef int (*out_pull_t)(void *src, const char **p, size_t *n);
 
 typedef struct st_out_t {
     h2o_iovec_t *v;
@@ -42,6 +52,9 @@ typedef struct st_out_t {
     int oom;
     h2o_generator_t gen;
     h2o_req_t *req;
+    out_pull_t pull; /* pulled mode: the source, freed with src_free */
+    void *src;
+    void (*src_free)(void *src);
 } out_t;
 
 #define OUT_CHUNK (64u << 10)
@@ -115,6 +128,8 @@ static void out_dispose(void *p)
     free(o->v);
     if (o->z_ready)
         deflateEnd(&o->z);
+    if (o->src_free)
+        o->src_free(o->src);
 }
 
 static out_t *out_new(h2o_req_t *req, int gzip)
@@ -174,6 +189,50 @@ static void out_respond(out_t *o, const char *content_type)
         h2o_send(req, NULL, 0, H2O_SEND_STATE_FINAL);
     else
         out_send_some(o);
+}
+
+static void out_pull_send(out_t *o)
+{
+    const char *p;
+    size_t n;
+    int more = o->pull(o->src, &p, &n);
+    h2o_iovec_t v = h2o_iovec_init(p, n);
+    h2o_send(o->req, &v, n ? 1 : 0, more ? H2O_SEND_STATE_IN_PROGRESS : H2O_SEND_STATE_FINAL);
+}
+
+static void out_pull_proceed(h2o_generator_t *gen, h2o_req_t *req)
+{
+    (void)req;
+    out_pull_send(H2O_STRUCT_FROM_MEMBER(out_t, gen, gen));
+}
+
+/* Answers 200 with the body that src produces part by part (pulled mode, see above); src belongs to the response
+ * from here on and is freed by src_free with the request. */
+static void out_stream(h2o_req_t *req, const char *content_type, out_pull_t pull, void *src, void (*src_free)(void *))
+{
+    out_t *o = out_new(req, 0);
+    o->pull = pull;
+    o->src = src;
+    o->src_free = src_free;
+    req->res.status = 200;
+    req->res.reason = "OK";
+    h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_CONTENT_TYPE, "Content-Type", content_type,
+                   strlen(content_type));
+    const char *p;
+    size_t n;
+    if (pull(src, &p, &n) == 0) { /* the whole body in one part */
+        req->res.content_length = n;
+        o->gen.proceed = NULL;
+        h2o_start_response(req, &o->gen);
+        h2o_iovec_t v = h2o_iovec_init(p, n);
+        h2o_send(req, &v, n ? 1 : 0, H2O_SEND_STATE_FINAL);
+        return;
+    }
+    o->gen.proceed = out_pull_proceed;
+    o->gen.stop = NULL;
+    h2o_start_response(req, &o->gen);
+    h2o_iovec_t v = h2o_iovec_init(p, n);
+    h2o_send(req, &v, 1, H2O_SEND_STATE_IN_PROGRESS);
 }
 
 static fy_app_t *app_of(void *ctx)
@@ -1007,6 +1066,18 @@ static int on_scrape(void *ctx, h2o_req_t *req)
     return 0;
 }
 
+/* /api/v1/metrics is pulled from a store cursor in parts of OUT_CHUNK bytes (the body is as large as the store's
+ * scrape, or larger: it repeats the grouping labels in every series). */
+static int json_pull(void *src, const char **p, size_t *n)
+{
+    return fy_store_json_next(src, OUT_CHUNK, p, n);
+}
+
+static void json_free(void *src)
+{
+    fy_store_json_close(src);
+}
+
 static int on_api_metrics(void *ctx, h2o_req_t *req)
 {
     fy_app_t *app = app_of(ctx);
@@ -1014,12 +1085,7 @@ static int on_api_metrics(void *ctx, h2o_req_t *req)
         fy_server_error(req, 503, H2O_STRLIT(NOT_READY));
         return 0;
     }
-    out_t *o = out_new(req, 0);
-    if (fy_store_render_json(app->store, OUT_CHUNK, out_writer, o) != 0 || out_finish(o) != 0) {
-        fy_server_error(req, 500, H2O_STRLIT("out of memory"));
-        return 0;
-    }
-    out_respond(o, "application/json");
+    out_stream(req, "application/json", json_pull, fy_store_json_open(app->store), json_free);
     return 0;
 }
 
@@ -1053,6 +1119,18 @@ static ssize_t query_param(h2o_req_t *req, const char *key, char *buf, size_t ca
     return -1;
 }
 
+/* The page is pulled a part at a time too: with FY_UI_MAX_LIMIT groups of FY_UI_GROUP_LABELS labels it can still be
+ * tens of MB, which one buffer per request would hold. */
+static int ui_pull(void *src, const char **p, size_t *n)
+{
+    return fy_ui_next(src, FY_UI_PART, p, n);
+}
+
+static void ui_free(void *src)
+{
+    fy_ui_close(src);
+}
+
 static int on_ui(void *ctx, h2o_req_t *req, const char *static_path, size_t static_len)
 {
     fy_app_t *app = app_of(ctx);
@@ -1061,24 +1139,27 @@ static int on_ui(void *ctx, h2o_req_t *req, const char *static_path, size_t stat
         fy_server_error(req, 404, H2O_STRLIT("404 page not found"));
         return 0;
     }
-    char page[32], filter[512];
+    char page[32], limit[32], filter[512];
     ssize_t fl = query_param(req, "q", filter, sizeof(filter));
     fy_ui_opts_t o = app->ui;
     o.page = query_param(req, "page", page, sizeof(page)) > 0 ? (unsigned)strtoul(page, NULL, 10) : 0;
+    /* ?limit= groups per page; 0 or garbage is the default, more than FY_UI_MAX_LIMIT is FY_UI_MAX_LIMIT (ui.c) */
+    if (query_param(req, "limit", limit, sizeof(limit)) > 0) {
+        unsigned long l = strtoul(limit, NULL, 10);
+        o.page_size = l > FY_UI_MAX_LIMIT ? FY_UI_MAX_LIMIT : (unsigned)l;
+    }
     o.filter = fl > 0 ? filter : NULL;
     o.filter_len = fl > 0 ? (size_t)fl : 0;
     size_t pl = req->path.len;
     if (req->query_at != SIZE_MAX)
         pl = req->query_at;
     o.status_tab = pl >= 7 && memcmp(req->path.base + pl - 7, "/status", 7) == 0;
-    fy_buf_t b = {0};
-    if (fy_ui_render(app->store, &o, &b) != 0) {
-        fy_buf_free(&b);
+    fy_ui_t *u = fy_ui_open(app->store, &o);
+    if (u == NULL) {
         fy_server_error(req, 500, H2O_STRLIT("out of memory"));
         return 0;
     }
-    fy_server_respond(req, 200, NULL, "text/html; charset=utf-8", b.p, b.len);
-    fy_buf_free(&b);
+    out_stream(req, "text/html; charset=utf-8", ui_pull, u, ui_free);
     return 0;
 }
 

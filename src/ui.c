@@ -1,7 +1,10 @@
 /*
- * ui.c: the web UI page (see ui.h). The page is rendered per request from a store walk in canonical group order;
- * only the requested page's groups are rendered in full, the rest are only counted, so a page costs one pass over
- * the group index plus the HTML of at most page_size groups.
+ * ui.c: the web UI page (see ui.h), produced in parts so that the server sends it as it is written. A request
+ * copies the sorted grouping keys (a store cursor), picks the groups that pass the filter, in display order, and
+ * takes one page of them; the page's groups are rendered one at a time, each with series up to FY_UI_GROUP_LABELS
+ * labels and FY_UI_GROUP_BYTES of HTML (the first series always) and a notice where series were left out, at most
+ * FY_UI_ROW_LABELS labels per series row and FY_UI_VALUE_BYTES per value in a row. A part holds one group or more, so a
+ * request costs one part's memory plus the keys, however large the store or a group.
  */
 #define _GNU_SOURCE /* memmem */
 #include "ui.h"
@@ -152,21 +155,13 @@ static const char *const type_names[] = {"COUNTER", "GAUGE", "SUMMARY", "UNTYPED
 
 /* ------------------------------------------------------------------------------------------------------------- */
 
-typedef struct {
-    const fy_ui_opts_t *o;
-    fy_buf_t *out;
-    unsigned matched;     /* groups that pass the filter so far */
-    uint64_t first, last; /* 64 bits: page * page_size must not wrap (?page= comes from the URL) */
-    unsigned rendered;
-} walk_t;
-
-static int matches(const walk_t *w, const fy_store_group_view_t *g)
+static int matches(const fy_ui_opts_t *o, const fy_store_group_view_t *g)
 {
-    if (w->o->filter == NULL || w->o->filter_len == 0)
+    if (o->filter == NULL || o->filter_len == 0)
         return 1;
     for (uint32_t i = 0; i < g->nlabels; i++) {
         fy_str_t v = g->labels[i].value;
-        if (v.len >= w->o->filter_len && memmem(v.ptr, v.len, w->o->filter, w->o->filter_len) != NULL)
+        if (v.len >= o->filter_len && memmem(v.ptr, v.len, o->filter, o->filter_len) != NULL)
             return 1;
     }
     return 0;
@@ -184,8 +179,18 @@ static void label_badge(fy_buf_t *b, fy_str_t name, fy_str_t value, const char *
 static void render_series(fy_buf_t *b, const fy_store_family_view_t *f, const fy_store_series_view_t *s)
 {
     fy_buf_str(b, "<tr><td>");
-    for (uint32_t i = 0; i < s->nlabels; i++)
-        label_badge(b, s->labels[i].name, s->labels[i].value, "lbl");
+    uint32_t nl = s->nlabels > FY_UI_ROW_LABELS ? FY_UI_ROW_LABELS : s->nlabels;
+    for (uint32_t i = 0; i < nl; i++) {
+        fy_str_t v = s->labels[i].value;
+        if (v.len > FY_UI_VALUE_BYTES) { /* cut at a UTF-8 character boundary */
+            v.len = FY_UI_VALUE_BYTES;
+            while (v.len > 0 && ((unsigned char)v.ptr[v.len] & 0xC0) == 0x80)
+                v.len--;
+        }
+        label_badge(b, s->labels[i].name, v, v.len < s->labels[i].value.len ? "lbl cut" : "lbl");
+    }
+    if (nl < s->nlabels)
+        fy_buf_printf(b, "<span class=\"muted trunc\">and %u more labels</span>", (unsigned)(s->nlabels - nl));
     fy_buf_str(b, "</td><td>");
     switch (f->type) {
     case FY_TYPE_SUMMARY:
@@ -221,7 +226,9 @@ static void render_series(fy_buf_t *b, const fy_store_family_view_t *f, const fy
     fy_buf_str(b, "</td></tr>\n");
 }
 
-static void render_family(fy_buf_t *b, const fy_store_family_view_t *f)
+/* Series are listed while the group's HTML is under `limit` bytes of the buffer (the group's first series always;
+ * *rows counts the group's rows so far). */
+static void render_family(fy_buf_t *b, const fy_store_family_view_t *f, size_t limit, uint32_t *rows)
 {
     fy_buf_str(b, "<details class=\"fam\"><summary><b>");
     esc_str(b, f->name);
@@ -235,20 +242,20 @@ static void render_family(fy_buf_t *b, const fy_store_family_view_t *f)
                   f->type < 6 ? type_names[f->type] : "UNKNOWN");
     fmt_time(b, f->stamp_ns);
     fy_buf_printf(b, " &middot; %u series</span></summary><table class=\"series\">\n", (unsigned)f->nseries);
-    for (uint32_t i = 0; i < f->nseries; i++)
-        render_series(b, f, &f->series[i]);
+    uint32_t shown = 0;
+    for (; shown < f->nviewed && (*rows == 0 || b->len < limit); shown++, ++*rows)
+        render_series(b, f, &f->series[shown]);
+    if (shown < f->nseries)
+        fy_buf_printf(b, "<tr><td colspan=\"2\" class=\"muted trunc\">%u more series not shown: this group is too "
+                         "large for the page; <a href=\"api/v1/metrics\">api/v1/metrics</a> has all of it</td></tr>\n",
+                      (unsigned)(f->nseries - shown));
     fy_buf_str(b, "</table></details>\n");
 }
 
-static int walk_group(void *ctx, const fy_store_group_view_t *g)
+/* Called by the cursor for one group of the page (its shard locked); ctx is the output buffer. */
+static int render_group(void *ctx, const fy_store_group_view_t *g)
 {
-    walk_t *w = ctx;
-    if (!matches(w, g))
-        return 0;
-    unsigned idx = w->matched++;
-    if (idx < w->first || idx >= w->last)
-        return 0;
-    fy_buf_t *b = w->out;
+    fy_buf_t *b = ctx;
     const fy_store_label_t *job = NULL;
     for (uint32_t i = 0; i < g->nlabels; i++)
         if (fy_str_eq_mem(g->labels[i].name, FY_STRLIT("job")))
@@ -290,10 +297,11 @@ static int walk_group(void *ctx, const fy_store_group_view_t *g)
         fy_buf_printf(b, " &middot; pushes every %gs", (double)g->interval_ns / 1e9);
     fy_buf_printf(b, " &middot; %u families</span> <button class=\"del\" type=\"button\">Delete Group</button></summary>\n",
                   (unsigned)g->nfamilies);
+    size_t limit = b->len + FY_UI_GROUP_BYTES;
+    uint32_t rows = 0;
     for (uint32_t i = 0; i < g->nfamilies; i++)
-        render_family(b, &g->families[i]);
+        render_family(b, &g->families[i], limit, &rows);
     fy_buf_str(b, "</details>\n");
-    w->rendered++;
     return 0;
 }
 
@@ -312,7 +320,7 @@ static const char page_head[] =
     "padding:.2em .6em;vertical-align:top}table.inner th{text-align:left;font-weight:normal;padding-right:1em}"
     "button.del{float:right;background:#d9534f;color:#fff;border:0;border-radius:3px;cursor:pointer}"
     "button.delall{background:#d9534f;color:#fff;border:0;border-radius:3px;padding:.3em .8em;cursor:pointer}"
-    "button:disabled{opacity:.5;cursor:default}.pager a{margin-right:.8em}"
+    "button:disabled{opacity:.5;cursor:default}.pager a{margin-right:.8em}.cut::after{content:'\\2026'}"
     "table.kv td,table.kv th{text-align:left;padding:.15em .8em;border-bottom:1px solid #eee}"
     "</style></head><body>\n";
 
@@ -346,9 +354,27 @@ static void kv_table(fy_buf_t *b, const char *title, const fy_ui_kv_t *kv, size_
     fy_buf_str(b, "</table>\n");
 }
 
-static void page_link(fy_buf_t *b, const fy_ui_opts_t *o, unsigned page, const char *label)
+void fy_ui_pager(uint64_t total, unsigned page, unsigned limit, fy_ui_pager_t *out)
 {
-    fy_buf_printf(b, "<a href=\"?page=%u", page);
+    if (limit == 0)
+        limit = FY_UI_DEFAULT_LIMIT;
+    if (limit > FY_UI_MAX_LIMIT)
+        limit = FY_UI_MAX_LIMIT;
+    out->limit = limit;
+    out->total = total;
+    out->first = (uint64_t)page * limit; /* 64 bits: ?page= comes from the URL and must not wrap to an early page */
+    out->end = out->first >= total ? out->first : (total - out->first < limit ? total : out->first + limit);
+    out->pages = (total + limit - 1) / limit;
+    out->has_prev = page > 0;
+    out->has_next = out->first + limit < total; /* then page + 1 cannot wrap */
+    out->shown = total > limit || page > 0;
+}
+
+static void page_link(fy_buf_t *b, const fy_ui_opts_t *o, unsigned limit, uint64_t page, const char *label)
+{
+    fy_buf_printf(b, "<a href=\"?page=%llu", (unsigned long long)page);
+    if (o->page_size != 0 && limit != FY_UI_DEFAULT_LIMIT) /* an explicit ?limit= is kept from page to page */
+        fy_buf_printf(b, "&amp;limit=%u", limit);
     if (o->filter && o->filter_len) {
         fy_buf_str(b, "&amp;q=");
         for (size_t i = 0; i < o->filter_len; i++) {
@@ -363,16 +389,91 @@ static void page_link(fy_buf_t *b, const fy_ui_opts_t *o, unsigned page, const c
     fy_buf_printf(b, "\">%s</a>", label);
 }
 
-int fy_ui_render(fy_store_t *store, const fy_ui_opts_t *o, fy_buf_t *out)
-{
-    unsigned ps = o->page_size ? o->page_size : 100;
-    fy_buf_t groups = {0};
-    walk_t w = {o, &groups, 0, (uint64_t)o->page * ps, (uint64_t)o->page * ps + ps, 0};
-    if (fy_store_foreach_group(store, walk_group, &w) != 0)
-        w.out->oom = 1;
-    fy_store_stats_t st;
-    fy_store_stats(store, &st);
+/* ------------------------------------------------------------------------------------------------------------- */
+/* The page in parts. */
 
+enum { PH_HEAD, PH_GROUPS, PH_TAIL, PH_DONE };
+
+struct st_fy_ui_t {
+    fy_ui_opts_t o; /* o.filter points at filter (a copy) */
+    char *filter;
+    fy_store_t *store;
+    fy_store_cursor_t *cur;
+    /* cursor indices of the groups that pass the filter, in display order (the store's canonical key order; a sort
+     * would reorder this array and nothing else) */
+    uint32_t *match;
+    size_t nmatch;
+    fy_ui_pager_t pg;
+    uint64_t next; /* the next entry of match to render, pg.first <= next <= pg.end */
+    int phase;
+    fy_buf_t b; /* the part being written */
+};
+
+typedef struct {
+    fy_ui_t *u;
+    int ok;
+} match_t;
+
+static int match_cb(void *ctx, const fy_store_group_view_t *g)
+{
+    match_t *m = ctx;
+    m->ok = matches(&m->u->o, g);
+    return 0;
+}
+
+fy_ui_t *fy_ui_open(fy_store_t *store, const fy_ui_opts_t *o)
+{
+    fy_ui_t *u = calloc(1, sizeof(*u));
+    if (u == NULL)
+        return NULL;
+    u->o = *o;
+    u->store = store;
+    if (o->filter && o->filter_len) {
+        if ((u->filter = malloc(o->filter_len)) == NULL) {
+            free(u);
+            return NULL;
+        }
+        memcpy(u->filter, o->filter, o->filter_len);
+        u->o.filter = u->filter;
+    }
+    u->cur = fy_store_cursor_open(store);
+    size_t n = fy_store_cursor_count(u->cur);
+    if ((u->match = malloc((n + 1) * sizeof(*u->match))) == NULL) {
+        fy_ui_close(u);
+        return NULL;
+    }
+    /* The filter reads only the grouping labels (a view without families): one pass over the keys. */
+    for (size_t i = 0; i < n; i++) {
+        match_t m = {u, 0};
+        if (u->o.filter == NULL || u->o.filter_len == 0)
+            m.ok = 1;
+        else
+            fy_store_cursor_view(u->cur, i, 0, match_cb, &m);
+        if (m.ok)
+            u->match[u->nmatch++] = (uint32_t)i;
+    }
+    fy_ui_pager(u->nmatch, o->page, o->page_size, &u->pg);
+    u->next = u->pg.first;
+    return u;
+}
+
+void fy_ui_close(fy_ui_t *u)
+{
+    if (u == NULL)
+        return;
+    fy_store_cursor_close(u->cur);
+    free(u->match);
+    free(u->filter);
+    fy_buf_free(&u->b);
+    free(u);
+}
+
+static void write_head(fy_ui_t *u)
+{
+    const fy_ui_opts_t *o = &u->o;
+    fy_buf_t *out = &u->b;
+    fy_store_stats_t st;
+    fy_store_stats(u->store, &st);
     fy_buf_str(out, page_head);
     fy_buf_printf(out, "<nav><b>Ferry</b><a id=\"tab-metrics\" class=\"%s\" onclick=\"tab('metrics')\">Metrics</a>"
                        "<a id=\"tab-status\" class=\"%s\" onclick=\"tab('status')\">Status</a>"
@@ -382,26 +483,35 @@ int fy_ui_render(fy_store_t *store, const fy_ui_opts_t *o, fy_buf_t *out)
     fy_buf_str(out, "<form method=\"get\" style=\"margin-bottom:.6em\"><input name=\"q\" placeholder=\"filter by label value\" value=\"");
     if (o->filter)
         fy_html_escape(out, o->filter, o->filter_len);
-    fy_buf_str(out, "\"> <button type=\"submit\">Filter</button> ");
+    fy_buf_str(out, "\"> ");
+    if (o->page_size != 0 && u->pg.limit != FY_UI_DEFAULT_LIMIT)
+        fy_buf_printf(out, "<input type=\"hidden\" name=\"limit\" value=\"%u\">", u->pg.limit);
+    fy_buf_str(out, "<button type=\"submit\">Filter</button> ");
     if (o->admin_api)
         fy_buf_printf(out, "<button class=\"delall\" type=\"button\" onclick=\"delAll()\"%s>Delete All "
                            "<span id=\"del-all-counter\">%llu</span> Groups</button>",
                       st.groups ? "" : " disabled", (unsigned long long)st.groups);
     fy_buf_str(out, "</form>\n");
-    uint64_t first = w.first + 1, last = w.first + w.rendered;
-    fy_buf_printf(out, "<p class=\"muted pager\">%u groups", w.matched);
-    if (w.matched > ps || o->page > 0) {
-        fy_buf_printf(out, " &middot; showing %llu&ndash;%llu &middot; ", w.rendered ? (unsigned long long)first : 0ull,
-                      w.rendered ? (unsigned long long)last : 0ull);
-        if (o->page > 0)
-            page_link(out, o, o->page - 1, "&larr; previous");
-        if (w.first + ps < w.matched) /* then page + 1 cannot wrap */
-            page_link(out, o, o->page + 1, "next &rarr;");
+    const fy_ui_pager_t *pg = &u->pg;
+    fy_buf_printf(out, "<p class=\"muted pager\">%llu groups", (unsigned long long)pg->total);
+    if (pg->shown) {
+        int any = pg->end > pg->first;
+        fy_buf_printf(out, " &middot; showing %llu&ndash;%llu &middot; ", any ? (unsigned long long)pg->first + 1 : 0ull,
+                      any ? (unsigned long long)pg->end : 0ull);
+        if (pg->has_prev)
+            page_link(out, o, pg->limit, (uint64_t)o->page - 1, "&larr; previous");
+        if (pg->has_next)
+            page_link(out, o, pg->limit, (uint64_t)o->page + 1, "next &rarr;");
     }
     fy_buf_str(out, "</p>\n");
-    if (groups.len)
-        fy_buf_add(out, groups.p, groups.len);
-    fy_buf_free(&groups);
+}
+
+static void write_tail(fy_ui_t *u)
+{
+    const fy_ui_opts_t *o = &u->o;
+    fy_buf_t *out = &u->b;
+    fy_store_stats_t st;
+    fy_store_stats(u->store, &st);
     fy_buf_str(out, "</section>\n");
     fy_buf_printf(out, "<section id=\"status\"%s><h3>Runtime Information</h3><table class=\"kv\"><tr><th>Started</th><td>",
                   o->status_tab ? "" : " hidden");
@@ -414,5 +524,54 @@ int fy_ui_render(fy_store_t *store, const fy_ui_opts_t *o, fy_buf_t *out)
     fy_buf_str(out, "</section></main>\n");
     fy_buf_str(out, page_script);
     fy_buf_str(out, "</body></html>\n");
-    return out->oom || w.out->oom ? -1 : 0;
+}
+
+int fy_ui_next(fy_ui_t *u, size_t budget, const char **p, size_t *n)
+{
+    u->b.len = 0;
+    if (u->b.p)
+        u->b.p[0] = '\0';
+    if (budget == 0)
+        budget = 1;
+    if (u->phase == PH_HEAD) {
+        write_head(u);
+        u->phase = PH_GROUPS;
+    }
+    while (u->phase == PH_GROUPS && u->b.len < budget) {
+        if (u->next >= u->pg.end) {
+            u->phase = PH_TAIL;
+            break;
+        }
+        /* a group that went away since the request started is left out */
+        fy_store_cursor_view(u->cur, u->match[u->next++], FY_UI_GROUP_LABELS, render_group, &u->b);
+    }
+    if (u->phase == PH_TAIL && u->b.len < budget) {
+        write_tail(u);
+        u->phase = PH_DONE;
+    }
+    *p = u->b.p ? u->b.p : "";
+    *n = u->b.len;
+    return u->phase != PH_DONE;
+}
+
+int fy_ui_failed(const fy_ui_t *u)
+{
+    return u->b.oom;
+}
+
+int fy_ui_render(fy_store_t *store, const fy_ui_opts_t *o, fy_buf_t *out)
+{
+    fy_ui_t *u = fy_ui_open(store, o);
+    if (u == NULL)
+        return -1;
+    const char *p;
+    size_t n;
+    int more, oom = 0;
+    do {
+        more = fy_ui_next(u, FY_UI_PART, &p, &n);
+        oom |= fy_ui_failed(u);
+        fy_buf_add(out, p, n);
+    } while (more);
+    fy_ui_close(u);
+    return oom || out->oom ? -1 : 0;
 }

@@ -1,7 +1,9 @@
 /*
- * ui.h: the web UI at / and /status: every group with its labels, last push and failure times and its metrics, a
+ * ui.h: the web UI at / and /status: the groups with their labels, last push and failure times and their metrics, a
  * delete button per group and "delete all" when the admin API is on. One self-contained HTML page (no CDN, inline
- * CSS and JS), paged so that a store of 100k groups stays fast, and escaped against HTML injection.
+ * CSS and JS), escaped against HTML injection, and bounded however large the store: one page of groups at a time
+ * (?page=, ?limit=), at most FY_UI_GROUP_LABELS series labels per group, produced in parts (fy_ui_next) that the
+ * server sends as they come.
  */
 #ifndef FY_UI_H
 #define FY_UI_H
@@ -39,13 +41,54 @@ typedef struct st_fy_ui_opts_t {
     const fy_ui_kv_t *build;   /* build information, sorted by key */
     size_t nbuild;
     unsigned page;             /* 0-based */
-    unsigned page_size;        /* groups per page; 0 = 100 */
+    unsigned page_size;        /* groups per page (?limit=); 0 = FY_UI_DEFAULT_LIMIT, at most FY_UI_MAX_LIMIT */
     const char *filter;        /* only groups whose label values contain this substring; NULL or "" = all */
     size_t filter_len;
     int status_tab;            /* open the Status tab first (GET /status) */
 } fy_ui_opts_t;
 
-/** Renders the page into *out. Returns 0, or -1 when out of memory. */
+/* Groups per page by default and at most: a page of 100 groups renders in about a millisecond; 1,000 keeps a page
+ * that a browser shows at once. */
+#define FY_UI_DEFAULT_LIMIT 100
+#define FY_UI_MAX_LIMIT 1000
+/* Series labels shown per group (series are listed in order until their labels would exceed it; the first always):
+ * about 4,000 one-label series, or one series of a group with 5,000 grouping labels; the rest of the group is
+ * counted and linked to /api/v1/metrics. With at most FY_UI_MAX_LIMIT groups a page is bounded. */
+#define FY_UI_GROUP_LABELS 4096
+/* Labels shown per series row (the rest counted): a group with 5,000 grouping labels repeats them in every series;
+ * the group's header still shows them all, and its delete URL needs them all. */
+#define FY_UI_ROW_LABELS 64
+/* HTML per group: series are listed until the group's HTML reaches it (256 KiB: about 1,500 rows of a few labels),
+ * and bytes per label value in a series row (the rest cut, shown with an ellipsis; values may be 32 KiB long). The
+ * grouping labels in a group's header are shown whole. */
+#define FY_UI_GROUP_BYTES (256u << 10)
+#define FY_UI_VALUE_BYTES 1024
+/* Bytes per part (fy_ui_next's budget in fy_ui_render and the server). */
+#define FY_UI_PART (64u << 10)
+
+/* The page arithmetic, apart from how groups are chosen and ordered: groups [first, end) of `total` are shown. */
+typedef struct st_fy_ui_pager_t {
+    uint64_t total, first, end, pages;
+    unsigned limit;    /* the page size in effect */
+    int has_prev, has_next;
+    int shown;         /* the pager line has links and a range (more than one page, or not the first) */
+} fy_ui_pager_t;
+void fy_ui_pager(uint64_t total, unsigned page, unsigned limit, fy_ui_pager_t *out);
+
+/*
+ * The page in parts. open copies what it needs of opts (the filter too) and of the store (the sorted grouping keys,
+ * the groups that pass the filter); next writes the next part, at least `budget` bytes unless the page ends first,
+ * a group at a time, into *p, *n (valid until the next call or close), and returns 1 while more follows, 0 with the
+ * last part. A group is read under its shard lock only while it is rendered; one that went away is left out.
+ * open returns NULL when out of memory; fy_ui_failed says that a part was cut short by a failed allocation.
+ */
+typedef struct st_fy_ui_t fy_ui_t;
+fy_ui_t *fy_ui_open(fy_store_t *store, const fy_ui_opts_t *opts);
+int fy_ui_next(fy_ui_t *u, size_t budget, const char **p, size_t *n);
+int fy_ui_failed(const fy_ui_t *u);
+void fy_ui_close(fy_ui_t *u);
+
+/** Renders the whole page into *out (through the parts). Returns 0, or -1 when out of memory. */
 int fy_ui_render(fy_store_t *store, const fy_ui_opts_t *opts, fy_buf_t *out);
 
 /** Escapes s for HTML text and attribute values (& < > " '). */

@@ -678,8 +678,6 @@ static int gref_cmp(const void *x, const void *y)
     return fy_str_cmp(fy_str(a->key, a->len), fy_str(b->key, b->len));
 }
 
-typedef int (*after_cb_t)(void *ctx);
-
 /* Builds the view of one group (shard locked). Scratch arrays are reused across groups. */
 typedef struct st_view_scratch_t {
     fy_store_family_view_t *fv;
@@ -702,14 +700,29 @@ static void *grow(void *p, size_t *cap, size_t need, size_t sz)
     return p;
 }
 
-static void build_view(const fy_store_t *s, const fy__group_t *g, view_scratch_t *vs, fy_store_group_view_t *v)
+/* The view of group g (its shard locked). Series are included family by family while their labels total at most
+ * max_labels (the group's first series always; SIZE_MAX: all, as fy_store_foreach_group); a family's nviewed says how
+ * many of its series are in the view. heads_only: no families at all. */
+static void build_view(const fy_store_t *s, const fy__group_t *g, view_scratch_t *vs, fy_store_group_view_t *v,
+                       size_t max_labels, int heads_only)
 {
+    fy__group_view_head(s, g, &vs->gl, v);
+    v->nfamilies = 0;
+    v->families = NULL;
+    if (heads_only)
+        return;
     size_t ns = 0, nl = 0;
-    for (uint32_t i = 0; i < g->nfams; i++) {
-        ns += g->fams[i]->nrecs;
-        for (uint32_t k = 0; k < g->fams[i]->nrecs; k++)
-            nl += fy__gfam_recs(g->fams[i])[k].slot->nlabels;
-    }
+    int full = 0;
+    for (uint32_t i = 0; i < g->nfams && !full; i++)
+        for (uint32_t k = 0; k < g->fams[i]->nrecs; k++) {
+            size_t l = fy__gfam_recs(g->fams[i])[k].slot->nlabels;
+            if (ns > 0 && nl + l > max_labels) {
+                full = 1;
+                break;
+            }
+            ns++;
+            nl += l;
+        }
     vs->fv = grow(vs->fv, &vs->cap_fv, g->nfams + 1, sizeof(*vs->fv));
     vs->sv = grow(vs->sv, &vs->cap_sv, ns + 1, sizeof(*vs->sv));
     vs->lv = grow(vs->lv, &vs->cap_lv, nl + 1, sizeof(*vs->lv));
@@ -724,7 +737,8 @@ static void build_view(const fy_store_t *s, const fy__group_t *g, view_scratch_t
         f->stamp_ns = gf->stamp_ns;
         f->nseries = gf->nrecs;
         f->series = vs->sv + si;
-        for (uint32_t k = 0; k < gf->nrecs; k++) {
+        f->nviewed = 0;
+        for (uint32_t k = 0; k < gf->nrecs && si < ns; k++) {
             const fy__rec_t *rec = &fy__gfam_recs(gf)[k];
             fy_store_series_view_t *sv = &vs->sv[si++];
             sv->labels = vs->lv + li;
@@ -737,14 +751,15 @@ static void build_view(const fy_store_t *s, const fy__group_t *g, view_scratch_t
             sv->value = rec->value;
             sv->count = rec->count;
             sv->pb_histogram = fy__rec_pbh(rec);
+            f->nviewed++;
         }
     }
-    fy__group_view_head(s, g, &vs->gl, v);
     v->nfamilies = g->nfams;
     v->families = vs->fv;
 }
 
-static int foreach_internal(fy_store_t *s, fy_store_group_cb_t cb, after_cb_t after, void *ctx)
+/* The groups' sorted grouping keys, copied one shard lock at a time. */
+static gref_t *collect_refs(fy_store_t *s, size_t *np)
 {
     gref_t *refs = NULL;
     size_t n = 0, cap = 0;
@@ -767,6 +782,21 @@ static int foreach_internal(fy_store_t *s, fy_store_group_cb_t cb, after_cb_t af
     }
     if (n > 1)
         qsort(refs, n, sizeof(*refs), gref_cmp);
+    *np = n;
+    return refs;
+}
+
+static void free_refs(gref_t *refs, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        free(refs[i].key);
+    free(refs);
+}
+
+static int foreach_internal(fy_store_t *s, fy_store_group_cb_t cb, void *ctx)
+{
+    size_t n;
+    gref_t *refs = collect_refs(s, &n);
     view_scratch_t vs = {0};
     int rc = 0;
     for (size_t i = 0; i < n && rc == 0; i++) {
@@ -775,16 +805,12 @@ static int foreach_internal(fy_store_t *s, fy_store_group_cb_t cb, after_cb_t af
         fy__group_t *g = fy__group_find(sh, refs[i].hash, fy_str(refs[i].key, refs[i].len));
         if (g) {
             fy_store_group_view_t v;
-            build_view(s, g, &vs, &v);
+            build_view(s, g, &vs, &v, SIZE_MAX, 0);
             rc = cb(ctx, &v);
         }
         pthread_mutex_unlock(&sh->lock);
-        if (rc == 0 && after)
-            rc = after(ctx);
     }
-    for (size_t i = 0; i < n; i++)
-        free(refs[i].key);
-    free(refs);
+    free_refs(refs, n);
     free(vs.fv);
     free(vs.sv);
     free(vs.lv);
@@ -794,7 +820,58 @@ static int foreach_internal(fy_store_t *s, fy_store_group_cb_t cb, after_cb_t af
 
 int fy_store_foreach_group(fy_store_t *s, fy_store_group_cb_t cb, void *ctx)
 {
-    return foreach_internal(s, cb, NULL, ctx);
+    return foreach_internal(s, cb, ctx);
+}
+
+struct st_fy_store_cursor_t {
+    fy_store_t *s;
+    gref_t *refs;
+    size_t n;
+    view_scratch_t vs;
+};
+
+fy_store_cursor_t *fy_store_cursor_open(fy_store_t *s)
+{
+    fy_store_cursor_t *c = calloc(1, sizeof(*c));
+    if (c == NULL)
+        abort();
+    c->s = s;
+    c->refs = collect_refs(s, &c->n);
+    return c;
+}
+
+size_t fy_store_cursor_count(const fy_store_cursor_t *c)
+{
+    return c->n;
+}
+
+int fy_store_cursor_view(fy_store_cursor_t *c, size_t i, size_t max_labels, fy_store_group_cb_t cb, void *ctx)
+{
+    if (i >= c->n)
+        return 1;
+    const gref_t *r = &c->refs[i];
+    fy__shard_t *sh = &c->s->shards[r->hash & (c->s->cfg.nshards - 1)];
+    pthread_mutex_lock(&sh->lock);
+    const fy__group_t *g = fy__group_find(sh, r->hash, fy_str(r->key, r->len));
+    if (g != NULL) {
+        fy_store_group_view_t v;
+        build_view(c->s, g, &c->vs, &v, max_labels, max_labels == 0);
+        cb(ctx, &v);
+    }
+    pthread_mutex_unlock(&sh->lock);
+    return g == NULL;
+}
+
+void fy_store_cursor_close(fy_store_cursor_t *c)
+{
+    if (c == NULL)
+        return;
+    free_refs(c->refs, c->n);
+    free(c->vs.fv);
+    free(c->vs.sv);
+    free(c->vs.lv);
+    fy__view_labels_free(&c->vs.gl);
+    free(c);
 }
 
 /* ------------------------------------------------------------------------------------------------------------- */
@@ -1002,68 +1079,79 @@ static void jb_points(jbuf_t *b, const fy_point_t *p, uint32_t n, int hist)
     free(kv);
 }
 
-static void jb_family(jbuf_t *b, const fy_store_family_view_t *f)
+static const char *const json_types[] = {"COUNTER", "GAUGE", "SUMMARY", "UNTYPED", "HISTOGRAM", "GAUGE_HISTOGRAM"};
+
+/* A family is written as its head, its series and "]}", so that a family of 100k series can span many parts. */
+static void jb_family_head(jbuf_t *b, int type, fy_str_t help, int has_help, int64_t stamp_ns)
 {
     jb_str(b, "{\"time_stamp\":");
-    jb_time(b, f->stamp_ns);
+    jb_time(b, stamp_ns);
     jb_str(b, ",\"type\":\"");
-    jb_str(b, f->type <= FY_TYPE_MAX ? (const char *[]){"COUNTER", "GAUGE", "SUMMARY", "UNTYPED", "HISTOGRAM",
-                                                         "GAUGE_HISTOGRAM"}[f->type]
-                                     : "UNTYPED");
+    jb_str(b, type <= FY_TYPE_MAX ? json_types[type] : "UNTYPED");
     jb_str(b, "\"");
-    if (f->has_help && f->help.len) {
+    if (has_help && help.len) {
         jb_str(b, ",\"help\":");
-        jb_quote(b, f->help);
+        jb_quote(b, help);
     }
     jb_str(b, ",\"metrics\":[");
-    for (uint32_t i = 0; i < f->nseries; i++) {
-        const fy_store_series_view_t *s = &f->series[i];
-        if (i)
-            jb_add(b, ",", 1);
-        if (f->type == FY_TYPE_SUMMARY) {
-            jb_str(b, "{\"count\":");
-            jb_u64(b, s->count);
-            jb_str(b, ",\"labels\":");
-            jb_labels(b, s->labels, s->nlabels);
-            jb_str(b, ",\"quantiles\":");
-            jb_points(b, s->points, s->npoints, 0);
-            jb_str(b, ",\"sum\":");
-            jb_num(b, s->value);
-            jb_add(b, "}", 1);
-        } else if (f->type == FY_TYPE_HISTOGRAM) {
-            jb_str(b, "{\"buckets\":");
-            jb_points(b, s->points, s->npoints, 1);
-            jb_str(b, ",\"count\":");
-            jb_u64(b, s->count);
-            jb_str(b, ",\"labels\":");
-            jb_labels(b, s->labels, s->nlabels);
-            jb_str(b, ",\"sum\":");
-            jb_num(b, s->value);
-            jb_add(b, "}", 1);
-        } else {
-            jb_str(b, "{\"labels\":");
-            jb_labels(b, s->labels, s->nlabels);
-            jb_str(b, ",\"value\":");
-            jb_num(b, f->type == FY_TYPE_GAUGE_HISTOGRAM ? 0 : s->value);
-            jb_add(b, "}", 1);
-        }
-    }
-    jb_str(b, "]}");
 }
 
-typedef struct st_json_ctx_t {
-    jbuf_t b;
-    size_t ngroups;
-    fy_store_writer_t w;
-    void *wctx;
-    size_t chunk;
-} json_ctx_t;
+static void jb_series(jbuf_t *b, int type, const fy_store_series_view_t *s, int first)
+{
+    if (!first)
+        jb_add(b, ",", 1);
+    if (type == FY_TYPE_SUMMARY) {
+        jb_str(b, "{\"count\":");
+        jb_u64(b, s->count);
+        jb_str(b, ",\"labels\":");
+        jb_labels(b, s->labels, s->nlabels);
+        jb_str(b, ",\"quantiles\":");
+        jb_points(b, s->points, s->npoints, 0);
+        jb_str(b, ",\"sum\":");
+        jb_num(b, s->value);
+        jb_add(b, "}", 1);
+    } else if (type == FY_TYPE_HISTOGRAM) {
+        jb_str(b, "{\"buckets\":");
+        jb_points(b, s->points, s->npoints, 1);
+        jb_str(b, ",\"count\":");
+        jb_u64(b, s->count);
+        jb_str(b, ",\"labels\":");
+        jb_labels(b, s->labels, s->nlabels);
+        jb_str(b, ",\"sum\":");
+        jb_num(b, s->value);
+        jb_add(b, "}", 1);
+    } else {
+        jb_str(b, "{\"labels\":");
+        jb_labels(b, s->labels, s->nlabels);
+        jb_str(b, ",\"value\":");
+        jb_num(b, type == FY_TYPE_GAUGE_HISTOGRAM ? 0 : s->value);
+        jb_add(b, "}", 1);
+    }
+}
+
+/*
+ * The JSON is produced by a cursor, one part at a time, so that the server can send a response of any size from a
+ * buffer of about one part (the /api/v1/metrics body of a store is as large as its text scrape or larger). The cursor
+ * copies the sorted grouping keys when it opens (the per-group state), then each part takes one shard lock at a time,
+ * finds the group again by its key and writes on from where the last part stopped: between groups, between the
+ * members of a group object, or between two series of a family. Nothing of the store is kept across parts except the
+ * name of the member in progress and the key list of the group in progress, and the latter only while the group's
+ * address and version (raised by every push) are unchanged.
+ *
+ * A group that changes between two parts of its own object (only a group larger than a part can) goes on from its
+ * new version: the member in progress continues at the same series index, the members after it by name. The object
+ * is valid JSON and every series in it is whole, but it may mix two versions of the group; a deleted group's object
+ * is closed where it stopped. Rendering a whole group under one lock would instead hold that lock, and a copy of the
+ * group's JSON, for as long as the group is large.
+ */
 
 /* One member of a group object; sorted together with "labels" and "last_push_successful". */
 typedef struct st_jkey_t {
-    fy_str_t name;
-    int kind; /* 0 labels, 1 last_push_successful, 2 family, 3 push ts, 4 fail ts */
-    const fy_store_family_view_t *f;
+    fy_str_t name; /* points into the store: read only while the list is built (a later part writes a family's name
+                    * from the group itself, so a stale list can never read freed memory) */
+    int kind;      /* 0 labels, 1 last_push_successful, 2 family, 3 push ts, 4 fail ts */
+    int shadowed;  /* the next entry has the same name and wins */
+    uint32_t fam;  /* kind 2: index into the group's fams */
     size_t order;
 } jkey_t;
 
@@ -1076,105 +1164,281 @@ static int jkey_cmp(const void *x, const void *y)
     return a->order < b->order ? -1 : 1;
 }
 
-static int json_group(void *ctx, const fy_store_group_view_t *g)
+struct st_fy_store_json_t {
+    fy_store_t *s;
+    gref_t *refs; /* the groups as of fy_store_json_open, sorted */
+    size_t n;
+    size_t gi; /* the group being written; n once all are */
+    jbuf_t b;  /* the part being written */
+    int started, done;
+    size_t ngroups; /* group objects started (groups deleted before their turn are skipped) */
+    /* the group in progress (in_group), written up to keys[ki] (and series si of it when in_fam) */
+    int in_group, in_fam;
+    const fy__group_t *g; /* identity of keys[] (with the version, family count and stamps, as a group deleted and
+                           * created again at the same address could have the same version): compared, never
+                           * dereferenced without the shard lock */
+    uint64_t version;
+    uint32_t nfams;
+    int64_t push_stamp_ns, fail_stamp_ns;
+    jkey_t *keys;
+    size_t nkeys, cap_keys, ki;
+    size_t nmembers; /* members written into the group object */
+    uint32_t si;
+    char *cur; /* name of the last member started (to find the position again in a changed group) */
+    size_t cur_len, cap_cur;
+    /* scratch */
+    fy_store_label_t *lv, *tl;
+    size_t cap_lv, cap_tl;
+    fy__view_labels_t gl;
+};
+
+fy_store_json_t *fy_store_json_open(fy_store_t *s)
 {
-    json_ctx_t *J = ctx;
-    jbuf_t *b = &J->b;
-    if (J->ngroups++)
-        jb_add(b, ",", 1);
-    size_t nk = g->nfamilies + 4;
-    jkey_t *k = malloc(nk * sizeof(*k));
-    if (k == NULL)
+    fy_store_json_t *c = calloc(1, sizeof(*c));
+    if (c == NULL)
         abort();
-    k[0] = (jkey_t){fy_str(FY_STRLIT("labels")), 0, NULL, 0};
-    k[1] = (jkey_t){fy_str(FY_STRLIT("last_push_successful")), 1, NULL, 1};
-    k[2] = (jkey_t){fy_str(FY_STRLIT("push_time_seconds")), 3, NULL, 2};
-    k[3] = (jkey_t){fy_str(FY_STRLIT("push_failure_time_seconds")), 4, NULL, 3};
-    for (uint32_t i = 0; i < g->nfamilies; i++)
-        k[4 + i] = (jkey_t){g->families[i].name, 2, &g->families[i], 4 + i};
-    qsort(k, nk, sizeof(*k), jkey_cmp);
-    /* series labels of the timestamp gauges: the grouping labels plus instance="" when missing */
-    fy_store_label_t *tl = malloc((g->nlabels + 1) * sizeof(*tl));
-    if (tl == NULL)
-        abort();
-    uint32_t ntl = 0;
-    int has_inst = 0;
-    for (uint32_t i = 0; i < g->nlabels; i++)
-        has_inst |= fy_str_eq_mem(g->labels[i].name, FY_STRLIT("instance"));
-    for (uint32_t i = 0; i <= g->nlabels; i++) {
-        if (!has_inst && (i == g->nlabels || fy_str_cmp(g->labels[i].name, fy_str(FY_STRLIT("instance"))) > 0)) {
-            tl[ntl++] = (fy_store_label_t){fy_str(FY_STRLIT("instance")), fy_str("", 0)};
-            has_inst = 1;
-        }
-        if (i < g->nlabels)
-            tl[ntl++] = g->labels[i];
-    }
-    jb_add(b, "{", 1);
-    for (size_t i = 0; i < nk; i++) {
-        /* pushes of such names are rejected (B7 fixed); should one exist, the family wins, as in the reference */
-        if (i + 1 < nk && fy_str_eq(k[i].name, k[i + 1].name))
-            continue;
-        if (b->p[b->n - 1] != '{')
-            jb_add(b, ",", 1);
-        jb_quote(b, k[i].name);
-        jb_add(b, ":", 1);
-        switch (k[i].kind) {
-        case 0:
-            jb_labels(b, g->labels, g->nlabels);
-            break;
-        case 1:
-            jb_str(b, g->fail_ns > g->push_ns ? "false" : "true");
-            break;
-        case 2:
-            jb_family(b, k[i].f);
-            break;
-        default: {
-            int push = k[i].kind == 3;
-            fy_store_series_view_t sv = {0};
-            sv.labels = tl;
-            sv.nlabels = ntl;
-            sv.value = (double)(push ? g->push_ns : g->fail_ns) / 1e9;
-            fy_store_family_view_t fv = {0};
-            fv.help = push ? fy_str(fy__help_push, strlen(fy__help_push)) : fy_str(fy__help_fail, strlen(fy__help_fail));
-            fv.has_help = 1;
-            fv.type = FY_TYPE_GAUGE;
-            fv.stamp_ns = push ? g->push_stamp_ns : g->fail_stamp_ns;
-            fv.nseries = 1;
-            fv.series = &sv;
-            jb_family(b, &fv);
-            break;
-        }
-        }
-    }
-    jb_add(b, "}", 1);
-    free(tl);
-    free(k);
-    return 0;
+    c->s = s;
+    c->refs = collect_refs(s, &c->n);
+    return c;
 }
 
-static int json_after(void *ctx)
+void fy_store_json_close(fy_store_json_t *c)
 {
-    json_ctx_t *J = ctx;
-    if (J->b.n >= J->chunk) {
-        int rc = J->w(J->wctx, J->b.p, J->b.n);
-        J->b.n = 0;
-        return rc;
+    if (c == NULL)
+        return;
+    free_refs(c->refs, c->n);
+    free(c->b.p);
+    free(c->keys);
+    free(c->cur);
+    free(c->lv);
+    free(c->tl);
+    fy__view_labels_free(&c->gl);
+    free(c);
+}
+
+static void build_keys(fy_store_json_t *c, const fy__group_t *g)
+{
+    size_t nk = (size_t)g->nfams + 4;
+    c->keys = grow(c->keys, &c->cap_keys, nk, sizeof(*c->keys));
+    jkey_t *k = c->keys;
+    k[0] = (jkey_t){fy_str(FY_STRLIT("labels")), 0, 0, 0, 0};
+    k[1] = (jkey_t){fy_str(FY_STRLIT("last_push_successful")), 1, 0, 0, 1};
+    k[2] = (jkey_t){fy_str(FY_STRLIT("push_time_seconds")), 3, 0, 0, 2};
+    k[3] = (jkey_t){fy_str(FY_STRLIT("push_failure_time_seconds")), 4, 0, 0, 3};
+    for (uint32_t i = 0; i < g->nfams; i++)
+        k[4 + i] = (jkey_t){fy__gfam_name(g->fams[i]), 2, 0, i, 4 + i};
+    qsort(k, nk, sizeof(*k), jkey_cmp);
+    /* pushes of such names are rejected (B7 fixed); should one exist, the family wins, as in the reference */
+    for (size_t i = 0; i + 1 < nk; i++)
+        k[i].shadowed = fy_str_eq(k[i].name, k[i + 1].name);
+    c->nkeys = nk;
+    c->g = g;
+    c->version = g->version;
+    c->nfams = g->nfams;
+    c->push_stamp_ns = g->push_stamp_ns;
+    c->fail_stamp_ns = g->fail_stamp_ns;
+}
+
+static void set_cur(fy_store_json_t *c, fy_str_t name)
+{
+    c->cur = grow(c->cur, &c->cap_cur, name.len + 1, 1);
+    memcpy(c->cur, name.ptr, name.len);
+    c->cur_len = name.len;
+}
+
+/* The group changed (or may have) since the last part: a new key list, and the position found again by name. */
+static void reposition(fy_store_json_t *c, const fy__group_t *g)
+{
+    build_keys(c, g);
+    fy_str_t cur = fy_str(c->cur, c->cur_len);
+    size_t i = 0;
+    if (c->nmembers == 0 && !c->in_fam) {
+        c->ki = 0;
+        return;
     }
-    return 0;
+    while (i < c->nkeys && fy_str_cmp(c->keys[i].name, cur) < 0)
+        i++;
+    if (c->in_fam) {
+        /* the last entry of that name is the one written (a family wins over a fixed member of its name) */
+        size_t j = i;
+        while (j + 1 < c->nkeys && fy_str_eq(c->keys[j + 1].name, cur))
+            j++;
+        if (j < c->nkeys && fy_str_eq(c->keys[j].name, cur) && c->keys[j].kind == 2) {
+            c->ki = j;
+            return;
+        }
+        jb_str(&c->b, "]}"); /* the family went away: close it where it stopped */
+        c->in_fam = 0;
+    }
+    while (i < c->nkeys && fy_str_cmp(c->keys[i].name, cur) <= 0)
+        i++;
+    c->ki = i;
+}
+
+/* The series of rec as a view (its labels decoded into the cursor's scratch). */
+static void rec_series(fy_store_json_t *c, const fy__rec_t *rec, fy_store_series_view_t *sv)
+{
+    unsigned nl = rec->slot->nlabels;
+    c->lv = grow(c->lv, &c->cap_lv, nl + 1, sizeof(*c->lv));
+    const char *p = rec->slot->key;
+    for (unsigned j = 0; j < nl; j++)
+        p = fy__slot_label(p, &c->lv[j].name, &c->lv[j].value);
+    sv->labels = c->lv;
+    sv->nlabels = nl;
+    sv->npoints = rec->npoints;
+    sv->points = fy__rec_points(rec);
+    sv->value = rec->value;
+    sv->count = rec->count;
+    sv->pb_histogram = fy__rec_pbh(rec);
+}
+
+/* push_time_seconds or push_failure_time_seconds: one series, the grouping labels plus instance="" when missing. */
+static void jb_ts_family(fy_store_json_t *c, const fy_store_group_view_t *v, int push)
+{
+    c->tl = grow(c->tl, &c->cap_tl, v->nlabels + 2, sizeof(*c->tl));
+    uint32_t ntl = 0;
+    int has_inst = 0;
+    for (uint32_t i = 0; i < v->nlabels; i++)
+        has_inst |= fy_str_eq_mem(v->labels[i].name, FY_STRLIT("instance"));
+    for (uint32_t i = 0; i <= v->nlabels; i++) {
+        if (!has_inst && (i == v->nlabels || fy_str_cmp(v->labels[i].name, fy_str(FY_STRLIT("instance"))) > 0)) {
+            c->tl[ntl++] = (fy_store_label_t){fy_str(FY_STRLIT("instance")), fy_str("", 0)};
+            has_inst = 1;
+        }
+        if (i < v->nlabels)
+            c->tl[ntl++] = v->labels[i];
+    }
+    fy_store_series_view_t sv = {0};
+    sv.labels = c->tl;
+    sv.nlabels = ntl;
+    sv.value = (double)(push ? v->push_ns : v->fail_ns) / 1e9;
+    fy_str_t help = push ? fy_str(fy__help_push, strlen(fy__help_push)) : fy_str(fy__help_fail, strlen(fy__help_fail));
+    jb_family_head(&c->b, FY_TYPE_GAUGE, help, 1, push ? v->push_stamp_ns : v->fail_stamp_ns);
+    jb_series(&c->b, FY_TYPE_GAUGE, &sv, 1);
+    jb_str(&c->b, "]}");
+}
+
+/* Writes on in group g (its shard locked) until the group object is closed (returns 1) or the part is full (0). */
+static int json_group_part(fy_store_json_t *c, const fy__group_t *g, size_t budget)
+{
+    jbuf_t *b = &c->b;
+    if (!c->in_group) {
+        jb_add(b, "{", 1);
+        build_keys(c, g);
+        c->in_group = 1;
+        c->ki = 0;
+        c->nmembers = 0;
+        c->in_fam = 0;
+    } else if (g != c->g || g->version != c->version || g->nfams != c->nfams || g->push_stamp_ns != c->push_stamp_ns ||
+               g->fail_stamp_ns != c->fail_stamp_ns ||
+               (c->in_fam && !fy_str_eq(fy__gfam_name(g->fams[c->keys[c->ki].fam]), fy_str(c->cur, c->cur_len)))) {
+        reposition(c, g);
+    }
+    fy_store_group_view_t v;
+    fy__group_view_head(c->s, g, &c->gl, &v);
+    while (c->ki < c->nkeys) {
+        const jkey_t *k = &c->keys[c->ki];
+        if (!c->in_fam) {
+            if (k->shadowed) {
+                c->ki++;
+                continue;
+            }
+            /* a family's name from the group (k->name may be stale in a list kept from an earlier part) */
+            fy_str_t name = k->kind == 2 ? fy__gfam_name(g->fams[k->fam]) : k->name;
+            if (c->nmembers++)
+                jb_add(b, ",", 1);
+            jb_quote(b, name);
+            jb_add(b, ":", 1);
+            set_cur(c, name);
+            switch (k->kind) {
+            case 0:
+                jb_labels(b, v.labels, v.nlabels);
+                break;
+            case 1:
+                jb_str(b, v.fail_ns > v.push_ns ? "false" : "true");
+                break;
+            case 2: {
+                const fy__gfam_t *gf = g->fams[k->fam];
+                jb_family_head(b, gf->type, fy__help_str(gf->help), gf->help->has_help, gf->stamp_ns);
+                c->in_fam = 1;
+                c->si = 0;
+                break;
+            }
+            default:
+                jb_ts_family(c, &v, k->kind == 3);
+                break;
+            }
+        }
+        if (c->in_fam) {
+            const fy__gfam_t *gf = g->fams[k->fam];
+            const fy__rec_t *recs = fy__gfam_recs(gf);
+            while (c->si < gf->nrecs) {
+                if (b->n >= budget)
+                    return 0;
+                fy_store_series_view_t sv;
+                rec_series(c, &recs[c->si], &sv);
+                jb_series(b, gf->type, &sv, c->si == 0);
+                c->si++;
+            }
+            jb_str(b, "]}");
+            c->in_fam = 0;
+        }
+        c->ki++;
+        if (b->n >= budget && c->ki < c->nkeys)
+            return 0;
+    }
+    jb_add(b, "}", 1);
+    c->in_group = 0;
+    return 1;
+}
+
+int fy_store_json_next(fy_store_json_t *c, size_t budget, const char **out, size_t *len)
+{
+    jbuf_t *b = &c->b;
+    b->n = 0;
+    if (budget == 0)
+        budget = 1;
+    if (!c->started) {
+        jb_str(b, "{\"status\":\"success\",\"data\":[");
+        c->started = 1;
+    }
+    while (c->gi < c->n && b->n < budget) {
+        const gref_t *r = &c->refs[c->gi];
+        fy__shard_t *sh = &c->s->shards[r->hash & (c->s->cfg.nshards - 1)];
+        pthread_mutex_lock(&sh->lock);
+        const fy__group_t *g = fy__group_find(sh, r->hash, fy_str(r->key, r->len));
+        int closed = 1;
+        if (g != NULL) {
+            if (!c->in_group && c->ngroups++)
+                jb_add(b, ",", 1);
+            closed = json_group_part(c, g, budget);
+        } else if (c->in_group) { /* deleted while its object was being written: close it where it stopped */
+            jb_str(b, c->in_fam ? "]}}" : "}");
+            c->in_group = c->in_fam = 0;
+        }
+        pthread_mutex_unlock(&sh->lock);
+        if (closed)
+            c->gi++;
+    }
+    if (c->gi == c->n && !c->done) {
+        jb_str(b, "]}");
+        c->done = 1;
+    }
+    *out = b->p;
+    *len = b->n;
+    return !c->done;
 }
 
 int fy_store_render_json(fy_store_t *s, size_t chunk_size, fy_store_writer_t w, void *wctx)
 {
-    json_ctx_t J = {0};
-    J.w = w;
-    J.wctx = wctx;
-    J.chunk = chunk_size ? chunk_size : 65536;
-    jb_str(&J.b, "{\"status\":\"success\",\"data\":[");
-    int rc = foreach_internal(s, json_group, json_after, &J);
-    if (rc == 0) {
-        jb_str(&J.b, "]}");
-        rc = w(wctx, J.b.p, J.b.n);
-    }
-    free(J.b.p);
+    fy_store_json_t *c = fy_store_json_open(s);
+    const char *p;
+    size_t n;
+    int more, rc = 0;
+    do {
+        more = fy_store_json_next(c, chunk_size ? chunk_size : 65536, &p, &n);
+        rc = n ? w(wctx, p, n) : 0;
+    } while (more && rc == 0);
+    fy_store_json_close(c);
     return rc;
 }

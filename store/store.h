@@ -197,8 +197,24 @@ int fy_store_render_openmetrics(fy_store_t *s, const fy_body_t *own, size_t chun
  * aborts when out of memory. For the server's other JSON answers (/api/v1/status). */
 void fy_json_quote(fy_str_t s, char **buf, size_t *len, size_t *cap);
 
-/** Renders the /api/v1/metrics body ({"status":"success","data":[...]}), groups in canonical key order. */
+/** Renders the /api/v1/metrics body ({"status":"success","data":[...]}), groups in canonical key order, through a
+ * fy_store_json_t cursor with parts of chunk_size bytes (0 = 64 KiB). */
 int fy_store_render_json(fy_store_t *s, size_t chunk_size, fy_store_writer_t w, void *wctx);
+
+/*
+ * The same body one part at a time, for a server that sends a response of any size from a buffer of about one part.
+ * open copies the sorted grouping keys (the groups that exist then are the ones rendered; a group deleted before its
+ * turn is skipped). Each next writes on from where the last part stopped, taking one shard lock at a time: at least
+ * `budget` bytes unless the body ends first, and at most budget plus one series (a series is never split). *out
+ * points into the cursor and stays valid until the next call or close. next returns 1 while more follows and 0 with
+ * the last part. The concatenated parts are byte-identical whatever the budgets, except where a group larger than a
+ * part changes while it is being written: its object then goes on from the new version (render.c says how).
+ * A cursor is used by one thread at a time and holds no lock between calls. Allocation failures abort.
+ */
+typedef struct st_fy_store_json_t fy_store_json_t;
+fy_store_json_t *fy_store_json_open(fy_store_t *s);
+int fy_store_json_next(fy_store_json_t *c, size_t budget, const char **out, size_t *len);
+void fy_store_json_close(fy_store_json_t *c);
 
 /* ------------------------------------------------------------------------------------------------------------- */
 /* Read-only snapshot iteration (for the web UI, persistence and other renderers). */
@@ -221,6 +237,7 @@ typedef struct st_fy_store_family_view_t {
     int64_t stamp_ns;  /* when this family was last written in this group */
     uint32_t nseries;
     const fy_store_series_view_t *series; /* stored (push) order */
+    uint32_t nviewed; /* series[0..nviewed) are set: nseries, except in a view with a label budget (cursor) */
 } fy_store_family_view_t;
 
 typedef struct st_fy_store_group_view_t {
@@ -244,6 +261,20 @@ typedef int (*fy_store_group_cb_t)(void *ctx, const fy_store_group_view_t *g);
 
 /** Iterates over all groups in canonical key order. Returns 0, the callback's value, or FY_SERR_NOMEM. */
 int fy_store_foreach_group(fy_store_t *s, fy_store_group_cb_t cb, void *ctx);
+
+/*
+ * The same groups one at a time, for a reader that pages or stops between groups (the web UI). open copies the
+ * sorted grouping keys (the per-group state: the key bytes); view(i) finds group i again under its shard lock and
+ * calls cb as fy_store_foreach_group would, with series included family by family while their labels total at most
+ * max_labels (the group's first series always; SIZE_MAX: all; 0: no families at all, nfamilies 0, which costs only
+ * the key). view returns 0, or 1 if group i no longer exists (cb not called). A cursor is used by one thread at a
+ * time, holds no lock between calls, and its views are valid only during cb. Allocation failures abort.
+ */
+typedef struct st_fy_store_cursor_t fy_store_cursor_t;
+fy_store_cursor_t *fy_store_cursor_open(fy_store_t *s);
+size_t fy_store_cursor_count(const fy_store_cursor_t *c);
+int fy_store_cursor_view(fy_store_cursor_t *c, size_t i, size_t max_labels, fy_store_group_cb_t cb, void *ctx);
+void fy_store_cursor_close(fy_store_cursor_t *c);
 
 /* ------------------------------------------------------------------------------------------------------------- */
 /* Expiry, liveness and bulk deletes (docs/beyond-pushgateway.md). The group views these pass to callbacks are

@@ -1,7 +1,8 @@
 /*
  * test_server_ui.c: the web UI page (src/ui.c, spec 11): HTML escaping of everything pushed, delete URLs that the
  * router decodes back to the group (job@base64, label@base64 with '='), paging and filter, "Last push failed!",
- * the delete-all button, and the cost of a page over a large store.
+ * the delete-all button, the page arithmetic, huge groups cut to FY_UI_GROUP_LABELS with a notice, the page in parts
+ * equal to the whole, and the cost of a page over a large store.
  */
 #define _GNU_SOURCE
 #include <stdio.h>
@@ -290,15 +291,15 @@ static void test_paging(void **state)
         {0, 1000, NULL, 250, "g0000", "<p class=\"muted pager\">250 groups</p>", "one page: no pager"},
         {0, 250, NULL, 250, "g0000", "<p class=\"muted pager\">250 groups</p>", "exactly one page"},
         {1, 125, NULL, 125, "g0125",
-         "<p class=\"muted pager\">250 groups &middot; showing 126&ndash;250 &middot; <a href=\"?page=0\">&larr; "
+         "<p class=\"muted pager\">250 groups &middot; showing 126&ndash;250 &middot; <a href=\"?page=0&amp;limit=125\">&larr; "
          "previous</a></p>",
-         "exactly two pages"},
+         "exactly two pages; an explicit limit is kept in the links"},
         {0, 10, "3x", 10, "g0003",
-         "<p class=\"muted pager\">25 groups &middot; showing 1&ndash;10 &middot; <a href=\"?page=1&amp;q=3x\">next "
+         "<p class=\"muted pager\">25 groups &middot; showing 1&ndash;10 &middot; <a href=\"?page=1&amp;limit=10&amp;q=3x\">next "
          "&rarr;</a></p>",
          "filter by label value substring"},
         {2, 10, "3x", 5, "g0203",
-         "<p class=\"muted pager\">25 groups &middot; showing 21&ndash;25 &middot; <a href=\"?page=1&amp;q=3x\">&larr; "
+         "<p class=\"muted pager\">25 groups &middot; showing 21&ndash;25 &middot; <a href=\"?page=1&amp;limit=10&amp;q=3x\">&larr; "
          "previous</a></p>",
          "filtered last page"},
         {0, 0, "nomatch", 0, NULL, "<p class=\"muted pager\">0 groups</p>", "filter matches nothing"},
@@ -313,9 +314,9 @@ static void test_paging(void **state)
          "previous</a></p>",
          "page * page_size beyond 2^32 must not wrap around to the first pages"},
         {4294967295u, 4294967295u, NULL, 0, NULL,
-         "<p class=\"muted pager\">250 groups &middot; showing 0&ndash;0 &middot; <a href=\"?page=4294967294\">&larr; "
+         "<p class=\"muted pager\">250 groups &middot; showing 0&ndash;0 &middot; <a href=\"?page=4294967294&amp;limit=1000\">&larr; "
          "previous</a></p>",
-         "largest page and page size"},
+         "largest page and page size (the size is capped at FY_UI_MAX_LIMIT)"},
     };
     for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
         fy_ui_opts_t o = {0};
@@ -433,6 +434,143 @@ static void test_large_store(void **state)
     fy_store_destroy(s);
 }
 
+/* The page arithmetic alone (fy_ui_pager): what a sort or a state filter (issue #17) would reuse unchanged. */
+static void test_pager(void **state)
+{
+    (void)state;
+    static const struct {
+        uint64_t total;
+        unsigned page, limit;
+        uint64_t first, end, pages;
+        unsigned eff_limit;
+        int prev, next, shown;
+        const char *note;
+    } t[] = {
+        {0, 0, 0, 0, 0, 0, 100, 0, 0, 0, "empty store: no pager"},
+        {1, 0, 0, 0, 1, 1, 100, 0, 0, 0, "one group"},
+        {100, 0, 0, 0, 100, 1, 100, 0, 0, 0, "exactly one default page"},
+        {101, 0, 0, 0, 100, 2, 100, 0, 1, 1, "one more than a page"},
+        {101, 1, 0, 100, 101, 2, 100, 1, 0, 1, "the short last page"},
+        {101, 2, 0, 200, 200, 2, 100, 1, 0, 1, "beyond the end: empty, a link back"},
+        {100000, 999, 0, 99900, 100000, 1000, 100, 1, 0, 1, "100k groups, last page"},
+        {100000, 5, 500, 2500, 3000, 200, 500, 1, 1, 1, "limit 500"},
+        {100000, 0, 5000, 0, 1000, 100, 1000, 0, 1, 1, "limit capped at FY_UI_MAX_LIMIT"},
+        {7, 0, 1, 0, 1, 7, 1, 0, 1, 1, "limit 1"},
+        {10, 4294967295u, 1000, 4294967295000ull, 4294967295000ull, 1, 1000, 1, 0, 1,
+         "largest page: page * limit in 64 bits, no wrap to an early page"},
+    };
+    for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
+        fy_ui_pager_t pg;
+        fy_ui_pager(t[i].total, t[i].page, t[i].limit, &pg);
+        if (pg.first != t[i].first || pg.end != t[i].end || pg.pages != t[i].pages || pg.limit != t[i].eff_limit ||
+            pg.has_prev != t[i].prev || pg.has_next != t[i].next || pg.shown != t[i].shown)
+            fail_msg("case %zu (%s): first %llu end %llu pages %llu limit %u prev %d next %d shown %d", i, t[i].note,
+                     (unsigned long long)pg.first, (unsigned long long)pg.end, (unsigned long long)pg.pages, pg.limit,
+                     pg.has_prev, pg.has_next, pg.shown);
+    }
+}
+
+/* A text body of nf families of ns series each. */
+static char *families_text(unsigned nf, unsigned ns)
+{
+    fy_buf_t t = {0};
+    for (unsigned f = 0; f < nf; f++) {
+        fy_buf_printf(&t, "# TYPE f%u gauge\n", f);
+        for (unsigned i = 0; i < ns; i++)
+            fy_buf_printf(&t, "f%u{s=\"%u\"} %u\n", f, i, i);
+    }
+    return t.p;
+}
+
+/* Pushes text to a group with nl grouping labels (job=<job> and l0001.. with 12-byte values). */
+static void push_wide(fy_store_t *s, const char *job, unsigned nl, const char *text)
+{
+    fy_store_label_t *gk = calloc(nl, sizeof(*gk));
+    char *names = calloc(nl, 8);
+    gk[0] = (fy_store_label_t){fy_str("job", 3), fy_str(job, strlen(job))};
+    for (unsigned i = 1; i < nl; i++) {
+        snprintf(names + 8 * i, 8, "l%04u", i);
+        gk[i] = (fy_store_label_t){fy_str(names + 8 * i, 5), fy_str("vvvvvvvvvvvv", 12)};
+    }
+    fy_body_t b;
+    fy_parse_error_t perr;
+    assert_int_equal(fy_test_parse(fy_parse_text, text, strlen(text), &b, &perr), FY_OK);
+    assert_int_equal(fy_store_push(s, gk, nl, FY_STORE_PUT, &b, 1000000000, 0, NULL), FY_OK);
+    free(gk);
+    free(names);
+}
+
+/* A huge group is listed up to FY_UI_GROUP_LABELS series labels, with a notice per cut family; the page's parts
+ * concatenate to the whole page whatever the budget, and stay near it. */
+static void test_huge_groups(void **state)
+{
+    (void)state;
+    fy_store_t *s = fy_store_create(NULL);
+    char *text = families_text(3, 5000);
+    assert_int_equal(push_gk(s, text, 1000000000, "job", "big", NULL), FY_OK);
+    free(text);
+    text = families_text(2, 20);
+    push_wide(s, "wide", 5000, text);
+    free(text);
+    assert_int_equal(push_gk(s, "m 1\n", 1000000000, "job", "small", NULL), FY_OK);
+    fy_buf_t lt = {0}; /* 1,000 series with a 4,000-byte value of '<' (&lt; in HTML: 16 KB each) */
+    for (unsigned i = 0; i < 1000; i++) {
+        fy_buf_printf(&lt, "m{i=\"%u\",v=\"", i);
+        for (unsigned k = 0; k < 4000; k++)
+            fy_buf_add(&lt, "<", 1);
+        fy_buf_str(&lt, "\"} 1\n");
+    }
+    assert_int_equal(push_gk(s, lt.p, 1000000000, "job", "long", NULL), FY_OK);
+    fy_buf_free(&lt);
+    static const struct {
+        const char *filter;
+        unsigned rows;      /* series rows listed */
+        const char *notice; /* expected notices, in order */
+        size_t max_bytes;
+        const char *note;
+    } t[] = {
+        {"big", 1365, "3635 more series not shown", 320 * 1024,
+         "3 x 5,000 series of 3 labels (instance, job, s): 1,365 rows, the rest counted"},
+        {"wide", 1, "19 more series not shown", 512 * 1024,
+         "5,000 grouping labels: the first series (5,001 labels) only, 64 of its labels; the header shows them all"},
+        {"small", 1, NULL, 16 * 1024, "a small group is whole"},
+        {"long", 61, "939 more series not shown", 300 * 1024,
+         "4,000-byte values: cut to 1,024 bytes in rows, rows until the group's HTML reaches 256 KiB"},
+    };
+    for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
+        fy_ui_opts_t o = {0};
+        o.filter = t[i].filter;
+        o.filter_len = strlen(t[i].filter);
+        char *p = page(s, &o);
+        size_t rows = count(p, "<tr><td><span class=\"badge lbl\">");
+        const char *n = t[i].notice ? strstr(p, t[i].notice) : NULL;
+        if (rows != t[i].rows || (t[i].notice && n == NULL) || (!t[i].notice && strstr(p, "not shown")) ||
+            strlen(p) > t[i].max_bytes)
+            fail_msg("case %zu (%s): %zu rows, notice %s, %zu bytes", i, t[i].note, rows, n ? "found" : "missing",
+                     strlen(p));
+        print_message("%s: %zu series rows, page of %zu bytes\n", t[i].filter, rows, strlen(p));
+        /* the page in parts of any size is the same page */
+        static const size_t budgets[] = {1, 100, 4096, 65536};
+        for (size_t k = 0; k < sizeof(budgets) / sizeof(budgets[0]); k++) {
+            fy_ui_t *u = fy_ui_open(s, &o);
+            fy_buf_t b = {0};
+            const char *part;
+            size_t len;
+            int more;
+            do {
+                more = fy_ui_next(u, budgets[k], &part, &len);
+                fy_buf_add(&b, part, len);
+            } while (more);
+            fy_ui_close(u);
+            if (b.len != strlen(p) || memcmp(b.p, p, b.len) != 0)
+                fail_msg("case %zu (%s), budget %zu: parts differ from the whole page", i, t[i].note, budgets[k]);
+            fy_buf_free(&b);
+        }
+        free(p);
+    }
+    fy_store_destroy(s);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -440,6 +578,8 @@ int main(void)
         cmocka_unit_test(test_page_escapes_pushed_data),
         cmocka_unit_test(test_delete_urls),
         cmocka_unit_test(test_paging),
+        cmocka_unit_test(test_pager),
+        cmocka_unit_test(test_huge_groups),
         cmocka_unit_test(test_last_push_failed),
         cmocka_unit_test(test_delete_all_button),
         cmocka_unit_test(test_large_store),

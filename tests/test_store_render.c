@@ -2,7 +2,8 @@
  * test_store_render.c: the scrape renderers' contract: own families merged into pushed ones by the series order
  * (text), delimited protobuf decoded back with fy_parse_protobuf and compared with what was pushed (including a
  * native histogram re-emitted byte for byte), and OpenMetrics 1.0 output as exact text that fy_parse_openmetrics
- * accepts.
+ * accepts, and the /api/v1/metrics JSON in parts (byte-identical to the whole body, bounded parts, valid JSON when a
+ * group changes between its parts).
  */
 #include "fy_parse.h"
 #include "fy_pb.h"
@@ -335,6 +336,253 @@ static void test_writer_stop(void **state)
     fy_store_destroy(s);
 }
 
+/* ------------------------------------------------------------------------------------------------------------- */
+/* /api/v1/metrics in parts (fy_store_json_next): the server sends them as they come, so their concatenation must be
+ * the whole body byte for byte, whatever the budget, and a part must stay near its budget however large the group. */
+
+/* A text body of nf families of ns series each; appended to a growing sbuf. */
+static char *families_text(unsigned nf, unsigned ns)
+{
+    sbuf_t t = {0};
+    sbuf_writer(&t, "", 0);
+    char line[128];
+    for (unsigned f = 0; f < nf; f++) {
+        int n = snprintf(line, sizeof(line), "# HELP f%03u Family <%u> & \"co\".\n# TYPE f%03u %s\n", f, f, f,
+                         f % 2 ? "gauge" : "counter");
+        sbuf_writer(&t, line, (size_t)n);
+        for (unsigned i = 0; i < ns; i++) {
+            n = snprintf(line, sizeof(line), "f%03u{s=\"%u\",t=\"v\\n%u\"} %u.5\n", f, i, i % 7, i);
+            sbuf_writer(&t, line, (size_t)n);
+        }
+    }
+    return t.p;
+}
+
+/* Pushes text to a group of nl grouping labels: job=<job> and l0000..l<nl-2> with values of vlen bytes. */
+static void push_wide(fy_store_t *s, const char *job, unsigned nl, size_t vlen, const char *text)
+{
+    fy_store_label_t *gk = calloc(nl, sizeof(*gk));
+    char *mem = calloc(nl, 8 + vlen);
+    char *value = calloc(1, vlen + 1);
+    memset(value, 'v', vlen);
+    gk[0] = (fy_store_label_t){fy_str(FY_STRLIT("job")), fy_str(job, strlen(job))};
+    for (unsigned i = 1; i < nl; i++) {
+        char *nm = mem + (size_t)i * (8 + vlen);
+        snprintf(nm, 8, "l%04u", i);
+        gk[i] = (fy_store_label_t){fy_str(nm, 5), fy_str(value, vlen)};
+    }
+    fy_body_t body;
+    fy_parse_error_t perr;
+    assert_int_equal(fy_test_parse(fy_parse_text, text, strlen(text), &body, &perr), FY_OK);
+    assert_int_equal(fy_store_push(s, gk, nl, FY_STORE_PUT, &body, NOW, 0, NULL), FY_OK);
+    free(gk);
+    free(mem);
+    free(value);
+}
+
+static fy_store_t *json_store(int shape)
+{
+    char hist[256];
+    size_t hlen;
+    if (shape == 1)
+        return all_types_store(hist, &hlen);
+    fy_store_t *s = fy_store_create(NULL);
+    char gk[64], *text;
+    switch (shape) {
+    case 2: /* many small groups */
+        text = families_text(3, 2);
+        for (unsigned g = 0; g < 300; g++) {
+            snprintf(gk, sizeof(gk), "job=j%03u,instance=i%u", g, g % 5);
+            assert_int_equal(push_text(s, gk, FY_STORE_PUT, text, NOW + g, NULL, 0), FY_OK);
+        }
+        free(text);
+        break;
+    case 3: /* one group of 3 x 5,000 series, between two small ones */
+        assert_int_equal(push_text(s, "job=a", FY_STORE_PUT, "m 1\n", NOW, NULL, 0), FY_OK);
+        text = families_text(3, 5000);
+        assert_int_equal(push_text(s, "job=big", FY_STORE_PUT, text, NOW, NULL, 0), FY_OK);
+        free(text);
+        assert_int_equal(push_text(s, "job=z", FY_STORE_PUT, "m 2\n", NOW, NULL, 0), FY_OK);
+        break;
+    case 4: /* 2,000 grouping labels: every series carries them */
+        text = families_text(2, 20);
+        push_wide(s, "wide", 2000, 12, text);
+        free(text);
+        assert_int_equal(push_text(s, "job=b", FY_STORE_PUT, "m 1\n", NOW, NULL, 0), FY_OK);
+        break;
+    case 5: /* families sorted between the fixed members (families named like them are refused, B7) */
+        assert_int_equal(push_text(s, "job=n", FY_STORE_PUT,
+                                   "a 1\nlabel 2\nlast 3\npush_failure 4\npush_time_secondsx 5\nzzz 6\n", NOW, NULL, 0),
+                         FY_OK);
+        break;
+    }
+    return s;
+}
+
+static char *json_parts(fy_store_t *s, size_t budget, size_t *maxpart, size_t *nparts)
+{
+    sbuf_t out = {0};
+    sbuf_writer(&out, "", 0);
+    fy_store_json_t *c = fy_store_json_open(s);
+    const char *p;
+    size_t n;
+    int more;
+    *maxpart = *nparts = 0;
+    do {
+        more = fy_store_json_next(c, budget, &p, &n);
+        sbuf_writer(&out, p, n);
+        if (n > *maxpart)
+            *maxpart = n;
+        ++*nparts;
+        if (more && n < budget)
+            fail_msg("budget %zu: a part of %zu bytes that is not the last", budget, n);
+    } while (more);
+    fy_store_json_close(c);
+    return out.p;
+}
+
+static void test_json_parts(void **state)
+{
+    (void)state;
+    static const struct {
+        int shape;
+        size_t over; /* a part may exceed its budget by at most this much (one series and the closing of the rest) */
+        const char *note;
+    } t[] = {
+        {0, 64, "empty store: one part"},
+        {1, 512, "every type, a native histogram, escapes"},
+        {2, 1024, "300 groups of 3 families"},
+        {3, 512, "one family of 5,000 series spans many parts"},
+        {4, 64 * 1024, "2,000 grouping labels: a series is ~40 KB and is never split"},
+        {5, 512, "families sorted between the fixed members"},
+    };
+    static const size_t budgets[] = {1, 2, 3, 17, 100, 1000, 4096, 65536, 1u << 20};
+    for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
+        fy_store_t *s = json_store(t[i].shape);
+        size_t maxpart, nparts;
+        char *whole = json_parts(s, SIZE_MAX, &maxpart, &nparts);
+        if (nparts != 1)
+            fail_msg("case %zu (%s): %zu parts with an unlimited budget", i, t[i].note, nparts);
+        char *ref = render_json(s); /* fy_store_render_json through a writer, 100-byte parts */
+        if (strcmp(ref, whole) != 0)
+            fail_msg("case %zu (%s): fy_store_render_json differs from one part", i, t[i].note);
+        for (size_t k = 0; k < sizeof(budgets) / sizeof(budgets[0]); k++) {
+            char *got = json_parts(s, budgets[k], &maxpart, &nparts);
+            if (strcmp(got, whole) != 0) {
+                size_t d = 0;
+                while (got[d] == whole[d])
+                    d++;
+                fail_msg("case %zu (%s), budget %zu: differs at byte %zu: ...%.40s... vs ...%.40s...", i, t[i].note,
+                         budgets[k], d, got + (d > 20 ? d - 20 : 0), whole + (d > 20 ? d - 20 : 0));
+            }
+            if (maxpart > budgets[k] + t[i].over)
+                fail_msg("case %zu (%s), budget %zu: a part of %zu bytes", i, t[i].note, budgets[k], maxpart);
+            free(got);
+        }
+        free(ref);
+        free(whole);
+        fy_store_destroy(s);
+    }
+}
+
+/* JSON structure outside strings: brackets balance, and no comma is missing or doubled around them. */
+static int json_well_formed(const char *j)
+{
+    char stack[64];
+    int depth = 0, in_str = 0;
+    char prev = 0; /* last significant character outside strings */
+    for (const char *p = j; *p; p++) {
+        if (in_str) {
+            if (*p == '\\')
+                p++;
+            else if (*p == '"')
+                in_str = 0;
+            continue;
+        }
+        char c = *p;
+        if (c == '"') {
+            if (prev == '"' || prev == '}' || prev == ']')
+                return 0; /* a missing comma */
+            in_str = 1;
+        } else if (c == '{' || c == '[') {
+            if (depth == 64 || prev == '}' || prev == ']' || prev == '"')
+                return 0;
+            stack[depth++] = c;
+        } else if (c == '}' || c == ']') {
+            if (depth == 0 || stack[--depth] != (c == '}' ? '{' : '[') || prev == ',')
+                return 0;
+        } else if (c == ',') {
+            if (prev == ',' || prev == '{' || prev == '[')
+                return 0;
+        }
+        prev = c;
+    }
+    return depth == 0 && !in_str;
+}
+
+/* A group larger than a part that is pushed to or deleted between its parts: the body stays valid JSON. */
+static void test_json_parts_change(void **state)
+{
+    (void)state;
+    static const struct {
+        size_t after;     /* bytes of the body rendered before the change */
+        int change; /* 0 none, 1 push a smaller version, 2 a larger one, 3 delete, 4 delete and re-push, 5 delete and
+                     * push a smaller version at the same instant */
+        const char *note;
+    } t[] = {
+        {0, 0, "no change"},
+        {200000, 1, "pushed to mid-family: the family goes on from the same series index of the new version (here past its end)"},
+        {200000, 2, "a new family appears after the one in progress"},
+        {200000, 3, "deleted mid-family: the family and the group are closed"},
+        {200000, 4, "deleted and pushed again: found again by name"},
+        {10, 1, "changed before its first part: nothing is mixed"},
+        {500000, 1, "changed after the family in progress is gone from the new version"},
+        {200000, 5, "deleted and pushed again at the same instant with one family (a new group, perhaps at the same "
+                    "address and with the same version: the family count tells)"},
+    };
+    char *big = families_text(3, 5000), *small = families_text(1, 10), *larger = families_text(5, 3000);
+    for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
+        fy_store_t *s = fy_store_create(NULL);
+        assert_int_equal(push_text(s, "job=a", FY_STORE_PUT, "m 1\n", NOW, NULL, 0), FY_OK);
+        assert_int_equal(push_text(s, "job=big", FY_STORE_PUT, big, NOW, NULL, 0), FY_OK);
+        assert_int_equal(push_text(s, "job=z", FY_STORE_PUT, "m 2\n", NOW, NULL, 0), FY_OK);
+        sbuf_t out = {0};
+        sbuf_writer(&out, "", 0);
+        fy_store_json_t *c = fy_store_json_open(s);
+        const char *p;
+        size_t n;
+        int more, changed = 0;
+        do {
+            more = fy_store_json_next(c, 4096, &p, &n);
+            sbuf_writer(&out, p, n);
+            if (!changed && out.n >= t[i].after) {
+                changed = 1;
+                if (t[i].change == 1)
+                    assert_int_equal(push_text(s, "job=big", FY_STORE_PUT, small, NOW + 1, NULL, 0), FY_OK);
+                if (t[i].change == 2)
+                    assert_int_equal(push_text(s, "job=big", FY_STORE_PUT, larger, NOW + 1, NULL, 0), FY_OK);
+                if (t[i].change >= 3)
+                    assert_int_equal(delete_gk(s, "job=big"), FY_OK);
+                if (t[i].change == 4)
+                    assert_int_equal(push_text(s, "job=big", FY_STORE_PUT, big, NOW + 2, NULL, 0), FY_OK);
+                if (t[i].change == 5)
+                    assert_int_equal(push_text(s, "job=big", FY_STORE_PUT, small, NOW, NULL, 0), FY_OK);
+            }
+        } while (more);
+        fy_store_json_close(c);
+        if (!json_well_formed(out.p))
+            fail_msg("case %zu (%s): not well-formed: ...%.200s", i, t[i].note,
+                     out.p + (out.n > 200 ? out.n - 200 : 0));
+        if (strstr(out.p, "{\"labels\":{\"job\":\"z\"}") == NULL)
+            fail_msg("case %zu (%s): the group after the changed one is missing", i, t[i].note);
+        free(out.p);
+        fy_store_destroy(s);
+    }
+    free(big);
+    free(small);
+    free(larger);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -342,6 +590,8 @@ int main(void)
         cmocka_unit_test(test_protobuf),
         cmocka_unit_test(test_openmetrics),
         cmocka_unit_test(test_writer_stop),
+        cmocka_unit_test(test_json_parts),
+        cmocka_unit_test(test_json_parts_change),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
