@@ -208,7 +208,7 @@ int fy_store_render_json(fy_store_t *s, size_t chunk_size, fy_store_writer_t w, 
  * `budget` bytes unless the body ends first, and at most budget plus one series (a series is never split). *out
  * points into the cursor and stays valid until the next call or close. next returns 1 while more follows and 0 with
  * the last part. The concatenated parts are byte-identical whatever the budgets, except where a group larger than a
- * part changes while it is being written: its object then goes on from the new version (render.c says how).
+ * part changes while it is being written: its object then goes on from the new version (render_json.c says how).
  * A cursor is used by one thread at a time and holds no lock between calls. Allocation failures abort.
  */
 typedef struct st_fy_store_json_t fy_store_json_t;

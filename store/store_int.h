@@ -1,6 +1,7 @@
 /*
- * store_int.h: the store's internal structures, shared by store.c (groups, index, push/delete, reclamation) and
- * render.c (text, JSON, snapshot iteration). Not part of the public API.
+ * store_int.h: the store's internal structures, the lock order, and what the store's files share (grouped by the
+ * file that defines it; docs/store.md has the table of files). Not part of the public API. What only the change
+ * paths share (the push in progress, push_t) is in push_int.h.
  *
  * Object graph (who points to whom, who locks what):
  *
@@ -26,6 +27,10 @@
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdlib.h>
+#include <string.h>
+
+#define XXH_INLINE_ALL
+#include <xxhash.h>
 
 /* Bucket of a hash in a shard's or stripe's table. The low bits already chose the shard/stripe, so the table uses
  * the high half (with the low bits, a shard would only ever fill 1/nshards of its buckets). */
@@ -236,7 +241,7 @@ struct st_fy__group_t {
     int64_t push_ns, push_stamp_ns, fail_ns, fail_stamp_ns;
     uint64_t version;
     /* XXH3-128 of the shape of the last push that left the group holding exactly its families, {0, 0} if none (see
-     * push_shape in store.c): a re-push of that shape only writes values, reading nothing of the group's families */
+     * push_shape in push.c): a re-push of that shape only writes values, reading nothing of the group's families */
     uint64_t shape[2];
     fy__rec_t tsrec[2]; /* the timestamp series' values (updated in place, see ts_update); .slot: their slots */
     fy__gfam_t *fams_inline[FY_GROUP_INLINE_FAMS];
@@ -247,10 +252,6 @@ static inline fy_str_t fy__group_key(const fy__group_t *g)
 {
     return fy_str((const char *)(g + 1), g->keylen);
 }
-
-/* Splits a canonical key of n labels into out[0..n), names and values pointing into the key's bytes (so sorted by
- * name). The key must hold exactly 2n-1 separators, which holds for every stored group (see above). */
-void fy__key_labels(fy_str_t key, uint32_t n, fy_store_label_t *out);
 
 #define FY_HEAP_NONE UINT32_MAX
 
@@ -279,7 +280,7 @@ typedef struct st_fy__shard_t {
     fy__group_t **heap;
     uint32_t nheap, cap_heap;
     fy__group_t *life_head;
-    uint64_t nblind; /* pushes that took the blind path (store.c), for tests (fy__store_nblind) */
+    uint64_t nblind; /* pushes that took the blind path (push.c), for tests (fy__store_nblind) */
     char pad[64];
 } fy__shard_t;
 
@@ -327,21 +328,6 @@ static inline void fy__buf_reserve(fy__buf_t *b, size_t more)
         fy__buf_grow(b, more);
 }
 
-/* store.c */
-/* Appends the text 0.0.4 lines of one series (labels in slot key encoding) to b. */
-void fy__render_series(fy__buf_t *b, fy_str_t name, int type, const char *key, uint32_t keylen, unsigned nlabels,
-                       const fy_series_t *se);
-uint64_t fy__hash(const void *p, size_t n);
-fy__fam_t *fy__fam_find(fy__stripe_t *st, uint64_t h, fy_str_t name);
-fy__group_t *fy__group_find(const fy__shard_t *sh, uint64_t h, fy_str_t key);
-void fy__fam_merge(fy_store_t *s, fy__stripe_t *st, fy__fam_t *f);
-int fy__slot_cmp(const fy__slot_t *a, const fy__slot_t *b);
-const fy__gfam_t *fy__group_gfam(const fy__group_t *g, fy_str_t name);
-unsigned fy__ebr_enter(fy_store_t *s);
-void fy__ebr_leave(fy_store_t *s, unsigned r);
-const char *fy__type_upper(int t);
-const char *fy__type_lower(int t);
-extern const char fy__help_push[], fy__help_fail[];
 /* Where a view's grouping labels live while the view is used: inline for the usual handful, else a heap array that
  * grows and is reused by the views built with the same fy__view_labels_t (free with fy__view_labels_free). */
 #define FY_VIEW_LABELS_INLINE 8
@@ -357,10 +343,6 @@ static inline void fy__view_labels_free(fy__view_labels_t *vl)
     vl->heap = NULL;
     vl->cap_heap = 0;
 }
-
-/* Fills a group view's fields other than its families: key, labels (in vl's storage: valid until vl is reused or
- * freed), times, origin, version, and the life fields (declared and effective TTL and interval, deadline). */
-void fy__group_view_head(const fy_store_t *s, const fy__group_t *g, fy__view_labels_t *vl, fy_store_group_view_t *v);
 
 /* The slot key's length prefixes: LEB128 (7 bits per byte, low first). */
 static inline const char *fy__key_len(const char *p, uint32_t *v)
@@ -401,5 +383,200 @@ static inline const char *fy__slot_label(const char *p, fy_str_t *name, fy_str_t
     value->len = vl;
     return p + nl + vl;
 }
+
+
+/* ------------------------------------------------------------------------------------------------------------- */
+/* alloc.c: allocation that aborts on OOM, the byte buffer */
+
+void *fy__xmalloc(size_t n);
+void *fy__xcalloc(size_t n, size_t sz);
+void *fy__xrealloc(void *p, size_t n);
+void fy__buf_go_quote(fy__buf_t *b, fy_str_t s);
+
+#define FY_GROW(arr, n, cap)                                                                                         \
+    do {                                                                                                             \
+        if ((n) >= (cap)) {                                                                                          \
+            (cap) = (cap) ? 2 * (cap) : 8;                                                                           \
+            (arr) = fy__xrealloc((arr), (cap) * sizeof(*(arr)));                                                     \
+        }                                                                                                            \
+    } while (0)
+
+static inline void fy__buf_add(fy__buf_t *b, const void *p, size_t n)
+{
+    fy__buf_reserve(b, n);
+    if (n)
+        memcpy(b->p + b->n, p, n);
+    b->n += n;
+}
+
+static inline void fy__buf_str(fy__buf_t *b, const char *z)
+{
+    fy__buf_add(b, z, strlen(z));
+}
+
+/* ------------------------------------------------------------------------------------------------------------- */
+/* names.c: fixed names; name validity and the hash (inline: every push uses them) */
+
+extern const char fy__help_push[], fy__help_fail[];
+extern const fy_str_t fy__ts_names[2], fy__ts_help[2];
+const char *fy__type_upper(int t);
+const char *fy__type_lower(int t);
+
+static inline uint64_t fy__hash(const void *p, size_t n)
+{
+    return XXH3_64bits(p, n);
+}
+
+static inline int fy__metric_name_valid(fy_str_t s)
+{
+    if (s.len == 0)
+        return 0;
+    for (size_t i = 0; i < s.len; i++) {
+        unsigned char c = (unsigned char)s.ptr[i];
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_' || c == ':' || (i > 0 && c >= '0' && c <= '9')))
+            return 0;
+    }
+    return 1;
+}
+
+/* client_golang's checkLabelName: model.LabelName.IsValid and no "__" prefix. */
+static inline int fy__label_name_valid(fy_str_t s)
+{
+    if (s.len == 0 || (s.len >= 2 && s.ptr[0] == '_' && s.ptr[1] == '_'))
+        return 0;
+    for (size_t i = 0; i < s.len; i++) {
+        unsigned char c = (unsigned char)s.ptr[i];
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_' || (i > 0 && c >= '0' && c <= '9')))
+            return 0;
+    }
+    return 1;
+}
+
+/* ------------------------------------------------------------------------------------------------------------- */
+/* epoch.c: epoch-based reclamation */
+
+unsigned fy__ebr_enter(fy_store_t *s);
+void fy__ebr_leave(fy_store_t *s, unsigned r);
+void fy__reclaim(fy_store_t *s, fy__retire_list_t *l, int force);
+void fy__retire(fy_store_t *s, fy__retire_list_t *l, void *p);
+void fy__retire_shard(fy_store_t *s, fy__shard_t *sh, void *p);
+
+static inline void fy__reclaim_maybe(fy_store_t *s, fy__retire_list_t *l)
+{
+    if (l->n >= 64)
+        fy__reclaim(s, l, 0);
+}
+
+/* ------------------------------------------------------------------------------------------------------------- */
+/* family_index.c: the metric-name index (stripe locked) */
+
+int fy__slot_cmp(const fy__slot_t *a, const fy__slot_t *b);
+void fy__fam_merge(fy_store_t *s, fy__stripe_t *st, fy__fam_t *f);
+fy__fam_t *fy__fam_find(fy__stripe_t *st, uint64_t h, fy_str_t name);
+fy__fam_t *fy__fam_create(fy__stripe_t *st, uint64_t h, fy_str_t name);
+void fy__fam_maybe_drop(fy_store_t *s, fy__stripe_t *st, fy__fam_t *f);
+fy__slot_t *fy__set_find(const fy__fam_t *f, uint64_t h, const char *key, uint32_t keylen);
+void fy__set_insert(fy__fam_t *f, fy__slot_t *sl);
+void fy__slot_kill(fy__fam_t *f, fy__slot_t *sl);
+const fy__help_t *fy__help_ref(fy_store_t *s, fy__fam_t *f, int has_help, fy_str_t text, int delta);
+
+static inline int fy__slot_key_eq(const fy__slot_t *sl, uint64_t h, const char *key, uint32_t keylen)
+{
+    return sl->hash == (uint32_t)h && sl->keylen == keylen && memcmp(sl->key, key, keylen) == 0;
+}
+
+static inline fy__stripe_t *fy__stripe_of(fy_store_t *s, uint64_t h)
+{
+    return &s->stripes[h & (s->cfg.nstripes - 1)];
+}
+
+/* ------------------------------------------------------------------------------------------------------------- */
+/* group_table.c: the shards' group tables (shard locked) */
+
+void fy__group_insert(fy__shard_t *sh, fy__group_t *g);
+void fy__gt_remove_at(fy__shard_t *sh, size_t i);
+void fy__group_unlink(fy__shard_t *sh, fy__group_t *g);
+fy__gfam_t *fy__group_gfam_locked(const fy__group_t *g, fy_str_t name);
+/* group_gfam for readers that hold a stripe lock of one of the group's names but not its shard lock. */
+const fy__gfam_t *fy__group_gfam(const fy__group_t *g, fy_str_t name);
+
+/* The next group from entry *i on whose tag is h's (*i left at it), or NULL at the end of h's probe sequence (the
+ * table always has an empty entry, see fy__group_insert). The lookup and the push's prefetch of its group share it. */
+static inline fy__group_t *fy__gt_next_tagged(const fy__shard_t *sh, uint64_t h, size_t *i)
+{
+    uint64_t tag = fy__gt_tag(h), e;
+    for (; (e = sh->buckets[*i]) != 0; *i = (*i + 1) & (sh->nbuckets - 1))
+        if ((e & ~FY_GT_PTR_MASK) == tag && e != FY_GT_TOMB)
+            return fy__gt_group(e);
+    return NULL;
+}
+
+static inline fy__group_t *fy__group_find(const fy__shard_t *sh, uint64_t h, fy_str_t key)
+{
+    size_t i = FY_BUCKET(h, sh->nbuckets);
+    for (fy__group_t *g; (g = fy__gt_next_tagged(sh, h, &i)) != NULL; i = (i + 1) & (sh->nbuckets - 1))
+        if (g->hash == h && fy_str_eq(fy__group_key(g), key))
+            return g;
+    return NULL;
+}
+
+/* ------------------------------------------------------------------------------------------------------------- */
+/* life.c: expiry and liveness (shard locked) */
+
+fy__life_t *fy__group_life(fy__group_t *g);
+void fy__life_unlink(fy__shard_t *sh, fy__group_t *g);
+void fy__life_update_slow(fy_store_t *s, fy__shard_t *sh, fy__group_t *g);
+void fy__life_declare_slow(fy__group_t *g, const fy_store_life_t *life);
+void fy__life_view(const fy_store_t *s, const fy__group_t *g, fy__view_labels_t *vl, fy_store_group_view_t *v);
+static inline int64_t fy__life_eff(int64_t declared, int64_t def)
+{
+    return declared > 0 ? declared : declared == 0 && def > 0 ? def : 0;
+}
+
+/* Brings the group's deadline, heap position and life-list membership up to date; inline for the early exit that
+ * every push of a store without lifetimes takes. */
+static inline void fy__life_update(fy_store_t *s, fy__shard_t *sh, fy__group_t *g)
+{
+    if (!g->life_any && !s->life_defaults)
+        return;
+    fy__life_update_slow(s, sh, g);
+}
+
+/* Takes a declaration into the group (0 keeps what it has); inline for the early exit of pushes that declare none. */
+static inline void fy__life_declare(fy__group_t *g, const fy_store_life_t *life)
+{
+    if (life == NULL || (life->ttl_ns == 0 && life->interval_ns == 0))
+        return;
+    fy__life_declare_slow(g, life);
+}
+
+/* ------------------------------------------------------------------------------------------------------------- */
+/* group_view.c: group views and iteration in key order */
+
+/* Splits a canonical key of n labels into out[0..n), names and values pointing into the key's bytes (so sorted by
+ * name). The key must hold exactly 2n-1 separators, which holds for every stored group (see above). */
+void fy__key_labels(fy_str_t key, uint32_t n, fy_store_label_t *out);
+
+/* Fills a group view's fields other than its families: key, labels (in vl's storage: valid until vl is reused or
+ * freed), times, origin, version, and the life fields (declared and effective TTL and interval, deadline). */
+void fy__group_view_head(const fy_store_t *s, const fy__group_t *g, fy__view_labels_t *vl, fy_store_group_view_t *v);
+
+/* A group's key as collected for an iteration (fy__collect_refs: all groups, sorted by key). */
+typedef struct st_fy__gref_t {
+    char *key;
+    size_t len;
+    uint64_t hash;
+} fy__gref_t;
+
+void *fy__grow(void *p, size_t *cap, size_t need, size_t sz);
+fy__gref_t *fy__collect_refs(fy_store_t *s, size_t *np);
+void fy__free_refs(fy__gref_t *refs, size_t n);
+
+/* ------------------------------------------------------------------------------------------------------------- */
+/* render_scrape.c */
+
+/* Appends the text 0.0.4 lines of one series (labels in slot key encoding) to b. */
+void fy__render_series(fy__buf_t *b, fy_str_t name, int type, const char *key, uint32_t keylen, unsigned nlabels,
+                       const fy_series_t *se);
 
 #endif

@@ -1,5 +1,5 @@
 /*
- * test_store_blind.c: the blind path (store.c, push_blind): a push whose shape hash equals its group's writes only
+ * test_store_blind.c: the blind path (push.c, push_blind): a push whose shape hash equals its group's writes only
  * values. Each case pushes `first` twice (the group is created, then gets its shape), then `next` with `method`,
  * and states whether that push may take the blind path and the exact scrape after it. Every way a shape can
  * differ must miss the blind path and get the full push's result; same shapes must take it and show the new values.

@@ -131,7 +131,7 @@ static void test_differential(void **state)
             }
             if (op == 9 && present[j]) {
                 /* the group's own content again, new values, twice: the second PUT (at least) has the shape the
-                 * first left, so it takes the blind path (store.c push_blind) */
+                 * first left, so it takes the blind path (push.c push_blind) */
                 for (int rep = 0; rep < 2; rep++) {
                     char body[4096];
                     size_t bl = 0;
