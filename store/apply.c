@@ -72,6 +72,7 @@ static fy__slot_t *slot_new(push_t *P, const pser_t *ps, const fy__group_t *g)
 
 static void fam_add_pending(fy_store_t *s, fy__stripe_t *st, fy__fam_t *f, fy__slot_t *sl)
 {
+    FY_ASSERT_STRIPE(st);
     FY_GROW(f->pending, f->npending, f->cap_pending);
     f->pending[f->npending++] = sl;
     fy__farr_t *a = atomic_load(&f->published);
@@ -95,6 +96,8 @@ static void member_unlink(fy_store_t *s, fy__fam_t *f, fy__gfam_t *g)
 /* Drops a gfam from its fam: slots not marked as kept die, the member link goes, refs drop. */
 void fy__gfam_detach(fy_store_t *s, fy__gfam_t *old, fy__shard_t *sh)
 {
+    FY_ASSERT_SHARD(sh);
+    FY_ASSERT_FAM(old->fam);
     fy__fam_t *f = old->fam;
     uint64_t killed = 0;
     for (uint32_t k = 0; k < old->nrecs; k++) {
@@ -116,6 +119,8 @@ void fy__gfam_detach(fy_store_t *s, fy__gfam_t *old, fy__shard_t *sh)
 /* Links a new gfam: reuse the group's slots of the same labels, create the others. */
 static void gfam_attach(push_t *P, fy__group_t *g, fy__gfam_t *gf, const pfam_t *pf)
 {
+    FY_ASSERT_GROUP(g);
+    FY_ASSERT_NAME(pf->hash);
     fy_store_t *s = P->s;
     fy__stripe_t *st = fy__stripe_of(s, pf->hash);
     fy__fam_t *f = fy__fam_find(st, pf->hash, pf->name);
@@ -153,6 +158,7 @@ static void gfam_clear_marks(fy__gfam_t *gf)
 fy__fam_t *fy__ts_fam(fy_store_t *s, int t, int create)
 {
     uint64_t h = fy__hash(fy__ts_names[t].ptr, fy__ts_names[t].len);
+    FY_ASSERT_NAME(h);
     fy__stripe_t *st = fy__stripe_of(s, h);
     fy__fam_t *f = fy__fam_find(st, h, fy__ts_names[t]);
     if (f == NULL && create)
@@ -163,6 +169,7 @@ fy__fam_t *fy__ts_fam(fy_store_t *s, int t, int create)
 /* Creates the group's two timestamp slots (the ts families' stripes are locked for a new group). */
 void fy__ts_create(push_t *P, fy__group_t *g)
 {
+    FY_ASSERT_GROUP(g);
     for (int t = 0; t < 2; t++) {
         pser_t *ps = NULL;
         for (size_t i = 0; i < P->nfams; i++)
@@ -215,6 +222,8 @@ fy__group_t *fy__group_new(push_t *P)
 
 void fy__apply_push(push_t *P, fy__group_t *g, fy__shard_t *sh)
 {
+    FY_ASSERT_SHARD(sh);
+    FY_ASSERT_GROUP(g);
     fy_store_t *s = P->s;
     /* new family list: kept old ones (POST) merged with pushed ones, by name */
     size_t cap = g->nfams + P->nfams;

@@ -31,6 +31,7 @@ static void gfams_prefetch(const fy__group_t *g)
  * 100 000 groups) overlap instead of following each other. */
 static void bulk_remove(push_t *P, fy__shard_t *sh, fy__group_t **v, size_t n, uint64_t *seen)
 {
+    FY_ASSERT_SHARD(sh);
     enum { AHEAD_GROUP = 32, AHEAD_GFAM = 20, AHEAD_SLOT = 10, AHEAD_SET = 4 };
     fy_store_t *s = P->s;
     uint32_t mask = s->cfg.nstripes - 1;
@@ -129,7 +130,7 @@ uint64_t fy_store_delete_where(fy_store_t *s, fy_store_group_cb_t pred, void *ct
     fy__view_labels_t vl = {0};
     for (uint32_t i = 0; i < s->cfg.nshards; i++) {
         fy__shard_t *sh = &s->shards[i];
-        pthread_mutex_lock(&sh->lock);
+        fy__shard_lock(s, sh);
         nv = 0;
         for (size_t b = 0; b < sh->nbuckets; b++) {
             /* what life_view and a predicate read of the group: its first two lines, its life fields and its key
@@ -159,7 +160,7 @@ uint64_t fy_store_delete_where(fy_store_t *s, fy_store_group_cb_t pred, void *ct
         atomic_fetch_sub(&s->ngroups, nv);
         n += nv;
         fy__reclaim_maybe(s, &sh->retired);
-        pthread_mutex_unlock(&sh->lock);
+        fy__shard_unlock(s, sh);
     }
     free(seen);
     free(v);

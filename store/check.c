@@ -228,6 +228,7 @@ static int check_suffix(push_t *P, const fy__group_t *g, pfam_t *pf)
 /* client_golang's checkMetricConsistency for one series against the merged family of type `ftype`. */
 void fy__check_series(push_t *P, const fy__group_t *g, pfam_t *pf, pser_t *ps, int ftype)
 {
+    FY_ASSERT_PUSH_SHARD(P);
     if (!series_kind_ok(ftype, ps->src->pb_kinds)) {
         err_metric(P, pf, ps, ftype);
         fy__buf_str(&P->err, "is not a ");
@@ -337,6 +338,8 @@ static void mark_dups_in_push(push_t *P, pfam_t *pf)
 /* Runs the whole check over the candidate families in name order (the ts families only for a new group). */
 void fy__check_push(push_t *P, const fy__group_t *g)
 {
+    FY_ASSERT_PUSH_SHARD(P);
+    FY_ASSERT_LOCKSET(P);
     for (size_t i = 0; i < P->nfams; i++) {
         pfam_t *pf = &P->fams[i];
         pf->fam = fy__lookup(P, pf->name);

@@ -47,6 +47,7 @@ static uint64_t ebr_min_reader(fy_store_t *s)
 
 void fy__reclaim(fy_store_t *s, fy__retire_list_t *l, int force)
 {
+    assert(force || fy__lock_holds_retire_list(l));
     if (l->n == 0)
         return;
     uint64_t m = force ? UINT64_MAX : ebr_min_reader(s);
@@ -62,6 +63,7 @@ void fy__reclaim(fy_store_t *s, fy__retire_list_t *l, int force)
 
 void fy__retire(fy_store_t *s, fy__retire_list_t *l, void *p)
 {
+    FY_ASSERT_RETIRE_LIST(l);
     if (p == NULL)
         return;
     FY_GROW(l->v, l->n, l->cap);
@@ -76,6 +78,7 @@ void fy__retire(fy_store_t *s, fy__retire_list_t *l, void *p)
  * mutex), so it costs no transfer between cores. */
 void fy__retire_shard(fy_store_t *s, fy__shard_t *sh, void *p)
 {
+    FY_ASSERT_SHARD(sh);
     if (atomic_fetch_add(&sh->readers, 0) == 0)
         free(p);
     else

@@ -66,6 +66,7 @@ static int ptr_cmp(const void *x, const void *y)
  * read the array) and by pushes when the backlog grows past the array's size. */
 void fy__fam_merge(fy_store_t *s, fy__stripe_t *st, fy__fam_t *f)
 {
+    FY_ASSERT_STRIPE(st);
     if (f->npending == 0 && f->ndead == 0)
         return;
     fy__farr_t *old = atomic_load(&f->published);
@@ -139,6 +140,7 @@ void fy__fam_merge(fy_store_t *s, fy__stripe_t *st, fy__fam_t *f)
 
 fy__fam_t *fy__fam_find(fy__stripe_t *st, uint64_t h, fy_str_t name)
 {
+    FY_ASSERT_STRIPE(st);
     for (fy__fam_t *f = st->buckets[FY_BUCKET(h, st->nbuckets)]; f; f = f->next)
         if (f->hash == h && fy_str_eq(f->name, name))
             return f;
@@ -147,6 +149,7 @@ fy__fam_t *fy__fam_find(fy__stripe_t *st, uint64_t h, fy_str_t name)
 
 fy__fam_t *fy__fam_create(fy__stripe_t *st, uint64_t h, fy_str_t name)
 {
+    FY_ASSERT_STRIPE(st);
     if (st->nfams >= st->nbuckets) {
         size_t nb = st->nbuckets * 2;
         fy__fam_t **b = fy__xcalloc(nb, sizeof(*b));
@@ -173,6 +176,7 @@ fy__fam_t *fy__fam_create(fy__stripe_t *st, uint64_t h, fy_str_t name)
 /* Drops a family nobody holds any more (no group, not own). Its slots are all dead. */
 void fy__fam_maybe_drop(fy_store_t *s, fy__stripe_t *st, fy__fam_t *f)
 {
+    FY_ASSERT_STRIPE(st);
     if (f->refs != 0 || f->own)
         return;
     assert(f->set_n == 0);
@@ -217,6 +221,7 @@ static fy__slot_t set_tomb_slot;
 
 fy__slot_t *fy__set_find(const fy__fam_t *f, uint64_t h, const char *key, uint32_t keylen)
 {
+    FY_ASSERT_FAM(f);
     if (f->set_cap == 0)
         return NULL;
     for (size_t i = (uint32_t)h & (f->set_cap - 1);; i = (i + 1) & (f->set_cap - 1)) {
@@ -239,6 +244,7 @@ static void set_insert_raw(fy__slot_t **set, size_t cap, fy__slot_t *sl)
 
 void fy__set_insert(fy__fam_t *f, fy__slot_t *sl)
 {
+    FY_ASSERT_FAM(f);
     if (4 * (f->set_n + f->set_ntomb + 1) > 3 * f->set_cap) {
         size_t nc = f->set_cap ? f->set_cap : 8;
         while (2 * (f->set_n + 1) > nc)
@@ -284,6 +290,7 @@ static void set_remove(fy__fam_t *f, fy__slot_t *sl)
 
 void fy__slot_kill(fy__fam_t *f, fy__slot_t *sl)
 {
+    FY_ASSERT_FAM(f);
     assert(!sl->dead);
     sl->dead = 1;
     set_remove(f, sl);
@@ -297,6 +304,7 @@ void fy__slot_kill(fy__fam_t *f, fy__slot_t *sl)
  * JSON and snapshot readers hold only a shard lock, and a retired gfam may still point at it). */
 const fy__help_t *fy__help_ref(fy_store_t *s, fy__fam_t *f, int has_help, fy_str_t text, int delta)
 {
+    FY_ASSERT_FAM(f);
     for (uint32_t i = 0; i < f->nhv; i++) {
         fy__helpvar_t *v = &f->hv[i];
         if (v->h->has_help == has_help && fy_str_eq(fy__help_str(v->h), text)) {

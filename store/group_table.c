@@ -24,6 +24,7 @@ static size_t gt_free_entry(const uint64_t *b, size_t nb, uint64_t h)
  * before the next rebuild. Rebuilding reads every group's hash, as the chained table's resize did. */
 void fy__group_insert(fy__shard_t *sh, fy__group_t *g)
 {
+    FY_ASSERT_SHARD(sh);
     if (((uintptr_t)g & ~FY_GT_PTR_MASK) != 0) { /* 57-bit address spaces hand these out only when asked to */
         fprintf(stderr, "fy_store: group address %p above 48 bits\n", (void *)g);
         abort();
@@ -53,6 +54,7 @@ void fy__group_insert(fy__shard_t *sh, fy__group_t *g)
  * through it to reach a later entry; else a tombstone. Safe while a walk in entry order is at i. */
 void fy__gt_remove_at(fy__shard_t *sh, size_t i)
 {
+    FY_ASSERT_SHARD(sh);
     assert(fy__gt_live(sh->buckets[i]));
     if (sh->buckets[(i + 1) & (sh->nbuckets - 1)] == 0) {
         sh->buckets[i] = 0;
@@ -65,6 +67,7 @@ void fy__gt_remove_at(fy__shard_t *sh, size_t i)
 
 void fy__group_unlink(fy__shard_t *sh, fy__group_t *g)
 {
+    FY_ASSERT_SHARD(sh);
     size_t i = FY_BUCKET(g->hash, sh->nbuckets);
     while (fy__gt_group(sh->buckets[i]) != g || !fy__gt_live(sh->buckets[i]))
         i = (i + 1) & (sh->nbuckets - 1);
@@ -75,6 +78,7 @@ fy__gfam_t *fy__group_gfam_locked(const fy__group_t *g, fy_str_t name)
 {
     if (g == NULL)
         return NULL;
+    FY_ASSERT_GROUP(g);
     size_t lo = 0, hi = g->nfams;
     while (lo < hi) {
         size_t mid = (lo + hi) / 2;
@@ -94,6 +98,7 @@ fy__gfam_t *fy__group_gfam_locked(const fy__group_t *g, fy_str_t name)
  * of the list itself happen with the stripe locks of all the group's names held. */
 const fy__gfam_t *fy__group_gfam(const fy__group_t *g, fy_str_t name)
 {
+    assert(fy__lock_holds_any()); /* its shard, or a stripe of one of its names */
     size_t lo = 0, hi = g->nfams;
     while (lo < hi) {
         size_t mid = (lo + hi) / 2;

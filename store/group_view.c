@@ -32,6 +32,7 @@ void fy__key_labels(fy_str_t key, uint32_t n, fy_store_label_t *out)
 
 void fy__group_view_head(const fy_store_t *s, const fy__group_t *g, fy__view_labels_t *vl, fy_store_group_view_t *v)
 {
+    FY_ASSERT_GROUP(g);
     fy_store_label_t *l = vl->inl;
     if (g->nlabels > FY_VIEW_LABELS_INLINE) {
         if (g->nlabels > vl->cap_heap) {
@@ -94,6 +95,7 @@ void *fy__grow(void *p, size_t *cap, size_t need, size_t sz)
 static void build_view(const fy_store_t *s, const fy__group_t *g, view_scratch_t *vs, fy_store_group_view_t *v,
                        size_t max_labels, int heads_only)
 {
+    FY_ASSERT_GROUP(g);
     fy__group_view_head(s, g, &vs->gl, v);
     v->nfamilies = 0;
     v->families = NULL;
@@ -153,7 +155,7 @@ fy__gref_t *fy__collect_refs(fy_store_t *s, size_t *np)
     size_t n = 0, cap = 0;
     for (uint32_t i = 0; i < s->cfg.nshards; i++) {
         fy__shard_t *sh = &s->shards[i];
-        pthread_mutex_lock(&sh->lock);
+        fy__shard_lock(s, sh);
         refs = fy__grow(refs, &cap, n + sh->ngroups + 1, sizeof(*refs));
         for (size_t b = 0; b < sh->nbuckets; b++)
             if (fy__gt_live(sh->buckets[b])) {
@@ -166,7 +168,7 @@ fy__gref_t *fy__collect_refs(fy_store_t *s, size_t *np)
                 refs[n].hash = g->hash;
                 n++;
             }
-        pthread_mutex_unlock(&sh->lock);
+        fy__shard_unlock(s, sh);
     }
     if (n > 1)
         qsort(refs, n, sizeof(*refs), gref_cmp);
@@ -189,14 +191,14 @@ static int foreach_internal(fy_store_t *s, fy_store_group_cb_t cb, void *ctx)
     int rc = 0;
     for (size_t i = 0; i < n && rc == 0; i++) {
         fy__shard_t *sh = &s->shards[refs[i].hash & (s->cfg.nshards - 1)];
-        pthread_mutex_lock(&sh->lock);
+        fy__shard_lock(s, sh);
         fy__group_t *g = fy__group_find(sh, refs[i].hash, fy_str(refs[i].key, refs[i].len));
         if (g) {
             fy_store_group_view_t v;
             build_view(s, g, &vs, &v, SIZE_MAX, 0);
             rc = cb(ctx, &v);
         }
-        pthread_mutex_unlock(&sh->lock);
+        fy__shard_unlock(s, sh);
     }
     fy__free_refs(refs, n);
     free(vs.fv);
@@ -239,14 +241,14 @@ int fy_store_cursor_view(fy_store_cursor_t *c, size_t i, size_t max_labels, fy_s
         return 1;
     const fy__gref_t *r = &c->refs[i];
     fy__shard_t *sh = &c->s->shards[r->hash & (c->s->cfg.nshards - 1)];
-    pthread_mutex_lock(&sh->lock);
+    fy__shard_lock(c->s, sh);
     const fy__group_t *g = fy__group_find(sh, r->hash, fy_str(r->key, r->len));
     if (g != NULL) {
         fy_store_group_view_t v;
         build_view(c->s, g, &c->vs, &v, max_labels, max_labels == 0);
         cb(ctx, &v);
     }
-    pthread_mutex_unlock(&sh->lock);
+    fy__shard_unlock(c->s, sh);
     return g == NULL;
 }
 

@@ -14,6 +14,7 @@
 /* The group's fy__life_t, allocated on first use (zeroed: nothing declared, not in the life list). */
 fy__life_t *fy__group_life(fy__group_t *g)
 {
+    FY_ASSERT_GROUP(g);
     if (g->lf == NULL)
         g->lf = fy__xcalloc(1, sizeof(*g->lf));
     return g->lf;
@@ -80,6 +81,7 @@ static void heap_remove(fy__shard_t *sh, fy__group_t *g)
 /* Takes the group out of the shard's heap and life list (it is being removed). */
 void fy__life_unlink(fy__shard_t *sh, fy__group_t *g)
 {
+    FY_ASSERT_SHARD(sh);
     if (g->heap_idx != FY_HEAP_NONE)
         heap_remove(sh, g);
     if (g->in_life) {
@@ -97,6 +99,7 @@ void fy__life_unlink(fy__shard_t *sh, fy__group_t *g)
  * Cheap when neither the group nor the store has anything declared (the Pushgateway's case). */
 void fy__life_update_slow(fy_store_t *s, fy__shard_t *sh, fy__group_t *g)
 {
+    FY_ASSERT_SHARD(sh);
     if (!g->life_any && !s->life_defaults)
         return; /* nothing declared, no defaults: no fy__life_t, and deadline_ns stays 0 */
     fy__group_life(g);
@@ -130,6 +133,7 @@ void fy__life_update_slow(fy_store_t *s, fy__shard_t *sh, fy__group_t *g)
 /* Takes a declaration into the group: 0 keeps what it has. */
 void fy__life_declare_slow(fy__group_t *g, const fy_store_life_t *life)
 {
+    FY_ASSERT_GROUP(g);
     if (life == NULL || (life->ttl_ns == 0 && life->interval_ns == 0))
         return;
     g->life_any = 1;
@@ -143,6 +147,7 @@ void fy__life_declare_slow(fy__group_t *g, const fy_store_life_t *life)
 /* The partial view handed to expiry, liveness and bulk-delete callbacks: no families. */
 void fy__life_view(const fy_store_t *s, const fy__group_t *g, fy__view_labels_t *vl, fy_store_group_view_t *v)
 {
+    FY_ASSERT_GROUP(g);
     memset(v, 0, sizeof(*v));
     fy__group_view_head(s, g, vl, v);
 }
@@ -157,7 +162,7 @@ uint64_t fy_store_expire(fy_store_t *s, int64_t now_ns, fy_store_group_cb_t cb, 
     fy__view_labels_t vl = {0};
     for (uint32_t i = 0; i < s->cfg.nshards; i++) {
         fy__shard_t *sh = &s->shards[i];
-        pthread_mutex_lock(&sh->lock);
+        fy__shard_lock(s, sh);
         if (!taken && sh->nheap > 0 && sh->heap[0]->deadline_ns <= now_ns) {
             fy__scratch_take(&P);
             taken = 1;
@@ -173,7 +178,7 @@ uint64_t fy_store_expire(fy_store_t *s, int64_t now_ns, fy_store_group_cb_t cb, 
             n++;
         }
         fy__reclaim_maybe(s, &sh->retired);
-        pthread_mutex_unlock(&sh->lock);
+        fy__shard_unlock(s, sh);
     }
     if (taken)
         fy__scratch_give(&P);
@@ -188,13 +193,13 @@ int fy_store_foreach_life(fy_store_t *s, fy_store_group_cb_t cb, void *ctx)
     fy__view_labels_t vl = {0};
     for (uint32_t i = 0; i < s->cfg.nshards && rc == 0; i++) {
         fy__shard_t *sh = &s->shards[i];
-        pthread_mutex_lock(&sh->lock);
+        fy__shard_lock(s, sh);
         for (fy__group_t *g = sh->life_head; g && rc == 0; g = g->lf->next) {
             fy_store_group_view_t v;
             fy__life_view(s, g, &vl, &v);
             rc = cb(ctx, &v);
         }
-        pthread_mutex_unlock(&sh->lock);
+        fy__shard_unlock(s, sh);
     }
     fy__view_labels_free(&vl);
     return rc;

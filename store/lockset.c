@@ -54,7 +54,7 @@ void fy__lockset_build(push_t *P, const fy__group_t *g)
 void fy__lockset_lock(push_t *P)
 {
     for (size_t i = 0; i < P->nstripes; i++)
-        pthread_mutex_lock(&P->s->stripes[P->stripes[i]].lock);
+        fy__stripe_lock(P->s, &P->s->stripes[P->stripes[i]]);
 }
 
 void fy__lockset_unlock(push_t *P)
@@ -62,6 +62,6 @@ void fy__lockset_unlock(push_t *P)
     for (size_t i = P->nstripes; i-- > 0;) {
         fy__stripe_t *st = &P->s->stripes[P->stripes[i]];
         fy__reclaim_maybe(P->s, &st->retired);
-        pthread_mutex_unlock(&st->lock);
+        fy__stripe_unlock(P->s, st);
     }
 }

@@ -591,6 +591,7 @@ static int push_blind_ok(const push_t *P, const fy__group_t *g)
 
 static void push_blind(push_t *P, fy__group_t *g)
 {
+    FY_ASSERT_GROUP(g);
     uint32_t q = rec_seq_base(g);
     for (size_t i = 0; i < P->nfams; i++) {
         const pfam_t *pf = &P->fams[i];
@@ -608,6 +609,8 @@ static void push_blind(push_t *P, fy__group_t *g)
 
 static void push_fast(push_t *P, fy__group_t *g, fy__shard_t *sh)
 {
+    FY_ASSERT_SHARD(sh);
+    FY_ASSERT_GROUP(g);
     for (size_t i = 0; i < P->nfams; i++) {
         pfam_t *pf = &P->fams[i];
         fy__gfam_t *old = (fy__gfam_t *)(uintptr_t)pf->old;
@@ -642,6 +645,7 @@ static void push_fast(push_t *P, fy__group_t *g, fy__shard_t *sh)
  * are linked to their slots and the families. */
 static void ts_update(push_t *P, fy__group_t *g, int created)
 {
+    FY_ASSERT_GROUP(g);
     for (int t = 0; t < 2; t++) {
         fy__rec_t *r = &g->tsrec[t];
         double v = (double)(t == FY_TS_PUSH ? g->push_ns : g->fail_ns) / 1e9;
@@ -695,6 +699,7 @@ static void group_set_shape(const push_t *P, fy__group_t *g)
 /* The end of a push that took the blind or the fast path (the group's families are written; shard lock held). */
 static void push_done(push_t *P, fy__shard_t *sh, fy__group_t *g, const fy_store_life_t *life, uint32_t origin)
 {
+    FY_ASSERT_SHARD(sh);
     g->origin = origin;
     g->version++;
     g->push_ns = g->push_stamp_ns = P->now;
@@ -745,7 +750,7 @@ int fy_store_push_life(fy_store_t *s, const fy_store_label_t *gkl, size_t ngk, f
     int rejected = precheck(&P);
     if (!rejected)
         prepare_fams(&P, 0); /* as for an existing group (the common case); redone below for a new one */
-    pthread_mutex_lock(&sh->lock);
+    fy__shard_lock(s, sh);
     /* the group the lookup will read: the first entry with the key's tag (rarely another group) */
     size_t at = FY_BUCKET(P.gk.hash, sh->nbuckets);
     const fy__group_t *g0 = fy__gt_next_tagged(sh, P.gk.hash, &at);
@@ -870,7 +875,7 @@ UnlockAll:
     fy__lockset_unlock(&P);
 Unlock:
     fy__reclaim_maybe(s, &sh->retired);
-    pthread_mutex_unlock(&sh->lock);
+    fy__shard_unlock(s, sh);
     if (rc != FY_OK)
         set_err(&P, err, rc);
     for (size_t i = 0; i < P.nfams; i++)

@@ -89,6 +89,7 @@ static inline void err_begin(push_t *P)
 static inline fy__fam_t *fy__lookup(push_t *P, fy_str_t name)
 {
     uint64_t h = fy__hash(name.ptr, name.len);
+    FY_ASSERT_NAME(h); /* the lock set covers every name the check looks up */
     return fy__fam_find(fy__stripe_of(P->s, h), h, name);
 }
 
@@ -105,6 +106,22 @@ static inline int series_kind_ok(int family_type, unsigned pb_kinds)
         return 1;
     return (pb_kinds & FY_PB_KIND_BIT(family_type)) != 0;
 }
+
+/* Debug builds: the push's group's shard is held (its group exists or is about to be created), and every stripe of
+ * its lock set. */
+#define FY_ASSERT_PUSH_SHARD(P) assert(fy__lock_holds_group((P)->gk.hash))
+#ifndef NDEBUG
+static inline int fy__lockset_held(const push_t *P)
+{
+    for (size_t i = 0; i < P->nstripes; i++)
+        if (!fy__lock_holds_stripe(&P->s->stripes[P->stripes[i]]))
+            return 0;
+    return 1;
+}
+#define FY_ASSERT_LOCKSET(P) assert(fy__lockset_held(P))
+#else
+#define FY_ASSERT_LOCKSET(P) ((void)0)
+#endif
 
 /* ------------------------------------------------------------------------------------------------------------- */
 /* push.c */

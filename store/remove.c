@@ -12,6 +12,8 @@
  * lock set, which is empty before and after. */
 void fy__group_remove(push_t *P, fy__shard_t *sh, fy__group_t *g)
 {
+    FY_ASSERT_SHARD(sh);
+    FY_ASSERT_GROUP(g);
     fy_store_t *s = P->s;
     size_t keep = P->nfams;
     P->nfams = 0; /* the lock set of a deletion is the group's families and the timestamp families */
@@ -56,14 +58,14 @@ fy__shard_t *fy__keyed_begin(push_t *P, fy_store_t *s, const fy_store_label_t *g
         return NULL;
     }
     fy__shard_t *sh = &s->shards[P->gk.hash & (s->cfg.nshards - 1)];
-    pthread_mutex_lock(&sh->lock);
+    fy__shard_lock(s, sh);
     *g = fy__group_find(sh, P->gk.hash, P->gk.key);
     return sh;
 }
 
 void fy__keyed_end(push_t *P, fy__shard_t *sh)
 {
-    pthread_mutex_unlock(&sh->lock);
+    fy__shard_unlock(P->s, sh);
     fy__scratch_give(P);
 }
 

@@ -541,7 +541,7 @@ int fy_store_json_next(fy_store_json_t *c, size_t budget, const char **out, size
     while (c->gi < c->n && b->n < budget) {
         const fy__gref_t *r = &c->refs[c->gi];
         fy__shard_t *sh = &c->s->shards[r->hash & (c->s->cfg.nshards - 1)];
-        pthread_mutex_lock(&sh->lock);
+        fy__shard_lock(c->s, sh);
         const fy__group_t *g = fy__group_find(sh, r->hash, fy_str(r->key, r->len));
         int closed = 1;
         if (g != NULL) {
@@ -552,7 +552,7 @@ int fy_store_json_next(fy_store_json_t *c, size_t budget, const char **out, size
             jb_str(b, c->in_fam ? "]}}" : "}");
             c->in_group = c->in_fam = 0;
         }
-        pthread_mutex_unlock(&sh->lock);
+        fy__shard_unlock(c->s, sh);
         if (closed)
             c->gi++;
     }

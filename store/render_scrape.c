@@ -568,7 +568,7 @@ static int render_scrape(fy_store_t *s, const fy_body_t *own, int fmt, size_t ch
     size_t nf = 0, capf = 0;
     for (uint32_t i = 0; i < s->cfg.nstripes; i++) {
         fy__stripe_t *st = &s->stripes[i];
-        pthread_mutex_lock(&st->lock);
+        fy__stripe_lock(s, st);
         if (nf + st->nfams > capf) {
             capf = 2 * (nf + st->nfams) + 16;
             fams = realloc(fams, capf * sizeof(*fams));
@@ -578,7 +578,7 @@ static int render_scrape(fy_store_t *s, const fy_body_t *own, int fmt, size_t ch
         for (size_t b = 0; b < st->nbuckets; b++)
             for (fy__fam_t *f = st->buckets[b]; f; f = f->next)
                 fams[nf++] = f;
-        pthread_mutex_unlock(&st->lock);
+        fy__stripe_unlock(s, st);
     }
     if (nf > 1)
         qsort(fams, nf, sizeof(*fams), fam_name_cmp);
@@ -608,9 +608,9 @@ static int render_scrape(fy_store_t *s, const fy_body_t *own, int fmt, size_t ch
         fy__farr_t *a = NULL;
         if (f) {
             fy__stripe_t *st = &s->stripes[f->hash & (s->cfg.nstripes - 1)];
-            pthread_mutex_lock(&st->lock);
+            fy__stripe_lock(s, st);
             if (f->dropped) {
-                pthread_mutex_unlock(&st->lock);
+                fy__stripe_unlock(s, st);
                 f = NULL;
                 if (of == NULL)
                     continue;
@@ -639,7 +639,7 @@ static int render_scrape(fy_store_t *s, const fy_body_t *own, int fmt, size_t ch
                     help = helpcopy;
                 }
             }
-            pthread_mutex_unlock(&st->lock);
+            fy__stripe_unlock(s, st);
         }
         size_t n = a ? a->n : 0, on = of ? of->nseries : 0;
         if (n == 0 && on == 0)

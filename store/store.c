@@ -155,7 +155,7 @@ int fy_store_register_own(fy_store_t *s, fy_str_t name, fy_type_t type, fy_str_t
     uint64_t h = fy__hash(name.ptr, name.len);
     fy__stripe_t *st = &s->stripes[h & (s->cfg.nstripes - 1)];
     int rc = FY_OK;
-    pthread_mutex_lock(&st->lock);
+    fy__stripe_lock(s, st);
     fy__fam_t *f = fy__fam_find(st, h, name);
     if (f == NULL)
         f = fy__fam_create(st, h, name);
@@ -169,6 +169,6 @@ int fy_store_register_own(fy_store_t *s, fy_str_t name, fy_type_t type, fy_str_t
         f->own_predefined = predefined ? 1 : 0;
         f->own_help = fy_str(hc, help.len);
     }
-    pthread_mutex_unlock(&st->lock);
+    fy__stripe_unlock(s, st);
     return rc;
 }

@@ -15,13 +15,15 @@
  * Lock order: shard mutex, then stripe mutexes in ascending stripe index. Nobody takes two shard locks. A text
  * scrape takes one stripe lock at a time, briefly, and never a shard lock; JSON/snapshot take one shard lock at
  * a time. gfam, slot, published arrays and fams are freed through epoch-based reclamation (ebr_*) because text
- * scrapes read them without locks.
+ * scrapes read them without locks. Locks are taken through fy__shard_lock and fy__stripe_lock (below), and debug
+ * builds check this order and the locks each function requires (lock_check.c).
  */
 #ifndef FY_STORE_INT_H
 #define FY_STORE_INT_H
 
 #include "store.h"
 
+#include <assert.h>
 #include <pthread.h>
 #include <sched.h>
 #include <stdatomic.h>
@@ -306,6 +308,88 @@ struct st_fy_store_t {
     } readers[FY_EBR_READERS];
 };
 
+/* ------------------------------------------------------------------------------------------------------------- */
+/* Locks, and the lock order checked (lock_check.c). Debug builds (NDEBUG not defined) keep a per-thread record of
+ * the store locks the thread holds (which store, which shard, which stripes in the order taken) and assert, when a
+ * lock is taken, that the order above is kept (no second shard lock, no shard lock after a stripe lock, stripes in
+ * ascending index, locks of one store at a time) and, when one is released, that it is held and released in reverse
+ * order (stripes before their shard). Functions that require a lock assert it at entry (FY_ASSERT_*). Release builds
+ * compile all of it out: the wrappers are plain pthread calls and the asserts are empty. */
+
+#ifndef NDEBUG
+void fy__lock_acquire_shard(const fy_store_t *s, const fy__shard_t *sh);
+void fy__lock_acquired_shard(const fy_store_t *s, const fy__shard_t *sh);
+void fy__lock_release_shard(const fy_store_t *s, const fy__shard_t *sh);
+void fy__lock_acquire_stripe(const fy_store_t *s, const fy__stripe_t *st);
+void fy__lock_acquired_stripe(const fy_store_t *s, const fy__stripe_t *st);
+void fy__lock_release_stripe(const fy_store_t *s, const fy__stripe_t *st);
+/* Whether the calling thread holds: shard sh; stripe st; the stripe of a metric name's hash (of the store whose locks
+ * it holds); the lock that owns a retire list (its shard's or stripe's); the shard of group hash h; any store lock. */
+int fy__lock_holds_shard(const fy__shard_t *sh);
+int fy__lock_holds_stripe(const fy__stripe_t *st);
+int fy__lock_holds_name(uint64_t name_hash);
+int fy__lock_holds_retire_list(const fy__retire_list_t *l);
+int fy__lock_holds_group(uint64_t group_hash);
+int fy__lock_holds_any(void);
+#define FY_ASSERT_SHARD(sh) assert(fy__lock_holds_shard(sh))
+#define FY_ASSERT_STRIPE(st) assert(fy__lock_holds_stripe(st))
+#define FY_ASSERT_NAME(hash) assert(fy__lock_holds_name(hash))
+#define FY_ASSERT_FAM(f) assert(fy__lock_holds_name((f)->hash))
+#define FY_ASSERT_GROUP(g) assert(fy__lock_holds_group((g)->hash))
+#define FY_ASSERT_RETIRE_LIST(l) assert(fy__lock_holds_retire_list(l))
+#define FY_ASSERT_NO_LOCK() assert(!fy__lock_holds_any())
+#else
+#define FY_ASSERT_SHARD(sh) ((void)0)
+#define FY_ASSERT_STRIPE(st) ((void)0)
+#define FY_ASSERT_NAME(hash) ((void)0)
+#define FY_ASSERT_FAM(f) ((void)0)
+#define FY_ASSERT_GROUP(g) ((void)0)
+#define FY_ASSERT_RETIRE_LIST(l) ((void)0)
+#define FY_ASSERT_NO_LOCK() ((void)0)
+#endif
+
+static inline void fy__shard_lock(fy_store_t *s, fy__shard_t *sh)
+{
+#ifndef NDEBUG
+    fy__lock_acquire_shard(s, sh);
+#endif
+    pthread_mutex_lock(&sh->lock);
+#ifndef NDEBUG
+    fy__lock_acquired_shard(s, sh);
+#endif
+    (void)s;
+}
+
+static inline void fy__shard_unlock(fy_store_t *s, fy__shard_t *sh)
+{
+#ifndef NDEBUG
+    fy__lock_release_shard(s, sh);
+#endif
+    pthread_mutex_unlock(&sh->lock);
+    (void)s;
+}
+
+static inline void fy__stripe_lock(fy_store_t *s, fy__stripe_t *st)
+{
+#ifndef NDEBUG
+    fy__lock_acquire_stripe(s, st);
+#endif
+    pthread_mutex_lock(&st->lock);
+#ifndef NDEBUG
+    fy__lock_acquired_stripe(s, st);
+#endif
+    (void)s;
+}
+
+static inline void fy__stripe_unlock(fy_store_t *s, fy__stripe_t *st)
+{
+#ifndef NDEBUG
+    fy__lock_release_stripe(s, st);
+#endif
+    pthread_mutex_unlock(&st->lock);
+    (void)s;
+}
+
 /* Pushes that took the blind path, over all shards; for tests, with no push running. */
 static inline uint64_t fy__store_nblind(const fy_store_t *s)
 {
@@ -504,6 +588,7 @@ const fy__gfam_t *fy__group_gfam(const fy__group_t *g, fy_str_t name);
  * table always has an empty entry, see fy__group_insert). The lookup and the push's prefetch of its group share it. */
 static inline fy__group_t *fy__gt_next_tagged(const fy__shard_t *sh, uint64_t h, size_t *i)
 {
+    FY_ASSERT_SHARD(sh);
     uint64_t tag = fy__gt_tag(h), e;
     for (; (e = sh->buckets[*i]) != 0; *i = (*i + 1) & (sh->nbuckets - 1))
         if ((e & ~FY_GT_PTR_MASK) == tag && e != FY_GT_TOMB)
