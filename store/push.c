@@ -4,9 +4,10 @@
  * values written by position), the fast path (the same series again: values rewritten in place) and the entry point
  * that picks a path and otherwise runs the check (check.c) and applies (apply.c) under the push's stripe locks.
  *
- * This is the push's hot path, and it is kept in one translation unit on purpose: the blind and fast paths are
- * inlined into fy_store_push_life, and what they call elsewhere is inline in store_int.h (group lookup, reclaim,
- * lifetimes' early exits). Splitting them across files cost measurable time per push (docs/store.md).
+ * This is the push's hot path, kept in one translation unit on purpose: the blind and fast paths, the shape hash
+ * and the fast-path checks are inlined into fy_store_push_life as they were before the store was split into files,
+ * and what they call elsewhere is inline in store_int.h (group lookup, name checks, reclaim, lifetimes' early
+ * exits). Moving any of them to another file would put a call on every push (docs/store.md, "Files").
  *
  * Lock order: the group's shard lock throughout; the stripe locks of the lock set (lockset.c) only on the slow path.
  */
