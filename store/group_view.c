@@ -8,6 +8,9 @@
 #include <assert.h>
 #include <stdlib.h>
 
+/* ------------------------------------------------------------------------------------------------------------- */
+/* A group's view: its grouping labels (split out of the key), times, lifetimes, families and series. */
+
 /* A byte loop rather than memchr: names and values are a few bytes, shorter than a call costs. */
 void fy__key_labels(fy_str_t key, uint32_t n, fy_store_label_t *out)
 {
@@ -60,6 +63,9 @@ void fy__group_view_head(const fy_store_t *s, const fy__group_t *g, fy__view_lab
     v->interval_ns = fy__life_eff(v->life.interval_ns, s->cfg.default_interval_ns);
     v->deadline_ns = g->deadline_ns;
 }
+
+/* ------------------------------------------------------------------------------------------------------------- */
+/* Iteration over all groups in key order. */
 
 static int gref_cmp(const void *x, const void *y)
 {

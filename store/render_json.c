@@ -12,7 +12,6 @@
 #include <stdlib.h>
 #include <time.h>
 
-
 typedef struct st_jbuf_t {
     char *p;
     size_t n, cap;

@@ -468,7 +468,6 @@ static inline const char *fy__slot_label(const char *p, fy_str_t *name, fy_str_t
     return p + nl + vl;
 }
 
-
 /* ------------------------------------------------------------------------------------------------------------- */
 /* alloc.c: allocation that aborts on OOM, the byte buffer */
 
