@@ -366,21 +366,26 @@ static int load_group(void *ctx, const void *payload, size_t len)
     }
     for (uint32_t i = 0; i < body.nfamilies && i < nf; i++)
         names[i] = body.families[i].name;
-    fy_store_err_t serr;
-    memset(&serr, 0, sizeof(serr));
-    int64_t at = t.push_stamp_ns ? t.push_stamp_ns : t.fail_stamp_ns;
-    int prc = fy_store_push(L->p->store, gk, nl, FY_STORE_PUT, &body, at, t.origin, &serr);
-    if (prc != FY_OK) {
+    fy_change_restore_t rs = {&body, t, names, stamps, body.nfamilies < nf ? body.nfamilies : nf};
+    fy_change_t c;
+    memset(&c, 0, sizeof(c));
+    c.kind = FY_CHANGE_RESTORE;
+    c.origin = FY_ORIGIN_SNAPSHOT;
+    c.now_ns = t.push_stamp_ns ? t.push_stamp_ns : t.fail_stamp_ns;
+    c.labels = gk;
+    c.nlabels = nl;
+    c.restore = &rs;
+    fy_change_result_t res;
+    fy_core_apply(L->p->core, &c, NULL, &res);
+    if (res.status != 200) {
         /* The data was consistent when it was saved; a limit lowered since, for instance, can refuse it. */
         L->failed++;
-        fy_log_error("msg", "could not restore a persisted group", "file", L->p->path, "err",
-                     serr.msg ? serr.msg : fy_store_strerror(prc));
-        fy_store_err_free(&serr);
+        fy_log_error("msg", "could not restore a persisted group", "file", L->p->path, "err", res.msg); /* NUL-ended */
+        fy_change_result_free(&res);
         rc = 0;
         goto Exit;
     }
-    fy_store_err_free(&serr);
-    fy_store_restore_times(L->p->store, gk, nl, &t, names, stamps, body.nfamilies < nf ? body.nfamilies : nf);
+    fy_change_result_free(&res);
     L->groups++;
     rc = 0;
     goto Exit;
@@ -479,17 +484,24 @@ static int gob_group(void *ctx, const fy_gob_group_t *g)
         keep++;
     }
     body.nfamilies = (uint32_t)keep;
-    fy_store_err_t serr;
-    memset(&serr, 0, sizeof(serr));
-    int prc = fy_store_push(G->p->store, gk, g->nlabels, FY_STORE_PUT, &body,
-                            t.push_stamp_ns ? t.push_stamp_ns : t.fail_stamp_ns, 0, &serr);
-    if (prc != FY_OK) {
-        snprintf(G->err, G->errlen, "%s: offset %zu: a stored group cannot be restored: %s", G->p->path, g->offset,
-                 serr.msg ? serr.msg : fy_store_strerror(prc));
-        fy_store_err_free(&serr);
+    fy_change_restore_t rs = {&body, t, names, stamps, keep};
+    fy_change_t c;
+    memset(&c, 0, sizeof(c));
+    c.kind = FY_CHANGE_RESTORE;
+    c.origin = FY_ORIGIN_SNAPSHOT;
+    c.now_ns = t.push_stamp_ns ? t.push_stamp_ns : t.fail_stamp_ns;
+    c.labels = gk;
+    c.nlabels = g->nlabels;
+    c.restore = &rs;
+    fy_change_result_t res;
+    fy_core_apply(G->p->core, &c, NULL, &res);
+    if (res.status != 200) {
+        snprintf(G->err, G->errlen, "%s: offset %zu: a stored group cannot be restored: %.*s", G->p->path, g->offset,
+                 (int)res.msg_len, res.msg);
+        fy_change_result_free(&res);
         goto Exit;
     }
-    fy_store_restore_times(G->p->store, gk, g->nlabels, &t, names, stamps, keep);
+    fy_change_result_free(&res);
     G->groups++;
     rc = 0;
 Exit:
@@ -568,10 +580,11 @@ static void log_removed(void *ctx, const char *file)
     fy_log_info("msg", "removed a temporary persistence file left by an interrupted write", "file", file);
 }
 
-int fy_persist_load(fy_persist_t *p, fy_store_t *store, const char *path, int64_t interval_ns, char *err, size_t errlen)
+int fy_persist_load(fy_persist_t *p, fy_core_t *core, const char *path, int64_t interval_ns, char *err, size_t errlen)
 {
     memset(p, 0, sizeof(*p));
-    p->store = store;
+    p->core = core;
+    p->store = core->store;
     p->path = path;
     p->interval_ns = interval_ns > 0 ? interval_ns : 1000000000;
     pthread_mutex_init(&p->lock, NULL);

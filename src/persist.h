@@ -17,10 +17,12 @@
 #include <stdatomic.h>
 #include <stdint.h>
 
+#include "change.h"
 #include "store.h"
 
 typedef struct st_fy_persist_t {
-    fy_store_t *store;
+    fy_core_t *core;   /* groups are restored through its change path */
+    fy_store_t *store; /* core->store, which snapshots read */
     const char *path;
     int64_t interval_ns;
     _Atomic uint64_t changes;  /* bumped by every write request */
@@ -40,9 +42,10 @@ typedef struct st_fy_persist_t {
     double load_seconds;
 } fy_persist_t;
 
-/** Removes leftover temp files, then loads the file into the store (a missing file is an empty start).
- * Returns 0, or -1 with a message naming the file and the offset in err. */
-int fy_persist_load(fy_persist_t *p, fy_store_t *store, const char *path, int64_t interval_ns, char *err, size_t errlen);
+/** Removes leftover temp files, then loads the file into the store, each group as an FY_CHANGE_RESTORE through
+ * core's change path (a missing file is an empty start). Returns 0, or -1 with a message naming the file and the
+ * offset in err. */
+int fy_persist_load(fy_persist_t *p, fy_core_t *core, const char *path, int64_t interval_ns, char *err, size_t errlen);
 
 /** Starts the snapshot thread. */
 int fy_persist_start(fy_persist_t *p);
