@@ -139,7 +139,7 @@ static void qput(qbuf_t *q, const char *s, size_t n)
 static void quote_into(qbuf_t *q, const char *s, size_t n, char quote)
 {
     static const char hex[] = "0123456789abcdef";
-    const unsigned char *p = (const unsigned char *)s, *end = p + n;
+    const unsigned char *p = (const unsigned char *)s, *end = n != 0 ? p + n : p; /* s may be NULL when n is 0 */
     qput(q, &quote, 1);
     while (p < end && !q->full) {
         uint32_t r;

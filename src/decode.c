@@ -381,7 +381,8 @@ static int unsnappy(const unsigned char *in, size_t len, obuf_t *out, char *err)
                 goto Corrupt;
             if (out->len + n > out->max || obuf_reserve(out, n) != 0)
                 return too_large(out->max, err);
-            char *dst = out->base + out->len;
+            char empty[1]; /* an empty chunk with no buffer yet: no arithmetic on a null pointer */
+            char *dst = n != 0 ? out->base + out->len : empty;
             if (type == 0x00) {
                 size_t got = n;
                 if (snappy_uncompress(data, dlen, dst, &got) != SNAPPY_OK || got != n)

@@ -2176,7 +2176,8 @@ static void lockset_build(push_t *P, const fy__group_t *g)
             if (has_suffix(n, sufs[k].s, sufs[k].l))
                 lockset_add_name(P, fy_str(n.ptr, n.len - sufs[k].l));
             if (n.len + sufs[k].l <= sizeof(tmp)) {
-                memcpy(tmp, n.ptr, n.len);
+                if (n.len != 0) /* an empty name may have no pointer (refused later, as invalid) */
+                    memcpy(tmp, n.ptr, n.len);
                 memcpy(tmp + n.len, sufs[k].s, sufs[k].l);
                 lockset_add_name(P, fy_str(tmp, n.len + sufs[k].l));
             }
