@@ -4,8 +4,8 @@
  * bomb is a 413, not an allocation), a failure is a 400 or 413 with a message, and gzip's header check agrees with
  * the full decode on what is a header error.
  */
-#include "../src/crc32c.c"
-#include "../src/decode.c"
+#include "../src/common/crc32c.c"
+#include "../src/http/decode.c"
 
 #include <stdint.h>
 #include <stdlib.h>

@@ -3,7 +3,7 @@
  * record type, the rest is the payload. Whatever decodes must lie inside the input, and must encode back to a record
  * that decodes to the same change (the codec's round trip on any accepted input).
  */
-#include "../src/record.c"
+#include "../src/persist/record.c"
 
 #include <stdint.h>
 #include <stdlib.h>

@@ -5,18 +5,22 @@
  * and nothing stored; the store renders afterwards; nothing reads outside the record (ASan).
  */
 #define _GNU_SOURCE
-#include "../src/beyond.c"
-#include "../src/change.c"
-#include "../src/crc32c.c"
-#include "../src/flags.c"
-#include "../src/gobimport.c"
-#include "../src/log.c"
-#include "../src/persist.c"
-#include "../src/persist_log.c"
-#include "../src/persist_snap.c"
-#include "../src/push.c"
-#include "../src/router.c"
-#include "../src/selfmetrics.c"
+#include "../src/core/life.c"
+#include "../src/core/bulk.c"
+#include "../src/core/reaper.c"
+#include "../src/common/grow.c"
+#include "../src/common/url.c"
+#include "../src/core/change.c"
+#include "../src/common/crc32c.c"
+#include "../src/common/flags.c"
+#include "../src/persist/gobimport.c"
+#include "../src/common/log.c"
+#include "../src/persist/persist.c"
+#include "../src/persist/persist_log.c"
+#include "../src/persist/persist_snap.c"
+#include "../src/core/push.c"
+#include "../src/http/router.c"
+#include "../src/core/selfmetrics.c"
 
 #include <stdint.h>
 #include <stdlib.h>

@@ -320,3 +320,14 @@ size_t fy_unescape(fy_str_t s, fy_esc_t esc, char *out)
     }
     return n;
 }
+
+/* The public names of the two helpers (fy_parse.h), for the store and the server. */
+size_t fy_go_quote(const char *s, size_t n, char *out, size_t cap)
+{
+    return fy__go_quote(s, n, out, cap);
+}
+
+int fy_utf8_valid(const char *s, size_t n)
+{
+    return fy__utf8_valid(s, n);
+}

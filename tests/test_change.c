@@ -14,13 +14,17 @@
 
 #include "store_testlib.h"
 
-#include "../src/beyond.c"
-#include "../src/change.c"
-#include "../src/flags.c"
-#include "../src/log.c"
-#include "../src/push.c"
-#include "../src/router.c"
-#include "../src/selfmetrics.c"
+#include "../src/core/life.c"
+#include "../src/core/bulk.c"
+#include "../src/core/reaper.c"
+#include "../src/common/grow.c"
+#include "../src/common/url.c"
+#include "../src/core/change.c"
+#include "../src/common/flags.c"
+#include "../src/common/log.c"
+#include "../src/core/push.c"
+#include "../src/http/router.c"
+#include "../src/core/selfmetrics.c"
 
 /* The store's groups as their job values, comma-separated, in the store's order. */
 typedef struct {

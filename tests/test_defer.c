@@ -10,7 +10,7 @@
 
 #include "testutil.h"
 
-#include "../src/defer.c"
+#include "../src/http/defer.c"
 
 /* Takes every entry the mark (upto, err) decides; returns them as "ticket:err" in out. */
 static void take(fy_defer_queue_t *q, uint64_t upto, int err, char *out, size_t cap)

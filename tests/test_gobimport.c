@@ -17,7 +17,7 @@
 
 #include "testutil.h"
 
-#include "../src/gobimport.c"
+#include "../src/persist/gobimport.c"
 
 /* ---------------------------------------------------------------------------------------------------------------- */
 /* Collecting what the import delivers. Slices keep pointing into the input, which outlives the collection. */

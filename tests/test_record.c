@@ -14,7 +14,7 @@
 
 #include "fy_parse.h"
 
-#include "../src/record.c"
+#include "../src/persist/record.c"
 
 static const fy_store_label_t GK[2] = {{{"instance", 8}, {"i-1", 3}}, {{"job", 3}, {"", 0}}};
 static const fy_store_life_t LIFE = {60000000000LL, 15000000000LL};

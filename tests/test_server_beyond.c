@@ -9,10 +9,14 @@
 
 #include "store_testlib.h"
 
-#include "../src/beyond.c"
-#include "../src/flags.c"
-#include "../src/log.c"
-#include "../src/router.c"
+#include "../src/core/life.c"
+#include "../src/core/bulk.c"
+#include "../src/core/reaper.c"
+#include "../src/common/grow.c"
+#include "../src/common/url.c"
+#include "../src/common/flags.c"
+#include "../src/common/log.c"
+#include "../src/http/router.c"
 
 #define S 1000000000LL
 #define T0 1700000000000000000LL

@@ -8,8 +8,8 @@
 
 #include "testutil.h"
 
-#include "../src/cli.c"
-#include "../src/groupkey.c"
+#include "../src/cli/cli.c"
+#include "../src/http/groupkey.c"
 
 #define MAXARGS 24
 

@@ -7,8 +7,8 @@
 
 #include "testutil.h"
 
-#include "../src/crc32c.c"
-#include "../src/decode.c"
+#include "../src/common/crc32c.c"
+#include "../src/http/decode.c"
 
 static void test_format(void **state)
 {

@@ -7,7 +7,7 @@
 
 #include "testutil.h"
 
-#include "../src/flags.c"
+#include "../src/common/flags.c"
 
 typedef struct {
     const char *args[6];

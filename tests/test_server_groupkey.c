@@ -8,7 +8,7 @@
 
 #include "testutil.h"
 
-#include "../src/groupkey.c"
+#include "../src/http/groupkey.c"
 
 typedef struct {
     const char *job;

@@ -9,7 +9,7 @@
 
 #include "testutil.h"
 
-#include "../src/negotiate.c"
+#include "../src/http/negotiate.c"
 
 #define PB "application/vnd.google.protobuf"
 #define PROTO "proto=io.prometheus.client.MetricFamily"

@@ -11,7 +11,7 @@
 
 #include "fy_pb.h"
 
-#include "../src/push.c"
+#include "../src/core/push.c"
 
 #define INVALID "pushed metrics are invalid or inconsistent with existing metrics: "
 #define OM FY_FMT_OPENMETRICS

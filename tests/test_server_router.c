@@ -7,7 +7,8 @@
 
 #include "testutil.h"
 
-#include "../src/router.c"
+#include "../src/common/url.c"
+#include "../src/http/router.c"
 
 typedef struct {
     const char *prefix, *method, *target;

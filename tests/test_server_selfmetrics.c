@@ -11,7 +11,7 @@
 
 #include "store_testlib.h"
 
-#include "../src/selfmetrics.c"
+#include "../src/core/selfmetrics.c"
 
 #define NOW 2000000000000000000ll
 

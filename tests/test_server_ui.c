@@ -12,7 +12,7 @@
 
 #include "store_testlib.h"
 
-#include "../src/ui.c"
+#include "../src/http/ui.c"
 
 static char *page(fy_store_t *s, const fy_ui_opts_t *o)
 {

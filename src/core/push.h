@@ -9,9 +9,15 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "decode.h"
 #include "fy_parse.h"
 #include "store.h"
+
+/* What a push body is written in (chosen from its Content-Type: decode.h in http/). */
+typedef enum en_fy_body_format_t {
+    FY_FMT_TEXT = 0,    /* text exposition format 0.0.4: everything that is not one of the two below */
+    FY_FMT_PROTOBUF,    /* varint-delimited io.prometheus.client.MetricFamily */
+    FY_FMT_OPENMETRICS, /* application/openmetrics-text (Ferry extension; 1.5.1 parses it as text) */
+} fy_body_format_t;
 
 typedef struct st_fy_push_limits_t {
     uint64_t max_series_per_push;     /* 0 = unlimited */

@@ -12,7 +12,7 @@
 #include <time.h>
 #include <zlib.h>
 
-#include "beyond.h"
+#include "life.h"
 #include "log.h"
 #include "negotiate.h"
 #include "router.h"

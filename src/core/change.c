@@ -8,7 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "beyond.h"
+#include "bulk.h"
+#include "reaper.h"
 #include "log.h"
 
 #define NOT_READY "Service Unavailable: loading persisted metrics"

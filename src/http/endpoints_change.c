@@ -10,7 +10,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "beyond.h"
+#include "life.h"
 #include "log.h"
 
 static fy_push_arena_t *thread_arena(fy_app_t *app)

@@ -8,17 +8,13 @@
 
 #include <stddef.h>
 
+#include "push.h" /* fy_body_format_t */
+
 typedef enum en_fy_encoding_t {
     FY_ENC_IDENTITY = 0, /* no header, or a value the reference ignores (deflate, br, ...) */
     FY_ENC_GZIP,
     FY_ENC_SNAPPY,
 } fy_encoding_t;
-
-typedef enum en_fy_body_format_t {
-    FY_FMT_TEXT = 0,    /* text exposition format 0.0.4: everything that is not one of the two below */
-    FY_FMT_PROTOBUF,    /* varint-delimited io.prometheus.client.MetricFamily */
-    FY_FMT_OPENMETRICS, /* application/openmetrics-text (Ferry extension; 1.5.1 parses it as text) */
-} fy_body_format_t;
 
 /* Longest message written to the err buffers below. */
 #define FY_DECODE_ERR_MAX 128

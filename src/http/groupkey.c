@@ -11,7 +11,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "fy_parse_internal.h"
+#include "fy_parse.h"
 
 /* Written once by fy_groupkey_set_limits before the loop threads start, only read afterwards. */
 static size_t max_labels = FY_GK_DEFAULT_MAX_LABELS, max_key_bytes = FY_GK_DEFAULT_MAX_KEY_BYTES;
@@ -173,7 +173,7 @@ int fy_groupkey_parse(const char *job, size_t job_len, int job_b64, const char *
     }
     if (job_b64) {
         if (fy_base64url_decode(job, job_len, scratch, &dec_len, &bad_at) != 0) {
-            fy__go_quote(scratch, dec_len, q, sizeof(q));
+            fy_go_quote(scratch, dec_len, q, sizeof(q));
             snprintf(num, sizeof(num), "%zu", bad_at);
             return gk_fail(err, "invalid base64 encoding in job name %s: illegal base64 data at input byte %s", q, num, NULL);
         }
@@ -187,7 +187,7 @@ int fy_groupkey_parse(const char *job, size_t job_len, int job_b64, const char *
         for (size_t i = 1; i < labels_len; i++)
             ncomp += labels[i] == '/';
         if (ncomp % 2 != 0) {
-            fy__go_quote(labels, labels_len, q, sizeof(q));
+            fy_go_quote(labels, labels_len, q, sizeof(q));
             return gk_fail(err, "odd number of components in label string %s", q, NULL, NULL);
         }
         const char *p = labels + 1, *end = labels + labels_len;
@@ -204,14 +204,14 @@ int fy_groupkey_parse(const char *job, size_t job_len, int job_b64, const char *
             int b64 = name_len >= B64_SUFFIX_LEN && memcmp(name + name_len - B64_SUFFIX_LEN, B64_SUFFIX, B64_SUFFIX_LEN) == 0;
             size_t trimmed_len = b64 ? name_len - B64_SUFFIX_LEN : name_len;
             if (!fy_groupkey_label_name_ok(name, trimmed_len)) {
-                fy__go_quote(name, trimmed_len, q, sizeof(q));
+                fy_go_quote(name, trimmed_len, q, sizeof(q));
                 return gk_fail(err, "improper label name %s", q, NULL, NULL);
             }
             if (b64) {
                 if (fy_base64url_decode(value, value_len, scratch, &dec_len, &bad_at) != 0) {
                     char nm[FY_GK_ERR_MAX / 4];
                     snprintf(nm, sizeof(nm), "%.*s", (int)trimmed_len, name);
-                    fy__go_quote(value, value_len, q, sizeof(q));
+                    fy_go_quote(value, value_len, q, sizeof(q));
                     snprintf(num, sizeof(num), "%zu", bad_at);
                     return gk_fail(err, "invalid base64 encoding for label %s=%s: illegal base64 data at input byte %s", nm, q,
                                    num);
@@ -231,8 +231,8 @@ int fy_groupkey_parse(const char *job, size_t job_len, int job_b64, const char *
     for (size_t i = 0; i < *nout; i++) {
         char nm[FY_GK_ERR_MAX / 4];
         snprintf(nm, sizeof(nm), "%.*s", (int)out[i].name_len, out[i].name);
-        if (!fy__utf8_valid(out[i].value, out[i].value_len)) {
-            fy__go_quote(out[i].value, out[i].value_len, q, sizeof(q));
+        if (!fy_utf8_valid(out[i].value, out[i].value_len)) {
+            fy_go_quote(out[i].value, out[i].value_len, q, sizeof(q));
             return gk_fail(err, "grouping label %s has a value that is not valid UTF-8: %s", nm, q, NULL);
         }
         if (max_value != 0 && out[i].value_len > max_value) {

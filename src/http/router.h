@@ -6,6 +6,8 @@
 #ifndef FY_ROUTER_H
 #define FY_ROUTER_H
 
+#include "url.h"
+
 #include <stddef.h>
 
 typedef enum en_fy_handler_id_t {
@@ -90,14 +92,7 @@ void fy_router_init(fy_router_t *r, const char *route_prefix, const char *extern
 /** The normalised prefix alone (what /api/v1/status shows as web.route-prefix). */
 void fy_route_prefix_normalise(const char *route_prefix, const char *external_path, char *out, size_t cap);
 
-/** A hex digit's value, or -1. */
-int fy_url_unhex(char c);
 
-/**
- * Go's url.PathUnescape (plus_is_space 0: '+' kept) or url.QueryUnescape (1: '+' is a space): "%XX" decoded into out
- * (len bytes are enough). Returns the decoded length, or -1 on a malformed escape.
- */
-long fy_url_unescape(const char *in, size_t len, char *out, int plus_is_space);
 
 /**
  * Dispatches one request. target is the raw request target (path and query, as sent), buf a scratch area of

@@ -13,7 +13,8 @@
 
 #include <pthread.h>
 
-#include "beyond.h"
+#include "life.h"
+#include "reaper.h"
 #include "change.h"
 #include "flags.h"
 #include "persist.h"

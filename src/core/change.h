@@ -22,7 +22,6 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "decode.h"
 #include "push.h"
 #include "selfmetrics.h"
 #include "store.h"
