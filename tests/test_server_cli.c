@@ -9,6 +9,7 @@
 #include "testutil.h"
 
 #include "../src/cli/cli.c"
+#include "../src/common/base64.c"
 #include "../src/http/groupkey.c"
 
 #define MAXARGS 24

@@ -8,6 +8,7 @@
 
 #include "testutil.h"
 
+#include "../src/common/base64.c"
 #include "../src/http/groupkey.c"
 
 typedef struct {

@@ -7,6 +7,8 @@
  */
 #include "groupkey.h"
 
+#include "base64.h"
+
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
@@ -32,67 +34,12 @@ size_t fy_groupkey_max_labels(size_t labels_len)
 #define B64_SUFFIX "@base64"
 #define B64_SUFFIX_LEN (sizeof(B64_SUFFIX) - 1)
 
-static int8_t b64url_value(unsigned char c)
-{
-    if (c >= 'A' && c <= 'Z')
-        return (int8_t)(c - 'A');
-    if (c >= 'a' && c <= 'z')
-        return (int8_t)(c - 'a' + 26);
-    if (c >= '0' && c <= '9')
-        return (int8_t)(c - '0' + 52);
-    if (c == '-')
-        return 62;
-    if (c == '_')
-        return 63;
-    return -1;
-}
-
-/* Mirrors encoding/base64 decodeQuantum for an encoding without padding: a quantum is up to four significant
- * characters; a quantum of exactly one character is an error at its position; newlines do not count. */
+/* Go's base64.RawURLEncoding.DecodeString after strings.TrimRight(s, "=") (groupkey.h). */
 int fy_base64url_decode(const char *s, size_t len, char *out, size_t *out_len, size_t *bad_at)
 {
-    size_t si = 0, n = 0;
-
     while (len > 0 && s[len - 1] == '=')
         len--;
-    *out_len = 0;
-    *bad_at = 0;
-    while (si < len) {
-        uint32_t q[4] = {0, 0, 0, 0};
-        size_t j = 0;
-        while (j < 4) {
-            if (si == len) {
-                if (j == 1) {
-                    *bad_at = si - 1;
-                    goto Error;
-                }
-                break;
-            }
-            unsigned char c = (unsigned char)s[si++];
-            int8_t v = b64url_value(c);
-            if (v >= 0) {
-                q[j++] = (uint32_t)v;
-                continue;
-            }
-            if (c == '\n' || c == '\r')
-                continue;
-            *bad_at = si - 1;
-            goto Error;
-        }
-        if (j == 0)
-            break;
-        uint32_t val = q[0] << 18 | q[1] << 12 | q[2] << 6 | q[3];
-        out[n++] = (char)(val >> 16);
-        if (j >= 3)
-            out[n++] = (char)(val >> 8);
-        if (j == 4)
-            out[n++] = (char)val;
-    }
-    *out_len = n;
-    return 0;
-Error:
-    *out_len = n;
-    return -1;
+    return fy_base64_decode(FY_BASE64_RAW_URL, s, len, out, out_len, bad_at);
 }
 
 int fy_groupkey_label_name_ok(const char *p, size_t n)

@@ -6,6 +6,8 @@
  */
 #include "webconfig.h"
 
+#include "base64.h"
+
 #include <assert.h>
 #include <crypt.h>
 #include <errno.h>
@@ -1589,62 +1591,6 @@ const fy_webcfg_header_t fy_webcfg_401_headers[3] = {
     {"X-Content-Type-Options", "nosniff"},
 };
 
-static int b64val(unsigned char c)
-{
-    if (c >= 'A' && c <= 'Z')
-        return c - 'A';
-    if (c >= 'a' && c <= 'z')
-        return c - 'a' + 26;
-    if (c >= '0' && c <= '9')
-        return c - '0' + 52;
-    if (c == '+')
-        return 62;
-    if (c == '/')
-        return 63;
-    return -1;
-}
-
-/* base64.StdEncoding.DecodeString: padding required, CR and LF skipped anywhere, unused low bits not checked. */
-static long b64_decode(const char *in, size_t len, unsigned char *out)
-{
-    unsigned acc = 0;
-    int nbits = 0, ngroup = 0, pad = 0;
-    size_t o = 0;
-    for (size_t i = 0; i < len; i++) {
-        unsigned char c = (unsigned char)in[i];
-        if (c == '\r' || c == '\n')
-            continue;
-        if (c == '=') {
-            /* padding only in positions 3 and 4 of a group, and nothing but more padding/newlines after it */
-            if (ngroup < 2)
-                return -1;
-            pad++;
-            ngroup++;
-            if (ngroup == 4) {
-                for (size_t j = i + 1; j < len; j++)
-                    if (in[j] != '\r' && in[j] != '\n')
-                        return -1;
-                return (pad == 1 || pad == 2) ? (long)o : -1;
-            }
-            continue;
-        }
-        if (pad)
-            return -1;
-        int v = b64val(c);
-        if (v < 0)
-            return -1;
-        acc = (acc << 6) | (unsigned)v;
-        nbits += 6;
-        if (nbits >= 8) {
-            nbits -= 8;
-            out[o++] = (unsigned char)(acc >> nbits);
-        }
-        ngroup = (ngroup + 1) % 4;
-    }
-    if (pad || ngroup != 0)
-        return -1;
-    return (long)o;
-}
 
 /* The caches' key: a salted SHA-256 of (user name, stored hash, password); for a user that does not exist, the name
  * asked for and no hash. */
@@ -1767,8 +1713,8 @@ fy_auth_result_t fy_webcfg_auth_begin(fy_webcfg_t *cfg, const char *authorizatio
     buf = malloc(len + 1);
     if (!buf)
         return FY_AUTH_DENY;
-    long n = b64_decode(authorization + 6, len - 6, buf);
-    if (n < 0)
+    size_t n, bad_at;
+    if (fy_base64_decode(FY_BASE64_STD, authorization + 6, len - 6, (char *)buf, &n, &bad_at) != 0)
         goto out;
     unsigned char *colon = memchr(buf, ':', (size_t)n);
     if (!colon)
