@@ -4,6 +4,7 @@
  * the labels remainder, as the router hands them over. On success the labels are unique, sorted bytewise, include
  * "job", have valid names, and point into the input or the scratch buffer; on failure the message fits its buffer.
  */
+#include "../src/common/base64.c"
 #include "../src/http/groupkey.c"
 
 #include <stdint.h>

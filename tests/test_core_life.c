@@ -1,5 +1,5 @@
 /*
- * test_server_beyond.c: src/beyond.c: the X-Ferry-TTL / X-Ferry-Interval values, the bulk-delete query (match[]
+ * test_core_life.c: src/beyond.c: the X-Ferry-TTL / X-Ferry-Interval values, the bulk-delete query (match[]
  * selectors, older_than) and its matching, and the liveness families a scrape adds (docs/beyond-pushgateway.md).
  */
 #define _GNU_SOURCE /* the included src/flags.c uses CPU_ALLOC; it must come before any system header */

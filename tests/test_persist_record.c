@@ -1,5 +1,5 @@
 /*
- * test_record.c: the write-ahead log's record codec (src/record.h): every kind round-trips; every truncation of a
+ * test_persist_record.c: the write-ahead log's record codec (src/record.h): every kind round-trips; every truncation of a
  * valid record and every single-byte flip decodes either to an error or to a well-formed change (never reads out of
  * bounds: ASan runs this too); records written before the change path (hand-made here) still decode.
  */

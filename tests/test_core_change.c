@@ -1,5 +1,5 @@
 /*
- * test_change.c: the change path (src/change.h) without HTTP: a change in, a result and the observers' calls out.
+ * test_core_change.c: the change path (src/change.h) without HTTP: a change in, a result and the observers' calls out.
  * Tables of (change, expected status and message, what each observer must have seen, what the store then holds).
  */
 #define _GNU_SOURCE

@@ -1,5 +1,5 @@
 /*
- * test_server_negotiate.c: scrape content negotiation (spec 7.5, 7.6, E18): Accept -> text / delimited protobuf /
+ * test_http_negotiate.c: scrape content negotiation (spec 7.5, 7.6, E18): Accept -> text / delimited protobuf /
  * OpenMetrics as prometheus/common expfmt.Negotiate decides with goautoneg's parser, and 1.5.1's Accept-Encoding
  * gzip rule (client_golang 1.14 gzipAccepted: q ignored, exact lower-case token).
  */

@@ -1,5 +1,5 @@
 /*
- * test_gobimport.c: reading Pushgateway 1.5.1 persistence files (spec 9.3) with fy_gob_import.
+ * test_persist_gobimport.c: reading Pushgateway 1.5.1 persistence files (spec 9.3) with fy_gob_import.
  *
  * - Fixtures written by the real Pushgateway (tests/fixtures/gob/make-fixtures.sh) import to exactly what that
  *   Pushgateway's /api/v1/metrics showed before it was stopped (NAME.expect, flattened from NAME.json): the groups

@@ -1,5 +1,5 @@
 /*
- * test_server_push.c: a push body through fy_push_apply (src/push.c): format dispatch, the growable parser arena,
+ * test_core_push.c: a push body through fy_push_apply (src/push.c): format dispatch, the growable parser arena,
  * the per-push limits (--push.max-series-per-push, --push.max-label-value-length), the store's answers as HTTP
  * status and text (spec 5.1, 5.6), and --push.disable-consistency-check.
  */

@@ -1,5 +1,5 @@
 /*
- * test_server_ui.c: the web UI page (src/ui.c, spec 11): HTML escaping of everything pushed, delete URLs that the
+ * test_http_ui.c: the web UI page (src/ui.c, spec 11): HTML escaping of everything pushed, delete URLs that the
  * router decodes back to the group (job@base64, label@base64 with '='), paging and filter, "Last push failed!",
  * the delete-all button, the page arithmetic, huge groups cut to FY_UI_GROUP_LABELS with a notice, the page in parts
  * equal to the whole, and the cost of a page over a large store.

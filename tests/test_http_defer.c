@@ -1,5 +1,5 @@
 /*
- * test_defer.c: the bookkeeping of deferred answers (src/defer.c): which parked requests a release mark decides, in
+ * test_http_defer.c: the bookkeeping of deferred answers (src/defer.c): which parked requests a release mark decides, in
  * what order, removal of a request whose client went away, and the mark itself (grows only, a failure sticks, read
  * consistently while other threads raise it).
  */

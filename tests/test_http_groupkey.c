@@ -1,5 +1,5 @@
 /*
- * test_server_groupkey.c: grouping keys from push/delete URLs (spec section 4, edge cases 3-5, E04-E06, E29, E30).
+ * test_http_groupkey.c: grouping keys from push/delete URLs (spec section 4, edge cases 3-5, E04-E06, E29, E30).
  * Each row: the router's parameters (decoded job, job@base64 or not, decoded labels remainder), then the expected
  * labels as "name=value;..." sorted by name, or the exact 400 message.
  */

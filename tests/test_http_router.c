@@ -1,5 +1,5 @@
 /*
- * test_server_router.c: dispatch table checked against the 1.5.1 binary (E05, E22, E23, E26, E27, E30):
+ * test_http_router.c: dispatch table checked against the 1.5.1 binary (E05, E22, E23, E26, E27, E30):
  * (prefix, method, target) -> status-ish outcome and Location / Allow / handler.
  */
 #include <stdlib.h>

@@ -1,5 +1,5 @@
 /*
- * test_webconfig.c: --web.config.file (src/webconfig.c): what is accepted and how it decodes, every rejection with
+ * test_http_webconfig.c: --web.config.file (src/webconfig.c): what is accepted and how it decodes, every rejection with
  * the reference's exact error text, bcrypt verification, the auth cache, the unknown-user path, and the SSL_CTX
  * (a real handshake over a BIO pair, ALPN, certificate reload). Fixtures: tests/fixtures/webconfig (test-only keys).
  */

@@ -1,5 +1,5 @@
 /*
- * test_server_cli.c: the pure half of `ferry push` / `ferry run` (src/cli.c): argument parsing and its error messages,
+ * test_cli.c: the pure half of `ferry push` / `ferry run` (src/cli.c): argument parsing and its error messages,
  * grouping-key URLs with the @base64 form (checked against the server's own parser, src/groupkey.c, so the two can
  * never disagree), the retry and exit-code policy, and the exposition of a run's outcome.
  */

@@ -1,5 +1,5 @@
 /*
- * test_server_flags.c: kingpin behaviour of the command line as 1.5.1 shows it, Go durations, and the status map.
+ * test_common_flags.c: kingpin behaviour of the command line as 1.5.1 shows it, Go durations, and the status map.
  */
 #define _GNU_SOURCE /* the included src/flags.c uses CPU_ALLOC; it must come before any system header */
 #include <stdlib.h>

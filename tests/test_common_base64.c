@@ -1,5 +1,5 @@
 /*
- * test_base64.c: src/common/base64.c against encoding/base64's behaviour (Go 1.19): decoded bytes, and the offset of
+ * test_common_base64.c: src/common/base64.c against encoding/base64's behaviour (Go 1.19): decoded bytes, and the offset of
  * CorruptInputError, for the two encodings the reference uses.
  */
 #include <stdarg.h>

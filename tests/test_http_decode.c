@@ -1,5 +1,5 @@
 /*
- * test_server_decode.c: Content-Type -> body format (spec 6.1, edge case 12) and Content-Encoding decoding (gzip
+ * test_http_decode.c: Content-Type -> body format (spec 6.1, edge case 12) and Content-Encoding decoding (gzip
  * members with Go's error texts, snappy framing with CRC-32C, the decoded-size cap).
  */
 #include <stdlib.h>

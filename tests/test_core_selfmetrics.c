@@ -1,5 +1,5 @@
 /*
- * test_server_selfmetrics.c: the gateway's own metrics (src/selfmetrics.c, spec 2.5, E01, E03): the method label,
+ * test_core_selfmetrics.c: the gateway's own metrics (src/selfmetrics.c, spec 2.5, E01, E03): the method label,
  * request counters summed over threads and sorted by label values, the push summaries (only observed methods,
  * quantiles over the window with client_golang's rank rule, NaN for an empty window), limit counters, durable
  * mode's log families, and the collected body: families sorted by name with the Pushgateway 1.5.1 HELP texts.
