@@ -88,21 +88,14 @@ static int apply_push(fy_core_t *core, const fy_change_t *c, fy_push_arena_t *ar
     fy_push_outcome_t o;
     fy_push_apply_life(core->store, arena, &core->limits, c->post ? FY_STORE_POST : FY_STORE_PUT, c->labels, c->nlabels,
                        c->body, c->body_len, c->format, c->life, c->now_ns, &o);
+    /* the outcome's message (static, or NUL-terminated in its buffer) becomes the result's, buffer and all */
     r->status = o.status;
     r->limit = o.limit;
     r->log_failure = o.log_failure;
-    if (o.msg_len != 0) {
-        if ((r->buf = malloc(o.msg_len + 1)) != NULL) {
-            memcpy(r->buf, o.msg, o.msg_len);
-            r->buf[o.msg_len] = '\0';
-            r->msg = r->buf;
-            r->msg_len = o.msg_len;
-        } else {
-            set_msg(r, 500, "out of memory");
-        }
-    }
+    r->msg = o.msg;
+    r->msg_len = o.msg_len;
+    r->buf = o.buf;
     int changed = o.store_rc != 1; /* every push that reached the store changed it: a refused one sets its failure time */
-    fy_push_outcome_free(&o);
     if (r->limit >= 0 && core->stats != NULL)
         fy_selfstats_limit(core->stats, (fy_limit_t)r->limit);
     return changed;

@@ -189,36 +189,33 @@ fy_result_t fy_http_push(void *ctx, const fy_push_t *p)
     return a;
 }
 
+/* Applies a delete or a wipe and answers it, at once or once durable (FY_DEFERRED). */
+static fy_result_t run(fy_app_t *app, const fy_change_t *c, h2o_mem_pool_t *pool, const char *what)
+{
+    fy_change_result_t r;
+    fy_core_apply(&app->core, c, NULL, &r);
+    fy_result_t a = answer(app, &r, pool, what);
+    uint64_t seq = r.seq;
+    fy_change_result_free(&r);
+    if (seq != 0 && durable(app, seq, &a, what, pool) != NULL)
+        return FY_DEFERRED;
+    return a;
+}
+
 fy_result_t fy_http_delete(void *ctx, const fy_gk_label_t *labels, size_t nlabels, h2o_mem_pool_t *pool)
 {
     fy_http_t *h = ctx;
-    fy_app_t *app = h->app;
     fy_store_label_t *gk = h2o_mem_alloc_pool(pool, sizeof(*gk) * (nlabels ? nlabels : 1));
     to_store_labels(labels, nlabels, gk);
     fy_change_t c = {.kind = FY_CHANGE_DELETE, .origin = FY_ORIGIN_CLIENT, .now_ns = fy_now_ns(), .labels = gk, .nlabels = nlabels};
-    fy_change_result_t r;
-    fy_core_apply(&app->core, &c, NULL, &r);
-    fy_result_t a = answer(app, &r, pool, "deletion");
-    uint64_t seq = r.seq;
-    fy_change_result_free(&r);
-    if (seq != 0 && durable(app, seq, &a, "deletion", pool) != NULL)
-        return FY_DEFERRED;
-    return a;
+    return run(h->app, &c, pool, "deletion");
 }
 
 fy_result_t fy_http_wipe(void *ctx, h2o_mem_pool_t *pool)
 {
     fy_http_t *h = ctx;
-    fy_app_t *app = h->app;
     fy_change_t c = {.kind = FY_CHANGE_WIPE, .origin = FY_ORIGIN_CLIENT, .now_ns = fy_now_ns()};
-    fy_change_result_t r;
-    fy_core_apply(&app->core, &c, NULL, &r);
-    fy_result_t a = answer(app, &r, pool, "wipe");
-    uint64_t seq = r.seq;
-    fy_change_result_free(&r);
-    if (seq != 0 && durable(app, seq, &a, "wipe", pool) != NULL)
-        return FY_DEFERRED;
-    return a;
+    return run(h->app, &c, pool, "wipe");
 }
 
 /* DELETE P/api/v1/admin/groups?match[]=...&older_than=...: one request, one JSON answer with the count. */
