@@ -10,8 +10,8 @@
 #include <stdatomic.h>
 #include <time.h>
 
-#include "../src/crc32c.c"
-#include "../src/persist_log.c"
+#include "../src/common/crc32c.c"
+#include "../src/persist/persist_log.c"
 #include "../tests/log_notes.h"
 
 /* writer mode: the notifications, as the server's release mark */

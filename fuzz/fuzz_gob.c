@@ -7,7 +7,7 @@
  */
 #include "fy_parse.h"
 
-#include "../src/gobimport.c"
+#include "../src/persist/gobimport.c"
 
 #include <stdint.h>
 #include <stdlib.h>

@@ -139,7 +139,7 @@ static void qput(qbuf_t *q, const char *s, size_t n)
 static void quote_into(qbuf_t *q, const char *s, size_t n, char quote)
 {
     static const char hex[] = "0123456789abcdef";
-    const unsigned char *p = (const unsigned char *)s, *end = p + n;
+    const unsigned char *p = (const unsigned char *)s, *end = n != 0 ? p + n : p; /* s may be NULL when n is 0 */
     qput(q, &quote, 1);
     while (p < end && !q->full) {
         uint32_t r;
@@ -319,4 +319,15 @@ size_t fy_unescape(fy_str_t s, fy_esc_t esc, char *out)
         p = bs + 2;
     }
     return n;
+}
+
+/* The public names of the two helpers (fy_parse.h), for the store and the server. */
+size_t fy_go_quote(const char *s, size_t n, char *out, size_t cap)
+{
+    return fy__go_quote(s, n, out, cap);
+}
+
+int fy_utf8_valid(const char *s, size_t n)
+{
+    return fy__utf8_valid(s, n);
 }

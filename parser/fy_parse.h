@@ -148,6 +148,13 @@ size_t fy_unescaped_len(fy_str_t s, fy_esc_t esc);
 /** Writes s with the escapes of kind esc undone to out (room for fy_unescaped_len bytes); returns the length. */
 size_t fy_unescape(fy_str_t s, fy_esc_t esc, char *out);
 
+/** Go's strconv.Quote of s into out (cap bytes including the NUL), cut with "..." when it does not fit, as the
+ * reference quotes values in its error messages. Returns the length written. */
+size_t fy_go_quote(const char *s, size_t n, char *out, size_t cap);
+
+/** Whether s is valid UTF-8 as Go's utf8.ValidString decides it. */
+int fy_utf8_valid(const char *s, size_t n);
+
 #ifdef __cplusplus
 }
 #endif

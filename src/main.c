@@ -12,7 +12,8 @@
 #include "cli.h"
 #include "flags.h"
 #include "groupkey.h"
-#include "handlers.h"
+#include "app.h"
+#include "endpoints.h"
 #include "log.h"
 #include "server.h"
 #include "webconfig.h"
@@ -92,24 +93,29 @@ int main(int argc, char **argv)
     }
 
     static fy_app_t app;
+    static fy_http_t http;
     static char started[96];
     started_at(started, sizeof(started));
-    if (fy_app_init(&app, &flags, FY_VERSION, FY_REVISION, started) != 0) {
+    if (fy_app_init(&app, &flags, FY_VERSION, FY_REVISION) != 0 ||
+        fy_http_init(&http, &app, FY_VERSION, FY_REVISION, started) != 0) {
         fy_log_error("msg", "could not set up the store", "err", "out of memory");
         return 1;
     }
-    fy_handlers_t handlers = fy_app_handlers(&app);
+    app.set_ready = fy_server_set_ready;
+    app.durable = fy_server_release;
+    fy_handlers_t handlers = fy_http_handlers(&http);
     /* The loader and snapshot threads must not take SIGINT/SIGTERM: the server's sigwait thread does. */
     sigset_t sigs;
     sigemptyset(&sigs);
     sigaddset(&sigs, SIGINT);
     sigaddset(&sigs, SIGTERM);
     pthread_sigmask(SIG_BLOCK, &sigs, NULL);
-    if (fy_app_start_persistence(&app) != 0) {
+    if (fy_app_start(&app) != 0) {
         fy_log_error("msg", "could not start loading the persistence file");
         return 1;
     }
     int rc = fy_server_run(&flags, &handlers, webcfg);
+    fy_http_dispose(&http);
     fy_app_dispose(&app);
     if (webcfg != NULL)
         fy_webcfg_free(webcfg);

@@ -10,7 +10,7 @@
 #include <pthread.h>
 #include <stdint.h>
 
-#include "../src/persist_log.h"
+#include "../src/persist/persist_log.h"
 
 typedef struct {
     pthread_mutex_t mu;

@@ -7,8 +7,8 @@
  */
 #include "persist_testlib.h"
 
-#include "../src/crc32c.c"
-#include "../src/persist_log.c"
+#include "../src/common/crc32c.c"
+#include "../src/persist/persist_log.c"
 #include "log_notes.h"
 
 static char *D;

@@ -11,8 +11,8 @@
 #include <stdatomic.h>
 #include <time.h>
 
-#include "../src/crc32c.c"
-#include "../src/persist_log.c"
+#include "../src/common/crc32c.c"
+#include "../src/persist/persist_log.c"
 #include "log_notes.h"
 
 #define PER_THREAD 400

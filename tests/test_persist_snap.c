@@ -5,9 +5,9 @@
  */
 #include "persist_testlib.h"
 
-#include "../src/crc32c.c"
-#include "../src/persist_log.c"
-#include "../src/persist_snap.c"
+#include "../src/common/crc32c.c"
+#include "../src/persist/persist_log.c"
+#include "../src/persist/persist_snap.c"
 
 static char *D;
 static char P[4200];

@@ -1,0 +1,672 @@
+/*
+ * persist.c: the periodic snapshot of the store and its loading at start-up (see persist.h).
+ *
+ * Record layout (little-endian), one per group:
+ *   u8 version (1)
+ *   u32 nlabels, then per grouping label: u32 len, name, u32 len, value
+ *   i64 push_ns, push_stamp_ns, fail_ns, fail_stamp_ns; u32 origin
+ *   version 2 only: i64 ttl_ns, i64 interval_ns (the group's declared lifetime, fy_store_life_t's encoding)
+ *   u32 nfamilies, then per family: i64 stamp_ns, u32 len, MetricFamily bytes (not delimited)
+ * Series carry their sanitised labels; restoring them with a PUT of the same grouping key is idempotent.
+ */
+#include "persist.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "fy_parse.h"
+#include "fy_pb.h"
+#include "gobimport.h"
+#include "le.h"
+#include "log.h"
+#include "persist_log.h"
+#include "persist_snap.h"
+
+#define REC_VERSION 1
+/* A group that declared a TTL or an expected interval (docs/beyond-pushgateway.md) is written as version 2; every
+ * other group stays version 1, so files written without the feature are unchanged and older Ferries read them. */
+#define REC_VERSION_LIFE 2
+
+/* ------------------------------------------------------------------------------------------------------------- */
+/* Growable byte buffer for one record. */
+
+typedef struct {
+    char *p;
+    size_t n, cap;
+    int oom;
+} rbuf_t;
+
+static void rb_add(rbuf_t *b, const void *p, size_t n)
+{
+    if (b->oom)
+        return;
+    if (b->n + n > b->cap) {
+        size_t cap = b->cap ? b->cap : 4096;
+        while (cap < b->n + n)
+            cap *= 2;
+        char *q = realloc(b->p, cap);
+        if (q == NULL) {
+            b->oom = 1;
+            return;
+        }
+        b->p = q;
+        b->cap = cap;
+    }
+    memcpy(b->p + b->n, p, n);
+    b->n += n;
+}
+
+static void rb_u32(rbuf_t *b, uint32_t v)
+{
+    uint8_t x[4];
+    fy_put_le32(x, v);
+    rb_add(b, x, 4);
+}
+
+static void rb_i64(rbuf_t *b, int64_t v)
+{
+    uint8_t x[8];
+    fy_put_le64(x, (uint64_t)v);
+    rb_add(b, x, 8);
+}
+
+static void rb_str(rbuf_t *b, fy_str_t s)
+{
+    rb_u32(b, (uint32_t)s.len);
+    rb_add(b, s.ptr, s.len);
+}
+
+/* One family as io.prometheus.client.MetricFamily, into w (the caller retries with a bigger buffer on overflow). */
+static void encode_family(fy_pb_writer_t *w, const fy_store_family_view_t *f)
+{
+    fy_pb_put_bytes(w, 1, f->name.ptr, f->name.len);
+    if (f->has_help)
+        fy_pb_put_bytes(w, 2, f->help.ptr, f->help.len);
+    fy_pb_put_uint64(w, 3, f->type);
+    for (uint32_t i = 0; i < f->nseries; i++) {
+        const fy_store_series_view_t *s = &f->series[i];
+        size_t m = fy_pb_begin(w, 4);
+        for (uint32_t k = 0; k < s->nlabels; k++) {
+            size_t l = fy_pb_begin(w, 1);
+            fy_pb_put_bytes(w, 1, s->labels[k].name.ptr, s->labels[k].name.len);
+            fy_pb_put_bytes(w, 2, s->labels[k].value.ptr, s->labels[k].value.len);
+            fy_pb_end(w, l);
+        }
+        switch (f->type) {
+        case FY_TYPE_SUMMARY: {
+            size_t v = fy_pb_begin(w, 4);
+            fy_pb_put_uint64(w, 1, s->count);
+            fy_pb_put_double(w, 2, s->value);
+            for (uint32_t k = 0; k < s->npoints; k++) {
+                size_t q = fy_pb_begin(w, 3);
+                fy_pb_put_double(w, 1, s->points[k].key);
+                fy_pb_put_double(w, 2, s->points[k].value);
+                fy_pb_end(w, q);
+            }
+            fy_pb_end(w, v);
+            break;
+        }
+        case FY_TYPE_HISTOGRAM:
+        case FY_TYPE_GAUGE_HISTOGRAM:
+            if (s->pb_histogram.len != 0) {
+                /* native or float histogram: the pushed message, verbatim */
+                fy_pb_put_bytes(w, 7, s->pb_histogram.ptr, s->pb_histogram.len);
+            } else {
+                size_t v = fy_pb_begin(w, 7);
+                fy_pb_put_uint64(w, 1, s->count);
+                fy_pb_put_double(w, 2, s->value);
+                for (uint32_t k = 0; k < s->npoints; k++) {
+                    size_t q = fy_pb_begin(w, 3);
+                    fy_pb_put_uint64(w, 1, s->points[k].count);
+                    fy_pb_put_double(w, 2, s->points[k].key);
+                    fy_pb_end(w, q);
+                }
+                fy_pb_end(w, v);
+            }
+            break;
+        default: {
+            uint32_t field = f->type == FY_TYPE_GAUGE ? 2 : f->type == FY_TYPE_COUNTER ? 3 : 5;
+            size_t v = fy_pb_begin(w, field);
+            fy_pb_put_double(w, 1, s->value);
+            fy_pb_end(w, v);
+        }
+        }
+        fy_pb_end(w, m);
+    }
+}
+
+typedef struct {
+    fy_store_t *store;
+    fy_snap_writer_t *w;
+    rbuf_t rec;
+    char *pb;
+    size_t pbcap;
+    int failed;
+    uint64_t groups;
+} fill_t;
+
+static int encode_group(void *ctx, const fy_store_group_view_t *g)
+{
+    fill_t *F = ctx;
+    rbuf_t *b = &F->rec;
+    b->n = 0;
+    int has_life = g->life.ttl_ns != 0 || g->life.interval_ns != 0;
+    unsigned char ver = has_life ? REC_VERSION_LIFE : REC_VERSION;
+    rb_add(b, &ver, 1);
+    rb_u32(b, g->nlabels);
+    for (uint32_t i = 0; i < g->nlabels; i++) {
+        rb_str(b, g->labels[i].name);
+        rb_str(b, g->labels[i].value);
+    }
+    rb_i64(b, g->push_ns);
+    rb_i64(b, g->push_stamp_ns);
+    rb_i64(b, g->fail_ns);
+    rb_i64(b, g->fail_stamp_ns);
+    rb_u32(b, g->origin);
+    if (has_life) {
+        rb_i64(b, g->life.ttl_ns);
+        rb_i64(b, g->life.interval_ns);
+    }
+    rb_u32(b, g->nfamilies);
+    for (uint32_t i = 0; i < g->nfamilies; i++) {
+        fy_pb_writer_t w;
+        for (;;) {
+            if (F->pb == NULL) {
+                F->pbcap = 64 << 10;
+                if ((F->pb = malloc(F->pbcap)) == NULL)
+                    return F->failed = 1;
+            }
+            fy_pb_writer_init(&w, F->pb, F->pbcap);
+            encode_family(&w, &g->families[i]);
+            if (!w.overflow)
+                break;
+            char *q = realloc(F->pb, F->pbcap * 2);
+            if (q == NULL)
+                return F->failed = 1;
+            F->pb = q;
+            F->pbcap *= 2;
+        }
+        rb_i64(b, g->families[i].stamp_ns);
+        rb_u32(b, (uint32_t)w.len);
+        rb_add(b, F->pb, w.len);
+    }
+    if (b->oom)
+        return F->failed = 1;
+    /* The iteration holds the group's shard lock: the record is only copied into the snapshot writer here. */
+    if (fy_snap_put(F->w, b->p, b->n) != 0)
+        return F->failed = 1;
+    F->groups++;
+    return 0;
+}
+
+static int fill(void *ctx, fy_snap_writer_t *w)
+{
+    fill_t *F = ctx;
+    F->w = w;
+    int rc = fy_store_foreach_group(F->store, encode_group, F);
+    return rc != 0 || F->failed ? -1 : 0;
+}
+
+int fy_persist_write(fy_persist_t *p, char *err, size_t errlen)
+{
+    fill_t F;
+    memset(&F, 0, sizeof(F));
+    F.store = p->store;
+    uint64_t changes = atomic_load_explicit(&p->changes, memory_order_relaxed);
+    uint64_t seq = 0;
+    if (p->log != NULL) {
+        /* Every record up to seq has been applied (apply and submit happen under order). The snapshot may also hold
+         * later changes: replaying those on top is harmless, as a push, delete or wipe with its recorded time
+         * leaves the same state when applied again. */
+        fy_log_stats_t st;
+        pthread_mutex_lock(p->order);
+        fy_log_get_stats(p->log, &st);
+        pthread_mutex_unlock(p->order);
+        seq = st.last_seq;
+        if (fy_log_rotate(p->log, NULL) != 0) {
+            snprintf(err, errlen, "%s: could not rotate the write-ahead log: %s", p->path, strerror(errno));
+            return -1;
+        }
+    }
+    fy_snap_info_t info;
+    int rc = fy_snap_write(p->path, seq, fill, &F, &info, err, errlen);
+    if (rc != 0 && F.failed && err[0] == '\0')
+        snprintf(err, errlen, "%s: out of memory while encoding the snapshot", p->path);
+    free(F.rec.p);
+    free(F.pb);
+    if (rc == 0)
+        p->saved_changes = changes;
+    if (rc == 0 && p->log != NULL && fy_log_truncate_before(p->log, seq + 1) < 0) {
+        /* the snapshot is good; the old segments are only replayed (harmlessly) and removed next time */
+        fy_log_error("msg", "could not remove write-ahead log segments covered by the snapshot", "file", p->path, "err",
+                     strerror(errno));
+    }
+    return rc;
+}
+
+/* ------------------------------------------------------------------------------------------------------------- */
+/* Loading. */
+
+typedef struct {
+    const unsigned char *p, *end;
+    int bad;
+} rd_t;
+
+static uint32_t rd_u32(rd_t *r)
+{
+    if (r->end - r->p < 4) {
+        r->bad = 1;
+        return 0;
+    }
+    uint32_t v = fy_get_le32(r->p);
+    r->p += 4;
+    return v;
+}
+
+static int64_t rd_i64(rd_t *r)
+{
+    if (r->end - r->p < 8) {
+        r->bad = 1;
+        return 0;
+    }
+    uint64_t v = fy_get_le64(r->p);
+    r->p += 8;
+    return (int64_t)v;
+}
+
+static fy_str_t rd_bytes(rd_t *r, size_t n)
+{
+    if ((size_t)(r->end - r->p) < n) {
+        r->bad = 1;
+        return fy_str("", 0);
+    }
+    fy_str_t s = fy_str((const char *)r->p, n);
+    r->p += n;
+    return s;
+}
+
+typedef struct {
+    fy_persist_t *p;
+    uint64_t groups, failed;
+    char *err;
+    size_t errlen;
+} load_t;
+
+/* Restores one group record: PUT its families, then set its times. A record that does not decode is an error (the
+ * snapshot's checksums passed, so it is a bug or a version mismatch, never silently skipped). */
+static int load_group(void *ctx, const void *payload, size_t len)
+{
+    load_t *L = ctx;
+    rd_t r = {payload, (const unsigned char *)payload + len, 0};
+    int rc = -1;
+    fy_store_label_t *gk = NULL;
+    char *delim = NULL, *arena = NULL;
+    fy_str_t *names = NULL;
+    int64_t *stamps = NULL;
+    fy_str_t ver = rd_bytes(&r, 1);
+    if (r.bad || (ver.ptr[0] != REC_VERSION && ver.ptr[0] != REC_VERSION_LIFE)) {
+        snprintf(L->err, L->errlen, "%s: group record %llu has version %d, this Ferry reads %d and %d", L->p->path,
+                 (unsigned long long)L->groups, r.bad ? -1 : ver.ptr[0], REC_VERSION, REC_VERSION_LIFE);
+        return -1;
+    }
+    uint32_t nl = rd_u32(&r);
+    if (r.bad || nl > len)
+        goto Bad;
+    gk = calloc(nl ? nl : 1, sizeof(*gk));
+    if (gk == NULL)
+        goto Bad;
+    for (uint32_t i = 0; i < nl && !r.bad; i++) {
+        gk[i].name = rd_bytes(&r, rd_u32(&r));
+        gk[i].value = rd_bytes(&r, rd_u32(&r));
+    }
+    fy_store_times_t t;
+    memset(&t, 0, sizeof(t));
+    t.push_ns = rd_i64(&r);
+    t.push_stamp_ns = rd_i64(&r);
+    t.fail_ns = rd_i64(&r);
+    t.fail_stamp_ns = rd_i64(&r);
+    t.origin = rd_u32(&r);
+    if (ver.ptr[0] == REC_VERSION_LIFE) {
+        t.life.ttl_ns = rd_i64(&r);
+        t.life.interval_ns = rd_i64(&r);
+    }
+    uint32_t nf = rd_u32(&r);
+    if (r.bad || nf > len)
+        goto Bad;
+    /* The families become one delimited protobuf body: varint length + message each. */
+    delim = malloc(len + 10 * (size_t)nf + 1);
+    names = calloc(nf ? nf : 1, sizeof(*names));
+    stamps = calloc(nf ? nf : 1, sizeof(*stamps));
+    if (delim == NULL || names == NULL || stamps == NULL)
+        goto Bad;
+    fy_pb_writer_t w;
+    fy_pb_writer_init(&w, delim, len + 10 * (size_t)nf + 1);
+    for (uint32_t i = 0; i < nf && !r.bad; i++) {
+        stamps[i] = rd_i64(&r);
+        fy_str_t pb = rd_bytes(&r, rd_u32(&r));
+        fy_pb_put_varint(&w, pb.len);
+        fy_pb_put_raw(&w, pb.ptr, pb.len);
+    }
+    if (r.bad || w.overflow || r.p != r.end)
+        goto Bad;
+    size_t acap = fy_parse_arena_hint(w.len);
+    arena = malloc(acap);
+    if (arena == NULL)
+        goto Bad;
+    fy_arena_t a;
+    fy_arena_init(&a, arena, acap);
+    fy_body_t body;
+    fy_parse_error_t perr;
+    if (fy_parse_protobuf(w.buf, w.len, &a, &body, &perr) != FY_OK) {
+        snprintf(L->err, L->errlen, "%s: group record %llu: %s", L->p->path, (unsigned long long)L->groups, perr.msg);
+        goto Exit;
+    }
+    for (uint32_t i = 0; i < body.nfamilies && i < nf; i++)
+        names[i] = body.families[i].name;
+    fy_change_restore_t rs = {&body, t, names, stamps, body.nfamilies < nf ? body.nfamilies : nf};
+    fy_change_t c;
+    memset(&c, 0, sizeof(c));
+    c.kind = FY_CHANGE_RESTORE;
+    c.origin = FY_ORIGIN_SNAPSHOT;
+    c.now_ns = t.push_stamp_ns ? t.push_stamp_ns : t.fail_stamp_ns;
+    c.labels = gk;
+    c.nlabels = nl;
+    c.restore = &rs;
+    fy_change_result_t res;
+    fy_core_apply(L->p->core, &c, NULL, &res);
+    if (res.status != 200) {
+        /* The data was consistent when it was saved; a limit lowered since, for instance, can refuse it. */
+        L->failed++;
+        fy_log_error("msg", "could not restore a persisted group", "file", L->p->path, "err", res.msg); /* NUL-ended */
+        fy_change_result_free(&res);
+        rc = 0;
+        goto Exit;
+    }
+    fy_change_result_free(&res);
+    L->groups++;
+    rc = 0;
+    goto Exit;
+Bad:
+    snprintf(L->err, L->errlen, "%s: group record %llu is malformed", L->p->path, (unsigned long long)L->groups);
+Exit:
+    free(gk);
+    free(delim);
+    free(names);
+    free(stamps);
+    free(arena);
+    return rc;
+}
+
+/* ------------------------------------------------------------------------------------------------------------- */
+/* Importing a Pushgateway 1.5.1 persistence file (Go gob, spec section 9). */
+
+typedef struct {
+    fy_persist_t *p;
+    uint64_t groups;
+    char *err;
+    size_t errlen;
+} gob_load_t;
+
+static int gob_group(void *ctx, const fy_gob_group_t *g)
+{
+    gob_load_t *G = ctx;
+    int rc = -1;
+    size_t total = 0;
+    for (size_t i = 0; i < g->nfamilies; i++)
+        total += g->families[i].mf_len + 10;
+    fy_store_label_t *gk = calloc(g->nlabels ? g->nlabels : 1, sizeof(*gk));
+    char *delim = malloc(total + 1), *arena = NULL;
+    fy_str_t *names = calloc(g->nfamilies ? g->nfamilies : 1, sizeof(*names));
+    int64_t *stamps = calloc(g->nfamilies ? g->nfamilies : 1, sizeof(*stamps));
+    if (gk == NULL || delim == NULL || names == NULL || stamps == NULL) {
+        snprintf(G->err, G->errlen, "%s: out of memory importing a Pushgateway file", G->p->path);
+        goto Exit;
+    }
+    for (size_t i = 0; i < g->nlabels; i++) {
+        gk[i].name = fy_str(g->labels[i].name, g->labels[i].name_len);
+        gk[i].value = fy_str(g->labels[i].value, g->labels[i].value_len);
+    }
+    size_t n = 0;
+    for (size_t i = 0; i < g->nfamilies; i++) {
+        uint8_t pre[10];
+        size_t k = fy_gob_delimit_prefix(g->families[i].mf_len, pre);
+        memcpy(delim + n, pre, k);
+        memcpy(delim + n + k, g->families[i].mf, g->families[i].mf_len);
+        n += k + g->families[i].mf_len;
+    }
+    size_t acap = fy_parse_arena_hint(n);
+    if ((arena = malloc(acap)) == NULL) {
+        snprintf(G->err, G->errlen, "%s: out of memory importing a Pushgateway file", G->p->path);
+        goto Exit;
+    }
+    fy_arena_t a;
+    fy_arena_init(&a, arena, acap);
+    fy_body_t body;
+    fy_parse_error_t perr;
+    if (fy_parse_protobuf(delim, n, &a, &body, &perr) != FY_OK || body.nfamilies != g->nfamilies) {
+        snprintf(G->err, G->errlen, "%s: offset %zu: a stored MetricFamily does not decode: %s", G->p->path, g->offset,
+                 perr.msg[0] ? perr.msg : "family count mismatch");
+        goto Exit;
+    }
+    /* The two timestamp families carry the group's times; the store owns them, so they are not pushed. */
+    fy_store_times_t t;
+    memset(&t, 0, sizeof(t));
+    fy_family_t *fams = (fy_family_t *)body.families;
+    size_t keep = 0;
+    for (size_t i = 0; i < g->nfamilies; i++) {
+        const fy_gob_family_t *gf = &g->families[i];
+        if (!fy_str_eq_mem(fams[i].name, gf->name, gf->name_len)) {
+            snprintf(G->err, G->errlen, "%s: offset %zu: family stored under \"%.*s\" is named \"%.*s\"", G->p->path,
+                     gf->mf_offset, (int)gf->name_len, gf->name, (int)fams[i].name.len, fams[i].name.ptr);
+            goto Exit;
+        }
+        int64_t stamp = 0;
+        fy_gob_time_ns(gf, &stamp);
+        int is_push = fy_str_eq_mem(fams[i].name, FY_STRLIT("push_time_seconds"));
+        int is_fail = fy_str_eq_mem(fams[i].name, FY_STRLIT("push_failure_time_seconds"));
+        if (is_push || is_fail) {
+            int64_t v = fams[i].nseries ? (int64_t)(fams[i].series[0].value * 1e9) : 0;
+            if (is_push) {
+                t.push_ns = v;
+                t.push_stamp_ns = stamp;
+            } else {
+                t.fail_ns = v;
+                t.fail_stamp_ns = stamp;
+            }
+            continue;
+        }
+        fams[keep] = fams[i];
+        names[keep] = fams[i].name;
+        stamps[keep] = stamp;
+        keep++;
+    }
+    body.nfamilies = (uint32_t)keep;
+    fy_change_restore_t rs = {&body, t, names, stamps, keep};
+    fy_change_t c;
+    memset(&c, 0, sizeof(c));
+    c.kind = FY_CHANGE_RESTORE;
+    c.origin = FY_ORIGIN_SNAPSHOT;
+    c.now_ns = t.push_stamp_ns ? t.push_stamp_ns : t.fail_stamp_ns;
+    c.labels = gk;
+    c.nlabels = g->nlabels;
+    c.restore = &rs;
+    fy_change_result_t res;
+    fy_core_apply(G->p->core, &c, NULL, &res);
+    if (res.status != 200) {
+        snprintf(G->err, G->errlen, "%s: offset %zu: a stored group cannot be restored: %.*s", G->p->path, g->offset,
+                 (int)res.msg_len, res.msg);
+        fy_change_result_free(&res);
+        goto Exit;
+    }
+    fy_change_result_free(&res);
+    G->groups++;
+    rc = 0;
+Exit:
+    free(gk);
+    free(delim);
+    free(arena);
+    free(names);
+    free(stamps);
+    return rc;
+}
+
+/* Reads the whole file; returns 0, 1 if it does not exist, -1 with err set. */
+static int slurp(const char *path, char **buf, size_t *len, char *err, size_t errlen)
+{
+    FILE *f = fopen(path, "rb");
+    if (f == NULL) {
+        if (errno == ENOENT)
+            return 1;
+        snprintf(err, errlen, "%s: %s", path, strerror(errno));
+        return -1;
+    }
+    fseek(f, 0, SEEK_END);
+    long n = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    *buf = malloc(n > 0 ? (size_t)n : 1);
+    if (*buf == NULL || (n > 0 && fread(*buf, 1, (size_t)n, f) != (size_t)n)) {
+        snprintf(err, errlen, "%s: cannot read the file", path);
+        fclose(f);
+        free(*buf);
+        *buf = NULL;
+        return -1;
+    }
+    fclose(f);
+    *len = (size_t)n;
+    return 0;
+}
+
+/* If path holds a Pushgateway file, imports it and keeps the original beside it as <path>.pushgateway.bak.
+ * Returns 0 when imported, 1 when the file is not a Pushgateway file (or missing), -1 on error. */
+static int import_pushgateway(fy_persist_t *p, char *err, size_t errlen)
+{
+    char *buf = NULL;
+    size_t len = 0;
+    int rc = slurp(p->path, &buf, &len, err, errlen);
+    if (rc != 0)
+        return rc;
+    if (len >= 8 && memcmp(buf, "FERRYSNP", 8) == 0) {
+        free(buf);
+        return 1;
+    }
+    gob_load_t G = {p, 0, err, errlen};
+    fy_gob_error_t gerr;
+    err[0] = '\0';
+    rc = fy_gob_import(buf, len, gob_group, &G, &gerr);
+    free(buf);
+    if (rc != 0) {
+        if (err[0] == '\0')
+            snprintf(err, errlen, "%s: not a Ferry snapshot, and not a Pushgateway file either: %s", p->path, gerr.msg);
+        return -1;
+    }
+    p->loaded_groups = G.groups;
+    char bak[4096];
+    snprintf(bak, sizeof(bak), "%s.pushgateway.bak", p->path);
+    if (rename(p->path, bak) != 0) {
+        snprintf(err, errlen, "%s: imported, but cannot keep the original as %s: %s", p->path, bak, strerror(errno));
+        return -1;
+    }
+    fy_log_info("msg", "imported a Pushgateway persistence file; the original is kept", "file", p->path, "kept_as", bak);
+    /* Write Ferry's snapshot right away, so that the file at path is never missing. */
+    return fy_persist_write(p, err, errlen) == 0 ? 0 : -1;
+}
+
+static void log_removed(void *ctx, const char *file)
+{
+    (void)ctx;
+    fy_log_info("msg", "removed a temporary persistence file left by an interrupted write", "file", file);
+}
+
+int fy_persist_load(fy_persist_t *p, fy_core_t *core, const char *path, int64_t interval_ns, char *err, size_t errlen)
+{
+    memset(p, 0, sizeof(*p));
+    p->core = core;
+    p->store = core->store;
+    p->path = path;
+    p->interval_ns = interval_ns > 0 ? interval_ns : 1000000000;
+    pthread_mutex_init(&p->lock, NULL);
+    pthread_cond_init(&p->cond, NULL);
+    err[0] = '\0';
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    fy_snap_cleanup(path, log_removed, NULL);
+    load_t L = {p, 0, 0, err, errlen};
+    fy_snap_info_t info;
+    int rc = import_pushgateway(p, err, errlen);
+    if (rc <= 0) {
+        clock_gettime(CLOCK_MONOTONIC, &t1);
+        p->load_seconds = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
+        return rc;
+    }
+    memset(&info, 0, sizeof(info));
+    rc = fy_snap_read(path, load_group, &L, &info, err, errlen);
+    p->wal_seq = rc == 0 ? info.wal_seq : 0;
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    p->load_seconds = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
+    p->loaded_groups = L.groups;
+    if (rc == 1) {
+        err[0] = '\0';
+        return 0; /* no file yet */
+    }
+    return rc == 0 ? 0 : -1;
+}
+
+/* ------------------------------------------------------------------------------------------------------------- */
+/* The snapshot thread: wakes once per interval and writes if anything changed since the last snapshot. */
+
+static void *snapshot_loop(void *arg)
+{
+    fy_persist_t *p = arg;
+    pthread_mutex_lock(&p->lock);
+    while (!p->stop) {
+        struct timespec until;
+        clock_gettime(CLOCK_REALTIME, &until);
+        int64_t ns = until.tv_nsec + p->interval_ns % 1000000000;
+        until.tv_sec += (time_t)(p->interval_ns / 1000000000 + ns / 1000000000);
+        until.tv_nsec = (long)(ns % 1000000000);
+        pthread_cond_timedwait(&p->cond, &p->lock, &until);
+        if (p->stop)
+            break;
+        if (atomic_load_explicit(&p->changes, memory_order_relaxed) == p->saved_changes)
+            continue;
+        pthread_mutex_unlock(&p->lock);
+        char err[512];
+        if (fy_persist_write(p, err, sizeof(err)) == 0)
+            fy_log_info("msg", "metrics persisted", "file", p->path);
+        else
+            fy_log_error("msg", "error persisting metrics", "err", err);
+        pthread_mutex_lock(&p->lock);
+    }
+    pthread_mutex_unlock(&p->lock);
+    return NULL;
+}
+
+int fy_persist_start(fy_persist_t *p)
+{
+    if (pthread_create(&p->thread, NULL, snapshot_loop, p) != 0)
+        return -1;
+    p->running = 1;
+    return 0;
+}
+
+int fy_persist_stop(fy_persist_t *p)
+{
+    if (p->running) {
+        pthread_mutex_lock(&p->lock);
+        p->stop = 1;
+        pthread_cond_signal(&p->cond);
+        pthread_mutex_unlock(&p->lock);
+        pthread_join(p->thread, NULL);
+        p->running = 0;
+    }
+    char err[512];
+    int rc = fy_persist_write(p, err, sizeof(err));
+    if (rc != 0)
+        fy_log_error("msg", "problem shutting down metric storage", "err", err);
+    pthread_mutex_destroy(&p->lock);
+    pthread_cond_destroy(&p->cond);
+    return rc;
+}

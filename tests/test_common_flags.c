@@ -1,0 +1,168 @@
+/*
+ * test_common_flags.c: kingpin behaviour of the command line as 1.5.1 shows it, Go durations, and the status map.
+ */
+#define _GNU_SOURCE /* the included src/flags.c uses CPU_ALLOC; it must come before any system header */
+#include <stdlib.h>
+#include <string.h>
+
+#include "testutil.h"
+
+#include "../src/common/flags.c"
+
+typedef struct {
+    const char *args[6];
+    const char *err; /* NULL: parses */
+    const char *note;
+} fl_case_t;
+
+static const fl_case_t cases[] = {
+    {{"--bogus"}, "unknown long flag '--bogus'", "unknown flag"},
+    {{"-x"}, "unknown short flag '-x'", "unknown short flag"},
+    {{"--log.level=x"}, "unrecognized log level \"x\"", "bad level"},
+    {{"--log.format=JSON"}, "unrecognized log format \"JSON\"", "enum values are case-sensitive"},
+    {{"--log.level"}, "expected argument for flag '--log.level'", "missing value at the end"},
+    {{"--web.telemetry-path", "--version"}, "expected argument for flag '--web.telemetry-path'", "a flag is no value"},
+    {{"--persistence.interval=5x"}, "time: unknown unit \"x\" in duration \"5x\"", "bad duration unit"},
+    {{"--persistence.interval=5"}, "time: missing unit in duration \"5\"", "duration without unit"},
+    {{"--persistence.file=a", "--persistence.file=b"}, "flag 'persistence.file' cannot be repeated", "repeat"},
+    {{"--persistence.durable"}, "--persistence.durable needs --persistence.file (the log is kept next to it)",
+     "durable mode without a file"},
+    {{"foo"}, "unexpected foo", "positional argument"},
+    {{"--web.enable-lifecycle=true"}, "unexpected true", "bools take no =value"},
+    {{"--no-log.level"}, "unknown long flag '--no-log.level'", "--no- only for bools"},
+    {{"--web.external-url=::bad"}, "invalid URL: parse \"::bad\": missing protocol scheme", "bad URL"},
+    {{"--web.threads=0"}, "--web.threads must be between 1 and 1024, got 0", "threads range"},
+    {{"--push.max-body-bytes=1k"}, "strconv.ParseUint: parsing \"1k\": invalid syntax", "sizes are plain integers"},
+    {{"--web.max-header-bytes=1023"}, "--web.max-header-bytes must be between 1024 and 417791, got 1023", "below the range"},
+    {{"--web.max-header-bytes=417792"}, "--web.max-header-bytes must be between 1024 and 417791, got 417792",
+     "h2o answers 400 itself from H2O_MAX_REQLEN on"},
+    {{"--web.auth-workers=0"}, "--web.auth-workers must be between 1 and 64, got 0", "at least one password checker"},
+    {{"--web.idle-timeout=-1s"}, "--web.idle-timeout must not be negative, got -1s", "durations are not negative"},
+    {{"--push.max-grouping-labels=-1"}, "strconv.ParseUint: parsing \"-1\": invalid syntax", "label count not negative"},
+    {{"--push.max-grouping-key-bytes=8KiB"}, "strconv.ParseUint: parsing \"8KiB\": invalid syntax", "key bytes plain integer"},
+    {{"--push.max-grouping-labels=0", "--push.max-grouping-key-bytes=0"}, NULL, "0: no limit"},
+    {{"--no-web.enable-lifecycle", "--version"}, NULL, "--no-bool"},
+    {{"--web.telemetry-path="}, NULL, "empty value"},
+    {{"-h", "--web.listen-address", "127.0.0.1:1", "--web.listen-address=:2"}, NULL, "help, repeatable listen"},
+};
+
+static void test_errors(void **state)
+{
+    (void)state;
+    static fy_flags_t f;
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        char *argv[8] = {"ferry"}, err[256] = "";
+        int argc = 1;
+        for (int k = 0; cases[i].args[k] != NULL; k++)
+            argv[argc++] = (char *)cases[i].args[k];
+        int rc = fy_flags_parse(&f, argc, argv, err, sizeof(err));
+        if (cases[i].err == NULL && rc != 0)
+            fail_msg("%s: unexpected error %s", cases[i].note, err);
+        if (cases[i].err != NULL && (rc == 0 || strcmp(err, cases[i].err) != 0))
+            fail_msg("%s: got '%s', want '%s'", cases[i].note, rc == 0 ? "(ok)" : err, cases[i].err);
+    }
+}
+
+static void collect(void *ctx, const char *name, const char *value)
+{
+    char *out = ctx;
+    size_t n = strlen(out);
+    snprintf(out + n, 4096 - n, "%s=%s;", name, value);
+}
+
+static void test_defaults_and_map(void **state)
+{
+    (void)state;
+    static fy_flags_t f;
+    char *argv[] = {"ferry",
+                    "--web.listen-address=127.0.0.1:19295",
+                    "--web.listen-address",
+                    "127.0.0.1:19296",
+                    "--web.enable-admin-api",
+                    "--web.threads=3",
+                    "--persistence.interval=90m"};
+    char err[256], map[4096] = "";
+    assert_int_equal(fy_flags_parse(&f, 7, argv, err, sizeof(err)), 0);
+    assert_int_equal(f.nlisten, 2);
+    assert_int_equal(f.enable_admin_api, 1);
+    assert_int_equal(f.enable_lifecycle, 0);
+    assert_int_equal(f.threads, 3);
+    assert_string_equal(f.persistence_file, "");
+    assert_int_equal(f.max_body_bytes, 64u << 20);
+    assert_int_equal(f.max_grouping_labels, 64);
+    assert_int_equal(f.max_grouping_key_bytes, 8192);
+    fy_flags_each(&f, "/pg", collect, map);
+    assert_string_equal(map, "log.format=logfmt;log.level=info;persistence.allow-bad-file=false;persistence.durable=false;persistence.file=;persistence.interval=1h30m0s;"
+                             "push.default-interval=0s;push.default-ttl=0s;push.disable-consistency-check=false;push.interval-grace=30s;"
+                             "push.max-body-bytes=67108864;push.max-grouping-key-bytes=8192;push.max-grouping-labels=64;"
+                             "push.max-label-value-length=32768;push.max-series-per-push=100000;store.max-groups=1000000;"
+                             "store.max-series=10000000;web.auth-workers=1;web.config.file=;web.enable-admin-api=true;"
+                             "web.enable-lifecycle=false;web.enable-openmetrics=false;web.external-url=;web.idle-timeout=10s;"
+                             "web.listen-address=127.0.0.1:19295,127.0.0.1:19296;web.max-header-bytes=65536;"
+                             "web.max-inflight-bytes=268435456;web.read-header-timeout=10s;web.read-timeout=0s;"
+                             "web.reuseport=true;web.route-prefix=/pg;"
+                             "web.systemd-socket=false;web.telemetry-path=/metrics;web.threads=3;");
+    char *argv2[] = {"ferry"};
+    assert_int_equal(fy_flags_parse(&f, 1, argv2, err, sizeof(err)), 0);
+    assert_string_equal(f.listen_joined, ":9091");
+    assert_true(f.threads >= 1);
+}
+
+/* --web.threads defaults to the CPUs this process may run on (its affinity mask), not to every online CPU. */
+static void test_threads_default_affinity(void **state)
+{
+    (void)state;
+    cpu_set_t all, one;
+    assert_int_equal(sched_getaffinity(0, sizeof(all), &all), 0);
+    fy_flags_t f;
+    char err[256];
+    char *argv[] = {"ferry"};
+    assert_int_equal(fy_flags_parse(&f, 1, argv, err, sizeof(err)), 0);
+    assert_int_equal(f.threads, CPU_COUNT(&all));
+    int first = 0;
+    while (!CPU_ISSET(first, &all))
+        first++;
+    CPU_ZERO(&one);
+    CPU_SET(first, &one);
+    assert_int_equal(sched_setaffinity(0, sizeof(one), &one), 0);
+    assert_int_equal(fy_flags_parse(&f, 1, argv, err, sizeof(err)), 0);
+    assert_int_equal(sched_setaffinity(0, sizeof(all), &all), 0);
+    assert_int_equal(f.threads, 1); /* as `taskset -c N ferry` */
+    char *argv2[] = {"ferry", "--web.threads=3"};
+    assert_int_equal(fy_flags_parse(&f, 2, argv2, err, sizeof(err)), 0);
+    assert_int_equal(f.threads, 3); /* an explicit count wins over the mask */
+}
+
+static void test_durations(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *in, *out;
+    } t[] = {{"5m", "5m0s"},     {"0", "0s"},        {"2s", "2s"},       {"1.5h", "1h30m0s"},       {"500ms", "500ms"},
+             {"1500ms", "1.5s"}, {"1h1s", "1h0m1s"}, {"100ns", "100ns"}, {"1.5us", "1.5\xc2\xb5s"}, {"-2m", "-2m0s"},
+             {"36h", "36h0m0s"}, {"2.25s", "2.25s"}};
+    for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
+        int64_t ns;
+        char err[128], out[64];
+        assert_int_equal(fy_parse_duration(t[i].in, &ns, err, sizeof(err)), 0);
+        fy_format_duration(ns, out, sizeof(out));
+        assert_string_equal(out, t[i].out);
+    }
+    int64_t ns;
+    char err[128];
+    assert_int_equal(fy_parse_duration("", &ns, err, sizeof(err)), -1);
+    assert_string_equal(err, "time: invalid duration \"\"");
+    assert_int_equal(fy_parse_duration("m", &ns, err, sizeof(err)), -1);
+    assert_string_equal(err, "time: invalid duration \"m\"");
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_errors),
+        cmocka_unit_test(test_defaults_and_map),
+        cmocka_unit_test(test_threads_default_affinity),
+        cmocka_unit_test(test_durations),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

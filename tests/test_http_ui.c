@@ -1,0 +1,588 @@
+/*
+ * test_http_ui.c: the web UI page (src/ui.c, spec 11): HTML escaping of everything pushed, delete URLs that the
+ * router decodes back to the group (job@base64, label@base64 with '='), paging and filter, "Last push failed!",
+ * the delete-all button, the page arithmetic, huge groups cut to FY_UI_GROUP_LABELS with a notice, the page in parts
+ * equal to the whole, and the cost of a page over a large store.
+ */
+#define _GNU_SOURCE
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "store_testlib.h"
+
+#include "../src/http/ui.c"
+
+static char *page(fy_store_t *s, const fy_ui_opts_t *o)
+{
+    fy_buf_t b = {0};
+    assert_int_equal(fy_ui_render(s, o, &b), 0);
+    assert_non_null(b.p);
+    assert_int_equal(strlen(b.p), b.len);
+    return b.p;
+}
+
+static size_t count(const char *hay, const char *needle)
+{
+    size_t n = 0;
+    for (const char *p = hay; (p = strstr(p, needle)) != NULL; p += strlen(needle))
+        n++;
+    return n;
+}
+
+/* Pushes a text body to a group given as label pairs (name, value, name, value, ..., NULL). */
+static int push_gk(fy_store_t *s, const char *body, int64_t now, ...)
+{
+    fy_store_label_t gk[8];
+    size_t n = 0;
+    va_list ap;
+    va_start(ap, now);
+    const char *name;
+    while ((name = va_arg(ap, const char *)) != NULL) {
+        const char *value = va_arg(ap, const char *);
+        gk[n].name = fy_str(name, strlen(name));
+        gk[n].value = fy_str(value, strlen(value));
+        n++;
+    }
+    va_end(ap);
+    size_t len = strlen(body);
+    fy_body_t b;
+    fy_parse_error_t perr;
+    memset(&b, 0, sizeof(b));
+    if (len && fy_test_parse(fy_parse_text, body, len, &b, &perr) != FY_OK)
+        fail_msg("parse: %.*s", (int)perr.msg_len, perr.msg);
+    fy_store_err_t err;
+    int rc = fy_store_push(s, gk, n, FY_STORE_PUT, &b, now, 0, &err);
+    if (rc != FY_OK)
+        fy_store_err_free(&err);
+    return rc;
+}
+
+/* ------------------------------------------------------------------------------------------------------------- */
+
+static void test_html_escape(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *in, *out;
+    } t[] = {
+        {"", ""},
+        {"plain", "plain"},
+        {"<script>", "&lt;script&gt;"},
+        {"a&b", "a&amp;b"},
+        {"\"'", "&#34;&#39;"},
+        {"&amp;", "&amp;amp;"},
+        {"\xc3\xa9\n\t", "\xc3\xa9\n\t"},
+    };
+    for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
+        fy_buf_t b = {0};
+        fy_buf_add(&b, "", 0);
+        fy_html_escape(&b, t[i].in, strlen(t[i].in));
+        assert_string_equal(b.p ? b.p : "", t[i].out);
+        fy_buf_free(&b);
+    }
+}
+
+/* Everything a client controls goes through the escaper, in every position where it appears. */
+static void test_page_escapes_pushed_data(void **state)
+{
+    (void)state;
+    fy_store_t *s = fy_store_create(NULL);
+    assert_int_equal(push_gk(s,
+                             "# HELP m <script>alert(\"help\")</script> & 'q'\n"
+                             "m{v=\"<img src=x onerror=alert(1)>\",w=\"a&b\\\"c'\"} 1\n",
+                             1000000000, "job", "<script>alert('job')</script>", "lbl", "</span><b>&", NULL),
+                     FY_OK);
+    fy_ui_kv_t flags[] = {{"web.listen-address", "<b>:9091</b>"}};
+    fy_ui_kv_t build[] = {{"version", "1&2"}};
+    fy_ui_opts_t o = {0};
+    o.flags = flags;
+    o.nflags = 1;
+    o.build = build;
+    o.nbuild = 1;
+    o.start_time = "<now>";
+    o.filter = "</span><b>&"; /* matches the group */
+    o.filter_len = strlen(o.filter);
+    o.admin_api = 1;
+    char *p = page(s, &o);
+    /* nothing pushed or configured appears raw */
+    static const char *const raw[] = {"<script>alert", "<img", "</span><b>", "<b>:9091", "<now>", "a&b", "'q'", "1&2"};
+    for (size_t i = 0; i < sizeof(raw) / sizeof(raw[0]); i++)
+        if (strstr(p, raw[i]) != NULL)
+            fail_msg("raw %s in the page", raw[i]);
+    /* ... and each appears escaped */
+    static const char *const esc[] = {
+        "&lt;script&gt;alert(&#34;help&#34;)&lt;/script&gt; &amp; &#39;q&#39;", /* HELP */
+        "v=&#34;&lt;img src=x onerror=alert(1)&gt;&#34;",                       /* series label value */
+        "w=&#34;a&amp;b&#34;c&#39;&#34;",                                        /* escapes undone, then HTML-escaped */
+        "job=&#34;&lt;script&gt;alert(&#39;job&#39;)&lt;/script&gt;&#34;",     /* grouping label */
+        "lbl=&#34;&lt;/span&gt;&lt;b&gt;&amp;&#34;",                              /* another grouping label */
+        "&lt;b&gt;:9091&lt;/b&gt;", "&lt;now&gt;", "1&amp;2",                  /* status tab */
+        "value=\"&lt;/span&gt;&lt;b&gt;&amp;\"",                                /* the filter box */
+    };
+    for (size_t i = 0; i < sizeof(esc) / sizeof(esc[0]); i++)
+        if (strstr(p, esc[i]) == NULL)
+            fail_msg("missing %s", esc[i]);
+    /* the page's own script is the only one */
+    assert_int_equal(count(p, "<script"), 1);
+    free(p);
+    o.filter = "\"><script>";
+    o.filter_len = strlen(o.filter);
+    p = page(s, &o);
+    assert_null(strstr(p, "\"><script>"));
+    assert_non_null(strstr(p, "value=\"&#34;&gt;&lt;script&gt;\""));
+    free(p);
+    fy_store_destroy(s);
+}
+
+/* ------------------------------------------------------------------------------------------------------------- */
+/* Delete URLs: the data-del attribute, decoded as the router does (base64url, '=' stripped), names the group. */
+
+static int b64val(char c)
+{
+    if (c >= 'A' && c <= 'Z')
+        return c - 'A';
+    if (c >= 'a' && c <= 'z')
+        return c - 'a' + 26;
+    if (c >= '0' && c <= '9')
+        return c - '0' + 52;
+    if (c == '-')
+        return 62;
+    if (c == '_')
+        return 63;
+    return -1;
+}
+
+static size_t b64dec(const char *s, size_t n, char *out)
+{
+    while (n && s[n - 1] == '=')
+        n--;
+    unsigned v = 0;
+    int bits = 0;
+    size_t o = 0;
+    for (size_t i = 0; i < n; i++) {
+        int d = b64val(s[i]);
+        assert_true(d >= 0);
+        v = v << 6 | (unsigned)d;
+        bits += 6;
+        if (bits >= 8) {
+            bits -= 8;
+            out[o++] = (char)((v >> bits) & 0xFF);
+        }
+    }
+    return o;
+}
+
+/* Decodes "metrics/job@base64/X/n1@base64/Y=..." into "job=<v>,n1=<v>" (the router's view of the URL). */
+static void decode_del(const char *url, size_t n, char *out)
+{
+    const char *pre = "metrics/";
+    assert_true(n > strlen(pre) && memcmp(url, pre, strlen(pre)) == 0);
+    const char *p = url + strlen(pre), *end = url + n;
+    size_t o = 0;
+    while (p < end) {
+        const char *slash = memchr(p, '/', (size_t)(end - p));
+        assert_non_null(slash);
+        const char *at = memmem(p, (size_t)(slash - p), "@base64", 7);
+        assert_non_null(at);
+        assert_true(at + 7 == slash);
+        if (o)
+            out[o++] = ',';
+        memcpy(out + o, p, (size_t)(at - p));
+        o += (size_t)(at - p);
+        out[o++] = '=';
+        const char *v = slash + 1, *ve = memchr(v, '/', (size_t)(end - v));
+        if (ve == NULL)
+            ve = end;
+        o += b64dec(v, (size_t)(ve - v), out + o);
+        p = ve < end ? ve + 1 : end;
+    }
+    out[o] = '\0';
+}
+
+static void test_delete_urls(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *gk[6]; /* name, value pairs, job first */
+        const char *want;  /* decoded URL: grouping labels, job first, then sorted */
+        const char *note;
+    } t[] = {
+        {{"job", "j"}, "job=j", "plain"},
+        {{"job", "a/b"}, "job=a/b", "job with '/'"},
+        {{"job", "x", "instance", ""}, "job=x,instance=", "empty value: 'instance@base64/='"},
+        {{"job", "x", "b", "1", "a", "2"}, "job=x,a=2,b=1", "other labels sorted"},
+        {{"job", "?>~\xc3\xbf?#%"}, "job=?>~\xc3\xbf?#%", "bytes whose base64url has - and _"},
+        {{"job", "ab", "c", "abc", "d", "abcd"}, "job=ab,c=abc,d=abcd", "every padding length"},
+        {{"job", "job", "zz", "=="}, "job=job,zz===", "value made of '='"},
+    };
+    for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
+        fy_store_t *s = fy_store_create(NULL);
+        fy_store_label_t gk[3];
+        size_t n = 0;
+        for (; n < 3 && t[i].gk[2 * n] != NULL; n++) {
+            gk[n].name = fy_str(t[i].gk[2 * n], strlen(t[i].gk[2 * n]));
+            gk[n].value = fy_str(t[i].gk[2 * n + 1], strlen(t[i].gk[2 * n + 1]));
+        }
+        fy_body_t empty = {0};
+        assert_int_equal(fy_store_push(s, gk, n, FY_STORE_PUT, &empty, 1, 0, NULL), FY_OK);
+        fy_ui_opts_t o = {0};
+        char *p = page(s, &o);
+        const char *a = strstr(p, "data-del=\"");
+        assert_non_null(a);
+        a += 10;
+        const char *e = strchr(a, '"');
+        char got[256];
+        decode_del(a, (size_t)(e - a), got);
+        if (strcmp(got, t[i].want) != 0)
+            fail_msg("case %zu (%s): %.*s decodes to %s", i, t[i].note, (int)(e - a), a, got);
+        /* job has no '=', every other label value ends with one (spec 11.2) */
+        const char *job_end = strchr(a + strlen("metrics/job@base64/"), '/');
+        if (job_end == NULL || job_end > e)
+            job_end = e;
+        assert_true(job_end[-1] != '=' || strcmp(t[i].gk[1], "") == 0);
+        assert_int_equal(count(p, "data-del="), 1);
+        free(p);
+        fy_store_destroy(s);
+    }
+}
+
+/* ------------------------------------------------------------------------------------------------------------- */
+
+static fy_store_t *store_of(unsigned n)
+{
+    fy_store_t *s = fy_store_create(NULL);
+    for (unsigned i = 0; i < n; i++) {
+        char job[16];
+        snprintf(job, sizeof(job), "g%04u%s", i, i % 10 == 3 ? "x" : "");
+        assert_int_equal(push_gk(s, "m 1\n", 1000000000, "job", job, NULL), FY_OK);
+    }
+    return s;
+}
+
+static void test_paging(void **state)
+{
+    (void)state;
+    fy_store_t *s = store_of(250);
+    static const struct {
+        unsigned page, page_size;
+        const char *filter;
+        unsigned groups;          /* rendered */
+        const char *first_group;  /* job of the first rendered group, NULL if none */
+        const char *pager;        /* exact pager paragraph */
+        const char *note;
+    } t[] = {
+        {0, 0, NULL, 100, "g0000",
+         "<p class=\"muted pager\">250 groups &middot; showing 1&ndash;100 &middot; <a href=\"?page=1\">next &rarr;</a></p>",
+         "default page size 100"},
+        {1, 0, NULL, 100, "g0100",
+         "<p class=\"muted pager\">250 groups &middot; showing 101&ndash;200 &middot; <a href=\"?page=0\">&larr; "
+         "previous</a><a href=\"?page=2\">next &rarr;</a></p>",
+         "middle page"},
+        {2, 0, NULL, 50, "g0200",
+         "<p class=\"muted pager\">250 groups &middot; showing 201&ndash;250 &middot; <a href=\"?page=1\">&larr; "
+         "previous</a></p>",
+         "last page is short"},
+        {3, 0, NULL, 0, NULL,
+         "<p class=\"muted pager\">250 groups &middot; showing 0&ndash;0 &middot; <a href=\"?page=2\">&larr; "
+         "previous</a></p>",
+         "beyond the end"},
+        {0, 1000, NULL, 250, "g0000", "<p class=\"muted pager\">250 groups</p>", "one page: no pager"},
+        {0, 250, NULL, 250, "g0000", "<p class=\"muted pager\">250 groups</p>", "exactly one page"},
+        {1, 125, NULL, 125, "g0125",
+         "<p class=\"muted pager\">250 groups &middot; showing 126&ndash;250 &middot; <a href=\"?page=0&amp;limit=125\">&larr; "
+         "previous</a></p>",
+         "exactly two pages; an explicit limit is kept in the links"},
+        {0, 10, "3x", 10, "g0003",
+         "<p class=\"muted pager\">25 groups &middot; showing 1&ndash;10 &middot; <a href=\"?page=1&amp;limit=10&amp;q=3x\">next "
+         "&rarr;</a></p>",
+         "filter by label value substring"},
+        {2, 10, "3x", 5, "g0203",
+         "<p class=\"muted pager\">25 groups &middot; showing 21&ndash;25 &middot; <a href=\"?page=1&amp;limit=10&amp;q=3x\">&larr; "
+         "previous</a></p>",
+         "filtered last page"},
+        {0, 0, "nomatch", 0, NULL, "<p class=\"muted pager\">0 groups</p>", "filter matches nothing"},
+        {0, 0, "g0042", 1, "g0042", "<p class=\"muted pager\">1 groups</p>", "exact value"},
+        {1, 0, "<&>", 0, NULL,
+         "<p class=\"muted pager\">0 groups &middot; showing 0&ndash;0 &middot; <a href=\"?page=0&amp;q=%3C%26%3E\">&larr; "
+         "previous</a></p>",
+         "the filter is URL-encoded in pager links"},
+        {0, 0, "job", 0, NULL, "<p class=\"muted pager\">0 groups</p>", "label names are not searched"},
+        {42949673, 100, NULL, 0, NULL,
+         "<p class=\"muted pager\">250 groups &middot; showing 0&ndash;0 &middot; <a href=\"?page=42949672\">&larr; "
+         "previous</a></p>",
+         "page * page_size beyond 2^32 must not wrap around to the first pages"},
+        {4294967295u, 4294967295u, NULL, 0, NULL,
+         "<p class=\"muted pager\">250 groups &middot; showing 0&ndash;0 &middot; <a href=\"?page=4294967294&amp;limit=1000\">&larr; "
+         "previous</a></p>",
+         "largest page and page size (the size is capped at FY_UI_MAX_LIMIT)"},
+    };
+    for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
+        fy_ui_opts_t o = {0};
+        o.page = t[i].page;
+        o.page_size = t[i].page_size;
+        o.filter = t[i].filter;
+        o.filter_len = t[i].filter ? strlen(t[i].filter) : 0;
+        char *p = page(s, &o);
+        size_t groups = count(p, "<details class=\"group\">");
+        const char *first = strstr(p, "<span class=\"badge job\">job=&#34;");
+        if (groups != t[i].groups || strstr(p, t[i].pager) == NULL ||
+            (t[i].first_group && (first == NULL || strncmp(first + 33, t[i].first_group, 5) != 0)) ||
+            (!t[i].first_group && first != NULL)) {
+            const char *pg = strstr(p, "<p class=\"muted pager\">");
+            fail_msg("case %zu (%s): %zu groups, first %.5s, pager %.*s", i, t[i].note, groups, first ? first + 33 : "-",
+                     pg ? (int)(strstr(pg, "</p>") + 4 - pg) : 0, pg ? pg : "");
+        }
+        free(p);
+    }
+    fy_store_destroy(s);
+}
+
+static void test_last_push_failed(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *first;  /* body of a first push at t=10 (NULL: none) */
+        const char *second; /* body of a second push at `at` */
+        int64_t at;
+        int shown;
+        const char *note;
+    } t[] = {
+        {NULL, "m 1\n", 10, 0, "success only"},
+        {NULL, "m 1 1234\n", 10, 1, "a new group whose first push failed: push 0 < failure"},
+        {"m 1\n", "m 1 1234\n", 20, 1, "failure after a success"},
+        {"m 1 1234\n", "m 1\n", 20, 0, "success after a failure"},
+        {"m 1\n", "m 1 1234\n", 10, 0, "failure at the same instant: not strictly greater"},
+        {"m 1\n", "m 1 1234\n", 9, 0, "failure stamped earlier than the success"},
+    };
+    for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
+        fy_store_t *s = fy_store_create(NULL);
+        if (t[i].first)
+            push_gk(s, t[i].first, 10, "job", "j", NULL);
+        push_gk(s, t[i].second, t[i].at, "job", "j", NULL);
+        fy_ui_opts_t o = {0};
+        char *p = page(s, &o);
+        size_t n = count(p, "Last push failed!");
+        if (n != (size_t)t[i].shown)
+            fail_msg("case %zu (%s): shown %zu times", i, t[i].note, n);
+        free(p);
+        fy_store_destroy(s);
+    }
+}
+
+static void test_delete_all_button(void **state)
+{
+    (void)state;
+    fy_store_t *s = fy_store_create(NULL);
+    fy_ui_opts_t o = {0};
+    char *p = page(s, &o);
+    assert_null(strstr(p, "delAll()\""));
+    assert_null(strstr(p, "del-all-counter\""));
+    free(p);
+    o.admin_api = 1;
+    p = page(s, &o);
+    assert_non_null(strstr(p, "<button class=\"delall\" type=\"button\" onclick=\"delAll()\" disabled>Delete All "
+                               "<span id=\"del-all-counter\">0</span> Groups</button>"));
+    free(p);
+    push_gk(s, "m 1\n", 1, "job", "a", NULL);
+    push_gk(s, "m 1\n", 1, "job", "b", NULL);
+    o.filter = "a"; /* the count is the store's, not the filtered page's */
+    o.filter_len = 1;
+    p = page(s, &o);
+    assert_non_null(strstr(p, "<button class=\"delall\" type=\"button\" onclick=\"delAll()\">Delete All "
+                               "<span id=\"del-all-counter\">2</span> Groups</button>"));
+    free(p);
+    fy_store_destroy(s);
+}
+
+/* A store of 100k groups: one page costs one walk over the group index plus 100 groups of HTML. */
+static void test_large_store(void **state)
+{
+    (void)state;
+    const unsigned n = 100000;
+    fy_store_t *s = fy_store_create(NULL);
+    const char *body = "# HELP m A gauge.\n# TYPE m gauge\nm{a=\"1\"} 1\nm{a=\"2\"} 2\n";
+    fy_body_t b;
+    fy_parse_error_t perr;
+    assert_int_equal(fy_test_parse(fy_parse_text, body, strlen(body), &b, &perr), FY_OK);
+    for (unsigned i = 0; i < n; i++) {
+        char job[16];
+        int jl = snprintf(job, sizeof(job), "job%06u", i);
+        fy_store_label_t gk[2] = {{fy_str("job", 3), fy_str(job, (size_t)jl)}, {fy_str("instance", 8), fy_str("i", 1)}};
+        assert_int_equal(fy_store_push(s, gk, 2, FY_STORE_PUT, &b, 1, 0, NULL), FY_OK);
+    }
+    double best = 1e9;
+    size_t len = 0;
+    for (int run = 0; run < 5; run++) {
+        fy_ui_opts_t o = {0};
+        o.page = run == 4 ? 999 : (unsigned)run * 250;
+        struct timespec a, z;
+        clock_gettime(CLOCK_MONOTONIC, &a);
+        char *p = page(s, &o);
+        clock_gettime(CLOCK_MONOTONIC, &z);
+        double ms = (double)(z.tv_sec - a.tv_sec) * 1e3 + (double)(z.tv_nsec - a.tv_nsec) / 1e6;
+        if (ms < best)
+            best = ms;
+        assert_int_equal(count(p, "<details class=\"group\">"), 100);
+        assert_non_null(strstr(p, "100000 groups"));
+        len = strlen(p);
+        free(p);
+    }
+    print_message("100k groups: a page of 100 groups (%zu bytes) renders in %.1f ms (best of 5)\n", len, best);
+    assert_true(best < 1000);
+    fy_store_destroy(s);
+}
+
+/* The page arithmetic alone (fy_ui_pager): what a sort or a state filter (issue #17) would reuse unchanged. */
+static void test_pager(void **state)
+{
+    (void)state;
+    static const struct {
+        uint64_t total;
+        unsigned page, limit;
+        uint64_t first, end, pages;
+        unsigned eff_limit;
+        int prev, next, shown;
+        const char *note;
+    } t[] = {
+        {0, 0, 0, 0, 0, 0, 100, 0, 0, 0, "empty store: no pager"},
+        {1, 0, 0, 0, 1, 1, 100, 0, 0, 0, "one group"},
+        {100, 0, 0, 0, 100, 1, 100, 0, 0, 0, "exactly one default page"},
+        {101, 0, 0, 0, 100, 2, 100, 0, 1, 1, "one more than a page"},
+        {101, 1, 0, 100, 101, 2, 100, 1, 0, 1, "the short last page"},
+        {101, 2, 0, 200, 200, 2, 100, 1, 0, 1, "beyond the end: empty, a link back"},
+        {100000, 999, 0, 99900, 100000, 1000, 100, 1, 0, 1, "100k groups, last page"},
+        {100000, 5, 500, 2500, 3000, 200, 500, 1, 1, 1, "limit 500"},
+        {100000, 0, 5000, 0, 1000, 100, 1000, 0, 1, 1, "limit capped at FY_UI_MAX_LIMIT"},
+        {7, 0, 1, 0, 1, 7, 1, 0, 1, 1, "limit 1"},
+        {10, 4294967295u, 1000, 4294967295000ull, 4294967295000ull, 1, 1000, 1, 0, 1,
+         "largest page: page * limit in 64 bits, no wrap to an early page"},
+    };
+    for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
+        fy_ui_pager_t pg;
+        fy_ui_pager(t[i].total, t[i].page, t[i].limit, &pg);
+        if (pg.first != t[i].first || pg.end != t[i].end || pg.pages != t[i].pages || pg.limit != t[i].eff_limit ||
+            pg.has_prev != t[i].prev || pg.has_next != t[i].next || pg.shown != t[i].shown)
+            fail_msg("case %zu (%s): first %llu end %llu pages %llu limit %u prev %d next %d shown %d", i, t[i].note,
+                     (unsigned long long)pg.first, (unsigned long long)pg.end, (unsigned long long)pg.pages, pg.limit,
+                     pg.has_prev, pg.has_next, pg.shown);
+    }
+}
+
+/* A text body of nf families of ns series each. */
+static char *families_text(unsigned nf, unsigned ns)
+{
+    fy_buf_t t = {0};
+    for (unsigned f = 0; f < nf; f++) {
+        fy_buf_printf(&t, "# TYPE f%u gauge\n", f);
+        for (unsigned i = 0; i < ns; i++)
+            fy_buf_printf(&t, "f%u{s=\"%u\"} %u\n", f, i, i);
+    }
+    return t.p;
+}
+
+/* Pushes text to a group with nl grouping labels (job=<job> and l0001.. with 12-byte values). */
+static void push_wide(fy_store_t *s, const char *job, unsigned nl, const char *text)
+{
+    fy_store_label_t *gk = calloc(nl, sizeof(*gk));
+    char *names = calloc(nl, 8);
+    gk[0] = (fy_store_label_t){fy_str("job", 3), fy_str(job, strlen(job))};
+    for (unsigned i = 1; i < nl; i++) {
+        snprintf(names + 8 * i, 8, "l%04u", i);
+        gk[i] = (fy_store_label_t){fy_str(names + 8 * i, 5), fy_str("vvvvvvvvvvvv", 12)};
+    }
+    fy_body_t b;
+    fy_parse_error_t perr;
+    assert_int_equal(fy_test_parse(fy_parse_text, text, strlen(text), &b, &perr), FY_OK);
+    assert_int_equal(fy_store_push(s, gk, nl, FY_STORE_PUT, &b, 1000000000, 0, NULL), FY_OK);
+    free(gk);
+    free(names);
+}
+
+/* A huge group is listed up to FY_UI_GROUP_LABELS series labels, with a notice per cut family; the page's parts
+ * concatenate to the whole page whatever the budget, and stay near it. */
+static void test_huge_groups(void **state)
+{
+    (void)state;
+    fy_store_t *s = fy_store_create(NULL);
+    char *text = families_text(3, 5000);
+    assert_int_equal(push_gk(s, text, 1000000000, "job", "big", NULL), FY_OK);
+    free(text);
+    text = families_text(2, 20);
+    push_wide(s, "wide", 5000, text);
+    free(text);
+    assert_int_equal(push_gk(s, "m 1\n", 1000000000, "job", "small", NULL), FY_OK);
+    fy_buf_t lt = {0}; /* 1,000 series with a 4,000-byte value of '<' (&lt; in HTML: 16 KB each) */
+    for (unsigned i = 0; i < 1000; i++) {
+        fy_buf_printf(&lt, "m{i=\"%u\",v=\"", i);
+        for (unsigned k = 0; k < 4000; k++)
+            fy_buf_add(&lt, "<", 1);
+        fy_buf_str(&lt, "\"} 1\n");
+    }
+    assert_int_equal(push_gk(s, lt.p, 1000000000, "job", "long", NULL), FY_OK);
+    fy_buf_free(&lt);
+    static const struct {
+        const char *filter;
+        unsigned rows;      /* series rows listed */
+        const char *notice; /* expected notices, in order */
+        size_t max_bytes;
+        const char *note;
+    } t[] = {
+        {"big", 1365, "3635 more series not shown", 320 * 1024,
+         "3 x 5,000 series of 3 labels (instance, job, s): 1,365 rows, the rest counted"},
+        {"wide", 1, "19 more series not shown", 512 * 1024,
+         "5,000 grouping labels: the first series (5,001 labels) only, 64 of its labels; the header shows them all"},
+        {"small", 1, NULL, 16 * 1024, "a small group is whole"},
+        {"long", 61, "939 more series not shown", 300 * 1024,
+         "4,000-byte values: cut to 1,024 bytes in rows, rows until the group's HTML reaches 256 KiB"},
+    };
+    for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
+        fy_ui_opts_t o = {0};
+        o.filter = t[i].filter;
+        o.filter_len = strlen(t[i].filter);
+        char *p = page(s, &o);
+        size_t rows = count(p, "<tr><td><span class=\"badge lbl\">");
+        const char *n = t[i].notice ? strstr(p, t[i].notice) : NULL;
+        if (rows != t[i].rows || (t[i].notice && n == NULL) || (!t[i].notice && strstr(p, "not shown")) ||
+            strlen(p) > t[i].max_bytes)
+            fail_msg("case %zu (%s): %zu rows, notice %s, %zu bytes", i, t[i].note, rows, n ? "found" : "missing",
+                     strlen(p));
+        print_message("%s: %zu series rows, page of %zu bytes\n", t[i].filter, rows, strlen(p));
+        /* the page in parts of any size is the same page */
+        static const size_t budgets[] = {1, 100, 4096, 65536};
+        for (size_t k = 0; k < sizeof(budgets) / sizeof(budgets[0]); k++) {
+            fy_ui_t *u = fy_ui_open(s, &o);
+            fy_buf_t b = {0};
+            const char *part;
+            size_t len;
+            int more;
+            do {
+                more = fy_ui_next(u, budgets[k], &part, &len);
+                fy_buf_add(&b, part, len);
+            } while (more);
+            fy_ui_close(u);
+            if (b.len != strlen(p) || memcmp(b.p, p, b.len) != 0)
+                fail_msg("case %zu (%s), budget %zu: parts differ from the whole page", i, t[i].note, budgets[k]);
+            fy_buf_free(&b);
+        }
+        free(p);
+    }
+    fy_store_destroy(s);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_html_escape),
+        cmocka_unit_test(test_page_escapes_pushed_data),
+        cmocka_unit_test(test_delete_urls),
+        cmocka_unit_test(test_paging),
+        cmocka_unit_test(test_pager),
+        cmocka_unit_test(test_huge_groups),
+        cmocka_unit_test(test_last_push_failed),
+        cmocka_unit_test(test_delete_all_button),
+        cmocka_unit_test(test_large_store),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
