@@ -321,7 +321,7 @@ size_t fy_unescape(fy_str_t s, fy_esc_t esc, char *out)
     return n;
 }
 
-/* The public names of the two helpers (fy_parse.h), for the store and the server. */
+/* The public names of these helpers (fy_parse.h), for the store and the server. */
 size_t fy_go_quote(const char *s, size_t n, char *out, size_t cap)
 {
     return fy__go_quote(s, n, out, cap);
@@ -330,4 +330,9 @@ size_t fy_go_quote(const char *s, size_t n, char *out, size_t cap)
 int fy_utf8_valid(const char *s, size_t n)
 {
     return fy__utf8_valid(s, n);
+}
+
+size_t fy_utf8_decode(const unsigned char *s, size_t n, uint32_t *rune)
+{
+    return fy__utf8_decode(s, n, rune);
 }

@@ -155,6 +155,9 @@ size_t fy_go_quote(const char *s, size_t n, char *out, size_t cap);
 /** Whether s is valid UTF-8 as Go's utf8.ValidString decides it. */
 int fy_utf8_valid(const char *s, size_t n);
 
+/** Decodes one UTF-8 sequence at s (n bytes available) into *rune; returns its length, 0 when it is not valid. */
+size_t fy_utf8_decode(const unsigned char *s, size_t n, uint32_t *rune);
+
 #ifdef __cplusplus
 }
 #endif

@@ -2,9 +2,9 @@
  * alloc.c: allocation that aborts on out-of-memory (the store's OOM policy, as h2o's: the store never returns
  * half-applied state) and the growable byte buffer that pushes, errors and renderers write into.
  */
+#include "fy_parse.h"
 #include "store_int.h"
 
-#include "fy_parse_internal.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -54,5 +54,5 @@ void fy__buf_go_quote(fy__buf_t *b, fy_str_t s)
     if (cap > 1 << 20)
         cap = 1 << 20;
     fy__buf_reserve(b, cap + 1);
-    b->n += fy__go_quote(s.ptr, s.len, b->p + b->n, cap + 1);
+    b->n += fy_go_quote(s.ptr, s.len, b->p + b->n, cap + 1);
 }

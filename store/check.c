@@ -8,7 +8,6 @@
 
 #include "fy_num.h"
 #include "fy_parse.h"
-#include "fy_parse_internal.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -30,7 +29,7 @@ static void dump_pb_string(fy__buf_t *b, fy_str_t s)
         } else if (c >= 0x20 && c < 0x7f) {
             fy__buf_add(b, &s.ptr[i], 1);
             i++;
-        } else if (c >= 0x80 && (k = fy__utf8_decode((const unsigned char *)s.ptr + i, s.len - i, &r)) > 0) {
+        } else if (c >= 0x80 && (k = fy_utf8_decode((const unsigned char *)s.ptr + i, s.len - i, &r)) > 0) {
             fy__buf_add(b, s.ptr + i, k);
             i += k;
         } else {
@@ -256,7 +255,7 @@ void fy__check_series(push_t *P, const fy__group_t *g, pfam_t *pf, pser_t *ps, i
             fy__buf_str(&P->err, "must not have an explicit \"quantile\" label");
             goto Bad;
         }
-        if (!fy__utf8_valid(v.ptr, v.len)) {
+        if (!fy_utf8_valid(v.ptr, v.len)) {
             err_metric(P, pf, ps, ftype);
             fy__buf_str(&P->err, "has a label named ");
             fy__buf_go_quote(&P->err, n);

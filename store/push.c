@@ -15,7 +15,6 @@
 #include "push_int.h"
 
 #include "fy_parse.h"
-#include "fy_parse_internal.h"
 
 #include <assert.h>
 #include <stdio.h>
@@ -74,7 +73,7 @@ int fy__gkey_parse(gkey_t *k, fy__buf_t *mem, const fy_store_label_t *gk, size_t
         if (!fy__label_name_valid(k->labels[i].name) || (i && fy_str_eq(k->labels[i].name, k->labels[i - 1].name))) {
             return FY_SERR_BADARG;
         }
-        if (!fy__utf8_valid(k->labels[i].value.ptr, k->labels[i].value.len))
+        if (!fy_utf8_valid(k->labels[i].value.ptr, k->labels[i].value.len))
             k->valid_utf8 = 0;
         if (fy_str_eq_mem(k->labels[i].name, FY_STRLIT("instance")))
             k->has_instance = 1;
@@ -277,7 +276,7 @@ static int is_ts_name(fy_str_t n)
     return fy_str_eq(n, fy__ts_names[0]) || fy_str_eq(n, fy__ts_names[1]);
 }
 
-/* fy__utf8_valid with eight ASCII bytes at a time first: every push's HELP texts go through it, and they are nearly
+/* fy_utf8_valid with eight ASCII bytes at a time first: every push's HELP texts go through it, and they are nearly
  * always ASCII (a byte loop cost 40-80 ns per push of bench_store's 646-byte body). */
 static int help_utf8_valid(fy_str_t h)
 {
@@ -287,7 +286,7 @@ static int help_utf8_valid(fy_str_t h)
         if (w & 0x8080808080808080ull)
             break;
     }
-    return fy__utf8_valid(p, (size_t)(end - p));
+    return fy_utf8_valid(p, (size_t)(end - p));
 }
 
 /* Validation that needs no index: timestamps first (and only them), then names, types and HELP texts (our fixes
