@@ -485,11 +485,12 @@ static char *families_text(unsigned nf, unsigned ns)
 /* Pushes text to a group with nl grouping labels (job=<job> and l0001.. with 12-byte values). */
 static void push_wide(fy_store_t *s, const char *job, unsigned nl, const char *text)
 {
+    assert_true(nl <= 10000);
     fy_store_label_t *gk = calloc(nl, sizeof(*gk));
     char *names = calloc(nl, 8);
     gk[0] = (fy_store_label_t){fy_str("job", 3), fy_str(job, strlen(job))};
     for (unsigned i = 1; i < nl; i++) {
-        snprintf(names + 8 * i, 8, "l%04u", i);
+        snprintf(names + 8 * i, 8, "l%04u", i % 10000u); /* names are five bytes: nl is at most 10,000 */
         gk[i] = (fy_store_label_t){fy_str(names + 8 * i, 5), fy_str("vvvvvvvvvvvv", 12)};
     }
     fy_body_t b;

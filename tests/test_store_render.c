@@ -361,6 +361,7 @@ static char *families_text(unsigned nf, unsigned ns)
 /* Pushes text to a group of nl grouping labels: job=<job> and l0000..l<nl-2> with values of vlen bytes. */
 static void push_wide(fy_store_t *s, const char *job, unsigned nl, size_t vlen, const char *text)
 {
+    assert_true(nl <= 10000);
     fy_store_label_t *gk = calloc(nl, sizeof(*gk));
     char *mem = calloc(nl, 8 + vlen);
     char *value = calloc(1, vlen + 1);
@@ -368,7 +369,7 @@ static void push_wide(fy_store_t *s, const char *job, unsigned nl, size_t vlen, 
     gk[0] = (fy_store_label_t){fy_str(FY_STRLIT("job")), fy_str(job, strlen(job))};
     for (unsigned i = 1; i < nl; i++) {
         char *nm = mem + (size_t)i * (8 + vlen);
-        snprintf(nm, 8, "l%04u", i);
+        snprintf(nm, 8, "l%04u", i % 10000u); /* names are five bytes: nl is at most 10,000 */
         gk[i] = (fy_store_label_t){fy_str(nm, 5), fy_str(value, vlen)};
     }
     fy_body_t body;
