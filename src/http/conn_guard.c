@@ -53,6 +53,7 @@ typedef struct st_fy_guard_t {
     unsigned http1 : 1;    /* h2o's HTTP/1 request reader is the callback (not TLS handshake, not HTTP/2) */
     unsigned hdr_done : 1; /* the header block is complete */
     unsigned rejected : 1; /* the guard has answered; the connection is closing */
+    unsigned closing : 1;  /* h2o has been told to close it: with TLS the socket lingers until close_notify is out */
 } fy_guard_t;
 
 static fy_guard_config_t cfg;
@@ -104,7 +105,7 @@ void h2o_socket_read_start(h2o_socket_t *sock, h2o_socket_cb cb)
     fy_guard_t *g = guard_of(sock);
     if (probing)
         probed_cb = cb;
-    if (g == NULL || g->rejected) {
+    if (g == NULL || g->rejected || g->closing) {
         real_read_start(sock, cb);
         return;
     }
@@ -147,6 +148,7 @@ static void close_now(fy_guard_t *g, const char *why)
 {
     h2o_socket_t *sock = g->sock;
     h2o_socket_cb cb = g->read_cb;
+    g->closing = 1; /* never twice: h2o frees its connection on the first call */
     h2o_socket_read_stop(sock);
     /* h2o's reader frees its connection (and closes the socket) on a read error; nothing of g is used after */
     cb(sock, why);
@@ -276,6 +278,8 @@ static void guard_on_read(h2o_socket_t *sock, const char *err)
 
 static void sweep_one(fy_guard_t *g, uint64_t now)
 {
+    if (g->closing)
+        return;
     if (g->rejected) {
         if (now >= g->linger_until)
             close_now(g, "closed after answering");
