@@ -55,6 +55,8 @@ class Server:
 
     def start(self, timeout=15.0, wait=True):
         """Starts the process; with wait, waits up to timeout for readiness (raises if it exits or never gets ready)."""
+        self.stdout = self.stderr = None
+        self.forced = False
         if self.output == "pipe":
             self.proc = subprocess.Popen(self.argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                          stdin=subprocess.DEVNULL, text=True, **self.popen_kwargs)
