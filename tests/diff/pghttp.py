@@ -1,8 +1,8 @@
 """pghttp: small stdlib helpers shared by Ferry's process-level test suites.
 
-Starting and stopping servers by PID on 127.0.0.1, raw HTTP/1.1 requests (http.client keeps the exact path we give
-it: no normalisation of // or dot segments), and a minimal protobuf encoder for io.prometheus.client.MetricFamily
-bodies (the shape client_golang pushes).
+Starting, waiting for and stopping servers by PID on 127.0.0.1 (Server: the one process harness of the suites), raw
+HTTP/1.1 requests (http.client keeps the exact path we give it: no normalisation of // or dot segments), and a minimal
+protobuf encoder for io.prometheus.client.MetricFamily bodies (the shape client_golang pushes).
 """
 import http.client
 import os
@@ -22,34 +22,126 @@ def free_port():
 
 
 class Server:
-    """A server process on 127.0.0.1:port, stopped by PID (SIGTERM, then SIGKILL after a bounded wait)."""
+    """A server process on 127.0.0.1:port, stopped by PID (SIGTERM, then SIGKILL after a bounded wait).
 
-    def __init__(self, argv, port, name, log_path=None, health="/-/healthy"):
+    The one process harness of the process-level suites: every wait has a deadline, every stop is by PID. Options
+    (the defaults are the original behaviour):
+      log_path      where output goes with output="log" (default /tmp/<name>-<port>.log)
+      output        "log": stdout and stderr into log_path; "pipe": both to text pipes, read on exit into .stdout
+                    and .stderr (for suites that check what a process wrote)
+      health        the path probed for readiness; ready_status: the statuses that count as ready
+      ready_check   a callable(server) -> bool used instead of the HTTP probe (e.g. Server.listening)
+      poll          seconds between readiness probes
+      env, preexec_fn, popen_kwargs: passed to subprocess.Popen (popen_kwargs: anything else it takes)
+    start(wait=False) starts without waiting for readiness (then wait_ready() -> bool, wait_exit(), stop(sig=None)).
+    """
+
+    def __init__(self, argv, port, name, log_path=None, health="/-/healthy", ready_status=(200, 401), ready_check=None,
+                 output="log", env=None, preexec_fn=None, popen_kwargs=None, poll=0.05):
+        if output not in ("log", "pipe"):
+            raise ValueError("output must be 'log' or 'pipe', not %r" % (output,))
         self.argv, self.port, self.name, self.health = argv, port, name, health
         self.log_path = log_path or "/tmp/%s-%d.log" % (name, port)
+        self.ready_status, self.ready_check = tuple(ready_status), ready_check
+        self.output, self.poll = output, poll
+        self.popen_kwargs = dict(popen_kwargs or {})
+        if env is not None:
+            self.popen_kwargs["env"] = env
+        if preexec_fn is not None:
+            self.popen_kwargs["preexec_fn"] = preexec_fn
         self.proc = None
+        self.stdout = self.stderr = None  # output="pipe": what the process wrote, once it has exited
+        self.forced = False  # the last stop() had to SIGKILL the process after its bounded wait
 
-    def start(self, timeout=15.0):
-        log = open(self.log_path, "wb")
-        self.proc = subprocess.Popen(self.argv, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
-        deadline = time.time() + timeout
-        while time.time() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError("%s exited with %s; log %s" % (self.name, self.proc.returncode, self.log_path))
-            try:
-                st, _, _ = request(self.port, "GET", self.health, timeout=1.0)
-                if st in (200, 401):
-                    return self
-            except OSError:
-                pass
-            time.sleep(0.05)
+    def start(self, timeout=15.0, wait=True):
+        """Starts the process; with wait, waits up to timeout for readiness (raises if it exits or never gets ready)."""
+        self.stdout = self.stderr = None
+        self.forced = False
+        if self.output == "pipe":
+            self.proc = subprocess.Popen(self.argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                         stdin=subprocess.DEVNULL, text=True, **self.popen_kwargs)
+        else:
+            with open(self.log_path, "wb") as log:
+                self.proc = subprocess.Popen(self.argv, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                             **self.popen_kwargs)
+        if not wait or self.wait_ready(timeout):
+            return self
+        if self.proc.poll() is not None:
+            if self.output == "pipe":
+                self.stop()
+                raise RuntimeError("%s exited with %s; stderr %r" % (self.name, self.proc.returncode,
+                                                                     (self.stderr or "")[-2000:]))
+            raise RuntimeError("%s exited with %s; log %s" % (self.name, self.proc.returncode, self.log_path))
         self.stop()
         raise RuntimeError("%s did not come up on port %d within %.0fs" % (self.name, self.port, timeout))
 
-    def stop(self, timeout=10.0):
+    def is_ready(self, health=None, ready_status=None):
+        """One readiness probe: ready_check, else GET health answered with one of ready_status (both overridable)."""
+        if self.ready_check is not None and health is None:
+            return bool(self.ready_check(self))
+        try:
+            st = request(self.port, "GET", health or self.health, timeout=1.0)[0]
+        except OSError:
+            return False
+        return st in (ready_status or self.ready_status)
+
+    def wait_ready(self, timeout=15.0, health=None, ready_status=None):
+        """Probes every poll seconds until ready (True), the process exits or timeout passes (False). health and
+        ready_status: another probe than the one start() waits for (say /-/ready after start() saw /-/healthy)."""
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            if self.proc.poll() is not None:
+                return False
+            if self.is_ready(health, ready_status):
+                return True
+            time.sleep(self.poll)
+        return False
+
+    @staticmethod
+    def listening(server):
+        """A ready_check: the port accepts TCP connections (for servers that speak only TLS, say)."""
+        try:
+            socket.create_connection(("127.0.0.1", server.port), timeout=0.2).close()
+            return True
+        except OSError:
+            return False
+
+    def send_signal(self, sig):
+        """Sends sig to the process by its PID if it still runs."""
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(sig)
+
+    def wait_exit(self, timeout=15.0):
+        """Waits up to timeout for the process to exit by itself: its exit status, or None if it still runs."""
+        try:
+            return self._reap(timeout)
+        except subprocess.TimeoutExpired:
+            return None
+
+    def stop(self, sig=signal.SIGTERM, timeout=10.0):
+        """Sends sig by PID (None: none, only wait), waits up to timeout, SIGKILLs it if still there; its exit code."""
         if self.proc is None:
             return None
-        return stop_process(self.proc, timeout=timeout)
+        self.forced = False
+        if sig is not None:
+            self.send_signal(sig)
+        try:
+            return self._reap(timeout)
+        except subprocess.TimeoutExpired:
+            self.forced = True
+            self.proc.kill()
+            return self._reap(timeout)
+
+    def log(self):
+        """The log file's text (output="log")."""
+        with open(self.log_path, "rb") as f:
+            return f.read().decode(errors="replace")
+
+    def _reap(self, timeout):
+        if self.output == "pipe" and self.stderr is None:
+            self.stdout, self.stderr = self.proc.communicate(timeout=timeout)  # retried after a timeout, nothing lost
+            return self.proc.returncode
+        return self.proc.wait(timeout=timeout)
 
     def __enter__(self):
         return self.start()
@@ -59,7 +151,8 @@ class Server:
 
 
 def stop_process(proc, sig=signal.SIGTERM, timeout=10.0):
-    """Sends sig to a running process (by its PID), waits up to timeout, SIGKILLs it if still there; its exit code."""
+    """Sends sig to a running process (by its PID), waits up to timeout, SIGKILLs it if still there; its exit code.
+    For processes the Server harness does not start (run.sh, a `ferry run` job, a simulator)."""
     if proc.poll() is not None:
         return proc.returncode
     proc.send_signal(sig)

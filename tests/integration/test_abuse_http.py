@@ -39,20 +39,7 @@ check = pghttp.Checks()
 def ferry(*extra, name="ferry-abuse", preexec=None):
     port = pghttp.free_port()
     s = pghttp.Server([FERRY, "--web.listen-address=127.0.0.1:%d" % port, "--web.threads=2", "--persistence.file="]
-                      + list(extra), port, name)
-    if preexec is not None:  # pghttp.Server has no hook for it: start the process the same way, with preexec_fn
-        log = open(s.log_path, "wb")
-        import subprocess
-        s.proc = subprocess.Popen(s.argv, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                  preexec_fn=preexec)
-        deadline = time.time() + 15
-        while time.time() < deadline:
-            try:
-                if pghttp.request(port, "GET", "/-/healthy", timeout=1.0)[0] == 200:
-                    return s
-            except OSError:
-                time.sleep(0.05)
-        raise RuntimeError("ferry did not come up")
+                      + list(extra), port, name, preexec_fn=preexec)
     return s.start()
 
 

@@ -137,11 +137,10 @@ def main():
             for job, s in servers.items():
                 f.write("  - job_name: %s\n    honor_labels: true\n    static_configs:\n"
                         "      - targets: ['127.0.0.1:%d']\n        labels: {gateway: %s}\n" % (job, s.port, job))
-        log = open(os.path.join(tmp, "prometheus.log"), "wb")
-        prom = subprocess.Popen([PROMETHEUS, "--config.file=" + os.path.join(tmp, "prometheus.yml"),
-                                 "--storage.tsdb.path=" + os.path.join(tmp, "data"),
-                                 "--web.listen-address=127.0.0.1:%d" % pport, "--log.level=debug"],
-                                stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+        prom = pghttp.Server([PROMETHEUS, "--config.file=" + os.path.join(tmp, "prometheus.yml"),
+                              "--storage.tsdb.path=" + os.path.join(tmp, "data"),
+                              "--web.listen-address=127.0.0.1:%d" % pport, "--log.level=debug"], pport, "prometheus",
+                             log_path=os.path.join(tmp, "prometheus.log")).start(wait=False)  # wait_scrapes waits
 
         for job in ("ferry", "ferry_om"):
             p = servers[job].port
@@ -195,14 +194,13 @@ def main():
                   "control: Prometheus fails the reference's whole scrape on the stored HELP")
             up = query(pport, 'up{gateway="reference"}')
             check(len(up) == 1 and up[0]["value"][1] == "0", "control: up == 0 for the reference: %r" % (up,))
-            log.flush()
             with open(os.path.join(tmp, "prometheus.log"), errors="replace") as f:
                 lines = [ln for ln in f if "utf8" in ln]
             if lines:
                 print("Prometheus logged (debug level only): " + lines[0].strip())
     finally:
         if prom is not None:
-            pghttp.stop_process(prom, timeout=15)
+            prom.stop(timeout=15)
         for s in servers.values():
             s.stop()
         shutil.rmtree(tmp, ignore_errors=True)

@@ -65,12 +65,7 @@ def ferry(path, logdir, n):
 
 def wait_exit(srv, timeout=15.0):
     """Starts srv without waiting for readiness; returns its exit status, or None if it is still running."""
-    srv.proc = subprocess.Popen(srv.argv, stdout=open(srv.log_path, "wb"), stderr=subprocess.STDOUT,
-                                stdin=subprocess.DEVNULL)
-    try:
-        return srv.proc.wait(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        return None
+    return srv.start(wait=False).wait_exit(timeout)
 
 
 def metric(port, name):
@@ -82,7 +77,7 @@ def metric(port, name):
 
 
 def log_text(srv):
-    return open(srv.log_path, "rb").read().decode(errors="replace")
+    return srv.log()
 
 
 def has_group(text, i):
@@ -140,7 +135,7 @@ def run(d, logdir):
               "logged once at error level with the errno text and the file: %s" % lines)
         check("could not persist a change before answering" not in log, "no log line per refused change")
         # 3. SIGTERM on the full disk: the final snapshot cannot be written, the log stays
-        rc_term = pghttp.stop_process(a.proc)
+        rc_term = a.stop()
         check(rc_term == 0 and "Sanitizer" not in log_text(a) and os.path.exists(segment),
               "SIGTERM on a full disk exits 0 (status %s) with no sanitizer report, log kept" % rc_term)
     finally:
@@ -175,7 +170,7 @@ def run(d, logdir):
         check(not late, "the pushes refused after the failure are not there (%s)" % late)
         n = first + 10
         check(req(p, "PUT", "/metrics/job/g%d" % n, body(n))[0] == 200, "a new push gets 200")
-        pghttp.stop_process(c.proc, sig=signal.SIGKILL)
+        c.stop(sig=signal.SIGKILL)
     finally:
         c.stop()
     e = ferry(path, logdir, 4).start()

@@ -229,8 +229,7 @@ def test_restart():
     st, _, body = pghttp.request(s.port, "DELETE", "/api/v1/admin/groups?match[]=%7Bjob%3D~%22bu.*%22%7D")
     check(st == 200 and json.loads(body)["data"]["deleted"] == 1, "durable bulk delete: %d %r" % (st, body))
     before = metrics(s)
-    os.kill(s.proc.pid, signal.SIGKILL)
-    s.proc.wait(timeout=10)
+    s.stop(sig=signal.SIGKILL)
     time.sleep(1.1)
     with ferry("--persistence.durable", "--web.enable-admin-api", persistence=path) as s:
         after = metrics(s)
@@ -242,8 +241,7 @@ def test_restart():
         # a POST after the deadline starts a new group, live and after a replay alike
         push(s, "merge", "b 1\n", method="POST")
         live = pghttp.pushed_part(metrics(s).encode())
-        os.kill(s.proc.pid, signal.SIGKILL)
-        s.proc.wait(timeout=10)
+        s.stop(sig=signal.SIGKILL)
     with ferry("--persistence.durable", "--web.enable-admin-api", persistence=path) as s:
         replayed = pghttp.pushed_part(metrics(s).encode())
         check(live == replayed and 'a{instance="",job="merge"}' not in replayed,

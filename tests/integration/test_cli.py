@@ -272,8 +272,8 @@ def tls_suite():
     port = pghttp.free_port()
     s = pghttp.Server([FERRY, "--web.listen-address=127.0.0.1:%d" % port, "--web.threads=2",
                        "--web.config.file=" + os.path.join(WEBCONFIG, "web-tls.yml")], port, "ferry-tls",
-                      log_path=os.path.join(TMP, "ferry-tls.log"))
-    s.proc = subprocess.Popen(s.argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                      log_path=os.path.join(TMP, "ferry-tls.log"), ready_check=pghttp.Server.listening)
+    s.start(timeout=10)
     try:
         ca = os.path.join(WEBCONFIG, "cert.pem")
         pw = write("pw", b"secret\n")

@@ -28,7 +28,6 @@ import shutil
 import signal
 import socket
 import struct
-import subprocess
 import sys
 import tempfile
 import threading
@@ -43,47 +42,31 @@ pushed_part = pghttp.pushed_part
 LSAN_SUPP = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lsan.supp")
 
 
-class Ferry:
-    """A durable-mode server on a free port, stopped with SIGKILL (a crash) unless told otherwise."""
+class Ferry(pghttp.Server):
+    """A durable-mode server on a free port, started without waiting, stopped with SIGKILL (a crash) unless told
+    otherwise."""
 
     def __init__(self, path, interval="1h", extra=(), durable=True):
-        self.port = pghttp.free_port()
-        self.log_path = path + ".log.%d" % self.port
-        log = open(self.log_path, "wb")
+        port = pghttp.free_port()
         env = dict(os.environ)
         env.setdefault("LSAN_OPTIONS", "suppressions=" + os.path.abspath(LSAN_SUPP))
-        self.proc = subprocess.Popen([FERRY, "--web.listen-address=127.0.0.1:%d" % self.port, "--web.threads=2",
-                                      "--web.enable-admin-api", "--persistence.file=" + path,
-                                      "--persistence.interval=" + interval] + (["--persistence.durable"] if durable else []) +
-                                     list(extra),
-                                     stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env)
+        super().__init__([FERRY, "--web.listen-address=127.0.0.1:%d" % port, "--web.threads=2",
+                          "--web.enable-admin-api", "--persistence.file=" + path,
+                          "--persistence.interval=" + interval] + (["--persistence.durable"] if durable else []) +
+                         list(extra), port, "ferry-durable", log_path=path + ".log.%d" % port, health="/-/ready",
+                         ready_status=(200,), env=env, poll=0.02)
+        self.start(wait=False)
 
     def ready(self, timeout=15):
-        deadline = time.time() + timeout
-        while time.time() < deadline and self.proc.poll() is None:
-            try:
-                if pghttp.request(self.port, "GET", "/-/ready", timeout=1.0)[0] == 200:
-                    return True
-            except OSError:
-                pass
-            time.sleep(0.02)
-        return False
+        return self.wait_ready(timeout)
 
     def kill(self):
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGKILL)
-        self.proc.wait(timeout=10)
-
-    def log(self):
-        return open(self.log_path, "rb").read().decode(errors="replace")
+        self.stop(sig=signal.SIGKILL)
 
     def term(self, what):
         """SIGTERM; checks exit status 0 and no sanitizer report in the log."""
-        self.proc.send_signal(signal.SIGTERM)
-        try:
-            rc = self.proc.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            self.kill()
+        rc = self.stop(timeout=60)
+        if self.forced:
             rc = "timeout"
         log = self.log()
         check(rc == 0 and "Sanitizer" not in log, "%s: SIGTERM exits 0 cleanly (rc %s); log:\n%s" % (what, rc, log[-3000:]))
@@ -223,9 +206,10 @@ def damaged_log(d):
         os.unlink(f)
     open(seg[-1], "wb").write(good[:50] + bytes([good[50] ^ 0x55]) + good[51:])
     port = pghttp.free_port()
-    p = subprocess.run([FERRY, "--web.listen-address=127.0.0.1:%d" % port, "--persistence.file=" + path,
-                        "--persistence.durable"], capture_output=True, text=True, timeout=30)
-    check(p.returncode == 1, "flipped byte: exit 1 (got %d)" % p.returncode)
+    p = pghttp.Server([FERRY, "--web.listen-address=127.0.0.1:%d" % port, "--persistence.file=" + path,
+                       "--persistence.durable"], port, "ferry-flipped", output="pipe").start(wait=False)
+    rc = p.stop(sig=None, timeout=30)  # start-up must fail by itself
+    check(rc == 1, "flipped byte: exit 1 (got %d)" % rc)
     check(os.path.basename(seg[-1]) in p.stderr and "offset" in p.stderr,
           "flipped byte: message names the segment and the offset: %r" % p.stderr[-400:])
     s = Ferry(path, extra=["--persistence.allow-bad-file"])
@@ -247,8 +231,7 @@ def leaving_durable_mode(d):
     check(b'\nsw{instance="",job="sw"} 1\n' in m, "switch: the logged push is there without the flag")
     check(not os.path.exists(path + ".wal"), "switch: the log was folded into the snapshot and removed")
     check(pghttp.request(s.port, "PUT", "/metrics/job/sw", b"sw 2\n")[0] == 200, "switch: in-memory push")
-    s.proc.send_signal(signal.SIGTERM)  # the final snapshot keeps it
-    s.proc.wait(timeout=10)
+    s.stop(timeout=10)  # SIGTERM: the final snapshot keeps it
     s = Ferry(path)
     check(s.ready(), "switch: durable again")
     _, _, m = pghttp.request(s.port, "GET", "/metrics")
@@ -431,7 +414,7 @@ def sigterm_in_flight(d):
         check(status_of(c.recv(4096)) == 200, "sigterm: warm-up %d" % k)
     for k, c in enumerate(socks):
         c.sendall(put_request("/metrics/job/term/instance/i%d" % k, b"tv %d\n" % k))
-    s.proc.send_signal(signal.SIGTERM)
+    s.send_signal(signal.SIGTERM)
     statuses = []
     for c in socks:
         data = b""
@@ -445,7 +428,7 @@ def sigterm_in_flight(d):
             pass
         statuses.append(status_of(data))
         c.close()
-    rc = s.proc.wait(timeout=60)
+    rc = s.stop(sig=None, timeout=60)
     check(rc == 0 and "Sanitizer" not in s.log(), "sigterm: exit 0 (rc %s)" % rc)
     check(statuses.count(200) == n, "sigterm: every push in flight answered 200 before exit (%r)" % statuses)
     s = Ferry(path)

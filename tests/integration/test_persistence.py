@@ -33,14 +33,8 @@ def server(path, *extra):
                           "--persistence.file=" + path, "--persistence.interval=1s"] + list(extra), port, "ferry")
 
 
-def wait_ready(port, timeout=10):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        st, _, _ = pghttp.request(port, "GET", "/-/ready")
-        if st == 200:
-            return True
-        time.sleep(0.05)
-    return False
+def wait_ready(s, timeout=10):
+    return s.wait_ready(timeout, health="/-/ready", ready_status=(200,))
 
 
 NATIVE = b"\x28\x00\x31" + b"\xfc\xa9\xf1\xd2\x4d\x62\x50\x3f" + b"\x38\x01"  # schema 0, zero_threshold, zero_count 1
@@ -94,7 +88,7 @@ def main():
         open(os.path.join(d, leftover), "w").write("partial")
     s = server(path)
     with s:
-        check(wait_ready(s.port), "ready")
+        check(wait_ready(s), "ready")
         check(sorted(os.listdir(d)) == [], "temp files removed (left %r)" % os.listdir(d))
         fill(s.port)
         before = state(s.port)
@@ -109,7 +103,7 @@ def main():
 
     s = server(path)
     with s:
-        check(wait_ready(s.port), "ready after load")
+        check(wait_ready(s), "ready after load")
         after = state(s.port)
         check(after[0] == before[0], "/metrics identical after restart")
         check(after[1] == before[1], "/api/v1/metrics identical after restart (times included)")
@@ -121,15 +115,15 @@ def main():
     for name, data in (("truncated", good[:len(good) // 2]), ("flipped", good[:40] + bytes([good[40] ^ 0x55]) + good[41:])):
         open(path, "wb").write(data)
         port = pghttp.free_port()
-        import subprocess
-        p = subprocess.run([FERRY, "--web.listen-address=127.0.0.1:%d" % port, "--persistence.file=" + path],
-                           capture_output=True, text=True, timeout=30)
-        check(p.returncode == 1, "%s file: exit 1 (got %d)" % (name, p.returncode))
+        p = pghttp.Server([FERRY, "--web.listen-address=127.0.0.1:%d" % port, "--persistence.file=" + path], port,
+                          "ferry-damaged", output="pipe").start(wait=False)
+        rc = p.stop(sig=None, timeout=30)  # start-up must fail by itself
+        check(rc == 1, "%s file: exit 1 (got %d)" % (name, rc))
         check(path in p.stderr and "offset" in p.stderr, "%s file: message names file and offset: %r" %
               (name, p.stderr[-300:]))
     s = server(path, "--persistence.allow-bad-file")
     with s:
-        check(wait_ready(s.port), "ready with --persistence.allow-bad-file")
+        check(wait_ready(s), "ready with --persistence.allow-bad-file")
         _, _, j = pghttp.request(s.port, "GET", "/api/v1/metrics")
         check(j == b'{"status":"success","data":[]}', "starts empty")
         check(any(f.startswith("ferry.data.bad.") for f in os.listdir(d)), "bad file moved aside: %r" % os.listdir(d))
@@ -141,7 +135,7 @@ def main():
     open(pg, "wb").write(open(os.path.join(fixtures, "variety.data"), "rb").read())
     s = server(pg)
     with s:
-        check(wait_ready(s.port), "ready after importing a Pushgateway file")
+        check(wait_ready(s), "ready after importing a Pushgateway file")
         _, _, j = pghttp.request(s.port, "GET", "/api/v1/metrics")
         want = json.load(open(os.path.join(fixtures, "variety.json")))
         check(norm_api(json.loads(j)) == norm_api(want), "imported groups equal the reference's /api/v1/metrics")

@@ -18,39 +18,31 @@ import ssl
 import subprocess
 import sys
 import tempfile
-import time
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "diff"))
+import pghttp  # noqa: E402
 
 FERRY = sys.argv[1]
 PLAIN = "text/plain; charset=utf-8"
 failures = []
 
 
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+free_port = pghttp.free_port
 
 
-class Ferry:
+class Ferry(pghttp.Server):
     def __init__(self, *args, threads=2, cpus=None):
         """threads=None: no --web.threads flag; cpus: the CPU affinity mask to start it with (as taskset)."""
-        self.port = free_port()
-        self.args = [FERRY, "--web.listen-address=127.0.0.1:%d" % self.port, "--persistence.file="]
+        port = free_port()
+        self.args = [FERRY, "--web.listen-address=127.0.0.1:%d" % port, "--persistence.file="]
         self.args += ["--web.threads=%d" % threads] if threads is not None else []
         self.args += list(args)
-        self.proc = subprocess.Popen(self.args, stderr=subprocess.PIPE, text=True,
-                                     preexec_fn=(lambda: os.sched_setaffinity(0, cpus)) if cpus else None)
-        deadline = time.time() + 10
-        while time.time() < deadline:
-            try:
-                socket.create_connection(("127.0.0.1", self.port), timeout=0.2).close()
-                return
-            except OSError:
-                if self.proc.poll() is not None:
-                    break
-                time.sleep(0.05)
-        self.stop()
-        raise RuntimeError("ferry did not start: %s" % " ".join(self.args))
+        super().__init__(self.args, port, "ferry-server-http", output="pipe", ready_check=pghttp.Server.listening,
+                         preexec_fn=(lambda: os.sched_setaffinity(0, cpus)) if cpus else None)
+        try:
+            self.start(timeout=10)
+        except RuntimeError:
+            raise RuntimeError("ferry did not start: %s" % " ".join(self.args))
 
     def request(self, method, path, body=None, headers=None):
         c = http.client.HTTPConnection("127.0.0.1", self.port, timeout=5)
@@ -67,14 +59,8 @@ class Ferry:
 
     def stop(self, sig=signal.SIGTERM):
         """Signals the process by PID; returns (exit code, stderr)."""
-        if self.proc.poll() is None:
-            os.kill(self.proc.pid, sig)
-        try:
-            _, err = self.proc.communicate(timeout=10)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            _, err = self.proc.communicate(timeout=5)
-        return self.proc.returncode, err
+        rc = super().stop(sig, timeout=10)
+        return rc, self.stderr
 
 
 def check(cond, what):
@@ -411,15 +397,14 @@ def main():
         check(fl["web.route-prefix"] == "/pg" and fl["web.reuseport"] == "true", "status shows the normalised prefix")
         check(fl["web.listen-address"] == "127.0.0.1:%d,127.0.0.1:%d" % (f.port, second), "listen addresses joined")
         # a second Ferry on a running one's port (both SO_REUSEPORT) must not share it and split the store
-        p = subprocess.run([FERRY, "--web.listen-address=127.0.0.1:%d" % f.port], capture_output=True, text=True,
-                           timeout=10)
-        check(p.returncode == 1 and "bind: address already in use" in p.stderr,
+        p = pghttp.Server([FERRY, "--web.listen-address=127.0.0.1:%d" % f.port], f.port, "ferry-same-port",
+                          output="pipe").start(wait=False)
+        rc = p.stop(sig=None, timeout=10)
+        check(rc == 1 and "bind: address already in use" in p.stderr,
               "a second Ferry on the same port (reuseport) is refused")
         s, h, b = f.request("PUT", "/pg/-/quit")
         check(s == 200 and b == b"Requesting termination... Goodbye!", "lifecycle: quit")
-        try:
-            f.proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
+        if f.wait_exit(timeout=10) is None:
             check(False, "lifecycle: process did not exit")
     finally:
         rc, err = f.stop()
@@ -431,9 +416,10 @@ def main():
         busy.bind(("127.0.0.1", 0))
         busy.listen(1)
         port = busy.getsockname()[1]
-        p = subprocess.run([FERRY, "--web.listen-address=127.0.0.1:%d" % port], capture_output=True, text=True,
-                           timeout=10)
-    check(p.returncode != 0 and "address already in use" in p.stderr, "listen failure: logged, exit non-zero")
+        p = pghttp.Server([FERRY, "--web.listen-address=127.0.0.1:%d" % port], port, "ferry-busy-port",
+                          output="pipe").start(wait=False)
+        rc = p.stop(sig=None, timeout=10)
+    check(rc != 0 and "address already in use" in p.stderr, "listen failure: logged, exit non-zero")
 
     p = subprocess.run([FERRY, "--bogus"], capture_output=True, text=True, timeout=10)
     check(p.returncode == 1 and p.stderr == "ferry: error: unknown long flag '--bogus', try --help\n", "--bogus")

@@ -11,12 +11,13 @@ import base64
 import http.client
 import os
 import shutil
-import socket
 import ssl
 import subprocess
 import sys
 import tempfile
-import time
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "diff"))
+import pghttp  # noqa: E402
 
 FERRY, FIXTURES = sys.argv[1], sys.argv[2]
 results = {"passed": 0, "failed": 0}
@@ -30,36 +31,21 @@ def check(cond, what):
         print("FAIL: " + what)
 
 
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+free_port = pghttp.free_port
 
 
 def start(config):
     port = free_port()
     args = [FERRY, "--web.listen-address=127.0.0.1:%d" % port, "--web.threads=2", "--web.config.file=" + config]
-    proc = subprocess.Popen(args, stderr=subprocess.PIPE, text=True)
-    deadline = time.time() + 10
-    while time.time() < deadline:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-            return proc, port
-        except OSError:
-            if proc.poll() is not None:
-                break
-            time.sleep(0.05)
-    proc.kill()
-    raise RuntimeError("ferry did not start with " + config)
-
-
-def stop(proc):
-    proc.terminate()
+    srv = pghttp.Server(args, port, "ferry-webconfig", output="pipe", ready_check=pghttp.Server.listening)
     try:
-        proc.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait(timeout=10)
+        return srv.start(timeout=10), port
+    except RuntimeError:
+        raise RuntimeError("ferry did not start with " + config)
+
+
+def stop(srv):
+    srv.stop(timeout=10)
 
 
 def request(port, method, path, body=None, auth=None):
@@ -79,7 +65,7 @@ def request(port, method, path, body=None, auth=None):
 
 
 def main():
-    proc, port = start(os.path.join(FIXTURES, "web-tls.yml"))
+    srv, port = start(os.path.join(FIXTURES, "web-tls.yml"))
     try:
         for auth, note in ((None, "no credentials"), ("alice:wrong", "wrong password"), ("bob:secret", "unknown user")):
             st, h, body = request(port, "GET", "/-/healthy", auth=auth)
@@ -104,16 +90,18 @@ def main():
                                   "https://127.0.0.1:%d/-/healthy" % port], capture_output=True, text=True, timeout=20)
             check(out.stdout == "2 200", "HTTP/2 negotiated by ALPN (curl said %r)" % out.stdout)
     finally:
-        stop(proc)
+        stop(srv)
 
     # An invalid web config stops start-up with the reference's message.
     with tempfile.NamedTemporaryFile("w", suffix=".yml", delete=False) as f:
         f.write("tls_server_config:\n  cert_file: cert.pem\n  unknown_key: 1\n")
         bad = f.name
     try:
-        p = subprocess.run([FERRY, "--web.listen-address=127.0.0.1:%d" % free_port(), "--web.config.file=" + bad],
-                           capture_output=True, text=True, timeout=20)
-        check(p.returncode != 0, "invalid web config: non-zero exit (got %d)" % p.returncode)
+        port = free_port()
+        p = pghttp.Server([FERRY, "--web.listen-address=127.0.0.1:%d" % port, "--web.config.file=" + bad], port,
+                          "ferry-bad-webconfig", output="pipe").start(wait=False)
+        rc = p.stop(sig=None, timeout=20)  # start-up must fail by itself
+        check(rc != 0, "invalid web config: non-zero exit (got %d)" % rc)
         check("field unknown_key not found in type web.TLSConfig" in p.stderr,
               "invalid web config: the reference's message (stderr %r)" % p.stderr[-300:])
     finally:
