@@ -20,6 +20,9 @@ figures are what those attacks cost it. Three runs against it only happen with H
 (they would take the file past 90 s): the crash test, the soak, and the gzip bomb of newlines (valid text, so it reads
 the whole GiB).
 
+Against an AddressSanitizer build of ferry (make test's second stage) the RSS bounds are printed, not asserted: its
+RSS is shadow memory and a quarantine of freed blocks. Everything else is asserted the same.
+
 Usage: test_abuse_holds.py path/to/ferry [path/to/prometheus-pushgateway]
 """
 import glob
@@ -45,6 +48,17 @@ REFERENCE = sys.argv[2] if len(sys.argv) > 2 and sys.argv[2] and os.path.exists(
 MAX_BODY = 16 << 20
 BOMB_SECONDS = 5.0  # Ferry answers in well under a second; generous for a loaded 2-core VM
 READY_SECONDS = 5.0
+
+
+def sanitized(path):
+    """Whether path is an AddressSanitizer build (gcc links libasan, clang puts __asan_init in): its RSS is shadow
+    memory and a quarantine of up to 256 MiB of freed blocks, so RSS bounds are printed, not asserted, against it."""
+    with open(path, "rb") as f:
+        data = f.read()
+    return b"libasan.so" in data or b"__asan_init" in data
+
+
+SANITIZED = sanitized(FERRY)
 REFERENCE_LONG = os.environ.get("HOLDS_REFERENCE_LONG") == "1"  # the reference's slow runs too (~70 s more)
 check = pghttp.Checks()
 
@@ -277,8 +291,11 @@ def test_compression_bombs():
         check(st == 413 and b"--push.max-body-bytes" in resp,
               "%s bomb: 413 naming --push.max-body-bytes (%s %r)" % (what, st, resp[:80]))
         check(took < BOMB_SECONDS, "%s bomb: answered in %.2f s < %.0f s" % (what, took, BOMB_SECONDS))
-        check(growth < 64, "%s bomb: peak RSS growth %.1f MB < 64 MB (--push.max-body-bytes=16 MiB)"
-              % (what, growth))
+        if SANITIZED:
+            print("ASan build: the RSS bound (64 MB) is not asserted")
+        else:
+            check(growth < 64, "%s bomb: peak RSS growth %.1f MB < 64 MB (--push.max-body-bytes=16 MiB)"
+                  % (what, growth))
         check(not stored, "%s bomb: nothing stored" % what)
         if REFERENCE is not None and what == "gzip newlines" and not REFERENCE_LONG:
             print("reference, gzip newlines bomb not run: it reads the whole GiB (~35 s); HOLDS_REFERENCE_LONG=1 "
@@ -764,7 +781,10 @@ def soak(binary, who, seconds, assert_ferry):
         return
     check(set(pushes) <= {200, 202} and npush > 0, "soak: every push 200/202 (%s)" % pushes)
     check(set(scrapes) == {200}, "soak: every scrape 200 (%s)" % scrapes)
-    check(end <= at5 * 1.2, "soak: RSS at the end %.1f MB within +20%% of RSS after 5 s (%.1f MB)" % (end, at5))
+    if SANITIZED:
+        print("ASan build: the RSS trend is not asserted (the quarantine fills up to 256 MiB)")
+    else:
+        check(end <= at5 * 1.2, "soak: RSS at the end %.1f MB within +20%% of RSS after 5 s (%.1f MB)" % (end, at5))
 
 
 def test_soak():
