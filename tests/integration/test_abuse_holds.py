@@ -61,6 +61,7 @@ def sanitized(path):
 SANITIZED = sanitized(FERRY)
 REFERENCE_LONG = os.environ.get("HOLDS_REFERENCE_LONG") == "1"  # the reference's slow runs too (~70 s more)
 check = pghttp.Checks()
+FERRY_LOGS = []  # every Ferry started: none may hold a sanitizer report (make test runs this against ASan too)
 
 
 def start(binary, extra=(), name="ferry-holds", preexec=None, health="/-/healthy"):
@@ -73,6 +74,8 @@ def start(binary, extra=(), name="ferry-holds", preexec=None, health="/-/healthy
     if not any(a.startswith("--persistence.file") for a in extra):
         argv.append("--persistence.file=")
     s = pghttp.Server(argv + list(extra), port, name, health=health)
+    if binary == FERRY:
+        FERRY_LOGS.append(s.log_path)
     log = open(s.log_path, "wb")
     t0 = time.monotonic()
     s.proc = subprocess.Popen(s.argv, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
@@ -805,6 +808,12 @@ def main():
             t0 = time.monotonic()
             fn()
             print("-- %s: %.1f s" % (name, time.monotonic() - t0))
+    reports = []
+    for path in FERRY_LOGS:
+        with open(path, errors="replace") as f:
+            if any("Sanitizer" in line or "runtime error:" in line for line in f):
+                reports.append(path)
+    check(not reports, "no sanitizer report in the logs of the %d Ferry processes (%s)" % (len(FERRY_LOGS), reports))
     return check.summary()
 
 
