@@ -231,9 +231,9 @@ MSG(M_FAMILY,     [1] = {K_BYTES, 0, NULL}, [2] = {K_BYTES, 0, NULL}, [3] = {K_V
 /* Validates the message [p, end) against m, adding to counts. Returns NULL, or the field where it failed. */
 static const uint8_t *validate(const uint8_t *p, const uint8_t *end, const msgspec_t *m, uint32_t *counts)
 {
+    field_t f = {0}; /* zeroed once: see FOR_FIELDS */
     while (p < end) {
         const uint8_t *at = p;
-        field_t f;
         if ((p = get_field(p, end, &f)) == NULL)
             return at;
         if (f.num >= m->nfields)
@@ -271,6 +271,9 @@ static const uint8_t *validate(const uint8_t *p, const uint8_t *end, const msgsp
 /* Pass 2: filling the model from validated messages. The loops below cannot meet malformed input any more; they
  * still stop at the first NULL rather than trust that. */
 
+/* get_field sets only the members of f that the wire type uses, and the loops read v or data/len only after testing
+ * wt; GCC 12 (Release) cannot follow that and warns (-Wmaybe-uninitialized) at -O3, so each function zeroes its
+ * field_t once, before its loops, rather than get_field clearing every member for every field. */
 #define FOR_FIELDS(f, data, len)                                                                                                   \
     for (const uint8_t *p_##f = (data), *end_##f = p_##f + (len);                                                                  \
          p_##f < end_##f && (p_##f = get_field(p_##f, end_##f, &(f))) != NULL;)
@@ -279,7 +282,7 @@ static const uint8_t *validate(const uint8_t *p, const uint8_t *end, const msgsp
  * as in Go). */
 static void fill_value(const uint8_t *data, size_t len, double *value)
 {
-    field_t f;
+    field_t f = {0};
     FOR_FIELDS(f, data, len)
     {
         if (f.num == 1 && f.wt == FY_PB_FIXED64)
@@ -289,7 +292,7 @@ static void fill_value(const uint8_t *data, size_t len, double *value)
 
 static void fill_summary(const uint8_t *data, size_t len, fy_series_t *s, fy_point_t *points)
 {
-    field_t f, g;
+    field_t f = {0}, g = {0};
     FOR_FIELDS(f, data, len)
     {
         if (f.num == 1 && f.wt == FY_PB_VARINT) {
@@ -316,7 +319,7 @@ static void fill_summary(const uint8_t *data, size_t len, fy_series_t *s, fy_poi
  * timestamp, exemplars, unknown fields) makes the whole encoded message the series' pb_histogram. */
 static void fill_histogram(const uint8_t *data, size_t len, fy_series_t *s, fy_point_t *points)
 {
-    field_t f, g;
+    field_t f = {0}, g = {0};
     int classic = 1;
     FOR_FIELDS(f, data, len)
     {
@@ -348,7 +351,7 @@ static void fill_histogram(const uint8_t *data, size_t len, fy_series_t *s, fy_p
 
 static void fill_label(const uint8_t *data, size_t len, fy_label_t *l)
 {
-    field_t f;
+    field_t f = {0};
     l->name = fy_str(NULL, 0);
     l->value = fy_str(NULL, 0);
     l->value_esc = FY_ESC_NONE;
@@ -370,7 +373,7 @@ typedef struct {
 
 static void fill_metric(const uint8_t *data, size_t len, unsigned type, fy_series_t *s, cursor_t *c)
 {
-    field_t f;
+    field_t f = {0};
     unsigned want = type == FY_TYPE_GAUGE_HISTOGRAM ? FY_TYPE_HISTOGRAM : type;
     memset(s, 0, sizeof(*s));
     s->labels = c->labels;
@@ -463,7 +466,7 @@ static uint32_t name_hash(fy_str_t s)
 /* Decodes the top-level fields of one validated MetricFamily and fills its series. */
 static int decode_family(const uint8_t *data, size_t len, const uint32_t *counts, fy_arena_t *arena, fy_family_t *fam)
 {
-    field_t f;
+    field_t f = {0};
     memset(fam, 0, sizeof(*fam));
     fam->help_esc = FY_ESC_NONE;
     FOR_FIELDS(f, data, len)
