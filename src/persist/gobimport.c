@@ -114,6 +114,9 @@ static int set_eof(dec_t *d, const char *what)
  * accepts non-minimal encodings, so do we. */
 static int read_uint(dec_t *d, const char *what, uint64_t *out)
 {
+    /* Set on errors too, here and in read_count: set_error, being variadic, is not inlined, so GCC 12 (Release)
+     * cannot see that error paths return -1 and warns (-Wmaybe-uninitialized) in the callers. */
+    *out = 0;
     if (d->pos >= d->end)
         return set_eof(d, what);
     uint8_t b = d->buf[d->pos];
@@ -149,6 +152,7 @@ static int read_int(dec_t *d, const char *what, int64_t *out)
  * checking it here is what keeps loops and allocations proportional to the input. */
 static int read_count(dec_t *d, const char *what, size_t *out)
 {
+    *out = 0;
     size_t at = d->pos;
     uint64_t n;
     if (read_uint(d, what, &n) != 0)
