@@ -24,15 +24,15 @@ deps-test:
 	@scripts/install-deps.sh test
 
 build: deps
-	@cmake -S . -B build $(CMAKE_GEN) -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+	@cmake -S . -B build $(CMAKE_GEN) -DFY_WERROR=ON -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
 	@cmake --build build -j $(JOBS)
 
 build-asan: deps
-	@cmake -S . -B build-asan $(CMAKE_GEN) -DCMAKE_BUILD_TYPE=Debug -DFY_SANITIZE=address,undefined -DFY_BUILD_BENCH=OFF >/dev/null
+	@cmake -S . -B build-asan $(CMAKE_GEN) -DFY_WERROR=ON -DCMAKE_BUILD_TYPE=Debug -DFY_SANITIZE=address,undefined -DFY_BUILD_BENCH=OFF >/dev/null
 	@cmake --build build-asan -j $(JOBS)
 
 build-tsan: deps
-	@cmake -S . -B build-tsan $(CMAKE_GEN) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DFY_SANITIZE=thread -DFY_BUILD_BENCH=OFF -DFY_BUILD_SERVER=OFF >/dev/null
+	@cmake -S . -B build-tsan $(CMAKE_GEN) -DFY_WERROR=ON -DCMAKE_BUILD_TYPE=RelWithDebInfo -DFY_SANITIZE=thread -DFY_BUILD_BENCH=OFF -DFY_BUILD_SERVER=OFF >/dev/null
 	@cmake --build build-tsan -j $(JOBS)
 
 run: build
@@ -66,7 +66,7 @@ bench-compare: build
 	bench/compare/compare.py --build build --out $(BENCH_OUT) --img $(BENCH_IMG)
 
 fuzz: deps-test
-	@cmake -S . -B build-fuzz $(CMAKE_GEN) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_C_COMPILER=clang -DCMAKE_CXX_COMPILER=clang++ -DFY_FUZZ=ON >/dev/null
+	@cmake -S . -B build-fuzz $(CMAKE_GEN) -DFY_WERROR=ON -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_C_COMPILER=clang -DCMAKE_CXX_COMPILER=clang++ -DFY_FUZZ=ON >/dev/null
 	@cmake --build build-fuzz -j $(JOBS)
 	@scripts/run-fuzz.sh build-fuzz $(FUZZ_SECONDS)
 
