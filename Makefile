@@ -1,6 +1,7 @@
 # Thin wrapper: every target installs what is missing (Debian packages), configures and builds with CMake.
 #   make run    - build and start build/ferry on :9091
 #   make test   - build, run every test (release build, then the unit tests under ASan+UBSan and TSan)
+#   make unit   - the edit-build-test loop: build the release tree (build/), run its unit tests only (seconds)
 #   make bench  - build and run the micro-benchmarks (results: docs/benchmarks.md)
 #   make bench-compare - Ferry vs the reference Pushgateway at 1k-1M series (~10 min; SIZES=1000,10000 for a
 #                 quick run); tables in BENCH_OUT, plots in BENCH_IMG (docs/benchmarks.md)
@@ -13,7 +14,7 @@ RUN_ARGS ?= --web.listen-address=:9091
 BENCH_OUT ?= build/bench-compare
 BENCH_IMG ?= docs/img
 
-.PHONY: all deps deps-test build build-asan build-tsan run test test-release test-asan test-tsan bench bench-compare fuzz clean
+.PHONY: all deps deps-test build build-asan build-tsan run test test-release test-asan test-tsan unit bench bench-compare fuzz clean
 
 all: build
 
@@ -45,6 +46,10 @@ test: deps-test
 
 test-release: build
 	cd build && ctest --output-on-failure -j $(JOBS)
+
+# No deps-test: the unit tests need only what the build needs.
+unit: build
+	cd build && ctest --output-on-failure -j $(JOBS) -L unit
 
 test-asan: build-asan
 	cd build-asan && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 LSAN_OPTIONS=suppressions=$(CURDIR)/tests/lsan.supp \
