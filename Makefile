@@ -2,6 +2,8 @@
 #   make run    - build and start build/ferry on :9091
 #   make test   - build, run every test (release build, then the unit tests under ASan+UBSan and TSan)
 #   make unit   - the edit-build-test loop: build the release tree (build/), run its unit tests only (seconds)
+#   make format - clang-format (14, .clang-format) our C/C++ files in place; make format-check changes nothing
+#                 and fails on any difference (.ci/run runs it)
 #   make bench  - build and run the micro-benchmarks (results: docs/benchmarks.md)
 #   make bench-compare - Ferry vs the reference Pushgateway at 1k-1M series (~10 min; SIZES=1000,10000 for a
 #                 quick run); tables in BENCH_OUT, plots in BENCH_IMG (docs/benchmarks.md)
@@ -14,7 +16,8 @@ RUN_ARGS ?= --web.listen-address=:9091
 BENCH_OUT ?= build/bench-compare
 BENCH_IMG ?= docs/img
 
-.PHONY: all deps deps-test build build-asan build-tsan run test test-release test-asan test-tsan unit bench bench-compare fuzz clean
+.PHONY: all deps deps-test build build-asan build-tsan run test test-release test-asan test-tsan unit bench bench-compare fuzz \
+        format format-check clean
 
 all: build
 
@@ -74,6 +77,14 @@ fuzz: deps-test
 	@cmake -S . -B build-fuzz $(CMAKE_GEN) -DFY_WERROR=ON -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_C_COMPILER=clang -DCMAKE_CXX_COMPILER=clang++ -DFY_FUZZ=ON >/dev/null
 	@cmake --build build-fuzz -j $(JOBS)
 	@scripts/run-fuzz.sh build-fuzz $(FUZZ_SECONDS)
+
+format:
+	@scripts/install-deps.sh format
+	@scripts/format.sh fix
+
+format-check:
+	@scripts/install-deps.sh format
+	@scripts/format.sh check
 
 clean:
 	rm -rf build build-asan build-tsan build-fuzz

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Installs the Debian packages Ferry needs, and only those that are missing.
-# Usage: scripts/install-deps.sh [build|test|bench|all]   (default: build)
+# Usage: scripts/install-deps.sh [build|test|bench|format|all]   (default: build)
 #   build: compiler, CMake, libraries
-#   test:  build + what the test suites start (reference Pushgateway, clang for fuzzing, clients)
+#   test:  build + what the test suites start (reference Pushgateway, clang for fuzzing, clients) + format
+#   format: clang-format 14 (make format, make format-check; the version .ci/run checks the tree with)
 #   bench: build + what make bench-compare runs (wrk, the reference Pushgateway, curl, gnuplot for the plots)
 #   all:   all of the above
 set -euo pipefail
@@ -23,14 +24,19 @@ test_pkgs=(
 bench_pkgs=(
     wrk gnuplot-nox curl python3 prometheus-pushgateway
 )
+# Pinned to a major version: another one formats some constructs differently (scripts/format.sh).
+format_pkgs=(
+    clang-format-14
+)
 
 pkgs=("${build_pkgs[@]}")
 case "$what" in
     build) ;;
-    test) pkgs+=("${test_pkgs[@]}") ;;
+    test) pkgs+=("${test_pkgs[@]}" "${format_pkgs[@]}") ;;
     bench) pkgs+=("${bench_pkgs[@]}") ;;
-    all) pkgs+=("${test_pkgs[@]}" "${bench_pkgs[@]}") ;;
-    *) echo "usage: $0 [build|test|bench|all]" >&2; exit 2 ;;
+    format) pkgs=("${format_pkgs[@]}") ;;
+    all) pkgs+=("${test_pkgs[@]}" "${bench_pkgs[@]}" "${format_pkgs[@]}") ;;
+    *) echo "usage: $0 [build|test|bench|format|all]" >&2; exit 2 ;;
 esac
 
 missing=()
