@@ -24,6 +24,9 @@
 #ifndef FY_REVISION
 #define FY_REVISION "unknown"
 #endif
+#ifndef FY_BUILD_DATE
+#define FY_BUILD_DATE "unknown" /* src/CMakeLists.txt sets it: UTC, SOURCE_DATE_EPOCH if set */
+#endif
 
 /* Go's time.Time.String() without the monotonic part, as the reference's status page shows it. */
 static void started_at(char *buf, size_t cap)
@@ -43,7 +46,7 @@ static void print_version(void)
     fprintf(stderr,
             "ferry, version %s (branch: HEAD, revision: " FY_REVISION ")\n"
             "  build user:       ferry\n"
-            "  build date:       unknown\n"
+            "  build date:       " FY_BUILD_DATE "\n"
             "  compiler:         %s\n"
             "  platform:         linux\n",
             FY_VERSION, __VERSION__);
