@@ -1,10 +1,11 @@
 /*
  * server.c: h2o plumbing, threads, listeners, lifecycle, dispatch of router results, and the store-free endpoints.
  *
- * Threads: one h2o evloop + h2o_context_t per --web.threads. Listeners: either one socket per address dup()ed into
- * every thread (default, as h2o 2.2.5's own server) or, with --web.reuseport, one SO_REUSEPORT socket per thread and
- * address, so the kernel spreads connections. All sockets are opened by the main thread before any loop starts, so
- * a bind failure is reported once and the process exits non-zero (1.5.1 logs it and exits 0).
+ * Threads: one h2o evloop + h2o_context_t per --web.threads. Listeners: either one SO_REUSEPORT socket per thread
+ * and address, so the kernel spreads connections (default: --web.reuseport is true), or, with --no-web.reuseport,
+ * one socket per address dup()ed into every thread (as h2o 2.2.5's own server). All sockets are opened by the main
+ * thread before any loop starts, so a bind failure is reported once and the process exits non-zero (1.5.1 logs it
+ * and exits 0).
  * Shutdown: the main thread sigwait()s; on SIGINT/SIGTERM (or /-/quit) it sets a flag and wakes every loop; each
  * loop closes its listeners, asks h2o to shut down (HTTP/2 GOAWAY) and keeps running 1.5 s so in-flight requests
  * finish and h2o's one-second GOAWAY timer fires. Contexts are not disposed (h2o's own server does not either: idle
