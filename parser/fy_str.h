@@ -20,7 +20,7 @@ typedef struct st_fy_str_t {
     size_t len;
 } fy_str_t;
 
-/* For literals: fy_str_eq_lit(s, "job"); FY_STRLIT expands to "ptr, len". */
+/* For literals: fy_str_eq_mem(s, FY_STRLIT("job")); FY_STRLIT expands to "ptr, len". */
 #define FY_STRLIT(s) (s), (sizeof(s) - 1)
 
 #if defined(__GNUC__)

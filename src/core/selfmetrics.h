@@ -121,7 +121,7 @@ typedef enum en_fy_auth_check_t {
     FY_AUTHC__COUNT
 } fy_auth_check_t;
 
-/* Limits named in ferry_limit_rejections_total{limit=...}; keep in sync with fy_limit_names in selfmetrics.c. */
+/* Limits named in ferry_limit_rejections_total{limit=...}; keep in sync with limit_names in selfmetrics.c. */
 typedef enum en_fy_limit_t {
     FY_LIMIT_BODY_BYTES,
     FY_LIMIT_SERIES_PER_PUSH,
