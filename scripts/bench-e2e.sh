@@ -71,7 +71,7 @@ start() {
     local name=$1 p=$2 addr=127.0.0.1:$2
     case $name in
         empty200) "$empty200" "$p" & ;;
-        shared2) "$ferry" --web.listen-address=$addr --web.threads=2 --log.level=warn & ;;
+        shared2) "$ferry" --web.listen-address=$addr --web.threads=2 --no-web.reuseport --log.level=warn & ;;
         reuseport2) "$ferry" --web.listen-address=$addr --web.threads=2 --web.reuseport --log.level=warn & ;;
         shared1) "$ferry" --web.listen-address=$addr --web.threads=1 --log.level=warn & ;;
         split) taskset -c 0 "$ferry" --web.listen-address=$addr --log.level=warn & ;;

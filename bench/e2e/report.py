@@ -12,8 +12,8 @@ from collections import defaultdict
 
 LABELS = {
     "empty200": "empty 200 (wrk's ceiling)",
-    "shared2": "Ferry, 2 threads, shared socket (default)",
-    "reuseport2": "Ferry, 2 threads, `--web.reuseport`",
+    "shared2": "Ferry, 2 threads, shared socket (`--no-web.reuseport`)",
+    "reuseport2": "Ferry, 2 threads, `--web.reuseport` (default)",
     "before2": "Ferry before (FERRY_BEFORE), 2 threads, `--web.reuseport`",
     "shared1": "Ferry, `--web.threads=1`",
     "split": "Ferry, default flags, `taskset -c 0` (so 1 loop); wrk `taskset -c 1`",
@@ -74,7 +74,7 @@ def main(path):
         if name.startswith("durable2") and mem:
             print(f"- {groups * 10:,} series: {name} / in-memory (reuseport2) = {100 * m['rate'] / mem['rate']:.0f}% "
                   f"of the push rate ({m['rate']:,.0f} vs {mem['rate']:,.0f}/s), p99 {m['p99']:.2f} vs {mem['p99']:.2f} ms")
-        if name == "shared2" and ref:
+        if name == "reuseport2" and ref:
             print(f"- {groups * 10:,} series: Ferry (default) / reference = {m['rate'] / ref['rate']:.1f}x pushes/s, "
                   f"{ref['cpu'] / m['cpu']:.1f}x less server CPU per push, p99 {m['p99']:.2f} vs {ref['p99']:.2f} ms")
 
