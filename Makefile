@@ -4,7 +4,7 @@
 #   make unit   - the edit-build-test loop: build the release tree (build/), run its unit tests only (seconds)
 #   make format - clang-format (14, .clang-format) our C/C++ files in place; make format-check changes nothing
 #                 and fails on any difference (.ci/run runs it)
-#   make bench  - build and run the micro-benchmarks (results: docs/benchmarks.md)
+#   make bench  - build and run the micro-benchmarks (method and figures: docs/benchmarks.md)
 #   make bench-compare - Ferry vs the reference Pushgateway at 1k-1M series (~10 min; SIZES=1000,10000 for a
 #                 quick run); tables in BENCH_OUT, plots in BENCH_IMG (docs/benchmarks.md)
 #   make fuzz   - build the libFuzzer targets with clang and run each for FUZZ_SECONDS (default 30)
