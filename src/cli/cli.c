@@ -1,7 +1,7 @@
 /*
  * cli.c: the pure half of `ferry push` and `ferry run`: argument parsing, grouping-key URLs with the Pushgateway's
  * @base64 convention, the exit-code and retry policy, and the exposition of a run's outcome. No I/O here except the
- * usage texts, so all of it is unit-tested by table (tests/test_server_cli.c); tests/integration/test_cli.py runs
+ * usage texts, so all of it is unit-tested by table (tests/test_cli.c); tests/integration/test_cli.py runs
  * `ferry push` and `ferry run` end to end.
  */
 #include "cli.h"
