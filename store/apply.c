@@ -24,7 +24,7 @@ fy__gfam_t *fy__make_gfam(push_t *P, const pfam_t *pf)
     }
     /* The allocator's size class, not whole cache lines: rounding to lines (so that a gfam shares no line with a
      * neighbour that another thread may be rewriting) cost 80 bytes per push-646 group and measured no faster, one
-     * thread or two (docs/store.md, "Memory per group"). */
+     * thread or two (bench/results/2026-12-07-store-history.md, "Memory per group"). */
     fy__gfam_t *gf = fy__xmalloc(sz);
     memset(gf, 0, sizeof(*gf));
     gf->type = pf->type;
