@@ -6,7 +6,8 @@
 
 #include "parse_bench.h"
 
-namespace {
+namespace
+{
 
 void run_text(benchmark::State &st, fy_bench_payload_t which)
 {
@@ -38,9 +39,18 @@ void BM_ProtobufNodeExporter10M(benchmark::State &st)
     fy_bench_parse_free(b);
 }
 
-void BM_TextPush646(benchmark::State &st) { run_text(st, FY_BENCH_PUSH646); }
-void BM_TextNodeExporter10M(benchmark::State &st) { run_text(st, FY_BENCH_NODE_10M); }
-void BM_TextLabels20(benchmark::State &st) { run_text(st, FY_BENCH_LABELS_20); }
+void BM_TextPush646(benchmark::State &st)
+{
+    run_text(st, FY_BENCH_PUSH646);
+}
+void BM_TextNodeExporter10M(benchmark::State &st)
+{
+    run_text(st, FY_BENCH_NODE_10M);
+}
+void BM_TextLabels20(benchmark::State &st)
+{
+    run_text(st, FY_BENCH_LABELS_20);
+}
 
 void BM_MemchrFloorNodeExporter10M(benchmark::State &st)
 {

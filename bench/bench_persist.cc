@@ -35,9 +35,23 @@ static void BM_WalWriterThread(benchmark::State &st)
 {
     run(st, 1);
 }
-BENCHMARK(BM_WalAppend)->ArgName("appenders")->Arg(1)->Arg(2)->Arg(8)->Arg(32)->Iterations(1)->UseManualTime()
+BENCHMARK(BM_WalAppend)
+    ->ArgName("appenders")
+    ->Arg(1)
+    ->Arg(2)
+    ->Arg(8)
+    ->Arg(32)
+    ->Iterations(1)
+    ->UseManualTime()
     ->Unit(benchmark::kMillisecond);
-BENCHMARK(BM_WalWriterThread)->ArgName("appenders")->Arg(1)->Arg(2)->Arg(8)->Arg(32)->Iterations(1)->UseManualTime()
+BENCHMARK(BM_WalWriterThread)
+    ->ArgName("appenders")
+    ->Arg(1)
+    ->Arg(2)
+    ->Arg(8)
+    ->Arg(32)
+    ->Iterations(1)
+    ->UseManualTime()
     ->Unit(benchmark::kMillisecond);
 
 BENCHMARK_MAIN();

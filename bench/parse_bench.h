@@ -11,9 +11,9 @@ extern "C" {
 #endif
 
 typedef enum {
-    FY_BENCH_PUSH646,   /* bench/payloads/push-646.txt: the reference push (10 series) */
-    FY_BENCH_NODE_10M,  /* generated node-exporter-like exposition, 10 MiB */
-    FY_BENCH_LABELS_20, /* generated gauges with 20 labels each, 4 MiB */
+    FY_BENCH_PUSH646,     /* bench/payloads/push-646.txt: the reference push (10 series) */
+    FY_BENCH_NODE_10M,    /* generated node-exporter-like exposition, 10 MiB */
+    FY_BENCH_LABELS_20,   /* generated gauges with 20 labels each, 4 MiB */
     FY_BENCH_PB_NODE_10M, /* (d): the FY_BENCH_NODE_10M model encoded as delimited MetricFamily messages */
 } fy_bench_payload_t;
 

@@ -82,19 +82,18 @@ static void put_value(gen_t *g)
     }
 }
 
-static const char *subsystems[] = {"cpu", "disk", "filesystem", "network", "memory", "netstat", "vmstat", "hwmon",
-                                   "systemd", "process"};
-static const char *words[] = {"seconds", "bytes", "packets", "errors", "drops", "reads", "writes", "usage",
-                              "time", "pressure", "queue", "io"};
+static const char *subsystems[] = {"cpu",     "disk",   "filesystem", "network", "memory",
+                                   "netstat", "vmstat", "hwmon",      "systemd", "process"};
+static const char *words[] = {"seconds", "bytes", "packets", "errors",   "drops", "reads",
+                              "writes",  "usage", "time",    "pressure", "queue", "io"};
 static const char *lnames[] = {"device", "mode", "cpu", "mountpoint", "fstype", "interface", "state", "name"};
-static const char *lvals[] = {"eth0", "idle", "system", "user", "/dev/nvme0n1p2", "ext4", "/var/lib/docker",
-                              "lo", "iowait", "active", "sda", "tmpfs"};
+static const char *lvals[] = {"eth0", "idle",   "system", "user", "/dev/nvme0n1p2", "ext4", "/var/lib/docker",
+                              "lo",   "iowait", "active", "sda",  "tmpfs"};
 
 static void put_name(gen_t *g, unsigned fam)
 {
     char b[128];
-    int n = snprintf(b, sizeof(b), "node_%s_%s_%s_%u", subsystems[fam % 10], words[(fam / 10) % 12],
-                     words[(fam / 120) % 12], fam);
+    int n = snprintf(b, sizeof(b), "node_%s_%s_%s_%u", subsystems[fam % 10], words[(fam / 10) % 12], words[(fam / 120) % 12], fam);
     put(g, b, (size_t)n);
 }
 

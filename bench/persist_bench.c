@@ -54,7 +54,8 @@ static void *worker(void *arg)
             w->lat = nl;
             w->caplat = ncap;
         }
-        if ((w->writer ? fy_log_append_notified(w->log, &notes, 1, rec, w->rec_len) : fy_log_append(w->log, 1, rec, w->rec_len, NULL)) != 0) {
+        if ((w->writer ? fy_log_append_notified(w->log, &notes, 1, rec, w->rec_len)
+                       : fy_log_append(w->log, 1, rec, w->rec_len, NULL)) != 0) {
             w->failed = 1;
             break;
         }

@@ -45,8 +45,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         int has_job = 0;
         CHECK(nout >= 1 && nout <= cap);
         for (size_t i = 0; i < nout; i++) {
-            CHECK(fy_groupkey_label_name_ok(out[i].name, out[i].name_len) || (out[i].name_len == 3 && !memcmp(out[i].name, "job", 3)));
-            CHECK(within(out[i].name, out[i].name_len, lab, labels_len) || within(out[i].name, out[i].name_len, scratch, job_len + labels_len) ||
+            CHECK(fy_groupkey_label_name_ok(out[i].name, out[i].name_len) ||
+                  (out[i].name_len == 3 && !memcmp(out[i].name, "job", 3)));
+            CHECK(within(out[i].name, out[i].name_len, lab, labels_len) ||
+                  within(out[i].name, out[i].name_len, scratch, job_len + labels_len) ||
                   (out[i].name_len == 3 && !memcmp(out[i].name, "job", 3)));
             CHECK(within(out[i].value, out[i].value_len, job, job_len) || within(out[i].value, out[i].value_len, lab, labels_len) ||
                   within(out[i].value, out[i].value_len, scratch, job_len + labels_len));

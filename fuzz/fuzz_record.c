@@ -45,7 +45,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
               r2.change.post == c->post && r2.change.body_len == c->body_len);
         CHECK(c->body_len == 0 || memcmp(r2.change.body, c->body, c->body_len) == 0);
         for (size_t i = 0; i < c->nlabels; i++)
-            CHECK(fy_str_eq(r2.change.labels[i].name, c->labels[i].name) && fy_str_eq(r2.change.labels[i].value, c->labels[i].value));
+            CHECK(fy_str_eq(r2.change.labels[i].name, c->labels[i].name) &&
+                  fy_str_eq(r2.change.labels[i].value, c->labels[i].value));
         fy_record_free(&r2);
         free(p2);
     }

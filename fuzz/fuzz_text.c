@@ -11,12 +11,12 @@
 #include <string.h>
 
 /* Not CHECK(): the fuzz build may define NDEBUG. */
-#define CHECK(x)                                                                                                      \
-    do {                                                                                                              \
-        if (!(x)) {                                                                                                   \
-            fprintf(stderr, "check failed: %s\n", #x);                                                                \
-            abort();                                                                                                  \
-        }                                                                                                             \
+#define CHECK(x)                                                                                                                   \
+    do {                                                                                                                           \
+        if (!(x)) {                                                                                                                \
+            fprintf(stderr, "check failed: %s\n", #x);                                                                             \
+            abort();                                                                                                               \
+        }                                                                                                                          \
     } while (0)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);

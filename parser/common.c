@@ -14,8 +14,8 @@ const char *fy_perr_name(int code)
     switch (code) {
     case FY_OK:
         return "OK";
-#define XX(name, fmt)                                                                                                 \
-    case FY_PERR_##name:                                                                                              \
+#define XX(name, fmt)                                                                                                              \
+    case FY_PERR_##name:                                                                                                           \
         return #name;
         FY_PERR_MAP(XX)
 #undef XX
@@ -26,8 +26,8 @@ const char *fy_perr_name(int code)
 static const char *perr_format(int code)
 {
     switch (code) {
-#define XX(name, fmt)                                                                                                 \
-    case FY_PERR_##name:                                                                                              \
+#define XX(name, fmt)                                                                                                              \
+    case FY_PERR_##name:                                                                                                           \
         return fmt;
         FY_PERR_MAP(XX)
 #undef XX
@@ -106,13 +106,24 @@ static int rune_printable(uint32_t r)
     if (r < 0x20 || r == 0x7F || (r >= 0x80 && r < 0xA0))
         return 0;
     switch (r) {
-    case 0xA0: case 0xAD: case 0x1680: case 0x180E: case 0x2028: case 0x2029: case 0x202F: case 0x205F:
-    case 0x3000: case 0xFEFF: case 0x061C: case 0x06DD: case 0x070F:
+    case 0xA0:
+    case 0xAD:
+    case 0x1680:
+    case 0x180E:
+    case 0x2028:
+    case 0x2029:
+    case 0x202F:
+    case 0x205F:
+    case 0x3000:
+    case 0xFEFF:
+    case 0x061C:
+    case 0x06DD:
+    case 0x070F:
         return 0;
     }
     if ((r >= 0x2000 && r <= 0x200F) || (r >= 0x202A && r <= 0x202E) || (r >= 0x2060 && r <= 0x206F) ||
-        (r >= 0x0600 && r <= 0x0605) || (r >= 0xFFF9 && r <= 0xFFFB) || (r >= 0xE000 && r <= 0xF8FF) ||
-        r >= 0xF0000 || (r & 0xFFFE) == 0xFFFE)
+        (r >= 0x0600 && r <= 0x0605) || (r >= 0xFFF9 && r <= 0xFFFB) || (r >= 0xE000 && r <= 0xF8FF) || r >= 0xF0000 ||
+        (r & 0xFFFE) == 0xFFFE)
         return 0;
     return 1;
 }
@@ -159,13 +170,34 @@ static void quote_into(qbuf_t *q, const char *s, size_t n, char quote)
             char e[12];
             size_t el = 0;
             switch (r) {
-            case '\a': el = 2; memcpy(e, "\\a", 2); break;
-            case '\b': el = 2; memcpy(e, "\\b", 2); break;
-            case '\f': el = 2; memcpy(e, "\\f", 2); break;
-            case '\n': el = 2; memcpy(e, "\\n", 2); break;
-            case '\r': el = 2; memcpy(e, "\\r", 2); break;
-            case '\t': el = 2; memcpy(e, "\\t", 2); break;
-            case '\v': el = 2; memcpy(e, "\\v", 2); break;
+            case '\a':
+                el = 2;
+                memcpy(e, "\\a", 2);
+                break;
+            case '\b':
+                el = 2;
+                memcpy(e, "\\b", 2);
+                break;
+            case '\f':
+                el = 2;
+                memcpy(e, "\\f", 2);
+                break;
+            case '\n':
+                el = 2;
+                memcpy(e, "\\n", 2);
+                break;
+            case '\r':
+                el = 2;
+                memcpy(e, "\\r", 2);
+                break;
+            case '\t':
+                el = 2;
+                memcpy(e, "\\t", 2);
+                break;
+            case '\v':
+                el = 2;
+                memcpy(e, "\\v", 2);
+                break;
             default:
                 if (r < 0x20 || r == 0x7F) {
                     el = (size_t)snprintf(e, sizeof(e), "\\x%02x", (unsigned)r);

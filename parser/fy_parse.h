@@ -75,10 +75,10 @@ const char *fy_perr_name(int code);
 #define FY_ERRMSG_MAX 1024
 
 typedef struct st_fy_parse_error_t {
-    int code;        /* FY_OK or FY_PERR_* */
-    uint32_t line;   /* 1-based line of the error for text formats; 0 for protobuf */
-    size_t offset;   /* byte offset into the input where the error was detected */
-    size_t msg_len;  /* strlen(msg) */
+    int code;                /* FY_OK or FY_PERR_* */
+    uint32_t line;           /* 1-based line of the error for text formats; 0 for protobuf */
+    size_t offset;           /* byte offset into the input where the error was detected */
+    size_t msg_len;          /* strlen(msg) */
     char msg[FY_ERRMSG_MAX]; /* full message, NUL-terminated; quoted input longer than fits is cut with "..." */
 } fy_parse_error_t;
 

@@ -24,20 +24,20 @@
 /* Character classes. */
 
 enum {
-    C_LNAME0 = 1, /* [a-zA-Z_] */
-    C_LNAME = 2,  /* [a-zA-Z0-9_] */
-    C_MNAME0 = 4, /* [a-zA-Z_:] */
-    C_MNAME = 8,  /* [a-zA-Z0-9_:] */
+    C_LNAME0 = 1,  /* [a-zA-Z_] */
+    C_LNAME = 2,   /* [a-zA-Z0-9_] */
+    C_MNAME0 = 4,  /* [a-zA-Z_:] */
+    C_MNAME = 8,   /* [a-zA-Z0-9_:] */
     C_TOKEND = 16, /* ' ' '\t' '\n': ends readTokenUntilWhitespace */
     C_LVSTOP = 32, /* '"' '\\' '\n' and bytes >= 0x80: stop the label-value scan */
 };
 
 /* A constant table, so that concurrent first calls from several threads need no initialisation (and no race). */
 #define CT_ALPHA(c) (((c) >= 'a' && (c) <= 'z') || ((c) >= 'A' && (c) <= 'Z') || (c) == '_')
-#define CT(c)                                                                                                          \
-    (unsigned char)((CT_ALPHA(c) ? (C_LNAME0 | C_MNAME0 | C_LNAME | C_MNAME) : 0) |                                    \
-                    (((c) >= '0' && (c) <= '9') ? (C_LNAME | C_MNAME) : 0) | ((c) == ':' ? (C_MNAME0 | C_MNAME) : 0) | \
-                    (((c) == ' ' || (c) == '\t' || (c) == '\n') ? C_TOKEND : 0) |                                       \
+#define CT(c)                                                                                                                      \
+    (unsigned char)((CT_ALPHA(c) ? (C_LNAME0 | C_MNAME0 | C_LNAME | C_MNAME) : 0) |                                                \
+                    (((c) >= '0' && (c) <= '9') ? (C_LNAME | C_MNAME) : 0) | ((c) == ':' ? (C_MNAME0 | C_MNAME) : 0) |             \
+                    (((c) == ' ' || (c) == '\t' || (c) == '\n') ? C_TOKEND : 0) |                                                  \
                     (((c) == '"' || (c) == '\\' || (c) == '\n' || (c) >= 0x80) ? C_LVSTOP : 0))
 #define CT4(c) CT(c), CT((c) + 1), CT((c) + 2), CT((c) + 3)
 #define CT16(c) CT4(c), CT4((c) + 4), CT4((c) + 8), CT4((c) + 12)
@@ -235,9 +235,9 @@ enum { K_EXACT = 0, K_COUNT, K_SUM, K_BUCKET };
 typedef struct {
     const char *ptr; /* metric name as written on the line */
     size_t len;
-    uint32_t fam;   /* family it resolves to */
-    uint8_t kind;   /* K_*: how the name relates to the family's name */
-    uint8_t alias;  /* 1: a suffixed name resolved to a summary/histogram, not a family of its own */
+    uint32_t fam;  /* family it resolves to */
+    uint8_t kind;  /* K_*: how the name relates to the family's name */
+    uint8_t alias; /* 1: a suffixed name resolved to a summary/histogram, not a family of its own */
 } name_ent_t;
 
 typedef struct {
@@ -268,11 +268,11 @@ typedef struct {
 
     /* Error positions: offsets are reported relative to the original input; in the copied last line, anything
      * decided at or after eof_at is expfmt's EOF. */
-    const char *region;  /* start of the region being parsed (input or the copy of the last line) */
-    size_t region_off;   /* its offset in the input */
-    const char *eof_at;  /* first position that does not exist in the input */
-    const char *lim;     /* end of the region; lim[-1] is '\n' */
-    const char *eol;     /* set by a successful line parse: its '\n' */
+    const char *region; /* start of the region being parsed (input or the copy of the last line) */
+    size_t region_off;  /* its offset in the input */
+    const char *eof_at; /* first position that does not exist in the input */
+    const char *lim;    /* end of the region; lim[-1] is '\n' */
+    const char *eol;    /* set by a successful line parse: its '\n' */
 
     fy_family_t *fams;
     fam_work_t *famw;
@@ -317,9 +317,9 @@ static int text_eof(ps_t *ps, const char *pos)
 }
 
 /* Reports code at pos, the position of the byte expfmt had just read when it decided (its currentByte). */
-#define TERR(ps, pos, code, ...)                                                                                      \
-    ((pos) >= (ps)->eof_at ? text_eof((ps), (ps)->eof_at)                                                             \
-                           : fy__perr((ps)->err, (code), FY_TEXT_PREFIX, (ps)->line,                                  \
+#define TERR(ps, pos, code, ...)                                                                                                   \
+    ((pos) >= (ps)->eof_at ? text_eof((ps), (ps)->eof_at)                                                                          \
+                           : fy__perr((ps)->err, (code), FY_TEXT_PREFIX, (ps)->line,                                               \
                                       (ps)->region_off + (size_t)((pos) - (ps)->region), ##__VA_ARGS__))
 
 /* A label value as expfmt holds it (escapes undone), for messages. Long values are cut; the message cuts them
@@ -783,8 +783,7 @@ static int parse_comment(ps_t *ps, const char *p)
     if (ps->famw[f].type_set)
         return TERR(ps, p, FY_PERR_SECOND_TYPE, fm->name);
     msgval_t m;
-    fy_str_t tok = memchr(p, '\\', (size_t)(eol - p)) ? strip_backslashes(&m, p, (size_t)(eol - p))
-                                                      : fy_str(p, (size_t)(eol - p));
+    fy_str_t tok = memchr(p, '\\', (size_t)(eol - p)) ? strip_backslashes(&m, p, (size_t)(eol - p)) : fy_str(p, (size_t)(eol - p));
     uint8_t t;
     if (!parse_type(tok.ptr, tok.len, &t))
         return TERR(ps, eol, FY_PERR_UNKNOWN_TYPE, tok);
@@ -874,8 +873,8 @@ static int parse_sample(ps_t *ps, const char *p)
             fy_str_t lname = fy_str(ln, (size_t)(p - ln));
             if (fy_str_eq_mem(lname, FY_STRLIT("__name__")))
                 return TERR(ps, p, FY_PERR_RESERVED_LABEL, fy_str(FY_STRLIT("__name__")));
-            int is_special = (is_sum && fy_str_eq_mem(lname, FY_STRLIT("quantile"))) ||
-                             (is_hist && fy_str_eq_mem(lname, FY_STRLIT("le")));
+            int is_special =
+                (is_sum && fy_str_eq_mem(lname, FY_STRLIT("quantile"))) || (is_hist && fy_str_eq_mem(lname, FY_STRLIT("le")));
             p = skip_blanks(p);
             if (*p != '=')
                 return TERR(ps, p, FY_PERR_EXPECTED_EQUAL, fy__rune_arg(p));
@@ -1128,10 +1127,10 @@ static int layout(ps_t *ps, fy_body_t *body)
 
 /* ------------------------------------------------------------------------------------------------------------- */
 
-#define ALLOC_ARRAY(ps, ptr, n)                                                                                       \
-    do {                                                                                                              \
-        if (((ptr) = fy_arena_alloc((ps)->arena, (size_t)(n) * sizeof(*(ptr)))) == NULL)                             \
-            return FY_PERR_NOMEM;                                                                                     \
+#define ALLOC_ARRAY(ps, ptr, n)                                                                                                    \
+    do {                                                                                                                           \
+        if (((ptr) = fy_arena_alloc((ps)->arena, (size_t)(n) * sizeof(*(ptr)))) == NULL)                                           \
+            return FY_PERR_NOMEM;                                                                                                  \
     } while (0)
 
 /* Reserves the arrays with bounds from the input length: a sample line takes at least 4 bytes ("a 1\n"), a label

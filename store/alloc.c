@@ -5,7 +5,6 @@
 #include "fy_parse.h"
 #include "store_int.h"
 
-
 #include <stdio.h>
 #include <stdlib.h>
 

@@ -197,7 +197,7 @@ static int check_suffix(push_t *P, const fy__group_t *g, pfam_t *pf)
             fy__buf_str(&P->err, "collected metric named ");
             fy__buf_go_quote(&P->err, n);
             fy__buf_str(&P->err, t == FY_TYPE_SUMMARY ? " collides with previously collected summary named "
-                                                  : " collides with previously collected histogram named ");
+                                                      : " collides with previously collected histogram named ");
             fy__buf_go_quote(&P->err, base);
             return 1;
         }

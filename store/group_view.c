@@ -98,8 +98,8 @@ void *fy__grow(void *p, size_t *cap, size_t need, size_t sz)
 /* The view of group g (its shard locked). Series are included family by family while their labels total at most
  * max_labels (the group's first series always; SIZE_MAX: all, as fy_store_foreach_group); a family's nviewed says how
  * many of its series are in the view. heads_only: no families at all. */
-static void build_view(const fy_store_t *s, const fy__group_t *g, view_scratch_t *vs, fy_store_group_view_t *v,
-                       size_t max_labels, int heads_only)
+static void build_view(const fy_store_t *s, const fy__group_t *g, view_scratch_t *vs, fy_store_group_view_t *v, size_t max_labels,
+                       int heads_only)
 {
     FY_ASSERT_GROUP(g);
     fy__group_view_head(s, g, &vs->gl, v);

@@ -32,8 +32,8 @@ static uint32_t *stripes_held(void)
 
 static void fail(const char *what, const fy_store_t *s, uint32_t idx)
 {
-    fprintf(stderr, "fy_store: lock order violated: %s (store %p, index %u; held: store %p, shard %d, %u stripes",
-            what, (const void *)s, idx, (const void *)held.s, held.shard == NONE ? -1 : (int)held.shard, held.n);
+    fprintf(stderr, "fy_store: lock order violated: %s (store %p, index %u; held: store %p, shard %d, %u stripes", what,
+            (const void *)s, idx, (const void *)held.s, held.shard == NONE ? -1 : (int)held.shard, held.n);
     if (held.n)
         fprintf(stderr, ", last %u", stripes_held()[held.n - 1]);
     fprintf(stderr, ")\n");

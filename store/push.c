@@ -137,22 +137,22 @@ void fy__scratch_take(push_t *P)
     memset(T, 0, sizeof(*T));
 }
 
-#define KEEP_BUF(b)                                                                                                   \
-    do {                                                                                                              \
-        if ((b).cap > FY_SCRATCH_KEEP) {                                                                              \
-            free((b).p);                                                                                              \
-            (b).p = NULL;                                                                                             \
-            (b).cap = 0;                                                                                              \
-        }                                                                                                             \
+#define KEEP_BUF(b)                                                                                                                \
+    do {                                                                                                                           \
+        if ((b).cap > FY_SCRATCH_KEEP) {                                                                                           \
+            free((b).p);                                                                                                           \
+            (b).p = NULL;                                                                                                          \
+            (b).cap = 0;                                                                                                           \
+        }                                                                                                                          \
     } while (0)
 
-#define KEEP_ARR(a, cap)                                                                                              \
-    do {                                                                                                              \
-        if ((cap) * sizeof(*(a)) > FY_SCRATCH_KEEP) {                                                                 \
-            free(a);                                                                                                  \
-            (a) = NULL;                                                                                               \
-            (cap) = 0;                                                                                                \
-        }                                                                                                             \
+#define KEEP_ARR(a, cap)                                                                                                           \
+    do {                                                                                                                           \
+        if ((cap) * sizeof(*(a)) > FY_SCRATCH_KEEP) {                                                                              \
+            free(a);                                                                                                               \
+            (a) = NULL;                                                                                                            \
+            (cap) = 0;                                                                                                             \
+        }                                                                                                                          \
     } while (0)
 
 /* Gives P's arrays back to the thread's cache. */
@@ -560,8 +560,8 @@ static void push_shape(push_t *P)
         const pfam_t *pf = &P->fams[i];
         if (pf->is_ts)
             return;
-        uint32_t f[7] = {(uint32_t)pf->name.len, pf->type,           pf->has_help,        (uint32_t)pf->help_off,
-                         (uint32_t)pf->help_len, (uint32_t)pf->first, (uint32_t)pf->n};
+        uint32_t f[7] = {(uint32_t)pf->name.len, pf->type,       pf->has_help, (uint32_t)pf->help_off, (uint32_t)pf->help_len,
+                         (uint32_t)pf->first,    (uint32_t)pf->n};
         o = shape_put(o, f, sizeof(f));
         o = shape_put(o, pf->name.ptr, pf->name.len);
         for (size_t k = 0; k < pf->n; k++) {
@@ -715,9 +715,8 @@ int fy_store_push(fy_store_t *s, const fy_store_label_t *gkl, size_t ngk, fy_sto
     return fy_store_push_life(s, gkl, ngk, method, body, NULL, now_ns, origin, err);
 }
 
-int fy_store_push_life(fy_store_t *s, const fy_store_label_t *gkl, size_t ngk, fy_store_method_t method,
-                       const fy_body_t *body, const fy_store_life_t *life, int64_t now_ns, uint32_t origin,
-                       fy_store_err_t *err)
+int fy_store_push_life(fy_store_t *s, const fy_store_label_t *gkl, size_t ngk, fy_store_method_t method, const fy_body_t *body,
+                       const fy_store_life_t *life, int64_t now_ns, uint32_t origin, fy_store_err_t *err)
 {
     static const fy_body_t empty;
     push_t P;
@@ -737,8 +736,9 @@ int fy_store_push_life(fy_store_t *s, const fy_store_label_t *gkl, size_t ngk, f
     }
     /* With many groups, everything the push reads of the store is a cache miss, and each object's address is in the
      * previous one: bucket -> group (with its family list and key) -> the families (name, HELP, recs; only written on
-     * the blind path) -> the slots (not on the blind path). Each stage is prefetched as soon as its address is known, and the push's own preparation is spread between
-     * the stages so that the loads overlap with work instead of stalling one after another. */
+     * the blind path) -> the slots (not on the blind path). Each stage is prefetched as soon as its address is known, and the
+     * push's own preparation is spread between the stages so that the loads overlap with work instead of stalling one after
+     * another. */
     fy__shard_t *sh = &s->shards[P.gk.hash & (s->cfg.nshards - 1)];
     {
         /* the bucket, before the lock: a resize may change the table meanwhile, and then this only loads a line in

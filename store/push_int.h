@@ -37,9 +37,9 @@ typedef struct st_pfam_t {
     size_t first, n;           /* pser range */
     uint32_t stripe;
     fy__fam_t *fam;
-    int ok;         /* passed the family-level checks (registered) */
-    int removed_old; /* the group holds this name and the push replaces it */
-    fy__gfam_t *ng; /* prepared gfam */
+    int ok;                /* passed the family-level checks (registered) */
+    int removed_old;       /* the group holds this name and the push replaces it */
+    fy__gfam_t *ng;        /* prepared gfam */
     const fy__gfam_t *old; /* the group's current family of this name, if any (set by the check) */
     size_t first_old;      /* its index in the group's family list (fast path) */
 } pfam_t;
@@ -158,8 +158,7 @@ void fy__lockset_unlock(push_t *P);
 /* remove.c */
 
 void fy__group_remove(push_t *P, fy__shard_t *sh, fy__group_t *g);
-fy__shard_t *fy__keyed_begin(push_t *P, fy_store_t *s, const fy_store_label_t *gkl, size_t ngk, fy__group_t **g,
-                                int *rc);
+fy__shard_t *fy__keyed_begin(push_t *P, fy_store_t *s, const fy_store_label_t *gkl, size_t ngk, fy__group_t **g, int *rc);
 void fy__keyed_end(push_t *P, fy__shard_t *sh);
 
 #endif

@@ -46,8 +46,7 @@ void fy__group_remove(push_t *P, fy__shard_t *sh, fy__group_t *g)
 /* The start of a keyed change other than a push (delete, restore): P set up, the grouping key parsed, its shard locked
  * and its group looked up (*g NULL: none). Returns the locked shard, or NULL with *rc set and nothing held. The caller
  * ends with keyed_end. */
-fy__shard_t *fy__keyed_begin(push_t *P, fy_store_t *s, const fy_store_label_t *gkl, size_t ngk, fy__group_t **g,
-                                int *rc)
+fy__shard_t *fy__keyed_begin(push_t *P, fy_store_t *s, const fy_store_label_t *gkl, size_t ngk, fy__group_t **g, int *rc)
 {
     memset(P, 0, sizeof(*P));
     P->s = s;

@@ -131,8 +131,8 @@ static void jb_time(jbuf_t *b, int64_t ns)
     struct tm tm;
     gmtime_r(&t, &tm);
     char out[64];
-    int n = snprintf(out, sizeof(out), "\"%04d-%02d-%02dT%02d:%02d:%02d", tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday,
-                     tm.tm_hour, tm.tm_min, tm.tm_sec);
+    int n = snprintf(out, sizeof(out), "\"%04d-%02d-%02dT%02d:%02d:%02d", tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
+                     tm.tm_min, tm.tm_sec);
     if (frac) {
         char f[16];
         snprintf(f, sizeof(f), ".%09lld", (long long)frac);

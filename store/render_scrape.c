@@ -160,7 +160,7 @@ static void render_line(fy__buf_t *b, fy_str_t name, const char *suffix, const c
 }
 
 void fy__render_series(fy__buf_t *b, fy_str_t name, int type, const char *key, uint32_t keylen, unsigned nlabels,
-                          const fy_series_t *se)
+                       const fy_series_t *se)
 {
     switch (type) {
     case FY_TYPE_SUMMARY:
@@ -265,8 +265,8 @@ static void om_escaped(fy__buf_t *b, fy_str_t s)
     b->n = (size_t)(o - b->p);
 }
 
-static void om_line(fy__buf_t *b, fy_str_t name, const char *suffix, const char *key, unsigned nlabels,
-                    const char *extra, double extra_v, int is_int, double v, uint64_t u)
+static void om_line(fy__buf_t *b, fy_str_t name, const char *suffix, const char *key, unsigned nlabels, const char *extra,
+                    double extra_v, int is_int, double v, uint64_t u)
 {
     sbuf_add(b, name.ptr, name.len);
     if (suffix)
@@ -549,8 +549,7 @@ static int own_fam_cmp(const void *x, const void *y)
     return fy_str_cmp(a->name, b->name);
 }
 
-static int render_scrape(fy_store_t *s, const fy_body_t *own, int fmt, size_t chunk_size, fy_store_writer_t w,
-                         void *wctx)
+static int render_scrape(fy_store_t *s, const fy_body_t *own, int fmt, size_t chunk_size, fy_store_writer_t w, void *wctx)
 {
     scrape_t S;
     memset(&S, 0, sizeof(S));
@@ -628,7 +627,7 @@ static int render_scrape(fy_store_t *s, const fy_body_t *own, int fmt, size_t ch
             } else {
                 has_help = choose_help(f, a, &help, &help_len);
                 type = f->type;
-                if (has_help) { /* the variant may go away once we unlock */
+                if (has_help) {                                   /* the variant may go away once we unlock */
                     if (help_len > helpcap || helpcopy == NULL) { /* never NULL: memcpy(NULL, p, 0) is undefined */
                         helpcap = help_len ? help_len : 1;
                         helpcopy = realloc(helpcopy, helpcap);
@@ -749,9 +748,7 @@ int fy_store_render_protobuf(fy_store_t *s, const fy_body_t *own, size_t chunk_s
     return render_scrape(s, own, FMT_PB, chunk_size, w, wctx);
 }
 
-int fy_store_render_openmetrics(fy_store_t *s, const fy_body_t *own, size_t chunk_size, fy_store_writer_t w,
-                                void *wctx)
+int fy_store_render_openmetrics(fy_store_t *s, const fy_body_t *own, size_t chunk_size, fy_store_writer_t w, void *wctx)
 {
     return render_scrape(s, own, FMT_OM, chunk_size, w, wctx);
 }
-

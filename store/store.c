@@ -21,8 +21,8 @@ const char *fy_store_strerror(int code)
     switch (code) {
     case 0:
         return "OK";
-#define XX(name, c, text)                                                                                             \
-    case c:                                                                                                           \
+#define XX(name, c, text)                                                                                                          \
+    case c:                                                                                                                        \
         return text;
         FY_SERR_MAP(XX)
 #undef XX

@@ -50,10 +50,10 @@ const char *fy_store_strerror(int code);
 typedef struct st_fy_store_t fy_store_t;
 
 typedef struct st_fy_store_config_t {
-    uint32_t nshards;     /* power of two; 0 = default (64) */
-    uint32_t nstripes;    /* metric-name index stripes, power of two; 0 = default (256) */
-    uint64_t max_groups;  /* 0 = unlimited */
-    uint64_t max_series;  /* stored series (a summary or histogram series counts once), 0 = unlimited */
+    uint32_t nshards;    /* power of two; 0 = default (64) */
+    uint32_t nstripes;   /* metric-name index stripes, power of two; 0 = default (256) */
+    uint64_t max_groups; /* 0 = unlimited */
+    uint64_t max_series; /* stored series (a summary or histogram series counts once), 0 = unlimited */
     /* Expiry and liveness (docs/beyond-pushgateway.md): what a group that never declared its own TTL or expected
      * push interval gets; 0 = none (the Pushgateway's behaviour). */
     int64_t default_ttl_ns;
@@ -98,7 +98,7 @@ typedef struct st_fy_store_err_t {
     int code;
     char *msg;
     size_t msg_len;
-    int group_created;   /* a failure group was created (push_time 0) */
+    int group_created;    /* a failure group was created (push_time 0) */
     int failure_recorded; /* push_failure_time_seconds was set to now_ns */
 } fy_store_err_t;
 
@@ -127,9 +127,8 @@ int fy_store_push(fy_store_t *s, const fy_store_label_t *gk, size_t ngk, fy_stor
 /** fy_store_push with a declared lifetime (NULL = none declared, as fy_store_push). A group whose deadline is at or
  * before now_ns counts as absent: it is removed (and counted as expired) before the push is applied, so that the
  * outcome depends only on the push times and not on when the expiry timer last ran. */
-int fy_store_push_life(fy_store_t *s, const fy_store_label_t *gk, size_t ngk, fy_store_method_t method,
-                       const fy_body_t *body, const fy_store_life_t *life, int64_t now_ns, uint32_t origin,
-                       fy_store_err_t *err);
+int fy_store_push_life(fy_store_t *s, const fy_store_label_t *gk, size_t ngk, fy_store_method_t method, const fy_body_t *body,
+                       const fy_store_life_t *life, int64_t now_ns, uint32_t origin, fy_store_err_t *err);
 
 /* A group's timestamps, as persisted: the push_time_seconds and push_failure_time_seconds values (Unix ns, 0 =
  * never) and the times their families were last written. */
@@ -189,8 +188,7 @@ int fy_store_render_protobuf(fy_store_t *s, const fy_body_t *own, size_t chunk_s
 /** OpenMetrics 1.0 text, as expfmt writes it: a counter named x_total is family x (TYPE counter) with x_total
  * samples, other counters and untyped families are TYPE unknown, gauge histograms are rendered as histograms; ends
  * with "# EOF". */
-int fy_store_render_openmetrics(fy_store_t *s, const fy_body_t *own, size_t chunk_size, fy_store_writer_t w,
-                                void *wctx);
+int fy_store_render_openmetrics(fy_store_t *s, const fy_body_t *own, size_t chunk_size, fy_store_writer_t w, void *wctx);
 
 /** Appends s as a JSON string exactly as Go's encoding/json writes it (quotes included, HTML-safe \u003c \u003e
  * \u0026, U+2028/U+2029 escaped, invalid UTF-8 as \ufffd) to the malloc'd buffer (*buf, *len, *cap), growing it;
@@ -233,24 +231,24 @@ typedef struct st_fy_store_family_view_t {
     fy_str_t name;
     fy_str_t help; /* valid iff has_help */
     uint8_t has_help;
-    uint8_t type;      /* fy_type_t */
-    int64_t stamp_ns;  /* when this family was last written in this group */
+    uint8_t type;     /* fy_type_t */
+    int64_t stamp_ns; /* when this family was last written in this group */
     uint32_t nseries;
     const fy_store_series_view_t *series; /* stored (push) order */
-    uint32_t nviewed; /* series[0..nviewed) are set: nseries, except in a view with a label budget (cursor) */
+    uint32_t nviewed;                     /* series[0..nviewed) are set: nseries, except in a view with a label budget (cursor) */
 } fy_store_family_view_t;
 
 typedef struct st_fy_store_group_view_t {
-    fy_str_t key;                  /* canonical grouping key (names sorted, name 0xFF value pairs joined by 0xFF) */
+    fy_str_t key;                   /* canonical grouping key (names sorted, name 0xFF value pairs joined by 0xFF) */
     const fy_store_label_t *labels; /* grouping labels, sorted by name */
     uint32_t nlabels;
     int64_t push_ns, push_stamp_ns; /* push_time_seconds value (0 = never) and family time */
     int64_t fail_ns, fail_stamp_ns; /* push_failure_time_seconds value and family time */
     uint32_t origin;
     uint64_t version;
-    fy_store_life_t life;           /* as declared (0 = none declared, FY_LIFE_NONE) */
-    int64_t ttl_ns, interval_ns;    /* in effect (declared, else the store's default; 0 = none) */
-    int64_t deadline_ns;            /* when the group expires (0 = never) */
+    fy_store_life_t life;        /* as declared (0 = none declared, FY_LIFE_NONE) */
+    int64_t ttl_ns, interval_ns; /* in effect (declared, else the store's default; 0 = none) */
+    int64_t deadline_ns;         /* when the group expires (0 = never) */
     uint32_t nfamilies;
     const fy_store_family_view_t *families; /* pushed families in name order, without the two timestamp families */
 } fy_store_group_view_t;

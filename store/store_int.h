@@ -216,7 +216,8 @@ static inline fy_str_t fy__gfam_name(const fy__gfam_t *g)
  * labels are not stored: views split them out of the key (fy__key_labels), which is exact because label names and
  * valid UTF-8 values never contain the separator 0xFF, and a group is only created with valid values (B4). The
  * struct is 248 bytes: with its key, a group fits the allocator's 256 class for keys of up to 8 bytes and the 320
- * class up to 72 bytes (job="node-exporter",instance="10.1.2.3:9100" is 40), whatever the number of labels. What only groups with a declared lifetime (or a store with defaults) need is in a separate fy__life_t. */
+ * class up to 72 bytes (job="node-exporter",instance="10.1.2.3:9100" is 40), whatever the number of labels. What only groups with a
+ * declared lifetime (or a store with defaults) need is in a separate fy__life_t. */
 #define FY_GROUP_INLINE_FAMS 4
 
 /* Expiry and liveness of a group, locked by its shard; allocated when the group declares a lifetime or the store
@@ -476,12 +477,12 @@ void *fy__xcalloc(size_t n, size_t sz);
 void *fy__xrealloc(void *p, size_t n);
 void fy__buf_go_quote(fy__buf_t *b, fy_str_t s);
 
-#define FY_GROW(arr, n, cap)                                                                                         \
-    do {                                                                                                             \
-        if ((n) >= (cap)) {                                                                                          \
-            (cap) = (cap) ? 2 * (cap) : 8;                                                                           \
-            (arr) = fy__xrealloc((arr), (cap) * sizeof(*(arr)));                                                     \
-        }                                                                                                            \
+#define FY_GROW(arr, n, cap)                                                                                                       \
+    do {                                                                                                                           \
+        if ((n) >= (cap)) {                                                                                                        \
+            (cap) = (cap) ? 2 * (cap) : 8;                                                                                         \
+            (arr) = fy__xrealloc((arr), (cap) * sizeof(*(arr)));                                                                   \
+        }                                                                                                                          \
     } while (0)
 
 static inline void fy__buf_add(fy__buf_t *b, const void *p, size_t n)

@@ -20,7 +20,10 @@ typedef struct {
     unsigned calls, errs, went_down;
 } fy_log_notes_t;
 
-#define FY_LOG_NOTES_INIT {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0, 0, 0, 0, 0}
+#define FY_LOG_NOTES_INIT                                                                                                          \
+    {                                                                                                                              \
+        PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0, 0, 0, 0, 0                                                         \
+    }
 
 /* Forgets earlier notifications (before a writer is started again). */
 static inline void fy_log_notes_reset(fy_log_notes_t *n)

@@ -51,8 +51,8 @@ static inline size_t parse_gk(const char *spec, fy_store_label_t *out, char *mem
 
 /* Pushes a text body with a declared lifetime (NULL: none, as fy_store_push); returns the store's code and copies the
  * error message into msg (if not NULL). */
-static inline int push_text_life(fy_store_t *s, const char *gk, fy_store_method_t m, const char *text,
-                                 const fy_store_life_t *life, int64_t now, char *msg, size_t msgcap)
+static inline int push_text_life(fy_store_t *s, const char *gk, fy_store_method_t m, const char *text, const fy_store_life_t *life,
+                                 int64_t now, char *msg, size_t msgcap)
 {
     fy_store_label_t l[16];
     char mem[512];
@@ -142,7 +142,6 @@ static inline char *without_ts(const char *t)
     *w = 0;
     return o;
 }
-
 
 /* Fails the test (naming note, with what the scrape gave and what was wanted) unless the text scrape without the
  * timestamp families is exactly want. */

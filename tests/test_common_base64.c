@@ -49,8 +49,7 @@ static void test_table(void **state)
             if (rc != 0 || n != t[i].out_len || memcmp(out, t[i].out, n) != 0)
                 fail_msg("%s: rc %d, %zu bytes", t[i].note, rc, n);
         } else if (rc != -1 || bad != t[i].bad_at || n != t[i].out_len) {
-            fail_msg("%s: rc %d, bad_at %zu (want %zu), %zu bytes (want %zu)", t[i].note, rc, bad, t[i].bad_at, n,
-                     t[i].out_len);
+            fail_msg("%s: rc %d, bad_at %zu (want %zu), %zu bytes (want %zu)", t[i].note, rc, bad, t[i].bad_at, n, t[i].out_len);
         }
     }
 }

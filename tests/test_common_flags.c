@@ -25,7 +25,8 @@ static const fl_case_t cases[] = {
     {{"--persistence.interval=5x"}, "time: unknown unit \"x\" in duration \"5x\"", "bad duration unit"},
     {{"--persistence.interval=5"}, "time: missing unit in duration \"5\"", "duration without unit"},
     {{"--persistence.file=a", "--persistence.file=b"}, "flag 'persistence.file' cannot be repeated", "repeat"},
-    {{"--persistence.durable"}, "--persistence.durable needs --persistence.file (the log is kept next to it)",
+    {{"--persistence.durable"},
+     "--persistence.durable needs --persistence.file (the log is kept next to it)",
      "durable mode without a file"},
     {{"foo"}, "unexpected foo", "positional argument"},
     {{"--web.enable-lifecycle=true"}, "unexpected true", "bools take no =value"},
@@ -34,7 +35,8 @@ static const fl_case_t cases[] = {
     {{"--web.threads=0"}, "--web.threads must be between 1 and 1024, got 0", "threads range"},
     {{"--push.max-body-bytes=1k"}, "strconv.ParseUint: parsing \"1k\": invalid syntax", "sizes are plain integers"},
     {{"--web.max-header-bytes=1023"}, "--web.max-header-bytes must be between 1024 and 417791, got 1023", "below the range"},
-    {{"--web.max-header-bytes=417792"}, "--web.max-header-bytes must be between 1024 and 417791, got 417792",
+    {{"--web.max-header-bytes=417792"},
+     "--web.max-header-bytes must be between 1024 and 417791, got 417792",
      "h2o answers 400 itself from H2O_MAX_REQLEN on"},
     {{"--web.auth-workers=0"}, "--web.auth-workers must be between 1 and 64, got 0", "at least one password checker"},
     {{"--web.idle-timeout=-1s"}, "--web.idle-timeout must not be negative, got -1s", "durations are not negative"},
@@ -92,16 +94,18 @@ static void test_defaults_and_map(void **state)
     assert_int_equal(f.max_grouping_labels, 64);
     assert_int_equal(f.max_grouping_key_bytes, 8192);
     fy_flags_each(&f, "/pg", collect, map);
-    assert_string_equal(map, "log.format=logfmt;log.level=info;persistence.allow-bad-file=false;persistence.durable=false;persistence.file=;persistence.interval=1h30m0s;"
-                             "push.default-interval=0s;push.default-ttl=0s;push.disable-consistency-check=false;push.interval-grace=30s;"
-                             "push.max-body-bytes=67108864;push.max-grouping-key-bytes=8192;push.max-grouping-labels=64;"
-                             "push.max-label-value-length=32768;push.max-series-per-push=100000;store.max-groups=1000000;"
-                             "store.max-series=10000000;web.auth-workers=1;web.config.file=;web.enable-admin-api=true;"
-                             "web.enable-lifecycle=false;web.enable-openmetrics=false;web.external-url=;web.idle-timeout=10s;"
-                             "web.listen-address=127.0.0.1:19295,127.0.0.1:19296;web.max-header-bytes=65536;"
-                             "web.max-inflight-bytes=268435456;web.read-header-timeout=10s;web.read-timeout=0s;"
-                             "web.reuseport=true;web.route-prefix=/pg;"
-                             "web.systemd-socket=false;web.telemetry-path=/metrics;web.threads=3;");
+    assert_string_equal(map,
+                        "log.format=logfmt;log.level=info;persistence.allow-bad-file=false;persistence.durable=false;persistence."
+                        "file=;persistence.interval=1h30m0s;"
+                        "push.default-interval=0s;push.default-ttl=0s;push.disable-consistency-check=false;push.interval-grace=30s;"
+                        "push.max-body-bytes=67108864;push.max-grouping-key-bytes=8192;push.max-grouping-labels=64;"
+                        "push.max-label-value-length=32768;push.max-series-per-push=100000;store.max-groups=1000000;"
+                        "store.max-series=10000000;web.auth-workers=1;web.config.file=;web.enable-admin-api=true;"
+                        "web.enable-lifecycle=false;web.enable-openmetrics=false;web.external-url=;web.idle-timeout=10s;"
+                        "web.listen-address=127.0.0.1:19295,127.0.0.1:19296;web.max-header-bytes=65536;"
+                        "web.max-inflight-bytes=268435456;web.read-header-timeout=10s;web.read-timeout=0s;"
+                        "web.reuseport=true;web.route-prefix=/pg;"
+                        "web.systemd-socket=false;web.telemetry-path=/metrics;web.threads=3;");
     char *argv2[] = {"ferry"};
     assert_int_equal(fy_flags_parse(&f, 1, argv2, err, sizeof(err)), 0);
     assert_string_equal(f.listen_joined, ":9091");

@@ -53,12 +53,12 @@ static void check_groups(fy_store_t *s, char *buf, size_t cap)
 /* An observer that records what it is handed. */
 typedef struct {
     int ordered;
-    const char *refuse;    /* refuses returns this */
-    int fail_prepare;      /* prepare returns -1 */
+    const char *refuse; /* refuses returns this */
+    int fail_prepare;   /* prepare returns -1 */
     const char *fail_commit;
-    uint64_t next_seq;     /* commit hands out 1, 2, ... when non-zero */
+    uint64_t next_seq; /* commit hands out 1, 2, ... when non-zero */
     int prepared, committed, changed, freed;
-    char seen[1024];       /* "kind:origin:changed:key;" per commit, in order */
+    char seen[1024]; /* "kind:origin:changed:key;" per commit, in order */
     const fy_change_t *last;
 } rec_obs_t;
 
@@ -152,8 +152,8 @@ static void test_kinds(void **state)
         fy_change_kind_t kind;
         const char *job, *body;
         int status;
-        const char *msg; /* prefix of the result's message */
-        int changed;     /* what the observer's commit was told */
+        const char *msg;    /* prefix of the result's message */
+        int changed;        /* what the observer's commit was told */
         const char *groups; /* the store's groups after, by job, in order */
         const char *note;
     } cases[] = {
@@ -161,8 +161,9 @@ static void test_kinds(void **state)
         {FY_CHANGE_PUSH, "a", "m{x=\"1\"} 1\nm 2\n", 200, "", 1, "a", "PUT replaces the group"},
         {FY_CHANGE_PUSH, "a", "m 1\nm 2\n", 400, "", 1, "a", "invalid: refused, yet the failure time changed"},
         {FY_CHANGE_PUSH, "a", "garbage{\n", 400, "text format parsing error", 0, "a", "does not parse: store not asked"},
-        {FY_CHANGE_PUSH, "a", "m{i=\"1\"} 1\nm{i=\"2\"} 1\nm{i=\"3\"} 1\nm{i=\"4\"} 1\nm{i=\"5\"} 1\nm{i=\"6\"} 1\n"
-                              "m{i=\"7\"} 1\nm{i=\"8\"} 1\nm{i=\"9\"} 1\nm{i=\"10\"} 1\nm{i=\"11\"} 1\n",
+        {FY_CHANGE_PUSH, "a",
+         "m{i=\"1\"} 1\nm{i=\"2\"} 1\nm{i=\"3\"} 1\nm{i=\"4\"} 1\nm{i=\"5\"} 1\nm{i=\"6\"} 1\n"
+         "m{i=\"7\"} 1\nm{i=\"8\"} 1\nm{i=\"9\"} 1\nm{i=\"10\"} 1\nm{i=\"11\"} 1\n",
          400, "push has 11 series", 0, "a", "per-push limit"},
         {FY_CHANGE_DELETE, "a", NULL, 202, "", 1, "", "delete"},
         {FY_CHANGE_DELETE, "zz", NULL, 202, "", 1, "a", "a missing group: a no-op, still a change"},
@@ -211,8 +212,13 @@ static void test_admission(void **state)
     fy_change_result_free(&r);
     /* a replay is applied while not ready */
     fy_store_label_t l = {fy_str("job", 3), fy_str("a", 1)};
-    fy_change_t c = {.kind = FY_CHANGE_PUSH, .origin = FY_ORIGIN_REPLAY, .now_ns = 2, .labels = &l, .nlabels = 1,
-                     .body = "m 1\n", .body_len = 4};
+    fy_change_t c = {.kind = FY_CHANGE_PUSH,
+                     .origin = FY_ORIGIN_REPLAY,
+                     .now_ns = 2,
+                     .labels = &l,
+                     .nlabels = 1,
+                     .body = "m 1\n",
+                     .body_len = 4};
     fy_core_apply(&f->core, &c, &f->arena, &r);
     assert_int_equal(r.status, 200);
     fy_change_result_free(&r);
@@ -285,8 +291,14 @@ static void test_expire(void **state)
     fixture_t *f = setup();
     fy_store_life_t life = {100, 0};
     fy_store_label_t l = {fy_str("job", 3), fy_str("t", 1)};
-    fy_change_t c = {.kind = FY_CHANGE_PUSH, .origin = FY_ORIGIN_CLIENT, .now_ns = 1000, .labels = &l, .nlabels = 1,
-                     .body = "m 1\n", .body_len = 4, .life = &life};
+    fy_change_t c = {.kind = FY_CHANGE_PUSH,
+                     .origin = FY_ORIGIN_CLIENT,
+                     .now_ns = 1000,
+                     .labels = &l,
+                     .nlabels = 1,
+                     .body = "m 1\n",
+                     .body_len = 4,
+                     .life = &life};
     fy_change_result_t r;
     fy_core_apply(&f->core, &c, &f->arena, &r);
     assert_int_equal(r.status, 200);

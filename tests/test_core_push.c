@@ -43,8 +43,8 @@ static int teardown(void **state)
 }
 
 /* Pushes body to the group "job=<job>" and returns the outcome (msg copied into a NUL-terminated static). */
-static const char *push(fx_t *f, const fy_push_limits_t *lim, fy_store_method_t m, const char *job, const char *body,
-                        size_t len, fy_body_format_t fmt, fy_push_outcome_t *o)
+static const char *push(fx_t *f, const fy_push_limits_t *lim, fy_store_method_t m, const char *job, const char *body, size_t len,
+                        fy_body_format_t fmt, fy_push_outcome_t *o)
 {
     static char msg[4096];
     fy_store_label_t gk = {fy_str("job", 3), fy_str(job, strlen(job))};
@@ -96,10 +96,9 @@ static const status_case_t status_cases[] = {
     /* --push.max-series-per-push */
     {TX, "a 1\nb 1\nc 1\n", 3, 0, 200, "", -1, 1, "at the limit"},
     {TX, "a 1\nb 1\nc{x=\"1\"} 1\nc{x=\"2\"} 1\n", 3, 0, 400,
-     "push has 4 series, more than the limit of 3 (--push.max-series-per-push)", FY_LIMIT_SERIES_PER_PUSH, 0,
-     "over the limit"},
-    {TX, "# TYPE s summary\ns{quantile=\"0.5\"} 1\ns{quantile=\"0.9\"} 2\ns_sum 3\ns_count 2\nb 1\n", 2, 0, 200, "", -1,
-     1, "a summary series counts once"},
+     "push has 4 series, more than the limit of 3 (--push.max-series-per-push)", FY_LIMIT_SERIES_PER_PUSH, 0, "over the limit"},
+    {TX, "# TYPE s summary\ns{quantile=\"0.5\"} 1\ns{quantile=\"0.9\"} 2\ns_sum 3\ns_count 2\nb 1\n", 2, 0, 200, "", -1, 1,
+     "a summary series counts once"},
     /* --push.max-label-value-length: bytes after unescaping */
     {TX, "m{a=\"abc\"} 1\n", 0, 3, 200, "", -1, 1, "at the limit"},
     {TX, "m{a=\"abcd\"} 1\n", 0, 3, 400,
@@ -136,7 +135,9 @@ static void test_status(void **state)
         if (o.status != c->status || strcmp(msg, c->msg) != 0 || o.limit != c->limit)
             fail_msg("case %zu (%s): got %d \"%s\" limit %d; want %d \"%s\" limit %d", i, c->note, o.status, msg, o.limit,
                      c->status, c->msg, c->limit);
-        assert_int_equal(o.store_rc, c->status == 200 ? FY_OK : c->limit >= 0 || strncmp(c->msg, INVALID, 10) ? 1 : FY_SERR_INVALID);
+        assert_int_equal(o.store_rc, c->status == 200                                ? FY_OK
+                                     : c->limit >= 0 || strncmp(c->msg, INVALID, 10) ? 1
+                                                                                     : FY_SERR_INVALID);
         assert_int_equal(o.log_failure, o.store_rc == FY_SERR_INVALID);
         /* parse errors and limits leave no trace (spec 5.1 step 2); a rejected push records the failure (5.4) */
         int want_group = c->stored || strncmp(c->msg, INVALID, 10) == 0;
@@ -158,7 +159,10 @@ static void test_parse_error_passthrough(void **state)
         {TX, fy_parse_text, "m{a=\"1\" 1\n", 10},
         {TX, fy_parse_text, "m 1\nm 2\nm{", 10},
         {OM, fy_parse_openmetrics, "m{a=\"1\"} x\n# EOF\n", 17},
-        {FY_FMT_PROTOBUF, fy_parse_protobuf, "\x06\x0a\x03" "abc", 6},
+        {FY_FMT_PROTOBUF, fy_parse_protobuf,
+         "\x06\x0a\x03"
+         "abc",
+         6},
     };
     fy_push_limits_t lim = {0, 0, 0};
     for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
@@ -230,8 +234,7 @@ static void test_consistency_check_disabled(void **state)
     assert_int_equal(o.status, 202);
     assert_int_equal(o.store_rc, FY_SERR_INVALID);
     assert_int_equal(o.log_failure, 1);
-    assert_string_equal(push(f, &lim, FY_STORE_PUT, "ts", "m6 1 1234\n", 10, TX, &o),
-                        "pushed metrics must not have timestamps");
+    assert_string_equal(push(f, &lim, FY_STORE_PUT, "ts", "m6 1 1234\n", 10, TX, &o), "pushed metrics must not have timestamps");
     assert_int_equal(o.status, 202);
     char *json = render_json(f->store);
     assert_null(strstr(json, "\"m4\""));
@@ -317,7 +320,10 @@ static void test_arena_growth(void **state)
         }
         fy_push_arena_free(&f->arena);
         const char *msg = push(f, &lim, FY_STORE_PUT, "big", body, len,
-                               fmt == 2 ? FY_FMT_PROTOBUF : fmt == 1 ? FY_FMT_OPENMETRICS : FY_FMT_TEXT, &o);
+                               fmt == 2   ? FY_FMT_PROTOBUF
+                               : fmt == 1 ? FY_FMT_OPENMETRICS
+                                          : FY_FMT_TEXT,
+                               &o);
         if (o.status != 200)
             fail_msg("format %d: %d %s", fmt, o.status, msg);
         /* the arena had to grow past its initial 256 KiB, and never past the hint */

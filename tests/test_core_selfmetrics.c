@@ -20,11 +20,16 @@ static const struct {
     fy_method_t want;
     const char *note;
 } method_cases[] = {
-    {"GET", FY_M_GET, ""},         {"PUT", FY_M_PUT, ""},
-    {"HEAD", FY_M_HEAD, ""},       {"POST", FY_M_POST, ""},
-    {"DELETE", FY_M_DELETE, ""},   {"CONNECT", FY_M_CONNECT, ""},
-    {"OPTIONS", FY_M_OPTIONS, ""}, {"NOTIFY", FY_M_NOTIFY, ""},
-    {"TRACE", FY_M_TRACE, ""},     {"PATCH", FY_M_PATCH, ""},
+    {"GET", FY_M_GET, ""},
+    {"PUT", FY_M_PUT, ""},
+    {"HEAD", FY_M_HEAD, ""},
+    {"POST", FY_M_POST, ""},
+    {"DELETE", FY_M_DELETE, ""},
+    {"CONNECT", FY_M_CONNECT, ""},
+    {"OPTIONS", FY_M_OPTIONS, ""},
+    {"NOTIFY", FY_M_NOTIFY, ""},
+    {"TRACE", FY_M_TRACE, ""},
+    {"PATCH", FY_M_PATCH, ""},
     {"get", FY_M_GET, "client_golang's sanitizeMethod lists the lower-case spelling too"},
     {"patch", FY_M_PATCH, "lower-case"},
     {"Get", FY_M_UNKNOWN, "mixed case is not listed"},
@@ -93,15 +98,14 @@ static void test_requests(void **state)
     void *mem;
     char *t = scrape(&s, NOW, UINT64_MAX, 0, &own, &mem);
     char *got = lines(t, "pushgateway_http_requests_total");
-    assert_string_equal(got,
-                        "pushgateway_http_requests_total{code=\"1000\",handler=\"push\",method=\"put\"} 1\n"
-                        "pushgateway_http_requests_total{code=\"200\",handler=\"api/v1/metrics\",method=\"get\"} 1\n"
-                        "pushgateway_http_requests_total{code=\"200\",handler=\"healthy\",method=\"get\"} 3\n"
-                        "pushgateway_http_requests_total{code=\"200\",handler=\"push\",method=\"post\"} 1\n"
-                        "pushgateway_http_requests_total{code=\"200\",handler=\"push\",method=\"put\"} 1\n"
-                        "pushgateway_http_requests_total{code=\"200\",handler=\"status\",method=\"unknown\"} 1\n"
-                        "pushgateway_http_requests_total{code=\"202\",handler=\"delete\",method=\"delete\"} 1\n"
-                        "pushgateway_http_requests_total{code=\"400\",handler=\"push\",method=\"put\"} 1\n");
+    assert_string_equal(got, "pushgateway_http_requests_total{code=\"1000\",handler=\"push\",method=\"put\"} 1\n"
+                             "pushgateway_http_requests_total{code=\"200\",handler=\"api/v1/metrics\",method=\"get\"} 1\n"
+                             "pushgateway_http_requests_total{code=\"200\",handler=\"healthy\",method=\"get\"} 3\n"
+                             "pushgateway_http_requests_total{code=\"200\",handler=\"push\",method=\"post\"} 1\n"
+                             "pushgateway_http_requests_total{code=\"200\",handler=\"push\",method=\"put\"} 1\n"
+                             "pushgateway_http_requests_total{code=\"200\",handler=\"status\",method=\"unknown\"} 1\n"
+                             "pushgateway_http_requests_total{code=\"202\",handler=\"delete\",method=\"delete\"} 1\n"
+                             "pushgateway_http_requests_total{code=\"400\",handler=\"push\",method=\"put\"} 1\n");
     free(got);
     /* no push observed: no summaries (a family appears only after its first observation) */
     assert_null(strstr(t, "pushgateway_http_push_"));
@@ -117,8 +121,8 @@ static void test_summaries(void **state)
 {
     (void)state;
     static const struct {
-        unsigned n;        /* observations 1..n, on thread i % 2 */
-        double q[3];       /* expected 0.1, 0.5, 0.9 quantiles */
+        unsigned n;  /* observations 1..n, on thread i % 2 */
+        double q[3]; /* expected 0.1, 0.5, 0.9 quantiles */
         const char *note;
     } t[] = {
         {1, {1, 1, 1}, "one observation"},
@@ -173,17 +177,16 @@ static void test_summary_window(void **state)
     void *mem;
     char *t = scrape(&s, NOW, UINT64_MAX, 0, &own, &mem);
     char *got = lines(t, "pushgateway_http_push_duration_seconds");
-    assert_string_equal(got,
-                        "pushgateway_http_push_duration_seconds{method=\"post\",quantile=\"0.1\"} NaN\n"
-                        "pushgateway_http_push_duration_seconds{method=\"post\",quantile=\"0.5\"} NaN\n"
-                        "pushgateway_http_push_duration_seconds{method=\"post\",quantile=\"0.9\"} NaN\n"
-                        "pushgateway_http_push_duration_seconds_sum{method=\"post\"} 100\n"
-                        "pushgateway_http_push_duration_seconds_count{method=\"post\"} 1\n"
-                        "pushgateway_http_push_duration_seconds{method=\"put\",quantile=\"0.1\"} 1\n"
-                        "pushgateway_http_push_duration_seconds{method=\"put\",quantile=\"0.5\"} 1\n"
-                        "pushgateway_http_push_duration_seconds{method=\"put\",quantile=\"0.9\"} 2\n"
-                        "pushgateway_http_push_duration_seconds_sum{method=\"put\"} 10\n"
-                        "pushgateway_http_push_duration_seconds_count{method=\"put\"} 3\n");
+    assert_string_equal(got, "pushgateway_http_push_duration_seconds{method=\"post\",quantile=\"0.1\"} NaN\n"
+                             "pushgateway_http_push_duration_seconds{method=\"post\",quantile=\"0.5\"} NaN\n"
+                             "pushgateway_http_push_duration_seconds{method=\"post\",quantile=\"0.9\"} NaN\n"
+                             "pushgateway_http_push_duration_seconds_sum{method=\"post\"} 100\n"
+                             "pushgateway_http_push_duration_seconds_count{method=\"post\"} 1\n"
+                             "pushgateway_http_push_duration_seconds{method=\"put\",quantile=\"0.1\"} 1\n"
+                             "pushgateway_http_push_duration_seconds{method=\"put\",quantile=\"0.5\"} 1\n"
+                             "pushgateway_http_push_duration_seconds{method=\"put\",quantile=\"0.9\"} 2\n"
+                             "pushgateway_http_push_duration_seconds_sum{method=\"put\"} 10\n"
+                             "pushgateway_http_push_duration_seconds_count{method=\"put\"} 3\n");
     free(got);
     free(t);
     free(mem);
@@ -271,12 +274,11 @@ static void test_families(void **state)
         {"ferry_auth_checks_total",
          "Basic-auth decisions by result: from the caches of recent successes and failures, or by a password hash.",
          FY_TYPE_COUNTER},
-        {"ferry_http_accept_errors_total", "Failed accepts (e.g. out of file descriptors); each pauses the listener with a back-off.",
-         FY_TYPE_COUNTER},
+        {"ferry_http_accept_errors_total",
+         "Failed accepts (e.g. out of file descriptors); each pauses the listener with a back-off.", FY_TYPE_COUNTER},
         {"ferry_http_inflight_bytes", "Request bytes buffered by HTTP/1 connections, against --web.max-inflight-bytes.",
          FY_TYPE_GAUGE},
-        {"ferry_http_rejections_total", "Requests answered before reaching a handler (431, 408, 503), by reason.",
-         FY_TYPE_COUNTER},
+        {"ferry_http_rejections_total", "Requests answered before reaching a handler (431, 408, 503), by reason.", FY_TYPE_COUNTER},
         {"ferry_limit_rejections_total", "Pushes rejected because they would exceed a configured limit.", FY_TYPE_COUNTER},
         {"ferry_persistence_load_seconds", "Time the start-up load of the persistence file took.", FY_TYPE_GAUGE},
         {"ferry_persistence_loaded_groups", "Groups loaded from the persistence file at start-up.", FY_TYPE_GAUGE},
@@ -285,8 +287,7 @@ static void test_families(void **state)
          "durable.",
          FY_TYPE_COUNTER},
         {"ferry_persistence_log_failed",
-         "1 once a write or sync of the write-ahead log has failed: every change is refused until a restart.",
-         FY_TYPE_GAUGE},
+         "1 once a write or sync of the write-ahead log has failed: every change is refused until a restart.", FY_TYPE_GAUGE},
         {"ferry_store_groups", "Number of groups in the store.", FY_TYPE_GAUGE},
         {"ferry_store_series", "Number of series in the store.", FY_TYPE_GAUGE},
         {"process_cpu_seconds_total", "Total user and system CPU time spent in seconds.", FY_TYPE_COUNTER},
@@ -301,7 +302,7 @@ static void test_families(void **state)
          "was built, and the goos and goarch for the build.",
          FY_TYPE_GAUGE}, /* E01 */
         {"pushgateway_http_push_duration_seconds", "HTTP request duration for pushes to the Pushgateway.",
-         FY_TYPE_SUMMARY}, /* E03 */
+         FY_TYPE_SUMMARY},                                                                                         /* E03 */
         {"pushgateway_http_push_size_bytes", "HTTP request size for pushes to the Pushgateway.", FY_TYPE_SUMMARY}, /* E03 */
         {"pushgateway_http_requests_total", "Total HTTP requests processed by the Pushgateway, excluding scrapes.",
          FY_TYPE_COUNTER}, /* E01, E03 */
@@ -370,12 +371,8 @@ static void test_families(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_method),
-        cmocka_unit_test(test_requests),
-        cmocka_unit_test(test_summaries),
-        cmocka_unit_test(test_summary_window),
-        cmocka_unit_test(test_limits),
-        cmocka_unit_test(test_wal),
+        cmocka_unit_test(test_method),         cmocka_unit_test(test_requests), cmocka_unit_test(test_summaries),
+        cmocka_unit_test(test_summary_window), cmocka_unit_test(test_limits),   cmocka_unit_test(test_wal),
         cmocka_unit_test(test_families),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

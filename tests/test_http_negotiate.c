@@ -98,8 +98,8 @@ static const accept_case_t accept_cases[] = {
     {"application/openmetrics-text;version=", T, O, "empty version"},
     {"application/openmetrics-text;version=2.0.0", T, T, "unknown version"},
     {"application/openmetrics-text;version=1.0.0;q=0.5," PB ";" PROTO ";encoding=delimited;q=0.6", P, P, "q order"},
-    {"application/openmetrics-text; version=1.0.0; charset=utf-8,text/plain;version=0.0.4;q=0.5;charset=utf-8,*/*;q=0.1",
-     T, O, "Prometheus 2.x scrape header"},
+    {"application/openmetrics-text; version=1.0.0; charset=utf-8,text/plain;version=0.0.4;q=0.5;charset=utf-8,*/*;q=0.1", T, O,
+     "Prometheus 2.x scrape header"},
     {PB ";" PROTO ";encoding=delimited;q=0.5,application/openmetrics-text;version=1.0.0", P, O, "OM first if allowed"},
     /* malformed */
     {",", T, T, "empty clauses"},

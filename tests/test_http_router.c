@@ -95,8 +95,7 @@ static const rt_case_t cases[] = {
     {"/pg/", "GET", "/api/v1/status", FY_ROUTE_NOT_FOUND, 0, NULL, 0},
     {"/pg/", "POST", "/pg/api/v1/admin/wipe", FY_ROUTE_NOT_ALLOWED, 0, "OPTIONS, PUT", 0},
     {"/pg/", "PUT", "/pg/api/v1/admin/wipe", FY_ROUTE_HANDLER, 0, NULL, FY_H_API_WIPE},
-    {"/pg/", "DELETE", "/pg/api/v1/admin/groups?match[]=%7Bjob%3D%22a%22%7D", FY_ROUTE_HANDLER, 0, NULL,
-     FY_H_API_GROUPS_DELETE},
+    {"/pg/", "DELETE", "/pg/api/v1/admin/groups?match[]=%7Bjob%3D%22a%22%7D", FY_ROUTE_HANDLER, 0, NULL, FY_H_API_GROUPS_DELETE},
     {"/pg/", "GET", "/pg/api/v1/admin/groups", FY_ROUTE_NOT_ALLOWED, 0, "DELETE, OPTIONS", 0},
     {"/pg/", "PUT", "/pg/metrics/job/", FY_ROUTE_REDIRECT, 307, "/pg/metrics/job", 0},
 };

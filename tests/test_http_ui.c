@@ -115,11 +115,13 @@ static void test_page_escapes_pushed_data(void **state)
     static const char *const esc[] = {
         "&lt;script&gt;alert(&#34;help&#34;)&lt;/script&gt; &amp; &#39;q&#39;", /* HELP */
         "v=&#34;&lt;img src=x onerror=alert(1)&gt;&#34;",                       /* series label value */
-        "w=&#34;a&amp;b&#34;c&#39;&#34;",                                        /* escapes undone, then HTML-escaped */
-        "job=&#34;&lt;script&gt;alert(&#39;job&#39;)&lt;/script&gt;&#34;",     /* grouping label */
-        "lbl=&#34;&lt;/span&gt;&lt;b&gt;&amp;&#34;",                              /* another grouping label */
-        "&lt;b&gt;:9091&lt;/b&gt;", "&lt;now&gt;", "1&amp;2",                  /* status tab */
-        "value=\"&lt;/span&gt;&lt;b&gt;&amp;\"",                                /* the filter box */
+        "w=&#34;a&amp;b&#34;c&#39;&#34;",                                       /* escapes undone, then HTML-escaped */
+        "job=&#34;&lt;script&gt;alert(&#39;job&#39;)&lt;/script&gt;&#34;",      /* grouping label */
+        "lbl=&#34;&lt;/span&gt;&lt;b&gt;&amp;&#34;",                            /* another grouping label */
+        "&lt;b&gt;:9091&lt;/b&gt;",
+        "&lt;now&gt;",
+        "1&amp;2",                               /* status tab */
+        "value=\"&lt;/span&gt;&lt;b&gt;&amp;\"", /* the filter box */
     };
     for (size_t i = 0; i < sizeof(esc) / sizeof(esc[0]); i++)
         if (strstr(p, esc[i]) == NULL)
@@ -268,9 +270,9 @@ static void test_paging(void **state)
     static const struct {
         unsigned page, page_size;
         const char *filter;
-        unsigned groups;          /* rendered */
-        const char *first_group;  /* job of the first rendered group, NULL if none */
-        const char *pager;        /* exact pager paragraph */
+        unsigned groups;         /* rendered */
+        const char *first_group; /* job of the first rendered group, NULL if none */
+        const char *pager;       /* exact pager paragraph */
         const char *note;
     } t[] = {
         {0, 0, NULL, 100, "g0000",
@@ -299,7 +301,8 @@ static void test_paging(void **state)
          "&rarr;</a></p>",
          "filter by label value substring"},
         {2, 10, "3x", 5, "g0203",
-         "<p class=\"muted pager\">25 groups &middot; showing 21&ndash;25 &middot; <a href=\"?page=1&amp;limit=10&amp;q=3x\">&larr; "
+         "<p class=\"muted pager\">25 groups &middot; showing 21&ndash;25 &middot; <a "
+         "href=\"?page=1&amp;limit=10&amp;q=3x\">&larr; "
          "previous</a></p>",
          "filtered last page"},
         {0, 0, "nomatch", 0, NULL, "<p class=\"muted pager\">0 groups</p>", "filter matches nothing"},
@@ -314,7 +317,8 @@ static void test_paging(void **state)
          "previous</a></p>",
          "page * page_size beyond 2^32 must not wrap around to the first pages"},
         {4294967295u, 4294967295u, NULL, 0, NULL,
-         "<p class=\"muted pager\">250 groups &middot; showing 0&ndash;0 &middot; <a href=\"?page=4294967294&amp;limit=1000\">&larr; "
+         "<p class=\"muted pager\">250 groups &middot; showing 0&ndash;0 &middot; <a "
+         "href=\"?page=4294967294&amp;limit=1000\">&larr; "
          "previous</a></p>",
          "largest page and page size (the size is capped at FY_UI_MAX_LIMIT)"},
     };
@@ -383,7 +387,7 @@ static void test_delete_all_button(void **state)
     o.admin_api = 1;
     p = page(s, &o);
     assert_non_null(strstr(p, "<button class=\"delall\" type=\"button\" onclick=\"delAll()\" disabled>Delete All "
-                               "<span id=\"del-all-counter\">0</span> Groups</button>"));
+                              "<span id=\"del-all-counter\">0</span> Groups</button>"));
     free(p);
     push_gk(s, "m 1\n", 1, "job", "a", NULL);
     push_gk(s, "m 1\n", 1, "job", "b", NULL);
@@ -391,7 +395,7 @@ static void test_delete_all_button(void **state)
     o.filter_len = 1;
     p = page(s, &o);
     assert_non_null(strstr(p, "<button class=\"delall\" type=\"button\" onclick=\"delAll()\">Delete All "
-                               "<span id=\"del-all-counter\">2</span> Groups</button>"));
+                              "<span id=\"del-all-counter\">2</span> Groups</button>"));
     free(p);
     fy_store_destroy(s);
 }
@@ -465,8 +469,8 @@ static void test_pager(void **state)
         if (pg.first != t[i].first || pg.end != t[i].end || pg.pages != t[i].pages || pg.limit != t[i].eff_limit ||
             pg.has_prev != t[i].prev || pg.has_next != t[i].next || pg.shown != t[i].shown)
             fail_msg("case %zu (%s): first %llu end %llu pages %llu limit %u prev %d next %d shown %d", i, t[i].note,
-                     (unsigned long long)pg.first, (unsigned long long)pg.end, (unsigned long long)pg.pages, pg.limit,
-                     pg.has_prev, pg.has_next, pg.shown);
+                     (unsigned long long)pg.first, (unsigned long long)pg.end, (unsigned long long)pg.pages, pg.limit, pg.has_prev,
+                     pg.has_next, pg.shown);
     }
 }
 
@@ -547,8 +551,7 @@ static void test_huge_groups(void **state)
         const char *n = t[i].notice ? strstr(p, t[i].notice) : NULL;
         if (rows != t[i].rows || (t[i].notice && n == NULL) || (!t[i].notice && strstr(p, "not shown")) ||
             strlen(p) > t[i].max_bytes)
-            fail_msg("case %zu (%s): %zu rows, notice %s, %zu bytes", i, t[i].note, rows, n ? "found" : "missing",
-                     strlen(p));
+            fail_msg("case %zu (%s): %zu rows, notice %s, %zu bytes", i, t[i].note, rows, n ? "found" : "missing", strlen(p));
         print_message("%s: %zu series rows, page of %zu bytes\n", t[i].filter, rows, strlen(p));
         /* the page in parts of any size is the same page */
         static const size_t budgets[] = {1, 100, 4096, 65536};

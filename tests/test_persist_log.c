@@ -607,8 +607,8 @@ static void test_write_failure(void **state)
         memset(&info, 0, sizeof(info));
         assert_int_equal(replay(0, 0, &seen, &info, err), 0);
         if (seen.n != cases[i].want_replayed || info.torn != cases[i].want_torn)
-            fail_msg("case %zu (%s): replayed %zu records (torn %d), want %" PRIu64 " (torn %d)", i, cases[i].note,
-                     (size_t)seen.n, info.torn, cases[i].want_replayed, cases[i].want_torn);
+            fail_msg("case %zu (%s): replayed %zu records (torn %d), want %" PRIu64 " (torn %d)", i, cases[i].note, (size_t)seen.n,
+                     info.torn, cases[i].want_replayed, cases[i].want_torn);
         assert_int_equal(seen.len[0], 12);
         assert_memory_equal(seen.data[0], "acknowledged", 12);
         pt_seen_free(&seen);

@@ -126,8 +126,8 @@ static void run(unsigned nthreads, int writer)
     assert_true(st.syncs >= 1 && st.syncs <= st.appends);
     printf("# %u appenders%s: %" PRIu64 " appends, %" PRIu64 " fdatasyncs (%.2f per append, mean batch %.1f, max %" PRIu64
            "), %.0f appends/s\n",
-           nthreads, writer ? " (writer thread)" : "", st.appends, st.syncs, (double)st.syncs / (double)st.appends, (double)st.appends / (double)st.syncs,
-           st.max_batch, (double)st.appends / secs);
+           nthreads, writer ? " (writer thread)" : "", st.appends, st.syncs, (double)st.syncs / (double)st.appends,
+           (double)st.appends / (double)st.syncs, st.max_batch, (double)st.appends / secs);
 
     check_t c = {{0}, 1, 0};
     fy_log_replay_info_t info;
@@ -172,11 +172,8 @@ static void test_writer_eight(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_two),
-        cmocka_unit_test(test_four),
-        cmocka_unit_test(test_eight),
-        cmocka_unit_test(test_writer_two),
-        cmocka_unit_test(test_writer_eight),
+        cmocka_unit_test(test_two),        cmocka_unit_test(test_four),         cmocka_unit_test(test_eight),
+        cmocka_unit_test(test_writer_two), cmocka_unit_test(test_writer_eight),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

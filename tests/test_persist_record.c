@@ -24,11 +24,24 @@ static const struct {
     fy_change_t c;
     const char *note;
 } cases[] = {
-    {{.kind = FY_CHANGE_PUSH, .now_ns = 1700000000123456789LL, .labels = GK, .nlabels = 2, .post = 0,
-      .format = FY_FMT_TEXT, .body = "m 1\n", .body_len = 4},
+    {{.kind = FY_CHANGE_PUSH,
+      .now_ns = 1700000000123456789LL,
+      .labels = GK,
+      .nlabels = 2,
+      .post = 0,
+      .format = FY_FMT_TEXT,
+      .body = "m 1\n",
+      .body_len = 4},
      "PUT"},
-    {{.kind = FY_CHANGE_PUSH, .now_ns = 5, .labels = GK, .nlabels = 2, .post = 1, .format = FY_FMT_PROTOBUF,
-      .body = "\x01\x02", .body_len = 2, .life = &LIFE},
+    {{.kind = FY_CHANGE_PUSH,
+      .now_ns = 5,
+      .labels = GK,
+      .nlabels = 2,
+      .post = 1,
+      .format = FY_FMT_PROTOBUF,
+      .body = "\x01\x02",
+      .body_len = 2,
+      .life = &LIFE},
      "POST with a declared lifetime (version 2)"},
     {{.kind = FY_CHANGE_PUSH, .now_ns = -1, .labels = GK, .nlabels = 1, .format = FY_FMT_OPENMETRICS}, "empty body"},
     {{.kind = FY_CHANGE_DELETE, .now_ns = 42, .labels = GK, .nlabels = 2}, "delete"},
@@ -133,7 +146,7 @@ static void test_old_records(void **state)
     (void)state;
     static const uint8_t push[] = {1, 0x15, 0xcd, 0x5b, 0x07, 0, 0, 0, 0, /* v1, now 123456789 */
                                    1, 0,                                  /* POST, text */
-                                   1, 0, 0, 0, 3, 0, 0, 0, 'j', 'o', 'b', 1, 0, 0, 0, 'x', 'm', ' ', '1', '\n'};
+                                   1, 0,    0,    0,    3,    0, 0, 0, 'j', 'o', 'b', 1, 0, 0, 0, 'x', 'm', ' ', '1', '\n'};
     fy_record_t r;
     assert_int_equal(fy_record_decode(FY_REC_PUSH, push, sizeof(push), &r), 0);
     assert_int_equal(r.change.kind, FY_CHANGE_PUSH);

@@ -150,8 +150,8 @@ static void run_case(const case_t *c)
         if (strcmp(st->method, "DEL") == 0)
             rc = delete_gk(s, st->gk);
         else
-            rc = push_text(s, st->gk, strcmp(st->method, "PUT") == 0 ? FY_STORE_PUT : FY_STORE_POST, st->body,
-                           NOW + i, msg, sizeof(msg));
+            rc = push_text(s, st->gk, strcmp(st->method, "PUT") == 0 ? FY_STORE_PUT : FY_STORE_POST, st->body, NOW + i, msg,
+                           sizeof(msg));
         if (rc != st->rc)
             fail_msg("%s: step %d: rc %d, want %d (%s)", c->note, i, rc, st->rc, rc ? msg : "");
         if (st->msg && strcmp(msg, st->msg) != 0)
@@ -264,19 +264,19 @@ static void test_own_families(void **state)
     assert_int_equal(fy_store_register_own(s, fy_str(FY_STRLIT("go_gc_duration_seconds")), FY_TYPE_SUMMARY,
                                            fy_str(FY_STRLIT("A summary of the pause duration of garbage collection cycles.")), 1),
                      OK);
-    assert_int_equal(fy_store_register_own(s, fy_str(FY_STRLIT("pushgateway_http_requests_total")), FY_TYPE_COUNTER,
-                                           fy_str(FY_STRLIT("Total HTTP requests processed by the Pushgateway, excluding scrapes.")),
-                                           0),
-                     OK);
-    assert_int_equal(fy_store_register_own(s, fy_str(FY_STRLIT("go_threads")), FY_TYPE_GAUGE, fy_str("", 0), 1),
-                     FY_SERR_BADARG);
+    assert_int_equal(
+        fy_store_register_own(s, fy_str(FY_STRLIT("pushgateway_http_requests_total")), FY_TYPE_COUNTER,
+                              fy_str(FY_STRLIT("Total HTTP requests processed by the Pushgateway, excluding scrapes.")), 0),
+        OK);
+    assert_int_equal(fy_store_register_own(s, fy_str(FY_STRLIT("go_threads")), FY_TYPE_GAUGE, fy_str("", 0), 1), FY_SERR_BADARG);
     static const struct {
         const char *body;
         int rc;
         const char *msg;
     } rows[] = {
         {"# HELP go_goroutines my help\n# TYPE go_goroutines gauge\ngo_goroutines 42\n", OK, NULL},
-        {"# TYPE go_threads counter\ngo_threads 42\n", BAD, "gathered metric family go_threads has type COUNTER but should have GAUGE"},
+        {"# TYPE go_threads counter\ngo_threads 42\n", BAD,
+         "gathered metric family go_threads has type COUNTER but should have GAUGE"},
         {"# HELP pushgateway_http_requests_total my help\n# TYPE pushgateway_http_requests_total counter\n"
          "pushgateway_http_requests_total 42\n",
          BAD,
@@ -417,8 +417,8 @@ static void test_limits(void **state)
     cfg.max_groups = 2;
     cfg.max_series = 7;
     fy_store_t *s = fy_store_create(&cfg);
-    assert_int_equal(push_text(s, "job=a", FY_STORE_PUT, "a 1\n", NOW, NULL, 0), OK);          /* 3 series */
-    assert_int_equal(push_text(s, "job=b", FY_STORE_PUT, "a 1\n", NOW, NULL, 0), OK);          /* 6 */
+    assert_int_equal(push_text(s, "job=a", FY_STORE_PUT, "a 1\n", NOW, NULL, 0), OK); /* 3 series */
+    assert_int_equal(push_text(s, "job=b", FY_STORE_PUT, "a 1\n", NOW, NULL, 0), OK); /* 6 */
     assert_int_equal(push_text(s, "job=c", FY_STORE_PUT, "a 1\n", NOW, NULL, 0), FY_SERR_LIMIT_GROUPS);
     assert_int_equal(push_text(s, "job=a", FY_STORE_POST, "b 1\nc 1\n", NOW, NULL, 0), FY_SERR_LIMIT_SERIES);
     assert_int_equal(push_text(s, "job=a", FY_STORE_PUT, "b 1\nc 1\n", NOW, NULL, 0), OK); /* replaces a: 7 */
@@ -435,7 +435,10 @@ static int count_groups(void *ctx, const fy_store_group_view_t *g)
 {
     int *n = ctx;
     if (*n == 0)
-        assert_memory_equal(g->key.ptr, "job\xff" "a", 5);
+        assert_memory_equal(g->key.ptr,
+                            "job\xff"
+                            "a",
+                            5);
     (*n)++;
     return 0;
 }
@@ -455,9 +458,11 @@ static void test_foreach(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_cases),        cmocka_unit_test(test_timestamps_and_json), cmocka_unit_test(test_failure_times),
-        cmocka_unit_test(test_bad_utf8_key), cmocka_unit_test(test_own_families),       cmocka_unit_test(test_bad_names_types),
-        cmocka_unit_test(test_pb_checks),    cmocka_unit_test(test_limits),             cmocka_unit_test(test_foreach),
+        cmocka_unit_test(test_cases),         cmocka_unit_test(test_timestamps_and_json),
+        cmocka_unit_test(test_failure_times), cmocka_unit_test(test_bad_utf8_key),
+        cmocka_unit_test(test_own_families),  cmocka_unit_test(test_bad_names_types),
+        cmocka_unit_test(test_pb_checks),     cmocka_unit_test(test_limits),
+        cmocka_unit_test(test_foreach),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

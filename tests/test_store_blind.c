@@ -20,8 +20,7 @@ typedef struct {
 } blind_case_t;
 
 #define H "# HELP a Some help.\n# TYPE a counter\n"
-#define HIST                                                                                                           \
-    "# TYPE h histogram\nh_bucket{le=\"1\"} 1\nh_bucket{le=\"5\"} 2\nh_bucket{le=\"+Inf\"} 3\nh_sum 4.5\nh_count 3\n"
+#define HIST "# TYPE h histogram\nh_bucket{le=\"1\"} 1\nh_bucket{le=\"5\"} 2\nh_bucket{le=\"+Inf\"} 3\nh_sum 4.5\nh_count 3\n"
 #define A_I "a{instance=\"\",job=\"j\""
 
 /* clang-format off */
@@ -84,8 +83,7 @@ static void test_cases(void **state)
         assert_int_equal(push_text(s, "job=j", FY_STORE_PUT, c->first, NOW, NULL, 0), FY_OK);
         assert_int_equal(push_text(s, "job=j", FY_STORE_PUT, c->first, NOW + 1, NULL, 0), FY_OK);
         uint64_t before = fy__store_nblind(s);
-        int rc = push_text(s, "job=j", strcmp(c->method, "PUT") == 0 ? FY_STORE_PUT : FY_STORE_POST, c->next, NOW + 2,
-                           NULL, 0);
+        int rc = push_text(s, "job=j", strcmp(c->method, "PUT") == 0 ? FY_STORE_PUT : FY_STORE_POST, c->next, NOW + 2, NULL, 0);
         if (strstr(c->note, "rejected") == NULL && rc != FY_OK)
             fail_msg("%s: push rc %d", c->note, rc);
         if ((int)(fy__store_nblind(s) - before) != c->blind)
@@ -119,8 +117,7 @@ static void test_when_shape_is_set(void **state)
         uint64_t before = fy__store_nblind(s);
         assert_int_equal(push_text(s, "job=j", FY_STORE_PUT, steps[i].body, NOW + (int64_t)i, NULL, 0), steps[i].rc);
         if ((int)(fy__store_nblind(s) - before) != steps[i].blind)
-            fail_msg("step %zu (%s): blind %d, want %d", i, steps[i].note, (int)(fy__store_nblind(s) - before),
-                     steps[i].blind);
+            fail_msg("step %zu (%s): blind %d, want %d", i, steps[i].note, (int)(fy__store_nblind(s) - before), steps[i].blind);
     }
     check_scrape(s, "# TYPE x untyped\nx{instance=\"\",job=\"j\"} 7\n", "after the steps");
     fy_store_destroy(s);

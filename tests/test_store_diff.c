@@ -138,8 +138,8 @@ static void test_differential(void **state)
                     for (int f = 0; f < NFAMS; f++) {
                         if (!fam_present[j][f])
                             continue;
-                        bl += (size_t)snprintf(body + bl, sizeof(body) - bl, "# HELP %s help of %s\n# TYPE %s %s\n",
-                                               fnames[f], fnames[f], fnames[f], ftypes[f]);
+                        bl += (size_t)snprintf(body + bl, sizeof(body) - bl, "# HELP %s help of %s\n# TYPE %s %s\n", fnames[f],
+                                               fnames[f], fnames[f], ftypes[f]);
                         for (int v = 0; v < NVALS; v++)
                             if (model[j][f][v] >= 0) {
                                 model[j][f][v] = (int)(rnd(&st) % 100);

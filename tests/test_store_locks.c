@@ -127,11 +127,10 @@ static void right_order(fy_store_t *s)
     for (uint32_t i = 0; i < 16; i += 3)
         fy__stripe_lock(s, &s->stripes[i]);
 #ifndef NDEBUG
-    if (!fy__lock_holds_shard(&s->shards[3]) || fy__lock_holds_shard(&s->shards[2]) ||
-        !fy__lock_holds_stripe(&s->stripes[6]) || fy__lock_holds_stripe(&s->stripes[7]) || !fy__lock_holds_group(7) ||
-        fy__lock_holds_group(6) || !fy__lock_holds_name(15) || fy__lock_holds_name(14) ||
-        !fy__lock_holds_retire_list(&s->shards[3].retired) || !fy__lock_holds_retire_list(&s->stripes[9].retired) ||
-        fy__lock_holds_retire_list(&s->stripes[10].retired))
+    if (!fy__lock_holds_shard(&s->shards[3]) || fy__lock_holds_shard(&s->shards[2]) || !fy__lock_holds_stripe(&s->stripes[6]) ||
+        fy__lock_holds_stripe(&s->stripes[7]) || !fy__lock_holds_group(7) || fy__lock_holds_group(6) || !fy__lock_holds_name(15) ||
+        fy__lock_holds_name(14) || !fy__lock_holds_retire_list(&s->shards[3].retired) ||
+        !fy__lock_holds_retire_list(&s->stripes[9].retired) || fy__lock_holds_retire_list(&s->stripes[10].retired))
         abort();
 #endif
     for (uint32_t i = 16; i-- > 0;)

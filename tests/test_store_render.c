@@ -412,8 +412,8 @@ static fy_store_t *json_store(int shape)
         assert_int_equal(push_text(s, "job=b", FY_STORE_PUT, "m 1\n", NOW, NULL, 0), FY_OK);
         break;
     case 5: /* families sorted between the fixed members (families named like them are refused, B7) */
-        assert_int_equal(push_text(s, "job=n", FY_STORE_PUT,
-                                   "a 1\nlabel 2\nlast 3\npush_failure 4\npush_time_secondsx 5\nzzz 6\n", NOW, NULL, 0),
+        assert_int_equal(push_text(s, "job=n", FY_STORE_PUT, "a 1\nlabel 2\nlast 3\npush_failure 4\npush_time_secondsx 5\nzzz 6\n",
+                                   NOW, NULL, 0),
                          FY_OK);
         break;
     }
@@ -473,8 +473,8 @@ static void test_json_parts(void **state)
                 size_t d = 0;
                 while (got[d] == whole[d])
                     d++;
-                fail_msg("case %zu (%s), budget %zu: differs at byte %zu: ...%.40s... vs ...%.40s...", i, t[i].note,
-                         budgets[k], d, got + (d > 20 ? d - 20 : 0), whole + (d > 20 ? d - 20 : 0));
+                fail_msg("case %zu (%s), budget %zu: differs at byte %zu: ...%.40s... vs ...%.40s...", i, t[i].note, budgets[k], d,
+                         got + (d > 20 ? d - 20 : 0), whole + (d > 20 ? d - 20 : 0));
             }
             if (maxpart > budgets[k] + t[i].over)
                 fail_msg("case %zu (%s), budget %zu: a part of %zu bytes", i, t[i].note, budgets[k], maxpart);
@@ -526,9 +526,9 @@ static void test_json_parts_change(void **state)
 {
     (void)state;
     static const struct {
-        size_t after;     /* bytes of the body rendered before the change */
-        int change; /* 0 none, 1 push a smaller version, 2 a larger one, 3 delete, 4 delete and re-push, 5 delete and
-                     * push a smaller version at the same instant */
+        size_t after; /* bytes of the body rendered before the change */
+        int change;   /* 0 none, 1 push a smaller version, 2 a larger one, 3 delete, 4 delete and re-push, 5 delete and
+                       * push a smaller version at the same instant */
         const char *note;
     } t[] = {
         {0, 0, "no change"},
@@ -538,8 +538,9 @@ static void test_json_parts_change(void **state)
         {200000, 4, "deleted and pushed again: found again by name"},
         {10, 1, "changed before its first part: nothing is mixed"},
         {500000, 1, "changed after the family in progress is gone from the new version"},
-        {200000, 5, "deleted and pushed again at the same instant with one family (a new group, perhaps at the same "
-                    "address and with the same version: the family count tells)"},
+        {200000, 5,
+         "deleted and pushed again at the same instant with one family (a new group, perhaps at the same "
+         "address and with the same version: the family count tells)"},
     };
     char *big = families_text(3, 5000), *small = families_text(1, 10), *larger = families_text(5, 3000);
     for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
@@ -572,8 +573,7 @@ static void test_json_parts_change(void **state)
         } while (more);
         fy_store_json_close(c);
         if (!json_well_formed(out.p))
-            fail_msg("case %zu (%s): not well-formed: ...%.200s", i, t[i].note,
-                     out.p + (out.n > 200 ? out.n - 200 : 0));
+            fail_msg("case %zu (%s): not well-formed: ...%.200s", i, t[i].note, out.p + (out.n > 200 ? out.n - 200 : 0));
         if (strstr(out.p, "{\"labels\":{\"job\":\"z\"}") == NULL)
             fail_msg("case %zu (%s): the group after the changed one is missing", i, t[i].note);
         free(out.p);
@@ -587,12 +587,8 @@ static void test_json_parts_change(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_own_merge_text),
-        cmocka_unit_test(test_protobuf),
-        cmocka_unit_test(test_openmetrics),
-        cmocka_unit_test(test_writer_stop),
-        cmocka_unit_test(test_json_parts),
-        cmocka_unit_test(test_json_parts_change),
+        cmocka_unit_test(test_own_merge_text), cmocka_unit_test(test_protobuf),   cmocka_unit_test(test_openmetrics),
+        cmocka_unit_test(test_writer_stop),    cmocka_unit_test(test_json_parts), cmocka_unit_test(test_json_parts_change),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

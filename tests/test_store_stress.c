@@ -111,9 +111,9 @@ static void test_stress(void **state)
 }
 
 /* Re-pushes of the same shape rewrite the stored records in place (push.c rec_rewrite, from the blind path after
- * the second push): a scrape must see each series whole, from one push. Every push gives all numbers of a histogram of INPLACE_BUCKETS buckets the same value N
- * (many buckets: a long rewrite, so that a scrape without the seqlock would see a mix); every scrape checks that the
- * h lines agree. */
+ * the second push): a scrape must see each series whole, from one push. Every push gives all numbers of a histogram of
+ * INPLACE_BUCKETS buckets the same value N (many buckets: a long rewrite, so that a scrape without the seqlock would see a mix);
+ * every scrape checks that the h lines agree. */
 #define INPLACE_BUCKETS 200
 
 static size_t inplace_body(char *body, size_t cap, unsigned n)

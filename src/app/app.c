@@ -137,8 +137,8 @@ static int replay_record(void *ctx, uint64_t seq, unsigned type, const void *pay
     if (!bad)
         return 0;
     R->bad++;
-    snprintf(R->err, R->errlen, "write-ahead log record %llu (type %u, %zu bytes) cannot be decoded",
-             (unsigned long long)seq, type, len);
+    snprintf(R->err, R->errlen, "write-ahead log record %llu (type %u, %zu bytes) cannot be decoded", (unsigned long long)seq, type,
+             len);
     if (R->app->flags->persistence_allow_bad) {
         fy_log_error("msg", "skipping a write-ahead log record that cannot be decoded", "err", R->err);
         return 0;
@@ -184,13 +184,14 @@ static void open_log(fy_app_t *app, int fresh)
     fy_log_replay_info_t info;
     memset(&info, 0, sizeof(info));
     uint64_t after = fresh ? 0 : app->persist.wal_seq;
-    int rc = fy_log_replay(dir, after, app->flags->persistence_allow_bad ? FY_LOG_REPLAY_SKIP_DAMAGED : 0, replay_record,
-                           &R, &info, err, sizeof(err));
+    int rc = fy_log_replay(dir, after, app->flags->persistence_allow_bad ? FY_LOG_REPLAY_SKIP_DAMAGED : 0, replay_record, &R, &info,
+                           err, sizeof(err));
     fy_push_arena_free(&R.arena);
     clock_gettime(CLOCK_MONOTONIC, &t1);
     if (rc != 0) {
-        fy_log_error("msg", "could not replay the write-ahead log; refusing to start (--persistence.allow-bad-file skips "
-                            "damaged records)",
+        fy_log_error("msg",
+                     "could not replay the write-ahead log; refusing to start (--persistence.allow-bad-file skips "
+                     "damaged records)",
                      "dir", dir, "err", err);
         _exit(1);
     }
@@ -200,22 +201,23 @@ static void open_log(fy_app_t *app, int fresh)
         snprintf(where, sizeof(where), "%s", info.torn_segment);
         snprintf(n[0], sizeof(n[0]), "%llu", (unsigned long long)info.torn_offset);
         snprintf(n[1], sizeof(n[1]), "%llu", (unsigned long long)info.torn_bytes);
-        fy_log_warn("msg", "dropped a torn write at the end of the write-ahead log (a crash during a write; that change "
-                           "was never acknowledged)",
+        fy_log_warn("msg",
+                    "dropped a torn write at the end of the write-ahead log (a crash during a write; that change "
+                    "was never acknowledged)",
                     "dir", dir, "segment", where, "offset", n[0], "bytes", n[1]);
     }
     if (info.damaged) {
         snprintf(n[0], sizeof(n[0]), "%llu", (unsigned long long)info.damaged);
         snprintf(n[1], sizeof(n[1]), "%llu", (unsigned long long)info.damaged_bytes);
-        fy_log_error("msg", "skipped damaged write-ahead log records (--persistence.allow-bad-file)", "dir", dir, "regions",
-                     n[0], "bytes", n[1]);
+        fy_log_error("msg", "skipped damaged write-ahead log records (--persistence.allow-bad-file)", "dir", dir, "regions", n[0],
+                     "bytes", n[1]);
     }
     snprintf(n[0], sizeof(n[0]), "%llu", (unsigned long long)info.records);
     snprintf(n[1], sizeof(n[1]), "%llu", (unsigned long long)after);
     snprintf(n[2], sizeof(n[2]), "%llu", (unsigned long long)info.last_seq);
     snprintf(n[3], sizeof(n[3]), "%.3f", (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9);
-    fy_log_info("msg", "replayed the write-ahead log", "dir", dir, "records", n[0], "after_seq", n[1], "last_seq", n[2],
-                "seconds", n[3]);
+    fy_log_info("msg", "replayed the write-ahead log", "dir", dir, "records", n[0], "after_seq", n[1], "last_seq", n[2], "seconds",
+                n[3]);
     fy_log_t *log;
     if (fy_log_open(dir, info.last_seq + 1, &log, err, sizeof(err)) != 0) {
         fy_log_error("msg", "could not open the write-ahead log", "dir", dir, "err", err);
@@ -272,8 +274,7 @@ static void fold_old_log(fy_app_t *app)
     if (rmdir(dir) != 0)
         fy_log_warn("msg", "could not remove the write-ahead log directory", "dir", dir, "err", strerror(errno));
     else
-        fy_log_info("msg", "folded the write-ahead log of an earlier durable run into the snapshot and removed it", "dir",
-                    dir);
+        fy_log_info("msg", "folded the write-ahead log of an earlier durable run into the snapshot and removed it", "dir", dir);
 }
 
 static void ready(fy_app_t *app)
@@ -290,8 +291,9 @@ static void *load_persisted(void *arg)
     const char *path = app->flags->persistence_file;
     if (fy_persist_load(&app->persist, &app->core, path, app->flags->persistence_interval_ns, err, sizeof(err)) != 0) {
         if (!app->flags->persistence_allow_bad) {
-            fy_log_error("msg", "could not load persisted metrics; refusing to start with an empty store "
-                                "(--persistence.allow-bad-file starts empty and keeps the file aside)",
+            fy_log_error("msg",
+                         "could not load persisted metrics; refusing to start with an empty store "
+                         "(--persistence.allow-bad-file starts empty and keeps the file aside)",
                          "err", err);
             _exit(1);
         }

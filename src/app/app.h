@@ -30,11 +30,11 @@ typedef struct st_fy_app_t {
     const fy_flags_t *flags;
     fy_push_arena_t *arenas; /* one per loop thread, indexed by the loop's index */
     unsigned nthreads;
-    fy_persist_t persist;    /* valid iff persist_on */
+    fy_persist_t persist; /* valid iff persist_on */
     int persist_on;
-    pthread_t loader;        /* loads the persistence file while the frontend answers /-/ready with 503 */
-    fy_wal_t wal;            /* durable mode: wal.log is set once start-up has replayed the log */
-    fy_reaper_t reaper;      /* the expiry timer, started once the store is loaded */
+    pthread_t loader;   /* loads the persistence file while the frontend answers /-/ready with 503 */
+    fy_wal_t wal;       /* durable mode: wal.log is set once start-up has replayed the log */
+    fy_reaper_t reaper; /* the expiry timer, started once the store is loaded */
     /* set by the caller before fy_app_start: readiness (after loading) and durable sequence numbers (the log's
      * writer thread, with the log's mutex held: calls never overlap) */
     void (*set_ready)(int ready);

@@ -278,4 +278,3 @@ void fy_bulk_free(fy_bulk_t *b)
     b->sel = NULL;
     b->nsel = 0;
 }
-

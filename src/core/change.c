@@ -30,9 +30,9 @@ static void set_msg(fy_change_result_t *r, int status, const char *msg)
 /* "could not persist the push: <why>", owned by r */
 static void set_not_persisted(fy_change_result_t *r, const fy_change_t *c, const char *why)
 {
-    static const char *const what[] = {[FY_CHANGE_PUSH] = "push",        [FY_CHANGE_DELETE] = "deletion",
-                                       [FY_CHANGE_WIPE] = "wipe",        [FY_CHANGE_BULK] = "bulk delete",
-                                       [FY_CHANGE_EXPIRE] = "expiry",    [FY_CHANGE_RESTORE] = "restored group"};
+    static const char *const what[] = {
+        [FY_CHANGE_PUSH] = "push",        [FY_CHANGE_DELETE] = "deletion", [FY_CHANGE_WIPE] = "wipe",
+        [FY_CHANGE_BULK] = "bulk delete", [FY_CHANGE_EXPIRE] = "expiry",   [FY_CHANGE_RESTORE] = "restored group"};
     free(r->buf);
     int n = snprintf(NULL, 0, "could not persist the %s: %s", what[c->kind], why);
     r->buf = malloc((size_t)n + 1);
@@ -86,8 +86,8 @@ static int any_ordered(fy_core_t *core, size_t n)
 static int apply_push(fy_core_t *core, const fy_change_t *c, fy_push_arena_t *arena, fy_change_result_t *r)
 {
     fy_push_outcome_t o;
-    fy_push_apply_life(core->store, arena, &core->limits, c->post ? FY_STORE_POST : FY_STORE_PUT, c->labels, c->nlabels,
-                       c->body, c->body_len, c->format, c->life, c->now_ns, &o);
+    fy_push_apply_life(core->store, arena, &core->limits, c->post ? FY_STORE_POST : FY_STORE_PUT, c->labels, c->nlabels, c->body,
+                       c->body_len, c->format, c->life, c->now_ns, &o);
     /* the outcome's message (static, or NUL-terminated in its buffer) becomes the result's, buffer and all */
     r->status = o.status;
     r->limit = o.limit;

@@ -57,29 +57,29 @@ typedef struct st_fy_change_t {
     int64_t now_ns;                 /* when the change was accepted: push_time_seconds and the like come from it */
     const fy_store_label_t *labels; /* push, delete, expire, restore: the grouping key */
     size_t nlabels;
-    int post;                       /* push: POST (replace only the pushed families) rather than PUT */
-    fy_body_format_t format;        /* push */
-    const char *body;               /* push: the decoded body; bulk: the query string of the request */
+    int post;                /* push: POST (replace only the pushed families) rather than PUT */
+    fy_body_format_t format; /* push */
+    const char *body;        /* push: the decoded body; bulk: the query string of the request */
     size_t body_len;
-    const fy_store_life_t *life;    /* push: the declared lifetime (X-Ferry-TTL, X-Ferry-Interval), NULL if none */
+    const fy_store_life_t *life; /* push: the declared lifetime (X-Ferry-TTL, X-Ferry-Interval), NULL if none */
     const fy_change_restore_t *restore;
 } fy_change_t;
 
 /* What became of a change. msg is without the trailing newline; it points into buf (owned, fy_change_result_free)
  * or is static. */
 typedef struct st_fy_change_result_t {
-    int status;       /* 200 (202 with the consistency check off) for pushes, 202 for deletes and wipes, 200 for bulk
-                       * deletes; 400, 429 (a store limit), 500 (out of memory, not persisted), 503 (not ready) */
-    const char *msg;  /* NUL-terminated too */
+    int status;      /* 200 (202 with the consistency check off) for pushes, 202 for deletes and wipes, 200 for bulk
+                      * deletes; 400, 429 (a store limit), 500 (out of memory, not persisted), 503 (not ready) */
+    const char *msg; /* NUL-terminated too */
     size_t msg_len;
     char *buf;
-    int limit;        /* -1, or the fy_limit_t that refused a push */
-    int log_failure;  /* a push the reference logs at error level (invalid or inconsistent) */
-    int applied;      /* the store was asked (not refused at admission) */
+    int limit;         /* -1, or the fy_limit_t that refused a push */
+    int log_failure;   /* a push the reference logs at error level (invalid or inconsistent) */
+    int applied;       /* the store was asked (not refused at admission) */
     int not_persisted; /* 500 because an observer refused it or could not take it; why says why */
-    const char *why;  /* static or the observer's; valid while the core lives */
-    uint64_t seq;     /* > 0: acknowledge only once fy_core_durable(seq) (the ordered observer's sequence number) */
-    uint64_t deleted; /* bulk: groups deleted */
+    const char *why;   /* static or the observer's; valid while the core lives */
+    uint64_t seq;      /* > 0: acknowledge only once fy_core_durable(seq) (the ordered observer's sequence number) */
+    uint64_t deleted;  /* bulk: groups deleted */
 } fy_change_result_t;
 
 void fy_change_result_free(fy_change_result_t *r);

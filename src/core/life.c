@@ -245,4 +245,3 @@ void fy_life_body_free(fy_life_body_t *b)
         b->mem[i] = NULL;
     }
 }
-

@@ -57,8 +57,7 @@ static void set_fmt(fy_push_outcome_t *o, int status, const char *fmt, ...)
 }
 
 /* Parses with an arena that grows (doubling, up to the size that always suffices) on FY_PERR_NOMEM. */
-static int parse(fy_push_arena_t *a, const char *body, size_t len, fy_body_format_t format, fy_body_t *out,
-                 fy_parse_error_t *err)
+static int parse(fy_push_arena_t *a, const char *body, size_t len, fy_body_format_t format, fy_body_t *out, fy_parse_error_t *err)
 {
     size_t hint = fy_parse_arena_hint(len);
     for (;;) {
@@ -121,8 +120,8 @@ static int long_label(const fy_body_t *b, uint64_t max, const fy_family_t **fam,
 }
 
 void fy_push_apply(fy_store_t *store, fy_push_arena_t *arena, const fy_push_limits_t *lim, fy_store_method_t method,
-                   const fy_store_label_t *gk, size_t ngk, const char *body, size_t len, fy_body_format_t format,
-                   int64_t now_ns, fy_push_outcome_t *out)
+                   const fy_store_label_t *gk, size_t ngk, const char *body, size_t len, fy_body_format_t format, int64_t now_ns,
+                   fy_push_outcome_t *out)
 {
     fy_push_apply_life(store, arena, lim, method, gk, ngk, body, len, format, NULL, now_ns, out);
 }
@@ -148,8 +147,8 @@ void fy_push_apply_life(fy_store_t *store, fy_push_arena_t *arena, const fy_push
     }
     if (lim->max_series_per_push && parsed.nseries > lim->max_series_per_push) {
         out->limit = FY_LIMIT_SERIES_PER_PUSH;
-        set_fmt(out, 400, "push has %u series, more than the limit of %llu (--push.max-series-per-push)",
-                (unsigned)parsed.nseries, (unsigned long long)lim->max_series_per_push);
+        set_fmt(out, 400, "push has %u series, more than the limit of %llu (--push.max-series-per-push)", (unsigned)parsed.nseries,
+                (unsigned long long)lim->max_series_per_push);
         return;
     }
     const fy_family_t *f;
@@ -190,8 +189,9 @@ void fy_push_apply_life(fy_store_t *store, fy_push_arena_t *arena, const fy_push
         break;
     case FY_SERR_LIMIT_SERIES:
         out->limit = FY_LIMIT_STORE_SERIES;
-        set_static(out, 429, "the push would exceed the maximum number of stored series (--store.max-series); "
-                             "push rejected");
+        set_static(out, 429,
+                   "the push would exceed the maximum number of stored series (--store.max-series); "
+                   "push rejected");
         break;
     case FY_SERR_BADARG:
         set_fmt(out, 400, "%s", serr.msg ? serr.msg : fy_store_strerror(rc));

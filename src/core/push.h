@@ -20,9 +20,9 @@ typedef enum en_fy_body_format_t {
 } fy_body_format_t;
 
 typedef struct st_fy_push_limits_t {
-    uint64_t max_series_per_push;     /* 0 = unlimited */
-    uint64_t max_label_value_length;  /* bytes after unescaping; 0 = unlimited */
-    int consistency_check_disabled;   /* --push.disable-consistency-check: answer 202 whatever the check says */
+    uint64_t max_series_per_push;    /* 0 = unlimited */
+    uint64_t max_label_value_length; /* bytes after unescaping; 0 = unlimited */
+    int consistency_check_disabled;  /* --push.disable-consistency-check: answer 202 whatever the check says */
 } fy_push_limits_t;
 
 /* A growable parser arena owned by one loop thread (never shared). */
@@ -37,12 +37,12 @@ void fy_push_arena_free(fy_push_arena_t *a);
  * buf (owned by the outcome, free with fy_push_outcome_free) or is a static string. */
 typedef struct st_fy_push_outcome_t {
     int status;
-    int limit;        /* -1, or the fy_limit_t (src/selfmetrics.h) that rejected the push */
+    int limit; /* -1, or the fy_limit_t (src/selfmetrics.h) that rejected the push */
     const char *msg;
     size_t msg_len;
     char *buf;
-    int store_rc;     /* what the store said (FY_OK, FY_SERR_*), or 1 when it was not called */
-    int log_failure;  /* the reference logs consistency failures at error level */
+    int store_rc;    /* what the store said (FY_OK, FY_SERR_*), or 1 when it was not called */
+    int log_failure; /* the reference logs consistency failures at error level */
 } fy_push_outcome_t;
 
 void fy_push_outcome_free(fy_push_outcome_t *o);
@@ -53,8 +53,8 @@ void fy_push_outcome_free(fy_push_outcome_t *o);
  * pushes and per-push limits, 429 when the store is full (a store limit), 500 when out of memory.
  */
 void fy_push_apply(fy_store_t *store, fy_push_arena_t *arena, const fy_push_limits_t *lim, fy_store_method_t method,
-                   const fy_store_label_t *gk, size_t ngk, const char *body, size_t len, fy_body_format_t format,
-                   int64_t now_ns, fy_push_outcome_t *out);
+                   const fy_store_label_t *gk, size_t ngk, const char *body, size_t len, fy_body_format_t format, int64_t now_ns,
+                   fy_push_outcome_t *out);
 
 /** fy_push_apply with the push's declared lifetime (X-Ferry-TTL / X-Ferry-Interval; NULL = none declared). */
 void fy_push_apply_life(fy_store_t *store, fy_push_arena_t *arena, const fy_push_limits_t *lim, fy_store_method_t method,

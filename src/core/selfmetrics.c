@@ -21,15 +21,16 @@ const fy_own_family_t fy_own_families[] = {
      "Basic-auth decisions by result: from the caches of recent successes and failures, or by a password hash.", 1},
     {"ferry_http_accept_errors_total", FY_TYPE_COUNTER,
      "Failed accepts (e.g. out of file descriptors); each pauses the listener with a back-off.", 1},
-    {"ferry_http_inflight_bytes", FY_TYPE_GAUGE, "Request bytes buffered by HTTP/1 connections, against --web.max-inflight-bytes.", 1},
-    {"ferry_http_rejections_total", FY_TYPE_COUNTER,
-     "Requests answered before reaching a handler (431, 408, 503), by reason.", 1},
+    {"ferry_http_inflight_bytes", FY_TYPE_GAUGE, "Request bytes buffered by HTTP/1 connections, against --web.max-inflight-bytes.",
+     1},
+    {"ferry_http_rejections_total", FY_TYPE_COUNTER, "Requests answered before reaching a handler (431, 408, 503), by reason.", 1},
     {"ferry_limit_rejections_total", FY_TYPE_COUNTER, "Pushes rejected because they would exceed a configured limit.", 1},
     {"ferry_persistence_load_seconds", FY_TYPE_GAUGE, "Time the start-up load of the persistence file took.", 1},
     {"ferry_persistence_loaded_groups", FY_TYPE_GAUGE, "Groups loaded from the persistence file at start-up.", 1},
     {"ferry_persistence_log_errors_total", FY_TYPE_COUNTER,
      "Changes (pushes, deletions, wipes, bulk deletes) answered 500 because the write-ahead log could not make them "
-     "durable.", 1},
+     "durable.",
+     1},
     {"ferry_persistence_log_failed", FY_TYPE_GAUGE,
      "1 once a write or sync of the write-ahead log has failed: every change is refused until a restart.", 1},
     {"ferry_store_groups", FY_TYPE_GAUGE, "Number of groups in the store.", 1},
@@ -45,11 +46,9 @@ const fy_own_family_t fy_own_families[] = {
      "A metric with a constant '1' value labeled by version, revision, branch, goversion from which pushgateway was "
      "built, and the goos and goarch for the build.",
      1},
-    {"pushgateway_http_push_duration_seconds", FY_TYPE_SUMMARY, "HTTP request duration for pushes to the Pushgateway.",
-     0},
+    {"pushgateway_http_push_duration_seconds", FY_TYPE_SUMMARY, "HTTP request duration for pushes to the Pushgateway.", 0},
     {"pushgateway_http_push_size_bytes", FY_TYPE_SUMMARY, "HTTP request size for pushes to the Pushgateway.", 0},
-    {"pushgateway_http_requests_total", FY_TYPE_COUNTER,
-     "Total HTTP requests processed by the Pushgateway, excluding scrapes.", 0},
+    {"pushgateway_http_requests_total", FY_TYPE_COUNTER, "Total HTTP requests processed by the Pushgateway, excluding scrapes.", 0},
 };
 const unsigned fy_own_families_count = sizeof(fy_own_families) / sizeof(fy_own_families[0]);
 
@@ -60,8 +59,7 @@ static const char *const method_names[FY_M__COUNT] = {
     "get", "put", "head", "post", "delete", "connect", "options", "notify", "trace", "patch", "unknown",
 };
 static const char *const limit_names[FY_LIMIT__COUNT] = {
-    "push.max-body-bytes", "push.max-series-per-push", "push.max-label-value-length", "store.max-series",
-    "store.max-groups",
+    "push.max-body-bytes", "push.max-series-per-push", "push.max-label-value-length", "store.max-series", "store.max-groups",
 };
 static const char *const http_reject_names[FY_REJECT__COUNT] = {
     "header_fields", "header_bytes", "uri_bytes", "header_timeout", "idle_timeout", "read_timeout", "inflight_bytes", "auth_busy",
@@ -313,8 +311,8 @@ static void proc_stats(double *cpu, double *vsize, double *rss)
     long rsspages = 0;
     /* Fields after ")": state(3) ppid pgrp session tty tpgid flags minflt cminflt majflt cmajflt utime(14) stime(15)
      * cutime cstime priority nice num_threads itrealvalue starttime(22) vsize(23) rss(24). */
-    if (sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu %*d %*d %*d %*d %*d %*d %*u %lu %ld", &utime,
-               &stime, &vs, &rsspages) == 4) {
+    if (sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu %*d %*d %*d %*d %*d %*d %*u %lu %ld", &utime, &stime,
+               &vs, &rsspages) == 4) {
         long hz = sysconf(_SC_CLK_TCK);
         *cpu = (double)(utime + stime) / (double)(hz > 0 ? hz : 100);
         *vsize = (double)vs;
@@ -338,8 +336,8 @@ static double open_fds(void)
 
 /* A counter family with one label: only the values that have counted something, sorted by label value (a family
  * with none is left out). Returns the number of series; *nf grows by one when the family is emitted. */
-static uint32_t counters(builder_t *b, fy_family_t *f, uint32_t *nf, const char *name, const char *label,
-                         const char *const *names, _Atomic uint64_t *values, int n)
+static uint32_t counters(builder_t *b, fy_family_t *f, uint32_t *nf, const char *name, const char *label, const char *const *names,
+                         _Atomic uint64_t *values, int n)
 {
     int order[8];
     assert(n <= 8);
@@ -376,8 +374,8 @@ static uint32_t counters(builder_t *b, fy_family_t *f, uint32_t *nf, const char 
     return k;
 }
 
-int fy_selfstats_collect(fy_selfstats_t *s, fy_arena_t *arena, int64_t now_ns, uint64_t store_groups,
-                         uint64_t store_series, fy_body_t *body)
+int fy_selfstats_collect(fy_selfstats_t *s, fy_arena_t *arena, int64_t now_ns, uint64_t store_groups, uint64_t store_series,
+                         fy_body_t *body)
 {
     builder_t b = {arena, 0};
     fy_family_t *fams = balloc(&b, sizeof(fy_family_t) * fy_own_families_count);
@@ -396,8 +394,8 @@ int fy_selfstats_collect(fy_selfstats_t *s, fy_arena_t *arena, int64_t now_ns, u
     }
     total += counters(&b, &fams[nf], &nf, "ferry_http_rejections_total", "reason", http_reject_names, s->http_rejections,
                       FY_REJECT__COUNT);
-    total += counters(&b, &fams[nf], &nf, "ferry_limit_rejections_total", "limit", limit_names, s->limit_rejections,
-                      FY_LIMIT__COUNT);
+    total +=
+        counters(&b, &fams[nf], &nf, "ferry_limit_rejections_total", "limit", limit_names, s->limit_rejections, FY_LIMIT__COUNT);
     if (atomic_load(&s->persist_enabled)) {
         set_family(&b, &fams[nf++], "ferry_persistence_load_seconds", gauge1(&b, s->persist_load_seconds), 1);
         set_family(&b, &fams[nf++], "ferry_persistence_loaded_groups", gauge1(&b, (double)s->persist_loaded_groups), 1);
@@ -464,8 +462,8 @@ int fy_selfstats_collect(fy_selfstats_t *s, fy_arena_t *arena, int64_t now_ns, u
                 n++;
         }
         if (n)
-            set_family(&b, &fams[nf++],
-                       which ? "pushgateway_http_push_size_bytes" : "pushgateway_http_push_duration_seconds", ser, n);
+            set_family(&b, &fams[nf++], which ? "pushgateway_http_push_size_bytes" : "pushgateway_http_push_duration_seconds", ser,
+                       n);
         total += n;
     }
     {

@@ -50,8 +50,8 @@ typedef enum en_fy_method_t {
     FY_M__COUNT
 } fy_method_t;
 
-#define FY_SELF_CODES 24      /* distinct status codes tracked per thread; more fold into the last slot */
-#define FY_SELF_RING 2048     /* observations kept per summary and thread for the quantiles */
+#define FY_SELF_CODES 24                           /* distinct status codes tracked per thread; more fold into the last slot */
+#define FY_SELF_RING 2048                          /* observations kept per summary and thread for the quantiles */
 #define FY_SELF_WINDOW_NS (600ull * 1000000000ull) /* client_golang's default MaxAge: 10 minutes */
 
 typedef struct st_fy_selfstats_ring_t {
@@ -67,7 +67,7 @@ typedef struct st_fy_selfstats_thread_t {
     int codes[FY_SELF_CODES]; /* written by the owner thread only, before the matching counter is first bumped */
     _Atomic int ncodes;
     _Atomic uint64_t requests[FY_SELF_CODES][FY_SH__COUNT][FY_M__COUNT];
-    pthread_mutex_t lock; /* guards the rings: owner thread and scrapes */
+    pthread_mutex_t lock;                 /* guards the rings: owner thread and scrapes */
     fy_selfstats_ring_t push_duration[2]; /* [0] = put, [1] = post */
     fy_selfstats_ring_t push_size[2];
 } fy_selfstats_thread_t;
@@ -110,7 +110,13 @@ typedef enum en_fy_http_reject_t {
 } fy_http_reject_t;
 
 /* ferry_http_accept_errors_total{error=...}: accept(2) failures that pause the listener. */
-typedef enum en_fy_accept_error_t { FY_ACCEPT_EMFILE, FY_ACCEPT_ENFILE, FY_ACCEPT_ENOBUFS, FY_ACCEPT_OTHER, FY_ACCEPT__COUNT } fy_accept_error_t;
+typedef enum en_fy_accept_error_t {
+    FY_ACCEPT_EMFILE,
+    FY_ACCEPT_ENFILE,
+    FY_ACCEPT_ENOBUFS,
+    FY_ACCEPT_OTHER,
+    FY_ACCEPT__COUNT
+} fy_accept_error_t;
 
 /* ferry_auth_checks_total{result=...}: basic-auth decisions, from the caches or from a password hash. */
 typedef enum en_fy_auth_check_t {
@@ -131,8 +137,7 @@ typedef enum en_fy_limit_t {
     FY_LIMIT__COUNT
 } fy_limit_t;
 
-int fy_selfstats_init(fy_selfstats_t *s, unsigned nthreads, const char *version, const char *revision,
-                      const char *branch);
+int fy_selfstats_init(fy_selfstats_t *s, unsigned nthreads, const char *version, const char *revision, const char *branch);
 void fy_selfstats_dispose(fy_selfstats_t *s);
 
 fy_method_t fy_method_from(const char *m, size_t n);
@@ -154,8 +159,8 @@ void fy_selfstats_wal_error(fy_selfstats_t *s);
  * Returns 0, or -1 when the arena is too small (256 KiB suffices for a few hundred request counters; every
  * code x handler x method combination needs about 656 KiB): grow it and call again.
  */
-int fy_selfstats_collect(fy_selfstats_t *s, fy_arena_t *arena, int64_t now_ns, uint64_t store_groups,
-                         uint64_t store_series, fy_body_t *body);
+int fy_selfstats_collect(fy_selfstats_t *s, fy_arena_t *arena, int64_t now_ns, uint64_t store_groups, uint64_t store_series,
+                         fy_body_t *body);
 
 /* The own families a push may collide with: name, type, HELP and whether the Pushgateway treats the HELP as
  * "predefined" (present in its startup snapshot: a pushed family with another HELP is re-labelled with ours rather

@@ -135,7 +135,8 @@ static const struct {
     int retry_after;
 } answers[FY_REJECT__COUNT] = {
     [FY_REJECT_HEADER_FIELDS] = {431, "431 Request Header Fields Too Large", "request has more than 100 header fields", 0},
-    [FY_REJECT_HEADER_BYTES] = {431, "431 Request Header Fields Too Large", "request header block exceeds --web.max-header-bytes", 0},
+    [FY_REJECT_HEADER_BYTES] = {431, "431 Request Header Fields Too Large", "request header block exceeds --web.max-header-bytes",
+                                0},
     [FY_REJECT_URI_BYTES] = {414, "414 URI Too Long", "request line exceeds --web.max-header-bytes", 0},
     [FY_REJECT_HEADER_TIMEOUT] = {408, "408 Request Timeout", "request headers not received within --web.read-header-timeout", 0},
     [FY_REJECT_IDLE_TIMEOUT] = {408, "408 Request Timeout", "request stalled: nothing received for --web.idle-timeout", 0},

@@ -1,7 +1,7 @@
 /*
  * conn_guard.h: what one HTTP/1 connection may cost before its request reaches a handler: the size and number of
- * its header fields (431 above; 414 for a request line alone above the limit), the time it may take to send them, how long it may stay silent, and its share of
- * the server-wide budget for request bytes in flight (503 with Retry-After above).
+ * its header fields (431 above; 414 for a request line alone above the limit), the time it may take to send them, how long it may
+ * stay silent, and its share of the server-wide budget for request bytes in flight (503 with Retry-After above).
  *
  * h2o 2.2.5 reads a whole request (headers and body) before any handler runs, answers an oversized header block
  * with a bare 400, and has one timeout that covers the whole request (a slow but steady upload is cut off without

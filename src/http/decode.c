@@ -339,7 +339,6 @@ Exit:
 /* ---------------------------------------------------------------------------------------------------------------- */
 /* snappy framing format (github.com/google/snappy framing_format.txt), as github.com/golang/snappy's Reader. */
 
-
 static uint32_t snappy_masked_crc(const void *data, size_t len)
 {
     uint32_t c = fy_crc32c(0, data, len);

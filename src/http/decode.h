@@ -42,5 +42,4 @@ int fy_decode_gzip_header(const char *body, size_t len, char *err);
 int fy_decode_body(fy_encoding_t enc, const char *body, size_t len, size_t max, const char **out, size_t *out_len, char **owned,
                    char *err);
 
-
 #endif

@@ -89,8 +89,8 @@ static fy_result_t on_durable(void *data, h2o_req_t *req, int err)
         }
     }
     if (w->push)
-        fy_selfstats_push(&w->app->stats, (unsigned)fy_server_thread_index(), w->post,
-                          (double)(fy_now_ns() - w->now) / 1e9, w->size, w->now);
+        fy_selfstats_push(&w->app->stats, (unsigned)fy_server_thread_index(), w->post, (double)(fy_now_ns() - w->now) / 1e9,
+                          w->size, w->now);
     return r;
 }
 
@@ -165,8 +165,8 @@ fy_result_t fy_http_push(void *ctx, const fy_push_t *p)
         /* The log line's err is the reason alone, as the reference logs it. */
         static const char prefix[] = "pushed metrics are invalid or inconsistent with existing metrics: ";
         size_t skip = r.msg_len >= sizeof(prefix) - 1 && memcmp(r.msg, prefix, sizeof(prefix) - 1) == 0 ? sizeof(prefix) - 1 : 0;
-        fy_log_error("msg", "pushed metrics are invalid or inconsistent with existing metrics", "method",
-                     c.post ? "POST" : "PUT", "err", r.msg + skip);
+        fy_log_error("msg", "pushed metrics are invalid or inconsistent with existing metrics", "method", c.post ? "POST" : "PUT",
+                     "err", r.msg + skip);
     }
     fy_result_t a = answer(app, &r, p->pool, "push");
     uint64_t seq = r.seq;
@@ -226,11 +226,10 @@ static int respond_json_error(h2o_req_t *req, int status, const char *type, cons
     fy_json_quote(fy_str(type, strlen(type)), &b, &n, &cap);
     size_t tl = n;
     fy_json_quote(fy_str(msg, strlen(msg)), &b, &n, &cap);
-    size_t len = (size_t)snprintf(NULL, 0, "{\"status\":\"error\",\"errorType\":%.*s,\"error\":%.*s}", (int)tl, b,
-                                  (int)(n - tl), b + tl);
+    size_t len =
+        (size_t)snprintf(NULL, 0, "{\"status\":\"error\",\"errorType\":%.*s,\"error\":%.*s}", (int)tl, b, (int)(n - tl), b + tl);
     char *body = h2o_mem_alloc_pool(&req->pool, len + 1);
-    snprintf(body, len + 1, "{\"status\":\"error\",\"errorType\":%.*s,\"error\":%.*s}", (int)tl, b, (int)(n - tl),
-             b + tl);
+    snprintf(body, len + 1, "{\"status\":\"error\",\"errorType\":%.*s,\"error\":%.*s}", (int)tl, b, (int)(n - tl), b + tl);
     free(b);
     fy_server_respond(req, status, NULL, "application/json", body, len);
     return 0;

@@ -205,8 +205,7 @@ static void out_stream(h2o_req_t *req, const char *content_type, out_pull_t pull
     o->src_free = src_free;
     req->res.status = 200;
     req->res.reason = "OK";
-    h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_CONTENT_TYPE, "Content-Type", content_type,
-                   strlen(content_type));
+    h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_CONTENT_TYPE, "Content-Type", content_type, strlen(content_type));
     const char *p;
     size_t n;
     if (pull(src, &p, &n) == 0) { /* the whole body in one part */

@@ -50,8 +50,8 @@ static span_t trim_spaces(const char *p, size_t n)
 static float parse_q(span_t v)
 {
     char tmp[64];
-    if (v.n == 0 || v.n >= sizeof(tmp) || v.p[0] == ' ' || v.p[0] == '\t' || v.p[0] == '\n' || v.p[0] == '\v' ||
-        v.p[0] == '\f' || v.p[0] == '\r')
+    if (v.n == 0 || v.n >= sizeof(tmp) || v.p[0] == ' ' || v.p[0] == '\t' || v.p[0] == '\n' || v.p[0] == '\v' || v.p[0] == '\f' ||
+        v.p[0] == '\r')
         return 0;
     memcpy(tmp, v.p, v.n);
     tmp[v.n] = '\0';
@@ -167,9 +167,10 @@ static size_t space_at(const unsigned char *p, size_t n)
         return 1;
     if (n >= 2 && p[0] == 0xC2 && (p[1] == 0x85 || p[1] == 0xA0))
         return 2;
-    if (n >= 3 && ((p[0] == 0xE1 && p[1] == 0x9A && p[2] == 0x80) ||
-                   (p[0] == 0xE2 && p[1] == 0x80 && ((p[2] >= 0x80 && p[2] <= 0x8A) || p[2] == 0xA8 || p[2] == 0xA9 || p[2] == 0xAF)) ||
-                   (p[0] == 0xE2 && p[1] == 0x81 && p[2] == 0x9F) || (p[0] == 0xE3 && p[1] == 0x80 && p[2] == 0x80)))
+    if (n >= 3 &&
+        ((p[0] == 0xE1 && p[1] == 0x9A && p[2] == 0x80) ||
+         (p[0] == 0xE2 && p[1] == 0x80 && ((p[2] >= 0x80 && p[2] <= 0x8A) || p[2] == 0xA8 || p[2] == 0xA9 || p[2] == 0xAF)) ||
+         (p[0] == 0xE2 && p[1] == 0x81 && p[2] == 0x9F) || (p[0] == 0xE3 && p[1] == 0x80 && p[2] == 0x80)))
         return 3;
     return 0;
 }

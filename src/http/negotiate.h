@@ -8,9 +8,9 @@
 #include <stddef.h>
 
 typedef enum en_fy_scrape_format_t {
-    FY_SCRAPE_TEXT = 0,     /* text/plain; version=0.0.4; charset=utf-8 */
-    FY_SCRAPE_PROTOBUF,     /* application/vnd.google.protobuf; proto=io.prometheus.client.MetricFamily; encoding=delimited */
-    FY_SCRAPE_OPENMETRICS,  /* application/openmetrics-text; version=1.0.0; charset=utf-8 (only when enabled) */
+    FY_SCRAPE_TEXT = 0,    /* text/plain; version=0.0.4; charset=utf-8 */
+    FY_SCRAPE_PROTOBUF,    /* application/vnd.google.protobuf; proto=io.prometheus.client.MetricFamily; encoding=delimited */
+    FY_SCRAPE_OPENMETRICS, /* application/openmetrics-text; version=1.0.0; charset=utf-8 (only when enabled) */
 } fy_scrape_format_t;
 
 /**

@@ -246,7 +246,6 @@ static int allowed(const fy_router_t *r, int api, const char *path, size_t len, 
     return 1;
 }
 
-
 /* shouldEscape(c, encodePath) */
 static int path_keeps(unsigned char c)
 {

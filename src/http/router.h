@@ -12,19 +12,19 @@
 
 typedef enum en_fy_handler_id_t {
     FY_H_NONE = 0,
-    FY_H_HEALTHY,     /* GET P/-/healthy */
-    FY_H_READY,       /* GET P/-/ready */
-    FY_H_SCRAPE,      /* GET path.Join(P, telemetry path) */
-    FY_H_PUSH,        /* PUT/POST P/metrics/job[@base64]/:job[/&labels] (& = *) */
-    FY_H_DELETE,      /* DELETE, same paths */
-    FY_H_STATIC,      /* GET P/static/&filepath (& = *); param = filepath (leading '/') */
-    FY_H_UI,          /* GET P/ and P/status */
-    FY_H_QUIT,        /* PUT/POST P/-/quit */
-    FY_H_QUIT_GET,    /* GET /-/quit, never prefixed: 405 "Only POST or PUT requests allowed." */
-    FY_H_API_METRICS, /* GET P/api/v1/metrics */
-    FY_H_API_STATUS,  /* GET P/api/v1/status */
-    FY_H_API_OPTIONS, /* OPTIONS P/api/v1/<anything>: CORS preflight */
-    FY_H_API_WIPE,    /* PUT P/api/v1/admin/wipe, only with --web.enable-admin-api */
+    FY_H_HEALTHY,           /* GET P/-/healthy */
+    FY_H_READY,             /* GET P/-/ready */
+    FY_H_SCRAPE,            /* GET path.Join(P, telemetry path) */
+    FY_H_PUSH,              /* PUT/POST P/metrics/job[@base64]/:job[/&labels] (& = *) */
+    FY_H_DELETE,            /* DELETE, same paths */
+    FY_H_STATIC,            /* GET P/static/&filepath (& = *); param = filepath (leading '/') */
+    FY_H_UI,                /* GET P/ and P/status */
+    FY_H_QUIT,              /* PUT/POST P/-/quit */
+    FY_H_QUIT_GET,          /* GET /-/quit, never prefixed: 405 "Only POST or PUT requests allowed." */
+    FY_H_API_METRICS,       /* GET P/api/v1/metrics */
+    FY_H_API_STATUS,        /* GET P/api/v1/status */
+    FY_H_API_OPTIONS,       /* OPTIONS P/api/v1/<anything>: CORS preflight */
+    FY_H_API_WIPE,          /* PUT P/api/v1/admin/wipe, only with --web.enable-admin-api */
     FY_H_API_GROUPS_DELETE, /* DELETE P/api/v1/admin/groups (Ferry's bulk delete), only with --web.enable-admin-api */
 } fy_handler_id_t;
 
@@ -91,8 +91,6 @@ void fy_router_init(fy_router_t *r, const char *route_prefix, const char *extern
 
 /** The normalised prefix alone (what /api/v1/status shows as web.route-prefix). */
 void fy_route_prefix_normalise(const char *route_prefix, const char *external_path, char *out, size_t cap);
-
-
 
 /**
  * Dispatches one request. target is the raw request target (path and query, as sent), buf a scratch area of

@@ -70,9 +70,9 @@ typedef struct st_fy_thread_t {
     atomic_int defer_signalled; /* defer_msg is in flight */
     atomic_int defer_ready;     /* defer_rx is registered */
     fy_defer_queue_t deferred;
-    h2o_req_t *serving;               /* the request inside a push/delete/wipe handler (fy_server_defer parks it) */
-    struct st_deferred_t *parked_now; /* what fy_server_defer parked during that call */
-    fy_guard_loop_t guard;            /* limits on connections before their requests reach a handler */
+    h2o_req_t *serving;                 /* the request inside a push/delete/wipe handler (fy_server_defer parks it) */
+    struct st_deferred_t *parked_now;   /* what fy_server_defer parked during that call */
+    fy_guard_loop_t guard;              /* limits on connections before their requests reach a handler */
     h2o_multithread_receiver_t auth_rx; /* password checks done by the auth pool, for requests of this loop */
     h2o_timeout_t auth_slow;            /* slow answers to failed passwords (AUTH_SLOW_ANSWER_MS) */
     /* accept(2) back-off: out of descriptors (or buffers), the listeners pause for backoff_ms, doubling to 1 s */
@@ -112,7 +112,7 @@ static fy_webcfg_t *webcfg; /* read-only after start-up (its auth cache locks it
 static _Thread_local int thread_index = -1;
 static fy_defer_mark_t defer_mark;
 static _Atomic(fy_thread_t *) threads_pub; /* threads, for fy_server_release on other threads (nthreads set before) */
-static uint64_t guard_backstop_ms; /* h2o's request timeout while the connection guard is active */
+static uint64_t guard_backstop_ms;         /* h2o's request timeout while the connection guard is active */
 
 int fy_server_thread_index(void)
 {
@@ -453,10 +453,16 @@ static int stat_of(const fy_route_t *rt, fy_stat_handler_t *stat)
     static const struct {
         fy_handler_id_t route;
         fy_stat_handler_t stat;
-    } map[] = {{FY_H_PUSH, FY_SH_PUSH},           {FY_H_DELETE, FY_SH_DELETE},         {FY_H_HEALTHY, FY_SH_HEALTHY},
-               {FY_H_READY, FY_SH_READY},         {FY_H_STATIC, FY_SH_STATIC},         {FY_H_UI, FY_SH_STATUS},
-               {FY_H_API_METRICS, FY_SH_API_METRICS}, {FY_H_API_STATUS, FY_SH_API_STATUS},
-               {FY_H_API_OPTIONS, FY_SH_API_OPTIONS}, {FY_H_API_WIPE, FY_SH_WIPE}};
+    } map[] = {{FY_H_PUSH, FY_SH_PUSH},
+               {FY_H_DELETE, FY_SH_DELETE},
+               {FY_H_HEALTHY, FY_SH_HEALTHY},
+               {FY_H_READY, FY_SH_READY},
+               {FY_H_STATIC, FY_SH_STATIC},
+               {FY_H_UI, FY_SH_STATUS},
+               {FY_H_API_METRICS, FY_SH_API_METRICS},
+               {FY_H_API_STATUS, FY_SH_API_STATUS},
+               {FY_H_API_OPTIONS, FY_SH_API_OPTIONS},
+               {FY_H_API_WIPE, FY_SH_WIPE}};
     for (size_t i = 0; i < sizeof(map) / sizeof(map[0]); i++)
         if (map[i].route == rt->handler) {
             *stat = map[i].stat;
@@ -920,7 +926,7 @@ Error:
     return -1;
 }
 
-#define ACCEPT_TICK_MS 10     /* the pause timer's step */
+#define ACCEPT_TICK_MS 10 /* the pause timer's step */
 #define ACCEPT_MAX_PAUSE_MS 1000
 #define ACCEPT_LOG_EVERY_MS 10000
 
@@ -945,8 +951,8 @@ static void on_accept_pause(h2o_timeout_entry_t *entry)
  * at most one line per 10 s. */
 static void accept_failed(fy_thread_t *t, int err)
 {
-    fy_accept_error_t kind = err == EMFILE ? FY_ACCEPT_EMFILE
-                             : err == ENFILE ? FY_ACCEPT_ENFILE
+    fy_accept_error_t kind = err == EMFILE                     ? FY_ACCEPT_EMFILE
+                             : err == ENFILE                   ? FY_ACCEPT_ENFILE
                              : err == ENOBUFS || err == ENOMEM ? FY_ACCEPT_ENOBUFS
                                                                : FY_ACCEPT_OTHER;
     if (handlers.stats != NULL)

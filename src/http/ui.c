@@ -82,12 +82,23 @@ void fy_html_escape(fy_buf_t *b, const char *s, size_t n)
     for (size_t i = 0; i < n; i++) {
         const char *rep = NULL;
         switch (s[i]) {
-        case '&': rep = "&amp;"; break;
-        case '<': rep = "&lt;"; break;
-        case '>': rep = "&gt;"; break;
-        case '"': rep = "&#34;"; break;
-        case '\'': rep = "&#39;"; break;
-        default: continue;
+        case '&':
+            rep = "&amp;";
+            break;
+        case '<':
+            rep = "&lt;";
+            break;
+        case '>':
+            rep = "&gt;";
+            break;
+        case '"':
+            rep = "&#34;";
+            break;
+        case '\'':
+            rep = "&#39;";
+            break;
+        default:
+            continue;
         }
         fy_buf_add(b, s + start, i - start);
         fy_buf_str(b, rep);
@@ -202,8 +213,7 @@ static void render_series(fy_buf_t *b, const fy_store_family_view_t *f, const fy
             fmt_value(b, s->points[i].value);
             fy_buf_str(b, "</td></tr>");
         }
-        fy_buf_printf(b, "<tr><th>Sample Count</th><td>%llu</td></tr><tr><th>Sample Sum</th><td>",
-                      (unsigned long long)s->count);
+        fy_buf_printf(b, "<tr><th>Sample Count</th><td>%llu</td></tr><tr><th>Sample Sum</th><td>", (unsigned long long)s->count);
         fmt_value(b, s->value);
         fy_buf_str(b, "</td></tr></table>");
         break;
@@ -246,8 +256,9 @@ static void render_family(fy_buf_t *b, const fy_store_family_view_t *f, size_t l
     for (; shown < f->nviewed && (*rows == 0 || b->len < limit); shown++, ++*rows)
         render_series(b, f, &f->series[shown]);
     if (shown < f->nseries)
-        fy_buf_printf(b, "<tr><td colspan=\"2\" class=\"muted trunc\">%u more series not shown: this group is too "
-                         "large for the page; <a href=\"api/v1/metrics\">api/v1/metrics</a> has all of it</td></tr>\n",
+        fy_buf_printf(b,
+                      "<tr><td colspan=\"2\" class=\"muted trunc\">%u more series not shown: this group is too "
+                      "large for the page; <a href=\"api/v1/metrics\">api/v1/metrics</a> has all of it</td></tr>\n",
                       (unsigned)(f->nseries - shown));
     fy_buf_str(b, "</table></details>\n");
 }
@@ -379,8 +390,7 @@ static void page_link(fy_buf_t *b, const fy_ui_opts_t *o, unsigned limit, uint64
         fy_buf_str(b, "&amp;q=");
         for (size_t i = 0; i < o->filter_len; i++) {
             unsigned char c = (unsigned char)o->filter[i];
-            if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' || c == '_' ||
-                c == '.')
+            if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' || c == '_' || c == '.')
                 fy_buf_add(b, (const char *)&c, 1);
             else
                 fy_buf_printf(b, "%%%02X", c);
@@ -475,12 +485,14 @@ static void write_head(fy_ui_t *u)
     fy_store_stats_t st;
     fy_store_stats(u->store, &st);
     fy_buf_str(out, page_head);
-    fy_buf_printf(out, "<nav><b>Ferry</b><a id=\"tab-metrics\" class=\"%s\" onclick=\"tab('metrics')\">Metrics</a>"
-                       "<a id=\"tab-status\" class=\"%s\" onclick=\"tab('status')\">Status</a>"
-                       "<a href=\"https://github.com/prometheus/pushgateway/blob/master/README.md\">Help</a></nav>\n",
+    fy_buf_printf(out,
+                  "<nav><b>Ferry</b><a id=\"tab-metrics\" class=\"%s\" onclick=\"tab('metrics')\">Metrics</a>"
+                  "<a id=\"tab-status\" class=\"%s\" onclick=\"tab('status')\">Status</a>"
+                  "<a href=\"https://github.com/prometheus/pushgateway/blob/master/README.md\">Help</a></nav>\n",
                   o->status_tab ? "" : "on", o->status_tab ? "on" : "");
     fy_buf_printf(out, "<main><section id=\"metrics\"%s>\n", o->status_tab ? " hidden" : "");
-    fy_buf_str(out, "<form method=\"get\" style=\"margin-bottom:.6em\"><input name=\"q\" placeholder=\"filter by label value\" value=\"");
+    fy_buf_str(
+        out, "<form method=\"get\" style=\"margin-bottom:.6em\"><input name=\"q\" placeholder=\"filter by label value\" value=\"");
     if (o->filter)
         fy_html_escape(out, o->filter, o->filter_len);
     fy_buf_str(out, "\"> ");
@@ -488,8 +500,9 @@ static void write_head(fy_ui_t *u)
         fy_buf_printf(out, "<input type=\"hidden\" name=\"limit\" value=\"%u\">", u->pg.limit);
     fy_buf_str(out, "<button type=\"submit\">Filter</button> ");
     if (o->admin_api)
-        fy_buf_printf(out, "<button class=\"delall\" type=\"button\" onclick=\"delAll()\"%s>Delete All "
-                           "<span id=\"del-all-counter\">%llu</span> Groups</button>",
+        fy_buf_printf(out,
+                      "<button class=\"delall\" type=\"button\" onclick=\"delAll()\"%s>Delete All "
+                      "<span id=\"del-all-counter\">%llu</span> Groups</button>",
                       st.groups ? "" : " disabled", (unsigned long long)st.groups);
     fy_buf_str(out, "</form>\n");
     const fy_ui_pager_t *pg = &u->pg;

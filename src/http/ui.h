@@ -31,20 +31,20 @@ typedef struct st_fy_ui_kv_t {
 } fy_ui_kv_t;
 
 typedef struct st_fy_ui_opts_t {
-    int admin_api;             /* show "Delete All Groups" */
-    const char *asset_prefix;  /* unused for now: the page has no external assets */
+    int admin_api;            /* show "Delete All Groups" */
+    const char *asset_prefix; /* unused for now: the page has no external assets */
     const char *version;
     const char *revision;
-    const char *start_time;    /* human-readable start time */
-    const fy_ui_kv_t *flags;   /* the flags map of /api/v1/status, sorted by key */
+    const char *start_time;  /* human-readable start time */
+    const fy_ui_kv_t *flags; /* the flags map of /api/v1/status, sorted by key */
     size_t nflags;
-    const fy_ui_kv_t *build;   /* build information, sorted by key */
+    const fy_ui_kv_t *build; /* build information, sorted by key */
     size_t nbuild;
-    unsigned page;             /* 0-based */
-    unsigned page_size;        /* groups per page (?limit=); 0 = FY_UI_DEFAULT_LIMIT, at most FY_UI_MAX_LIMIT */
-    const char *filter;        /* only groups whose label values contain this substring; NULL or "" = all */
+    unsigned page;      /* 0-based */
+    unsigned page_size; /* groups per page (?limit=); 0 = FY_UI_DEFAULT_LIMIT, at most FY_UI_MAX_LIMIT */
+    const char *filter; /* only groups whose label values contain this substring; NULL or "" = all */
     size_t filter_len;
-    int status_tab;            /* open the Status tab first (GET /status) */
+    int status_tab; /* open the Status tab first (GET /status) */
 } fy_ui_opts_t;
 
 /* Groups per page by default and at most: a page of 100 groups renders in about a millisecond; 1,000 keeps a page
@@ -69,9 +69,9 @@ typedef struct st_fy_ui_opts_t {
 /* The page arithmetic, apart from how groups are chosen and ordered: groups [first, end) of `total` are shown. */
 typedef struct st_fy_ui_pager_t {
     uint64_t total, first, end, pages;
-    unsigned limit;    /* the page size in effect */
+    unsigned limit; /* the page size in effect */
     int has_prev, has_next;
-    int shown;         /* the pager line has links and a range (more than one page, or not the first) */
+    int shown; /* the pager line has links and a range (more than one page, or not the first) */
 } fy_ui_pager_t;
 void fy_ui_pager(uint64_t total, unsigned page, unsigned limit, fy_ui_pager_t *out);
 

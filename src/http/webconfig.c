@@ -1591,7 +1591,6 @@ const fy_webcfg_header_t fy_webcfg_401_headers[3] = {
     {"X-Content-Type-Options", "nosniff"},
 };
 
-
 /* The caches' key: a salted SHA-256 of (user name, stored hash, password); for a user that does not exist, the name
  * asked for and no hash. */
 static void cache_key(fy_webcfg_t *cfg, const char *name, size_t name_len, const char *hash60, const unsigned char *pw,

@@ -116,8 +116,8 @@ typedef struct st_fy_auth_job_t {
 
 /* Decides a request given its Authorization header (NULL if absent) without hashing: ALLOW when no users are
  * configured or (user, password) is in the cache of recent successes, DENY for a missing or malformed header,
- * DENY_RECENT for a pair in the cache of recent failures, else HASH with *job filled (then fy_webcfg_auth_hash or fy_webcfg_auth_job_free). Cheap:
- * a SHA-256 and two cache scans; safe from any thread. */
+ * DENY_RECENT for a pair in the cache of recent failures, else HASH with *job filled (then fy_webcfg_auth_hash or
+ * fy_webcfg_auth_job_free). Cheap: a SHA-256 and two cache scans; safe from any thread. */
 fy_auth_result_t fy_webcfg_auth_begin(fy_webcfg_t *cfg, const char *authorization, size_t len, fy_auth_job_t *job);
 
 /* The password hash of a HASH answer (one bcrypt: tens of milliseconds at cost 10): ALLOW or DENY, remembered in the

@@ -459,8 +459,8 @@ static int gob_group(void *ctx, const fy_gob_group_t *g)
     for (size_t i = 0; i < g->nfamilies; i++) {
         const fy_gob_family_t *gf = &g->families[i];
         if (!fy_str_eq_mem(fams[i].name, gf->name, gf->name_len)) {
-            snprintf(G->err, G->errlen, "%s: offset %zu: family stored under \"%.*s\" is named \"%.*s\"", G->p->path,
-                     gf->mf_offset, (int)gf->name_len, gf->name, (int)fams[i].name.len, fams[i].name.ptr);
+            snprintf(G->err, G->errlen, "%s: offset %zu: family stored under \"%.*s\" is named \"%.*s\"", G->p->path, gf->mf_offset,
+                     (int)gf->name_len, gf->name, (int)fams[i].name.len, fams[i].name.ptr);
             goto Exit;
         }
         int64_t stamp = 0;

@@ -25,10 +25,10 @@ typedef struct st_fy_persist_t {
     fy_store_t *store; /* core->store, which snapshots read */
     const char *path;
     int64_t interval_ns;
-    _Atomic uint64_t changes;  /* bumped by every write request */
-    uint64_t saved_changes;    /* changes covered by the last snapshot (snapshot thread only) */
+    _Atomic uint64_t changes; /* bumped by every write request */
+    uint64_t saved_changes;   /* changes covered by the last snapshot (snapshot thread only) */
     pthread_t thread;
-    pthread_mutex_t lock;      /* guards stop and the condition */
+    pthread_mutex_t lock; /* guards stop and the condition */
     pthread_cond_t cond;
     int stop, running;
     /* durable mode (set by the caller after fy_persist_load, before fy_persist_start): each snapshot takes the last

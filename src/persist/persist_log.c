@@ -40,7 +40,6 @@
 #include <time.h>
 #include <unistd.h>
 
-
 #define SEG_MAGIC "FERRYWAL"
 #define SEG_VERSION 1u
 #define SEG_SUFFIX ".wal"
@@ -238,8 +237,8 @@ struct st_fy_log_t {
     size_t spare_cap;
     uint64_t next_seq;
     uint64_t durable_seq;
-    int flushing; /* a leader is writing and syncing */
-    int err;      /* sticky errno of a failed write or sync */
+    int flushing;       /* a leader is writing and syncing */
+    int err;            /* sticky errno of a failed write or sync */
     char failure[4200]; /* what failed, e.g. "write <dir>/<segment>: <strerror>"; set once, with err */
     fy_log_stats_t st;
     /* the writer thread (fy_log_start_writer) */
@@ -280,8 +279,8 @@ int fy_log_open(const char *dir, uint64_t next_seq, fy_log_t **out, char *err, s
     log->fd = -1;
     for (size_t i = 0; i < nsegs; i++) {
         if (segs[i].first > next_seq) {
-            fy__persist_err(err, errlen, "log %s: segment %s starts after sequence number %" PRIu64 " (replay first)", dir, segs[i].name,
-                   next_seq);
+            fy__persist_err(err, errlen, "log %s: segment %s starts after sequence number %" PRIu64 " (replay first)", dir,
+                            segs[i].name, next_seq);
             goto out;
         }
         if (segs[i].first == next_seq) {
@@ -290,8 +289,8 @@ int fy_log_open(const char *dir, uint64_t next_seq, fy_log_t **out, char *err, s
             struct stat sb;
             snprintf(path, sizeof(path), "%s/%s", dir, segs[i].name);
             if (stat(path, &sb) != 0 || sb.st_size > FY_LOG_SEG_HEADER) {
-                fy__persist_err(err, errlen, "log %s: segment %s already holds records from sequence number %" PRIu64, dir, segs[i].name,
-                       next_seq);
+                fy__persist_err(err, errlen, "log %s: segment %s already holds records from sequence number %" PRIu64, dir,
+                                segs[i].name, next_seq);
                 goto out;
             }
             continue;
@@ -773,8 +772,8 @@ static int replay_segment(replay_t *r, const seg_ent_t *seg, int last)
     }
     if (r->expect != 0 && seg->first != r->expect && !skip) {
         fy__persist_err(r->err, r->errlen,
-               "%s: offset 0: log starts at sequence number %" PRIu64 ", expected %" PRIu64 " (records are missing)", path,
-               seg->first, r->expect);
+                        "%s: offset 0: log starts at sequence number %" PRIu64 ", expected %" PRIu64 " (records are missing)", path,
+                        seg->first, r->expect);
         rc = -1;
         goto out;
     }
@@ -820,11 +819,11 @@ static int replay_segment(replay_t *r, const seg_ent_t *seg, int last)
         const char *problem = pr == REC_OK ? "unexpected sequence number" : rec_problem[pr];
         if (!skip) {
             if (next != SIZE_MAX)
-                fy__persist_err(r->err, r->errlen, "%s: offset %zu: corrupt record (%s); a valid record follows at offset %zu", path, off,
-                       problem, next);
+                fy__persist_err(r->err, r->errlen, "%s: offset %zu: corrupt record (%s); a valid record follows at offset %zu",
+                                path, off, problem, next);
             else
-                fy__persist_err(r->err, r->errlen, "%s: offset %zu: corrupt record (%s) in a segment that is not the last", path, off,
-                       problem);
+                fy__persist_err(r->err, r->errlen, "%s: offset %zu: corrupt record (%s) in a segment that is not the last", path,
+                                off, problem);
             rc = -1;
             goto out;
         }
@@ -858,9 +857,9 @@ int fy_log_replay(const char *dir, uint64_t after_seq, unsigned flags, fy_log_re
             continue;
         if (r.expect == 0 && segs[i].first > after_seq + 1 && !(flags & FY_LOG_REPLAY_SKIP_DAMAGED)) {
             fy__persist_err(err, errlen,
-                   "%s/%s: offset 0: log starts at sequence number %" PRIu64 " but the snapshot covers only"
-                   " up to %" PRIu64 " (records are missing)",
-                   dir, segs[i].name, segs[i].first, after_seq);
+                            "%s/%s: offset 0: log starts at sequence number %" PRIu64 " but the snapshot covers only"
+                            " up to %" PRIu64 " (records are missing)",
+                            dir, segs[i].name, segs[i].first, after_seq);
             rc = -1;
             break;
         }

@@ -138,7 +138,6 @@ int fy_log_replay(const char *dir, uint64_t after_seq, unsigned flags, fy_log_re
 
 /** Shared with persist_snap.c ---------------------------------------------------------------------------------- */
 
-
 /** fdatasync (data_only) or fsync; tests replace it to inject failures. */
 extern int (*fy__persist_sync)(int fd, int data_only);
 

@@ -83,8 +83,9 @@ void fy_wal_failed(fy_wal_t *w, uint64_t durable_seq, int err)
     snprintf(w->reason, sizeof(w->reason),
              "write-ahead log failed: %s at %s; changes are refused until a restart; see docs/persistence.md",
              what != NULL ? what : strerror(err), when);
-    fy_log_error("msg", "the write-ahead log failed: every change is refused with 500, and /-/ready and /-/healthy "
-                        "answer 503, until a restart (free space first; acknowledged changes are kept)",
+    fy_log_error("msg",
+                 "the write-ahead log failed: every change is refused with 500, and /-/ready and /-/healthy "
+                 "answer 503, until a restart (free space first; acknowledged changes are kept)",
                  "err", what != NULL ? what : strerror(err), "last_durable_seq", seq);
     /* after the reason is written: readers check the flag first */
     atomic_store(&w->stats->wal_failed, 1);
