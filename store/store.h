@@ -73,7 +73,8 @@ void fy_store_destroy(fy_store_t *s);
  * Registers an own family. `predefined` says whether its HELP was in the reference's start-up snapshot (go_*,
  * process_*, pushgateway_build_info): a pushed family of that name with another HELP is accepted and exposed with
  * this HELP; for a family that is not predefined (pushgateway_http_*) another HELP is rejected.
- * Returns FY_OK, FY_SERR_NOMEM, or FY_SERR_BADARG if the name is already registered or invalid.
+ * Returns FY_OK, or FY_SERR_BADARG if the name is already registered or invalid. Aborts when out of memory, as
+ * every allocation of the store does (store/alloc.c; docs/design.md, "Memory").
  */
 int fy_store_register_own(fy_store_t *s, fy_str_t name, fy_type_t type, fy_str_t help, int predefined);
 
@@ -118,7 +119,8 @@ typedef struct st_fy_store_life_t {
  * Applies a PUT or POST of `body` to the group with the given grouping labels (any order, distinct names; the store
  * sorts them), at time now_ns, from replication origin `origin` (0 = local).
  * Returns FY_OK, or FY_SERR_INVALID (err->msg says why; the stored series are unchanged; the group's failure time
- * is recorded unless the grouping key itself is the cause), FY_SERR_LIMIT_* (nothing changed), FY_SERR_NOMEM.
+ * is recorded unless the grouping key itself is the cause), or FY_SERR_LIMIT_* (nothing changed). Aborts when out
+ * of memory (store/alloc.c): what a push may add is bounded by --store.max-series and --store.max-groups instead.
  * err may be NULL. The body is only read during the call.
  */
 int fy_store_push(fy_store_t *s, const fy_store_label_t *gk, size_t ngk, fy_store_method_t method, const fy_body_t *body,
@@ -257,7 +259,7 @@ typedef struct st_fy_store_group_view_t {
  * quick, must not call into the store and must not keep pointers. Return non-zero to stop. */
 typedef int (*fy_store_group_cb_t)(void *ctx, const fy_store_group_view_t *g);
 
-/** Iterates over all groups in canonical key order. Returns 0, the callback's value, or FY_SERR_NOMEM. */
+/** Iterates over all groups in canonical key order. Returns 0 or the callback's value. */
 int fy_store_foreach_group(fy_store_t *s, fy_store_group_cb_t cb, void *ctx);
 
 /*
