@@ -38,16 +38,35 @@ static double approx_request_size(h2o_req_t *req)
     return (double)s;
 }
 
-/* A change's answer for the server: msg copied into the request's pool (the result is freed by the caller). A 500
- * because the change could not be made durable is counted in ferry_persistence_log_errors_total and logged, unless
- * the log has failed: that was logged once, and a line per refused change would flood the log at the push rate. */
+/* A change that could not be made durable: counted in ferry_persistence_log_errors_total and logged, unless the log
+ * has failed: that was logged once, and a line per refused change would flood the log at the push rate. */
+static void count_not_persisted(fy_app_t *app, const char *what, const char *why)
+{
+    fy_selfstats_wal_error(&app->stats);
+    if (!atomic_load(&app->stats.wal_failed))
+        fy_log_error("msg", "could not persist a change before answering", "what", what, "err", why);
+}
+
+/* Its 500, counted: "could not persist the <what>: <why>" in pool (no message when pool is NULL: nobody reads it). */
+static fy_result_t not_persisted(fy_app_t *app, h2o_mem_pool_t *pool, const char *what, const char *why)
+{
+    count_not_persisted(app, what, why);
+    fy_result_t r = {500, NULL, 0};
+    if (pool != NULL) {
+        size_t n = (size_t)snprintf(NULL, 0, "could not persist the %s: %s", what, why);
+        char *m = h2o_mem_alloc_pool(pool, n + 1);
+        snprintf(m, n + 1, "could not persist the %s: %s", what, why);
+        r.msg = m;
+        r.msg_len = n;
+    }
+    return r;
+}
+
+/* A change's answer for the server: msg copied into the request's pool (the result is freed by the caller). */
 static fy_result_t answer(fy_app_t *app, const fy_change_result_t *r, h2o_mem_pool_t *pool, const char *what)
 {
-    if (r->not_persisted) {
-        fy_selfstats_wal_error(&app->stats);
-        if (!atomic_load(&app->stats.wal_failed))
-            fy_log_error("msg", "could not persist a change before answering", "what", what, "err", r->why);
-    }
+    if (r->not_persisted)
+        count_not_persisted(app, what, r->why);
     fy_result_t a = {r->status, NULL, r->msg_len};
     if (r->msg_len != 0 && pool != NULL) {
         char *m = h2o_mem_alloc_pool(pool, r->msg_len);
@@ -74,20 +93,8 @@ static fy_result_t on_durable(void *data, h2o_req_t *req, int err)
 {
     durable_wait_t *w = data;
     fy_result_t r = w->r;
-    if (err != 0) {
-        const char *why = fy_wal_why(&w->app->wal, err);
-        fy_selfstats_wal_error(&w->app->stats);
-        if (!atomic_load(&w->app->stats.wal_failed))
-            fy_log_error("msg", "could not persist a change before answering", "what", w->what, "err", why);
-        r = (fy_result_t){500, NULL, 0};
-        if (req != NULL) {
-            size_t n = (size_t)snprintf(NULL, 0, "could not persist the %s: %s", w->what, why);
-            char *m = h2o_mem_alloc_pool(&req->pool, n + 1);
-            snprintf(m, n + 1, "could not persist the %s: %s", w->what, why);
-            r.msg = m;
-            r.msg_len = n;
-        }
-    }
+    if (err != 0)
+        r = not_persisted(w->app, req != NULL ? &req->pool : NULL, w->what, fy_wal_why(&w->app->wal, err));
     if (w->push)
         fy_selfstats_push(&w->app->stats, (unsigned)fy_server_thread_index(), w->post, (double)(fy_now_ns() - w->now) / 1e9,
                           w->size, w->now);
@@ -100,12 +107,8 @@ static durable_wait_t *durable(fy_app_t *app, uint64_t seq, fy_result_t *a, cons
 {
     if (!fy_server_can_defer()) {
         const char *why = fy_core_wait(&app->core, seq);
-        if (why != NULL) {
-            char msg[5000];
-            int n = snprintf(msg, sizeof(msg), "could not persist the %s: %s", what, why);
-            fy_change_result_t r = {.status = 500, .msg = msg, .msg_len = (size_t)n, .not_persisted = 1, .why = why};
-            *a = answer(app, &r, pool, what);
-        }
+        if (why != NULL)
+            *a = not_persisted(app, pool, what, why);
         return NULL;
     }
     durable_wait_t *w = fy_server_defer(seq, on_durable, sizeof(*w));
@@ -250,15 +253,12 @@ int fy_http_bulk_delete(void *ctx, h2o_req_t *req)
     fy_change_t c = {.kind = FY_CHANGE_BULK, .origin = FY_ORIGIN_CLIENT, .now_ns = fy_now_ns(), .body = q, .body_len = qlen};
     fy_change_result_t r;
     fy_core_apply(&app->core, &c, NULL, &r);
-    if (r.seq != 0) {
-        /* a rare admin request: it waits for its sync on the loop rather than being parked like a push */
-        const char *why = fy_core_wait(&app->core, r.seq);
-        if (why != NULL) {
-            fy_change_result_free(&r);
-            r = (fy_change_result_t){.status = 500, .msg = why, .msg_len = strlen(why), .not_persisted = 1, .why = why};
-        }
-    }
-    if (r.status == 503) {
+    /* a rare admin request: it waits for its sync on the loop rather than being parked like a push */
+    const char *unsynced = r.seq != 0 ? fy_core_wait(&app->core, r.seq) : NULL;
+    if (unsynced != NULL) {
+        count_not_persisted(app, "bulk delete", unsynced); /* the answer is JSON */
+        respond_json_error(req, 500, "internal", unsynced);
+    } else if (r.status == 503) {
         respond_json_error(req, 503, "unavailable", FY_NOT_READY);
     } else if (r.status == 400) {
         respond_json_error(req, 400, "bad_data", r.msg);
