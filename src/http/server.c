@@ -521,12 +521,26 @@ void *fy_server_defer(uint64_t ticket, fy_defer_cb cb, size_t data_size)
     t->parked_now = d;
     /* normally the release comes later, from the thread doing the work; if it has already come (or failed), this
      * loop still needs a message, or the request would wait for the next release that may never come */
-    uint64_t upto;
+    uint64_t upto, late;
     int err;
-    fy_defer_mark_read(&defer_mark, &upto, &err);
-    if (ticket <= upto || err != 0)
+    fy_defer_mark_read(&defer_mark, &upto, &err, &late);
+    if (ticket <= upto || err != 0 || ticket <= late)
         signal_loop(t);
     return d->data;
+}
+
+static void signal_loops(void)
+{
+    fy_thread_t *ts = atomic_load(&threads_pub);
+    for (int i = 0; ts != NULL && i < nthreads; i++)
+        if (atomic_load(&ts[i].defer_ready)) /* a loop not yet running has nothing parked */
+            signal_loop(&ts[i]);
+}
+
+void fy_server_time_out(uint64_t late)
+{
+    fy_defer_mark_late(&defer_mark, late);
+    signal_loops();
 }
 
 void fy_server_release(uint64_t upto, int err)
@@ -541,11 +555,11 @@ void fy_server_release(uint64_t upto, int err)
 /* Answers every parked request the mark decides, oldest first. */
 static void answer_parked(fy_thread_t *t)
 {
-    uint64_t upto;
+    uint64_t upto, late;
     int err, e;
     fy_parked_t *p;
-    fy_defer_mark_read(&defer_mark, &upto, &err);
-    while ((p = fy_defer_queue_next(&t->deferred, upto, err, &e)) != NULL) {
+    fy_defer_mark_read(&defer_mark, &upto, &err, &late);
+    while ((p = fy_defer_queue_next(&t->deferred, upto, err, late, &e)) != NULL) {
         deferred_t *d = (deferred_t *)p;
         h2o_req_t *req = d->req;
         if (d->ref != NULL)

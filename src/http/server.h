@@ -94,6 +94,10 @@ void *fy_server_defer(uint64_t ticket, fy_defer_cb cb, size_t data_size);
 /** Any thread: every ticket <= upto is done; err != 0 fails every ticket after upto, parked or parked later. */
 void fy_server_release(uint64_t upto, int err);
 
+/** Any thread: every ticket <= late that is not released fails with ETIMEDOUT (a replicated change whose write quorum
+ * did not answer in time); later tickets still wait for fy_server_release. */
+void fy_server_time_out(uint64_t late);
+
 /** The index (0..threads-1) of the calling loop thread, or -1 outside the loops. */
 int fy_server_thread_index(void);
 
