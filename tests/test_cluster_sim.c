@@ -802,6 +802,38 @@ static char *render_both(replica_t *R)
     return o;
 }
 
+/* FY_SIM_TRACE: the protocol's state of every replica */
+static void dump_state(void)
+{
+    for (int i = 0; i < S.n; i++) {
+        replica_t *R = &S.r[i];
+        if (!R->up) {
+            fprintf(stdout, "r%d down\n", i);
+            continue;
+        }
+        fy_cluster_t *c = R->cl;
+        fprintf(stdout, "r%d id %016llx slot %u ready %d seq %llu released %llu late %llu backlog %zu (from %llu) reachable %d\n",
+                i, (unsigned long long)c->id, atomic_load(&c->slot), atomic_load(&c->ready), (unsigned long long)c->seq,
+                (unsigned long long)c->released, (unsigned long long)c->late, c->bl_n,
+                (unsigned long long)(c->bl_n ? c->backlog[c->bl_head].seq : 0), atomic_load(&c->reachable));
+        for (size_t a = 0; a < c->naddrs; a++)
+            fprintf(stdout, "  addr %zu self %d link %d node %d caught_up %d next_dial %+.3f\n", a, c->addrs[a].self,
+                    c->addrs[a].link, c->addrs[a].node, c->addrs[a].caught_up, (double)(c->addrs[a].next_dial - S.T) / 1e9);
+        for (size_t n = 0; n < c->nnodes; n++)
+            fprintf(stdout, "  node %zu id %016llx in %d out %d addr %d acked %llu applied %llu held %llu wm %lld\n", n,
+                    (unsigned long long)c->nodes[n].id, c->nodes[n].in_link, c->nodes[n].out_link, c->nodes[n].addr,
+                    (unsigned long long)c->nodes[n].acked, (unsigned long long)c->nodes[n].applied,
+                    (unsigned long long)c->nodes[n].held, (long long)c->nodes[n].watermark);
+        for (int li = 0; li < FY_CL_MAX_LINKS; li++) {
+            fy_cl_link_t *l = &c->links[li];
+            if (l->used)
+                fprintf(stdout, "  link %d conn %d out %d addr %d node %d open %d closing %d send_next %llu rx %+.3f\n", li, l->fd,
+                        l->outbound, l->addr, l->node, l->open, l->closing, (unsigned long long)l->send_next,
+                        (double)(l->last_rx - sim_now(c)) / 1e9);
+        }
+    }
+}
+
 /* 1 when every replica is ready, renders the same, and has no undecided ticket */
 static int converged(int report)
 {
@@ -1006,6 +1038,8 @@ static int run_seed(uint64_t seed, long steps, int verbose)
                 (unsigned long long)S.resets, (unsigned long long)S.partitions, (unsigned long long)S.backlog_bytes);
     }
     int rc = S.failure[0] ? -1 : 0;
+    if (rc != 0 && S.trace)
+        dump_state();
     return rc;
 }
 
