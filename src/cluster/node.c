@@ -885,9 +885,14 @@ void fy_cl_input(fy_cluster_t *c, int li)
             fy_wrd_t r = fy_wrd(payload);
             uint64_t first = fy_wrd_u64(&r);
             fy_cl_node_t *nd = &c->nodes[l->node];
-            /* its changes before first are gone from its backlog: they come by state transfer instead */
-            if (nd->addr >= 0)
+            /* its changes before first are gone from its backlog: they come by state transfer instead. Our link to it
+             * may be down (or drop before the END): the address is marked not caught up, so that the next handshake
+             * asks for the transfer again; without that, applied jumped over changes that never came
+             * (tests/test_cluster_sim.c, seed 16). */
+            if (nd->addr >= 0) {
+                c->addrs[nd->addr].caught_up = 0;
                 send_req(c, nd->addr, nd->watermark);
+            }
             atomic_fetch_add(&c->resync_delta, 1);
             if (first > 0 && first - 1 > nd->applied)
                 nd->applied = nd->held = first - 1;
