@@ -770,20 +770,24 @@ static void on_welcome(fy_cluster_t *c, int li, fy_str_t payload)
 
 /* A replica incarnation is gone (its link to us closed and stayed closed, or it restarted): a change it took that
  * reached another replica but not us comes from that replica, by a state transfer since the last of its changes
- * we saw (ha-design 8.3, step 5). */
+ * we saw (ha-design 8.3, step 5).
+ * Not "once": a replica whose link to us went silent may live on and take changes that reach the others only, and
+ * be lost again later; each loss asks again, since the watermark (0, nothing seen from it: everything). A peer our
+ * link to is down now, or whose answer does not come (the link drops before the END), is marked not caught up, so
+ * that the next handshake asks it again (tests/test_cluster_sim.c, seed 56). */
 static void lost_node(fy_cluster_t *c, int n)
 {
     fy_cl_node_t *nd = &c->nodes[n];
-    if (nd->watermark == 0)
-        return;
     for (size_t i = 0; i < c->naddrs; i++) {
         fy_cl_addr_t *a = &c->addrs[i];
-        if (a->self || a->link < 0 || !L(c, a->link)->open || a->node == n)
+        if (a->self || a->node == n)
+            continue;
+        a->caught_up = 0;
+        if (a->link < 0 || !L(c, a->link)->open)
             continue;
         send_req(c, (int)i, nd->watermark);
         atomic_fetch_add(&c->resync_lost_peer, 1);
     }
-    nd->watermark = 0; /* once */
 }
 
 /* ------------------------------------------------------------------------------------------------------------- */
