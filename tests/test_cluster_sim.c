@@ -566,8 +566,7 @@ static void replica_start(int i)
     if (R->cl == NULL)
         fail_msg("fy_cluster_create: %s", err);
     fy_cluster_t *c = R->cl;
-    c->id = rnd() | 1; /* deterministic identity (a new incarnation each start) */
-    atomic_store(&c->slot, (uint32_t)(c->id >> 60));
+    c->id = rnd() | 1; /* deterministic identity (a new incarnation each start); the slot is create's */
     c->drv = R;
     c->now = sim_now;
     c->dial = sim_dial;
