@@ -1057,7 +1057,7 @@ static int run_seed(uint64_t seed, long steps, int verbose)
         size_t nacked = 0;
         for (size_t i = 0; i < S.nops; i++)
             nacked += S.ops[i].status == ST_ACKED;
-        fprintf(stderr,
+        fprintf(stdout,
                 "seed %llu: n=%d ops=%zu acked=%llu failed=%llu lost=%llu refused=%llu crashes=%llu resets=%llu "
                 "partitions=%llu backlog=%llu\n",
                 (unsigned long long)seed, S.n, S.nops, (unsigned long long)S.acked, (unsigned long long)S.failed,
