@@ -113,6 +113,10 @@ struct st_fy_cluster_t {
     uint64_t bl_bytes;
     int64_t last_stamp; /* of our last change */
 
+    fy_cluster_peer_status_t pub_peers[FY_CL_MAX_ADDRS]; /* the peers as of the last tick (for other threads) */
+    size_t pub_npeers;
+    const char *pub_not_ready;
+
     _Atomic int reachable; /* distinct peers with an open link from us */
     _Atomic int ready;
     _Atomic uint64_t sent, applied, quorum_failures, refused_no_quorum, killed, gaps;

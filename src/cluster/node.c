@@ -703,6 +703,7 @@ static void slot_check(fy_cluster_t *c, uint64_t id, uint32_t slot)
 }
 
 static void lost_node(fy_cluster_t *c, int n);
+static void publish(fy_cluster_t *c, int64_t now);
 
 static void on_welcome(fy_cluster_t *c, int li, fy_str_t payload)
 {
@@ -1119,6 +1120,9 @@ void fy_cl_tick(fy_cluster_t *c)
     fy_cl_flush(c);
     release(c, now);
     check_ready(c);
+    pthread_mutex_lock(&c->mu);
+    publish(c, now);
+    pthread_mutex_unlock(&c->mu);
     if (now >= c->next_gc) {
         c->next_gc = now + 10 * (int64_t)1000000000;
         fy_store_gc_tombstones(c->core->store, now - c->cfg.retention_ns);
@@ -1134,15 +1138,53 @@ void fy_cl_init(fy_cluster_t *c)
         c->addrs[i].node = -1;
     }
     c->started = c->now(c);
-    c->not_ready = "loading persisted metrics";
+    c->not_ready = c->pub_not_ready = "loading persisted metrics";
 }
 
 int fy_cluster_is_ready(fy_cluster_t *c, const char **why)
 {
     int r = atomic_load(&c->ready);
-    if (why)
-        *why = r ? NULL : c->not_ready;
+    if (why) {
+        pthread_mutex_lock(&c->mu);
+        *why = r ? NULL : c->pub_not_ready;
+        pthread_mutex_unlock(&c->mu);
+    }
     return r;
+}
+
+/* With mu held, on the network thread: the peers' state for the status page and self-metrics. */
+static void publish(fy_cluster_t *c, int64_t now)
+{
+    size_t k = 0;
+    uint64_t first = c->bl_n ? c->backlog[c->bl_head].seq : c->seq + 1;
+    for (size_t i = 0; i < c->naddrs; i++) {
+        fy_cl_addr_t *a = &c->addrs[i];
+        if (a->self)
+            continue;
+        fy_cluster_peer_status_t *p = &c->pub_peers[k++];
+        memset(p, 0, sizeof(*p));
+        snprintf(p->addr, sizeof(p->addr), "%s", a->text);
+        p->connected = a->link >= 0 && c->links[a->link].open;
+        snprintf(p->refused, sizeof(p->refused), "%s", a->refused);
+        if (a->node < 0)
+            continue;
+        fy_cl_node_t *nd = &c->nodes[a->node];
+        p->node = nd->id;
+        p->acked = nd->acked;
+        p->applied = nd->applied;
+        p->inbound = nd->in_link >= 0;
+        p->clock_offset_seconds = (double)nd->offset / 1e9;
+        p->caught_up = a->caught_up;
+        if (nd->acked < c->seq && nd->acked + 1 >= first) {
+            /* the oldest of our changes it has not acknowledged: how long it has waited */
+            fy_cl_entry_t *e = &c->backlog[(c->bl_head + (nd->acked + 1 - first)) % c->bl_cap];
+            p->lag_seconds = (double)(now - e->at) / 1e9;
+        } else if (nd->acked < c->seq) {
+            p->lag_seconds = (double)(now - c->started) / 1e9;
+        }
+    }
+    c->pub_npeers = k;
+    c->pub_not_ready = c->not_ready;
 }
 
 void fy_cluster_status(fy_cluster_t *c, fy_cluster_status_t *o)
@@ -1153,7 +1195,6 @@ void fy_cluster_status(fy_cluster_t *c, fy_cluster_status_t *o)
     o->replicas = c->replicas;
     o->quorum = c->quorum;
     o->ready = atomic_load(&c->ready);
-    o->not_ready = o->ready ? NULL : c->not_ready;
     o->sent = atomic_load(&c->sent);
     o->applied = atomic_load(&c->applied);
     o->quorum_failures = atomic_load(&c->quorum_failures);
@@ -1169,27 +1210,8 @@ void fy_cluster_status(fy_cluster_t *c, fy_cluster_status_t *o)
     o->tombstones = st.tombstones;
     pthread_mutex_lock(&c->mu);
     o->backlog_bytes = c->bl_bytes;
-    uint64_t head = c->seq;
-    int64_t head_at = c->bl_n ? c->backlog[(c->bl_head + c->bl_n - 1) % c->bl_cap].at : 0;
+    o->not_ready = o->ready ? NULL : c->pub_not_ready;
+    o->npeers = c->pub_npeers < 16 ? c->pub_npeers : 16;
+    memcpy(o->peers, c->pub_peers, o->npeers * sizeof(o->peers[0]));
     pthread_mutex_unlock(&c->mu);
-    /* peers: the links' view is the network thread's; read racily for a status page (fields are words) */
-    for (size_t i = 0; i < c->naddrs && o->npeers < 16; i++) {
-        fy_cl_addr_t *a = &c->addrs[i];
-        if (a->self)
-            continue;
-        fy_cluster_peer_status_t *p = &o->peers[o->npeers++];
-        snprintf(p->addr, sizeof(p->addr), "%s", a->text);
-        int n = a->node;
-        if (n >= 0) {
-            fy_cl_node_t *nd = &c->nodes[n];
-            p->node = nd->id;
-            p->acked = nd->acked;
-            p->applied = nd->applied;
-            p->clock_offset_seconds = (double)nd->offset / 1e9;
-            p->inbound = nd->in_link >= 0;
-            if (nd->acked < head && head_at)
-                p->lag_seconds = (double)(c->now(c) - head_at) / 1e9;
-        }
-        p->connected = a->link >= 0 && c->links[a->link].open;
-    }
 }
