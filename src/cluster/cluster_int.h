@@ -33,6 +33,8 @@ typedef struct st_fy_cl_link_t {
     uint64_t send_next; /* outbound: our next change to send */
     int64_t sent_stamp; /* outbound: the stamp of the last change sent (the heartbeat's frontier) */
     uint64_t ack_sent;  /* inbound: the last ACK sent */
+    int fresh;          /* outbound: the peer had none of our changes (a new incarnation) */
+    int64_t opened_at;
 } fy_cl_link_t;
 
 typedef struct st_fy_cl_addr_t {
@@ -60,6 +62,9 @@ typedef struct st_fy_cl_node_t {
     int64_t last_heard;
     int64_t offset; /* its clock minus ours, at the last heartbeat */
     int empty, ready;
+    /* our changes up to skip_to - 1 reached it by the state transfer it asked of us since 0 (0: none yet): a
+     * restarted replica is not sent the changes its transfer already holds, nor told of a gap in our backlog */
+    uint64_t skip_to;
 } fy_cl_node_t;
 
 /* A change of ours: its frame (for peers that reconnect) and its ticket. */
@@ -132,6 +137,7 @@ struct st_fy_cluster_t {
     /* net.c */
     pthread_t thread;
     int running, listen_fd, wake_fd;
+    _Atomic int wake_pending; /* a wake-up is on its way: one eventfd write per loop turn, not per change */
     _Atomic int stop;
 };
 

@@ -359,12 +359,19 @@ int64_t fy_cluster_stamp_peek(fy_cluster_t *c)
 /* Our changes into every open outbound link, from where each stands. */
 void fy_cl_flush(fy_cluster_t *c)
 {
+    int64_t now = c->now(c);
     pthread_mutex_lock(&c->mu);
     uint64_t first = c->bl_n ? c->backlog[c->bl_head].seq : c->seq + 1;
     for (int li = 0; li < FY_CL_MAX_LINKS; li++) {
         fy_cl_link_t *l = L(c, li);
         if (!l->used || !l->outbound || !l->open || l->closing)
             continue;
+        fy_cl_node_t *nd = &c->nodes[l->node];
+        if (l->send_next < first && nd->skip_to >= first) {
+            l->send_next = nd->skip_to; /* its state transfer from us holds the rest */
+        } else if (l->send_next < first && l->fresh && nd->skip_to == 0 && now - l->opened_at < 2 * (int64_t)1000000000) {
+            continue; /* a new incarnation asks us for a state transfer first: wait for it rather than report a gap */
+        }
         if (l->send_next < first) {
             /* what it missed is gone from the backlog: it will ask for a state transfer */
             send_u64(l, FY_MSG_GAP, first);
@@ -537,7 +544,14 @@ static void on_req(fy_cluster_t *c, int li, fy_str_t payload)
         return;
     }
     xfer_t X = {c, L(c, li), {0}, 0};
+    /* every change of ours up to seq was applied to the store before the scan starts */
+    pthread_mutex_lock(&c->mu);
+    uint64_t seq = c->seq;
+    pthread_mutex_unlock(&c->mu);
     fy_store_foreach_changed_since(c->core->store, since, xfer_group, &X);
+    fy_cl_node_t *nd = &c->nodes[X.l->node];
+    if (since == 0 && seq + 1 > nd->skip_to)
+        nd->skip_to = seq + 1;
     fy_grouprec_buf_free(&X.b);
     size_t at = fy_frame_begin(&X.l->out, FY_MSG_END);
     fy_frame_u64(&X.l->out, id);
@@ -756,6 +770,8 @@ static void on_welcome(fy_cluster_t *c, int li, fy_str_t payload)
     l->node = n;
     l->open = 1;
     l->send_next = applied + 1;
+    l->fresh = applied == 0;
+    l->opened_at = c->now(c);
     count_reachable(c);
     fy_log_info("msg", "connected to a peer", "peer", a->text);
     slot_check(c, id, slot);
@@ -846,7 +862,7 @@ void fy_cl_input(fy_cluster_t *c, int li)
                        (double)(hlc - c->now(c)) / 1e9);
                 break;
             }
-            if (!l->outbound && frontier > nd->watermark && nd->applied + 1 >= 1)
+            if (!l->outbound && frontier > nd->watermark)
                 nd->watermark = frontier;
             break;
         }
