@@ -107,6 +107,8 @@ struct st_fy_cluster_t {
     int64_t next_gc, next_hb;
     uint64_t req_seq;
     int loaded, durable_state, ready_sent;
+    int stale_checked; /* the age of the local state was checked against the first ready peer */
+    _Atomic uint64_t discarded;
     int64_t started;
     const char *not_ready;
 
@@ -151,5 +153,6 @@ void fy_cl_input(fy_cluster_t *c, int link);                        /* after byt
 void fy_cl_link_closed(fy_cluster_t *c, int link, const char *why); /* the driver closed or lost it */
 void fy_cl_tick(fy_cluster_t *c);                                   /* timers, flushing, release */
 void fy_cl_flush(fy_cluster_t *c);                                  /* new changes into the links */
+int fy_cl_discard_stale(fy_cluster_t *c); /* local state older than the tombstone retention: dropped (1) */
 
 #endif

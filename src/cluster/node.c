@@ -775,6 +775,15 @@ static void on_welcome(fy_cluster_t *c, int li, fy_str_t payload)
     count_reachable(c);
     fy_log_info("msg", "connected to a peer", "peer", a->text);
     slot_check(c, id, slot);
+    if (!c->stale_checked && nd->ready && l->used && !l->closing) {
+        c->stale_checked = 1;
+        if (fy_cl_discard_stale(c))
+            for (size_t i = 0; i < c->naddrs; i++)
+                if ((int)i != l->addr && c->addrs[i].link >= 0 && L(c, c->addrs[i].link)->open) {
+                    c->addrs[i].caught_up = 0; /* what it sent was merged into the dropped state: again */
+                    send_req(c, (int)i, 0);
+                }
+    }
     if (!a->caught_up && l->used && !l->closing) {
         send_req(c, l->addr, 0);
         atomic_fetch_add(&c->resync_full, 1);
@@ -1146,6 +1155,85 @@ void fy_cl_tick(fy_cluster_t *c)
 }
 
 /* ------------------------------------------------------------------------------------------------------------- */
+
+/* A replica whose newest change is older than --cluster.tombstone-retention drops its state when it first reaches a
+ * ready peer: the peers have forgotten the deletes it missed (their tombstones are gone), so its old groups would come
+ * back; it takes the peers' state instead. Only with a write quorum of 2 or more (every acknowledged change is held
+ * elsewhere) and a ready peer to take it from (a whole cluster restarting after a long outage keeps its state). */
+typedef struct {
+    int64_t newest;
+    uint64_t n;
+} newest_t;
+
+static int newest_cb(void *ctx, const fy_store_group_view_t *g)
+{
+    newest_t *N = ctx;
+    if (g->max_stamp_ns > N->newest)
+        N->newest = g->max_stamp_ns;
+    N->n++;
+    return 0;
+}
+
+typedef struct {
+    fy_store_label_t l[256];
+    char buf[16384];
+    size_t nl, used;
+    int ok;
+} key_copy_t;
+
+static int key_cb(void *ctx, const fy_store_group_view_t *g)
+{
+    key_copy_t *K = ctx;
+    K->nl = K->used = 0;
+    K->ok = g->nlabels <= 256;
+    for (uint32_t i = 0; i < g->nlabels && K->ok; i++) {
+        size_t need = g->labels[i].name.len + g->labels[i].value.len;
+        if (K->used + need > sizeof(K->buf)) {
+            K->ok = 0;
+            break;
+        }
+        memcpy(K->buf + K->used, g->labels[i].name.ptr, g->labels[i].name.len);
+        K->l[i].name = fy_str(K->buf + K->used, g->labels[i].name.len);
+        K->used += g->labels[i].name.len;
+        memcpy(K->buf + K->used, g->labels[i].value.ptr, g->labels[i].value.len);
+        K->l[i].value = fy_str(K->buf + K->used, g->labels[i].value.len);
+        K->used += g->labels[i].value.len;
+        K->nl++;
+    }
+    return 0;
+}
+
+int fy_cl_discard_stale(fy_cluster_t *c)
+{
+    newest_t N = {0, 0};
+    fy_store_t *s = c->core->store;
+    if (c->quorum < 2)
+        return 0;
+    fy_store_foreach_changed_since(s, 0, newest_cb, &N);
+    int64_t now = c->now(c);
+    if (N.n == 0 || N.newest >= now - c->cfg.retention_ns)
+        return 0;
+    fy_store_cursor_t *cur = fy_store_cursor_open(s);
+    size_t n = fy_store_cursor_count(cur);
+    key_copy_t *K = malloc(sizeof(*K));
+    for (size_t i = 0; K != NULL && i < n; i++) {
+        K->ok = 0;
+        if (fy_store_cursor_view(cur, i, 0, key_cb, K) == 0 && K->ok)
+            fy_store_delete(s, K->l, K->nl, N.newest + 1); /* after everything it holds; the tombstone goes below */
+    }
+    free(K);
+    fy_store_cursor_close(cur);
+    fy_store_gc_tombstones(s, now);
+    char age[32], groups[32];
+    snprintf(age, sizeof(age), "%.0f", (double)(now - N.newest) / 1e9);
+    snprintf(groups, sizeof(groups), "%llu", (unsigned long long)n);
+    fy_log_warn("msg",
+                "cluster: the persisted state is older than --cluster.tombstone-retention; it is dropped and this "
+                "replica takes its peers' state instead",
+                "age_seconds", age, "groups", groups);
+    atomic_fetch_add(&c->discarded, 1);
+    return 1;
+}
 
 void fy_cl_init(fy_cluster_t *c)
 {
