@@ -110,8 +110,9 @@ static int cluster_init(fy_app_t *app)
     cc.max_offset_ns = f->cluster_max_offset_ns;
     cc.retention_ns = f->cluster_retention_ns;
     cc.durable = f->persistence_durable;
-    /* what must agree between replicas, or their stores would differ: expiry defaults and the quorum rule */
-    uint64_t fp[4] = {(uint64_t)f->default_ttl_ns, (uint64_t)f->default_interval_ns, f->cluster_replicas, f->cluster_quorum};
+    /* what must agree between replicas, or their stores would differ: the expiry defaults (not the replica count or
+     * the quorum, which a rolling restart changes one replica at a time) */
+    uint64_t fp[2] = {(uint64_t)f->default_ttl_ns, (uint64_t)f->default_interval_ns};
     cc.fingerprint = 1469598103934665603ULL;
     for (size_t i = 0; i < sizeof(fp); i++)
         cc.fingerprint = (cc.fingerprint ^ ((const uint8_t *)fp)[i]) * 1099511628211ULL;

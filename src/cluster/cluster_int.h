@@ -46,8 +46,9 @@ typedef struct st_fy_cl_addr_t {
     int node;      /* the replica behind it, once known, else -1 */
     int caught_up; /* its state transfer since our start is complete */
     uint64_t req_id;
-    char refused[256]; /* the last handshake refusal, for status and logs */
-    int64_t logged_at; /* last connection error logged (one line per minute per address) */
+    char refused[256];     /* the last handshake refusal, for status and logs */
+    int64_t refused_until; /* no redial before (a refusing peer is retried every 5 s) */
+    int64_t logged_at;     /* last connection error logged (one line per minute per address) */
 } fy_cl_addr_t;
 
 /* A remote replica, one entry per incarnation (node id: random per process start). */
@@ -65,6 +66,7 @@ typedef struct st_fy_cl_node_t {
     /* our changes up to skip_to - 1 reached it by the state transfer it asked of us since 0 (0: none yet): a
      * restarted replica is not sent the changes its transfer already holds, nor told of a gap in our backlog */
     uint64_t skip_to;
+    int64_t lost_at; /* its link to us closed then: lost_node runs a second later (0: not lost) */
 } fy_cl_node_t;
 
 /* A change of ours: its frame (for peers that reconnect) and its ticket. */
@@ -108,6 +110,7 @@ struct st_fy_cluster_t {
     uint64_t req_seq;
     int loaded, durable_state, ready_sent;
     int stale_checked; /* the age of the local state was checked against the first ready peer */
+    int64_t refuse_logged_at;
     _Atomic uint64_t discarded;
     int64_t started;
     const char *not_ready;
@@ -153,6 +156,7 @@ void fy_cl_input(fy_cluster_t *c, int link);                        /* after byt
 void fy_cl_link_closed(fy_cluster_t *c, int link, const char *why); /* the driver closed or lost it */
 void fy_cl_tick(fy_cluster_t *c);                                   /* timers, flushing, release */
 void fy_cl_flush(fy_cluster_t *c);                                  /* new changes into the links */
+void fy_cl_clock_from_store(fy_cluster_t *c);                       /* the clock starts above every stamp the loaded store holds */
 int fy_cl_discard_stale(fy_cluster_t *c); /* local state older than the tombstone retention: dropped (1) */
 
 #endif

@@ -370,6 +370,7 @@ int fy_cluster_start(fy_cluster_t *c, char *err, size_t errlen)
     freeaddrinfo(res);
     set_nonblock(fd);
     c->listen_fd = fd;
+    fy_cl_clock_from_store(c);
     c->wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
     if (c->wake_fd < 0 || pthread_create(&c->thread, NULL, loop, c) != 0) {
         snprintf(err, errlen, "could not start the replication thread: %s", strerror(errno));

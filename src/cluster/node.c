@@ -81,7 +81,11 @@ static void refuse(fy_cluster_t *c, int li, const char *fmt, ...)
     size_t at = fy_frame_begin(&l->out, FY_MSG_REFUSE);
     fy_frame_str(&l->out, why, strlen(why));
     fy_frame_end(&l->out, at);
-    fy_log_error("msg", "refused a peer connection", "reason", why);
+    int64_t now = c->now(c);
+    if (now - c->refuse_logged_at >= 10 * (int64_t)1000000000) { /* a misconfigured peer retries every few seconds */
+        c->refuse_logged_at = now;
+        fy_log_error("msg", "refused a peer connection (logged at most every 10 s)", "reason", why);
+    }
     close_link(c, li, why);
 }
 
@@ -658,8 +662,8 @@ static void on_hello(fy_cluster_t *c, int li, fy_str_t payload)
     }
     if (fp != c->cfg.fingerprint) {
         refuse(c, li,
-               "settings differ from this replica's (--push.default-ttl, --push.default-interval, --cluster.replicas, "
-               "--cluster.write-quorum must match)");
+               "settings differ from this replica's (--push.default-ttl and --push.default-interval must match: "
+               "replicas would expire groups at different times)");
         return;
     }
     if (observe_clock(c, hlc) != 0) {
@@ -717,6 +721,14 @@ static void slot_check(fy_cluster_t *c, uint64_t id, uint32_t slot)
 }
 
 static void lost_node(fy_cluster_t *c, int n);
+
+/* A replica's link to us is gone. Its last changes may still be on their way to the other replicas (in their socket
+ * buffers): the state transfer that recovers what only they got is asked for a second later (lost_node). */
+static void lose_later(fy_cluster_t *c, int n)
+{
+    if (c->nodes[n].lost_at == 0)
+        c->nodes[n].lost_at = c->now(c);
+}
 static void publish(fy_cluster_t *c, int64_t now);
 
 static void on_welcome(fy_cluster_t *c, int li, fy_str_t payload)
@@ -752,7 +764,7 @@ static void on_welcome(fy_cluster_t *c, int li, fy_str_t payload)
     }
     if (a->node >= 0 && a->node != n && c->nodes[a->node].id != id) {
         /* the replica behind this address restarted: what it held only it may have lost; the others have it */
-        lost_node(c, a->node);
+        lose_later(c, a->node);
         a->caught_up = 0;
     }
     fy_cl_node_t *nd = &c->nodes[n];
@@ -831,8 +843,15 @@ void fy_cl_input(fy_cluster_t *c, int li)
             fy_str_t why = fy_wrd_str(&r);
             if (l->outbound) {
                 fy_cl_addr_t *a = &c->addrs[l->addr];
+                int64_t now = c->now(c);
+                char was[sizeof(a->refused)];
+                snprintf(was, sizeof(was), "%s", a->refused);
                 snprintf(a->refused, sizeof(a->refused), "%.*s", (int)why.len, why.ptr);
-                fy_log_error("msg", "a peer refused this replica", "peer", a->text, "reason", a->refused);
+                if (strcmp(was, a->refused) != 0 || now - a->logged_at >= 60 * (int64_t)1000000000) {
+                    a->logged_at = now;
+                    fy_log_error("msg", "a peer refused this replica; retrying every 5 s", "peer", a->text, "reason", a->refused);
+                }
+                a->refused_until = now + 5 * (int64_t)1000000000;
             }
             close_link(c, li, "refused");
             break;
@@ -975,6 +994,8 @@ void fy_cl_link_closed(fy_cluster_t *c, int li, const char *why)
         fy_cl_addr_t *a = &c->addrs[l->addr];
         a->link = -1;
         a->next_dial = c->now(c) + c->cfg.reconnect_ns;
+        if (a->refused_until > a->next_dial)
+            a->next_dial = a->refused_until;
         if (l->open && !a->self)
             fy_log_warn("msg", "lost the link to a peer", "peer", a->text, "err", why ? why : "closed");
     }
@@ -982,8 +1003,10 @@ void fy_cl_link_closed(fy_cluster_t *c, int li, const char *why)
         fy_cl_node_t *nd = &c->nodes[l->node];
         if (nd->out_link == li)
             nd->out_link = -1;
-        if (nd->in_link == li)
+        if (nd->in_link == li) {
             nd->in_link = -1;
+            lose_later(c, l->node);
+        }
     }
     fy_wbuf_free(&l->in);
     fy_wbuf_free(&l->out);
@@ -1113,13 +1136,14 @@ void fy_cl_tick(fy_cluster_t *c)
     /* silence: a peer that said nothing for peer-timeout is gone */
     for (int li = 0; li < FY_CL_MAX_LINKS; li++) {
         fy_cl_link_t *l = L(c, li);
-        if (l->used && !l->closing && now - l->last_rx > c->cfg.peer_timeout_ns) {
-            int node = l->node;
+        if (l->used && !l->closing && now - l->last_rx > c->cfg.peer_timeout_ns)
             close_link(c, li, "peer silent for --cluster.peer-timeout");
-            if (node >= 0 && !l->outbound)
-                lost_node(c, node);
-        }
     }
+    for (size_t i = 0; i < c->nnodes; i++)
+        if (c->nodes[i].lost_at != 0 && now - c->nodes[i].lost_at >= (int64_t)1000000000) {
+            c->nodes[i].lost_at = 0;
+            lost_node(c, (int)i);
+        }
     /* heartbeats */
     if (now >= c->next_hb) {
         c->next_hb = now + c->cfg.heartbeat_ns;
@@ -1233,6 +1257,16 @@ int fy_cl_discard_stale(fy_cluster_t *c)
                 "age_seconds", age, "groups", groups);
     atomic_fetch_add(&c->discarded, 1);
     return 1;
+}
+
+void fy_cl_clock_from_store(fy_cluster_t *c)
+{
+    /* a restarted replica never stamps below what it already holds, whatever its wall clock says */
+    newest_t N = {0, 0};
+    fy_store_foreach_changed_since(c->core->store, 0, newest_cb, &N);
+    int64_t cur = atomic_load(&c->hlc_last);
+    if (N.newest > cur)
+        atomic_store(&c->hlc_last, N.newest);
 }
 
 void fy_cl_init(fy_cluster_t *c)
