@@ -49,6 +49,19 @@ static const struct {
     {{.kind = FY_CHANGE_WIPE, .now_ns = 7}, "wipe"},
     {{.kind = FY_CHANGE_BULK, .now_ns = 9, .body = "match[]={job=\"a\"}&older_than=1h", .body_len = 31}, "bulk"},
     {{.kind = FY_CHANGE_BULK, .now_ns = 9}, "bulk with an empty query"},
+    {{.kind = FY_CHANGE_PUSH,
+      .now_ns = 1700000000123456791LL,
+      .labels = GK,
+      .nlabels = 2,
+      .post = 1,
+      .format = FY_FMT_TEXT,
+      .body = "m 2\n",
+      .body_len = 4,
+      .life = &LIFE,
+      .merge = 1},
+     "replicated push (merge, with a lifetime)"},
+    {{.kind = FY_CHANGE_FAIL, .now_ns = 11, .labels = GK, .nlabels = 2, .post = 1}, "push failure"},
+    {{.kind = FY_CHANGE_KILL, .now_ns = 12, .labels = GK, .nlabels = 2, .family = {"x_total", 7}}, "kill of a family"},
 };
 
 static void check_same(const fy_change_t *want, const fy_change_t *got, const char *note)
@@ -63,8 +76,11 @@ static void check_same(const fy_change_t *want, const fy_change_t *got, const ch
     for (size_t i = 0; i < want->nlabels; i++)
         if (!fy_str_eq(got->labels[i].name, want->labels[i].name) || !fy_str_eq(got->labels[i].value, want->labels[i].value))
             fail_msg("%s: label %zu differs", note, i);
-    if (got->body_len != want->body_len || (want->body_len && memcmp(got->body, want->body, want->body_len) != 0))
+    if (kind != FY_CHANGE_FAIL &&
+        (got->body_len != want->body_len || (want->body_len && memcmp(got->body, want->body, want->body_len) != 0)))
         fail_msg("%s: body differs", note);
+    if (got->merge != want->merge || !fy_str_eq(got->family, want->family))
+        fail_msg("%s: merge or family differs", note);
 }
 
 static void test_round_trip(void **state)
@@ -113,7 +129,9 @@ static void test_damage(void **state)
             memcpy(q, p, cut);
             fy_record_t r;
             int rc = fy_record_decode(type, q, cut, &r);
-            if (rc == 0 && cases[i].c.kind != FY_CHANGE_PUSH && cases[i].c.kind != FY_CHANGE_BULK)
+            /* a push's (and a failure's, which has a push's layout) body and a bulk query run to the end */
+            if (rc == 0 && cases[i].c.kind != FY_CHANGE_PUSH && cases[i].c.kind != FY_CHANGE_BULK &&
+                cases[i].c.kind != FY_CHANGE_FAIL)
                 fail_msg("%s: a record cut to %zu of %zu bytes decodes", cases[i].note, cut, len);
             if (rc == 0 && (const char *)r.change.body + r.change.body_len > (const char *)q + cut)
                 fail_msg("%s: body runs past the record", cases[i].note);

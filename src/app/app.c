@@ -68,6 +68,31 @@ static void cluster_ready(void *ctx, int r)
         app->set_ready(1);
 }
 
+/* The ferry_cluster_* families' figures (selfmetrics.h), from a scrape's thread. */
+static void cluster_stats(void *ctx, fy_selfstats_cluster_t *out)
+{
+    fy_cluster_status_t st;
+    fy_cluster_status(ctx, &st);
+    out->ready = st.ready;
+    out->backlog_bytes = st.backlog_bytes;
+    out->applied = st.applied;
+    out->sent = st.sent;
+    out->killed = st.killed;
+    out->tombstones = st.tombstones;
+    out->refused_no_quorum = st.refused_no_quorum;
+    out->timed_out = st.quorum_failures;
+    out->resync_full = st.resync_full;
+    out->resync_lost_peer = st.resync_lost_peer;
+    out->resync_gap = st.resync_delta;
+    out->npeers = st.npeers < FY_SELF_MAX_PEERS ? st.npeers : FY_SELF_MAX_PEERS;
+    for (size_t i = 0; i < out->npeers; i++) {
+        snprintf(out->peers[i].addr, sizeof(out->peers[i].addr), "%s", st.peers[i].addr);
+        out->peers[i].connected = st.peers[i].connected;
+        out->peers[i].lag_seconds = st.peers[i].lag_seconds;
+        out->peers[i].clock_offset_seconds = st.peers[i].clock_offset_seconds;
+    }
+}
+
 static int cluster_init(fy_app_t *app)
 {
     const fy_flags_t *f = app->flags;
@@ -85,8 +110,9 @@ static int cluster_init(fy_app_t *app)
     cc.max_offset_ns = f->cluster_max_offset_ns;
     cc.retention_ns = f->cluster_retention_ns;
     cc.durable = f->persistence_durable;
-    /* what must agree between replicas, or their stores would differ: expiry defaults and the quorum rule */
-    uint64_t fp[4] = {(uint64_t)f->default_ttl_ns, (uint64_t)f->default_interval_ns, f->cluster_replicas, f->cluster_quorum};
+    /* what must agree between replicas, or their stores would differ: the expiry defaults (not the replica count or
+     * the quorum, which a rolling restart changes one replica at a time) */
+    uint64_t fp[2] = {(uint64_t)f->default_ttl_ns, (uint64_t)f->default_interval_ns};
     cc.fingerprint = 1469598103934665603ULL;
     for (size_t i = 0; i < sizeof(fp); i++)
         cc.fingerprint = (cc.fingerprint ^ ((const uint8_t *)fp)[i]) * 1099511628211ULL;
@@ -102,6 +128,8 @@ static int cluster_init(fy_app_t *app)
     }
     app->core.lww = 1;
     app->wal.lww = 1;
+    app->stats.cluster_ctx = app->cluster;
+    app->stats.cluster = cluster_stats;
     app->core.not_ready = "Service Unavailable: catching up from the other replicas";
     return 0;
 }

@@ -77,7 +77,9 @@ typedef struct st_fy_cluster_peer_status_t {
     double lag_seconds; /* how far its acknowledgements trail our newest change, in time */
     double clock_offset_seconds;
     uint64_t acked;
-    uint64_t applied; /* its changes applied here */
+    uint64_t applied;  /* its changes applied here */
+    int caught_up;     /* its state transfer since this replica started is complete */
+    char refused[160]; /* why it refused this replica's last handshake, or "" */
 } fy_cluster_peer_status_t;
 
 typedef struct st_fy_cluster_status_t {

@@ -33,6 +33,8 @@ typedef struct st_fy_cl_link_t {
     uint64_t send_next; /* outbound: our next change to send */
     int64_t sent_stamp; /* outbound: the stamp of the last change sent (the heartbeat's frontier) */
     uint64_t ack_sent;  /* inbound: the last ACK sent */
+    int fresh;          /* outbound: the peer had none of our changes (a new incarnation) */
+    int64_t opened_at;
 } fy_cl_link_t;
 
 typedef struct st_fy_cl_addr_t {
@@ -44,8 +46,9 @@ typedef struct st_fy_cl_addr_t {
     int node;      /* the replica behind it, once known, else -1 */
     int caught_up; /* its state transfer since our start is complete */
     uint64_t req_id;
-    char refused[256]; /* the last handshake refusal, for status and logs */
-    int64_t logged_at; /* last connection error logged (one line per minute per address) */
+    char refused[256];     /* the last handshake refusal, for status and logs */
+    int64_t refused_until; /* no redial before (a refusing peer is retried every 5 s) */
+    int64_t logged_at;     /* last connection error logged (one line per minute per address) */
 } fy_cl_addr_t;
 
 /* A remote replica, one entry per incarnation (node id: random per process start). */
@@ -60,6 +63,10 @@ typedef struct st_fy_cl_node_t {
     int64_t last_heard;
     int64_t offset; /* its clock minus ours, at the last heartbeat */
     int empty, ready;
+    /* our changes up to skip_to - 1 reached it by the state transfer it asked of us since 0 (0: none yet): a
+     * restarted replica is not sent the changes its transfer already holds, nor told of a gap in our backlog */
+    uint64_t skip_to;
+    int64_t lost_at; /* its link to us closed then: lost_node runs a second later (0: not lost) */
 } fy_cl_node_t;
 
 /* A change of ours: its frame (for peers that reconnect) and its ticket. */
@@ -102,6 +109,9 @@ struct st_fy_cluster_t {
     int64_t next_gc, next_hb;
     uint64_t req_seq;
     int loaded, durable_state, ready_sent;
+    int stale_checked; /* the age of the local state was checked against the first ready peer */
+    int64_t refuse_logged_at;
+    _Atomic uint64_t discarded;
     int64_t started;
     const char *not_ready;
 
@@ -112,6 +122,10 @@ struct st_fy_cluster_t {
     size_t bl_cap, bl_head, bl_n;
     uint64_t bl_bytes;
     int64_t last_stamp; /* of our last change */
+
+    fy_cluster_peer_status_t pub_peers[FY_CL_MAX_ADDRS]; /* the peers as of the last tick (for other threads) */
+    size_t pub_npeers;
+    const char *pub_not_ready;
 
     _Atomic int reachable; /* distinct peers with an open link from us */
     _Atomic int ready;
@@ -128,6 +142,7 @@ struct st_fy_cluster_t {
     /* net.c */
     pthread_t thread;
     int running, listen_fd, wake_fd;
+    _Atomic int wake_pending; /* a wake-up is on its way: one eventfd write per loop turn, not per change */
     _Atomic int stop;
 };
 
@@ -141,5 +156,7 @@ void fy_cl_input(fy_cluster_t *c, int link);                        /* after byt
 void fy_cl_link_closed(fy_cluster_t *c, int link, const char *why); /* the driver closed or lost it */
 void fy_cl_tick(fy_cluster_t *c);                                   /* timers, flushing, release */
 void fy_cl_flush(fy_cluster_t *c);                                  /* new changes into the links */
+void fy_cl_clock_from_store(fy_cluster_t *c);                       /* the clock starts above every stamp the loaded store holds */
+int fy_cl_discard_stale(fy_cluster_t *c); /* local state older than the tombstone retention: dropped (1) */
 
 #endif

@@ -109,6 +109,8 @@ static void drv_close(fy_cluster_t *c, int li)
 static void drv_wake(fy_cluster_t *c)
 {
     uint64_t one = 1;
+    if (atomic_exchange(&c->wake_pending, 1))
+        return;
     if (c->wake_fd >= 0 && write(c->wake_fd, &one, sizeof(one)) < 0 && errno != EAGAIN)
         fy_log_error("msg", "could not wake the replication thread", "err", strerror(errno));
 }
@@ -184,6 +186,7 @@ static void *loop(void *arg)
                 }
             } else if (map[i] == -2) {
                 uint64_t v;
+                atomic_store(&c->wake_pending, 0); /* before the flush below: a later change wakes us again */
                 if (read(c->wake_fd, &v, sizeof(v)) < 0 && errno != EAGAIN)
                     fy_log_error("msg", "replication wake-up read failed", "err", strerror(errno));
             } else {
@@ -381,6 +384,7 @@ int fy_cluster_start(fy_cluster_t *c, char *err, size_t errlen)
     freeaddrinfo(res);
     set_nonblock(fd);
     c->listen_fd = fd;
+    fy_cl_clock_from_store(c);
     c->wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
     if (c->wake_fd < 0 || pthread_create(&c->thread, NULL, loop, c) != 0) {
         snprintf(err, errlen, "could not start the replication thread: %s", strerror(errno));

@@ -81,7 +81,11 @@ static void refuse(fy_cluster_t *c, int li, const char *fmt, ...)
     size_t at = fy_frame_begin(&l->out, FY_MSG_REFUSE);
     fy_frame_str(&l->out, why, strlen(why));
     fy_frame_end(&l->out, at);
-    fy_log_error("msg", "refused a peer connection", "reason", why);
+    int64_t now = c->now(c);
+    if (now - c->refuse_logged_at >= 10 * (int64_t)1000000000) { /* a misconfigured peer retries every few seconds */
+        c->refuse_logged_at = now;
+        fy_log_error("msg", "refused a peer connection (logged at most every 10 s)", "reason", why);
+    }
     close_link(c, li, why);
 }
 
@@ -359,12 +363,19 @@ int64_t fy_cluster_stamp_peek(fy_cluster_t *c)
 /* Our changes into every open outbound link, from where each stands. */
 void fy_cl_flush(fy_cluster_t *c)
 {
+    int64_t now = c->now(c);
     pthread_mutex_lock(&c->mu);
     uint64_t first = c->bl_n ? c->backlog[c->bl_head].seq : c->seq + 1;
     for (int li = 0; li < FY_CL_MAX_LINKS; li++) {
         fy_cl_link_t *l = L(c, li);
         if (!l->used || !l->outbound || !l->open || l->closing)
             continue;
+        fy_cl_node_t *nd = &c->nodes[l->node];
+        if (l->send_next < first && nd->skip_to >= first) {
+            l->send_next = nd->skip_to; /* its state transfer from us holds the rest */
+        } else if (l->send_next < first && l->fresh && nd->skip_to == 0 && now - l->opened_at < 2 * (int64_t)1000000000) {
+            continue; /* a new incarnation asks us for a state transfer first: wait for it rather than report a gap */
+        }
         if (l->send_next < first) {
             /* what it missed is gone from the backlog: it will ask for a state transfer */
             send_u64(l, FY_MSG_GAP, first);
@@ -537,7 +548,14 @@ static void on_req(fy_cluster_t *c, int li, fy_str_t payload)
         return;
     }
     xfer_t X = {c, L(c, li), {0}, 0};
+    /* every change of ours up to seq was applied to the store before the scan starts */
+    pthread_mutex_lock(&c->mu);
+    uint64_t seq = c->seq;
+    pthread_mutex_unlock(&c->mu);
     fy_store_foreach_changed_since(c->core->store, since, xfer_group, &X);
+    fy_cl_node_t *nd = &c->nodes[X.l->node];
+    if (since == 0 && seq + 1 > nd->skip_to)
+        nd->skip_to = seq + 1;
     fy_grouprec_buf_free(&X.b);
     size_t at = fy_frame_begin(&X.l->out, FY_MSG_END);
     fy_frame_u64(&X.l->out, id);
@@ -647,8 +665,8 @@ static void on_hello(fy_cluster_t *c, int li, fy_str_t payload)
     }
     if (fp != c->cfg.fingerprint) {
         refuse(c, li,
-               "settings differ from this replica's (--push.default-ttl, --push.default-interval, --cluster.replicas, "
-               "--cluster.write-quorum must match)");
+               "settings differ from this replica's (--push.default-ttl and --push.default-interval must match: "
+               "replicas would expire groups at different times)");
         return;
     }
     if (observe_clock(c, hlc) != 0) {
@@ -707,6 +725,15 @@ static void slot_check(fy_cluster_t *c, uint64_t id, uint32_t slot)
 
 static void lost_node(fy_cluster_t *c, int n);
 
+/* A replica's link to us is gone. Its last changes may still be on their way to the other replicas (in their socket
+ * buffers): the state transfer that recovers what only they got is asked for a second later (lost_node). */
+static void lose_later(fy_cluster_t *c, int n)
+{
+    if (c->nodes[n].lost_at == 0)
+        c->nodes[n].lost_at = c->now(c);
+}
+static void publish(fy_cluster_t *c, int64_t now);
+
 static void on_welcome(fy_cluster_t *c, int li, fy_str_t payload)
 {
     fy_cl_link_t *l = L(c, li);
@@ -740,7 +767,7 @@ static void on_welcome(fy_cluster_t *c, int li, fy_str_t payload)
     }
     if (a->node >= 0 && a->node != n && c->nodes[a->node].id != id) {
         /* the replica behind this address restarted: what it held only it may have lost; the others have it */
-        lost_node(c, a->node);
+        lose_later(c, a->node);
         a->caught_up = 0;
     }
     fy_cl_node_t *nd = &c->nodes[n];
@@ -758,9 +785,20 @@ static void on_welcome(fy_cluster_t *c, int li, fy_str_t payload)
     l->node = n;
     l->open = 1;
     l->send_next = applied + 1;
+    l->fresh = applied == 0;
+    l->opened_at = c->now(c);
     count_reachable(c);
     fy_log_info("msg", "connected to a peer", "peer", a->text);
     slot_check(c, id, slot);
+    if (!c->stale_checked && nd->ready && l->used && !l->closing) {
+        c->stale_checked = 1;
+        if (fy_cl_discard_stale(c))
+            for (size_t i = 0; i < c->naddrs; i++)
+                if ((int)i != l->addr && c->addrs[i].link >= 0 && L(c, c->addrs[i].link)->open) {
+                    c->addrs[i].caught_up = 0; /* what it sent was merged into the dropped state: again */
+                    send_req(c, (int)i, 0);
+                }
+    }
     if (!a->caught_up && l->used && !l->closing) {
         send_req(c, l->addr, 0);
         atomic_fetch_add(&c->resync_full, 1);
@@ -812,8 +850,15 @@ void fy_cl_input(fy_cluster_t *c, int li)
             fy_str_t why = fy_wrd_str(&r);
             if (l->outbound) {
                 fy_cl_addr_t *a = &c->addrs[l->addr];
+                int64_t now = c->now(c);
+                char was[sizeof(a->refused)];
+                snprintf(was, sizeof(was), "%s", a->refused);
                 snprintf(a->refused, sizeof(a->refused), "%.*s", (int)why.len, why.ptr);
-                fy_log_error("msg", "a peer refused this replica", "peer", a->text, "reason", a->refused);
+                if (strcmp(was, a->refused) != 0 || now - a->logged_at >= 60 * (int64_t)1000000000) {
+                    a->logged_at = now;
+                    fy_log_error("msg", "a peer refused this replica; retrying every 5 s", "peer", a->text, "reason", a->refused);
+                }
+                a->refused_until = now + 5 * (int64_t)1000000000;
             }
             close_link(c, li, "refused");
             break;
@@ -852,7 +897,7 @@ void fy_cl_input(fy_cluster_t *c, int li)
                        (double)(hlc - c->now(c)) / 1e9);
                 break;
             }
-            if (!l->outbound && frontier > nd->watermark && nd->applied + 1 >= 1)
+            if (!l->outbound && frontier > nd->watermark)
                 nd->watermark = frontier;
             break;
         }
@@ -961,6 +1006,8 @@ void fy_cl_link_closed(fy_cluster_t *c, int li, const char *why)
         fy_cl_addr_t *a = &c->addrs[l->addr];
         a->link = -1;
         a->next_dial = c->now(c) + c->cfg.reconnect_ns;
+        if (a->refused_until > a->next_dial)
+            a->next_dial = a->refused_until;
         if (l->open && !a->self)
             fy_log_warn("msg", "lost the link to a peer", "peer", a->text, "err", why ? why : "closed");
     }
@@ -968,8 +1015,10 @@ void fy_cl_link_closed(fy_cluster_t *c, int li, const char *why)
         fy_cl_node_t *nd = &c->nodes[l->node];
         if (nd->out_link == li)
             nd->out_link = -1;
-        if (nd->in_link == li)
+        if (nd->in_link == li) {
             nd->in_link = -1;
+            lose_later(c, l->node);
+        }
     }
     fy_wbuf_free(&l->in);
     fy_wbuf_free(&l->out);
@@ -1099,13 +1148,14 @@ void fy_cl_tick(fy_cluster_t *c)
     /* silence: a peer that said nothing for peer-timeout is gone */
     for (int li = 0; li < FY_CL_MAX_LINKS; li++) {
         fy_cl_link_t *l = L(c, li);
-        if (l->used && !l->closing && now - l->last_rx > c->cfg.peer_timeout_ns) {
-            int node = l->node;
+        if (l->used && !l->closing && now - l->last_rx > c->cfg.peer_timeout_ns)
             close_link(c, li, "peer silent for --cluster.peer-timeout");
-            if (node >= 0 && !l->outbound)
-                lost_node(c, node);
-        }
     }
+    for (size_t i = 0; i < c->nnodes; i++)
+        if (c->nodes[i].lost_at != 0 && now - c->nodes[i].lost_at >= (int64_t)1000000000) {
+            c->nodes[i].lost_at = 0;
+            lost_node(c, (int)i);
+        }
     /* heartbeats */
     if (now >= c->next_hb) {
         c->next_hb = now + c->cfg.heartbeat_ns;
@@ -1131,6 +1181,9 @@ void fy_cl_tick(fy_cluster_t *c)
     fy_cl_flush(c);
     release(c, now);
     check_ready(c);
+    pthread_mutex_lock(&c->mu);
+    publish(c, now);
+    pthread_mutex_unlock(&c->mu);
     if (now >= c->next_gc) {
         c->next_gc = now + 10 * (int64_t)1000000000;
         fy_store_gc_tombstones(c->core->store, now - c->cfg.retention_ns);
@@ -1139,6 +1192,95 @@ void fy_cl_tick(fy_cluster_t *c)
 
 /* ------------------------------------------------------------------------------------------------------------- */
 
+/* A replica whose newest change is older than --cluster.tombstone-retention drops its state when it first reaches a
+ * ready peer: the peers have forgotten the deletes it missed (their tombstones are gone), so its old groups would come
+ * back; it takes the peers' state instead. Only with a write quorum of 2 or more (every acknowledged change is held
+ * elsewhere) and a ready peer to take it from (a whole cluster restarting after a long outage keeps its state). */
+typedef struct {
+    int64_t newest;
+    uint64_t n;
+} newest_t;
+
+static int newest_cb(void *ctx, const fy_store_group_view_t *g)
+{
+    newest_t *N = ctx;
+    if (g->max_stamp_ns > N->newest)
+        N->newest = g->max_stamp_ns;
+    N->n++;
+    return 0;
+}
+
+typedef struct {
+    fy_store_label_t l[256];
+    char buf[16384];
+    size_t nl, used;
+    int ok;
+} key_copy_t;
+
+static int key_cb(void *ctx, const fy_store_group_view_t *g)
+{
+    key_copy_t *K = ctx;
+    K->nl = K->used = 0;
+    K->ok = g->nlabels <= 256;
+    for (uint32_t i = 0; i < g->nlabels && K->ok; i++) {
+        size_t need = g->labels[i].name.len + g->labels[i].value.len;
+        if (K->used + need > sizeof(K->buf)) {
+            K->ok = 0;
+            break;
+        }
+        memcpy(K->buf + K->used, g->labels[i].name.ptr, g->labels[i].name.len);
+        K->l[i].name = fy_str(K->buf + K->used, g->labels[i].name.len);
+        K->used += g->labels[i].name.len;
+        memcpy(K->buf + K->used, g->labels[i].value.ptr, g->labels[i].value.len);
+        K->l[i].value = fy_str(K->buf + K->used, g->labels[i].value.len);
+        K->used += g->labels[i].value.len;
+        K->nl++;
+    }
+    return 0;
+}
+
+int fy_cl_discard_stale(fy_cluster_t *c)
+{
+    newest_t N = {0, 0};
+    fy_store_t *s = c->core->store;
+    if (c->quorum < 2)
+        return 0;
+    fy_store_foreach_changed_since(s, 0, newest_cb, &N);
+    int64_t now = c->now(c);
+    if (N.n == 0 || N.newest >= now - c->cfg.retention_ns)
+        return 0;
+    fy_store_cursor_t *cur = fy_store_cursor_open(s);
+    size_t n = fy_store_cursor_count(cur);
+    key_copy_t *K = malloc(sizeof(*K));
+    for (size_t i = 0; K != NULL && i < n; i++) {
+        K->ok = 0;
+        if (fy_store_cursor_view(cur, i, 0, key_cb, K) == 0 && K->ok)
+            fy_store_delete(s, K->l, K->nl, N.newest + 1); /* after everything it holds; the tombstone goes below */
+    }
+    free(K);
+    fy_store_cursor_close(cur);
+    fy_store_gc_tombstones(s, now);
+    char age[32], groups[32];
+    snprintf(age, sizeof(age), "%.0f", (double)(now - N.newest) / 1e9);
+    snprintf(groups, sizeof(groups), "%llu", (unsigned long long)n);
+    fy_log_warn("msg",
+                "cluster: the persisted state is older than --cluster.tombstone-retention; it is dropped and this "
+                "replica takes its peers' state instead",
+                "age_seconds", age, "groups", groups);
+    atomic_fetch_add(&c->discarded, 1);
+    return 1;
+}
+
+void fy_cl_clock_from_store(fy_cluster_t *c)
+{
+    /* a restarted replica never stamps below what it already holds, whatever its wall clock says */
+    newest_t N = {0, 0};
+    fy_store_foreach_changed_since(c->core->store, 0, newest_cb, &N);
+    int64_t cur = atomic_load(&c->hlc_last);
+    if (N.newest > cur)
+        atomic_store(&c->hlc_last, N.newest);
+}
+
 void fy_cl_init(fy_cluster_t *c)
 {
     for (size_t i = 0; i < c->naddrs; i++) {
@@ -1146,15 +1288,53 @@ void fy_cl_init(fy_cluster_t *c)
         c->addrs[i].node = -1;
     }
     c->started = c->now(c);
-    c->not_ready = "loading persisted metrics";
+    c->not_ready = c->pub_not_ready = "loading persisted metrics";
 }
 
 int fy_cluster_is_ready(fy_cluster_t *c, const char **why)
 {
     int r = atomic_load(&c->ready);
-    if (why)
-        *why = r ? NULL : c->not_ready;
+    if (why) {
+        pthread_mutex_lock(&c->mu);
+        *why = r ? NULL : c->pub_not_ready;
+        pthread_mutex_unlock(&c->mu);
+    }
     return r;
+}
+
+/* With mu held, on the network thread: the peers' state for the status page and self-metrics. */
+static void publish(fy_cluster_t *c, int64_t now)
+{
+    size_t k = 0;
+    uint64_t first = c->bl_n ? c->backlog[c->bl_head].seq : c->seq + 1;
+    for (size_t i = 0; i < c->naddrs; i++) {
+        fy_cl_addr_t *a = &c->addrs[i];
+        if (a->self)
+            continue;
+        fy_cluster_peer_status_t *p = &c->pub_peers[k++];
+        memset(p, 0, sizeof(*p));
+        snprintf(p->addr, sizeof(p->addr), "%s", a->text);
+        p->connected = a->link >= 0 && c->links[a->link].open;
+        snprintf(p->refused, sizeof(p->refused), "%s", a->refused);
+        if (a->node < 0)
+            continue;
+        fy_cl_node_t *nd = &c->nodes[a->node];
+        p->node = nd->id;
+        p->acked = nd->acked;
+        p->applied = nd->applied;
+        p->inbound = nd->in_link >= 0;
+        p->clock_offset_seconds = (double)nd->offset / 1e9;
+        p->caught_up = a->caught_up;
+        if (nd->acked < c->seq && nd->acked + 1 >= first) {
+            /* the oldest of our changes it has not acknowledged: how long it has waited */
+            fy_cl_entry_t *e = &c->backlog[(c->bl_head + (nd->acked + 1 - first)) % c->bl_cap];
+            p->lag_seconds = (double)(now - e->at) / 1e9;
+        } else if (nd->acked < c->seq) {
+            p->lag_seconds = (double)(now - c->started) / 1e9;
+        }
+    }
+    c->pub_npeers = k;
+    c->pub_not_ready = c->not_ready;
 }
 
 void fy_cluster_status(fy_cluster_t *c, fy_cluster_status_t *o)
@@ -1165,7 +1345,6 @@ void fy_cluster_status(fy_cluster_t *c, fy_cluster_status_t *o)
     o->replicas = c->replicas;
     o->quorum = c->quorum;
     o->ready = atomic_load(&c->ready);
-    o->not_ready = o->ready ? NULL : c->not_ready;
     o->sent = atomic_load(&c->sent);
     o->applied = atomic_load(&c->applied);
     o->quorum_failures = atomic_load(&c->quorum_failures);
@@ -1181,27 +1360,8 @@ void fy_cluster_status(fy_cluster_t *c, fy_cluster_status_t *o)
     o->tombstones = st.tombstones;
     pthread_mutex_lock(&c->mu);
     o->backlog_bytes = c->bl_bytes;
-    uint64_t head = c->seq;
-    int64_t head_at = c->bl_n ? c->backlog[(c->bl_head + c->bl_n - 1) % c->bl_cap].at : 0;
+    o->not_ready = o->ready ? NULL : c->pub_not_ready;
+    o->npeers = c->pub_npeers < 16 ? c->pub_npeers : 16;
+    memcpy(o->peers, c->pub_peers, o->npeers * sizeof(o->peers[0]));
     pthread_mutex_unlock(&c->mu);
-    /* peers: the links' view is the network thread's; read racily for a status page (fields are words) */
-    for (size_t i = 0; i < c->naddrs && o->npeers < 16; i++) {
-        fy_cl_addr_t *a = &c->addrs[i];
-        if (a->self)
-            continue;
-        fy_cluster_peer_status_t *p = &o->peers[o->npeers++];
-        snprintf(p->addr, sizeof(p->addr), "%s", a->text);
-        int n = a->node;
-        if (n >= 0) {
-            fy_cl_node_t *nd = &c->nodes[n];
-            p->node = nd->id;
-            p->acked = nd->acked;
-            p->applied = nd->applied;
-            p->clock_offset_seconds = (double)nd->offset / 1e9;
-            p->inbound = nd->in_link >= 0;
-            if (nd->acked < head && head_at)
-                p->lag_seconds = (double)(c->now(c) - head_at) / 1e9;
-        }
-        p->connected = a->link >= 0 && c->links[a->link].open;
-    }
 }

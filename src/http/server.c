@@ -382,7 +382,14 @@ static void handle_route(h2o_req_t *req, const fy_route_t *rt)
     case FY_H_HEALTHY:
     case FY_H_READY: {
         if (rt->handler == FY_H_READY && !atomic_load(&ready_flag)) {
-            fy_server_error(req, 503, H2O_STRLIT("Service Unavailable"));
+            const char *why = handlers.not_ready != NULL ? handlers.not_ready(handlers.ctx) : NULL;
+            if (why != NULL) {
+                char *m = h2o_mem_alloc_pool(&req->pool, 300);
+                int n = snprintf(m, 300, "Service Unavailable: %s", why);
+                fy_server_error(req, 503, m, n < 300 ? (size_t)n : 299);
+            } else {
+                fy_server_error(req, 503, H2O_STRLIT("Service Unavailable"));
+            }
             return;
         }
         if (handlers.healthy != NULL) {
@@ -422,6 +429,20 @@ static void handle_route(h2o_req_t *req, const fy_route_t *rt)
         return;
     case FY_H_API_STATUS:
         fy_server_add_cors(req);
+        char *extra = handlers.status_extra != NULL ? handlers.status_extra(handlers.ctx) : NULL;
+        if (extra != NULL && status_json_len >= 2) {
+            /* the static object without its closing "}}", then the extra members */
+            size_t el = strlen(extra), n = status_json_len - 2 + 1 + el + 2;
+            char *body = h2o_mem_alloc_pool(&req->pool, n);
+            memcpy(body, status_json, status_json_len - 2);
+            body[status_json_len - 2] = ',';
+            memcpy(body + status_json_len - 1, extra, el);
+            memcpy(body + status_json_len - 1 + el, "}}", 2);
+            free(extra);
+            fy_server_respond(req, 200, NULL, "application/json", body, n);
+            return;
+        }
+        free(extra);
         fy_server_respond(req, 200, NULL, "application/json", status_json, status_json_len);
         return;
     case FY_H_API_METRICS:

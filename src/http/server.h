@@ -63,6 +63,10 @@ typedef struct st_fy_handlers_t {
     fy_result_t (*healthy)(void *ctx);
     /* after the loops have stopped, before exit (final persistence); may be NULL */
     void (*shutdown)(void *ctx);
+    /* /api/v1/status: more members of "data" after start_time (e.g. "cluster":{...}), malloc'd, or NULL; may be NULL */
+    char *(*status_extra)(void *ctx);
+    /* /-/ready while not ready: why, or NULL ("Service Unavailable"); may be NULL */
+    const char *(*not_ready)(void *ctx);
     /* after every request that pushgateway_http_requests_total counts (spec 2.5), with the status sent; may be NULL */
     void (*request_done)(void *ctx, fy_stat_handler_t h, int status, const char *method, size_t method_len);
 } fy_handlers_t;

@@ -24,14 +24,14 @@ typedef struct {
     fy_store_t *store;
     fy_snap_writer_t *w;
     fy_grouprec_buf_t rec;
-    int failed;
+    int failed, lww;
     uint64_t groups;
 } fill_t;
 
 static int encode_group(void *ctx, const fy_store_group_view_t *g)
 {
     fill_t *F = ctx;
-    if (fy_grouprec_encode(g, 0, &F->rec) != 0)
+    if (fy_grouprec_encode(g, F->lww, &F->rec) != 0)
         return F->failed = 1;
     /* The iteration holds the group's shard lock: the record is only copied into the snapshot writer here. */
     if (fy_snap_put(F->w, F->rec.p, F->rec.n) != 0)
@@ -44,7 +44,9 @@ static int fill(void *ctx, fy_snap_writer_t *w)
 {
     fill_t *F = ctx;
     F->w = w;
-    int rc = fy_store_foreach_group(F->store, encode_group, F);
+    /* with replication, every register and the tombstones (version 3), so that a restart merges exactly what was */
+    int rc =
+        F->lww ? fy_store_foreach_changed_since(F->store, 0, encode_group, F) : fy_store_foreach_group(F->store, encode_group, F);
     return rc != 0 || F->failed ? -1 : 0;
 }
 
@@ -53,6 +55,7 @@ int fy_persist_write(fy_persist_t *p, char *err, size_t errlen)
     fill_t F;
     memset(&F, 0, sizeof(F));
     F.store = p->store;
+    F.lww = p->core != NULL && p->core->lww;
     uint64_t changes = atomic_load_explicit(&p->changes, memory_order_relaxed);
     uint64_t seq = 0;
     if (p->log != NULL) {
@@ -102,16 +105,40 @@ static int load_group(void *ctx, const void *payload, size_t len)
     fy_grouprec_t g;
     char why[256];
     int rc = fy_grouprec_decode(payload, len, &g, why, sizeof(why));
-    if (rc == 0 && g.version > FY_GROUPREC_V2) {
-        snprintf(why, sizeof(why), "version %u is not a snapshot's", g.version);
-        rc = -1;
-    }
     if (rc != 0) {
         if (rc == -2)
             snprintf(why, sizeof(why), "out of memory");
         snprintf(L->err, L->errlen, "%s: group record %llu: %s", L->p->path, (unsigned long long)L->groups, why);
         fy_grouprec_free(&g);
         return -1;
+    }
+    if (g.version == FY_GROUPREC_V3 && L->p->core->lww) {
+        /* a replica's snapshot into a replica: the state joins as a peer's would */
+        fy_store_merge_group_t m;
+        memset(&m, 0, sizeof(m));
+        m.labels = g.labels;
+        m.nlabels = g.nlabels;
+        m.is_tombstone = (uint8_t)g.tombstone;
+        m.clear_ns = g.clear_ns;
+        m.del_ns = g.del_ns;
+        m.push_ns = g.times.push_stamp_ns;
+        m.fail_ns = g.times.fail_stamp_ns;
+        m.life = g.times.life;
+        m.ttl_stamp_ns = g.ttl_stamp_ns;
+        m.interval_stamp_ns = g.interval_stamp_ns;
+        m.kills = g.kills;
+        m.nkills = g.nkills;
+        m.body = &g.body;
+        m.family_stamps = g.stamps;
+        fy_store_merge_group(L->p->store, &m, NULL, NULL);
+        if (!g.tombstone)
+            L->groups++;
+        fy_grouprec_free(&g);
+        return 0;
+    }
+    if (g.tombstone) { /* a replica's snapshot loaded by a single node: deleted groups stay deleted */
+        fy_grouprec_free(&g);
+        return 0;
     }
     fy_change_restore_t rs = {&g.body, g.times, g.names, g.stamps, g.nstamps};
     fy_change_t c;

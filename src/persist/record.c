@@ -49,7 +49,7 @@ int fy_record_encode(const fy_change_t *c, unsigned *type, uint8_t **payload, si
         break;
     case FY_CHANGE_KILL:
         *type = FY_REC_KILL;
-        n += labels_size(c->labels, c->nlabels) + c->family.len;
+        n += labels_size(c->labels, c->nlabels) + 4 + c->family.len;
         break;
     case FY_CHANGE_DELETE:
     case FY_CHANGE_EXPIRE:
@@ -84,9 +84,11 @@ int fy_record_encode(const fy_change_t *c, unsigned *type, uint8_t **payload, si
     }
     if (c->kind != FY_CHANGE_WIPE && c->kind != FY_CHANGE_BULK)
         p = put_labels(p, c->labels, c->nlabels);
-    if (c->kind == FY_CHANGE_KILL && c->family.len != 0) {
-        memcpy(p, c->family.ptr, c->family.len);
-        p += c->family.len;
+    if (c->kind == FY_CHANGE_KILL) {
+        fy_put_le32(p, (uint32_t)c->family.len);
+        if (c->family.len)
+            memcpy(p + 4, c->family.ptr, c->family.len);
+        p += 4 + c->family.len;
     }
     if ((c->kind == FY_CHANGE_PUSH || c->kind == FY_CHANGE_BULK) && c->body_len != 0) {
         memcpy(p, c->body, c->body_len);
@@ -180,7 +182,14 @@ int fy_record_decode(unsigned type, const void *payload, size_t len, fy_record_t
         c->kind = FY_CHANGE_KILL;
         c->nlabels = take_labels(&r, &rec->labels);
         c->labels = rec->labels;
-        c->family = fy_str(r.bad ? "" : (const char *)r.p, r.bad ? 0 : (size_t)(r.end - r.p));
+        q = take(&r, 4);
+        if (q != NULL) {
+            size_t fl = fy_get_le32(q);
+            const uint8_t *f = take(&r, fl);
+            c->family = fy_str(f ? (const char *)f : "", f ? fl : 0);
+        }
+        if (!r.bad && r.p != r.end)
+            return -1;
         break;
     case FY_REC_DELETE:
         c->kind = FY_CHANGE_DELETE;

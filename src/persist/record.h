@@ -8,7 +8,7 @@
  *   merge  (type 5)  as push: a replicated push (change.h's merge), or with replication on, a client's push that was
  *                    accepted (replayed without a verdict)
  *   fail   (type 6)  as push (the body is not read): a push refused at now_ns (the group's failure time)
- *   kill   (type 7)  u8 version | i64 now_ns | grouping labels | the family's name (to the end)
+ *   kill   (type 7)  u8 version | i64 now_ns | grouping labels | u32 length | the family's name
  *
  * version is 1, except a push that declared a lifetime (X-Ferry-TTL, X-Ferry-Interval): version 2, with i64 ttl_ns |
  * i64 interval_ns (fy_store_life_t's encoding) after the body format. An expiry is written as a delete (a push
