@@ -27,7 +27,7 @@
  * "Holds change X" is semantic: the replica's state for X's group reflects X or something that supersedes it (see
  * covers()).
  *
- * Environment: FY_SIM_SEEDS=n seeds 1..n (default 2500, about 50 s in a Release build on this 2-core VM; 200 under
+ * Environment: FY_SIM_SEEDS=n seeds 1..n (default 1500, about 60 s in a Release build on this 2-core VM; 200 under
  * sanitizers), FY_SIM_FIRST_SEED=s to start elsewhere; FY_SIM_SEED=s runs seed s alone (a failure prints it, and the
  * run replays exactly); FY_SIM_STEPS=n simulated milliseconds of workload and faults per seed (default 8000, then up
  * to 60 s of healing); FY_SIM_VERBOSE=1 the replicas' log lines; FY_SIM_TRACE=1 every change applied, and the
@@ -1090,7 +1090,7 @@ static void test_cluster_sim(void **state)
 #if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
     long nseeds = env_long("FY_SIM_SEEDS", 200);
 #else
-    long nseeds = env_long("FY_SIM_SEEDS", 2500);
+    long nseeds = env_long("FY_SIM_SEEDS", 1500);
 #endif
     long first = env_long("FY_SIM_FIRST_SEED", 1);
     static const uint64_t regressions[] = {3, 46, 54, 291, 69};
