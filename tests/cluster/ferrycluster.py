@@ -48,8 +48,16 @@ def has_cluster(ferry):
     return b"--cluster.listen-address" in out.stdout + out.stderr
 
 
+# FERRY_CLUSTER_FAKE=1: run the suites against n independent single-node replicas (no --cluster.* flags). For
+# checking the suites themselves: they must then fail on divergence, never pass or crash.
+FAKE = bool(os.environ.get("FERRY_CLUSTER_FAKE"))
+
+
 def skip_without_cluster(ferry):
     """Exits 0 with a SKIP line when the binary has no cluster mode (the suites stay green before the code lands)."""
+    if FAKE:
+        print("FERRY_CLUSTER_FAKE: independent single-node replicas, no replication (checks are expected to fail)")
+        return
     if not has_cluster(ferry):
         print("SKIP: %s has no --cluster.listen-address (replication not built in yet)" % ferry)
         sys.exit(0)
@@ -318,7 +326,10 @@ class Cluster:
             a += ["--persistence.file=" + os.path.join(self.datadir(i), "ferry.db"), "--persistence.durable"]
         else:
             a.append("--persistence.file=")
-        return a + self.flags
+        a += self.flags
+        if FAKE:
+            a = [x for x in a if not x.startswith("--cluster.")]
+        return a
 
     def datadir(self, i):
         d = os.path.join(self.tmp, "r%d" % i)
@@ -717,3 +728,81 @@ class Timer:
         self.marks.append((what, now - self.t0))
         print("[%6.1fs] %s" % (now - self.t0, what))
         sys.stdout.flush()
+
+
+class CounterWriter:
+    """Threads that PUT strictly increasing values of one counter to their own groups through one port (an LB), on
+    fresh connections, recording per group the last value acknowledged with a 2xx (acked) and the highest value sent
+    (sent): after the faults every replica must show, per group, a value in [acked, sent] (a later push whose answer
+    was lost or was a 503 after a timeout is indeterminate and may have won). Errors are counted by kind."""
+
+    def __init__(self, port, groups=50, threads=4, job="faults", family="cl_rising_total", pause=0.0, timeout=10.0):
+        self.port, self.job, self.family, self.pause, self.timeout = port, job, family, pause, timeout
+        self.groups = ["g%03d" % k for k in range(groups)]
+        self.acked = {g: 0 for g in self.groups}
+        self.sent = {g: 0 for g in self.groups}
+        self.ok = 0
+        self.errors = {}
+        self.error_samples = []
+        self.latencies = []
+        self.lock = threading.Lock()
+        self.stopping = threading.Event()
+        self.threads = [threading.Thread(target=self._run, args=(self.groups[t::threads],), daemon=True)
+                        for t in range(threads)]
+
+    def path(self, g):
+        return "/metrics/job/%s/group/%s" % (self.job, g)
+
+    def start(self):
+        for t in self.threads:
+            t.start()
+        return self
+
+    def _run(self, mine):
+        k = 0
+        while not self.stopping.is_set():
+            g = mine[k % len(mine)]
+            k += 1
+            v = self.sent[g] + 1
+            self.sent[g] = v
+            body = b"# TYPE %s counter\n%s %d\n" % (self.family.encode(), self.family.encode(), v)
+            t0 = time.time()
+            st, data = push(self.port, "PUT", self.path(g), body, timeout=self.timeout)
+            with self.lock:
+                self.latencies.append(time.time() - t0)
+                if 200 <= st < 300:
+                    self.ok += 1
+                    self.acked[g] = v
+                else:
+                    kind = "%d" % st if st else "connection error"
+                    self.errors[kind] = self.errors.get(kind, 0) + 1
+                    if len(self.error_samples) < 8:
+                        self.error_samples.append((round(t0, 3), g, v, st, data[:200]))
+            if self.pause:
+                time.sleep(self.pause)
+
+    def stop(self, timeout=15.0):
+        self.stopping.set()
+        for t in self.threads:
+            t.join(timeout)
+
+    def total(self):
+        return self.ok + sum(self.errors.values())
+
+    def summary(self):
+        lat = sorted(self.latencies) or [0]
+        return "%d pushes, %d acknowledged, errors %s, p50 %.1f ms, p99 %.1f ms, max %.1f ms" % (
+            self.total(), self.ok, self.errors or "none", 1000 * lat[len(lat) // 2],
+            1000 * lat[min(len(lat) - 1, int(len(lat) * 0.99))], 1000 * lat[-1])
+
+    def verify(self, body):
+        """[(group, value on the replica or None, acked, sent)] of the groups outside [acked, sent]."""
+        vals = group_values(body, self.family)
+        bad = []
+        for g in self.groups:
+            v = vals.get(tuple(sorted((("group", g), ("job", self.job)))))
+            if self.acked[g] == 0 and v is None:
+                continue
+            if v is None or v < self.acked[g] or v > self.sent[g]:
+                bad.append((g, v, self.acked[g], self.sent[g]))
+        return bad
