@@ -782,6 +782,7 @@ class CounterWriter:
                 time.sleep(self.pause)
 
     def stop(self, timeout=15.0):
+        """Stops the threads (each finishes the push it is in: up to the client timeout)."""
         self.stopping.set()
         for t in self.threads:
             t.join(timeout)
