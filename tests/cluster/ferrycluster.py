@@ -518,13 +518,15 @@ def pushed_lines(body):
     return "\n".join(out)
 
 
-def explain_difference(bodies):
-    """A short account of how /api/v1/metrics bodies differ: which replica, group order only or content."""
+def explain_difference(bodies, names=None):
+    """A short account of how /api/v1/metrics bodies differ: which replica, group order only or content. names: what
+    to call each body (default "replica <index>")."""
+    names = names or ["replica %d" % i for i in range(len(bodies))]
     lines = []
     base = bodies[0]
     for i, b in enumerate(bodies):
         if b is None:
-            lines.append("replica %d: no 200 answer" % i)
+            lines.append("%s: no 200 answer" % names[i])
     try:
         docs = [json.loads(b)["data"] if b is not None else None for b in bodies]
     except (ValueError, KeyError, TypeError):
@@ -540,19 +542,19 @@ def explain_difference(bodies):
             continue
         other = {key(g): g for g in d}
         if other == ref:
-            lines.append("replica %d: same groups and content as replica 0, different order or spelling" % i)
+            lines.append("%s: same groups and content as %s, different order or spelling" % (names[i], names[0]))
             continue
         only0 = sorted(set(ref) - set(other))
         only_i = sorted(set(other) - set(ref))
         diff = [k for k in set(ref) & set(other) if ref[k] != other[k]]
-        lines.append("replica %d vs 0: %d groups only on 0 %s, %d only on %d %s, %d differ %s" % (
-            i, len(only0), only0[:3], len(only_i), i, only_i[:3], len(diff), sorted(diff)[:3]))
+        lines.append("%s vs %s: %d groups only on the latter %s, %d only on the former %s, %d differ %s" % (
+            names[i], names[0], len(only0), only0[:3], len(only_i), only_i[:3], len(diff), sorted(diff)[:3]))
         for k in sorted(diff)[:2]:
             a, b = ref[k], other[k]
             for fam in sorted(set(a) | set(b)):
                 if a.get(fam) != b.get(fam):
-                    lines.append("  group %s family %s:\n    0: %s\n    %d: %s" % (
-                        k, fam, json.dumps(a.get(fam))[:400], i, json.dumps(b.get(fam))[:400]))
+                    lines.append("  group %s family %s:\n    %s: %s\n    %s: %s" % (
+                        k, fam, names[0], json.dumps(a.get(fam))[:400], names[i], json.dumps(b.get(fam))[:400]))
     return "\n".join(lines)
 
 
