@@ -278,9 +278,9 @@ class ProxyHub:
 
 
 class Replica(pghttp.Server):
-    def __init__(self, argv, port, name, log_path, env=None):
-        super().__init__(argv, port, name, log_path=log_path, health="/-/ready", ready_status=(200,), poll=0.02,
-                         env=env)
+    def __init__(self, argv, port, name, log_path, env=None, prefix=""):
+        super().__init__(argv, port, name, log_path=log_path, health=prefix + "/-/ready", ready_status=(200,),
+                         poll=0.02, env=env)
         self.paused = False
 
 
@@ -288,11 +288,11 @@ class Cluster:
     """n replicas of build/ferry with a FaultProxy on every directed peer link. Use as a context manager."""
 
     def __init__(self, ferry, n=3, flags=(), durable=False, include_self=True, name="cluster", web_threads=2,
-                 peer_timeout="2s", admin=True, tmp=None, verbose=True):
+                 peer_timeout="2s", admin=True, tmp=None, verbose=True, prefix=""):
         self.ferry, self.n, self.flags, self.durable = os.path.abspath(ferry), n, list(flags), durable
         self.include_self, self.name, self.web_threads, self.admin = include_self, name, web_threads, admin
         self.peer_timeout = peer_timeout
-        self.verbose = verbose
+        self.verbose, self.prefix = verbose, prefix
         self.tmp = tmp or tempfile.mkdtemp(prefix="ferry-%s-" % name)
         self.web = [pghttp.free_port() for _ in range(n)]
         self.peer = [pghttp.free_port() for _ in range(n)]
@@ -347,7 +347,7 @@ class Cluster:
         self.starts[i] += 1
         log = os.path.join(self.datadir(i), "ferry.log.%d" % self.starts[i])
         env = dict(os.environ)
-        r = Replica(self.argv(i), self.web[i], "%s-r%d" % (self.name, i), log, env=env)
+        r = Replica(self.argv(i), self.web[i], "%s-r%d" % (self.name, i), log, env=env, prefix=self.prefix)
         r.start(wait=False)
         self.replicas[i] = r
 
@@ -446,7 +446,8 @@ class Cluster:
                 raise RuntimeError("replica %d not ready within %.0fs (alive: %s)" % (i, timeout, self.alive(i)))
 
     def get(self, i, path, timeout=5.0):
-        return pghttp.request(self.web[i], "GET", path, timeout=timeout)
+        """GET prefix + path on replica i (prefix: the replicas' --web.route-prefix, if any)."""
+        return pghttp.request(self.web[i], "GET", self.prefix + path, timeout=timeout)
 
     def metrics_json(self, i, timeout=5.0):
         """The raw body of GET /api/v1/metrics on replica i, or None unless 200."""
@@ -601,6 +602,8 @@ http {
   }
   server {
     listen 127.0.0.1:%(port)d;
+    large_client_header_buffers 4 64k;  # request lines up to --web.max-header-bytes (the default 8k refuses
+                                        # an 8 KiB grouping key with 414 before Ferry sees it)
     location / {
       proxy_pass http://ferry;
       proxy_http_version 1.1;
@@ -645,7 +648,7 @@ class HAProxy(pghttp.Server):
     """HAProxy round robin with active checks on /-/ready and L7 retries, as in ha-design 8.6 (haproxy -f conf -db)."""
 
     def __init__(self, upstream_ports, port=None, binary="/usr/sbin/haproxy", inter="1s", fall=2, rise=2,
-                 retries=2, server_timeout="10s"):
+                 retries=2, server_timeout="10s", check="/-/ready"):
         port = port or pghttp.free_port()
         self.tmp = tempfile.mkdtemp(prefix="ferry-haproxy-")
         conf = os.path.join(self.tmp, "haproxy.cfg")
@@ -667,14 +670,14 @@ frontend fe
     default_backend ferry
 backend ferry
     balance roundrobin
-    option httpchk GET /-/ready
+    option httpchk GET %(check)s
     http-check expect status 200
     default-server inter %(inter)s fall %(fall)d rise %(rise)d
     retry-on conn-failure empty-response 503
     retries %(retries)d
     option redispatch
 %(servers)s""" % {"t": self.tmp, "port": port, "st": server_timeout, "inter": inter, "fall": fall, "rise": rise,
-                  "retries": retries, "servers": servers})
+                  "retries": retries, "servers": servers, "check": check})
         self.conf = conf
         check = subprocess.run([binary, "-c", "-f", conf], capture_output=True, text=True, timeout=20)
         if check.returncode != 0:
