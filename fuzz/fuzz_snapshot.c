@@ -15,6 +15,7 @@
 #include "../src/common/flags.c"
 #include "../src/persist/gobimport.c"
 #include "../src/common/log.c"
+#include "../src/persist/grouprec.c"
 #include "../src/persist/persist.c"
 #include "../src/persist/persist_log.c"
 #include "../src/persist/persist_snap.c"

@@ -106,6 +106,7 @@ int main(int argc, char **argv)
     }
     app.set_ready = fy_server_set_ready;
     app.durable = fy_server_release;
+    app.time_out = fy_server_time_out;
     fy_handlers_t handlers = fy_http_handlers(&http);
     /* The loader and snapshot threads must not take SIGINT/SIGTERM: the server's sigwait thread does. */
     sigset_t sigs;

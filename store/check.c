@@ -152,9 +152,11 @@ static pfam_t *pushed_fam(push_t *P, fy_str_t name)
 /* Whether the group's current family `name` disappears with this push. */
 int fy__replaced(push_t *P, const fy__group_t *g, fy_str_t name)
 {
-    if (fy__group_gfam_locked(g, name) == NULL)
+    const fy__gfam_t *gf = fy__group_gfam_locked(g, name);
+    if (gf == NULL)
         return 0;
-    return P->method == FY_STORE_PUT || pushed_fam(P, name) != NULL;
+    /* lww: a change older than some of the group's families keeps those (lww_cut is 0 without lww) */
+    return P->method == FY_STORE_PUT || gf->stamp_ns < P->lww_cut || pushed_fam(P, name) != NULL;
 }
 
 /* Is `name` present (own, in another group, kept in this group, or pushed and registered earlier), and with which
@@ -341,6 +343,7 @@ void fy__check_push(push_t *P, const fy__group_t *g)
     FY_ASSERT_LOCKSET(P);
     for (size_t i = 0; i < P->nfams; i++) {
         pfam_t *pf = &P->fams[i];
+        size_t nerr0 = P->nerr; /* the errors of this family: an lww merge drops it for them */
         pf->fam = fy__lookup(P, pf->name);
         pf->old = pf->is_ts ? NULL : fy__group_gfam_locked(g, pf->name);
         fy__fam_t *f = pf->fam;
@@ -357,7 +360,7 @@ void fy__check_push(push_t *P, const fy__group_t *g)
                     fy__buf_go_quote(&P->err, help);
                     fy__buf_str(&P->err, " but should have ");
                     fy__buf_go_quote(&P->err, f->own_help);
-                    continue;
+                    goto Next;
                 }
                 if (pf->type != f->own_type) {
                     err_begin(P);
@@ -367,7 +370,7 @@ void fy__check_push(push_t *P, const fy__group_t *g)
                     fy__buf_str(&P->err, fy__type_upper(pf->type));
                     fy__buf_str(&P->err, " but should have ");
                     fy__buf_str(&P->err, fy__type_upper(f->own_type));
-                    continue;
+                    goto Next;
                 }
             }
             int others = f && f->refs > (uint32_t)fy__replaced(P, g, pf->name);
@@ -378,15 +381,17 @@ void fy__check_push(push_t *P, const fy__group_t *g)
                     fy__buf_str(&P->err, "is not a ");
                     fy__buf_str(&P->err, fy__type_upper(f->type));
                 }
-                continue;
+                goto Next;
             }
             /* only a name not gathered yet is checked for suffix collisions, as in client_golang */
             if (!(f && f->own) && !others && check_suffix(P, g, pf))
-                continue;
+                goto Next;
         }
         pf->ok = 1;
         mark_dups_in_push(P, pf);
         for (size_t k = 0; k < pf->n; k++)
             fy__check_series(P, g, pf, &P->ser[pf->first + k], ftype);
+    Next:
+        pf->failed = P->nerr != nerr0;
     }
 }

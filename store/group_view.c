@@ -62,6 +62,21 @@ void fy__group_view_head(const fy_store_t *s, const fy__group_t *g, fy__view_lab
     v->ttl_ns = fy__life_eff(v->life.ttl_ns, s->cfg.default_ttl_ns);
     v->interval_ns = fy__life_eff(v->life.interval_ns, s->cfg.default_interval_ns);
     v->deadline_ns = g->deadline_ns;
+    const fy__lww_t *X = g->lf ? g->lf->lww : NULL;
+    v->is_tombstone = 0;
+    if (X) {
+        v->clear_ns = X->clear;
+        v->del_ns = X->del;
+        v->ttl_stamp_ns = X->ttl_stamp > X->del ? X->ttl_stamp : 0;
+        v->interval_stamp_ns = X->interval_stamp > X->del ? X->interval_stamp : 0;
+        v->max_stamp_ns = X->max;
+        v->nkills = X->nkills;
+        v->kills = X->kills;
+    } else {
+        v->clear_ns = v->del_ns = v->ttl_stamp_ns = v->interval_stamp_ns = v->max_stamp_ns = 0;
+        v->nkills = 0;
+        v->kills = NULL;
+    }
 }
 
 /* ------------------------------------------------------------------------------------------------------------- */
@@ -268,4 +283,53 @@ void fy_store_cursor_close(fy_store_cursor_t *c)
     free(c->vs.lv);
     fy__view_labels_free(&c->vs.gl);
     free(c);
+}
+
+/* ------------------------------------------------------------------------------------------------------------- */
+/* lww mode: what changed since a stamp, for state transfer (lww.c has the rest). */
+
+int fy_store_foreach_changed_since(fy_store_t *s, int64_t since, fy_store_group_cb_t cb, void *ctx)
+{
+    view_scratch_t vs = {0};
+    fy_store_label_t *tl = NULL; /* a tombstone's labels */
+    size_t cap_tl = 0;
+    int rc = 0;
+    for (uint32_t i = 0; i < s->cfg.nshards && rc == 0; i++) {
+        fy__shard_t *sh = &s->shards[i];
+        fy__shard_lock(s, sh);
+        for (size_t b = 0; b < sh->nbuckets && rc == 0; b++)
+            if (fy__gt_live(sh->buckets[b])) {
+                const fy__group_t *g = fy__gt_group(sh->buckets[b]);
+                if (g->lf && g->lf->lww && g->lf->lww->max > since) {
+                    fy_store_group_view_t v;
+                    build_view(s, g, &vs, &v, SIZE_MAX, 0);
+                    rc = cb(ctx, &v);
+                }
+            }
+        for (size_t b = 0; b < sh->cap_tombs && rc == 0; b++)
+            for (const fy__tomb_t *t = sh->tombs[b]; t && rc == 0; t = t->next) {
+                if (t->del <= since)
+                    continue;
+                fy_store_group_view_t v;
+                memset(&v, 0, sizeof(v));
+                v.key = fy_str(t->key, t->keylen);
+                uint32_t nsep = 0;
+                for (uint32_t k = 0; k < t->keylen; k++)
+                    nsep += (unsigned char)t->key[k] == 0xff;
+                v.nlabels = t->keylen ? (nsep + 1) / 2 : 0;
+                tl = fy__grow(tl, &cap_tl, v.nlabels + 1, sizeof(*tl));
+                fy__key_labels(v.key, v.nlabels, tl);
+                v.labels = tl;
+                v.is_tombstone = 1;
+                v.clear_ns = v.del_ns = v.max_stamp_ns = t->del;
+                rc = cb(ctx, &v);
+            }
+        fy__shard_unlock(s, sh);
+    }
+    free(vs.fv);
+    free(vs.sv);
+    free(vs.lv);
+    fy__view_labels_free(&vs.gl);
+    free(tl);
+    return rc;
 }

@@ -434,6 +434,22 @@ static void prepare_gfams(push_t *P)
     }
 }
 
+/* For lww.c: extern copies, so that the push's own calls stay calls to static functions (inlined as before). */
+void fy__prepare(push_t *P, int new_group)
+{
+    prepare(P, new_group);
+}
+
+void fy__prepare_hashes(push_t *P)
+{
+    prepare_hashes(P);
+}
+
+void fy__prepare_gfams(push_t *P)
+{
+    prepare_gfams(P);
+}
+
 /* ------------------------------------------------------------------------------------------------------------- */
 /* The fast path: a push to an existing group that re-sends exactly the series the group holds (same families with
  * the same type and HELP, same series in the same order; for PUT no family dropped). Such a push cannot fail the
@@ -660,6 +676,11 @@ static void ts_update(push_t *P, fy__group_t *g, int created)
     }
 }
 
+void fy__ts_update(push_t *P, fy__group_t *g, int created)
+{
+    ts_update(P, g, created);
+}
+
 static void set_err(push_t *P, fy_store_err_t *err, int code)
 {
     if (err == NULL)
@@ -705,6 +726,8 @@ static void push_done(push_t *P, fy__shard_t *sh, fy__group_t *g, const fy_store
     g->push_ns = g->push_stamp_ns = P->now;
     ts_update(P, g, 0);
     fy__life_declare(g, life);
+    if (__builtin_expect(P->s->cfg.lww, 0))
+        fy__lww_note_push(P, sh, g, life, 0);
     fy__life_update(P->s, sh, g);
     group_set_shape(P, g);
 }
@@ -715,8 +738,35 @@ int fy_store_push(fy_store_t *s, const fy_store_label_t *gkl, size_t ngk, fy_sto
     return fy_store_push_life(s, gkl, ngk, method, body, NULL, now_ns, origin, err);
 }
 
+static int push_impl(fy_store_t *s, const fy_store_label_t *gkl, size_t ngk, fy_store_method_t method, const fy_body_t *body,
+                     const fy_store_life_t *life, int64_t now_ns, uint32_t origin, fy_store_err_t *err, fy__merge_t *M);
+
 int fy_store_push_life(fy_store_t *s, const fy_store_label_t *gkl, size_t ngk, fy_store_method_t method, const fy_body_t *body,
                        const fy_store_life_t *life, int64_t now_ns, uint32_t origin, fy_store_err_t *err)
+{
+    return push_impl(s, gkl, ngk, method, body, life, now_ns, origin, err, NULL);
+}
+
+int fy_store_merge_push(fy_store_t *s, const fy_store_label_t *gkl, size_t ngk, fy_store_method_t method, const fy_body_t *body,
+                        const fy_store_life_t *life, int64_t stamp, uint32_t origin, fy_store_dropped_cb_t dropped, void *ctx)
+{
+    if (!s->cfg.lww)
+        return FY_SERR_BADARG;
+    fy__merge_t M = {0};
+    int rc = push_impl(s, gkl, ngk, method, body, life, stamp, origin, NULL, &M);
+    for (size_t i = 0; i < M.ndropped; i++)
+        if (dropped)
+            dropped(ctx, M.dropped[i]);
+    free(M.dropped);
+    return rc;
+}
+
+/* A push (M NULL) or an lww merge (M: no limits, inconsistent families dropped into M instead of a rejection).
+ * Inlined into both callers, so that the push's copy has no trace of M. */
+static inline __attribute__((always_inline)) int push_impl(fy_store_t *s, const fy_store_label_t *gkl, size_t ngk,
+                                                           fy_store_method_t method, const fy_body_t *body,
+                                                           const fy_store_life_t *life, int64_t now_ns, uint32_t origin,
+                                                           fy_store_err_t *err, fy__merge_t *M)
 {
     static const fy_body_t empty;
     push_t P;
@@ -748,6 +798,13 @@ int fy_store_push_life(fy_store_t *s, const fy_store_label_t *gkl, size_t ngk, f
         __builtin_prefetch((const void *)(b + FY_BUCKET(P.gk.hash, nb) * sizeof(uint64_t)));
     }
     int rejected = precheck(&P);
+    if (M && rejected) {
+        /* the taking replica checked the body: nothing here is one family's fault, so the change goes whole */
+        for (uint32_t i = 0; i < P.body->nfamilies; i++)
+            fy__merge_drop(M, P.body->families[i].name);
+        fy__scratch_give(&P);
+        return FY_OK;
+    }
     if (!rejected)
         prepare_fams(&P, 0); /* as for an existing group (the common case); redone below for a new one */
     fy__shard_lock(s, sh);
@@ -774,6 +831,15 @@ int fy_store_push_life(fy_store_t *s, const fy_store_label_t *gkl, size_t ngk, f
         fy__group_remove(&P, sh, g);
         atomic_fetch_add(&s->expired, 1);
         g = NULL;
+    }
+    if (__builtin_expect(s->cfg.lww, 0)) {
+        if (g && now_ns <= g->lf->lww->max) {
+            /* out of order: the LWW rules (lww.c) */
+            rc = fy__lww_push(&P, sh, g, life, origin, M, rejected);
+            goto Unlock;
+        }
+        if (g == NULL && now_ns <= (P.lww_del = fy__lww_absent_del(s, sh, &P.gk)))
+            goto Unlock; /* deleted at or after this change: nothing of it is visible */
     }
     int new_group = g == NULL;
     if (!rejected && !new_group && push_blind_ok(&P, g)) {
@@ -805,7 +871,7 @@ int fy_store_push_life(fy_store_t *s, const fy_store_label_t *gkl, size_t ngk, f
     }
     if (!rejected)
         prepare_gfams(&P);
-    if (new_group && s->cfg.max_groups && atomic_load(&s->ngroups) >= s->cfg.max_groups) {
+    if (M == NULL && new_group && s->cfg.max_groups && atomic_load(&s->ngroups) >= s->cfg.max_groups) {
         rc = FY_SERR_LIMIT_GROUPS;
         goto Unlock;
     }
@@ -814,6 +880,10 @@ int fy_store_push_life(fy_store_t *s, const fy_store_label_t *gkl, size_t ngk, f
     if (!rejected) {
         fy__check_push(&P, g);
         rejected = P.nerr != 0;
+        if (M && rejected && fy__lww_drop(&P, g, M))
+            goto UnlockAll; /* nothing left to apply: the grouping key itself fails */
+        if (M)
+            rejected = 0;
     } else if (new_group) {
         /* the rejection stands; still find out whether the key itself is bad (then no failure group) */
         size_t keep = P.nerr;
@@ -831,7 +901,7 @@ int fy_store_push_life(fy_store_t *s, const fy_store_label_t *gkl, size_t ngk, f
             precheck(&P);
         }
     }
-    if (!rejected && s->cfg.max_series) {
+    if (!rejected && M == NULL && s->cfg.max_series) {
         uint64_t add = 0, drop = 0;
         for (size_t i = 0; i < P.nfams; i++)
             add += P.fams[i].n;
@@ -863,11 +933,15 @@ int fy_store_push_life(fy_store_t *s, const fy_store_label_t *gkl, size_t ngk, f
             err->failure_recorded = 1;
             err->group_created = new_group;
         }
+        if (__builtin_expect(s->cfg.lww, 0))
+            fy__lww_note_fail(&P, g, new_group);
     } else {
         fy__apply_push(&P, g, sh);
         g->push_ns = g->push_stamp_ns = now_ns;
         fy__life_declare(g, life);
         group_set_shape(&P, g);
+        if (__builtin_expect(s->cfg.lww, 0))
+            fy__lww_note_push(&P, sh, g, life, new_group);
     }
     ts_update(&P, g, new_group);
     fy__life_update(s, sh, g);

@@ -42,6 +42,7 @@ typedef struct st_pfam_t {
     fy__gfam_t *ng;        /* prepared gfam */
     const fy__gfam_t *old; /* the group's current family of this name, if any (set by the check) */
     size_t first_old;      /* its index in the group's family list (fast path) */
+    int failed;            /* the check recorded an error for this family (lww merges drop it) */
 } pfam_t;
 
 typedef struct st_lab_t {
@@ -77,7 +78,16 @@ typedef struct st_push_t {
     /* the push's shape (push_shape); shape_ok: it has one (else no blind path, and the group keeps {0, 0}) */
     uint64_t shape[2];
     int shape_ok;
+    /* lww mode: families of the group stamped below lww_cut disappear with this change (fy__replaced); the clear a
+     * new group starts with (its tombstone's or the wipe's) */
+    int64_t lww_cut, lww_del;
 } push_t;
+
+/* A merge in progress (lww.c): where dropped families are collected until the locks are released. */
+typedef struct st_fy__merge_t {
+    fy_str_t *dropped;
+    size_t ndropped, cap_dropped;
+} fy__merge_t;
 
 static inline void err_begin(push_t *P)
 {
@@ -129,6 +139,29 @@ static inline int fy__lockset_held(const push_t *P)
 int fy__gkey_parse(gkey_t *k, fy__buf_t *mem, const fy_store_label_t *gk, size_t ngk);
 void fy__scratch_take(push_t *P);
 void fy__scratch_give(push_t *P);
+
+/* Wrappers of push.c's static preparation and timestamp update for lww.c (push.c's own calls stay inlined). */
+void fy__prepare(push_t *P, int new_group);
+void fy__prepare_hashes(push_t *P);
+void fy__prepare_gfams(push_t *P);
+void fy__ts_update(push_t *P, fy__group_t *g, int created);
+
+/* ------------------------------------------------------------------------------------------------------------- */
+/* lww.c */
+
+int64_t fy__lww_absent_del(fy_store_t *s, fy__shard_t *sh, const gkey_t *k);
+void fy__lww_note_push(push_t *P, fy__shard_t *sh, fy__group_t *g, const fy_store_life_t *life, int created);
+void fy__lww_note_fail(push_t *P, fy__group_t *g, int created);
+int fy__lww_push(push_t *P, fy__shard_t *sh, fy__group_t *g, const fy_store_life_t *life, uint32_t origin, fy__merge_t *M,
+                 int rejected);
+int fy__lww_drop(push_t *P, const fy__group_t *g, fy__merge_t *M);
+int fy__lww_delete(fy_store_t *s, const fy_store_label_t *gkl, size_t ngk, int64_t stamp);
+void fy__merge_drop(fy__merge_t *M, fy_str_t name);
+
+static inline fy__lww_t *fy__lww(const fy__group_t *g)
+{
+    return g->lf ? g->lf->lww : NULL;
+}
 
 /* ------------------------------------------------------------------------------------------------------------- */
 /* check.c: with the push's shard lock and all its stripe locks held */

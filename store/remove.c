@@ -34,8 +34,7 @@ void fy__group_remove(push_t *P, fy__shard_t *sh, fy__group_t *g)
     fy__lockset_unlock(P);
     P->nstripes = 0;
     fy__life_unlink(sh, g);
-    free(g->lf); /* read under the shard lock only */
-    g->lf = NULL;
+    fy__life_free(g); /* read under the shard lock only */
     fy__group_unlink(sh, g);
     atomic_fetch_sub(&s->ngroups, 1);
     if (g->fams != g->fams_inline)
@@ -70,7 +69,8 @@ void fy__keyed_end(push_t *P, fy__shard_t *sh)
 
 int fy_store_delete(fy_store_t *s, const fy_store_label_t *gkl, size_t ngk, int64_t now_ns)
 {
-    (void)now_ns;
+    if (s->cfg.lww)
+        return fy__lww_delete(s, gkl, ngk, now_ns); /* only what is older than now_ns goes, and a tombstone stays */
     push_t P;
     fy__group_t *g;
     int rc;

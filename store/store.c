@@ -73,7 +73,7 @@ static void gfam_free_now(fy__gfam_t *g)
 
 static void group_free(fy__group_t *g)
 {
-    free(g->lf);
+    fy__life_free(g);
     free(g);
 }
 
@@ -94,6 +94,7 @@ void fy_store_destroy(fy_store_t *s)
             }
         free(sh->buckets);
         free(sh->heap);
+        fy__tombs_free(sh);
         fy__reclaim(s, &sh->retired, 1);
         free(sh->retired.v);
         pthread_mutex_destroy(&sh->lock);
@@ -137,6 +138,7 @@ void fy_store_stats(fy_store_t *s, fy_store_stats_t *out)
     out->series = atomic_load(&s->nseries);
     out->expired = atomic_load(&s->expired);
     out->bulk_deleted = atomic_load(&s->bulk_deleted);
+    out->tombstones = atomic_load(&s->ntombstones);
 }
 
 void fy_store_err_free(fy_store_err_t *err)

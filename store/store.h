@@ -58,6 +58,10 @@ typedef struct st_fy_store_config_t {
      * push interval gets; 0 = none (the Pushgateway's behaviour). */
     int64_t default_ttl_ns;
     int64_t default_interval_ns;
+    /* Last-writer-wins merge mode for replication (docs/store.md, "LWW mode"): every mutating call's now_ns is the
+     * change's cluster-unique stamp, and changes may arrive in any order and any number of times. 0 = off (the
+     * store behaves exactly as without it). */
+    uint8_t lww;
 } fy_store_config_t;
 
 /** Creates a store; returns NULL when out of memory. cfg may be NULL (defaults). */
@@ -159,6 +163,7 @@ typedef struct st_fy_store_stats_t {
     uint64_t series;
     uint64_t expired;      /* groups removed because their deadline passed (fy_store_expire and pushes) */
     uint64_t bulk_deleted; /* groups removed by fy_store_delete_where */
+    uint64_t tombstones;   /* lww mode: removed groups remembered with their clear stamp */
 } fy_store_stats_t;
 void fy_store_stats(fy_store_t *s, fy_store_stats_t *out);
 
@@ -253,6 +258,16 @@ typedef struct st_fy_store_group_view_t {
     int64_t deadline_ns;         /* when the group expires (0 = never) */
     uint32_t nfamilies;
     const fy_store_family_view_t *families; /* pushed families in name order, without the two timestamp families */
+    /* lww mode only (0 otherwise). A tombstone (fy_store_foreach_changed_since only) sets key, labels, nlabels,
+     * clear_ns and del_ns; everything else is 0. push_ns/fail_ns are then the registers as far as they are visible
+     * (0 when below del_ns), and life holds the life registers visible (stamp >= del_ns), with their stamps. */
+    uint8_t is_tombstone;
+    int64_t clear_ns; /* latest PUT, DELETE or wipe: families stamped below it are dead */
+    int64_t del_ns;   /* latest DELETE or wipe (joined with the store's wipe): hides push, fail and life below it */
+    int64_t ttl_stamp_ns, interval_stamp_ns; /* stamps of life.ttl_ns and life.interval_ns (0 = none visible) */
+    int64_t max_stamp_ns;                    /* the largest stamp the group holds (registers, families, kills) */
+    uint32_t nkills;
+    const struct st_fy_store_kill_t *kills; /* families killed (fy_store_kill), in name order */
 } fy_store_group_view_t;
 
 /* Called once per group, in canonical key order, while that group's shard is read-locked: the callback must be
@@ -295,6 +310,81 @@ int fy_store_foreach_life(fy_store_t *s, fy_store_group_cb_t cb, void *ctx);
 /** Removes every group for which pred returns non-zero, one shard at a time (a push to a shard not yet visited may
  * still land). Returns the number of groups removed. */
 uint64_t fy_store_delete_where(fy_store_t *s, fy_store_group_cb_t pred, void *ctx);
+
+/* ------------------------------------------------------------------------------------------------------------- */
+/* Last-writer-wins merging (fy_store_config_t.lww; docs/store.md, "LWW mode"). Every change carries a stamp that no
+ * other change has; whatever the order in which a store receives a set of changes, and however often each, it ends
+ * in the same state. A group is a join-semilattice: clear (latest PUT/DELETE/wipe), del (latest DELETE/wipe), push
+ * and fail registers, one stamp per family, per-field life registers, kills. The stamp of a change that is above
+ * every stamp its group holds (the in-order case, every local push) takes the same paths as a push without lww.
+ * fy_store_push, fy_store_push_life and fy_store_delete take now_ns as the stamp in lww mode; fy_store_delete then
+ * removes only what is older than its stamp and leaves a tombstone. The calls below return FY_SERR_BADARG on a store
+ * without lww (and for an invalid grouping key). */
+
+/* A family killed in a group: every instance of that name stamped at or before `stamp` is dead. */
+typedef struct st_fy_store_kill_t {
+    fy_str_t name;
+    int64_t stamp;
+} fy_store_kill_t;
+
+/* Called (after every lock is released) for each family a merge dropped because it is inconsistent with the store:
+ * the replication layer turns each into a fy_store_kill of (group, family, stamp) on every replica. */
+typedef void (*fy_store_dropped_cb_t)(void *ctx, fy_str_t family);
+
+/**
+ * Applies a change another replica accepted (PUT or POST at `stamp`): no limits and no rejection. Families that fail
+ * the store-wide consistency check (type conflicts with other groups, series already in other groups, suffix
+ * collisions, own families' HELP or type) are left out and reported through dropped (may be NULL); a body the check
+ * cannot attribute family by family (invalid grouping values, timestamps) is dropped whole (every family reported,
+ * nothing changed). The rest is merged by the LWW rules: PUT clears families older than the stamp; a family is
+ * written iff the stamp is above its current one and no kill covers it; push := max(push, stamp); each declared life
+ * field is a register of its own. Returns FY_OK or FY_SERR_BADARG.
+ */
+int fy_store_merge_push(fy_store_t *s, const fy_store_label_t *gk, size_t ngk, fy_store_method_t method, const fy_body_t *body,
+                        const fy_store_life_t *life, int64_t stamp, uint32_t origin, fy_store_dropped_cb_t dropped, void *ctx);
+
+/** A push rejected at the replica that took it: fail := max(fail, stamp), creating the group (push time 0) if it is
+ * absent and not deleted at or after stamp. Returns FY_OK or FY_SERR_BADARG. */
+int fy_store_fail(fy_store_t *s, const fy_store_label_t *gk, size_t ngk, int64_t stamp);
+
+/** Kills a family of a group at stamp: its instance stamped at or before stamp goes, and a later-arriving push of that
+ * name stamped at or before it skips the family; fail := max(fail, stamp) as fy_store_fail. */
+int fy_store_kill(fy_store_t *s, const fy_store_label_t *gk, size_t ngk, fy_str_t family, int64_t stamp);
+
+/** Deletes every group at stamp (each as fy_store_delete) and remembers the stamp, so that older changes arriving
+ * later find their group deleted too. Returns FY_OK or FY_SERR_BADARG. */
+int fy_store_wipe(fy_store_t *s, int64_t stamp);
+
+/** The store's wipe stamp (0 = none), for state transfer: the receiver applies it with fy_store_wipe. */
+int64_t fy_store_wipe_stamp(fy_store_t *s);
+
+/** Calls cb for every group and every tombstone whose largest stamp is above since, in no particular order, with the
+ * group's shard locked (as fy_store_foreach_group; views carry the lww fields). Returns 0 or the callback's value. */
+int fy_store_foreach_changed_since(fy_store_t *s, int64_t since, fy_store_group_cb_t cb, void *ctx);
+
+/* A whole group's state from another replica (state transfer), as fy_store_foreach_changed_since views it. */
+typedef struct st_fy_store_merge_group_t {
+    const fy_store_label_t *labels;
+    size_t nlabels;
+    uint8_t is_tombstone; /* then only clear_ns (and del_ns) count */
+    int64_t clear_ns, del_ns;
+    int64_t push_ns, fail_ns; /* registers (stamps), 0 = none */
+    fy_store_life_t life;
+    int64_t ttl_stamp_ns, interval_stamp_ns;
+    const fy_store_kill_t *kills;
+    size_t nkills;
+    const fy_body_t *body;        /* the live families (may be NULL) */
+    const int64_t *family_stamps; /* one per body->families[i] */
+} fy_store_merge_group_t;
+
+/** Joins a group's state into the store: the same as DELETE@del, a PUT's clear at clear_ns, POST({f})@stamp of
+ * each family, the push register, FAIL@fail, the kills and the life registers (a tombstone: DELETE@clear). Families
+ * the check drops are reported as by fy_store_merge_push. Returns FY_OK or FY_SERR_BADARG. */
+int fy_store_merge_group(fy_store_t *s, const fy_store_merge_group_t *g, fy_store_dropped_cb_t dropped, void *ctx);
+
+/** Forgets tombstones and kills stamped below before (every replica has applied everything older). Returns how many
+ * went. */
+uint64_t fy_store_gc_tombstones(fy_store_t *s, int64_t before);
 
 #ifdef __cplusplus
 }

@@ -223,9 +223,31 @@ static inline fy_str_t fy__gfam_name(const fy__gfam_t *g)
 /* Expiry and liveness of a group, locked by its shard; allocated when the group declares a lifetime or the store
  * has defaults (the Pushgateway's case has neither, and its groups do not pay for these). */
 typedef struct st_fy__life_t {
-    fy_store_life_t life;     /* as declared */
+    fy_store_life_t life;     /* as declared (lww mode: the life registers as far as visible) */
     fy__group_t *prev, *next; /* the shard's life list (valid while the group's in_life) */
+    struct st_fy__lww_t *lww; /* lww mode only (every group has one there), else NULL */
 } fy__life_t;
+
+/* A group's last-writer-wins state (lww.c; docs/store.md, "LWW mode"), locked by its shard. Stamps are unique, so a
+ * register is visible iff its stamp is above del (the latest DELETE or wipe); families are alive iff their stamp is
+ * at or above clear (the latest PUT, DELETE or wipe). max is the largest stamp the group took: a change above it is
+ * in order and takes the paths of a push without lww. */
+typedef struct st_fy__lww_t {
+    int64_t del, clear, push, fail;
+    int64_t ttl, ttl_stamp, interval, interval_stamp; /* the life registers (value as fy_store_life_t, its stamp) */
+    int64_t max;
+    fy_store_kill_t *kills; /* sorted by name, one per name (names malloc'd) */
+    uint32_t nkills, cap_kills;
+} fy__lww_t;
+
+/* A removed group remembered in lww mode: its key and clear stamp, in its shard's tombstone table (chained). */
+typedef struct st_fy__tomb_t {
+    struct st_fy__tomb_t *next;
+    uint64_t hash;
+    int64_t del;
+    uint32_t keylen;
+    char key[];
+} fy__tomb_t;
 
 struct st_fy__group_t {
     uint64_t hash;
@@ -283,7 +305,9 @@ typedef struct st_fy__shard_t {
     fy__group_t **heap;
     uint32_t nheap, cap_heap;
     fy__group_t *life_head;
-    uint64_t nblind; /* pushes that took the blind path (push.c), for tests (fy__store_nblind) */
+    uint64_t nblind;    /* pushes that took the blind path (push.c), for tests (fy__store_nblind) */
+    fy__tomb_t **tombs; /* lww mode: tombstone table (NULL until the first), power-of-two buckets */
+    size_t ntombs, cap_tombs;
     char pad[64];
 } fy__shard_t;
 
@@ -301,7 +325,9 @@ struct st_fy_store_t {
     fy__stripe_t *stripes;
     _Atomic uint64_t ngroups, nseries;
     _Atomic uint64_t expired, bulk_deleted;
-    uint8_t life_defaults; /* cfg has a default TTL or interval: every group's life fields matter */
+    uint8_t life_defaults;        /* cfg has a default TTL or interval: every group's life fields matter */
+    _Atomic int64_t wipe;         /* lww mode: the latest wipe's stamp */
+    _Atomic uint64_t ntombstones; /* lww mode */
     _Atomic uint64_t epoch;
     struct {
         _Atomic uint64_t e; /* 0 = free, else the epoch the reader entered at */
@@ -634,6 +660,12 @@ static inline void fy__life_declare(fy__group_t *g, const fy_store_life_t *life)
         return;
     fy__life_declare_slow(g, life);
 }
+
+/* ------------------------------------------------------------------------------------------------------------- */
+/* lww.c: last-writer-wins state (shard locked) */
+
+void fy__life_free(fy__group_t *g);
+void fy__tombs_free(fy__shard_t *sh);
 
 /* ------------------------------------------------------------------------------------------------------------- */
 /* group_view.c: group views and iteration in key order */

@@ -43,6 +43,17 @@ static const fl_case_t cases[] = {
     {{"--push.max-grouping-labels=-1"}, "strconv.ParseUint: parsing \"-1\": invalid syntax", "label count not negative"},
     {{"--push.max-grouping-key-bytes=8KiB"}, "strconv.ParseUint: parsing \"8KiB\": invalid syntax", "key bytes plain integer"},
     {{"--push.max-grouping-labels=0", "--push.max-grouping-key-bytes=0"}, NULL, "0: no limit"},
+    {{"--cluster.peer=a:1"},
+     "--cluster.peer needs --cluster.listen-address (the port peers reach this replica at)",
+     "peers without a peer port"},
+    {{"--cluster.write-quorum=most"},
+     "--cluster.write-quorum must be majority, all or a number from 1 to 16, got most",
+     "quorum words"},
+    {{"--cluster.write-quorum=0"},
+     "--cluster.write-quorum must be majority, all or a number from 1 to 16, got 0",
+     "a quorum counts the replica that took the change"},
+    {{"--cluster.replicas=17"}, "--cluster.replicas must be between 0 and 16, got 17", "a 4-bit clock slot each"},
+    {{"--cluster.listen-address=:9095", "--cluster.peer=a:1", "--cluster.peer=b:1"}, NULL, "peer repeats"},
     {{"--no-web.enable-lifecycle", "--version"}, NULL, "--no-bool"},
     {{"--web.telemetry-path="}, NULL, "empty value"},
     {{"-h", "--web.listen-address", "127.0.0.1:1", "--web.listen-address=:2"}, NULL, "help, repeatable listen"},
@@ -95,6 +106,9 @@ static void test_defaults_and_map(void **state)
     assert_int_equal(f.max_grouping_key_bytes, 8192);
     fy_flags_each(&f, "/pg", collect, map);
     assert_string_equal(map,
+                        "cluster.ack-timeout=5s;cluster.advertise-address=;cluster.label=;cluster.listen-address=;"
+                        "cluster.max-clock-offset=500ms;cluster.peer=;cluster.peer-timeout=2s;cluster.replicas=0;"
+                        "cluster.tombstone-retention=1h0m0s;cluster.write-quorum=majority;"
                         "log.format=logfmt;log.level=info;persistence.allow-bad-file=false;persistence.durable=false;persistence."
                         "file=;persistence.interval=1h30m0s;"
                         "push.default-interval=0s;push.default-ttl=0s;push.disable-consistency-check=false;push.interval-grace=30s;"

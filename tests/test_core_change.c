@@ -78,9 +78,10 @@ static int obs_prepare(void *ctx, const fy_change_t *c, void **state)
     return 0;
 }
 
-static const char *obs_commit(void *ctx, const fy_change_t *c, int changed, void *state, uint64_t *seq)
+static const char *obs_commit(void *ctx, const fy_change_t *c, int changed, const fy_change_result_t *r, void *state, uint64_t *seq)
 {
     rec_obs_t *o = ctx;
+    (void)r;
     free(state);
     o->committed++;
     o->changed += changed;
@@ -94,7 +95,7 @@ static const char *obs_commit(void *ctx, const fy_change_t *c, int changed, void
 
 static fy_change_observer_t observer(rec_obs_t *o)
 {
-    fy_change_observer_t x = {o, o->ordered, obs_refuses, obs_prepare, obs_commit, NULL};
+    fy_change_observer_t x = {o, o->ordered, obs_refuses, obs_prepare, obs_commit, NULL, 0};
     return x;
 }
 

@@ -264,6 +264,19 @@ static uint64_t inflight_42(void)
 
 /* The collected body: families in byte order of their names, HELP and TYPE as Pushgateway 1.5.1 (E01, E03,
  * client_golang's process collector), nseries the total. */
+/* A replica with two peers, for the ferry_cluster_* families. */
+static void fake_cluster(void *ctx, fy_selfstats_cluster_t *out)
+{
+    (void)ctx;
+    out->ready = 1;
+    out->sent = 7;
+    out->npeers = 2;
+    snprintf(out->peers[0].addr, sizeof(out->peers[0].addr), "ferry-2:9095");
+    snprintf(out->peers[1].addr, sizeof(out->peers[1].addr), "ferry-1:9095");
+    out->peers[0].connected = 1;
+    out->peers[1].lag_seconds = 0.25;
+}
+
 static void test_families(void **state)
 {
     (void)state;
@@ -274,6 +287,27 @@ static void test_families(void **state)
         {"ferry_auth_checks_total",
          "Basic-auth decisions by result: from the caches of recent successes and failures, or by a password hash.",
          FY_TYPE_COUNTER},
+        {"ferry_cluster_backlog_bytes", "Bytes of this replica's changes kept to resend to peers that reconnect.", FY_TYPE_GAUGE},
+        {"ferry_cluster_changes_applied_total", "Changes taken by other replicas and applied here.", FY_TYPE_COUNTER},
+        {"ferry_cluster_changes_sent_total", "Changes taken here and sent to the other replicas.", FY_TYPE_COUNTER},
+        {"ferry_cluster_clock_offset_seconds",
+         "A peer's clock minus this replica's, at its last heartbeat (refused beyond --cluster.max-clock-offset).", FY_TYPE_GAUGE},
+        {"ferry_cluster_conflicts_dropped_total",
+         "Family instances dropped on every replica because they conflicted with one pushed at the same time elsewhere.",
+         FY_TYPE_COUNTER},
+        {"ferry_cluster_peer_lag_seconds",
+         "How long the oldest of this replica's changes a peer has not acknowledged has waited (0: it holds them all).",
+         FY_TYPE_GAUGE},
+        {"ferry_cluster_peers", "The other replicas, by the state of this replica's link to them.", FY_TYPE_GAUGE},
+        {"ferry_cluster_quorum_failures_total",
+         "Changes answered 503 by replication: refused without a write quorum, or not held by one within --cluster.ack-timeout.",
+         FY_TYPE_COUNTER},
+        {"ferry_cluster_ready", "1 once this replica has caught up from its peers (/-/ready answers 200).", FY_TYPE_GAUGE},
+        {"ferry_cluster_resyncs_total",
+         "State transfers asked of peers: full (at start), lost_peer (a replica went away), gap (a peer's backlog was short).",
+         FY_TYPE_COUNTER},
+        {"ferry_cluster_tombstones", "Deleted groups remembered so that an older change arriving late cannot bring them back.",
+         FY_TYPE_GAUGE},
         {"ferry_http_accept_errors_total",
          "Failed accepts (e.g. out of file descriptors); each pauses the listener with a back-off.", FY_TYPE_COUNTER},
         {"ferry_http_inflight_bytes", "Request bytes buffered by HTTP/1 connections, against --web.max-inflight-bytes.",
@@ -320,6 +354,7 @@ static void test_families(void **state)
     s.persist_loaded_groups = 3;
     atomic_store(&s.persist_enabled, 1);
     atomic_store(&s.wal_enabled, 1); /* and the log's, in durable mode */
+    s.cluster = fake_cluster;        /* and replication's */
     fy_selfstats_request(&s, 1, 200, FY_SH_HEALTHY, FY_M_GET);
     fy_selfstats_push(&s, 0, 1, 0.001, 155, NOW);
     fy_body_t own;
@@ -351,6 +386,21 @@ static void test_families(void **state)
     assert_string_equal(bi, "pushgateway_build_info{branch=\"main\",goarch=\"amd64\",goos=\"linux\",goversion=\"none\","
                             "revision=\"abc\",version=\"1.5.1\"} 1\n");
     free(bi);
+    /* replication: one series per peer, sorted by address; peers counted by link state, zeros kept */
+    static const struct {
+        const char *family, *want;
+    } cl[] = {
+        {"ferry_cluster_peer_lag_seconds",
+         "ferry_cluster_peer_lag_seconds{peer=\"ferry-1:9095\"} 0.25\nferry_cluster_peer_lag_seconds{peer=\"ferry-2:9095\"} 0\n"},
+        {"ferry_cluster_peers", "ferry_cluster_peers{state=\"connected\"} 1\nferry_cluster_peers{state=\"disconnected\"} 1\n"},
+        {"ferry_cluster_changes_sent_total", "ferry_cluster_changes_sent_total 7\n"},
+        {"ferry_cluster_ready", "ferry_cluster_ready 1\n"},
+    };
+    for (size_t i = 0; i < sizeof(cl) / sizeof(cl[0]); i++) {
+        char *got = lines(t, cl[i].family);
+        assert_string_equal(got, cl[i].want);
+        free(got);
+    }
     /* E03's header lines, verbatim */
     assert_non_null(strstr(t, "# HELP pushgateway_http_push_duration_seconds HTTP request duration for pushes to the "
                               "Pushgateway.\n# TYPE pushgateway_http_push_duration_seconds summary\n"));

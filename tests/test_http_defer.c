@@ -12,15 +12,49 @@
 
 #include "../src/http/defer.c"
 
-/* Takes every entry the mark (upto, err) decides; returns them as "ticket:err" in out. */
-static void take(fy_defer_queue_t *q, uint64_t upto, int err, char *out, size_t cap)
+/* Takes every entry the mark (upto, err, late) decides; returns them as "ticket:err" in out. */
+static void take_late(fy_defer_queue_t *q, uint64_t upto, int err, uint64_t late, char *out, size_t cap)
 {
     fy_parked_t *p;
     int e;
     size_t n = 0;
     out[0] = '\0';
-    while ((p = fy_defer_queue_next(q, upto, err, &e)) != NULL)
+    while ((p = fy_defer_queue_next(q, upto, err, late, &e)) != NULL)
         n += (size_t)snprintf(out + n, cap - n, "%s%llu:%d", n ? " " : "", (unsigned long long)p->ticket, e);
+}
+
+static void take(fy_defer_queue_t *q, uint64_t upto, int err, char *out, size_t cap)
+{
+    take_late(q, upto, err, 0, out, cap);
+}
+
+/* Replication's time-outs (ETIMEDOUT = 110): only the tickets up to late fail; later ones wait for the release. */
+static void test_queue_late(void **state)
+{
+    (void)state;
+    fy_parked_t p[5];
+    memset(p, 0, sizeof(p));
+    fy_defer_queue_t q;
+    char got[256];
+    fy_defer_queue_init(&q);
+    static const uint64_t tickets[] = {1, 2, 3, 4, 5};
+    for (size_t i = 0; i < 5; i++)
+        fy_defer_queue_push(&q, &p[i], tickets[i]);
+    static const struct {
+        uint64_t upto, late;
+        const char *taken;
+        const char *note;
+    } steps[] = {
+        {1, 0, "1:0", "released up to 1"},
+        {1, 3, "2:110 3:110", "2 and 3 timed out"},
+        {1, 3, "", "4 and 5 still wait"},
+        {5, 3, "4:0 5:0", "released after the time-out: the later ones pass"},
+    };
+    for (size_t i = 0; i < sizeof(steps) / sizeof(steps[0]); i++) {
+        take_late(&q, steps[i].upto, 0, steps[i].late, got, sizeof(got));
+        assert_string_equal(got, steps[i].taken);
+    }
+    assert_int_equal(q.count, 0);
 }
 
 static void test_queue(void **state)
@@ -73,8 +107,8 @@ static void test_queue(void **state)
 static void test_mark(void **state)
 {
     (void)state;
-    fy_defer_mark_t m = {0, 0};
-    uint64_t upto;
+    fy_defer_mark_t m = {0, 0, 0};
+    uint64_t upto, late;
     int err;
     static const struct {
         uint64_t upto;
@@ -92,7 +126,7 @@ static void test_mark(void **state)
     };
     for (size_t i = 0; i < sizeof(steps) / sizeof(steps[0]); i++) {
         fy_defer_mark(&m, steps[i].upto, steps[i].err);
-        fy_defer_mark_read(&m, &upto, &err);
+        fy_defer_mark_read(&m, &upto, &err, &late);
         assert_int_equal(upto, steps[i].want_upto);
         assert_int_equal(err, steps[i].want_err);
     }
@@ -120,17 +154,17 @@ static void test_mark_threads(void **state)
     pthread_t t[RAISERS];
     for (uintptr_t i = 0; i < RAISERS; i++)
         assert_int_equal(pthread_create(&t[i], NULL, raiser, (void *)i), 0);
-    uint64_t last = 0, upto;
+    uint64_t last = 0, upto, late;
     int err;
     while (atomic_load(&raisers_done) < RAISERS) {
-        fy_defer_mark_read(&shared_mark, &upto, &err);
+        fy_defer_mark_read(&shared_mark, &upto, &err, &late);
         assert_true(upto >= last);
         assert_int_equal(err, 0);
         last = upto;
     }
     for (int i = 0; i < RAISERS; i++)
         pthread_join(t[i], NULL);
-    fy_defer_mark_read(&shared_mark, &upto, &err);
+    fy_defer_mark_read(&shared_mark, &upto, &err, &late);
     assert_int_equal(upto, (uint64_t)RAISES * RAISERS + RAISERS - 1);
 }
 
@@ -138,6 +172,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_queue),
+        cmocka_unit_test(test_queue_late),
         cmocka_unit_test(test_mark),
         cmocka_unit_test(test_mark_threads),
     };

@@ -30,7 +30,8 @@ fy_push_arena_t *fy_app_arena(fy_app_t *app, int t)
 }
 
 /* The snapshot thread writes after changes: every change that changed the store counts (unordered). */
-static const char *snapshot_commit(void *ctx, const fy_change_t *c, int changed, void *state, uint64_t *seq)
+static const char *snapshot_commit(void *ctx, const fy_change_t *c, int changed, const fy_change_result_t *r, void *state,
+                                   uint64_t *seq)
 {
     (void)c;
     (void)state;
@@ -38,6 +39,118 @@ static const char *snapshot_commit(void *ctx, const fy_change_t *c, int changed,
     if (changed)
         fy_persist_changed(ctx);
     return NULL;
+}
+
+/* ------------------------------------------------------------------------------------------------------------- */
+/* Replication */
+
+static void cluster_release(void *ctx, uint64_t upto)
+{
+    fy_app_t *app = ctx;
+    if (app->durable != NULL)
+        app->durable(upto, 0);
+}
+
+static void cluster_time_out(void *ctx, uint64_t late)
+{
+    fy_app_t *app = ctx;
+    if (app->time_out != NULL)
+        app->time_out(late);
+}
+
+static void cluster_ready(void *ctx, int r)
+{
+    fy_app_t *app = ctx;
+    if (!r)
+        return;
+    atomic_store(&app->core.ready, 1);
+    if (app->set_ready != NULL)
+        app->set_ready(1);
+}
+
+/* The ferry_cluster_* families' figures (selfmetrics.h), from a scrape's thread. */
+static void cluster_stats(void *ctx, fy_selfstats_cluster_t *out)
+{
+    fy_cluster_status_t st;
+    fy_cluster_status(ctx, &st);
+    out->ready = st.ready;
+    out->backlog_bytes = st.backlog_bytes;
+    out->applied = st.applied;
+    out->sent = st.sent;
+    out->killed = st.killed;
+    out->tombstones = st.tombstones;
+    out->refused_no_quorum = st.refused_no_quorum;
+    out->timed_out = st.quorum_failures;
+    out->resync_full = st.resync_full;
+    out->resync_lost_peer = st.resync_lost_peer;
+    out->resync_gap = st.resync_delta;
+    out->npeers = st.npeers < FY_SELF_MAX_PEERS ? st.npeers : FY_SELF_MAX_PEERS;
+    for (size_t i = 0; i < out->npeers; i++) {
+        snprintf(out->peers[i].addr, sizeof(out->peers[i].addr), "%s", st.peers[i].addr);
+        out->peers[i].connected = st.peers[i].connected;
+        out->peers[i].lag_seconds = st.peers[i].lag_seconds;
+        out->peers[i].clock_offset_seconds = st.peers[i].clock_offset_seconds;
+    }
+}
+
+static int cluster_init(fy_app_t *app)
+{
+    const fy_flags_t *f = app->flags;
+    fy_cluster_config_t cc;
+    memset(&cc, 0, sizeof(cc));
+    cc.listen = f->cluster_listen;
+    cc.advertise = f->cluster_advertise;
+    cc.peers = f->cluster_peers;
+    cc.npeers = f->ncluster_peers;
+    cc.label = f->cluster_label;
+    cc.quorum = f->cluster_quorum;
+    cc.replicas = f->cluster_replicas;
+    cc.ack_timeout_ns = f->cluster_ack_timeout_ns;
+    cc.peer_timeout_ns = f->cluster_peer_timeout_ns;
+    cc.max_offset_ns = f->cluster_max_offset_ns;
+    cc.retention_ns = f->cluster_retention_ns;
+    cc.durable = f->persistence_durable;
+    /* what must agree between replicas, or their stores would differ: expiry defaults and the quorum rule */
+    uint64_t fp[4] = {(uint64_t)f->default_ttl_ns, (uint64_t)f->default_interval_ns, f->cluster_replicas, f->cluster_quorum};
+    cc.fingerprint = 1469598103934665603ULL;
+    for (size_t i = 0; i < sizeof(fp); i++)
+        cc.fingerprint = (cc.fingerprint ^ ((const uint8_t *)fp)[i]) * 1099511628211ULL;
+    cc.ctx = app;
+    cc.release = cluster_release;
+    cc.time_out = cluster_time_out;
+    cc.ready = cluster_ready;
+    char err[512];
+    app->cluster = fy_cluster_create(&cc, &app->core, err, sizeof(err));
+    if (app->cluster == NULL) {
+        fy_log_error("msg", "invalid cluster configuration", "err", err);
+        return -1;
+    }
+    app->core.lww = 1;
+    app->wal.lww = 1;
+    app->stats.cluster_ctx = app->cluster;
+    app->stats.cluster = cluster_stats;
+    app->core.not_ready = "Service Unavailable: catching up from the other replicas";
+    return 0;
+}
+
+/* Once local loading is done: replication starts, and readiness waits for it to catch up. */
+static void cluster_start(fy_app_t *app)
+{
+    fy_change_observer_t o = fy_cluster_observer(app->cluster);
+    if (fy_core_observe(&app->core, &o) != 0) {
+        fy_log_error("msg", "could not observe the change path for replication");
+        _exit(1);
+    }
+    app->core.stamp_ctx = app->cluster;
+    app->core.stamp = fy_cluster_stamp;
+    char err[512];
+    if (fy_cluster_start(app->cluster, err, sizeof(err)) != 0) {
+        fy_log_error("msg", "could not start replication", "err", err);
+        _exit(1);
+    }
+    fy_store_stats_t st;
+    fy_store_stats(app->store, &st);
+    fy_cluster_loaded(app->cluster, app->flags->persistence_durable && st.groups > 0);
 }
 
 int fy_app_init(fy_app_t *app, const fy_flags_t *flags, const char *version, const char *revision)
@@ -50,6 +163,8 @@ int fy_app_init(fy_app_t *app, const fy_flags_t *flags, const char *version, con
     cfg.max_series = flags->max_series;
     cfg.default_ttl_ns = flags->default_ttl_ns;
     cfg.default_interval_ns = flags->default_interval_ns;
+    int clustered = flags->cluster_listen != NULL && flags->cluster_listen[0] != '\0';
+    cfg.lww = (uint8_t)clustered; /* replication merges changes last-writer-wins (docs/ha.md) */
     app->store = fy_store_create(&cfg);
     if (app->store == NULL)
         return -1;
@@ -72,12 +187,18 @@ int fy_app_init(fy_app_t *app, const fy_flags_t *flags, const char *version, con
     fy_push_limits_t limits = {flags->max_series_per_push, flags->max_label_value_length, flags->disable_consistency_check};
     fy_core_init(&app->core, app->store, &limits, &app->stats);
     app->wal.stats = &app->stats;
+    if (clustered && cluster_init(app) != 0)
+        return -1;
     return 0;
 }
 
 void fy_app_dispose(fy_app_t *app)
 {
     fy_reaper_stop(&app->reaper);
+    if (app->cluster != NULL) {
+        fy_cluster_stop(app->cluster);
+        fy_cluster_destroy(app->cluster);
+    }
     for (unsigned i = 0; i < app->nthreads && app->arenas; i++)
         fy_push_arena_free(&app->arenas[i]);
     free(app->arenas);
@@ -153,6 +274,13 @@ static void log_notify(void *ctx, uint64_t durable_seq, int err)
     fy_app_t *app = ctx;
     if (err != 0 && !atomic_load(&app->stats.wal_failed))
         fy_wal_failed(&app->wal, durable_seq, err);
+    if (app->cluster != NULL) {
+        /* the tickets are replication's: it waits for the log, and a failure fails every ticket not yet released */
+        fy_cluster_local_durable(app->cluster, durable_seq);
+        if (err != 0 && app->durable != NULL)
+            app->durable(0, err);
+        return;
+    }
     if (app->durable != NULL)
         app->durable(durable_seq, err);
 }
@@ -279,6 +407,10 @@ static void fold_old_log(fy_app_t *app)
 
 static void ready(fy_app_t *app)
 {
+    if (app->cluster != NULL) {
+        cluster_start(app);
+        return;
+    }
     atomic_store(&app->core.ready, 1);
     if (app->set_ready != NULL)
         app->set_ready(1);
@@ -314,7 +446,7 @@ static void *load_persisted(void *arg)
     }
     if (app->flags->persistence_durable)
         observe_log(app);
-    fy_change_observer_t snap = {&app->persist, 0, NULL, NULL, snapshot_commit, NULL};
+    fy_change_observer_t snap = {&app->persist, 0, NULL, NULL, snapshot_commit, NULL, 0};
     fy_core_observe(&app->core, &snap);
     char groups[32], secs[32];
     snprintf(groups, sizeof(groups), "%llu", (unsigned long long)app->persist.loaded_groups);

@@ -16,6 +16,7 @@
 #include "life.h"
 #include "reaper.h"
 #include "change.h"
+#include "cluster.h"
 #include "flags.h"
 #include "persist.h"
 #include "persist_wal.h"
@@ -39,9 +40,12 @@ typedef struct st_fy_app_t {
      * writer thread, with the log's mutex held: calls never overlap) */
     void (*set_ready)(int ready);
     void (*durable)(uint64_t upto, int err);
+    void (*time_out)(uint64_t late); /* replication: tickets up to late fail (no write quorum in time) */
+    fy_cluster_t *cluster;           /* --cluster.listen-address: replication (docs/ha.md), else NULL */
 } fy_app_t;
 
-/** Creates the store (with the own families registered), the change path and the self-metrics. 0 or -1. */
+/** Creates the store (with the own families registered), the change path, the self-metrics and, with
+ * --cluster.listen-address, replication (a configuration error is logged). 0 or -1. */
 int fy_app_init(fy_app_t *app, const fy_flags_t *flags, const char *version, const char *revision);
 void fy_app_dispose(fy_app_t *app);
 

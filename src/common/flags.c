@@ -14,7 +14,7 @@
 #include <string.h>
 #include <unistd.h>
 
-typedef enum { T_BOOL, T_STRING, T_DURATION, T_LOGLEVEL, T_LOGFORMAT, T_URL, T_UINT, T_LISTEN } flag_type_t;
+typedef enum { T_BOOL, T_STRING, T_DURATION, T_LOGLEVEL, T_LOGFORMAT, T_URL, T_UINT, T_LISTEN, T_PEER } flag_type_t;
 
 typedef struct st_flag_def_t {
     const char *name;
@@ -47,6 +47,23 @@ static int cores_available(void)
 
 /* Sorted by name: the order of /api/v1/status and of the help text is this table's order. */
 static const flag_def_t defs[] = {
+    {"cluster.ack-timeout", T_DURATION, "5s",
+     "A change not held by the write quorum this long after it was taken is answered 503 (it may still spread)."},
+    {"cluster.advertise-address", T_STRING, "",
+     "The address peers reach this replica at, if --cluster.listen-address is not it (recognising itself in --cluster.peer)."},
+    {"cluster.label", T_STRING, "", "A name every replica of one cluster shares; a peer with another label is refused."},
+    {"cluster.listen-address", T_STRING, "",
+     "HOST:PORT for replication between replicas. Empty (the default): no cluster, a single node as always."},
+    {"cluster.max-clock-offset", T_DURATION, "500ms",
+     "A peer whose clock runs further ahead than this is refused (its stamps would drag every replica's forward)."},
+    {"cluster.peer", T_PEER, "", "HOST:PORT of a replica's --cluster.listen-address; repeatable; may include this replica."},
+    {"cluster.peer-timeout", T_DURATION, "2s", "A peer link that carries nothing (heartbeats included) this long is dropped."},
+    {"cluster.replicas", T_UINT, "0",
+     "Replicas in the cluster, for the write quorum. 0: the distinct --cluster.peer addresses, this replica counted once."},
+    {"cluster.tombstone-retention", T_DURATION, "1h",
+     "How long a deleted group's tombstone is kept, so that an older change arriving late cannot bring it back."},
+    {"cluster.write-quorum", T_STRING, "majority",
+     "Replicas (counting the one that took it) that must hold a change before it is acknowledged: majority, all or N."},
     {"log.format", T_LOGFORMAT, "logfmt", "Output format of log messages. One of: [logfmt, json]"},
     {"log.level", T_LOGLEVEL, "info", "Only log messages with the given severity or above. One of: [debug, info, warn, error]"},
     {"persistence.allow-bad-file", T_BOOL, "false",
@@ -235,6 +252,14 @@ void fy_format_duration(int64_t ns, char *out, size_t cap)
 /* The field a duration flag sets. */
 static int64_t *duration_field(fy_flags_t *f, const flag_def_t *d)
 {
+    if (strcmp(d->name, "cluster.ack-timeout") == 0)
+        return &f->cluster_ack_timeout_ns;
+    if (strcmp(d->name, "cluster.max-clock-offset") == 0)
+        return &f->cluster_max_offset_ns;
+    if (strcmp(d->name, "cluster.peer-timeout") == 0)
+        return &f->cluster_peer_timeout_ns;
+    if (strcmp(d->name, "cluster.tombstone-retention") == 0)
+        return &f->cluster_retention_ns;
     if (strcmp(d->name, "push.default-ttl") == 0)
         return &f->default_ttl_ns;
     if (strcmp(d->name, "push.default-interval") == 0)
@@ -302,7 +327,33 @@ static int apply(fy_flags_t *f, const flag_def_t *d, const char *v, char *err, s
         f->persistence_allow_bad = on;
     else if (strcmp(d->name, "persistence.durable") == 0)
         f->persistence_durable = on;
-    else if (strcmp(d->name, "web.external-url") == 0) {
+    else if (strcmp(d->name, "cluster.listen-address") == 0)
+        f->cluster_listen = v;
+    else if (strcmp(d->name, "cluster.advertise-address") == 0)
+        f->cluster_advertise = v;
+    else if (strcmp(d->name, "cluster.label") == 0)
+        f->cluster_label = v;
+    else if (strcmp(d->name, "cluster.write-quorum") == 0) {
+        uint64_t q;
+        if (strcmp(v, "majority") == 0)
+            f->cluster_quorum = 0;
+        else if (strcmp(v, "all") == 0)
+            f->cluster_quorum = UINT32_MAX;
+        else if (parse_uint(v, &q) == 0 && q >= 1 && q <= 16)
+            f->cluster_quorum = (unsigned)q;
+        else {
+            snprintf(err, errcap, "--cluster.write-quorum must be majority, all or a number from 1 to 16, got %s", v);
+            return -1;
+        }
+    } else if (d->type == T_PEER) {
+        if (v[0] == '\0')
+            return 0;
+        if (f->ncluster_peers == FY_MAX_PEERS) {
+            snprintf(err, errcap, "too many --cluster.peer flags (at most %d)", FY_MAX_PEERS);
+            return -1;
+        }
+        f->cluster_peers[f->ncluster_peers++] = v;
+    } else if (strcmp(d->name, "web.external-url") == 0) {
         /* url.Parse as kingpin's URL value: "" is allowed, a value without a scheme before ':' is not */
         const char *colon = strchr(v, ':');
         if (colon == v) {
@@ -364,7 +415,13 @@ static int apply(fy_flags_t *f, const flag_def_t *d, const char *v, char *err, s
             f->max_groups = u;
         else if (strcmp(d->name, "web.max-inflight-bytes") == 0)
             f->max_inflight_bytes = u;
-        else if (strcmp(d->name, "web.max-header-bytes") == 0) {
+        else if (strcmp(d->name, "cluster.replicas") == 0) {
+            if (u > 16) {
+                snprintf(err, errcap, "--cluster.replicas must be between 0 and 16, got %s", v);
+                return -1;
+            }
+            f->cluster_replicas = (unsigned)u;
+        } else if (strcmp(d->name, "web.max-header-bytes") == 0) {
             if (u < 1024 || u > 417791) { /* h2o answers 400 itself from H2O_MAX_REQLEN (417792) on */
                 snprintf(err, errcap, "--web.max-header-bytes must be between 1024 and 417791, got %s", v);
                 return -1;
@@ -449,7 +506,7 @@ int fy_flags_parse(fy_flags_t *f, int argc, char **argv, char *err, size_t errca
             value = argv[++i];
         }
         size_t idx = (size_t)(d - defs);
-        if (given[idx] && d->type != T_LISTEN) {
+        if (given[idx] && d->type != T_LISTEN && d->type != T_PEER) {
             snprintf(err, errcap, "flag '%s' cannot be repeated", d->name);
             return -1;
         }
@@ -461,8 +518,14 @@ int fy_flags_parse(fy_flags_t *f, int argc, char **argv, char *err, size_t errca
         snprintf(err, errcap, "--persistence.durable needs --persistence.file (the log is kept next to it)");
         return -1;
     }
+    if (f->ncluster_peers > 0 && (f->cluster_listen == NULL || f->cluster_listen[0] == '\0')) {
+        snprintf(err, errcap, "--cluster.peer needs --cluster.listen-address (the port peers reach this replica at)");
+        return -1;
+    }
     if (f->nlisten == 0)
         f->listen[f->nlisten++] = ":9091";
+    for (size_t i = 0, m = 0; i < f->ncluster_peers; i++)
+        m += (size_t)snprintf(f->peers_joined + m, sizeof(f->peers_joined) - m, "%s%s", i ? "," : "", f->cluster_peers[i]);
     size_t n = 0;
     for (size_t i = 0; i < f->nlisten; i++)
         n += (size_t)snprintf(f->listen_joined + n, sizeof(f->listen_joined) - n, "%s%s", i ? "," : "", f->listen[i]);
@@ -478,7 +541,7 @@ void fy_flags_usage(FILE *out, const char *prog)
         char head[160];
         if (d->type == T_BOOL)
             snprintf(head, sizeof(head), "--%s", d->name);
-        else if (d->type == T_LISTEN)
+        else if (d->type == T_LISTEN || d->type == T_PEER)
             snprintf(head, sizeof(head), "--%s=%s ...", d->name, d->def);
         else
             snprintf(head, sizeof(head), "--%s=\"%s\"", d->name, d->def);
@@ -496,6 +559,8 @@ void fy_flags_each(const fy_flags_t *f, const char *route_prefix, void (*fn)(voi
         const char *v = f->raw[i];
         if (d->type == T_LISTEN) {
             v = f->listen_joined;
+        } else if (d->type == T_PEER) {
+            v = f->peers_joined;
         } else if (d->type == T_DURATION) {
             fy_format_duration(*duration_field((fy_flags_t *)(uintptr_t)f, d), tmp, sizeof(tmp));
             v = tmp;

@@ -10,6 +10,7 @@
 #include <stdio.h>
 
 #define FY_MAX_LISTEN 16
+#define FY_MAX_PEERS 16
 
 typedef struct st_fy_flags_t {
     int systemd_socket;
@@ -50,6 +51,16 @@ typedef struct st_fy_flags_t {
     int64_t default_ttl_ns;      /* --push.default-ttl, 0 = never */
     int64_t default_interval_ns; /* --push.default-interval, 0 = none */
     int64_t interval_grace_ns;   /* --push.interval-grace */
+    /* replication (docs/ha.md) */
+    const char *cluster_listen;    /* --cluster.listen-address, "" = no cluster */
+    const char *cluster_advertise; /* --cluster.advertise-address */
+    const char *cluster_label;     /* --cluster.label */
+    const char *cluster_peers[FY_MAX_PEERS];
+    size_t ncluster_peers;
+    unsigned cluster_quorum;   /* --cluster.write-quorum: 0 majority, UINT32_MAX all, else N */
+    unsigned cluster_replicas; /* --cluster.replicas, 0 = derived */
+    int64_t cluster_ack_timeout_ns, cluster_max_offset_ns, cluster_peer_timeout_ns, cluster_retention_ns;
+    char peers_joined[2048];
     /* actions */
     int help;
     int version;

@@ -18,6 +18,83 @@ void fy_change_result_free(fy_change_result_t *r)
 {
     free(r->buf);
     r->buf = NULL;
+    free(r->effects);
+    r->effects = NULL;
+    r->effects_len = 0;
+}
+
+/* ---------------------------------------------------------------------------------------------------------------- */
+/* Effects (replication): u8 kind | u32 len | bytes. An allocation failure is fatal, as in the store: replication
+ * that silently lost a deleted group or a dropped family would diverge. */
+
+static void effect_add(fy_change_result_t *r, unsigned kind, const void *p, size_t n)
+{
+    uint8_t *e = realloc(r->effects, r->effects_len + 5 + n);
+    if (e == NULL) {
+        fy_log_error("msg", "out of memory while recording a change for replication; exiting");
+        abort();
+    }
+    r->effects = e;
+    e += r->effects_len;
+    e[0] = (uint8_t)kind;
+    e[1] = (uint8_t)n;
+    e[2] = (uint8_t)(n >> 8);
+    e[3] = (uint8_t)(n >> 16);
+    e[4] = (uint8_t)(n >> 24);
+    if (n)
+        memcpy(e + 5, p, n);
+    r->effects_len += 5 + n;
+}
+
+int fy_effect_next(const fy_change_result_t *r, size_t *off, unsigned *kind, fy_str_t *bytes)
+{
+    if (*off + 5 > r->effects_len)
+        return 0;
+    const uint8_t *e = r->effects + *off;
+    size_t n = (size_t)e[1] | (size_t)e[2] << 8 | (size_t)e[3] << 16 | (size_t)e[4] << 24;
+    *kind = e[0];
+    *bytes = fy_str((const char *)e + 5, n);
+    *off += 5 + n;
+    return 1;
+}
+
+/* A group's labels as bytes: per label u32 name length | name | u32 value length | value (host order: the bytes
+ * never leave the process). */
+static size_t labels_encode(const fy_store_label_t *l, size_t n, char *out)
+{
+    size_t o = 0;
+    for (size_t i = 0; i < n; i++) {
+        uint32_t a = (uint32_t)l[i].name.len, b = (uint32_t)l[i].value.len;
+        if (out) {
+            memcpy(out + o, &a, 4);
+            memcpy(out + o + 4, l[i].name.ptr, a);
+            memcpy(out + o + 4 + a, &b, 4);
+            if (b)
+                memcpy(out + o + 8 + a, l[i].value.ptr, b);
+        }
+        o += 8 + a + b;
+    }
+    return o;
+}
+
+size_t fy_effect_labels(fy_str_t bytes, fy_store_label_t *out, size_t max)
+{
+    size_t n = 0, o = 0;
+    while (o + 8 <= bytes.len && n < max) {
+        uint32_t a, b;
+        memcpy(&a, bytes.ptr + o, 4);
+        out[n].name = fy_str(bytes.ptr + o + 4, a);
+        memcpy(&b, bytes.ptr + o + 4 + a, 4);
+        out[n].value = fy_str(bytes.ptr + o + 8 + a, b);
+        o += 8 + a + b;
+        n++;
+    }
+    return n;
+}
+
+static void dropped_family(void *ctx, fy_str_t name)
+{
+    effect_add(ctx, FY_EFFECT_DROPPED, name.ptr, name.len);
 }
 
 static void set_msg(fy_change_result_t *r, int status, const char *msg)
@@ -31,8 +108,9 @@ static void set_msg(fy_change_result_t *r, int status, const char *msg)
 static void set_not_persisted(fy_change_result_t *r, const fy_change_t *c, const char *why)
 {
     static const char *const what[] = {
-        [FY_CHANGE_PUSH] = "push",        [FY_CHANGE_DELETE] = "deletion", [FY_CHANGE_WIPE] = "wipe",
-        [FY_CHANGE_BULK] = "bulk delete", [FY_CHANGE_EXPIRE] = "expiry",   [FY_CHANGE_RESTORE] = "restored group"};
+        [FY_CHANGE_PUSH] = "push",         [FY_CHANGE_DELETE] = "deletion",         [FY_CHANGE_WIPE] = "wipe",
+        [FY_CHANGE_BULK] = "bulk delete",  [FY_CHANGE_EXPIRE] = "expiry",           [FY_CHANGE_RESTORE] = "restored group",
+        [FY_CHANGE_FAIL] = "push failure", [FY_CHANGE_KILL] = "conflict resolution"};
     free(r->buf);
     int n = snprintf(NULL, 0, "could not persist the %s: %s", what[c->kind], why);
     r->buf = malloc((size_t)n + 1);
@@ -86,8 +164,13 @@ static int any_ordered(fy_core_t *core, size_t n)
 static int apply_push(fy_core_t *core, const fy_change_t *c, fy_push_arena_t *arena, fy_change_result_t *r)
 {
     fy_push_outcome_t o;
-    fy_push_apply_life(core->store, arena, &core->limits, c->post ? FY_STORE_POST : FY_STORE_PUT, c->labels, c->nlabels, c->body,
-                       c->body_len, c->format, c->life, c->now_ns, &o);
+    if (c->merge)
+        fy_push_merge(core->store, arena, c->post ? FY_STORE_POST : FY_STORE_PUT, c->labels, c->nlabels, c->body, c->body_len,
+                      c->format, c->life, c->now_ns, dropped_family, r, &o);
+    else
+        fy_push_apply_life(core->store, arena, &core->limits, c->post ? FY_STORE_POST : FY_STORE_PUT, c->labels, c->nlabels,
+                           c->body, c->body_len, c->format, c->life, c->now_ns, &o);
+    r->failure = o.failure_recorded;
     /* the outcome's message (static, or NUL-terminated in its buffer) becomes the result's, buffer and all */
     r->status = o.status;
     r->limit = o.limit;
@@ -167,6 +250,11 @@ static int wipe_collect(void *ctx, const fy_store_group_view_t *g)
 
 static int apply_wipe(fy_core_t *core, const fy_change_t *c, fy_change_result_t *r)
 {
+    if (core->lww) { /* one stamp clears every group, also those an older change creates later */
+        fy_store_wipe(core->store, c->now_ns);
+        r->status = 202;
+        return 1;
+    }
     wipe_list_t w;
     memset(&w, 0, sizeof(w));
     int rc = fy_store_foreach_group(core->store, wipe_collect, &w);
@@ -192,6 +280,31 @@ static int apply_wipe(fy_core_t *core, const fy_change_t *c, fy_change_result_t 
     return 1;
 }
 
+/* With replication, a bulk delete is handed on as the groups it deleted (each deleted at the change's stamp): a
+ * peer's evaluation of the query could select other groups. */
+typedef struct {
+    fy_bulk_t *b;
+    fy_core_t *core;
+    fy_change_result_t *r;
+    int64_t now;
+} bulk_lww_t;
+
+static int bulk_lww_match(void *ctx, const fy_store_group_view_t *g)
+{
+    bulk_lww_t *L = ctx;
+    if (!fy_bulk_match(L->b, g))
+        return 0;
+    size_t n = labels_encode(g->labels, g->nlabels, NULL);
+    char stack[1024], *buf = n <= sizeof(stack) ? stack : malloc(n);
+    if (buf == NULL)
+        abort();
+    labels_encode(g->labels, g->nlabels, buf);
+    effect_add(L->r, FY_EFFECT_DELETED, buf, n);
+    if (buf != stack)
+        free(buf);
+    return 1;
+}
+
 static int apply_bulk(fy_core_t *core, const fy_change_t *c, fy_change_result_t *r)
 {
     fy_bulk_t b;
@@ -211,7 +324,12 @@ static int apply_bulk(fy_core_t *core, const fy_change_t *c, fy_change_result_t 
         return 0;
     }
     b.now_ns = c->now_ns;
-    r->deleted = fy_store_delete_where(core->store, fy_bulk_match, &b);
+    if (core->lww) {
+        bulk_lww_t L = {&b, core, r, c->now_ns};
+        r->deleted = fy_store_delete_where(core->store, bulk_lww_match, &L);
+    } else {
+        r->deleted = fy_store_delete_where(core->store, fy_bulk_match, &b);
+    }
     fy_bulk_free(&b);
     r->status = 200;
     return 1; /* logged even when it deleted nothing: a replay re-evaluates it at its time */
@@ -246,6 +364,28 @@ static int apply_restore(fy_core_t *core, const fy_change_t *c, fy_change_result
     return 1;
 }
 
+static int apply_fail(fy_core_t *core, const fy_change_t *c, fy_change_result_t *r)
+{
+    int rc = fy_store_fail(core->store, c->labels, c->nlabels, c->now_ns);
+    if (rc != FY_OK) {
+        set_msg(r, 400, fy_store_strerror(rc));
+        return 0;
+    }
+    r->status = 200;
+    return 1;
+}
+
+static int apply_kill(fy_core_t *core, const fy_change_t *c, fy_change_result_t *r)
+{
+    int rc = fy_store_kill(core->store, c->labels, c->nlabels, c->family, c->now_ns);
+    if (rc != FY_OK) {
+        set_msg(r, 400, fy_store_strerror(rc));
+        return 0;
+    }
+    r->status = 200;
+    return 1;
+}
+
 /* ---------------------------------------------------------------------------------------------------------------- */
 
 void fy_core_apply(fy_core_t *core, const fy_change_t *c, fy_push_arena_t *arena, fy_change_result_t *r)
@@ -259,13 +399,19 @@ void fy_core_apply(fy_core_t *core, const fy_change_t *c, fy_push_arena_t *arena
 
     /* admission */
     if (c->origin == FY_ORIGIN_CLIENT && !atomic_load(&core->ready)) {
-        set_msg(r, 503, NOT_READY);
+        set_msg(r, 503, core->not_ready != NULL ? core->not_ready : NOT_READY);
         return;
     }
     for (size_t i = 0; i < nobs; i++) {
-        const char *why = core->observers[i].refuses != NULL ? core->observers[i].refuses(core->observers[i].ctx) : NULL;
+        const fy_change_observer_t *o = &core->observers[i];
+        if (o->refuse_status != 0 && c->origin != FY_ORIGIN_CLIENT)
+            continue; /* replication's refusal (no write quorum) is for the changes a client waits for */
+        const char *why = o->refuses != NULL ? o->refuses(o->ctx) : NULL;
         if (why != NULL) {
-            set_not_persisted(r, c, why);
+            if (o->refuse_status != 0)
+                set_msg(r, o->refuse_status, why);
+            else
+                set_not_persisted(r, c, why);
             return;
         }
     }
@@ -278,7 +424,7 @@ void fy_core_apply(fy_core_t *core, const fy_change_t *c, fy_push_arena_t *arena
         for (size_t i = 0; i < prepared; i++) /* commit nothing: each frees its state on a change that did not happen */
             if (core->observers[i].commit != NULL) {
                 uint64_t s;
-                core->observers[i].commit(core->observers[i].ctx, c, 0, state[i], &s);
+                core->observers[i].commit(core->observers[i].ctx, c, 0, r, state[i], &s);
             }
         set_msg(r, 500, "out of memory");
         return;
@@ -288,6 +434,13 @@ void fy_core_apply(fy_core_t *core, const fy_change_t *c, fy_push_arena_t *arena
     int ordered = any_ordered(core, nobs);
     if (ordered)
         pthread_mutex_lock(&core->order);
+    fy_change_t stamped;
+    if (core->stamp != NULL && c->origin == FY_ORIGIN_CLIENT) {
+        /* replication: the change's time is its stamp, taken in store order (observers patch what they prepared) */
+        stamped = *c;
+        stamped.now_ns = core->stamp(core->stamp_ctx, c->now_ns);
+        c = &stamped;
+    }
     int changed = 0;
     r->applied = 1;
     switch (c->kind) {
@@ -306,6 +459,12 @@ void fy_core_apply(fy_core_t *core, const fy_change_t *c, fy_push_arena_t *arena
     case FY_CHANGE_RESTORE:
         changed = apply_restore(core, c, r);
         break;
+    case FY_CHANGE_FAIL:
+        changed = apply_fail(core, c, r);
+        break;
+    case FY_CHANGE_KILL:
+        changed = apply_kill(core, c, r);
+        break;
     case FY_CHANGE_EXPIRE:
         break;
     }
@@ -313,11 +472,11 @@ void fy_core_apply(fy_core_t *core, const fy_change_t *c, fy_push_arena_t *arena
     for (size_t i = 0; i < nobs; i++) {
         const fy_change_observer_t *o = &core->observers[i];
         uint64_t seq = 0;
-        const char *w = o->commit != NULL ? o->commit(o->ctx, c, changed, state[i], &seq) : NULL;
+        const char *w = o->commit != NULL ? o->commit(o->ctx, c, changed, r, state[i], &seq) : NULL;
         if (w != NULL && why == NULL)
             why = w;
         if (seq != 0)
-            r->seq = seq; /* one ordered observer gives sequence numbers */
+            r->seq = seq; /* the last that gives sequence numbers (replication's, which waits for the log's) */
     }
     if (ordered)
         pthread_mutex_unlock(&core->order);
@@ -330,7 +489,7 @@ void fy_core_apply(fy_core_t *core, const fy_change_t *c, fy_push_arena_t *arena
 const char *fy_core_wait(fy_core_t *core, uint64_t seq)
 {
     size_t n = atomic_load(&core->nobservers);
-    for (size_t i = 0; i < n; i++)
+    for (size_t i = n; i-- > 0;)
         if (core->observers[i].wait != NULL)
             return core->observers[i].wait(core->observers[i].ctx, seq);
     return NULL;
@@ -366,7 +525,7 @@ static int expire_one(void *ctx, const fy_store_group_view_t *g)
             fy_log_error("msg", "could not hand on an expired group; a replay will expire it again", "err", "out of memory");
             continue;
         }
-        const char *why = o->commit != NULL ? o->commit(o->ctx, &c, 1, state, &seq) : NULL;
+        const char *why = o->commit != NULL ? o->commit(o->ctx, &c, 1, NULL, state, &seq) : NULL;
         if (why != NULL)
             fy_log_error("msg", "could not hand on an expired group; a replay will expire it again", "err", why);
     }

@@ -33,6 +33,9 @@ typedef enum en_fy_change_kind_t {
     FY_CHANGE_BULK = 4,    /* the groups a bulk-delete query selects at the change's time */
     FY_CHANGE_EXPIRE = 5,  /* one group whose deadline had passed (the store's expiry; observers only) */
     FY_CHANGE_RESTORE = 6, /* one group as a snapshot or a Pushgateway file holds it: families and their times */
+    /* Replication only (store in last-writer-wins mode, docs/ha.md): */
+    FY_CHANGE_FAIL = 7, /* a push that the replica which took it rejected: the group's failure time, nothing else */
+    FY_CHANGE_KILL = 8, /* one family instance of one group that lost a conflict (family, stamped now_ns) */
 } fy_change_kind_t;
 
 typedef enum en_fy_change_origin_t {
@@ -40,6 +43,8 @@ typedef enum en_fy_change_origin_t {
     FY_ORIGIN_REPLAY,     /* the write-ahead log, at start-up */
     FY_ORIGIN_SNAPSHOT,   /* the persistence file (Ferry's snapshot or a Pushgateway file), at start-up */
     FY_ORIGIN_TIMER,      /* the expiry timer */
+    FY_ORIGIN_PEER,       /* another replica took it (merge is set) */
+    FY_ORIGIN_CLUSTER,    /* this replica's cluster made it (a kill); handed on like a client's */
 } fy_change_origin_t;
 
 /* A group restored as it was saved (FY_CHANGE_RESTORE). */
@@ -63,6 +68,11 @@ typedef struct st_fy_change_t {
     size_t body_len;
     const fy_store_life_t *life; /* push: the declared lifetime (X-Ferry-TTL, X-Ferry-Interval), NULL if none */
     const fy_change_restore_t *restore;
+    fy_str_t family; /* kill: the family's name */
+    /* Apply as a replicated change (a peer's, or this replica's own when replayed): last-writer-wins at now_ns, no
+     * verdict and no limits (they were applied by the replica that took it); families that conflict with the store
+     * are dropped and listed in the result's effects. */
+    int merge;
 } fy_change_t;
 
 /* What became of a change. msg is without the trailing newline; it points into buf (owned, fy_change_result_free)
@@ -80,25 +90,44 @@ typedef struct st_fy_change_result_t {
     const char *why;   /* static or the observer's; valid while the core lives */
     uint64_t seq;      /* > 0: acknowledge only once fy_core_durable(seq) (the ordered observer's sequence number) */
     uint64_t deleted;  /* bulk: groups deleted */
+    int failure;       /* push: refused, and the group's failure time was recorded */
+    /* With a last-writer-wins store only, what the change did that replication must hand on: FY_EFFECT_* entries,
+     * each u8 kind | u32 len | bytes (a dropped family's name; a deleted group's labels as record.h encodes them).
+     * Owned (fy_change_result_free). */
+    uint8_t *effects;
+    size_t effects_len;
 } fy_change_result_t;
 
+enum { FY_EFFECT_DROPPED = 1, FY_EFFECT_DELETED = 2 };
+
 void fy_change_result_free(fy_change_result_t *r);
+
+/** The next effect of r from *off (start at 0): 1 with its kind and bytes, 0 after the last. */
+int fy_effect_next(const fy_change_result_t *r, size_t *off, unsigned *kind, fy_str_t *bytes);
+
+/** A FY_EFFECT_DELETED entry's grouping labels (pointing into bytes), at most max. Returns the count. */
+size_t fy_effect_labels(fy_str_t bytes, fy_store_label_t *out, size_t max);
 
 /* Something that needs every change: the write-ahead log, replication. */
 typedef struct st_fy_change_observer_t {
     void *ctx;
     int ordered; /* commit must see changes in store order (under the core's order lock) */
-    /* Before anything is applied: a reason to refuse every change (e.g. the log has failed), or NULL. May be NULL. */
+    /* Before anything is applied to a client's change: a reason to refuse every change (e.g. the log has failed), or
+     * NULL. May be NULL. The answer is 500 "could not persist", or refuse_status with the reason as it is. */
     const char *(*refuses)(void *ctx);
     /* Outside the order lock, before the store applies c: the expensive part. Returns 0 with *state (may be NULL)
      * for commit, or -1 when out of memory (the change is refused with 500). May be NULL. */
     int (*prepare)(void *ctx, const fy_change_t *c, void **state);
     /* Right after the store applied c (under the order lock when ordered). changed: the store changed (a refused push
-     * still changed the group's failure time). Frees state. Returns 0 with *seq (0: nothing to wait for), or a
-     * reason (static or owned by the observer) why the change could not be handed on. */
-    const char *(*commit)(void *ctx, const fy_change_t *c, int changed, void *state, uint64_t *seq);
+     * still changed the group's failure time); r: what became of it (NULL for an expiry). Frees state. Returns 0
+     * with *seq (0: nothing to wait for), or a reason (static or owned by the observer) why the change could not be
+     * handed on. */
+    const char *(*commit)(void *ctx, const fy_change_t *c, int changed, const fy_change_result_t *r, void *state, uint64_t *seq);
     /* Waits until seq is durable: 0, or a reason. NULL when commit never returns a seq. */
     const char *(*wait)(void *ctx, uint64_t seq);
+    int refuse_status; /* 0: 500 (not persisted); else the status of a refusal (503: another replica may take it) */
+    /* The tickets of the last observer that gives sequence numbers are the result's seq (replication's, which
+     * waits for the log's own). */
 } fy_change_observer_t;
 
 #define FY_CORE_MAX_OBSERVERS 4
@@ -111,6 +140,12 @@ typedef struct st_fy_core_t {
     _Atomic size_t nobservers; /* set before the changes they must see; never shrinks */
     pthread_mutex_t order;     /* around [apply + ordered commits]; before the store's locks */
     _Atomic int ready;         /* client changes get 503 until start-up loading is done */
+    const char *not_ready;     /* the 503's message (static; NULL: loading persisted metrics) */
+    /* Replication: the clock of changes made here (client and cluster origins), read under the order lock so that
+     * stamps rise in store order; NULL: the caller's now_ns stands. */
+    int64_t (*stamp)(void *ctx, int64_t now_ns);
+    void *stamp_ctx;
+    int lww; /* the store is in last-writer-wins mode (replication) */
 } fy_core_t;
 
 void fy_core_init(fy_core_t *core, fy_store_t *store, const fy_push_limits_t *limits, fy_selfstats_t *stats);

@@ -168,6 +168,7 @@ void fy_push_apply_life(fy_store_t *store, fy_push_arena_t *arena, const fy_push
     memset(&serr, 0, sizeof(serr));
     rc = fy_store_push_life(store, gk, ngk, method, &parsed, life, now_ns, 0, &serr);
     out->store_rc = rc;
+    out->failure_recorded = serr.failure_recorded;
     switch (rc) {
     case FY_OK:
         set_static(out, lim->consistency_check_disabled ? 202 : 200, "");
@@ -201,4 +202,31 @@ void fy_push_apply_life(fy_store_t *store, fy_push_arena_t *arena, const fy_push
         break;
     }
     fy_store_err_free(&serr);
+}
+
+void fy_push_merge(fy_store_t *store, fy_push_arena_t *arena, fy_store_method_t method, const fy_store_label_t *gk, size_t ngk,
+                   const char *body, size_t len, fy_body_format_t format, const fy_store_life_t *life, int64_t now_ns,
+                   void (*dropped)(void *ctx, fy_str_t family), void *ctx, fy_push_outcome_t *out)
+{
+    fy_body_t parsed;
+    fy_parse_error_t perr;
+    memset(out, 0, sizeof(*out));
+    out->limit = -1;
+    out->store_rc = 1;
+    int rc = parse(arena, body, len, format, &parsed, &perr);
+    if (rc == FY_PERR_NOMEM) {
+        set_static(out, 500, "out of memory while parsing the push");
+        return;
+    }
+    if (rc != FY_OK) {
+        /* the replica that took it parsed it: a damaged or foreign change */
+        set_fmt(out, 400, "%.*s", (int)perr.msg_len, perr.msg);
+        return;
+    }
+    rc = fy_store_merge_push(store, gk, ngk, method, &parsed, life, now_ns, 0, dropped, ctx);
+    out->store_rc = rc;
+    if (rc == FY_OK)
+        set_static(out, 200, "");
+    else
+        set_fmt(out, 400, "%s", fy_store_strerror(rc));
 }

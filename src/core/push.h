@@ -41,8 +41,9 @@ typedef struct st_fy_push_outcome_t {
     const char *msg;
     size_t msg_len;
     char *buf;
-    int store_rc;    /* what the store said (FY_OK, FY_SERR_*), or 1 when it was not called */
-    int log_failure; /* the reference logs consistency failures at error level */
+    int store_rc;         /* what the store said (FY_OK, FY_SERR_*), or 1 when it was not called */
+    int log_failure;      /* the reference logs consistency failures at error level */
+    int failure_recorded; /* refused, and the group's failure time was set */
 } fy_push_outcome_t;
 
 void fy_push_outcome_free(fy_push_outcome_t *o);
@@ -60,5 +61,15 @@ void fy_push_apply(fy_store_t *store, fy_push_arena_t *arena, const fy_push_limi
 void fy_push_apply_life(fy_store_t *store, fy_push_arena_t *arena, const fy_push_limits_t *lim, fy_store_method_t method,
                         const fy_store_label_t *gk, size_t ngk, const char *body, size_t len, fy_body_format_t format,
                         const fy_store_life_t *life, int64_t now_ns, fy_push_outcome_t *out);
+
+/**
+ * A replicated push (change.h's merge): parsed, then merged into the store at stamp now_ns, last writer wins, without
+ * a verdict or limits; dropped(ctx, name) is called for each family that conflicts with the store and was left out.
+ * Status 200, or 400 when the body does not parse (the replica that took it parsed it: the change is damaged), 500
+ * when out of memory.
+ */
+void fy_push_merge(fy_store_t *store, fy_push_arena_t *arena, fy_store_method_t method, const fy_store_label_t *gk, size_t ngk,
+                   const char *body, size_t len, fy_body_format_t format, const fy_store_life_t *life, int64_t now_ns,
+                   void (*dropped)(void *ctx, fy_str_t family), void *ctx, fy_push_outcome_t *out);
 
 #endif

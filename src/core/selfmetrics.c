@@ -19,6 +19,23 @@
 const fy_own_family_t fy_own_families[] = {
     {"ferry_auth_checks_total", FY_TYPE_COUNTER,
      "Basic-auth decisions by result: from the caches of recent successes and failures, or by a password hash.", 1},
+    {"ferry_cluster_backlog_bytes", FY_TYPE_GAUGE, "Bytes of this replica's changes kept to resend to peers that reconnect.", 1},
+    {"ferry_cluster_changes_applied_total", FY_TYPE_COUNTER, "Changes taken by other replicas and applied here.", 1},
+    {"ferry_cluster_changes_sent_total", FY_TYPE_COUNTER, "Changes taken here and sent to the other replicas.", 1},
+    {"ferry_cluster_clock_offset_seconds", FY_TYPE_GAUGE,
+     "A peer's clock minus this replica's, at its last heartbeat (refused beyond --cluster.max-clock-offset).", 1},
+    {"ferry_cluster_conflicts_dropped_total", FY_TYPE_COUNTER,
+     "Family instances dropped on every replica because they conflicted with one pushed at the same time elsewhere.", 1},
+    {"ferry_cluster_peer_lag_seconds", FY_TYPE_GAUGE,
+     "How long the oldest of this replica's changes a peer has not acknowledged has waited (0: it holds them all).", 1},
+    {"ferry_cluster_peers", FY_TYPE_GAUGE, "The other replicas, by the state of this replica's link to them.", 1},
+    {"ferry_cluster_quorum_failures_total", FY_TYPE_COUNTER,
+     "Changes answered 503 by replication: refused without a write quorum, or not held by one within --cluster.ack-timeout.", 1},
+    {"ferry_cluster_ready", FY_TYPE_GAUGE, "1 once this replica has caught up from its peers (/-/ready answers 200).", 1},
+    {"ferry_cluster_resyncs_total", FY_TYPE_COUNTER,
+     "State transfers asked of peers: full (at start), lost_peer (a replica went away), gap (a peer's backlog was short).", 1},
+    {"ferry_cluster_tombstones", FY_TYPE_GAUGE,
+     "Deleted groups remembered so that an older change arriving late cannot bring them back.", 1},
     {"ferry_http_accept_errors_total", FY_TYPE_COUNTER,
      "Failed accepts (e.g. out of file descriptors); each pauses the listener with a back-off.", 1},
     {"ferry_http_inflight_bytes", FY_TYPE_GAUGE, "Request bytes buffered by HTTP/1 connections, against --web.max-inflight-bytes.",
@@ -374,6 +391,110 @@ static uint32_t counters(builder_t *b, fy_family_t *f, uint32_t *nf, const char 
     return k;
 }
 
+/* A family of one series per peer, labelled peer="HOST:PORT" (peers in the order configured, sorted here). */
+static uint32_t per_peer(builder_t *b, fy_family_t *fams, uint32_t *nf, const char *name, const fy_selfstats_cluster_t *cl,
+                         int what)
+{
+    fy_series_t *ser = balloc(b, sizeof(fy_series_t) * (cl->npeers ? cl->npeers : 1));
+    size_t order[FY_SELF_MAX_PEERS];
+    for (size_t i = 0; i < cl->npeers; i++)
+        order[i] = i;
+    for (size_t i = 1; i < cl->npeers; i++)
+        for (size_t j = i; j > 0 && strcmp(cl->peers[order[j - 1]].addr, cl->peers[order[j]].addr) > 0; j--) {
+            size_t t = order[j];
+            order[j] = order[j - 1];
+            order[j - 1] = t;
+        }
+    uint32_t k = 0;
+    for (size_t i = 0; ser != NULL && i < cl->npeers; i++) {
+        fy_label_t *l = balloc(b, sizeof(*l));
+        if (l == NULL)
+            break;
+        l->name = fy_str("peer", 4);
+        l->value = bstr(b, cl->peers[order[i]].addr);
+        l->value_esc = FY_ESC_NONE;
+        memset(&ser[k], 0, sizeof(ser[k]));
+        ser[k].labels = l;
+        ser[k].nlabels = 1;
+        ser[k].value = what == 0 ? cl->peers[order[i]].clock_offset_seconds : cl->peers[order[i]].lag_seconds;
+        k++;
+    }
+    if (k != 0)
+        set_family(b, &fams[(*nf)++], name, ser, k);
+    return k;
+}
+
+/* A family whose series are (label value, count) pairs given sorted by value; zero counts are left out unless
+ * keep_zero. */
+static uint32_t labelled(builder_t *b, fy_family_t *fams, uint32_t *nf, const char *name, const char *label,
+                         const char *const *vals, const double *v, int n, int keep_zero)
+{
+    fy_series_t *ser = balloc(b, sizeof(fy_series_t) * (size_t)n);
+    uint32_t k = 0;
+    for (int i = 0; ser != NULL && i < n; i++) {
+        if (v[i] == 0 && !keep_zero)
+            continue;
+        fy_label_t *l = balloc(b, sizeof(*l));
+        if (l == NULL)
+            break;
+        l->name = fy_str(label, strlen(label));
+        l->value = bstr(b, vals[i]);
+        l->value_esc = FY_ESC_NONE;
+        memset(&ser[k], 0, sizeof(ser[k]));
+        ser[k].labels = l;
+        ser[k].nlabels = 1;
+        ser[k].value = v[i];
+        k++;
+    }
+    if (k != 0)
+        set_family(b, &fams[(*nf)++], name, ser, k);
+    return k;
+}
+
+/* The ferry_cluster_* families, in name order. */
+static uint32_t cluster_families(builder_t *b, fy_selfstats_t *s, fy_family_t *fams, uint32_t *nf)
+{
+    fy_selfstats_cluster_t *cl = malloc(sizeof(*cl));
+    if (cl == NULL) {
+        b->failed = 1;
+        return 0;
+    }
+    memset(cl, 0, sizeof(*cl));
+    s->cluster(s->cluster_ctx, cl);
+    uint32_t total = 0;
+    set_family(b, &fams[(*nf)++], "ferry_cluster_backlog_bytes", gauge1(b, (double)cl->backlog_bytes), 1);
+    set_family(b, &fams[(*nf)++], "ferry_cluster_changes_applied_total", gauge1(b, (double)cl->applied), 1);
+    set_family(b, &fams[(*nf)++], "ferry_cluster_changes_sent_total", gauge1(b, (double)cl->sent), 1);
+    total += 3;
+    total += per_peer(b, fams, nf, "ferry_cluster_clock_offset_seconds", cl, 0);
+    set_family(b, &fams[(*nf)++], "ferry_cluster_conflicts_dropped_total", gauge1(b, (double)cl->killed), 1);
+    total++;
+    total += per_peer(b, fams, nf, "ferry_cluster_peer_lag_seconds", cl, 1);
+    {
+        static const char *const states[2] = {"connected", "disconnected"};
+        double v[2] = {0, 0};
+        for (size_t i = 0; i < cl->npeers; i++)
+            v[cl->peers[i].connected ? 0 : 1]++;
+        total += labelled(b, fams, nf, "ferry_cluster_peers", "state", states, v, 2, 1);
+    }
+    {
+        static const char *const reasons[2] = {"no_quorum", "timeout"};
+        double v[2] = {(double)cl->refused_no_quorum, (double)cl->timed_out};
+        total += labelled(b, fams, nf, "ferry_cluster_quorum_failures_total", "reason", reasons, v, 2, 1);
+    }
+    set_family(b, &fams[(*nf)++], "ferry_cluster_ready", gauge1(b, cl->ready ? 1 : 0), 1);
+    total++;
+    {
+        static const char *const kinds[3] = {"full", "gap", "lost_peer"};
+        double v[3] = {(double)cl->resync_full, (double)cl->resync_gap, (double)cl->resync_lost_peer};
+        total += labelled(b, fams, nf, "ferry_cluster_resyncs_total", "kind", kinds, v, 3, 1);
+    }
+    set_family(b, &fams[(*nf)++], "ferry_cluster_tombstones", gauge1(b, (double)cl->tombstones), 1);
+    total++;
+    free(cl);
+    return total;
+}
+
 int fy_selfstats_collect(fy_selfstats_t *s, fy_arena_t *arena, int64_t now_ns, uint64_t store_groups, uint64_t store_series,
                          fy_body_t *body)
 {
@@ -386,6 +507,8 @@ int fy_selfstats_collect(fy_selfstats_t *s, fy_arena_t *arena, int64_t now_ns, u
     memset(fams, 0, sizeof(fy_family_t) * fy_own_families_count);
 
     total += counters(&b, &fams[nf], &nf, "ferry_auth_checks_total", "result", auth_check_names, s->auth_checks, FY_AUTHC__COUNT);
+    if (s->cluster != NULL)
+        total += cluster_families(&b, s, fams, &nf);
     total += counters(&b, &fams[nf], &nf, "ferry_http_accept_errors_total", "error", accept_error_names, s->accept_errors,
                       FY_ACCEPT__COUNT);
     if (s->inflight_bytes != NULL) {

@@ -72,6 +72,8 @@ typedef struct st_fy_selfstats_thread_t {
     fy_selfstats_ring_t push_size[2];
 } fy_selfstats_thread_t;
 
+struct st_fy_selfstats_cluster_t;
+
 typedef struct st_fy_selfstats_t {
     fy_selfstats_thread_t *threads;
     unsigned nthreads;
@@ -94,7 +96,25 @@ typedef struct st_fy_selfstats_t {
     _Atomic uint64_t auth_checks[4];     /* fy_auth_check_t */
     /* request bytes buffered by the connections (set by the server before its loops start; NULL: not exposed) */
     uint64_t (*inflight_bytes)(void);
+    /* replication's figures (set before start-up when clustered; NULL: not exposed) */
+    void (*cluster)(void *ctx, struct st_fy_selfstats_cluster_t *out);
+    void *cluster_ctx;
 } fy_selfstats_t;
+
+/* What replication reports for the ferry_cluster_* families (docs/ha.md, "Observability"). */
+#define FY_SELF_MAX_PEERS 16
+typedef struct st_fy_selfstats_cluster_t {
+    int ready;
+    uint64_t backlog_bytes, applied, sent, killed, tombstones;
+    uint64_t refused_no_quorum, timed_out;
+    uint64_t resync_full, resync_lost_peer, resync_gap;
+    size_t npeers;
+    struct {
+        char addr[128];
+        int connected;
+        double lag_seconds, clock_offset_seconds;
+    } peers[FY_SELF_MAX_PEERS];
+} fy_selfstats_cluster_t;
 
 /* ferry_http_rejections_total{reason=...}; keep in sync with http_reject_names in selfmetrics.c. */
 typedef enum en_fy_http_reject_t {

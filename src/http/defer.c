@@ -6,6 +6,7 @@
 #include "defer.h"
 
 #include <assert.h>
+#include <errno.h>
 #include <stdatomic.h>
 #include <stddef.h>
 
@@ -31,7 +32,7 @@ void fy_defer_queue_remove(fy_defer_queue_t *q, fy_parked_t *p)
     q->count--;
 }
 
-fy_parked_t *fy_defer_queue_next(fy_defer_queue_t *q, uint64_t upto, int err, int *err_out)
+fy_parked_t *fy_defer_queue_next(fy_defer_queue_t *q, uint64_t upto, int err, uint64_t late, int *err_out)
 {
     if (h2o_linklist_is_empty(&q->parked))
         return NULL;
@@ -40,6 +41,8 @@ fy_parked_t *fy_defer_queue_next(fy_defer_queue_t *q, uint64_t upto, int err, in
         *err_out = 0;
     else if (err != 0)
         *err_out = err;
+    else if (p->ticket <= late)
+        *err_out = ETIMEDOUT;
     else
         return NULL;
     fy_defer_queue_remove(q, p);
@@ -49,6 +52,7 @@ fy_parked_t *fy_defer_queue_next(fy_defer_queue_t *q, uint64_t upto, int err, in
 /* The struct's fields are plain in the header (C++ includes it); every access here goes through these views. */
 #define UPTO(m) ((_Atomic uint64_t *)&(m)->_upto)
 #define ERR(m) ((_Atomic int *)&(m)->_err)
+#define LATE(m) ((_Atomic uint64_t *)&(m)->_late)
 
 void fy_defer_mark(fy_defer_mark_t *m, uint64_t upto, int err)
 {
@@ -61,8 +65,16 @@ void fy_defer_mark(fy_defer_mark_t *m, uint64_t upto, int err)
     }
 }
 
-void fy_defer_mark_read(fy_defer_mark_t *m, uint64_t *upto, int *err)
+void fy_defer_mark_late(fy_defer_mark_t *m, uint64_t late)
+{
+    uint64_t cur = atomic_load(LATE(m));
+    while (cur < late && !atomic_compare_exchange_weak(LATE(m), &cur, late))
+        ;
+}
+
+void fy_defer_mark_read(fy_defer_mark_t *m, uint64_t *upto, int *err, uint64_t *late)
 {
     *err = atomic_load(ERR(m));
+    *late = atomic_load(LATE(m));
     *upto = atomic_load(UPTO(m));
 }

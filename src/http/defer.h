@@ -29,6 +29,8 @@ typedef struct st_fy_defer_queue_t {
 typedef struct st_fy_defer_mark_t {
     uint64_t _upto; /* every ticket <= _upto is done */
     int _err;       /* nonzero: every ticket > _upto has failed with this errno, and so will any later one */
+    uint64_t _late; /* every ticket <= _late that _upto does not cover has timed out (ETIMEDOUT): a replicated
+                     * change whose write quorum did not answer in time (only those tickets; later ones may pass) */
 } fy_defer_mark_t;
 
 void fy_defer_queue_init(fy_defer_queue_t *q);
@@ -41,15 +43,20 @@ void fy_defer_queue_push(fy_defer_queue_t *q, fy_parked_t *p, uint64_t ticket);
 void fy_defer_queue_remove(fy_defer_queue_t *q, fy_parked_t *p);
 
 /**
- * Unlinks and returns the oldest parked entry whose fate the mark (upto, err) decides: *err_out = 0 if its ticket
- * is <= upto, or err if err is nonzero. NULL once no parked entry is decided.
+ * Unlinks and returns the oldest parked entry whose fate the mark (upto, err, late) decides: *err_out = 0 if its
+ * ticket is <= upto, else err if err is nonzero, else ETIMEDOUT if the ticket is <= late. NULL once no parked entry is
+ * decided.
  */
-fy_parked_t *fy_defer_queue_next(fy_defer_queue_t *q, uint64_t upto, int err, int *err_out);
+fy_parked_t *fy_defer_queue_next(fy_defer_queue_t *q, uint64_t upto, int err, uint64_t late, int *err_out);
 
 /** Raises the mark: upto only grows (a smaller one is ignored), and a nonzero err sticks. Any thread. */
 void fy_defer_mark(fy_defer_mark_t *m, uint64_t upto, int err);
 
-/** Reads the mark, err first, so that a failure is never seen with an upto older than the one it was raised with. */
-void fy_defer_mark_read(fy_defer_mark_t *m, uint64_t *upto, int *err);
+/** Raises the timed-out mark: tickets up to late that upto does not cover fail with ETIMEDOUT. Any thread. */
+void fy_defer_mark_late(fy_defer_mark_t *m, uint64_t late);
+
+/** Reads the mark, upto last, so that a failure or a time-out is never seen with an upto older than the one it was
+ * raised with (a ticket released before it timed out is released). */
+void fy_defer_mark_read(fy_defer_mark_t *m, uint64_t *upto, int *err, uint64_t *late);
 
 #endif

@@ -359,6 +359,118 @@ static void ui_free(void *src)
     fy_ui_close(src);
 }
 
+/* ------------------------------------------------------------------------------------------------------------- */
+/* Replication's state: /api/v1/status "cluster", the UI's Status tab, /-/ready's reason */
+
+static void row(fy_buf_t *b, const char *k, const char *v)
+{
+    fy_buf_str(b, "<tr><th>");
+    fy_html_escape(b, k, strlen(k));
+    fy_buf_str(b, "</th><td>");
+    fy_html_escape(b, v, strlen(v));
+    fy_buf_str(b, "</td></tr>");
+}
+
+static void cluster_rows(fy_cluster_t *c, char *out, size_t cap)
+{
+    fy_cluster_status_t st;
+    fy_cluster_status(c, &st);
+    fy_buf_t b = {NULL, 0, 0, 0};
+    char v[512];
+    snprintf(v, sizeof(v), "%016llx (clock slot %u)", (unsigned long long)st.node, st.slot);
+    row(&b, "Replica", v);
+    snprintf(v, sizeof(v), "%s", st.ready ? "yes" : st.not_ready ? st.not_ready : "no");
+    row(&b, "Ready", v);
+    snprintf(v, sizeof(v), "%u replicas, a change is acknowledged once %u hold it", st.replicas, st.quorum);
+    row(&b, "Write quorum", v);
+    snprintf(v, sizeof(v), "sent %llu, applied from peers %llu, quorum failures %llu, conflicts dropped %llu, tombstones %llu",
+             (unsigned long long)st.sent, (unsigned long long)st.applied,
+             (unsigned long long)(st.quorum_failures + st.refused_no_quorum), (unsigned long long)st.killed,
+             (unsigned long long)st.tombstones);
+    row(&b, "Changes", v);
+    for (size_t i = 0; i < st.npeers; i++) {
+        const fy_cluster_peer_status_t *p = &st.peers[i];
+        snprintf(v, sizeof(v), "%s%s; acknowledged %llu of ours (lag %.3f s); clock offset %+.3f s%s%s",
+                 p->connected ? "connected" : "not connected", p->inbound ? "" : " (no link from it)", (unsigned long long)p->acked,
+                 p->lag_seconds, p->clock_offset_seconds, p->refused[0] ? "; refused: " : "", p->refused);
+        char k[160];
+        snprintf(k, sizeof(k), "Peer %s", p->addr);
+        row(&b, k, v);
+    }
+    size_t n = b.len < cap - 1 ? b.len : cap - 1;
+    if (b.p != NULL)
+        memcpy(out, b.p, n);
+    out[n] = '\0';
+    fy_buf_free(&b);
+}
+
+static void jadd(char **buf, size_t *len, size_t *cap, const char *p, size_t n)
+{
+    if (*len + n > *cap) {
+        size_t c = (*len + n) * 2 + 256;
+        char *q = realloc(*buf, c);
+        if (q == NULL)
+            abort(); /* as fy_json_quote does */
+        *buf = q;
+        *cap = c;
+    }
+    memcpy(*buf + *len, p, n);
+    *len += n;
+}
+
+static char *status_extra(void *ctx)
+{
+    fy_http_t *h = ctx;
+    if (h->app->cluster == NULL)
+        return NULL;
+    fy_cluster_status_t st;
+    fy_cluster_status(h->app->cluster, &st);
+    char *buf = NULL;
+    size_t len = 0, cap = 0;
+    char t[512];
+    int n = snprintf(t, sizeof(t),
+                     "\"cluster\":{\"node\":\"%016llx\",\"slot\":%u,\"replicas\":%u,\"write_quorum\":%u,\"ready\":%s,"
+                     "\"changes_sent\":%llu,\"changes_applied\":%llu,\"quorum_failures\":%llu,\"conflicts_dropped\":%llu,"
+                     "\"tombstones\":%llu,\"not_ready\":",
+                     (unsigned long long)st.node, st.slot, st.replicas, st.quorum, st.ready ? "true" : "false",
+                     (unsigned long long)st.sent, (unsigned long long)st.applied,
+                     (unsigned long long)(st.quorum_failures + st.refused_no_quorum), (unsigned long long)st.killed,
+                     (unsigned long long)st.tombstones);
+    jadd(&buf, &len, &cap, t, (size_t)n);
+    if (st.not_ready != NULL)
+        fy_json_quote(fy_str(st.not_ready, strlen(st.not_ready)), &buf, &len, &cap);
+    else
+        jadd(&buf, &len, &cap, "null", 4);
+    jadd(&buf, &len, &cap, ",\"peers\":[", 10);
+    for (size_t i = 0; i < st.npeers; i++) {
+        const fy_cluster_peer_status_t *p = &st.peers[i];
+        if (i)
+            jadd(&buf, &len, &cap, ",", 1);
+        jadd(&buf, &len, &cap, "{\"address\":", 11);
+        fy_json_quote(fy_str(p->addr, strlen(p->addr)), &buf, &len, &cap);
+        n = snprintf(t, sizeof(t),
+                     ",\"node\":\"%016llx\",\"connected\":%s,\"inbound\":%s,\"caught_up\":%s,\"acknowledged\":%llu,"
+                     "\"applied\":%llu,\"lag_seconds\":%.6f,\"clock_offset_seconds\":%.6f,\"refused\":",
+                     (unsigned long long)p->node, p->connected ? "true" : "false", p->inbound ? "true" : "false",
+                     p->caught_up ? "true" : "false", (unsigned long long)p->acked, (unsigned long long)p->applied, p->lag_seconds,
+                     p->clock_offset_seconds);
+        jadd(&buf, &len, &cap, t, (size_t)n);
+        fy_json_quote(fy_str(p->refused, strlen(p->refused)), &buf, &len, &cap);
+        jadd(&buf, &len, &cap, "}", 1);
+    }
+    jadd(&buf, &len, &cap, "]}", 3); /* with the NUL */
+    return buf;
+}
+
+static const char *not_ready(void *ctx)
+{
+    fy_http_t *h = ctx;
+    const char *why = NULL;
+    if (h->app->cluster != NULL && !fy_cluster_is_ready(h->app->cluster, &why))
+        return why;
+    return NULL;
+}
+
 static int on_ui(void *ctx, h2o_req_t *req, const char *static_path, size_t static_len)
 {
     fy_http_t *h = ctx;
@@ -383,6 +495,8 @@ static int on_ui(void *ctx, h2o_req_t *req, const char *static_path, size_t stat
     if (req->query_at != SIZE_MAX)
         pl = req->query_at;
     o.status_tab = pl >= 7 && memcmp(req->path.base + pl - 7, "/status", 7) == 0;
+    if (app->cluster != NULL)
+        cluster_rows(app->cluster, o.cluster_rows, sizeof(o.cluster_rows));
     fy_ui_t *u = fy_ui_open(app->store, &o);
     if (u == NULL) {
         fy_server_error(req, 500, H2O_STRLIT("out of memory"));
@@ -500,5 +614,7 @@ fy_handlers_t fy_http_handlers(fy_http_t *h)
     t.healthy = on_healthy;
     t.shutdown = on_shutdown;
     t.request_done = on_request_done;
+    t.status_extra = status_extra;
+    t.not_ready = not_ready;
     return t;
 }

@@ -382,7 +382,14 @@ static void handle_route(h2o_req_t *req, const fy_route_t *rt)
     case FY_H_HEALTHY:
     case FY_H_READY: {
         if (rt->handler == FY_H_READY && !atomic_load(&ready_flag)) {
-            fy_server_error(req, 503, H2O_STRLIT("Service Unavailable"));
+            const char *why = handlers.not_ready != NULL ? handlers.not_ready(handlers.ctx) : NULL;
+            if (why != NULL) {
+                char *m = h2o_mem_alloc_pool(&req->pool, 300);
+                int n = snprintf(m, 300, "Service Unavailable: %s", why);
+                fy_server_error(req, 503, m, n < 300 ? (size_t)n : 299);
+            } else {
+                fy_server_error(req, 503, H2O_STRLIT("Service Unavailable"));
+            }
             return;
         }
         if (handlers.healthy != NULL) {
@@ -422,6 +429,20 @@ static void handle_route(h2o_req_t *req, const fy_route_t *rt)
         return;
     case FY_H_API_STATUS:
         fy_server_add_cors(req);
+        char *extra = handlers.status_extra != NULL ? handlers.status_extra(handlers.ctx) : NULL;
+        if (extra != NULL && status_json_len >= 2) {
+            /* the static object without its closing "}}", then the extra members */
+            size_t el = strlen(extra), n = status_json_len - 2 + 1 + el + 2;
+            char *body = h2o_mem_alloc_pool(&req->pool, n);
+            memcpy(body, status_json, status_json_len - 2);
+            body[status_json_len - 2] = ',';
+            memcpy(body + status_json_len - 1, extra, el);
+            memcpy(body + status_json_len - 1 + el, "}}", 2);
+            free(extra);
+            fy_server_respond(req, 200, NULL, "application/json", body, n);
+            return;
+        }
+        free(extra);
         fy_server_respond(req, 200, NULL, "application/json", status_json, status_json_len);
         return;
     case FY_H_API_METRICS:
@@ -521,12 +542,26 @@ void *fy_server_defer(uint64_t ticket, fy_defer_cb cb, size_t data_size)
     t->parked_now = d;
     /* normally the release comes later, from the thread doing the work; if it has already come (or failed), this
      * loop still needs a message, or the request would wait for the next release that may never come */
-    uint64_t upto;
+    uint64_t upto, late;
     int err;
-    fy_defer_mark_read(&defer_mark, &upto, &err);
-    if (ticket <= upto || err != 0)
+    fy_defer_mark_read(&defer_mark, &upto, &err, &late);
+    if (ticket <= upto || err != 0 || ticket <= late)
         signal_loop(t);
     return d->data;
+}
+
+static void signal_loops(void)
+{
+    fy_thread_t *ts = atomic_load(&threads_pub);
+    for (int i = 0; ts != NULL && i < nthreads; i++)
+        if (atomic_load(&ts[i].defer_ready)) /* a loop not yet running has nothing parked */
+            signal_loop(&ts[i]);
+}
+
+void fy_server_time_out(uint64_t late)
+{
+    fy_defer_mark_late(&defer_mark, late);
+    signal_loops();
 }
 
 void fy_server_release(uint64_t upto, int err)
@@ -541,11 +576,11 @@ void fy_server_release(uint64_t upto, int err)
 /* Answers every parked request the mark decides, oldest first. */
 static void answer_parked(fy_thread_t *t)
 {
-    uint64_t upto;
+    uint64_t upto, late;
     int err, e;
     fy_parked_t *p;
-    fy_defer_mark_read(&defer_mark, &upto, &err);
-    while ((p = fy_defer_queue_next(&t->deferred, upto, err, &e)) != NULL) {
+    fy_defer_mark_read(&defer_mark, &upto, &err, &late);
+    while ((p = fy_defer_queue_next(&t->deferred, upto, err, late, &e)) != NULL) {
         deferred_t *d = (deferred_t *)p;
         h2o_req_t *req = d->req;
         if (d->ref != NULL)

@@ -63,6 +63,10 @@ typedef struct st_fy_handlers_t {
     fy_result_t (*healthy)(void *ctx);
     /* after the loops have stopped, before exit (final persistence); may be NULL */
     void (*shutdown)(void *ctx);
+    /* /api/v1/status: more members of "data" after start_time (e.g. "cluster":{...}), malloc'd, or NULL; may be NULL */
+    char *(*status_extra)(void *ctx);
+    /* /-/ready while not ready: why, or NULL ("Service Unavailable"); may be NULL */
+    const char *(*not_ready)(void *ctx);
     /* after every request that pushgateway_http_requests_total counts (spec 2.5), with the status sent; may be NULL */
     void (*request_done)(void *ctx, fy_stat_handler_t h, int status, const char *method, size_t method_len);
 } fy_handlers_t;
@@ -93,6 +97,10 @@ void *fy_server_defer(uint64_t ticket, fy_defer_cb cb, size_t data_size);
 
 /** Any thread: every ticket <= upto is done; err != 0 fails every ticket after upto, parked or parked later. */
 void fy_server_release(uint64_t upto, int err);
+
+/** Any thread: every ticket <= late that is not released fails with ETIMEDOUT (a replicated change whose write quorum
+ * did not answer in time); later tickets still wait for fy_server_release. */
+void fy_server_time_out(uint64_t late);
 
 /** The index (0..threads-1) of the calling loop thread, or -1 outside the loops. */
 int fy_server_thread_index(void);

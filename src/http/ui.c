@@ -532,6 +532,8 @@ static void write_tail(fy_ui_t *u)
         fy_html_escape(out, o->start_time, strlen(o->start_time));
     fy_buf_printf(out, "</td></tr><tr><th>Groups</th><td>%llu</td></tr><tr><th>Series</th><td>%llu</td></tr></table>\n",
                   (unsigned long long)st.groups, (unsigned long long)st.series);
+    if (o->cluster_rows[0] != '\0')
+        fy_buf_printf(out, "<h3>Cluster</h3><table class=\"kv\" id=\"cluster\">%s</table>\n", o->cluster_rows);
     kv_table(out, "Build Information", o->build, o->nbuild);
     kv_table(out, "Startup Flags", o->flags, o->nflags);
     fy_buf_str(out, "</section></main>\n");

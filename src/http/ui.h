@@ -44,7 +44,8 @@ typedef struct st_fy_ui_opts_t {
     unsigned page_size; /* groups per page (?limit=); 0 = FY_UI_DEFAULT_LIMIT, at most FY_UI_MAX_LIMIT */
     const char *filter; /* only groups whose label values contain this substring; NULL or "" = all */
     size_t filter_len;
-    int status_tab; /* open the Status tab first (GET /status) */
+    int status_tab;          /* open the Status tab first (GET /status) */
+    char cluster_rows[4096]; /* replication: the Status tab's "Cluster" table rows, HTML; "" = no cluster */
 } fy_ui_opts_t;
 
 /* Groups per page by default and at most: a page of 100 groups renders in about a millisecond; 1,000 keeps a page

@@ -1,13 +1,7 @@
 /*
  * persist.c: the periodic snapshot of the store and its loading at start-up (see persist.h).
  *
- * Record layout (little-endian), one per group:
- *   u8 version (1)
- *   u32 nlabels, then per grouping label: u32 len, name, u32 len, value
- *   i64 push_ns, push_stamp_ns, fail_ns, fail_stamp_ns; u32 origin
- *   version 2 only: i64 ttl_ns, i64 interval_ns (the group's declared lifetime, fy_store_life_t's encoding)
- *   u32 nfamilies, then per family: i64 stamp_ns, u32 len, MetricFamily bytes (not delimited)
- * Series carry their sanitised labels; restoring them with a PUT of the same grouping key is idempotent.
+ * One record per group: grouprec.h (versions 1 and 2).
  */
 #include "persist.h"
 
@@ -20,130 +14,16 @@
 #include "fy_parse.h"
 #include "fy_pb.h"
 #include "gobimport.h"
+#include "grouprec.h"
 #include "le.h"
 #include "log.h"
 #include "persist_log.h"
 #include "persist_snap.h"
 
-#define REC_VERSION 1
-/* A group that declared a TTL or an expected interval (docs/beyond-pushgateway.md) is written as version 2; every
- * other group stays version 1, so files written without the feature are unchanged and older Ferries read them. */
-#define REC_VERSION_LIFE 2
-
-/* ------------------------------------------------------------------------------------------------------------- */
-/* Growable byte buffer for one record. */
-
-typedef struct {
-    char *p;
-    size_t n, cap;
-    int oom;
-} rbuf_t;
-
-static void rb_add(rbuf_t *b, const void *p, size_t n)
-{
-    if (b->oom)
-        return;
-    if (b->n + n > b->cap) {
-        size_t cap = b->cap ? b->cap : 4096;
-        while (cap < b->n + n)
-            cap *= 2;
-        char *q = realloc(b->p, cap);
-        if (q == NULL) {
-            b->oom = 1;
-            return;
-        }
-        b->p = q;
-        b->cap = cap;
-    }
-    memcpy(b->p + b->n, p, n);
-    b->n += n;
-}
-
-static void rb_u32(rbuf_t *b, uint32_t v)
-{
-    uint8_t x[4];
-    fy_put_le32(x, v);
-    rb_add(b, x, 4);
-}
-
-static void rb_i64(rbuf_t *b, int64_t v)
-{
-    uint8_t x[8];
-    fy_put_le64(x, (uint64_t)v);
-    rb_add(b, x, 8);
-}
-
-static void rb_str(rbuf_t *b, fy_str_t s)
-{
-    rb_u32(b, (uint32_t)s.len);
-    rb_add(b, s.ptr, s.len);
-}
-
-/* One family as io.prometheus.client.MetricFamily, into w (the caller retries with a bigger buffer on overflow). */
-static void encode_family(fy_pb_writer_t *w, const fy_store_family_view_t *f)
-{
-    fy_pb_put_bytes(w, 1, f->name.ptr, f->name.len);
-    if (f->has_help)
-        fy_pb_put_bytes(w, 2, f->help.ptr, f->help.len);
-    fy_pb_put_uint64(w, 3, f->type);
-    for (uint32_t i = 0; i < f->nseries; i++) {
-        const fy_store_series_view_t *s = &f->series[i];
-        size_t m = fy_pb_begin(w, 4);
-        for (uint32_t k = 0; k < s->nlabels; k++) {
-            size_t l = fy_pb_begin(w, 1);
-            fy_pb_put_bytes(w, 1, s->labels[k].name.ptr, s->labels[k].name.len);
-            fy_pb_put_bytes(w, 2, s->labels[k].value.ptr, s->labels[k].value.len);
-            fy_pb_end(w, l);
-        }
-        switch (f->type) {
-        case FY_TYPE_SUMMARY: {
-            size_t v = fy_pb_begin(w, 4);
-            fy_pb_put_uint64(w, 1, s->count);
-            fy_pb_put_double(w, 2, s->value);
-            for (uint32_t k = 0; k < s->npoints; k++) {
-                size_t q = fy_pb_begin(w, 3);
-                fy_pb_put_double(w, 1, s->points[k].key);
-                fy_pb_put_double(w, 2, s->points[k].value);
-                fy_pb_end(w, q);
-            }
-            fy_pb_end(w, v);
-            break;
-        }
-        case FY_TYPE_HISTOGRAM:
-        case FY_TYPE_GAUGE_HISTOGRAM:
-            if (s->pb_histogram.len != 0) {
-                /* native or float histogram: the pushed message, verbatim */
-                fy_pb_put_bytes(w, 7, s->pb_histogram.ptr, s->pb_histogram.len);
-            } else {
-                size_t v = fy_pb_begin(w, 7);
-                fy_pb_put_uint64(w, 1, s->count);
-                fy_pb_put_double(w, 2, s->value);
-                for (uint32_t k = 0; k < s->npoints; k++) {
-                    size_t q = fy_pb_begin(w, 3);
-                    fy_pb_put_uint64(w, 1, s->points[k].count);
-                    fy_pb_put_double(w, 2, s->points[k].key);
-                    fy_pb_end(w, q);
-                }
-                fy_pb_end(w, v);
-            }
-            break;
-        default: {
-            uint32_t field = f->type == FY_TYPE_GAUGE ? 2 : f->type == FY_TYPE_COUNTER ? 3 : 5;
-            size_t v = fy_pb_begin(w, field);
-            fy_pb_put_double(w, 1, s->value);
-            fy_pb_end(w, v);
-        }
-        }
-        fy_pb_end(w, m);
-    }
-}
-
 typedef struct {
     fy_store_t *store;
     fy_snap_writer_t *w;
-    rbuf_t rec;
-    char *pb;
-    size_t pbcap;
+    fy_grouprec_buf_t rec;
     int failed;
     uint64_t groups;
 } fill_t;
@@ -151,52 +31,10 @@ typedef struct {
 static int encode_group(void *ctx, const fy_store_group_view_t *g)
 {
     fill_t *F = ctx;
-    rbuf_t *b = &F->rec;
-    b->n = 0;
-    int has_life = g->life.ttl_ns != 0 || g->life.interval_ns != 0;
-    unsigned char ver = has_life ? REC_VERSION_LIFE : REC_VERSION;
-    rb_add(b, &ver, 1);
-    rb_u32(b, g->nlabels);
-    for (uint32_t i = 0; i < g->nlabels; i++) {
-        rb_str(b, g->labels[i].name);
-        rb_str(b, g->labels[i].value);
-    }
-    rb_i64(b, g->push_ns);
-    rb_i64(b, g->push_stamp_ns);
-    rb_i64(b, g->fail_ns);
-    rb_i64(b, g->fail_stamp_ns);
-    rb_u32(b, g->origin);
-    if (has_life) {
-        rb_i64(b, g->life.ttl_ns);
-        rb_i64(b, g->life.interval_ns);
-    }
-    rb_u32(b, g->nfamilies);
-    for (uint32_t i = 0; i < g->nfamilies; i++) {
-        fy_pb_writer_t w;
-        for (;;) {
-            if (F->pb == NULL) {
-                F->pbcap = 64 << 10;
-                if ((F->pb = malloc(F->pbcap)) == NULL)
-                    return F->failed = 1;
-            }
-            fy_pb_writer_init(&w, F->pb, F->pbcap);
-            encode_family(&w, &g->families[i]);
-            if (!w.overflow)
-                break;
-            char *q = realloc(F->pb, F->pbcap * 2);
-            if (q == NULL)
-                return F->failed = 1;
-            F->pb = q;
-            F->pbcap *= 2;
-        }
-        rb_i64(b, g->families[i].stamp_ns);
-        rb_u32(b, (uint32_t)w.len);
-        rb_add(b, F->pb, w.len);
-    }
-    if (b->oom)
+    if (fy_grouprec_encode(g, 0, &F->rec) != 0)
         return F->failed = 1;
     /* The iteration holds the group's shard lock: the record is only copied into the snapshot writer here. */
-    if (fy_snap_put(F->w, b->p, b->n) != 0)
+    if (fy_snap_put(F->w, F->rec.p, F->rec.n) != 0)
         return F->failed = 1;
     F->groups++;
     return 0;
@@ -235,8 +73,7 @@ int fy_persist_write(fy_persist_t *p, char *err, size_t errlen)
     int rc = fy_snap_write(p->path, seq, fill, &F, &info, err, errlen);
     if (rc != 0 && F.failed && err[0] == '\0')
         snprintf(err, errlen, "%s: out of memory while encoding the snapshot", p->path);
-    free(F.rec.p);
-    free(F.pb);
+    fy_grouprec_buf_free(&F.rec);
     if (rc == 0)
         p->saved_changes = changes;
     if (rc == 0 && p->log != NULL && fy_log_truncate_before(p->log, seq + 1) < 0) {
@@ -251,44 +88,6 @@ int fy_persist_write(fy_persist_t *p, char *err, size_t errlen)
 /* Loading. */
 
 typedef struct {
-    const unsigned char *p, *end;
-    int bad;
-} rd_t;
-
-static uint32_t rd_u32(rd_t *r)
-{
-    if (r->end - r->p < 4) {
-        r->bad = 1;
-        return 0;
-    }
-    uint32_t v = fy_get_le32(r->p);
-    r->p += 4;
-    return v;
-}
-
-static int64_t rd_i64(rd_t *r)
-{
-    if (r->end - r->p < 8) {
-        r->bad = 1;
-        return 0;
-    }
-    uint64_t v = fy_get_le64(r->p);
-    r->p += 8;
-    return (int64_t)v;
-}
-
-static fy_str_t rd_bytes(rd_t *r, size_t n)
-{
-    if ((size_t)(r->end - r->p) < n) {
-        r->bad = 1;
-        return fy_str("", 0);
-    }
-    fy_str_t s = fy_str((const char *)r->p, n);
-    r->p += n;
-    return s;
-}
-
-typedef struct {
     fy_persist_t *p;
     uint64_t groups, failed;
     char *err;
@@ -300,80 +99,28 @@ typedef struct {
 static int load_group(void *ctx, const void *payload, size_t len)
 {
     load_t *L = ctx;
-    rd_t r = {payload, (const unsigned char *)payload + len, 0};
-    int rc = -1;
-    fy_store_label_t *gk = NULL;
-    char *delim = NULL, *arena = NULL;
-    fy_str_t *names = NULL;
-    int64_t *stamps = NULL;
-    fy_str_t ver = rd_bytes(&r, 1);
-    if (r.bad || (ver.ptr[0] != REC_VERSION && ver.ptr[0] != REC_VERSION_LIFE)) {
-        snprintf(L->err, L->errlen, "%s: group record %llu has version %d, this Ferry reads %d and %d", L->p->path,
-                 (unsigned long long)L->groups, r.bad ? -1 : ver.ptr[0], REC_VERSION, REC_VERSION_LIFE);
+    fy_grouprec_t g;
+    char why[256];
+    int rc = fy_grouprec_decode(payload, len, &g, why, sizeof(why));
+    if (rc == 0 && g.version > FY_GROUPREC_V2) {
+        snprintf(why, sizeof(why), "version %u is not a snapshot's", g.version);
+        rc = -1;
+    }
+    if (rc != 0) {
+        if (rc == -2)
+            snprintf(why, sizeof(why), "out of memory");
+        snprintf(L->err, L->errlen, "%s: group record %llu: %s", L->p->path, (unsigned long long)L->groups, why);
+        fy_grouprec_free(&g);
         return -1;
     }
-    uint32_t nl = rd_u32(&r);
-    if (r.bad || nl > len)
-        goto Bad;
-    gk = calloc(nl ? nl : 1, sizeof(*gk));
-    if (gk == NULL)
-        goto Bad;
-    for (uint32_t i = 0; i < nl && !r.bad; i++) {
-        gk[i].name = rd_bytes(&r, rd_u32(&r));
-        gk[i].value = rd_bytes(&r, rd_u32(&r));
-    }
-    fy_store_times_t t;
-    memset(&t, 0, sizeof(t));
-    t.push_ns = rd_i64(&r);
-    t.push_stamp_ns = rd_i64(&r);
-    t.fail_ns = rd_i64(&r);
-    t.fail_stamp_ns = rd_i64(&r);
-    t.origin = rd_u32(&r);
-    if (ver.ptr[0] == REC_VERSION_LIFE) {
-        t.life.ttl_ns = rd_i64(&r);
-        t.life.interval_ns = rd_i64(&r);
-    }
-    uint32_t nf = rd_u32(&r);
-    if (r.bad || nf > len)
-        goto Bad;
-    /* The families become one delimited protobuf body: varint length + message each. */
-    delim = malloc(len + 10 * (size_t)nf + 1);
-    names = calloc(nf ? nf : 1, sizeof(*names));
-    stamps = calloc(nf ? nf : 1, sizeof(*stamps));
-    if (delim == NULL || names == NULL || stamps == NULL)
-        goto Bad;
-    fy_pb_writer_t w;
-    fy_pb_writer_init(&w, delim, len + 10 * (size_t)nf + 1);
-    for (uint32_t i = 0; i < nf && !r.bad; i++) {
-        stamps[i] = rd_i64(&r);
-        fy_str_t pb = rd_bytes(&r, rd_u32(&r));
-        fy_pb_put_varint(&w, pb.len);
-        fy_pb_put_raw(&w, pb.ptr, pb.len);
-    }
-    if (r.bad || w.overflow || r.p != r.end)
-        goto Bad;
-    size_t acap = fy_parse_arena_hint(w.len);
-    arena = malloc(acap);
-    if (arena == NULL)
-        goto Bad;
-    fy_arena_t a;
-    fy_arena_init(&a, arena, acap);
-    fy_body_t body;
-    fy_parse_error_t perr;
-    if (fy_parse_protobuf(w.buf, w.len, &a, &body, &perr) != FY_OK) {
-        snprintf(L->err, L->errlen, "%s: group record %llu: %s", L->p->path, (unsigned long long)L->groups, perr.msg);
-        goto Exit;
-    }
-    for (uint32_t i = 0; i < body.nfamilies && i < nf; i++)
-        names[i] = body.families[i].name;
-    fy_change_restore_t rs = {&body, t, names, stamps, body.nfamilies < nf ? body.nfamilies : nf};
+    fy_change_restore_t rs = {&g.body, g.times, g.names, g.stamps, g.nstamps};
     fy_change_t c;
     memset(&c, 0, sizeof(c));
     c.kind = FY_CHANGE_RESTORE;
     c.origin = FY_ORIGIN_SNAPSHOT;
-    c.now_ns = t.push_stamp_ns ? t.push_stamp_ns : t.fail_stamp_ns;
-    c.labels = gk;
-    c.nlabels = nl;
+    c.now_ns = g.times.push_stamp_ns ? g.times.push_stamp_ns : g.times.fail_stamp_ns;
+    c.labels = g.labels;
+    c.nlabels = g.nlabels;
     c.restore = &rs;
     fy_change_result_t res;
     fy_core_apply(L->p->core, &c, NULL, &res);
@@ -381,23 +128,12 @@ static int load_group(void *ctx, const void *payload, size_t len)
         /* The data was consistent when it was saved; a limit lowered since, for instance, can refuse it. */
         L->failed++;
         fy_log_error("msg", "could not restore a persisted group", "file", L->p->path, "err", res.msg); /* NUL-ended */
-        fy_change_result_free(&res);
-        rc = 0;
-        goto Exit;
+    } else {
+        L->groups++;
     }
     fy_change_result_free(&res);
-    L->groups++;
-    rc = 0;
-    goto Exit;
-Bad:
-    snprintf(L->err, L->errlen, "%s: group record %llu is malformed", L->p->path, (unsigned long long)L->groups);
-Exit:
-    free(gk);
-    free(delim);
-    free(names);
-    free(stamps);
-    free(arena);
-    return rc;
+    fy_grouprec_free(&g);
+    return 0;
 }
 
 /* ------------------------------------------------------------------------------------------------------------- */

@@ -9,6 +9,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "le.h"
 #include "log.h"
 #include "record.h"
 
@@ -42,12 +43,23 @@ static int wal_prepare(void *ctx, const fy_change_t *c, void **state)
     return rc < 0 ? -1 : 0;
 }
 
-static const char *wal_commit(void *ctx, const fy_change_t *c, int changed, void *state, uint64_t *seq)
+static const char *wal_commit(void *ctx, const fy_change_t *c, int changed, const fy_change_result_t *r, void *state, uint64_t *seq)
 {
     fy_wal_t *w = ctx;
     prepared_t *p = state;
     const char *why = NULL;
     *seq = 0;
+    if (p != NULL && w->lww) {
+        /* Replication: the change's stamp was taken under the order lock, after prepare; and a client's push is
+         * logged as what it did (merged, or a failure), so that a replay does not judge it again against a store
+         * that has merged other replicas' changes in between. */
+        fy_put_le64(p->payload + 1, (uint64_t)c->now_ns);
+        if (p->type == FY_REC_PUSH && r != NULL && !c->merge) {
+            p->type = r->status < 300 && !r->failure ? FY_REC_MERGE : FY_REC_FAIL;
+            if (!r->failure && r->status >= 300)
+                changed = 0; /* refused by a limit: nothing happened */
+        }
+    }
     if (p != NULL && changed && fy_log_submit(w->log, p->type, p->payload, p->len, seq) != 0) {
         *seq = 0;
         why = fy_wal_why(w, errno);
@@ -67,7 +79,7 @@ static const char *wal_wait(void *ctx, uint64_t seq)
 
 fy_change_observer_t fy_wal_observer(fy_wal_t *w)
 {
-    fy_change_observer_t o = {w, 1, wal_refuses, wal_prepare, wal_commit, wal_wait};
+    fy_change_observer_t o = {w, 1, wal_refuses, wal_prepare, wal_commit, wal_wait, 0};
     return o;
 }
 

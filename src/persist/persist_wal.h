@@ -21,6 +21,7 @@
 typedef struct st_fy_wal_t {
     fy_log_t *log;
     fy_selfstats_t *stats; /* wal_failed (the flag readers check), the reason below written before it is set */
+    int lww;               /* replication: records carry the stamp taken under the order lock, pushes what they did */
     char reason[4600];
 } fy_wal_t;
 

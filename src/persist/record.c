@@ -40,8 +40,16 @@ int fy_record_encode(const fy_change_t *c, unsigned *type, uint8_t **payload, si
     size_t n = 9;
     switch (c->kind) {
     case FY_CHANGE_PUSH:
-        *type = FY_REC_PUSH;
+        *type = c->merge ? FY_REC_MERGE : FY_REC_PUSH;
         n += 2 + (c->life != NULL ? 16 : 0) + labels_size(c->labels, c->nlabels) + c->body_len;
+        break;
+    case FY_CHANGE_FAIL:
+        *type = FY_REC_FAIL;
+        n += 2 + labels_size(c->labels, c->nlabels);
+        break;
+    case FY_CHANGE_KILL:
+        *type = FY_REC_KILL;
+        n += labels_size(c->labels, c->nlabels) + c->family.len;
         break;
     case FY_CHANGE_DELETE:
     case FY_CHANGE_EXPIRE:
@@ -65,17 +73,21 @@ int fy_record_encode(const fy_change_t *c, unsigned *type, uint8_t **payload, si
     *p++ = c->kind == FY_CHANGE_PUSH && c->life != NULL ? REC_VERSION_LIFE : REC_VERSION;
     fy_put_le64(p, (uint64_t)c->now_ns);
     p += 8;
-    if (c->kind == FY_CHANGE_PUSH) {
+    if (c->kind == FY_CHANGE_PUSH || c->kind == FY_CHANGE_FAIL) {
         *p++ = (uint8_t)(c->post != 0);
-        *p++ = (uint8_t)c->format;
-        if (c->life != NULL) {
+        *p++ = (uint8_t)(c->kind == FY_CHANGE_PUSH ? c->format : 0);
+        if (c->kind == FY_CHANGE_PUSH && c->life != NULL) {
             fy_put_le64(p, (uint64_t)c->life->ttl_ns);
             fy_put_le64(p + 8, (uint64_t)c->life->interval_ns);
             p += 16;
         }
     }
-    if (c->kind == FY_CHANGE_PUSH || c->kind == FY_CHANGE_DELETE || c->kind == FY_CHANGE_EXPIRE)
+    if (c->kind != FY_CHANGE_WIPE && c->kind != FY_CHANGE_BULK)
         p = put_labels(p, c->labels, c->nlabels);
+    if (c->kind == FY_CHANGE_KILL && c->family.len != 0) {
+        memcpy(p, c->family.ptr, c->family.len);
+        p += c->family.len;
+    }
     if ((c->kind == FY_CHANGE_PUSH || c->kind == FY_CHANGE_BULK) && c->body_len != 0) {
         memcpy(p, c->body, c->body_len);
         p += c->body_len;
@@ -137,12 +149,15 @@ int fy_record_decode(unsigned type, const void *payload, size_t len, fy_record_t
     if (q == NULL)
         return -1;
     c->now_ns = (int64_t)fy_get_le64(q + 1);
-    int life = q[0] == REC_VERSION_LIFE && type == FY_REC_PUSH;
+    int life = q[0] == REC_VERSION_LIFE && (type == FY_REC_PUSH || type == FY_REC_MERGE);
     if (q[0] != REC_VERSION && !life)
         return -1;
     switch (type) {
     case FY_REC_PUSH:
-        c->kind = FY_CHANGE_PUSH;
+    case FY_REC_MERGE:
+    case FY_REC_FAIL:
+        c->kind = type == FY_REC_FAIL ? FY_CHANGE_FAIL : FY_CHANGE_PUSH;
+        c->merge = type == FY_REC_MERGE;
         q = take(&r, 2);
         if (q == NULL || q[0] > 1 || q[1] > FY_FMT_OPENMETRICS)
             return -1;
@@ -160,6 +175,12 @@ int fy_record_decode(unsigned type, const void *payload, size_t len, fy_record_t
         c->labels = rec->labels;
         c->body = (const char *)r.p;
         c->body_len = r.bad ? 0 : (size_t)(r.end - r.p);
+        break;
+    case FY_REC_KILL:
+        c->kind = FY_CHANGE_KILL;
+        c->nlabels = take_labels(&r, &rec->labels);
+        c->labels = rec->labels;
+        c->family = fy_str(r.bad ? "" : (const char *)r.p, r.bad ? 0 : (size_t)(r.end - r.p));
         break;
     case FY_REC_DELETE:
         c->kind = FY_CHANGE_DELETE;

@@ -1,0 +1,149 @@
+/*
+ * cluster_int.h: the replication state (cluster.h) shared by the protocol (node.c) and its drivers (net.c for real
+ * sockets, the simulation test for a seeded network). Not a public header.
+ *
+ * Ownership: links, addrs and nodes belong to the driving thread (the network thread): only it reads or writes them.
+ * `mu` guards what the change path's observer touches from other threads (the backlog, the pending tickets, the
+ * sequence counter) and the status copy; `reachable`, `ready`, the clock fields are atomics.
+ */
+#ifndef FY_CLUSTER_INT_H
+#define FY_CLUSTER_INT_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+
+#include "cluster.h"
+#include "push.h"
+#include "wire.h"
+
+#define FY_CL_MAX_ADDRS 16
+#define FY_CL_MAX_NODES 64
+#define FY_CL_MAX_LINKS 64
+
+typedef struct st_fy_cl_link_t {
+    int used;
+    int fd; /* the driver's */
+    int outbound;
+    int addr; /* outbound: the address dialled; inbound: -1 */
+    int node; /* once the handshake named it, else -1 */
+    int open; /* handshake done */
+    int closing;
+    fy_wbuf_t in, out;
+    int64_t last_rx, last_tx;
+    uint64_t send_next; /* outbound: our next change to send */
+    int64_t sent_stamp; /* outbound: the stamp of the last change sent (the heartbeat's frontier) */
+    uint64_t ack_sent;  /* inbound: the last ACK sent */
+} fy_cl_link_t;
+
+typedef struct st_fy_cl_addr_t {
+    char text[256];
+    char host[256], port[16];
+    int self;
+    int link; /* our link to it, or -1 */
+    int64_t next_dial;
+    int node;      /* the replica behind it, once known, else -1 */
+    int caught_up; /* its state transfer since our start is complete */
+    uint64_t req_id;
+    char refused[256]; /* the last handshake refusal, for status and logs */
+    int64_t logged_at; /* last connection error logged (one line per minute per address) */
+} fy_cl_addr_t;
+
+/* A remote replica, one entry per incarnation (node id: random per process start). */
+typedef struct st_fy_cl_node_t {
+    uint64_t id;
+    uint32_t slot;
+    int in_link, out_link, addr;
+    uint64_t acked;    /* our changes it holds */
+    uint64_t applied;  /* its changes we applied (its sequence numbers) */
+    uint64_t held;     /* of those, the ones held here (durable mode: synced) */
+    int64_t watermark; /* every change of its own stamped <= watermark has reached us */
+    int64_t last_heard;
+    int64_t offset; /* its clock minus ours, at the last heartbeat */
+    int empty, ready;
+} fy_cl_node_t;
+
+/* A change of ours: its frame (for peers that reconnect) and its ticket. */
+typedef struct st_fy_cl_entry_t {
+    uint64_t seq;
+    uint64_t wal_seq; /* durable mode: the log's sequence number to wait for */
+    int64_t stamp, at;
+    uint8_t *frame;
+    size_t len;
+} fy_cl_entry_t;
+
+/* A peer's change applied here, waiting for the local log before it is acknowledged (durable mode). */
+typedef struct st_fy_cl_hold_t {
+    int node;
+    uint64_t seq, wal_seq;
+} fy_cl_hold_t;
+
+struct st_fy_cluster_t {
+    fy_cluster_config_t cfg;
+    fy_core_t *core;
+    uint64_t id;
+    _Atomic uint32_t slot;
+    unsigned replicas, quorum;
+
+    /* the clock */
+    _Atomic int64_t hlc_last;   /* written under the core's order lock */
+    _Atomic int64_t hlc_remote; /* the largest stamp seen from a peer */
+
+    /* driver state (network thread) */
+    fy_cl_link_t links[FY_CL_MAX_LINKS];
+    fy_cl_addr_t addrs[FY_CL_MAX_ADDRS];
+    size_t naddrs;
+    fy_cl_node_t nodes[FY_CL_MAX_NODES];
+    size_t nnodes;
+    fy_push_arena_t arena;
+    fy_cl_hold_t *holds;
+    size_t nholds, cap_holds;
+    _Atomic uint64_t wal_durable;
+    uint64_t released, late;
+    int64_t next_gc, next_hb;
+    uint64_t req_seq;
+    int loaded, durable_state, ready_sent;
+    int64_t started;
+    const char *not_ready;
+
+    /* shared with the observer (mu) */
+    pthread_mutex_t mu;
+    uint64_t seq;           /* our last change's sequence number */
+    fy_cl_entry_t *backlog; /* ring: entries [bl_head, bl_head + bl_n) */
+    size_t bl_cap, bl_head, bl_n;
+    uint64_t bl_bytes;
+    int64_t last_stamp; /* of our last change */
+
+    fy_cluster_peer_status_t pub_peers[FY_CL_MAX_ADDRS]; /* the peers as of the last tick (for other threads) */
+    size_t pub_npeers;
+    const char *pub_not_ready;
+
+    _Atomic int reachable; /* distinct peers with an open link from us */
+    _Atomic int ready;
+    _Atomic uint64_t sent, applied, quorum_failures, refused_no_quorum, killed, gaps;
+    _Atomic uint64_t resync_delta, resync_full, resync_lost_peer, groups_received;
+
+    /* the driver's hooks */
+    void *drv;
+    void (*dial)(fy_cluster_t *c, int addr);
+    void (*close_link)(fy_cluster_t *c, int link);
+    void (*wake)(fy_cluster_t *c);
+    int64_t (*now)(fy_cluster_t *c);
+
+    /* net.c */
+    pthread_t thread;
+    int running, listen_fd, wake_fd;
+    _Atomic int stop;
+};
+
+/* node.c: the protocol, called by the driver's thread */
+int64_t fy_cluster_stamp_peek(fy_cluster_t *c); /* the clock now, without taking a stamp */
+void fy_cl_init(fy_cluster_t *c);
+int fy_cl_link_new(fy_cluster_t *c, int fd, int outbound, int addr); /* -1 when full */
+void fy_cl_link_opened(fy_cluster_t *c, int link);                   /* an outbound connect completed */
+void fy_cl_dial_failed(fy_cluster_t *c, int addr, const char *why);
+void fy_cl_input(fy_cluster_t *c, int link);                        /* after bytes were added to link->in */
+void fy_cl_link_closed(fy_cluster_t *c, int link, const char *why); /* the driver closed or lost it */
+void fy_cl_tick(fy_cluster_t *c);                                   /* timers, flushing, release */
+void fy_cl_flush(fy_cluster_t *c);                                  /* new changes into the links */
+
+#endif

@@ -1,0 +1,431 @@
+/*
+ * net.c: the network thread of replication (cluster.h): the peer port, outbound connections, and the poll loop
+ * that feeds the protocol (node.c). It owns every socket; the protocol only sees links.
+ */
+#define _GNU_SOURCE
+#include "cluster_int.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/random.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "log.h"
+
+static int64_t wall_now(fy_cluster_t *c)
+{
+    (void)c;
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+/* HOST:PORT (IPv6 in brackets); "" host = every address. 0, or -1. */
+static int split_hostport(const char *s, char *host, size_t hcap, char *port, size_t pcap)
+{
+    const char *colon = strrchr(s, ':');
+    if (colon == NULL || colon[1] == '\0')
+        return -1;
+    size_t hl = (size_t)(colon - s);
+    const char *h = s;
+    if (hl >= 2 && h[0] == '[' && h[hl - 1] == ']') {
+        h++;
+        hl -= 2;
+    }
+    if (hl >= hcap || strlen(colon + 1) >= pcap)
+        return -1;
+    memcpy(host, h, hl);
+    host[hl] = '\0';
+    snprintf(port, pcap, "%s", colon + 1);
+    for (const char *p = port; *p; p++)
+        if (*p < '0' || *p > '9')
+            return -1;
+    return 0;
+}
+
+static void set_nonblock(int fd)
+{
+    fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
+    int one = 1;
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+}
+
+/* ------------------------------------------------------------------------------------------------------------- */
+/* The driver hooks */
+
+static void drv_dial(fy_cluster_t *c, int ai)
+{
+    fy_cl_addr_t *a = &c->addrs[ai];
+    struct addrinfo hints, *res = NULL;
+    memset(&hints, 0, sizeof(hints));
+    hints.ai_socktype = SOCK_STREAM;
+    /* names are resolved at each attempt: a replica that moved is found again (DNS in Kubernetes) */
+    int rc = getaddrinfo(a->host[0] ? a->host : NULL, a->port, &hints, &res);
+    if (rc != 0 || res == NULL) {
+        fy_cl_dial_failed(c, ai, rc != 0 ? gai_strerror(rc) : "no address");
+        return;
+    }
+    int fd = socket(res->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0) {
+        freeaddrinfo(res);
+        fy_cl_dial_failed(c, ai, strerror(errno));
+        return;
+    }
+    set_nonblock(fd);
+    rc = connect(fd, res->ai_addr, res->ai_addrlen);
+    freeaddrinfo(res);
+    if (rc != 0 && errno != EINPROGRESS) {
+        fy_cl_dial_failed(c, ai, strerror(errno));
+        close(fd);
+        return;
+    }
+    int li = fy_cl_link_new(c, fd, 1, ai);
+    if (li < 0) {
+        close(fd);
+        fy_cl_dial_failed(c, ai, "too many links");
+        return;
+    }
+    c->links[li].open = 0;
+    /* connecting: the handshake starts when the socket is writable (drv_loop) */
+    c->links[li].last_tx = -1;
+}
+
+static void drv_close(fy_cluster_t *c, int li)
+{
+    (void)c;
+    (void)li; /* swept by the loop after the current input (links are not freed under the protocol's feet) */
+}
+
+static void drv_wake(fy_cluster_t *c)
+{
+    uint64_t one = 1;
+    if (c->wake_fd >= 0 && write(c->wake_fd, &one, sizeof(one)) < 0 && errno != EAGAIN)
+        fy_log_error("msg", "could not wake the replication thread", "err", strerror(errno));
+}
+
+/* ------------------------------------------------------------------------------------------------------------- */
+
+static void do_write(fy_cluster_t *c, int li)
+{
+    fy_cl_link_t *l = &c->links[li];
+    while (fy_wbuf_len(&l->out) > 0) {
+        ssize_t n = send(l->fd, l->out.p + l->out.off, fy_wbuf_len(&l->out), MSG_NOSIGNAL);
+        if (n > 0) {
+            l->out.off += (size_t)n;
+            continue;
+        }
+        if (n < 0 && (errno == EAGAIN || errno == EINTR))
+            break;
+        l->closing = 1;
+        break;
+    }
+    fy_wbuf_compact(&l->out);
+}
+
+static void sweep(fy_cluster_t *c)
+{
+    for (int li = 0; li < FY_CL_MAX_LINKS; li++) {
+        fy_cl_link_t *l = &c->links[li];
+        if (!l->used || !l->closing)
+            continue;
+        do_write(c, li); /* a REFUSE, if any, goes out first when it can */
+        close(l->fd);
+        l->closing = 0; /* so that fy_cl_link_closed runs its bookkeeping */
+        fy_cl_link_closed(c, li, NULL);
+    }
+}
+
+static void *loop(void *arg)
+{
+    fy_cluster_t *c = arg;
+    struct pollfd pfd[FY_CL_MAX_LINKS + 2];
+    int map[FY_CL_MAX_LINKS + 2];
+    char buf[256 << 10];
+    while (!atomic_load(&c->stop)) {
+        int n = 0;
+        pfd[n] = (struct pollfd){c->listen_fd, POLLIN, 0};
+        map[n++] = -1;
+        pfd[n] = (struct pollfd){c->wake_fd, POLLIN, 0};
+        map[n++] = -2;
+        for (int li = 0; li < FY_CL_MAX_LINKS; li++) {
+            fy_cl_link_t *l = &c->links[li];
+            if (!l->used)
+                continue;
+            short ev = POLLIN;
+            if (l->last_tx == -1 || fy_wbuf_len(&l->out) > 0)
+                ev |= POLLOUT;
+            pfd[n] = (struct pollfd){l->fd, ev, 0};
+            map[n++] = li;
+        }
+        int rc = poll(pfd, (nfds_t)n, 20);
+        if (rc < 0 && errno != EINTR)
+            break;
+        for (int i = 0; i < n && rc > 0; i++) {
+            if (pfd[i].revents == 0)
+                continue;
+            if (map[i] == -1) {
+                for (;;) {
+                    int fd = accept4(c->listen_fd, NULL, NULL, SOCK_CLOEXEC);
+                    if (fd < 0)
+                        break;
+                    set_nonblock(fd);
+                    if (fy_cl_link_new(c, fd, 0, -1) < 0)
+                        close(fd);
+                }
+            } else if (map[i] == -2) {
+                uint64_t v;
+                if (read(c->wake_fd, &v, sizeof(v)) < 0 && errno != EAGAIN)
+                    fy_log_error("msg", "replication wake-up read failed", "err", strerror(errno));
+            } else {
+                int li = map[i];
+                fy_cl_link_t *l = &c->links[li];
+                if (!l->used || l->closing)
+                    continue;
+                if (l->last_tx == -1 && (pfd[i].revents & (POLLOUT | POLLERR | POLLHUP))) {
+                    int err = 0;
+                    socklen_t el = sizeof(err);
+                    getsockopt(l->fd, SOL_SOCKET, SO_ERROR, &err, &el);
+                    if (err != 0) {
+                        int ai = l->addr;
+                        close(l->fd);
+                        fy_cl_link_closed(c, li, strerror(err));
+                        fy_cl_dial_failed(c, ai, strerror(err));
+                        continue;
+                    }
+                    l->last_tx = wall_now(c);
+                    fy_cl_link_opened(c, li);
+                }
+                if (pfd[i].revents & (POLLIN | POLLHUP | POLLERR)) {
+                    for (;;) {
+                        ssize_t k = recv(l->fd, buf, sizeof(buf), 0);
+                        if (k > 0) {
+                            fy_wbuf_add(&l->in, buf, (size_t)k);
+                            if ((size_t)k < sizeof(buf))
+                                break;
+                            continue;
+                        }
+                        if (k < 0 && (errno == EAGAIN || errno == EINTR))
+                            break;
+                        l->closing = 1; /* EOF or error */
+                        break;
+                    }
+                    if (fy_wbuf_len(&l->in) > 0) {
+                        int closing = l->closing;
+                        l->closing = 0;
+                        fy_cl_input(c, li); /* what arrived before an EOF still counts */
+                        l->closing |= closing;
+                    }
+                }
+            }
+        }
+        fy_cl_tick(c);
+        for (int li = 0; li < FY_CL_MAX_LINKS; li++)
+            if (c->links[li].used && !c->links[li].closing && c->links[li].last_tx != -1 && fy_wbuf_len(&c->links[li].out) > 0)
+                do_write(c, li);
+        sweep(c);
+    }
+    return NULL;
+}
+
+/* ------------------------------------------------------------------------------------------------------------- */
+
+/* An address is this replica's when it resolves to an address of this host and the peer port (bind() to an address
+ * that is not local fails), or names --cluster.advertise-address. */
+static int is_self(fy_cluster_t *c, fy_cl_addr_t *a, const char *listen_port)
+{
+    if (c->cfg.advertise != NULL && c->cfg.advertise[0] && strcmp(c->cfg.advertise, a->text) == 0)
+        return 1;
+    if (strcmp(a->port, listen_port) != 0)
+        return 0;
+    struct addrinfo hints, *res = NULL, *p;
+    memset(&hints, 0, sizeof(hints));
+    hints.ai_socktype = SOCK_STREAM;
+    if (getaddrinfo(a->host[0] ? a->host : NULL, "0", &hints, &res) != 0)
+        return 0;
+    int self = 0;
+    for (p = res; p != NULL && !self; p = p->ai_next) {
+        int fd = socket(p->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        if (fd < 0)
+            continue;
+        self = bind(fd, p->ai_addr, p->ai_addrlen) == 0;
+        close(fd);
+    }
+    freeaddrinfo(res);
+    return self;
+}
+
+fy_cluster_t *fy_cluster_create(const fy_cluster_config_t *cfg, fy_core_t *core, char *err, size_t errlen)
+{
+    char host[256], port[16];
+    if (split_hostport(cfg->listen, host, sizeof(host), port, sizeof(port)) != 0) {
+        snprintf(err, errlen, "--cluster.listen-address %s is not HOST:PORT", cfg->listen);
+        return NULL;
+    }
+    fy_cluster_t *c = calloc(1, sizeof(*c));
+    if (c == NULL) {
+        snprintf(err, errlen, "out of memory");
+        return NULL;
+    }
+    c->cfg = *cfg;
+    if (c->cfg.label == NULL)
+        c->cfg.label = "";
+    if (c->cfg.backlog_bytes == 0)
+        c->cfg.backlog_bytes = 64u << 20;
+    if (c->cfg.heartbeat_ns == 0)
+        c->cfg.heartbeat_ns = 250 * (int64_t)1000000;
+    if (c->cfg.reconnect_ns == 0)
+        c->cfg.reconnect_ns = 200 * (int64_t)1000000;
+    c->core = core;
+    c->listen_fd = c->wake_fd = -1;
+    pthread_mutex_init(&c->mu, NULL);
+    c->now = wall_now;
+    c->dial = drv_dial;
+    c->close_link = drv_close;
+    c->wake = drv_wake;
+    if (getrandom(&c->id, sizeof(c->id), 0) != sizeof(c->id))
+        c->id = (uint64_t)wall_now(c) ^ (uint64_t)getpid() << 32;
+    atomic_store(&c->slot, (uint32_t)(c->id >> 60));
+    for (size_t i = 0; i < cfg->npeers; i++) {
+        const char *p = cfg->peers[i];
+        int dup = 0;
+        for (size_t k = 0; k < c->naddrs; k++)
+            dup |= strcmp(c->addrs[k].text, p) == 0;
+        if (dup)
+            continue;
+        if (c->naddrs == FY_CL_MAX_ADDRS) {
+            snprintf(err, errlen, "too many --cluster.peer addresses (at most %d)", FY_CL_MAX_ADDRS);
+            goto Fail;
+        }
+        fy_cl_addr_t *a = &c->addrs[c->naddrs];
+        snprintf(a->text, sizeof(a->text), "%s", p);
+        if (split_hostport(p, a->host, sizeof(a->host), a->port, sizeof(a->port)) != 0 || a->host[0] == '\0') {
+            snprintf(err, errlen, "--cluster.peer %s is not HOST:PORT", p);
+            goto Fail;
+        }
+        a->self = is_self(c, a, port);
+        c->naddrs++;
+    }
+    unsigned others = 0;
+    for (size_t i = 0; i < c->naddrs; i++)
+        others += !c->addrs[i].self;
+    c->replicas = cfg->replicas ? cfg->replicas : others + 1;
+    if (c->replicas > 16) {
+        snprintf(err, errlen, "at most 16 replicas (the clock gives each a 4-bit slot), got %u", c->replicas);
+        goto Fail;
+    }
+    if (others + 1 < c->replicas && cfg->replicas == 0) {
+        snprintf(err, errlen, "internal: replicas");
+        goto Fail;
+    }
+    c->quorum = cfg->quorum == 0 ? c->replicas / 2 + 1 : cfg->quorum == UINT32_MAX ? c->replicas : cfg->quorum;
+    if (c->quorum > c->replicas) {
+        snprintf(err, errlen, "--cluster.write-quorum=%u is more than the %u replicas", c->quorum, c->replicas);
+        goto Fail;
+    }
+    fy_cl_init(c);
+    return c;
+Fail:
+    pthread_mutex_destroy(&c->mu);
+    free(c);
+    return NULL;
+}
+
+int fy_cluster_start(fy_cluster_t *c, char *err, size_t errlen)
+{
+    char host[256], port[16];
+    split_hostport(c->cfg.listen, host, sizeof(host), port, sizeof(port));
+    struct addrinfo hints, *res = NULL;
+    memset(&hints, 0, sizeof(hints));
+    hints.ai_socktype = SOCK_STREAM;
+    hints.ai_flags = AI_PASSIVE;
+    int rc = getaddrinfo(host[0] ? host : NULL, port, &hints, &res);
+    if (rc != 0) {
+        snprintf(err, errlen, "--cluster.listen-address %s: %s", c->cfg.listen, gai_strerror(rc));
+        return -1;
+    }
+    int fd = socket(res->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    int one = 1;
+    if (fd >= 0)
+        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+    if (fd < 0 || bind(fd, res->ai_addr, res->ai_addrlen) != 0 || listen(fd, 64) != 0) {
+        snprintf(err, errlen, "--cluster.listen-address %s: %s", c->cfg.listen, strerror(errno));
+        if (fd >= 0)
+            close(fd);
+        freeaddrinfo(res);
+        return -1;
+    }
+    freeaddrinfo(res);
+    set_nonblock(fd);
+    c->listen_fd = fd;
+    c->wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    if (c->wake_fd < 0 || pthread_create(&c->thread, NULL, loop, c) != 0) {
+        snprintf(err, errlen, "could not start the replication thread: %s", strerror(errno));
+        return -1;
+    }
+    c->running = 1;
+    char n[3][24];
+    snprintf(n[0], sizeof(n[0]), "%u", c->replicas);
+    snprintf(n[1], sizeof(n[1]), "%u", c->quorum);
+    snprintf(n[2], sizeof(n[2]), "%016llx", (unsigned long long)c->id);
+    fy_log_info("msg", "cluster: listening for peers", "address", c->cfg.listen, "replicas", n[0], "write_quorum", n[1], "node",
+                n[2]);
+    return 0;
+}
+
+void fy_cluster_loaded(fy_cluster_t *c, int durable_state)
+{
+    /* a store write from the loader thread is over before this; the flag is read by the network thread */
+    __atomic_store_n(&c->durable_state, durable_state, __ATOMIC_RELEASE);
+    __atomic_store_n(&c->loaded, 1, __ATOMIC_RELEASE);
+    c->wake(c);
+}
+
+void fy_cluster_local_durable(fy_cluster_t *c, uint64_t wal_seq)
+{
+    uint64_t cur = atomic_load(&c->wal_durable);
+    while (wal_seq > cur && !atomic_compare_exchange_weak(&c->wal_durable, &cur, wal_seq))
+        ;
+    c->wake(c);
+}
+
+void fy_cluster_stop(fy_cluster_t *c)
+{
+    if (!c->running)
+        return;
+    atomic_store(&c->stop, 1);
+    c->wake(c);
+    pthread_join(c->thread, NULL);
+    c->running = 0;
+    for (int li = 0; li < FY_CL_MAX_LINKS; li++)
+        if (c->links[li].used) {
+            close(c->links[li].fd);
+            fy_cl_link_closed(c, li, "stopping");
+        }
+    if (c->listen_fd >= 0)
+        close(c->listen_fd);
+}
+
+void fy_cluster_destroy(fy_cluster_t *c)
+{
+    if (c == NULL)
+        return;
+    if (c->wake_fd >= 0)
+        close(c->wake_fd);
+    for (size_t i = 0; i < c->bl_n; i++)
+        free(c->backlog[(c->bl_head + i) % c->bl_cap].frame);
+    free(c->backlog);
+    free(c->holds);
+    fy_push_arena_free(&c->arena);
+    pthread_mutex_destroy(&c->mu);
+    free(c);
+}

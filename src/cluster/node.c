@@ -1,0 +1,1217 @@
+/*
+ * node.c: the replication protocol (cluster.h, wire.h): handshakes, shipping and applying changes, acknowledgements
+ * and the write quorum, state transfer, readiness, the hybrid logical clock. No sockets here: a driver (net.c, or
+ * the simulation test) owns the connections, feeds bytes into links and sends what the links' out buffers hold.
+ */
+#include "cluster_int.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "grouprec.h"
+#include "le.h"
+#include "log.h"
+#include "record.h"
+
+#define SLOT_BITS 4
+#define SLOT_MASK ((int64_t)((1 << SLOT_BITS) - 1))
+
+/* ------------------------------------------------------------------------------------------------------------- */
+/* The clock: a hybrid logical clock in Unix nanoseconds whose low 4 bits are this replica's slot, so two replicas
+ * never give two changes the same stamp (docs/ha.md, "Stamps"). */
+
+int64_t fy_cluster_stamp(void *ctx, int64_t wall)
+{
+    fy_cluster_t *c = ctx;
+    int64_t last = atomic_load(&c->hlc_last) & ~SLOT_MASK, remote = atomic_load(&c->hlc_remote) & ~SLOT_MASK;
+    int64_t t = wall & ~SLOT_MASK;
+    if (t <= last)
+        t = last + (SLOT_MASK + 1);
+    if (t <= remote)
+        t = remote + (SLOT_MASK + 1);
+    t |= (int64_t)atomic_load(&c->slot);
+    atomic_store(&c->hlc_last, t);
+    return t;
+}
+
+/* A stamp or clock from a peer: refused when it is further ahead of our wall clock than the allowed offset (its clock
+ * would drag every stamp forward). Returns 0, or -1. */
+static int observe_clock(fy_cluster_t *c, int64_t remote)
+{
+    int64_t now = c->now(c);
+    if (remote > now + c->cfg.max_offset_ns)
+        return -1;
+    int64_t cur = atomic_load(&c->hlc_remote);
+    while (remote > cur && !atomic_compare_exchange_weak(&c->hlc_remote, &cur, remote))
+        ;
+    return 0;
+}
+
+/* ------------------------------------------------------------------------------------------------------------- */
+/* Helpers */
+
+static fy_cl_link_t *L(fy_cluster_t *c, int i)
+{
+    return &c->links[i];
+}
+
+static void close_link(fy_cluster_t *c, int li, const char *why)
+{
+    fy_cl_link_t *l = L(c, li);
+    if (!l->used || l->closing)
+        return;
+    l->closing = 1;
+    c->close_link(c, li); /* the driver calls fy_cl_link_closed */
+    (void)why;
+}
+
+static void refuse(fy_cluster_t *c, int li, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static void refuse(fy_cluster_t *c, int li, const char *fmt, ...)
+{
+    char why[256];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(why, sizeof(why), fmt, ap);
+    va_end(ap);
+    fy_cl_link_t *l = L(c, li);
+    size_t at = fy_frame_begin(&l->out, FY_MSG_REFUSE);
+    fy_frame_str(&l->out, why, strlen(why));
+    fy_frame_end(&l->out, at);
+    fy_log_error("msg", "refused a peer connection", "reason", why);
+    close_link(c, li, why);
+}
+
+static int node_find(fy_cluster_t *c, uint64_t id)
+{
+    for (size_t i = 0; i < c->nnodes; i++)
+        if (c->nodes[i].id == id)
+            return (int)i;
+    return -1;
+}
+
+/* The entry of a replica incarnation; a full table reuses the entry least recently heard from without links. */
+static int node_get(fy_cluster_t *c, uint64_t id)
+{
+    int n = node_find(c, id);
+    if (n >= 0)
+        return n;
+    if (c->nnodes < FY_CL_MAX_NODES) {
+        n = (int)c->nnodes++;
+    } else {
+        n = -1;
+        for (size_t i = 0; i < c->nnodes; i++)
+            if (c->nodes[i].in_link < 0 && c->nodes[i].out_link < 0 && (n < 0 || c->nodes[i].last_heard < c->nodes[n].last_heard))
+                n = (int)i;
+        if (n < 0)
+            return -1;
+    }
+    fy_cl_node_t *nd = &c->nodes[n];
+    memset(nd, 0, sizeof(*nd));
+    nd->id = id;
+    nd->in_link = nd->out_link = nd->addr = -1;
+    return n;
+}
+
+static uint16_t my_flags(fy_cluster_t *c)
+{
+    fy_store_stats_t st;
+    fy_store_stats(c->core->store, &st);
+    uint16_t f = 0;
+    if (st.groups == 0 && st.tombstones == 0)
+        f |= FY_WIRE_EMPTY;
+    if (atomic_load(&c->ready))
+        f |= FY_WIRE_READY;
+    return f;
+}
+
+static void count_reachable(fy_cluster_t *c)
+{
+    int n = 0;
+    for (size_t i = 0; i < c->naddrs; i++) {
+        fy_cl_addr_t *a = &c->addrs[i];
+        if (!a->self && a->link >= 0 && L(c, a->link)->open)
+            n++;
+    }
+    atomic_store(&c->reachable, n);
+}
+
+/* ------------------------------------------------------------------------------------------------------------- */
+/* The observer: a change made here (a client's, or a kill of ours) goes to the backlog, in store order. */
+
+typedef struct {
+    unsigned type;
+    uint8_t *payload;
+    size_t len;
+} prepared_t;
+
+static int shipped(const fy_change_t *ch)
+{
+    return ch->origin == FY_ORIGIN_CLIENT || ch->origin == FY_ORIGIN_CLUSTER;
+}
+
+static const char *cl_refuses(void *ctx)
+{
+    fy_cluster_t *c = ctx;
+    static _Thread_local char why[200];
+    int have = atomic_load(&c->reachable) + 1;
+    if ((unsigned)have >= c->quorum)
+        return NULL;
+    atomic_fetch_add(&c->refused_no_quorum, 1);
+    snprintf(why, sizeof(why),
+             "cluster: no write quorum: %d of %u replicas reachable, %u needed (--cluster.write-quorum); nothing was "
+             "changed",
+             have, c->replicas, c->quorum);
+    return why;
+}
+
+static int cl_prepare(void *ctx, const fy_change_t *ch, void **state)
+{
+    *state = NULL;
+    if (!shipped(ch) || ch->kind == FY_CHANGE_BULK || ch->kind == FY_CHANGE_RESTORE || ch->kind == FY_CHANGE_EXPIRE)
+        return 0;
+    prepared_t *p = malloc(sizeof(*p));
+    if (p == NULL)
+        return -1;
+    int rc = fy_record_encode(ch, &p->type, &p->payload, &p->len);
+    if (rc != 0) {
+        free(p);
+        return rc < 0 ? -1 : 0;
+    }
+    *state = p;
+    return 0;
+}
+
+/* With mu held: appends one change to the backlog. */
+static void backlog_add(fy_cluster_t *c, unsigned type, const uint8_t *payload, size_t len, int64_t stamp, uint64_t wal_seq)
+{
+    if (c->bl_n == c->bl_cap) {
+        size_t cap = c->bl_cap ? c->bl_cap * 2 : 1024;
+        fy_cl_entry_t *v = malloc(cap * sizeof(*v));
+        if (v == NULL) {
+            fy_log_error("msg", "out of memory in the replication backlog; exiting");
+            abort();
+        }
+        for (size_t i = 0; i < c->bl_n; i++)
+            v[i] = c->backlog[(c->bl_head + i) % c->bl_cap];
+        free(c->backlog);
+        c->backlog = v;
+        c->bl_cap = cap;
+        c->bl_head = 0;
+    }
+    fy_wbuf_t b = {0};
+    size_t at = fy_frame_begin(&b, FY_MSG_OP);
+    fy_frame_u64(&b, ++c->seq);
+    uint8_t t = (uint8_t)type;
+    fy_wbuf_add(&b, &t, 1);
+    fy_wbuf_add(&b, payload, len);
+    fy_frame_end(&b, at);
+    fy_cl_entry_t *e = &c->backlog[(c->bl_head + c->bl_n) % c->bl_cap];
+    e->seq = c->seq;
+    e->wal_seq = wal_seq;
+    e->stamp = stamp;
+    e->at = c->now(c);
+    e->frame = b.p;
+    e->len = b.n;
+    c->bl_n++;
+    c->bl_bytes += b.n;
+    c->last_stamp = stamp;
+    atomic_fetch_add(&c->sent, 1);
+}
+
+static const char *cl_commit(void *ctx, const fy_change_t *ch, int changed, const fy_change_result_t *r, void *state, uint64_t *seq)
+{
+    fy_cluster_t *c = ctx;
+    prepared_t *p = state;
+    *seq = 0;
+    if (!shipped(ch) || !changed || r == NULL) {
+        if (p != NULL) {
+            free(p->payload);
+            free(p);
+        }
+        return NULL;
+    }
+    int waits = ch->origin == FY_ORIGIN_CLIENT;
+    uint64_t wal_seq = r->seq; /* the log's, committed just before (its observer comes first) */
+    pthread_mutex_lock(&c->mu);
+    if (ch->kind == FY_CHANGE_BULK) {
+        /* the groups it deleted, each a delete at the change's stamp */
+        size_t off = 0;
+        unsigned kind;
+        fy_str_t bytes;
+        while (fy_effect_next(r, &off, &kind, &bytes)) {
+            if (kind != FY_EFFECT_DELETED)
+                continue;
+            fy_store_label_t labels[256];
+            size_t n = fy_effect_labels(bytes, labels, 256);
+            fy_change_t d = {
+                .kind = FY_CHANGE_DELETE, .origin = FY_ORIGIN_CLUSTER, .now_ns = ch->now_ns, .labels = labels, .nlabels = n};
+            unsigned type;
+            uint8_t *payload;
+            size_t len;
+            if (fy_record_encode(&d, &type, &payload, &len) == 0) {
+                backlog_add(c, type, payload, len, ch->now_ns, wal_seq);
+                free(payload);
+            }
+        }
+    } else if (p != NULL) {
+        if (ch->kind == FY_CHANGE_PUSH) {
+            if (r->failure) {
+                p->type = FY_REC_FAIL;
+                waits = 0; /* the client gets its 400 now; the failure time follows */
+            } else if (r->status < 300) {
+                p->type = FY_REC_MERGE;
+            } else {
+                p->type = 0; /* refused by a limit: nothing happened */
+            }
+        }
+        if (p->type != 0) {
+            fy_put_le64(p->payload + 1, (uint64_t)ch->now_ns); /* the stamp, taken after prepare */
+            backlog_add(c, p->type, p->payload, p->len, ch->now_ns, wal_seq);
+        } else {
+            waits = 0;
+        }
+    } else {
+        waits = 0;
+    }
+    uint64_t s = c->seq;
+    pthread_mutex_unlock(&c->mu);
+    if (p != NULL) {
+        free(p->payload);
+        free(p);
+    }
+    if (waits && r->status < 300)
+        *seq = s;
+    c->wake(c);
+    return NULL;
+}
+
+static const char *cl_wait(void *ctx, uint64_t seq)
+{
+    /* only callers off the loops (none in the server today) would wait here; poll the release mark */
+    fy_cluster_t *c = ctx;
+    for (int i = 0; i < 100000; i++) {
+        pthread_mutex_lock(&c->mu);
+        uint64_t rel = c->released, late = c->late;
+        pthread_mutex_unlock(&c->mu);
+        if (rel >= seq)
+            return NULL;
+        if (late >= seq)
+            return "cluster: the write quorum did not answer in time; the change may still reach the other replicas";
+        struct timespec ts = {0, 1000000};
+        nanosleep(&ts, NULL);
+    }
+    return "cluster: the write quorum did not answer in time";
+}
+
+fy_change_observer_t fy_cluster_observer(fy_cluster_t *c)
+{
+    fy_change_observer_t o = {c, 1, cl_refuses, cl_prepare, cl_commit, cl_wait, 503};
+    return o;
+}
+
+/* ------------------------------------------------------------------------------------------------------------- */
+/* Sending */
+
+static void send_hello(fy_cluster_t *c, fy_cl_link_t *l)
+{
+    size_t at = fy_frame_begin(&l->out, FY_MSG_HELLO);
+    fy_frame_u32(&l->out, FY_WIRE_MAGIC);
+    fy_frame_u16(&l->out, FY_WIRE_PROTOCOL);
+    fy_frame_u16(&l->out, my_flags(c));
+    fy_frame_u64(&l->out, c->id);
+    fy_frame_u32(&l->out, atomic_load(&c->slot));
+    fy_frame_u64(&l->out, (uint64_t)fy_cluster_stamp_peek(c));
+    fy_frame_u64(&l->out, c->cfg.fingerprint);
+    fy_frame_str(&l->out, c->cfg.label, strlen(c->cfg.label));
+    fy_frame_end(&l->out, at);
+}
+
+static void send_u64(fy_cl_link_t *l, unsigned type, uint64_t v)
+{
+    size_t at = fy_frame_begin(&l->out, type);
+    fy_frame_u64(&l->out, v);
+    fy_frame_end(&l->out, at);
+}
+
+static void send_req(fy_cluster_t *c, int addr, int64_t since)
+{
+    fy_cl_addr_t *a = &c->addrs[addr];
+    if (a->link < 0 || !L(c, a->link)->open)
+        return;
+    fy_cl_link_t *l = L(c, a->link);
+    a->req_id = ++c->req_seq;
+    size_t at = fy_frame_begin(&l->out, FY_MSG_REQ);
+    fy_frame_u64(&l->out, a->req_id);
+    fy_frame_u64(&l->out, (uint64_t)since);
+    fy_frame_end(&l->out, at);
+}
+
+int64_t fy_cluster_stamp_peek(fy_cluster_t *c)
+{
+    int64_t t = atomic_load(&c->hlc_last), now = c->now(c);
+    return t > now ? t : now;
+}
+
+/* Our changes into every open outbound link, from where each stands. */
+void fy_cl_flush(fy_cluster_t *c)
+{
+    pthread_mutex_lock(&c->mu);
+    uint64_t first = c->bl_n ? c->backlog[c->bl_head].seq : c->seq + 1;
+    for (int li = 0; li < FY_CL_MAX_LINKS; li++) {
+        fy_cl_link_t *l = L(c, li);
+        if (!l->used || !l->outbound || !l->open || l->closing)
+            continue;
+        if (l->send_next < first) {
+            /* what it missed is gone from the backlog: it will ask for a state transfer */
+            send_u64(l, FY_MSG_GAP, first);
+            atomic_fetch_add(&c->gaps, 1);
+            l->send_next = first;
+        }
+        while (l->send_next <= c->seq && fy_wbuf_len(&l->out) < (8u << 20)) {
+            fy_cl_entry_t *e = &c->backlog[(c->bl_head + (l->send_next - first)) % c->bl_cap];
+            fy_wbuf_add(&l->out, e->frame, e->len);
+            l->sent_stamp = e->stamp;
+            l->send_next++;
+        }
+    }
+    pthread_mutex_unlock(&c->mu);
+}
+
+/* ------------------------------------------------------------------------------------------------------------- */
+/* Applying a peer's change */
+
+static void apply_kills(fy_cluster_t *c, const fy_store_label_t *labels, size_t nlabels, int64_t stamp, const fy_change_result_t *r)
+{
+    size_t off = 0;
+    unsigned kind;
+    fy_str_t name;
+    while (fy_effect_next(r, &off, &kind, &name)) {
+        if (kind != FY_EFFECT_DROPPED)
+            continue;
+        /* the instance lost a conflict here: every replica drops it (docs/ha.md, "Conflicts") */
+        fy_change_t k = {.kind = FY_CHANGE_KILL,
+                         .origin = FY_ORIGIN_CLUSTER,
+                         .now_ns = stamp,
+                         .labels = labels,
+                         .nlabels = nlabels,
+                         .family = name};
+        fy_change_result_t kr;
+        fy_core_apply(c->core, &k, &c->arena, &kr);
+        fy_change_result_free(&kr);
+        atomic_fetch_add(&c->killed, 1);
+        if (fy_log_enabled(FY_LOG_INFO)) {
+            char fam[256];
+            snprintf(fam, sizeof(fam), "%.*s", (int)name.len, name.ptr);
+            fy_log_info("msg", "a family pushed at the same time as a conflicting one elsewhere was dropped on every replica",
+                        "family", fam);
+        }
+    }
+}
+
+static void on_op(fy_cluster_t *c, int li, fy_str_t payload)
+{
+    fy_cl_link_t *l = L(c, li);
+    fy_cl_node_t *nd = &c->nodes[l->node];
+    fy_wrd_t r = fy_wrd(payload);
+    uint64_t seq = fy_wrd_u64(&r);
+    unsigned type = fy_wrd_u8(&r);
+    fy_str_t rec = fy_wrd_rest(&r);
+    if (r.bad || rec.len < 9) {
+        refuse(c, li, "malformed change from a peer");
+        return;
+    }
+    if (seq <= nd->applied)
+        return; /* a resend after a reconnect */
+    fy_record_t dec;
+    if (fy_record_decode(type, rec.ptr, rec.len, &dec) != 0) {
+        fy_record_free(&dec);
+        refuse(c, li, "a change from a peer does not decode (type %u)", type);
+        return;
+    }
+    dec.change.origin = FY_ORIGIN_PEER;
+    dec.change.merge = 1;
+    int64_t stamp = dec.change.now_ns;
+    if (observe_clock(c, stamp) != 0) {
+        fy_record_free(&dec);
+        refuse(c, li, "a change stamped %.3f s ahead of this replica's clock (--cluster.max-clock-offset)",
+               (double)(stamp - c->now(c)) / 1e9);
+        return;
+    }
+    fy_change_result_t res;
+    fy_core_apply(c->core, &dec.change, &c->arena, &res);
+    if (res.not_persisted) {
+        fy_log_error("msg", "could not apply a peer's change durably; the peer will send it again", "err", res.msg);
+        fy_change_result_free(&res);
+        fy_record_free(&dec);
+        close_link(c, li, "not persisted");
+        return;
+    }
+    apply_kills(c, dec.change.labels, dec.change.nlabels, stamp, &res);
+    nd->applied = seq;
+    if (stamp > nd->watermark)
+        nd->watermark = stamp;
+    atomic_fetch_add(&c->applied, 1);
+    if (c->cfg.durable && res.seq != 0) {
+        if (c->nholds == c->cap_holds) {
+            c->cap_holds = c->cap_holds ? c->cap_holds * 2 : 256;
+            c->holds = realloc(c->holds, c->cap_holds * sizeof(*c->holds));
+            if (c->holds == NULL)
+                abort();
+        }
+        c->holds[c->nholds++] = (fy_cl_hold_t){l->node, seq, res.seq};
+    } else if (c->nholds == 0) {
+        nd->held = seq;
+    } else {
+        /* keep acknowledgements in order behind the ones waiting for the log */
+        if (c->nholds == c->cap_holds) {
+            c->cap_holds = c->cap_holds ? c->cap_holds * 2 : 256;
+            c->holds = realloc(c->holds, c->cap_holds * sizeof(*c->holds));
+            if (c->holds == NULL)
+                abort();
+        }
+        c->holds[c->nholds++] = (fy_cl_hold_t){l->node, seq, 0};
+    }
+    fy_change_result_free(&res);
+    fy_record_free(&dec);
+}
+
+/* Held peers' changes: acknowledged once the local log has them (durable mode) */
+static void settle_holds(fy_cluster_t *c)
+{
+    uint64_t durable = atomic_load(&c->wal_durable);
+    size_t k = 0;
+    while (k < c->nholds && (c->holds[k].wal_seq == 0 || c->holds[k].wal_seq <= durable)) {
+        fy_cl_node_t *nd = &c->nodes[c->holds[k].node];
+        if (c->holds[k].seq > nd->held)
+            nd->held = c->holds[k].seq;
+        k++;
+    }
+    if (k) {
+        memmove(c->holds, c->holds + k, (c->nholds - k) * sizeof(*c->holds));
+        c->nholds -= k;
+    }
+    for (size_t i = 0; i < c->nnodes; i++) {
+        fy_cl_node_t *nd = &c->nodes[i];
+        if (nd->in_link >= 0 && L(c, nd->in_link)->open && nd->held > L(c, nd->in_link)->ack_sent) {
+            send_u64(L(c, nd->in_link), FY_MSG_ACK, nd->held);
+            L(c, nd->in_link)->ack_sent = nd->held;
+        }
+    }
+}
+
+/* ------------------------------------------------------------------------------------------------------------- */
+/* State transfer */
+
+typedef struct {
+    fy_cluster_t *c;
+    fy_cl_link_t *l;
+    fy_grouprec_buf_t b;
+    uint64_t n;
+} xfer_t;
+
+static int xfer_group(void *ctx, const fy_store_group_view_t *g)
+{
+    xfer_t *X = ctx;
+    if (fy_grouprec_encode(g, 1, &X->b) != 0) {
+        fy_log_error("msg", "out of memory while sending a group to a peer; exiting");
+        abort();
+    }
+    size_t at = fy_frame_begin(&X->l->out, FY_MSG_GROUP);
+    fy_wbuf_add(&X->l->out, X->b.p, X->b.n);
+    fy_frame_end(&X->l->out, at);
+    X->n++;
+    return 0;
+}
+
+static void on_req(fy_cluster_t *c, int li, fy_str_t payload)
+{
+    fy_wrd_t r = fy_wrd(payload);
+    uint64_t id = fy_wrd_u64(&r);
+    int64_t since = (int64_t)fy_wrd_u64(&r);
+    if (r.bad) {
+        refuse(c, li, "malformed state request");
+        return;
+    }
+    xfer_t X = {c, L(c, li), {0}, 0};
+    fy_store_foreach_changed_since(c->core->store, since, xfer_group, &X);
+    fy_grouprec_buf_free(&X.b);
+    size_t at = fy_frame_begin(&X.l->out, FY_MSG_END);
+    fy_frame_u64(&X.l->out, id);
+    fy_frame_u64(&X.l->out, X.n);
+    fy_frame_u64(&X.l->out, (uint64_t)fy_store_wipe_stamp(c->core->store));
+    fy_frame_end(&X.l->out, at);
+}
+
+static void dropped_cb(void *ctx, fy_str_t name)
+{
+    fy_change_result_t *r = ctx;
+    /* the same encoding as the change path's effects */
+    uint8_t *e = realloc(r->effects, r->effects_len + 5 + name.len);
+    if (e == NULL)
+        abort();
+    r->effects = e;
+    e += r->effects_len;
+    e[0] = FY_EFFECT_DROPPED;
+    fy_put_le32(e + 1, (uint32_t)name.len);
+    memcpy(e + 5, name.ptr, name.len);
+    r->effects_len += 5 + name.len;
+}
+
+static void on_group(fy_cluster_t *c, int li, fy_str_t payload)
+{
+    fy_grouprec_t g;
+    char err[256];
+    int rc = fy_grouprec_decode(payload.ptr, payload.len, &g, err, sizeof(err));
+    if (rc != 0 || g.version != FY_GROUPREC_V3) {
+        fy_grouprec_free(&g);
+        refuse(c, li, "a group sent by a peer does not decode: %s", rc == -2 ? "out of memory" : err);
+        return;
+    }
+    fy_store_merge_group_t m;
+    memset(&m, 0, sizeof(m));
+    m.labels = g.labels;
+    m.nlabels = g.nlabels;
+    m.is_tombstone = (uint8_t)g.tombstone;
+    m.clear_ns = g.clear_ns;
+    m.del_ns = g.del_ns;
+    m.push_ns = g.times.push_stamp_ns;
+    m.fail_ns = g.times.fail_stamp_ns;
+    m.life = g.times.life;
+    m.ttl_stamp_ns = g.ttl_stamp_ns;
+    m.interval_stamp_ns = g.interval_stamp_ns;
+    m.kills = g.kills;
+    m.nkills = g.nkills;
+    m.body = &g.body;
+    m.family_stamps = g.stamps;
+    fy_change_result_t res;
+    memset(&res, 0, sizeof(res));
+    fy_store_merge_group(c->core->store, &m, dropped_cb, &res);
+    /* a dropped family is killed at its own stamp */
+    size_t off = 0;
+    unsigned kind;
+    fy_str_t name;
+    while (fy_effect_next(&res, &off, &kind, &name)) {
+        int64_t st = 0;
+        for (size_t i = 0; i < g.nstamps; i++)
+            if (fy_str_eq(g.names[i], name))
+                st = g.stamps[i];
+        fy_change_t k = {.kind = FY_CHANGE_KILL,
+                         .origin = FY_ORIGIN_CLUSTER,
+                         .now_ns = st,
+                         .labels = g.labels,
+                         .nlabels = g.nlabels,
+                         .family = name};
+        fy_change_result_t kr;
+        fy_core_apply(c->core, &k, &c->arena, &kr);
+        fy_change_result_free(&kr);
+        atomic_fetch_add(&c->killed, 1);
+    }
+    fy_change_result_free(&res);
+    fy_grouprec_free(&g);
+    atomic_fetch_add(&c->groups_received, 1);
+}
+
+/* ------------------------------------------------------------------------------------------------------------- */
+/* Handshakes */
+
+static void on_hello(fy_cluster_t *c, int li, fy_str_t payload)
+{
+    fy_cl_link_t *l = L(c, li);
+    fy_wrd_t r = fy_wrd(payload);
+    uint32_t magic = fy_wrd_u32(&r);
+    unsigned proto = fy_wrd_u16(&r), flags = fy_wrd_u16(&r);
+    uint64_t id = fy_wrd_u64(&r);
+    uint32_t slot = fy_wrd_u32(&r);
+    int64_t hlc = (int64_t)fy_wrd_u64(&r);
+    uint64_t fp = fy_wrd_u64(&r);
+    fy_str_t label = fy_wrd_str(&r);
+    if (r.bad || magic != FY_WIRE_MAGIC) {
+        refuse(c, li, "not a Ferry peer (bad handshake)");
+        return;
+    }
+    if (proto != FY_WIRE_PROTOCOL) {
+        refuse(c, li, "peer protocol version %u, this replica speaks %u", proto, FY_WIRE_PROTOCOL);
+        return;
+    }
+    if (!fy_str_eq(label, fy_str(c->cfg.label, strlen(c->cfg.label)))) {
+        refuse(c, li, "cluster label \"%.*s\" differs from this replica's \"%s\" (--cluster.label)", (int)label.len, label.ptr,
+               c->cfg.label);
+        return;
+    }
+    if (fp != c->cfg.fingerprint) {
+        refuse(c, li,
+               "settings differ from this replica's (--push.default-ttl, --push.default-interval, --cluster.replicas, "
+               "--cluster.write-quorum must match)");
+        return;
+    }
+    if (observe_clock(c, hlc) != 0) {
+        refuse(c, li, "peer clock %.3f s ahead of this replica's (--cluster.max-clock-offset)", (double)(hlc - c->now(c)) / 1e9);
+        return;
+    }
+    int n = node_get(c, id);
+    if (n < 0) {
+        refuse(c, li, "too many peer incarnations");
+        return;
+    }
+    fy_cl_node_t *nd = &c->nodes[n];
+    if (nd->in_link >= 0 && nd->in_link != li)
+        close_link(c, nd->in_link, "replaced");
+    nd->in_link = li;
+    nd->slot = slot;
+    nd->empty = (flags & FY_WIRE_EMPTY) != 0;
+    nd->ready = (flags & FY_WIRE_READY) != 0;
+    nd->last_heard = c->now(c);
+    nd->offset = hlc - c->now(c);
+    l->node = n;
+    l->open = 1;
+    l->ack_sent = nd->held;
+    size_t at = fy_frame_begin(&l->out, FY_MSG_WELCOME);
+    fy_frame_u16(&l->out, my_flags(c));
+    fy_frame_u64(&l->out, c->id);
+    fy_frame_u32(&l->out, atomic_load(&c->slot));
+    fy_frame_u64(&l->out, (uint64_t)fy_cluster_stamp_peek(c));
+    fy_frame_u64(&l->out, nd->held);
+    fy_frame_end(&l->out, at);
+}
+
+static void slot_check(fy_cluster_t *c, uint64_t id, uint32_t slot)
+{
+    if (id == c->id || slot != atomic_load(&c->slot))
+        return;
+    if (atomic_load(&c->ready) && c->id < id)
+        return; /* the other one moves */
+    if (atomic_load(&c->ready)) {
+        fy_log_error("msg", "two ready replicas use the same clock slot; restart one of them", "slot", "");
+        return;
+    }
+    /* not ready: nothing was stamped here yet; take a slot no known replica uses and say hello again */
+    unsigned used = 0;
+    for (size_t i = 0; i < c->nnodes; i++)
+        used |= 1u << (c->nodes[i].slot & 15);
+    for (unsigned s = 0; s < 16; s++)
+        if (!(used & (1u << s))) {
+            atomic_store(&c->slot, s);
+            break;
+        }
+    for (int li = 0; li < FY_CL_MAX_LINKS; li++)
+        if (c->links[li].used)
+            close_link(c, li, "slot changed");
+}
+
+static void lost_node(fy_cluster_t *c, int n);
+static void publish(fy_cluster_t *c, int64_t now);
+
+static void on_welcome(fy_cluster_t *c, int li, fy_str_t payload)
+{
+    fy_cl_link_t *l = L(c, li);
+    fy_cl_addr_t *a = &c->addrs[l->addr];
+    fy_wrd_t r = fy_wrd(payload);
+    unsigned flags = fy_wrd_u16(&r);
+    uint64_t id = fy_wrd_u64(&r);
+    uint32_t slot = fy_wrd_u32(&r);
+    int64_t hlc = (int64_t)fy_wrd_u64(&r);
+    uint64_t applied = fy_wrd_u64(&r);
+    if (r.bad) {
+        refuse(c, li, "malformed handshake answer");
+        return;
+    }
+    if (id == c->id) {
+        /* this address is this replica */
+        if (!a->self)
+            fy_log_info("msg", "a --cluster.peer address is this replica", "peer", a->text);
+        a->self = 1;
+        close_link(c, li, "self");
+        return;
+    }
+    if (observe_clock(c, hlc) != 0) {
+        refuse(c, li, "peer clock %.3f s ahead of this replica's (--cluster.max-clock-offset)", (double)(hlc - c->now(c)) / 1e9);
+        return;
+    }
+    int n = node_get(c, id);
+    if (n < 0) {
+        refuse(c, li, "too many peer incarnations");
+        return;
+    }
+    if (a->node >= 0 && a->node != n && c->nodes[a->node].id != id) {
+        /* the replica behind this address restarted: what it held only it may have lost; the others have it */
+        lost_node(c, a->node);
+        a->caught_up = 0;
+    }
+    fy_cl_node_t *nd = &c->nodes[n];
+    nd->out_link = li;
+    nd->addr = l->addr;
+    nd->slot = slot;
+    nd->empty = (flags & FY_WIRE_EMPTY) != 0;
+    nd->ready = (flags & FY_WIRE_READY) != 0;
+    nd->last_heard = c->now(c);
+    nd->offset = hlc - c->now(c);
+    if (applied > nd->acked)
+        nd->acked = applied;
+    a->node = n;
+    a->refused[0] = '\0';
+    l->node = n;
+    l->open = 1;
+    l->send_next = applied + 1;
+    count_reachable(c);
+    fy_log_info("msg", "connected to a peer", "peer", a->text);
+    slot_check(c, id, slot);
+    if (!a->caught_up && l->used && !l->closing) {
+        send_req(c, l->addr, 0);
+        atomic_fetch_add(&c->resync_full, 1);
+    }
+    fy_cl_flush(c);
+}
+
+/* A replica incarnation is gone (its link to us closed and stayed closed, or it restarted): a change it took that
+ * reached another replica but not us comes from that replica, by a state transfer since the last of its changes
+ * we saw (ha-design 8.3, step 5). */
+static void lost_node(fy_cluster_t *c, int n)
+{
+    fy_cl_node_t *nd = &c->nodes[n];
+    if (nd->watermark == 0)
+        return;
+    for (size_t i = 0; i < c->naddrs; i++) {
+        fy_cl_addr_t *a = &c->addrs[i];
+        if (a->self || a->link < 0 || !L(c, a->link)->open || a->node == n)
+            continue;
+        send_req(c, (int)i, nd->watermark);
+        atomic_fetch_add(&c->resync_lost_peer, 1);
+    }
+    nd->watermark = 0; /* once */
+}
+
+/* ------------------------------------------------------------------------------------------------------------- */
+/* Input */
+
+void fy_cl_input(fy_cluster_t *c, int li)
+{
+    fy_cl_link_t *l = L(c, li);
+    unsigned type;
+    fy_str_t payload;
+    int rc;
+    while (l->used && !l->closing && (rc = fy_frame_next(&l->in, &type, &payload)) != 0) {
+        if (rc < 0) {
+            refuse(c, li, "damaged frame from a peer (checksum or length)");
+            break;
+        }
+        l->last_rx = c->now(c);
+        if (l->node >= 0)
+            c->nodes[l->node].last_heard = l->last_rx;
+        if (type == FY_MSG_REFUSE) {
+            fy_wrd_t r = fy_wrd(payload);
+            fy_str_t why = fy_wrd_str(&r);
+            if (l->outbound) {
+                fy_cl_addr_t *a = &c->addrs[l->addr];
+                snprintf(a->refused, sizeof(a->refused), "%.*s", (int)why.len, why.ptr);
+                fy_log_error("msg", "a peer refused this replica", "peer", a->text, "reason", a->refused);
+            }
+            close_link(c, li, "refused");
+            break;
+        }
+        if (!l->open) {
+            if (!l->outbound && type == FY_MSG_HELLO)
+                on_hello(c, li, payload);
+            else if (l->outbound && type == FY_MSG_WELCOME)
+                on_welcome(c, li, payload);
+            else
+                refuse(c, li, "unexpected message %u before the handshake", type);
+            continue;
+        }
+        switch (type) {
+        case FY_MSG_OP:
+            if (l->outbound)
+                goto Unexpected;
+            on_op(c, li, payload);
+            break;
+        case FY_MSG_ACK: {
+            if (!l->outbound)
+                goto Unexpected;
+            fy_wrd_t r = fy_wrd(payload);
+            uint64_t s = fy_wrd_u64(&r);
+            if (s > c->nodes[l->node].acked)
+                c->nodes[l->node].acked = s;
+            break;
+        }
+        case FY_MSG_HB: {
+            fy_wrd_t r = fy_wrd(payload);
+            int64_t hlc = (int64_t)fy_wrd_u64(&r), frontier = (int64_t)fy_wrd_u64(&r);
+            fy_cl_node_t *nd = &c->nodes[l->node];
+            nd->offset = hlc - c->now(c);
+            if (observe_clock(c, hlc) != 0) {
+                refuse(c, li, "peer clock %.3f s ahead of this replica's (--cluster.max-clock-offset)",
+                       (double)(hlc - c->now(c)) / 1e9);
+                break;
+            }
+            if (!l->outbound && frontier > nd->watermark && nd->applied + 1 >= 1)
+                nd->watermark = frontier;
+            break;
+        }
+        case FY_MSG_REQ:
+            if (l->outbound)
+                goto Unexpected;
+            on_req(c, li, payload);
+            break;
+        case FY_MSG_GROUP:
+            if (!l->outbound)
+                goto Unexpected;
+            on_group(c, li, payload);
+            break;
+        case FY_MSG_END: {
+            if (!l->outbound)
+                goto Unexpected;
+            fy_wrd_t r = fy_wrd(payload);
+            uint64_t id = fy_wrd_u64(&r), ngroups = fy_wrd_u64(&r);
+            int64_t wipe = (int64_t)fy_wrd_u64(&r);
+            if (wipe > 0 && wipe > fy_store_wipe_stamp(c->core->store))
+                fy_store_wipe(c->core->store, wipe);
+            fy_cl_addr_t *a = &c->addrs[l->addr];
+            if (id == a->req_id && !a->caught_up) {
+                a->caught_up = 1;
+                char n[32];
+                snprintf(n, sizeof(n), "%llu", (unsigned long long)ngroups);
+                fy_log_info("msg", "state transfer from a peer complete", "peer", a->text, "groups", n);
+            }
+            break;
+        }
+        case FY_MSG_GAP: {
+            if (l->outbound)
+                goto Unexpected;
+            fy_wrd_t r = fy_wrd(payload);
+            uint64_t first = fy_wrd_u64(&r);
+            fy_cl_node_t *nd = &c->nodes[l->node];
+            /* its changes before first are gone from its backlog: they come by state transfer instead */
+            if (nd->addr >= 0)
+                send_req(c, nd->addr, nd->watermark);
+            atomic_fetch_add(&c->resync_delta, 1);
+            if (first > 0 && first - 1 > nd->applied)
+                nd->applied = nd->held = first - 1;
+            break;
+        }
+        default:
+        Unexpected:
+            refuse(c, li, "unexpected message %u from a peer", type);
+            break;
+        }
+    }
+    fy_wbuf_compact(&l->in);
+}
+
+/* ------------------------------------------------------------------------------------------------------------- */
+/* Links */
+
+int fy_cl_link_new(fy_cluster_t *c, int fd, int outbound, int addr)
+{
+    for (int i = 0; i < FY_CL_MAX_LINKS; i++) {
+        fy_cl_link_t *l = L(c, i);
+        if (l->used)
+            continue;
+        memset(l, 0, sizeof(*l));
+        l->used = 1;
+        l->fd = fd;
+        l->outbound = outbound;
+        l->addr = addr;
+        l->node = -1;
+        l->last_rx = l->last_tx = c->now(c);
+        if (outbound)
+            c->addrs[addr].link = i;
+        return i;
+    }
+    return -1;
+}
+
+void fy_cl_link_opened(fy_cluster_t *c, int li)
+{
+    fy_cl_link_t *l = L(c, li);
+    l->last_rx = c->now(c);
+    send_hello(c, l);
+}
+
+void fy_cl_dial_failed(fy_cluster_t *c, int addr, const char *why)
+{
+    fy_cl_addr_t *a = &c->addrs[addr];
+    int64_t now = c->now(c);
+    a->next_dial = now + c->cfg.reconnect_ns;
+    if (now - a->logged_at > 60 * (int64_t)1000000000) {
+        a->logged_at = now;
+        fy_log_warn("msg", "cannot reach a peer; retrying", "peer", a->text, "err", why);
+    }
+}
+
+void fy_cl_link_closed(fy_cluster_t *c, int li, const char *why)
+{
+    fy_cl_link_t *l = L(c, li);
+    if (!l->used)
+        return;
+    if (l->outbound) {
+        fy_cl_addr_t *a = &c->addrs[l->addr];
+        a->link = -1;
+        a->next_dial = c->now(c) + c->cfg.reconnect_ns;
+        if (l->open && !a->self)
+            fy_log_warn("msg", "lost the link to a peer", "peer", a->text, "err", why ? why : "closed");
+    }
+    if (l->node >= 0) {
+        fy_cl_node_t *nd = &c->nodes[l->node];
+        if (nd->out_link == li)
+            nd->out_link = -1;
+        if (nd->in_link == li)
+            nd->in_link = -1;
+    }
+    fy_wbuf_free(&l->in);
+    fy_wbuf_free(&l->out);
+    memset(l, 0, sizeof(*l));
+    count_reachable(c);
+}
+
+/* ------------------------------------------------------------------------------------------------------------- */
+/* Timers: heartbeats, silence, redials, the release of tickets, readiness, tombstones */
+
+static int cmp_desc(const void *x, const void *y)
+{
+    uint64_t a = *(const uint64_t *)x, b = *(const uint64_t *)y;
+    return a < b ? 1 : a > b ? -1 : 0;
+}
+
+static void release(fy_cluster_t *c, int64_t now)
+{
+    /* the quorum mark: the (W-1)th largest acknowledgement among the other replicas */
+    uint64_t acks[FY_CL_MAX_NODES];
+    size_t n = 0;
+    for (size_t i = 0; i < c->nnodes; i++)
+        acks[n++] = c->nodes[i].acked;
+    qsort(acks, n, sizeof(acks[0]), cmp_desc);
+    pthread_mutex_lock(&c->mu);
+    uint64_t qmark = c->quorum <= 1 ? c->seq : (n >= c->quorum - 1 ? acks[c->quorum - 2] : 0);
+    uint64_t mark = qmark, durable = atomic_load(&c->wal_durable), late = c->late;
+    /* durable mode: our own log must have it too */
+    for (size_t i = 0; i < c->bl_n && c->cfg.durable; i++) {
+        fy_cl_entry_t *e = &c->backlog[(c->bl_head + i) % c->bl_cap];
+        if (e->seq > mark)
+            break;
+        if (e->wal_seq > durable) {
+            mark = e->seq - 1;
+            break;
+        }
+    }
+    if (mark < c->released)
+        mark = c->released;
+    /* changes not held by the quorum in time fail (503, indeterminate) */
+    for (size_t i = 0; i < c->bl_n; i++) {
+        fy_cl_entry_t *e = &c->backlog[(c->bl_head + i) % c->bl_cap];
+        if (e->seq <= mark || e->seq <= late)
+            continue;
+        if (now - e->at < c->cfg.ack_timeout_ns)
+            break;
+        late = e->seq;
+    }
+    uint64_t newly_late = late > c->late ? late - (c->late > mark ? c->late : mark) : 0;
+    int rel = mark > c->released, lt = late > c->late;
+    c->released = mark;
+    c->late = late;
+    /* trim: what every peer holds, or what was decided and is over the size limit */
+    uint64_t minacked = UINT64_MAX;
+    for (size_t i = 0; i < c->nnodes; i++)
+        if (c->nodes[i].out_link >= 0 && c->nodes[i].acked < minacked)
+            minacked = c->nodes[i].acked;
+    uint64_t decided = mark > late ? mark : late;
+    while (c->bl_n) {
+        fy_cl_entry_t *e = &c->backlog[c->bl_head];
+        int all_have = minacked != UINT64_MAX && e->seq <= minacked && e->seq <= decided;
+        int over = c->bl_bytes > c->cfg.backlog_bytes && e->seq <= decided;
+        if (!all_have && !over)
+            break;
+        c->bl_bytes -= e->len;
+        free(e->frame);
+        c->bl_head = (c->bl_head + 1) % c->bl_cap;
+        c->bl_n--;
+    }
+    pthread_mutex_unlock(&c->mu);
+    if (rel && c->cfg.release)
+        c->cfg.release(c->cfg.ctx, mark);
+    if (lt) {
+        atomic_fetch_add(&c->quorum_failures, newly_late);
+        if (c->cfg.time_out)
+            c->cfg.time_out(c->cfg.ctx, late);
+    }
+}
+
+static void check_ready(fy_cluster_t *c)
+{
+    if (atomic_load(&c->ready))
+        return;
+    if (!c->loaded) {
+        c->not_ready = "loading persisted metrics";
+        return;
+    }
+    unsigned reachable = (unsigned)atomic_load(&c->reachable), caught = 0, others_empty = 1, others = 0;
+    for (size_t i = 0; i < c->naddrs; i++) {
+        fy_cl_addr_t *a = &c->addrs[i];
+        if (a->self || a->link < 0 || !L(c, a->link)->open || a->node < 0)
+            continue;
+        others++;
+        if (a->caught_up)
+            caught++;
+        if (!c->nodes[a->node].empty)
+            others_empty = 0;
+    }
+    unsigned need = c->replicas - c->quorum + (c->durable_state ? 0 : 1);
+    int ok = 0;
+    if (reachable + 1 >= c->quorum && others > 0 && others_empty && (my_flags(c) & FY_WIRE_EMPTY))
+        ok = 1; /* a new cluster: nobody holds anything yet */
+    else if (caught >= need && reachable + 1 >= c->quorum)
+        ok = 1;
+    else if (c->replicas == 1)
+        ok = 1;
+    if (!ok) {
+        c->not_ready = caught < need ? "catching up from peers (state transfer from enough replicas to cover every write quorum)"
+                                     : "not enough replicas reachable for a write quorum";
+        return;
+    }
+    c->not_ready = NULL;
+    atomic_store(&c->ready, 1);
+    char n[3][16];
+    snprintf(n[0], sizeof(n[0]), "%u", caught);
+    snprintf(n[1], sizeof(n[1]), "%u", reachable);
+    snprintf(n[2], sizeof(n[2]), "%u", atomic_load(&c->slot));
+    fy_log_info("msg", "cluster: caught up, ready", "state_transfers", n[0], "peers_reachable", n[1], "slot", n[2]);
+    if (c->cfg.ready)
+        c->cfg.ready(c->cfg.ctx, 1);
+}
+
+void fy_cl_tick(fy_cluster_t *c)
+{
+    int64_t now = c->now(c);
+    settle_holds(c);
+    /* silence: a peer that said nothing for peer-timeout is gone */
+    for (int li = 0; li < FY_CL_MAX_LINKS; li++) {
+        fy_cl_link_t *l = L(c, li);
+        if (l->used && !l->closing && now - l->last_rx > c->cfg.peer_timeout_ns) {
+            int node = l->node;
+            close_link(c, li, "peer silent for --cluster.peer-timeout");
+            if (node >= 0 && !l->outbound)
+                lost_node(c, node);
+        }
+    }
+    /* heartbeats */
+    if (now >= c->next_hb) {
+        c->next_hb = now + c->cfg.heartbeat_ns;
+        int64_t hlc = fy_cluster_stamp_peek(c);
+        for (int li = 0; li < FY_CL_MAX_LINKS; li++) {
+            fy_cl_link_t *l = L(c, li);
+            if (!l->used || !l->open || l->closing)
+                continue;
+            size_t at = fy_frame_begin(&l->out, FY_MSG_HB);
+            fy_frame_u64(&l->out, (uint64_t)hlc);
+            fy_frame_u64(&l->out, (uint64_t)(l->outbound ? l->sent_stamp : 0));
+            fy_frame_end(&l->out, at);
+        }
+    }
+    /* redials */
+    for (size_t i = 0; i < c->naddrs; i++) {
+        fy_cl_addr_t *a = &c->addrs[i];
+        if (!a->self && a->link < 0 && now >= a->next_dial) {
+            a->next_dial = now + c->cfg.reconnect_ns;
+            c->dial(c, (int)i);
+        }
+    }
+    fy_cl_flush(c);
+    release(c, now);
+    check_ready(c);
+    pthread_mutex_lock(&c->mu);
+    publish(c, now);
+    pthread_mutex_unlock(&c->mu);
+    if (now >= c->next_gc) {
+        c->next_gc = now + 10 * (int64_t)1000000000;
+        fy_store_gc_tombstones(c->core->store, now - c->cfg.retention_ns);
+    }
+}
+
+/* ------------------------------------------------------------------------------------------------------------- */
+
+void fy_cl_init(fy_cluster_t *c)
+{
+    for (size_t i = 0; i < c->naddrs; i++) {
+        c->addrs[i].link = -1;
+        c->addrs[i].node = -1;
+    }
+    c->started = c->now(c);
+    c->not_ready = c->pub_not_ready = "loading persisted metrics";
+}
+
+int fy_cluster_is_ready(fy_cluster_t *c, const char **why)
+{
+    int r = atomic_load(&c->ready);
+    if (why) {
+        pthread_mutex_lock(&c->mu);
+        *why = r ? NULL : c->pub_not_ready;
+        pthread_mutex_unlock(&c->mu);
+    }
+    return r;
+}
+
+/* With mu held, on the network thread: the peers' state for the status page and self-metrics. */
+static void publish(fy_cluster_t *c, int64_t now)
+{
+    size_t k = 0;
+    uint64_t first = c->bl_n ? c->backlog[c->bl_head].seq : c->seq + 1;
+    for (size_t i = 0; i < c->naddrs; i++) {
+        fy_cl_addr_t *a = &c->addrs[i];
+        if (a->self)
+            continue;
+        fy_cluster_peer_status_t *p = &c->pub_peers[k++];
+        memset(p, 0, sizeof(*p));
+        snprintf(p->addr, sizeof(p->addr), "%s", a->text);
+        p->connected = a->link >= 0 && c->links[a->link].open;
+        snprintf(p->refused, sizeof(p->refused), "%s", a->refused);
+        if (a->node < 0)
+            continue;
+        fy_cl_node_t *nd = &c->nodes[a->node];
+        p->node = nd->id;
+        p->acked = nd->acked;
+        p->applied = nd->applied;
+        p->inbound = nd->in_link >= 0;
+        p->clock_offset_seconds = (double)nd->offset / 1e9;
+        p->caught_up = a->caught_up;
+        if (nd->acked < c->seq && nd->acked + 1 >= first) {
+            /* the oldest of our changes it has not acknowledged: how long it has waited */
+            fy_cl_entry_t *e = &c->backlog[(c->bl_head + (nd->acked + 1 - first)) % c->bl_cap];
+            p->lag_seconds = (double)(now - e->at) / 1e9;
+        } else if (nd->acked < c->seq) {
+            p->lag_seconds = (double)(now - c->started) / 1e9;
+        }
+    }
+    c->pub_npeers = k;
+    c->pub_not_ready = c->not_ready;
+}
+
+void fy_cluster_status(fy_cluster_t *c, fy_cluster_status_t *o)
+{
+    memset(o, 0, sizeof(*o));
+    o->node = c->id;
+    o->slot = atomic_load(&c->slot);
+    o->replicas = c->replicas;
+    o->quorum = c->quorum;
+    o->ready = atomic_load(&c->ready);
+    o->sent = atomic_load(&c->sent);
+    o->applied = atomic_load(&c->applied);
+    o->quorum_failures = atomic_load(&c->quorum_failures);
+    o->refused_no_quorum = atomic_load(&c->refused_no_quorum);
+    o->killed = atomic_load(&c->killed);
+    o->gaps = atomic_load(&c->gaps);
+    o->resync_delta = atomic_load(&c->resync_delta);
+    o->resync_full = atomic_load(&c->resync_full);
+    o->resync_lost_peer = atomic_load(&c->resync_lost_peer);
+    o->groups_received = atomic_load(&c->groups_received);
+    fy_store_stats_t st;
+    fy_store_stats(c->core->store, &st);
+    o->tombstones = st.tombstones;
+    pthread_mutex_lock(&c->mu);
+    o->backlog_bytes = c->bl_bytes;
+    o->not_ready = o->ready ? NULL : c->pub_not_ready;
+    o->npeers = c->pub_npeers < 16 ? c->pub_npeers : 16;
+    memcpy(o->peers, c->pub_peers, o->npeers * sizeof(o->peers[0]));
+    pthread_mutex_unlock(&c->mu);
+}
