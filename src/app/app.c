@@ -61,6 +61,14 @@ static void cluster_time_out(void *ctx, uint64_t late)
 static void cluster_ready(void *ctx, int r)
 {
     fy_app_t *app = ctx;
+    if (r < 0) {
+        /* isolated: reads answer 503 with why; pushes still reach the change path, whose replication observer refuses
+         * them for want of a quorum (and counts them) */
+        app->core.not_ready = "Service Unavailable: " FY_CLUSTER_ISOLATED;
+        if (app->set_ready != NULL)
+            app->set_ready(0);
+        return;
+    }
     atomic_store(&app->core.ready, r);
     if (app->set_ready != NULL)
         app->set_ready(r);

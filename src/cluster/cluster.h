@@ -24,6 +24,11 @@
 
 typedef struct st_fy_cluster_t fy_cluster_t;
 
+/* Why a replica on the minority side of a partition does not serve reads (its 503). */
+#define FY_CLUSTER_ISOLATED                                                                                                        \
+    "cluster: fewer replicas reachable than --cluster.write-quorum; not serving until back in touch with them and "                \
+    "caught up"
+
 typedef struct st_fy_cluster_config_t {
     const char *listen;       /* --cluster.listen-address HOST:PORT */
     const char *advertise;    /* --cluster.advertise-address, or NULL */

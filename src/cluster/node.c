@@ -1132,10 +1132,10 @@ static void check_isolated(fy_cluster_t *c, unsigned reachable)
         if (a->catch_since < 0)
             a->catch_since = 0;
     }
-    c->not_ready = "fewer replicas reachable than the write quorum; catching up once they are back";
+    c->not_ready = FY_CLUSTER_ISOLATED;
     fy_log_warn("msg", "cluster: fewer replicas reachable than the write quorum; not ready until back in touch and caught up");
     if (c->cfg.ready)
-        c->cfg.ready(c->cfg.ctx, 0);
+        c->cfg.ready(c->cfg.ctx, -1);
 }
 
 static void check_ready(fy_cluster_t *c)

@@ -458,11 +458,23 @@ class Cluster:
         return body if st == 200 else None
 
     def self_metrics(self, i, prefix="ferry_cluster_"):
-        """{sample line's name+labels: value} of replica i's /metrics lines starting with prefix."""
+        """{sample line's name+labels: value} of replica i's /metrics lines starting with prefix. A replica that is not
+        serving reads (catching up, or on the minority side of a partition: /metrics answers 503) still reports its
+        cluster figures in /api/v1/status: those come back as ferry_cluster_status_<key>."""
         out = {}
         try:
             st, _, body = self.get(i, "/metrics")
         except OSError:
+            return out
+        if st != 200:
+            try:
+                st, _, sbody = self.get(i, "/api/v1/status")
+                cl = json.loads(sbody)["data"].get("cluster", {}) if st == 200 else {}
+            except (OSError, ValueError, KeyError):
+                cl = {}
+            for k, v in cl.items():
+                if isinstance(v, (int, float)) and not isinstance(v, bool):
+                    out["ferry_cluster_status_" + k] = float(v)
             return out
         for line in body.decode("utf-8", "replace").split("\n"):
             if line.startswith(prefix):
