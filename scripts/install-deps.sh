@@ -20,6 +20,7 @@ test_pkgs=(
     clang libclang-rt-14-dev llvm
     curl python3 prometheus-pushgateway prometheus
     wrk gnuplot-nox  # the smoke test of make bench-compare's driver (integration_bench_compare_smoke)
+    nginx-light haproxy  # the load balancers the cluster suites (tests/cluster) start in front of the replicas
 )
 bench_pkgs=(
     wrk gnuplot-nox curl python3 prometheus-pushgateway
@@ -51,6 +52,16 @@ if [ ${#missing[@]} -ne 0 ]; then
     SUDO=
     if [ "$(id -u)" -ne 0 ]; then SUDO=sudo; fi
     export DEBIAN_FRONTEND=noninteractive
+    # prometheus, nginx-light and haproxy would start system services (on :9090, :80); the tests start their own
+    # processes. Forbid service starts for this install unless the machine already has a policy.
+    policy=/usr/sbin/policy-rc.d
+    made_policy=
+    if [ ! -e "$policy" ]; then
+        printf '#!/bin/sh\nexit 101\n' | $SUDO tee "$policy" >/dev/null
+        $SUDO chmod 755 "$policy"
+        made_policy=1
+    fi
+    trap 'if [ -n "$made_policy" ]; then $SUDO rm -f "$policy"; fi' EXIT
     # Some images ship without package lists; update once, quietly.
     $SUDO apt-get update -qq >/dev/null
     $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null

@@ -61,11 +61,17 @@ static void cluster_time_out(void *ctx, uint64_t late)
 static void cluster_ready(void *ctx, int r)
 {
     fy_app_t *app = ctx;
-    if (!r)
+    if (r < 0) {
+        /* isolated: reads answer 503 with why; pushes still reach the change path, whose replication observer refuses
+         * them for want of a quorum (and counts them) */
+        app->core.not_ready = "Service Unavailable: " FY_CLUSTER_ISOLATED;
+        if (app->set_ready != NULL)
+            app->set_ready(0);
         return;
-    atomic_store(&app->core.ready, 1);
+    }
+    atomic_store(&app->core.ready, r);
     if (app->set_ready != NULL)
-        app->set_ready(1);
+        app->set_ready(r);
 }
 
 /* The ferry_cluster_* families' figures (selfmetrics.h), from a scrape's thread. */
@@ -130,13 +136,16 @@ static int cluster_init(fy_app_t *app)
     app->wal.lww = 1;
     app->stats.cluster_ctx = app->cluster;
     app->stats.cluster = cluster_stats;
-    app->core.not_ready = "Service Unavailable: catching up from the other replicas";
     return 0;
 }
 
 /* Once local loading is done: replication starts, and readiness waits for it to catch up. */
 static void cluster_start(fy_app_t *app)
 {
+    /* not ready (store endpoints 503) until caught up from the peers, with or without a persistence file */
+    app->core.not_ready = "Service Unavailable: catching up from the other replicas";
+    if (app->set_ready != NULL)
+        app->set_ready(0);
     fy_change_observer_t o = fy_cluster_observer(app->cluster);
     if (fy_core_observe(&app->core, &o) != 0) {
         fy_log_error("msg", "could not observe the change path for replication");
@@ -434,10 +443,14 @@ static void *load_persisted(void *arg)
         snprintf(aside, sizeof(aside), "%s.bad.%lld", path, (long long)(fy_now_ns() / 1000000000));
         rename(path, aside);
         fy_log_error("msg", "could not load persisted metrics; starting empty", "err", err, "moved_to", aside);
-        fy_change_t wipe = {.kind = FY_CHANGE_WIPE, .origin = FY_ORIGIN_SNAPSHOT, .now_ns = fy_now_ns()};
-        fy_change_result_t res;
-        fy_core_apply(&app->core, &wipe, NULL, &res); /* nothing half-loaded stays */
-        fy_change_result_free(&res);
+        if (app->cluster != NULL) {
+            fy_cluster_drop_local(app->cluster); /* a wipe stamp would spread to the peers and empty them too */
+        } else {
+            fy_change_t wipe = {.kind = FY_CHANGE_WIPE, .origin = FY_ORIGIN_SNAPSHOT, .now_ns = fy_now_ns()};
+            fy_change_result_t res;
+            fy_core_apply(&app->core, &wipe, NULL, &res); /* nothing half-loaded stays */
+            fy_change_result_free(&res);
+        }
         if (app->flags->persistence_durable)
             open_log(app, 1);
     } else if (app->flags->persistence_durable) {

@@ -24,6 +24,11 @@
 
 typedef struct st_fy_cluster_t fy_cluster_t;
 
+/* Why a replica on the minority side of a partition does not serve reads (its 503). */
+#define FY_CLUSTER_ISOLATED                                                                                                        \
+    "cluster: fewer replicas reachable than --cluster.write-quorum; not serving until back in touch with them and "                \
+    "caught up"
+
 typedef struct st_fy_cluster_config_t {
     const char *listen;       /* --cluster.listen-address HOST:PORT */
     const char *advertise;    /* --cluster.advertise-address, or NULL */
@@ -61,6 +66,10 @@ void fy_cluster_loaded(fy_cluster_t *c, int durable_state);
 
 /** The local log has synced up to wal_seq (durable mode). Any thread. */
 void fy_cluster_local_durable(fy_cluster_t *c, uint64_t wal_seq);
+
+/** Drops every local group without a trace (no tombstone, no wipe stamp): a persistence file that could not be
+ * read is replaced by the peers' state, never by a wipe that would spread. Before fy_cluster_start. */
+void fy_cluster_drop_local(fy_cluster_t *c);
 
 void fy_cluster_stop(fy_cluster_t *c);
 void fy_cluster_destroy(fy_cluster_t *c);

@@ -43,8 +43,10 @@ typedef struct st_fy_cl_addr_t {
     int self;
     int link; /* our link to it, or -1 */
     int64_t next_dial;
-    int node;      /* the replica behind it, once known, else -1 */
-    int caught_up; /* its state transfer since our start is complete */
+    int node;            /* the replica behind it, once known, else -1 */
+    int caught_up;       /* the state transfer we need from it (since catch_since) is complete */
+    int64_t catch_since; /* 0 at start; after an isolation, where we lost touch */
+    int64_t want_since;  /* a request waiting for the link to open (-1: none) */
     uint64_t req_id;
     char refused[256];     /* the last handshake refusal, for status and logs */
     int64_t refused_until; /* no redial before (a refusing peer is retried every 5 s) */
@@ -109,7 +111,8 @@ struct st_fy_cluster_t {
     int64_t next_gc, next_hb;
     uint64_t req_seq;
     int loaded, durable_state, ready_sent;
-    int stale_checked; /* the age of the local state was checked against the first ready peer */
+    int stale_checked;      /* the age of the local state was checked against the first ready peer */
+    int64_t minority_since; /* ready, but fewer replicas reachable than the quorum since then (0: not) */
     int64_t refuse_logged_at;
     _Atomic uint64_t discarded;
     int64_t started;

@@ -322,7 +322,7 @@ fy_cluster_t *fy_cluster_create(const fy_cluster_config_t *cfg, fy_core_t *core,
      * replica's address among the peer addresses, so that replicas given the same list never share one. A random
      * slot (from the id) collided 3 times in 16 with 3 replicas; two replicas that became ready before they met then
      * kept it and stamped changes alike (a DELETE and a POST at one stamp), which the store cannot order
-     * (tests/test_cluster_sim.c, seed 177). Without this replica in the list the random slot stays (slot_check). */
+     * (tests/test_cluster_sim.c, seed 46). Without this replica in the list the random slot stays (slot_check). */
     for (size_t i = 0; i < c->naddrs; i++) {
         if (!c->addrs[i].self)
             continue;

@@ -54,6 +54,8 @@ static int observe_clock(fy_cluster_t *c, int64_t remote)
 /* ------------------------------------------------------------------------------------------------------------- */
 /* Helpers */
 
+static void slot_check(fy_cluster_t *c, uint64_t id, uint32_t slot, int peer_ready);
+
 static fy_cl_link_t *L(fy_cluster_t *c, int i)
 {
     return &c->links[i];
@@ -341,11 +343,18 @@ static void send_u64(fy_cl_link_t *l, unsigned type, uint64_t v)
     fy_frame_end(&l->out, at);
 }
 
+/* Asks the replica behind addr for every group changed after since. When our link to it is not open, the request
+ * waits for the link (the earliest since wins): a gap or a lost peer must not be forgotten because a link was down. */
 static void send_req(fy_cluster_t *c, int addr, int64_t since)
 {
     fy_cl_addr_t *a = &c->addrs[addr];
-    if (a->link < 0 || !L(c, a->link)->open)
+    if (since < 0)
+        since = 0;
+    if (a->link < 0 || !L(c, a->link)->open) {
+        if (a->want_since < 0 || since < a->want_since)
+            a->want_since = since;
         return;
+    }
     fy_cl_link_t *l = L(c, a->link);
     a->req_id = ++c->req_seq;
     size_t at = fy_frame_begin(&l->out, FY_MSG_REQ);
@@ -495,7 +504,7 @@ static void on_op(fy_cluster_t *c, int li, fy_str_t payload)
  * one was asked: a restart, a GAP, a lost peer) is complete. A sender skips the changes that transfer holds (skip_to)
  * and a GAP jumps our applied mark over them, but the transfer comes on the other connection: until its END, a
  * cumulative ACK (or WELCOME's applied) would count us for changes we do not hold (tests/test_cluster_sim.c, seed 69
- * on main 2cd8224: an acknowledged PUT held by its replica alone). */
+ * : an acknowledged PUT held by its replica alone). */
 static int acks_true(fy_cluster_t *c, int n)
 {
     int a = c->nodes[n].addr;
@@ -607,9 +616,8 @@ static void on_group(fy_cluster_t *c, int li, fy_str_t payload)
     m.is_tombstone = (uint8_t)g.tombstone;
     m.clear_ns = g.clear_ns;
     m.del_ns = g.del_ns;
-    /* the registers as far as visible (push_ns, fail_ns), not the JSON time stamps of the two timestamp families:
-     * fail_stamp_ns is the push time when the group never failed (and push_stamp_ns the failure time when it never
-     * succeeded), which the receiver took for a failure (a push) at that stamp (tests/test_cluster_sim.c, seed 4) */
+    /* the registers (values), not the timestamp families' JSON stamps: those are the push time when the group never
+     * failed, which the receiver took for a failure (tests/test_cluster_sim.c, seed 3) */
     m.push_ns = g.times.push_ns;
     m.fail_ns = g.times.fail_ns;
     m.life = g.times.life;
@@ -696,6 +704,7 @@ static void on_hello(fy_cluster_t *c, int li, fy_str_t payload)
     nd->slot = slot;
     nd->empty = (flags & FY_WIRE_EMPTY) != 0;
     nd->ready = (flags & FY_WIRE_READY) != 0;
+    slot_check(c, id, slot, nd->ready);
     nd->last_heard = c->now(c);
     nd->offset = hlc - c->now(c);
     l->node = n;
@@ -710,28 +719,33 @@ static void on_hello(fy_cluster_t *c, int li, fy_str_t payload)
     fy_frame_end(&l->out, at);
 }
 
-static void slot_check(fy_cluster_t *c, uint64_t id, uint32_t slot)
+/* Two replicas with the same clock slot could give two changes the same stamp. The one that moves is the one not
+ * ready yet (it has stamped nothing), or of two not ready, the one with the larger id; it takes the lowest slot no
+ * replica it is linked to uses. Slots travel only in handshakes and matter only here: no link is reset. */
+static void slot_check(fy_cluster_t *c, uint64_t id, uint32_t slot, int peer_ready)
 {
     if (id == c->id || slot != atomic_load(&c->slot))
         return;
-    if (atomic_load(&c->ready) && c->id < id)
-        return; /* the other one moves */
-    if (atomic_load(&c->ready)) {
-        fy_log_error("msg", "two ready replicas use the same clock slot; restart one of them", "slot", "");
+    int me_ready = atomic_load(&c->ready);
+    if (me_ready && peer_ready) {
+        fy_log_error("msg", "two ready replicas use the same clock slot; restart one of them (it will take another)");
         return;
     }
-    /* not ready: nothing was stamped here yet; take a slot no known replica uses and say hello again */
+    if (me_ready || (!peer_ready && c->id < id))
+        return; /* the other one moves */
     unsigned used = 0;
     for (size_t i = 0; i < c->nnodes; i++)
-        used |= 1u << (c->nodes[i].slot & 15);
+        if (c->nodes[i].in_link >= 0 || c->nodes[i].out_link >= 0 || c->nodes[i].id == id)
+            used |= 1u << (c->nodes[i].slot & 15);
     for (unsigned s = 0; s < 16; s++)
         if (!(used & (1u << s))) {
+            char n[2][8];
+            snprintf(n[0], sizeof(n[0]), "%u", slot);
+            snprintf(n[1], sizeof(n[1]), "%u", s);
+            fy_log_info("msg", "cluster: took another clock slot (a peer had this one)", "was", n[0], "now", n[1]);
             atomic_store(&c->slot, s);
             break;
         }
-    for (int li = 0; li < FY_CL_MAX_LINKS; li++)
-        if (c->links[li].used)
-            close_link(c, li, "slot changed");
 }
 
 static void lost_node(fy_cluster_t *c, int n);
@@ -779,7 +793,6 @@ static void on_welcome(fy_cluster_t *c, int li, fy_str_t payload)
     if (a->node >= 0 && a->node != n && c->nodes[a->node].id != id) {
         /* the replica behind this address restarted: what it held only it may have lost; the others have it */
         lose_later(c, a->node);
-        a->caught_up = 0;
     }
     fy_cl_node_t *nd = &c->nodes[n];
     nd->out_link = li;
@@ -800,7 +813,7 @@ static void on_welcome(fy_cluster_t *c, int li, fy_str_t payload)
     l->opened_at = c->now(c);
     count_reachable(c);
     fy_log_info("msg", "connected to a peer", "peer", a->text);
-    slot_check(c, id, slot);
+    slot_check(c, id, slot, nd->ready);
     if (!c->stale_checked && nd->ready && l->used && !l->closing) {
         c->stale_checked = 1;
         if (fy_cl_discard_stale(c))
@@ -811,8 +824,14 @@ static void on_welcome(fy_cluster_t *c, int li, fy_str_t payload)
                 }
     }
     if (!a->caught_up && l->used && !l->closing) {
-        send_req(c, l->addr, 0);
-        atomic_fetch_add(&c->resync_full, 1);
+        send_req(c, l->addr, a->catch_since);
+        if (a->catch_since == 0)
+            atomic_fetch_add(&c->resync_full, 1);
+        a->want_since = -1;
+    } else if (a->want_since >= 0 && l->used && !l->closing) {
+        int64_t since = a->want_since;
+        a->want_since = -1;
+        send_req(c, l->addr, since);
     }
     fy_cl_flush(c);
 }
@@ -821,20 +840,20 @@ static void on_welcome(fy_cluster_t *c, int li, fy_str_t payload)
  * reached another replica but not us comes from that replica, by a state transfer since the last of its changes
  * we saw (ha-design 8.3, step 5).
  * Not "once": a replica whose link to us went silent may live on and take changes that reach the others only, and
- * be lost again later; each loss asks again, since the watermark (0, nothing seen from it: everything). A peer our
- * link to is down now, or whose answer does not come (the link drops before the END), is marked not caught up, so
- * that the next handshake asks it again (tests/test_cluster_sim.c, seed 56). */
+ * be lost again later; each loss asks again, since the watermark (0, nothing seen from it: everything). A peer
+ * whose answer does not come (the link drops before the END) is marked not caught up, so that the next handshake
+ * asks it again (tests/test_cluster_sim.c, seed 291). */
 static void lost_node(fy_cluster_t *c, int n)
 {
     fy_cl_node_t *nd = &c->nodes[n];
+    /* a margin: a kill carries the stamp of the instance it drops, a little older than the change that caused it */
+    int64_t since = nd->watermark ? nd->watermark - 2 * c->cfg.ack_timeout_ns : 0;
     for (size_t i = 0; i < c->naddrs; i++) {
         fy_cl_addr_t *a = &c->addrs[i];
-        if (a->self || a->node == n)
+        if (a->self || (a->node >= 0 && c->nodes[a->node].id == nd->id))
             continue;
-        a->caught_up = 0;
-        if (a->link < 0 || !L(c, a->link)->open)
-            continue;
-        send_req(c, (int)i, nd->watermark);
+        a->caught_up = 0; /* its answer may never come (the link drops before the END): the next handshake asks */
+        send_req(c, (int)i, since);
         atomic_fetch_add(&c->resync_lost_peer, 1);
     }
 }
@@ -948,7 +967,7 @@ void fy_cl_input(fy_cluster_t *c, int li)
             /* its changes before first are gone from its backlog: they come by state transfer instead. Our link to it
              * may be down (or drop before the END): the address is marked not caught up, so that the next handshake
              * asks for the transfer again; without that, applied jumped over changes that never came
-             * (tests/test_cluster_sim.c, seed 16). */
+             * (tests/test_cluster_sim.c, seed 54). */
             if (nd->addr >= 0) {
                 c->addrs[nd->addr].caught_up = 0;
                 send_req(c, nd->addr, nd->watermark);
@@ -1109,10 +1128,43 @@ static void release(fy_cluster_t *c, int64_t now)
     }
 }
 
+/* A ready replica that has reached fewer replicas than the write quorum for half a second (its links closed after
+ * --cluster.peer-timeout of silence, or were refused) is on the minority
+ * side of a partition (or alone): it stops serving (/-/ready and store endpoints 503, so that a load balancer sends
+ * scrapes elsewhere rather than to stale data) until it is back in touch and has caught up on what it missed: a
+ * state transfer from each peer since the last of its changes it saw. */
+static void check_isolated(fy_cluster_t *c, unsigned reachable)
+{
+    int64_t now = c->now(c);
+    if (reachable + 1 >= c->quorum || c->replicas == 1) {
+        c->minority_since = 0;
+        return;
+    }
+    if (c->minority_since == 0)
+        c->minority_since = now;
+    if (now - c->minority_since < 500 * (int64_t)1000000)
+        return;
+    c->minority_since = 0;
+    atomic_store(&c->ready, 0);
+    for (size_t i = 0; i < c->naddrs; i++) {
+        fy_cl_addr_t *a = &c->addrs[i];
+        a->caught_up = 0;
+        a->catch_since = a->node >= 0 ? c->nodes[a->node].watermark - 2 * c->cfg.ack_timeout_ns : 0;
+        if (a->catch_since < 0)
+            a->catch_since = 0;
+    }
+    c->not_ready = FY_CLUSTER_ISOLATED;
+    fy_log_warn("msg", "cluster: fewer replicas reachable than the write quorum; not ready until back in touch and caught up");
+    if (c->cfg.ready)
+        c->cfg.ready(c->cfg.ctx, -1);
+}
+
 static void check_ready(fy_cluster_t *c)
 {
-    if (atomic_load(&c->ready))
+    if (atomic_load(&c->ready)) {
+        check_isolated(c, (unsigned)atomic_load(&c->reachable));
         return;
+    }
     if (!c->loaded) {
         c->not_ready = "loading persisted metrics";
         return;
@@ -1129,6 +1181,8 @@ static void check_ready(fy_cluster_t *c)
             others_empty = 0;
     }
     unsigned need = c->replicas - c->quorum + (c->durable_state ? 0 : 1);
+    if (need > c->replicas - 1)
+        need = c->replicas - 1; /* --cluster.write-quorum=1: every peer, not more */
     int ok = 0;
     if (reachable + 1 >= c->quorum && others > 0 && others_empty && (my_flags(c) & FY_WIRE_EMPTY))
         ok = 1; /* a new cluster: nobody holds anything yet */
@@ -1250,6 +1304,31 @@ static int key_cb(void *ctx, const fy_store_group_view_t *g)
     return 0;
 }
 
+/* Drops every group and leaves no tombstone: nothing of it is handed on, and the peers' state replaces it. */
+static uint64_t drop_local(fy_cluster_t *c, int64_t newest)
+{
+    fy_store_t *s = c->core->store;
+    fy_store_cursor_t *cur = fy_store_cursor_open(s);
+    size_t n = fy_store_cursor_count(cur);
+    key_copy_t *K = malloc(sizeof(*K));
+    for (size_t i = 0; K != NULL && i < n; i++) {
+        K->ok = 0;
+        if (fy_store_cursor_view(cur, i, 0, key_cb, K) == 0 && K->ok)
+            fy_store_delete(s, K->l, K->nl, newest + 1); /* after everything it holds; the tombstone goes below */
+    }
+    free(K);
+    fy_store_cursor_close(cur);
+    fy_store_gc_tombstones(s, INT64_MAX);
+    return n;
+}
+
+void fy_cluster_drop_local(fy_cluster_t *c)
+{
+    newest_t N = {0, 0};
+    fy_store_foreach_changed_since(c->core->store, 0, newest_cb, &N);
+    drop_local(c, N.newest);
+}
+
 int fy_cl_discard_stale(fy_cluster_t *c)
 {
     newest_t N = {0, 0};
@@ -1260,17 +1339,7 @@ int fy_cl_discard_stale(fy_cluster_t *c)
     int64_t now = c->now(c);
     if (N.n == 0 || N.newest >= now - c->cfg.retention_ns)
         return 0;
-    fy_store_cursor_t *cur = fy_store_cursor_open(s);
-    size_t n = fy_store_cursor_count(cur);
-    key_copy_t *K = malloc(sizeof(*K));
-    for (size_t i = 0; K != NULL && i < n; i++) {
-        K->ok = 0;
-        if (fy_store_cursor_view(cur, i, 0, key_cb, K) == 0 && K->ok)
-            fy_store_delete(s, K->l, K->nl, N.newest + 1); /* after everything it holds; the tombstone goes below */
-    }
-    free(K);
-    fy_store_cursor_close(cur);
-    fy_store_gc_tombstones(s, now);
+    uint64_t n = drop_local(c, N.newest);
     char age[32], groups[32];
     snprintf(age, sizeof(age), "%.0f", (double)(now - N.newest) / 1e9);
     snprintf(groups, sizeof(groups), "%llu", (unsigned long long)n);
@@ -1297,6 +1366,7 @@ void fy_cl_init(fy_cluster_t *c)
     for (size_t i = 0; i < c->naddrs; i++) {
         c->addrs[i].link = -1;
         c->addrs[i].node = -1;
+        c->addrs[i].want_since = -1;
     }
     c->started = c->now(c);
     c->not_ready = c->pub_not_ready = "loading persisted metrics";

@@ -5,6 +5,7 @@
  */
 #include "endpoints.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -89,11 +90,19 @@ typedef struct {
     double size;      /* approx_request_size, taken while the request was there */
 } durable_wait_t;
 
+/* Replication's time-out: the write quorum did not hold the change within --cluster.ack-timeout. 503, so that a load
+ * balancer retries another replica (a retry is harmless: changes merge last-writer-wins); the outcome is not known. */
+#define FY_QUORUM_TIMEOUT                                                                                                          \
+    "cluster: not held by the write quorum within --cluster.ack-timeout; the change may still reach the other replicas "           \
+    "(retrying it is safe)"
+
 static fy_result_t on_durable(void *data, h2o_req_t *req, int err)
 {
     durable_wait_t *w = data;
     fy_result_t r = w->r;
-    if (err != 0)
+    if (err == ETIMEDOUT && w->app->cluster != NULL)
+        r = (fy_result_t){503, FY_QUORUM_TIMEOUT, sizeof(FY_QUORUM_TIMEOUT) - 1};
+    else if (err != 0)
         r = not_persisted(w->app, req != NULL ? &req->pool : NULL, w->what, fy_wal_why(&w->app->wal, err));
     if (w->push)
         fy_selfstats_push(&w->app->stats, (unsigned)fy_server_thread_index(), w->post, (double)(fy_now_ns() - w->now) / 1e9,
@@ -255,11 +264,13 @@ int fy_http_bulk_delete(void *ctx, h2o_req_t *req)
     fy_core_apply(&app->core, &c, NULL, &r);
     /* a rare admin request: it waits for its sync on the loop rather than being parked like a push */
     const char *unsynced = r.seq != 0 ? fy_core_wait(&app->core, r.seq) : NULL;
-    if (unsynced != NULL) {
+    if (unsynced != NULL && app->cluster != NULL && strncmp(unsynced, "cluster:", 8) == 0) {
+        respond_json_error(req, 503, "unavailable", unsynced); /* no write quorum in time: the outcome is not known */
+    } else if (unsynced != NULL) {
         count_not_persisted(app, "bulk delete", unsynced); /* the answer is JSON */
         respond_json_error(req, 500, "internal", unsynced);
     } else if (r.status == 503) {
-        respond_json_error(req, 503, "unavailable", FY_NOT_READY);
+        respond_json_error(req, 503, "unavailable", r.msg);
     } else if (r.status == 400) {
         respond_json_error(req, 400, "bad_data", r.msg);
     } else if (r.status != 200) {

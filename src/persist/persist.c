@@ -121,8 +121,8 @@ static int load_group(void *ctx, const void *payload, size_t len)
         m.is_tombstone = (uint8_t)g.tombstone;
         m.clear_ns = g.clear_ns;
         m.del_ns = g.del_ns;
-        m.push_ns = g.times.push_stamp_ns;
-        m.fail_ns = g.times.fail_stamp_ns;
+        m.push_ns = g.times.push_ns; /* the registers are the values */
+        m.fail_ns = g.times.fail_ns;
         m.life = g.times.life;
         m.ttl_stamp_ns = g.ttl_stamp_ns;
         m.interval_stamp_ns = g.interval_stamp_ns;

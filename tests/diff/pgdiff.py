@@ -10,6 +10,13 @@ gateway's own go_*/process_*/pushgateway_* families. Scenarios that exercise a d
 
 Usage: pgdiff.py --ferry build/ferry [--reference /usr/bin/prometheus-pushgateway] [-k substring] [-v]
        pgdiff.py --self-test   (reference against a second reference: proves the normalisation is sound)
+       pgdiff.py --ferry build/ferry --cluster 3 [--via replica|nginx|haproxy] [--write-quorum W]
+           (issue 15: the Ferry side is replica 0 of a 3-replica cluster (tests/cluster/ferrycluster.py), or the load
+           balancer in front of all three; after each scenario's wipe every replica must be empty. Through a balancer
+           the write quorum defaults to "all", so that a read right after an acknowledged change, which round robin
+           sends to another replica, sees it (ha-design 8.5, item 2); --write-quorum majority shows that window.
+           --cluster 0 --via nginx puts the balancer in front of one plain ferry. Prints SKIP and exits 0 when
+           the binary has no --cluster.listen-address.)
 Exit status 0 iff every comparison passed; the last line is "N passed, N failed".
 """
 import argparse
@@ -134,14 +141,82 @@ def wipe(port, async_wipe, prefix=""):
     raise RuntimeError("wipe did not empty the store on port %d" % port)
 
 
+class ClusterTarget:
+    """The Ferry side in cluster mode: replica 0 of a cluster, or a load balancer in front of the replicas (or of one
+    plain ferry with --cluster 0). Has .port like pghttp.Server; a context manager."""
+
+    def __init__(self, args, ferry_argv, flags, prefix):
+        self.args, self.ferry_argv, self.flags, self.prefix = args, ferry_argv, flags, prefix
+        self.cluster = self.single = self.lb = None
+
+    def __enter__(self):
+        import ferrycluster as fc
+        a = self.args
+        try:
+            if a.cluster:
+                quorum = a.write_quorum or ("all" if a.via != "replica" else None)
+                extra = ["--cluster.write-quorum=" + quorum] if quorum else []
+                self.cluster = fc.Cluster(a.ferry, a.cluster, flags=self.flags + extra, admin=False, name="pgdiff",
+                                          prefix=self.prefix).start()
+                ports = self.cluster.web
+            else:
+                port = pghttp.free_port()
+                self.single = pghttp.Server(self.ferry_argv(port) + self.flags, port, "ferry",
+                                            health=self.prefix + "/-/healthy").start()
+                ports = [port]
+            if a.via == "replica":
+                self.port = ports[0]
+            else:
+                self.lb = (fc.Nginx(ports) if a.via == "nginx" else fc.HAProxy(ports, check=self.prefix + "/-/ready"))
+                self.lb.start()
+                if a.via == "haproxy":
+                    self.lb.wait_servers_up()
+                self.port = self.lb.port
+        except BaseException:
+            self.__exit__(None, None, None)
+            raise
+        return self
+
+    def replica_ports(self):
+        return self.cluster.web if self.cluster else [self.single.port]
+
+    def __exit__(self, *exc):
+        if self.lb is not None:
+            self.lb.__exit__(*exc)
+        if self.cluster is not None:
+            self.cluster.__exit__(*exc)
+        if self.single is not None:
+            self.single.stop()
+
+
+def all_empty(target, prefix, res, label):
+    """After a wipe through the target: every replica empty within 2 s (a check of its own)."""
+    deadline = time.time() + 2
+    left = []
+    while True:
+        left = []
+        for p in target.replica_ports():
+            st, _, body = pghttp.request(p, "GET", prefix + "/api/v1/metrics")
+            if st != 200 or json.loads(body).get("data") != []:
+                left.append((p, st, body[:200]))
+        if not left or time.time() > deadline:
+            break
+        time.sleep(0.02)
+    res.check(label + " every replica empty within 2 s of the wipe", [], left)
+
+
 def run_config(cfg, ferry_argv, ref_argv, args, res):
     flags = cfg["flags"]
     pa, pb = pghttp.free_port(), pghttp.free_port()
     prefix = cfg.get("prefix", "")
     health = prefix + "/-/healthy"
     a = pghttp.Server(ref_argv(pa) + flags, pa, "reference", health=health)
-    b = pghttp.Server(ferry_argv(pb) + flags, pb, "ferry" if not args.self_test else "reference2", health=health)
+    if args.cluster or args.via != "replica":
+        b = ClusterTarget(args, ferry_argv, flags, prefix)
+    else:
+        b = pghttp.Server(ferry_argv(pb) + flags, pb, "ferry" if not args.self_test else "reference2", health=health)
     with a, b:
+        pb = b.port
         for sc in cfg["scenarios"]:
             name = sc["name"]
             if args.k and args.k not in name:
@@ -173,6 +248,8 @@ def run_config(cfg, ferry_argv, ref_argv, args, res):
             if cfg.get("admin", True):
                 wipe(pa, True, prefix)
                 wipe(pb, True, prefix)
+                if isinstance(b, ClusterTarget):
+                    all_empty(b, prefix, res, label)
 
 
 def run_divergence(sc, server, res, args):
@@ -200,7 +277,15 @@ def main():
     ap.add_argument("--self-test", action="store_true")
     ap.add_argument("-k", help="only scenarios whose name contains this")
     ap.add_argument("-v", action="store_true")
+    ap.add_argument("--cluster", type=int, default=0, help="replicas of a cluster on the Ferry side (issue 15)")
+    ap.add_argument("--via", choices=("replica", "nginx", "haproxy"), default="replica")
+    ap.add_argument("--write-quorum", help="--cluster.write-quorum for the replicas")
     args = ap.parse_args()
+    if args.cluster or args.via != "replica":
+        sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "cluster"))
+        import ferrycluster
+        if args.cluster:
+            ferrycluster.skip_without_cluster(args.ferry)
 
     def ref_argv(port):
         return [args.reference, "--web.listen-address=127.0.0.1:%d" % port, "--persistence.file="]
