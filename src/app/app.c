@@ -64,7 +64,7 @@ static void cluster_ready(void *ctx, int r)
     if (r < 0) {
         /* isolated: reads answer 503 with why; pushes still reach the change path, whose replication observer refuses
          * them for want of a quorum (and counts them) */
-        app->core.not_ready = "Service Unavailable: " FY_CLUSTER_ISOLATED;
+        atomic_store(&app->core.not_ready, "Service Unavailable: " FY_CLUSTER_ISOLATED);
         if (app->set_ready != NULL)
             app->set_ready(0);
         return;
@@ -143,7 +143,7 @@ static int cluster_init(fy_app_t *app)
 static void cluster_start(fy_app_t *app)
 {
     /* not ready (store endpoints 503) until caught up from the peers, with or without a persistence file */
-    app->core.not_ready = "Service Unavailable: catching up from the other replicas";
+    atomic_store(&app->core.not_ready, "Service Unavailable: catching up from the other replicas");
     if (app->set_ready != NULL)
         app->set_ready(0);
     fy_change_observer_t o = fy_cluster_observer(app->cluster);

@@ -1165,7 +1165,7 @@ static void check_ready(fy_cluster_t *c)
         check_isolated(c, (unsigned)atomic_load(&c->reachable));
         return;
     }
-    if (!c->loaded) {
+    if (!__atomic_load_n(&c->loaded, __ATOMIC_ACQUIRE)) {
         c->not_ready = "loading persisted metrics";
         return;
     }
@@ -1180,7 +1180,7 @@ static void check_ready(fy_cluster_t *c)
         if (!c->nodes[a->node].empty)
             others_empty = 0;
     }
-    unsigned need = c->replicas - c->quorum + (c->durable_state ? 0 : 1);
+    unsigned need = c->replicas - c->quorum + (__atomic_load_n(&c->durable_state, __ATOMIC_ACQUIRE) ? 0 : 1);
     if (need > c->replicas - 1)
         need = c->replicas - 1; /* --cluster.write-quorum=1: every peer, not more */
     int ok = 0;

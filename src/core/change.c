@@ -399,7 +399,7 @@ void fy_core_apply(fy_core_t *core, const fy_change_t *c, fy_push_arena_t *arena
 
     /* admission */
     if (c->origin == FY_ORIGIN_CLIENT && !atomic_load(&core->ready)) {
-        set_msg(r, 503, core->not_ready != NULL ? core->not_ready : NOT_READY);
+        set_msg(r, 503, fy_core_not_ready(core));
         return;
     }
     for (size_t i = 0; i < nobs; i++) {
@@ -542,6 +542,12 @@ uint64_t fy_core_expire(fy_core_t *core, int64_t now_ns)
     if (ordered)
         pthread_mutex_unlock(&core->order);
     return n;
+}
+
+const char *fy_core_not_ready(fy_core_t *core)
+{
+    const char *m = atomic_load(&core->not_ready);
+    return m != NULL ? m : NOT_READY;
 }
 
 void fy_core_pause(fy_core_t *core)

@@ -137,10 +137,10 @@ typedef struct st_fy_core_t {
     fy_push_limits_t limits;
     fy_selfstats_t *stats; /* limit rejections (may be NULL) */
     fy_change_observer_t observers[FY_CORE_MAX_OBSERVERS];
-    _Atomic size_t nobservers; /* set before the changes they must see; never shrinks */
-    pthread_mutex_t order;     /* around [apply + ordered commits]; before the store's locks */
-    _Atomic int ready;         /* client changes get 503 until start-up loading is done */
-    const char *not_ready;     /* the 503's message (static; NULL: loading persisted metrics) */
+    _Atomic size_t nobservers;       /* set before the changes they must see; never shrinks */
+    pthread_mutex_t order;           /* around [apply + ordered commits]; before the store's locks */
+    _Atomic int ready;               /* client changes get 503 until start-up loading is done */
+    _Atomic(const char *) not_ready; /* the 503's message (static; NULL: loading persisted metrics); any thread */
     /* Replication: the clock of changes made here (client and cluster origins), read under the order lock so that
      * stamps rise in store order; NULL: the caller's now_ns stands. */
     int64_t (*stamp)(void *ctx, int64_t now_ns);
@@ -166,6 +166,9 @@ const char *fy_core_wait(fy_core_t *core, uint64_t seq);
 /** Deletes every group whose deadline is at or before now; each is handed to the observers as FY_CHANGE_EXPIRE.
  * Returns the number deleted. */
 uint64_t fy_core_expire(fy_core_t *core, int64_t now_ns);
+
+/** The 503 message while not ready (never NULL). */
+const char *fy_core_not_ready(fy_core_t *core);
 
 /** Holds the order lock, so that no change is applied or handed on meanwhile (a snapshot's cut). */
 void fy_core_pause(fy_core_t *core);

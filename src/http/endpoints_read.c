@@ -241,8 +241,8 @@ static int on_scrape(void *ctx, h2o_req_t *req)
     fy_http_t *h = ctx;
     fy_app_t *app = h->app;
     if (!fy_server_is_ready()) {
-        fy_server_error(req, 503, h->app->core.not_ready ? h->app->core.not_ready : FY_NOT_READY,
-                        strlen(h->app->core.not_ready ? h->app->core.not_ready : FY_NOT_READY));
+        const char *why = fy_core_not_ready(&h->app->core);
+        fy_server_error(req, 503, why, strlen(why));
         return 0;
     }
     const char *accept, *ae;
@@ -311,8 +311,8 @@ static int on_api_metrics(void *ctx, h2o_req_t *req)
     fy_http_t *h = ctx;
     fy_app_t *app = h->app;
     if (!fy_server_is_ready()) {
-        fy_server_error(req, 503, h->app->core.not_ready ? h->app->core.not_ready : FY_NOT_READY,
-                        strlen(h->app->core.not_ready ? h->app->core.not_ready : FY_NOT_READY));
+        const char *why = fy_core_not_ready(&h->app->core);
+        fy_server_error(req, 503, why, strlen(why));
         return 0;
     }
     out_stream(req, "application/json", json_pull, fy_store_json_open(app->store), json_free);
