@@ -1056,9 +1056,6 @@ static int run_seed(uint64_t seed, long steps, int verbose)
     for (int i = 0; i < S.n && !S.failure[0]; i++)
         check_reflected(i);
     if (verbose) {
-        size_t nacked = 0;
-        for (size_t i = 0; i < S.nops; i++)
-            nacked += S.ops[i].status == ST_ACKED;
         fprintf(stdout,
                 "seed %llu: n=%d ops=%zu acked=%llu failed=%llu lost=%llu refused=%llu crashes=%llu resets=%llu "
                 "partitions=%llu backlog=%llu\n",

@@ -499,7 +499,6 @@ static void on_op(fy_cluster_t *c, int li, fy_str_t payload)
     fy_record_free(&dec);
 }
 
-/* Held peers' changes: acknowledged once the local log has them (durable mode) */
 /* Whether our acknowledgements to a replica are true: our link to it is up to date and its state transfer to us (if
  * one was asked: a restart, a GAP, a lost peer) is complete. A sender skips the changes that transfer holds (skip_to)
  * and a GAP jumps our applied mark over them, but the transfer comes on the other connection: until its END, a
@@ -511,6 +510,7 @@ static int acks_true(fy_cluster_t *c, int n)
     return a >= 0 && c->addrs[a].node == n && c->addrs[a].caught_up;
 }
 
+/* Held peers' changes: acknowledged once the local log has them (durable mode), in order. */
 static void settle_holds(fy_cluster_t *c)
 {
     uint64_t durable = atomic_load(&c->wal_durable);
