@@ -14,7 +14,7 @@
 /* ------------------------------------------------------------------------------------------------------------- */
 /* Encoding */
 
-static int reserve(fy_grouprec_buf_t *b, size_t n)
+static int gr_reserve(fy_grouprec_buf_t *b, size_t n)
 {
     if (b->n + n <= b->cap)
         return 0;
@@ -29,9 +29,9 @@ static int reserve(fy_grouprec_buf_t *b, size_t n)
     return 0;
 }
 
-static int put(fy_grouprec_buf_t *b, const void *p, size_t n)
+static int gr_put(fy_grouprec_buf_t *b, const void *p, size_t n)
 {
-    if (reserve(b, n) != 0)
+    if (gr_reserve(b, n) != 0)
         return -1;
     if (n)
         memcpy(b->p + b->n, p, n);
@@ -39,27 +39,27 @@ static int put(fy_grouprec_buf_t *b, const void *p, size_t n)
     return 0;
 }
 
-static int put_u32(fy_grouprec_buf_t *b, uint32_t v)
+static int gr_put_u32(fy_grouprec_buf_t *b, uint32_t v)
 {
     unsigned char x[4];
     fy_put_le32(x, v);
-    return put(b, x, 4);
+    return gr_put(b, x, 4);
 }
 
-static int put_i64(fy_grouprec_buf_t *b, int64_t v)
+static int gr_put_i64(fy_grouprec_buf_t *b, int64_t v)
 {
     unsigned char x[8];
     fy_put_le64(x, (uint64_t)v);
-    return put(b, x, 8);
+    return gr_put(b, x, 8);
 }
 
-static int put_str(fy_grouprec_buf_t *b, fy_str_t s)
+static int gr_put_str(fy_grouprec_buf_t *b, fy_str_t s)
 {
-    return put_u32(b, (uint32_t)s.len) | put(b, s.ptr, s.len);
+    return gr_put_u32(b, (uint32_t)s.len) | gr_put(b, s.ptr, s.len);
 }
 
 /* One family as io.prometheus.client.MetricFamily, into w (the caller retries with a bigger buffer on overflow). */
-static void encode_family(fy_pb_writer_t *w, const fy_store_family_view_t *f)
+static void gr_encode_family(fy_pb_writer_t *w, const fy_store_family_view_t *f)
 {
     fy_pb_put_bytes(w, 1, f->name.ptr, f->name.len);
     if (f->has_help)
@@ -130,23 +130,24 @@ int fy_grouprec_encode(const fy_store_group_view_t *g, int cluster, fy_grouprec_
     b->n = 0;
     int has_life = g->life.ttl_ns != 0 || g->life.interval_ns != 0;
     unsigned char ver = cluster ? FY_GROUPREC_V3 : has_life ? FY_GROUPREC_V2 : FY_GROUPREC_V1;
-    rc |= put(b, &ver, 1);
-    rc |= put_u32(b, g->nlabels);
+    rc |= gr_put(b, &ver, 1);
+    rc |= gr_put_u32(b, g->nlabels);
     for (uint32_t i = 0; i < g->nlabels; i++)
-        rc |= put_str(b, g->labels[i].name) | put_str(b, g->labels[i].value);
-    rc |= put_i64(b, g->push_ns) | put_i64(b, g->push_stamp_ns) | put_i64(b, g->fail_ns) | put_i64(b, g->fail_stamp_ns);
-    rc |= put_u32(b, g->origin);
+        rc |= gr_put_str(b, g->labels[i].name) | gr_put_str(b, g->labels[i].value);
+    rc |= gr_put_i64(b, g->push_ns) | gr_put_i64(b, g->push_stamp_ns) | gr_put_i64(b, g->fail_ns) | gr_put_i64(b, g->fail_stamp_ns);
+    rc |= gr_put_u32(b, g->origin);
     if (ver >= FY_GROUPREC_V2)
-        rc |= put_i64(b, g->life.ttl_ns) | put_i64(b, g->life.interval_ns);
+        rc |= gr_put_i64(b, g->life.ttl_ns) | gr_put_i64(b, g->life.interval_ns);
     if (ver == FY_GROUPREC_V3) {
         unsigned char flags = g->is_tombstone ? 1 : 0;
-        rc |= put_i64(b, g->clear_ns) | put_i64(b, g->del_ns) | put_i64(b, g->ttl_stamp_ns) | put_i64(b, g->interval_stamp_ns);
-        rc |= put(b, &flags, 1);
-        rc |= put_u32(b, g->nkills);
+        rc |= gr_put_i64(b, g->clear_ns) | gr_put_i64(b, g->del_ns) | gr_put_i64(b, g->ttl_stamp_ns) |
+              gr_put_i64(b, g->interval_stamp_ns);
+        rc |= gr_put(b, &flags, 1);
+        rc |= gr_put_u32(b, g->nkills);
         for (uint32_t i = 0; i < g->nkills; i++)
-            rc |= put_str(b, g->kills[i].name) | put_i64(b, g->kills[i].stamp);
+            rc |= gr_put_str(b, g->kills[i].name) | gr_put_i64(b, g->kills[i].stamp);
     }
-    rc |= put_u32(b, g->nfamilies);
+    rc |= gr_put_u32(b, g->nfamilies);
     for (uint32_t i = 0; i < g->nfamilies && rc == 0; i++) {
         fy_pb_writer_t w;
         for (;;) {
@@ -156,7 +157,7 @@ int fy_grouprec_encode(const fy_store_group_view_t *g, int cluster, fy_grouprec_
                     return -1;
             }
             fy_pb_writer_init(&w, b->pb, b->pbcap);
-            encode_family(&w, &g->families[i]);
+            gr_encode_family(&w, &g->families[i]);
             if (!w.overflow)
                 break;
             char *q = realloc(b->pb, b->pbcap * 2);
@@ -165,7 +166,7 @@ int fy_grouprec_encode(const fy_store_group_view_t *g, int cluster, fy_grouprec_
             b->pb = q;
             b->pbcap *= 2;
         }
-        rc |= put_i64(b, g->families[i].stamp_ns) | put_u32(b, (uint32_t)w.len) | put(b, b->pb, w.len);
+        rc |= gr_put_i64(b, g->families[i].stamp_ns) | gr_put_u32(b, (uint32_t)w.len) | gr_put(b, b->pb, w.len);
     }
     return rc != 0 ? -1 : 0;
 }
@@ -176,9 +177,9 @@ int fy_grouprec_encode(const fy_store_group_view_t *g, int cluster, fy_grouprec_
 typedef struct {
     const unsigned char *p, *end;
     int bad;
-} rd_t;
+} gr_rd_t;
 
-static uint32_t rd_u32(rd_t *r)
+static uint32_t gr_rd_u32(gr_rd_t *r)
 {
     if (r->end - r->p < 4) {
         r->bad = 1;
@@ -189,7 +190,7 @@ static uint32_t rd_u32(rd_t *r)
     return v;
 }
 
-static int64_t rd_i64(rd_t *r)
+static int64_t gr_rd_i64(gr_rd_t *r)
 {
     if (r->end - r->p < 8) {
         r->bad = 1;
@@ -200,7 +201,7 @@ static int64_t rd_i64(rd_t *r)
     return (int64_t)v;
 }
 
-static fy_str_t rd_bytes(rd_t *r, size_t n)
+static fy_str_t gr_rd_bytes(gr_rd_t *r, size_t n)
 {
     if ((size_t)(r->end - r->p) < n) {
         r->bad = 1;
@@ -224,52 +225,52 @@ void fy_grouprec_free(fy_grouprec_t *r)
 
 int fy_grouprec_decode(const void *payload, size_t len, fy_grouprec_t *g, char *err, size_t errlen)
 {
-    rd_t r = {payload, (const unsigned char *)payload + len, 0};
+    gr_rd_t r = {payload, (const unsigned char *)payload + len, 0};
     memset(g, 0, sizeof(*g));
-    fy_str_t ver = rd_bytes(&r, 1);
+    fy_str_t ver = gr_rd_bytes(&r, 1);
     if (r.bad || ver.ptr[0] < FY_GROUPREC_V1 || ver.ptr[0] > FY_GROUPREC_V3) {
         snprintf(err, errlen, "group record version %d, this Ferry reads 1 to 3", r.bad ? -1 : ver.ptr[0]);
         return -1;
     }
     g->version = (unsigned char)ver.ptr[0];
-    uint32_t nl = rd_u32(&r);
+    uint32_t nl = gr_rd_u32(&r);
     if (r.bad || nl > len)
         goto Bad;
     if ((g->labels = calloc(nl ? nl : 1, sizeof(*g->labels))) == NULL)
         return -2;
     g->nlabels = nl;
     for (uint32_t i = 0; i < nl && !r.bad; i++) {
-        g->labels[i].name = rd_bytes(&r, rd_u32(&r));
-        g->labels[i].value = rd_bytes(&r, rd_u32(&r));
+        g->labels[i].name = gr_rd_bytes(&r, gr_rd_u32(&r));
+        g->labels[i].value = gr_rd_bytes(&r, gr_rd_u32(&r));
     }
-    g->times.push_ns = rd_i64(&r);
-    g->times.push_stamp_ns = rd_i64(&r);
-    g->times.fail_ns = rd_i64(&r);
-    g->times.fail_stamp_ns = rd_i64(&r);
-    g->times.origin = rd_u32(&r);
+    g->times.push_ns = gr_rd_i64(&r);
+    g->times.push_stamp_ns = gr_rd_i64(&r);
+    g->times.fail_ns = gr_rd_i64(&r);
+    g->times.fail_stamp_ns = gr_rd_i64(&r);
+    g->times.origin = gr_rd_u32(&r);
     if (g->version >= FY_GROUPREC_V2) {
-        g->times.life.ttl_ns = rd_i64(&r);
-        g->times.life.interval_ns = rd_i64(&r);
+        g->times.life.ttl_ns = gr_rd_i64(&r);
+        g->times.life.interval_ns = gr_rd_i64(&r);
     }
     if (g->version == FY_GROUPREC_V3) {
-        g->clear_ns = rd_i64(&r);
-        g->del_ns = rd_i64(&r);
-        g->ttl_stamp_ns = rd_i64(&r);
-        g->interval_stamp_ns = rd_i64(&r);
-        fy_str_t fl = rd_bytes(&r, 1);
+        g->clear_ns = gr_rd_i64(&r);
+        g->del_ns = gr_rd_i64(&r);
+        g->ttl_stamp_ns = gr_rd_i64(&r);
+        g->interval_stamp_ns = gr_rd_i64(&r);
+        fy_str_t fl = gr_rd_bytes(&r, 1);
         g->tombstone = !r.bad && (fl.ptr[0] & 1);
-        uint32_t nk = rd_u32(&r);
+        uint32_t nk = gr_rd_u32(&r);
         if (r.bad || nk > len)
             goto Bad;
         if ((g->kills = calloc(nk ? nk : 1, sizeof(*g->kills))) == NULL)
             return -2;
         g->nkills = nk;
         for (uint32_t i = 0; i < nk && !r.bad; i++) {
-            g->kills[i].name = rd_bytes(&r, rd_u32(&r));
-            g->kills[i].stamp = rd_i64(&r);
+            g->kills[i].name = gr_rd_bytes(&r, gr_rd_u32(&r));
+            g->kills[i].stamp = gr_rd_i64(&r);
         }
     }
-    uint32_t nf = rd_u32(&r);
+    uint32_t nf = gr_rd_u32(&r);
     if (r.bad || nf > len)
         goto Bad;
     /* The families become one delimited protobuf body: varint length + message each. */
@@ -282,8 +283,8 @@ int fy_grouprec_decode(const void *payload, size_t len, fy_grouprec_t *g, char *
     fy_pb_writer_t w;
     fy_pb_writer_init(&w, g->mem_delim, dcap);
     for (uint32_t i = 0; i < nf && !r.bad; i++) {
-        g->stamps[i] = rd_i64(&r);
-        fy_str_t pb = rd_bytes(&r, rd_u32(&r));
+        g->stamps[i] = gr_rd_i64(&r);
+        fy_str_t pb = gr_rd_bytes(&r, gr_rd_u32(&r));
         fy_pb_put_varint(&w, pb.len);
         fy_pb_put_raw(&w, pb.ptr, pb.len);
     }
