@@ -17,6 +17,7 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -363,6 +364,12 @@ static void sweep(fy_cluster_t *c)
 static void *loop(void *arg)
 {
     fy_cluster_t *c = arg;
+    /* OpenSSL writes to the sockets with write(), not send(MSG_NOSIGNAL): a peer gone must not kill the process
+     * before the HTTP server ignores SIGPIPE (it is thread-directed, so blocked here it stays pending, harmlessly) */
+    sigset_t pipe;
+    sigemptyset(&pipe);
+    sigaddset(&pipe, SIGPIPE);
+    pthread_sigmask(SIG_BLOCK, &pipe, NULL);
     struct pollfd pfd[FY_CL_MAX_LINKS + 2];
     int map[FY_CL_MAX_LINKS + 2];
     char buf[256 << 10];
