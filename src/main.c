@@ -100,11 +100,14 @@ int main(int argc, char **argv)
     if (flags.cluster_tls_config != NULL && flags.cluster_tls_config[0] != '\0') {
         static fy_webcfg_err_t cerr;
         if ((clustertls = fy_webcfg_load_cluster(flags.cluster_tls_config, &cerr)) == NULL) {
-            char line[16] = "";
+            char line[16];
+            snprintf(line, sizeof(line), "%u", cerr.line);
             if (cerr.line)
-                snprintf(line, sizeof(line), "%u", cerr.line);
-            fy_log_error("msg", "invalid --cluster.tls-config", "file", flags.cluster_tls_config, "key", cerr.key, "line", line,
-                         "err", cerr.msg);
+                fy_log_error("msg", "invalid --cluster.tls-config", "file", flags.cluster_tls_config, "key", cerr.key, "line", line,
+                             "err", cerr.msg);
+            else
+                fy_log_error("msg", "invalid --cluster.tls-config", "file", flags.cluster_tls_config, "key", cerr.key, "err",
+                             cerr.msg);
             return 1;
         }
     }
