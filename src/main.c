@@ -95,6 +95,23 @@ int main(int argc, char **argv)
         }
     }
 
+    /* --cluster.tls-config: the peer links' two contexts, handed to replication before it starts (docs/ha.md) */
+    fy_webcfg_t *clustertls = NULL;
+    if (flags.cluster_tls_config != NULL && flags.cluster_tls_config[0] != '\0') {
+        static fy_webcfg_err_t cerr;
+        if ((clustertls = fy_webcfg_load_cluster(flags.cluster_tls_config, &cerr)) == NULL) {
+            char line[16];
+            snprintf(line, sizeof(line), "%u", cerr.line);
+            if (cerr.line)
+                fy_log_error("msg", "invalid --cluster.tls-config", "file", flags.cluster_tls_config, "key", cerr.key, "line", line,
+                             "err", cerr.msg);
+            else
+                fy_log_error("msg", "invalid --cluster.tls-config", "file", flags.cluster_tls_config, "key", cerr.key, "err",
+                             cerr.msg);
+            return 1;
+        }
+    }
+
     static fy_app_t app;
     static fy_http_t http;
     static char started[96];
@@ -104,6 +121,8 @@ int main(int argc, char **argv)
         fy_log_error("msg", "could not set up the store", "err", "out of memory");
         return 1;
     }
+    if (clustertls != NULL && app.cluster != NULL)
+        fy_cluster_set_tls(app.cluster, clustertls->ssl_ctx, clustertls->client_ssl_ctx, clustertls->client_server_name);
     app.set_ready = fy_server_set_ready;
     app.durable = fy_server_release;
     app.time_out = fy_server_time_out;
@@ -123,5 +142,7 @@ int main(int argc, char **argv)
     fy_app_dispose(&app);
     if (webcfg != NULL)
         fy_webcfg_free(webcfg);
+    if (clustertls != NULL)
+        fy_webcfg_free(clustertls);
     return rc;
 }

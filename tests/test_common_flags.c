@@ -52,6 +52,9 @@ static const fl_case_t cases[] = {
     {{"--cluster.write-quorum=0"},
      "--cluster.write-quorum must be majority, all or a number from 1 to 16, got 0",
      "a quorum counts the replica that took the change"},
+    {{"--cluster.tls-config=peers.yml"},
+     "--cluster.tls-config needs --cluster.listen-address (TLS is for the peer links)",
+     "TLS without a cluster"},
     {{"--cluster.replicas=17"}, "--cluster.replicas must be between 0 and 16, got 17", "a 4-bit clock slot each"},
     {{"--cluster.listen-address=:9095", "--cluster.peer=a:1", "--cluster.peer=b:1"}, NULL, "peer repeats"},
     {{"--no-web.enable-lifecycle", "--version"}, NULL, "--no-bool"},
@@ -108,7 +111,7 @@ static void test_defaults_and_map(void **state)
     assert_string_equal(map,
                         "cluster.ack-timeout=5s;cluster.advertise-address=;cluster.label=;cluster.listen-address=;"
                         "cluster.max-clock-offset=500ms;cluster.peer=;cluster.peer-timeout=2s;cluster.replicas=0;"
-                        "cluster.tombstone-retention=1h0m0s;cluster.write-quorum=majority;"
+                        "cluster.tls-config=;cluster.tombstone-retention=1h0m0s;cluster.write-quorum=majority;"
                         "log.format=logfmt;log.level=info;persistence.allow-bad-file=false;persistence.durable=false;persistence."
                         "file=;persistence.interval=1h30m0s;"
                         "push.default-interval=0s;push.default-ttl=0s;push.disable-consistency-check=false;push.interval-grace=30s;"

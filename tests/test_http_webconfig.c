@@ -821,6 +821,163 @@ static void test_cert_reload(void **state)
     rmdir(dir);
 }
 
+/* ---- --cluster.tls-config (fy_webcfg_parse_cluster) ---- */
+
+#define CL_SERVER "tls_server_config:\n  cert_file: cert.pem\n  key_file: key.pem\n"
+#define CL_MTLS CL_SERVER "  client_auth_type: RequireAndVerifyClientCert\n  client_ca_file: cert.pem\n"
+#define CL_CLIENT "tls_client_config:\n  cert_file: cert.pem\n  key_file: key.pem\n  ca_file: cert.pem\n"
+
+typedef struct {
+    const char *yaml;
+    const char *msg; /* NULL: accepted */
+    const char *key; /* accepted: the client's server_name; rejected: err.key */
+    int insecure;
+    const char *note;
+} cluster_case_t;
+
+static const cluster_case_t CLUSTER[] = {
+    {CL_MTLS CL_CLIENT, NULL, "", 0, "mutual TLS"},
+    {CL_SERVER "tls_client_config:\n  ca_file: cert.pem\n  server_name: ferry-peers\n", NULL, "ferry-peers", 0,
+     "no client certificate, a fixed server name"},
+    {CL_SERVER "tls_client_config:\n  insecure_skip_verify: true\n  min_version: TLS13\n", NULL, "", 1, "no checks"},
+    {"", "missing tls_server_config", "tls_server_config", 0, "empty file"},
+    {"tls_client_config:\n  ca_file: cert.pem\n", "missing tls_server_config", "tls_server_config", 0, "no server side"},
+    {CL_SERVER, "missing tls_client_config", "tls_client_config", 0, "no client side"},
+    {CL_SERVER "tls_client_config:\n", "missing tls_client_config", "tls_client_config", 0, "null client side"},
+    {CL_SERVER CL_CLIENT "basic_auth_users:\n  a: b\n",
+     "yaml: unmarshal errors:\n  line 8: field basic_auth_users not found in type cluster.TLSTransportConfig", "basic_auth_users",
+     0, "no basic auth on the peer port"},
+    {"http_server_config:\n  http2: false\n" CL_SERVER CL_CLIENT,
+     "yaml: unmarshal errors:\n  line 1: field http_server_config not found in type cluster.TLSTransportConfig",
+     "http_server_config", 0, "no HTTP settings"},
+    {"tls_server_config:\n  client_auth_type: RequireAndVerifyClientCert\n" CL_CLIENT, "tls_server_config: missing cert_file",
+     "cert_file", 0, "the server side needs a certificate"},
+    {CL_SERVER "  client_auth_type: Sometimes\n" CL_CLIENT, "tls_server_config: Invalid ClientAuth: Sometimes", "client_auth_type",
+     0, "web config checks apply"},
+    {CL_SERVER "tls_client_config:\n  cert_file: cert.pem\n",
+     "tls_client_config: client cert file \"" DIR "/cert.pem\" specified without client key file", "key_file", 0,
+     "certificate without key"},
+    {CL_SERVER "tls_client_config:\n  ca_file: absent.pem\n",
+     "tls_client_config: unable to load specified CA cert " DIR "/absent.pem: open " DIR "/absent.pem: no such file or directory",
+     "ca_file", 0, "CA file missing"},
+    {CL_SERVER "tls_client_config:\n  ca_file: garbage.pem\n",
+     "tls_client_config: unable to use specified CA cert " DIR "/garbage.pem", "ca_file", 0, "CA file without a certificate"},
+    {CL_SERVER "tls_client_config:\n  ca: inline\n",
+     "yaml: unmarshal errors:\n  line 5: field ca not found in type config.TLSConfig", "ca", 0, "inline PEM not supported"},
+    {CL_SERVER "tls_client_config:\n  min_version: TLS14\n", "unknown TLS version: TLS14", "min_version", 0, "bad version"},
+    {CL_SERVER "tls_client_config:\n  min_version: TLS13\n  max_version: TLS12\n",
+     "tls_client_config: min_version is newer than max_version", "min_version", 0, "versions crossed"},
+};
+
+static void test_cluster_config(void **state)
+{
+    (void)state;
+    for (size_t i = 0; i < sizeof(CLUSTER) / sizeof(CLUSTER[0]); i++) {
+        const cluster_case_t *c = &CLUSTER[i];
+        fy_webcfg_err_t err;
+        size_t len = strlen(c->yaml);
+        fy_webcfg_t *cfg = fy_webcfg_parse_cluster(CFG, fy_guarded(c->yaml, len), len, &err);
+        if (c->msg == NULL) {
+            if (!cfg)
+                fail_msg("case %zu (%s): rejected: %s", i, c->note, err.msg);
+            assert_true(cfg->cluster);
+            assert_non_null(cfg->ssl_ctx);
+            assert_non_null(cfg->client_ssl_ctx);
+            assert_string_equal(cfg->client_server_name, c->key);
+            assert_int_equal(cfg->client_insecure, c->insecure);
+            fy_webcfg_free(cfg);
+            continue;
+        }
+        if (cfg)
+            fail_msg("case %zu (%s): accepted", i, c->note);
+        if (strcmp(err.msg, c->msg) != 0)
+            fail_msg("case %zu (%s):\n got  %s\n want %s", i, c->note, err.msg, c->msg);
+        if (strcmp(err.key, c->key) != 0)
+            fail_msg("case %zu (%s): key %s, want %s", i, c->note, err.key, c->key);
+    }
+    /* the web config's own sections are not a cluster file's, and the reverse */
+    fy_webcfg_err_t err;
+    fy_webcfg_t *cfg = parse(CL_SERVER CL_CLIENT, &err);
+    assert_null(cfg);
+    assert_string_equal(err.msg, "yaml: unmarshal errors:\n  line 4: field tls_client_config not found in type web.Config");
+}
+
+/* A handshake between the two contexts of a cluster file (over a BIO pair), the client checking host. */
+static int peer_handshake(SSL_CTX *server_ctx, SSL_CTX *client_ctx, const char *host)
+{
+    SSL *c = SSL_new(client_ctx), *s = SSL_new(server_ctx);
+    BIO *cb, *sb;
+    assert_int_equal(BIO_new_bio_pair(&cb, 0, &sb, 0), 1);
+    SSL_set_bio(c, cb, cb);
+    SSL_set_bio(s, sb, sb);
+    SSL_set_connect_state(c);
+    SSL_set_accept_state(s);
+    if (host)
+        SSL_set1_host(c, host);
+    int cdone = 0, sdone = 0, failed = 0;
+    for (int i = 0; i < 100 && !(cdone && sdone) && !failed; i++) {
+        if (!cdone) {
+            int rc = SSL_do_handshake(c);
+            cdone = rc == 1;
+            failed |= rc != 1 && SSL_get_error(c, rc) != SSL_ERROR_WANT_READ;
+        }
+        if (!sdone && !failed) {
+            int rc = SSL_do_handshake(s);
+            sdone = rc == 1;
+            failed |= rc != 1 && SSL_get_error(s, rc) != SSL_ERROR_WANT_READ;
+        }
+    }
+    /* TLS 1.3: the client is done before the server has checked its certificate; a byte each way settles it */
+    if (!failed && cdone && sdone) {
+        char b = 'x';
+        failed = SSL_write(c, &b, 1) != 1 || SSL_read(s, &b, 1) != 1;
+    }
+    ERR_clear_error();
+    SSL_free(c);
+    SSL_free(s);
+    return cdone && sdone && !failed;
+}
+
+static void test_cluster_handshake(void **state)
+{
+    (void)state;
+    fy_webcfg_err_t err;
+    const char *y = CL_MTLS CL_CLIENT;
+    fy_webcfg_t *good = fy_webcfg_parse_cluster(CFG, y, strlen(y), &err);
+    if (!good)
+        fail_msg("%s", err.msg);
+    assert_true(peer_handshake(good->ssl_ctx, good->client_ssl_ctx, "localhost"));
+    assert_true(peer_handshake(good->ssl_ctx, good->client_ssl_ctx, "127.0.0.1"));
+    assert_false(peer_handshake(good->ssl_ctx, good->client_ssl_ctx, "ferry-peers")); /* not in the certificate */
+
+    /* a client certificate the CA did not sign (cert2 is its own CA) */
+    y = CL_SERVER "tls_client_config:\n  cert_file: cert2.pem\n  key_file: key2.pem\n  ca_file: cert.pem\n";
+    fy_webcfg_t *rogue = fy_webcfg_parse_cluster(CFG, y, strlen(y), &err);
+    if (!rogue)
+        fail_msg("%s", err.msg);
+    assert_false(peer_handshake(good->ssl_ctx, rogue->client_ssl_ctx, "localhost"));
+    /* no client certificate at all */
+    y = CL_SERVER "tls_client_config:\n  ca_file: cert.pem\n";
+    fy_webcfg_t *anon = fy_webcfg_parse_cluster(CFG, y, strlen(y), &err);
+    assert_non_null(anon);
+    assert_false(peer_handshake(good->ssl_ctx, anon->client_ssl_ctx, "localhost"));
+    assert_true(peer_handshake(anon->ssl_ctx, anon->client_ssl_ctx, "localhost")); /* NoClientCert */
+    /* a server certificate the client's CA did not sign: refused, unless insecure_skip_verify */
+    y = "tls_server_config:\n  cert_file: cert2.pem\n  key_file: key2.pem\n" CL_CLIENT;
+    fy_webcfg_t *other = fy_webcfg_parse_cluster(CFG, y, strlen(y), &err);
+    assert_non_null(other);
+    assert_false(peer_handshake(other->ssl_ctx, good->client_ssl_ctx, "localhost"));
+    y = CL_SERVER "tls_client_config:\n  cert_file: cert.pem\n  key_file: key.pem\n  insecure_skip_verify: true\n";
+    fy_webcfg_t *insecure = fy_webcfg_parse_cluster(CFG, y, strlen(y), &err);
+    assert_non_null(insecure);
+    assert_true(peer_handshake(other->ssl_ctx, insecure->client_ssl_ctx, "ferry-peers"));
+    fy_webcfg_free(good);
+    fy_webcfg_free(rogue);
+    fy_webcfg_free(anon);
+    fy_webcfg_free(other);
+    fy_webcfg_free(insecure);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -837,6 +994,8 @@ int main(void)
         cmocka_unit_test(test_looks_like_http),
         cmocka_unit_test(test_ssl_ctx),
         cmocka_unit_test(test_cert_reload),
+        cmocka_unit_test(test_cluster_config),
+        cmocka_unit_test(test_cluster_handshake),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -41,6 +41,11 @@ typedef struct st_fy_cluster_config_t {
     uint64_t fingerprint;   /* of the settings that must agree (default TTL and interval) */
     int durable;            /* --persistence.durable: a change is held once the local log synced it */
     uint64_t backlog_bytes; /* the resend backlog (default 64 MiB) */
+    /* --cluster.tls-config (fy_cluster_set_tls): OpenSSL SSL_CTX pointers owned by the caller and alive until
+     * fy_cluster_destroy, NULL for plain TCP; tls_server_name: the name peers' certificates must carry (NULL or "":
+     * the host of the --cluster.peer entry dialled) */
+    void *tls_server, *tls_client;
+    const char *tls_server_name;
     /* callbacks, from the network thread */
     void *ctx;
     void (*release)(void *ctx, uint64_t upto);  /* every ticket <= upto is held by the write quorum */
@@ -56,6 +61,9 @@ fy_change_observer_t fy_cluster_observer(fy_cluster_t *c);
 
 /** The replica's clock for fy_core_t.stamp. */
 int64_t fy_cluster_stamp(void *c, int64_t now_ns);
+
+/** TLS on the peer links (see the config's tls_* fields): before fy_cluster_start. */
+void fy_cluster_set_tls(fy_cluster_t *c, void *server_ctx, void *client_ctx, const char *server_name);
 
 /** Binds the peer port and starts the network thread. loaded: local persistence is loaded (call
  * fy_cluster_loaded later otherwise). 0, or -1 with err. */

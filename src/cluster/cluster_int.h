@@ -35,6 +35,13 @@ typedef struct st_fy_cl_link_t {
     uint64_t ack_sent;  /* inbound: the last ACK sent */
     int fresh;          /* outbound: the peer had none of our changes (a new incarnation) */
     int64_t opened_at;
+    /* net.c with --cluster.tls-config (the protocol never looks) */
+    void *ssl;       /* SSL *, or NULL: plain TCP (or a dial still connecting) */
+    int tls_hs;      /* the TLS handshake is under way */
+    short tls_want;  /* POLLIN/POLLOUT: what OpenSSL waits for (handshake, or a read that must write) */
+    int tls_wr_read; /* a write waits for the socket to be readable */
+    int tls_dead;    /* a fatal TLS error: no close_notify */
+    char peer[64];   /* inbound: the remote address, for logs */
 } fy_cl_link_t;
 
 typedef struct st_fy_cl_addr_t {
@@ -147,6 +154,10 @@ struct st_fy_cluster_t {
     int running, listen_fd, wake_fd;
     _Atomic int wake_pending; /* a wake-up is on its way: one eventfd write per loop turn, not per change */
     _Atomic int stop;
+    struct {
+        char addr[64];
+        int64_t at;
+    } tls_logged[16]; /* inbound TLS handshake failures: last logged per remote address */
 };
 
 /* node.c: the protocol, called by the driver's thread */

@@ -1,16 +1,23 @@
 /*
  * net.c: the network thread of replication (cluster.h): the peer port, outbound connections, and the poll loop
  * that feeds the protocol (node.c). It owns every socket; the protocol only sees links.
+ *
+ * With --cluster.tls-config every link is TLS (non-blocking OpenSSL over the same sockets): an accepted socket
+ * starts SSL_accept, a dial that connected starts SSL_connect and only then is opened for the protocol (its HELLO).
+ * A handshake that fails closes the link and is logged once a minute per address with OpenSSL's reason.
  */
 #define _GNU_SOURCE
 #include "cluster_int.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,6 +26,10 @@
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
+
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+#include <openssl/x509v3.h>
 
 #include "log.h"
 
@@ -116,10 +127,213 @@ static void drv_wake(fy_cluster_t *c)
 }
 
 /* ------------------------------------------------------------------------------------------------------------- */
+/* TLS (--cluster.tls-config) */
+
+#define MINUTE_NS (60 * (int64_t)1000000000)
+
+/* OpenSSL's reason for a failed handshake or read (the error queue is cleared). */
+static void tls_reason(SSL *ssl, int rc, int e, char *out, size_t cap)
+{
+    unsigned long code = ERR_peek_last_error();
+    long vr = SSL_get_verify_result(ssl);
+    const char *r = code ? ERR_reason_error_string(code) : NULL;
+    if (code && ERR_GET_REASON(code) == SSL_R_CERTIFICATE_VERIFY_FAILED && vr != X509_V_OK)
+        snprintf(out, cap, "certificate verify failed: %s", X509_verify_cert_error_string(vr));
+    else if (r != NULL)
+        snprintf(out, cap, "%s", r);
+    else if (code)
+        ERR_error_string_n(code, out, cap);
+    else if (e == SSL_ERROR_SYSCALL && rc < 0 && errno != 0)
+        snprintf(out, cap, "%s", strerror(errno));
+    else if (e == SSL_ERROR_SYSCALL || e == SSL_ERROR_ZERO_RETURN)
+        snprintf(out, cap, "connection closed by the other side");
+    else
+        snprintf(out, cap, "TLS error %d", e);
+    ERR_clear_error();
+}
+
+/* A TLS failure before the protocol's handshake is done: the link closes, logged once a minute per address. */
+static void tls_failed(fy_cluster_t *c, int li, const char *why)
+{
+    fy_cl_link_t *l = &c->links[li];
+    int64_t now = c->now(c), *at = NULL;
+    const char *who = l->peer;
+    if (l->outbound) {
+        at = &c->addrs[l->addr].logged_at;
+        who = c->addrs[l->addr].text;
+    } else {
+        int oldest = 0;
+        for (int i = 0; i < 16 && at == NULL; i++) {
+            if (strcmp(c->tls_logged[i].addr, l->peer) == 0)
+                at = &c->tls_logged[i].at;
+            else if (c->tls_logged[i].at < c->tls_logged[oldest].at)
+                oldest = i;
+        }
+        if (at == NULL) {
+            memcpy(c->tls_logged[oldest].addr, l->peer, sizeof(c->tls_logged[oldest].addr)); /* both 64, NUL-ended */
+            c->tls_logged[oldest].at = 0;
+            at = &c->tls_logged[oldest].at;
+        }
+    }
+    if (*at == 0 || now - *at >= MINUTE_NS) {
+        *at = now;
+        fy_log_warn("msg", "TLS handshake with a peer failed (logged once a minute per address)", "peer", who, "direction",
+                    l->outbound ? "outbound" : "inbound", "err", why);
+    }
+    l->tls_dead = 1;
+    l->closing = 1;
+}
+
+/* Starts TLS on a link whose socket is connected (outbound) or accepted. 0, or -1 (the link is closing). */
+static int tls_begin(fy_cluster_t *c, int li)
+{
+    fy_cl_link_t *l = &c->links[li];
+    SSL *ssl = SSL_new((SSL_CTX *)(l->outbound ? c->cfg.tls_client : c->cfg.tls_server));
+    if (ssl == NULL || SSL_set_fd(ssl, l->fd) != 1) {
+        SSL_free(ssl);
+        ERR_clear_error();
+        tls_failed(c, li, "could not set up TLS (out of memory)");
+        return -1;
+    }
+    SSL_set_mode(ssl, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
+    if (l->outbound) {
+        const char *name =
+            c->cfg.tls_server_name != NULL && c->cfg.tls_server_name[0] ? c->cfg.tls_server_name : c->addrs[l->addr].host;
+        unsigned char ip[16];
+        int is_ip = inet_pton(AF_INET, name, ip) == 1 || inet_pton(AF_INET6, name, ip) == 1;
+        /* checked unless insecure_skip_verify (the context's SSL_VERIFY_NONE then ignores the result) */
+        int ok = is_ip ? X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl), name) == 1
+                       : SSL_set1_host(ssl, name) == 1 && SSL_set_tlsext_host_name(ssl, name) == 1;
+        if (!ok) {
+            SSL_free(ssl);
+            ERR_clear_error();
+            tls_failed(c, li, "the server name to check is not valid");
+            return -1;
+        }
+        SSL_set_connect_state(ssl);
+    } else {
+        SSL_set_accept_state(ssl);
+    }
+    l->ssl = ssl;
+    l->tls_hs = 1;
+    l->tls_want = POLLIN;
+    return 0;
+}
+
+/* One step of the handshake; an outbound link is opened for the protocol once it is done. */
+static void tls_step(fy_cluster_t *c, int li)
+{
+    fy_cl_link_t *l = &c->links[li];
+    ERR_clear_error();
+    errno = 0;
+    int rc = SSL_do_handshake(l->ssl);
+    if (rc == 1) {
+        l->tls_hs = 0;
+        l->tls_want = 0;
+        if (l->outbound)
+            fy_cl_link_opened(c, li);
+        return;
+    }
+    int e = SSL_get_error(l->ssl, rc);
+    if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) {
+        l->tls_want = e == SSL_ERROR_WANT_READ ? POLLIN : POLLOUT;
+        return;
+    }
+    char why[256];
+    tls_reason(l->ssl, rc, e, why, sizeof(why));
+    tls_failed(c, li, why);
+}
+
+/* Everything OpenSSL can decrypt now into link->in (SSL_read until it wants the socket: nothing stays pending). */
+static void tls_read(fy_cluster_t *c, int li, char *buf, size_t cap)
+{
+    fy_cl_link_t *l = &c->links[li];
+    size_t got = 0;
+    l->tls_want = 0;
+    l->tls_wr_read = 0;
+    for (;;) {
+        ERR_clear_error();
+        errno = 0;
+        int k = SSL_read(l->ssl, buf + got, (int)(cap - got));
+        if (k > 0) {
+            got += (size_t)k;
+            if (got == cap) {
+                fy_wbuf_add(&l->in, buf, got);
+                got = 0;
+            }
+            continue;
+        }
+        int e = SSL_get_error(l->ssl, k);
+        if (e == SSL_ERROR_WANT_READ)
+            break;
+        if (e == SSL_ERROR_WANT_WRITE) {
+            l->tls_want = POLLOUT;
+            break;
+        }
+        if (e == SSL_ERROR_ZERO_RETURN) { /* close_notify: ours goes back in sweep */
+            l->closing = 1;
+            break;
+        }
+        char why[256];
+        tls_reason(l->ssl, k, e, why, sizeof(why));
+        if (!l->open) /* TLS 1.3: a client learns here that the server refused its certificate */
+            tls_failed(c, li, why);
+        l->tls_dead = 1;
+        l->closing = 1;
+        break;
+    }
+    if (got > 0)
+        fy_wbuf_add(&l->in, buf, got);
+}
+
+/* Closes a link's socket: TLS says close_notify first (one non-blocking try) unless it failed. */
+static void drv_release(fy_cluster_t *c, int li)
+{
+    fy_cl_link_t *l = &c->links[li];
+    if (l->ssl != NULL) {
+        if (!l->tls_dead && !l->tls_hs)
+            SSL_shutdown(l->ssl);
+        SSL_free(l->ssl);
+        ERR_clear_error();
+        l->ssl = NULL;
+    }
+    close(l->fd);
+}
+
+void fy_cluster_set_tls(fy_cluster_t *c, void *server_ctx, void *client_ctx, const char *server_name)
+{
+    c->cfg.tls_server = server_ctx;
+    c->cfg.tls_client = client_ctx;
+    c->cfg.tls_server_name = server_name;
+}
+
+/* ------------------------------------------------------------------------------------------------------------- */
 
 static void do_write(fy_cluster_t *c, int li)
 {
     fy_cl_link_t *l = &c->links[li];
+    if (l->ssl != NULL) {
+        while (!l->tls_hs && !l->tls_dead && fy_wbuf_len(&l->out) > 0) {
+            size_t len = fy_wbuf_len(&l->out);
+            ERR_clear_error();
+            int n = SSL_write(l->ssl, l->out.p + l->out.off, len > INT_MAX ? INT_MAX : (int)len);
+            if (n > 0) {
+                l->out.off += (size_t)n;
+                continue;
+            }
+            int e = SSL_get_error(l->ssl, n);
+            if (e == SSL_ERROR_WANT_READ)
+                l->tls_wr_read = 1;
+            else if (e != SSL_ERROR_WANT_WRITE) {
+                ERR_clear_error();
+                l->tls_dead = 1;
+                l->closing = 1;
+            }
+            break;
+        }
+        fy_wbuf_compact(&l->out);
+        return;
+    }
     while (fy_wbuf_len(&l->out) > 0) {
         ssize_t n = send(l->fd, l->out.p + l->out.off, fy_wbuf_len(&l->out), MSG_NOSIGNAL);
         if (n > 0) {
@@ -141,7 +355,7 @@ static void sweep(fy_cluster_t *c)
         if (!l->used || !l->closing)
             continue;
         do_write(c, li); /* a REFUSE, if any, goes out first when it can */
-        close(l->fd);
+        drv_release(c, li);
         l->closing = 0; /* so that fy_cl_link_closed runs its bookkeeping */
         fy_cl_link_closed(c, li, NULL);
     }
@@ -150,6 +364,12 @@ static void sweep(fy_cluster_t *c)
 static void *loop(void *arg)
 {
     fy_cluster_t *c = arg;
+    /* OpenSSL writes to the sockets with write(), not send(MSG_NOSIGNAL): a peer gone must not kill the process
+     * before the HTTP server ignores SIGPIPE (it is thread-directed, so blocked here it stays pending, harmlessly) */
+    sigset_t pipe;
+    sigemptyset(&pipe);
+    sigaddset(&pipe, SIGPIPE);
+    pthread_sigmask(SIG_BLOCK, &pipe, NULL);
     struct pollfd pfd[FY_CL_MAX_LINKS + 2];
     int map[FY_CL_MAX_LINKS + 2];
     char buf[256 << 10];
@@ -164,7 +384,12 @@ static void *loop(void *arg)
             if (!l->used)
                 continue;
             short ev = POLLIN;
-            if (l->last_tx == -1 || fy_wbuf_len(&l->out) > 0)
+            if (l->ssl != NULL && l->tls_hs)
+                ev = l->tls_want;
+            else if (l->ssl != NULL) {
+                if (l->tls_want == POLLOUT || (fy_wbuf_len(&l->out) > 0 && !l->tls_wr_read))
+                    ev |= POLLOUT;
+            } else if (l->last_tx == -1 || fy_wbuf_len(&l->out) > 0)
                 ev |= POLLOUT;
             pfd[n] = (struct pollfd){l->fd, ev, 0};
             map[n++] = li;
@@ -181,8 +406,22 @@ static void *loop(void *arg)
                     if (fd < 0)
                         break;
                     set_nonblock(fd);
-                    if (fy_cl_link_new(c, fd, 0, -1) < 0)
+                    int li = fy_cl_link_new(c, fd, 0, -1);
+                    if (li < 0) {
                         close(fd);
+                        continue;
+                    }
+                    if (c->cfg.tls_server != NULL) {
+                        struct sockaddr_storage ss;
+                        socklen_t sl = sizeof(ss);
+                        char h[INET6_ADDRSTRLEN] = "?";
+                        if (getpeername(fd, (struct sockaddr *)&ss, &sl) == 0 && ss.ss_family == AF_INET6)
+                            inet_ntop(AF_INET6, &((struct sockaddr_in6 *)&ss)->sin6_addr, h, sizeof(h));
+                        else if (ss.ss_family == AF_INET)
+                            inet_ntop(AF_INET, &((struct sockaddr_in *)&ss)->sin_addr, h, sizeof(h));
+                        snprintf(c->links[li].peer, sizeof(c->links[li].peer), "%s", h);
+                        tls_begin(c, li);
+                    }
                 }
             } else if (map[i] == -2) {
                 uint64_t v;
@@ -206,7 +445,28 @@ static void *loop(void *arg)
                         continue;
                     }
                     l->last_tx = wall_now(c);
-                    fy_cl_link_opened(c, li);
+                    if (c->cfg.tls_client == NULL) {
+                        fy_cl_link_opened(c, li);
+                    } else {
+                        if (tls_begin(c, li) == 0)
+                            tls_step(c, li);
+                        continue;
+                    }
+                }
+                if (l->ssl != NULL) {
+                    if (l->tls_hs)
+                        tls_step(c, li); /* any event: the handshake's next step */
+                    if (l->tls_hs || l->closing)
+                        continue;
+                    /* the peer's first frames may have come with the handshake's last flight: read in any case */
+                    tls_read(c, li, buf, sizeof(buf));
+                    if (fy_wbuf_len(&l->in) > 0) {
+                        int closing = l->closing;
+                        l->closing = 0;
+                        fy_cl_input(c, li);
+                        l->closing |= closing;
+                    }
+                    continue;
                 }
                 if (pfd[i].revents & (POLLIN | POLLHUP | POLLERR)) {
                     for (;;) {
@@ -396,7 +656,7 @@ int fy_cluster_start(fy_cluster_t *c, char *err, size_t errlen)
     snprintf(n[1], sizeof(n[1]), "%u", c->quorum);
     snprintf(n[2], sizeof(n[2]), "%016llx", (unsigned long long)c->id);
     fy_log_info("msg", "cluster: listening for peers", "address", c->cfg.listen, "replicas", n[0], "write_quorum", n[1], "node",
-                n[2]);
+                n[2], "tls", c->cfg.tls_server != NULL ? "true" : "false");
     return 0;
 }
 
@@ -426,7 +686,7 @@ void fy_cluster_stop(fy_cluster_t *c)
     c->running = 0;
     for (int li = 0; li < FY_CL_MAX_LINKS; li++)
         if (c->links[li].used) {
-            close(c->links[li].fd);
+            drv_release(c, li);
             fy_cl_link_closed(c, li, "stopping");
         }
     if (c->listen_fd >= 0)

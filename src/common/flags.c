@@ -60,6 +60,8 @@ static const flag_def_t defs[] = {
     {"cluster.peer-timeout", T_DURATION, "2s", "A peer link that carries nothing (heartbeats included) this long is dropped."},
     {"cluster.replicas", T_UINT, "0",
      "Replicas in the cluster, for the write quorum. 0: the distinct --cluster.peer addresses, this replica counted once."},
+    {"cluster.tls-config", T_STRING, "",
+     "[EXPERIMENTAL] File with tls_server_config and tls_client_config (Alertmanager's format): TLS on the peer links."},
     {"cluster.tombstone-retention", T_DURATION, "1h",
      "How long a deleted group's tombstone is kept, so that an older change arriving late cannot bring it back."},
     {"cluster.write-quorum", T_STRING, "majority",
@@ -333,6 +335,8 @@ static int apply(fy_flags_t *f, const flag_def_t *d, const char *v, char *err, s
         f->cluster_advertise = v;
     else if (strcmp(d->name, "cluster.label") == 0)
         f->cluster_label = v;
+    else if (strcmp(d->name, "cluster.tls-config") == 0)
+        f->cluster_tls_config = v;
     else if (strcmp(d->name, "cluster.write-quorum") == 0) {
         uint64_t q;
         if (strcmp(v, "majority") == 0)
@@ -520,6 +524,11 @@ int fy_flags_parse(fy_flags_t *f, int argc, char **argv, char *err, size_t errca
     }
     if (f->ncluster_peers > 0 && (f->cluster_listen == NULL || f->cluster_listen[0] == '\0')) {
         snprintf(err, errcap, "--cluster.peer needs --cluster.listen-address (the port peers reach this replica at)");
+        return -1;
+    }
+    if (f->cluster_tls_config != NULL && f->cluster_tls_config[0] != '\0' &&
+        (f->cluster_listen == NULL || f->cluster_listen[0] == '\0')) {
+        snprintf(err, errcap, "--cluster.tls-config needs --cluster.listen-address (TLS is for the peer links)");
         return -1;
     }
     if (f->nlisten == 0)

@@ -52,9 +52,10 @@ typedef struct st_fy_flags_t {
     int64_t default_interval_ns; /* --push.default-interval, 0 = none */
     int64_t interval_grace_ns;   /* --push.interval-grace */
     /* replication (docs/ha.md) */
-    const char *cluster_listen;    /* --cluster.listen-address, "" = no cluster */
-    const char *cluster_advertise; /* --cluster.advertise-address */
-    const char *cluster_label;     /* --cluster.label */
+    const char *cluster_listen;     /* --cluster.listen-address, "" = no cluster */
+    const char *cluster_advertise;  /* --cluster.advertise-address */
+    const char *cluster_label;      /* --cluster.label */
+    const char *cluster_tls_config; /* --cluster.tls-config, "" = plain TCP */
     const char *cluster_peers[FY_MAX_PEERS];
     size_t ncluster_peers;
     unsigned cluster_quorum;   /* --cluster.write-quorum: 0 majority, UINT32_MAX all, else N */

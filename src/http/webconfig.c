@@ -836,6 +836,7 @@ typedef struct {
     fy_webcfg_t *cfg;
     raw_headers_t *hdr;
     users_ctx_t *users;
+    int have_server, have_client; /* cluster mode: the sections given (not null) */
 } root_ctx_t;
 
 static const char *const ROOT_FIELDS[] = {"tls_server_config", "http_server_config", "basic_auth_users", NULL};
@@ -855,6 +856,62 @@ static void root_field(dec_t *d, void *target, int idx, const yaml_node_t *v)
         if (is_null(v))
             return;
         walk_mapping(d, v, "map[string]config.Secret", "basic_auth_users", r->users, user_pair, 0);
+    }
+}
+
+/* tls_client_config: the part of prometheus/common's config.TLSConfig that takes files */
+static const char *const TLSC_FIELDS[] = {"ca_file",     "cert_file",   "key_file", "server_name", "insecure_skip_verify",
+                                          "min_version", "max_version", NULL};
+
+static void tlsc_field(dec_t *d, void *target, int idx, const yaml_node_t *v)
+{
+    fy_webcfg_t *cfg = target;
+    switch (idx) {
+    case 0:
+        dec_string(d, v, "ca_file", "string", &cfg->client_ca_file_peer);
+        break;
+    case 1:
+        dec_string(d, v, "cert_file", "string", &cfg->client_cert_file);
+        break;
+    case 2:
+        dec_string(d, v, "key_file", "string", &cfg->client_key_file);
+        break;
+    case 3:
+        dec_string(d, v, "server_name", "string", &cfg->client_server_name);
+        break;
+    case 4:
+        dec_bool(d, v, "insecure_skip_verify", &cfg->client_insecure);
+        break;
+    case 5:
+        dec_version(d, v, "min_version", &cfg->client_min_version);
+        break;
+    case 6:
+        dec_version(d, v, "max_version", &cfg->client_max_version);
+        break;
+    default:
+        assert(0);
+    }
+}
+
+static void tlsc_zero(void *target)
+{
+    (void)target; /* a null section is "missing" (checked after decoding) */
+}
+
+/* Alertmanager's cluster.TLSTransportConfig */
+static const char *const CLUSTER_ROOT_FIELDS[] = {"tls_server_config", "tls_client_config", NULL};
+
+static void cluster_root_field(dec_t *d, void *target, int idx, const yaml_node_t *v)
+{
+    root_ctx_t *r = target;
+    if (idx == 0) {
+        r->have_server = !is_null(v);
+        struct_ctx_t c = {"web.TLSConfig", TLS_FIELDS, 0, tls_field, r->cfg};
+        dec_struct(d, v, "tls_server_config", &c, tls_zero);
+    } else {
+        r->have_client = !is_null(v);
+        struct_ctx_t c = {"config.TLSConfig", TLSC_FIELDS, 0, tlsc_field, r->cfg};
+        dec_struct(d, v, "tls_client_config", &c, tlsc_zero);
     }
 }
 
@@ -993,8 +1050,26 @@ static int validate_hash(const fy_webcfg_user_t *u, size_t len, unsigned line, f
 }
 
 static int build_tls(fy_webcfg_t *cfg, fy_webcfg_err_t *err);
+static int build_client_tls(fy_webcfg_t *cfg, fy_webcfg_err_t *err);
 
-fy_webcfg_t *fy_webcfg_parse(const char *path, const char *text, size_t len, fy_webcfg_err_t *err)
+/* Cluster mode: err->msg gets the section in front, unless it names it already. */
+static void err_in(fy_webcfg_err_t *err, const char *section)
+{
+    if (strstr(err->msg, section) != NULL)
+        return;
+    char m[sizeof(err->msg)];
+    size_t n = strlen(section);
+    if (n + 2 >= sizeof(m))
+        return;
+    memcpy(m, section, n);
+    memcpy(m + n, ": ", 2);
+    size_t k = strnlen(err->msg, sizeof(m) - n - 3);
+    memcpy(m + n + 2, err->msg, k);
+    m[n + 2 + k] = '\0';
+    memcpy(err->msg, m, sizeof(m));
+}
+
+static fy_webcfg_t *parse_mode(const char *path, const char *text, size_t len, fy_webcfg_err_t *err, int cluster)
 {
     fy_webcfg_t *cfg = calloc(1, sizeof(*cfg));
     yaml_parser_t parser;
@@ -1019,8 +1094,16 @@ fy_webcfg_t *fy_webcfg_parse(const char *path, const char *text, size_t len, fy_
     cfg->max_version = TLS1_3_VERSION;
     cfg->prefer_server_cipher_suites = 1;
     cfg->http2 = 1;
+    cfg->cluster = cluster;
+    cfg->client_cert_file = strdup("");
+    cfg->client_key_file = strdup("");
+    cfg->client_ca_file_peer = strdup("");
+    cfg->client_server_name = strdup("");
+    cfg->client_min_version = TLS1_2_VERSION;
+    cfg->client_max_version = TLS1_3_VERSION;
     users.cfg = cfg;
-    if (!cfg->path || !cfg->cert_file || !cfg->key_file || !cfg->client_ca_file || !cfg->client_auth_name) {
+    if (!cfg->path || !cfg->cert_file || !cfg->key_file || !cfg->client_ca_file || !cfg->client_auth_name ||
+        !cfg->client_cert_file || !cfg->client_key_file || !cfg->client_ca_file_peer || !cfg->client_server_name) {
         set_err(err, 0, NULL, "out of memory");
         goto out;
     }
@@ -1040,8 +1123,11 @@ fy_webcfg_t *fy_webcfg_parse(const char *path, const char *text, size_t len, fy_
 
     dec_t d = {.doc = &doc};
     yaml_node_t *root = yaml_document_get_root_node(&doc);
-    if (root) {
-        root_ctx_t rc = {cfg, &hdr, &users};
+    root_ctx_t rc = {cfg, &hdr, &users, 0, 0};
+    if (root && cluster) {
+        struct_ctx_t c = {"cluster.TLSTransportConfig", CLUSTER_ROOT_FIELDS, 0, cluster_root_field, &rc};
+        dec_struct(&d, root, NULL, &c, root_zero);
+    } else if (root) {
         struct_ctx_t c = {"web.Config", ROOT_FIELDS, 0, root_field, &rc};
         dec_struct(&d, root, NULL, &c, root_zero);
     }
@@ -1059,8 +1145,9 @@ fy_webcfg_t *fy_webcfg_parse(const char *path, const char *text, size_t len, fy_
     dir = go_dir(path);
     if (!dir)
         goto out;
-    char **paths[] = {&cfg->cert_file, &cfg->key_file, &cfg->client_ca_file};
-    for (size_t i = 0; i < 3; i++) {
+    char **paths[] = {&cfg->cert_file,        &cfg->key_file,        &cfg->client_ca_file,
+                      &cfg->client_cert_file, &cfg->client_key_file, &cfg->client_ca_file_peer};
+    for (size_t i = 0; i < (cluster ? 6u : 3u); i++) {
         char *j = join_dir(dir, *paths[i]);
         if (!j) {
             set_err(err, 0, NULL, "out of memory");
@@ -1089,7 +1176,26 @@ fy_webcfg_t *fy_webcfg_parse(const char *path, const char *text, size_t len, fy_
     cfg->cache_rng |= 1;
 
     cfg->tls_enabled = cfg->cert_file[0] || cfg->key_file[0] || cfg->client_auth_name[0] || cfg->client_ca_file[0];
-    if (cfg->tls_enabled && build_tls(cfg, err) < 0)
+    if (cluster) {
+        /* both sections are required, as in Alertmanager; the server side always serves TLS */
+        if (!rc.have_server) {
+            set_err(err, 0, "tls_server_config", "missing tls_server_config");
+            goto out;
+        }
+        if (!rc.have_client) {
+            set_err(err, 0, "tls_client_config", "missing tls_client_config");
+            goto out;
+        }
+        cfg->tls_enabled = 1;
+        if (build_tls(cfg, err) < 0) {
+            err_in(err, "tls_server_config");
+            goto out;
+        }
+        if (build_client_tls(cfg, err) < 0) {
+            err_in(err, "tls_client_config");
+            goto out;
+        }
+    } else if (cfg->tls_enabled && build_tls(cfg, err) < 0)
         goto out;
     ok = 1;
 
@@ -1114,7 +1220,17 @@ out:
     return cfg;
 }
 
-fy_webcfg_t *fy_webcfg_load(const char *path, fy_webcfg_err_t *err)
+fy_webcfg_t *fy_webcfg_parse(const char *path, const char *text, size_t len, fy_webcfg_err_t *err)
+{
+    return parse_mode(path, text, len, err, 0);
+}
+
+fy_webcfg_t *fy_webcfg_parse_cluster(const char *path, const char *text, size_t len, fy_webcfg_err_t *err)
+{
+    return parse_mode(path, text, len, err, 1);
+}
+
+static fy_webcfg_t *load_mode(const char *path, fy_webcfg_err_t *err, int cluster)
 {
     FILE *f = fopen(path, "rb");
     char *buf = NULL;
@@ -1146,13 +1262,23 @@ fy_webcfg_t *fy_webcfg_load(const char *path, fy_webcfg_err_t *err)
             break;
         }
     }
-    cfg = fy_webcfg_parse(path, buf, len, err);
+    cfg = parse_mode(path, buf, len, err, cluster);
 out:
     fclose(f);
     if (buf)
         explicit_bzero(buf, len);
     free(buf);
     return cfg;
+}
+
+fy_webcfg_t *fy_webcfg_load(const char *path, fy_webcfg_err_t *err)
+{
+    return load_mode(path, err, 0);
+}
+
+fy_webcfg_t *fy_webcfg_load_cluster(const char *path, fy_webcfg_err_t *err)
+{
+    return load_mode(path, err, 1);
 }
 
 /* ------------------------------------------------------------------------------------------------------------ */
@@ -1522,6 +1648,81 @@ out:
     return rc;
 }
 
+/* tls_client_config (cluster mode): the context a replica dials its peers with. The name to check (server_name or
+ * the peer's host) is set per connection by the caller; here only the trust (ca_file, else the system's roots, or
+ * nothing with insecure_skip_verify) and the certificate it presents. */
+static int build_client_tls(fy_webcfg_t *cfg, fy_webcfg_err_t *err)
+{
+    X509 *leaf = NULL;
+    STACK_OF(X509) *chain = NULL;
+    EVP_PKEY *key = NULL;
+    int rc = -1;
+    if (cfg->client_cert_file[0] && !cfg->client_key_file[0]) {
+        set_err(err, 0, "key_file", "client cert file \"%s\" specified without client key file", cfg->client_cert_file);
+        return -1;
+    }
+    if (cfg->client_key_file[0] && !cfg->client_cert_file[0]) {
+        set_err(err, 0, "cert_file", "client key file \"%s\" specified without client cert file", cfg->client_key_file);
+        return -1;
+    }
+    if (cfg->client_min_version > cfg->client_max_version) {
+        set_err(err, 0, "min_version", "min_version is newer than max_version");
+        return -1;
+    }
+    SSL_CTX *ctx = SSL_CTX_new(TLS_client_method());
+    if (!ctx) {
+        set_err(err, 0, NULL, "SSL_CTX_new failed");
+        return -1;
+    }
+    if (cfg->client_ca_file_peer[0]) {
+        BIO *b = BIO_new_file(cfg->client_ca_file_peer, "r");
+        if (!b) {
+            char e[300];
+            open_error(e, sizeof(e), cfg->client_ca_file_peer, errno);
+            set_err(err, 0, "ca_file", "unable to load specified CA cert %s: %s", cfg->client_ca_file_peer, e);
+            goto out;
+        }
+        X509_STORE *store = SSL_CTX_get_cert_store(ctx);
+        X509 *x;
+        int n = 0;
+        while ((x = PEM_read_bio_X509(b, NULL, NULL, NULL)) != NULL) {
+            n += X509_STORE_add_cert(store, x) == 1;
+            X509_free(x);
+        }
+        BIO_free(b);
+        if (n == 0) {
+            set_err(err, 0, "ca_file", "unable to use specified CA cert %s", cfg->client_ca_file_peer);
+            goto out;
+        }
+    } else {
+        SSL_CTX_set_default_verify_paths(ctx);
+    }
+    if (cfg->client_cert_file[0]) {
+        if (load_pair(cfg->client_cert_file, cfg->client_key_file, &leaf, &chain, &key, err->msg, sizeof(err->msg)) < 0) {
+            snprintf(err->key, sizeof(err->key), "cert_file");
+            goto out;
+        }
+        if (SSL_CTX_use_cert_and_key(ctx, leaf, key, chain, 1) != 1) {
+            set_err(err, 0, "cert_file", "failed to load X509KeyPair: OpenSSL refused the certificate");
+            goto out;
+        }
+    }
+    SSL_CTX_set_verify(ctx, cfg->client_insecure ? SSL_VERIFY_NONE : SSL_VERIFY_PEER, NULL);
+    SSL_CTX_set_min_proto_version(ctx, cfg->client_min_version);
+    SSL_CTX_set_max_proto_version(ctx, cfg->client_max_version);
+    SSL_CTX_set_options(ctx, SSL_OP_NO_COMPRESSION | SSL_OP_NO_RENEGOTIATION);
+    cfg->client_ssl_ctx = ctx;
+    ctx = NULL;
+    rc = 0;
+out:
+    ERR_clear_error();
+    X509_free(leaf);
+    sk_X509_pop_free(chain, X509_free);
+    EVP_PKEY_free(key);
+    SSL_CTX_free(ctx);
+    return rc;
+}
+
 unsigned fy_webcfg_cert_generation(fy_webcfg_t *cfg)
 {
     if (!cfg->tls)
@@ -1561,6 +1762,11 @@ void fy_webcfg_free(fy_webcfg_t *cfg)
         return;
     if (cfg->ssl_ctx)
         SSL_CTX_free(cfg->ssl_ctx);
+    SSL_CTX_free(cfg->client_ssl_ctx);
+    free(cfg->client_cert_file);
+    free(cfg->client_key_file);
+    free(cfg->client_ca_file_peer);
+    free(cfg->client_server_name);
     if (cfg->tls) {
         X509_free(cfg->tls->cert);
         sk_X509_pop_free(cfg->tls->chain, X509_free);

@@ -88,6 +88,14 @@ typedef struct st_fy_webcfg_t {
 
     SSL_CTX *ssl_ctx; /* built at load when tls_enabled; owned here */
     fy_webcfg_tls_state_t *tls;
+
+    /* --cluster.tls-config only (fy_webcfg_load_cluster, docs/ha.md): tls_client_config, what a replica presents and
+     * checks when it dials a peer, in prometheus/common's config.TLSConfig terms (paths joined like the others) */
+    int cluster;
+    char *client_cert_file, *client_key_file, *client_ca_file_peer, *client_server_name;
+    int client_insecure;                        /* insecure_skip_verify */
+    int client_min_version, client_max_version; /* default TLS 1.2 .. TLS 1.3 */
+    SSL_CTX *client_ssl_ctx;                    /* built at load; owned here */
 } fy_webcfg_t;
 
 /* Reads, decodes and validates the file, then builds the SSL_CTX when TLS is configured. NULL on error. */
@@ -95,6 +103,13 @@ fy_webcfg_t *fy_webcfg_load(const char *path, fy_webcfg_err_t *err);
 
 /* The same from text already in memory; path only gives the directory relative file names are resolved against. */
 fy_webcfg_t *fy_webcfg_parse(const char *path, const char *text, size_t len, fy_webcfg_err_t *err);
+
+/* --cluster.tls-config: Alertmanager's cluster TLS file. tls_server_config (required, with cert_file and key_file) as
+ * in the web config, and tls_client_config (required): cert_file, key_file, ca_file, server_name,
+ * insecure_skip_verify, min_version, max_version. Nothing else: http_server_config and basic_auth_users are unknown
+ * fields there. Builds ssl_ctx (the peer port) and client_ssl_ctx (dialling peers); messages name the section. */
+fy_webcfg_t *fy_webcfg_load_cluster(const char *path, fy_webcfg_err_t *err);
+fy_webcfg_t *fy_webcfg_parse_cluster(const char *path, const char *text, size_t len, fy_webcfg_err_t *err);
 
 void fy_webcfg_free(fy_webcfg_t *cfg);
 

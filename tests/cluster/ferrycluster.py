@@ -288,8 +288,10 @@ class Cluster:
     """n replicas of build/ferry with a FaultProxy on every directed peer link. Use as a context manager."""
 
     def __init__(self, ferry, n=3, flags=(), durable=False, include_self=True, name="cluster", web_threads=2,
-                 peer_timeout="2s", admin=True, tmp=None, verbose=True, prefix=""):
+                 peer_timeout="2s", admin=True, tmp=None, verbose=True, prefix="", replica_flags=None):
         self.ferry, self.n, self.flags, self.durable = os.path.abspath(ferry), n, list(flags), durable
+        # replica_flags: {i: [flag, ...]}, replica i's own extra flags (after flags); may be changed before a restart
+        self.replica_flags = dict(replica_flags or {})
         self.include_self, self.name, self.web_threads, self.admin = include_self, name, web_threads, admin
         self.peer_timeout = peer_timeout
         self.verbose, self.prefix = verbose, prefix
@@ -327,6 +329,7 @@ class Cluster:
         else:
             a.append("--persistence.file=")
         a += self.flags
+        a += list(self.replica_flags.get(i, ()))
         if FAKE:
             a = [x for x in a if not x.startswith("--cluster.")]
         return a
