@@ -290,11 +290,23 @@ void fy_store_cursor_close(fy_store_cursor_t *c)
 
 int fy_store_foreach_changed_since(fy_store_t *s, int64_t since, fy_store_group_cb_t cb, void *ctx)
 {
+    return fy_store_foreach_changed_since_shards(s, since, 0, UINT32_MAX, cb, ctx);
+}
+
+uint32_t fy_store_nshards(const fy_store_t *s)
+{
+    return s->cfg.nshards;
+}
+
+int fy_store_foreach_changed_since_shards(fy_store_t *s, int64_t since, uint32_t first, uint32_t count, fy_store_group_cb_t cb,
+                                          void *ctx)
+{
     view_scratch_t vs = {0};
     fy_store_label_t *tl = NULL; /* a tombstone's labels */
     size_t cap_tl = 0;
     int rc = 0;
-    for (uint32_t i = 0; i < s->cfg.nshards && rc == 0; i++) {
+    uint32_t end = count > s->cfg.nshards - (first < s->cfg.nshards ? first : s->cfg.nshards) ? s->cfg.nshards : first + count;
+    for (uint32_t i = first; i < end && rc == 0; i++) {
         fy__shard_t *sh = &s->shards[i];
         fy__shard_lock(s, sh);
         for (size_t b = 0; b < sh->nbuckets && rc == 0; b++)

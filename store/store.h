@@ -362,6 +362,12 @@ int64_t fy_store_wipe_stamp(fy_store_t *s);
  * group's shard locked (as fy_store_foreach_group; views carry the lww fields). Returns 0 or the callback's value. */
 int fy_store_foreach_changed_since(fy_store_t *s, int64_t since, fy_store_group_cb_t cb, void *ctx);
 
+/** The same over shards [first, first + count) only (count may run past the last), so that a state transfer can be
+ * produced a piece at a time; fy_store_nshards says how many there are. */
+int fy_store_foreach_changed_since_shards(fy_store_t *s, int64_t since, uint32_t first, uint32_t count, fy_store_group_cb_t cb,
+                                          void *ctx);
+uint32_t fy_store_nshards(const fy_store_t *s);
+
 /* A whole group's state from another replica (state transfer), as fy_store_foreach_changed_since views it. */
 typedef struct st_fy_store_merge_group_t {
     const fy_store_label_t *labels;

@@ -34,6 +34,12 @@ typedef struct st_fy_cl_link_t {
     int64_t sent_stamp; /* outbound: the stamp of the last change sent (the heartbeat's frontier) */
     uint64_t ack_sent;  /* inbound: the last ACK sent */
     int fresh;          /* outbound: the peer had none of our changes (a new incarnation) */
+    int more_input;     /* frames left in `in` after a time slice (fy_cl_input runs again without new bytes) */
+    /* inbound: a state transfer being answered, a few shards per loop turn (pump_transfers) */
+    int xfer;
+    uint64_t xfer_id, xfer_groups, xfer_seq;
+    int64_t xfer_since;
+    uint32_t xfer_shard;
     int64_t opened_at;
     /* net.c with --cluster.tls-config (the protocol never looks) */
     void *ssl;       /* SSL *, or NULL: plain TCP (or a dial still connecting) */
@@ -115,7 +121,7 @@ struct st_fy_cluster_t {
     size_t nholds, cap_holds;
     _Atomic uint64_t wal_durable;
     uint64_t released, late;
-    int64_t next_gc, next_hb;
+    int64_t next_gc, next_hb, next_publish;
     uint64_t req_seq;
     int loaded, durable_state, ready_sent;
     int stale_checked;      /* the age of the local state was checked against the first ready peer */
@@ -169,8 +175,10 @@ void fy_cl_dial_failed(fy_cluster_t *c, int addr, const char *why);
 void fy_cl_input(fy_cluster_t *c, int link);                        /* after bytes were added to link->in */
 void fy_cl_link_closed(fy_cluster_t *c, int link, const char *why); /* the driver closed or lost it */
 void fy_cl_tick(fy_cluster_t *c);                                   /* timers, flushing, release */
-void fy_cl_flush(fy_cluster_t *c);                                  /* new changes into the links */
-void fy_cl_clock_from_store(fy_cluster_t *c);                       /* the clock starts above every stamp the loaded store holds */
-int fy_cl_discard_stale(fy_cluster_t *c); /* local state older than the tombstone retention: dropped (1) */
+void fy_cl_flush(fy_cluster_t *c);
+int64_t fy_cl_wait_ns(fy_cluster_t *c);
+    /* how long the driver may wait for input before calling fy_cl_tick again */ /* new changes into the links */
+void fy_cl_clock_from_store(fy_cluster_t *c); /* the clock starts above every stamp the loaded store holds */
+int fy_cl_discard_stale(fy_cluster_t *c);     /* local state older than the tombstone retention: dropped (1) */
 
 #endif

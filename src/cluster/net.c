@@ -394,7 +394,9 @@ static void *loop(void *arg)
             pfd[n] = (struct pollfd){l->fd, ev, 0};
             map[n++] = li;
         }
-        int rc = poll(pfd, (nfds_t)n, 20);
+        int64_t wait = fy_cl_wait_ns(c); /* 0 while frames or a transfer wait, the flush delay, up to 20 ms idle */
+        struct timespec ts = {(time_t)(wait / 1000000000), (long)(wait % 1000000000)};
+        int rc = ppoll(pfd, (nfds_t)n, &ts, NULL);
         if (rc < 0 && errno != EINTR)
             break;
         for (int i = 0; i < n && rc > 0; i++) {
@@ -425,9 +427,12 @@ static void *loop(void *arg)
                 }
             } else if (map[i] == -2) {
                 uint64_t v;
-                atomic_store(&c->wake_pending, 0); /* before the flush below: a later change wakes us again */
                 if (read(c->wake_fd, &v, sizeof(v)) < 0 && errno != EAGAIN)
                     fy_log_error("msg", "replication wake-up read failed", "err", strerror(errno));
+                /* after the read, before the flush below: a change committed from here on writes the eventfd again
+                 * (cleared first, a change committed between the clear and the read left the flag set with the
+                 * eventfd empty, and every later change waited for the 20 ms poll timeout) */
+                atomic_store(&c->wake_pending, 0);
             } else {
                 int li = map[i];
                 fy_cl_link_t *l = &c->links[li];
@@ -491,6 +496,9 @@ static void *loop(void *arg)
                 }
             }
         }
+        for (int li = 0; li < FY_CL_MAX_LINKS; li++) /* frames left over from a time slice */
+            if (c->links[li].used && !c->links[li].closing && c->links[li].more_input)
+                fy_cl_input(c, li);
         fy_cl_tick(c);
         for (int li = 0; li < FY_CL_MAX_LINKS; li++)
             if (c->links[li].used && !c->links[li].closing && c->links[li].last_tx != -1 && fy_wbuf_len(&c->links[li].out) > 0)

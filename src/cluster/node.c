@@ -567,21 +567,47 @@ static void on_req(fy_cluster_t *c, int li, fy_str_t payload)
         refuse(c, li, "malformed state request");
         return;
     }
-    xfer_t X = {c, L(c, li), {0}, 0};
-    /* every change of ours up to seq was applied to the store before the scan starts */
+    /* A newer request replaces one still being answered (the asker waits for the newest only). The transfer goes out
+     * a few shards at a time as the link drains (pump_transfers): a million series are 100+ MB, which built at once
+     * would stall this thread's heartbeats and hold that much memory. */
+    fy_cl_link_t *l = L(c, li);
+    l->xfer = 1;
+    l->xfer_id = id;
+    l->xfer_since = since;
+    l->xfer_shard = 0;
+    l->xfer_groups = 0;
+    /* every change of ours up to seq was applied to the store before the first shard is scanned */
     pthread_mutex_lock(&c->mu);
-    uint64_t seq = c->seq;
+    l->xfer_seq = c->seq;
     pthread_mutex_unlock(&c->mu);
-    fy_store_foreach_changed_since(c->core->store, since, xfer_group, &X);
-    fy_cl_node_t *nd = &c->nodes[X.l->node];
-    if (since == 0 && seq + 1 > nd->skip_to)
-        nd->skip_to = seq + 1;
-    fy_grouprec_buf_free(&X.b);
-    size_t at = fy_frame_begin(&X.l->out, FY_MSG_END);
-    fy_frame_u64(&X.l->out, id);
-    fy_frame_u64(&X.l->out, X.n);
-    fy_frame_u64(&X.l->out, (uint64_t)fy_store_wipe_stamp(c->core->store));
-    fy_frame_end(&X.l->out, at);
+}
+
+#define XFER_BUFFERED (4u << 20) /* bytes of a transfer waiting in a link before the next shards are read */
+
+static void pump_transfers(fy_cluster_t *c)
+{
+    uint32_t nshards = fy_store_nshards(c->core->store);
+    for (int li = 0; li < FY_CL_MAX_LINKS; li++) {
+        fy_cl_link_t *l = L(c, li);
+        if (!l->used || l->closing || !l->xfer)
+            continue;
+        xfer_t X = {c, l, {0}, 0};
+        while (l->xfer_shard < nshards && fy_wbuf_len(&l->out) < XFER_BUFFERED)
+            fy_store_foreach_changed_since_shards(c->core->store, l->xfer_since, l->xfer_shard++, 1, xfer_group, &X);
+        fy_grouprec_buf_free(&X.b);
+        l->xfer_groups += X.n;
+        if (l->xfer_shard < nshards)
+            continue;
+        l->xfer = 0;
+        fy_cl_node_t *nd = &c->nodes[l->node];
+        if (l->xfer_since == 0 && l->xfer_seq + 1 > nd->skip_to)
+            nd->skip_to = l->xfer_seq + 1;
+        size_t at = fy_frame_begin(&l->out, FY_MSG_END);
+        fy_frame_u64(&l->out, l->xfer_id);
+        fy_frame_u64(&l->out, l->xfer_groups);
+        fy_frame_u64(&l->out, (uint64_t)fy_store_wipe_stamp(c->core->store));
+        fy_frame_end(&l->out, at);
+    }
 }
 
 static void dropped_cb(void *ctx, fy_str_t name)
@@ -867,7 +893,16 @@ void fy_cl_input(fy_cluster_t *c, int li)
     unsigned type;
     fy_str_t payload;
     int rc;
+    int64_t until = c->now(c) + 20 * (int64_t)1000000;
+    unsigned nframes = 0;
+    l->more_input = 0;
     while (l->used && !l->closing && (rc = fy_frame_next(&l->in, &type, &payload)) != 0) {
+        /* a big state transfer is applied 20 ms at a time: the loop's heartbeats and acknowledgements go on */
+        if ((++nframes & 63) == 0 && c->now(c) >= until) {
+            l->in.off -= 8 + 1 + payload.len; /* this frame is taken again next time */
+            l->more_input = 1;
+            break;
+        }
         if (rc < 0) {
             refuse(c, li, "damaged frame from a peer (checksum or length)");
             break;
@@ -1206,6 +1241,16 @@ static void check_ready(fy_cluster_t *c)
         c->cfg.ready(c->cfg.ctx, 1);
 }
 
+int64_t fy_cl_wait_ns(fy_cluster_t *c)
+{
+    for (int li = 0; li < FY_CL_MAX_LINKS; li++) {
+        fy_cl_link_t *l = L(c, li);
+        if (l->used && !l->closing && (l->more_input || (l->xfer && fy_wbuf_len(&l->out) < XFER_BUFFERED)))
+            return 0;
+    }
+    return 20 * (int64_t)1000000;
+}
+
 void fy_cl_tick(fy_cluster_t *c)
 {
     int64_t now = c->now(c);
@@ -1243,12 +1288,19 @@ void fy_cl_tick(fy_cluster_t *c)
             c->dial(c, (int)i);
         }
     }
+    /* No commit delay (ha-design 8.2 proposes up to 1 ms): measured on loopback with 32 connections, 0.2 ms of delay
+     * cost 20% of the acknowledged pushes/s and saved no CPU per push; under load each wake-up carries what
+     * accumulated meanwhile anyway. */
     fy_cl_flush(c);
+    pump_transfers(c);
     release(c, now);
     check_ready(c);
-    pthread_mutex_lock(&c->mu);
-    publish(c, now);
-    pthread_mutex_unlock(&c->mu);
+    if (now >= c->next_publish) { /* for status pages and scrapes: ten times a second is plenty */
+        c->next_publish = now + 100 * (int64_t)1000000;
+        pthread_mutex_lock(&c->mu);
+        publish(c, now);
+        pthread_mutex_unlock(&c->mu);
+    }
     if (now >= c->next_gc) {
         c->next_gc = now + 10 * (int64_t)1000000000;
         fy_store_gc_tombstones(c->core->store, now - c->cfg.retention_ns);
