@@ -177,7 +177,7 @@ void fy_cl_link_closed(fy_cluster_t *c, int link, const char *why); /* the drive
 void fy_cl_tick(fy_cluster_t *c);                                   /* timers, flushing, release */
 void fy_cl_flush(fy_cluster_t *c);
 int64_t fy_cl_wait_ns(fy_cluster_t *c);
-    /* how long the driver may wait for input before calling fy_cl_tick again */ /* new changes into the links */
+/* how long the driver may wait for input before calling fy_cl_tick again */ /* new changes into the links */
 void fy_cl_clock_from_store(fy_cluster_t *c); /* the clock starts above every stamp the loaded store holds */
 int fy_cl_discard_stale(fy_cluster_t *c);     /* local state older than the tombstone retention: dropped (1) */
 

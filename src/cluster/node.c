@@ -612,17 +612,7 @@ static void pump_transfers(fy_cluster_t *c)
 
 static void dropped_cb(void *ctx, fy_str_t name)
 {
-    fy_change_result_t *r = ctx;
-    /* the same encoding as the change path's effects */
-    uint8_t *e = realloc(r->effects, r->effects_len + 5 + name.len);
-    if (e == NULL)
-        abort();
-    r->effects = e;
-    e += r->effects_len;
-    e[0] = FY_EFFECT_DROPPED;
-    fy_put_le32(e + 1, (uint32_t)name.len);
-    memcpy(e + 5, name.ptr, name.len);
-    r->effects_len += 5 + name.len;
+    fy_change_effect_add(ctx, FY_EFFECT_DROPPED, name.ptr, name.len);
 }
 
 static void on_group(fy_cluster_t *c, int li, fy_str_t payload)
@@ -636,23 +626,7 @@ static void on_group(fy_cluster_t *c, int li, fy_str_t payload)
         return;
     }
     fy_store_merge_group_t m;
-    memset(&m, 0, sizeof(m));
-    m.labels = g.labels;
-    m.nlabels = g.nlabels;
-    m.is_tombstone = (uint8_t)g.tombstone;
-    m.clear_ns = g.clear_ns;
-    m.del_ns = g.del_ns;
-    /* the registers (values), not the timestamp families' JSON stamps: those are the push time when the group never
-     * failed, which the receiver took for a failure (tests/test_cluster_sim.c, seed 3) */
-    m.push_ns = g.times.push_ns;
-    m.fail_ns = g.times.fail_ns;
-    m.life = g.times.life;
-    m.ttl_stamp_ns = g.ttl_stamp_ns;
-    m.interval_stamp_ns = g.interval_stamp_ns;
-    m.kills = g.kills;
-    m.nkills = g.nkills;
-    m.body = &g.body;
-    m.family_stamps = g.stamps;
+    fy_grouprec_merge_view(&g, &m);
     fy_change_result_t res;
     memset(&res, 0, sizeof(res));
     fy_store_merge_group(c->core->store, &m, dropped_cb, &res);
@@ -684,6 +658,19 @@ static void on_group(fy_cluster_t *c, int li, fy_str_t payload)
 /* ------------------------------------------------------------------------------------------------------------- */
 /* Handshakes */
 
+/* Both handshakes: the peer's clock within the allowed offset, and its entry in the node table; -1 (refused) else. */
+static int handshake_node(fy_cluster_t *c, int li, uint64_t id, int64_t hlc)
+{
+    if (observe_clock(c, hlc) != 0) {
+        refuse(c, li, "peer clock %.3f s ahead of this replica's (--cluster.max-clock-offset)", (double)(hlc - c->now(c)) / 1e9);
+        return -1;
+    }
+    int n = node_get(c, id);
+    if (n < 0)
+        refuse(c, li, "too many peer incarnations");
+    return n;
+}
+
 static void on_hello(fy_cluster_t *c, int li, fy_str_t payload)
 {
     fy_cl_link_t *l = L(c, li);
@@ -714,15 +701,9 @@ static void on_hello(fy_cluster_t *c, int li, fy_str_t payload)
                "replicas would expire groups at different times)");
         return;
     }
-    if (observe_clock(c, hlc) != 0) {
-        refuse(c, li, "peer clock %.3f s ahead of this replica's (--cluster.max-clock-offset)", (double)(hlc - c->now(c)) / 1e9);
+    int n = handshake_node(c, li, id, hlc);
+    if (n < 0)
         return;
-    }
-    int n = node_get(c, id);
-    if (n < 0) {
-        refuse(c, li, "too many peer incarnations");
-        return;
-    }
     fy_cl_node_t *nd = &c->nodes[n];
     if (nd->in_link >= 0 && nd->in_link != li)
         close_link(c, nd->in_link, "replaced");
@@ -807,15 +788,9 @@ static void on_welcome(fy_cluster_t *c, int li, fy_str_t payload)
         close_link(c, li, "self");
         return;
     }
-    if (observe_clock(c, hlc) != 0) {
-        refuse(c, li, "peer clock %.3f s ahead of this replica's (--cluster.max-clock-offset)", (double)(hlc - c->now(c)) / 1e9);
+    int n = handshake_node(c, li, id, hlc);
+    if (n < 0)
         return;
-    }
-    int n = node_get(c, id);
-    if (n < 0) {
-        refuse(c, li, "too many peer incarnations");
-        return;
-    }
     if (a->node >= 0 && a->node != n && c->nodes[a->node].id != id) {
         /* the replica behind this address restarted: what it held only it may have lost; the others have it */
         lose_later(c, a->node);

@@ -27,7 +27,7 @@ void fy_change_result_free(fy_change_result_t *r)
 /* Effects (replication): u8 kind | u32 len | bytes. An allocation failure is fatal, as in the store: replication
  * that silently lost a deleted group or a dropped family would diverge. */
 
-static void effect_add(fy_change_result_t *r, unsigned kind, const void *p, size_t n)
+void fy_change_effect_add(fy_change_result_t *r, unsigned kind, const void *p, size_t n)
 {
     uint8_t *e = realloc(r->effects, r->effects_len + 5 + n);
     if (e == NULL) {
@@ -94,7 +94,7 @@ size_t fy_effect_labels(fy_str_t bytes, fy_store_label_t *out, size_t max)
 
 static void dropped_family(void *ctx, fy_str_t name)
 {
-    effect_add(ctx, FY_EFFECT_DROPPED, name.ptr, name.len);
+    fy_change_effect_add(ctx, FY_EFFECT_DROPPED, name.ptr, name.len);
 }
 
 static void set_msg(fy_change_result_t *r, int status, const char *msg)
@@ -295,11 +295,11 @@ static int bulk_lww_match(void *ctx, const fy_store_group_view_t *g)
     if (!fy_bulk_match(L->b, g))
         return 0;
     size_t n = labels_encode(g->labels, g->nlabels, NULL);
-    char stack[1024], *buf = n <= sizeof(stack) ? stack : malloc(n);
+    char stack[1024] = {0}, *buf = n <= sizeof(stack) ? stack : malloc(n);
     if (buf == NULL)
         abort();
     labels_encode(g->labels, g->nlabels, buf);
-    effect_add(L->r, FY_EFFECT_DELETED, buf, n);
+    fy_change_effect_add(L->r, FY_EFFECT_DELETED, buf, n);
     if (buf != stack)
         free(buf);
     return 1;

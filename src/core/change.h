@@ -102,6 +102,9 @@ enum { FY_EFFECT_DROPPED = 1, FY_EFFECT_DELETED = 2 };
 
 void fy_change_result_free(fy_change_result_t *r);
 
+/** Appends an effect to r (aborts when out of memory: replication that lost one would diverge). */
+void fy_change_effect_add(fy_change_result_t *r, unsigned kind, const void *p, size_t n);
+
 /** The next effect of r from *off (start at 0): 1 with its kind and bytes, 0 after the last. */
 int fy_effect_next(const fy_change_result_t *r, size_t *off, unsigned *kind, fy_str_t *bytes);
 

@@ -119,6 +119,27 @@ static int long_label(const fy_body_t *b, uint64_t max, const fy_family_t **fam,
     return 0;
 }
 
+/* Starts an outcome and parses the body into *parsed: 0, or -1 with the outcome set (400 naming the error, 500 when
+ * out of memory). */
+static int parse_outcome(fy_push_arena_t *arena, const char *body, size_t len, fy_body_format_t format, fy_body_t *parsed,
+                         fy_push_outcome_t *out)
+{
+    fy_parse_error_t perr;
+    memset(out, 0, sizeof(*out));
+    out->limit = -1;
+    out->store_rc = 1;
+    int rc = parse(arena, body, len, format, parsed, &perr);
+    if (rc == FY_PERR_NOMEM) {
+        set_static(out, 500, "out of memory while parsing the push");
+        return -1;
+    }
+    if (rc != FY_OK) {
+        set_fmt(out, 400, "%.*s", (int)perr.msg_len, perr.msg);
+        return -1;
+    }
+    return 0;
+}
+
 void fy_push_apply(fy_store_t *store, fy_push_arena_t *arena, const fy_push_limits_t *lim, fy_store_method_t method,
                    const fy_store_label_t *gk, size_t ngk, const char *body, size_t len, fy_body_format_t format, int64_t now_ns,
                    fy_push_outcome_t *out)
@@ -131,20 +152,8 @@ void fy_push_apply_life(fy_store_t *store, fy_push_arena_t *arena, const fy_push
                         const fy_store_life_t *life, int64_t now_ns, fy_push_outcome_t *out)
 {
     fy_body_t parsed;
-    fy_parse_error_t perr;
-    memset(out, 0, sizeof(*out));
-    out->limit = -1;
-    out->store_rc = 1;
-
-    int rc = parse(arena, body, len, format, &parsed, &perr);
-    if (rc == FY_PERR_NOMEM) {
-        set_static(out, 500, "out of memory while parsing the push");
+    if (parse_outcome(arena, body, len, format, &parsed, out) != 0)
         return;
-    }
-    if (rc != FY_OK) {
-        set_fmt(out, 400, "%.*s", (int)perr.msg_len, perr.msg);
-        return;
-    }
     if (lim->max_series_per_push && parsed.nseries > lim->max_series_per_push) {
         out->limit = FY_LIMIT_SERIES_PER_PUSH;
         set_fmt(out, 400, "push has %u series, more than the limit of %llu (--push.max-series-per-push)", (unsigned)parsed.nseries,
@@ -166,7 +175,7 @@ void fy_push_apply_life(fy_store_t *store, fy_push_arena_t *arena, const fy_push
 
     fy_store_err_t serr;
     memset(&serr, 0, sizeof(serr));
-    rc = fy_store_push_life(store, gk, ngk, method, &parsed, life, now_ns, 0, &serr);
+    int rc = fy_store_push_life(store, gk, ngk, method, &parsed, life, now_ns, 0, &serr);
     out->store_rc = rc;
     out->failure_recorded = serr.failure_recorded;
     switch (rc) {
@@ -209,21 +218,9 @@ void fy_push_merge(fy_store_t *store, fy_push_arena_t *arena, fy_store_method_t 
                    void (*dropped)(void *ctx, fy_str_t family), void *ctx, fy_push_outcome_t *out)
 {
     fy_body_t parsed;
-    fy_parse_error_t perr;
-    memset(out, 0, sizeof(*out));
-    out->limit = -1;
-    out->store_rc = 1;
-    int rc = parse(arena, body, len, format, &parsed, &perr);
-    if (rc == FY_PERR_NOMEM) {
-        set_static(out, 500, "out of memory while parsing the push");
-        return;
-    }
-    if (rc != FY_OK) {
-        /* the replica that took it parsed it: a damaged or foreign change */
-        set_fmt(out, 400, "%.*s", (int)perr.msg_len, perr.msg);
-        return;
-    }
-    rc = fy_store_merge_push(store, gk, ngk, method, &parsed, life, now_ns, 0, dropped, ctx);
+    if (parse_outcome(arena, body, len, format, &parsed, out) != 0)
+        return; /* the replica that took it parsed it: a damaged or foreign change */
+    int rc = fy_store_merge_push(store, gk, ngk, method, &parsed, life, now_ns, 0, dropped, ctx);
     out->store_rc = rc;
     if (rc == FY_OK)
         set_static(out, 200, "");

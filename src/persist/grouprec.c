@@ -308,3 +308,22 @@ Bad:
     snprintf(err, errlen, "group record is malformed");
     return -1;
 }
+
+void fy_grouprec_merge_view(const fy_grouprec_t *g, fy_store_merge_group_t *m)
+{
+    memset(m, 0, sizeof(*m));
+    m->labels = g->labels;
+    m->nlabels = g->nlabels;
+    m->is_tombstone = (uint8_t)g->tombstone;
+    m->clear_ns = g->clear_ns;
+    m->del_ns = g->del_ns;
+    m->push_ns = g->times.push_ns;
+    m->fail_ns = g->times.fail_ns;
+    m->life = g->times.life;
+    m->ttl_stamp_ns = g->ttl_stamp_ns;
+    m->interval_stamp_ns = g->interval_stamp_ns;
+    m->kills = g->kills;
+    m->nkills = g->nkills;
+    m->body = &g->body;
+    m->family_stamps = g->stamps;
+}

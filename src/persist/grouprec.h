@@ -62,4 +62,9 @@ int fy_grouprec_decode(const void *payload, size_t len, fy_grouprec_t *r, char *
 
 void fy_grouprec_free(fy_grouprec_t *r);
 
+/** A version 3 record as the state fy_store_merge_group joins (pointing into r): the push and failure registers are
+ * the values, not the timestamp families' times (those are the other register when one is 0, which the store would
+ * take for a push or a failure at that time). */
+void fy_grouprec_merge_view(const fy_grouprec_t *r, fy_store_merge_group_t *m);
+
 #endif

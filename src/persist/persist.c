@@ -115,21 +115,7 @@ static int load_group(void *ctx, const void *payload, size_t len)
     if (g.version == FY_GROUPREC_V3 && L->p->core->lww) {
         /* a replica's snapshot into a replica: the state joins as a peer's would */
         fy_store_merge_group_t m;
-        memset(&m, 0, sizeof(m));
-        m.labels = g.labels;
-        m.nlabels = g.nlabels;
-        m.is_tombstone = (uint8_t)g.tombstone;
-        m.clear_ns = g.clear_ns;
-        m.del_ns = g.del_ns;
-        m.push_ns = g.times.push_ns; /* the registers are the values */
-        m.fail_ns = g.times.fail_ns;
-        m.life = g.times.life;
-        m.ttl_stamp_ns = g.ttl_stamp_ns;
-        m.interval_stamp_ns = g.interval_stamp_ns;
-        m.kills = g.kills;
-        m.nkills = g.nkills;
-        m.body = &g.body;
-        m.family_stamps = g.stamps;
+        fy_grouprec_merge_view(&g, &m);
         fy_store_merge_group(L->p->store, &m, NULL, NULL);
         if (!g.tombstone)
             L->groups++;
