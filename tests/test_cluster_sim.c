@@ -229,6 +229,8 @@ static int covers(replica_t *R, const op_t *op)
 
 static void drop_ticket_prefix(replica_t *R, size_t k)
 {
+    if (k == 0)
+        return; /* tickets may still be NULL (memmove's arguments must not be, UBSan) */
     memmove(R->tickets, R->tickets + k, (R->ntickets - k) * sizeof(ticket_t));
     R->ntickets -= k;
 }

@@ -423,13 +423,15 @@ static int collect_cb(void *ctx, const fy_store_group_view_t *v)
     assert_true(v->nfamilies <= 8);
     for (uint32_t i = 0; i < v->nfamilies; i++) {
         const fy_store_family_view_t *f = &v->families[i];
-        snprintf(s->famnames[i], 16, "%.*s", (int)f->name.len, f->name.ptr);
+        char fam[16]; /* a local copy: GCC cannot tell that famnames and text do not overlap (-Werror=restrict) */
+        snprintf(fam, sizeof(fam), "%.*s", (int)f->name.len, f->name.ptr);
+        memcpy(s->famnames[i], fam, sizeof(fam));
         s->famstamps[i] = f->stamp_ns;
-        s->tlen += (size_t)snprintf(s->text + s->tlen, sizeof(s->text) - s->tlen, "# TYPE %s %s\n", s->famnames[i],
+        s->tlen += (size_t)snprintf(s->text + s->tlen, sizeof(s->text) - s->tlen, "# TYPE %s %s\n", fam,
                                     f->type == FY_TYPE_COUNTER ? "counter" : "gauge");
         for (uint32_t k = 0; k < f->nseries; k++) {
             const fy_store_series_view_t *se = &f->series[k];
-            s->tlen += (size_t)snprintf(s->text + s->tlen, sizeof(s->text) - s->tlen, "%s{", s->famnames[i]);
+            s->tlen += (size_t)snprintf(s->text + s->tlen, sizeof(s->text) - s->tlen, "%s{", fam);
             for (uint32_t j = 0; j < se->nlabels; j++)
                 s->tlen += (size_t)snprintf(s->text + s->tlen, sizeof(s->text) - s->tlen, "%s%.*s=\"%.*s\"", j ? "," : "",
                                             (int)se->labels[j].name.len, se->labels[j].name.ptr, (int)se->labels[j].value.len,

@@ -1421,9 +1421,10 @@ static void publish(fy_cluster_t *c, int64_t now)
             continue;
         fy_cluster_peer_status_t *p = &c->pub_peers[k++];
         memset(p, 0, sizeof(*p));
-        snprintf(p->addr, sizeof(p->addr), "%s", a->text);
+        /* cut to the status fields' sizes (an address or a refusal longer than those is shown shortened) */
+        snprintf(p->addr, sizeof(p->addr), "%.127s", a->text);
         p->connected = a->link >= 0 && c->links[a->link].open;
-        snprintf(p->refused, sizeof(p->refused), "%s", a->refused);
+        snprintf(p->refused, sizeof(p->refused), "%.159s", a->refused);
         if (a->node < 0)
             continue;
         fy_cl_node_t *nd = &c->nodes[a->node];
