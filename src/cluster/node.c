@@ -1201,8 +1201,9 @@ static void check_ready(fy_cluster_t *c)
     else if (c->replicas == 1)
         ok = 1;
     if (!ok) {
-        c->not_ready = caught < need ? "catching up from peers (state transfer from enough replicas to cover every write quorum)"
-                                     : "not enough replicas reachable for a write quorum";
+        c->not_ready = reachable + 1 < c->quorum ? "not enough replicas reachable for a write quorum"
+                                                 : "catching up from peers (state transfer from enough replicas to cover every "
+                                                   "write quorum)";
         return;
     }
     c->not_ready = NULL;

@@ -59,7 +59,9 @@ typedef struct st_fy_guard_t {
 static fy_guard_config_t cfg;
 static _Atomic uint64_t inflight;
 static void (*real_read_start)(h2o_socket_t *, h2o_socket_cb);
-static h2o_socket_cb http1_read_cb; /* h2o's HTTP/1 request reader, learnt by the probe */
+/* h2o's HTTP/1 request reader, learnt by the probe; every loop thread probes at start and may read it at once:
+ * atomic (the value is the same function on every thread, but plain accesses race, and ThreadSanitizer says so) */
+static _Atomic(h2o_socket_cb) http1_read_cb;
 static _Thread_local int probing;
 static _Thread_local h2o_socket_cb probed_cb;
 
@@ -110,7 +112,8 @@ void h2o_socket_read_start(h2o_socket_t *sock, h2o_socket_cb cb)
         return;
     }
     g->read_cb = cb;
-    g->http1 = http1_read_cb != NULL && cb == http1_read_cb;
+    h2o_socket_cb h1 = atomic_load_explicit(&http1_read_cb, memory_order_relaxed);
+    g->http1 = h1 != NULL && cb == h1;
     size_t size = sock->input->size;
     if (size < g->seen) { /* h2o dropped a finished request: the next one begins */
         g->hdr_done = 0;
@@ -350,8 +353,8 @@ static int probe(h2o_accept_ctx_t *accept_ctx)
     close(sv[1]);
     if (probed_cb == NULL)
         return -1;
-    if (http1_read_cb == NULL)
-        http1_read_cb = probed_cb; /* the same function on every thread */
+    h2o_socket_cb none = NULL;
+    atomic_compare_exchange_strong(&http1_read_cb, &none, probed_cb); /* the same function on every thread */
     return 0;
 }
 
