@@ -65,8 +65,7 @@ int64_t fy_cluster_stamp(void *c, int64_t now_ns);
 /** TLS on the peer links (see the config's tls_* fields): before fy_cluster_start. */
 void fy_cluster_set_tls(fy_cluster_t *c, void *server_ctx, void *client_ctx, const char *server_name);
 
-/** Binds the peer port and starts the network thread. loaded: local persistence is loaded (call
- * fy_cluster_loaded later otherwise). 0, or -1 with err. */
+/** Binds the peer port and starts the network thread; readiness also waits for fy_cluster_loaded. 0, or -1 with err. */
 int fy_cluster_start(fy_cluster_t *c, char *err, size_t errlen);
 
 /** Local loading is done; durable_state: the replica restarted from a durable log (fewer peers are needed). */

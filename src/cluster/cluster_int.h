@@ -123,11 +123,10 @@ struct st_fy_cluster_t {
     uint64_t released, late;
     int64_t next_gc, next_hb, next_publish;
     uint64_t req_seq;
-    int loaded, durable_state, ready_sent;
+    int loaded, durable_state;
     int stale_checked;      /* the age of the local state was checked against the first ready peer */
     int64_t minority_since; /* ready, but fewer replicas reachable than the quorum since then (0: not) */
     int64_t refuse_logged_at;
-    _Atomic uint64_t discarded;
     int64_t started;
     const char *not_ready;
 

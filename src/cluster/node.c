@@ -1375,7 +1375,6 @@ int fy_cl_discard_stale(fy_cluster_t *c)
                 "cluster: the persisted state is older than --cluster.tombstone-retention; it is dropped and this "
                 "replica takes its peers' state instead",
                 "age_seconds", age, "groups", groups);
-    atomic_fetch_add(&c->discarded, 1);
     return 1;
 }
 
