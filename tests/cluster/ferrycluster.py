@@ -663,7 +663,7 @@ class HAProxy(pghttp.Server):
     """HAProxy round robin with active checks on /-/ready and L7 retries, as in ha-design 8.6 (haproxy -f conf -db)."""
 
     def __init__(self, upstream_ports, port=None, binary="/usr/sbin/haproxy", inter="1s", fall=2, rise=2,
-                 retries=2, server_timeout="10s", check="/-/ready"):
+                 retries=3, server_timeout="10s", check="/-/ready"):
         port = port or pghttp.free_port()
         self.tmp = tempfile.mkdtemp(prefix="ferry-haproxy-")
         conf = os.path.join(self.tmp, "haproxy.cfg")
@@ -688,9 +688,10 @@ backend ferry
     option httpchk GET %(check)s
     http-check expect status 200
     default-server inter %(inter)s fall %(fall)d rise %(rise)d
-    retry-on conn-failure empty-response 503
+    option http-buffer-request
+    retry-on conn-failure empty-response junk-response 503
     retries %(retries)d
-    option redispatch
+    option redispatch 1
 %(servers)s""" % {"t": self.tmp, "port": port, "st": server_timeout, "inter": inter, "fall": fall, "rise": rise,
                   "retries": retries, "servers": servers, "check": check})
         self.conf = conf
