@@ -397,7 +397,13 @@ void fy_cl_flush(fy_cluster_t *c)
             continue;
         fy_cl_node_t *nd = &c->nodes[l->node];
         if (l->send_next < first && nd->skip_to >= first) {
-            l->send_next = nd->skip_to; /* its state transfer from us holds the rest */
+            /* its state transfer from us holds the rest. In durable mode only in memory (a transfer is not logged):
+             * the changes still waiting for the write quorum are sent anyway, so that its acknowledgement of them
+             * means "logged" (tests/test_cluster_sim.c, seed 7 durable) */
+            uint64_t next = nd->skip_to, decided = c->released > c->late ? c->released : c->late;
+            if (c->cfg.durable && decided + 1 < next)
+                next = decided + 1 > first ? decided + 1 : first;
+            l->send_next = next;
         } else if (l->send_next < first && l->fresh && nd->skip_to == 0 && now - l->opened_at < 2 * (int64_t)1000000000) {
             continue; /* a new incarnation asks us for a state transfer first: wait for it rather than report a gap */
         }
