@@ -1,12 +1,13 @@
 /*
  * test_common_flags.c: kingpin behaviour of the command line as 1.5.1 shows it, Go durations, and the status map.
  */
-#define _GNU_SOURCE /* the included src/flags.c uses CPU_ALLOC; it must come before any system header */
+#define _GNU_SOURCE /* the included src/common/cpus.c uses CPU_ALLOC; it must come before any system header */
 #include <stdlib.h>
 #include <string.h>
 
 #include "testutil.h"
 
+#include "../src/common/cpus.c"
 #include "../src/common/flags.c"
 
 typedef struct {
@@ -129,7 +130,8 @@ static void test_defaults_and_map(void **state)
     assert_true(f.threads >= 1);
 }
 
-/* --web.threads defaults to the CPUs this process may run on (its affinity mask), not to every online CPU. */
+/* --web.threads defaults to the CPUs this process may run on (its affinity mask, lowered to a cgroup CPU quota:
+ * test_common_cpus.c), not to every online CPU. */
 static void test_threads_default_affinity(void **state)
 {
     (void)state;
@@ -139,7 +141,9 @@ static void test_threads_default_affinity(void **state)
     char err[256];
     char *argv[] = {"ferry"};
     assert_int_equal(fy_flags_parse(&f, 1, argv, err, sizeof(err)), 0);
-    assert_int_equal(f.threads, CPU_COUNT(&all));
+    char how[512];
+    assert_int_equal(f.threads, fy_cpus_default("", how, sizeof(how)));
+    assert_true(f.threads <= CPU_COUNT(&all));
     int first = 0;
     while (!CPU_ISSET(first, &all))
         first++;
@@ -149,9 +153,11 @@ static void test_threads_default_affinity(void **state)
     assert_int_equal(fy_flags_parse(&f, 1, argv, err, sizeof(err)), 0);
     assert_int_equal(sched_setaffinity(0, sizeof(all), &all), 0);
     assert_int_equal(f.threads, 1); /* as `taskset -c N ferry` */
+    assert_string_equal(f.threads_how, "affinity mask");
     char *argv2[] = {"ferry", "--web.threads=3"};
     assert_int_equal(fy_flags_parse(&f, 2, argv2, err, sizeof(err)), 0);
     assert_int_equal(f.threads, 3); /* an explicit count wins over the mask */
+    assert_string_equal(f.threads_how, "--web.threads");
 }
 
 static void test_durations(void **state)

@@ -3,16 +3,16 @@
  * takes no "=value" (the value becomes an unexpected argument), a non-repeatable flag given twice is an error, a
  * value that looks like a flag is a missing argument. Defaults follow upstream 1.5.1 (persistence file empty).
  */
-#define _GNU_SOURCE /* CPU_ALLOC and sched_getaffinity */
 #include "flags.h"
 
 #include <errno.h>
 #include <math.h>
-#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+
+#include "cpus.h"
 
 typedef enum { T_BOOL, T_STRING, T_DURATION, T_LOGLEVEL, T_LOGFORMAT, T_URL, T_UINT, T_LISTEN, T_PEER } flag_type_t;
 
@@ -22,28 +22,6 @@ typedef struct st_flag_def_t {
     const char *def;
     const char *help;
 } flag_def_t;
-
-/* The default thread count: the CPUs this process may run on (its affinity mask, as taskset, cpusets and container
- * runtimes set it), which is what Go's runtime.NumCPU and so the reference's GOMAXPROCS count, rather than every
- * online CPU: a Ferry started with `taskset -c 0` next to a load generator on core 1 runs one loop, not two loops
- * fighting over one core. */
-static int cores_available(void)
-{
-    for (int ncpu = 1024; ncpu <= 1 << 16; ncpu *= 2) { /* a mask too small for the machine fails with EINVAL */
-        size_t size = CPU_ALLOC_SIZE(ncpu);
-        cpu_set_t *set = CPU_ALLOC(ncpu);
-        if (set == NULL)
-            break;
-        int ok = sched_getaffinity(0, size, set) == 0, n = ok ? CPU_COUNT_S(size, set) : 0, again = !ok && errno == EINVAL;
-        CPU_FREE(set);
-        if (n > 0)
-            return n > 1024 ? 1024 : n;
-        if (!again)
-            break;
-    }
-    long n = sysconf(_SC_NPROCESSORS_ONLN);
-    return n > 1024 ? 1024 : n > 0 ? (int)n : 1;
-}
 
 /* Sorted by name: the order of /api/v1/status and of the help text is this table's order. */
 static const flag_def_t defs[] = {
@@ -115,7 +93,8 @@ static const flag_def_t defs[] = {
      "Prefix for the internal routes of web endpoints. Defaults to the path of --web.external-url."},
     {"web.systemd-socket", T_BOOL, "false", "Use systemd socket activation listeners instead of port listeners (Linux only)."},
     {"web.telemetry-path", T_STRING, "/metrics", "Path under which to expose metrics."},
-    {"web.threads", T_UINT, "", "Number of HTTP worker threads (default: the number of cores this process may run on)."},
+    {"web.threads", T_UINT, "",
+     "Number of HTTP worker threads (default: the CPUs this process may run on, lowered to its cgroup CPU quota)."},
 };
 #define NDEFS (sizeof(defs) / sizeof(defs[0]))
 _Static_assert(NDEFS <= sizeof(((fy_flags_t *)0)->raw) / sizeof(((fy_flags_t *)0)->raw[0]), "fy_flags_t.raw is too small");
@@ -390,7 +369,9 @@ static int apply(fy_flags_t *f, const flag_def_t *d, const char *v, char *err, s
         f->log_format = v;
     } else if (d->type == T_UINT) {
         if (strcmp(d->name, "web.threads") == 0 && v[0] == '\0') {
-            f->threads = cores_available();
+            /* the CPUs this process may run on (its affinity mask, as taskset, cpusets and container runtimes set
+             * it) rather than every online CPU, lowered to its cgroup's CPU quota (cpus.h) */
+            f->threads = fy_cpus_default("", f->threads_how, sizeof(f->threads_how));
             return 0;
         }
         if (parse_uint(v, &u) != 0) {
@@ -403,6 +384,7 @@ static int apply(fy_flags_t *f, const flag_def_t *d, const char *v, char *err, s
                 return -1;
             }
             f->threads = (int)u;
+            snprintf(f->threads_how, sizeof(f->threads_how), "--web.threads");
         } else if (strcmp(d->name, "push.max-body-bytes") == 0)
             f->max_body_bytes = u;
         else if (strcmp(d->name, "push.max-series-per-push") == 0)

@@ -31,6 +31,7 @@ typedef struct st_fy_flags_t {
     const char *log_format;
     /* Ferry */
     int threads;
+    char threads_how[384]; /* where the count came from: --web.threads, the affinity mask or the cgroup quota */
     int reuseport;
     int enable_openmetrics;
     uint64_t max_body_bytes;
