@@ -146,6 +146,25 @@ static void add_header_str(h2o_req_t *req, const char *name, size_t name_len, co
     h2o_add_header_by_str(&req->pool, &req->res.headers, lower, name_len, 0, name, value, len);
 }
 
+/* Go's Header().Set: replaces a header already on the response (a --web.config.file header that the answer sets
+ * too, X-Content-Type-Options on every error, must go out once), else adds it. */
+static void set_header_str(h2o_req_t *req, const char *name, size_t name_len, const char *value, size_t len)
+{
+    char *lower = h2o_mem_alloc_pool(&req->pool, name_len);
+    for (size_t i = 0; i < name_len; i++)
+        lower[i] = (char)h2o_tolower(name[i]);
+    ssize_t i = h2o_find_header_by_str(&req->res.headers, lower, name_len, -1);
+    if (i < 0) {
+        h2o_add_header_by_str(&req->pool, &req->res.headers, lower, name_len, 0, name, value, len);
+        return;
+    }
+    req->res.headers.entries[i].value = h2o_iovec_init(value, len);
+    while ((i = h2o_find_header_by_str(&req->res.headers, lower, name_len, i)) >= 0) {
+        h2o_delete_header(&req->res.headers, i);
+        i--; /* the next entry moved into i; the search starts after the cursor */
+    }
+}
+
 static const char *reason_of(int status)
 {
     switch (status) {
@@ -198,7 +217,7 @@ void fy_server_error(h2o_req_t *req, int status, const char *msg, size_t len)
     char *body = h2o_mem_alloc_pool(&req->pool, len + 1);
     memcpy(body, msg, len);
     body[len] = '\n';
-    add_header_str(req, H2O_STRLIT("X-Content-Type-Options"), H2O_STRLIT("nosniff"));
+    set_header_str(req, H2O_STRLIT("X-Content-Type-Options"), H2O_STRLIT("nosniff"));
     fy_server_respond(req, status, NULL, TEXT_PLAIN, body, len + 1);
 }
 
@@ -649,7 +668,7 @@ static void respond_401(h2o_req_t *req)
         const fy_webcfg_header_t *hd = &fy_webcfg_401_headers[k];
         if (strcmp(hd->name, "Content-Type") == 0)
             continue; /* fy_server_respond sets it */
-        add_header_str(req, hd->name, strlen(hd->name), hd->value, strlen(hd->value));
+        set_header_str(req, hd->name, strlen(hd->name), hd->value, strlen(hd->value));
     }
     fy_server_respond(req, FY_WEBCFG_401_STATUS, FY_WEBCFG_401_REASON, TEXT_PLAIN, H2O_STRLIT(FY_WEBCFG_401_BODY));
 }
@@ -792,7 +811,7 @@ static void limit_filter_setup_ostream(h2o_filter_t *self, h2o_req_t *req, h2o_o
         /* h2o_send_error_generic set only Content-Type, without its canonical case: the headers of fy_server_error */
         memset(&req->res.headers, 0, sizeof(req->res.headers));
         add_web_config_headers(req);
-        add_header_str(req, H2O_STRLIT("X-Content-Type-Options"), H2O_STRLIT("nosniff"));
+        set_header_str(req, H2O_STRLIT("X-Content-Type-Options"), H2O_STRLIT("nosniff"));
         add_header(req, H2O_TOKEN_CONTENT_TYPE, "Content-Type", H2O_STRLIT(TEXT_PLAIN));
         req->res.content_length = too_large_msg.len;
         h2o_ostream_t *ostr = h2o_add_ostream(req, sizeof(*ostr), slot);
