@@ -231,6 +231,31 @@ static void respond_result(h2o_req_t *req, fy_result_t r)
         fy_server_error(req, r.status, r.msg, r.msg_len);
 }
 
+const char *fy_server_remote_addr(h2o_req_t *req, char *buf, size_t cap)
+{
+    struct sockaddr_storage ss;
+    char host[INET6_ADDRSTRLEN];
+    snprintf(buf, cap, "%s", "");
+    if (req->conn == NULL || req->conn->callbacks->get_peername == NULL ||
+        req->conn->callbacks->get_peername(req->conn, (struct sockaddr *)&ss) == 0)
+        return buf;
+    if (ss.ss_family == AF_INET) {
+        const struct sockaddr_in *in = (const struct sockaddr_in *)&ss;
+        inet_ntop(AF_INET, &in->sin_addr, host, sizeof(host));
+        snprintf(buf, cap, "%s:%u", host, ntohs(in->sin_port));
+    } else if (ss.ss_family == AF_INET6) {
+        const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)&ss;
+        if (IN6_IS_ADDR_V4MAPPED(&in6->sin6_addr)) {
+            inet_ntop(AF_INET, &in6->sin6_addr.s6_addr[12], host, sizeof(host));
+            snprintf(buf, cap, "%s:%u", host, ntohs(in6->sin6_port));
+        } else {
+            inet_ntop(AF_INET6, &in6->sin6_addr, host, sizeof(host));
+            snprintf(buf, cap, "[%s]:%u", host, ntohs(in6->sin6_port));
+        }
+    }
+    return buf;
+}
+
 void fy_server_add_cors(h2o_req_t *req)
 {
     add_header_str(req, H2O_STRLIT("Access-Control-Allow-Headers"), H2O_STRLIT("Accept, Authorization, Content-Type, Origin"));
