@@ -57,6 +57,8 @@ static const flag_def_t defs[] = {
     {"push.default-ttl", T_DURATION, "0s",
      "Groups that declare no TTL (X-Ferry-TTL) are deleted this long after their last push. 0s: never."},
     {"push.disable-consistency-check", T_BOOL, "false", "Do not check consistency of pushed metrics. DANGEROUS."},
+    {"push.enable-utf8-names", T_BOOL, "false",
+     "Allow UTF-8 characters in metric and label names (Pushgateway 1.11). Not supported by ferry: refused at start-up."},
     {"push.interval-grace", T_DURATION, "30s",
      "push_alive stays 1 for this long after a group's declared push interval has passed."},
     {"push.max-body-bytes", T_UINT, "67108864", "Largest accepted push body in bytes, after decompression (413 above)."},
@@ -84,6 +86,9 @@ static const flag_def_t defs[] = {
      "Largest request line and header block in bytes (431 above, 414 for the request line alone; at most 417791)."},
     {"web.max-inflight-bytes", T_UINT, "268435456",
      "Request bytes all HTTP/1 connections may buffer together; a larger request in flight gets 503. 0: no limit."},
+    {"web.probes-without-auth", T_BOOL, "false",
+     "Answer GET /-/healthy and /-/ready without credentials when --web.config.file sets basic_auth_users (for "
+     "kubelet and load-balancer probes); every other path still needs them."},
     {"web.read-header-timeout", T_DURATION, "10s", "Time a client has to send a request line and headers (408 after)."},
     {"web.read-timeout", T_DURATION, "0s",
      "Time a client has to send a whole request, headers and body (408 after). 0s: no limit, as long as data flows."},
@@ -294,6 +299,10 @@ static int apply(fy_flags_t *f, const flag_def_t *d, const char *v, char *err, s
         f->disable_consistency_check = on;
     else if (strcmp(d->name, "web.reuseport") == 0)
         f->reuseport = on;
+    else if (strcmp(d->name, "push.enable-utf8-names") == 0)
+        f->enable_utf8_names = on;
+    else if (strcmp(d->name, "web.probes-without-auth") == 0)
+        f->probes_without_auth = on;
     else if (strcmp(d->name, "web.enable-openmetrics") == 0)
         f->enable_openmetrics = on;
     else if (strcmp(d->name, "web.config.file") == 0)
@@ -511,6 +520,15 @@ int fy_flags_parse(fy_flags_t *f, int argc, char **argv, char *err, size_t errca
     if (f->cluster_tls_config != NULL && f->cluster_tls_config[0] != '\0' &&
         (f->cluster_listen == NULL || f->cluster_listen[0] == '\0')) {
         snprintf(err, errcap, "--cluster.tls-config needs --cluster.listen-address (TLS is for the peer links)");
+        return -1;
+    }
+    if (f->enable_utf8_names) {
+        /* Pushgateway 1.11's flag: quoted UTF-8 names in text pushes, U__ escapes in grouping keys, and names quoted
+         * or escaped per scraper on output. Ferry's parsers, store and renderers keep the classic name rules, so the
+         * flag is refused rather than accepted and ignored (docs/compatibility.md). */
+        snprintf(err, errcap,
+                 "--push.enable-utf8-names is not supported by ferry: metric names must match [a-zA-Z_:][a-zA-Z0-9_:]* "
+                 "and label names [a-zA-Z_][a-zA-Z0-9_]* (docs/compatibility.md)");
         return -1;
     }
     if (f->nlisten == 0)

@@ -846,6 +846,19 @@ static void limit_filter_setup_ostream(h2o_filter_t *self, h2o_req_t *req, h2o_o
     h2o_setup_next_ostream(req, slot);
 }
 
+/* --web.probes-without-auth: a kubelet or load balancer cannot send credentials, so the two probes may skip basic
+ * auth. Only what the router itself sends to their handlers (a GET under the route prefix) qualifies: a HEAD,
+ * a redirect, a 404 or a 405 on a look-alike path still needs credentials, so nothing else is revealed. */
+static int is_open_probe(h2o_req_t *req)
+{
+    if (!flags->probes_without_auth || webcfg == NULL || webcfg->nusers == 0)
+        return 0;
+    fy_route_t rt;
+    char *buf = h2o_mem_alloc_pool(&req->pool, fy_route_buf_size(req->path.len));
+    fy_route(&router, req->method.base, req->method.len, req->path.base, req->path.len, buf, &rt);
+    return rt.kind == FY_ROUTE_HANDLER && (rt.handler == FY_H_HEALTHY || rt.handler == FY_H_READY);
+}
+
 static int on_req(h2o_handler_t *self, h2o_req_t *req)
 {
     add_web_config_headers(req);
@@ -854,7 +867,7 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req)
         fy_server_error(req, 413, too_large_msg.base, too_large_msg.len - 1);
         return 0;
     }
-    if (!web_config_gate(req))
+    if (is_open_probe(req) || !web_config_gate(req))
         serve(req);
     return 0;
 }
