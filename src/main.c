@@ -87,10 +87,6 @@ int main(int argc, char **argv)
         snprintf(n, sizeof(n), "%d", flags.threads);
         fy_log_info("msg", "HTTP worker threads", "threads", n, "from", flags.threads_how);
     }
-    if (flags.systemd_socket) {
-        fy_log_error("msg", "HTTP server stopped", "err", "--web.systemd-socket is not supported by ferry");
-        return 1;
-    }
     fy_webcfg_t *webcfg = NULL;
     if (flags.web_config_file[0] != '\0') {
         static fy_webcfg_err_t werr;

@@ -35,6 +35,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include "auth_pool.h"
@@ -42,6 +43,7 @@
 #include "defer.h"
 #include "log.h"
 #include "router.h"
+#include "sdlisten.h"
 #include "store.h"
 #include "webconfig.h"
 
@@ -1018,6 +1020,33 @@ Error:
     return -1;
 }
 
+/* An activated socket's address for the log ("127.0.0.1:9091", "[::1]:9091", a unix path). Sets TCP_NODELAY on a
+ * TCP one, as open_listener does (accepted sockets inherit it). */
+static const char *activated_name(int fd, char *buf, size_t cap)
+{
+    struct sockaddr_storage ss;
+    socklen_t len = sizeof(ss);
+    char host[INET6_ADDRSTRLEN];
+    int on = 1;
+    snprintf(buf, cap, "fd %d", fd);
+    if (getsockname(fd, (struct sockaddr *)&ss, &len) != 0)
+        return buf;
+    if (ss.ss_family == AF_INET || ss.ss_family == AF_INET6)
+        setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &on, sizeof(on));
+    if (ss.ss_family == AF_INET) {
+        struct sockaddr_in *in = (struct sockaddr_in *)&ss;
+        inet_ntop(AF_INET, &in->sin_addr, host, sizeof(host));
+        snprintf(buf, cap, "%s:%u", host, ntohs(in->sin_port));
+    } else if (ss.ss_family == AF_INET6) {
+        struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)&ss;
+        inet_ntop(AF_INET6, &in6->sin6_addr, host, sizeof(host));
+        snprintf(buf, cap, "[%s]:%u", host, ntohs(in6->sin6_port));
+    } else if (ss.ss_family == AF_UNIX) {
+        snprintf(buf, cap, "%.*s", (int)(len - offsetof(struct sockaddr_un, sun_path)), ((struct sockaddr_un *)&ss)->sun_path);
+    }
+    return buf;
+}
+
 #define ACCEPT_TICK_MS 10 /* the pause timer's step */
 #define ACCEPT_MAX_PAUSE_MS 1000
 #define ACCEPT_LOG_EVERY_MS 10000
@@ -1175,8 +1204,11 @@ int fy_server_run(const fy_flags_t *f, const fy_handlers_t *h, fy_webcfg_t *wc)
     char err[512];
     int rc = 1;
     size_t nlisten = f->nlisten;
-    int nsock_threads = f->reuseport ? f->threads : 1;
-    int *fds = calloc((size_t)nsock_threads * nlisten, sizeof(int));
+    /* activated sockets are one per address, given: every loop accepts on a dup() of each, as with --no-web.reuseport */
+    int reuse = f->reuseport && !f->systemd_socket;
+    int nsock_threads = reuse ? f->threads : 1;
+    int activated[FY_SD_MAX_FDS];
+    int *fds = NULL;
     static sigset_t set;
 
     flags = f;
@@ -1198,20 +1230,33 @@ int fy_server_run(const fy_flags_t *f, const fy_handlers_t *h, fy_webcfg_t *wc)
     sigaddset(&set, SIGTERM);
     pthread_sigmask(SIG_BLOCK, &set, NULL);
 
+    if (f->systemd_socket) {
+        /* exporter-toolkit's wording; --web.listen-address is ignored, as there */
+        fy_log_info("msg", "Listening on systemd activated listeners instead of port listeners.");
+        int n = fy_sd_listeners(activated, FY_SD_MAX_FDS, err, sizeof(err));
+        if (n < 0) {
+            fy_log_error("msg", "HTTP server stopped", "err", err);
+            goto Exit;
+        }
+        nlisten = (size_t)n;
+    }
+    fds = calloc((size_t)nsock_threads * nlisten, sizeof(int));
     for (size_t a = 0; a < nlisten; a++) {
+        char name[INET6_ADDRSTRLEN + 16];
+        const char *addr = f->systemd_socket ? activated_name(activated[a], name, sizeof(name)) : f->listen[a];
         for (int t = 0; t < nsock_threads; t++) {
-            int fd = open_listener(f->listen[a], f->reuseport, t == 0, err, sizeof(err));
+            int fd = f->systemd_socket ? activated[a] : open_listener(f->listen[a], reuse, t == 0, err, sizeof(err));
             if (fd < 0) {
                 fy_log_error("msg", "HTTP server stopped", "err", err);
                 goto Exit;
             }
             fds[(size_t)t * nlisten + a] = fd;
         }
-        fy_log_info("msg", "Listening on", "address", f->listen[a]);
+        fy_log_info("msg", "Listening on", "address", addr);
         if (webcfg != NULL && webcfg->tls_enabled)
-            fy_log_info("msg", "TLS is enabled.", "http2", webcfg->http2 ? "true" : "false", "address", f->listen[a]);
+            fy_log_info("msg", "TLS is enabled.", "http2", webcfg->http2 ? "true" : "false", "address", addr);
         else
-            fy_log_info("msg", "TLS is disabled.", "http2", "true", "address", f->listen[a]);
+            fy_log_info("msg", "TLS is disabled.", "http2", "true", "address", addr);
     }
 
     h2o_config_init(&config);
@@ -1250,7 +1295,7 @@ int fy_server_run(const fy_flags_t *f, const fy_handlers_t *h, fy_webcfg_t *wc)
         th->fds = calloc(nlisten, sizeof(int));
         th->listeners = calloc(nlisten, sizeof(h2o_socket_t *));
         for (size_t a = 0; a < nlisten; a++)
-            th->fds[a] = f->reuseport ? fds[(size_t)t * nlisten + a] : (t == 0 ? fds[a] : dup(fds[a]));
+            th->fds[a] = reuse ? fds[(size_t)t * nlisten + a] : (t == 0 ? fds[a] : dup(fds[a]));
     }
     /* every wake-up receiver exists before anything can call request_shutdown: contexts are created inside the
      * threads, which only start accepting after the barrier; signals stay pending until the waiter runs */
