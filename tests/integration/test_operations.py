@@ -37,6 +37,7 @@ AUTH = {"Authorization": "Basic " + base64.b64encode(b"alice:secret").decode()}
 
 
 def start(args, name, output="pipe", **kw):
+    """build/ferry on a free port, with args; kw to pghttp.Server (health="/-/ready" waits for loading)."""
     port = free_port()
     argv = [FERRY, "--web.listen-address=127.0.0.1:%d" % port] + args
     return pghttp.Server(argv, port, name, output=output, **kw).start(timeout=15)
@@ -79,8 +80,10 @@ def raw_headers(port, method, path, auth=True, body=b""):
 
 def socket_activation(tmp):
     ports = [free_port(), free_port()]
-    argv = ["systemd-socket-activate", "-l", "127.0.0.1:%d" % ports[0], "-l", "127.0.0.1:%d" % ports[1],
-            FERRY, "--web.systemd-socket", "--web.threads=2", "--web.listen-address=127.0.0.1:1"]
+    argv = ["systemd-socket-activate", "-l", "127.0.0.1:%d" % ports[0], "-l", "127.0.0.1:%d" % ports[1]]
+    # the tool gives the child a clean environment: the sanitizers' options must be passed on by name
+    argv += ["-E" + k for k in ("ASAN_OPTIONS", "UBSAN_OPTIONS", "LSAN_OPTIONS") if k in os.environ]
+    argv += [FERRY, "--web.systemd-socket", "--web.threads=2", "--web.listen-address=127.0.0.1:1"]
     # systemd-socket-activate execs ferry (same PID) on the first connection, which the readiness probe makes
     srv = pghttp.Server(argv, ports[1], "ferry-activated", output="pipe").start(timeout=15)
     try:
@@ -242,7 +245,9 @@ def source_in_log():
 
 def persistence_health(tmp):
     path = os.path.join(tmp, "p.snap")
-    srv = start(["--web.threads=2", "--persistence.file=" + path, "--persistence.interval=100ms"], "ferry-persist")
+    # ready, not just up: pushes answer 503 while the persistence file loads
+    srv = start(["--web.threads=2", "--persistence.file=" + path, "--persistence.interval=100ms"], "ferry-persist",
+                health="/-/ready", ready_status=(200,))
     try:
         port = srv.port
         t0 = time.time()
@@ -271,7 +276,8 @@ def persistence_health(tmp):
         srv.stop(timeout=10)
 
     dpath = os.path.join(tmp, "d.snap")
-    srv = start(["--web.threads=2", "--persistence.file=" + dpath, "--persistence.durable"], "ferry-durable")
+    srv = start(["--web.threads=2", "--persistence.file=" + dpath, "--persistence.durable"], "ferry-durable",
+                health="/-/ready", ready_status=(200,))
     try:
         t0 = time.time()
         st, _, _ = pghttp.request(srv.port, "PUT", "/metrics/job/d", body=b"d 1\n")
