@@ -166,6 +166,21 @@ static const reject_case_t REJECT[] = {
     /* strict decoding (yaml.v2 UnmarshalStrict) */
     {"tls_server_config:\n  cert_file: cert.pem\n  unknown_key: x\n",
      "yaml: unmarshal errors:\n  line 3: field unknown_key not found in type web.TLSConfig", 3, "E28's message"},
+    {"rate_limit:\n  burst: 10\n  interval: 1s\n",
+     "yaml: unmarshal errors:\n  line 1: field rate_limit not found in type web.Config (a key of newer Pushgateway releases "
+     "that ferry does not support; docs/compatibility.md)",
+     1, "exporter-toolkit v0.16's rate_limit: refused, named"},
+    {"tls_server_config:\n  cert_file: c\n  key_file: k\n  client_allowed_sans: [a]\n",
+     "yaml: unmarshal errors:\n  line 4: field client_allowed_sans not found in type web.TLSConfig (a key of newer "
+     "Pushgateway releases that ferry does not support; docs/compatibility.md)",
+     4, "v0.13's client_allowed_sans"},
+    {"tls_server_config:\n  cert: PEM\n  key: PEM\n  client_ca: PEM\n",
+     "yaml: unmarshal errors:\n  line 2: field cert not found in type web.TLSConfig (a key of newer Pushgateway releases "
+     "that ferry does not support; docs/compatibility.md)\n  line 3: field key not found in type web.TLSConfig (a key of "
+     "newer Pushgateway releases that ferry does not support; docs/compatibility.md)\n  line 4: field client_ca not "
+     "found in type web.TLSConfig (a key of newer Pushgateway releases that ferry does not support; "
+     "docs/compatibility.md)",
+     2, "inline PEM: each key named"},
     {"tls_config: {}\n", "yaml: unmarshal errors:\n  line 1: field tls_config not found in type web.Config", 1,
      "unknown top-level key"},
     {"http_server_config:\n  http3: true\n", "yaml: unmarshal errors:\n  line 2: field http3 not found in type web.HTTPConfig", 2,
