@@ -2,7 +2,8 @@
 """test_deploy_rules.py: the Prometheus files of deploy/prometheus/ are valid, and every alert is tested both ways
 (issue 16).
 
-- `promtool check rules` on ferry-rules.yml and ferry-thresholds.yml, exiting 0 without a warning;
+- `promtool check rules` on ferry-rules.yml and ferry-thresholds.yml, `promtool check config` on
+  prometheus-sharded.yml (which loads both), each exiting 0 without a warning;
 - `promtool test rules ferry-rules.test.yml`: the input series of a stale job, a refused push, a failed `ferry run`,
   a job that stopped pushing, a replica down, unreachable or behind, quorum failures, clock offsets, a failed
   write-ahead log and limit refusals, with the alerts each must raise;
@@ -37,6 +38,8 @@ def main():
         return check.summary()
     rc, out = promtool("check", "rules", "ferry-rules.yml", "ferry-thresholds.yml")
     check(rc == 0 and "WARNING" not in out, "promtool check rules: %s" % out.strip())
+    rc, out = promtool("check", "config", "prometheus-sharded.yml")
+    check(rc == 0 and "WARNING" not in out, "promtool check config prometheus-sharded.yml: %s" % out.strip())
     rc, out = promtool("test", "rules", "ferry-rules.test.yml")
     check(rc == 0 and "SUCCESS" in out, "promtool test rules ferry-rules.test.yml:\n%s" % out.strip())
 
