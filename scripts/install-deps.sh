@@ -22,7 +22,11 @@ test_pkgs=(
     wrk gnuplot-nox  # the smoke test of make bench-compare's driver (integration_bench_compare_smoke)
     nginx-light haproxy  # the load balancers the cluster suites (tests/cluster) start in front of the replicas
     systemd util-linux  # systemd-socket-activate and taskset (tests/integration/test_operations.py)
+    python3-yaml  # tests/deploy reads kubectl kustomize's output with it (promtool comes with prometheus above)
 )
+# kubectl, for `kubectl kustomize` in tests/deploy: Debian's is kubernetes-client (1.20). Only when no kubectl is
+# installed: another package's /usr/bin/kubectl (a newer one from Kubernetes' own repository) would conflict with it.
+if ! command -v kubectl >/dev/null 2>&1; then test_pkgs+=(kubernetes-client); fi
 bench_pkgs=(
     wrk gnuplot-nox curl python3 prometheus-pushgateway
 )
