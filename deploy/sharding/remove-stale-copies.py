@@ -13,6 +13,7 @@ again after the longest push interval (or from cron).
 
 Usage:
   remove-stale-copies.py [--dry-run] [--lb URL] NAME=URL NAME=URL ...
+  remove-stale-copies.py --help
 
   NAME=URL  one replica set: a name, and the base URL of the set itself (its own load balancer or Service, or any
             one of its replicas; with --web.route-prefix, include the prefix), never the sharding load balancer.
@@ -125,6 +126,9 @@ def main(argv):
     args = list(argv)
     while args:
         a = args.pop(0)
+        if a in ("-h", "--help"):
+            print(__doc__.strip())
+            return 0
         if a == "--dry-run":
             dry_run = True
         elif a == "--lb" or a.startswith("--lb="):

@@ -16,9 +16,10 @@ sets are wiped in between). For each:
   3. Set D is added and the balancer reloaded (nginx SIGHUP, HAProxy master-worker SIGUSR2): after 180 of the jobs
      push again, the share that moved is below 2/(N+1) with N=3 (about 1/(N+1) expected), every moved job went to D,
      none moved between the old sets. The figures are printed.
-  4. deploy/sharding/remove-stale-copies.py: --dry-run deletes nothing; then the stale copies (the moved jobs' old
-     groups) are gone, every job is held by exactly one set with its latest values, and the 20 jobs that did not push
-     after the reload keep their only copy (no group lost); --lb lists those that sit on another set than their job's.
+  4. deploy/sharding/remove-stale-copies.py: with a set it cannot read it exits 2 and deletes nothing; --dry-run
+     deletes nothing; then the stale copies (the moved jobs' old groups) are gone, every job is held by exactly one
+     set with its latest values, and the 20 jobs that did not push after the reload keep their only copy (no group
+     lost); --lb lists those that sit on another set than their job's.
   5. (HAProxy pass, when /usr/bin/prometheus exists) Prometheus with deploy/prometheus/prometheus-sharded.yml's
      ferry-sets job (one target per set, honor_labels; targets made local) sees every set up and each job's
      push_time_seconds once, equal to the one its set holds.
@@ -413,6 +414,11 @@ def run_balancer(kind, sets, prometheus):
 
         # 4. the stale copies
         urls = ["%s=http://127.0.0.1:%d" % (n, sets.listen[n]) for n in new]
+        down = subprocess.run([sys.executable, STALE_SCRIPT] + urls + ["z=http://127.0.0.1:%d" % pghttp.free_port()],
+                              capture_output=True, text=True, timeout=120)
+        check(down.returncode == 2 and "nothing deleted" in down.stderr and sets.placement(new) == where,
+              "%s: with a set it cannot read, the script exits 2 and deletes nothing (exit %d, %r)" % (
+                  kind, down.returncode, down.stderr[-200:]))
         dry = subprocess.run([sys.executable, STALE_SCRIPT, "--dry-run"] + urls, capture_output=True, text=True,
                              timeout=120)
         listed = sum(1 for ln in dry.stdout.split("\n") if ln.startswith("would delete "))
@@ -531,6 +537,18 @@ def check_deploy_files():
               "haproxy -c accepts deploy/sharding/haproxy-shards.cfg without a warning: %s" % out[-400:])
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+    # docs/operations.md shows these files: every line of its nginx and haproxy blocks and of its scrape
+    # configuration (comments aside) must be a line of the file it quotes
+    doc = open(os.path.join(ROOT, "docs", "operations.md")).read()
+    quoted = [(b, NGINX_CONF) for b in re.findall(r"```nginx\n(.*?)```", doc, re.S)]
+    quoted += [(b, HAPROXY_CONF) for b in re.findall(r"```haproxy\n(.*?)```", doc, re.S)]
+    quoted += [(b, PROM_CONF) for b in re.findall(r"```yaml\n(.*?)```", doc, re.S) if "scrape_configs:" in b]
+    check(len(quoted) == 3, "docs/operations.md quotes the nginx, HAProxy and Prometheus files (%d blocks)" % len(quoted))
+    for block, path in quoted:
+        lines = {ln.strip() for ln in open(path)}
+        stray = [ln.strip() for ln in block.split("\n") if ln.strip() and not ln.strip().startswith("#")
+                 and ln.strip() not in lines]
+        check(not stray, "docs/operations.md quotes %s as it is (lines not in it: %s)" % (os.path.basename(path), stray))
 
 
 def main():
