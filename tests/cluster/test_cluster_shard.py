@@ -157,7 +157,8 @@ def render_haproxy(tmp, front, sets, generation):
             fe.append(line)
     out += ["frontend ferry-shards"] + fe
     be = [ln for ln in secs["backend ferry-shards"] if not ln.strip().startswith("server ")]
-    be += ["    server %s 127.0.0.1:%d id %d weight 100" % (name, port, i + 1) for i, (name, port, _) in enumerate(sets)]
+    be += ["    server %s 127.0.0.1:%d id %d weight 100" % (name, port, i + 1)
+           for i, (name, port, _) in enumerate(sets)]
     out += ["backend ferry-shards"] + be
     for name, port, replicas in sets:
         out += ["frontend ferry-set-" + name]
@@ -312,7 +313,7 @@ def value(group, family):
 def push_all(lb, jobs, method, family, base):
     """One push per job through the front; {job: X-Ferry-Set}. Every push must be answered 200."""
     sets, bad = {}, []
-    for k, job in enumerate(jobs):
+    for job in jobs:
         body = b"# TYPE %s gauge\n%s %d\n" % (family.encode(), family.encode(), base + JOBS.index(job))
         st, h, data = pghttp.request(lb.front, method, "/metrics/job/%s/instance/h1" % job, body=body)
         if st != 200:
@@ -406,7 +407,8 @@ def run_balancer(kind, sets, prometheus):
         share = len(moved) / len(pushed_again)
         print("%s: adding set d to 3 sets moved %d of %d jobs (%.1f%%; 1/(N+1) = 25%%), all to d: %s" % (
             kind, len(moved), len(pushed_again), 100 * share, not between_old))
-        check(0 < share < 2 / 4, "%s: the share of jobs moved by a fourth set is in (0, 2/(N+1)) (%.3f)" % (kind, share))
+        check(0 < share < 2 / 4,
+              "%s: the share of jobs moved by a fourth set is in (0, 2/(N+1)) (%.3f)" % (kind, share))
         check(not between_old, "%s: no job moved between the old sets (%s)" % (kind, between_old[:5]))
         where = sets.placement(new)
         check(all(sorted(where.get(j, [])) == sorted({before[j], after[j]}) for j in pushed_again),
@@ -543,12 +545,14 @@ def check_deploy_files():
     quoted = [(b, NGINX_CONF) for b in re.findall(r"```nginx\n(.*?)```", doc, re.S)]
     quoted += [(b, HAPROXY_CONF) for b in re.findall(r"```haproxy\n(.*?)```", doc, re.S)]
     quoted += [(b, PROM_CONF) for b in re.findall(r"```yaml\n(.*?)```", doc, re.S) if "scrape_configs:" in b]
-    check(len(quoted) == 3, "docs/operations.md quotes the nginx, HAProxy and Prometheus files (%d blocks)" % len(quoted))
+    check(len(quoted) == 3,
+          "docs/operations.md quotes the nginx, HAProxy and Prometheus files (%d blocks)" % len(quoted))
     for block, path in quoted:
         lines = {ln.strip() for ln in open(path)}
         stray = [ln.strip() for ln in block.split("\n") if ln.strip() and not ln.strip().startswith("#")
                  and ln.strip() not in lines]
-        check(not stray, "docs/operations.md quotes %s as it is (lines not in it: %s)" % (os.path.basename(path), stray))
+        check(not stray,
+              "docs/operations.md quotes %s as it is (lines not in it: %s)" % (os.path.basename(path), stray))
 
 
 def main():

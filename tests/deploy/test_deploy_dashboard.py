@@ -227,7 +227,8 @@ def main():
         with open(rules, "w") as f:
             f.write("groups:\n  - name: dashboard\n    rules:\n")
             for k, (_, expr) in enumerate(queries):
-                f.write("      - record: dashboard_query_%d\n        expr: %s\n" % (k, json.dumps(grafana_to_promql(expr))))
+                f.write("      - record: dashboard_query_%d\n        expr: %s\n" % (
+                    k, json.dumps(grafana_to_promql(expr))))
         r = subprocess.run([PROMTOOL, "check", "rules", rules], capture_output=True, text=True, timeout=60)
         check(r.returncode == 0 and ("SUCCESS: %d rules found" % len(queries)) in r.stdout,
               "promtool check rules parses the dashboard's %d queries: %s%s" % (len(queries), r.stdout[-600:],

@@ -204,7 +204,8 @@ def main():
             chosen = [n for n, pl in pod_labels.items() if selects(s["spec"].get("selector"), pl)]
             if sname == "ferry-push":
                 lb_pods = deps["ferry-shards"]["spec"]["template"]["metadata"]["labels"]
-                check(not chosen and selects(s["spec"]["selector"], lb_pods), "sharded: ferry-push selects HAProxy only")
+                check(not chosen and selects(s["spec"]["selector"], lb_pods),
+                      "sharded: ferry-push selects HAProxy only")
             else:
                 check(chosen == ["ferry-" + sname[-1]],
                       "sharded: Service %s selects the pods of its own set only (%s)" % (sname, chosen))
