@@ -6,7 +6,9 @@
  * one socket per address dup()ed into every thread (as h2o 2.2.5's own server). All sockets are opened by the main
  * thread before any loop starts, so a bind failure is reported once and the process exits non-zero (1.5.1 logs it
  * and exits 0).
- * Shutdown: the main thread sigwait()s; on SIGINT/SIGTERM (or /-/quit) it sets a flag and wakes every loop; each
+ * Signals: SIGINT, SIGTERM and SIGHUP are blocked in every thread and a dedicated thread sigwait()s; SIGHUP asks for
+ * a reload and the thread goes on waiting.
+ * Shutdown: on SIGINT/SIGTERM (or /-/quit) the signal thread sets a flag and wakes every loop; each
  * loop closes its listeners, asks h2o to shut down (HTTP/2 GOAWAY) and keeps running 1.5 s so in-flight requests
  * finish and h2o's one-second GOAWAY timer fires. Contexts are not disposed (h2o's own server does not either: idle
  * keep-alive connections still hold timers, and h2o_context_dispose asserts on those).
@@ -1100,17 +1102,32 @@ static void request_shutdown(void)
         h2o_multithread_send_message(&threads[i].wakeup, NULL);
 }
 
+/* SIGHUP used to terminate the process (the default action), and with it a store without persistence. It is caught
+ * now, so that a supervisor or logrotate sending it costs nothing. */
+static void on_sighup(void)
+{
+    fy_log_info("msg", "received SIGHUP; nothing to reload");
+}
+
+/* The signal thread: SIGHUP reloads (and the thread goes on waiting), SIGINT/SIGTERM shut down (and it returns). */
 static void *wait_signals(void *arg)
 {
     sigset_t *set = arg;
-    int sig = 0;
-    sigwait(set, &sig);
-    atomic_store(&signal_seen, 1);
-    if (!atomic_load(&shutdown_requested)) {
-        fy_log_info("msg", "received SIGINT/SIGTERM; exiting gracefully...");
-        request_shutdown();
+    for (;;) {
+        int sig = 0;
+        if (sigwait(set, &sig) != 0)
+            continue;
+        if (sig == SIGHUP) {
+            on_sighup();
+            continue;
+        }
+        atomic_store(&signal_seen, 1);
+        if (!atomic_load(&shutdown_requested)) {
+            fy_log_info("msg", "received SIGINT/SIGTERM; exiting gracefully...");
+            request_shutdown();
+        }
+        return NULL;
     }
-    return NULL;
 }
 
 int fy_server_run(const fy_flags_t *f, const fy_handlers_t *h, fy_webcfg_t *wc)
@@ -1139,6 +1156,7 @@ int fy_server_run(const fy_flags_t *f, const fy_handlers_t *h, fy_webcfg_t *wc)
     sigemptyset(&set);
     sigaddset(&set, SIGINT);
     sigaddset(&set, SIGTERM);
+    sigaddset(&set, SIGHUP); /* main.c blocks it first thing; here for a caller that did not */
     pthread_sigmask(SIG_BLOCK, &set, NULL);
 
     for (size_t a = 0; a < nlisten; a++) {
