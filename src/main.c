@@ -144,11 +144,9 @@ int main(int argc, char **argv)
         fy_log_error("msg", "could not start loading the persistence file");
         return 1;
     }
-    int rc = fy_server_run(&flags, &handlers, webcfg);
+    int rc = fy_server_run(&flags, &handlers, webcfg); /* takes webcfg over: reloads replace it */
     fy_http_dispose(&http);
     fy_app_dispose(&app);
-    if (webcfg != NULL)
-        fy_webcfg_free(webcfg);
     if (clustertls != NULL)
         fy_webcfg_free(clustertls);
     return rc;

@@ -416,6 +416,15 @@ def main():
         check(s == 405 and h.get("allow") == "OPTIONS, PUT", "admin: POST wipe 405")
         s, h, _ = f.request("GET", "/pg/-/quit")
         check(s == 405 and h.get("allow") == "OPTIONS, POST, PUT", "prefix: GET /pg/-/quit is the router's 405")
+        # /-/reload with the lifecycle API (Ferry's; test_reload.py has the web config's side)
+        for method, path, status, note in (("POST", "/pg/-/reload", 200, "no --web.config.file: nothing to re-read"),
+                                           ("PUT", "/pg/-/reload", 200, "PUT as POST"),
+                                           ("GET", "/pg/-/reload", 405, "the router's 405"),
+                                           ("POST", "/-/reload", 404, "prefixed like /-/quit")):
+            s, h, b = f.request(method, path)
+            check(s == status, "lifecycle: %s %s -> %d, want %d (%s)" % (method, path, s, status, note))
+            if s == 200:
+                check(b == b"" and h.get("content-length") == "0", "lifecycle: reload's 200 is empty")
         c = http.client.HTTPConnection("127.0.0.1", second, timeout=5)
         c.request("GET", "/pg/api/v1/status")
         r = c.getresponse()
