@@ -215,7 +215,10 @@ def main():
     check(rc == 0, "exit 0 after the reloads (got %s)" % rc)
     check(len(log_lines(srv, "reloaded the web configuration")) == 4, "four reloads logged as done")
     check(len(log_lines(srv, "could not reload the web configuration")) == 4, "four refusals logged")
-    shutil.rmtree(tmp, ignore_errors=True)
+    if check.failed:
+        print("kept %s (the server's log is ferry.log there)" % tmp)
+    else:
+        shutil.rmtree(tmp, ignore_errors=True)
     print("%.1f s" % (time.time() - t0))
     return check.summary()
 
