@@ -1,8 +1,9 @@
 # Ferry's container image: a drop-in for quay.io/prometheus/pushgateway under the prometheus-community Helm chart
-# (docs/operations.md, "Containers"). Two stages: Debian 12 builds build/ferry with the project's own dependency
-# script; the image itself is FROM scratch and holds only what scripts/container-rootfs.sh collects: /usr/bin/ferry,
-# its shared-library closure, /etc/passwd and /etc/group, an empty /proc and /data. It runs as 65534:65534 (the chart's
-# securityContext), listens on 9091, and writes nothing but /data, so readOnlyRootFilesystem: true holds.
+# (docs/operations.md, "Containers"). Two stages: Debian 12 builds ferry with the project's own dependency script; the
+# image itself is FROM scratch and holds only what scripts/container-rootfs.sh collects (/usr/bin/ferry, its
+# shared-library closure, /etc/passwd and /etc/group, an empty /proc) and /data, empty and owned by 65534, the only
+# writable directory. It runs as 65534:65534 (the chart's securityContext), listens on 9091 and writes nothing but
+# /data, so readOnlyRootFilesystem: true holds.
 # tests/integration/test_container.py checks this file's contract (USER, EXPOSE, VOLUME, WORKDIR, ENTRYPOINT, CMD) and
 # runs the same root file system read-only, as uid 65534, with the chart's arguments and probes.
 #   docker build -t ferry .   &&   docker run -p 9091:9091 -v ferry-data:/data ferry
@@ -15,11 +16,12 @@ COPY . .
 RUN cmake -S . -B /build -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DFY_BUILD_TESTS=OFF -DFY_BUILD_BENCH=OFF \
     && cmake --build /build --target ferry \
     && strip --strip-debug /build/ferry \
-    && scripts/container-rootfs.sh /build/ferry /rootfs
+    && scripts/container-rootfs.sh /build/ferry /rootfs \
+    && mkdir /data
 
 FROM scratch
 COPY --from=build /rootfs /
-COPY --from=build --chown=65534:65534 /rootfs/data /data
+COPY --from=build --chown=65534:65534 /data /data
 USER 65534:65534
 EXPOSE 9091
 VOLUME ["/data"]

@@ -1,10 +1,11 @@
 #!/bin/sh
 # Builds the root file system of Ferry's container image (Dockerfile) in DEST: the binary as /usr/bin/ferry, its
 # shared-library closure as ldd resolves it (the dynamic loader included, each library at the path ldd names), an
-# /etc/passwd and /etc/group that name user and group 65534 (nobody, nogroup), an empty /data for the persistence
-# file and an empty /proc for the runtime's. Nothing else: no shell, no package manager, no writable directory but
-# /data (the Dockerfile hands /data to 65534).
-# tests/integration/test_container.py builds its root with this same script, so what it runs is what the image holds.
+# /etc/passwd and /etc/group that name user and group 65534 (nobody, nogroup), and an empty /proc for the runtime's.
+# Nothing else: no shell, no package manager, nothing writable. /data, the only writable directory, is not made here
+# but by the Dockerfile's COPY --chown=65534:65534 (a COPY cannot be relied on to change the owner of a directory an
+# earlier layer made). tests/integration/test_container.py builds its root with this same script and adds /data the
+# same way, so what it runs is what the image holds.
 # Usage: scripts/container-rootfs.sh path/to/ferry DEST
 set -eu
 
@@ -15,7 +16,7 @@ fi
 bin=$1
 root=$2
 
-mkdir -p "$root/usr/bin" "$root/etc" "$root/data" "$root/proc"
+mkdir -p "$root/usr/bin" "$root/etc" "$root/proc"
 cp "$bin" "$root/usr/bin/ferry"
 chmod 0755 "$root/usr/bin/ferry"
 

@@ -101,7 +101,7 @@ def check_dockerfile():
     for word, value in want.items():
         check(got.get(word) == value, "Dockerfile: %s %r (got %r)" % (word, value, got.get(word)))
     copies = [a for w, a in final if w == "COPY"]
-    check(copies == ["--from=build /rootfs /", "--from=build --chown=%d:%d /rootfs/data /data" % (UID, GID)],
+    check(copies == ["--from=build /rootfs /", "--from=build --chown=%d:%d /data /data" % (UID, GID)],
           "Dockerfile: the image is the root file system, /data owned by %d (got %r)" % (UID, copies))
     check(not [w for w, _ in final if w == "RUN"], "Dockerfile: nothing runs in the image's stage (no shell there)")
 
@@ -311,8 +311,9 @@ def main():
     root, data = os.path.join(tmp, "root"), os.path.join(tmp, "data")
     r = subprocess.run([os.path.join(SRC, "scripts", "container-rootfs.sh"), FERRY, root], capture_output=True, text=True)
     check(r.returncode == 0, "scripts/container-rootfs.sh builds the root (%s)" % r.stderr.strip())
-    os.mkdir(data)
-    os.chown(data, UID, GID)  # the Dockerfile's COPY --chown of /data; a Kubernetes volume gets fsGroup 65534
+    os.mkdir(os.path.join(root, "data"))  # the image's /data (the Dockerfile's second COPY), a volume's mount point
+    os.mkdir(data)  # the volume mounted there
+    os.chown(data, UID, GID)  # the Dockerfile's COPY --chown; a Kubernetes volume gets fsGroup 65534
     os.chmod(tmp, 0o755)      # uid 65534 walks through it to its root
     before = tree(root)
     top = set(os.listdir(root))
