@@ -730,15 +730,18 @@ static void on_auth_message(h2o_multithread_receiver_t *receiver, h2o_linklist_t
         h2o_req_t *req = w->req;
         if (w->ref != NULL)
             *w->ref = NULL;
-        count_auth(w->task.result == FY_AUTH_ALLOW ? FY_AUTHC_HASHED_ALLOW : FY_AUTHC_HASHED_DENY);
         loop_config(w->t);
         if (req != NULL && w->gen != w->t->cfg_gen) {
             /* a reload came while the password was hashed: the answer of the old users does not count (a password
-             * the reload removed must not get in); the request starts over under the configuration now in force,
-             * its headers included */
+             * the reload removed must not get in), nor is it counted; the request starts over under the
+             * configuration now in force, its headers included */
             memset(&req->res.headers, 0, sizeof(req->res.headers));
             start_request(req);
-        } else if (req != NULL) {
+            free_auth_wait(w);
+            continue;
+        }
+        count_auth(w->task.result == FY_AUTH_ALLOW ? FY_AUTHC_HASHED_ALLOW : FY_AUTHC_HASHED_DENY);
+        if (req != NULL) {
             if (w->task.result == FY_AUTH_ALLOW)
                 serve(req);
             else
