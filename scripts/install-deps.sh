@@ -21,7 +21,8 @@ test_pkgs=(
     curl python3 prometheus-pushgateway prometheus
     wrk gnuplot-nox  # the smoke test of make bench-compare's driver (integration_bench_compare_smoke)
     nginx-light haproxy  # the load balancers the cluster suites (tests/cluster) start in front of the replicas
-    systemd util-linux  # systemd-socket-activate and taskset (tests/integration/test_operations.py)
+    systemd util-linux  # systemd-socket-activate and taskset (test_operations.py); unshare, nsenter (test_container.py)
+    iproute2  # test_container.py: ip (loopback in its network namespace)
     python3-yaml  # tests/deploy reads kubectl kustomize's output with it (promtool comes with prometheus above)
 )
 # kubectl, for `kubectl kustomize` in tests/deploy: Debian's is kubernetes-client (1.20). Only when no kubectl is
