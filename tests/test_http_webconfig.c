@@ -174,13 +174,6 @@ static const reject_case_t REJECT[] = {
      "yaml: unmarshal errors:\n  line 4: field client_allowed_sans not found in type web.TLSConfig (a key of newer "
      "Pushgateway releases that ferry does not support; docs/compatibility.md)",
      4, "v0.13's client_allowed_sans"},
-    {"tls_server_config:\n  cert: PEM\n  key: PEM\n  client_ca: PEM\n",
-     "yaml: unmarshal errors:\n  line 2: field cert not found in type web.TLSConfig (a key of newer Pushgateway releases "
-     "that ferry does not support; docs/compatibility.md)\n  line 3: field key not found in type web.TLSConfig (a key of "
-     "newer Pushgateway releases that ferry does not support; docs/compatibility.md)\n  line 4: field client_ca not "
-     "found in type web.TLSConfig (a key of newer Pushgateway releases that ferry does not support; "
-     "docs/compatibility.md)",
-     2, "inline PEM: each key named"},
     {"tls_config: {}\n", "yaml: unmarshal errors:\n  line 1: field tls_config not found in type web.Config", 1,
      "unknown top-level key"},
     {"http_server_config:\n  http3: true\n", "yaml: unmarshal errors:\n  line 2: field http3 not found in type web.HTTPConfig", 2,
@@ -271,9 +264,9 @@ static const reject_case_t REJECT[] = {
      "cost, 53 characters of salt and hash",
      2, "character outside bcrypt's base64"},
     /* ConfigToTLSConfig */
-    {"tls_server_config:\n  key_file: key.pem\n", "missing cert_file", 0, "key without cert"},
-    {"tls_server_config:\n  cert_file: cert.pem\n", "missing key_file", 0, "cert without key"},
-    {"tls_server_config:\n  client_auth_type: RequireAndVerifyClientCert\n", "missing cert_file", 0,
+    {"tls_server_config:\n  key_file: key.pem\n", "missing one of cert or cert_file", 0, "key without cert (v0.16 wording)"},
+    {"tls_server_config:\n  cert_file: cert.pem\n", "missing one of key or key_file", 0, "cert without key"},
+    {"tls_server_config:\n  client_auth_type: RequireAndVerifyClientCert\n", "missing one of cert or cert_file", 0,
      "client auth alone turns TLS on"},
     {"tls_server_config:\n  cert_file: nothere.pem\n  key_file: key.pem\n",
      "failed to load X509KeyPair: open " DIR "/nothere.pem: no such file or directory", 0, "missing cert file"},
@@ -648,11 +641,18 @@ typedef struct {
     char cn[64];
 } hs_result_t;
 
+/* The certificate the next handshakes' client presents (PEM files; NULL: none). */
+static const char *hs_client_cert, *hs_client_key;
+
 static hs_result_t handshake(SSL_CTX *server_ctx, const char *alpn_wire, size_t alpn_len, int max_version)
 {
     hs_result_t r = {0};
     SSL_CTX *cctx = SSL_CTX_new(TLS_client_method());
     assert_non_null(cctx);
+    if (hs_client_cert) {
+        assert_int_equal(SSL_CTX_use_certificate_file(cctx, hs_client_cert, SSL_FILETYPE_PEM), 1);
+        assert_int_equal(SSL_CTX_use_PrivateKey_file(cctx, hs_client_key, SSL_FILETYPE_PEM), 1);
+    }
     SSL_CTX_set_verify(cctx, SSL_VERIFY_NONE, NULL);
     if (max_version)
         SSL_CTX_set_max_proto_version(cctx, max_version);
@@ -773,6 +773,128 @@ static void test_ssl_ctx(void **state)
     assert_non_null(cfg);
     assert_true(handshake(cfg->ssl_ctx, NULL, 0, 0).ok);
     fy_webcfg_free(cfg);
+}
+
+/* ---- inline PEM (exporter-toolkit v0.16's cert, key, client_ca) ---- */
+
+/* The template with each {CERT}, {KEY}, {CA}, {BAD} replaced by a YAML block scalar of that fixture's text (indented
+ * for a key at two spaces), so the table below reads like the files an operator writes. */
+static char *inline_yaml(const char *tmpl)
+{
+    static const struct {
+        const char *mark, *fixture;
+    } SUBST[] = {{"{CERT}", "webconfig/cert.pem"},
+                 {"{KEY}", "webconfig/key.pem"},
+                 {"{CA}", "webconfig/cert.pem"},
+                 {"{KEY2}", "webconfig/key2.pem"},
+                 {"{BAD}", "webconfig/garbage.pem"}};
+    size_t cap = strlen(tmpl) + 1, n = 0;
+    char *out = malloc(cap);
+    assert_non_null(out);
+    for (const char *p = tmpl; *p;) {
+        const char *text = NULL;
+        size_t skip = 0, tlen = 0;
+        char *data = NULL;
+        for (size_t i = 0; i < sizeof(SUBST) / sizeof(SUBST[0]); i++) {
+            if (strncmp(p, SUBST[i].mark, strlen(SUBST[i].mark)) == 0) {
+                data = fy_fixture(SUBST[i].fixture, &tlen);
+                text = data;
+                skip = strlen(SUBST[i].mark);
+            }
+        }
+        if (!text) {
+            if (n + 2 > cap)
+                assert_non_null(out = realloc(out, cap *= 2));
+            out[n++] = *p++;
+            continue;
+        }
+        /* "|\n" then every line indented by four spaces */
+        size_t need = n + 3 + tlen * 2 + 8;
+        while (need > cap)
+            cap *= 2;
+        assert_non_null(out = realloc(out, cap));
+        n += (size_t)sprintf(out + n, "|\n");
+        int bol = 1;
+        for (size_t i = 0; i < tlen; i++) {
+            if (bol && text[i] != '\n')
+                n += (size_t)sprintf(out + n, "    ");
+            out[n++] = text[i];
+            bol = text[i] == '\n';
+        }
+        if (!bol)
+            out[n++] = '\n';
+        free(data);
+        p += skip;
+        if (*p == '\n')
+            p++; /* the block scalar ended the line already */
+    }
+    out[n] = '\0';
+    return out;
+}
+
+static void test_inline_pem(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *tmpl;
+        const char *err; /* NULL: accepted */
+        const char *err_key;
+        const char *note;
+    } CASES[] = {
+        {"tls_server_config:\n  cert: {CERT}\n  key: {KEY}\n", NULL, NULL, "both halves inline"},
+        {"tls_server_config:\n  cert: {CERT}\n  key_file: key.pem\n", NULL, NULL, "inline cert, key from a file"},
+        {"tls_server_config:\n  cert_file: cert.pem\n  key: {KEY}\n", NULL, NULL, "cert from a file, inline key"},
+        {"tls_server_config:\n  cert: {CERT}\n  key: {KEY}\n  client_auth_type: RequireAndVerifyClientCert\n  client_ca: {CA}\n",
+         NULL, NULL, "inline client CA"},
+        {"tls_server_config:\n  client_auth_type: RequireAndVerifyClientCert\n  client_ca: {CA}\n",
+         "missing one of cert or cert_file", "cert_file", "inline CA alone turns TLS on, then needs a certificate"},
+        {"tls_server_config:\n  cert: {CERT}\n", "missing one of key or key_file", "key_file", "neither key nor key_file"},
+        {"tls_server_config:\n  cert: {CERT}\n  cert_file: cert.pem\n  key_file: key.pem\n",
+         "tls_server_config: both cert and cert_file are given; use one of them", "cert", "cert twice: refused (ours)"},
+        {"tls_server_config:\n  cert_file: cert.pem\n  key: {KEY}\n  key_file: key.pem\n",
+         "tls_server_config: both key and key_file are given; use one of them", "key", "key twice"},
+        {"tls_server_config:\n  cert: {CERT}\n  key: {KEY}\n  client_auth_type: RequireAndVerifyClientCert\n"
+         "  client_ca: {CA}\n  client_ca_file: cert.pem\n",
+         "tls_server_config: both client_ca and client_ca_file are given; use one of them", "client_ca", "CA twice"},
+        {"tls_server_config:\n  cert: {BAD}\n  key: {KEY}\n",
+         "failed to load X509KeyPair: tls: failed to find any PEM data in certificate input (in tls_server_config.cert)", "cert",
+         "inline cert that is not PEM: the key is named"},
+        {"tls_server_config:\n  cert: {CERT}\n  key: {BAD}\n",
+         "failed to load X509KeyPair: tls: failed to find any PEM data in key input (in tls_server_config.key)", "key",
+         "inline key that is not PEM"},
+        {"tls_server_config:\n  cert: {CERT}\n  key: {KEY2}\n",
+         "failed to load X509KeyPair: tls: private key does not match public key", "cert", "inline pair that does not match"},
+        {"tls_server_config:\n  cert: {CERT}\n  key: {KEY}\n  client_auth_type: RequireAndVerifyClientCert\n  client_ca: {BAD}\n",
+         "tls_server_config.client_ca: no PEM certificate found", "client_ca", "inline CA without a certificate (ours)"},
+        {"tls_server_config:\n  cert: {CERT}\n  key: {KEY}\n  client_ca: {CA}\n",
+         "Client CA's have been configured without a Client Auth Policy", "client_ca", "inline CA without auth type"},
+        {"tls_server_config:\n  cert: [a]\n  key: {KEY}\n", "yaml: unmarshal errors:\n  line 2: cannot unmarshal !!seq into string",
+         "cert", "cert is a string"},
+    };
+    for (size_t i = 0; i < sizeof(CASES) / sizeof(CASES[0]); i++) {
+        char *yaml = inline_yaml(CASES[i].tmpl);
+        fy_webcfg_err_t err;
+        fy_webcfg_t *cfg = parse(yaml, &err);
+        if (CASES[i].err == NULL) {
+            if (!cfg)
+                fail_msg("case %zu (%s): unexpected error: %s\n%s", i, CASES[i].note, err.msg, yaml);
+            assert_true(cfg->tls_enabled);
+            hs_client_cert = DIR "/cert.pem"; /* self-signed, so the inline CA (the same certificate) verifies it */
+            hs_client_key = DIR "/key.pem";
+            hs_result_t r = handshake(cfg->ssl_ctx, NULL, 0, 0);
+            hs_client_cert = hs_client_key = NULL;
+            if (!r.ok || strcmp(r.cn, "localhost") != 0)
+                fail_msg("case %zu (%s): handshake ok=%d cn=%s", i, CASES[i].note, r.ok, r.cn);
+            fy_webcfg_free(cfg);
+        } else {
+            if (cfg)
+                fail_msg("case %zu (%s): accepted", i, CASES[i].note);
+            if (strcmp(err.msg, CASES[i].err) != 0 || strcmp(err.key, CASES[i].err_key) != 0)
+                fail_msg("case %zu (%s):\n got  %s [%s]\n want %s [%s]", i, CASES[i].note, err.msg, err.key, CASES[i].err,
+                         CASES[i].err_key);
+        }
+        free(yaml);
+    }
 }
 
 /* A reload frees the configuration a connection's SSL came from while the connection lives on (its handshake may not
@@ -921,8 +1043,8 @@ static const cluster_case_t CLUSTER[] = {
     {"http_server_config:\n  http2: false\n" CL_SERVER CL_CLIENT,
      "yaml: unmarshal errors:\n  line 1: field http_server_config not found in type cluster.TLSTransportConfig",
      "http_server_config", 0, "no HTTP settings"},
-    {"tls_server_config:\n  client_auth_type: RequireAndVerifyClientCert\n" CL_CLIENT, "tls_server_config: missing cert_file",
-     "cert_file", 0, "the server side needs a certificate"},
+    {"tls_server_config:\n  client_auth_type: RequireAndVerifyClientCert\n" CL_CLIENT,
+     "tls_server_config: missing one of cert or cert_file", "cert_file", 0, "the server side needs a certificate"},
     {CL_SERVER "  client_auth_type: Sometimes\n" CL_CLIENT, "tls_server_config: Invalid ClientAuth: Sometimes", "client_auth_type",
      0, "web config checks apply"},
     {CL_SERVER "tls_client_config:\n  cert_file: cert.pem\n",
@@ -1064,6 +1186,7 @@ int main(void)
         cmocka_unit_test(test_401),
         cmocka_unit_test(test_looks_like_http),
         cmocka_unit_test(test_ssl_ctx),
+        cmocka_unit_test(test_inline_pem),
         cmocka_unit_test(test_cert_reload),
         cmocka_unit_test(test_cluster_config),
         cmocka_unit_test(test_cluster_handshake),

@@ -12,6 +12,7 @@
 #include <crypt.h>
 #include <errno.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -460,9 +461,6 @@ static const struct {
     const char *type, *field;
 } NEWER_FIELDS[] = {
     {"web.Config", "rate_limit"},
-    {"web.TLSConfig", "cert"},
-    {"web.TLSConfig", "key"},
-    {"web.TLSConfig", "client_ca"},
     {"web.TLSConfig", "client_allowed_sans"},
 };
 
@@ -651,6 +649,9 @@ static const char *const TLS_FIELDS[] = {"cert_file",
                                          "min_version",
                                          "max_version",
                                          "prefer_server_cipher_suites",
+                                         "cert",
+                                         "key",
+                                         "client_ca",
                                          NULL};
 
 static void tls_field(dec_t *d, void *target, int idx, const yaml_node_t *v)
@@ -684,6 +685,15 @@ static void tls_field(dec_t *d, void *target, int idx, const yaml_node_t *v)
     case 8:
         dec_bool(d, v, "prefer_server_cipher_suites", &cfg->prefer_server_cipher_suites);
         break;
+    case 9:
+        dec_string(d, v, "cert", "string", &cfg->cert_pem);
+        break;
+    case 10:
+        dec_string(d, v, "key", "config.plain", &cfg->key_pem); /* a config.Secret, like the passwords */
+        break;
+    case 11:
+        dec_string(d, v, "client_ca", "string", &cfg->client_ca_pem);
+        break;
     default:
         assert(0);
     }
@@ -695,6 +705,20 @@ static void set_str(char **p, const char *s)
     *p = strdup(s);
 }
 
+/* A secret string (the inline key) is wiped before it is freed. */
+static void wipe_free(char *p)
+{
+    if (p)
+        explicit_bzero(p, strlen(p));
+    free(p);
+}
+
+static void set_secret(char **p, const char *s)
+{
+    wipe_free(*p);
+    *p = strdup(s);
+}
+
 static void tls_zero(void *target)
 {
     fy_webcfg_t *cfg = target;
@@ -702,6 +726,9 @@ static void tls_zero(void *target)
     set_str(&cfg->key_file, "");
     set_str(&cfg->client_auth_name, "");
     set_str(&cfg->client_ca_file, "");
+    set_str(&cfg->cert_pem, "");
+    set_secret(&cfg->key_pem, "");
+    set_str(&cfg->client_ca_pem, "");
     cfg->nciphers = cfg->ncurves = 0;
     cfg->min_version = TLS1_VERSION; /* zero TLSVersion, see dec_version */
     cfg->max_version = TLS1_3_VERSION;
@@ -1116,6 +1143,9 @@ static fy_webcfg_t *parse_mode(const char *path, const char *text, size_t len, f
     cfg->key_file = strdup("");
     cfg->client_ca_file = strdup("");
     cfg->client_auth_name = strdup("");
+    cfg->cert_pem = strdup("");
+    cfg->key_pem = strdup("");
+    cfg->client_ca_pem = strdup("");
     cfg->min_version = TLS1_2_VERSION;
     cfg->max_version = TLS1_3_VERSION;
     cfg->prefer_server_cipher_suites = 1;
@@ -1128,8 +1158,9 @@ static fy_webcfg_t *parse_mode(const char *path, const char *text, size_t len, f
     cfg->client_min_version = TLS1_2_VERSION;
     cfg->client_max_version = TLS1_3_VERSION;
     users.cfg = cfg;
-    if (!cfg->path || !cfg->cert_file || !cfg->key_file || !cfg->client_ca_file || !cfg->client_auth_name ||
-        !cfg->client_cert_file || !cfg->client_key_file || !cfg->client_ca_file_peer || !cfg->client_server_name) {
+    if (!cfg->path || !cfg->cert_file || !cfg->key_file || !cfg->client_ca_file || !cfg->client_auth_name || !cfg->cert_pem ||
+        !cfg->key_pem || !cfg->client_ca_pem || !cfg->client_cert_file || !cfg->client_key_file || !cfg->client_ca_file_peer ||
+        !cfg->client_server_name) {
         set_err(err, 0, NULL, "out of memory");
         goto out;
     }
@@ -1201,7 +1232,8 @@ static fy_webcfg_t *parse_mode(const char *path, const char *text, size_t len, f
     }
     cfg->cache_rng |= 1;
 
-    cfg->tls_enabled = cfg->cert_file[0] || cfg->key_file[0] || cfg->client_auth_name[0] || cfg->client_ca_file[0];
+    cfg->tls_enabled = cfg->cert_file[0] || cfg->key_file[0] || cfg->client_auth_name[0] || cfg->client_ca_file[0] ||
+                       cfg->cert_pem[0] || cfg->key_pem[0] || cfg->client_ca_pem[0];
     if (cluster) {
         /* both sections are required, as in Alertmanager; the server side always serves TLS */
         if (!rc.have_server) {
@@ -1315,7 +1347,9 @@ fy_webcfg_t *fy_webcfg_load_cluster(const char *path, fy_webcfg_err_t *err)
  * callbacks, find this state alive after a reload has freed the configuration it came from. */
 struct fy_webcfg_tls_state {
     pthread_mutex_t lock;
-    char *cert_file, *key_file; /* copies of the configuration's, for the reload check */
+    /* copies of the configuration's sources, for the reload check: a file ("" when inline) or the inline PEM, which
+     * never changes but is needed again when the other half, a file, does */
+    char *cert_file, *key_file, *cert_pem, *key_pem;
     X509 *cert;
     EVP_PKEY *key;
     STACK_OF(X509) * chain;
@@ -1329,9 +1363,42 @@ struct fy_webcfg_tls_state {
 static const unsigned char ALPN_H2[] = "\x02h2\x08http/1.1";
 static const unsigned char ALPN_H1[] = "\x08http/1.1";
 
-/* tls.LoadX509KeyPair: the first PEM certificate is the leaf, the rest its chain; the key must match the leaf. */
-static int load_pair(const char *cert_file, const char *key_file, X509 **leaf, STACK_OF(X509) * *chain, EVP_PKEY **key, char *msg,
-                     size_t cap)
+/* Where one half of a certificate pair comes from: a file, or (file == "" or NULL) inline PEM text given under the
+ * key named by what ("cert", "key"). */
+typedef struct {
+    const char *file, *pem, *what;
+} pem_src_t;
+
+static BIO *open_src(const pem_src_t *s, char *msg, size_t cap)
+{
+    if (s->file && s->file[0]) {
+        BIO *b = BIO_new_file(s->file, "r");
+        if (!b) {
+            char e[300];
+            open_error(e, sizeof(e), s->file, errno);
+            snprintf(msg, cap, "failed to load X509KeyPair: %s", e);
+        }
+        return b;
+    }
+    BIO *b = BIO_new_mem_buf(s->pem ? s->pem : "", -1);
+    if (!b)
+        snprintf(msg, cap, "failed to load X509KeyPair: out of memory");
+    return b;
+}
+
+/* The reference's message names neither key nor file; inline text gets the key it came from appended, since there is
+ * no path to tell the operator where to look. */
+static void pem_fail(const pem_src_t *s, char *msg, size_t cap, const char *text)
+{
+    if (s->file && s->file[0])
+        snprintf(msg, cap, "failed to load X509KeyPair: %s", text);
+    else
+        snprintf(msg, cap, "failed to load X509KeyPair: %s (in tls_server_config.%s)", text, s->what);
+}
+
+/* tls.X509KeyPair: the first PEM certificate is the leaf, the rest its chain; the key must match the leaf. */
+static int load_pair_src(const pem_src_t *cs, const pem_src_t *ks, X509 **leaf, STACK_OF(X509) * *chain, EVP_PKEY **key, char *msg,
+                         size_t cap)
 {
     BIO *b = NULL;
     int rc = -1;
@@ -1339,15 +1406,11 @@ static int load_pair(const char *cert_file, const char *key_file, X509 **leaf, S
     *chain = NULL;
     *key = NULL;
 
-    if (!(b = BIO_new_file(cert_file, "r"))) {
-        char e[300];
-        open_error(e, sizeof(e), cert_file, errno);
-        snprintf(msg, cap, "failed to load X509KeyPair: %s", e);
+    if (!(b = open_src(cs, msg, cap)))
         goto out;
-    }
     *leaf = PEM_read_bio_X509(b, NULL, NULL, NULL);
     if (!*leaf) {
-        snprintf(msg, cap, "failed to load X509KeyPair: tls: failed to find any PEM data in certificate input");
+        pem_fail(cs, msg, cap, "tls: failed to find any PEM data in certificate input");
         goto out;
     }
     *chain = sk_X509_new_null();
@@ -1362,15 +1425,11 @@ static int load_pair(const char *cert_file, const char *key_file, X509 **leaf, S
     }
     ERR_clear_error();
     BIO_free(b);
-    if (!(b = BIO_new_file(key_file, "r"))) {
-        char e[300];
-        open_error(e, sizeof(e), key_file, errno);
-        snprintf(msg, cap, "failed to load X509KeyPair: %s", e);
+    if (!(b = open_src(ks, msg, cap)))
         goto out;
-    }
     *key = PEM_read_bio_PrivateKey(b, NULL, NULL, NULL);
     if (!*key) {
-        snprintf(msg, cap, "failed to load X509KeyPair: tls: failed to find any PEM data in key input");
+        pem_fail(ks, msg, cap, "tls: failed to find any PEM data in key input");
         goto out;
     }
     if (X509_check_private_key(*leaf, *key) != 1) {
@@ -1395,6 +1454,14 @@ out:
     return rc;
 }
 
+/* tls.LoadX509KeyPair: both halves from files. */
+static int load_pair(const char *cert_file, const char *key_file, X509 **leaf, STACK_OF(X509) * *chain, EVP_PKEY **key, char *msg,
+                     size_t cap)
+{
+    pem_src_t cs = {cert_file, NULL, "cert"}, ks = {key_file, NULL, "key"};
+    return load_pair_src(&cs, &ks, leaf, chain, key, msg, cap);
+}
+
 static int tls_state_index = -1;
 static pthread_once_t tls_state_once = PTHREAD_ONCE_INIT;
 
@@ -1413,6 +1480,8 @@ static void tls_state_free(void *parent, void *ptr, CRYPTO_EX_DATA *ad, int idx,
     EVP_PKEY_free(st->key);
     free(st->cert_file);
     free(st->key_file);
+    free(st->cert_pem);
+    wipe_free(st->key_pem);
     pthread_mutex_destroy(&st->lock);
     free(st);
 }
@@ -1443,8 +1512,11 @@ static void maybe_reload(fy_webcfg_tls_state_t *st, int force)
     if (!force && now - st->last_check < FY_WEBCFG_CERT_CHECK_INTERVAL)
         return;
     st->last_check = now;
-    struct stat cs, ks;
-    if (stat(st->cert_file, &cs) != 0 || stat(st->key_file, &ks) != 0)
+    /* inline halves never change: their stat stays zero, and with both inline there is nothing to watch */
+    struct stat cs = {0}, ks = {0};
+    if (!st->cert_file[0] && !st->key_file[0])
+        return;
+    if ((st->cert_file[0] && stat(st->cert_file, &cs) != 0) || (st->key_file[0] && stat(st->key_file, &ks) != 0))
         return;
     if (same_file(&cs, &st->cert_st) && same_file(&ks, &st->key_st))
         return;
@@ -1452,7 +1524,8 @@ static void maybe_reload(fy_webcfg_tls_state_t *st, int force)
     STACK_OF(X509) * chain;
     EVP_PKEY *key;
     char msg[512];
-    if (load_pair(st->cert_file, st->key_file, &leaf, &chain, &key, msg, sizeof(msg)) < 0)
+    pem_src_t csrc = {st->cert_file, st->cert_pem, "cert"}, ksrc = {st->key_file, st->key_pem, "key"};
+    if (load_pair_src(&csrc, &ksrc, &leaf, &chain, &key, msg, sizeof(msg)) < 0)
         return;
     X509_free(st->cert);
     sk_X509_pop_free(st->chain, X509_free);
@@ -1521,25 +1594,53 @@ static int build_tls(fy_webcfg_t *cfg, fy_webcfg_err_t *err)
     EVP_PKEY *key = NULL;
     int rc = -1;
 
-    if (!cfg->cert_file[0]) {
-        set_err(err, 0, "cert_file", "missing cert_file");
+    /* exporter-toolkit v0.16 takes the file and silently ignores the inline text when both are given; we refuse the
+     * pair instead, since one of the two is not what the operator meant (docs/compatibility.md). */
+    static const struct {
+        const char *inline_key, *file_key;
+        size_t inline_off, file_off;
+    } BOTH[] = {
+        {"cert", "cert_file", offsetof(fy_webcfg_t, cert_pem), offsetof(fy_webcfg_t, cert_file)},
+        {"key", "key_file", offsetof(fy_webcfg_t, key_pem), offsetof(fy_webcfg_t, key_file)},
+        {"client_ca", "client_ca_file", offsetof(fy_webcfg_t, client_ca_pem), offsetof(fy_webcfg_t, client_ca_file)},
+    };
+    for (size_t i = 0; i < sizeof(BOTH) / sizeof(BOTH[0]); i++) {
+        const char *in = *(char *const *)((const char *)cfg + BOTH[i].inline_off);
+        const char *file = *(char *const *)((const char *)cfg + BOTH[i].file_off);
+        if (in[0] && file[0]) {
+            set_err(err, 0, BOTH[i].inline_key, "tls_server_config: both %s and %s are given; use one of them", BOTH[i].inline_key,
+                    BOTH[i].file_key);
+            return -1;
+        }
+    }
+    /* validateTLSPaths, v0.16 wording */
+    if (!cfg->cert_file[0] && !cfg->cert_pem[0]) {
+        set_err(err, 0, "cert_file", "missing one of cert or cert_file");
         return -1;
     }
-    if (!cfg->key_file[0]) {
-        set_err(err, 0, "key_file", "missing key_file");
+    if (!cfg->key_file[0] && !cfg->key_pem[0]) {
+        set_err(err, 0, "key_file", "missing one of key or key_file");
         return -1;
     }
-    if (load_pair(cfg->cert_file, cfg->key_file, &leaf, &chain, &key, err->msg, sizeof(err->msg)) < 0) {
-        snprintf(err->key, sizeof(err->key), "cert_file");
+    pem_src_t csrc = {cfg->cert_file, cfg->cert_pem, "cert"}, ksrc = {cfg->key_file, cfg->key_pem, "key"};
+    if (load_pair_src(&csrc, &ksrc, &leaf, &chain, &key, err->msg, sizeof(err->msg)) < 0) {
+        snprintf(err->key, sizeof(err->key), "%s",
+                 strstr(err->msg, "key input") ? (cfg->key_pem[0] ? "key" : "key_file")
+                 : cfg->cert_pem[0]            ? "cert"
+                                               : "cert_file");
         return -1;
     }
 
     pthread_once(&tls_state_once, tls_state_register);
     if (tls_state_index < 0 || !(ctx = SSL_CTX_new(TLS_server_method())) || !(st = calloc(1, sizeof(*st))) ||
-        !(st->cert_file = strdup(cfg->cert_file)) || !(st->key_file = strdup(cfg->key_file))) {
+        !(st->cert_file = strdup(cfg->cert_file)) || !(st->key_file = strdup(cfg->key_file)) ||
+        !(st->cert_pem = strdup(cfg->cert_pem)) || !(st->key_pem = strdup(cfg->key_pem))) {
         set_err(err, 0, NULL, "SSL_CTX_new failed");
         if (st) {
             free(st->cert_file);
+            free(st->key_file);
+            free(st->cert_pem);
+            wipe_free(st->key_pem);
             free(st);
         }
         goto out;
@@ -1550,6 +1651,8 @@ static int build_tls(fy_webcfg_t *cfg, fy_webcfg_err_t *err)
         pthread_mutex_destroy(&st->lock);
         free(st->cert_file);
         free(st->key_file);
+        free(st->cert_pem);
+        wipe_free(st->key_pem);
         free(st);
         goto out;
     }
@@ -1560,8 +1663,10 @@ static int build_tls(fy_webcfg_t *cfg, fy_webcfg_err_t *err)
     leaf = NULL;
     chain = NULL;
     key = NULL;
-    stat(cfg->cert_file, &st->cert_st);
-    stat(cfg->key_file, &st->key_st);
+    if (cfg->cert_file[0])
+        stat(cfg->cert_file, &st->cert_st);
+    if (cfg->key_file[0])
+        stat(cfg->key_file, &st->key_st);
     st->last_check = mono_now();
     st->generation = 1;
     st->alpn = cfg->http2 ? ALPN_H2 : ALPN_H1;
@@ -1586,6 +1691,24 @@ static int build_tls(fy_webcfg_t *cfg, fy_webcfg_err_t *err)
         }
         ERR_clear_error();
         BIO_free(b);
+    } else if (cfg->client_ca_pem[0]) {
+        /* Go's AppendCertsFromPEM ignores text without a certificate, which would leave every client certificate
+         * unverifiable; inline text is refused instead, naming the key (a file keeps the reference's leniency). */
+        BIO *b = BIO_new_mem_buf(cfg->client_ca_pem, -1);
+        X509_STORE *store = SSL_CTX_get_cert_store(ctx);
+        X509 *x;
+        int n = 0;
+        while (b && (x = PEM_read_bio_X509(b, NULL, NULL, NULL)) != NULL) {
+            n += X509_STORE_add_cert(store, x) == 1;
+            SSL_CTX_add_client_CA(ctx, x);
+            X509_free(x);
+        }
+        ERR_clear_error();
+        BIO_free(b);
+        if (n == 0) {
+            set_err(err, 0, "client_ca", "tls_server_config.client_ca: no PEM certificate found");
+            goto out;
+        }
     }
 
     int mode;
@@ -1604,8 +1727,9 @@ static int build_tls(fy_webcfg_t *cfg, fy_webcfg_err_t *err)
         set_err(err, 0, "client_auth_type", "Invalid ClientAuth: %s", ca);
         goto out;
     }
-    if (cfg->client_ca_file[0] && cfg->client_auth == FY_CLIENT_AUTH_NONE) {
-        set_err(err, 0, "client_ca_file", "Client CA's have been configured without a Client Auth Policy");
+    if ((cfg->client_ca_file[0] || cfg->client_ca_pem[0]) && cfg->client_auth == FY_CLIENT_AUTH_NONE) {
+        set_err(err, 0, cfg->client_ca_file[0] ? "client_ca_file" : "client_ca",
+                "Client CA's have been configured without a Client Auth Policy");
         goto out;
     }
     /* Go starts and then fails every handshake; we refuse the configuration instead. */
@@ -1633,7 +1757,7 @@ static int build_tls(fy_webcfg_t *cfg, fy_webcfg_err_t *err)
     }
     /* Go verifies client certificates against the system roots when no client CA file is given. */
     if ((cfg->client_auth == FY_CLIENT_AUTH_VERIFY_IF_GIVEN || cfg->client_auth == FY_CLIENT_AUTH_REQUIRE_AND_VERIFY) &&
-        !cfg->client_ca_file[0])
+        !cfg->client_ca_file[0] && !cfg->client_ca_pem[0])
         SSL_CTX_set_default_verify_paths(ctx);
 
     mode = cfg->min_version;
@@ -1843,6 +1967,9 @@ void fy_webcfg_free(fy_webcfg_t *cfg)
     free(cfg->key_file);
     free(cfg->client_ca_file);
     free(cfg->client_auth_name);
+    free(cfg->cert_pem);
+    wipe_free(cfg->key_pem);
+    free(cfg->client_ca_pem);
     explicit_bzero(cfg->cache, sizeof(cfg->cache));
     explicit_bzero(cfg->cache_salt, sizeof(cfg->cache_salt));
     pthread_mutex_destroy(&cfg->cache_lock);

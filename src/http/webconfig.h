@@ -58,8 +58,11 @@ typedef struct st_fy_webcfg_t {
     char *path; /* the config file as given */
 
     /* tls_server_config (paths already joined with the config file's directory and cleaned like Go's filepath) */
-    int tls_enabled; /* any of cert_file, key_file, client_auth_type, client_ca_file set */
+    int tls_enabled; /* any of cert_file, key_file, client_auth_type, client_ca_file, cert, key, client_ca set */
     char *cert_file, *key_file, *client_ca_file, *client_auth_name;
+    /* inline PEM (exporter-toolkit v0.16: cert, key, client_ca), "" when not given; each excludes its *_file twin. The
+     * key is a secret: wiped when freed. */
+    char *cert_pem, *key_pem, *client_ca_pem;
     fy_client_auth_t client_auth;
     int min_version, max_version; /* OpenSSL TLS1_VERSION .. TLS1_3_VERSION; null in YAML gives Go's defaults */
     const char *ciphers[FY_WEBCFG_MAX_CIPHERS];

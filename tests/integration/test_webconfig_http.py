@@ -92,6 +92,24 @@ def main():
     finally:
         stop(srv)
 
+    # Inline PEM (cert/key in the YAML, exporter-toolkit v0.16): a real handshake serves that certificate.
+    tmpdir = tempfile.mkdtemp(prefix="ferry-inline-")
+    try:
+        def block(name):
+            with open(os.path.join(FIXTURES, name)) as f:
+                return "|\n" + "".join("    " + line for line in f.read().splitlines(True))
+        cfg = os.path.join(tmpdir, "web-inline.yml")
+        with open(cfg, "w") as f:
+            f.write("tls_server_config:\n  cert: " + block("cert.pem") + "  key: " + block("key.pem"))
+        srv, port = start(cfg)
+        try:
+            st, _, body = request(port, "GET", "/-/healthy")  # verifies against cert.pem: the inline one is served
+            check(st == 200 and body == b"OK", "inline PEM: TLS handshake and 200 (got %d %r)" % (st, body))
+        finally:
+            stop(srv)
+    finally:
+        shutil.rmtree(tmpdir)
+
     # An invalid web config stops start-up with the reference's message.
     with tempfile.NamedTemporaryFile("w", suffix=".yml", delete=False) as f:
         f.write("tls_server_config:\n  cert_file: cert.pem\n  unknown_key: 1\n")
