@@ -13,7 +13,9 @@
 #include "webconfig.h"
 
 #include <openssl/err.h>
+#include <openssl/pem.h>
 #include <openssl/x509.h>
+#include <openssl/x509v3.h>
 
 #define DIR FY_FIXTURES "/webconfig"
 #define CFG DIR "/web.yml"
@@ -170,10 +172,6 @@ static const reject_case_t REJECT[] = {
      "yaml: unmarshal errors:\n  line 1: field rate_limit not found in type web.Config (a key of newer Pushgateway releases "
      "that ferry does not support; docs/compatibility.md)",
      1, "exporter-toolkit v0.16's rate_limit: refused, named"},
-    {"tls_server_config:\n  cert_file: c\n  key_file: k\n  client_allowed_sans: [a]\n",
-     "yaml: unmarshal errors:\n  line 4: field client_allowed_sans not found in type web.TLSConfig (a key of newer "
-     "Pushgateway releases that ferry does not support; docs/compatibility.md)",
-     4, "v0.13's client_allowed_sans"},
     {"tls_config: {}\n", "yaml: unmarshal errors:\n  line 1: field tls_config not found in type web.Config", 1,
      "unknown top-level key"},
     {"http_server_config:\n  http3: true\n", "yaml: unmarshal errors:\n  line 2: field http3 not found in type web.HTTPConfig", 2,
@@ -641,8 +639,10 @@ typedef struct {
     char cn[64];
 } hs_result_t;
 
-/* The certificate the next handshakes' client presents (PEM files; NULL: none). */
+/* The certificate the next handshakes' client presents: PEM files, or a certificate and key in memory (NULL: none). */
 static const char *hs_client_cert, *hs_client_key;
+static X509 *hs_client_x509;
+static EVP_PKEY *hs_client_pkey;
 
 static hs_result_t handshake(SSL_CTX *server_ctx, const char *alpn_wire, size_t alpn_len, int max_version)
 {
@@ -652,6 +652,10 @@ static hs_result_t handshake(SSL_CTX *server_ctx, const char *alpn_wire, size_t 
     if (hs_client_cert) {
         assert_int_equal(SSL_CTX_use_certificate_file(cctx, hs_client_cert, SSL_FILETYPE_PEM), 1);
         assert_int_equal(SSL_CTX_use_PrivateKey_file(cctx, hs_client_key, SSL_FILETYPE_PEM), 1);
+    }
+    if (hs_client_x509) {
+        assert_int_equal(SSL_CTX_use_certificate(cctx, hs_client_x509), 1);
+        assert_int_equal(SSL_CTX_use_PrivateKey(cctx, hs_client_pkey), 1);
     }
     SSL_CTX_set_verify(cctx, SSL_VERIFY_NONE, NULL);
     if (max_version)
@@ -895,6 +899,163 @@ static void test_inline_pem(void **state)
         }
         free(yaml);
     }
+}
+
+/* ---- client_allowed_sans: real handshakes with client certificates made here ---- */
+
+/* A P-256 certificate for CN cn with the subjectAltName extension san (openssl's syntax, "DNS:a,IP:1.2.3.4"; NULL:
+ * none), signed by issuer (NULL: self-signed, and then a CA). */
+static X509 *make_cert(EVP_PKEY *key, const char *cn, const char *san, X509 *issuer, EVP_PKEY *issuer_key)
+{
+    static long serial = 1;
+    X509 *x = X509_new();
+    assert_non_null(x);
+    X509_set_version(x, 2);
+    ASN1_INTEGER_set(X509_get_serialNumber(x), serial++);
+    X509_gmtime_adj(X509_getm_notBefore(x), -60);
+    X509_gmtime_adj(X509_getm_notAfter(x), 3600);
+    X509_set_pubkey(x, key);
+    X509_NAME *name = X509_get_subject_name(x);
+    X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC, (const unsigned char *)cn, -1, -1, 0);
+    X509_set_issuer_name(x, issuer ? X509_get_subject_name(issuer) : name);
+    X509V3_CTX v;
+    X509V3_set_ctx_nodb(&v);
+    X509V3_set_ctx(&v, issuer ? issuer : x, x, NULL, NULL, 0);
+    const struct {
+        int nid;
+        const char *value;
+    } EXT[] = {{NID_basic_constraints, issuer ? "CA:FALSE" : "critical,CA:TRUE"},
+               {NID_key_usage, issuer ? "critical,digitalSignature" : "critical,keyCertSign,cRLSign"},
+               {NID_subject_alt_name, san}};
+    for (size_t i = 0; i < 3; i++) {
+        if (!EXT[i].value)
+            continue;
+        X509_EXTENSION *e = X509V3_EXT_conf_nid(NULL, &v, EXT[i].nid, EXT[i].value);
+        assert_non_null(e);
+        X509_add_ext(x, e, -1);
+        X509_EXTENSION_free(e);
+    }
+    assert_true(X509_sign(x, issuer_key ? issuer_key : key, EVP_sha256()) > 0);
+    return x;
+}
+
+static char *cert_pem(X509 *x)
+{
+    BIO *b = BIO_new(BIO_s_mem());
+    PEM_write_bio_X509(b, x);
+    char *data;
+    long n = BIO_get_mem_data(b, &data);
+    char *out = strndup(data, (size_t)n);
+    BIO_free(b);
+    return out;
+}
+
+static void test_client_allowed_sans(void **state)
+{
+    (void)state;
+    EVP_PKEY *ca_key = EVP_EC_gen("P-256"), *client_key = EVP_EC_gen("P-256");
+    assert_non_null(ca_key);
+    assert_non_null(client_key);
+    X509 *ca = make_cert(ca_key, "test client CA", NULL, NULL, NULL);
+    char *ca_text = cert_pem(ca);
+    /* the CA inline, indented as a block scalar under client_ca */
+    char ca_yaml[4096] = "  client_ca: |\n";
+    for (const char *l = ca_text; *l;) {
+        const char *nl = strchr(l, '\n');
+        size_t n = nl ? (size_t)(nl - l + 1) : strlen(l);
+        snprintf(ca_yaml + strlen(ca_yaml), sizeof(ca_yaml) - strlen(ca_yaml), "    %.*s", (int)n, l);
+        l += n;
+    }
+
+    static const struct {
+        const char *auth;
+        const char *sans;     /* the YAML value of client_allowed_sans; NULL: key absent */
+        const char *cert_san; /* the client certificate's SANs; "-": no client certificate; NULL: no SAN extension */
+        int ok;
+        const char *note;
+    } CASES[] = {
+        {"RequireAndVerifyClientCert", "[client.example]", "DNS:client.example", 1, "listed DNS name passes"},
+        {"RequireAndVerifyClientCert", "[client.example]", "DNS:other.example", 0, "unlisted DNS name fails"},
+        {"RequireAndVerifyClientCert", NULL, "DNS:client.example", 1, "without the key: listed passes"},
+        {"RequireAndVerifyClientCert", NULL, "DNS:other.example", 1, "without the key: unlisted passes too"},
+        {"RequireAndVerifyClientCert", "null", "DNS:other.example", 1, "null is no list (Go's nil slice)"},
+        {"RequireAndVerifyClientCert", "[a.example, client.example]", "DNS:client.example", 1, "any entry may match"},
+        {"RequireAndVerifyClientCert", "[a.example]", "DNS:b.example,DNS:a.example", 1, "any SAN may match"},
+        {"RequireAndVerifyClientCert", "[Client.Example]", "DNS:client.example", 0, "compared byte for byte, as Go"},
+        {"RequireAndVerifyClientCert", "[client.example]", NULL, 0, "the subject CN is not a SAN"},
+        {"RequireAndVerifyClientCert", "[10.0.0.1]", "IP:10.0.0.1", 1, "IPv4 address"},
+        {"RequireAndVerifyClientCert", "[\"2001:db8::1\"]", "IP:2001:db8:0:0:0:0:0:1", 1, "IPv6 in Go's short form"},
+        {"RequireAndVerifyClientCert", "[\"2001:db8:0:0:0:0:0:1\"]", "IP:2001:db8::1", 0, "IPv6 long form never matches"},
+        {"RequireAndVerifyClientCert", "[\"2001:db8:0:1::\"]", "IP:2001:db8:0:1:0:0:0:0", 1, "trailing zero run"},
+        {"RequireAndVerifyClientCert", "[\"2001:db8:0:1:1:1:1:1\"]", "IP:2001:db8:0:1:1:1:1:1", 1, "one zero group: no ::"},
+        {"RequireAndVerifyClientCert", "[192.0.2.1]", "IP:::ffff:192.0.2.1", 1, "IPv4-mapped prints dotted, as Go"},
+        {"RequireAndVerifyClientCert", "[ops@example.org]", "email:ops@example.org", 1, "e-mail address"},
+        {"RequireAndVerifyClientCert", "[\"spiffe://example.org/pusher\"]", "URI:spiffe://example.org/pusher", 1, "URI"},
+        {"RequireAndVerifyClientCert", "[client.example]", "-", 0, "no client certificate"},
+        {"VerifyClientCertIfGiven", "[client.example]", "-", 0, "if-given with a list: a certificate is required"},
+        {"VerifyClientCertIfGiven", NULL, "-", 1, "if-given without a list: none is fine"},
+        {"VerifyClientCertIfGiven", "[client.example]", "DNS:client.example", 1, "if-given, listed"},
+        {"RequireAnyClientCert", "[client.example]", "DNS:client.example", 1, "unverified mode still checks SANs: listed"},
+        {"RequireAnyClientCert", "[client.example]", "DNS:other.example", 0, "unverified mode: unlisted fails"},
+        {"RequestClientCert", "[client.example]", "DNS:other.example", 0, "RequestClientCert too (Go calls the check)"},
+    };
+    for (size_t i = 0; i < sizeof(CASES) / sizeof(CASES[0]); i++) {
+        char yaml[8192];
+        snprintf(yaml, sizeof(yaml),
+                 "tls_server_config:\n  cert_file: cert.pem\n  key_file: key.pem\n  client_auth_type: %s\n%s%s%s%s", CASES[i].auth,
+                 ca_yaml, CASES[i].sans ? "  client_allowed_sans: " : "", CASES[i].sans ? CASES[i].sans : "",
+                 CASES[i].sans ? "\n" : "");
+        fy_webcfg_err_t err;
+        fy_webcfg_t *cfg = parse(yaml, &err);
+        if (!cfg)
+            fail_msg("case %zu (%s): %s", i, CASES[i].note, err.msg);
+        X509 *client = NULL;
+        if (!CASES[i].cert_san || strcmp(CASES[i].cert_san, "-") != 0)
+            client = make_cert(client_key, "client.example", CASES[i].cert_san, ca, ca_key);
+        hs_client_x509 = client;
+        hs_client_pkey = client_key;
+        int ok = handshake(cfg->ssl_ctx, NULL, 0, 0).ok;
+        int ok12 = handshake(cfg->ssl_ctx, NULL, 0, TLS1_2_VERSION).ok;
+        hs_client_x509 = NULL;
+        hs_client_pkey = NULL;
+        if (ok != CASES[i].ok || ok12 != CASES[i].ok)
+            fail_msg("case %zu (%s): handshake TLS 1.3 %d, TLS 1.2 %d, want %d", i, CASES[i].note, ok, ok12, CASES[i].ok);
+        if (client)
+            assert_int_equal(fy_webcfg_sans_allowed(cfg, client),
+                             CASES[i].sans == NULL || CASES[i].ok || strcmp(CASES[i].sans, "null") == 0);
+        X509_free(client);
+        fy_webcfg_free(cfg);
+    }
+
+    static const struct {
+        const char *yaml, *msg;
+    } REJECTS[] = {
+        {"tls_server_config:\n  cert_file: cert.pem\n  key_file: key.pem\n  client_allowed_sans: [a]\n",
+         "tls_server_config: client_allowed_sans needs a client_auth_type that asks for client certificates"},
+        {"tls_server_config:\n  cert_file: cert.pem\n  key_file: key.pem\n  client_auth_type: RequireAnyClientCert\n"
+         "  client_allowed_sans: []\n",
+         "tls_server_config: client_allowed_sans is empty, so no client could connect"},
+        {"tls_server_config:\n  cert_file: cert.pem\n  key_file: key.pem\n  client_auth_type: RequireAnyClientCert\n"
+         "  client_allowed_sans: a\n",
+         "yaml: unmarshal errors:\n  line 5: cannot unmarshal !!str `a` into []string"},
+        {"tls_server_config:\n  cert_file: cert.pem\n  key_file: key.pem\n  client_auth_type: RequireAnyClientCert\n"
+         "  client_allowed_sans: [{a: b}]\n",
+         "yaml: unmarshal errors:\n  line 5: cannot unmarshal !!map into string"},
+    };
+    for (size_t i = 0; i < sizeof(REJECTS) / sizeof(REJECTS[0]); i++) {
+        fy_webcfg_err_t err;
+        fy_webcfg_t *cfg = parse(REJECTS[i].yaml, &err);
+        if (cfg)
+            fail_msg("reject %zu: accepted", i);
+        if (strcmp(err.msg, REJECTS[i].msg) != 0)
+            fail_msg("reject %zu:\n got  %s\n want %s", i, err.msg, REJECTS[i].msg);
+        if (strncmp(err.msg, "yaml", 4) != 0) /* decoding errors carry the key of the node that failed */
+            assert_string_equal(err.key, "client_allowed_sans");
+    }
+    free(ca_text);
+    X509_free(ca);
+    EVP_PKEY_free(ca_key);
+    EVP_PKEY_free(client_key);
 }
 
 /* A reload frees the configuration a connection's SSL came from while the connection lives on (its handshake may not
@@ -1187,6 +1348,7 @@ int main(void)
         cmocka_unit_test(test_looks_like_http),
         cmocka_unit_test(test_ssl_ctx),
         cmocka_unit_test(test_inline_pem),
+        cmocka_unit_test(test_client_allowed_sans),
         cmocka_unit_test(test_cert_reload),
         cmocka_unit_test(test_cluster_config),
         cmocka_unit_test(test_cluster_handshake),

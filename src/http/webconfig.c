@@ -23,6 +23,7 @@
 #include <openssl/evp.h>
 #include <openssl/pem.h>
 #include <openssl/x509.h>
+#include <openssl/x509v3.h>
 #include <yaml.h>
 
 /* ------------------------------------------------------------------------------------------------------------ */
@@ -461,7 +462,6 @@ static const struct {
     const char *type, *field;
 } NEWER_FIELDS[] = {
     {"web.Config", "rate_limit"},
-    {"web.TLSConfig", "client_allowed_sans"},
 };
 
 static int newer_field(const char *type, const char *name)
@@ -640,6 +640,41 @@ static void dec_version(dec_t *d, const yaml_node_t *v, const char *key, int *ou
     fail(d, node_line(v), key, "unknown TLS version: %s", sval(v));
 }
 
+static void free_sans(fy_webcfg_t *cfg)
+{
+    for (size_t i = 0; i < cfg->nallowed_sans; i++)
+        free(cfg->allowed_sans[i]);
+    free(cfg->allowed_sans);
+    cfg->allowed_sans = NULL;
+    cfg->nallowed_sans = 0;
+    cfg->allowed_sans_set = 0;
+}
+
+/* client_allowed_sans: []string. null leaves it unset (Go's nil slice: no check); a null element is "" (yaml.v2). */
+static void dec_sans(dec_t *d, fy_webcfg_t *cfg, const yaml_node_t *v)
+{
+    free_sans(cfg);
+    if (is_null(v))
+        return;
+    if (v->type != YAML_SEQUENCE_NODE) {
+        terror(d, v, "client_allowed_sans", "[]string");
+        return;
+    }
+    cfg->allowed_sans_set = 1;
+    size_t n = (size_t)(v->data.sequence.items.top - v->data.sequence.items.start);
+    if (n == 0)
+        return;
+    if (!(cfg->allowed_sans = calloc(n, sizeof(char *)))) {
+        fail(d, node_line(v), "client_allowed_sans", "out of memory");
+        return;
+    }
+    for (yaml_node_item_t *it = v->data.sequence.items.start; it < v->data.sequence.items.top && !d->fatal; it++) {
+        char *s = NULL;
+        if (dec_string(d, node(d, *it), "client_allowed_sans", "string", &s))
+            cfg->allowed_sans[cfg->nallowed_sans++] = s;
+    }
+}
+
 static const char *const TLS_FIELDS[] = {"cert_file",
                                          "key_file",
                                          "client_auth_type",
@@ -652,6 +687,7 @@ static const char *const TLS_FIELDS[] = {"cert_file",
                                          "cert",
                                          "key",
                                          "client_ca",
+                                         "client_allowed_sans",
                                          NULL};
 
 static void tls_field(dec_t *d, void *target, int idx, const yaml_node_t *v)
@@ -694,6 +730,9 @@ static void tls_field(dec_t *d, void *target, int idx, const yaml_node_t *v)
     case 11:
         dec_string(d, v, "client_ca", "string", &cfg->client_ca_pem);
         break;
+    case 12:
+        dec_sans(d, cfg, v);
+        break;
     default:
         assert(0);
     }
@@ -729,6 +768,7 @@ static void tls_zero(void *target)
     set_str(&cfg->cert_pem, "");
     set_secret(&cfg->key_pem, "");
     set_str(&cfg->client_ca_pem, "");
+    free_sans(cfg);
     cfg->nciphers = cfg->ncurves = 0;
     cfg->min_version = TLS1_VERSION; /* zero TLSVersion, see dec_version */
     cfg->max_version = TLS1_3_VERSION;
@@ -1356,6 +1396,10 @@ struct fy_webcfg_tls_state {
     struct stat cert_st, key_st;
     time_t last_check; /* CLOCK_MONOTONIC seconds */
     unsigned generation;
+    /* client_allowed_sans, copied (the verify callback runs on handshakes that may outlive the configuration) */
+    char **sans;
+    size_t nsans;
+    int verify_any;            /* RequestClientCert / RequireAnyClientCert: the chain is not verified, SANs still are */
     const unsigned char *alpn; /* wire format */
     unsigned alpn_len;
 };
@@ -1482,6 +1526,9 @@ static void tls_state_free(void *parent, void *ptr, CRYPTO_EX_DATA *ad, int idx,
     free(st->key_file);
     free(st->cert_pem);
     wipe_free(st->key_pem);
+    for (size_t i = 0; i < st->nsans; i++)
+        free(st->sans[i]);
+    free(st->sans);
     pthread_mutex_destroy(&st->lock);
     free(st);
 }
@@ -1553,6 +1600,99 @@ static int accept_any_cert(int preverify, X509_STORE_CTX *ctx)
     (void)preverify;
     (void)ctx;
     return 1;
+}
+
+/* Go's net.IP.String() for a 4- or 16-byte address: dotted quad for IPv4 and IPv4-mapped IPv6, otherwise lower-case
+ * hex groups with the first longest run of two or more zero groups written "::". Empty for other lengths (Go's x509
+ * refuses such a certificate outright; here it just matches nothing). */
+static void go_ip_string(const unsigned char *p, int len, char *out, size_t cap)
+{
+    static const unsigned char V4MAPPED[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+    out[0] = '\0';
+    if (len == 16 && memcmp(p, V4MAPPED, 12) == 0) {
+        p += 12;
+        len = 4;
+    }
+    if (len == 4) {
+        snprintf(out, cap, "%u.%u.%u.%u", p[0], p[1], p[2], p[3]);
+        return;
+    }
+    if (len != 16)
+        return;
+    int e0 = -1, e1 = -1;
+    for (int i = 0; i < 16; i += 2) {
+        int j = i;
+        while (j < 16 && p[j] == 0 && p[j + 1] == 0)
+            j += 2;
+        if (j > i && j - i > e1 - e0) {
+            e0 = i;
+            e1 = j;
+            i = j;
+        }
+    }
+    if (e1 - e0 <= 2)
+        e0 = e1 = -1;
+    size_t o = 0;
+    for (int i = 0; i < 16 && o + 6 < cap; i += 2) {
+        if (i == e0) {
+            out[o++] = ':';
+            out[o++] = ':';
+            i = e1;
+            if (i >= 16)
+                break;
+        } else if (i > 0) {
+            out[o++] = ':';
+        }
+        o += (size_t)snprintf(out + o, cap - o, "%x", (unsigned)(p[i] << 8 | p[i + 1]));
+    }
+    out[o < cap ? o : cap - 1] = '\0';
+}
+
+static int sans_match(char *const *sans, size_t nsans, X509 *leaf)
+{
+    GENERAL_NAMES *gens = X509_get_ext_d2i(leaf, NID_subject_alt_name, NULL, NULL);
+    int found = 0;
+    for (int i = 0; gens && i < sk_GENERAL_NAME_num(gens) && !found; i++) {
+        const GENERAL_NAME *g = sk_GENERAL_NAME_value(gens, i);
+        char ip[64];
+        const char *v = NULL;
+        size_t vlen = 0;
+        if (g->type == GEN_DNS || g->type == GEN_EMAIL || g->type == GEN_URI) {
+            /* compared as the raw IA5String; Go's url.String() re-encodes a URI, which only differs for unusual ones */
+            v = (const char *)ASN1_STRING_get0_data(g->d.ia5);
+            vlen = (size_t)ASN1_STRING_length(g->d.ia5);
+        } else if (g->type == GEN_IPADD) {
+            go_ip_string(ASN1_STRING_get0_data(g->d.ip), ASN1_STRING_length(g->d.ip), ip, sizeof(ip));
+            v = ip;
+            vlen = strlen(ip);
+        }
+        for (size_t k = 0; v && vlen && k < nsans && !found; k++)
+            found = strlen(sans[k]) == vlen && memcmp(sans[k], v, vlen) == 0;
+    }
+    GENERAL_NAMES_free(gens);
+    return found;
+}
+
+int fy_webcfg_sans_allowed(const fy_webcfg_t *cfg, X509 *leaf)
+{
+    return !cfg->allowed_sans_set || sans_match(cfg->allowed_sans, cfg->nallowed_sans, leaf);
+}
+
+/* The verify callback with client_allowed_sans: the chain's own verdict (or, for the modes that do not verify, yes),
+ * then at depth 0, the client's own certificate, the SAN check. OpenSSL calls it for the leaf on every path that can
+ * succeed, so a certificate without an allowed SAN always fails the handshake (bad_certificate alert). */
+static int verify_sans_cb(int preverify, X509_STORE_CTX *xs)
+{
+    SSL *ssl = X509_STORE_CTX_get_ex_data(xs, SSL_get_ex_data_X509_STORE_CTX_idx());
+    fy_webcfg_tls_state_t *st = ssl ? SSL_CTX_get_ex_data(SSL_get_SSL_CTX(ssl), tls_state_index) : NULL;
+    if (st == NULL)
+        return 0;
+    int ok = st->verify_any ? 1 : preverify;
+    if (ok && X509_STORE_CTX_get_error_depth(xs) == 0 && !sans_match(st->sans, st->nsans, X509_STORE_CTX_get_current_cert(xs))) {
+        X509_STORE_CTX_set_error(xs, X509_V_ERR_APPLICATION_VERIFICATION);
+        ok = 0;
+    }
+    return ok;
 }
 
 static int alpn_cb(SSL *ssl, const unsigned char **out, unsigned char *outlen, const unsigned char *in, unsigned inlen, void *arg)
@@ -1738,22 +1878,51 @@ static int build_tls(fy_webcfg_t *cfg, fy_webcfg_err_t *err)
         goto out;
     }
 
-    switch (cfg->client_auth) {
-    case FY_CLIENT_AUTH_NONE:
-        SSL_CTX_set_verify(ctx, SSL_VERIFY_NONE, NULL);
-        break;
-    case FY_CLIENT_AUTH_REQUEST:
-        SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, accept_any_cert);
-        break;
-    case FY_CLIENT_AUTH_REQUIRE_ANY:
-        SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT, accept_any_cert);
-        break;
-    case FY_CLIENT_AUTH_VERIFY_IF_GIVEN:
-        SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, NULL);
-        break;
-    case FY_CLIENT_AUTH_REQUIRE_AND_VERIFY:
-        SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT, NULL);
-        break;
+    if (cfg->allowed_sans_set) {
+        /* v0.16 installs the check but Go never calls it without a client certificate request: refused, since the
+         * operator asked for a restriction that would not happen; an empty list would refuse every client */
+        if (cfg->client_auth == FY_CLIENT_AUTH_NONE) {
+            set_err(err, 0, "client_allowed_sans",
+                    "tls_server_config: client_allowed_sans needs a client_auth_type that asks for client certificates");
+            goto out;
+        }
+        if (cfg->nallowed_sans == 0) {
+            set_err(err, 0, "client_allowed_sans", "tls_server_config: client_allowed_sans is empty, so no client could connect");
+            goto out;
+        }
+        if (!(st->sans = calloc(cfg->nallowed_sans, sizeof(char *)))) {
+            set_err(err, 0, NULL, "out of memory");
+            goto out;
+        }
+        for (size_t i = 0; i < cfg->nallowed_sans; i++) {
+            if (!(st->sans[st->nsans] = strdup(cfg->allowed_sans[i]))) {
+                set_err(err, 0, NULL, "out of memory");
+                goto out;
+            }
+            st->nsans++;
+        }
+        st->verify_any = cfg->client_auth == FY_CLIENT_AUTH_REQUEST || cfg->client_auth == FY_CLIENT_AUTH_REQUIRE_ANY;
+        /* Go's check reads the first certificate unconditionally, so a client without one fails there (the handshake
+         * ends in a recovered panic); here it is simply required */
+        SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT, verify_sans_cb);
+    } else {
+        switch (cfg->client_auth) {
+        case FY_CLIENT_AUTH_NONE:
+            SSL_CTX_set_verify(ctx, SSL_VERIFY_NONE, NULL);
+            break;
+        case FY_CLIENT_AUTH_REQUEST:
+            SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, accept_any_cert);
+            break;
+        case FY_CLIENT_AUTH_REQUIRE_ANY:
+            SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT, accept_any_cert);
+            break;
+        case FY_CLIENT_AUTH_VERIFY_IF_GIVEN:
+            SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, NULL);
+            break;
+        case FY_CLIENT_AUTH_REQUIRE_AND_VERIFY:
+            SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT, NULL);
+            break;
+        }
     }
     /* Go verifies client certificates against the system roots when no client CA file is given. */
     if ((cfg->client_auth == FY_CLIENT_AUTH_VERIFY_IF_GIVEN || cfg->client_auth == FY_CLIENT_AUTH_REQUIRE_AND_VERIFY) &&
@@ -1970,6 +2139,7 @@ void fy_webcfg_free(fy_webcfg_t *cfg)
     free(cfg->cert_pem);
     wipe_free(cfg->key_pem);
     free(cfg->client_ca_pem);
+    free_sans(cfg);
     explicit_bzero(cfg->cache, sizeof(cfg->cache));
     explicit_bzero(cfg->cache_salt, sizeof(cfg->cache_salt));
     pthread_mutex_destroy(&cfg->cache_lock);

@@ -63,6 +63,10 @@ typedef struct st_fy_webcfg_t {
     /* inline PEM (exporter-toolkit v0.16: cert, key, client_ca), "" when not given; each excludes its *_file twin. The
      * key is a secret: wiped when freed. */
     char *cert_pem, *key_pem, *client_ca_pem;
+    /* client_allowed_sans (v0.16): set (even empty) when the key is given and not null, as Go's non-nil slice */
+    int allowed_sans_set;
+    char **allowed_sans;
+    size_t nallowed_sans;
     fy_client_auth_t client_auth;
     int min_version, max_version; /* OpenSSL TLS1_VERSION .. TLS1_3_VERSION; null in YAML gives Go's defaults */
     const char *ciphers[FY_WEBCFG_MAX_CIPHERS];
@@ -181,6 +185,12 @@ int fy_webcfg_looks_like_http(const void *first_bytes, size_t len);
 
 /* How often (seconds) the certificate and key files' metadata is checked for a reload. */
 #define FY_WEBCFG_CERT_CHECK_INTERVAL 1
+
+/* Whether a client certificate carries one of cfg's client_allowed_sans among its Subject Alternative Names, compared
+ * as exporter-toolkit's VerifyPeerCertificate does: DNS names, e-mail addresses, IP addresses in Go's net.IP.String()
+ * form and URIs, each equal byte for byte to an entry. 1 when it does (or no list is configured). The handshake calls
+ * it on the leaf; exposed for tests. */
+int fy_webcfg_sans_allowed(const fy_webcfg_t *cfg, X509 *leaf);
 
 /* Test hook: how many times the certificate pair has been (re)loaded, the initial load included. */
 unsigned fy_webcfg_cert_generation(fy_webcfg_t *cfg);

@@ -4,7 +4,8 @@
 Starts build/ferry with the E28 set-up (TLS with a test certificate, X-Frame-Options, one bcrypt user) on a free
 127.0.0.1 port and checks: 401 without or with wrong credentials (status, WWW-Authenticate, body), 200 with the
 right ones, the configured header on every response, pushes and scrapes over TLS, HTTP/2 via ALPN (with curl, when
-it is installed), and that an invalid config file stops start-up with the reference's message.
+it is installed), that an invalid config file stops start-up with the reference's message, inline PEM (a handshake with the inline
+certificate) and client_allowed_sans (a listed client certificate passes, an unlisted one fails the handshake).
 Usage: test_webconfig_http.py path/to/ferry path/to/tests/fixtures/webconfig
 """
 import base64
@@ -64,6 +65,64 @@ def request(port, method, path, body=None, auth=None):
     return r.status, {k.lower(): v for k, v in r.getheaders()}, data
 
 
+def openssl(*args, cwd):
+    subprocess.run(["openssl"] + list(args), cwd=cwd, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+def make_client_cert(d, name, san):
+    with open(os.path.join(d, name + ".ext"), "w") as f:
+        f.write("subjectAltName=%s\nextendedKeyUsage=clientAuth\n" % san)
+    openssl("req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-keyout", name + ".key",
+            "-out", name + ".csr", "-subj", "/CN=" + name, cwd=d)
+    openssl("x509", "-req", "-in", name + ".csr", "-CA", "ca.crt", "-CAkey", "ca.key", "-CAcreateserial",
+            "-out", name + ".crt", "-days", "2", "-extfile", name + ".ext", cwd=d)
+
+
+def client_get(port, d, name):
+    """GET /-/healthy presenting certificate name (None: none); the status, or None when the handshake fails."""
+    ctx = ssl.create_default_context(cafile=os.path.join(FIXTURES, "cert.pem"))
+    ctx.check_hostname = False
+    if name is not None:
+        ctx.load_cert_chain(os.path.join(d, name + ".crt"), os.path.join(d, name + ".key"))
+    c = http.client.HTTPSConnection("127.0.0.1", port, timeout=10, context=ctx)
+    try:
+        c.request("GET", "/-/healthy")
+        return c.getresponse().status
+    except (ssl.SSLError, ConnectionError, OSError):
+        return None  # TLS 1.3 reports the server's refusal of the certificate on the first read
+    finally:
+        c.close()
+
+
+def check_allowed_sans():
+    d = tempfile.mkdtemp(prefix="ferry-sans-")
+    try:
+        openssl("req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-keyout",
+                "ca.key", "-out", "ca.crt", "-days", "2", "-subj", "/CN=sans-test-ca", cwd=d)
+        make_client_cert(d, "listed", "DNS:pusher.example,URI:spiffe://example.org/pusher")
+        make_client_cert(d, "unlisted", "DNS:intruder.example")
+        base = ("tls_server_config:\n  cert_file: %s\n  key_file: %s\n  client_auth_type: RequireAndVerifyClientCert\n"
+                "  client_ca_file: ca.crt\n" % (os.path.join(FIXTURES, "cert.pem"), os.path.join(FIXTURES, "key.pem")))
+        table = (  # (extra config, client certificate, expected status or None for a failed handshake, note)
+            ("  client_allowed_sans: [\"spiffe://example.org/pusher\"]\n", "listed", 200, "listed SAN passes"),
+            ("  client_allowed_sans: [\"spiffe://example.org/pusher\"]\n", "unlisted", None, "unlisted SAN fails"),
+            ("", "listed", 200, "without the key: listed passes"),
+            ("", "unlisted", 200, "without the key: unlisted passes"),
+        )
+        for extra, cert, want, note in table:
+            cfg = os.path.join(d, "web.yml")
+            with open(cfg, "w") as f:
+                f.write(base + extra)
+            srv, port = start(cfg)
+            try:
+                got = client_get(port, d, cert)
+                check(got == want, "client_allowed_sans, %s (got %r, want %r)" % (note, got, want))
+            finally:
+                stop(srv)
+    finally:
+        shutil.rmtree(d)
+
+
 def main():
     srv, port = start(os.path.join(FIXTURES, "web-tls.yml"))
     try:
@@ -109,6 +168,11 @@ def main():
             stop(srv)
     finally:
         shutil.rmtree(tmpdir)
+
+    # client_allowed_sans: client certificates from one CA, one with a listed SAN and one without, made with the
+    # openssl CLI (as tests/cluster/test_cluster_tls.py does); skipped without it.
+    if shutil.which("openssl"):
+        check_allowed_sans()
 
     # An invalid web config stops start-up with the reference's message.
     with tempfile.NamedTemporaryFile("w", suffix=".yml", delete=False) as f:
