@@ -168,10 +168,6 @@ static const reject_case_t REJECT[] = {
     /* strict decoding (yaml.v2 UnmarshalStrict) */
     {"tls_server_config:\n  cert_file: cert.pem\n  unknown_key: x\n",
      "yaml: unmarshal errors:\n  line 3: field unknown_key not found in type web.TLSConfig", 3, "E28's message"},
-    {"rate_limit:\n  burst: 10\n  interval: 1s\n",
-     "yaml: unmarshal errors:\n  line 1: field rate_limit not found in type web.Config (a key of newer Pushgateway releases "
-     "that ferry does not support; docs/compatibility.md)",
-     1, "exporter-toolkit v0.16's rate_limit: refused, named"},
     {"tls_config: {}\n", "yaml: unmarshal errors:\n  line 1: field tls_config not found in type web.Config", 1,
      "unknown top-level key"},
     {"http_server_config:\n  http3: true\n", "yaml: unmarshal errors:\n  line 2: field http3 not found in type web.HTTPConfig", 2,
@@ -1058,6 +1054,129 @@ static void test_client_allowed_sans(void **state)
     EVP_PKEY_free(client_key);
 }
 
+/* ---- rate_limit: decoding, and the bucket on an injected clock ---- */
+
+#define MS 1000000ull /* nanoseconds */
+
+static void test_rate_limit_decode(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *yaml;
+        int64_t interval_ns, burst;
+        const char *err; /* NULL: accepted */
+        const char *note;
+    } CASES[] = {
+        {"", 0, 0, NULL, "absent: off"},
+        {"rate_limit:\n  interval: 1s\n  burst: 10\n", 1000000000, 10, NULL, "the documented form"},
+        {"rate_limit: {interval: 1m30s, burst: 1}\n", 90000000000, 1, NULL, "compound duration"},
+        {"rate_limit: {interval: 1.5ms, burst: 0x10}\n", 1500000, 16, NULL, "fraction; Go int syntax"},
+        {"rate_limit: {interval: 250us, burst: 2}\n", 250000, 2, NULL, "microseconds"},
+        {"rate_limit: {interval: 1000, burst: 2}\n", 1000, 2, NULL, "a bare int is nanoseconds (yaml.v2)"},
+        {"rate_limit: {interval: \"2s\", burst: 3}\n", 2000000000, 3, NULL, "quoted duration"},
+        {"rate_limit: {burst: 5}\n", 0, 5, NULL, "burst without interval: off, as the reference"},
+        {"rate_limit: {interval: 0s, burst: 0}\n", 0, 0, NULL, "zero interval: off"},
+        {"rate_limit:\n", 0, 0, NULL, "null section"},
+        {"rate_limit: {interval: 1s}\n", 0, 0,
+         "rate_limit: burst must be at least 1 when interval is set (otherwise every request gets 429)",
+         "no burst: Go would refuse everything"},
+        {"rate_limit: {interval: -1s, burst: 1}\n", 0, 0, "rate_limit: interval must not be negative",
+         "negative: Go would not limit at all"},
+        {"rate_limit: {interval: 1x, burst: 1}\n", 0, 0,
+         "yaml: unmarshal errors:\n  line 1: cannot unmarshal !!str `1x` into time.Duration", "unknown unit"},
+        {"rate_limit: {interval: \"10\", burst: 1}\n", 0, 0,
+         "yaml: unmarshal errors:\n  line 1: cannot unmarshal !!str `10` into time.Duration", "quoted number has no unit"},
+        {"rate_limit: {interval: 1.5, burst: 1}\n", 0, 0,
+         "yaml: unmarshal errors:\n  line 1: cannot unmarshal !!float `1.5` into time.Duration", "float"},
+        {"rate_limit: {interval: 1s, burst: many}\n", 0, 0,
+         "yaml: unmarshal errors:\n  line 1: cannot unmarshal !!str `many` into int", "burst not an int"},
+        {"rate_limit: {interval: 1s, burst: 1, rate: 2}\n", 0, 0,
+         "yaml: unmarshal errors:\n  line 1: field rate not found in type web.RateLimiterConfig", "strict"},
+        {"rate_limit: [1]\n", 0, 0, "yaml: unmarshal errors:\n  line 1: cannot unmarshal !!seq into web.RateLimiterConfig",
+         "not a map"},
+    };
+    for (size_t i = 0; i < sizeof(CASES) / sizeof(CASES[0]); i++) {
+        fy_webcfg_err_t err;
+        fy_webcfg_t *cfg = parse(CASES[i].yaml, &err);
+        if (CASES[i].err == NULL) {
+            if (!cfg)
+                fail_msg("case %zu (%s): %s", i, CASES[i].note, err.msg);
+            if (cfg->rate_interval_ns != CASES[i].interval_ns || cfg->rate_burst != CASES[i].burst)
+                fail_msg("case %zu (%s): interval %lld burst %lld", i, CASES[i].note, (long long)cfg->rate_interval_ns,
+                         (long long)cfg->rate_burst);
+            fy_webcfg_free(cfg);
+        } else {
+            if (cfg)
+                fail_msg("case %zu (%s): accepted", i, CASES[i].note);
+            if (strcmp(err.msg, CASES[i].err) != 0)
+                fail_msg("case %zu (%s):\n got  %s\n want %s", i, CASES[i].note, err.msg, CASES[i].err);
+        }
+    }
+}
+
+static void test_rate_limit_bucket(void **state)
+{
+    (void)state;
+    static const struct {
+        int64_t burst;
+        uint64_t interval_ms;
+        const char *times; /* request times in ms, space separated; the clock starts at 1000 ms */
+        const char *want;  /* one character per request: A allowed, D denied (429) */
+        const char *note;
+    } CASES[] = {
+        {1, 1000, "1000 1000 1999 2000 2001", "ADDAD", "burst 1: one per interval"},
+        {3, 1000, "1000 1000 1000 1000", "AAAD", "a full bucket takes a burst"},
+        {3, 1000, "1000 1000 1000 1000 2000 2000", "AAADAD", "one token back per interval"},
+        {3, 1000, "1000 1000 1000 4000 4000 4000 4000", "AAAAAAD", "refills to burst, not beyond"},
+        {3, 1000, "1000 1000 1000 100000 100000 100000 100000", "AAAAAAD", "a long pause refills to burst only"},
+        {2, 100, "1000 1100 1200 1300 1400", "AAAAA", "steady at the rate: never denied"},
+        {2, 100, "1000 1050 1100 1150 1200 1250", "AAADAD", "twice the rate: every other one denied once drained"},
+        {2, 100, "1000 1000 1000 1050 1099 1100", "AADDDA", "denied requests take nothing"},
+        {1, 1, "1000 1000 1001", "ADA", "1 ms interval"},
+        {5, 200, "1000 1000 1000 1000 1000 1000 1400 1400 1400", "AAAAADAAD", "two intervals return two tokens"},
+        {0, 0, "1000 1000 1000 1000", "AAAA", "no rate_limit: everything passes"},
+    };
+    for (size_t i = 0; i < sizeof(CASES) / sizeof(CASES[0]); i++) {
+        char yaml[128] = "";
+        if (CASES[i].interval_ms)
+            snprintf(yaml, sizeof(yaml), "rate_limit: {interval: %llums, burst: %lld}\n", (unsigned long long)CASES[i].interval_ms,
+                     (long long)CASES[i].burst);
+        fy_webcfg_err_t err;
+        fy_webcfg_t *cfg = parse(yaml, &err);
+        if (!cfg)
+            fail_msg("case %zu: %s", i, err.msg);
+        char got[64] = "";
+        const char *p = CASES[i].times;
+        size_t n = 0;
+        while (*p && n + 1 < sizeof(got)) {
+            char *end;
+            unsigned long long t = strtoull(p, &end, 10);
+            got[n++] = fy_webcfg_rate_allow_at(cfg, t * MS) ? 'A' : 'D';
+            p = *end ? end + 1 : end;
+        }
+        got[n] = '\0';
+        if (strcmp(got, CASES[i].want) != 0)
+            fail_msg("case %zu (%s): got %s, want %s", i, CASES[i].note, got, CASES[i].want);
+        fy_webcfg_free(cfg);
+    }
+
+    /* huge values do not overflow: a burst of INT64_MAX at 24h is never exhausted by a few requests */
+    fy_webcfg_err_t err;
+    fy_webcfg_t *cfg = parse("rate_limit: {interval: 24h, burst: 9223372036854775807}\n", &err);
+    assert_non_null(cfg);
+    for (int k = 0; k < 5; k++)
+        assert_true(fy_webcfg_rate_allow_at(cfg, 1000 * MS));
+    fy_webcfg_free(cfg);
+
+    /* the real clock: a burst of 2 at 1 h lets exactly two through */
+    cfg = parse("rate_limit: {interval: 1h, burst: 2}\n", &err);
+    assert_non_null(cfg);
+    assert_true(fy_webcfg_rate_allow(cfg));
+    assert_true(fy_webcfg_rate_allow(cfg));
+    assert_false(fy_webcfg_rate_allow(cfg));
+    fy_webcfg_free(cfg);
+}
+
 /* A reload frees the configuration a connection's SSL came from while the connection lives on (its handshake may not
  * even have started): the SSL_CTX and the handshake state it owns must outlive the configuration. Under ASan a use
  * after free fails here, and the leak check proves the state is freed with the last SSL. */
@@ -1349,6 +1468,8 @@ int main(void)
         cmocka_unit_test(test_ssl_ctx),
         cmocka_unit_test(test_inline_pem),
         cmocka_unit_test(test_client_allowed_sans),
+        cmocka_unit_test(test_rate_limit_decode),
+        cmocka_unit_test(test_rate_limit_bucket),
         cmocka_unit_test(test_cert_reload),
         cmocka_unit_test(test_cluster_config),
         cmocka_unit_test(test_cluster_handshake),

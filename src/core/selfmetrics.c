@@ -93,7 +93,8 @@ static const char *const limit_names[FY_LIMIT__COUNT] = {
     "push.max-body-bytes", "push.max-series-per-push", "push.max-label-value-length", "store.max-series", "store.max-groups",
 };
 static const char *const http_reject_names[FY_REJECT__COUNT] = {
-    "header_fields", "header_bytes", "uri_bytes", "header_timeout", "idle_timeout", "read_timeout", "inflight_bytes", "auth_busy",
+    "header_fields", "header_bytes",   "uri_bytes", "header_timeout", "idle_timeout",
+    "read_timeout",  "inflight_bytes", "auth_busy", "rate_limit",
 };
 static const char *const accept_error_names[FY_ACCEPT__COUNT] = {"EMFILE", "ENFILE", "ENOBUFS", "other"};
 static const char *const auth_check_names[FY_AUTHC__COUNT] = {"cached_allow", "cached_deny", "hashed_allow", "hashed_deny"};

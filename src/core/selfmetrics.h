@@ -139,6 +139,7 @@ typedef enum en_fy_http_reject_t {
     FY_REJECT_READ_TIMEOUT,
     FY_REJECT_INFLIGHT,
     FY_REJECT_AUTH_BUSY,
+    FY_REJECT_RATE_LIMIT,
     FY_REJECT__COUNT
 } fy_http_reject_t;
 

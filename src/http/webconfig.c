@@ -456,22 +456,6 @@ typedef struct {
     void *target;
 } struct_ctx_t;
 
-/* Keys that exporter-toolkit added after v0.8.2, which Pushgateway 1.11 accepts and Ferry does not implement: still
- * refused (the file would not mean what its author wrote), with yaml.v2's message and a note saying why. */
-static const struct {
-    const char *type, *field;
-} NEWER_FIELDS[] = {
-    {"web.Config", "rate_limit"},
-};
-
-static int newer_field(const char *type, const char *name)
-{
-    for (size_t i = 0; i < sizeof(NEWER_FIELDS) / sizeof(NEWER_FIELDS[0]); i++)
-        if (strcmp(NEWER_FIELDS[i].type, type) == 0 && strcmp(NEWER_FIELDS[i].field, name) == 0)
-            return 1;
-    return 0;
-}
-
 static void struct_pair(dec_t *d, void *vctx, const yaml_node_t *k, const yaml_node_t *v)
 {
     struct_ctx_t *c = vctx;
@@ -491,13 +475,7 @@ static void struct_pair(dec_t *d, void *vctx, const yaml_node_t *k, const yaml_n
         c->field(d, c->target, i, v);
         return;
     }
-    if (newer_field(c->type, name))
-        terror_add(d, node_line(k), name,
-                   "field %s not found in type %s (a key of newer Pushgateway releases that ferry does not support; "
-                   "docs/compatibility.md)",
-                   name, c->type);
-    else
-        terror_add(d, node_line(k), name, "field %s not found in type %s", name, c->type);
+    terror_add(d, node_line(k), name, "field %s not found in type %s", name, c->type);
 }
 
 static void dec_struct(dec_t *d, const yaml_node_t *n, const char *key, struct_ctx_t *c, void (*zero)(void *))
@@ -925,6 +903,151 @@ static void free_users(fy_webcfg_t *cfg)
     cfg->nusers = 0;
 }
 
+/* rate_limit: web.RateLimiterConfig {burst int, interval time.Duration} */
+
+/* strconv.ParseInt(s, 0, 64) after yaml.v2 drops the underscores; 0 when s is no int or out of range. */
+static int parse_go_int(const char *s, int64_t *out)
+{
+    if (!looks_int(s))
+        return 0;
+    char buf[80];
+    size_t w = 0;
+    for (const char *p = s; *p && w + 1 < sizeof(buf); p++)
+        if (*p != '_')
+            buf[w++] = *p;
+    buf[w] = '\0';
+    const char *p = buf;
+    int neg = *p == '-';
+    if (*p == '+' || *p == '-')
+        p++;
+    int base = 10;
+    if (p[0] == '0' && (p[1] == 'x' || p[1] == 'X'))
+        base = 16, p += 2;
+    else if (p[0] == '0' && (p[1] == 'o' || p[1] == 'O'))
+        base = 8, p += 2;
+    else if (p[0] == '0' && (p[1] == 'b' || p[1] == 'B'))
+        base = 2, p += 2;
+    else if (p[0] == '0' && p[1])
+        base = 8, p += 1;
+    errno = 0;
+    char *end;
+    unsigned long long v = strtoull(p, &end, base);
+    if (errno || *end || v > (unsigned long long)INT64_MAX + (unsigned long long)neg)
+        return 0;
+    *out = neg ? (int64_t)(0 - v) : (int64_t)v;
+    return 1;
+}
+
+/* time.ParseDuration: [-+]? then one or more decimal numbers (fraction allowed) each with a unit ns, us, µs, μs, ms,
+ * s, m, h; "0" alone is fine. 0 on a syntax error or overflow. */
+static int parse_go_duration(const char *s, int64_t *out)
+{
+    static const struct {
+        const char *unit;
+        double ns;
+    } UNITS[] = {{"ns", 1},   {"us", 1e3}, {"\xc2\xb5s", 1e3}, {"\xce\xbcs", 1e3},
+                 {"ms", 1e6}, {"s", 1e9},  {"m", 60e9},        {"h", 3600e9}};
+    const char *p = s;
+    int neg = 0;
+    if (*p == '-' || *p == '+')
+        neg = *p++ == '-';
+    if (strcmp(p, "0") == 0) {
+        *out = 0;
+        return 1;
+    }
+    if (!*p)
+        return 0;
+    long double total = 0;
+    while (*p) {
+        const char *start = p;
+        long double v = 0, scale = 1;
+        int digits = 0;
+        while (*p >= '0' && *p <= '9')
+            v = v * 10 + (*p++ - '0'), digits++;
+        if (*p == '.') {
+            p++;
+            while (*p >= '0' && *p <= '9')
+                scale /= 10, v += (*p++ - '0') * scale, digits++;
+        }
+        if (!digits || p == start)
+            return 0;
+        size_t best = 0;
+        double mult = 0;
+        for (size_t i = 0; i < sizeof(UNITS) / sizeof(UNITS[0]); i++) {
+            size_t n = strlen(UNITS[i].unit);
+            if (n > best && strncmp(p, UNITS[i].unit, n) == 0)
+                best = n, mult = UNITS[i].ns;
+        }
+        if (!best)
+            return 0; /* Go: missing or unknown unit */
+        p += best;
+        total += v * mult;
+    }
+    if (total > (long double)INT64_MAX)
+        return 0;
+    *out = neg ? -(int64_t)total : (int64_t)total;
+    return 1;
+}
+
+static const char *const RATE_FIELDS[] = {"burst", "interval", NULL};
+
+static void rate_field(dec_t *d, void *target, int idx, const yaml_node_t *v)
+{
+    fy_webcfg_t *cfg = target;
+    int64_t x;
+    if (is_null(v)) {
+        *(idx == 0 ? &cfg->rate_burst : &cfg->rate_interval_ns) = 0;
+        return;
+    }
+    if (v->type != YAML_SCALAR_NODE) {
+        terror(d, v, RATE_FIELDS[idx], idx == 0 ? "int" : "time.Duration");
+        return;
+    }
+    /* yaml.v2: an int (plain) goes into either; a string goes into a Duration through time.ParseDuration, so a
+     * Duration given as a bare integer is nanoseconds, as in the reference */
+    if (is_plain(v) && strcmp(short_tag(v), "!!int") == 0 && parse_go_int(sval(v), &x))
+        *(idx == 0 ? &cfg->rate_burst : &cfg->rate_interval_ns) = x;
+    else if (idx == 1 && strcmp(short_tag(v), "!!str") == 0 && parse_go_duration(sval(v), &x))
+        cfg->rate_interval_ns = x;
+    else
+        terror(d, v, RATE_FIELDS[idx], idx == 0 ? "int" : "time.Duration");
+}
+
+static void rate_zero(void *target)
+{
+    fy_webcfg_t *cfg = target;
+    cfg->rate_burst = cfg->rate_interval_ns = 0;
+}
+
+int fy_webcfg_rate_allow_at(fy_webcfg_t *cfg, uint64_t now_ns)
+{
+    if (cfg->rate_interval_ns <= 0)
+        return 1;
+    uint64_t interval = (uint64_t)cfg->rate_interval_ns, tau;
+    /* tau: how far ahead of now the arrival time may run and still leave a token, (burst - 1) intervals */
+    if (__builtin_mul_overflow((uint64_t)(cfg->rate_burst - 1), interval, &tau))
+        tau = UINT64_MAX;
+    uint64_t tat = atomic_load_explicit(&cfg->rate_tat, memory_order_relaxed);
+    for (;;) {
+        uint64_t t = tat > now_ns ? tat : now_ns;
+        if (t - now_ns > tau)
+            return 0;
+        uint64_t next = t + interval < t ? UINT64_MAX : t + interval;
+        /* one CAS per request; a loser re-reads the time another request took and decides again */
+        if (atomic_compare_exchange_weak_explicit(&cfg->rate_tat, &tat, next, memory_order_relaxed, memory_order_relaxed))
+            return 1;
+    }
+}
+
+int fy_webcfg_rate_allow(fy_webcfg_t *cfg)
+{
+    if (cfg->rate_interval_ns <= 0)
+        return 1;
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return fy_webcfg_rate_allow_at(cfg, (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec);
+}
+
 typedef struct {
     fy_webcfg_t *cfg;
     raw_headers_t *hdr;
@@ -932,7 +1055,7 @@ typedef struct {
     int have_server, have_client; /* cluster mode: the sections given (not null) */
 } root_ctx_t;
 
-static const char *const ROOT_FIELDS[] = {"tls_server_config", "http_server_config", "basic_auth_users", NULL};
+static const char *const ROOT_FIELDS[] = {"tls_server_config", "http_server_config", "basic_auth_users", "rate_limit", NULL};
 
 static void root_field(dec_t *d, void *target, int idx, const yaml_node_t *v)
 {
@@ -944,11 +1067,14 @@ static void root_field(dec_t *d, void *target, int idx, const yaml_node_t *v)
         http_ctx_t hc = {r->cfg, r->hdr};
         struct_ctx_t c = {"web.HTTPConfig", HTTP_FIELDS, 0, http_field, &hc};
         dec_struct(d, v, "http_server_config", &c, http_zero);
-    } else {
+    } else if (idx == 2) {
         free_users(r->cfg);
         if (is_null(v))
             return;
         walk_mapping(d, v, "map[string]config.Secret", "basic_auth_users", r->users, user_pair, 0);
+    } else {
+        struct_ctx_t c = {"web.RateLimiterConfig", RATE_FIELDS, 0, rate_field, r->cfg};
+        dec_struct(d, v, "rate_limit", &c, rate_zero);
     }
 }
 
@@ -1238,6 +1364,16 @@ static fy_webcfg_t *parse_mode(const char *path, const char *text, size_t len, f
     }
     if (validate_headers(cfg, &hdr, err) < 0)
         goto out;
+    /* Go takes both: a negative interval means no limit at all (rate.Every gives Inf), a burst below 1 with an
+     * interval answers every request 429. Neither is what anyone writes on purpose, so both are refused. */
+    if (cfg->rate_interval_ns < 0) {
+        set_err(err, 0, "interval", "rate_limit: interval must not be negative");
+        goto out;
+    }
+    if (cfg->rate_interval_ns > 0 && cfg->rate_burst < 1) {
+        set_err(err, 0, "burst", "rate_limit: burst must be at least 1 when interval is set (otherwise every request gets 429)");
+        goto out;
+    }
 
     dir = go_dir(path);
     if (!dir)

@@ -1,6 +1,7 @@
 /*
- * webconfig.h - the --web.config.file of exporter-toolkit v0.8.2 (as Pushgateway 1.5.1 uses it): strict YAML
- * decoding and validation, an OpenSSL SSL_CTX for the TLS listener, the basic-auth decision and the extra headers.
+ * webconfig.h - the --web.config.file of exporter-toolkit v0.8.2 (as Pushgateway 1.5.1 uses it) plus the keys v0.16
+ * added (Pushgateway 1.11: inline PEM, client_allowed_sans, rate_limit): strict YAML decoding and validation, an
+ * OpenSSL SSL_CTX for the TLS listener, the rate limit, the basic-auth decision and the extra headers.
  *
  * Lifecycle: fy_webcfg_load() at start-up, where any error stops start-up (the caller logs err.msg the way the
  * reference logs `msg="HTTP server stopped" err=...`), and again for each reload (SIGHUP, /-/reload), where an error
@@ -13,6 +14,7 @@
 #define FY_WEBCONFIG_H
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <time.h>
@@ -80,6 +82,13 @@ typedef struct st_fy_webcfg_t {
     fy_webcfg_header_t headers[FY_WEBCFG_MAX_HEADERS];
     size_t nheaders; /* sorted by name, the order Go writes them */
 
+    /* rate_limit (v0.16): one token bucket for every request while this configuration is in force; interval 0 (the
+     * default, or the key absent) turns it off. The bucket is a GCRA "theoretical arrival time" in CLOCK_MONOTONIC
+     * nanoseconds, updated by compare-and-swap (fy_webcfg_rate_allow_at); 0 is a full bucket, so a new generation
+     * (a reload) starts with a full one. */
+    int64_t rate_interval_ns, rate_burst;
+    _Atomic uint64_t rate_tat;
+
     /* basic_auth_users, in file order */
     fy_webcfg_user_t *users;
     size_t nusers;
@@ -127,6 +136,21 @@ void fy_webcfg_free(fy_webcfg_t *cfg);
  * be switched on or off (the listeners' protocol, and the reference decides it once at start-up too); everything else
  * may change. */
 int fy_webcfg_reload_check(const fy_webcfg_t *cur, const fy_webcfg_t *next, fy_webcfg_err_t *err);
+
+/* ---- rate limit ---- */
+
+/* Takes one token from the bucket at time now_ns (CLOCK_MONOTONIC nanoseconds; tests pass their own clock): 1 when the
+ * request may go on (always, without rate_limit), 0 when it gets 429. golang.org/x/time/rate's Allow() for
+ * rate.Every(interval) and burst: a full bucket holds burst tokens and one comes back every interval. Lock-free, any
+ * thread. */
+int fy_webcfg_rate_allow_at(fy_webcfg_t *cfg, uint64_t now_ns);
+int fy_webcfg_rate_allow(fy_webcfg_t *cfg); /* the same, now */
+
+/* The answer past the limit, as the reference's http.Error(w, StatusText(429), 429); the configured headers go on it
+ * too (the reference sets them only after its limiter, so its 429 has none). */
+#define FY_WEBCFG_429_STATUS 429
+#define FY_WEBCFG_429_REASON "Too Many Requests"
+#define FY_WEBCFG_429_BODY "Too Many Requests\n"
 
 /* ---- basic auth ---- */
 

@@ -5,17 +5,20 @@ Starts build/ferry with the E28 set-up (TLS with a test certificate, X-Frame-Opt
 127.0.0.1 port and checks: 401 without or with wrong credentials (status, WWW-Authenticate, body), 200 with the
 right ones, the configured header on every response, pushes and scrapes over TLS, HTTP/2 via ALPN (with curl, when
 it is installed), that an invalid config file stops start-up with the reference's message, inline PEM (a handshake with the inline
-certificate) and client_allowed_sans (a listed client certificate passes, an unlisted one fails the handshake).
+certificate), client_allowed_sans (a listed client certificate passes, an unlisted one fails the handshake) and
+rate_limit (429 past the burst, a token back after an interval, a new bucket after SIGHUP).
 Usage: test_webconfig_http.py path/to/ferry path/to/tests/fixtures/webconfig
 """
 import base64
 import http.client
 import os
 import shutil
+import signal
 import ssl
 import subprocess
 import sys
 import tempfile
+import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "diff"))
 import pghttp  # noqa: E402
@@ -123,6 +126,63 @@ def check_allowed_sans():
         shutil.rmtree(d)
 
 
+def check_rate_limit():
+    """rate_limit over plain HTTP: a burst beyond the limit gets 429 (with the configured header), the next interval
+    lets one through again, and a SIGHUP with a new rate_limit starts a new, full bucket of the new size."""
+    tmpdir = tempfile.mkdtemp(prefix="ferry-rate-")
+    cfg = os.path.join(tmpdir, "web.yml")
+
+    def write(interval, burst, frame):
+        with open(cfg + ".tmp", "w") as f:
+            f.write("rate_limit:\n  interval: %s\n  burst: %d\nhttp_server_config:\n  headers:\n"
+                    "    X-Frame-Options: %s\n" % (interval, burst, frame))
+        os.replace(cfg + ".tmp", cfg)
+
+    def get():
+        return pghttp.request(port, "GET", "/-/healthy")
+
+    try:
+        write("2s", 3, "deny")
+        port = free_port()
+        srv = pghttp.Server([FERRY, "--web.listen-address=127.0.0.1:%d" % port, "--web.threads=2",
+                             "--persistence.file=", "--web.config.file=" + cfg], port, "ferry-rate", output="pipe",
+                            ready_check=pghttp.Server.listening)
+        srv.start(timeout=10)
+        try:
+            t0 = time.monotonic()
+            got = [get() for _ in range(5)]
+            fast = time.monotonic() - t0 < 1.5  # all five inside one interval, or the counts below mean nothing
+            check([g[0] for g in got] == [200, 200, 200, 429, 429] or not fast,
+                  "rate_limit: burst 3 passes, the rest get 429 (got %s)" % [g[0] for g in got])
+            st, h, body = got[3]
+            check(body == b"Too Many Requests\n" and h.get("content-type") == "text/plain; charset=utf-8"
+                  and h.get("x-content-type-options") == "nosniff", "rate_limit: the 429 is http.Error's (%r %r)"
+                  % (body, h))
+            check(h.get("x-frame-options") == "deny", "rate_limit: the configured header on the 429")
+            time.sleep(2.1)
+            st1, st2 = get()[0], get()[0]
+            check((st1, st2) == (200, 429), "rate_limit: one interval later one more passes (got %d, %d)" % (st1, st2))
+
+            # SIGHUP with burst 6: the new generation's bucket is full, whatever the old one held
+            write("1m", 6, "sameorigin")
+            srv.send_signal(signal.SIGHUP)
+            deadline = time.monotonic() + 10
+            first = None
+            while time.monotonic() < deadline:
+                r = get()
+                if r[1].get("x-frame-options") == "sameorigin":
+                    first = r
+                    break
+                time.sleep(0.1)
+            check(first is not None and first[0] == 200, "rate_limit: the reload is in force, its first request passes")
+            rest = [get()[0] for _ in range(6)]
+            check(rest == [200] * 5 + [429], "rate_limit after reload: burst 6 in all (got %s)" % rest)
+        finally:
+            stop(srv)
+    finally:
+        shutil.rmtree(tmpdir)
+
+
 def main():
     srv, port = start(os.path.join(FIXTURES, "web-tls.yml"))
     try:
@@ -173,6 +233,8 @@ def main():
     # openssl CLI (as tests/cluster/test_cluster_tls.py does); skipped without it.
     if shutil.which("openssl"):
         check_allowed_sans()
+
+    check_rate_limit()
 
     # An invalid web config stops start-up with the reference's message.
     with tempfile.NamedTemporaryFile("w", suffix=".yml", delete=False) as f:
