@@ -380,13 +380,20 @@ static double unix_seconds(int64_t ns)
     return (double)(ns / 1000000000) + (double)(ns % 1000000000) / 1e9;
 }
 
+/* counters() sorts at most this many label values; checked at compile time, since its assert is gone in release
+ * builds (a ninth http_rejections reason once overflowed a smaller array there) */
+#define COUNTERS_MAX 16
+_Static_assert(FY_REJECT__COUNT <= COUNTERS_MAX && FY_AUTHC__COUNT <= COUNTERS_MAX && FY_ACCEPT__COUNT <= COUNTERS_MAX &&
+                   FY_LIMIT__COUNT <= COUNTERS_MAX,
+               "a counter family has more values than counters() sorts");
+
 /* A counter family with one label: only the values that have counted something, sorted by label value (a family
  * with none is left out). Returns the number of series; *nf grows by one when the family is emitted. */
 static uint32_t counters(builder_t *b, fy_family_t *f, uint32_t *nf, const char *name, const char *label, const char *const *names,
                          _Atomic uint64_t *values, int n)
 {
-    int order[8];
-    assert(n <= 8);
+    int order[COUNTERS_MAX];
+    assert(n <= COUNTERS_MAX);
     for (int i = 0; i < n; i++)
         order[i] = i;
     for (int i = 1; i < n; i++) /* insertion sort by name: a handful of entries */
