@@ -9,6 +9,7 @@
 #include <signal.h>
 #include <time.h>
 
+#include "buildinfo.h"
 #include "cli.h"
 #include "flags.h"
 #include "groupkey.h"
@@ -18,14 +19,11 @@
 #include "server.h"
 #include "webconfig.h"
 
-#ifndef FY_VERSION
-#define FY_VERSION "0.0.0"
-#endif
-#ifndef FY_REVISION
-#define FY_REVISION "unknown"
-#endif
 #ifndef FY_BUILD_DATE
 #define FY_BUILD_DATE "unknown" /* src/CMakeLists.txt sets it: UTC, SOURCE_DATE_EPOCH if set */
+#endif
+#ifndef FY_TAGS
+#define FY_TAGS "none"
 #endif
 
 /* Go's time.Time.String() without the monotonic part, as the reference's status page shows it. */
@@ -40,16 +38,18 @@ static void started_at(char *buf, size_t cap)
     strftime(buf + n, cap - n, " %z %Z", &tm);
 }
 
+/* The lines of prometheus/common's version.Print, on stderr as 1.5.1 prints them; the C compiler where Go's version
+ * would be (docs/compatibility.md). */
 static void print_version(void)
 {
-    /* 1.5.1 prints this on stderr */
     fprintf(stderr,
-            "ferry, version %s (branch: HEAD, revision: " FY_REVISION ")\n"
-            "  build user:       ferry\n"
-            "  build date:       " FY_BUILD_DATE "\n"
+            "ferry, version %s (branch: %s, revision: %s)\n"
+            "  build user:       %s\n"
+            "  build date:       %s\n"
             "  compiler:         %s\n"
-            "  platform:         linux\n",
-            FY_VERSION, __VERSION__);
+            "  platform:         %s\n"
+            "  tags:             %s\n",
+            FY_VERSION, FY_BRANCH, FY_REVISION, FY_BUILD_USER, FY_BUILD_DATE, FY_COMPILER, FY_PLATFORM, FY_TAGS);
 }
 
 int main(int argc, char **argv)
@@ -81,7 +81,7 @@ int main(int argc, char **argv)
     }
     fy_groupkey_set_limits((size_t)flags.max_grouping_labels, (size_t)flags.max_grouping_key_bytes);
     fy_log_setup(flags.log_level, flags.log_format);
-    fy_log_info("msg", "starting ferry", "version", "(version=" FY_VERSION ", branch=HEAD, revision=" FY_REVISION ")");
+    fy_log_info("msg", "starting ferry", "version", "(version=" FY_VERSION ", branch=" FY_BRANCH ", revision=" FY_REVISION ")");
     if (flags.systemd_socket) {
         fy_log_error("msg", "HTTP server stopped", "err", "--web.systemd-socket is not supported by ferry");
         return 1;
