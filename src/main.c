@@ -52,6 +52,14 @@ static void print_version(void)
             FY_VERSION, FY_BRANCH, FY_REVISION, FY_BUILD_USER, FY_BUILD_DATE, FY_COMPILER, FY_PLATFORM, FY_TAGS);
 }
 
+/* The client side (docs/cli.md), for --help and the man page. */
+static const fy_command_t commands[] = {
+    {"push", "--gateway=URL --job=NAME [--label=NAME=VALUE]... [--add|--delete] [FILE|-]",
+     "Push an exposition file to a Pushgateway or Ferry, with retries."},
+    {"run", "--gateway=URL --job=NAME [--label=NAME=VALUE]... -- CMD [ARGS...]",
+     "Run a batch job and push its outcome and last-success time."},
+};
+
 int main(int argc, char **argv)
 {
     static fy_flags_t flags;
@@ -65,14 +73,17 @@ int main(int argc, char **argv)
         fprintf(stderr, "ferry: error: %s, try --help\n", err);
         return 1;
     }
+    if (flags.help_man) { /* kingpin's --help-man writes to stdout, its other help to stderr */
+        fy_man_t man = {"ferry", FY_VERSION, FY_BUILD_DATE, commands, sizeof(commands) / sizeof(commands[0])};
+        fy_flags_man(stdout, &man);
+        return fflush(stdout) == 0 ? 0 : 1;
+    }
     if (flags.help) {
         fy_flags_usage(stderr, "ferry");
-        fprintf(stderr, "Commands (the client side, see docs/cli.md):\n"
-                        "  ferry push --gateway=URL --job=NAME [--label=NAME=VALUE]... [--add|--delete] [FILE|-]\n"
-                        "            Push an exposition file to a Pushgateway or Ferry, with retries.\n"
-                        "  ferry run --gateway=URL --job=NAME [--label=NAME=VALUE]... -- CMD [ARGS...]\n"
-                        "            Run a batch job and push its outcome and last-success time.\n"
-                        "  ferry push --help, ferry run --help  Their flags and exit codes.\n");
+        fprintf(stderr, "Commands (the client side, see docs/cli.md):\n");
+        for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
+            fprintf(stderr, "  ferry %s %s\n            %s\n", commands[i].name, commands[i].args, commands[i].help);
+        fprintf(stderr, "  ferry push --help, ferry run --help  Their flags and exit codes.\n");
         return 0;
     }
     if (flags.version) {
