@@ -9,6 +9,8 @@
 #                 quick run); tables in BENCH_OUT, plots in BENCH_IMG (docs/benchmarks.md)
 #   make fuzz   - build the libFuzzer targets with clang and run each for FUZZ_SECONDS (default 30)
 #   make dist   - the release tarball build/dist/ferry-<version>.linux-<arch>.tar.gz and its sha256sums.txt
+#   make deb    - the Debian package of build/ (build/deb/ferry_<version>_<arch>.deb, no second build), then lintian;
+#                 from source instead: dpkg-buildpackage -us -uc -b (debian/rules)
 SHELL := /bin/bash
 JOBS ?= $(shell nproc)
 FUZZ_SECONDS ?= 30
@@ -18,7 +20,7 @@ BENCH_OUT ?= build/bench-compare
 BENCH_IMG ?= docs/img
 
 .PHONY: all deps deps-test build build-asan build-tsan run test test-release test-asan test-tsan unit bench bench-compare fuzz \
-        format format-check clean dist
+        format format-check clean dist deb
 
 all: build
 
@@ -81,6 +83,11 @@ fuzz: deps-test
 
 dist: build
 	@scripts/dist.sh build build/dist
+
+deb: build
+	@scripts/install-deps.sh package
+	@scripts/deb.sh build build/deb
+	lintian --fail-on error,warning --display-info build/deb/ferry_*.changes
 
 format:
 	@scripts/install-deps.sh format
