@@ -90,6 +90,13 @@ int main(int argc, char **argv)
         print_version();
         return 0;
     }
+    /* SIGHUP asks for a reload (server.c's signal thread takes it): blocked before any thread exists, so that every
+     * thread inherits the mask and the default action (terminate) can no longer hit one; one sent during start-up
+     * waits until the signal thread runs. */
+    sigset_t hup;
+    sigemptyset(&hup);
+    sigaddset(&hup, SIGHUP);
+    pthread_sigmask(SIG_BLOCK, &hup, NULL);
     fy_groupkey_set_limits((size_t)flags.max_grouping_labels, (size_t)flags.max_grouping_key_bytes);
     fy_log_setup(flags.log_level, flags.log_format);
     fy_log_info("msg", "starting ferry", "version", "(version=" FY_VERSION ", branch=" FY_BRANCH ", revision=" FY_REVISION ")");
@@ -148,11 +155,9 @@ int main(int argc, char **argv)
         fy_log_error("msg", "could not start loading the persistence file");
         return 1;
     }
-    int rc = fy_server_run(&flags, &handlers, webcfg);
+    int rc = fy_server_run(&flags, &handlers, webcfg); /* takes webcfg over: reloads replace it */
     fy_http_dispose(&http);
     fy_app_dispose(&app);
-    if (webcfg != NULL)
-        fy_webcfg_free(webcfg);
     if (clustertls != NULL)
         fy_webcfg_free(clustertls);
     return rc;

@@ -257,6 +257,46 @@ static void test_wal(void **state)
     }
 }
 
+/* The web config's loads: absent without --web.config.file (the default output stays as it was); the start-up load,
+ * then each reload sets the outcome; a refused one keeps the time of the last success. */
+static void test_config_reload(void **state)
+{
+    (void)state;
+    static const struct {
+        int ok;
+        double at;
+        const char *want;
+        const char *note;
+    } steps[] = {
+        {-1, 0, "", "no --web.config.file: nothing"},
+        {1, 1700000000, "ferry_config_last_reload_success_timestamp_seconds 1.7e+09\nferry_config_last_reload_successful 1\n",
+         "start-up load"},
+        {0, 1700000100, "ferry_config_last_reload_success_timestamp_seconds 1.7e+09\nferry_config_last_reload_successful 0\n",
+         "a broken file refused: the time stays"},
+        {1, 1700000200.5,
+         "ferry_config_last_reload_success_timestamp_seconds 1.7000002005e+09\nferry_config_last_reload_successful 1\n",
+         "fixed and reloaded"},
+    };
+    fy_selfstats_t s;
+    assert_int_equal(fy_selfstats_init(&s, 1, "v", "r", "b"), 0);
+    for (size_t i = 0; i < sizeof(steps) / sizeof(steps[0]); i++) {
+        if (steps[i].ok >= 0)
+            fy_selfstats_config_reload(&s, steps[i].ok, steps[i].at);
+        fy_body_t own;
+        void *mem;
+        char *t = scrape(&s, NOW, UINT64_MAX, UINT64_MAX, &own, &mem);
+        char *got = lines(t, "ferry_config_");
+        if (strcmp(got, steps[i].want) != 0)
+            fail_msg("step %zu (%s): got\n%s", i, steps[i].note, got);
+        if (steps[i].ok >= 0)
+            assert_non_null(strstr(t, "# TYPE ferry_config_last_reload_successful gauge\n"));
+        free(got);
+        free(t);
+        free(mem);
+    }
+    fy_selfstats_dispose(&s);
+}
+
 static uint64_t inflight_42(void)
 {
     return 42;
@@ -308,6 +348,12 @@ static void test_families(void **state)
          FY_TYPE_COUNTER},
         {"ferry_cluster_tombstones", "Deleted groups remembered so that an older change arriving late cannot bring them back.",
          FY_TYPE_GAUGE},
+        {"ferry_config_last_reload_success_timestamp_seconds",
+         "When --web.config.file was last loaded successfully (at start-up or by a reload), in seconds since the epoch.",
+         FY_TYPE_GAUGE},
+        {"ferry_config_last_reload_successful",
+         "1 if the last load of --web.config.file succeeded, 0 if a reload was refused (the previous configuration stays).",
+         FY_TYPE_GAUGE},
         {"ferry_http_accept_errors_total",
          "Failed accepts (e.g. out of file descriptors); each pauses the listener with a back-off.", FY_TYPE_COUNTER},
         {"ferry_http_inflight_bytes", "Request bytes buffered by HTTP/1 connections, against --web.max-inflight-bytes.",
@@ -353,8 +399,9 @@ static void test_families(void **state)
     s.persist_load_seconds = 0.25;
     s.persist_loaded_groups = 3;
     atomic_store(&s.persist_enabled, 1);
-    atomic_store(&s.wal_enabled, 1); /* and the log's, in durable mode */
-    s.cluster = fake_cluster;        /* and replication's */
+    atomic_store(&s.wal_enabled, 1);          /* and the log's, in durable mode */
+    s.cluster = fake_cluster;                 /* and replication's */
+    fy_selfstats_config_reload(&s, 1, 1.5e9); /* and the web config's, with --web.config.file */
     fy_selfstats_request(&s, 1, 200, FY_SH_HEALTHY, FY_M_GET);
     fy_selfstats_push(&s, 0, 1, 0.001, 155, NOW);
     fy_body_t own;
@@ -423,7 +470,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_method),         cmocka_unit_test(test_requests), cmocka_unit_test(test_summaries),
         cmocka_unit_test(test_summary_window), cmocka_unit_test(test_limits),   cmocka_unit_test(test_wal),
-        cmocka_unit_test(test_families),
+        cmocka_unit_test(test_config_reload),  cmocka_unit_test(test_families),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -98,6 +98,12 @@ static const rt_case_t cases[] = {
     {"/pg/", "DELETE", "/pg/api/v1/admin/groups?match[]=%7Bjob%3D%22a%22%7D", FY_ROUTE_HANDLER, 0, NULL, FY_H_API_GROUPS_DELETE},
     {"/pg/", "GET", "/pg/api/v1/admin/groups", FY_ROUTE_NOT_ALLOWED, 0, "DELETE, OPTIONS", 0},
     {"/pg/", "PUT", "/pg/metrics/job/", FY_ROUTE_REDIRECT, 307, "/pg/metrics/job", 0},
+    /* /-/reload exists only with --web.enable-lifecycle, which the rows with a prefix have (the first rows do not) */
+    {"/pg/", "POST", "/pg/-/reload", FY_ROUTE_HANDLER, 0, NULL, FY_H_RELOAD},
+    {"/pg/", "PUT", "/pg/-/reload", FY_ROUTE_HANDLER, 0, NULL, FY_H_RELOAD},
+    {"/pg/", "GET", "/pg/-/reload", FY_ROUTE_NOT_ALLOWED, 0, "OPTIONS, POST, PUT", 0},
+    {"/pg/", "POST", "/-/reload", FY_ROUTE_NOT_FOUND, 0, NULL, 0},
+    {"/pg/", "POST", "/pg/-/Reload", FY_ROUTE_REDIRECT, 307, "/pg/-/reload", 0},
 };
 
 static void test_table(void **state)
@@ -106,8 +112,8 @@ static void test_table(void **state)
     static fy_router_t r;
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         const rt_case_t *c = &cases[i];
-        int admin = c->prefix[0] != '\0';
-        fy_router_init(&r, c->prefix, "", "/metrics", admin, 0);
+        int admin_and_lifecycle = c->prefix[0] != '\0';
+        fy_router_init(&r, c->prefix, "", "/metrics", admin_and_lifecycle, admin_and_lifecycle);
         size_t tl = strlen(c->target);
         char *buf = malloc(fy_route_buf_size(tl));
         fy_route_t rt;

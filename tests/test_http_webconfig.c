@@ -759,6 +759,61 @@ static void test_ssl_ctx(void **state)
     fy_webcfg_free(cfg);
 }
 
+/* A reload frees the configuration a connection's SSL came from while the connection lives on (its handshake may not
+ * even have started): the SSL_CTX and the handshake state it owns must outlive the configuration. Under ASan a use
+ * after free fails here, and the leak check proves the state is freed with the last SSL. */
+static void test_ssl_outlives_config(void **state)
+{
+    (void)state;
+    fy_webcfg_err_t err;
+    fy_webcfg_t *cfg = parse("tls_server_config:\n  cert_file: cert.pem\n  key_file: key.pem\n", &err);
+    if (!cfg)
+        fail_msg("%s", err.msg);
+    SSL_CTX *ctx = cfg->ssl_ctx;
+    assert_int_equal(SSL_CTX_up_ref(ctx), 1); /* as SSL_new does for each accepted connection */
+    fy_webcfg_free(cfg);                      /* the reload's old generation is gone */
+    hs_result_t r = handshake(ctx, "\x02h2\x08http/1.1", 12, 0);
+    assert_true(r.ok); /* the certificate callback and ALPN ran on the state the SSL_CTX owns */
+    assert_string_equal(r.cn, "localhost");
+    assert_string_equal(r.alpn, "h2");
+    SSL_CTX_free(ctx); /* the last reference: the state goes with it */
+}
+
+/* fy_webcfg_reload_check: what a reload may change. */
+#define TLS_MIN "tls_server_config:\n  cert_file: cert.pem\n  key_file: key.pem\n"
+static void test_reload_check(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *cur, *next;
+        const char *msg; /* NULL: allowed */
+        const char *note;
+    } cases[] = {
+        {"", "basic_auth_users:\n  alice: " H_SECRET "\n", NULL, "users added to a plain listener"},
+        {"basic_auth_users:\n  alice: " H_SECRET "\n", "", NULL, "users removed"},
+        {"", "http_server_config:\n  headers:\n    X-Frame-Options: deny\n", NULL, "headers added"},
+        {TLS_MIN, "tls_server_config:\n  cert_file: cert2.pem\n  key_file: key2.pem\n  min_version: TLS13\n", NULL,
+         "another certificate, other TLS settings"},
+        {TLS_MIN, "http_server_config:\n  http2: false\n" TLS_MIN, NULL, "HTTP/2 turned off (ALPN of new connections)"},
+        {"", TLS_MIN, "a reload cannot turn TLS on (restart Ferry for that)", "plain to TLS"},
+        {TLS_MIN, "basic_auth_users:\n  alice: " H_SECRET "\n", "a reload cannot turn TLS off (restart Ferry for that)",
+         "TLS to plain"},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        fy_webcfg_err_t err;
+        fy_webcfg_t *cur = parse(cases[i].cur, &err), *next = parse(cases[i].next, &err);
+        if (cur == NULL || next == NULL)
+            fail_msg("case %zu (%s): fixture does not load: %s", i, cases[i].note, err.msg);
+        int rc = fy_webcfg_reload_check(cur, next, &err);
+        if (cases[i].msg == NULL && rc != 0)
+            fail_msg("case %zu (%s): refused: %s", i, cases[i].note, err.msg);
+        if (cases[i].msg != NULL && (rc != -1 || strcmp(err.msg, cases[i].msg) != 0 || strcmp(err.key, "tls_server_config") != 0))
+            fail_msg("case %zu (%s): rc %d, err %s (key %s)", i, cases[i].note, rc, err.msg, err.key);
+        fy_webcfg_free(cur);
+        fy_webcfg_free(next);
+    }
+}
+
 static void copy_file(const char *from, const char *to)
 {
     size_t len;
@@ -996,6 +1051,8 @@ int main(void)
         cmocka_unit_test(test_cert_reload),
         cmocka_unit_test(test_cluster_config),
         cmocka_unit_test(test_cluster_handshake),
+        cmocka_unit_test(test_ssl_outlives_config),
+        cmocka_unit_test(test_reload_check),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -37,6 +37,10 @@ const fy_own_family_t fy_own_families[] = {
      "State transfers asked of peers: full (at start), lost_peer (a replica went away), gap (a peer's backlog was short).", 1},
     {"ferry_cluster_tombstones", FY_TYPE_GAUGE,
      "Deleted groups remembered so that an older change arriving late cannot bring them back.", 1},
+    {"ferry_config_last_reload_success_timestamp_seconds", FY_TYPE_GAUGE,
+     "When --web.config.file was last loaded successfully (at start-up or by a reload), in seconds since the epoch.", 1},
+    {"ferry_config_last_reload_successful", FY_TYPE_GAUGE,
+     "1 if the last load of --web.config.file succeeded, 0 if a reload was refused (the previous configuration stays).", 1},
     {"ferry_http_accept_errors_total", FY_TYPE_COUNTER,
      "Failed accepts (e.g. out of file descriptors); each pauses the listener with a back-off.", 1},
     {"ferry_http_inflight_bytes", FY_TYPE_GAUGE, "Request bytes buffered by HTTP/1 connections, against --web.max-inflight-bytes.",
@@ -171,6 +175,14 @@ void fy_selfstats_push(fy_selfstats_t *s, unsigned t, int is_post, double second
 void fy_selfstats_wal_error(fy_selfstats_t *s)
 {
     atomic_fetch_add_explicit(&s->wal_errors, 1, memory_order_relaxed);
+}
+
+void fy_selfstats_config_reload(fy_selfstats_t *s, int ok, double now)
+{
+    if (ok)
+        atomic_store(&s->config_ok_time, now);
+    atomic_store(&s->config_ok, ok);
+    atomic_store(&s->config_enabled, 1);
 }
 
 void fy_selfstats_limit(fy_selfstats_t *s, fy_limit_t which)
@@ -510,6 +522,12 @@ int fy_selfstats_collect(fy_selfstats_t *s, fy_arena_t *arena, int64_t now_ns, u
     total += counters(&b, &fams[nf], &nf, "ferry_auth_checks_total", "result", auth_check_names, s->auth_checks, FY_AUTHC__COUNT);
     if (s->cluster != NULL)
         total += cluster_families(&b, s, fams, &nf);
+    if (atomic_load(&s->config_enabled)) {
+        set_family(&b, &fams[nf++], "ferry_config_last_reload_success_timestamp_seconds",
+                   gauge1(&b, atomic_load(&s->config_ok_time)), 1);
+        set_family(&b, &fams[nf++], "ferry_config_last_reload_successful", gauge1(&b, atomic_load(&s->config_ok)), 1);
+        total += 2;
+    }
     total += counters(&b, &fams[nf], &nf, "ferry_http_accept_errors_total", "error", accept_error_names, s->accept_errors,
                       FY_ACCEPT__COUNT);
     if (s->inflight_bytes != NULL) {

@@ -89,6 +89,11 @@ typedef struct st_fy_selfstats_t {
     _Atomic int wal_enabled;
     _Atomic int wal_failed;
     _Atomic uint64_t wal_errors;
+    /* --web.config.file's loads (config_enabled = 0: no such file, not exposed): the outcome of the last one (start-up
+     * or reload) and when the last successful one was. Written by the thread that reloads; the time first. */
+    _Atomic int config_enabled;
+    _Atomic int config_ok;
+    _Atomic double config_ok_time; /* seconds since the epoch */
     /* Ferry's own counters (shared by all threads, relaxed atomics). */
     _Atomic uint64_t limit_rejections[8];
     _Atomic uint64_t http_rejections[8]; /* fy_http_reject_t: requests the connection guard answered itself */
@@ -169,6 +174,10 @@ void fy_selfstats_request(fy_selfstats_t *s, unsigned t, int code, fy_stat_handl
 void fy_selfstats_push(fy_selfstats_t *s, unsigned t, int is_post, double seconds, double size, int64_t now_ns);
 
 void fy_selfstats_limit(fy_selfstats_t *s, fy_limit_t which);
+
+/** A load of --web.config.file (at start-up or a reload) succeeded (ok = 1) or was refused (0), at now (seconds since
+ * the epoch); exposes the ferry_config_* families from then on. */
+void fy_selfstats_config_reload(fy_selfstats_t *s, int ok, double now);
 
 /** A change answered 500 because the write-ahead log could not make it durable (any thread). */
 void fy_selfstats_wal_error(fy_selfstats_t *s);

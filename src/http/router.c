@@ -114,6 +114,10 @@ void fy_router_init(fy_router_t *r, const char *route_prefix, const char *extern
     add_route(r, "PUT", P, "/-/quit", FY_H_QUIT, 0, 0);
     add_route(r, "POST", P, "/-/quit", FY_H_QUIT, 0, 0);
     add_route(r, "GET", "", "/-/quit", FY_H_QUIT_GET, 0, 0);
+    if (enable_lifecycle) { /* without it /-/reload stays the reference's 404 (it has no such route at all) */
+        add_route(r, "PUT", P, "/-/reload", FY_H_RELOAD, 0, 0);
+        add_route(r, "POST", P, "/-/reload", FY_H_RELOAD, 0, 0);
+    }
 
     add_route(r, "OPTIONS", "", "/*path", FY_H_API_OPTIONS, 0, 1);
     add_route(r, "GET", "", "/metrics", FY_H_API_METRICS, 0, 1);

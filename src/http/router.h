@@ -21,6 +21,7 @@ typedef enum en_fy_handler_id_t {
     FY_H_UI,                /* GET P/ and P/status */
     FY_H_QUIT,              /* PUT/POST P/-/quit */
     FY_H_QUIT_GET,          /* GET /-/quit, never prefixed: 405 "Only POST or PUT requests allowed." */
+    FY_H_RELOAD,            /* PUT/POST P/-/reload, only with --web.enable-lifecycle (Ferry's; 1.5.1 has none: 404) */
     FY_H_API_METRICS,       /* GET P/api/v1/metrics */
     FY_H_API_STATUS,        /* GET P/api/v1/status */
     FY_H_API_OPTIONS,       /* OPTIONS P/api/v1/<anything>: CORS preflight */

@@ -6,7 +6,9 @@
  * one socket per address dup()ed into every thread (as h2o 2.2.5's own server). All sockets are opened by the main
  * thread before any loop starts, so a bind failure is reported once and the process exits non-zero (1.5.1 logs it
  * and exits 0).
- * Shutdown: the main thread sigwait()s; on SIGINT/SIGTERM (or /-/quit) it sets a flag and wakes every loop; each
+ * Signals: SIGINT, SIGTERM and SIGHUP are blocked in every thread and a dedicated thread sigwait()s; SIGHUP asks for
+ * a reload and the thread goes on waiting.
+ * Shutdown: on SIGINT/SIGTERM (or /-/quit) the signal thread sets a flag and wakes every loop; each
  * loop closes its listeners, asks h2o to shut down (HTTP/2 GOAWAY) and keeps running 1.5 s so in-flight requests
  * finish and h2o's one-second GOAWAY timer fires. Contexts are not disposed (h2o's own server does not either: idle
  * keep-alive connections still hold timers, and h2o_context_dispose asserts on those).
@@ -41,6 +43,7 @@
 #include "buildinfo.h"
 #include "conn_guard.h"
 #include "defer.h"
+#include "gen.h"
 #include "log.h"
 #include "router.h"
 #include "store.h"
@@ -65,11 +68,16 @@ typedef struct st_fy_thread_t {
     atomic_int defer_signalled; /* defer_msg is in flight */
     atomic_int defer_ready;     /* defer_rx is registered */
     fy_defer_queue_t deferred;
-    h2o_req_t *serving;                 /* the request inside a push/delete/wipe handler (fy_server_defer parks it) */
-    struct st_deferred_t *parked_now;   /* what fy_server_defer parked during that call */
-    fy_guard_loop_t guard;              /* limits on connections before their requests reach a handler */
-    h2o_multithread_receiver_t auth_rx; /* password checks done by the auth pool, for requests of this loop */
-    h2o_timeout_t auth_slow;            /* slow answers to failed passwords (AUTH_SLOW_ANSWER_MS) */
+    h2o_req_t *serving;                   /* the request inside a push/delete/wipe handler (fy_server_defer parks it) */
+    struct st_deferred_t *parked_now;     /* what fy_server_defer parked during that call */
+    fy_guard_loop_t guard;                /* limits on connections before their requests reach a handler */
+    h2o_multithread_receiver_t auth_rx;   /* password checks done by the auth pool, for requests of this loop */
+    h2o_multithread_receiver_t reload_rx; /* reloads done by the signal thread, for /-/reload requests of this loop */
+    /* The web configuration this loop uses (gen.h): its reference to a generation, taken up at the loop's quiescent
+     * points by loop_config(); cfg is cfg_gen's object (NULL without --web.config.file). Loop thread only. */
+    fy_gen_t *cfg_gen;
+    fy_webcfg_t *cfg;
+    h2o_timeout_t auth_slow; /* slow answers to failed passwords (AUTH_SLOW_ANSWER_MS) */
     /* accept(2) back-off: out of descriptors (or buffers), the listeners pause for backoff_ms, doubling to 1 s */
     h2o_timeout_t accept_pause;
     h2o_timeout_entry_t accept_entry;
@@ -103,7 +111,12 @@ static atomic_int shutdown_requested;
 static pthread_t signal_waiter;
 static pthread_barrier_t loops_registered;
 static atomic_int signal_seen;
-static fy_webcfg_t *webcfg; /* read-only after start-up (its auth cache locks itself) */
+/* --web.config.file. The configuration in force is a generation in webcfg_slot (gen.h): the signal thread publishes a
+ * new one on each successful reload, and each loop takes it up at its next quiescent point (loop_config). A
+ * generation is read-only (its auth caches lock themselves) and freed when its last holder lets go. webcfg_path is
+ * NULL without a web config file; then nothing is published and every loop's cfg stays NULL. */
+static const char *webcfg_path;
+static fy_gen_slot_t webcfg_slot;
 static _Thread_local int thread_index = -1;
 static fy_defer_mark_t defer_mark;
 static _Atomic(fy_thread_t *) threads_pub; /* threads, for fy_server_release on other threads (nthreads set before) */
@@ -319,6 +332,8 @@ static void format_start_time(void)
 /* Dispatch */
 
 static void request_shutdown(void);
+static void request_reload(h2o_req_t *req);
+static void on_reload_message(h2o_multithread_receiver_t *receiver, h2o_linklist_t *messages);
 
 static ssize_t find_header(h2o_req_t *req, const h2o_token_t *token)
 {
@@ -421,6 +436,9 @@ static void handle_route(h2o_req_t *req, const fy_route_t *rt)
         return;
     case FY_H_QUIT_GET:
         fy_server_respond(req, 405, NULL, TEXT_PLAIN, H2O_STRLIT("Only POST or PUT requests allowed."));
+        return;
+    case FY_H_RELOAD: /* only routed with --web.enable-lifecycle */
+        request_reload(req);
         return;
     case FY_H_API_STATUS:
         fy_server_add_cors(req);
@@ -600,9 +618,31 @@ static void on_defer_message(h2o_multithread_receiver_t *receiver, h2o_linklist_
     answer_parked(t);
 }
 
+static void destroy_webcfg(void *cfg)
+{
+    fy_webcfg_free(cfg);
+}
+
+/* The web configuration loop t uses, taken up anew if a reload published one. Called only at the loop's quiescent
+ * points: when h2o hands it a request (on_req, and again when a request parked for a password check comes back),
+ * before it accepts a connection, and after each event-loop iteration (so that an idle loop lets go of an old
+ * generation once the reload's wake-up reaches it). Everything that uses the configuration across callbacks holds
+ * a reference of its own (a password check), so what a request reads never changes under it. */
+static fy_webcfg_t *loop_config(fy_thread_t *t)
+{
+    if (webcfg_path != NULL && fy_gen_refresh(&webcfg_slot, &t->cfg_gen)) {
+        t->cfg = t->cfg_gen != NULL ? t->cfg_gen->obj : NULL;
+        /* new connections handshake with the new SSL_CTX; established ones keep theirs (SSL_new took a reference) */
+        if (t->cfg != NULL && t->cfg->tls_enabled)
+            t->accept_ctx.ssl_ctx = t->cfg->ssl_ctx;
+    }
+    return t->cfg;
+}
+
 /* --web.config.file: the configured headers go on every response */
 static void add_web_config_headers(h2o_req_t *req)
 {
+    fy_webcfg_t *webcfg = thread_index >= 0 ? loop_config(&threads[thread_index]) : NULL;
     for (size_t i = 0; webcfg != NULL && i < webcfg->nheaders; i++)
         add_header_str(req, webcfg->headers[i].name, strlen(webcfg->headers[i].name), webcfg->headers[i].value,
                        strlen(webcfg->headers[i].value));
@@ -624,6 +664,7 @@ typedef struct st_auth_wait_t {
     fy_auth_task_t task;
     h2o_multithread_message_t msg;
     fy_thread_t *t;
+    fy_gen_t *gen;               /* a hash's reference to the configuration it checks against (task.cfg), or NULL */
     h2o_req_t *req;              /* NULL once h2o has disposed of the request */
     struct st_auth_wait_t **ref; /* the pointer to this entry in req->pool, NULL with req */
     h2o_timeout_entry_t slow;    /* a slow answer: 401 (task.result DENY) or 503 (busy) when it fires */
@@ -631,6 +672,13 @@ typedef struct st_auth_wait_t {
 } auth_wait_t;
 
 static void serve(h2o_req_t *req);
+static void start_request(h2o_req_t *req);
+
+static void free_auth_wait(auth_wait_t *w)
+{
+    fy_gen_unref(w->gen);
+    free(w);
+}
 
 static void count_auth(fy_auth_check_t c)
 {
@@ -675,13 +723,20 @@ static void on_auth_message(h2o_multithread_receiver_t *receiver, h2o_linklist_t
         if (w->ref != NULL)
             *w->ref = NULL;
         count_auth(w->task.result == FY_AUTH_ALLOW ? FY_AUTHC_HASHED_ALLOW : FY_AUTHC_HASHED_DENY);
-        if (req != NULL) {
+        loop_config(w->t);
+        if (req != NULL && w->gen != w->t->cfg_gen) {
+            /* a reload came while the password was hashed: the answer of the old users does not count (a password
+             * the reload removed must not get in); the request starts over under the configuration now in force,
+             * its headers included */
+            memset(&req->res.headers, 0, sizeof(req->res.headers));
+            start_request(req);
+        } else if (req != NULL) {
             if (w->task.result == FY_AUTH_ALLOW)
                 serve(req);
             else
                 respond_401(req);
         }
-        free(w);
+        free_auth_wait(w);
     }
 }
 
@@ -705,7 +760,7 @@ static void on_slow_answer(h2o_timeout_entry_t *entry)
     } else if (req != NULL) {
         respond_401(req);
     }
-    free(w);
+    free_auth_wait(w);
 }
 
 /* A parked request: answers 401 (busy = 0) or 503 (busy = 1) AUTH_SLOW_ANSWER_MS from now. */
@@ -719,6 +774,8 @@ static void answer_slowly(auth_wait_t *w, int busy)
 /* Returns 1 when the request was answered (401, 503) or parked for a password check. */
 static int web_config_gate(h2o_req_t *req)
 {
+    fy_thread_t *t = &threads[thread_index];
+    fy_webcfg_t *webcfg = loop_config(t);
     if (webcfg == NULL || webcfg->nusers == 0)
         return 0;
     ssize_t i = h2o_find_header(&req->headers, H2O_TOKEN_AUTHORIZATION, -1);
@@ -745,6 +802,7 @@ static int web_config_gate(h2o_req_t *req)
         break;
     }
     w->task.cfg = webcfg;
+    w->gen = fy_gen_ref(t->cfg_gen); /* task.cfg and task.job.user stay valid while the pool hashes */
     w->task.done = auth_done;
     /* parked before it is queued: the pool may be done with it at once, but its message is only read on this
      * thread, after this returns */
@@ -799,15 +857,23 @@ static void limit_filter_setup_ostream(h2o_filter_t *self, h2o_req_t *req, h2o_o
 
 static int on_req(h2o_handler_t *self, h2o_req_t *req)
 {
-    add_web_config_headers(req);
     if (req->entity.base != NULL && req->entity.len > flags->max_body_bytes) {
         /* h2o let limit + 1 bytes through (see above); checked before authentication, as h2o's own 413 is */
+        add_web_config_headers(req);
         fy_server_error(req, 413, too_large_msg.base, too_large_msg.len - 1);
         return 0;
     }
+    start_request(req);
+    return 0;
+}
+
+/* The configured headers, then authentication, then the route: everything under one generation of the web
+ * configuration (add_web_config_headers takes up the newest one, web_config_gate uses the same). */
+static void start_request(h2o_req_t *req)
+{
+    add_web_config_headers(req);
     if (!web_config_gate(req))
         serve(req);
-    return 0;
 }
 
 /* Routes and answers an authenticated request, on its loop thread. */
@@ -1021,6 +1087,7 @@ static void on_accept(h2o_socket_t *listener, const char *err)
         }
         t->backoff_ms = 0;
         fy_guard_attach(&t->guard, sock);
+        loop_config(t); /* a reload's certificate is used from the next connection on */
         h2o_accept(&t->accept_ctx, sock);
     }
 }
@@ -1051,13 +1118,13 @@ static void *run_loop(void *arg)
     h2o_multithread_register_receiver(t->ctx.queue, &t->wakeup, on_wakeup);
     h2o_multithread_register_receiver(t->ctx.queue, &t->defer_rx, on_defer_message);
     h2o_multithread_register_receiver(t->ctx.queue, &t->auth_rx, on_auth_message);
+    h2o_multithread_register_receiver(t->ctx.queue, &t->reload_rx, on_reload_message);
     fy_defer_queue_init(&t->deferred);
     atomic_store(&t->defer_ready, 1);
     pthread_barrier_wait(&loops_registered);
     t->accept_ctx.ctx = &t->ctx;
     t->accept_ctx.hosts = config.hosts;
-    if (webcfg != NULL && webcfg->tls_enabled)
-        t->accept_ctx.ssl_ctx = webcfg->ssl_ctx;
+    loop_config(t); /* the start-up configuration, and its SSL_CTX with TLS */
     fy_guard_loop_init(&t->guard, &t->accept_ctx);
     if (t->guard.active) /* the guard's timeouts govern; h2o's own (one for the whole request) only backs them up */
         t->ctx.http1.req_timeout.timeout = guard_backstop_ms;
@@ -1069,8 +1136,10 @@ static void *run_loop(void *arg)
         t->listeners[i]->data = t;
     }
     set_listeners_reading(t, 1);
-    while (!atomic_load(&shutdown_requested))
+    while (!atomic_load(&shutdown_requested)) {
         h2o_evloop_run(t->ctx.loop, INT32_MAX);
+        loop_config(t); /* a quiescent point: a reload's wake-up lands here, and the old generation is let go */
+    }
 
     if (h2o_timeout_is_linked(&t->accept_entry))
         h2o_timeout_unlink(&t->accept_entry);
@@ -1086,6 +1155,161 @@ static void *run_loop(void *arg)
     return NULL;
 }
 
+/* ---------------------------------------------------------------------------------------------------------------- */
+/* Reloads
+ *
+ * SIGHUP, and PUT/POST /-/reload with --web.enable-lifecycle, re-read --web.config.file (users, headers, TLS) while
+ * the store and every connection stay. SIGHUP used to end the process (its default action), and a store without
+ * persistence with it; the reference Pushgateway 1.5.1 still dies of it and has no /-/reload (404).
+ *
+ * Every reload runs on the signal thread, one at a time, off the loops: a /-/reload request is parked in
+ * reload_queue and its loop raises SIGHUP for the process (blocked in every thread, so it waits for the signal
+ * thread's sigwait). The signal thread takes the whole queue, loads and checks the file, and publishes the new
+ * configuration as the next generation (gen.h) only if it is valid; then it answers each parked request on its own
+ * loop with the outcome. A request queued after the queue was taken has its SIGHUP still pending and gets the next
+ * reload, so none is answered with a load that started before it asked. A broken file changes nothing: the old
+ * generation stays in force, the error is logged with the file, and /-/reload answers 500 with it (Prometheus's
+ * answer). ferry_config_last_reload_successful and ..._success_timestamp_seconds record the outcome. */
+
+typedef struct st_reload_wait_t {
+    struct st_reload_wait_t *next; /* reload_queue's link (reload_lock) */
+    h2o_multithread_message_t msg;
+    fy_thread_t *t;
+    h2o_req_t *req;                /* NULL once h2o has disposed of the request (loop thread only) */
+    struct st_reload_wait_t **ref; /* the pointer to this entry in req->pool, NULL with req (loop thread only) */
+    int ok;                        /* set by the signal thread before it sends msg */
+    char err[1200];
+} reload_wait_t;
+
+static pthread_mutex_t reload_lock = PTHREAD_MUTEX_INITIALIZER; /* a leaf lock: guards reload_queue only */
+static reload_wait_t *reload_queue;
+
+static void forget_reload_wait(void *p)
+{
+    reload_wait_t *w = *(reload_wait_t **)p;
+    if (w != NULL) {
+        w->req = NULL;
+        w->ref = NULL;
+    }
+}
+
+/* A loop, for /-/reload: park the request and ask the signal thread. */
+static void request_reload(h2o_req_t *req)
+{
+    reload_wait_t *w = calloc(1, sizeof(*w));
+    if (w == NULL)
+        h2o_fatal("no memory");
+    w->t = &threads[thread_index];
+    w->req = req;
+    w->ref = h2o_mem_alloc_shared(&req->pool, sizeof(*w->ref), forget_reload_wait);
+    *w->ref = w;
+    pthread_mutex_lock(&reload_lock);
+    w->next = reload_queue;
+    reload_queue = w;
+    pthread_mutex_unlock(&reload_lock);
+    kill(getpid(), SIGHUP);
+}
+
+/* A loop: the signal thread's answers to this loop's /-/reload requests. */
+static void on_reload_message(h2o_multithread_receiver_t *receiver, h2o_linklist_t *messages)
+{
+    while (!h2o_linklist_is_empty(messages)) {
+        h2o_multithread_message_t *m = H2O_STRUCT_FROM_MEMBER(h2o_multithread_message_t, link, messages->next);
+        h2o_linklist_unlink(&m->link);
+        reload_wait_t *w = H2O_STRUCT_FROM_MEMBER(reload_wait_t, msg, m);
+        h2o_req_t *req = w->req;
+        if (w->ref != NULL)
+            *w->ref = NULL;
+        if (req != NULL && w->ok) {
+            fy_server_respond(req, 200, NULL, NULL, NULL, 0);
+        } else if (req != NULL) {
+            char *body = h2o_mem_alloc_pool(&req->pool, sizeof(w->err) + 32);
+            int n = snprintf(body, sizeof(w->err) + 32, "failed to reload config: %s", w->err);
+            fy_server_error(req, 500, body, (size_t)n < sizeof(w->err) + 32 ? (size_t)n : sizeof(w->err) + 31);
+        }
+        free(w);
+    }
+}
+
+static double now_seconds(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static void count_reload(int ok)
+{
+    if (handlers.stats != NULL)
+        fy_selfstats_config_reload(handlers.stats, ok, now_seconds());
+}
+
+/* The signal thread: loads --web.config.file again and publishes it if it is valid. 0, or -1 with err filled (the
+ * configuration in force is kept). */
+static int reload_web_config(char *err, size_t cap)
+{
+    if (webcfg_path == NULL) {
+        fy_log_info("msg", "reload: no --web.config.file, nothing to re-read");
+        return 0;
+    }
+    fy_webcfg_err_t werr;
+    fy_webcfg_t *next = fy_webcfg_load(webcfg_path, &werr);
+    if (next != NULL) {
+        fy_gen_t *cur = fy_gen_current(&webcfg_slot);
+        if (cur != NULL && fy_webcfg_reload_check(cur->obj, next, &werr) != 0) {
+            fy_webcfg_free(next);
+            next = NULL;
+        }
+        fy_gen_unref(cur);
+    }
+    if (next != NULL && fy_gen_publish(&webcfg_slot, next, destroy_webcfg) == 0) {
+        fy_webcfg_free(next);
+        next = NULL;
+        snprintf(werr.msg, sizeof(werr.msg), "out of memory");
+        werr.line = 0;
+        werr.key[0] = '\0';
+    }
+    if (next == NULL) {
+        char line[16];
+        snprintf(line, sizeof(line), "%u", werr.line);
+        fy_log_error("msg", "could not reload the web configuration; the one in force is kept", "file", webcfg_path, "line",
+                     werr.line != 0 ? line : "", "key", werr.key, "err", werr.msg);
+        snprintf(err, cap, "%s", werr.msg);
+        count_reload(0);
+        return -1;
+    }
+    /* wake every loop, so that an idle one also takes the new generation up (and lets go of the old one) */
+    for (int i = 0; i < nthreads; i++)
+        h2o_multithread_send_message(&threads[i].wakeup, NULL);
+    char users[24], headers[24];
+    snprintf(users, sizeof(users), "%zu", next->nusers);
+    snprintf(headers, sizeof(headers), "%zu", next->nheaders);
+    fy_log_info("msg", "reloaded the web configuration", "file", webcfg_path, "users", users, "headers", headers, "tls",
+                next->tls_enabled ? "true" : "false");
+    count_reload(1);
+    return 0;
+}
+
+/* The signal thread, on SIGHUP (from outside, or raised by /-/reload): one reload for everything asked so far. */
+static void on_sighup(void)
+{
+    pthread_mutex_lock(&reload_lock);
+    reload_wait_t *w = reload_queue;
+    reload_queue = NULL;
+    pthread_mutex_unlock(&reload_lock);
+    fy_log_info("msg", w != NULL ? "reload requested via web service" : "received SIGHUP; reloading");
+    char err[sizeof(w->err)];
+    err[0] = '\0';
+    int ok = reload_web_config(err, sizeof(err)) == 0;
+    while (w != NULL) {
+        reload_wait_t *next = w->next; /* read first: the loop may free w once it has the message */
+        w->ok = ok;
+        memcpy(w->err, err, sizeof(err));
+        h2o_multithread_send_message(&w->t->reload_rx, &w->msg);
+        w = next;
+    }
+}
+
 /* Sets the flag and wakes every loop; safe from any thread, idempotent. */
 static void request_shutdown(void)
 {
@@ -1095,17 +1319,25 @@ static void request_shutdown(void)
         h2o_multithread_send_message(&threads[i].wakeup, NULL);
 }
 
+/* The signal thread: SIGHUP reloads (and the thread goes on waiting), SIGINT/SIGTERM shut down (and it returns). */
 static void *wait_signals(void *arg)
 {
     sigset_t *set = arg;
-    int sig = 0;
-    sigwait(set, &sig);
-    atomic_store(&signal_seen, 1);
-    if (!atomic_load(&shutdown_requested)) {
-        fy_log_info("msg", "received SIGINT/SIGTERM; exiting gracefully...");
-        request_shutdown();
+    for (;;) {
+        int sig = 0;
+        if (sigwait(set, &sig) != 0)
+            continue;
+        if (sig == SIGHUP) {
+            on_sighup();
+            continue;
+        }
+        atomic_store(&signal_seen, 1);
+        if (!atomic_load(&shutdown_requested)) {
+            fy_log_info("msg", "received SIGINT/SIGTERM; exiting gracefully...");
+            request_shutdown();
+        }
+        return NULL;
     }
-    return NULL;
 }
 
 int fy_server_run(const fy_flags_t *f, const fy_handlers_t *h, fy_webcfg_t *wc)
@@ -1119,8 +1351,19 @@ int fy_server_run(const fy_flags_t *f, const fy_handlers_t *h, fy_webcfg_t *wc)
 
     flags = f;
     handlers = *h;
-    webcfg = wc;
     nthreads = f->threads;
+    /* the start-up configuration is generation 1; the server owns it from here on */
+    fy_gen_slot_init(&webcfg_slot);
+    if (wc != NULL) {
+        webcfg_path = f->web_config_file;
+        if (fy_gen_publish(&webcfg_slot, wc, destroy_webcfg) == 0) {
+            fy_log_error("msg", "HTTP server stopped", "err", "out of memory");
+            fy_webcfg_free(wc);
+            free(fds);
+            return 1;
+        }
+        count_reload(1); /* the start-up load counts as the last successful one, as in Prometheus */
+    }
     format_start_time();
     build_status_json();
 
@@ -1134,6 +1377,7 @@ int fy_server_run(const fy_flags_t *f, const fy_handlers_t *h, fy_webcfg_t *wc)
     sigemptyset(&set);
     sigaddset(&set, SIGINT);
     sigaddset(&set, SIGTERM);
+    sigaddset(&set, SIGHUP); /* main.c blocks it first thing; here for a caller that did not */
     pthread_sigmask(SIG_BLOCK, &set, NULL);
 
     for (size_t a = 0; a < nlisten; a++) {
@@ -1146,8 +1390,8 @@ int fy_server_run(const fy_flags_t *f, const fy_handlers_t *h, fy_webcfg_t *wc)
             fds[(size_t)t * nlisten + a] = fd;
         }
         fy_log_info("msg", "Listening on", "address", f->listen[a]);
-        if (webcfg != NULL && webcfg->tls_enabled)
-            fy_log_info("msg", "TLS is enabled.", "http2", webcfg->http2 ? "true" : "false", "address", f->listen[a]);
+        if (wc != NULL && wc->tls_enabled)
+            fy_log_info("msg", "TLS is enabled.", "http2", wc->http2 ? "true" : "false", "address", f->listen[a]);
         else
             fy_log_info("msg", "TLS is disabled.", "http2", "true", "address", f->listen[a]);
     }
@@ -1193,8 +1437,8 @@ int fy_server_run(const fy_flags_t *f, const fy_handlers_t *h, fy_webcfg_t *wc)
     /* every wake-up receiver exists before anything can call request_shutdown: contexts are created inside the
      * threads, which only start accepting after the barrier; signals stay pending until the waiter runs */
     atomic_store(&threads_pub, threads);
-    if (webcfg != NULL && webcfg->nusers != 0 &&
-        fy_auth_pool_start((unsigned)f->auth_workers, (size_t)f->auth_workers * AUTH_QUEUE_PER_WORKER) != 0) {
+    /* with a web config file even without users: a reload may add some */
+    if (wc != NULL && fy_auth_pool_start((unsigned)f->auth_workers, (size_t)f->auth_workers * AUTH_QUEUE_PER_WORKER) != 0) {
         fy_log_error("msg", "HTTP server stopped", "err", "could not start the password-check threads");
         goto Exit;
     }
@@ -1214,14 +1458,29 @@ int fy_server_run(const fy_flags_t *f, const fy_handlers_t *h, fy_webcfg_t *wc)
     for (fy_auth_task_t *left = fy_auth_pool_stop(), *next; left != NULL; left = next) {
         next = left->next;
         fy_webcfg_auth_job_free(&left->job);
-        free(H2O_STRUCT_FROM_MEMBER(auth_wait_t, task, left));
+        free_auth_wait(H2O_STRUCT_FROM_MEMBER(auth_wait_t, task, left));
     }
+    /* and reloads asked for after the signal thread stopped have no one to do them */
+    for (reload_wait_t *w = reload_queue, *next; w != NULL; w = next) {
+        next = w->next;
+        free(w);
+    }
+    reload_queue = NULL;
+    /* the loops' references to the web configuration, then the slot's: the last one frees it */
+    for (int t = 0; t < nthreads; t++) {
+        fy_gen_unref(threads[t].cfg_gen);
+        threads[t].cfg_gen = NULL;
+        threads[t].cfg = NULL;
+    }
+    fy_gen_slot_dispose(&webcfg_slot);
     pthread_barrier_destroy(&loops_registered);
     fy_log_info("msg", "HTTP server stopped");
     if (handlers.shutdown != NULL)
         handlers.shutdown(handlers.ctx);
     rc = 0;
 Exit:
+    if (rc != 0) /* failed before any loop started: the slot holds the only reference */
+        fy_gen_slot_dispose(&webcfg_slot);
     free(fds);
     return rc;
 }

@@ -108,7 +108,9 @@ int fy_server_thread_index(void);
 struct st_fy_webcfg_t;
 
 /** Runs the server until SIGINT/SIGTERM or /-/quit; returns the process exit code. webcfg (from --web.config.file:
- * TLS, basic auth, extra headers) may be NULL. */
+ * TLS, basic auth, extra headers) may be NULL; the server takes it over (it frees it once no loop uses it, after a
+ * reload replaced it or at the end) and re-reads flags->web_config_file on SIGHUP and, with --web.enable-lifecycle,
+ * on PUT/POST /-/reload. */
 int fy_server_run(const fy_flags_t *flags, const fy_handlers_t *handlers, struct st_fy_webcfg_t *webcfg);
 
 /** /-/ready answers 503 until this is set (after persistence has loaded). */

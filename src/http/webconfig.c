@@ -1284,8 +1284,12 @@ fy_webcfg_t *fy_webcfg_load_cluster(const char *path, fy_webcfg_err_t *err)
 /* ------------------------------------------------------------------------------------------------------------ */
 /* TLS                                                                                                            */
 
+/* What the handshake callbacks use. Owned by the SSL_CTX (ex_data, freed with it), not by the configuration: every
+ * connection holds a reference to its SSL_CTX, so a handshake that is still in progress, or a connection's later
+ * callbacks, find this state alive after a reload has freed the configuration it came from. */
 struct fy_webcfg_tls_state {
     pthread_mutex_t lock;
+    char *cert_file, *key_file; /* copies of the configuration's, for the reload check */
     X509 *cert;
     EVP_PKEY *key;
     STACK_OF(X509) * chain;
@@ -1365,6 +1369,33 @@ out:
     return rc;
 }
 
+static int tls_state_index = -1;
+static pthread_once_t tls_state_once = PTHREAD_ONCE_INIT;
+
+static void tls_state_free(void *parent, void *ptr, CRYPTO_EX_DATA *ad, int idx, long argl, void *argp)
+{
+    (void)parent;
+    (void)ad;
+    (void)idx;
+    (void)argl;
+    (void)argp;
+    fy_webcfg_tls_state_t *st = ptr;
+    if (st == NULL) /* called for every SSL_CTX, ours or not */
+        return;
+    X509_free(st->cert);
+    sk_X509_pop_free(st->chain, X509_free);
+    EVP_PKEY_free(st->key);
+    free(st->cert_file);
+    free(st->key_file);
+    pthread_mutex_destroy(&st->lock);
+    free(st);
+}
+
+static void tls_state_register(void)
+{
+    tls_state_index = SSL_CTX_get_ex_new_index(0, NULL, NULL, NULL, tls_state_free);
+}
+
 static time_t mono_now(void)
 {
     struct timespec ts;
@@ -1380,15 +1411,14 @@ static int same_file(const struct stat *a, const struct stat *b)
 
 /* Called with st->lock held: reload the pair if either file changed. A pair that fails to load (e.g. caught between
  * the two renames of a rotation) is not taken; the old one keeps serving and the next check tries again. */
-static void maybe_reload(fy_webcfg_t *cfg, int force)
+static void maybe_reload(fy_webcfg_tls_state_t *st, int force)
 {
-    fy_webcfg_tls_state_t *st = cfg->tls;
     time_t now = mono_now();
     if (!force && now - st->last_check < FY_WEBCFG_CERT_CHECK_INTERVAL)
         return;
     st->last_check = now;
     struct stat cs, ks;
-    if (stat(cfg->cert_file, &cs) != 0 || stat(cfg->key_file, &ks) != 0)
+    if (stat(st->cert_file, &cs) != 0 || stat(st->key_file, &ks) != 0)
         return;
     if (same_file(&cs, &st->cert_st) && same_file(&ks, &st->key_st))
         return;
@@ -1396,7 +1426,7 @@ static void maybe_reload(fy_webcfg_t *cfg, int force)
     STACK_OF(X509) * chain;
     EVP_PKEY *key;
     char msg[512];
-    if (load_pair(cfg->cert_file, cfg->key_file, &leaf, &chain, &key, msg, sizeof(msg)) < 0)
+    if (load_pair(st->cert_file, st->key_file, &leaf, &chain, &key, msg, sizeof(msg)) < 0)
         return;
     X509_free(st->cert);
     sk_X509_pop_free(st->chain, X509_free);
@@ -1411,10 +1441,9 @@ static void maybe_reload(fy_webcfg_t *cfg, int force)
 
 static int cert_cb(SSL *ssl, void *arg)
 {
-    fy_webcfg_t *cfg = arg;
-    fy_webcfg_tls_state_t *st = cfg->tls;
+    fy_webcfg_tls_state_t *st = arg;
     pthread_mutex_lock(&st->lock);
-    maybe_reload(cfg, 0);
+    maybe_reload(st, 0);
     int ok = SSL_use_cert_and_key(ssl, st->cert, st->key, st->chain, 1);
     pthread_mutex_unlock(&st->lock);
     return ok == 1 ? 1 : 0;
@@ -1479,11 +1508,26 @@ static int build_tls(fy_webcfg_t *cfg, fy_webcfg_err_t *err)
         return -1;
     }
 
-    if (!(ctx = SSL_CTX_new(TLS_server_method())) || !(st = calloc(1, sizeof(*st)))) {
+    pthread_once(&tls_state_once, tls_state_register);
+    if (tls_state_index < 0 || !(ctx = SSL_CTX_new(TLS_server_method())) || !(st = calloc(1, sizeof(*st))) ||
+        !(st->cert_file = strdup(cfg->cert_file)) || !(st->key_file = strdup(cfg->key_file))) {
         set_err(err, 0, NULL, "SSL_CTX_new failed");
+        if (st) {
+            free(st->cert_file);
+            free(st);
+        }
         goto out;
     }
     pthread_mutex_init(&st->lock, NULL);
+    if (SSL_CTX_set_ex_data(ctx, tls_state_index, st) != 1) {
+        set_err(err, 0, NULL, "SSL_CTX_set_ex_data failed");
+        pthread_mutex_destroy(&st->lock);
+        free(st->cert_file);
+        free(st->key_file);
+        free(st);
+        goto out;
+    }
+    /* from here on st belongs to ctx (tls_state_free) */
     st->cert = leaf;
     st->chain = chain;
     st->key = key;
@@ -1633,7 +1677,7 @@ static int build_tls(fy_webcfg_t *cfg, fy_webcfg_err_t *err)
         set_err(err, 0, "cert_file", "failed to load X509KeyPair: OpenSSL refused the certificate");
         goto out;
     }
-    SSL_CTX_set_cert_cb(ctx, cert_cb, cfg);
+    SSL_CTX_set_cert_cb(ctx, cert_cb, st);
     SSL_CTX_set_alpn_select_cb(ctx, alpn_cb, st);
     rc = 0;
 out:
@@ -1641,10 +1685,8 @@ out:
     X509_free(leaf);
     sk_X509_pop_free(chain, X509_free);
     EVP_PKEY_free(key);
-    if (rc < 0 && !cfg->ssl_ctx) {
-        SSL_CTX_free(ctx);
-        free(st);
-    }
+    if (rc < 0 && !cfg->ssl_ctx)
+        SSL_CTX_free(ctx); /* and st with it, if it was attached */
     return rc;
 }
 
@@ -1738,7 +1780,7 @@ X509 *fy_webcfg_current_cert(fy_webcfg_t *cfg, int force)
     if (!cfg->tls)
         return NULL;
     pthread_mutex_lock(&cfg->tls->lock);
-    maybe_reload(cfg, force);
+    maybe_reload(cfg->tls, force);
     X509 *x = cfg->tls->cert;
     X509_up_ref(x);
     pthread_mutex_unlock(&cfg->tls->lock);
@@ -1767,13 +1809,6 @@ void fy_webcfg_free(fy_webcfg_t *cfg)
     free(cfg->client_key_file);
     free(cfg->client_ca_file_peer);
     free(cfg->client_server_name);
-    if (cfg->tls) {
-        X509_free(cfg->tls->cert);
-        sk_X509_pop_free(cfg->tls->chain, X509_free);
-        EVP_PKEY_free(cfg->tls->key);
-        pthread_mutex_destroy(&cfg->tls->lock);
-        free(cfg->tls);
-    }
     for (size_t i = 0; i < cfg->nheaders; i++)
         free((char *)cfg->headers[i].value);
     free_users(cfg);
@@ -1786,6 +1821,15 @@ void fy_webcfg_free(fy_webcfg_t *cfg)
     explicit_bzero(cfg->cache_salt, sizeof(cfg->cache_salt));
     pthread_mutex_destroy(&cfg->cache_lock);
     free(cfg);
+}
+
+int fy_webcfg_reload_check(const fy_webcfg_t *cur, const fy_webcfg_t *next, fy_webcfg_err_t *err)
+{
+    memset(err, 0, sizeof(*err));
+    if (!cur->tls_enabled == !next->tls_enabled)
+        return 0;
+    set_err(err, 0, "tls_server_config", "a reload cannot turn TLS %s (restart Ferry for that)", cur->tls_enabled ? "off" : "on");
+    return -1;
 }
 
 /* ------------------------------------------------------------------------------------------------------------ */

@@ -2,9 +2,12 @@
  * webconfig.h - the --web.config.file of exporter-toolkit v0.8.2 (as Pushgateway 1.5.1 uses it): strict YAML
  * decoding and validation, an OpenSSL SSL_CTX for the TLS listener, the basic-auth decision and the extra headers.
  *
- * Lifecycle: fy_webcfg_load() once at start-up; any error stops start-up (the caller logs err.msg the way the
- * reference logs `msg="HTTP server stopped" err=...`). The result is read-only afterwards except for the auth cache
- * and the certificate reload state, which have their own locks, so any thread may call the check functions.
+ * Lifecycle: fy_webcfg_load() at start-up, where any error stops start-up (the caller logs err.msg the way the
+ * reference logs `msg="HTTP server stopped" err=...`), and again for each reload (SIGHUP, /-/reload), where an error
+ * keeps the configuration in force (server.c publishes a new one as a generation, gen.h). The result is read-only
+ * afterwards except for the auth cache and the certificate reload state, which have their own locks, so any thread
+ * may call the check functions. The handshake state belongs to the SSL_CTX, not to the configuration: connections
+ * accepted with a configuration's SSL_CTX keep working after it is freed.
  */
 #ifndef FY_WEBCONFIG_H
 #define FY_WEBCONFIG_H
@@ -86,8 +89,8 @@ typedef struct st_fy_webcfg_t {
     uint8_t fail_cache[FY_WEBCFG_FAIL_CACHE_SIZE][32];
     size_t nfail, fail_next;
 
-    SSL_CTX *ssl_ctx; /* built at load when tls_enabled; owned here */
-    fy_webcfg_tls_state_t *tls;
+    SSL_CTX *ssl_ctx;           /* built at load when tls_enabled; one reference owned here, one per connection */
+    fy_webcfg_tls_state_t *tls; /* ssl_ctx's handshake state (its ex_data, freed with it); NULL without TLS */
 
     /* --cluster.tls-config only (fy_webcfg_load_cluster, docs/ha.md): tls_client_config, what a replica presents and
      * checks when it dials a peer, in prometheus/common's config.TLSConfig terms (paths joined like the others) */
@@ -112,6 +115,11 @@ fy_webcfg_t *fy_webcfg_load_cluster(const char *path, fy_webcfg_err_t *err);
 fy_webcfg_t *fy_webcfg_parse_cluster(const char *path, const char *text, size_t len, fy_webcfg_err_t *err);
 
 void fy_webcfg_free(fy_webcfg_t *cfg);
+
+/* Whether a newly loaded configuration may replace the one in force on a reload: 0, or -1 with err filled. TLS cannot
+ * be switched on or off (the listeners' protocol, and the reference decides it once at start-up too); everything else
+ * may change. */
+int fy_webcfg_reload_check(const fy_webcfg_t *cur, const fy_webcfg_t *next, fy_webcfg_err_t *err);
 
 /* ---- basic auth ---- */
 

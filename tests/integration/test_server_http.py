@@ -3,7 +3,8 @@
 
 Starts ferry on free 127.0.0.1 ports and checks routing (ServeMux cleaning, httprouter redirects, 404, 405, automatic
 OPTIONS), the store-free endpoints, /api/v1/status, gzip header errors, the body size limit over HTTP/1.1, h2c and
-TLS (HTTP/1.1 and h2 by ALPN), the lifecycle, signals and listen failures.
+TLS (HTTP/1.1 and h2 by ALPN), the lifecycle, signals (SIGHUP keeps the process and its store) and listen
+failures.
 Expected values were taken from the Pushgateway 1.5.1 binary. Every started process is stopped by PID with bounded
 waits. Usage: test_server_http.py path/to/ferry
 """
@@ -18,6 +19,7 @@ import ssl
 import subprocess
 import sys
 import tempfile
+import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "diff"))
 import pghttp  # noqa: E402
@@ -358,6 +360,29 @@ def run_default_threads():
         check(n == want, "default --web.threads with affinity %s: %d loop threads, want %d" % (sorted(mask), n, want))
 
 
+def run_sighup(f):
+    """SIGHUP must not end the process (its default action): the store and a keep-alive connection outlive it."""
+    s, _, _ = f.request("PUT", "/metrics/job/before_hup", body=b"hup_metric 1\n")
+    check(s == 200, "SIGHUP: push before (got %d)" % s)
+    kept = http.client.HTTPConnection("127.0.0.1", f.port, timeout=5)
+    kept.request("GET", "/-/healthy")
+    r = kept.getresponse()
+    r.read()
+    f.send_signal(signal.SIGHUP)
+    time.sleep(0.3)  # the default action would have ended the process within this
+    check(f.proc.poll() is None, "SIGHUP: the process still runs (exit %s)" % f.proc.poll())
+    try:
+        kept.request("GET", "/-/healthy")
+        r = kept.getresponse()
+        check(r.status == 200 and r.read() == b"OK", "SIGHUP: a keep-alive connection opened before still works")
+        s, _, body = f.request("GET", "/metrics")
+        check(s == 200 and b'hup_metric{instance="",job="before_hup"} 1' in body, "SIGHUP: the pushed group is kept")
+    except OSError as e:
+        check(False, "SIGHUP: the server went away (%s)" % e)
+    finally:
+        kept.close()
+
+
 def main():
     # the shared, dup()ed listening socket (--no-web.reuseport); the second instance below uses the default
     f = Ferry("--push.max-body-bytes=100000", "--no-web.reuseport")
@@ -367,9 +392,11 @@ def main():
         run_push_seam(f)
         run_h2c(f)
         run_body_limits(f)
+        run_sighup(f)
     finally:
         rc, err = f.stop(signal.SIGTERM)
     check(rc == 0, "SIGTERM: exit 0 (got %s)" % rc)
+    check('msg="received SIGHUP' in err, "SIGHUP: log line")
     check('msg="received SIGINT/SIGTERM; exiting gracefully..."' in err, "SIGTERM: log line")
     check('msg="HTTP server stopped"' in err, "SIGTERM: stopped line")
     run_tls_body_limits()
@@ -389,6 +416,15 @@ def main():
         check(s == 405 and h.get("allow") == "OPTIONS, PUT", "admin: POST wipe 405")
         s, h, _ = f.request("GET", "/pg/-/quit")
         check(s == 405 and h.get("allow") == "OPTIONS, POST, PUT", "prefix: GET /pg/-/quit is the router's 405")
+        # /-/reload with the lifecycle API (Ferry's; test_reload.py has the web config's side)
+        for method, path, status, note in (("POST", "/pg/-/reload", 200, "no --web.config.file: nothing to re-read"),
+                                           ("PUT", "/pg/-/reload", 200, "PUT as POST"),
+                                           ("GET", "/pg/-/reload", 405, "the router's 405"),
+                                           ("POST", "/-/reload", 404, "prefixed like /-/quit")):
+            s, h, b = f.request(method, path)
+            check(s == status, "lifecycle: %s %s -> %d, want %d (%s)" % (method, path, s, status, note))
+            if s == 200:
+                check(b == b"" and h.get("content-length") == "0", "lifecycle: reload's 200 is empty")
         c = http.client.HTTPConnection("127.0.0.1", second, timeout=5)
         c.request("GET", "/pg/api/v1/status")
         r = c.getresponse()
