@@ -641,6 +641,12 @@ void fy_flags_man(FILE *out, const fy_man_t *m)
          "Stop gracefully: close the listeners, let the requests under way finish, write the persistence file (if any) "
          "and exit 0.",
          1);
+    fprintf(out, "\n.TP\n.B SIGHUP\n");
+    roff(out,
+         "Re-read --web.config.file (users, headers, TLS), as PUT or POST /-/reload does with --web.enable-lifecycle. "
+         "The store, the connections and the flags stay; a broken file is refused and logged, and the one in force "
+         "is kept.",
+         1);
     fprintf(out, "\n.SH EXIT STATUS\n");
     roff(out,
          "0 after a graceful stop, --help, --help-man or --version; 1 when a flag is wrong (the message names it), a "
