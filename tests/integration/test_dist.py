@@ -11,7 +11,7 @@ Runs scripts/dist.sh on the build tree into a temporary directory, twice, and ch
 - one version everywhere: CMake's project version = --version = the tarball name = the man page's .TH =
   debian/changelog's newest entry (when debian/ exists);
 - bad input: a missing build tree, and a sanitizer build, are refused with a message that names them.
-About 3 s. Usage: test_dist.py path/to/build/ferry PROJECT_VERSION
+About 1 s. Usage: test_dist.py path/to/build/ferry PROJECT_VERSION
 """
 import hashlib
 import os
