@@ -22,6 +22,7 @@ test_pkgs=(
     curl python3 prometheus-pushgateway prometheus
     wrk gnuplot-nox  # the smoke test of make bench-compare's driver (integration_bench_compare_smoke)
     nginx-light haproxy  # the load balancers the cluster suites (tests/cluster) start in front of the replicas
+    iproute2 util-linux  # test_container.py: ip (loopback in its network namespace), unshare, nsenter
 )
 # make deb and the package suite (tests/integration/test_package.py): dpkg-buildpackage with dh, lintian, the unit
 # checked by systemd-analyze, the man page read by man (lintian and systemd-analyze verify), the ferry user made by

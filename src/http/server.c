@@ -639,13 +639,16 @@ static fy_webcfg_t *loop_config(fy_thread_t *t)
     return t->cfg;
 }
 
-/* --web.config.file: the configured headers go on every response */
+/* --web.config.file: the configured headers go on every response. h2o keeps a pointer to a header's value until the
+ * response is sent, which may be after a reload has freed this configuration (a parked request answered later): the
+ * value is copied into the request's pool (the names are webconfig.c's static strings). */
 static void add_web_config_headers(h2o_req_t *req)
 {
     fy_webcfg_t *webcfg = thread_index >= 0 ? loop_config(&threads[thread_index]) : NULL;
-    for (size_t i = 0; webcfg != NULL && i < webcfg->nheaders; i++)
-        add_header_str(req, webcfg->headers[i].name, strlen(webcfg->headers[i].name), webcfg->headers[i].value,
-                       strlen(webcfg->headers[i].value));
+    for (size_t i = 0; webcfg != NULL && i < webcfg->nheaders; i++) {
+        h2o_iovec_t value = h2o_strdup(&req->pool, webcfg->headers[i].value, SIZE_MAX);
+        add_header_str(req, webcfg->headers[i].name, strlen(webcfg->headers[i].name), value.base, value.len);
+    }
 }
 
 /* Basic auth ------------------------------------------------------------------------------------------------------
@@ -722,15 +725,18 @@ static void on_auth_message(h2o_multithread_receiver_t *receiver, h2o_linklist_t
         h2o_req_t *req = w->req;
         if (w->ref != NULL)
             *w->ref = NULL;
-        count_auth(w->task.result == FY_AUTH_ALLOW ? FY_AUTHC_HASHED_ALLOW : FY_AUTHC_HASHED_DENY);
         loop_config(w->t);
         if (req != NULL && w->gen != w->t->cfg_gen) {
             /* a reload came while the password was hashed: the answer of the old users does not count (a password
-             * the reload removed must not get in); the request starts over under the configuration now in force,
-             * its headers included */
+             * the reload removed must not get in), nor is it counted; the request starts over under the
+             * configuration now in force, its headers included */
             memset(&req->res.headers, 0, sizeof(req->res.headers));
             start_request(req);
-        } else if (req != NULL) {
+            free_auth_wait(w);
+            continue;
+        }
+        count_auth(w->task.result == FY_AUTH_ALLOW ? FY_AUTHC_HASHED_ALLOW : FY_AUTHC_HASHED_DENY);
+        if (req != NULL) {
             if (w->task.result == FY_AUTH_ALLOW)
                 serve(req);
             else

@@ -36,7 +36,7 @@ typedef struct {
 } fy_webcfg_err_t;
 
 typedef struct {
-    const char *name; /* Go's canonical form, as the reference writes it over HTTP/1.1 */
+    const char *name; /* Go's canonical form, as the reference writes it over HTTP/1.1 (a static string) */
     const char *value;
 } fy_webcfg_header_t;
 

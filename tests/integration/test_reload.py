@@ -5,7 +5,8 @@ Starts build/ferry on a free 127.0.0.1 port with TLS, one user, one header and -
 and opens a keep-alive connection, then plays RELOADS in order: each step rewrites the config file, triggers a
 reload (SIGHUP by PID, or the HTTP request), and checks who gets in (200/401), the configured header, the
 certificate new connections see (its serial) and the one the old connection keeps, the reload metrics, the log line
-of a refused file, and that the store and the keep-alive connection outlive every step.
+of a refused file, and that the store and the keep-alive connection outlive every step. Last, a password check that
+is being hashed when a reload removes its user ends in 401.
 Usage: test_reload.py path/to/ferry path/to/tests/fixtures/webconfig
 """
 import base64
@@ -17,7 +18,13 @@ import signal
 import ssl
 import sys
 import tempfile
+import threading
 import time
+import warnings
+
+with warnings.catch_warnings():
+    warnings.simplefilter("ignore", DeprecationWarning)
+    import crypt  # noqa: deprecated in 3.11, present in Debian 12's python3; only to make a slow bcrypt hash
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "diff"))
 import pghttp  # noqa: E402
@@ -135,6 +142,51 @@ def wait_reload_logged(srv, before, timeout=5.0):
     return False
 
 
+def write_config(path, text):
+    with open(path + ".tmp", "w") as f:
+        f.write(text)
+    os.replace(path + ".tmp", path)  # as a config manager writes it: never half a file
+
+
+def check_hash_in_flight(srv, port, path):
+    """A password check that is hashing when a reload removes its user: the request gets 401, not the old users' 200.
+    carol's hash has cost 13 (about 0.4 s), so the reload lands while the auth pool hashes her password."""
+    slow = crypt.crypt("slow", crypt.mksalt(crypt.METHOD_BLOWFISH, rounds=1 << 13))
+    with_carol, without = config([("alice", SECRET), ("carol", slow)]), config([("alice", SECRET)])
+    write_config(path, with_carol)
+    st = request(port, "POST", "/-/reload", ALICE)[0]
+    t = time.time()
+    control = request(port, "GET", "/-/healthy", "carol:slow")[0]
+    hash_s = time.time() - t
+    check(st == 200 and control == 200 and hash_s > 0.1,
+          "hash in flight: carol gets in before (reload %d, %d in %.2f s)" % (st, control, hash_s))
+    st = request(port, "POST", "/-/reload", ALICE)[0]  # the same file again: a new generation, empty caches
+    got = {}
+
+    def carol():
+        t = time.time()
+        got["status"] = request(port, "GET", "/-/healthy", "carol:slow")[0]
+        got["seconds"] = time.time() - t
+
+    th = threading.Thread(target=carol)
+    th.start()
+    time.sleep(hash_s / 4)  # her check is in the auth pool now
+    write_config(path, without)
+    # by SIGHUP: a /-/reload would need a password check of its own, queued behind hers in the one auth thread
+    before = len(log_lines(srv, "the web configuration"))
+    srv.send_signal(signal.SIGHUP)
+    reloaded = wait_reload_logged(srv, before)
+    th.join(timeout=20)
+    check(st == 200 and reloaded, "hash in flight: both reloads done (%d, %s)" % (st, reloaded))
+    check(got.get("status") == 401, "hash in flight: the reload that removed carol wins: 401 (got %r)" % got)
+    check(got.get("seconds", 0) > hash_s / 2,
+          "hash in flight: her check was hashing when the reload came (%.2f s of %.2f)" % (got.get("seconds", 0), hash_s))
+    write_config(path, with_carol)
+    st = request(port, "POST", "/-/reload", ALICE)[0]
+    control = request(port, "GET", "/-/healthy", "carol:slow")[0]
+    check(st == 200 and control == 200, "hash in flight: with carol back she gets in again (%d, %d)" % (st, control))
+
+
 def main():
     t0 = time.time()
     tmp = tempfile.mkdtemp(prefix="ferry-reload-")
@@ -165,9 +217,7 @@ def main():
         valid = ALICE  # credentials in force before each step
         for i, (trigger, text, ok, admitted, refused, frame, cert, note) in enumerate(RELOADS):
             what = "step %d (%s)" % (i, note)
-            with open(path + ".tmp", "w") as f:
-                f.write(text)
-            os.replace(path + ".tmp", path)  # as a config manager writes it: never half a file
+            write_config(path, text)
             before = len(log_lines(srv, "the web configuration"))
             if trigger == "SIGHUP":
                 srv.send_signal(signal.SIGHUP)
@@ -208,14 +258,18 @@ def main():
                   % what)
             check(serial_of_der(kept.sock.getpeercert(binary_form=True)) == kept_serial,
                   "%s: the keep-alive connection keeps its certificate" % what)
+        check_hash_in_flight(srv, port, path)
     finally:
         if kept is not None:
             kept.close()
         rc = srv.stop(timeout=10)
     check(rc == 0, "exit 0 after the reloads (got %s)" % rc)
-    check(len(log_lines(srv, "reloaded the web configuration")) == 4, "four reloads logged as done")
+    check(len(log_lines(srv, "reloaded the web configuration")) == 8, "eight reloads logged as done")
     check(len(log_lines(srv, "could not reload the web configuration")) == 4, "four refusals logged")
-    shutil.rmtree(tmp, ignore_errors=True)
+    if check.failed:
+        print("kept %s (the server's log is ferry.log there)" % tmp)
+    else:
+        shutil.rmtree(tmp, ignore_errors=True)
     print("%.1f s" % (time.time() - t0))
     return check.summary()
 
