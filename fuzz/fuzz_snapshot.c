@@ -12,6 +12,7 @@
 #include "../src/common/url.c"
 #include "../src/core/change.c"
 #include "../src/common/crc32c.c"
+#include "../src/common/cpus.c"
 #include "../src/common/flags.c"
 #include "../src/persist/gobimport.c"
 #include "../src/common/log.c"

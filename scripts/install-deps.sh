@@ -22,8 +22,13 @@ test_pkgs=(
     curl python3 prometheus-pushgateway prometheus
     wrk gnuplot-nox  # the smoke test of make bench-compare's driver (integration_bench_compare_smoke)
     nginx-light haproxy  # the load balancers the cluster suites (tests/cluster) start in front of the replicas
-    iproute2 util-linux  # test_container.py: ip (loopback in its network namespace), unshare, nsenter
+    systemd util-linux  # systemd-socket-activate and taskset (test_operations.py); unshare, nsenter (test_container.py)
+    iproute2  # test_container.py: ip (loopback in its network namespace)
+    python3-yaml  # tests/deploy reads kubectl kustomize's output with it (promtool comes with prometheus above)
 )
+# kubectl, for `kubectl kustomize` in tests/deploy: Debian's is kubernetes-client (1.20). Only when no kubectl is
+# installed: another package's /usr/bin/kubectl (a newer one from Kubernetes' own repository) would conflict with it.
+if ! command -v kubectl >/dev/null 2>&1; then test_pkgs+=(kubernetes-client); fi
 # make deb and the package suite (tests/integration/test_package.py): dpkg-buildpackage with dh, lintian, the unit
 # checked by systemd-analyze, the man page read by man (lintian and systemd-analyze verify), the ferry user made by
 # adduser when the package is installed.

@@ -100,9 +100,10 @@ int main(int argc, char **argv)
     fy_groupkey_set_limits((size_t)flags.max_grouping_labels, (size_t)flags.max_grouping_key_bytes);
     fy_log_setup(flags.log_level, flags.log_format);
     fy_log_info("msg", "starting ferry", "version", "(version=" FY_VERSION ", branch=" FY_BRANCH ", revision=" FY_REVISION ")");
-    if (flags.systemd_socket) {
-        fy_log_error("msg", "HTTP server stopped", "err", "--web.systemd-socket is not supported by ferry");
-        return 1;
+    {
+        char n[16];
+        snprintf(n, sizeof(n), "%d", flags.threads);
+        fy_log_info("msg", "HTTP worker threads", "threads", n, "from", flags.threads_how);
     }
     fy_webcfg_t *webcfg = NULL;
     if (flags.web_config_file[0] != '\0') {

@@ -2,12 +2,13 @@
  * test_common_flags.c: kingpin behaviour of the command line as 1.5.1 shows it, Go durations, the status map, and the
  * man page of --help-man.
  */
-#define _GNU_SOURCE /* the included src/flags.c uses CPU_ALLOC; it must come before any system header */
+#define _GNU_SOURCE /* the included src/common/cpus.c uses CPU_ALLOC; it must come before any system header */
 #include <stdlib.h>
 #include <string.h>
 
 #include "testutil.h"
 
+#include "../src/common/cpus.c"
 #include "../src/common/flags.c"
 
 typedef struct {
@@ -58,6 +59,13 @@ static const fl_case_t cases[] = {
      "TLS without a cluster"},
     {{"--cluster.replicas=17"}, "--cluster.replicas must be between 0 and 16, got 17", "a 4-bit clock slot each"},
     {{"--cluster.listen-address=:9095", "--cluster.peer=a:1", "--cluster.peer=b:1"}, NULL, "peer repeats"},
+    {{"--push.enable-utf8-names"},
+     "--push.enable-utf8-names is not supported by ferry: metric names must match [a-zA-Z_:][a-zA-Z0-9_:]* and label "
+     "names [a-zA-Z_][a-zA-Z0-9_]* (docs/compatibility.md)",
+     "Pushgateway 1.11's flag is known, and refused when set"},
+    {{"--no-push.enable-utf8-names"}, NULL, "its default, spelt out, is fine"},
+    {{"--web.systemd-socket", "--web.probes-without-auth"}, NULL, "socket activation, open probes"},
+    {{"--web.probes-without-auth=true"}, "unexpected true", "a bool as any other"},
     {{"--no-web.enable-lifecycle", "--version"}, NULL, "--no-bool"},
     {{"--web.telemetry-path="}, NULL, "empty value"},
     {{"-h", "--web.listen-address", "127.0.0.1:1", "--web.listen-address=:2"}, NULL, "help, repeatable listen"},
@@ -109,28 +117,30 @@ static void test_defaults_and_map(void **state)
     assert_int_equal(f.max_grouping_labels, 64);
     assert_int_equal(f.max_grouping_key_bytes, 8192);
     fy_flags_each(&f, "/pg", collect, map);
-    assert_string_equal(map,
-                        "cluster.ack-timeout=5s;cluster.advertise-address=;cluster.label=;cluster.listen-address=;"
-                        "cluster.max-clock-offset=500ms;cluster.peer=;cluster.peer-timeout=2s;cluster.replicas=0;"
-                        "cluster.tls-config=;cluster.tombstone-retention=1h0m0s;cluster.write-quorum=majority;"
-                        "log.format=logfmt;log.level=info;persistence.allow-bad-file=false;persistence.durable=false;persistence."
-                        "file=;persistence.interval=1h30m0s;"
-                        "push.default-interval=0s;push.default-ttl=0s;push.disable-consistency-check=false;push.interval-grace=30s;"
-                        "push.max-body-bytes=67108864;push.max-grouping-key-bytes=8192;push.max-grouping-labels=64;"
-                        "push.max-label-value-length=32768;push.max-series-per-push=100000;store.max-groups=1000000;"
-                        "store.max-series=10000000;web.auth-workers=1;web.config.file=;web.enable-admin-api=true;"
-                        "web.enable-lifecycle=false;web.enable-openmetrics=false;web.external-url=;web.idle-timeout=10s;"
-                        "web.listen-address=127.0.0.1:19295,127.0.0.1:19296;web.max-header-bytes=65536;"
-                        "web.max-inflight-bytes=268435456;web.read-header-timeout=10s;web.read-timeout=0s;"
-                        "web.reuseport=true;web.route-prefix=/pg;"
-                        "web.systemd-socket=false;web.telemetry-path=/metrics;web.threads=3;");
+    assert_string_equal(
+        map, "cluster.ack-timeout=5s;cluster.advertise-address=;cluster.label=;cluster.listen-address=;"
+             "cluster.max-clock-offset=500ms;cluster.peer=;cluster.peer-timeout=2s;cluster.replicas=0;"
+             "cluster.tls-config=;cluster.tombstone-retention=1h0m0s;cluster.write-quorum=majority;"
+             "log.format=logfmt;log.level=info;persistence.allow-bad-file=false;persistence.durable=false;persistence."
+             "file=;persistence.interval=1h30m0s;"
+             "push.default-interval=0s;push.default-ttl=0s;push.disable-consistency-check=false;"
+             "push.enable-utf8-names=false;push.interval-grace=30s;"
+             "push.max-body-bytes=67108864;push.max-grouping-key-bytes=8192;push.max-grouping-labels=64;"
+             "push.max-label-value-length=32768;push.max-series-per-push=100000;store.max-groups=1000000;"
+             "store.max-series=10000000;web.auth-workers=1;web.config.file=;web.enable-admin-api=true;"
+             "web.enable-lifecycle=false;web.enable-openmetrics=false;web.external-url=;web.idle-timeout=10s;"
+             "web.listen-address=127.0.0.1:19295,127.0.0.1:19296;web.max-header-bytes=65536;"
+             "web.max-inflight-bytes=268435456;web.probes-without-auth=false;web.read-header-timeout=10s;web.read-timeout=0s;"
+             "web.reuseport=true;web.route-prefix=/pg;"
+             "web.systemd-socket=false;web.telemetry-path=/metrics;web.threads=3;");
     char *argv2[] = {"ferry"};
     assert_int_equal(fy_flags_parse(&f, 1, argv2, err, sizeof(err)), 0);
     assert_string_equal(f.listen_joined, ":9091");
     assert_true(f.threads >= 1);
 }
 
-/* --web.threads defaults to the CPUs this process may run on (its affinity mask), not to every online CPU. */
+/* --web.threads defaults to the CPUs this process may run on (its affinity mask, lowered to a cgroup CPU quota:
+ * test_common_cpus.c), not to every online CPU. */
 static void test_threads_default_affinity(void **state)
 {
     (void)state;
@@ -140,7 +150,9 @@ static void test_threads_default_affinity(void **state)
     char err[256];
     char *argv[] = {"ferry"};
     assert_int_equal(fy_flags_parse(&f, 1, argv, err, sizeof(err)), 0);
-    assert_int_equal(f.threads, CPU_COUNT(&all));
+    char how[512];
+    assert_int_equal(f.threads, fy_cpus_default("", how, sizeof(how)));
+    assert_true(f.threads <= CPU_COUNT(&all));
     int first = 0;
     while (!CPU_ISSET(first, &all))
         first++;
@@ -150,9 +162,11 @@ static void test_threads_default_affinity(void **state)
     assert_int_equal(fy_flags_parse(&f, 1, argv, err, sizeof(err)), 0);
     assert_int_equal(sched_setaffinity(0, sizeof(all), &all), 0);
     assert_int_equal(f.threads, 1); /* as `taskset -c N ferry` */
+    assert_string_equal(f.threads_how, "affinity mask");
     char *argv2[] = {"ferry", "--web.threads=3"};
     assert_int_equal(fy_flags_parse(&f, 2, argv2, err, sizeof(err)), 0);
     assert_int_equal(f.threads, 3); /* an explicit count wins over the mask */
+    assert_string_equal(f.threads_how, "--web.threads");
 }
 
 static void test_durations(void **state)

@@ -20,6 +20,7 @@
 #include "../src/common/grow.c"
 #include "../src/common/url.c"
 #include "../src/core/change.c"
+#include "../src/common/cpus.c"
 #include "../src/common/flags.c"
 #include "../src/common/log.c"
 #include "../src/core/push.c"

@@ -2,7 +2,7 @@
  * test_core_life.c: src/beyond.c: the X-Ferry-TTL / X-Ferry-Interval values, the bulk-delete query (match[]
  * selectors, older_than) and its matching, and the liveness families a scrape adds (docs/beyond-pushgateway.md).
  */
-#define _GNU_SOURCE /* the included src/flags.c uses CPU_ALLOC; it must come before any system header */
+#define _GNU_SOURCE /* the included src/common/cpus.c uses CPU_ALLOC; it must come before any system header */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,6 +14,7 @@
 #include "../src/core/reaper.c"
 #include "../src/common/grow.c"
 #include "../src/common/url.c"
+#include "../src/common/cpus.c"
 #include "../src/common/flags.c"
 #include "../src/common/log.c"
 #include "../src/http/router.c"

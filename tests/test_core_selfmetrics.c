@@ -230,16 +230,22 @@ static void test_wal(void **state)
     } cases[] = {
         {0, 0, 0, "", "no durable mode: nothing"},
         {0, 1, 3, "", "not enabled: nothing, whatever the fields hold"},
-        {1, 0, 0, "ferry_persistence_log_errors_total 0\nferry_persistence_log_failed 0\n", "durable, healthy"},
-        {1, 0, 2, "ferry_persistence_log_errors_total 2\nferry_persistence_log_failed 0\n",
+        {1, 0, 0,
+         "ferry_persistence_log_errors_total 0\nferry_persistence_log_failed 0\nferry_persistence_log_sync_failures_total 0\n",
+         "durable, healthy"},
+        {1, 0, 2,
+         "ferry_persistence_log_errors_total 2\nferry_persistence_log_failed 0\nferry_persistence_log_sync_failures_total 0\n",
          "refused without a failed log (out of memory building a record)"},
-        {1, 1, 7, "ferry_persistence_log_errors_total 7\nferry_persistence_log_failed 1\n", "the log failed"},
+        {1, 1, 7,
+         "ferry_persistence_log_errors_total 7\nferry_persistence_log_failed 1\nferry_persistence_log_sync_failures_total 1\n",
+         "the log failed"},
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         fy_selfstats_t s;
         assert_int_equal(fy_selfstats_init(&s, 1, "v", "r", "b"), 0);
         atomic_store(&s.wal_enabled, cases[i].enabled);
         atomic_store(&s.wal_failed, cases[i].failed);
+        atomic_store(&s.wal_sync_failures, (uint64_t)cases[i].failed); /* the failed sync that failed the log */
         for (unsigned k = 0; k < cases[i].errors; k++)
             fy_selfstats_wal_error(&s);
         fy_body_t own;
@@ -251,6 +257,61 @@ static void test_wal(void **state)
         if (cases[i].enabled)
             assert_non_null(strstr(t, "# TYPE ferry_persistence_log_errors_total counter\n"));
         free(got);
+        free(t);
+        free(mem);
+        fy_selfstats_dispose(&s);
+    }
+}
+
+/* Persistence health: the two time stamps (0 until the first success) and the two failure counters, each shown only
+ * with the part of persistence it watches (--persistence.file; the log with --persistence.durable). */
+static void test_persistence_health(void **state)
+{
+    (void)state;
+    static const struct {
+        int persist, wal;
+        int64_t snap_ns, sync_ns;
+        unsigned snap_failures, sync_failures;
+        const char *want;
+        const char *note;
+    } cases[] = {
+        {0, 0, 5000000000, 6000000000, 1, 1, "", "no --persistence.file: nothing, whatever the fields hold"},
+        {1, 0, 0, 0, 0, 0,
+         "ferry_persistence_last_snapshot_success_timestamp_seconds 0\n"
+         "ferry_persistence_snapshot_failures_total 0\n",
+         "no snapshot yet"},
+        {1, 0, 1700000000500000000, 0, 3, 0,
+         "ferry_persistence_last_snapshot_success_timestamp_seconds 1.7000000005e+09\n"
+         "ferry_persistence_snapshot_failures_total 3\n",
+         "a success after three failures"},
+        {1, 1, 1700000000000000000, 1700000001250000000, 0, 0,
+         "ferry_persistence_last_log_sync_timestamp_seconds 1.70000000125e+09\n"
+         "ferry_persistence_last_snapshot_success_timestamp_seconds 1.7e+09\n"
+         "ferry_persistence_log_sync_failures_total 0\n"
+         "ferry_persistence_snapshot_failures_total 0\n",
+         "durable: the log's too, in name order"},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        fy_selfstats_t s;
+        assert_int_equal(fy_selfstats_init(&s, 1, "v", "r", "b"), 0);
+        atomic_store(&s.persist_enabled, cases[i].persist);
+        atomic_store(&s.wal_enabled, cases[i].wal);
+        atomic_store(&s.snap_ok_ns, cases[i].snap_ns);
+        atomic_store(&s.wal_sync_ns, cases[i].sync_ns);
+        atomic_store(&s.snap_failures, cases[i].snap_failures);
+        atomic_store(&s.wal_sync_failures, cases[i].sync_failures);
+        fy_body_t own;
+        void *mem;
+        char *t = scrape(&s, NOW, UINT64_MAX, UINT64_MAX, &own, &mem);
+        char *a = lines(t, "ferry_persistence_last_"), *b = lines(t, "ferry_persistence_log_sync"),
+             *c = lines(t, "ferry_persistence_snapshot");
+        char got[1024];
+        snprintf(got, sizeof(got), "%s%s%s", a, b, c);
+        if (strcmp(got, cases[i].want) != 0)
+            fail_msg("case %zu (%s): got\n%s", i, cases[i].note, got);
+        free(a);
+        free(b);
+        free(c);
         free(t);
         free(mem);
         fy_selfstats_dispose(&s);
@@ -360,6 +421,12 @@ static void test_families(void **state)
          FY_TYPE_GAUGE},
         {"ferry_http_rejections_total", "Requests answered before reaching a handler (431, 408, 503), by reason.", FY_TYPE_COUNTER},
         {"ferry_limit_rejections_total", "Pushes rejected because they would exceed a configured limit.", FY_TYPE_COUNTER},
+        {"ferry_persistence_last_log_sync_timestamp_seconds",
+         "When the write-ahead log was last written and synced successfully (Unix time; 0: not yet).", FY_TYPE_GAUGE},
+        {"ferry_persistence_last_snapshot_success_timestamp_seconds",
+         "When the persistence file last held every change: a snapshot written, or an interval with nothing new to write "
+         "(Unix time; 0: not yet).",
+         FY_TYPE_GAUGE},
         {"ferry_persistence_load_seconds", "Time the start-up load of the persistence file took.", FY_TYPE_GAUGE},
         {"ferry_persistence_loaded_groups", "Groups loaded from the persistence file at start-up.", FY_TYPE_GAUGE},
         {"ferry_persistence_log_errors_total",
@@ -368,6 +435,11 @@ static void test_families(void **state)
          FY_TYPE_COUNTER},
         {"ferry_persistence_log_failed",
          "1 once a write or sync of the write-ahead log has failed: every change is refused until a restart.", FY_TYPE_GAUGE},
+        {"ferry_persistence_log_sync_failures_total",
+         "Failed writes or syncs of the write-ahead log (the first one stops the log: ferry_persistence_log_failed).",
+         FY_TYPE_COUNTER},
+        {"ferry_persistence_snapshot_failures_total",
+         "Snapshots of the persistence file that could not be written (each is retried at the next interval).", FY_TYPE_COUNTER},
         {"ferry_store_groups", "Number of groups in the store.", FY_TYPE_GAUGE},
         {"ferry_store_series", "Number of series in the store.", FY_TYPE_GAUGE},
         {"process_cpu_seconds_total", "Total user and system CPU time spent in seconds.", FY_TYPE_COUNTER},
@@ -468,9 +540,15 @@ static void test_families(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_method),         cmocka_unit_test(test_requests), cmocka_unit_test(test_summaries),
-        cmocka_unit_test(test_summary_window), cmocka_unit_test(test_limits),   cmocka_unit_test(test_wal),
-        cmocka_unit_test(test_config_reload),  cmocka_unit_test(test_families),
+        cmocka_unit_test(test_method),
+        cmocka_unit_test(test_requests),
+        cmocka_unit_test(test_summaries),
+        cmocka_unit_test(test_summary_window),
+        cmocka_unit_test(test_limits),
+        cmocka_unit_test(test_wal),
+        cmocka_unit_test(test_persistence_health),
+        cmocka_unit_test(test_config_reload),
+        cmocka_unit_test(test_families),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -283,8 +283,12 @@ static int replay_record(void *ctx, uint64_t seq, unsigned type, const void *pay
 static void log_notify(void *ctx, uint64_t durable_seq, int err)
 {
     fy_app_t *app = ctx;
-    if (err != 0 && !atomic_load(&app->stats.wal_failed))
+    if (err == 0) {
+        atomic_store_explicit(&app->stats.wal_sync_ns, fy_now_ns(), memory_order_relaxed);
+    } else if (!atomic_load(&app->stats.wal_failed)) {
+        atomic_fetch_add_explicit(&app->stats.wal_sync_failures, 1, memory_order_relaxed);
         fy_wal_failed(&app->wal, durable_seq, err);
+    }
     if (app->cluster != NULL) {
         /* the tickets are replication's: it waits for the log, and a failure fails every ticket not yet released */
         fy_cluster_local_durable(app->cluster, durable_seq);
@@ -432,7 +436,9 @@ static void *load_persisted(void *arg)
     fy_app_t *app = arg;
     char err[1024];
     const char *path = app->flags->persistence_file;
-    if (fy_persist_load(&app->persist, &app->core, path, app->flags->persistence_interval_ns, err, sizeof(err)) != 0) {
+    int loaded = fy_persist_load(&app->persist, &app->core, path, app->flags->persistence_interval_ns, err, sizeof(err));
+    app->persist.stats = &app->stats; /* snapshot health, from the first write on (fy_persist_load clears it) */
+    if (loaded != 0) {
         if (!app->flags->persistence_allow_bad) {
             fy_log_error("msg",
                          "could not load persisted metrics; refusing to start with an empty store "

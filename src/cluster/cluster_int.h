@@ -32,6 +32,7 @@ typedef struct st_fy_cl_link_t {
     int64_t last_rx, last_tx;
     uint64_t send_next; /* outbound: our next change to send */
     int64_t sent_stamp; /* outbound: the stamp of the last change sent (the heartbeat's frontier) */
+    int64_t batch_at;   /* outbound: when changes last went out (fy_cl_flush holds the next batch until an ACK) */
     uint64_t ack_sent;  /* inbound: the last ACK sent */
     int fresh;          /* outbound: the peer had none of our changes (a new incarnation) */
     int more_input;     /* frames left in `in` after a time slice (fy_cl_input runs again without new bytes) */
@@ -143,6 +144,7 @@ struct st_fy_cluster_t {
     const char *pub_not_ready;
 
     _Atomic int reachable; /* distinct peers with an open link from us */
+    _Atomic int send_busy; /* every open outbound link waits for an ACK: a new change needs no wake-up (cl_commit) */
     _Atomic int ready;
     _Atomic uint64_t sent, applied, quorum_failures, refused_no_quorum, killed, gaps;
     _Atomic uint64_t resync_delta, resync_full, resync_lost_peer, groups_received;

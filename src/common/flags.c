@@ -3,16 +3,16 @@
  * takes no "=value" (the value becomes an unexpected argument), a non-repeatable flag given twice is an error, a
  * value that looks like a flag is a missing argument. Defaults follow upstream 1.5.1 (persistence file empty).
  */
-#define _GNU_SOURCE /* CPU_ALLOC and sched_getaffinity */
 #include "flags.h"
 
 #include <errno.h>
 #include <math.h>
-#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+
+#include "cpus.h"
 
 typedef enum { T_BOOL, T_STRING, T_DURATION, T_LOGLEVEL, T_LOGFORMAT, T_URL, T_UINT, T_LISTEN, T_PEER } flag_type_t;
 
@@ -22,28 +22,6 @@ typedef struct st_flag_def_t {
     const char *def;
     const char *help;
 } flag_def_t;
-
-/* The default thread count: the CPUs this process may run on (its affinity mask, as taskset, cpusets and container
- * runtimes set it), which is what Go's runtime.NumCPU and so the reference's GOMAXPROCS count, rather than every
- * online CPU: a Ferry started with `taskset -c 0` next to a load generator on core 1 runs one loop, not two loops
- * fighting over one core. */
-static int cores_available(void)
-{
-    for (int ncpu = 1024; ncpu <= 1 << 16; ncpu *= 2) { /* a mask too small for the machine fails with EINVAL */
-        size_t size = CPU_ALLOC_SIZE(ncpu);
-        cpu_set_t *set = CPU_ALLOC(ncpu);
-        if (set == NULL)
-            break;
-        int ok = sched_getaffinity(0, size, set) == 0, n = ok ? CPU_COUNT_S(size, set) : 0, again = !ok && errno == EINVAL;
-        CPU_FREE(set);
-        if (n > 0)
-            return n > 1024 ? 1024 : n;
-        if (!again)
-            break;
-    }
-    long n = sysconf(_SC_NPROCESSORS_ONLN);
-    return n > 1024 ? 1024 : n > 0 ? (int)n : 1;
-}
 
 /* Sorted by name: the order of /api/v1/status and of the help text is this table's order. */
 static const flag_def_t defs[] = {
@@ -79,6 +57,8 @@ static const flag_def_t defs[] = {
     {"push.default-ttl", T_DURATION, "0s",
      "Groups that declare no TTL (X-Ferry-TTL) are deleted this long after their last push. 0s: never."},
     {"push.disable-consistency-check", T_BOOL, "false", "Do not check consistency of pushed metrics. DANGEROUS."},
+    {"push.enable-utf8-names", T_BOOL, "false",
+     "Allow UTF-8 characters in metric and label names (Pushgateway 1.11). Not supported by ferry: refused at start-up."},
     {"push.interval-grace", T_DURATION, "30s",
      "push_alive stays 1 for this long after a group's declared push interval has passed."},
     {"push.max-body-bytes", T_UINT, "67108864", "Largest accepted push body in bytes, after decompression (413 above)."},
@@ -106,6 +86,9 @@ static const flag_def_t defs[] = {
      "Largest request line and header block in bytes (431 above, 414 for the request line alone; at most 417791)."},
     {"web.max-inflight-bytes", T_UINT, "268435456",
      "Request bytes all HTTP/1 connections may buffer together; a larger request in flight gets 503. 0: no limit."},
+    {"web.probes-without-auth", T_BOOL, "false",
+     "Answer GET /-/healthy and /-/ready without credentials when --web.config.file sets basic_auth_users (for "
+     "kubelet and load-balancer probes); every other path still needs them."},
     {"web.read-header-timeout", T_DURATION, "10s", "Time a client has to send a request line and headers (408 after)."},
     {"web.read-timeout", T_DURATION, "0s",
      "Time a client has to send a whole request, headers and body (408 after). 0s: no limit, as long as data flows."},
@@ -115,7 +98,8 @@ static const flag_def_t defs[] = {
      "Prefix for the internal routes of web endpoints. Defaults to the path of --web.external-url."},
     {"web.systemd-socket", T_BOOL, "false", "Use systemd socket activation listeners instead of port listeners (Linux only)."},
     {"web.telemetry-path", T_STRING, "/metrics", "Path under which to expose metrics."},
-    {"web.threads", T_UINT, "", "Number of HTTP worker threads (default: the number of cores this process may run on)."},
+    {"web.threads", T_UINT, "",
+     "Number of HTTP worker threads (default: the CPUs this process may run on, lowered to its cgroup CPU quota)."},
 };
 #define NDEFS (sizeof(defs) / sizeof(defs[0]))
 _Static_assert(NDEFS <= sizeof(((fy_flags_t *)0)->raw) / sizeof(((fy_flags_t *)0)->raw[0]), "fy_flags_t.raw is too small");
@@ -315,6 +299,10 @@ static int apply(fy_flags_t *f, const flag_def_t *d, const char *v, char *err, s
         f->disable_consistency_check = on;
     else if (strcmp(d->name, "web.reuseport") == 0)
         f->reuseport = on;
+    else if (strcmp(d->name, "push.enable-utf8-names") == 0)
+        f->enable_utf8_names = on;
+    else if (strcmp(d->name, "web.probes-without-auth") == 0)
+        f->probes_without_auth = on;
     else if (strcmp(d->name, "web.enable-openmetrics") == 0)
         f->enable_openmetrics = on;
     else if (strcmp(d->name, "web.config.file") == 0)
@@ -390,7 +378,9 @@ static int apply(fy_flags_t *f, const flag_def_t *d, const char *v, char *err, s
         f->log_format = v;
     } else if (d->type == T_UINT) {
         if (strcmp(d->name, "web.threads") == 0 && v[0] == '\0') {
-            f->threads = cores_available();
+            /* the CPUs this process may run on (its affinity mask, as taskset, cpusets and container runtimes set
+             * it) rather than every online CPU, lowered to its cgroup's CPU quota (cpus.h) */
+            f->threads = fy_cpus_default("", f->threads_how, sizeof(f->threads_how));
             return 0;
         }
         if (parse_uint(v, &u) != 0) {
@@ -403,6 +393,7 @@ static int apply(fy_flags_t *f, const flag_def_t *d, const char *v, char *err, s
                 return -1;
             }
             f->threads = (int)u;
+            snprintf(f->threads_how, sizeof(f->threads_how), "--web.threads");
         } else if (strcmp(d->name, "push.max-body-bytes") == 0)
             f->max_body_bytes = u;
         else if (strcmp(d->name, "push.max-series-per-push") == 0)
@@ -533,6 +524,15 @@ int fy_flags_parse(fy_flags_t *f, int argc, char **argv, char *err, size_t errca
     if (f->cluster_tls_config != NULL && f->cluster_tls_config[0] != '\0' &&
         (f->cluster_listen == NULL || f->cluster_listen[0] == '\0')) {
         snprintf(err, errcap, "--cluster.tls-config needs --cluster.listen-address (TLS is for the peer links)");
+        return -1;
+    }
+    if (f->enable_utf8_names) {
+        /* Pushgateway 1.11's flag: quoted UTF-8 names in text pushes, U__ escapes in grouping keys, and names quoted
+         * or escaped per scraper on output. Ferry's parsers, store and renderers keep the classic name rules, so the
+         * flag is refused rather than accepted and ignored (docs/compatibility.md). */
+        snprintf(err, errcap,
+                 "--push.enable-utf8-names is not supported by ferry: metric names must match [a-zA-Z_:][a-zA-Z0-9_:]* "
+                 "and label names [a-zA-Z_][a-zA-Z0-9_]* (docs/compatibility.md)");
         return -1;
     }
     if (f->nlisten == 0)

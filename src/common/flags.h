@@ -27,11 +27,14 @@ typedef struct st_fy_flags_t {
     int persistence_allow_bad;
     int persistence_durable; /* --persistence.durable: write-ahead log, a 2xx only once on disk */
     int disable_consistency_check;
+    int enable_utf8_names; /* --push.enable-utf8-names (1.11): accepted by the parser, refused (flags.c) */
     const char *log_level;
     const char *log_format;
     /* Ferry */
     int threads;
+    char threads_how[384]; /* where the count came from: --web.threads, the affinity mask or the cgroup quota */
     int reuseport;
+    int probes_without_auth; /* --web.probes-without-auth: /-/healthy and /-/ready skip basic auth */
     int enable_openmetrics;
     uint64_t max_body_bytes;
     uint64_t max_series_per_push;

@@ -47,6 +47,12 @@ const fy_own_family_t fy_own_families[] = {
      1},
     {"ferry_http_rejections_total", FY_TYPE_COUNTER, "Requests answered before reaching a handler (431, 408, 503), by reason.", 1},
     {"ferry_limit_rejections_total", FY_TYPE_COUNTER, "Pushes rejected because they would exceed a configured limit.", 1},
+    {"ferry_persistence_last_log_sync_timestamp_seconds", FY_TYPE_GAUGE,
+     "When the write-ahead log was last written and synced successfully (Unix time; 0: not yet).", 1},
+    {"ferry_persistence_last_snapshot_success_timestamp_seconds", FY_TYPE_GAUGE,
+     "When the persistence file last held every change: a snapshot written, or an interval with nothing new to write "
+     "(Unix time; 0: not yet).",
+     1},
     {"ferry_persistence_load_seconds", FY_TYPE_GAUGE, "Time the start-up load of the persistence file took.", 1},
     {"ferry_persistence_loaded_groups", FY_TYPE_GAUGE, "Groups loaded from the persistence file at start-up.", 1},
     {"ferry_persistence_log_errors_total", FY_TYPE_COUNTER,
@@ -55,6 +61,10 @@ const fy_own_family_t fy_own_families[] = {
      1},
     {"ferry_persistence_log_failed", FY_TYPE_GAUGE,
      "1 once a write or sync of the write-ahead log has failed: every change is refused until a restart.", 1},
+    {"ferry_persistence_log_sync_failures_total", FY_TYPE_COUNTER,
+     "Failed writes or syncs of the write-ahead log (the first one stops the log: ferry_persistence_log_failed).", 1},
+    {"ferry_persistence_snapshot_failures_total", FY_TYPE_COUNTER,
+     "Snapshots of the persistence file that could not be written (each is retried at the next interval).", 1},
     {"ferry_store_groups", FY_TYPE_GAUGE, "Number of groups in the store.", 1},
     {"ferry_store_series", FY_TYPE_GAUGE, "Number of series in the store.", 1},
     {"process_cpu_seconds_total", FY_TYPE_COUNTER, "Total user and system CPU time spent in seconds.", 1},
@@ -364,6 +374,12 @@ static double open_fds(void)
     return n - 1; /* the directory stream's own descriptor */
 }
 
+/* ns since the epoch as seconds, the fraction added separately so that whole milliseconds print exactly */
+static double unix_seconds(int64_t ns)
+{
+    return (double)(ns / 1000000000) + (double)(ns % 1000000000) / 1e9;
+}
+
 /* A counter family with one label: only the values that have counted something, sorted by label value (a family
  * with none is left out). Returns the number of series; *nf grows by one when the family is emitted. */
 static uint32_t counters(builder_t *b, fy_family_t *f, uint32_t *nf, const char *name, const char *label, const char *const *names,
@@ -538,16 +554,32 @@ int fy_selfstats_collect(fy_selfstats_t *s, fy_arena_t *arena, int64_t now_ns, u
                       FY_REJECT__COUNT);
     total +=
         counters(&b, &fams[nf], &nf, "ferry_limit_rejections_total", "limit", limit_names, s->limit_rejections, FY_LIMIT__COUNT);
-    if (atomic_load(&s->persist_enabled)) {
+    /* in name order, as the families are merged by name */
+    int persisting = atomic_load(&s->persist_enabled), logging = atomic_load(&s->wal_enabled);
+    if (logging) {
+        double t = unix_seconds(atomic_load_explicit(&s->wal_sync_ns, memory_order_relaxed));
+        set_family(&b, &fams[nf++], "ferry_persistence_last_log_sync_timestamp_seconds", gauge1(&b, t), 1);
+        total++;
+    }
+    if (persisting) {
+        double t = unix_seconds(atomic_load_explicit(&s->snap_ok_ns, memory_order_relaxed));
+        set_family(&b, &fams[nf++], "ferry_persistence_last_snapshot_success_timestamp_seconds", gauge1(&b, t), 1);
         set_family(&b, &fams[nf++], "ferry_persistence_load_seconds", gauge1(&b, s->persist_load_seconds), 1);
         set_family(&b, &fams[nf++], "ferry_persistence_loaded_groups", gauge1(&b, (double)s->persist_loaded_groups), 1);
-        total += 2;
+        total += 3;
     }
-    if (atomic_load(&s->wal_enabled)) {
+    if (logging) {
         double errors = (double)atomic_load_explicit(&s->wal_errors, memory_order_relaxed);
+        double fails = (double)atomic_load_explicit(&s->wal_sync_failures, memory_order_relaxed);
         set_family(&b, &fams[nf++], "ferry_persistence_log_errors_total", gauge1(&b, errors), 1);
         set_family(&b, &fams[nf++], "ferry_persistence_log_failed", gauge1(&b, (double)atomic_load(&s->wal_failed)), 1);
-        total += 2;
+        set_family(&b, &fams[nf++], "ferry_persistence_log_sync_failures_total", gauge1(&b, fails), 1);
+        total += 3;
+    }
+    if (persisting) {
+        double fails = (double)atomic_load_explicit(&s->snap_failures, memory_order_relaxed);
+        set_family(&b, &fams[nf++], "ferry_persistence_snapshot_failures_total", gauge1(&b, fails), 1);
+        total++;
     }
     if (store_groups != UINT64_MAX) {
         set_family(&b, &fams[nf++], "ferry_store_groups", gauge1(&b, (double)store_groups), 1);

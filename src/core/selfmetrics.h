@@ -89,6 +89,14 @@ typedef struct st_fy_selfstats_t {
     _Atomic int wal_enabled;
     _Atomic int wal_failed;
     _Atomic uint64_t wal_errors;
+    /* Persistence health, for alerts (docs/persistence.md): the wall-clock time (ns since the epoch, 0 = never) when
+     * the snapshot last held every change (written, or an interval with nothing new) and of the log's last successful
+     * sync; the failed snapshot writes and the failed log writes or syncs. Shown with persist_enabled and
+     * wal_enabled respectively. */
+    _Atomic int64_t snap_ok_ns;
+    _Atomic uint64_t snap_failures;
+    _Atomic int64_t wal_sync_ns;
+    _Atomic uint64_t wal_sync_failures;
     /* --web.config.file's loads (config_enabled = 0: no such file, not exposed): the outcome of the last one (start-up
      * or reload) and when the last successful one was. Written by the thread that reloads; the time first. */
     _Atomic int config_enabled;

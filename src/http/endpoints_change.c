@@ -6,6 +6,7 @@
 #include "endpoints.h"
 
 #include <errno.h>
+#include <netinet/in.h> /* INET6_ADDRSTRLEN */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -177,8 +178,11 @@ fy_result_t fy_http_push(void *ctx, const fy_push_t *p)
         /* The log line's err is the reason alone, as the reference logs it. */
         static const char prefix[] = "pushed metrics are invalid or inconsistent with existing metrics: ";
         size_t skip = r.msg_len >= sizeof(prefix) - 1 && memcmp(r.msg, prefix, sizeof(prefix) - 1) == 0 ? sizeof(prefix) - 1 : 0;
+        char source[INET6_ADDRSTRLEN + 16] = "";
+        if (p->req != NULL)
+            fy_server_remote_addr(p->req, source, sizeof(source));
         fy_log_error("msg", "pushed metrics are invalid or inconsistent with existing metrics", "method", c.post ? "POST" : "PUT",
-                     "err", r.msg + skip);
+                     "source", source, "err", r.msg + skip);
     }
     fy_result_t a = answer(app, &r, p->pool, "push");
     uint64_t seq = r.seq;

@@ -37,6 +37,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include "auth_pool.h"
@@ -46,6 +47,7 @@
 #include "gen.h"
 #include "log.h"
 #include "router.h"
+#include "sdlisten.h"
 #include "store.h"
 #include "webconfig.h"
 
@@ -154,6 +156,25 @@ static void add_header_str(h2o_req_t *req, const char *name, size_t name_len, co
     h2o_add_header_by_str(&req->pool, &req->res.headers, lower, name_len, 0, name, value, len);
 }
 
+/* Go's Header().Set: replaces a header already on the response (a --web.config.file header that the answer sets
+ * too, X-Content-Type-Options on every error, must go out once), else adds it. */
+static void set_header_str(h2o_req_t *req, const char *name, size_t name_len, const char *value, size_t len)
+{
+    char *lower = h2o_mem_alloc_pool(&req->pool, name_len);
+    for (size_t i = 0; i < name_len; i++)
+        lower[i] = (char)h2o_tolower(name[i]);
+    ssize_t i = h2o_find_header_by_str(&req->res.headers, lower, name_len, -1);
+    if (i < 0) {
+        h2o_add_header_by_str(&req->pool, &req->res.headers, lower, name_len, 0, name, value, len);
+        return;
+    }
+    req->res.headers.entries[i].value = h2o_iovec_init(value, len);
+    while ((i = h2o_find_header_by_str(&req->res.headers, lower, name_len, i)) >= 0) {
+        h2o_delete_header(&req->res.headers, i);
+        i--; /* the next entry moved into i; the search starts after the cursor */
+    }
+}
+
 static const char *reason_of(int status)
 {
     switch (status) {
@@ -206,7 +227,7 @@ void fy_server_error(h2o_req_t *req, int status, const char *msg, size_t len)
     char *body = h2o_mem_alloc_pool(&req->pool, len + 1);
     memcpy(body, msg, len);
     body[len] = '\n';
-    add_header_str(req, H2O_STRLIT("X-Content-Type-Options"), H2O_STRLIT("nosniff"));
+    set_header_str(req, H2O_STRLIT("X-Content-Type-Options"), H2O_STRLIT("nosniff"));
     fy_server_respond(req, status, NULL, TEXT_PLAIN, body, len + 1);
 }
 
@@ -218,6 +239,31 @@ static void respond_result(h2o_req_t *req, fy_result_t r)
         fy_server_respond(req, r.status, NULL, NULL, NULL, 0);
     else
         fy_server_error(req, r.status, r.msg, r.msg_len);
+}
+
+const char *fy_server_remote_addr(h2o_req_t *req, char *buf, size_t cap)
+{
+    struct sockaddr_storage ss;
+    char host[INET6_ADDRSTRLEN];
+    snprintf(buf, cap, "%s", "");
+    if (req->conn == NULL || req->conn->callbacks->get_peername == NULL ||
+        req->conn->callbacks->get_peername(req->conn, (struct sockaddr *)&ss) == 0)
+        return buf;
+    if (ss.ss_family == AF_INET) {
+        const struct sockaddr_in *in = (const struct sockaddr_in *)&ss;
+        inet_ntop(AF_INET, &in->sin_addr, host, sizeof(host));
+        snprintf(buf, cap, "%s:%u", host, ntohs(in->sin_port));
+    } else if (ss.ss_family == AF_INET6) {
+        const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)&ss;
+        if (IN6_IS_ADDR_V4MAPPED(&in6->sin6_addr)) {
+            inet_ntop(AF_INET, &in6->sin6_addr.s6_addr[12], host, sizeof(host));
+            snprintf(buf, cap, "%s:%u", host, ntohs(in6->sin6_port));
+        } else {
+            inet_ntop(AF_INET6, &in6->sin6_addr, host, sizeof(host));
+            snprintf(buf, cap, "[%s]:%u", host, ntohs(in6->sin6_port));
+        }
+    }
+    return buf;
 }
 
 void fy_server_add_cors(h2o_req_t *req)
@@ -695,7 +741,7 @@ static void respond_401(h2o_req_t *req)
         const fy_webcfg_header_t *hd = &fy_webcfg_401_headers[k];
         if (strcmp(hd->name, "Content-Type") == 0)
             continue; /* fy_server_respond sets it */
-        add_header_str(req, hd->name, strlen(hd->name), hd->value, strlen(hd->value));
+        set_header_str(req, hd->name, strlen(hd->name), hd->value, strlen(hd->value));
     }
     fy_server_respond(req, FY_WEBCFG_401_STATUS, FY_WEBCFG_401_REASON, TEXT_PLAIN, H2O_STRLIT(FY_WEBCFG_401_BODY));
 }
@@ -851,7 +897,7 @@ static void limit_filter_setup_ostream(h2o_filter_t *self, h2o_req_t *req, h2o_o
         /* h2o_send_error_generic set only Content-Type, without its canonical case: the headers of fy_server_error */
         memset(&req->res.headers, 0, sizeof(req->res.headers));
         add_web_config_headers(req);
-        add_header_str(req, H2O_STRLIT("X-Content-Type-Options"), H2O_STRLIT("nosniff"));
+        set_header_str(req, H2O_STRLIT("X-Content-Type-Options"), H2O_STRLIT("nosniff"));
         add_header(req, H2O_TOKEN_CONTENT_TYPE, "Content-Type", H2O_STRLIT(TEXT_PLAIN));
         req->res.content_length = too_large_msg.len;
         h2o_ostream_t *ostr = h2o_add_ostream(req, sizeof(*ostr), slot);
@@ -859,6 +905,20 @@ static void limit_filter_setup_ostream(h2o_filter_t *self, h2o_req_t *req, h2o_o
         slot = &ostr->next;
     }
     h2o_setup_next_ostream(req, slot);
+}
+
+/* --web.probes-without-auth: a kubelet or load balancer cannot send credentials, so the two probes may skip basic
+ * auth. Only what the router itself sends to their handlers (a GET under the route prefix) qualifies: a HEAD,
+ * a redirect, a 404 or a 405 on a look-alike path still needs credentials, so nothing else is revealed. */
+static int is_open_probe(h2o_req_t *req)
+{
+    fy_webcfg_t *webcfg = loop_config(&threads[thread_index]);
+    if (!flags->probes_without_auth || webcfg == NULL || webcfg->nusers == 0)
+        return 0;
+    fy_route_t rt;
+    char *buf = h2o_mem_alloc_pool(&req->pool, fy_route_buf_size(req->path.len));
+    fy_route(&router, req->method.base, req->method.len, req->path.base, req->path.len, buf, &rt);
+    return rt.kind == FY_ROUTE_HANDLER && (rt.handler == FY_H_HEALTHY || rt.handler == FY_H_READY);
 }
 
 static int on_req(h2o_handler_t *self, h2o_req_t *req)
@@ -878,7 +938,7 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req)
 static void start_request(h2o_req_t *req)
 {
     add_web_config_headers(req);
-    if (!web_config_gate(req))
+    if (is_open_probe(req) || !web_config_gate(req))
         serve(req);
 }
 
@@ -1026,6 +1086,33 @@ Error:
         close(fd);
     freeaddrinfo(res);
     return -1;
+}
+
+/* An activated socket's address for the log ("127.0.0.1:9091", "[::1]:9091", a unix path). Sets TCP_NODELAY on a
+ * TCP one, as open_listener does (accepted sockets inherit it). */
+static const char *activated_name(int fd, char *buf, size_t cap)
+{
+    struct sockaddr_storage ss;
+    socklen_t len = sizeof(ss);
+    char host[INET6_ADDRSTRLEN];
+    int on = 1;
+    snprintf(buf, cap, "fd %d", fd);
+    if (getsockname(fd, (struct sockaddr *)&ss, &len) != 0)
+        return buf;
+    if (ss.ss_family == AF_INET || ss.ss_family == AF_INET6)
+        setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &on, sizeof(on));
+    if (ss.ss_family == AF_INET) {
+        struct sockaddr_in *in = (struct sockaddr_in *)&ss;
+        inet_ntop(AF_INET, &in->sin_addr, host, sizeof(host));
+        snprintf(buf, cap, "%s:%u", host, ntohs(in->sin_port));
+    } else if (ss.ss_family == AF_INET6) {
+        struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)&ss;
+        inet_ntop(AF_INET6, &in6->sin6_addr, host, sizeof(host));
+        snprintf(buf, cap, "[%s]:%u", host, ntohs(in6->sin6_port));
+    } else if (ss.ss_family == AF_UNIX) {
+        snprintf(buf, cap, "%.*s", (int)(len - offsetof(struct sockaddr_un, sun_path)), ((struct sockaddr_un *)&ss)->sun_path);
+    }
+    return buf;
 }
 
 #define ACCEPT_TICK_MS 10 /* the pause timer's step */
@@ -1351,8 +1438,11 @@ int fy_server_run(const fy_flags_t *f, const fy_handlers_t *h, fy_webcfg_t *wc)
     char err[512];
     int rc = 1;
     size_t nlisten = f->nlisten;
-    int nsock_threads = f->reuseport ? f->threads : 1;
-    int *fds = calloc((size_t)nsock_threads * nlisten, sizeof(int));
+    /* activated sockets are one per address, given: every loop accepts on a dup() of each, as with --no-web.reuseport */
+    int reuse = f->reuseport && !f->systemd_socket;
+    int nsock_threads = reuse ? f->threads : 1;
+    int activated[FY_SD_MAX_FDS];
+    int *fds = NULL;
     static sigset_t set;
 
     flags = f;
@@ -1386,20 +1476,33 @@ int fy_server_run(const fy_flags_t *f, const fy_handlers_t *h, fy_webcfg_t *wc)
     sigaddset(&set, SIGHUP); /* main.c blocks it first thing; here for a caller that did not */
     pthread_sigmask(SIG_BLOCK, &set, NULL);
 
+    if (f->systemd_socket) {
+        /* exporter-toolkit's wording; --web.listen-address is ignored, as there */
+        fy_log_info("msg", "Listening on systemd activated listeners instead of port listeners.");
+        int n = fy_sd_listeners(activated, FY_SD_MAX_FDS, err, sizeof(err));
+        if (n < 0) {
+            fy_log_error("msg", "HTTP server stopped", "err", err);
+            goto Exit;
+        }
+        nlisten = (size_t)n;
+    }
+    fds = calloc((size_t)nsock_threads * nlisten, sizeof(int));
     for (size_t a = 0; a < nlisten; a++) {
+        char name[INET6_ADDRSTRLEN + 16];
+        const char *addr = f->systemd_socket ? activated_name(activated[a], name, sizeof(name)) : f->listen[a];
         for (int t = 0; t < nsock_threads; t++) {
-            int fd = open_listener(f->listen[a], f->reuseport, t == 0, err, sizeof(err));
+            int fd = f->systemd_socket ? activated[a] : open_listener(f->listen[a], reuse, t == 0, err, sizeof(err));
             if (fd < 0) {
                 fy_log_error("msg", "HTTP server stopped", "err", err);
                 goto Exit;
             }
             fds[(size_t)t * nlisten + a] = fd;
         }
-        fy_log_info("msg", "Listening on", "address", f->listen[a]);
+        fy_log_info("msg", "Listening on", "address", addr);
         if (wc != NULL && wc->tls_enabled)
-            fy_log_info("msg", "TLS is enabled.", "http2", wc->http2 ? "true" : "false", "address", f->listen[a]);
+            fy_log_info("msg", "TLS is enabled.", "http2", wc->http2 ? "true" : "false", "address", addr);
         else
-            fy_log_info("msg", "TLS is disabled.", "http2", "true", "address", f->listen[a]);
+            fy_log_info("msg", "TLS is disabled.", "http2", "true", "address", addr);
     }
 
     h2o_config_init(&config);
@@ -1438,7 +1541,7 @@ int fy_server_run(const fy_flags_t *f, const fy_handlers_t *h, fy_webcfg_t *wc)
         th->fds = calloc(nlisten, sizeof(int));
         th->listeners = calloc(nlisten, sizeof(h2o_socket_t *));
         for (size_t a = 0; a < nlisten; a++)
-            th->fds[a] = f->reuseport ? fds[(size_t)t * nlisten + a] : (t == 0 ? fds[a] : dup(fds[a]));
+            th->fds[a] = reuse ? fds[(size_t)t * nlisten + a] : (t == 0 ? fds[a] : dup(fds[a]));
     }
     /* every wake-up receiver exists before anything can call request_shutdown: contexts are created inside the
      * threads, which only start accepting after the barrier; signals stay pending until the waiter runs */

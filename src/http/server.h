@@ -120,6 +120,10 @@ int fy_server_is_ready(void);
 /** Adds the five CORS headers of api/v1 (corsHeaders in PG api/v1/api.go) to req->res. */
 void fy_server_add_cors(h2o_req_t *req);
 
+/** The client's address as Go's Request.RemoteAddr shows it ("127.0.0.1:54321", "[::1]:54321"; an IPv4 client of
+ * a dual-stack socket without its ::ffff: prefix), for log lines' source=; "" when the connection has none. */
+const char *fy_server_remote_addr(h2o_req_t *req, char *buf, size_t cap);
+
 /** Sends a complete response with Content-Length; body is copied into req->pool. */
 void fy_server_respond(h2o_req_t *req, int status, const char *reason, const char *content_type, const char *body, size_t len);
 

@@ -454,6 +454,26 @@ typedef struct {
     void *target;
 } struct_ctx_t;
 
+/* Keys that exporter-toolkit added after v0.8.2, which Pushgateway 1.11 accepts and Ferry does not implement: still
+ * refused (the file would not mean what its author wrote), with yaml.v2's message and a note saying why. */
+static const struct {
+    const char *type, *field;
+} NEWER_FIELDS[] = {
+    {"web.Config", "rate_limit"},
+    {"web.TLSConfig", "cert"},
+    {"web.TLSConfig", "key"},
+    {"web.TLSConfig", "client_ca"},
+    {"web.TLSConfig", "client_allowed_sans"},
+};
+
+static int newer_field(const char *type, const char *name)
+{
+    for (size_t i = 0; i < sizeof(NEWER_FIELDS) / sizeof(NEWER_FIELDS[0]); i++)
+        if (strcmp(NEWER_FIELDS[i].type, type) == 0 && strcmp(NEWER_FIELDS[i].field, name) == 0)
+            return 1;
+    return 0;
+}
+
 static void struct_pair(dec_t *d, void *vctx, const yaml_node_t *k, const yaml_node_t *v)
 {
     struct_ctx_t *c = vctx;
@@ -473,7 +493,13 @@ static void struct_pair(dec_t *d, void *vctx, const yaml_node_t *k, const yaml_n
         c->field(d, c->target, i, v);
         return;
     }
-    terror_add(d, node_line(k), name, "field %s not found in type %s", name, c->type);
+    if (newer_field(c->type, name))
+        terror_add(d, node_line(k), name,
+                   "field %s not found in type %s (a key of newer Pushgateway releases that ferry does not support; "
+                   "docs/compatibility.md)",
+                   name, c->type);
+    else
+        terror_add(d, node_line(k), name, "field %s not found in type %s", name, c->type);
 }
 
 static void dec_struct(dec_t *d, const yaml_node_t *n, const char *key, struct_ctx_t *c, void (*zero)(void *))

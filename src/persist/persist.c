@@ -50,6 +50,15 @@ static int fill(void *ctx, fy_snap_writer_t *w)
     return rc != 0 || F->failed ? -1 : 0;
 }
 
+/* The persistence file holds every change as of now (ferry_persistence_last_snapshot_success_timestamp_seconds). */
+static void snapshot_current(fy_persist_t *p)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    if (p->stats != NULL)
+        atomic_store_explicit(&p->stats->snap_ok_ns, (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec, memory_order_relaxed);
+}
+
 int fy_persist_write(fy_persist_t *p, char *err, size_t errlen)
 {
     fill_t F;
@@ -69,6 +78,8 @@ int fy_persist_write(fy_persist_t *p, char *err, size_t errlen)
         seq = st.last_seq;
         if (fy_log_rotate(p->log, NULL) != 0) {
             snprintf(err, errlen, "%s: could not rotate the write-ahead log: %s", p->path, strerror(errno));
+            if (p->stats != NULL)
+                atomic_fetch_add_explicit(&p->stats->snap_failures, 1, memory_order_relaxed);
             return -1;
         }
     }
@@ -76,6 +87,10 @@ int fy_persist_write(fy_persist_t *p, char *err, size_t errlen)
     int rc = fy_snap_write(p->path, seq, fill, &F, &info, err, errlen);
     if (rc != 0 && F.failed && err[0] == '\0')
         snprintf(err, errlen, "%s: out of memory while encoding the snapshot", p->path);
+    if (rc == 0)
+        snapshot_current(p);
+    else if (p->stats != NULL)
+        atomic_fetch_add_explicit(&p->stats->snap_failures, 1, memory_order_relaxed);
     fy_grouprec_buf_free(&F.rec);
     if (rc == 0)
         p->saved_changes = changes;
@@ -379,8 +394,10 @@ static void *snapshot_loop(void *arg)
         pthread_cond_timedwait(&p->cond, &p->lock, &until);
         if (p->stop)
             break;
-        if (atomic_load_explicit(&p->changes, memory_order_relaxed) == p->saved_changes)
+        if (atomic_load_explicit(&p->changes, memory_order_relaxed) == p->saved_changes) {
+            snapshot_current(p); /* nothing new: the file on disk is still complete */
             continue;
+        }
         pthread_mutex_unlock(&p->lock);
         char err[512];
         if (fy_persist_write(p, err, sizeof(err)) == 0)

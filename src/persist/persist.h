@@ -40,6 +40,7 @@ typedef struct st_fy_persist_t {
     uint64_t wal_seq; /* the loaded snapshot's wal_seq: replay the log after it */
     uint64_t loaded_groups;
     double load_seconds;
+    fy_selfstats_t *stats; /* NULL, or where snapshot successes and failures are recorded (set after loading) */
 } fy_persist_t;
 
 /** Removes leftover temp files, then loads the file into the store, each group as an FY_CHANGE_RESTORE through

@@ -409,12 +409,16 @@ class Cluster:
         if self.closed:
             return
         self.closed = True
+        # A replica takes 1.5 s to exit on SIGTERM (its loops finish in-flight requests): signal all, then wait for
+        # each (stop() signals again: the second SIGTERM stays blocked and pending, harmless)
         for i, r in enumerate(self.replicas):
-            if r is None:
-                continue
-            if r.paused:
-                self.cont(i)
-            r.stop(timeout=10)
+            if r is not None:
+                if r.paused:
+                    self.cont(i)
+                r.send_signal(signal.SIGTERM)
+        for r in self.replicas:
+            if r is not None:
+                r.stop(timeout=10)
         self.hub.close()
         if os.environ.get("FERRY_CLUSTER_KEEP"):
             print("kept %s" % self.tmp)
@@ -663,7 +667,7 @@ class HAProxy(pghttp.Server):
     """HAProxy round robin with active checks on /-/ready and L7 retries, as in ha-design 8.6 (haproxy -f conf -db)."""
 
     def __init__(self, upstream_ports, port=None, binary="/usr/sbin/haproxy", inter="1s", fall=2, rise=2,
-                 retries=2, server_timeout="10s", check="/-/ready"):
+                 retries=3, server_timeout="10s", check="/-/ready"):
         port = port or pghttp.free_port()
         self.tmp = tempfile.mkdtemp(prefix="ferry-haproxy-")
         conf = os.path.join(self.tmp, "haproxy.cfg")
@@ -688,9 +692,10 @@ backend ferry
     option httpchk GET %(check)s
     http-check expect status 200
     default-server inter %(inter)s fall %(fall)d rise %(rise)d
-    retry-on conn-failure empty-response 503
+    option http-buffer-request
+    retry-on conn-failure empty-response junk-response 503
     retries %(retries)d
-    option redispatch
+    option redispatch 1
 %(servers)s""" % {"t": self.tmp, "port": port, "st": server_timeout, "inter": inter, "fall": fall, "rise": rise,
                   "retries": retries, "servers": servers, "check": check})
         self.conf = conf
