@@ -8,6 +8,9 @@
 #   make bench-compare - Ferry vs the reference Pushgateway at 1k-1M series (~10 min; SIZES=1000,10000 for a
 #                 quick run); tables in BENCH_OUT, plots in BENCH_IMG (docs/benchmarks.md)
 #   make fuzz   - build the libFuzzer targets with clang and run each for FUZZ_SECONDS (default 30)
+#   make dist   - the release tarball build/dist/ferry-<version>.linux-<arch>.tar.gz and its sha256sums.txt
+#   make deb    - the Debian package of build/ (build/deb/ferry_<version>_<arch>.deb, no second build), then lintian;
+#                 from source instead: dpkg-buildpackage -us -uc -b (debian/rules)
 SHELL := /bin/bash
 JOBS ?= $(shell nproc)
 FUZZ_SECONDS ?= 30
@@ -17,7 +20,7 @@ BENCH_OUT ?= build/bench-compare
 BENCH_IMG ?= docs/img
 
 .PHONY: all deps deps-test build build-asan build-tsan run test test-release test-asan test-tsan unit bench bench-compare fuzz \
-        format format-check clean
+        format format-check clean dist deb
 
 all: build
 
@@ -77,6 +80,14 @@ fuzz: deps-test
 	@cmake -S . -B build-fuzz $(CMAKE_GEN) -DFY_WERROR=ON -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_C_COMPILER=clang -DCMAKE_CXX_COMPILER=clang++ -DFY_FUZZ=ON >/dev/null
 	@cmake --build build-fuzz -j $(JOBS)
 	@scripts/run-fuzz.sh build-fuzz $(FUZZ_SECONDS)
+
+dist: build
+	@scripts/dist.sh build build/dist
+
+deb: build
+	@scripts/install-deps.sh package
+	@scripts/deb.sh build build/deb
+	lintian --fail-on error,warning --display-info build/deb/ferry_*.changes
 
 format:
 	@scripts/install-deps.sh format

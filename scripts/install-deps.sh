@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Installs the Debian packages Ferry needs, and only those that are missing.
-# Usage: scripts/install-deps.sh [build|test|bench|format|all]   (default: build)
+# Usage: scripts/install-deps.sh [build|test|package|bench|format|all]   (default: build)
 #   build: compiler, CMake, libraries
-#   test:  build + what the test suites start (reference Pushgateway, clang for fuzzing, clients) + format
+#   test:  build + what the test suites start (reference Pushgateway, clang for fuzzing, clients) + package + format
+#   package: build + the Debian packaging tools (make deb, the package suite)
 #   format: clang-format 14 (make format, make format-check; the version .ci/run checks the tree with)
 #   bench: build + what make bench-compare runs (wrk, the reference Pushgateway, curl, gnuplot for the plots)
 #   all:   all of the above
@@ -28,6 +29,12 @@ test_pkgs=(
 # kubectl, for `kubectl kustomize` in tests/deploy: Debian's is kubernetes-client (1.20). Only when no kubectl is
 # installed: another package's /usr/bin/kubectl (a newer one from Kubernetes' own repository) would conflict with it.
 if ! command -v kubectl >/dev/null 2>&1; then test_pkgs+=(kubernetes-client); fi
+# make deb and the package suite (tests/integration/test_package.py): dpkg-buildpackage with dh, lintian, the unit
+# checked by systemd-analyze, the man page read by man (lintian and systemd-analyze verify), the ferry user made by
+# adduser when the package is installed.
+package_pkgs=(
+    dpkg-dev debhelper fakeroot lintian systemd man-db adduser
+)
 bench_pkgs=(
     wrk gnuplot-nox curl python3 prometheus-pushgateway
 )
@@ -39,11 +46,12 @@ format_pkgs=(
 pkgs=("${build_pkgs[@]}")
 case "$what" in
     build) ;;
-    test) pkgs+=("${test_pkgs[@]}" "${format_pkgs[@]}") ;;
+    test) pkgs+=("${test_pkgs[@]}" "${package_pkgs[@]}" "${format_pkgs[@]}") ;;
+    package) pkgs+=("${package_pkgs[@]}") ;;
     bench) pkgs+=("${bench_pkgs[@]}") ;;
     format) pkgs=("${format_pkgs[@]}") ;;
-    all) pkgs+=("${test_pkgs[@]}" "${bench_pkgs[@]}" "${format_pkgs[@]}") ;;
-    *) echo "usage: $0 [build|test|bench|format|all]" >&2; exit 2 ;;
+    all) pkgs+=("${test_pkgs[@]}" "${package_pkgs[@]}" "${bench_pkgs[@]}" "${format_pkgs[@]}") ;;
+    *) echo "usage: $0 [build|test|package|bench|format|all]" >&2; exit 2 ;;
 esac
 
 missing=()

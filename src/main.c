@@ -9,6 +9,7 @@
 #include <signal.h>
 #include <time.h>
 
+#include "buildinfo.h"
 #include "cli.h"
 #include "flags.h"
 #include "groupkey.h"
@@ -18,14 +19,11 @@
 #include "server.h"
 #include "webconfig.h"
 
-#ifndef FY_VERSION
-#define FY_VERSION "0.0.0"
-#endif
-#ifndef FY_REVISION
-#define FY_REVISION "unknown"
-#endif
 #ifndef FY_BUILD_DATE
 #define FY_BUILD_DATE "unknown" /* src/CMakeLists.txt sets it: UTC, SOURCE_DATE_EPOCH if set */
+#endif
+#ifndef FY_TAGS
+#define FY_TAGS "none"
 #endif
 
 /* Go's time.Time.String() without the monotonic part, as the reference's status page shows it. */
@@ -40,17 +38,27 @@ static void started_at(char *buf, size_t cap)
     strftime(buf + n, cap - n, " %z %Z", &tm);
 }
 
+/* The lines of prometheus/common's version.Print, on stderr as 1.5.1 prints them; the C compiler where Go's version
+ * would be (docs/compatibility.md). */
 static void print_version(void)
 {
-    /* 1.5.1 prints this on stderr */
     fprintf(stderr,
-            "ferry, version %s (branch: HEAD, revision: " FY_REVISION ")\n"
-            "  build user:       ferry\n"
-            "  build date:       " FY_BUILD_DATE "\n"
+            "ferry, version %s (branch: %s, revision: %s)\n"
+            "  build user:       %s\n"
+            "  build date:       %s\n"
             "  compiler:         %s\n"
-            "  platform:         linux\n",
-            FY_VERSION, __VERSION__);
+            "  platform:         %s\n"
+            "  tags:             %s\n",
+            FY_VERSION, FY_BRANCH, FY_REVISION, FY_BUILD_USER, FY_BUILD_DATE, FY_COMPILER, FY_PLATFORM, FY_TAGS);
 }
+
+/* The client side (docs/cli.md), for --help and the man page. */
+static const fy_command_t commands[] = {
+    {"push", "--gateway=URL --job=NAME [--label=NAME=VALUE]... [--add|--delete] [FILE|-]",
+     "Push an exposition file to a Pushgateway or Ferry, with retries."},
+    {"run", "--gateway=URL --job=NAME [--label=NAME=VALUE]... -- CMD [ARGS...]",
+     "Run a batch job and push its outcome and last-success time."},
+};
 
 int main(int argc, char **argv)
 {
@@ -65,14 +73,17 @@ int main(int argc, char **argv)
         fprintf(stderr, "ferry: error: %s, try --help\n", err);
         return 1;
     }
+    if (flags.help_man) { /* kingpin's --help-man writes to stdout, its other help to stderr */
+        fy_man_t man = {"ferry", FY_VERSION, FY_BUILD_DATE, commands, sizeof(commands) / sizeof(commands[0])};
+        fy_flags_man(stdout, &man);
+        return fflush(stdout) == 0 ? 0 : 1;
+    }
     if (flags.help) {
         fy_flags_usage(stderr, "ferry");
-        fprintf(stderr, "Commands (the client side, see docs/cli.md):\n"
-                        "  ferry push --gateway=URL --job=NAME [--label=NAME=VALUE]... [--add|--delete] [FILE|-]\n"
-                        "            Push an exposition file to a Pushgateway or Ferry, with retries.\n"
-                        "  ferry run --gateway=URL --job=NAME [--label=NAME=VALUE]... -- CMD [ARGS...]\n"
-                        "            Run a batch job and push its outcome and last-success time.\n"
-                        "  ferry push --help, ferry run --help  Their flags and exit codes.\n");
+        fprintf(stderr, "Commands (the client side, see docs/cli.md):\n");
+        for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
+            fprintf(stderr, "  ferry %s %s\n            %s\n", commands[i].name, commands[i].args, commands[i].help);
+        fprintf(stderr, "  ferry push --help, ferry run --help  Their flags and exit codes.\n");
         return 0;
     }
     if (flags.version) {
@@ -88,7 +99,7 @@ int main(int argc, char **argv)
     pthread_sigmask(SIG_BLOCK, &hup, NULL);
     fy_groupkey_set_limits((size_t)flags.max_grouping_labels, (size_t)flags.max_grouping_key_bytes);
     fy_log_setup(flags.log_level, flags.log_format);
-    fy_log_info("msg", "starting ferry", "version", "(version=" FY_VERSION ", branch=HEAD, revision=" FY_REVISION ")");
+    fy_log_info("msg", "starting ferry", "version", "(version=" FY_VERSION ", branch=" FY_BRANCH ", revision=" FY_REVISION ")");
     {
         char n[16];
         snprintf(n, sizeof(n), "%d", flags.threads);

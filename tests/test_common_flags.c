@@ -1,5 +1,6 @@
 /*
- * test_common_flags.c: kingpin behaviour of the command line as 1.5.1 shows it, Go durations, and the status map.
+ * test_common_flags.c: kingpin behaviour of the command line as 1.5.1 shows it, Go durations, the status map, and the
+ * man page of --help-man.
  */
 #define _GNU_SOURCE /* the included src/common/cpus.c uses CPU_ALLOC; it must come before any system header */
 #include <stdlib.h>
@@ -191,13 +192,115 @@ static void test_durations(void **state)
     assert_string_equal(err, "time: invalid duration \"m\"");
 }
 
+/* The roff escaping of the man page, on its own: what a help text may contain and what groff must be given. */
+static void test_roff_escapes(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *in;
+        int line_start;
+        const char *out, *note;
+    } t[] = {
+        {"--web.threads", 0, "\\-\\-web.threads", "a minus, not a hyphen: the option reads and searches as typed"},
+        {"a\\b", 0, "a\\eb", "a backslash is groff's escape character"},
+        {".TH x", 1, "\\&.TH x", "a line starting with '.' would be a request"},
+        {"'x'", 1, "\\&'x'", "... or with '\\'' (the no-break control character)"},
+        {".x", 0, ".x", "mid-line, a '.' is text"},
+        {"1.5.1: ok.", 1, "1.5.1: ok.", "dots inside a line stay"},
+        {"", 1, "", "nothing in, nothing out"},
+    };
+    for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
+        char *buf = NULL;
+        size_t n = 0;
+        FILE *out = open_memstream(&buf, &n);
+        assert_non_null(out);
+        roff(out, t[i].in, t[i].line_start);
+        fclose(out);
+        if (strcmp(buf, t[i].out) != 0)
+            fail_msg("%s: roff(\"%s\") gave \"%s\", want \"%s\"", t[i].note, t[i].in, buf, t[i].out);
+        free(buf);
+    }
+}
+
+static char *man_page(const char *date)
+{
+    static const fy_command_t cmds[] = {{"push", "--job=NAME [FILE|-]", "Push a file."}};
+    fy_man_t m = {"ferry", "1.2.3", date, cmds, 1};
+    char *buf = NULL;
+    size_t n = 0;
+    FILE *out = open_memstream(&buf, &n);
+    assert_non_null(out);
+    fy_flags_man(out, &m);
+    fclose(out);
+    return buf;
+}
+
+static size_t count(const char *hay, const char *needle)
+{
+    size_t k = 0;
+    for (const char *p = hay; (p = strstr(p, needle)) != NULL; p++)
+        k++;
+    return k;
+}
+
+/* --help-man: a man page, from the flag table, so that the packaged ferry.1 lists exactly the flags ferry takes. */
+static void test_man_page(void **state)
+{
+    (void)state;
+    static fy_flags_t f;
+    char err[256];
+    char *argv[] = {"ferry", "--help-man"};
+    assert_int_equal(fy_flags_parse(&f, 2, argv, err, sizeof(err)), 0);
+    assert_int_equal(f.help_man, 1);
+    assert_int_equal(f.help, 0); /* --help-man is not the plain help any more */
+
+    char *page = man_page("20261207-06:35:02");
+    /* the header: name, section, the build's day (reproducible with SOURCE_DATE_EPOCH), the version */
+    assert_non_null(strstr(page, "\n.TH ferry 1 \"2026-12-07\" \"ferry 1.2.3\" \"User Commands\"\n"));
+    static const char *const sections[] = {".SH NAME\nferry \\- ", ".SH SYNOPSIS\n", ".SH DESCRIPTION\n", ".SH OPTIONS\n",
+                                           ".SH COMMANDS\n",       ".SH SIGNALS\n",  ".SH EXIT STATUS\n", ".SH SEE ALSO\n"};
+    for (size_t i = 0; i < sizeof(sections) / sizeof(sections[0]); i++)
+        if (count(page, sections[i]) != 1)
+            fail_msg("section %s: %zu times, want once", sections[i], count(page, sections[i]));
+    assert_non_null(strstr(page, ".B ferry push\n\\-\\-job=NAME [FILE|\\-]\n"));
+    /* every flag once, as a tagged paragraph: bold name, italic default ("" when empty), help text on the next line */
+    for (size_t i = 0; i < NDEFS; i++) {
+        char want[512], esc[128];
+        size_t k = 0;
+        for (const char *c = defs[i].name; *c != '\0' && k + 3 < sizeof(esc); c++)
+            k += (size_t)snprintf(esc + k, sizeof(esc) - k, *c == '-' ? "\\-" : "%c", *c);
+        if (defs[i].type == T_BOOL)
+            snprintf(want, sizeof(want), ".TP\n\\fB\\-\\-%s%s\\fR\n", strcmp(defs[i].def, "true") == 0 ? "[no\\-]" : "", esc);
+        else
+            snprintf(want, sizeof(want), ".TP\n\\fB\\-\\-%s\\fR=\\fI", esc);
+        if (count(page, want) != 1)
+            fail_msg("flag --%s: \"%s\" found %zu times, want once", defs[i].name, want, count(page, want));
+    }
+    assert_non_null(strstr(page, "\\fB\\-\\-persistence.file\\fR=\\fI\"\"\\fR\n"));
+    assert_non_null(strstr(page, "\\fB\\-\\-web.listen\\-address\\fR=\\fI:9091\\fR ...\n"));
+    assert_non_null(strstr(page, ".TP\n.B \\-\\-version\n"));
+    /* what groff would take for a request: only the macros the page means */
+    static const char *const macros[] = {".\\\" ", ".TH ", ".SH ", ".TP", ".B ", ".BR ", ".RI ", ".PP", ".br"};
+    for (const char *line = page; *line != '\0'; line = strchr(line, '\n') + 1) {
+        int ok = line[0] != '.' && line[0] != '\'';
+        for (size_t i = 0; !ok && i < sizeof(macros) / sizeof(macros[0]); i++)
+            ok = strncmp(line, macros[i], strlen(macros[i])) == 0;
+        if (!ok)
+            fail_msg("a line reads as an unintended request: %.60s", line);
+        if (strchr(line, '\n') == NULL)
+            fail_msg("the page does not end with a newline");
+    }
+    free(page);
+    page = man_page("unknown"); /* a build outside CMake */
+    assert_non_null(strstr(page, "\n.TH ferry 1 \"unknown\" \"ferry 1.2.3\""));
+    free(page);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_errors),
-        cmocka_unit_test(test_defaults_and_map),
-        cmocka_unit_test(test_threads_default_affinity),
-        cmocka_unit_test(test_durations),
+        cmocka_unit_test(test_errors),    cmocka_unit_test(test_defaults_and_map), cmocka_unit_test(test_threads_default_affinity),
+        cmocka_unit_test(test_durations), cmocka_unit_test(test_roff_escapes),     cmocka_unit_test(test_man_page),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -13,6 +13,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "buildinfo.h"
 #include "log.h"
 #include "persist_log.h"
 #include "record.h"
@@ -192,7 +193,7 @@ int fy_app_init(fy_app_t *app, const fy_flags_t *flags, const char *version, con
     }
     app->nthreads = (unsigned)flags->threads;
     app->arenas = calloc(app->nthreads, sizeof(*app->arenas));
-    if (app->arenas == NULL || fy_selfstats_init(&app->stats, app->nthreads, version, revision, "HEAD") != 0)
+    if (app->arenas == NULL || fy_selfstats_init(&app->stats, app->nthreads, version, revision, FY_BRANCH) != 0)
         return -1;
     fy_push_limits_t limits = {flags->max_series_per_push, flags->max_label_value_length, flags->disable_consistency_check};
     fy_core_init(&app->core, app->store, &limits, &app->stats);

@@ -450,8 +450,12 @@ int fy_flags_parse(fy_flags_t *f, int argc, char **argv, char *err, size_t errca
 
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
-        if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0 || strcmp(a, "--help-long") == 0 || strcmp(a, "--help-man") == 0) {
+        if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0 || strcmp(a, "--help-long") == 0) {
             f->help = 1;
+            continue;
+        }
+        if (strcmp(a, "--help-man") == 0) {
+            f->help_man = 1;
             continue;
         }
         if (strcmp(a, "--version") == 0) {
@@ -557,6 +561,104 @@ void fy_flags_usage(FILE *out, const char *prog)
         fprintf(out, "      %s\n            %s\n", head, d->help);
     }
     fprintf(out, "      --version  Show application version.\n\n");
+}
+
+/* s as roff text: '-' as \- (a minus: options then copy, paste and search as typed, where a bare '-' may be set as a
+ * hyphen), '\' as \e, and a line that would start with '.' or '\'' (a request) guarded by \&. */
+static void roff(FILE *out, const char *s, int line_start)
+{
+    for (; *s != '\0'; s++, line_start = 0) {
+        if (line_start && (*s == '.' || *s == '\''))
+            fputs("\\&", out);
+        if (*s == '-')
+            fputs("\\-", out);
+        else if (*s == '\\')
+            fputs("\\e", out);
+        else
+            fputc(*s, out);
+    }
+}
+
+void fy_flags_man(FILE *out, const fy_man_t *m)
+{
+    const char *d = m->build_date;
+    char day[16];
+    if (strlen(d) >= 8 && strspn(d, "0123456789") >= 8)
+        snprintf(day, sizeof(day), "%.4s-%.2s-%.2s", d, d + 4, d + 6);
+    else
+        snprintf(day, sizeof(day), "%s", "unknown");
+    fprintf(out, ".\\\" %s.1: written by `%s --help-man` from its flag table (src/common/flags.c); do not edit.\n", m->prog,
+            m->prog);
+    fprintf(out, ".TH %s 1 \"%s\" \"%s %s\" \"User Commands\"\n", m->prog, day, m->prog, m->version);
+    fprintf(out, ".SH NAME\n%s \\- a Prometheus Pushgateway: batch jobs push metrics, Prometheus scrapes them\n", m->prog);
+    fprintf(out, ".SH SYNOPSIS\n.B %s\n.RI [ flags ]\n", m->prog);
+    for (size_t i = 0; i < m->ncommands; i++) {
+        fprintf(out, ".br\n.B %s %s\n", m->prog, m->commands[i].name);
+        roff(out, m->commands[i].args, 1);
+        fputc('\n', out);
+    }
+    fprintf(out, ".SH DESCRIPTION\n");
+    roff(out,
+         "Ferry is a drop-in replacement for the Prometheus Pushgateway 1.5.1: the same HTTP API, flags, exposition "
+         "formats and error messages. Batch jobs that cannot be scraped push their metrics to it "
+         "(PUT or POST /metrics/job/<job>{/<label>/<value>}); it keeps the last push of each group, and Prometheus "
+         "scrapes them all from /metrics. Without --persistence.file the groups are kept in memory only.",
+         1);
+    fprintf(out, "\n.PP\n");
+    roff(out,
+         "A flag is given as --name=value or --name value; a boolean flag is set by --name and cleared by --no-name. "
+         "A flag given twice is an error, except the repeatable ones.",
+         1);
+    fprintf(out, "\n.SH OPTIONS\n.TP\n.B \\-h, \\-\\-help\nShow context\\-sensitive help.\n");
+    for (size_t i = 0; i < NDEFS; i++) {
+        const flag_def_t *fd = &defs[i];
+        fprintf(out, ".TP\n\\fB");
+        roff(out, fd->type == T_BOOL && strcmp(fd->def, "true") == 0 ? "--[no-]" : "--", 0);
+        roff(out, fd->name, 0);
+        fputs("\\fR", out);
+        if (fd->type != T_BOOL) {
+            fputs("=\\fI", out);
+            roff(out, fd->def[0] != '\0' ? fd->def : "\"\"", 0);
+            fputs("\\fR", out);
+        }
+        if (fd->type == T_LISTEN || fd->type == T_PEER)
+            fputs(" ...", out);
+        fputc('\n', out);
+        roff(out, fd->help, 1);
+        fputc('\n', out);
+    }
+    fprintf(out, ".TP\n.B \\-\\-help\\-man\nPrint this manual page (roff) and exit.\n");
+    fprintf(out, ".TP\n.B \\-\\-version\nShow application version.\n");
+    if (m->ncommands > 0)
+        fprintf(out, ".SH COMMANDS\n");
+    for (size_t i = 0; i < m->ncommands; i++) {
+        fprintf(out, ".TP\n.B %s %s\n", m->prog, m->commands[i].name);
+        roff(out, m->commands[i].help, 1);
+        fprintf(out, " Its flags and exit codes: \\fB%s %s \\-\\-help\\fR.\n", m->prog, m->commands[i].name);
+    }
+    fprintf(out, ".SH SIGNALS\n.TP\n.B SIGTERM, SIGINT\n");
+    roff(out,
+         "Stop gracefully: close the listeners, let the requests under way finish, write the persistence file (if any) "
+         "and exit 0.",
+         1);
+    fprintf(out, "\n.TP\n.B SIGHUP\n");
+    roff(out,
+         "Re-read --web.config.file (users, headers, TLS), as PUT or POST /-/reload does with --web.enable-lifecycle. "
+         "The store, the connections and the flags stay; a broken file is refused and logged, and the one in force "
+         "is kept.",
+         1);
+    fprintf(out, "\n.SH EXIT STATUS\n");
+    roff(out,
+         "0 after a graceful stop, --help, --help-man or --version; 1 when a flag is wrong (the message names it), a "
+         "configuration file cannot be used, an address cannot be listened on or the persistence file cannot be read.",
+         1);
+    fprintf(out, "\n.SH SEE ALSO\n");
+    fprintf(out, ".BR prometheus (1),\n.BR prometheus\\-pushgateway (1).\n");
+    roff(out,
+         "The documentation (README.md and docs/: quick start, HTTP API, compatibility with the Pushgateway, "
+         "persistence, security, replication, operations) is installed under share/doc/ferry.",
+         1);
+    fputc('\n', out);
 }
 
 void fy_flags_each(const fy_flags_t *f, const char *route_prefix, void (*fn)(void *ctx, const char *name, const char *value),

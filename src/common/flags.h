@@ -67,6 +67,7 @@ typedef struct st_fy_flags_t {
     char peers_joined[2048];
     /* actions */
     int help;
+    int help_man; /* --help-man: the man page on stdout (fy_flags_man) */
     int version;
     /* the value strings as given (or defaulted), for /api/v1/status; indexed like the flag table */
     const char *raw[64];
@@ -81,6 +82,26 @@ int fy_flags_parse(fy_flags_t *f, int argc, char **argv, char *err, size_t errca
 
 /** Usage text as kingpin lays it out. */
 void fy_flags_usage(FILE *out, const char *prog);
+
+/** A subcommand, for --help and the man page: `ferry NAME ARGS`, what it does. */
+typedef struct st_fy_command_t {
+    const char *name, *args, *help;
+} fy_command_t;
+
+/** What the man page says about the build and the subcommands besides the flags. */
+typedef struct st_fy_man_t {
+    const char *prog;       /* "ferry" */
+    const char *version;    /* "0.1.0" */
+    const char *build_date; /* FY_BUILD_DATE ("20261207-06:35:02"); the page's date is its day, "2026-12-07" */
+    const fy_command_t *commands;
+    size_t ncommands;
+} fy_man_t;
+
+/**
+ * The man page (roff, man(7) macros) of the server and its subcommands, from the flag table: every flag with its
+ * default and help text, so the page cannot drift from the flags (the Debian package installs this output as ferry.1).
+ */
+void fy_flags_man(FILE *out, const fy_man_t *m);
 
 /**
  * The /api/v1/status "flags" map: calls fn(name, value) in bytewise name order for every flag except help and

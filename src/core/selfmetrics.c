@@ -6,6 +6,7 @@
  * realistic rates, and exactly for fewer than FY_SELF_RING observations).
  */
 #include "selfmetrics.h"
+#include "buildinfo.h"
 
 #include <assert.h>
 #include <math.h>
@@ -613,10 +614,7 @@ int fy_selfstats_collect(fy_selfstats_t *s, fy_arena_t *arena, int64_t now_ns, u
     }
     {
         static const char *const names[6] = {"branch", "goarch", "goos", "goversion", "revision", "version"};
-        const char *vals[6] = {s->branch, "amd64", "linux", "none", s->revision, s->version};
-#if defined(__aarch64__)
-        vals[1] = "arm64";
-#endif
+        const char *vals[6] = {s->branch, FY_GOARCH, FY_GOOS, "none", s->revision, s->version};
         fy_label_t *l = balloc(&b, sizeof(fy_label_t) * 6);
         fy_series_t *ser = gauge1(&b, 1);
         if (l != NULL && ser != NULL) {

@@ -12,6 +12,7 @@
 #include <time.h>
 #include <zlib.h>
 
+#include "buildinfo.h"
 #include "life.h"
 #include "log.h"
 #include "negotiate.h"
@@ -551,7 +552,7 @@ int fy_http_init(fy_http_t *h, fy_app_t *app, const char *version, const char *r
     h->ui.flags = fl.kv;
     h->ui.nflags = fl.n;
     kvlist_t bl = {NULL, 0, 0};
-    add_kv(&bl.kv, &bl.n, &bl.cap, "branch", "HEAD");
+    add_kv(&bl.kv, &bl.n, &bl.cap, "branch", FY_BRANCH);
     add_kv(&bl.kv, &bl.n, &bl.cap, "revision", revision);
     add_kv(&bl.kv, &bl.n, &bl.cap, "version", version);
     h->ui.build = bl.kv;

@@ -41,6 +41,7 @@
 #include <unistd.h>
 
 #include "auth_pool.h"
+#include "buildinfo.h"
 #include "conn_guard.h"
 #include "defer.h"
 #include "gen.h"
@@ -50,12 +51,6 @@
 #include "store.h"
 #include "webconfig.h"
 
-#ifndef FY_VERSION
-#define FY_VERSION "0.0.0"
-#endif
-#ifndef FY_REVISION
-#define FY_REVISION "unknown"
-#endif
 #ifndef FY_BUILD_DATE
 #define FY_BUILD_DATE "unknown"
 #endif
@@ -336,7 +331,7 @@ static void build_status_json(void)
 
     jbuf_t b = {NULL, 0, 0};
     jput(&b, H2O_STRLIT("{\"status\":\"success\",\"data\":{\"build_information\":{"));
-    const char *bi[][2] = {{"branch", "HEAD"},    {"buildDate", FY_BUILD_DATE}, {"buildUser", "ferry"},
+    const char *bi[][2] = {{"branch", FY_BRANCH}, {"buildDate", FY_BUILD_DATE}, {"buildUser", FY_BUILD_USER},
                            {"goVersion", "none"}, {"revision", FY_REVISION},    {"version", FY_VERSION}};
     for (size_t i = 0; i < sizeof(bi) / sizeof(bi[0]); i++) {
         if (i > 0)
