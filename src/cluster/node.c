@@ -380,9 +380,18 @@ int64_t fy_cluster_stamp_peek(fy_cluster_t *c)
  * hold bounds the wait for a peer that does not acknowledge (catching up, or its log syncing in durable mode). */
 #define FLUSH_HOLD_NS (1000 * (int64_t)1000)
 
+#define LINK_OUT_MAX (8u << 20) /* bytes of changes queued in a link before the flush waits for the socket */
+
 static int link_busy(fy_cluster_t *c, fy_cl_link_t *l, int64_t now)
 {
     return c->nodes[l->node].acked + 1 < l->send_next && now - l->batch_at < FLUSH_HOLD_NS;
+}
+
+/* A new incarnation of the peer asks us for a state transfer first: for up to 2 s its link waits for that request
+ * rather than being told of a gap. */
+static int link_awaits_request(fy_cluster_t *c, fy_cl_link_t *l, int64_t now)
+{
+    return l->fresh && c->nodes[l->node].skip_to == 0 && now - l->opened_at < 2 * (int64_t)1000000000;
 }
 
 /* Our changes into every open outbound link that is not waiting for an ACK, from where each stands. */
@@ -404,8 +413,8 @@ void fy_cl_flush(fy_cluster_t *c)
             if (c->cfg.durable && decided + 1 < next)
                 next = decided + 1 > first ? decided + 1 : first;
             l->send_next = next;
-        } else if (l->send_next < first && l->fresh && nd->skip_to == 0 && now - l->opened_at < 2 * (int64_t)1000000000) {
-            continue; /* a new incarnation asks us for a state transfer first: wait for it rather than report a gap */
+        } else if (l->send_next < first && link_awaits_request(c, l, now)) {
+            continue;
         }
         if (l->send_next < first) {
             /* what it missed is gone from the backlog: it will ask for a state transfer */
@@ -416,7 +425,7 @@ void fy_cl_flush(fy_cluster_t *c)
         if (l->send_next > c->seq || link_busy(c, l, now))
             continue;
         l->batch_at = now;
-        while (l->send_next <= c->seq && fy_wbuf_len(&l->out) < (8u << 20)) {
+        while (l->send_next <= c->seq && fy_wbuf_len(&l->out) < LINK_OUT_MAX) {
             fy_cl_entry_t *e = &c->backlog[(c->bl_head + (l->send_next - first)) % c->bl_cap];
             fy_wbuf_add(&l->out, e->frame, e->len);
             l->sent_stamp = e->stamp;
@@ -1254,13 +1263,13 @@ int64_t fy_cl_wait_ns(fy_cluster_t *c)
             continue;
         if (l->more_input || (l->xfer && fy_wbuf_len(&l->out) < XFER_BUFFERED))
             return 0;
-        if (!l->outbound || !l->open || l->send_next > seq || fy_wbuf_len(&l->out) >= (8u << 20))
+        if (!l->outbound || !l->open || l->send_next > seq || fy_wbuf_len(&l->out) >= LINK_OUT_MAX)
             continue;
         /* changes not sent to this link: held for its ACK, until the hold ends */
         if (link_busy(c, l, now)) {
             if (l->batch_at + FLUSH_HOLD_NS - now < wait)
                 wait = l->batch_at + FLUSH_HOLD_NS - now;
-        } else if (!(l->fresh && c->nodes[l->node].skip_to == 0 && now - l->opened_at < 2 * (int64_t)1000000000)) {
+        } else if (!link_awaits_request(c, l, now)) {
             return 0; /* committed after the last flush, by a thread that saw send_busy before it was cleared */
         }
     }
