@@ -6,6 +6,7 @@ protobuf encoder for io.prometheus.client.MetricFamily bodies (the shape client_
 """
 import http.client
 import os
+import random
 import signal
 import socket
 import struct
@@ -13,12 +14,30 @@ import subprocess
 import time
 
 
+# Ports come from below the kernel's ephemeral range (32768-60999 on Debian), never twice in one process. Asking the
+# kernel for port 0 and closing it handed the same port to two replicas of one cluster (CI, cluster_pgdiff_nginx:
+# "bind: address already in use"), and a port from the ephemeral range can be taken by any process's outgoing
+# connection (nginx's to its upstreams, a replica's to its peers) between the pick and the server's bind.
+_PORT_LO, _PORT_HI = 20000, 32000
+_handed_out = set()
+_port_rng = random.Random(os.getpid() ^ time.monotonic_ns())
+
+
 def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
+    for _ in range(2000):
+        port = _port_rng.randrange(_PORT_LO, _PORT_HI)
+        if port in _handed_out:
+            continue
+        s = socket.socket()
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            continue
+        finally:
+            s.close()
+        _handed_out.add(port)
+        return port
+    raise RuntimeError("no free port in %d-%d after 2000 tries" % (_PORT_LO, _PORT_HI))
 
 
 class Server:
