@@ -120,6 +120,11 @@ struct st_fy_cluster_t {
     fy_push_arena_t arena;
     fy_cl_hold_t *holds;
     size_t nholds, cap_holds;
+    /* Peers' changes and groups in which a family lost a conflict while a state transfer to us was under way: the
+     * instance it conflicted with may be stale (replayed from our log, or kept through a partition) and about to be
+     * removed by that transfer, so the kill waits until no transfer is (node.c settle_deferred). Entries: u8 kind
+     * (DEFER_OP, DEFER_GROUP), u8 record type, u32 length, the bytes. */
+    fy_wbuf_t deferred;
     _Atomic uint64_t wal_durable;
     uint64_t released, late;
     int64_t next_gc, next_hb, next_publish;

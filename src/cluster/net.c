@@ -711,6 +711,7 @@ void fy_cluster_destroy(fy_cluster_t *c)
         free(c->backlog[(c->bl_head + i) % c->bl_cap].frame);
     free(c->backlog);
     free(c->holds);
+    fy_wbuf_free(&c->deferred);
     fy_push_arena_free(&c->arena);
     pthread_mutex_destroy(&c->mu);
     free(c);

@@ -5,6 +5,7 @@
  */
 #include "cluster_int.h"
 
+#include <assert.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <stdarg.h>
@@ -438,6 +439,55 @@ void fy_cl_flush(fy_cluster_t *c)
 /* ------------------------------------------------------------------------------------------------------------- */
 /* Applying a peer's change */
 
+static int dropped_any(const fy_change_result_t *r)
+{
+    size_t off = 0;
+    unsigned kind;
+    fy_str_t name;
+    while (fy_effect_next(r, &off, &kind, &name))
+        if (kind == FY_EFFECT_DROPPED)
+            return 1;
+    return 0;
+}
+
+/* A state transfer we asked for is under way: its END has not come on a link that is still open. */
+static int transfer_in_flight(const fy_cluster_t *c)
+{
+    for (size_t i = 0; i < c->naddrs; i++) {
+        const fy_cl_addr_t *a = &c->addrs[i];
+        if (!a->self && !a->caught_up && a->link >= 0 && c->links[a->link].open && !c->links[a->link].closing)
+            return 1;
+    }
+    return 0;
+}
+
+enum { DEFER_OP = 1, DEFER_GROUP = 2 };
+#define DEFER_HEADER 18          /* u8 kind, u8 record type, u32 node, u64 its sequence number (DEFER_OP), u32 length */
+#define HOLD_DEFERRED UINT64_MAX /* a hold's wal_seq: the change waits in c->deferred (settle_deferred) */
+
+static void defer(fy_cluster_t *c, unsigned kind, unsigned type, int node, uint64_t seq, fy_str_t bytes)
+{
+    uint8_t h[DEFER_HEADER] = {(uint8_t)kind, (uint8_t)type};
+    fy_put_le32(h + 2, (uint32_t)node);
+    fy_put_le64(h + 6, seq);
+    fy_put_le32(h + 14, (uint32_t)bytes.len);
+    fy_wbuf_add(&c->deferred, h, sizeof(h));
+    fy_wbuf_add(&c->deferred, bytes.ptr, bytes.len);
+}
+
+/* A peer's change whose acknowledgement waits: for the local log (wal_seq), for a deferred conflict (HOLD_DEFERRED),
+ * or (0) only for the ones before it. */
+static void hold_add(fy_cluster_t *c, int node, uint64_t seq, uint64_t wal_seq)
+{
+    if (c->nholds == c->cap_holds) {
+        c->cap_holds = c->cap_holds ? c->cap_holds * 2 : 256;
+        c->holds = realloc(c->holds, c->cap_holds * sizeof(*c->holds));
+        if (c->holds == NULL)
+            abort();
+    }
+    c->holds[c->nholds++] = (fy_cl_hold_t){node, seq, wal_seq};
+}
+
 static void apply_kills(fy_cluster_t *c, const fy_store_label_t *labels, size_t nlabels, int64_t stamp, const fy_change_result_t *r)
 {
     size_t off = 0;
@@ -504,31 +554,25 @@ static void on_op(fy_cluster_t *c, int li, fy_str_t payload)
         close_link(c, li, "not persisted");
         return;
     }
-    apply_kills(c, dec.change.labels, dec.change.nlabels, stamp, &res);
+    /* a conflict while a transfer is under way waits for its end (settle_deferred), and so does the change's
+     * acknowledgement: until then this replica does not hold all of it (tests/test_cluster_sim.c, seed 47) */
+    int deferred = dropped_any(&res) && transfer_in_flight(c);
+    if (deferred)
+        defer(c, DEFER_OP, type, l->node, seq, rec);
+    else
+        apply_kills(c, dec.change.labels, dec.change.nlabels, stamp, &res);
     nd->applied = seq;
     if (stamp > nd->watermark)
         nd->watermark = stamp;
     atomic_fetch_add(&c->applied, 1);
-    if (c->cfg.durable && res.seq != 0) {
-        if (c->nholds == c->cap_holds) {
-            c->cap_holds = c->cap_holds ? c->cap_holds * 2 : 256;
-            c->holds = realloc(c->holds, c->cap_holds * sizeof(*c->holds));
-            if (c->holds == NULL)
-                abort();
-        }
-        c->holds[c->nholds++] = (fy_cl_hold_t){l->node, seq, res.seq};
-    } else if (c->nholds == 0) {
+    if (deferred)
+        hold_add(c, l->node, seq, HOLD_DEFERRED);
+    else if (c->cfg.durable && res.seq != 0)
+        hold_add(c, l->node, seq, res.seq);
+    else if (c->nholds == 0)
         nd->held = seq;
-    } else {
-        /* keep acknowledgements in order behind the ones waiting for the log */
-        if (c->nholds == c->cap_holds) {
-            c->cap_holds = c->cap_holds ? c->cap_holds * 2 : 256;
-            c->holds = realloc(c->holds, c->cap_holds * sizeof(*c->holds));
-            if (c->holds == NULL)
-                abort();
-        }
-        c->holds[c->nholds++] = (fy_cl_hold_t){l->node, seq, 0};
-    }
+    else
+        hold_add(c, l->node, seq, 0); /* in order behind the ones waiting */
     fy_change_result_free(&res);
     fy_record_free(&dec);
 }
@@ -649,6 +693,42 @@ static void dropped_cb(void *ctx, fy_str_t name)
     fy_change_effect_add(ctx, FY_EFFECT_DROPPED, name.ptr, name.len);
 }
 
+/* A group of a state transfer merged into the store. A family that conflicts with one live here is dropped and, with
+ * kill, killed at its own stamp on every replica; without, the group is deferred when one is (on_group). */
+static void merge_group(fy_cluster_t *c, const fy_grouprec_t *g, fy_str_t payload, int kill)
+{
+    fy_store_merge_group_t m;
+    fy_grouprec_merge_view(g, &m);
+    fy_change_result_t res;
+    memset(&res, 0, sizeof(res));
+    fy_store_merge_group(c->core->store, &m, dropped_cb, &res);
+    if (!kill && dropped_any(&res)) {
+        defer(c, DEFER_GROUP, 0, -1, 0, payload);
+        fy_change_result_free(&res);
+        return;
+    }
+    size_t off = 0;
+    unsigned kind;
+    fy_str_t name;
+    while (fy_effect_next(&res, &off, &kind, &name)) {
+        int64_t st = 0;
+        for (size_t i = 0; i < g->nstamps; i++)
+            if (fy_str_eq(g->names[i], name))
+                st = g->stamps[i];
+        fy_change_t k = {.kind = FY_CHANGE_KILL,
+                         .origin = FY_ORIGIN_CLUSTER,
+                         .now_ns = st,
+                         .labels = g->labels,
+                         .nlabels = g->nlabels,
+                         .family = name};
+        fy_change_result_t kr;
+        fy_core_apply(c->core, &k, &c->arena, &kr);
+        fy_change_result_free(&kr);
+        atomic_fetch_add(&c->killed, 1);
+    }
+    fy_change_result_free(&res);
+}
+
 static void on_group(fy_cluster_t *c, int li, fy_str_t payload)
 {
     fy_grouprec_t g;
@@ -659,34 +739,70 @@ static void on_group(fy_cluster_t *c, int li, fy_str_t payload)
         refuse(c, li, "a group sent by a peer does not decode: %s", rc == -2 ? "out of memory" : err);
         return;
     }
-    fy_store_merge_group_t m;
-    fy_grouprec_merge_view(&g, &m);
-    fy_change_result_t res;
-    memset(&res, 0, sizeof(res));
-    fy_store_merge_group(c->core->store, &m, dropped_cb, &res);
-    /* a dropped family is killed at its own stamp */
-    size_t off = 0;
-    unsigned kind;
-    fy_str_t name;
-    while (fy_effect_next(&res, &off, &kind, &name)) {
-        int64_t st = 0;
-        for (size_t i = 0; i < g.nstamps; i++)
-            if (fy_str_eq(g.names[i], name))
-                st = g.stamps[i];
-        fy_change_t k = {.kind = FY_CHANGE_KILL,
-                         .origin = FY_ORIGIN_CLUSTER,
-                         .now_ns = st,
-                         .labels = g.labels,
-                         .nlabels = g.nlabels,
-                         .family = name};
-        fy_change_result_t kr;
-        fy_core_apply(c->core, &k, &c->arena, &kr);
-        fy_change_result_free(&kr);
-        atomic_fetch_add(&c->killed, 1);
-    }
-    fy_change_result_free(&res);
+    /* the transfer may yet remove what the group conflicts with: the kill waits for its end (settle_deferred) */
+    merge_group(c, &g, payload, 0);
     fy_grouprec_free(&g);
     atomic_fetch_add(&c->groups_received, 1);
+}
+
+/* The conflicts held while transfers were under way, once none is (or now: the replica is about to be ready, so its
+ * transfers from enough replicas to cover every write quorum are complete, and with them every acknowledged change
+ * that removed stale state here). Each change or group is merged again (merging is idempotent and order-free,
+ * tests/test_store_lww.c) and what still conflicts is killed as it would have been at once. What conflicted only with
+ * stale local state that a transfer removed is merged instead: killing it would have dropped an acknowledged push on
+ * every replica (tests/test_cluster_sim.c, test_stale_conflict). */
+static void settle_deferred(fy_cluster_t *c, int now)
+{
+    if (fy_wbuf_len(&c->deferred) == 0 || (!now && transfer_in_flight(c)))
+        return;
+    fy_wbuf_t q = c->deferred;
+    memset(&c->deferred, 0, sizeof(c->deferred));
+    size_t at = q.off, settled = 0;
+    uint64_t killed0 = atomic_load(&c->killed);
+    while (at + DEFER_HEADER <= q.n) {
+        unsigned kind = q.p[at], type = q.p[at + 1];
+        int node = (int)fy_get_le32(q.p + at + 2);
+        uint64_t seq = fy_get_le64(q.p + at + 6);
+        uint32_t len = fy_get_le32(q.p + at + 14);
+        assert(at + DEFER_HEADER + len <= q.n);
+        fy_str_t bytes = {(const char *)q.p + at + DEFER_HEADER, len};
+        at += DEFER_HEADER + len;
+        settled++;
+        if (kind == DEFER_GROUP) {
+            fy_grouprec_t g;
+            char err[256];
+            if (fy_grouprec_decode(bytes.ptr, bytes.len, &g, err, sizeof(err)) == 0)
+                merge_group(c, &g, bytes, 1);
+            fy_grouprec_free(&g);
+            continue;
+        }
+        fy_record_t dec;
+        uint64_t wal_seq = 0;
+        if (fy_record_decode(type, bytes.ptr, bytes.len, &dec) == 0) {
+            dec.change.origin = FY_ORIGIN_PEER;
+            dec.change.merge = 1;
+            fy_change_result_t res;
+            fy_core_apply(c->core, &dec.change, &c->arena, &res);
+            if (res.not_persisted)
+                fy_log_error("msg", "could not apply a peer's change durably after a state transfer", "err", res.msg);
+            else
+                apply_kills(c, dec.change.labels, dec.change.nlabels, dec.change.now_ns, &res);
+            if (c->cfg.durable)
+                wal_seq = res.seq;
+            fy_change_result_free(&res);
+        }
+        fy_record_free(&dec);
+        for (size_t k = 0; k < c->nholds; k++) /* its acknowledgement goes (durable: once the log has the merge) */
+            if (c->holds[k].node == node && c->holds[k].seq == seq && c->holds[k].wal_seq == HOLD_DEFERRED)
+                c->holds[k].wal_seq = wal_seq;
+    }
+    fy_wbuf_free(&q);
+    if (fy_log_enabled(FY_LOG_INFO)) {
+        char n[2][32];
+        snprintf(n[0], sizeof(n[0]), "%zu", settled);
+        snprintf(n[1], sizeof(n[1]), "%llu", (unsigned long long)(atomic_load(&c->killed) - killed0));
+        fy_log_info("msg", "conflicts met during a state transfer settled after it", "held", n[0], "killed", n[1]);
+    }
 }
 
 /* ------------------------------------------------------------------------------------------------------------- */
@@ -1028,6 +1144,7 @@ void fy_cl_input(fy_cluster_t *c, int li)
         }
     }
     fy_wbuf_compact(&l->in);
+    settle_deferred(c, 0);
 }
 
 /* ------------------------------------------------------------------------------------------------------------- */
@@ -1240,6 +1357,7 @@ static void check_ready(fy_cluster_t *c)
                                                    "write quorum)";
         return;
     }
+    settle_deferred(c, 1); /* a change held back by a conflict is visible before the replica is */
     c->not_ready = NULL;
     atomic_store(&c->ready, 1);
     char n[3][16];
@@ -1335,6 +1453,7 @@ void fy_cl_tick(fy_cluster_t *c)
     fy_cl_flush(c);
     publish_send_busy(c, now);
     pump_transfers(c);
+    settle_deferred(c, 0);
     release(c, now);
     check_ready(c);
     if (now >= c->next_publish) { /* for status pages and scrapes: ten times a second is plenty */
