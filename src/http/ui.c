@@ -449,16 +449,19 @@ static const char page_head[] =
 
 static const char page_script[] =
     "<script>\n"
+    /* fetch() refuses a URL with credentials, and a relative one resolved against a page opened as
+     * http://user:pass@host/ has them: resolve it here without them (the browser still authenticates the request) */
+    "function rel(p){const u=new URL(p,document.baseURI);u.username='';u.password='';return u.href;}\n"
     "function tab(n){for(const t of ['metrics','status']){document.getElementById(t).hidden=t!==n;"
     "document.getElementById('tab-'+t).className=t===n?'on':'';}}\n"
     "document.addEventListener('click',function(e){const b=e.target.closest('button.del');if(!b)return;"
     "e.preventDefault();const s=b.closest('summary');const d=s.parentElement;"
     "if(!confirm('Do you really want to delete all metrics of this group?'))return;"
-    "fetch(s.dataset.del,{method:'DELETE'}).then(function(r){if(!r.ok)throw new Error(r.status+' '+r.statusText);"
+    "fetch(rel(s.dataset.del),{method:'DELETE'}).then(function(r){if(!r.ok)throw new Error(r.status+' '+r.statusText);"
     "d.remove();const c=document.getElementById('del-all-counter');if(c)c.textContent=Math.max(0,+c.textContent-1);})"
     ".catch(function(err){alert('Deleting metric group failed: '+err);});});\n"
     "function delAll(){if(!confirm('Do you really want to delete all metrics from all metric groups?'))return;"
-    "fetch('api/v1/admin/wipe',{method:'PUT'}).then(function(r){if(!r.ok)throw new Error(r.status+' '+r.statusText);"
+    "fetch(rel('api/v1/admin/wipe'),{method:'PUT'}).then(function(r){if(!r.ok)throw new Error(r.status+' '+r.statusText);"
     "for(const g of document.querySelectorAll('details.group'))g.remove();"
     "document.getElementById('del-all-counter').textContent='0';})"
     ".catch(function(err){alert('Deleting all metric groups failed: '+err);});}\n"

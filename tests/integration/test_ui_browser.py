@@ -277,6 +277,38 @@ def small_states(wd, port, base):
     check(st in (301, 404), "no encoded path out of the docs: %d" % st)
 
 
+AUTH_YML = """basic_auth_users:
+  alice: $2b$04$OHr.FgMey63ZaEEQ9/VZTuie3NnSUCJa1yB1XJph335VVB2XKEUr.
+"""  # alice / secret, as tests/fixtures/webconfig/web-tls.yml (without TLS: Chromium would refuse the test certificate)
+
+
+def with_auth(wd, tmpdir):
+    """The UI behind --web.config.file basic auth: nothing of it without credentials; with them (given in the URL, so
+    Chromium keeps them for the origin) the page, the Help and the delete button work, the delete authenticated."""
+    cfg = os.path.join(tmpdir, "web.yml")
+    with open(cfg, "w") as f:
+        f.write(AUTH_YML)
+    port = pghttp.free_port()
+    srv = pghttp.Server([FERRY, "--web.listen-address=127.0.0.1:%d" % port, "--web.config.file=" + cfg,
+                         "--log.level=warn"], port, "ferry-ui-browser-auth")
+    auth = {"Authorization": "Basic " + base64.b64encode(b"alice:secret").decode()}
+    with srv:
+        for path in ("/", "/status", "/static/docs/", "/static/docs/ui.md"):
+            st = pghttp.request(port, "GET", path)[0]
+            check(st == 401, "GET %s without credentials: %d" % (path, st))
+        st = pghttp.request(port, "PUT", "/metrics/job/secret/instance/s1", b"up 1\n", auth)[0]
+        check(st == 200, "push with credentials: %d" % st)
+        st = pghttp.request(port, "DELETE", "/metrics/job@base64/c2VjcmV0/instance@base64/czE=")[0]
+        check(st == 401, "the UI's delete URL without credentials: %d" % st)
+        wd.get("http://alice:secret@127.0.0.1:%d/" % port)
+        check(jobs_of(page_groups(wd)) == ["secret"], "the page with credentials")
+        wd.click("details.group button.del")
+        wd.accept_alert()
+        wd.until("return !document.querySelector('details.group')", "the group to leave the page (authenticated)")
+        st, _, data = pghttp.request(port, "GET", "/api/v1/metrics", headers=auth)
+        check(st == 200 and json.loads(data)["data"] == [], "deleted with the page's credentials: %r" % data[:200])
+
+
 def many_groups(wd, port, base):
     secs = bulk_push(port, N_BULK)
     print("%d groups pushed in %.1f s (%.0f/s)" % (N_BULK, secs, N_BULK / secs))
@@ -342,6 +374,7 @@ def main():
         wd = WebDriver(wd_port, profile)
         base = "http://127.0.0.1:%d%s" % (port, PREFIX)
         small_states(wd, port, base)
+        with_auth(wd, profile)
         if N_BULK:
             many_groups(wd, port, base)
     finally:
