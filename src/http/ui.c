@@ -391,7 +391,8 @@ static int render_group(void *ctx, const fy_store_group_view_t *g)
         b64url(b, g->labels[i].value);
         fy_buf_str(b, "=");
     }
-    fy_buf_str(b, "\">");
+    /* the button first: floated right at the top of the summary, it stays on the first line when the labels wrap */
+    fy_buf_str(b, "\"><button class=\"del\" type=\"button\">Delete Group</button>");
     state_badge(b, g, st, u->o.now_ns, u->o.grace_ns);
     if (job != NULL)
         label_badge(b, job->name, job->value, "job");
@@ -414,8 +415,7 @@ static int render_group(void *ctx, const fy_store_group_view_t *g)
     }
     if (g->interval_ns)
         fy_buf_printf(b, " &middot; pushes every %gs", (double)g->interval_ns / 1e9);
-    fy_buf_printf(b, " &middot; %u families</span> <button class=\"del\" type=\"button\">Delete Group</button></summary>\n",
-                  (unsigned)g->nfamilies);
+    fy_buf_printf(b, " &middot; %u families</span></summary>\n", (unsigned)g->nfamilies);
     size_t limit = b->len + FY_UI_GROUP_BYTES;
     uint32_t rows = 0;
     for (uint32_t i = 0; i < g->nfamilies; i++)
@@ -441,7 +441,7 @@ static const char page_head[] =
     ".st-alive{background:#1e7e34;color:#fff}.st-undeclared{background:#e2e3e5;color:#000}"
     "table.series{border-collapse:collapse;margin:.4em 0 .4em 1.5em}table.series td{border-top:1px solid #eee;"
     "padding:.2em .6em;vertical-align:top}table.inner th{text-align:left;font-weight:normal;padding-right:1em}"
-    "button.del{float:right;background:#d9534f;color:#fff;border:0;border-radius:3px;cursor:pointer}"
+    "button.del{float:right;margin-left:.5em;background:#d9534f;color:#fff;border:0;border-radius:3px;cursor:pointer}"
     "button.delall{background:#d9534f;color:#fff;border:0;border-radius:3px;padding:.3em .8em;cursor:pointer}"
     "button:disabled{opacity:.5;cursor:default}.pager a{margin-right:.8em}.cut::after{content:'\\2026'}"
     "table.kv td,table.kv th{text-align:left;padding:.15em .8em;border-bottom:1px solid #eee}"

@@ -10,7 +10,10 @@ soon (TTL 6 s, 4.6 s later), failed (a push with a timestamp after a good one), 
   - "Delete Group" on one group, the confirm() accepted: the group leaves the page and /api/v1/metrics;
   - the Help link: Ferry's own docs index, and docs/ui.md from it;
   - 100,000 more groups (pipelined PUTs over a few connections), then the pager's "next" link twice, a jump to the
-    last page, the job and state filters over all of them; the page's bytes and times are printed.
+    last page, the job and state filters over all of them; the page's bytes and times are printed; then "Delete All
+    Groups" empties the store;
+  - the UI behind --web.config.file basic auth: 401 without credentials (the page, the Help, the delete URL); opened
+    as http://alice:secret@host/, the delete button works.
 chromedriver and Chromium run with the flags a machine without internet needs (--disable-background-networking
 and the rest) and a fresh profile; everything is stopped by PID (chromedriver in its own process group, which holds
 its Chromium). Exit 77 (skipped) without /usr/bin/chromium or chromedriver.
@@ -343,6 +346,13 @@ def many_groups(wd, port, base):
     wd.get(base + "/?state=late")
     got = [(jobs_of([g])[0], g[0]) for g in page_groups(wd)]
     check(got == [("batch", "late")], "state filter over 100k: %r" % got)
+    # "Delete All Groups" (--web.enable-admin-api): PUT api/v1/admin/wipe under the prefix
+    wd.get(base + "/")
+    check(wd.text("button.delall") == "Delete All %d Groups" % total, "delete all: %r" % wd.text("button.delall"))
+    wd.click("button.delall")
+    wd.accept_alert()
+    wd.until("return document.getElementById('del-all-counter').textContent == '0'", "the wipe", timeout=30)
+    check(api_groups(port) == [], "wiped through the UI")
 
 
 def main():
