@@ -493,6 +493,9 @@ static int on_ui(void *ctx, h2o_req_t *req, const char *static_path, size_t stat
         const fy_ui_doc_t *d =
             static_len > 6 && memcmp(static_path, "/docs/", 6) == 0 ? fy_ui_doc(static_path + 6, static_len - 6) : NULL;
         if (d != NULL) {
+            /* Markdown shown as text: nosniff keeps a browser from guessing HTML in it */
+            h2o_add_header_by_str(&req->pool, &req->res.headers, H2O_STRLIT("x-content-type-options"), 0, "X-Content-Type-Options",
+                                  H2O_STRLIT("nosniff"));
             fy_server_respond(req, 200, NULL, "text/plain; charset=utf-8", (const char *)d->text, d->len);
             return 0;
         }

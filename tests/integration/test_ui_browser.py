@@ -279,6 +279,15 @@ def small_states(wd, port, base):
     wd.until("return location.pathname.endsWith('/static/docs/ui.md')", "docs/ui.md")
     body = wd.js("return document.body.innerText")
     check(body.startswith("# The web UI") and "expires soon" in body, "docs/ui.md as text: %r" % body[:80])
+    st, h, data = pghttp.request(port, "GET", PREFIX + "/static/docs/ui.md")
+    check(st == 200 and h.get("content-type") == "text/plain; charset=utf-8" and
+          h.get("x-content-type-options") == "nosniff" and data.startswith(b"# The web UI\n"), "ui.md: %d %r" % (st, h))
+    for path, note in (("/static/docs/README.md", "a file of the repository that is not in the list"),
+                       ("/static/docs/nothere.md", "no such doc"), ("/static/docs/UI.MD", "names are exact"),
+                       ("/static/docs/ui.md/", "no trailing slash"), ("/static/index.html", "no other static file"),
+                       ("/static/docs", "the index needs its slash")):
+        st = pghttp.request(port, "GET", PREFIX + path)[0]
+        check(st == 404, "%s: %d, want 404 (%s)" % (path, st, note))
     st, _, _ = pghttp.request(port, "GET", PREFIX + "/static/docs/../../etc/passwd")
     check(st in (301, 404), "no path out of the docs: %d" % st)
     st, _, _ = pghttp.request(port, "GET", PREFIX + "/static/docs/%2e%2e%2fCMakeLists.txt")
