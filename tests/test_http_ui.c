@@ -780,6 +780,12 @@ static void test_filters_and_order(void **state)
     assert_non_null(strstr(p, "<a href=\"?page=1&amp;limit=1&amp;state=late\">next &rarr;</a>"));
     assert_non_null(strstr(p, "<option value=\"late\" selected>late (2)</option>"));
     free(p);
+    o.job = "<\"&'>"; /* the form shows the job filter escaped */
+    o.job_len = strlen(o.job);
+    p = page(s, &o);
+    assert_non_null(strstr(p, "placeholder=\"job contains\" value=\"&lt;&#34;&amp;&#39;&gt;\">"));
+    assert_non_null(strstr(p, "<p class=\"muted pager\">0 groups</p>"));
+    free(p);
     fy_store_destroy(s);
 }
 

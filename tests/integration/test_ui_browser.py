@@ -252,6 +252,10 @@ def small_states(wd, port, base):
     got = [(jobs_of([g])[0], g[0]) for g in page_groups(wd)]
     check(got == [("cron", "failed")], "job filter cr: %r" % got)
 
+    # an unknown state or order is ignored: everything, by job
+    wd.get(base + "/?state=bogus&sort=bogus")
+    got = jobs_of(page_groups(wd))
+    check(got[:3] == ["api", "api", "batch"] and got[-1] == "zeta", "unknown state and sort: %r" % got)
     # sort by state: failed, late, expiring, alive, no interval
     wd.get(base + "/?sort=state")
     got = [g[0] for g in page_groups(wd)]
@@ -275,6 +279,8 @@ def small_states(wd, port, base):
     wd.click("nav a[href='static/docs/']")
     wd.until("return location.pathname == '%s/static/docs/' && document.readyState == 'complete'" % PREFIX, "the docs")
     check(wd.js("return document.querySelector('h1').textContent") == "Ferry documentation", "the docs index")
+    items = wd.js("return [...document.querySelectorAll('li')].map(l => l.textContent)")
+    check(items[:1] == ["ui.md: The web UI"] and len(items) >= 10, "the index lists the docs, titled: %r" % items[:3])
     wd.click("a[href='ui.md']")
     wd.until("return location.pathname.endsWith('/static/docs/ui.md')", "docs/ui.md")
     body = wd.js("return document.body.innerText")
