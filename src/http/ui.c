@@ -1,11 +1,11 @@
 /*
- * ui.c: the web UI page (see ui.h), produced in parts so that the server sends it as it is written. A request
- * copies the sorted grouping keys (a store cursor), reads every group's grouping labels and times once (no
- * families: a view without them costs about the key), keeps the groups that pass the filters with their state and a
- * sort key, sorts those and takes one page of them; the page's groups are rendered one at a time, each with series up to
- * FY_UI_GROUP_LABELS labels and FY_UI_GROUP_BYTES of HTML (the first series always) and a notice where series were left out, at
- * most FY_UI_ROW_LABELS labels per series row and FY_UI_VALUE_BYTES per value in a row. A part holds one group or more, so a
- * request costs one part's memory plus the keys, however large the store or a group.
+ * ui.c: the web UI page (see ui.h), produced in parts so that the server sends it as it is written. A request copies
+ * the sorted grouping keys (a store cursor), reads every group's grouping labels and times once (no families: a view
+ * without them costs about the key), keeps the groups that pass the filters with their state and a sort key, sorts
+ * those and takes one page of them; the page's groups are rendered one at a time, each with series up to
+ * FY_UI_GROUP_LABELS labels and FY_UI_GROUP_BYTES of HTML (the first series always) and a notice where series were left
+ * out, at most FY_UI_ROW_LABELS labels per series row and FY_UI_VALUE_BYTES per value in a row. A part holds one group
+ * or more, so a request costs one part's memory plus the keys, however large the store or a group.
  */
 #define _GNU_SOURCE /* memmem */
 #include "ui.h"
