@@ -25,6 +25,7 @@ test_pkgs=(
     systemd util-linux  # systemd-socket-activate and taskset (test_operations.py); unshare, nsenter (test_container.py)
     iproute2  # test_container.py: ip (loopback in its network namespace)
     python3-yaml  # tests/deploy reads kubectl kustomize's output with it (promtool comes with prometheus above)
+    chromium chromium-driver  # the web UI's browser suite (tests/integration/test_ui_browser.py), driven over WebDriver
 )
 # kubectl, for `kubectl kustomize` in tests/deploy: Debian's is kubernetes-client (1.20). Only when no kubectl is
 # installed: another package's /usr/bin/kubectl (a newer one from Kubernetes' own repository) would conflict with it.

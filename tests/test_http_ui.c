@@ -329,7 +329,7 @@ static void test_paging(void **state)
         o.filter = t[i].filter;
         o.filter_len = t[i].filter ? strlen(t[i].filter) : 0;
         char *p = page(s, &o);
-        size_t groups = count(p, "<details class=\"group\">");
+        size_t groups = count(p, "<details class=\"group\" ");
         const char *first = strstr(p, "<span class=\"badge job\">job=&#34;");
         if (groups != t[i].groups || strstr(p, t[i].pager) == NULL ||
             (t[i].first_group && (first == NULL || strncmp(first + 33, t[i].first_group, 5) != 0)) ||
@@ -428,7 +428,7 @@ static void test_large_store(void **state)
         double ms = (double)(z.tv_sec - a.tv_sec) * 1e3 + (double)(z.tv_nsec - a.tv_nsec) / 1e6;
         if (ms < best)
             best = ms;
-        assert_int_equal(count(p, "<details class=\"group\">"), 100);
+        assert_int_equal(count(p, "<details class=\"group\" "), 100);
         assert_non_null(strstr(p, "100000 groups"));
         len = strlen(p);
         free(p);
@@ -575,6 +575,220 @@ static void test_huge_groups(void **state)
     fy_store_destroy(s);
 }
 
+/* ------------------------------------------------------------------------------------------------------------- */
+/* Group states (ui.h, fy_ui_state; docs/ui.md). */
+
+#define S_ 1000000000LL /* one second in ns */
+
+static void test_state_rules(void **state)
+{
+    (void)state;
+    static const struct {
+        int64_t push, fail, interval, ttl, deadline; /* the view's times (0 = none) */
+        int64_t now, grace;
+        fy_ui_state_t want;
+        const char *note;
+    } t[] = {
+        {100 * S_, 0, 0, 0, 0, 200 * S_, 30 * S_, FY_UI_UNDECLARED, "no interval, no TTL: nothing to judge by"},
+        {100 * S_, 0, 0, 0, 0, 999999 * S_, 30 * S_, FY_UI_UNDECLARED, "without an interval a group is never late"},
+        {100 * S_, 0, 10 * S_, 0, 0, 105 * S_, 30 * S_, FY_UI_ALIVE, "within its interval"},
+        {100 * S_, 0, 10 * S_, 0, 0, 140 * S_, 30 * S_, FY_UI_ALIVE, "interval + grace exactly: push_alive is still 1"},
+        {100 * S_, 0, 10 * S_, 0, 0, 140 * S_ + 1, 30 * S_, FY_UI_LATE, "one ns past interval + grace: late"},
+        {100 * S_, 0, 10 * S_, 0, 0, 111 * S_, 0, FY_UI_LATE, "no grace: late right after the interval"},
+        {0, 0, 10 * S_, 0, 0, 1 * S_, 30 * S_, FY_UI_LATE, "never pushed successfully: push_alive 0, so late"},
+        {100 * S_, 150 * S_, 10 * S_, 0, 0, 151 * S_, 30 * S_, FY_UI_FAILED, "last push failed: failed wins over late"},
+        {100 * S_, 150 * S_, 0, 0, 0, 151 * S_, 30 * S_, FY_UI_FAILED, "failed without any declaration"},
+        {0, 5 * S_, 0, 0, 0, 6 * S_, 30 * S_, FY_UI_FAILED, "a group whose only push failed"},
+        {150 * S_, 150 * S_, 0, 0, 0, 151 * S_, 30 * S_, FY_UI_UNDECLARED, "failure at the push's instant: not failed"},
+        {150 * S_, 100 * S_, 10 * S_, 0, 0, 151 * S_, 30 * S_, FY_UI_ALIVE, "a success after a failure"},
+        {100 * S_, 0, 0, 100 * S_, 200 * S_, 174 * S_, 30 * S_, FY_UI_UNDECLARED, "26 s of a 100 s TTL left: not yet soon"},
+        {100 * S_, 0, 0, 100 * S_, 200 * S_, 175 * S_, 30 * S_, FY_UI_EXPIRING, "a quarter of the TTL left: expires soon"},
+        {100 * S_, 0, 60 * S_, 100 * S_, 200 * S_, 180 * S_, 30 * S_, FY_UI_EXPIRING, "alive but expiring: expiring wins"},
+        {100 * S_, 0, 10 * S_, 100 * S_, 200 * S_, 180 * S_, 30 * S_, FY_UI_LATE, "late and expiring: late wins"},
+        {100 * S_, 0, 10 * S_, 100 * S_, 200 * S_, 120 * S_, 30 * S_, FY_UI_ALIVE, "alive, TTL far off"},
+        {100 * S_, 0, 0, 0, 200 * S_, 199 * S_, 30 * S_, FY_UI_UNDECLARED, "a deadline without a TTL in effect is ignored"},
+    };
+    for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
+        fy_store_group_view_t g;
+        memset(&g, 0, sizeof(g));
+        g.push_ns = t[i].push;
+        g.fail_ns = t[i].fail;
+        g.interval_ns = t[i].interval;
+        g.ttl_ns = t[i].ttl;
+        g.deadline_ns = t[i].deadline;
+        fy_ui_state_t got = fy_ui_state(&g, t[i].now, t[i].grace);
+        if (got != t[i].want)
+            fail_msg("case %zu (%s): %s, want %s", i, t[i].note, fy_ui_state_name(got), fy_ui_state_name(t[i].want));
+    }
+    /* names and texts round-trip, and anything else is no state */
+    for (int i = 0; i < FY_UI_NSTATES; i++) {
+        const char *n = fy_ui_state_name((fy_ui_state_t)i);
+        assert_int_equal(fy_ui_state_parse(n, strlen(n)), i);
+    }
+    assert_string_equal(fy_ui_state_text(FY_UI_EXPIRING), "expires soon");
+    assert_string_equal(fy_ui_state_text(FY_UI_UNDECLARED), "no interval");
+    assert_int_equal(fy_ui_state_parse("LATE", 4), -1);
+    assert_int_equal(fy_ui_state_parse("lat", 3), -1);
+    assert_int_equal(fy_ui_state_parse("", 0), -1);
+}
+
+/* Pushes `body` with a declared lifetime (seconds; 0 = none) at `at` seconds to the group job=job[, instance=inst]. */
+static void push_life(fy_store_t *s, const char *job, const char *inst, const char *body, int64_t at, int64_t interval_s,
+                      int64_t ttl_s)
+{
+    fy_store_label_t gk[2] = {{fy_str("job", 3), fy_str(job, strlen(job))},
+                              {fy_str("instance", 8), fy_str(inst ? inst : "", inst ? strlen(inst) : 0)}};
+    fy_body_t b;
+    fy_parse_error_t perr;
+    memset(&b, 0, sizeof(b));
+    assert_int_equal(fy_test_parse(fy_parse_text, body, strlen(body), &b, &perr), FY_OK);
+    fy_store_life_t life = {ttl_s * S_, interval_s * S_};
+    fy_store_err_t err;
+    if (fy_store_push_life(s, gk, inst ? 2 : 1, FY_STORE_PUT, &b, &life, at * S_, 0, &err) != FY_OK)
+        fy_store_err_free(&err);
+}
+
+/* The jobs of the rendered groups, in page order, joined by ','. */
+static void page_jobs(const char *p, char *out, size_t cap)
+{
+    size_t n = 0;
+    out[0] = '\0';
+    for (const char *g = p; (g = strstr(g, "<details class=\"group\" ")) != NULL; g++) {
+        const char *j = strstr(g, "<span class=\"badge job\">job=&#34;");
+        assert_non_null(j);
+        j += strlen("<span class=\"badge job\">job=&#34;");
+        const char *e = strstr(j, "&#34;");
+        n += (size_t)snprintf(out + n, cap - n, "%s%.*s", n ? "," : "", (int)(e - j), j);
+        assert_true(n < cap);
+    }
+}
+
+static void test_states_on_page(void **state)
+{
+    (void)state;
+    fy_store_t *s = fy_store_create(NULL);
+    /* now = 1000 s; grace 30 s */
+    push_life(s, "alive", NULL, "m 1\n", 995, 10, 0);
+    push_life(s, "late", NULL, "m 1\n", 900, 10, 0);
+    push_life(s, "plain", NULL, "m 1\n", 10, 0, 0);
+    push_life(s, "failed", NULL, "m 1\n", 990, 10, 0);
+    push_life(s, "failed", NULL, "m 1 1234\n", 995, 10, 0); /* a timestamp: the push fails */
+    push_life(s, "soon", NULL, "m 1\n", 950, 0, 60);        /* expires at 1010: 10 s of 60 left */
+    fy_ui_opts_t o = {0};
+    o.now_ns = 1000 * S_;
+    o.grace_ns = 30 * S_;
+    static const struct {
+        const char *job, *state, *text;
+    } t[] = {
+        {"alive", "alive", "alive"},
+        {"late", "late", "late"},
+        {"plain", "undeclared", "no interval"},
+        {"failed", "failed", "failed"},
+        {"soon", "expiring", "expires soon"},
+    };
+    char *p = page(s, &o);
+    for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
+        char want[256];
+        snprintf(want, sizeof(want), "<details class=\"group\" data-state=\"%s\">", t[i].state);
+        const char *g = strstr(p, want);
+        if (g == NULL)
+            fail_msg("case %zu: no group in state %s", i, t[i].state);
+        snprintf(want, sizeof(want), "\">%s</span> <span class=\"badge job\">job=&#34;%s&#34;", t[i].text, t[i].job);
+        const char *b = strstr(g, want);
+        if (b == NULL || b > strstr(g, "</summary>"))
+            fail_msg("case %zu: the group of job %s has no badge \"%s\"", i, t[i].job, t[i].text);
+        snprintf(want, sizeof(want), "<span class=\"badge st st-%s\" title=\"", t[i].state);
+        assert_non_null(strstr(g, want));
+    }
+    /* the state choice counts every state, and says which is chosen */
+    assert_non_null(strstr(p, "<option value=\"\">all states (5)</option><option value=\"failed\">failed (1)</option>"
+                              "<option value=\"late\">late (1)</option><option value=\"expiring\">expires soon (1)</option>"
+                              "<option value=\"alive\">alive (1)</option><option value=\"undeclared\">no interval (1)</option>"));
+    assert_non_null(strstr(p, "title=\"last push 100s ago; expected every 10s (+30s grace)\">late</span>"));
+    assert_non_null(strstr(p, "title=\"deleted in 10s unless pushed (TTL 60s)\">expires soon</span>"));
+    assert_non_null(strstr(p, "<a href=\"static/docs/\">Help</a>"));
+    assert_null(strstr(p, "github.com/prometheus/pushgateway"));
+    free(p);
+    fy_store_destroy(s);
+}
+
+static void test_filters_and_order(void **state)
+{
+    (void)state;
+    fy_store_t *s = fy_store_create(NULL);
+    /* the canonical key sorts instance before job ("instance" < "job"); the page sorts by job first */
+    push_life(s, "b", "1", "m 1\n", 990, 10, 0);   /* alive */
+    push_life(s, "a", "2", "m 1\n", 900, 10, 0);   /* late, oldest push */
+    push_life(s, "a", "1", "m 1\n", 980, 10, 0);   /* alive */
+    push_life(s, "ab", "0", "m 1\n", 999, 0, 0);   /* no interval, newest push */
+    push_life(s, "c", NULL, "m 1\n", 950, 100, 0); /* alive, no instance label */
+    push_life(s, "bc", "9", "m 1\n", 950, 10, 0);  /* late: 50 s ago, interval + grace 40 s */
+    static const struct {
+        const char *filter, *job;
+        int state, sort;
+        const char *jobs; /* the page's groups, in order */
+        const char *note;
+    } t[] = {
+        {NULL, NULL, 0, FY_UI_SORT_JOB, "a,a,ab,b,bc,c", "job, then instance; a value that is a prefix comes first"},
+        {NULL, NULL, 0, FY_UI_SORT_STATE, "a,bc,a,b,c,ab", "late first, then alive, then no interval; job within"},
+        {NULL, NULL, 0, FY_UI_SORT_PUSH, "a,bc,c,a,b,ab", "oldest push first; the same push time: by job"},
+        {NULL, "b", 0, FY_UI_SORT_JOB, "ab,b,bc", "job contains b"},
+        {NULL, "bc", 0, FY_UI_SORT_JOB, "bc", "job contains bc"},
+        {NULL, "zz", 0, FY_UI_SORT_JOB, "", "no such job"},
+        {NULL, NULL, FY_UI_LATE + 1, FY_UI_SORT_JOB, "a,bc", "late only"},
+        {NULL, NULL, FY_UI_ALIVE + 1, FY_UI_SORT_JOB, "a,b,c", "alive only"},
+        {NULL, NULL, FY_UI_FAILED + 1, FY_UI_SORT_JOB, "", "none failed"},
+        {NULL, "b", FY_UI_LATE + 1, FY_UI_SORT_JOB, "bc", "job and state together"},
+        {"1", NULL, 0, FY_UI_SORT_JOB, "a,b", "label value filter (instance 1) as before"},
+        {"1", "a", FY_UI_ALIVE + 1, FY_UI_SORT_JOB, "a", "all three filters"},
+    };
+    for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
+        fy_ui_opts_t o = {0};
+        o.now_ns = 1000 * S_;
+        o.grace_ns = 30 * S_;
+        o.filter = t[i].filter;
+        o.filter_len = t[i].filter ? strlen(t[i].filter) : 0;
+        o.job = t[i].job;
+        o.job_len = t[i].job ? strlen(t[i].job) : 0;
+        o.state = t[i].state;
+        o.sort = t[i].sort;
+        char *p = page(s, &o);
+        char jobs[256];
+        page_jobs(p, jobs, sizeof(jobs));
+        if (strcmp(jobs, t[i].jobs) != 0)
+            fail_msg("case %zu (%s): %s, want %s", i, t[i].note, jobs, t[i].jobs);
+        free(p);
+    }
+    /* the pager's links keep the filters and the order */
+    fy_ui_opts_t o = {0};
+    o.now_ns = 1000 * S_;
+    o.page_size = 1;
+    o.grace_ns = 30 * S_;
+    o.job = "b";
+    o.job_len = 1;
+    o.sort = FY_UI_SORT_PUSH;
+    char *p = page(s, &o);
+    assert_non_null(strstr(p, "<a href=\"?page=1&amp;limit=1&amp;job=b&amp;sort=push\">next &rarr;</a>"));
+    assert_non_null(strstr(p, "<option value=\"push\" selected>"));
+    assert_non_null(strstr(p, "<input name=\"job\" aria-label=\"job contains\" placeholder=\"job contains\" value=\"b\">"));
+    free(p);
+    o.job = NULL;
+    o.job_len = 0;
+    o.sort = FY_UI_SORT_JOB;
+    o.state = FY_UI_LATE + 1;
+    p = page(s, &o);
+    assert_non_null(strstr(p, "<a href=\"?page=1&amp;limit=1&amp;state=late\">next &rarr;</a>"));
+    assert_non_null(strstr(p, "<option value=\"late\" selected>late (2)</option>"));
+    free(p);
+    o.job = "<\"&'>"; /* the form shows the job filter escaped */
+    o.job_len = strlen(o.job);
+    p = page(s, &o);
+    assert_non_null(strstr(p, "placeholder=\"job contains\" value=\"&lt;&#34;&amp;&#39;&gt;\">"));
+    assert_non_null(strstr(p, "<p class=\"muted pager\">0 groups</p>"));
+    free(p);
+    fy_store_destroy(s);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -587,6 +801,9 @@ int main(void)
         cmocka_unit_test(test_last_push_failed),
         cmocka_unit_test(test_delete_all_button),
         cmocka_unit_test(test_large_store),
+        cmocka_unit_test(test_state_rules),
+        cmocka_unit_test(test_states_on_page),
+        cmocka_unit_test(test_filters_and_order),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -479,12 +479,32 @@ static int on_ui(void *ctx, h2o_req_t *req, const char *static_path, size_t stat
     fy_http_t *h = ctx;
     fy_app_t *app = h->app;
     if (static_path != NULL) {
-        /* The page is self-contained: Ferry serves no static assets. */
+        /* The page is self-contained: the only static files are the Help's docs (ui_docs.c), looked up by name in a
+         * fixed table, so no path reaches the file system. */
+        if (static_len == 6 && memcmp(static_path, "/docs/", 6) == 0) {
+            fy_buf_t b = {0};
+            if (fy_ui_doc_index(&b) == 0)
+                fy_server_respond(req, 200, NULL, "text/html; charset=utf-8", b.p, b.len);
+            else
+                fy_server_error(req, 500, H2O_STRLIT("out of memory"));
+            fy_buf_free(&b);
+            return 0;
+        }
+        const fy_ui_doc_t *d =
+            static_len > 6 && memcmp(static_path, "/docs/", 6) == 0 ? fy_ui_doc(static_path + 6, static_len - 6) : NULL;
+        if (d != NULL) {
+            /* Markdown shown as text: nosniff keeps a browser from guessing HTML in it */
+            h2o_add_header_by_str(&req->pool, &req->res.headers, H2O_STRLIT("x-content-type-options"), 0, "X-Content-Type-Options",
+                                  H2O_STRLIT("nosniff"));
+            fy_server_respond(req, 200, NULL, "text/plain; charset=utf-8", (const char *)d->text, d->len);
+            return 0;
+        }
         fy_server_error(req, 404, H2O_STRLIT("404 page not found"));
         return 0;
     }
-    char page[32], limit[32], filter[512];
+    char page[32], limit[32], filter[512], job[512], state[32], sort[32];
     ssize_t fl = query_param(req, "q", filter, sizeof(filter));
+    ssize_t jl = query_param(req, "job", job, sizeof(job));
     fy_ui_opts_t o = h->ui;
     o.page = query_param(req, "page", page, sizeof(page)) > 0 ? (unsigned)strtoul(page, NULL, 10) : 0;
     /* ?limit= groups per page; 0 or garbage is the default, more than FY_UI_MAX_LIMIT is FY_UI_MAX_LIMIT (ui.c) */
@@ -494,6 +514,18 @@ static int on_ui(void *ctx, h2o_req_t *req, const char *static_path, size_t stat
     }
     o.filter = fl > 0 ? filter : NULL;
     o.filter_len = fl > 0 ? (size_t)fl : 0;
+    o.job = jl > 0 ? job : NULL;
+    o.job_len = jl > 0 ? (size_t)jl : 0;
+    /* an unknown ?state= or ?sort= is ignored (all states, the default order), like a bad ?page= */
+    ssize_t sl = query_param(req, "state", state, sizeof(state));
+    int st = sl > 0 ? fy_ui_state_parse(state, (size_t)sl) : -1;
+    o.state = st >= 0 ? st + 1 : 0;
+    ssize_t ol = query_param(req, "sort", sort, sizeof(sort));
+    o.sort = ol == 5 && memcmp(sort, "state", 5) == 0  ? FY_UI_SORT_STATE
+             : ol == 4 && memcmp(sort, "push", 4) == 0 ? FY_UI_SORT_PUSH
+                                                       : FY_UI_SORT_JOB;
+    o.now_ns = 0;                               /* the clock at open */
+    o.grace_ns = app->flags->interval_grace_ns; /* as push_alive */
     size_t pl = req->path.len;
     if (req->query_at != SIZE_MAX)
         pl = req->query_at;

@@ -1,7 +1,9 @@
 /*
- * ui.h: the web UI at / and /status: the groups with their labels, last push and failure times and their metrics, a
- * delete button per group and "delete all" when the admin API is on. One self-contained HTML page (no CDN, inline
- * CSS and JS), escaped against HTML injection, and bounded however large the store: one page of groups at a time
+ * ui.h: the web UI at / and /status: the groups with their labels, their state (failed, late, expires soon, alive,
+ * no interval: fy_ui_state), last push and failure times and their metrics, a delete button per group and "delete
+ * all" when the admin API is on; filtered by label value, by job and by state, sorted by job (then the other grouping
+ * labels in name order), by state or by last push. Its Help is Ferry's own documentation (fy_ui_doc). One self-contained HTML page
+ * (no CDN, inline CSS and JS), escaped against HTML injection, and bounded however large the store: one page of groups at a time
  * (?page=, ?limit=), at most FY_UI_GROUP_LABELS series labels per group, produced in parts (fy_ui_next) that the
  * server sends as they come.
  */
@@ -30,6 +32,39 @@ typedef struct st_fy_ui_kv_t {
     const char *value;
 } fy_ui_kv_t;
 
+/*
+ * A group's state as the page shows it (docs/ui.md), the first that applies:
+ *   failed      its last push failed (push_failure_time_seconds > push_time_seconds, as "Last push failed!")
+ *   late        it has an interval in effect (X-Ferry-Interval or --push.default-interval) and push_alive is 0:
+ *               never pushed, or now - push time > interval + grace (fy_life_collect's rule, the same grace)
+ *   expiring    "expires soon": it has a TTL in effect and at most a quarter of it is left before it is deleted
+ *   alive       it has an interval in effect and push_alive is 1
+ *   undeclared  "no interval": nothing says how often it should be pushed, so neither alive nor late is known
+ */
+typedef enum en_fy_ui_state_t {
+    FY_UI_FAILED = 0,
+    FY_UI_LATE,
+    FY_UI_EXPIRING,
+    FY_UI_ALIVE,
+    FY_UI_UNDECLARED,
+    FY_UI_NSTATES
+} fy_ui_state_t;
+
+/** The state of group g at now_ns with the server's --push.interval-grace (see fy_ui_state_t). */
+fy_ui_state_t fy_ui_state(const fy_store_group_view_t *g, int64_t now_ns, int64_t grace_ns);
+/** The state's name in URLs and data-state attributes ("late"), and its text on the page ("expires soon"). */
+const char *fy_ui_state_name(fy_ui_state_t st);
+const char *fy_ui_state_text(fy_ui_state_t st);
+/** The state named name[0..len), or -1. */
+int fy_ui_state_parse(const char *name, size_t len);
+
+/* The order of the groups (?sort=). */
+typedef enum en_fy_ui_sort_t {
+    FY_UI_SORT_JOB = 0, /* job, then the other grouping labels in name order (names and values compared bytewise) */
+    FY_UI_SORT_STATE,   /* state in fy_ui_state_t order (failed first), then as FY_UI_SORT_JOB */
+    FY_UI_SORT_PUSH,    /* last push, oldest first (never pushed first), then as FY_UI_SORT_JOB */
+} fy_ui_sort_t;
+
 typedef struct st_fy_ui_opts_t {
     int admin_api;            /* show "Delete All Groups" */
     const char *asset_prefix; /* unused for now: the page has no external assets */
@@ -44,6 +79,12 @@ typedef struct st_fy_ui_opts_t {
     unsigned page_size; /* groups per page (?limit=); 0 = FY_UI_DEFAULT_LIMIT, at most FY_UI_MAX_LIMIT */
     const char *filter; /* only groups whose label values contain this substring; NULL or "" = all */
     size_t filter_len;
+    const char *job; /* only groups whose job label contains this substring; NULL or "" = all */
+    size_t job_len;
+    int state;               /* only groups in this state: fy_ui_state_t + 1; 0 = all */
+    int sort;                /* fy_ui_sort_t */
+    int64_t now_ns;          /* the time states are computed for; 0 = the real-time clock at open */
+    int64_t grace_ns;        /* --push.interval-grace */
     int status_tab;          /* open the Status tab first (GET /status) */
     char cluster_rows[4096]; /* replication: the Status tab's "Cluster" table rows, HTML; "" = no cluster */
 } fy_ui_opts_t;
@@ -91,6 +132,23 @@ void fy_ui_close(fy_ui_t *u);
 
 /** Renders the whole page into *out (through the parts). Returns 0, or -1 when out of memory. */
 int fy_ui_render(fy_store_t *store, const fy_ui_opts_t *opts, fy_buf_t *out);
+
+/*
+ * Ferry's documentation, compiled in (docs_embed.c, generated from a fixed list of docs/ pages): the Help link's
+ * pages, served at P/static/docs/ (an index) and P/static/docs/NAME.md (text/plain). Only names in the list are
+ * served, so a request path cannot reach any other file.
+ */
+typedef struct st_fy_ui_doc_t {
+    const char *name; /* "ui.md"; the title is the text's first line ("# ...") */
+    const unsigned char *text;
+    size_t len;
+} fy_ui_doc_t;
+extern const fy_ui_doc_t fy_ui_docs[];
+extern const size_t fy_ui_ndocs;
+/** The doc called name[0..len), or NULL. */
+const fy_ui_doc_t *fy_ui_doc(const char *name, size_t len);
+/** The index page of the docs (HTML) into *out. Returns 0, or -1 when out of memory. */
+int fy_ui_doc_index(fy_buf_t *out);
 
 /** Escapes s for HTML text and attribute values (& < > " '). */
 void fy_html_escape(fy_buf_t *b, const char *s, size_t n);

@@ -173,7 +173,7 @@ def check_json(data):
 
 def check_page(body, total, first, last, prev_link, next_link, what):
     html = body.decode("utf-8", "replace")
-    ngroups = html.count('<details class="group">')
+    ngroups = html.count('<details class="group" ')
     pager = re.search(r'<p class="muted pager">(.*?)</p>', html)
     check(pager is not None, what + ": no pager")
     if pager is None:
