@@ -1385,6 +1385,27 @@ static void sim_cleanup(void)
         pt_rmdir(S.dir); /* frees it */
 }
 
+static void sim_addresses(void)
+{
+    for (int i = 0; i < S.n; i++) {
+        snprintf(S.addr[i], sizeof(S.addr[i]), "sim:%d", i);
+        S.addrp[i] = S.addr[i];
+    }
+}
+
+/* Durable mode: each replica's files in a new scratch directory, and its disk image (empty) */
+static void sim_disks(void)
+{
+    S.dir = pt_mkdtemp();
+    for (int i = 0; i < S.n; i++) {
+        replica_t *R = &S.r[i];
+        R->idx = i;
+        snprintf(R->path, sizeof(R->path), "%s/r%d", S.dir, i);
+        assert_int_equal(fy_log_dir_for(R->path, R->waldir, sizeof(R->waldir)), 0);
+        disk_load(R);
+    }
+}
+
 /* One seed: 0, or -1 with S.failure. */
 static int run_seed(uint64_t seed, int durable, long steps, int verbose)
 {
@@ -1400,21 +1421,11 @@ static int run_seed(uint64_t seed, int durable, long steps, int verbose)
     S.W = (unsigned)S.n / 2 + 1;
     S.backlog_bytes = chance(0.25) ? 4096 : 0; /* a small backlog: reconnecting peers get GAP and state transfer */
     S.T = S.T0 = 1700000000 * SEC + (int64_t)(rnd() % (1000 * SEC));
-    for (int i = 0; i < S.n; i++) {
-        snprintf(S.addr[i], sizeof(S.addr[i]), "sim:%d", i);
-        S.addrp[i] = S.addr[i];
-    }
+    sim_addresses();
     if (S.durable) {
         /* a snapshot every 0.3-3 s on three seeds in four (the log alone replays otherwise) */
         S.snap_every = chance(0.75) ? rnd_range(300, 3000) * MS : 0;
-        S.dir = pt_mkdtemp();
-        for (int i = 0; i < S.n; i++) {
-            replica_t *R = &S.r[i];
-            R->idx = i;
-            snprintf(R->path, sizeof(R->path), "%s/r%d", S.dir, i);
-            assert_int_equal(fy_log_dir_for(R->path, R->waldir, sizeof(R->waldir)), 0);
-            disk_load(R);
-        }
+        sim_disks();
     }
     for (int i = 0; i < S.n; i++)
         replica_start(i);
@@ -1587,16 +1598,8 @@ static int stale_conflict_case(int gk, int *ok)
     S.maxdown = 1;
     S.W = 2;
     S.T = S.T0 = 1700000000 * SEC;
-    S.dir = pt_mkdtemp();
-    for (int i = 0; i < S.n; i++) {
-        snprintf(S.addr[i], sizeof(S.addr[i]), "sim:%d", i);
-        S.addrp[i] = S.addr[i];
-        replica_t *R = &S.r[i];
-        R->idx = i;
-        snprintf(R->path, sizeof(R->path), "%s/r%d", S.dir, i);
-        assert_int_equal(fy_log_dir_for(R->path, R->waldir, sizeof(R->waldir)), 0);
-        disk_load(R);
-    }
+    sim_addresses();
+    sim_disks();
     for (int i = 0; i < S.n; i++)
         replica_start(i);
     for (long k = 0; k < 10000 && !converged(0); k++)
