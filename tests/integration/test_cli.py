@@ -498,11 +498,12 @@ def textfile_suite():
 
 class Stub(http.server.BaseHTTPRequestHandler):
     """Answers with the scripted statuses in order and records what it got."""
-    script, got = [], []
+    script, got, headers = [], [], []
 
     def do_PUT(self):
         n = int(self.headers.get("Content-Length", "0"))
         Stub.got.append((self.command, self.path, self.headers.get("Content-Type"), self.rfile.read(n)))
+        Stub.headers.append({k: self.headers.get(k) for k in ("X-Ferry-Interval", "X-Ferry-TTL")})
         status = Stub.script.pop(0) if Stub.script else 200
         body = b"stub says %d\n" % status
         self.send_response(status)
@@ -534,6 +535,24 @@ def retry_suite():
         Stub.script, Stub.got = [404], []
         rc, _, err = ferry("push", "--gateway", gw, "--job", "j", stdin=b"a 1\n")
         check(rc == 2 and len(Stub.got) == 1, "4xx not retried, exit 2 (%d, %d requests)" % (rc, len(Stub.got)))
+        cases = [  # (flags, X-Ferry-Interval and X-Ferry-TTL sent, note)
+            ([], {"X-Ferry-Interval": None, "X-Ferry-TTL": None}, "no headers unless asked"),
+            (["--interval", "90s", "--ttl", "1.5s"], {"X-Ferry-Interval": "90s", "X-Ferry-TTL": "1500ms"},
+             "flags, as Go durations"),
+            (["--interval", "25h", "--ttl", "0"], {"X-Ferry-Interval": "90000s", "X-Ferry-TTL": "0s"}, "hours; TTL 0"),
+        ]
+        for flags, want, note in cases:
+            Stub.script, Stub.got, Stub.headers = [], [], []
+            rc, _, err = ferry("push", "--gateway", gw, "--job", "j", *flags, stdin=b"a 1\n")
+            check(rc == 0 and Stub.headers == [want], "push: %s: %r" % (note, Stub.headers))
+            Stub.script, Stub.got, Stub.headers = [], [], []
+            rc, _, err = ferry("run", "--gateway", gw, "--job", "j", *flags, "--", "true")
+            check(rc == 0 and Stub.headers == [want, want], "run: %s, on both pushes: %r" % (note, Stub.headers))
+        Stub.script, Stub.got, Stub.headers = [], [], []
+        rc, _, err = ferry("run", "--", "true", env=dict(ENV, FERRY_URL=gw, FERRY_JOB="j", FERRY_INTERVAL="1m",
+                                                          FERRY_TTL="2h"))
+        want = {"X-Ferry-Interval": "60s", "X-Ferry-TTL": "7200s"}
+        check(rc == 0 and Stub.headers == [want, want], "run: $FERRY_INTERVAL, $FERRY_TTL: %r" % Stub.headers)
         Stub.script, Stub.got = [], []
         rc, _, err = ferry("push", "--gateway", gw, "--job", "j", "--delete")
         check(rc == 0 and Stub.got and Stub.got[0][0] == "DELETE" and Stub.got[0][3] == b"",
