@@ -38,11 +38,14 @@ static const int FORWARDED[] = {SIGTERM, SIGINT, SIGHUP, SIGQUIT};
 #define NFORWARDED (sizeof(FORWARDED) / sizeof(FORWARDED[0]))
 
 static volatile sig_atomic_t child_pgid;
+static volatile sig_atomic_t stop_signal; /* the last stop signal we got: the job's whole group must end */
 static int chld_pipe[2] = {-1, -1};
 
-/* The command has its own process group, so nothing reaches it but what we send: a terminal's ^C included. */
+/* The command has its own process group, so nothing reaches it but what we send: a terminal's ^C included. Before
+ * it starts, the signal is only recorded, and the command is then not started at all. */
 static void forward(int sig)
 {
+    stop_signal = sig;
     if (child_pgid > 0)
         kill(-(pid_t)child_pgid, sig);
 }
@@ -270,9 +273,11 @@ static int supervise(const job_t *j, double t0, int *timed_out)
     for (int k = 0; err_open && k < 64; k++)
         err_open = pump_stderr(j->err_fd, j->tail);
 
-    if (*timed_out) {
-        /* The leader is gone; others in its group get the rest of the grace, then SIGKILL: none may outlive us. */
-        double until = stage == 1 ? deadline : now_mono();
+    if (*timed_out || stop_signal != 0) {
+        /* The job was told to stop and its leader is gone; others in its group (a grandchild that ignores SIGTERM)
+         * get the rest of the grace, then SIGKILL: none may outlive us. A job that ends by itself keeps its
+         * background children, which may be daemons started on purpose. */
+        double until = *timed_out ? (stage == 1 ? deadline : now_mono()) : now_mono() + j->kill_after_ms / 1000.0;
         while (kill(-j->pid, 0) == 0 && now_mono() < until) {
             while (waitpid(-j->pid, NULL, WNOHANG) > 0) /* ours, if we are PID 1 and they were orphaned to us */
                 ;
@@ -430,6 +435,25 @@ int fy_cli_run_main(int argc, char **argv)
     }
     fy_cli_url(&o.t, url, ulen + 1);
     signal(SIGPIPE, SIG_IGN); /* a closed stderr must not kill us before the outcome is pushed */
+    if (pipe2(chld_pipe, O_CLOEXEC | O_NONBLOCK) != 0) {
+        fprintf(stderr, "ferry run: cannot create a pipe: %s\n", strerror(errno));
+        free(url);
+        return FY_RUN_USAGE;
+    }
+    /* From here on a stop signal never kills us: before the command starts it cancels it, while it runs it is
+     * forwarded, and once it has ended the outcome is still pushed. */
+    sigset_t block, oldmask;
+    sigemptyset(&block);
+    for (size_t i = 0; i <= NFORWARDED; i++) {
+        struct sigaction sa;
+        memset(&sa, 0, sizeof(sa));
+        int sig = i < NFORWARDED ? FORWARDED[i] : SIGCHLD;
+        sa.sa_handler = i < NFORWARDED ? forward : on_chld;
+        sa.sa_flags = SA_RESTART | (sig == SIGCHLD ? SA_NOCLDSTOP : 0);
+        sigemptyset(&sa.sa_mask);
+        sigaction(sig, &sa, NULL);
+        sigaddset(&block, sig);
+    }
 
     if (o.lock_file != NULL) {
         int held = take_lock(o.lock_file, &lock_fd);
@@ -472,30 +496,19 @@ int fy_cli_run_main(int argc, char **argv)
     }
     if (errp[0] >= 0)
         fcntl(errp[0], F_SETFL, O_NONBLOCK);
-    if (pipe2(chld_pipe, O_CLOEXEC | O_NONBLOCK) != 0) {
-        fprintf(stderr, "ferry run: cannot create a pipe: %s\n", strerror(errno));
-        out.exit_code = FY_RUN_USAGE;
-        goto Exit;
-    }
 
     /* Signals stay blocked from before fork until child_pgid is known, so none is lost or sent to pid 0. */
-    sigset_t block, oldmask;
-    sigemptyset(&block);
-    for (size_t i = 0; i <= NFORWARDED; i++) {
-        struct sigaction sa;
-        memset(&sa, 0, sizeof(sa));
-        int sig = i < NFORWARDED ? FORWARDED[i] : SIGCHLD;
-        sa.sa_handler = i < NFORWARDED ? forward : on_chld;
-        sa.sa_flags = SA_RESTART | (sig == SIGCHLD ? SA_NOCLDSTOP : 0);
-        sigemptyset(&sa.sa_mask);
-        sigaction(sig, &sa, NULL);
-        sigaddset(&block, sig);
-    }
     sigprocmask(SIG_BLOCK, &block, &oldmask);
-
     double t0 = now_mono();
-    int exec_errno;
-    pid_t pid = start(o.cmd, have_file ? metrics_path : NULL, &oldmask, errp[1], &exec_errno);
+    int exec_errno = 0;
+    pid_t pid = -1;
+    if (stop_signal != 0) { /* SIGTERM while the start was pushed: the job is not to run */
+        fprintf(stderr, "ferry run: %s not started: got signal %d before it could start\n", o.cmd[0], (int)stop_signal);
+        out.signal = stop_signal;
+        out.exit_code = 128 + out.signal;
+    } else {
+        pid = start(o.cmd, have_file ? metrics_path : NULL, &oldmask, errp[1], &exec_errno);
+    }
     if (errp[1] >= 0)
         close(errp[1]), errp[1] = -1; /* the job holds the write end now: EOF once it and its children are done */
     sigprocmask(SIG_SETMASK, &oldmask, NULL);

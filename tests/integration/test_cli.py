@@ -318,6 +318,23 @@ def timeout_suite(name, gw, port):
         check(value(g, "job_last_success_timestamp_seconds") == last_ok, "%s: the last success survives" % name)
         check("ran past --timeout" in err and "working on it" in err, "%s: stderr says so: %r" % (name, err))
 
+    # SIGTERM to ferry run (systemd stopping the unit): forwarded to the group; the grandchild that ignores it is
+    # killed once the job has ended and --kill-after has passed, not left behind.
+    ch, gc = os.path.join(TMP, "child2.pid"), os.path.join(TMP, "grandchild2.pid")
+    for f in (ch, gc):
+        if os.path.exists(f):
+            os.unlink(f)
+    proc = subprocess.Popen([FERRY, "run"] + key + ["--kill-after", "500ms", "--", job, ch, gc, "no"], env=ENV,
+                            stderr=subprocess.PIPE)
+    check(wait_file(ch) and wait_file(gc), "%s: the job and its grandchild started" % name)
+    t0 = time.time()
+    rc = pghttp.stop_process(proc)
+    took = time.time() - t0
+    pids = [int(open(f).read()) for f in (ch, gc) if os.path.exists(f)]
+    check(rc == 143 and 0.4 <= took < 5, "%s: SIGTERM forwarded, exit 143 after the 0.5 s grace (%d, %.2f s)" % (name, rc, took))
+    check(len(pids) == 2 and all(pid_gone(p) for p in pids), "%s: job and grandchild are gone after SIGTERM %r" % (name, pids))
+    check(value(group(port, {"job": "slow"}), "job_timed_out") == 0, "%s: a stop is not a timeout" % name)
+
 
 def lock_suite(name, gw, port):
     """--lock: a second run while the first holds the lock does not start, is pushed as skipped, exits 75."""
@@ -498,12 +515,14 @@ def textfile_suite():
 
 class Stub(http.server.BaseHTTPRequestHandler):
     """Answers with the scripted statuses in order and records what it got."""
-    script, got, headers = [], [], []
+    script, got, headers, delays = [], [], [], []
 
     def do_PUT(self):
         n = int(self.headers.get("Content-Length", "0"))
         Stub.got.append((self.command, self.path, self.headers.get("Content-Type"), self.rfile.read(n)))
         Stub.headers.append({k: self.headers.get(k) for k in ("X-Ferry-Interval", "X-Ferry-TTL")})
+        if Stub.delays:
+            time.sleep(Stub.delays.pop(0))
         status = Stub.script.pop(0) if Stub.script else 200
         body = b"stub says %d\n" % status
         self.send_response(status)
@@ -553,7 +572,21 @@ def retry_suite():
                                                           FERRY_TTL="2h"))
         want = {"X-Ferry-Interval": "60s", "X-Ferry-TTL": "7200s"}
         check(rc == 0 and Stub.headers == [want, want], "run: $FERRY_INTERVAL, $FERRY_TTL: %r" % Stub.headers)
-        Stub.script, Stub.got = [], []
+        # SIGTERM while the start push is under way (a slow gateway): the job is not started, the stop is pushed
+        Stub.script, Stub.got, Stub.delays = [], [], [1.0]
+        ran = os.path.join(TMP, "ran-after-stop")
+        proc = subprocess.Popen([FERRY, "run", "--gateway", gw, "--job", "j", "--", "sh", "-c", "echo x > " + ran],
+                                env=ENV, stderr=subprocess.PIPE)
+        deadline = time.time() + 5
+        while time.time() < deadline and not Stub.got:
+            time.sleep(0.02)
+        rc = pghttp.stop_process(proc)
+        err = proc.stderr.read().decode()
+        check(rc == 143 and not os.path.exists(ran) and "not started: got signal 15" in err,
+              "SIGTERM during the start push: the job does not start, exit 143 (%d: %r)" % (rc, err))
+        check([g[0] for g in Stub.got] == ["POST", "POST"] and b"job_exit_code 143" in Stub.got[1][3] and
+              b"job_running 0" in Stub.got[1][3], "and the stop is pushed: %r" % [g[0] for g in Stub.got])
+        Stub.script, Stub.got, Stub.delays = [], [], []
         rc, _, err = ferry("push", "--gateway", gw, "--job", "j", "--delete")
         check(rc == 0 and Stub.got and Stub.got[0][0] == "DELETE" and Stub.got[0][3] == b"",
               "DELETE sends no body: %r" % (Stub.got,))
