@@ -464,8 +464,7 @@ static const char SHARED_USAGE[] =
     "      --insecure           Do not verify the gateway's TLS certificate.\n"
     "      --push-timeout=10s   Time limit of each push attempt (ms, s or m).\n"
     "      --retries=3          Attempts after the first on connection errors and 5xx, with\n"
-    "                           exponential backoff from 250ms. 4xx answers are never retried.\n"
-    "Flags override the environment.\n";
+    "                           exponential backoff from 250ms. 4xx answers are never retried.\n";
 
 void fy_cli_push_usage(FILE *out)
 {
@@ -477,6 +476,7 @@ void fy_cli_push_usage(FILE *out)
     fprintf(out, "      --timeout=10s        Same as --push-timeout.\n"
                  "      --add                POST instead of PUT.\n"
                  "      --delete             DELETE the group.\n\n"
+                 "A flag overrides the $FERRY_ variable named after it; an empty variable is unset.\n\n"
                  "Exit status: 0 pushed, 1 usage error, 2 rejected by the gateway (4xx, message printed),\n"
                  "3 gateway unreachable or 5xx after all retries.\n");
 }
@@ -499,7 +499,8 @@ void fy_cli_run_usage(FILE *out)
                  "                           captured). CMD's stderr is still copied to ferry's.\n"
                  "      --textfile-dir=DIR   When the outcome cannot be pushed, write it to DIR/ferry_run_*.prom\n"
                  "                           for the node exporter's textfile collector. $FERRY_TEXTFILE_DIR\n");
-    fprintf(out, "\nExit status: CMD's (128+N when killed by signal N, 127 not found, 126 not executable), never\n"
+    fprintf(out, "\nA flag overrides the $FERRY_ variable named after it; an empty variable is unset.\n"
+                 "\nExit status: CMD's (128+N when killed by signal N, 127 not found, 126 not executable), never\n"
                  "changed by a failed push (that is reported on stderr); 124 timed out; 75 skipped (--lock);\n"
                  "125 when ferry run itself is misused.\n");
 }

@@ -241,16 +241,15 @@ static int supervise(const job_t *j, double t0, int *timed_out)
             wait = ms_until(deadline);
             if (wait == 0) {
                 if (stage == 0) {
-                    fprintf(stderr, "ferry run: %s ran past --timeout=%.3gs; sending SIGTERM to its process group\n", j->cmd,
-                            j->timeout_ms / 1000.0);
+                    fprintf(stderr, "ferry run: %s ran past --timeout=%ldms; sending SIGTERM to its process group\n", j->cmd,
+                            j->timeout_ms);
                     *timed_out = 1;
                     kill(-j->pid, SIGTERM);
                     kill(-j->pid, SIGCONT); /* a stopped job would never see the SIGTERM */
                     deadline = now_mono() + j->kill_after_ms / 1000.0;
                     stage = 1;
                 } else {
-                    fprintf(stderr, "ferry run: %s still running %.3gs after SIGTERM; sending SIGKILL\n", j->cmd,
-                            j->kill_after_ms / 1000.0);
+                    fprintf(stderr, "ferry run: %s still running %ldms after SIGTERM; sending SIGKILL\n", j->cmd, j->kill_after_ms);
                     kill(-j->pid, SIGKILL);
                     stage = 2;
                 }
