@@ -520,7 +520,11 @@ int fy_cli_run_main(int argc, char **argv)
     }
     child_pgid = 0;
     if (exec_errno != 0) {
-        fprintf(stderr, "ferry run: cannot run %s: %s\n", o.cmd[0], strerror(exec_errno));
+        /* The reason belongs in the stderr tail too: it is the one line that explains a 127 or 126. */
+        char why[512];
+        int n = snprintf(why, sizeof(why), "ferry run: cannot run %s: %s\n", o.cmd[0], strerror(exec_errno));
+        fputs(why, stderr);
+        tail_add(&tail, why, n > 0 && (size_t)n < sizeof(why) ? (size_t)n : strlen(why));
         out.exit_code = exec_errno == ENOENT || exec_errno == ENOTDIR ? 127 : 126;
         out.signal = 0;
     }

@@ -161,6 +161,9 @@ def run_suite(name, gw, port):
     check(rc == 127, "%s: command not found exits 127 (got %d)" % (name, rc))
     check("cannot run /nonexistent/cmd" in err, "%s: says why: %r" % (name, err))
     check(value(group(port, labels), "job_exit_code") == 127, "%s: 127 pushed" % name)
+    tail = label_of(group(port, labels), "job_stderr_tail_info", "stderr")
+    check(tail == "ferry run: cannot run /nonexistent/cmd: No such file or directory",
+          "%s: the reason is the stderr tail: %r" % (name, tail))
 
     rc, _, err = ferry("run", *key, "--", write("noexec.sh", b"#!/bin/sh\n"))
     check(rc == 126, "%s: a file that is not executable exits 126 (got %d)" % (name, rc))
