@@ -547,7 +547,8 @@ int fy_cli_run_main(int argc, char **argv)
     fy_cli_method_t method = out.exit_code == 0 ? FY_CLI_PUT : FY_CLI_POST;
     int code = push_outcome(&o.t, method, url, extra, extra_len, outcome, olen);
     if (code != FY_CLI_OK)
-        fprintf(stderr, "ferry run: the outcome of %s was not pushed; exit status %d is the command's\n", o.cmd[0], out.exit_code);
+        fprintf(stderr, "ferry run: the outcome of %s was not pushed; exit status %d is the command's%s\n", o.cmd[0], out.exit_code,
+                out.timed_out ? " (timed out)" : "");
     if (o.textfile_dir != NULL)
         textfile(&o, &out, code == FY_CLI_OK);
 Exit:
