@@ -1,8 +1,10 @@
 /*
- * cli.c: the pure half of `ferry push` and `ferry run`: argument parsing, grouping-key URLs with the Pushgateway's
- * @base64 convention, the exit-code and retry policy, and the exposition of a run's outcome. No I/O here except the
- * usage texts, so all of it is unit-tested by table (tests/test_cli.c); tests/integration/test_cli.py runs
- * `ferry push` and `ferry run` end to end.
+ * cli.c: the pure half of `ferry push` and `ferry run`: argument parsing and the FERRY_* variables (passed in as an
+ * array, so tests need not touch the process environment), grouping-key URLs with the Pushgateway's @base64
+ * convention, the exit-code and retry policy, the expositions of a run's start, outcome and skip, the stderr tail and
+ * the textfile name. No I/O here except the usage texts and gethostname for --instance-hostname, so all of it is
+ * unit-tested by table (tests/test_cli.c); tests/integration/test_cli.py runs `ferry push` and `ferry run` end to
+ * end.
  */
 #include "cli.h"
 #include "groupkey.h"
