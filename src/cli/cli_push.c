@@ -9,6 +9,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+extern char **environ;
+
 #define MAX_BODY (256u << 20) /* far above any gateway's body limit; stops a runaway pipe from eating memory */
 
 int fy_cli_slurp(FILE *f, size_t max, char **out, size_t *len)
@@ -58,7 +60,7 @@ int fy_cli_push_main(int argc, char **argv)
     size_t len = 0;
     int code = FY_CLI_USAGE;
 
-    if (fy_cli_push_parse(&o, argc, argv, err, sizeof(err)) != 0) {
+    if (fy_cli_push_parse(&o, argc, argv, environ, err, sizeof(err)) != 0) {
         fprintf(stderr, "ferry push: %s (see ferry push --help)\n", err);
         return FY_CLI_USAGE;
     }

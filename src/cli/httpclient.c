@@ -101,6 +101,8 @@ int fy_cli_send(const fy_cli_target_t *t, fy_cli_method_t method, const char *ur
         fprintf(stderr, "%s: cannot read --password-file %s: %m\n", who, t->password_file);
         return FY_CLI_USAGE;
     }
+    if (t->password_file == NULL && t->password != NULL)
+        snprintf(password, sizeof(password), "%s", t->password);
     fy_cli_redact(url, shown, sizeof(shown));
     if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK || (h = curl_easy_init()) == NULL) {
         fprintf(stderr, "%s: cannot initialise libcurl\n", who);
@@ -113,6 +115,16 @@ int fy_cli_send(const fy_cli_target_t *t, fy_cli_method_t method, const char *ur
         curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)len);
         headers = curl_slist_append(headers, "Content-Type: text/plain; version=0.0.4; charset=utf-8");
     }
+    /* Ferry's lifetime and liveness headers; the Pushgateway ignores headers it does not know. */
+    char hdr[64];
+    if (t->interval[0] != '\0') {
+        snprintf(hdr, sizeof(hdr), "X-Ferry-Interval: %s", t->interval);
+        headers = curl_slist_append(headers, hdr);
+    }
+    if (t->ttl[0] != '\0') {
+        snprintf(hdr, sizeof(hdr), "X-Ferry-TTL: %s", t->ttl);
+        headers = curl_slist_append(headers, hdr);
+    }
     /* No "Expect: 100-continue" round trip for large bodies; the gateway answers at once anyway. */
     headers = curl_slist_append(headers, "Expect:");
     curl_easy_setopt(h, CURLOPT_HTTPHEADER, headers);
@@ -124,7 +136,7 @@ int fy_cli_send(const fy_cli_target_t *t, fy_cli_method_t method, const char *ur
     curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_body);
     curl_easy_setopt(h, CURLOPT_WRITEDATA, &reply);
     curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
-    if (t->username != NULL || t->password_file != NULL) {
+    if (t->username != NULL || t->password_file != NULL || t->password != NULL) {
         curl_easy_setopt(h, CURLOPT_HTTPAUTH, CURLAUTH_BASIC);
         if (t->username != NULL)
             curl_easy_setopt(h, CURLOPT_USERNAME, t->username);
@@ -132,6 +144,10 @@ int fy_cli_send(const fy_cli_target_t *t, fy_cli_method_t method, const char *ur
     }
     if (t->ca_file != NULL)
         curl_easy_setopt(h, CURLOPT_CAINFO, t->ca_file);
+    if (t->cert_file != NULL) { /* a gateway with client_auth_type RequireAndVerifyClientCert */
+        curl_easy_setopt(h, CURLOPT_SSLCERT, t->cert_file);
+        curl_easy_setopt(h, CURLOPT_SSLKEY, t->key_file != NULL ? t->key_file : t->cert_file);
+    }
     if (t->insecure) {
         curl_easy_setopt(h, CURLOPT_SSL_VERIFYPEER, 0L);
         curl_easy_setopt(h, CURLOPT_SSL_VERIFYHOST, 0L);
