@@ -32,12 +32,13 @@ static int bad_arg(char *err, size_t cap, const char *fmt, ...)
     return -1;
 }
 
-long fy_cli_parse_duration(const char *s)
+/* A number with an optional unit (s, the default; ms; m; h when hours) in milliseconds, at most max_ms; -1 else. */
+static long parse_ms(const char *s, int digit_first, int hours, double max_ms)
 {
     char *end;
     errno = 0;
     double v = strtod(s, &end);
-    if (end == s || errno != 0 || !(v >= 0))
+    if (end == s || errno != 0 || !(v >= 0) || (digit_first && (s[0] < '0' || s[0] > '9')))
         return -1;
     double scale;
     if (*end == '\0' || strcmp(end, "s") == 0)
@@ -46,36 +47,22 @@ long fy_cli_parse_duration(const char *s)
         scale = 1;
     else if (strcmp(end, "m") == 0)
         scale = 60000;
-    else
-        return -1;
-    double ms = v * scale;
-    if (ms > 24.0 * 3600 * 1000)
-        return -1;
-    return (long)ms;
-}
-
-long fy_cli_parse_span(const char *s)
-{
-    char *end;
-    errno = 0;
-    double v = strtod(s, &end);
-    if (end == s || errno != 0 || !(v >= 0) || (s[0] < '0' || s[0] > '9'))
-        return -1;
-    double scale;
-    if (*end == '\0' || strcmp(end, "s") == 0)
-        scale = 1000;
-    else if (strcmp(end, "ms") == 0)
-        scale = 1;
-    else if (strcmp(end, "m") == 0)
-        scale = 60000;
-    else if (strcmp(end, "h") == 0)
+    else if (hours && strcmp(end, "h") == 0)
         scale = 3600000;
     else
         return -1;
     double ms = v * scale;
-    if (ms > 366.0 * 24 * 3600 * 1000)
-        return -1;
-    return (long)ms;
+    return ms > max_ms ? -1 : (long)ms;
+}
+
+long fy_cli_parse_duration(const char *s)
+{
+    return parse_ms(s, 0, 0, 24.0 * 3600 * 1000);
+}
+
+long fy_cli_parse_span(const char *s)
+{
+    return parse_ms(s, 1, 1, 366.0 * 24 * 3600 * 1000);
 }
 
 /*

@@ -213,6 +213,16 @@ def touch(path, data=b"x"):
         f.write(data)
 
 
+def release(proc, go):
+    """Lets a job that waits for the file go end: its exit code (stopped by PID after 25 s)."""
+    touch(go)
+    try:
+        return proc.wait(timeout=25)
+    finally:
+        if proc.poll() is None:
+            pghttp.stop_process(proc)
+
+
 def pid_gone(pid):
     """True when pid has exited (gone, or a zombie nobody reaped yet)."""
     try:
@@ -266,12 +276,7 @@ def start_suite(name, gw, port, is_ferry):
                 alive = scraped(port, "push_alive", "hang")
             check(alive == 0, "%s: a job hung past its interval (grace 0s) shows push_alive 0" % name)
     finally:
-        touch(go)
-        try:
-            rc = proc.wait(timeout=25)
-        finally:
-            if proc.poll() is None:
-                pghttp.stop_process(proc)
+        rc = release(proc, go)
     g = group(port, labels)
     check(rc == 0 and value(g, "job_running") == 0, "%s: the end push sets job_running 0 (%d)" % (name, rc))
     check(value(g, "job_last_success_timestamp_seconds") > last_ok, "%s: and a new last success" % name)
@@ -357,12 +362,7 @@ def lock_suite(name, gw, port):
         check(skipped is not None and abs(skipped - time.time()) < 5, "%s: the skip is pushed: %r" % (name, skipped))
         check(value(g, "job_running") == 1, "%s: the first run still shows as running" % name)
     finally:
-        touch(go)
-        try:
-            rc = proc.wait(timeout=25)
-        finally:
-            if proc.poll() is None:
-                pghttp.stop_process(proc)
+        rc = release(proc, go)
     check(rc == 0, "%s: the first run ends normally (%d)" % (name, rc))
     rc, _, err = ferry("run", *key, "--lock", lock, "--", "sh", "-c", "echo x > %s" % ran)
     check(rc == 0 and os.path.exists(ran), "%s: once released, the lock is taken again (%d: %r)" % (name, rc, err))
