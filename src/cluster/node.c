@@ -461,16 +461,32 @@ static int transfer_in_flight(const fy_cluster_t *c)
     return 0;
 }
 
+/* Whether every change that the replica behind node had applied when it stamped a change at stamp has reached us: a
+ * peer's frontier (the heartbeat's, or its own changes as they come) at or past it covers that peer's changes, which
+ * that replica's clock had passed. Peers not connected to us are not waited for. */
+static int causally_settled(const fy_cluster_t *c, int node, int64_t stamp)
+{
+    for (size_t n = 0; n < c->nnodes; n++) {
+        const fy_cl_node_t *nd = &c->nodes[n];
+        if ((int)n == node || nd->in_link < 0 || !c->links[nd->in_link].open || c->links[nd->in_link].closing)
+            continue;
+        if (nd->watermark < stamp)
+            return 0;
+    }
+    return 1;
+}
+
 enum { DEFER_OP = 1, DEFER_GROUP = 2 };
-#define DEFER_HEADER 18          /* u8 kind, u8 record type, u32 node, u64 its sequence number (DEFER_OP), u32 length */
+#define DEFER_HEADER 26          /* u8 kind, u8 record type, u32 node, u64 its sequence number, i64 stamp (DEFER_OP), u32 length */
 #define HOLD_DEFERRED UINT64_MAX /* a hold's wal_seq: the change waits in c->deferred (settle_deferred) */
 
-static void defer(fy_cluster_t *c, unsigned kind, unsigned type, int node, uint64_t seq, fy_str_t bytes)
+static void defer(fy_cluster_t *c, unsigned kind, unsigned type, int node, uint64_t seq, int64_t stamp, fy_str_t bytes)
 {
     uint8_t h[DEFER_HEADER] = {(uint8_t)kind, (uint8_t)type};
     fy_put_le32(h + 2, (uint32_t)node);
     fy_put_le64(h + 6, seq);
-    fy_put_le32(h + 14, (uint32_t)bytes.len);
+    fy_put_le64(h + 14, (uint64_t)stamp);
+    fy_put_le32(h + 22, (uint32_t)bytes.len);
     fy_wbuf_add(&c->deferred, h, sizeof(h));
     fy_wbuf_add(&c->deferred, bytes.ptr, bytes.len);
 }
@@ -554,11 +570,13 @@ static void on_op(fy_cluster_t *c, int li, fy_str_t payload)
         close_link(c, li, "not persisted");
         return;
     }
-    /* a conflict while a transfer is under way waits for its end (settle_deferred), and so does the change's
-     * acknowledgement: until then this replica does not hold all of it (tests/test_cluster_sim.c, seed 47) */
-    int deferred = dropped_any(&res) && transfer_in_flight(c);
+    /* A conflict waits (settle_deferred) while a transfer is under way, or while another peer may still have a change
+     * on its way that the sender had applied before this one: a DELETE on A seen by B before B took this push, and
+     * still crossing from A to us (tests/test_cluster_sim.c, test_causal_conflict). So does the change's
+     * acknowledgement: until then this replica does not hold all of it (seed 47). */
+    int deferred = dropped_any(&res) && (transfer_in_flight(c) || !causally_settled(c, l->node, stamp));
     if (deferred)
-        defer(c, DEFER_OP, type, l->node, seq, rec);
+        defer(c, DEFER_OP, type, l->node, seq, stamp, rec);
     else
         apply_kills(c, dec.change.labels, dec.change.nlabels, stamp, &res);
     nd->applied = seq;
@@ -703,7 +721,7 @@ static void merge_group(fy_cluster_t *c, const fy_grouprec_t *g, fy_str_t payloa
     memset(&res, 0, sizeof(res));
     fy_store_merge_group(c->core->store, &m, dropped_cb, &res);
     if (!kill && dropped_any(&res)) {
-        defer(c, DEFER_GROUP, 0, -1, 0, payload);
+        defer(c, DEFER_GROUP, 0, -1, 0, 0, payload);
         fy_change_result_free(&res);
         return;
     }
@@ -745,12 +763,13 @@ static void on_group(fy_cluster_t *c, int li, fy_str_t payload)
     atomic_fetch_add(&c->groups_received, 1);
 }
 
-/* The conflicts held while transfers were under way, once none is (or now: the replica is about to be ready, so its
+/* The conflicts held back (on_op, on_group), once each can be settled: no transfer to us is under way and, for a
+ * change, every connected peer's frontier has passed its stamp (or now: the replica is about to be ready, so its
  * transfers from enough replicas to cover every write quorum are complete, and with them every acknowledged change
  * that removed stale state here). Each change or group is merged again (merging is idempotent and order-free,
  * tests/test_store_lww.c) and what still conflicts is killed as it would have been at once. What conflicted only with
- * stale local state that a transfer removed is merged instead: killing it would have dropped an acknowledged push on
- * every replica (tests/test_cluster_sim.c, test_stale_conflict). */
+ * state that a transfer or a peer's earlier change removed is merged instead: killing it would have dropped an
+ * acknowledged push on every replica (tests/test_cluster_sim.c, test_stale_conflict and test_causal_conflict). */
 static void settle_deferred(fy_cluster_t *c, int now)
 {
     if (fy_wbuf_len(&c->deferred) == 0 || (!now && transfer_in_flight(c)))
@@ -763,9 +782,15 @@ static void settle_deferred(fy_cluster_t *c, int now)
         unsigned kind = q.p[at], type = q.p[at + 1];
         int node = (int)fy_get_le32(q.p + at + 2);
         uint64_t seq = fy_get_le64(q.p + at + 6);
-        uint32_t len = fy_get_le32(q.p + at + 14);
+        int64_t stamp = (int64_t)fy_get_le64(q.p + at + 14);
+        uint32_t len = fy_get_le32(q.p + at + 22);
         assert(at + DEFER_HEADER + len <= q.n);
         fy_str_t bytes = {(const char *)q.p + at + DEFER_HEADER, len};
+        if (!now && kind == DEFER_OP && !causally_settled(c, node, stamp)) {
+            fy_wbuf_add(&c->deferred, q.p + at, DEFER_HEADER + len); /* not yet: kept, in order */
+            at += DEFER_HEADER + len;
+            continue;
+        }
         at += DEFER_HEADER + len;
         settled++;
         if (kind == DEFER_GROUP) {
@@ -797,11 +822,11 @@ static void settle_deferred(fy_cluster_t *c, int now)
                 c->holds[k].wal_seq = wal_seq;
     }
     fy_wbuf_free(&q);
-    if (fy_log_enabled(FY_LOG_INFO)) {
+    if (settled > 0 && fy_log_enabled(FY_LOG_INFO)) {
         char n[2][32];
         snprintf(n[0], sizeof(n[0]), "%zu", settled);
         snprintf(n[1], sizeof(n[1]), "%llu", (unsigned long long)(atomic_load(&c->killed) - killed0));
-        fy_log_info("msg", "conflicts met during a state transfer settled after it", "held", n[0], "killed", n[1]);
+        fy_log_info("msg", "conflicts held back settled", "held", n[0], "killed", n[1]);
     }
 }
 
@@ -1429,13 +1454,29 @@ void fy_cl_tick(fy_cluster_t *c)
     if (now >= c->next_hb) {
         c->next_hb = now + c->cfg.heartbeat_ns;
         int64_t hlc = fy_cluster_stamp_peek(c);
+        /* The frontier: every change of ours stamped at or below it is in the link before this heartbeat. A link
+         * that has every committed change can say more than its last change's stamp: under the order lock no change
+         * is between its stamp and its commit, and every later one is stamped above both clocks read here. A
+         * frontier that moves with the clocks, not only with our own changes, is what lets a peer settle a conflict
+         * (causally_settled) while we push nothing. */
+        pthread_mutex_lock(&c->core->order);
+        int64_t flushed = atomic_load(&c->hlc_last), remote = atomic_load(&c->hlc_remote);
+        pthread_mutex_lock(&c->mu);
+        uint64_t seq = c->seq;
+        pthread_mutex_unlock(&c->mu);
+        pthread_mutex_unlock(&c->core->order);
+        if (remote > flushed)
+            flushed = remote;
         for (int li = 0; li < FY_CL_MAX_LINKS; li++) {
             fy_cl_link_t *l = L(c, li);
             if (!l->used || !l->open || l->closing)
                 continue;
+            int64_t frontier = 0;
+            if (l->outbound)
+                frontier = l->send_next > seq && flushed > l->sent_stamp ? flushed : l->sent_stamp;
             size_t at = fy_frame_begin(&l->out, FY_MSG_HB);
             fy_frame_u64(&l->out, (uint64_t)hlc);
-            fy_frame_u64(&l->out, (uint64_t)(l->outbound ? l->sent_stamp : 0));
+            fy_frame_u64(&l->out, (uint64_t)frontier);
             fy_frame_end(&l->out, at);
         }
     }
