@@ -586,6 +586,34 @@ static void test_utf8_arena(void **state)
     }
 }
 
+/* The UTF-8 fixture (also a fuzz seed): the whole model, and every prefix OK (only after a newline) or a proper
+ * error; without the option its first quoted name is refused. */
+static void test_utf8_fixture(void **state)
+{
+    (void)state;
+    size_t len;
+    char *data = fy_fixture("text/utf8-names.txt", &len);
+    fy_body_t body;
+    fy_parse_error_t err;
+    assert_int_equal(fy_test_parse(parse_utf8, data, len, &body, &err), FY_OK);
+    char *d = dump_body(&body);
+    assert_string_equal(d, "my.metric COUNTER help=A dotted counter.\n  {label.name=v,plain=p} v=1\n  {label.name=w} v=2\n"
+                           "other.metric UNTYPED\n  {ü=x} v=3\nplain_in_braces UNTYPED\n  {} v=4\nm UNTYPED\n  {a\"b\\c\nd=1} v=5\n"
+                           "h.x HISTOGRAM\n  {} v=3 c=2 1:1 +Inf:2\ns.x SUMMARY\n  {} v=2 c=3 0.5:1\n");
+    free(d);
+    for (size_t n = 0; n < len; n++) {
+        int rc = fy_test_parse(parse_utf8, data, n, &body, &err);
+        if (rc == FY_OK) {
+            assert_true(n == 0 || data[n - 1] == '\n');
+        } else {
+            assert_true(rc < 0 && rc != FY_PERR_NOMEM && rc != FY_PERR_INTERNAL);
+            assert_int_equal(strncmp(err.msg, "text format parsing error in line ", 34), 0);
+        }
+    }
+    assert_int_equal(fy_test_parse(fy_parse_text, data, len, &body, &err), FY_PERR_INVALID_NAME_COMMENT);
+    free(data);
+}
+
 /* A NUL byte: Go's %c writes it into the message; ours keeps it (msg_len counts it). */
 static void test_nul_in_escape(void **state)
 {
@@ -784,6 +812,7 @@ int main(void)
         cmocka_unit_test(test_fixture_prefixes), cmocka_unit_test(test_arena),
         cmocka_unit_test(test_worst_cases),      cmocka_unit_test(test_utf8_accepts),
         cmocka_unit_test(test_utf8_rejects),     cmocka_unit_test(test_utf8_arena),
+        cmocka_unit_test(test_utf8_fixture),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
