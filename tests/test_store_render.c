@@ -425,6 +425,16 @@ static const esc_case_t esc_cases[] = {
      "{\"s\\\"q_sum\",\"dotted.key\"=\"kv\",instance=\"\",job=\"j\"} 4.0\n"
      "{\"s\\\"q_count\",\"dotted.key\"=\"kv\",instance=\"\",job=\"j\"} 5\n# EOF\n",
      "OpenMetrics (Ferry's opt-in) quotes the same way; a counter without _total stays unknown"},
+    {1, FY_NAMES_VALUES,
+     "# HELP U__my_2e_metric a help\n# TYPE U__my_2e_metric unknown\n"
+     "U__my_2e_metric{U__dotted_2e_key=\"kv\",instance=\"\",job=\"j\",U__label_2e_name=\"v\",plain=\"p\"} 1.0\n"
+     "# TYPE plain_m unknown\n"
+     "plain_m{U___31_st=\"z\",U__a_2d_b=\"x\",U__a_3a_b=\"w\",U__dotted_2e_key=\"kv\",instance=\"\",job=\"j\",U___fc_=\"y\"} 2.0\n"
+     "# TYPE U__s_22_q summary\n"
+     "U__s_22_q{U__dotted_2e_key=\"kv\",instance=\"\",job=\"j\",quantile=\"0.5\"} 3.0\n"
+     "U__s_22_q_sum{U__dotted_2e_key=\"kv\",instance=\"\",job=\"j\"} 4.0\n"
+     "U__s_22_q_count{U__dotted_2e_key=\"kv\",instance=\"\",job=\"j\"} 5\n# EOF\n",
+     "OpenMetrics escapes like text"},
 };
 
 static void test_utf8_names(void **state)
@@ -442,6 +452,13 @@ static void test_utf8_names(void **state)
             fail_msg("%s:\n got:\n%s\nwant:\n%s", esc_cases[i].note, got, esc_cases[i].want);
         free(got);
     }
+    /* escaped OpenMetrics output is plain OpenMetrics 1.0 */
+    char *om = render_esc(s, 1, FY_NAMES_VALUES);
+    fy_body_t omb;
+    fy_parse_error_t omerr;
+    if (fy_parse_openmetrics(om, strlen(om), fy_test_arena(strlen(om)), &omb, &omerr) != FY_OK)
+        fail_msg("the escaped OpenMetrics scrape does not parse: %s", omerr.msg);
+    free(om);
     /* allow-utf-8 output parses back, with the option, to the names that were pushed */
     char *q = render_esc(s, 0, FY_NAMES_ALLOW_UTF8);
     fy_body_t back;
