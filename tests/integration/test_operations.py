@@ -15,7 +15,8 @@ Real build/ferry processes on free 127.0.0.1 ports, each stopped by PID with bou
   - Pushgateway 1.11's --push.enable-utf8-names: quoted UTF-8 names in a text push, a UTF-8 name in a protobuf push
     and a U__ grouping-key label name are taken; scrapes escape them with underscores by default and quote them with
     `escaping=allow-utf-8` (Content-Type says which); bad names are a 400 that changes nothing; DELETE decodes U__
-    too; a restart with the flag restores the group, one without it refuses the group with a log line. Without the
+    too; a restart with the flag restores the group (and the durable log replays it after SIGKILL), one without it
+    refuses the group with a log line. Without the
     flag the same push is today's 400 and the scrape's Content-Type has no escaping parameter.
 Usage: test_operations.py path/to/ferry
 """
@@ -23,6 +24,7 @@ import base64
 import os
 import re
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -371,6 +373,25 @@ def utf8_names(tmp):
         srv.stop(timeout=10)
 
 
+def utf8_durable(tmp):
+    """--persistence.durable: a UTF-8 push acknowledged before a SIGKILL is replayed from the log."""
+    args = ["--web.threads=2", "--push.enable-utf8-names", "--persistence.file=" + os.path.join(tmp, "utf8-durable.db"),
+            "--persistence.durable"]
+    srv = start(args, "ferry-utf8-durable", health="/-/ready", ready_status=(200,))
+    try:
+        st, _, _ = pghttp.request(srv.port, "PUT", "/metrics/job/j/U__dotted_2e_key/kv", body=UTF8_TEXT)
+        check(st == 200, "a durable UTF-8 push answers 200")
+    finally:
+        srv.stop(sig=signal.SIGKILL, timeout=10)
+    srv = start(args, "ferry-utf8-durable-again", health="/-/ready", ready_status=(200,))
+    try:
+        st, _, body = pghttp.request(srv.port, "GET", "/metrics", headers=ALLOW_UTF8)
+        check('{"my.metric","dotted.key"="kv",instance="",job="j","label.name"="v",plain="p"} 1\n' in body.decode(),
+              "the log replays the UTF-8 names after SIGKILL")
+    finally:
+        srv.stop(timeout=10)
+
+
 def main():
     if shutil.which("systemd-socket-activate") is None or shutil.which("taskset") is None:
         print("FAIL: systemd-socket-activate (Debian systemd) and taskset (util-linux) are needed: "
@@ -381,7 +402,7 @@ def main():
         for name, fn in (("socket activation", lambda: socket_activation(tmp)), ("threads", threads_under_taskset),
                          ("probes", lambda: probes(tmp)), ("headers", lambda: headers_once(tmp)),
                          ("source", source_in_log), ("persistence health", lambda: persistence_health(tmp)),
-                         ("utf8 names", lambda: utf8_names(tmp))):
+                         ("utf8 names", lambda: utf8_names(tmp)), ("utf8 durable", lambda: utf8_durable(tmp))):
             t = time.monotonic()
             fn()
             print("%s: %.1fs" % (name, time.monotonic() - t))
