@@ -16,8 +16,8 @@ Real build/ferry processes on free 127.0.0.1 ports, each stopped by PID with bou
     and a U__ grouping-key label name are taken; scrapes escape them with underscores by default and quote them with
     `escaping=allow-utf-8` (Content-Type says which); bad names are a 400 that changes nothing; DELETE decodes U__
     too; a restart with the flag restores the group (and the durable log replays it after SIGKILL), one without it
-    refuses the group with a log line. Without the
-    flag the same push is today's 400 and the scrape's Content-Type has no escaping parameter.
+    refuses the group with a log line. Without the flag the same push is today's 400 and the scrape's Content-Type
+    has no escaping parameter.
 Usage: test_operations.py path/to/ferry
 """
 import base64
