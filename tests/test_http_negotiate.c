@@ -228,6 +228,16 @@ static void test_escaping(void **state)
         if (got != c->want)
             fail_msg("%s: Accept %s: got %s, want %s", c->note, c->accept, fy_escaping_name(got), fy_escaping_name(c->want));
     }
+    /* Prometheus 3's default scrape Accept (its scrape tests' expected header): text 0.0.4 is served at q=0.3, and
+     * the text 1.0.0 clause before it asks for allow-utf-8, so the names come quoted; with --web.enable-openmetrics
+     * the first clause is served, with its own allow-utf-8. */
+    static const char prom3[] = "application/openmetrics-text;version=1.0.0;escaping=allow-utf-8;q=0.6,"
+                                "application/openmetrics-text;version=0.0.1;q=0.5,"
+                                "text/plain;version=1.0.0;escaping=allow-utf-8;q=0.4,text/plain;version=0.0.4;q=0.3,*/*;q=0.2";
+    assert_int_equal(fy_negotiate_format(prom3, strlen(prom3), 0), FY_SCRAPE_TEXT);
+    assert_int_equal(fy_negotiate_escaping(prom3, strlen(prom3), 0), FY_ESCAPING_ALLOW_UTF8);
+    assert_int_equal(fy_negotiate_format(prom3, strlen(prom3), 1), FY_SCRAPE_OPENMETRICS);
+    assert_int_equal(fy_negotiate_escaping(prom3, strlen(prom3), 1), FY_ESCAPING_ALLOW_UTF8);
     assert_string_equal(fy_escaping_name(FY_ESCAPING_ALLOW_UTF8), "allow-utf-8");
     assert_string_equal(fy_escaping_name(FY_ESCAPING_VALUES), "values");
 }
