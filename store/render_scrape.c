@@ -465,6 +465,20 @@ static void utf8_series(const scrape_t *S, fy__buf_t *b, int om, const char *key
     }
 }
 
+/* Whether every label name of a series key is written bare: then the classic line writers serve (they are several
+ * times faster than utf8_line, and most series of a store with utf8 names still have only classic names). */
+static int key_names_legacy(const char *key, unsigned nlabels)
+{
+    const char *p = key;
+    fy_str_t n, v;
+    for (unsigned i = 0; i < nlabels; i++) {
+        p = fy__slot_label(p, &n, &v);
+        if (!fy__label_name_legacy(n))
+            return 0;
+    }
+    return 1;
+}
+
 /* The family's name as the scrape writes it: sets S->name (escaped into S->ename when needed) and S->qname. */
 static void utf8_family_name(scrape_t *S, fy_str_t name)
 {
@@ -681,7 +695,7 @@ static void family_begin(scrape_t *S, fy_str_t name, int type, int has_help, con
 /* One series (labels in slot key encoding). */
 static void family_series(scrape_t *S, const char *key, uint32_t keylen, unsigned nlabels, const fy_series_t *se)
 {
-    if (S->utf8 && S->fmt != FMT_PB) {
+    if (S->utf8 && S->fmt != FMT_PB && (S->qname || !key_names_legacy(key, nlabels))) {
         S->line.n = 0;
         utf8_series(S, &S->line, S->fmt == FMT_OM, key, nlabels, se);
         out_add(&S->o, S->line.p, S->line.n);
