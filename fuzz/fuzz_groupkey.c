@@ -26,6 +26,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         return 0;
     int b64 = data[0] & 1;
     size_t max_value = (data[0] & 2) ? 16 : 0;
+    int utf8 = (data[0] & 4) != 0; /* --push.enable-utf8-names: UTF-8 and U__ label names */
+    fy_groupkey_set_utf8_names(utf8);
     const char *in = (const char *)data + 1;
     size_t n = size - 1;
     const char *nl = memchr(in, '\n', n);
@@ -45,7 +47,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         int has_job = 0;
         CHECK(nout >= 1 && nout <= cap);
         for (size_t i = 0; i < nout; i++) {
-            CHECK(fy_groupkey_label_name_ok(out[i].name, out[i].name_len) ||
+            CHECK((utf8 ? label_name_ok_utf8(out[i].name, out[i].name_len)
+                        : fy_groupkey_label_name_ok(out[i].name, out[i].name_len)) ||
                   (out[i].name_len == 3 && !memcmp(out[i].name, "job", 3)));
             CHECK(within(out[i].name, out[i].name_len, lab, labels_len) ||
                   within(out[i].name, out[i].name_len, scratch, job_len + labels_len) ||

@@ -55,7 +55,13 @@ extern "C" {
     XX(OM_ERROR,           "%s")                                                                                   \
     /* delimited protobuf io.prometheus.client.MetricFamily */                                                     \
     XX(PB_UNEXPECTED_EOF,  "unexpected EOF")                                                                       \
-    XX(PB_ERROR,           "%s")
+    XX(PB_ERROR,           "%s")                                                                                   \
+    /* text 0.0.4 with FY_PARSE_UTF8_NAMES (quoted names); appended so the codes above keep their numbers */        \
+    XX(NAME_NEWLINE,       "%s name %q contains unescaped new-line")                                               \
+    XX(NAME_NOT_UTF8,      "%s name %q is not valid UTF-8")                                                        \
+    XX(NAME_END,           "unexpected end of metric name %q")                                                     \
+    XX(MULTIPLE_NAMES,     "multiple metric names for metric %q")                                                  \
+    XX(NAME_FIRST,         "a label set that starts a line must start with the metric name, found label %q")
 /* clang-format on */
 
 enum {
@@ -124,6 +130,19 @@ size_t fy_parse_arena_hint(size_t len);
  * error messages), into *body. Label values and HELP keep their escapes (see fy_esc_t).
  */
 int fy_parse_text(const char *buf, size_t len, fy_arena_t *arena, fy_body_t *body, fy_parse_error_t *err);
+
+/* Options of fy_parse_text_opts. */
+#define FY_PARSE_UTF8_NAMES 1u /* --push.enable-utf8-names: quoted metric and label names (see docs/parser.md) */
+
+/**
+ * fy_parse_text with options. FY_PARSE_UTF8_NAMES also accepts the quoted names of newer expfmt versions:
+ * `{"metric.name",label="v"} 1`, `{"metric.name"} 1`, `"metric.name" 1`, `m{"label.name"="v"} 1` and
+ * `# HELP "metric.name" ...` / `# TYPE "metric.name" ...`. A quoted name takes the label-value escapes (\\ \" \n), must
+ * be non-empty and valid UTF-8, and is returned unescaped: a slice of the input, or an arena copy when it held
+ * escapes. Without options the parser is exactly fy_parse_text (a line that holds a quoted name is an error there,
+ * and that error path is the only place that looks at the option).
+ */
+int fy_parse_text_opts(const char *buf, size_t len, fy_arena_t *arena, fy_body_t *body, fy_parse_error_t *err, unsigned opts);
 
 /**
  * Parses an OpenMetrics 1.0 text body (must end with "# EOF"). Counters become family "<name>_total" of type counter

@@ -98,6 +98,7 @@ int main(int argc, char **argv)
     sigaddset(&hup, SIGHUP);
     pthread_sigmask(SIG_BLOCK, &hup, NULL);
     fy_groupkey_set_limits((size_t)flags.max_grouping_labels, (size_t)flags.max_grouping_key_bytes);
+    fy_groupkey_set_utf8_names(flags.enable_utf8_names);
     fy_log_setup(flags.log_level, flags.log_format);
     fy_log_info("msg", "starting ferry", "version", "(version=" FY_VERSION ", branch=" FY_BRANCH ", revision=" FY_REVISION ")");
     {

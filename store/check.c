@@ -246,7 +246,7 @@ void fy__check_series(push_t *P, const fy__group_t *g, pfam_t *pf, pser_t *ps, i
             fy__buf_add(&P->err, n.ptr, n.len);
             goto Bad;
         }
-        if (!fy__label_name_valid(n)) {
+        if (!fy__label_name_valid(n, P->s->cfg.utf8_names)) {
             err_metric(P, pf, ps, ftype);
             fy__buf_str(&P->err, "has a label with an invalid name: ");
             fy__buf_add(&P->err, n.ptr, n.len);

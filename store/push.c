@@ -41,7 +41,7 @@ static void canonical_key(fy__buf_t *b, const fy_store_label_t *l, size_t n)
     }
 }
 
-int fy__gkey_parse(gkey_t *k, fy__buf_t *mem, const fy_store_label_t *gk, size_t ngk)
+int fy__gkey_parse(gkey_t *k, fy__buf_t *mem, const fy_store_label_t *gk, size_t ngk, int utf8)
 {
     size_t bytes = 0;
     for (size_t i = 0; i < ngk; i++)
@@ -70,7 +70,7 @@ int fy__gkey_parse(gkey_t *k, fy__buf_t *mem, const fy_store_label_t *gk, size_t
     k->valid_utf8 = 1;
     k->has_instance = 0;
     for (size_t i = 0; i < ngk; i++) {
-        if (!fy__label_name_valid(k->labels[i].name) || (i && fy_str_eq(k->labels[i].name, k->labels[i - 1].name))) {
+        if (!fy__label_name_valid(k->labels[i].name, utf8) || (i && fy_str_eq(k->labels[i].name, k->labels[i - 1].name))) {
             return FY_SERR_BADARG;
         }
         if (!fy_utf8_valid(k->labels[i].value.ptr, k->labels[i].value.len))
@@ -303,7 +303,7 @@ static int precheck(push_t *P)
             }
     for (uint32_t i = 0; i < b->nfamilies; i++) {
         const fy_family_t *f = &b->families[i];
-        if (!fy__metric_name_valid(f->name)) {
+        if (!fy__metric_name_valid(f->name, P->s->cfg.utf8_names)) {
             err_begin(P);
             fy__buf_str(&P->err, "invalid metric name ");
             fy__buf_go_quote(&P->err, f->name);
@@ -778,7 +778,7 @@ static inline __attribute__((always_inline)) int push_impl(fy_store_t *s, const 
     P.body = body ? body : &empty;
     P.now = now_ns;
     fy__scratch_take(&P);
-    int rc = fy__gkey_parse(&P.gk, &P.gkmem, gkl, ngk);
+    int rc = fy__gkey_parse(&P.gk, &P.gkmem, gkl, ngk, s->cfg.utf8_names);
     if (rc != FY_OK) {
         set_err(&P, err, rc);
         fy__scratch_give(&P);

@@ -136,7 +136,7 @@ static inline int fy__lockset_held(const push_t *P)
 /* ------------------------------------------------------------------------------------------------------------- */
 /* push.c */
 
-int fy__gkey_parse(gkey_t *k, fy__buf_t *mem, const fy_store_label_t *gk, size_t ngk);
+int fy__gkey_parse(gkey_t *k, fy__buf_t *mem, const fy_store_label_t *gk, size_t ngk, int utf8);
 void fy__scratch_take(push_t *P);
 void fy__scratch_give(push_t *P);
 

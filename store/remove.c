@@ -51,7 +51,7 @@ fy__shard_t *fy__keyed_begin(push_t *P, fy_store_t *s, const fy_store_label_t *g
     P->s = s;
     P->method = FY_STORE_PUT;
     fy__scratch_take(P);
-    if ((*rc = fy__gkey_parse(&P->gk, &P->gkmem, gkl, ngk)) != FY_OK) {
+    if ((*rc = fy__gkey_parse(&P->gk, &P->gkmem, gkl, ngk, s->cfg.utf8_names)) != FY_OK) {
         fy__scratch_give(P);
         return NULL;
     }

@@ -205,8 +205,13 @@ typedef struct st_scrape_t {
     fy__buf_t ounesc;
     fy_label_t *olabs;
     size_t cap_olabs;
-    fy_str_t name; /* current family */
+    fy_str_t name; /* current family (escaped when names are escaped) */
     int type;
+    /* --push.enable-utf8-names: utf8 when the store may hold names that are not legacy-valid; then esc says how they
+     * are written, qname whether the current family's name is written quoted, and ename holds its escaped form.
+     * Without utf8 nothing below is looked at and the output is byte for byte what it always was. */
+    int utf8, esc, qname;
+    fy__buf_t ename;
 } scrape_t;
 
 static void sbuf_add(fy__buf_t *b, const void *p, size_t n)
@@ -299,6 +304,207 @@ static void om_line(fy__buf_t *b, fy_str_t name, const char *suffix, const char 
     else
         om_float(b, v);
     sbuf_add(b, "\n", 1);
+}
+
+/* ------------------------------------------------------------------------------------------------------------- */
+/* Names that are not legacy-valid (stores with utf8_names only). */
+
+/* model's isValidLegacyRune: i is the rune's byte offset in the name. label: ':' is not legacy either (see
+ * put_label_name). */
+static int legacy_rune(uint32_t r, size_t i, int label)
+{
+    return (r >= 'a' && r <= 'z') || (r >= 'A' && r <= 'Z') || r == '_' || (r == ':' && !label) || (r >= '0' && r <= '9' && i > 0);
+}
+
+/* model.EscapeName(n, esc) for a name that is not legacy-valid, appended to b. Store names are valid UTF-8; a byte
+ * that does not decode is taken as U+FFFD, as Go's range loop does. */
+static void escape_name(fy__buf_t *b, fy_str_t n, int esc, int label)
+{
+    if (esc == FY_NAMES_VALUES)
+        sbuf_add(b, "U__", 3);
+    for (size_t i = 0; i < n.len;) {
+        uint32_t r;
+        size_t k = fy_utf8_decode((const unsigned char *)n.ptr + i, n.len - i, &r);
+        if (k == 0) {
+            r = 0xFFFD;
+            k = 1;
+        }
+        char tmp[16];
+        if (esc == FY_NAMES_UNDERSCORES) {
+            if (legacy_rune(r, i, label))
+                sbuf_add(b, n.ptr + i, k);
+            else
+                sbuf_add(b, "_", 1);
+        } else if (esc == FY_NAMES_DOTS) {
+            if (r == '_')
+                sbuf_add(b, "__", 2);
+            else if (r == '.')
+                sbuf_add(b, "_dot_", 5);
+            else if (legacy_rune(r, i, label))
+                sbuf_add(b, n.ptr + i, k);
+            else
+                sbuf_add(b, "__", 2);
+        } else {
+            if (r == '_')
+                sbuf_add(b, "__", 2);
+            else if (legacy_rune(r, i, label))
+                sbuf_add(b, n.ptr + i, k);
+            else
+                sbuf_add(b, tmp, (size_t)snprintf(tmp, sizeof(tmp), "_%x_", (unsigned)r));
+        }
+        i += k;
+    }
+}
+
+/* A quoted name's body, as expfmt's writeEscapedString(name, true): backslash, double quote and newline escaped. */
+static void quoted_body(fy__buf_t *b, fy_str_t n)
+{
+    om_escaped(b, n);
+}
+
+/* A label name: as it is when legacy-valid, else quoted (allow-utf-8) or escaped. Divergence: expfmt tests label
+ * names with the metric-name rule, so 1.11 writes a label "a:b" bare, which no text parser (its own included) reads
+ * back as a label name; Ferry quotes or escapes ':' in label names. */
+static void put_label_name(fy__buf_t *b, fy_str_t n, int esc)
+{
+    if (fy__label_name_legacy(n)) {
+        sbuf_add(b, n.ptr, n.len);
+    } else if (esc == FY_NAMES_ALLOW_UTF8) {
+        sbuf_add(b, "\"", 1);
+        quoted_body(b, n);
+        sbuf_add(b, "\"", 1);
+    } else {
+        escape_name(b, n, esc, 1);
+    }
+}
+
+/* One text or OpenMetrics sample line of a store with utf8 names: expfmt's writeNameAndLabelPairs, the name inside
+ * the braces when quoted. om selects OpenMetrics number formatting (is_int/u as in om_line). */
+static void utf8_line(const scrape_t *S, fy__buf_t *b, int om, const char *suffix, const char *key, unsigned nlabels,
+                      const char *extra, double extra_v, int is_int, double v, uint64_t u)
+{
+    char sep = '{';
+    if (S->qname) {
+        sbuf_add(b, "{\"", 2);
+        quoted_body(b, S->name);
+        if (suffix)
+            sbuf_add(b, suffix, strlen(suffix));
+        sbuf_add(b, "\"", 1);
+        sep = ',';
+    } else {
+        sbuf_add(b, S->name.ptr, S->name.len);
+        if (suffix)
+            sbuf_add(b, suffix, strlen(suffix));
+    }
+    const char *p = key;
+    fy_str_t ln, lv;
+    for (unsigned i = 0; i < nlabels; i++) {
+        p = fy__slot_label(p, &ln, &lv);
+        sbuf_add(b, &sep, 1);
+        put_label_name(b, ln, S->esc);
+        sbuf_add(b, "=\"", 2);
+        om_escaped(b, lv);
+        sbuf_add(b, "\"", 1);
+        sep = ',';
+    }
+    if (extra) {
+        sbuf_add(b, &sep, 1);
+        sbuf_add(b, extra, strlen(extra));
+        sbuf_add(b, "=\"", 2);
+        if (om) {
+            om_float(b, extra_v);
+        } else {
+            fy__buf_reserve(b, FY_FLOAT_BUFSZ);
+            b->n += fy_format_float_text(extra_v, b->p + b->n);
+        }
+        sbuf_add(b, "\"", 1);
+        sep = ',';
+    }
+    if (sep == ',')
+        sbuf_add(b, "}", 1);
+    sbuf_add(b, " ", 1);
+    if (om && is_int) {
+        om_u64(b, u);
+    } else if (om) {
+        om_float(b, v);
+    } else {
+        fy__buf_reserve(b, FY_FLOAT_BUFSZ);
+        b->n += fy_format_float_text(v, b->p + b->n);
+    }
+    sbuf_add(b, "\n", 1);
+}
+
+/* fy__render_series / om_series for a store with utf8 names. */
+static void utf8_series(const scrape_t *S, fy__buf_t *b, int om, const char *key, unsigned nlabels, const fy_series_t *se)
+{
+    switch (S->type) {
+    case FY_TYPE_SUMMARY:
+        for (uint32_t i = 0; i < se->npoints; i++)
+            utf8_line(S, b, om, NULL, key, nlabels, "quantile", se->points[i].key, 0, se->points[i].value, 0);
+        utf8_line(S, b, om, "_sum", key, nlabels, NULL, 0, 0, se->value, 0);
+        utf8_line(S, b, om, "_count", key, nlabels, NULL, 0, 1, (double)se->count, se->count);
+        break;
+    case FY_TYPE_HISTOGRAM:
+    case FY_TYPE_GAUGE_HISTOGRAM: {
+        int inf = 0;
+        for (uint32_t i = 0; i < se->npoints; i++) {
+            utf8_line(S, b, om, "_bucket", key, nlabels, "le", se->points[i].key, 1, (double)se->points[i].count,
+                      se->points[i].count);
+            if (se->points[i].key == __builtin_inf())
+                inf = 1;
+        }
+        if (!inf)
+            utf8_line(S, b, om, "_bucket", key, nlabels, "le", __builtin_inf(), 1, (double)se->count, se->count);
+        utf8_line(S, b, om, "_sum", key, nlabels, NULL, 0, 0, se->value, 0);
+        utf8_line(S, b, om, "_count", key, nlabels, NULL, 0, 1, (double)se->count, se->count);
+        break;
+    }
+    default:
+        utf8_line(S, b, om, NULL, key, nlabels, NULL, 0, 0, se->value, 0);
+        break;
+    }
+}
+
+/* Whether every label name of a series key is written bare: then the classic line writers serve (they are several
+ * times faster than utf8_line, and most series of a store with utf8 names still have only classic names). */
+static int key_names_legacy(const char *key, unsigned nlabels)
+{
+    const char *p = key;
+    fy_str_t n, v;
+    for (unsigned i = 0; i < nlabels; i++) {
+        p = fy__slot_label(p, &n, &v);
+        if (!fy__label_name_legacy(n))
+            return 0;
+    }
+    return 1;
+}
+
+/* The family's name as the scrape writes it: sets S->name (escaped into S->ename when needed) and S->qname. */
+static void utf8_family_name(scrape_t *S, fy_str_t name)
+{
+    S->qname = 0;
+    S->name = name;
+    if (S->fmt == FMT_PB || fy__metric_name_legacy(name))
+        return; /* delimited protobuf carries names unescaped, as client_golang's encoder does */
+    if (S->esc == FY_NAMES_ALLOW_UTF8) {
+        S->qname = 1;
+        return;
+    }
+    S->ename.n = 0;
+    escape_name(&S->ename, name, S->esc, 0);
+    S->name = fy_str(S->ename.p, S->ename.n);
+}
+
+/* A name in a HELP or TYPE line. */
+static void put_family_name(const scrape_t *S, fy__buf_t *b, fy_str_t name)
+{
+    if (S->qname) {
+        sbuf_add(b, "\"", 1);
+        quoted_body(b, name);
+        sbuf_add(b, "\"", 1);
+    } else {
+        sbuf_add(b, name.ptr, name.len);
+    }
 }
 
 static void om_series(fy__buf_t *b, fy_str_t name, int type, const char *key, unsigned nlabels, const fy_series_t *se)
@@ -398,7 +604,29 @@ static void family_begin(scrape_t *S, fy_str_t name, int type, int has_help, con
     S->name = name;
     S->type = type;
     out_t *o = &S->o;
-    if (S->fmt == FMT_TEXT) {
+    if (S->utf8) {
+        utf8_family_name(S, name);
+        name = S->name;
+    }
+    if (S->fmt == FMT_TEXT && S->qname) {
+        fy__buf_t *b = &S->line;
+        b->n = 0;
+        if (has_help) {
+            sbuf_add(b, "# HELP ", 7);
+            put_family_name(S, b, name);
+            sbuf_add(b, " ", 1);
+            out_add(o, b->p, b->n);
+            out_help(o, help, help_len);
+            out_add(o, "\n", 1);
+            b->n = 0;
+        }
+        sbuf_add(b, "# TYPE ", 7);
+        put_family_name(S, b, name);
+        sbuf_add(b, " ", 1);
+        out_add(o, b->p, b->n);
+        out_str(o, fy__type_lower(type));
+        out_add(o, "\n", 1);
+    } else if (S->fmt == FMT_TEXT) {
         if (has_help) {
             out_str(o, "# HELP ");
             out_add(o, name.ptr, name.len);
@@ -438,13 +666,13 @@ static void family_begin(scrape_t *S, fy_str_t name, int type, int has_help, con
         b->n = 0;
         if (has_help) {
             sbuf_add(b, "# HELP ", 7);
-            sbuf_add(b, shortn.ptr, shortn.len);
+            put_family_name(S, b, shortn);
             sbuf_add(b, " ", 1);
             om_escaped(b, fy_str(help, help_len));
             sbuf_add(b, "\n", 1);
         }
         sbuf_add(b, "# TYPE ", 7);
-        sbuf_add(b, shortn.ptr, shortn.len);
+        put_family_name(S, b, shortn);
         sbuf_add(b, " ", 1);
         sbuf_add(b, t, strlen(t));
         sbuf_add(b, "\n", 1);
@@ -467,7 +695,11 @@ static void family_begin(scrape_t *S, fy_str_t name, int type, int has_help, con
 /* One series (labels in slot key encoding). */
 static void family_series(scrape_t *S, const char *key, uint32_t keylen, unsigned nlabels, const fy_series_t *se)
 {
-    if (S->fmt == FMT_TEXT) {
+    if (S->utf8 && S->fmt != FMT_PB && (S->qname || !key_names_legacy(key, nlabels))) {
+        S->line.n = 0;
+        utf8_series(S, &S->line, S->fmt == FMT_OM, key, nlabels, se);
+        out_add(&S->o, S->line.p, S->line.n);
+    } else if (S->fmt == FMT_TEXT) {
         S->line.n = 0;
         fy__render_series(&S->line, S->name, S->type, key, keylen, nlabels, se);
         out_add(&S->o, S->line.p, S->line.n);
@@ -549,11 +781,13 @@ static int own_fam_cmp(const void *x, const void *y)
     return fy_str_cmp(a->name, b->name);
 }
 
-static int render_scrape(fy_store_t *s, const fy_body_t *own, int fmt, size_t chunk_size, fy_store_writer_t w, void *wctx)
+static int render_scrape(fy_store_t *s, const fy_body_t *own, int fmt, int esc, size_t chunk_size, fy_store_writer_t w, void *wctx)
 {
     scrape_t S;
     memset(&S, 0, sizeof(S));
     S.fmt = fmt;
+    S.utf8 = s->cfg.utf8_names;
+    S.esc = esc;
     S.o.cap = chunk_size ? chunk_size : 65536;
     S.o.buf = malloc(S.o.cap);
     S.o.w = w;
@@ -734,21 +968,34 @@ static int render_scrape(fy_store_t *s, const fy_body_t *own, int fmt, size_t ch
     free(S.fam.p);
     free(S.okey.p);
     free(S.ounesc.p);
+    free(S.ename.p);
     free(S.olabs);
     return S.o.rc;
 }
 
 int fy_store_render_text(fy_store_t *s, const fy_body_t *own, size_t chunk_size, fy_store_writer_t w, void *wctx)
 {
-    return render_scrape(s, own, FMT_TEXT, chunk_size, w, wctx);
+    return render_scrape(s, own, FMT_TEXT, FY_NAMES_UNDERSCORES, chunk_size, w, wctx);
 }
 
 int fy_store_render_protobuf(fy_store_t *s, const fy_body_t *own, size_t chunk_size, fy_store_writer_t w, void *wctx)
 {
-    return render_scrape(s, own, FMT_PB, chunk_size, w, wctx);
+    return render_scrape(s, own, FMT_PB, FY_NAMES_UNDERSCORES, chunk_size, w, wctx);
 }
 
 int fy_store_render_openmetrics(fy_store_t *s, const fy_body_t *own, size_t chunk_size, fy_store_writer_t w, void *wctx)
 {
-    return render_scrape(s, own, FMT_OM, chunk_size, w, wctx);
+    return render_scrape(s, own, FMT_OM, FY_NAMES_UNDERSCORES, chunk_size, w, wctx);
+}
+
+int fy_store_render_text_esc(fy_store_t *s, const fy_body_t *own, fy_name_escaping_t esc, size_t chunk_size, fy_store_writer_t w,
+                             void *wctx)
+{
+    return render_scrape(s, own, FMT_TEXT, (int)esc, chunk_size, w, wctx);
+}
+
+int fy_store_render_openmetrics_esc(fy_store_t *s, const fy_body_t *own, fy_name_escaping_t esc, size_t chunk_size,
+                                    fy_store_writer_t w, void *wctx)
+{
+    return render_scrape(s, own, FMT_OM, (int)esc, chunk_size, w, wctx);
 }

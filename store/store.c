@@ -150,9 +150,14 @@ void fy_store_err_free(fy_store_err_t *err)
     }
 }
 
+int fy_store_utf8_names(const fy_store_t *s)
+{
+    return s->cfg.utf8_names;
+}
+
 int fy_store_register_own(fy_store_t *s, fy_str_t name, fy_type_t type, fy_str_t help, int predefined)
 {
-    if (!fy__metric_name_valid(name) || (unsigned)type > FY_TYPE_MAX)
+    if (!fy__metric_name_valid(name, 0) || (unsigned)type > FY_TYPE_MAX)
         return FY_SERR_BADARG;
     uint64_t h = fy__hash(name.ptr, name.len);
     fy__stripe_t *st = &s->stripes[h & (s->cfg.nstripes - 1)];

@@ -62,10 +62,16 @@ typedef struct st_fy_store_config_t {
      * change's cluster-unique stamp, and changes may arrive in any order and any number of times. 0 = off (the
      * store behaves exactly as without it). */
     uint8_t lww;
+    /* --push.enable-utf8-names (Pushgateway 1.11): metric and label names may be any non-empty valid UTF-8 (label
+     * names still not starting with "__"). 0 = the classic [a-zA-Z_:][a-zA-Z0-9_:]* / [a-zA-Z_][a-zA-Z0-9_]* rules. */
+    uint8_t utf8_names;
 } fy_store_config_t;
 
 /** Creates a store; returns NULL when out of memory. cfg may be NULL (defaults). */
 fy_store_t *fy_store_create(const fy_store_config_t *cfg);
+
+/** The store's utf8_names setting (what its pushers parse with, and what its scrapes may have to quote or escape). */
+int fy_store_utf8_names(const fy_store_t *s);
 
 /** Frees the store and everything in it. No other call may be running or follow. */
 void fy_store_destroy(fy_store_t *s);
@@ -187,6 +193,23 @@ typedef int (*fy_store_writer_t)(void *ctx, const char *buf, size_t len);
 
 /** Text format 0.0.4. */
 int fy_store_render_text(fy_store_t *s, const fy_body_t *own, size_t chunk_size, fy_store_writer_t w, void *wctx);
+
+/* How text and OpenMetrics scrapes write names that are not legacy-valid (only a store with utf8_names holds any),
+ * as common v0.61's EscapingScheme does on the encoder side for client_golang (Pushgateway 1.11). A name that is
+ * legacy-valid ([a-zA-Z_:][a-zA-Z0-9_:]*, for label names too, as EscapeMetricFamily checks) is never changed. */
+typedef enum en_fy_name_escaping_t {
+    FY_NAMES_UNDERSCORES = 0, /* escaping=underscores, the default: each rune that is not legacy becomes '_' */
+    FY_NAMES_ALLOW_UTF8,      /* escaping=allow-utf-8: quoted, {"metric.name","label.name"="v"} */
+    FY_NAMES_DOTS,            /* escaping=dots: '_' -> "__", '.' -> "_dot_", other runes -> "__" */
+    FY_NAMES_VALUES,          /* escaping=values: "U__", then '_' -> "__", other runes -> "_<hex>_" */
+} fy_name_escaping_t;
+
+/** Text format 0.0.4 (fmt 0) or OpenMetrics (fmt 1) with names written per esc. fy_store_render_text and
+ * fy_store_render_openmetrics are these with FY_NAMES_UNDERSCORES. */
+int fy_store_render_text_esc(fy_store_t *s, const fy_body_t *own, fy_name_escaping_t esc, size_t chunk_size, fy_store_writer_t w,
+                             void *wctx);
+int fy_store_render_openmetrics_esc(fy_store_t *s, const fy_body_t *own, fy_name_escaping_t esc, size_t chunk_size,
+                                    fy_store_writer_t w, void *wctx);
 
 /** Delimited protobuf: one varint-length-prefixed io.prometheus.client.MetricFamily per family. Native histograms
  * are re-emitted verbatim; gauge histograms keep type GAUGE_HISTOGRAM; no help field when the family has no HELP. */

@@ -22,6 +22,7 @@
 #define FY_STORE_INT_H
 
 #include "store.h"
+#include "fy_parse.h"
 
 #include <assert.h>
 #include <pthread.h>
@@ -537,7 +538,8 @@ static inline uint64_t fy__hash(const void *p, size_t n)
     return XXH3_64bits(p, n);
 }
 
-static inline int fy__metric_name_valid(fy_str_t s)
+/* model.IsValidLegacyMetricName: also the test for whether a name needs quoting or escaping on output. */
+static inline int fy__metric_name_legacy(fy_str_t s)
 {
     if (s.len == 0)
         return 0;
@@ -549,11 +551,36 @@ static inline int fy__metric_name_valid(fy_str_t s)
     return 1;
 }
 
-/* client_golang's checkLabelName: model.LabelName.IsValid and no "__" prefix. */
-static inline int fy__label_name_valid(fy_str_t s)
+/* [a-zA-Z_][a-zA-Z0-9_]*: a label name that scrapes write bare. */
+static inline int fy__label_name_legacy(fy_str_t s)
+{
+    if (s.len == 0)
+        return 0;
+    for (size_t i = 0; i < s.len; i++) {
+        unsigned char c = (unsigned char)s.ptr[i];
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_' || (i > 0 && c >= '0' && c <= '9')))
+            return 0;
+    }
+    return 1;
+}
+
+/* model.IsValidMetricName under the store's validation scheme: the legacy pattern, or (utf8) any non-empty valid
+ * UTF-8, as common v0.61's UTF8Validation decides with --push.enable-utf8-names. */
+static inline int fy__metric_name_valid(fy_str_t s, int utf8)
+{
+    if (utf8)
+        return s.len != 0 && fy_utf8_valid(s.ptr, s.len);
+    return fy__metric_name_legacy(s);
+}
+
+/* client_golang's checkLabelName: model.LabelName.IsValid (the legacy pattern, or with utf8 any non-empty valid
+ * UTF-8) and no "__" prefix. */
+static inline int fy__label_name_valid(fy_str_t s, int utf8)
 {
     if (s.len == 0 || (s.len >= 2 && s.ptr[0] == '_' && s.ptr[1] == '_'))
         return 0;
+    if (utf8)
+        return fy_utf8_valid(s.ptr, s.len);
     for (size_t i = 0; i < s.len; i++) {
         unsigned char c = (unsigned char)s.ptr[i];
         if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_' || (i > 0 && c >= '0' && c <= '9')))

@@ -113,6 +113,91 @@ static void test_table(void **state)
         run_case(&cases[i], cases[i].want);
 }
 
+/* --push.enable-utf8-names: U__ names (common v0.61's ValueEncodingEscaping), as Pushgateway 1.11 decodes them. */
+typedef struct {
+    const char *in;
+    const char *want; /* NULL: not an encoding, the name stands as written */
+    const char *note;
+} unescape_case_t;
+
+static const unescape_case_t unescape_cases[] = {
+    {"U__dotted_2e_label_2e_name", "dotted.label.name", "1.11's handler test"},
+    {"U__label_2e_name2", "label.name2", "1.11's splitLabels test"},
+    {"U__a__b", "a_b", "__ is one underscore"},
+    {"U___2e_", ".", "an escape right after the prefix"},
+    {"U__", "", "the prefix alone decodes to the empty name (then refused as a name)"},
+    {"U__caf_e9_", "caf\xc3\xa9", "two-byte UTF-8"},
+    {"U___20ac_", "\xe2\x82\xac", "three-byte UTF-8 (euro sign)"},
+    {"U___1F600_", "\xf0\x9f\x98\x80", "four-byte UTF-8, upper-case hex"},
+    {"U___0002e_", ".", "leading zeros, five digits"},
+    {"U___10ffff_", NULL, "six digits: UnescapeName's digit count check comes before the closing _"},
+    {"U___d800_", NULL, "a surrogate is not a valid rune"},
+    {"U___110000_", NULL, "beyond U+10FFFF"},
+    {"U___2g_", NULL, "not hex"},
+    {"U___2e", NULL, "no closing underscore"},
+    {"U__a_", NULL, "a lone underscore at the end"},
+    {"U_x", NULL, "no U__ prefix"},
+    {"u__a_2e_b", NULL, "the prefix is case-sensitive"},
+    {"plain", NULL, "a legacy name is not touched"},
+    {"U__a.b", "a.b", "other bytes stand for themselves"},
+};
+
+static void test_unescape_name(void **state)
+{
+    (void)state;
+    for (size_t i = 0; i < sizeof(unescape_cases) / sizeof(unescape_cases[0]); i++) {
+        const unescape_case_t *c = &unescape_cases[i];
+        size_t n = strlen(c->in);
+        char out[64];
+        size_t got = fy_groupkey_unescape_name(fy_guarded(c->in, n), n, out);
+        if (c->want == NULL) {
+            if (got != (size_t)-1)
+                fail_msg("%s: decoded to \"%.*s\", want no decoding", c->note, (int)got, out);
+            continue;
+        }
+        if (got == (size_t)-1)
+            fail_msg("%s: not decoded, want \"%s\"", c->note, c->want);
+        assert_true(got <= n);
+        if (got != strlen(c->want) || memcmp(out, c->want, got) != 0)
+            fail_msg("%s: got \"%.*s\", want \"%s\"", c->note, (int)got, out, c->want);
+    }
+}
+
+static const gk_case_t utf8_cases[] = {
+    {"testjob", 0, "/instance/testinstance/U__dotted_2e_label_2e_name/mylabelvalue",
+     "dotted.label.name=mylabelvalue;instance=testinstance;job=testjob", NULL, "1.11's handler test"},
+    {"testjob", 0, "/instance@base64/dGVzdGluc3RhbmNl/U__dotted_2e_label_2e_name@base64/bXlsYWJlbHZhbHVl",
+     "dotted.label.name=mylabelvalue;instance=testinstance;job=testjob", NULL, "U__ name with a base64 value"},
+    {"j", 0, "/label_name1/label_value1/U__label_2e_name2/label_value2", "job=j;label.name2=label_value2;label_name1=label_value1",
+     NULL, "1.11's splitLabels test"},
+    {"j", 0, "/a.b/1", "a.b=1;job=j", NULL, "an unescaped UTF-8 name is valid too"},
+    {"j", 0, "/caf\xc3\xa9/1", "caf\xc3\xa9=1;job=j", NULL, "raw UTF-8 in the name"},
+    {"j", 0, "/U___2g_/1", "U___2g_=1;job=j", NULL, "a name that does not decode stands as written"},
+    {"j", 0, "/U__job/x", "job=j", NULL, "U__job is job: the job segment still wins"},
+    {"j", 0, "/U__/1", NULL, "improper label name \"U__\"", "decodes to the empty name"},
+    {"j", 0, "/U______x/1", NULL, "improper label name \"U______x\"", "Ferry: decodes to __x, reserved"},
+    {"j", 0, "/__x/1", NULL, "improper label name \"__x\"", "the reserved prefix as written"},
+    {"j", 0, "/a\xff/1", NULL, "improper label name \"a\\xff\"", "invalid UTF-8 in a name"},
+    {"j", 0, "/U__a_ff_/1", "a\xc3\xbf=1;job=j", NULL, "_ff_ is U+00FF, not the byte 0xff"},
+};
+
+static void test_utf8_names(void **state)
+{
+    (void)state;
+    fy_groupkey_set_utf8_names(1);
+    for (size_t i = 0; i < sizeof(utf8_cases) / sizeof(utf8_cases[0]); i++)
+        run_case(&utf8_cases[i], utf8_cases[i].want);
+    fy_groupkey_set_utf8_names(0);
+    /* Without the flag U__ names are literal, as 1.11 keeps them with legacy validation, and dots are refused. */
+    static const gk_case_t legacy[] = {
+        {"j", 0, "/label_name1/label_value1/U__label_2e_name2/label_value2",
+         "U__label_2e_name2=label_value2;job=j;label_name1=label_value1", NULL, "1.11: U__ literal under legacy validation"},
+        {"j", 0, "/a.b/1", NULL, "improper label name \"a.b\"", "a dot is improper without the flag"},
+    };
+    for (size_t i = 0; i < sizeof(legacy) / sizeof(legacy[0]); i++)
+        run_case(&legacy[i], legacy[i].want);
+}
+
 static void test_value_length_limit(void **state)
 {
     (void)state;
@@ -232,7 +317,8 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_table),           cmocka_unit_test(test_value_length_limit), cmocka_unit_test(test_limits),
-        cmocka_unit_test(test_max_labels_room), cmocka_unit_test(test_base64_quanta),
+        cmocka_unit_test(test_max_labels_room), cmocka_unit_test(test_base64_quanta),      cmocka_unit_test(test_unescape_name),
+        cmocka_unit_test(test_utf8_names),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -182,6 +182,66 @@ static const struct {
     {"br;q=1.0, gzip;q=0.8", 1, "Chrome style"},
 };
 
+/* --push.enable-utf8-names: the escaping= a scrape gets (expfmt v0.61 Negotiate, as Pushgateway 1.11 serves it). */
+typedef struct {
+    const char *accept;
+    int want;
+    const char *note;
+} escaping_case_t;
+
+#define EU FY_ESCAPING_UNDERSCORES
+#define EA FY_ESCAPING_ALLOW_UTF8
+#define ED FY_ESCAPING_DOTS
+#define EV FY_ESCAPING_VALUES
+
+static const escaping_case_t escaping_cases[] = {
+    {"", EU, "no Accept: model.NameEscapingScheme, underscores"},
+    {"text/plain;version=0.0.4", EU, "no escaping parameter"},
+    {"text/plain;version=0.0.4;escaping=allow-utf-8", EA, "allow-utf-8 on the served clause"},
+    {"text/plain; escaping = values ", EV, "spaces trimmed as for other parameters"},
+    {"text/plain;escaping=dots", ED, "dots"},
+    {"text/plain;escaping=underscores", EU, "underscores, spelt out"},
+    {"text/plain;escaping=Allow-UTF-8", EU, "values are case-sensitive; unknown ones are ignored"},
+    {"text/plain;escaping=bogus", EU, "an unknown value is ignored"},
+    {PB ";" PROTO ";encoding=delimited;escaping=allow-utf-8", EA, "protobuf clauses carry it too (names are raw there)"},
+    {"text/plain;version=1.0.0;escaping=allow-utf-8;q=0.5,text/plain;version=0.0.4;q=0.4", EA,
+     "a clause sorted before the served one sets it: what Prometheus 3 sends, in spirit"},
+    {"application/openmetrics-text;version=1.0.0;escaping=allow-utf-8;q=0.6,text/plain;version=0.0.4;q=0.3", EA,
+     "OpenMetrics not served (1.11 never negotiates it), its escaping still counts"},
+    {"text/plain;version=0.0.4;q=0.4,text/plain;version=1.0.0;escaping=allow-utf-8;q=0.5", EA, "q orders, not the header"},
+    {"text/plain;version=0.0.4;q=0.5,text/plain;version=1.0.0;escaping=allow-utf-8;q=0.4", EU,
+     "a clause after the served one does not count"},
+    {"text/plain;version=0.0.4;escaping=dots;q=0.5,text/plain;escaping=values;q=0.5", ED,
+     "equal q: header order, the first is served and the second comes after it"},
+    {"x/y;escaping=values;q=0.9,x/z;escaping=dots;q=0.8,text/plain;q=0.1", ED, "the last one before the served clause wins"},
+    {"x/y;escaping=values", EV, "nothing served: every clause was walked"},
+    {"text/plain;q=0.5,*/*;escaping=values;q=0.5", EU, "a wildcard sorts after a specific type of equal q"},
+    {"*/*;escaping=values;q=0.6,text/plain;q=0.5", EV, "a wildcard with a higher q sorts before"},
+};
+
+static void test_escaping(void **state)
+{
+    (void)state;
+    for (size_t i = 0; i < sizeof(escaping_cases) / sizeof(escaping_cases[0]); i++) {
+        const escaping_case_t *c = &escaping_cases[i];
+        int got = fy_negotiate_escaping(c->accept, strlen(c->accept), 0);
+        if (got != c->want)
+            fail_msg("%s: Accept %s: got %s, want %s", c->note, c->accept, fy_escaping_name(got), fy_escaping_name(c->want));
+    }
+    /* Prometheus 3's default scrape Accept (its scrape tests' expected header): text 0.0.4 is served at q=0.3, and
+     * the text 1.0.0 clause before it asks for allow-utf-8, so the names come quoted; with --web.enable-openmetrics
+     * the first clause is served, with its own allow-utf-8. */
+    static const char prom3[] = "application/openmetrics-text;version=1.0.0;escaping=allow-utf-8;q=0.6,"
+                                "application/openmetrics-text;version=0.0.1;q=0.5,"
+                                "text/plain;version=1.0.0;escaping=allow-utf-8;q=0.4,text/plain;version=0.0.4;q=0.3,*/*;q=0.2";
+    assert_int_equal(fy_negotiate_format(prom3, strlen(prom3), 0), FY_SCRAPE_TEXT);
+    assert_int_equal(fy_negotiate_escaping(prom3, strlen(prom3), 0), FY_ESCAPING_ALLOW_UTF8);
+    assert_int_equal(fy_negotiate_format(prom3, strlen(prom3), 1), FY_SCRAPE_OPENMETRICS);
+    assert_int_equal(fy_negotiate_escaping(prom3, strlen(prom3), 1), FY_ESCAPING_ALLOW_UTF8);
+    assert_string_equal(fy_escaping_name(FY_ESCAPING_ALLOW_UTF8), "allow-utf-8");
+    assert_string_equal(fy_escaping_name(FY_ESCAPING_VALUES), "values");
+}
+
 static void test_gzip(void **state)
 {
     (void)state;
@@ -198,10 +258,9 @@ static void test_gzip(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_accept),
-        cmocka_unit_test(test_accept_many_clauses),
-        cmocka_unit_test(test_content_type),
-        cmocka_unit_test(test_gzip),
+        cmocka_unit_test(test_accept),       cmocka_unit_test(test_accept_many_clauses),
+        cmocka_unit_test(test_content_type), cmocka_unit_test(test_gzip),
+        cmocka_unit_test(test_escaping),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -322,6 +322,181 @@ static int stop_writer(void *ctx, const char *buf, size_t len)
     return 42;
 }
 
+/* ------------------------------------------------------------------------------------------------------------- */
+/* --push.enable-utf8-names: a store with utf8_names takes UTF-8 names and scrapes write the ones that are not
+ * legacy-valid as the scraper asked (common v0.61's EscapingScheme). */
+
+static const char utf8_body[] =
+    "# HELP \"my.metric\" a help\n# TYPE \"my.metric\" counter\n"
+    "{\"my.metric\",\"label.name\"=\"v\",plain=\"p\"} 1\n"
+    "plain_m{\"a-b\"=\"x\",\"ü\"=\"y\",\"1st\"=\"z\",\"a:b\"=\"w\"} 2\n"
+    "# TYPE \"s\\\"q\" summary\n{\"s\\\"q\",quantile=\"0.5\"} 3\n{\"s\\\"q_sum\"} 4\n{\"s\\\"q_count\"} 5\n";
+
+static int push_utf8(fy_store_t *s, const char *gk, const char *text, char *msg, size_t msgcap)
+{
+    fy_store_label_t l[16];
+    char mem[512];
+    size_t n = parse_gk(gk, l, mem), len = strlen(text);
+    void *amem = malloc(fy_parse_arena_hint(len));
+    fy_arena_t a;
+    fy_arena_init(&a, amem, fy_parse_arena_hint(len));
+    fy_body_t body;
+    fy_parse_error_t perr;
+    if (fy_parse_text_opts(text, len, &a, &body, &perr, FY_PARSE_UTF8_NAMES) != FY_OK)
+        fail_msg("parse error: %s", perr.msg);
+    fy_store_err_t err;
+    int rc = fy_store_push(s, l, n, FY_STORE_PUT, &body, NOW, 0, &err);
+    snprintf(msg, msgcap, "%s", rc == FY_OK ? "" : err.msg);
+    if (rc != FY_OK)
+        fy_store_err_free(&err);
+    free(amem);
+    return rc;
+}
+
+static char *render_esc(fy_store_t *s, int om, fy_name_escaping_t esc)
+{
+    sbuf_t b = {0};
+    sbuf_writer(&b, "", 0);
+    if (om)
+        assert_int_equal(fy_store_render_openmetrics_esc(s, NULL, esc, 100, sbuf_writer, &b), 0);
+    else
+        assert_int_equal(fy_store_render_text_esc(s, NULL, esc, 100, sbuf_writer, &b), 0);
+    char *f = without_ts(b.p);
+    free(b.p);
+    return f;
+}
+
+typedef struct {
+    int om;
+    fy_name_escaping_t esc;
+    const char *want;
+    const char *note;
+} esc_case_t;
+
+static const esc_case_t esc_cases[] = {
+    {0, FY_NAMES_UNDERSCORES,
+     "# HELP my_metric a help\n# TYPE my_metric counter\n"
+     "my_metric{dotted_key=\"kv\",instance=\"\",job=\"j\",label_name=\"v\",plain=\"p\"} 1\n"
+     "# TYPE plain_m untyped\n"
+     "plain_m{_st=\"z\",a_b=\"x\",a_b=\"w\",dotted_key=\"kv\",instance=\"\",job=\"j\",_=\"y\"} 2\n"
+     "# TYPE s_q summary\n"
+     "s_q{dotted_key=\"kv\",instance=\"\",job=\"j\",quantile=\"0.5\"} 3\n"
+     "s_q_sum{dotted_key=\"kv\",instance=\"\",job=\"j\"} 4\n"
+     "s_q_count{dotted_key=\"kv\",instance=\"\",job=\"j\"} 5\n",
+     "underscores (the default): every rune that is not legacy becomes _, a leading digit too; the label a:b too (Ferry; 1.11 "
+     "leaves it bare); labels keep the order of their original names (a-b before a:b)"},
+    {0, FY_NAMES_ALLOW_UTF8,
+     "# HELP \"my.metric\" a help\n# TYPE \"my.metric\" counter\n"
+     "{\"my.metric\",\"dotted.key\"=\"kv\",instance=\"\",job=\"j\",\"label.name\"=\"v\",plain=\"p\"} 1\n"
+     "# TYPE plain_m untyped\n"
+     "plain_m{\"1st\"=\"z\",\"a-b\"=\"x\",\"a:b\"=\"w\",\"dotted.key\"=\"kv\",instance=\"\",job=\"j\",\"ü\"=\"y\"} 2\n"
+     "# TYPE \"s\\\"q\" summary\n"
+     "{\"s\\\"q\",\"dotted.key\"=\"kv\",instance=\"\",job=\"j\",quantile=\"0.5\"} 3\n"
+     "{\"s\\\"q_sum\",\"dotted.key\"=\"kv\",instance=\"\",job=\"j\"} 4\n"
+     "{\"s\\\"q_count\",\"dotted.key\"=\"kv\",instance=\"\",job=\"j\"} 5\n",
+     "allow-utf-8: quoted names, the metric name first in the braces, quotes escaped"},
+    {0, FY_NAMES_DOTS,
+     "# HELP my_dot_metric a help\n# TYPE my_dot_metric counter\n"
+     "my_dot_metric{dotted_dot_key=\"kv\",instance=\"\",job=\"j\",label_dot_name=\"v\",plain=\"p\"} 1\n"
+     "# TYPE plain_m untyped\n"
+     "plain_m{__st=\"z\",a__b=\"x\",a__b=\"w\",dotted_dot_key=\"kv\",instance=\"\",job=\"j\",__=\"y\"} 2\n"
+     "# TYPE s__q summary\n"
+     "s__q{dotted_dot_key=\"kv\",instance=\"\",job=\"j\",quantile=\"0.5\"} 3\n"
+     "s__q_sum{dotted_dot_key=\"kv\",instance=\"\",job=\"j\"} 4\n"
+     "s__q_count{dotted_dot_key=\"kv\",instance=\"\",job=\"j\"} 5\n",
+     "dots: . is _dot_, other runes __ (legacy names untouched)"},
+    {0, FY_NAMES_VALUES,
+     "# HELP U__my_2e_metric a help\n# TYPE U__my_2e_metric counter\n"
+     "U__my_2e_metric{U__dotted_2e_key=\"kv\",instance=\"\",job=\"j\",U__label_2e_name=\"v\",plain=\"p\"} 1\n"
+     "# TYPE plain_m untyped\n"
+     "plain_m{U___31_st=\"z\",U__a_2d_b=\"x\",U__a_3a_b=\"w\",U__dotted_2e_key=\"kv\",instance=\"\",job=\"j\",U___fc_=\"y\"} 2\n"
+     "# TYPE U__s_22_q summary\n"
+     "U__s_22_q{U__dotted_2e_key=\"kv\",instance=\"\",job=\"j\",quantile=\"0.5\"} 3\n"
+     "U__s_22_q_sum{U__dotted_2e_key=\"kv\",instance=\"\",job=\"j\"} 4\n"
+     "U__s_22_q_count{U__dotted_2e_key=\"kv\",instance=\"\",job=\"j\"} 5\n",
+     "values: U__ and hex code points, the reverse of the grouping-key decoding"},
+    {1, FY_NAMES_ALLOW_UTF8,
+     "# HELP \"my.metric\" a help\n# TYPE \"my.metric\" unknown\n"
+     "{\"my.metric\",\"dotted.key\"=\"kv\",instance=\"\",job=\"j\",\"label.name\"=\"v\",plain=\"p\"} 1.0\n"
+     "# TYPE plain_m unknown\n"
+     "plain_m{\"1st\"=\"z\",\"a-b\"=\"x\",\"a:b\"=\"w\",\"dotted.key\"=\"kv\",instance=\"\",job=\"j\",\"ü\"=\"y\"} 2.0\n"
+     "# TYPE \"s\\\"q\" summary\n"
+     "{\"s\\\"q\",\"dotted.key\"=\"kv\",instance=\"\",job=\"j\",quantile=\"0.5\"} 3.0\n"
+     "{\"s\\\"q_sum\",\"dotted.key\"=\"kv\",instance=\"\",job=\"j\"} 4.0\n"
+     "{\"s\\\"q_count\",\"dotted.key\"=\"kv\",instance=\"\",job=\"j\"} 5\n# EOF\n",
+     "OpenMetrics (Ferry's opt-in) quotes the same way; a counter without _total stays unknown"},
+    {1, FY_NAMES_VALUES,
+     "# HELP U__my_2e_metric a help\n# TYPE U__my_2e_metric unknown\n"
+     "U__my_2e_metric{U__dotted_2e_key=\"kv\",instance=\"\",job=\"j\",U__label_2e_name=\"v\",plain=\"p\"} 1.0\n"
+     "# TYPE plain_m unknown\n"
+     "plain_m{U___31_st=\"z\",U__a_2d_b=\"x\",U__a_3a_b=\"w\",U__dotted_2e_key=\"kv\",instance=\"\",job=\"j\",U___fc_=\"y\"} 2.0\n"
+     "# TYPE U__s_22_q summary\n"
+     "U__s_22_q{U__dotted_2e_key=\"kv\",instance=\"\",job=\"j\",quantile=\"0.5\"} 3.0\n"
+     "U__s_22_q_sum{U__dotted_2e_key=\"kv\",instance=\"\",job=\"j\"} 4.0\n"
+     "U__s_22_q_count{U__dotted_2e_key=\"kv\",instance=\"\",job=\"j\"} 5\n# EOF\n",
+     "OpenMetrics escapes like text"},
+};
+
+static void test_utf8_names(void **state)
+{
+    (void)state;
+    char msg[512];
+    fy_store_config_t cfg;
+    memset(&cfg, 0, sizeof(cfg));
+    cfg.utf8_names = 1;
+    fy_store_t *s = fy_store_create(&cfg);
+    assert_int_equal(push_utf8(s, "job=j,dotted.key=kv", utf8_body, msg, sizeof(msg)), FY_OK);
+    for (size_t i = 0; i < sizeof(esc_cases) / sizeof(esc_cases[0]); i++) {
+        char *got = render_esc(s, esc_cases[i].om, esc_cases[i].esc);
+        if (strcmp(got, esc_cases[i].want) != 0)
+            fail_msg("%s:\n got:\n%s\nwant:\n%s", esc_cases[i].note, got, esc_cases[i].want);
+        free(got);
+    }
+    /* escaped OpenMetrics output is plain OpenMetrics 1.0 */
+    char *om = render_esc(s, 1, FY_NAMES_VALUES);
+    fy_body_t omb;
+    fy_parse_error_t omerr;
+    if (fy_parse_openmetrics(om, strlen(om), fy_test_arena(strlen(om)), &omb, &omerr) != FY_OK)
+        fail_msg("the escaped OpenMetrics scrape does not parse: %s", omerr.msg);
+    free(om);
+    /* allow-utf-8 output parses back, with the option, to the names that were pushed */
+    char *q = render_esc(s, 0, FY_NAMES_ALLOW_UTF8);
+    fy_body_t back;
+    fy_parse_error_t perr;
+    fy_arena_t *a = fy_test_arena(strlen(q));
+    if (fy_parse_text_opts(q, strlen(q), a, &back, &perr, FY_PARSE_UTF8_NAMES) != FY_OK)
+        fail_msg("the allow-utf-8 scrape does not parse: %s", perr.msg);
+    assert_int_equal(back.nfamilies, 3);
+    assert_true(fy_str_eq_mem(back.families[0].name, FY_STRLIT("my.metric")));
+    assert_true(fy_str_eq_mem(back.families[0].series[0].labels[0].name, FY_STRLIT("dotted.key")));
+    assert_true(fy_str_eq_mem(back.families[2].name, FY_STRLIT("s\"q")));
+    free(q);
+    /* the push time families carry the UTF-8 grouping label too */
+    sbuf_t b = {0};
+    sbuf_writer(&b, "", 0);
+    assert_int_equal(fy_store_render_text_esc(s, NULL, FY_NAMES_ALLOW_UTF8, 100, sbuf_writer, &b), 0);
+    assert_non_null(strstr(b.p, "push_time_seconds{\"dotted.key\"=\"kv\",instance=\"\",job=\"j\"} "));
+    free(b.p);
+    /* invalid UTF-8 in a name is refused even so */
+    static const fy_label_t bad_l[] = {{{FY_STRLIT("ok")}, {FY_STRLIT("v")}, 0}};
+    static fy_series_t bad_s = {bad_l, 1, 0, NULL, 1, 0, 0, 0, 0, {NULL, 0}};
+    static const fy_family_t bad_f = {{"a\xff", 2}, {NULL, 0}, {NULL, 0}, FY_TYPE_GAUGE, 0, 0, 1, &bad_s};
+    fy_body_t bad = {&bad_f, 1, 1};
+    fy_store_label_t gk[1] = {{{FY_STRLIT("job")}, {FY_STRLIT("bad")}}};
+    fy_store_err_t err;
+    assert_int_equal(fy_store_push(s, gk, 1, FY_STORE_PUT, &bad, NOW, 0, &err), FY_SERR_INVALID);
+    assert_non_null(strstr(err.msg, "invalid metric name \"a\\xff\""));
+    fy_store_err_free(&err);
+    fy_store_destroy(s);
+
+    /* Without utf8_names the same body is refused by the store (a protobuf push can carry such names) */
+    s = fy_store_create(NULL);
+    assert_int_equal(push_utf8(s, "job=j", utf8_body, msg, sizeof(msg)), FY_SERR_INVALID);
+    assert_non_null(strstr(msg, "invalid metric name \"my.metric\""));
+    assert_int_equal(push_utf8(s, "job=j,dotted.key=kv", "a 1\n", msg, sizeof(msg)), FY_SERR_BADARG);
+    fy_store_destroy(s);
+}
+
 static void test_writer_stop(void **state)
 {
     (void)state;
@@ -589,6 +764,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_own_merge_text), cmocka_unit_test(test_protobuf),   cmocka_unit_test(test_openmetrics),
         cmocka_unit_test(test_writer_stop),    cmocka_unit_test(test_json_parts), cmocka_unit_test(test_json_parts_change),
+        cmocka_unit_test(test_utf8_names),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -455,6 +455,165 @@ static void test_rejects(void **state)
     }
 }
 
+/* ------------------------------------------------------------------------------------------------------------- */
+/* FY_PARSE_UTF8_NAMES (--push.enable-utf8-names): the quoted names of newer expfmt versions. */
+
+static int parse_utf8(const char *buf, size_t len, fy_arena_t *a, fy_body_t *body, fy_parse_error_t *err)
+{
+    return fy_parse_text_opts(buf, len, a, body, err, FY_PARSE_UTF8_NAMES);
+}
+
+static const ok_case_t utf8_ok_cases[] = {
+    {"{\"my.metric\"} 1\n", "my.metric UNTYPED\n  {} v=1\n", "a quoted name alone in the braces"},
+    {"{\"my.metric\",a=\"b\"} 1\n", "my.metric UNTYPED\n  {a=b} v=1\n", "the name first, then labels"},
+    {"{ \"my.metric\" , \"x.y\"=\"b\" ,} 1\n", "my.metric UNTYPED\n  {x.y=b} v=1\n",
+     "blanks around everything and a trailing comma, as for labels"},
+    {"{plain,a=\"b\"} 1\n", "plain UNTYPED\n  {a=b} v=1\n", "a classic name may sit in the braces too"},
+    {"\"my.metric\" 1\n", "my.metric UNTYPED\n  {} v=1\n", "a quoted name before the value (expfmt accepts it)"},
+    {"\"my.metric\"{a=\"b\"} 1\n", "my.metric UNTYPED\n  {a=b} v=1\n", "a quoted name before the braces"},
+    {"m{\"label.name\"=\"v\",\"ü\"=\"w\"} 1\n", "m UNTYPED\n  {label.name=v,ü=w} v=1\n", "quoted label names"},
+    {"{\"a\\\"b\\\\c\\nd\"} 1\n", "a\"b\\c\nd UNTYPED\n  {} v=1\n", "escapes in a quoted name are undone"},
+    {"# HELP \"my.metric\" some help\n# TYPE \"my.metric\" counter\n{\"my.metric\"} 1\n",
+     "my.metric COUNTER help=some help\n  {} v=1\n", "HELP and TYPE name a quoted family"},
+    {"# TYPE \"h.x\" histogram\n{\"h.x_bucket\",le=\"1\"} 2\n{\"h.x_bucket\",\"le\"=\"+Inf\"} 3\n{\"h.x_sum\"} 4\n"
+     "{\"h.x_count\"} 3\n",
+     "h.x HISTOGRAM\n  {} v=4 c=3 1:2 +Inf:3\n", "suffixes resolve to the quoted histogram; a quoted le is le"},
+    {"{\"my.metric\"} 1\nmy_metric 2\n", "my.metric UNTYPED\n  {} v=1\nmy_metric UNTYPED\n  {} v=2\n",
+     "a dotted name and its underscored look-alike are two families"},
+    {"{\"abc\"} 1\nabc{x=\"1\"} 2\n", "abc UNTYPED\n  {} v=1\n  {x=1} v=2\n", "a quoted legacy name is that name"},
+};
+
+static const err_case_t utf8_err_cases[] = {
+    {"{\"my.metric\"} 1", 0, P "1: unexpected end of input stream", "the last line needs its newline"},
+    {"{\"\"} 1\n", 0, P "1: invalid metric name", "an empty quoted metric name"},
+    {"m{\"\"=\"v\"} 1\n", 0, P "1: invalid label name for metric \"m\"", "an empty quoted label name"},
+    {"{\"a\xff\"} 1\n", 0, P "1: metric name \"a\\xff\" is not valid UTF-8", "invalid UTF-8 in a metric name"},
+    {"m{\"\xc3\"=\"v\"} 1\n", 0, P "1: label name \"\\xc3\" is not valid UTF-8", "invalid UTF-8 in a label name"},
+    {"# TYPE \"\xc0\xaf\" counter\n", 0, P "1: metric name \"\\xc0\\xaf\" is not valid UTF-8", "an overlong encoding"},
+    {"{\"ab\ncd\"} 1\n", 0, P "1: metric name \"ab\" contains unescaped new-line", "a raw newline in a quoted name"},
+    {"{\"a\\tb\"} 1\n", 0, P "1: invalid escape sequence '\\t'", "only \\\\ \\\" \\n are escapes"},
+    {"{\"a\",\"b\"} 1\n", 0, P "1: multiple metric names for metric \"a\"", "two names in one label set"},
+    {"{a=\"b\"} 1\n", 0, P "1: a label set that starts a line must start with the metric name, found label \"a\"",
+     "a label set without the name first"},
+    {"{\"a.b\"=\"c\"} 1\n", 0, P "1: a label set that starts a line must start with the metric name, found label \"a.b\"",
+     "a quoted label first"},
+    {"{\"a\" x} 1\n", 0, P "1: unexpected end of metric name 'x'", "the name is followed by neither ',' nor '}'"},
+    {"{} 1\n", 0, P "1: invalid metric name", "empty braces have no name"},
+    {"m{\"a\"} 1\n", 0, P "1: expected '=' after label name, found '}'", "a quoted label without a value"},
+    {"{\"a\"}{b=\"c\"} 1\n", 0, P "1: expected float as value, got \"{b=\\\"c\\\"}\"", "one label set per line"},
+    {"# HELP \"a\"x y\n", 0, P "1: invalid metric name in comment", "a quoted name in a comment needs a blank after it"},
+    {"m{\"__name__\"=\"x\"} 1\n", 0, P "1: label name \"__name__\" is reserved", "quoting does not unreserve __name__"},
+    {"m{\"a\"=\"1\",a=\"2\"} 1\n", 0, P "1: duplicate label names for metric \"m\"", "a quoted and a plain a are one name"},
+};
+
+static void test_utf8_accepts(void **state)
+{
+    (void)state;
+    for (size_t i = 0; i < sizeof(utf8_ok_cases) / sizeof(utf8_ok_cases[0]); i++) {
+        const ok_case_t *c = &utf8_ok_cases[i];
+        fy_body_t body;
+        fy_parse_error_t err;
+        int rc = fy_test_parse(parse_utf8, c->in, strlen(c->in), &body, &err);
+        if (rc != FY_OK)
+            fail_msg("%s: unexpected error %s: %s", c->note, fy_perr_name(rc), err.msg);
+        char *d = dump_body(&body);
+        if (strcmp(d, c->dump) != 0)
+            fail_msg("%s:\n--- want\n%s--- got\n%s", c->note, c->dump, d);
+        free(d);
+        /* Without the option every one of them is refused, as Pushgateway 1.5.1 (expfmt v0.39.0) refuses it. */
+        if (fy_test_parse(fy_parse_text, c->in, strlen(c->in), &body, &err) == FY_OK)
+            fail_msg("%s: accepted without FY_PARSE_UTF8_NAMES", c->note);
+    }
+    /* The option changes nothing for classic inputs: every accepted case gives the same model. */
+    for (size_t i = 0; i < sizeof(ok_cases) / sizeof(ok_cases[0]); i++) {
+        const ok_case_t *c = &ok_cases[i];
+        fy_body_t body;
+        fy_parse_error_t err;
+        int rc = fy_test_parse(parse_utf8, c->in, strlen(c->in), &body, &err);
+        if (rc != FY_OK)
+            fail_msg("%s (utf8): unexpected error %s: %s", c->note, fy_perr_name(rc), err.msg);
+        char *d = dump_body(&body);
+        if (strcmp(d, c->dump) != 0)
+            fail_msg("%s (utf8):\n--- want\n%s--- got\n%s", c->note, c->dump, d);
+        free(d);
+    }
+}
+
+static void test_utf8_rejects(void **state)
+{
+    (void)state;
+    for (size_t i = 0; i < sizeof(utf8_err_cases) / sizeof(utf8_err_cases[0]); i++) {
+        const err_case_t *c = &utf8_err_cases[i];
+        size_t len = c->len ? c->len : strlen(c->in);
+        fy_body_t body;
+        fy_parse_error_t err;
+        int rc = fy_test_parse(parse_utf8, c->in, len, &body, &err);
+        if (rc == FY_OK)
+            fail_msg("%s: accepted, want: %s", c->note, c->msg);
+        if (strcmp(err.msg, c->msg) != 0 || err.msg_len != strlen(c->msg))
+            fail_msg("%s:\nwant: %s\ngot:  %s", c->note, c->msg, err.msg);
+        assert_int_equal(err.code, rc);
+        assert_true(err.offset <= len);
+        assert_null(body.families);
+    }
+}
+
+/* Names with escapes are copied into the arena: every prefix of a body full of them still parses within the hint
+ * (or fails properly), and the copies are what the model points at. */
+static void test_utf8_arena(void **state)
+{
+    (void)state;
+    static const char in[] =
+        "# HELP \"a\\\"b\" h\n{\"a\\\"b\",\"c\\\\d\"=\"1\",\"e\\nf\"=\"2\"} 1\n{\"a\\\"b\",\"c\\\\d\"=\"3\"} 2\n";
+    for (size_t n = 0; n <= sizeof(in) - 1; n++) {
+        size_t hint = fy_parse_arena_hint(n);
+        char *mem = malloc(hint);
+        assert_non_null(mem);
+        fy_arena_t a;
+        fy_body_t body;
+        fy_parse_error_t err;
+        fy_arena_init(&a, mem, hint);
+        int rc = fy_parse_text_opts(fy_guarded(in, n), n, &a, &body, &err, FY_PARSE_UTF8_NAMES);
+        assert_true(rc == FY_OK || rc == FY_PERR_EOF_IN_LINE);
+        assert_true(a.used <= hint);
+        if (n == sizeof(in) - 1) {
+            assert_int_equal(rc, FY_OK);
+            char *d = dump_body(&body);
+            assert_string_equal(d, "a\"b UNTYPED help=h\n  {c\\d=1,e\nf=2} v=1\n  {c\\d=3} v=2\n");
+            free(d);
+        }
+        free(mem);
+    }
+}
+
+/* The UTF-8 fixture (also a fuzz seed): the whole model, and every prefix OK (only after a newline) or a proper
+ * error; without the option its first quoted name is refused. */
+static void test_utf8_fixture(void **state)
+{
+    (void)state;
+    size_t len;
+    char *data = fy_fixture("text/utf8-names.txt", &len);
+    fy_body_t body;
+    fy_parse_error_t err;
+    assert_int_equal(fy_test_parse(parse_utf8, data, len, &body, &err), FY_OK);
+    char *d = dump_body(&body);
+    assert_string_equal(d, "my.metric COUNTER help=A dotted counter.\n  {label.name=v,plain=p} v=1\n  {label.name=w} v=2\n"
+                           "other.metric UNTYPED\n  {ü=x} v=3\nplain_in_braces UNTYPED\n  {} v=4\nm UNTYPED\n  {a\"b\\c\nd=1} v=5\n"
+                           "h.x HISTOGRAM\n  {} v=3 c=2 1:1 +Inf:2\ns.x SUMMARY\n  {} v=2 c=3 0.5:1\n");
+    free(d);
+    for (size_t n = 0; n < len; n++) {
+        int rc = fy_test_parse(parse_utf8, data, n, &body, &err);
+        if (rc == FY_OK) {
+            assert_true(n == 0 || data[n - 1] == '\n');
+        } else {
+            assert_true(rc < 0 && rc != FY_PERR_NOMEM && rc != FY_PERR_INTERNAL);
+            assert_int_equal(strncmp(err.msg, "text format parsing error in line ", 34), 0);
+        }
+    }
+    assert_int_equal(fy_test_parse(fy_parse_text, data, len, &body, &err), FY_PERR_INVALID_NAME_COMMENT);
+    free(data);
+}
+
 /* A NUL byte: Go's %c writes it into the message; ours keeps it (msg_len counts it). */
 static void test_nul_in_escape(void **state)
 {
@@ -651,7 +810,9 @@ int main(void)
         cmocka_unit_test(test_accepts),          cmocka_unit_test(test_rejects),
         cmocka_unit_test(test_nul_in_escape),    cmocka_unit_test(test_long_values_in_messages),
         cmocka_unit_test(test_fixture_prefixes), cmocka_unit_test(test_arena),
-        cmocka_unit_test(test_worst_cases),
+        cmocka_unit_test(test_worst_cases),      cmocka_unit_test(test_utf8_accepts),
+        cmocka_unit_test(test_utf8_rejects),     cmocka_unit_test(test_utf8_arena),
+        cmocka_unit_test(test_utf8_fixture),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -175,6 +175,7 @@ int fy_app_init(fy_app_t *app, const fy_flags_t *flags, const char *version, con
     cfg.default_ttl_ns = flags->default_ttl_ns;
     cfg.default_interval_ns = flags->default_interval_ns;
     int clustered = flags->cluster_listen != NULL && flags->cluster_listen[0] != '\0';
+    cfg.utf8_names = (uint8_t)(flags->enable_utf8_names != 0);
     cfg.lww = (uint8_t)clustered; /* replication merges changes last-writer-wins (docs/ha.md) */
     app->store = fy_store_create(&cfg);
     if (app->store == NULL)

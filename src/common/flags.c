@@ -58,7 +58,8 @@ static const flag_def_t defs[] = {
      "Groups that declare no TTL (X-Ferry-TTL) are deleted this long after their last push. 0s: never."},
     {"push.disable-consistency-check", T_BOOL, "false", "Do not check consistency of pushed metrics. DANGEROUS."},
     {"push.enable-utf8-names", T_BOOL, "false",
-     "Allow UTF-8 characters in metric and label names (Pushgateway 1.11). Not supported by ferry: refused at start-up."},
+     "Allow UTF-8 characters in metric and label names (Pushgateway 1.11): quoted names in text pushes, U__ escapes "
+     "in grouping-key label names."},
     {"push.interval-grace", T_DURATION, "30s",
      "push_alive stays 1 for this long after a group's declared push interval has passed."},
     {"push.max-body-bytes", T_UINT, "67108864", "Largest accepted push body in bytes, after decompression (413 above)."},
@@ -524,15 +525,6 @@ int fy_flags_parse(fy_flags_t *f, int argc, char **argv, char *err, size_t errca
     if (f->cluster_tls_config != NULL && f->cluster_tls_config[0] != '\0' &&
         (f->cluster_listen == NULL || f->cluster_listen[0] == '\0')) {
         snprintf(err, errcap, "--cluster.tls-config needs --cluster.listen-address (TLS is for the peer links)");
-        return -1;
-    }
-    if (f->enable_utf8_names) {
-        /* Pushgateway 1.11's flag: quoted UTF-8 names in text pushes, U__ escapes in grouping keys, and names quoted
-         * or escaped per scraper on output. Ferry's parsers, store and renderers keep the classic name rules, so the
-         * flag is refused rather than accepted and ignored (docs/compatibility.md). */
-        snprintf(err, errcap,
-                 "--push.enable-utf8-names is not supported by ferry: metric names must match [a-zA-Z_:][a-zA-Z0-9_:]* "
-                 "and label names [a-zA-Z_][a-zA-Z0-9_]* (docs/compatibility.md)");
         return -1;
     }
     if (f->nlisten == 0)

@@ -27,7 +27,7 @@ typedef struct st_fy_flags_t {
     int persistence_allow_bad;
     int persistence_durable; /* --persistence.durable: write-ahead log, a 2xx only once on disk */
     int disable_consistency_check;
-    int enable_utf8_names; /* --push.enable-utf8-names (1.11): accepted by the parser, refused (flags.c) */
+    int enable_utf8_names; /* --push.enable-utf8-names (1.11): UTF-8 metric and label names */
     const char *log_level;
     const char *log_format;
     /* Ferry */

@@ -57,7 +57,9 @@ static void set_fmt(fy_push_outcome_t *o, int status, const char *fmt, ...)
 }
 
 /* Parses with an arena that grows (doubling, up to the size that always suffices) on FY_PERR_NOMEM. */
-static int parse(fy_push_arena_t *a, const char *body, size_t len, fy_body_format_t format, fy_body_t *out, fy_parse_error_t *err)
+/* utf8: the store takes UTF-8 names (--push.enable-utf8-names), so text bodies may quote them. */
+static int parse(fy_push_arena_t *a, const char *body, size_t len, fy_body_format_t format, int utf8, fy_body_t *out,
+                 fy_parse_error_t *err)
 {
     size_t hint = fy_parse_arena_hint(len);
     for (;;) {
@@ -80,7 +82,7 @@ static int parse(fy_push_arena_t *a, const char *body, size_t len, fy_body_forma
             rc = fy_parse_openmetrics(body, len, &arena, out, err);
             break;
         default:
-            rc = fy_parse_text(body, len, &arena, out, err);
+            rc = fy_parse_text_opts(body, len, &arena, out, err, utf8 ? FY_PARSE_UTF8_NAMES : 0);
             break;
         }
         if (rc != FY_PERR_NOMEM || a->cap >= hint)
@@ -121,14 +123,14 @@ static int long_label(const fy_body_t *b, uint64_t max, const fy_family_t **fam,
 
 /* Starts an outcome and parses the body into *parsed: 0, or -1 with the outcome set (400 naming the error, 500 when
  * out of memory). */
-static int parse_outcome(fy_push_arena_t *arena, const char *body, size_t len, fy_body_format_t format, fy_body_t *parsed,
-                         fy_push_outcome_t *out)
+static int parse_outcome(fy_store_t *store, fy_push_arena_t *arena, const char *body, size_t len, fy_body_format_t format,
+                         fy_body_t *parsed, fy_push_outcome_t *out)
 {
     fy_parse_error_t perr;
     memset(out, 0, sizeof(*out));
     out->limit = -1;
     out->store_rc = 1;
-    int rc = parse(arena, body, len, format, parsed, &perr);
+    int rc = parse(arena, body, len, format, fy_store_utf8_names(store), parsed, &perr);
     if (rc == FY_PERR_NOMEM) {
         set_static(out, 500, "out of memory while parsing the push");
         return -1;
@@ -152,7 +154,7 @@ void fy_push_apply_life(fy_store_t *store, fy_push_arena_t *arena, const fy_push
                         const fy_store_life_t *life, int64_t now_ns, fy_push_outcome_t *out)
 {
     fy_body_t parsed;
-    if (parse_outcome(arena, body, len, format, &parsed, out) != 0)
+    if (parse_outcome(store, arena, body, len, format, &parsed, out) != 0)
         return;
     if (lim->max_series_per_push && parsed.nseries > lim->max_series_per_push) {
         out->limit = FY_LIMIT_SERIES_PER_PUSH;
@@ -218,7 +220,7 @@ void fy_push_merge(fy_store_t *store, fy_push_arena_t *arena, fy_store_method_t 
                    void (*dropped)(void *ctx, fy_str_t family), void *ctx, fy_push_outcome_t *out)
 {
     fy_body_t parsed;
-    if (parse_outcome(arena, body, len, format, &parsed, out) != 0)
+    if (parse_outcome(store, arena, body, len, format, &parsed, out) != 0)
         return; /* the replica that took it parsed it: a damaged or foreign change */
     int rc = fy_store_merge_push(store, gk, ngk, method, &parsed, life, now_ns, 0, dropped, ctx);
     out->store_rc = rc;

@@ -272,16 +272,22 @@ static int on_scrape(void *ctx, h2o_req_t *req)
     /* the liveness families and the expiry counters (docs/beyond-pushgateway.md) join the own families */
     fy_life_body_t life;
     fy_life_collect(app->store, ownp, now, app->flags->interval_grace_ns, &life);
+    /* --push.enable-utf8-names: names that are not legacy-valid are quoted or escaped as the scraper asked (1.11's
+     * expfmt.Negotiate), and the Content-Type says which, as client_golang's promhttp does. Without the flag no name
+     * needs either, and the header stays 1.5.1's. */
+    int esc = FY_ESCAPING_UNDERSCORES;
+    if (app->flags->enable_utf8_names)
+        esc = fy_negotiate_escaping(accept, accept_len, app->flags->enable_openmetrics);
     int rc;
     switch (fmt) {
     case FY_SCRAPE_PROTOBUF:
         rc = fy_store_render_protobuf(app->store, &life.body, OUT_CHUNK, out_writer, o);
         break;
     case FY_SCRAPE_OPENMETRICS:
-        rc = fy_store_render_openmetrics(app->store, &life.body, OUT_CHUNK, out_writer, o);
+        rc = fy_store_render_openmetrics_esc(app->store, &life.body, (fy_name_escaping_t)esc, OUT_CHUNK, out_writer, o);
         break;
     default:
-        rc = fy_store_render_text(app->store, &life.body, OUT_CHUNK, out_writer, o);
+        rc = fy_store_render_text_esc(app->store, &life.body, (fy_name_escaping_t)esc, OUT_CHUNK, out_writer, o);
         break;
     }
     fy_life_body_free(&life);
@@ -291,7 +297,14 @@ static int on_scrape(void *ctx, h2o_req_t *req)
         fy_server_error(req, 500, msg, sizeof(msg) - 1);
         return 0;
     }
-    out_respond(o, fy_scrape_content_type(fmt));
+    const char *ctype = fy_scrape_content_type(fmt);
+    if (app->flags->enable_utf8_names) {
+        size_t n = strlen(ctype) + 32;
+        char *t = h2o_mem_alloc_pool(&req->pool, n);
+        snprintf(t, n, "%s; escaping=%s", ctype, fy_escaping_name(esc));
+        ctype = t;
+    }
+    out_respond(o, ctype);
     return 0;
 }
 

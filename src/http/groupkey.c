@@ -15,8 +15,14 @@
 
 #include "fy_parse.h"
 
-/* Written once by fy_groupkey_set_limits before the loop threads start, only read afterwards. */
+/* Written once by fy_groupkey_set_limits / _set_utf8_names before the loop threads start, only read afterwards. */
 static size_t max_labels = FY_GK_DEFAULT_MAX_LABELS, max_key_bytes = FY_GK_DEFAULT_MAX_KEY_BYTES;
+static int utf8_names;
+
+void fy_groupkey_set_utf8_names(int on)
+{
+    utf8_names = on != 0;
+}
 
 void fy_groupkey_set_limits(size_t labels, size_t key_bytes)
 {
@@ -52,6 +58,66 @@ int fy_groupkey_label_name_ok(const char *p, size_t n)
             return 0;
     }
     return 1;
+}
+
+size_t fy_groupkey_unescape_name(const char *s, size_t n, char *out)
+{
+    if (n < 3 || memcmp(s, "U__", 3) != 0)
+        return (size_t)-1;
+    size_t o = 0;
+    for (size_t i = 3; i < n; i++) {
+        if (s[i] != '_') {
+            out[o++] = s[i];
+            continue;
+        }
+        if (++i >= n)
+            return (size_t)-1;
+        if (s[i] == '_') {
+            out[o++] = '_';
+            continue;
+        }
+        uint32_t v = 0;
+        for (size_t j = 0;; j++, i++) {
+            /* UnescapeName's order: the digit count is checked before the closing '_', so six digits fail */
+            if (i >= n || j >= 6)
+                return (size_t)-1;
+            unsigned char c = (unsigned char)(s[i] | 0x20);
+            if (s[i] == '_')
+                break;
+            if (c >= '0' && c <= '9')
+                v = v * 16 + (c - '0');
+            else if (c >= 'a' && c <= 'f')
+                v = v * 16 + (c - 'a' + 10);
+            else
+                return (size_t)-1;
+        }
+        if (v > 0x10FFFF || (v >= 0xD800 && v <= 0xDFFF)) /* utf8.ValidRune */
+            return (size_t)-1;
+        /* A code point's UTF-8 is never longer than its "_<hex>_" form, so out keeps within n bytes. */
+        if (v < 0x80) {
+            out[o++] = (char)v;
+        } else if (v < 0x800) {
+            out[o++] = (char)(0xC0 | (v >> 6));
+            out[o++] = (char)(0x80 | (v & 0x3F));
+        } else if (v < 0x10000) {
+            out[o++] = (char)(0xE0 | (v >> 12));
+            out[o++] = (char)(0x80 | ((v >> 6) & 0x3F));
+            out[o++] = (char)(0x80 | (v & 0x3F));
+        } else {
+            out[o++] = (char)(0xF0 | (v >> 18));
+            out[o++] = (char)(0x80 | ((v >> 12) & 0x3F));
+            out[o++] = (char)(0x80 | ((v >> 6) & 0x3F));
+            out[o++] = (char)(0x80 | (v & 0x3F));
+        }
+    }
+    return o;
+}
+
+/* With --push.enable-utf8-names: model.LabelName.IsValid under UTF8Validation (non-empty, valid UTF-8) and no "__"
+ * prefix. */
+static int label_name_ok_utf8(const char *p, size_t n)
+{
+    return n != 0 && !(n >= 2 && p[0] == '_' && p[1] == '_') && fy_utf8_valid(p, n);
 }
 
 static int name_cmp(const fy_gk_label_t *a, const fy_gk_label_t *b)
@@ -150,7 +216,22 @@ int fy_groupkey_parse(const char *job, size_t job_len, int job_b64, const char *
 
             int b64 = name_len >= B64_SUFFIX_LEN && memcmp(name + name_len - B64_SUFFIX_LEN, B64_SUFFIX, B64_SUFFIX_LEN) == 0;
             size_t trimmed_len = b64 ? name_len - B64_SUFFIX_LEN : name_len;
-            if (!fy_groupkey_label_name_ok(name, trimmed_len)) {
+            const char *uname = name; /* the name the key gets */
+            size_t uname_len = trimmed_len;
+            if (utf8_names) {
+                /* 1.11 checks the "__" prefix on the name as written and validity on the decoded one; Ferry checks
+                 * both on both, since the store refuses a decoded "__x" anyway (U______x decodes to "__x"). */
+                size_t dl = fy_groupkey_unescape_name(name, trimmed_len, scratch);
+                if (dl != (size_t)-1) {
+                    uname = scratch;
+                    uname_len = dl;
+                    scratch += dl;
+                }
+                if (!label_name_ok_utf8(uname, uname_len) || (trimmed_len >= 2 && name[0] == '_' && name[1] == '_')) {
+                    fy_go_quote(name, trimmed_len, q, sizeof(q));
+                    return gk_fail(err, "improper label name %s", q, NULL, NULL);
+                }
+            } else if (!fy_groupkey_label_name_ok(name, trimmed_len)) {
                 fy_go_quote(name, trimmed_len, q, sizeof(q));
                 return gk_fail(err, "improper label name %s", q, NULL, NULL);
             }
@@ -167,7 +248,7 @@ int fy_groupkey_parse(const char *job, size_t job_len, int job_b64, const char *
                 value_len = dec_len;
                 scratch += dec_len;
             }
-            put_label(out, nout, (fy_gk_label_t){name, trimmed_len, value, value_len});
+            put_label(out, nout, (fy_gk_label_t){uname, uname_len, value, value_len});
         }
     }
 

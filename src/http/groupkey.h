@@ -36,7 +36,7 @@ void fy_groupkey_set_limits(size_t max_labels, size_t max_key_bytes);
  * @param job_b64    non-zero for the /metrics/job@base64/ route
  * @param labels     the decoded *labels remainder including its leading '/', or empty
  * @param max_value  longest accepted value in bytes (--push.max-label-value-length), 0 for no limit
- * @param scratch    at least job_len + labels_len bytes; decoded base64 values are written here
+ * @param scratch    at least job_len + labels_len bytes; decoded base64 values and U__ names are written here
  * @param out        room for fy_groupkey_max_labels(labels_len) entries
  * @param nout       number of labels written: unique names sorted bytewise, "job" included
  * @param err        FY_GK_ERR_MAX bytes; on failure the message as the Pushgateway words it (no newline)
@@ -52,6 +52,19 @@ int fy_groupkey_parse(const char *job, size_t job_len, int job_b64, const char *
 /** Whether a grouping-key label name is acceptable: model.LabelName.IsValid of common v0.39 plus push.go's check
  * against the reserved "__" prefix. */
 int fy_groupkey_label_name_ok(const char *p, size_t n);
+
+/**
+ * --push.enable-utf8-names, process-wide like the limits (set once at start-up, before any request). When on, a
+ * label name in the URL may be any non-empty valid UTF-8 not starting with "__", and a name starting "U__" is
+ * decoded as common v0.61's model.UnescapeName(name, ValueEncodingEscaping) does (Pushgateway 1.11's splitLabels):
+ * "__" stands for '_', "_<hex>_" for that code point, other bytes for themselves; a name that does not decode
+ * (bad hex, no closing '_', a surrogate, more than 5 hex digits) is kept as written, as UnescapeName keeps it.
+ */
+void fy_groupkey_set_utf8_names(int on);
+
+/** model.UnescapeName(s, ValueEncodingEscaping) into out (room for n bytes): the decoded length, or (size_t)-1
+ * when s has no "U__" prefix or does not decode (the name then stands as written). */
+size_t fy_groupkey_unescape_name(const char *s, size_t n, char *out);
 
 /** Room for the labels of a key whose labels remainder is labels_len bytes: at most the --push.max-grouping-labels
  * limit, however long the remainder. */

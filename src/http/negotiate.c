@@ -24,7 +24,7 @@ typedef struct {
 
 /* The parameters expfmt reads; absent and empty are the same to it (a Go map yields ""). */
 typedef struct {
-    span_t proto, encoding, version;
+    span_t proto, encoding, version, escaping;
     float q;
 } clause_t;
 
@@ -105,6 +105,8 @@ static int parse_clause(const char *c, size_t cl, span_t *type, span_t *sub, cla
             x->encoding = trim_spaces(raw.p, raw.n);
         else if (eq_lit(key, "version"))
             x->version = trim_spaces(raw.p, raw.n);
+        else if (eq_lit(key, "escaping"))
+            x->escaping = trim_spaces(raw.p, raw.n);
     }
     return 1;
 }
@@ -146,6 +148,77 @@ fy_scrape_format_t fy_negotiate_format(const char *accept, size_t len, int allow
         i = j + 1;
     }
     return best;
+}
+
+/* goautoneg's secondary order at equal q: specific types, then type/ *, then * / *. */
+static int wildness(span_t type, span_t sub)
+{
+    return eq_lit(type, "*") ? 2 : eq_lit(sub, "*") ? 1 : 0;
+}
+
+static int escaping_value(span_t v)
+{
+    static const char *const names[] = {"underscores", "allow-utf-8", "dots", "values"};
+    for (int i = 0; i < 4; i++)
+        if (eq_lit(v, names[i]))
+            return i;
+    return -1; /* unknown values are ignored, as Negotiate ignores them */
+}
+
+const char *fy_escaping_name(int escaping)
+{
+    static const char *const names[] = {"underscores", "allow-utf-8", "dots", "values"};
+    return escaping >= 0 && escaping < 4 ? names[escaping] : names[0];
+}
+
+int fy_negotiate_escaping(const char *accept, size_t len, int allow_openmetrics)
+{
+    /* Pass 1: the served clause (as fy_negotiate_format) and where it sorts: (q, wildness 0, index). */
+    float served_q = 0;
+    size_t served_at = 0;
+    int found = 0;
+    for (size_t i = 0, k = 0; accept != NULL && i < len; k++) {
+        size_t j = i;
+        while (j < len && accept[j] != ',')
+            j++;
+        span_t type, sub;
+        clause_t x;
+        if (parse_clause(accept + i, j - i, &type, &sub, &x) && servable(type, sub, &x, allow_openmetrics) >= 0 &&
+            (!found || x.q > served_q)) {
+            served_q = x.q;
+            served_at = k;
+            found = 1;
+        }
+        i = j + 1;
+    }
+    /* Pass 2: of the clauses that sort at or before it (all of them when none is served), the one sorting last with a
+     * known escaping sets it. */
+    int esc = FY_ESCAPING_UNDERSCORES, have = 0;
+    float best_q = 0;
+    int best_w = 0;
+    size_t best_at = 0;
+    for (size_t i = 0, k = 0; accept != NULL && i < len; k++) {
+        size_t j = i;
+        while (j < len && accept[j] != ',')
+            j++;
+        span_t type, sub;
+        clause_t x;
+        if (parse_clause(accept + i, j - i, &type, &sub, &x)) {
+            int e = escaping_value(x.escaping), w = wildness(type, sub);
+            int before = !found || x.q > served_q || (x.q == served_q && (w == 0 && k <= served_at));
+            /* later in goautoneg's order than the best so far: lower q, or more wildcard, or later in the header */
+            int later = !have || x.q < best_q || (x.q == best_q && (w > best_w || (w == best_w && k > best_at)));
+            if (e >= 0 && before && later) {
+                esc = e;
+                have = 1;
+                best_q = x.q;
+                best_w = w;
+                best_at = k;
+            }
+        }
+        i = j + 1;
+    }
+    return esc;
 }
 
 const char *fy_scrape_content_type(fy_scrape_format_t f)

@@ -12,13 +12,19 @@ Real build/ferry processes on free 127.0.0.1 ports, each stopped by PID with bou
   - the rejected-push log line carries source=<client address:port>, as 1.5.1's;
   - the persistence health metrics: a snapshot that cannot be written counts a failure and keeps the last success
     time, the next good one sets it; durable mode's last log sync time;
-  - Pushgateway 1.11's --push.enable-utf8-names is refused with a message naming it.
+  - Pushgateway 1.11's --push.enable-utf8-names: quoted UTF-8 names in a text push, a UTF-8 name in a protobuf push
+    and a U__ grouping-key label name are taken; scrapes escape them with underscores by default and quote them with
+    `escaping=allow-utf-8` (Content-Type says which); bad names are a 400 that changes nothing; DELETE decodes U__
+    too; a restart with the flag restores the group (and the durable log replays it after SIGKILL), one without it
+    refuses the group with a log line. Without the flag the same push is today's 400 and the scrape's Content-Type
+    has no escaping parameter.
 Usage: test_operations.py path/to/ferry
 """
 import base64
 import os
 import re
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -290,10 +296,100 @@ def persistence_health(tmp):
         srv.stop(timeout=10)
 
 
-def utf8_flag():
-    p = subprocess.run([FERRY, "--push.enable-utf8-names"], capture_output=True, text=True, timeout=20)
-    check(p.returncode == 1 and "--push.enable-utf8-names is not supported by ferry" in p.stderr,
-          "--push.enable-utf8-names is refused, naming the flag: %r" % p.stderr)
+UTF8_TEXT = ('# HELP "my.metric" A dotted counter.\n# TYPE "my.metric" counter\n'
+             '{"my.metric","label.name"="v",plain="p"} 1\n').encode()
+ALLOW_UTF8 = {"Accept": "text/plain;version=0.0.4;escaping=allow-utf-8"}
+
+
+def utf8_names(tmp):
+    path = os.path.join(tmp, "utf8.db")
+    args = ["--web.threads=2", "--push.enable-utf8-names", "--persistence.file=" + path, "--persistence.interval=100ms"]
+    srv = start(args, "ferry-utf8", health="/-/ready", ready_status=(200,))
+    try:
+        st, _, body = pghttp.request(srv.port, "PUT", "/metrics/job/j/U__dotted_2e_key/kv", body=UTF8_TEXT)
+        check(st == 200, "a text push with quoted names and a U__ grouping label answers 200: %r" % body)
+        pb = pghttp.pb_family("pb.metric", pghttp.GAUGE, [pghttp.pb_metric([("lbl.x", "1")], 2.0, pghttp.GAUGE)])
+        st, _, body = pghttp.request(srv.port, "PUT", "/metrics/job/j2", body=pb,
+                                     headers={"Content-Type": pghttp.PB_CONTENT_TYPE})
+        check(st == 200, "a protobuf push with UTF-8 names answers 200: %r" % body)
+        for path_, text, want in (
+                ("/metrics/job/bad", b'{"a\xff"} 1\n', 'metric name "a\\xff" is not valid UTF-8'),
+                ("/metrics/job/bad", b'{"a\nb"} 1\n', 'metric name "a" contains unescaped new-line'),
+                ("/metrics/job/bad/U______x/1", b"a 1\n", 'improper label name "U______x"')):
+            st, _, body = pghttp.request(srv.port, "PUT", path_, body=text)
+            check(st == 400 and want in body.decode("utf-8", "replace"), "bad names are a 400 naming them: %r" % body)
+
+        st, h, body = pghttp.request(srv.port, "GET", "/metrics")
+        text = body.decode()
+        check(h.get("content-type") == "text/plain; version=0.0.4; charset=utf-8; escaping=underscores",
+              "the default scrape says escaping=underscores: %r" % h.get("content-type"))
+        check('my_metric{dotted_key="kv",instance="",job="j",label_name="v",plain="p"} 1\n' in text
+              and "# HELP my_metric A dotted counter.\n# TYPE my_metric counter\n" in text
+              and 'pb_metric{instance="",job="j2",lbl_x="1"} 2\n' in text,
+              "the default scrape escapes names with underscores:\n%s" % text)
+        check("job=\"bad\"" not in text, "refused pushes stored nothing")
+
+        st, h, body = pghttp.request(srv.port, "GET", "/metrics", headers=ALLOW_UTF8)
+        text = body.decode()
+        check(h.get("content-type") == "text/plain; version=0.0.4; charset=utf-8; escaping=allow-utf-8",
+              "escaping=allow-utf-8 is echoed: %r" % h.get("content-type"))
+        check('{"my.metric","dotted.key"="kv",instance="",job="j","label.name"="v",plain="p"} 1\n' in text
+              and '# HELP "my.metric" A dotted counter.\n# TYPE "my.metric" counter\n' in text
+              and '{"pb.metric",instance="",job="j2","lbl.x"="1"} 2\n' in text,
+              "escaping=allow-utf-8 quotes the names:\n%s" % text)
+
+        st, _, body = pghttp.request(srv.port, "GET", "/api/v1/metrics")
+        check(st == 200 and '"dotted.key":"kv"' in body.decode() and '"my.metric"' in body.decode(),
+              "/api/v1/metrics shows the names as pushed")
+        st, _, _ = pghttp.request(srv.port, "DELETE", "/metrics/job/j2")
+        check(st == 202, "DELETE answers 202")
+    finally:
+        srv.stop(timeout=10)
+    srv = start(args, "ferry-utf8-again", health="/-/ready", ready_status=(200,))
+    try:
+        st, _, body = pghttp.request(srv.port, "GET", "/metrics", headers=ALLOW_UTF8)
+        text = body.decode()
+        check('{"my.metric","dotted.key"="kv",instance="",job="j","label.name"="v",plain="p"} 1\n' in text
+              and "pb.metric" not in text, "a restart with the flag restores the UTF-8 group (and not the deleted one)")
+        st, _, _ = pghttp.request(srv.port, "DELETE", "/metrics/job/j/U__dotted_2e_key/kv")
+        st2, _, body = pghttp.request(srv.port, "GET", "/metrics", headers=ALLOW_UTF8)
+        check(st == 202 and "my.metric" not in body.decode(), "DELETE decodes the U__ name and removes the group")
+        st, _, _ = pghttp.request(srv.port, "PUT", "/metrics/job/j/U__dotted_2e_key/kv", body=UTF8_TEXT)
+        check(st == 200, "pushed again for the restart without the flag")
+    finally:
+        srv.stop(timeout=10)
+    srv = start(args[:1] + args[2:], "ferry-utf8-off", output="log", health="/-/ready", ready_status=(200,))
+    try:
+        st, h, body = pghttp.request(srv.port, "GET", "/metrics", headers=ALLOW_UTF8)
+        text = body.decode()
+        check("my.metric" not in text and "my_metric" not in text
+              and h.get("content-type") == "text/plain; version=0.0.4; charset=utf-8",
+              "without the flag the UTF-8 group is not restored, the Content-Type is 1.5.1's: %r" % h.get("content-type"))
+        check("could not restore a persisted group" in srv.log(), "the refused group is logged")
+        st, _, body = pghttp.request(srv.port, "PUT", "/metrics/job/k", body=UTF8_TEXT)
+        check(st == 400 and "invalid metric name" in body.decode(),
+              "without the flag quoted names are today's 400: %r" % body)
+    finally:
+        srv.stop(timeout=10)
+
+
+def utf8_durable(tmp):
+    """--persistence.durable: a UTF-8 push acknowledged before a SIGKILL is replayed from the log."""
+    args = ["--web.threads=2", "--push.enable-utf8-names", "--persistence.file=" + os.path.join(tmp, "utf8-durable.db"),
+            "--persistence.durable"]
+    srv = start(args, "ferry-utf8-durable", health="/-/ready", ready_status=(200,))
+    try:
+        st, _, _ = pghttp.request(srv.port, "PUT", "/metrics/job/j/U__dotted_2e_key/kv", body=UTF8_TEXT)
+        check(st == 200, "a durable UTF-8 push answers 200")
+    finally:
+        srv.stop(sig=signal.SIGKILL, timeout=10)
+    srv = start(args, "ferry-utf8-durable-again", health="/-/ready", ready_status=(200,))
+    try:
+        st, _, body = pghttp.request(srv.port, "GET", "/metrics", headers=ALLOW_UTF8)
+        check('{"my.metric","dotted.key"="kv",instance="",job="j","label.name"="v",plain="p"} 1\n' in body.decode(),
+              "the log replays the UTF-8 names after SIGKILL")
+    finally:
+        srv.stop(timeout=10)
 
 
 def main():
@@ -306,7 +402,7 @@ def main():
         for name, fn in (("socket activation", lambda: socket_activation(tmp)), ("threads", threads_under_taskset),
                          ("probes", lambda: probes(tmp)), ("headers", lambda: headers_once(tmp)),
                          ("source", source_in_log), ("persistence health", lambda: persistence_health(tmp)),
-                         ("utf8 flag", utf8_flag)):
+                         ("utf8 names", lambda: utf8_names(tmp)), ("utf8 durable", lambda: utf8_durable(tmp))):
             t = time.monotonic()
             fn()
             print("%s: %.1fs" % (name, time.monotonic() - t))
