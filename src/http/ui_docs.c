@@ -1,7 +1,8 @@
 /*
  * ui_docs.c: the web UI's Help, Ferry's documentation compiled in (ui.h: fy_ui_docs, generated into docs_embed.c by
- * cmake/embed_docs.cmake). Lookups go by exact name in the fixed table: a request path is compared, never opened, so
- * "../" or any other name is simply not found. Apart from ui.c so that the unit tests of the page need no docs.
+ * cmake/embed_docs.cmake; HTML rendered at build time by cmark-gfm, or the Markdown without it: nothing is rendered
+ * here). Lookups go by exact name in the fixed table: a request path is compared, never opened, so "../" or any other
+ * name is simply not found. Apart from ui.c so that the unit tests of the page need no docs.
  */
 #include <string.h>
 

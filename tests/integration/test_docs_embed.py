@@ -33,12 +33,13 @@ def embed(out_dir, cmark):
     with open(out) as f:
         c = f.read()
     arrays = {}
-    for kind, i, body in re.findall(r"static const (?:unsigned )?char (doc|title)(\d+)\[\] = \{([^}]*)\};", c):
+    for kind, i, body in re.findall(r"static const unsigned char (doc|title)(\d+)\[\] = \{([^}]*)\};", c):
         b = bytes(int(x, 0) for x in body.replace("\n", "").split(",") if x)
         check(b.endswith(b"\0"), "%s%s: NUL-terminated" % (kind, i))
         arrays[kind + i] = b[:-1]
     table = {}
-    for name, title, ctype, doc, length in re.findall(r'\{"([^"]+)", (title\d+|NULL), "([^"]+)", (doc\d+), (\d+)\}', c):
+    entry = r'\{"([^"]+)", (?:\(const char \*\))?(title\d+|NULL), "([^"]+)", (doc\d+), (\d+)\}'
+    for name, title, ctype, doc, length in re.findall(entry, c):
         check(int(length) == len(arrays[doc]), "%s: its length" % name)
         table[name] = (arrays[title].decode() if title != "NULL" else None, ctype, arrays[doc])
     flag = re.search(r"const int fy_ui_docs_html = (\d);", c)
@@ -93,7 +94,8 @@ def main():
     check(b'<h2 id="part-two">Part two</h2>' in pages.get("b.md", b""), "b.md: its heading's id")
     check(b'<a href="b.md">b</a>' in a and b'<a href="b.md#part-two">' in a and b'<a href="#same-1">' in a,
           "links to a listed doc, its heading, a heading of the page: kept")
-    check(b'<a title="docs/design.md: not in this server\'s Help">not in the list</a>' in a and b'href="design.md' not in a,
+    check(b'<a title="docs/design.md: not in this server\'s Help">not in the list</a>' in a and
+          b'href="design.md' not in a,
           "a link to a doc not in the list: its text, no href")
     check(b'<a href="b.md"><code>docs/b.md</code></a>' in a and b"<code>docs/design.md</code> (not one)" in a,
           "`docs/b.md` is a link to b.md; `docs/design.md` (not listed) stays code")

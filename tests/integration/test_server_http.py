@@ -428,7 +428,8 @@ def run_help_docs(f, p):
     if DOCS == "html":
         # a doc with pipe tables has them as <table>; the doc's own words are there, not Markdown syntax
         c = pages["compatibility.md"]
-        check(c.count(b"<table>") >= 3 and b"<th>" in c and b"<td>" in c, "compatibility.md: its pipe tables as <table>")
+        check(c.count(b"<table>") >= 3 and b"<th>" in c and b"<td>" in c,
+              "compatibility.md: its pipe tables as <table>")
         # every link is relative and resolves: to a heading of its page, to a listed doc (and its heading), or to an
         # image served beside them; absolute ones leave Ferry (http, https, mailto)
         ids = {n: set(re.findall(rb' id="([^"]+)"', b)) for n, b in pages.items()}

@@ -301,7 +301,7 @@ def small_states(wd, port, base):
     else:
         check(wd.js("return document.title") == "The web UI - Ferry documentation", "ui.md: its <title>")
         check(wd.js("return document.querySelector('main h1').textContent") == "The web UI", "ui.md: its heading")
-        heads = wd.js("return [...document.querySelectorAll('main table')[0].querySelectorAll('th')].map(t => t.textContent)")
+        heads = wd.js("return [...document.querySelector('main table').querySelectorAll('th')].map(t => t.textContent)")
         check(heads == ["state (?state=)", "shown as", "when"], "ui.md: its first pipe table as a table: %r" % heads)
         check(wd.js("return document.scripts.length") == 0, "ui.md: no script on the page")
         # the screenshot, from the same fixed table under the prefix; the page's CSP allows images from here only
