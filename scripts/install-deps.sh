@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs the Debian packages Ferry needs, and only those that are missing.
 # Usage: scripts/install-deps.sh [build|test|package|bench|format|all]   (default: build)
-#   build: compiler, CMake, libraries
+#   build: compiler, CMake, libraries, cmark-gfm (the Help pages' HTML)
 #   test:  build + what the test suites start (reference Pushgateway, clang for fuzzing, clients) + package + format
 #   package: build + the Debian packaging tools (make deb, the package suite)
 #   format: clang-format 14 (make format, make format-check; the version .ci/run checks the tree with)
@@ -16,6 +16,7 @@ build_pkgs=(
     libh2o-evloop-dev libssl-dev zlib1g-dev libxxhash-dev libjemalloc-dev libsnappy-dev
     libcmocka-dev libbenchmark-dev
     libyaml-dev libcrypt-dev libcurl4-openssl-dev
+    cmark-gfm  # a build tool: renders docs/ to the web UI's Help pages (src/CMakeLists.txt); no library in the binary
 )
 test_pkgs=(
     clang libclang-rt-14-dev llvm

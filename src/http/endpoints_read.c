@@ -494,7 +494,17 @@ static int on_ui(void *ctx, h2o_req_t *req, const char *static_path, size_t stat
     if (static_path != NULL) {
         /* The page is self-contained: the only static files are the Help's docs (ui_docs.c), looked up by name in a
          * fixed table, so no path reaches the file system. */
-        if (static_len == 6 && memcmp(static_path, "/docs/", 6) == 0) {
+        int docs = static_len >= 6 && memcmp(static_path, "/docs/", 6) == 0;
+        const fy_ui_doc_t *d = docs && static_len > 6 ? fy_ui_doc(static_path + 6, static_len - 6) : NULL;
+        if (docs && (static_len == 6 || d != NULL)) {
+            /* nosniff: a browser takes the type as given (no HTML guessed in Markdown shown as text). The CSP says what
+             * the pages are, so even a doc that slipped something past cmark-gfm's safe mode could not run it. */
+            h2o_add_header_by_str(&req->pool, &req->res.headers, H2O_STRLIT("x-content-type-options"), 0, "X-Content-Type-Options",
+                                  H2O_STRLIT("nosniff"));
+            h2o_add_header_by_str(&req->pool, &req->res.headers, H2O_STRLIT("content-security-policy"), 0,
+                                  "Content-Security-Policy", H2O_STRLIT(FY_UI_DOCS_CSP));
+        }
+        if (docs && static_len == 6) {
             fy_buf_t b = {0};
             if (fy_ui_doc_index(&b) == 0)
                 fy_server_respond(req, 200, NULL, "text/html; charset=utf-8", b.p, b.len);
@@ -503,13 +513,8 @@ static int on_ui(void *ctx, h2o_req_t *req, const char *static_path, size_t stat
             fy_buf_free(&b);
             return 0;
         }
-        const fy_ui_doc_t *d =
-            static_len > 6 && memcmp(static_path, "/docs/", 6) == 0 ? fy_ui_doc(static_path + 6, static_len - 6) : NULL;
         if (d != NULL) {
-            /* Markdown shown as text: nosniff keeps a browser from guessing HTML in it */
-            h2o_add_header_by_str(&req->pool, &req->res.headers, H2O_STRLIT("x-content-type-options"), 0, "X-Content-Type-Options",
-                                  H2O_STRLIT("nosniff"));
-            fy_server_respond(req, 200, NULL, "text/plain; charset=utf-8", (const char *)d->text, d->len);
+            fy_server_respond(req, 200, NULL, d->type, (const char *)d->text, d->len);
             return 0;
         }
         fy_server_error(req, 404, H2O_STRLIT("404 page not found"));

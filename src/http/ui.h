@@ -134,17 +134,28 @@ void fy_ui_close(fy_ui_t *u);
 int fy_ui_render(fy_store_t *store, const fy_ui_opts_t *opts, fy_buf_t *out);
 
 /*
- * Ferry's documentation, compiled in (docs_embed.c, generated from a fixed list of docs/ pages): the Help link's
- * pages, served at P/static/docs/ (an index) and P/static/docs/NAME.md (text/plain). Only names in the list are
- * served, so a request path cannot reach any other file.
+ * Ferry's documentation, compiled in (docs_embed.c, generated from a fixed list of docs/ pages by
+ * cmake/embed_docs.cmake): the Help link's pages, served at P/static/docs/ (an index) and P/static/docs/NAME.md. When
+ * the build found cmark-gfm, each page is HTML rendered at build time (text/html) and the images the pages show are
+ * in the table too (P/static/docs/img/NAME.png); without it, the docs as they are (text/plain). Only names in the list
+ * are served, so a request path cannot reach any other file.
  */
 typedef struct st_fy_ui_doc_t {
-    const char *name; /* "ui.md"; the title is the text's first line ("# ...") */
+    const char *name;  /* "ui.md", "img/ui.png": the path under P/static/docs/ */
+    const char *title; /* the doc's first heading, plain text; NULL for an image, which the index does not list */
+    const char *type;  /* its Content-Type */
     const unsigned char *text;
     size_t len;
 } fy_ui_doc_t;
 extern const fy_ui_doc_t fy_ui_docs[];
 extern const size_t fy_ui_ndocs;
+/* 1 when the pages are HTML (the build had cmark-gfm), 0 when they are the Markdown of docs/ as text */
+extern const int fy_ui_docs_html;
+/* The Content-Security-Policy of the docs and their index: markup with inline styles and images from here, nothing
+ * else (no script, no form, no frame, no other origin). */
+#define FY_UI_DOCS_CSP                                                                                                             \
+    "default-src 'none'; style-src 'unsafe-inline'; img-src 'self'; base-uri 'none'; form-action 'none'; "                         \
+    "frame-ancestors 'none'"
 /** The doc called name[0..len), or NULL. */
 const fy_ui_doc_t *fy_ui_doc(const char *name, size_t len);
 /** The index page of the docs (HTML) into *out. Returns 0, or -1 when out of memory. */

@@ -3,15 +3,18 @@
 
 Starts ferry on free 127.0.0.1 ports and checks routing (ServeMux cleaning, httprouter redirects, 404, 405, automatic
 OPTIONS), the store-free endpoints, /api/v1/status, gzip header errors, the body size limit over HTTP/1.1, h2c and
-TLS (HTTP/1.1 and h2 by ALPN), the lifecycle, signals (SIGHUP keeps the process and its store) and listen
-failures.
+TLS (HTTP/1.1 and h2 by ALPN), the lifecycle, signals (SIGHUP keeps the process and its store), listen
+failures, and the web UI's Help pages under the route prefix (docs/ui.md, "Help").
 Expected values were taken from the Pushgateway 1.5.1 binary. Every started process is stopped by PID with bounded
-waits. Usage: test_server_http.py path/to/ferry
+waits. Usage: test_server_http.py path/to/ferry [html|text]: what the build embedded as the Help's pages (html when
+configure found cmark-gfm, the default; text without it).
 """
 import gzip
+import html
 import http.client
 import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -25,6 +28,8 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 import pghttp  # noqa: E402
 
 FERRY = sys.argv[1]
+DOCS = sys.argv[2] if len(sys.argv) > 2 else "html"
+ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..")
 PLAIN = "text/plain; charset=utf-8"
 failures = []
 
@@ -383,6 +388,101 @@ def run_sighup(f):
         kept.close()
 
 
+DOCS_CSP = ("default-src 'none'; style-src 'unsafe-inline'; img-src 'self'; base-uri 'none'; form-action 'none'; "
+            "frame-ancestors 'none'")
+
+
+def run_help_docs(f, p):
+    """The Help (docs/ui.md): docs/ compiled in, under the route prefix p. Rendered to HTML at build time (html) or the
+    Markdown itself (text); either way by fixed name, with nosniff and a CSP that allows no script."""
+    s, h, idx = f.request("GET", p + "/static/docs/")
+    check(s == 200 and h.get("content-type") == "text/html; charset=utf-8" and
+          h.get("x-content-type-options") == "nosniff" and h.get("content-security-policy") == DOCS_CSP,
+          "docs index: %d %r" % (s, h))
+    names = [n.decode() for n in re.findall(rb'<li><a href="([a-z-]+\.md)">', idx)]
+    check(len(names) == 12 and names[0] == "ui.md", "docs index lists the 12 docs, ui.md first: %r" % names)
+    check((b"as plain text (Markdown)" in idx) == (DOCS == "text") and (b"rendered to HTML" in idx) == (DOCS == "html"),
+          "docs index: says how the pages are served (%s)" % DOCS)
+    pages = {}
+    for n in names:
+        s, h, b = f.request("GET", p + "/static/docs/" + n)
+        want = "text/html; charset=utf-8" if DOCS == "html" else PLAIN
+        check(s == 200 and h.get("content-type") == want and h.get("x-content-type-options") == "nosniff" and
+              h.get("content-security-policy") == DOCS_CSP, "docs %s: %d %r" % (n, s, h))
+        with open(os.path.join(ROOT, "docs", n), "rb") as fh:
+            md = fh.read()
+        if DOCS == "text":
+            check(b == md, "docs %s: the Markdown as it is" % n)
+            continue
+        pages[n] = b
+        # <title>: the first heading, as cmark-gfm escapes it, without the backticks of its code spans
+        first = md.split(b"\n", 1)[0].decode().lstrip("# ").replace("`", "")
+        title = html.escape(first, quote=False).replace('"', "&quot;")
+        check(b.startswith(b'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">') and
+              ("<title>%s - Ferry documentation</title>" % title).encode() in b and b.endswith(b"</html>\n"),
+              "docs %s: a complete page, titled %r" % (n, title))
+        nav = b'<nav><a href="../../">&larr; back to the groups</a><a href="./">all docs</a></nav>'
+        check(b.count(nav) == 2, "docs %s: back to the groups and all docs, above and below" % n)
+        check(b"<script" not in b.lower() and b'href="javascript:' not in b.lower(), "docs %s: no script" % n)
+        check(b"<h1" in b and b"| ---" not in b and b"|---|" not in b, "docs %s: rendered, no pipe table left" % n)
+    if DOCS == "html":
+        # a doc with pipe tables has them as <table>; the doc's own words are there, not Markdown syntax
+        c = pages["compatibility.md"]
+        check(c.count(b"<table>") >= 3 and b"<th>" in c and b"<td>" in c,
+              "compatibility.md: its pipe tables as <table>")
+        # every link is relative and resolves: to a heading of its page, to a listed doc (and its heading), or to an
+        # image served beside them; absolute ones leave Ferry (http, https, mailto)
+        ids = {n: set(re.findall(rb' id="([^"]+)"', b)) for n, b in pages.items()}
+        crossed = 0
+        for n, b in pages.items():
+            for href in re.findall(rb'<a href="([^"]*)"', b):
+                href = href.decode()
+                if re.match(r"^(https?|mailto):", href) or href in ("../../", "./"):
+                    continue
+                check(not href.startswith("/") and ".." not in href, "docs %s: %r is relative" % (n, href))
+                doc, _, frag = href.partition("#")
+                target = doc or n
+                check(target in pages, "docs %s: link %r to a doc of the Help" % (n, href))
+                if target in pages and frag:
+                    check(frag.encode() in ids[target], "docs %s: link %r to a heading of %s" % (n, href, target))
+                crossed += doc != "" and doc != n
+        check(crossed >= 20, "the docs link to one another: %d links" % crossed)
+        check(b'<a href="#flags">' in pages["ha.md"] and b'<h2 id="flags">Flags</h2>' in pages["ha.md"],
+              "ha.md: its contents link to GitHub's heading ids")
+        check(b'<a href="beyond-pushgateway.md"><code>docs/beyond-pushgateway.md</code></a>' in pages["ui.md"],
+              "ui.md: a doc's name in a code span is a link to it")
+        s, h, b = f.request("GET", p + "/static/docs/ha.md")
+        s2, _, b2 = f.request("GET", p + "/static/docs/ha.md#flags")  # a client sends no fragment; this one does
+        check(s == 200 and s2 in (200, 404), "ha.md#flags: %d" % s2)
+        # the screenshot docs/ui.md shows, beside it
+        check(b'<img src="img/ui.png"' in pages["ui.md"], "ui.md shows img/ui.png")
+        s, h, b = f.request("GET", p + "/static/docs/img/ui.png")
+        with open(os.path.join(ROOT, "docs", "img", "ui.png"), "rb") as fh:
+            png = fh.read()
+        check(s == 200 and h.get("content-type") == "image/png" and h.get("x-content-type-options") == "nosniff" and
+              b == png, "img/ui.png: %d %r, %d bytes" % (s, h.get("content-type"), len(b)))
+    for path, note in (("/static/docs/design.md", "a doc that is not in the list"),
+                       ("/static/docs/README.md", "not a doc"),
+                       ("/static/docs/UI.MD", "names are exact"),
+                       ("/static/docs/ui.md/", "no trailing slash"),
+                       ("/static/docs/img/compare-memory.png", "an image no page of the list shows"),
+                       ("/static/docs/img/", "no index of the images"),
+                       ("/static/docs/img/ui.png" if DOCS == "text" else "/static/docs/img/UI.png",
+                        "no images without HTML pages" if DOCS == "text" else "image names are exact"),
+                       ("/static/docs/docs_embed.c", "nothing of the build")):
+        s, _, _ = f.request("GET", p + path)
+        check(s == 404, "docs: GET %s%s -> %d, want 404 (%s)" % (p, path, s, note))
+    for path in ("/static/docs/%2e%2e%2fCMakeLists.txt", "/static/docs/..%2F..%2F..%2Fetc%2Fpasswd"):
+        s, h, _ = f.request("GET", p + path)
+        loc = h.get("location", "")
+        s2 = f.request("GET", loc)[0] if s == 301 and loc.startswith("/") and ".." not in loc else None
+        check(s == 404 or s2 == 404, "docs: no encoded way out: GET %s -> %d %r -> %s" % (path, s, loc, s2))
+    s, h, _ = f.request("GET", p + "/static/docs/img/../ui.md")
+    check(s == 301 and h.get("location") == p + "/static/docs/ui.md", "docs: dots cleaned by the router, as any path")
+    s, _, _ = f.request("GET", "/static/docs/ui.md")
+    check(s == 404, "docs: only under the prefix")
+
+
 def main():
     # the shared, dup()ed listening socket (--no-web.reuseport); the second instance below uses the default
     f = Ferry("--push.max-body-bytes=100000", "--no-web.reuseport")
@@ -412,6 +512,7 @@ def main():
             check(s == status, "prefix: GET %s -> %d, want %d" % (path, s, status))
         s, h, _ = f.request("GET", "/pg")
         check(s == 301 and h.get("location") == "/pg/", "prefix: /pg -> /pg/ (relative, Corrections 2)")
+        run_help_docs(f, "/pg")
         s, h, _ = f.request("POST", "/pg/api/v1/admin/wipe")
         check(s == 405 and h.get("allow") == "OPTIONS, PUT", "admin: POST wipe 405")
         s, h, _ = f.request("GET", "/pg/-/quit")

@@ -8,7 +8,9 @@ soon (TTL 6 s, 4.9 s later), failed (a push with a timestamp after a good one), 
     instance=aaa and job=zeta last, though its canonical key sorts first);
   - the state filter and the job filter, chosen in the form's controls and submitted;
   - "Delete Group" on one group, the confirm() accepted: the group leaves the page and /api/v1/metrics;
-  - the Help link: Ferry's own docs index, and docs/ui.md from it;
+  - the Help link: Ferry's own docs index, docs/ui.md from it (HTML rendered at build time by cmark-gfm: its title,
+    its tables, its screenshot loaded under the pages' CSP, no script), a link to another doc and a heading's anchor
+    followed, the pages' links back; without cmark-gfm in the build (--docs text), the Markdown as text;
   - 100,000 more groups (pipelined PUTs over a few connections), then the pager's "next" link twice, a jump to the
     last page, the job and state filters over all of them; the page's bytes and times are printed; then "Delete All
     Groups" empties the store;
@@ -17,7 +19,8 @@ soon (TTL 6 s, 4.9 s later), failed (a push with a timestamp after a good one), 
 chromedriver and Chromium run with the flags a machine without internet needs (--disable-background-networking
 and the rest) and a fresh profile; everything is stopped by PID (chromedriver in its own process group, which holds
 its Chromium). Exit 77 (skipped) without /usr/bin/chromium or chromedriver.
-Usage: test_ui_browser.py path/to/ferry [--screenshot out.png] [--groups N]
+Usage: test_ui_browser.py path/to/ferry [--screenshot out.png] [--groups N] [--docs html|text]
+  --docs: what the build embedded as the Help's pages (html when configure found cmark-gfm, the default)
 """
 import base64
 import json
@@ -40,6 +43,9 @@ FERRY = sys.argv[1]
 ARGS = sys.argv[2:]
 SCREENSHOT = ARGS[ARGS.index("--screenshot") + 1] if "--screenshot" in ARGS else None
 N_BULK = int(ARGS[ARGS.index("--groups") + 1]) if "--groups" in ARGS else 100000
+DOCS = ARGS[ARGS.index("--docs") + 1] if "--docs" in ARGS else "html"
+DOCS_CSP = ("default-src 'none'; style-src 'unsafe-inline'; img-src 'self'; base-uri 'none'; form-action 'none'; "
+            "frame-ancestors 'none'")
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 CHROMEDRIVER = shutil.which("chromedriver") or "/usr/bin/chromedriver"
 PREFIX = "/gw"
@@ -282,12 +288,47 @@ def small_states(wd, port, base):
     items = wd.js("return [...document.querySelectorAll('li')].map(l => l.textContent)")
     check(items[:1] == ["ui.md: The web UI"] and len(items) >= 10, "the index lists the docs, titled: %r" % items[:3])
     wd.click("a[href='ui.md']")
-    wd.until("return location.pathname.endsWith('/static/docs/ui.md')", "docs/ui.md")
-    body = wd.js("return document.body.innerText")
-    check(body.startswith("# The web UI") and "expires soon" in body, "docs/ui.md as text: %r" % body[:80])
+    wd.until("return location.pathname == '%s/static/docs/ui.md' && document.readyState == 'complete'" % PREFIX,
+             "docs/ui.md")
     st, h, data = pghttp.request(port, "GET", PREFIX + "/static/docs/ui.md")
-    check(st == 200 and h.get("content-type") == "text/plain; charset=utf-8" and
-          h.get("x-content-type-options") == "nosniff" and data.startswith(b"# The web UI\n"), "ui.md: %d %r" % (st, h))
+    want = "text/html; charset=utf-8" if DOCS == "html" else "text/plain; charset=utf-8"
+    check(st == 200 and h.get("content-type") == want and h.get("x-content-type-options") == "nosniff" and
+          h.get("content-security-policy") == DOCS_CSP, "ui.md: %d %r" % (st, h))
+    if DOCS == "text":
+        body = wd.js("return document.body.innerText")
+        check(body.startswith("# The web UI") and "expires soon" in body, "docs/ui.md as text: %r" % body[:80])
+        check(data.startswith(b"# The web UI\n"), "ui.md: the Markdown")
+    else:
+        check(wd.js("return document.title") == "The web UI - Ferry documentation", "ui.md: its <title>")
+        check(wd.js("return document.querySelector('main h1').textContent") == "The web UI", "ui.md: its heading")
+        heads = wd.js("return [...document.querySelector('main table').querySelectorAll('th')].map(t => t.textContent)")
+        check(heads == ["state (?state=)", "shown as", "when"], "ui.md: its first pipe table as a table: %r" % heads)
+        check(wd.js("return document.scripts.length") == 0, "ui.md: no script on the page")
+        # the screenshot, from the same fixed table under the prefix; the page's CSP allows images from here only
+        wd.until("const i = document.querySelector('main img'); return !!i && i.complete && i.naturalWidth > 800",
+                 "docs/img/ui.png to load in the page")
+        check(wd.js("return document.querySelector('main img').src") == base + "/static/docs/img/ui.png",
+              "the screenshot under the prefix")
+        # a link to another doc (ui.md names `docs/beyond-pushgateway.md`), followed
+        wd.click("main a[href='beyond-pushgateway.md']")
+        wd.until("return location.pathname == '%s/static/docs/beyond-pushgateway.md' && document.readyState == "
+                 "'complete'" % PREFIX, "the link to docs/beyond-pushgateway.md")
+        title = wd.js("return document.title")
+        check(title == "Beyond the Pushgateway: expiry, liveness, bulk deletes - Ferry documentation",
+              "followed to beyond-pushgateway.md: %r" % title)
+        # a heading's anchor: ha.md's contents link to its sections by GitHub's ids
+        wd.get(base + "/static/docs/ha.md")
+        wd.click("main a[href='#flags']")
+        wd.until("return location.hash == '#flags' && window.scrollY > 1000 && "
+                 "Math.abs(document.getElementById('flags').getBoundingClientRect().top) < 50", "ha.md#flags")
+        # the page's links back: all docs, then the groups, still under the prefix
+        wd.click("nav a[href='./']")
+        wd.until("return location.pathname == '%s/static/docs/' && document.readyState == 'complete'" % PREFIX,
+                 "all docs")
+        wd.get(base + "/static/docs/when-to-use.md")
+        wd.click("nav a[href='../../']")
+        wd.until("return location.pathname == '%s/' && !!document.querySelector('details.group')" % PREFIX,
+                 "back to the groups")
     for path, note in (("/static/docs/README.md", "a file of the repository that is not in the list"),
                        ("/static/docs/nothere.md", "no such doc"), ("/static/docs/UI.MD", "names are exact"),
                        ("/static/docs/ui.md/", "no trailing slash"), ("/static/index.html", "no other static file"),
