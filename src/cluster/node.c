@@ -463,13 +463,19 @@ static int transfer_in_flight(const fy_cluster_t *c)
 
 /* Whether every change that the replica behind node had applied when it stamped a change at stamp has reached us: a
  * peer's frontier (the heartbeat's, or its own changes as they come) at or past it covers that peer's changes, which
- * that replica's clock had passed. Peers not connected to us are not waited for. */
+ * that replica's clock had passed. A peer whose link to us is closing or just dropped is waited for until lost_node
+ * has asked the others for what only they got (a transfer then holds the conflict); one not connected otherwise (never,
+ * or lost and handled) is not waited for. */
 static int causally_settled(const fy_cluster_t *c, int node, int64_t stamp)
 {
     for (size_t n = 0; n < c->nnodes; n++) {
         const fy_cl_node_t *nd = &c->nodes[n];
-        if ((int)n == node || nd->in_link < 0 || !c->links[nd->in_link].open || c->links[nd->in_link].closing)
+        if ((int)n == node)
             continue;
+        if (nd->lost_at != 0)
+            return 0;
+        if (nd->in_link < 0)
+            continue; /* a link still closing counts: lost_at is set only once the driver has closed it */
         if (nd->watermark < stamp)
             return 0;
     }
