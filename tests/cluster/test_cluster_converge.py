@@ -6,6 +6,10 @@
   /metrics; every request was answered 2xx.
 - A PUT of family a on replica 0, then a POST of family b to the same group on replica 1 (20 groups): a and b on every
   replica, push_time_seconds identical everywhere (times travel with the change).
+- A conflict that only looks concurrent (5 groups): cl_x<k> is a counter in a group on every replica; replica 0's links
+  to replica 2 are delayed 800 ms by the fault proxy; replica 0 deletes the group, replica 1 (once it applied that)
+  takes cl_x<k> as a gauge in another group. Replica 2 gets the gauge before the DELETE; it must wait for replica 0's
+  frontier instead of killing the gauge on every replica: the gauge is everywhere, no conflict counted.
 Skips (exit 0) when build/ferry has no --cluster.listen-address.
 Usage: test_cluster_converge.py path/to/ferry
 """
@@ -52,6 +56,46 @@ def push_times(body):
         fam = g.get("push_time_seconds")
         out[json.dumps(g["labels"], sort_keys=True)] = fam["metrics"][0]["value"] if fam else None
     return out
+
+
+def has_group(cl, i, job):
+    b = cl.metrics_json(i)
+    return b is not None and any(g["labels"].get("job") == job for g in json.loads(b)["data"])
+
+
+def causal_conflicts(cl, tm):
+    for k in range(5):
+        old, new, fam = "causal_old_%d" % k, "causal_new_%d" % k, b"cl_x%d" % k
+        st, d = fc.push(cl.web[0], "PUT", "/metrics/job/" + old, b"# TYPE %s counter\n%s 1\n" % (fam, fam))
+        check(st == 200, "causal %d: the counter's push answered 200 (%d %r)" % (k, st, d[:100]))
+        took, _ = cl.wait_converged(2.0)
+        check(took is not None, "causal %d: the counter on every replica" % k)
+        cl.links[(0, 2)].delay(800)  # replica 0's changes and heartbeats reach replica 2 800 ms late
+        try:
+            st, d = fc.push(cl.web[0], "DELETE", "/metrics/job/" + old)
+            check(st == 202, "causal %d: DELETE on replica 0 answered 202 (%d %r)" % (k, st, d[:100]))
+            deadline = time.time() + 2
+            while time.time() < deadline and has_group(cl, 1, old):
+                time.sleep(0.01)
+            check(not has_group(cl, 1, old) and has_group(cl, 2, old),
+                  "causal %d: replica 1 applied the DELETE, replica 2 not yet" % k)
+            st, d = fc.push(cl.web[1], "PUT", "/metrics/job/" + new, b"# TYPE %s gauge\n%s 2\n" % (fam, fam))
+            check(st == 200, "causal %d: the gauge's push on replica 1 answered 200 (%d %r)" % (k, st, d[:100]))
+        finally:
+            cl.links[(0, 2)].set_pass()
+        took, bodies = cl.wait_converged(5.0)
+        check(took is not None, "causal %d: identical within 5 s:\n%s" % (
+            k, fc.explain_difference(bodies) if took is None else ""))
+        for i, b in enumerate(bodies):
+            groups = {g["labels"].get("job"): g for g in json.loads(b)["data"]} if b else {}
+            g = groups.get(new, {})
+            check(old not in groups and fam.decode() in g and g[fam.decode()].get("type") == "GAUGE",
+                  "causal %d: replica %d holds the gauge and not the deleted counter (%r)" % (k, i, sorted(g)))
+    for i in range(3):
+        m = cl.self_metrics(i)
+        dropped = sum(v for name, v in m.items() if name.startswith("ferry_cluster_conflicts_dropped_total"))
+        check(dropped == 0, "replica %d dropped no family as a conflict (%r)" % (i, dropped))
+    tm.mark("5 conflicts that only looked concurrent: kept on every replica")
 
 
 def main():
@@ -119,6 +163,7 @@ def main():
         pts = [push_times(b) for b in bodies if b is not None]
         check(len(pts) == 3 and pts[0] == pts[1] == pts[2],
               "push_time_seconds identical on every replica for every group")
+        causal_conflicts(cl, tm)
     tm.mark("done")
     return check.summary()
 
