@@ -123,6 +123,31 @@ static int set_hostname(fy_cli_target_t *t, char *err, size_t cap)
     return add_label(t, "instance", 8, t->hostname, NULL, err, cap);
 }
 
+/* argv[*i] (starting "--") as one of valued (a NULL-terminated list; entry skip, when >= 0, does not count), given as
+ * --name=value or --name value: its index, with *v its value (*i moved past a separate value). -1 when it is none of
+ * them, -2 (err set) when its value is missing. */
+static int valued_option(const char *const *valued, int skip, int argc, char **argv, int *i, const char **v, char *err, size_t cap)
+{
+    const char *name = argv[*i] + 2;
+    size_t nlen = strcspn(name, "=");
+    int k;
+    for (k = 0; valued[k] != NULL; k++)
+        if (k != skip && strlen(valued[k]) == nlen && memcmp(valued[k], name, nlen) == 0)
+            break;
+    if (valued[k] == NULL)
+        return -1;
+    if (name[nlen] == '=') {
+        *v = name + nlen + 1;
+    } else {
+        if (*i + 1 >= argc) {
+            bad_arg(err, cap, "--%s needs a value", valued[k]);
+            return -2;
+        }
+        *v = argv[++*i];
+    }
+    return k;
+}
+
 /*
  * One option of argv at *i. Recognises --name=value and --name value for the shared options; the caller handles its
  * own. --timeout is the per-attempt limit only when timeout_is_push (in `ferry run` it is the job's). Returns 1 when
@@ -143,21 +168,10 @@ static int shared_option(fy_cli_target_t *t, int argc, char **argv, int *i, int 
     }
     if (strcmp(name, "instance-hostname") == 0)
         return set_hostname(t, err, cap) == 0 ? 1 : -1;
-    size_t nlen = strcspn(name, "=");
-    int k;
-    for (k = 0; valued[k] != NULL; k++)
-        if (strlen(valued[k]) == nlen && memcmp(valued[k], name, nlen) == 0)
-            break;
-    if (valued[k] == NULL || (k == 6 && !timeout_is_push))
-        return 0;
     const char *v;
-    if (name[nlen] == '=') {
-        v = name + nlen + 1;
-    } else {
-        if (*i + 1 >= argc)
-            return bad_arg(err, cap, "--%s needs a value", valued[k]);
-        v = argv[++*i];
-    }
+    int k = valued_option(valued, timeout_is_push ? -1 : 6, argc, argv, i, &v, err, cap);
+    if (k < 0)
+        return k == -1 ? 0 : -1;
     switch (k) {
     case 0:
         t->gateway = v;
@@ -338,24 +352,12 @@ int fy_cli_push_parse(fy_cli_push_opts_t *o, int argc, char **argv, char *const 
 static int run_option(fy_cli_run_opts_t *o, int argc, char **argv, int *i, char *err, size_t cap)
 {
     static const char *const valued[] = {"timeout", "kill-after", "lock", "stderr-lines", "textfile-dir", NULL};
-    const char *name = argv[*i] + 2;
     if (strncmp(argv[*i], "--", 2) != 0)
         return 0;
-    size_t nlen = strcspn(name, "=");
-    int k;
-    for (k = 0; valued[k] != NULL; k++)
-        if (strlen(valued[k]) == nlen && memcmp(valued[k], name, nlen) == 0)
-            break;
-    if (valued[k] == NULL)
-        return 0;
     const char *v;
-    if (name[nlen] == '=') {
-        v = name + nlen + 1;
-    } else {
-        if (*i + 1 >= argc)
-            return bad_arg(err, cap, "--%s needs a value", valued[k]);
-        v = argv[++*i];
-    }
+    int k = valued_option(valued, -1, argc, argv, i, &v, err, cap);
+    if (k < 0)
+        return k == -1 ? 0 : -1;
     switch (k) {
     case 0:
         if ((o->job_timeout_ms = fy_cli_parse_span(v)) <= 0)
