@@ -1586,6 +1586,56 @@ static int shard_of(fy_store_t *s, int gi)
     return -1;
 }
 
+/* A scripted run's start: 3 replicas (W=2), durable or in memory, ready and identical. */
+static void script_begin(uint64_t seed, int durable)
+{
+    memset(&S, 0, sizeof(S));
+    S.seed = seed;
+    S.rng = S.seed * 0x2545F4914F6CDD1DULL + 7;
+    S.durable = durable;
+    S.capture = -1;
+    S.n = 3;
+    S.maxdown = 1;
+    S.W = 2;
+    S.T = S.T0 = 1700000000 * SEC;
+    sim_addresses();
+    if (durable)
+        sim_disks();
+    for (int i = 0; i < S.n; i++)
+        replica_start(i);
+    for (long k = 0; k < 10000 && !converged(0); k++)
+        step(0, 0);
+    assert_true(converged(0));
+}
+
+/* Heals everything (a replica kept down starts again) and runs until converged, not before after; then whether every
+ * replica holds g<gk>'s sim_x gauge and no g0 (what: the case's name and figures for the report). */
+static int script_heal_gauge_alone(int gk, int64_t after, const char *what)
+{
+    S.healing = 1;
+    for (long k = 0; k < 60000 && !S.failure[0]; k++) {
+        step(0, 0);
+        if (k % 250 == 249 && S.T > after && converged(0))
+            break;
+    }
+    if (!S.failure[0] && !converged(0))
+        converged(1);
+    char want[64];
+    snprintf(want, sizeof(want), "sim_x{i=\"3\",instance=\"\",job=\"g%d\"}", gk);
+    int ok = !S.failure[0];
+    for (int i = 0; i < S.n && ok; i++) {
+        char *t = render_text(S.r[i].store, NULL);
+        if (strstr(t, want) == NULL || strstr(t, "job=\"g0\"") != NULL) {
+            fprintf(stderr, "%s: replica %d does not hold %s alone:\n%s\n", what, i, want, t);
+            ok = 0;
+        }
+        free(t);
+    }
+    if (S.failure[0])
+        fprintf(stderr, "%s: %s\n", what, S.failure);
+    return ok;
+}
+
 /* One run: sim_x is pushed as a counter in g0 and reaches every replica's log; replica 2 crashes; the cluster deletes
  * g0 and takes sim_x as a gauge in g<gk>, acknowledged by 0 and 1. Replica 2 restarts from its log (g0's counter is
  * back, stale) and catches up by state transfer. When the transfer sends g<gk> before g0's tombstone, the gauge
@@ -1593,22 +1643,7 @@ static int shard_of(fy_store_t *s, int gi)
  * lost with no concurrent writer. Returns 1 when the order was that one (*ok: the gauge survived everywhere). */
 static int stale_conflict_case(int gk, int *ok)
 {
-    memset(&S, 0, sizeof(S));
-    S.seed = 5000 + (uint64_t)gk;
-    S.rng = S.seed * 0x2545F4914F6CDD1DULL + 7;
-    S.durable = 1;
-    S.capture = -1;
-    S.n = 3;
-    S.maxdown = 1;
-    S.W = 2;
-    S.T = S.T0 = 1700000000 * SEC;
-    sim_addresses();
-    sim_disks();
-    for (int i = 0; i < S.n; i++)
-        replica_start(i);
-    for (long k = 0; k < 10000 && !converged(0); k++)
-        step(0, 0);
-    assert_true(converged(0));
+    script_begin(5000 + (uint64_t)gk, 1);
     for (long k = 0; k < 1000; k++) /* the start's state transfers are over: the next change goes to every log */
         step(0, 0);
     assert_int_equal(script_change(0, K_PUT, 0, 1u << FAM_X, 0), 200);
@@ -1626,28 +1661,9 @@ static int stale_conflict_case(int gk, int *ok)
     assert_int_equal(S.ops[S.nops - 1].status, ST_ACKED);
     int s0 = shard_of(S.r[0].store, 0), sk = shard_of(S.r[0].store, gk);
     assert_true(s0 >= 0 && sk >= 0);
-    S.healing = 1; /* replica 2 starts again */
-    for (long k = 0; k < 60000 && !S.failure[0]; k++) {
-        step(0, 0);
-        if (k % 250 == 249 && converged(0))
-            break;
-    }
-    if (!S.failure[0] && !converged(0))
-        converged(1);
-    char want[64];
-    snprintf(want, sizeof(want), "sim_x{i=\"3\",instance=\"\",job=\"g%d\"}", gk);
-    *ok = !S.failure[0];
-    for (int i = 0; i < S.n && *ok; i++) {
-        char *t = render_text(S.r[i].store, NULL);
-        if (strstr(t, want) == NULL || strstr(t, "job=\"g0\"") != NULL) {
-            fprintf(stderr, "stale conflict, g%d (shard %d, g0's tombstone in %d): replica %d does not hold %s alone:\n%s\n", gk,
-                    sk, s0, i, want, t);
-            *ok = 0;
-        }
-        free(t);
-    }
-    if (S.failure[0])
-        fprintf(stderr, "stale conflict, g%d: %s\n", gk, S.failure);
+    char what[96];
+    snprintf(what, sizeof(what), "stale conflict, g%d (shard %d, g0's tombstone in %d)", gk, sk, s0);
+    *ok = script_heal_gauge_alone(gk, 0, what); /* replica 2 starts again */
     sim_cleanup();
     return sk < s0;
 }
@@ -1684,20 +1700,7 @@ static void test_stale_conflict(void **state)
  * push's stamp (the DELETE arrives first) and merges it. *ok: the gauge is on every replica, g0 on none. */
 static void causal_conflict_case(int gk, int64_t block, int *ok)
 {
-    memset(&S, 0, sizeof(S));
-    S.seed = 6000 + (uint64_t)gk;
-    S.rng = S.seed * 0x2545F4914F6CDD1DULL + 7;
-    S.capture = -1;
-    S.n = 3;
-    S.maxdown = 1;
-    S.W = 2;
-    S.T = S.T0 = 1700000000 * SEC;
-    sim_addresses();
-    for (int i = 0; i < S.n; i++)
-        replica_start(i);
-    for (long k = 0; k < 10000 && !converged(0); k++)
-        step(0, 0);
-    assert_true(converged(0));
+    script_begin(6000 + (uint64_t)gk, 0);
     assert_int_equal(script_change(0, K_PUT, 0, 1u << FAM_X, 0), 200);
     for (long k = 0; k < 500; k++)
         step(0, 0);
@@ -1708,27 +1711,9 @@ static void causal_conflict_case(int gk, int64_t block, int *ok)
         step(0, 0);
     assert_int_equal(S.ops[S.nops - 1].status, ST_ACKED); /* by replica 1 */
     assert_int_equal(script_change(1, K_PUT, gk, 1u << FAM_X, 1), 200);
-    S.healing = 1;
-    for (long k = 0; k < 60000 && !S.failure[0]; k++) {
-        step(0, 0);
-        if (k % 250 == 249 && S.T > S.blocked[0][2] && converged(0))
-            break;
-    }
-    if (!S.failure[0] && !converged(0))
-        converged(1);
-    char want[64];
-    snprintf(want, sizeof(want), "sim_x{i=\"3\",instance=\"\",job=\"g%d\"}", gk);
-    *ok = !S.failure[0] && S.ops[S.nops - 1].status == ST_ACKED;
-    for (int i = 0; i < S.n && *ok; i++) {
-        char *t = render_text(S.r[i].store, NULL);
-        if (strstr(t, want) == NULL || strstr(t, "job=\"g0\"") != NULL) {
-            fprintf(stderr, "causal conflict, g%d: replica %d does not hold %s alone:\n%s\n", gk, i, want, t);
-            *ok = 0;
-        }
-        free(t);
-    }
-    if (S.failure[0])
-        fprintf(stderr, "causal conflict, g%d: %s\n", gk, S.failure);
+    char what[64];
+    snprintf(what, sizeof(what), "causal conflict, g%d", gk);
+    *ok = script_heal_gauge_alone(gk, S.blocked[0][2], what) && S.ops[S.nops - 1].status == ST_ACKED;
     sim_cleanup();
 }
 
