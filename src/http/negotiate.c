@@ -125,27 +125,34 @@ static int servable(span_t type, span_t sub, const clause_t *x, int allow_openme
     return -1;
 }
 
+/* The Accept header's next comma-separated clause from *at (moved past it): 1 parsed, 0 not a clause we read (skipped),
+ * -1 at the end. */
+static int next_clause(const char *accept, size_t len, size_t *at, span_t *type, span_t *sub, clause_t *x)
+{
+    size_t i = *at, j = i;
+    if (accept == NULL || i >= len)
+        return -1;
+    while (j < len && accept[j] != ',')
+        j++;
+    *at = j + 1;
+    return parse_clause(accept + i, j - i, type, sub, x);
+}
+
 fy_scrape_format_t fy_negotiate_format(const char *accept, size_t len, int allow_openmetrics)
 {
     fy_scrape_format_t best = FY_SCRAPE_TEXT;
     float best_q = 0;
-    int found = 0;
-    size_t i = 0;
-    while (accept != NULL && i < len) {
-        size_t j = i;
-        while (j < len && accept[j] != ',')
-            j++;
-        span_t type, sub;
-        clause_t x;
-        if (parse_clause(accept + i, j - i, &type, &sub, &x)) {
-            int f = servable(type, sub, &x, allow_openmetrics);
-            if (f >= 0 && (!found || x.q > best_q)) {
-                best = (fy_scrape_format_t)f;
-                best_q = x.q;
-                found = 1;
-            }
+    int found = 0, rc;
+    size_t at = 0;
+    span_t type, sub;
+    clause_t x;
+    while ((rc = next_clause(accept, len, &at, &type, &sub, &x)) >= 0) {
+        int f = rc ? servable(type, sub, &x, allow_openmetrics) : -1;
+        if (f >= 0 && (!found || x.q > best_q)) {
+            best = (fy_scrape_format_t)f;
+            best_q = x.q;
+            found = 1;
         }
-        i = j + 1;
     }
     return best;
 }
@@ -156,54 +163,44 @@ static int wildness(span_t type, span_t sub)
     return eq_lit(type, "*") ? 2 : eq_lit(sub, "*") ? 1 : 0;
 }
 
+static const char *const escaping_names[] = {"underscores", "allow-utf-8", "dots", "values"};
+
 static int escaping_value(span_t v)
 {
-    static const char *const names[] = {"underscores", "allow-utf-8", "dots", "values"};
     for (int i = 0; i < 4; i++)
-        if (eq_lit(v, names[i]))
+        if (eq_lit(v, escaping_names[i]))
             return i;
     return -1; /* unknown values are ignored, as Negotiate ignores them */
 }
 
 const char *fy_escaping_name(int escaping)
 {
-    static const char *const names[] = {"underscores", "allow-utf-8", "dots", "values"};
-    return escaping >= 0 && escaping < 4 ? names[escaping] : names[0];
+    return escaping >= 0 && escaping < 4 ? escaping_names[escaping] : escaping_names[0];
 }
 
 int fy_negotiate_escaping(const char *accept, size_t len, int allow_openmetrics)
 {
     /* Pass 1: the served clause (as fy_negotiate_format) and where it sorts: (q, wildness 0, index). */
     float served_q = 0;
-    size_t served_at = 0;
-    int found = 0;
-    for (size_t i = 0, k = 0; accept != NULL && i < len; k++) {
-        size_t j = i;
-        while (j < len && accept[j] != ',')
-            j++;
-        span_t type, sub;
-        clause_t x;
-        if (parse_clause(accept + i, j - i, &type, &sub, &x) && servable(type, sub, &x, allow_openmetrics) >= 0 &&
-            (!found || x.q > served_q)) {
+    size_t served_at = 0, at = 0;
+    int found = 0, rc;
+    span_t type, sub;
+    clause_t x;
+    for (size_t k = 0; (rc = next_clause(accept, len, &at, &type, &sub, &x)) >= 0; k++)
+        if (rc && servable(type, sub, &x, allow_openmetrics) >= 0 && (!found || x.q > served_q)) {
             served_q = x.q;
             served_at = k;
             found = 1;
         }
-        i = j + 1;
-    }
     /* Pass 2: of the clauses that sort at or before it (all of them when none is served), the one sorting last with a
      * known escaping sets it. */
     int esc = FY_ESCAPING_UNDERSCORES, have = 0;
     float best_q = 0;
     int best_w = 0;
     size_t best_at = 0;
-    for (size_t i = 0, k = 0; accept != NULL && i < len; k++) {
-        size_t j = i;
-        while (j < len && accept[j] != ',')
-            j++;
-        span_t type, sub;
-        clause_t x;
-        if (parse_clause(accept + i, j - i, &type, &sub, &x)) {
+    at = 0;
+    for (size_t k = 0; (rc = next_clause(accept, len, &at, &type, &sub, &x)) >= 0; k++) {
+        if (rc) {
             int e = escaping_value(x.escaping), w = wildness(type, sub);
             int before = !found || x.q > served_q || (x.q == served_q && (w == 0 && k <= served_at));
             /* later in goautoneg's order than the best so far: lower q, or more wildcard, or later in the header */
@@ -216,7 +213,6 @@ int fy_negotiate_escaping(const char *accept, size_t len, int allow_openmetrics)
                 best_at = k;
             }
         }
-        i = j + 1;
     }
     return esc;
 }
