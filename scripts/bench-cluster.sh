@@ -253,5 +253,11 @@ load_after=$(cut -d' ' -f1-3 /proc/loadavg)
 echo "Machine: $(nproc) cores, $(awk '/MemTotal/ { printf "%.0f GiB", $2 / 1048576 }' /proc/meminfo)," \
     "$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'); load average before $load_before," \
     "after $load_after; $runs runs of ${duration}s per set-up and connection count; raw results: $out"
+# the unit the CPU figures are made of: a sleep/wake-up between threads on other cores vs on one (bench/cluster)
+if [ -x "$build/bench/compare/wake_cost" ]; then
+    "$build/bench/compare/wake_cost"
+else
+    echo "wake_cost: not built (configure with the benchmarks on)"
+fi
 echo
 python3 "$root/bench/cluster/report.py" "$out"
