@@ -183,6 +183,7 @@ typedef struct {
     fy_push_arena_t arena;
     uint64_t backlog_bytes;
     int healing, trace, double_faults;
+    int64_t retention;  /* --cluster.tombstone-retention of every replica (0: 1 h) */
     int durable;        /* the replicas run with --persistence.durable */
     char *dir;          /* durable mode: the replicas' files */
     int64_t snap_every; /* durable mode: the snapshot interval (0: none in this seed) */
@@ -288,9 +289,26 @@ static int covers_store(fy_store_t *s, const op_t *op)
     return C.covered;
 }
 
+/* A group deleted by an acknowledged DELETE older than the tombstone retention leaves nothing to look at: the
+ * tombstone is collected (only the scripted long-partition test shortens the retention enough for that). */
+static int collected(replica_t *R, const op_t *op)
+{
+    cover_t C = {op, 0, 0};
+    fy_store_foreach_changed_since(R->store, 0, cover_cb, &C);
+    if (C.found)
+        return 0;
+    for (size_t i = 0; i < S.nops; i++) {
+        const op_t *d = &S.ops[i];
+        if (d->status == ST_ACKED && d->kind == K_DEL && d->g == op->g && d->stamp >= op->stamp &&
+            d->stamp < S.T - R->cl->cfg.retention_ns)
+            return 1;
+    }
+    return 0;
+}
+
 static int covers(replica_t *R, const op_t *op)
 {
-    return covers_store(R->store, op);
+    return covers_store(R->store, op) || collected(R, op);
 }
 
 /* "Holds" for the write quorum (check 4): in memory; in durable mode, on disk: its log synced the change's record, or
@@ -906,7 +924,7 @@ static void replica_start(int i)
     cc.heartbeat_ns = 250 * MS;
     cc.reconnect_ns = 200 * MS;
     cc.max_offset_ns = 500 * MS;
-    cc.retention_ns = 3600 * SEC;
+    cc.retention_ns = S.retention ? S.retention : 3600 * SEC;
     cc.fingerprint = 42;
     cc.backlog_bytes = S.backlog_bytes;
     cc.durable = S.durable;
@@ -1733,11 +1751,108 @@ static void test_causal_conflict(void **state)
     assert_int_equal(failed, 0);
 }
 
+/* ------------------------------------------------------------------------------------------------------------- */
+/* Scripted: a partition longer than the tombstone retention */
+
+static int holds_job(replica_t *R, int g)
+{
+    char want[32];
+    snprintf(want, sizeof(want), "job=\"g%d\"", g);
+    char *t = render_text(R->store, NULL);
+    int has = strstr(t, want) != NULL;
+    free(t);
+    return has;
+}
+
+/* g1 and g2 are everywhere; replica 2 is cut off both ways for `away` (the retention is 20 s); meanwhile replica 0
+ * deletes g1 and replica 1 takes g3. After the heal, replica 0 restarts empty (its state transfers then ask replica 2
+ * too). Expected on every replica: g2 and g3, no g1; and replica 2 dropped its state (one more full resynchronisation)
+ * only when it was away longer than the retention. Before the fix, after a 40 s partition replica 2 kept g1 (the
+ * tombstone was collected at 20-30 s) and handed it to replica 0 on its restart: the deleted group came back. */
+static int long_partition_case(uint64_t seed, int64_t away, int *dropped)
+{
+    script_begin(seed, 0);
+    S.retention = 20 * SEC; /* for the restart below; the running replicas are told directly */
+    for (int i = 0; i < S.n; i++)
+        S.r[i].cl->cfg.retention_ns = S.retention;
+    /* replica 2 restarts once first: its start-time check of its state's age (fy_cl_discard_stale, at the first
+     * handshake with a ready peer, which a cluster started together never has) is then behind it */
+    replica_crash(2);
+    S.r[2].down_until = S.T + 500 * MS;
+    for (long k = 0; k < 10000 && (k < 1000 || !converged(0)); k++)
+        step(0, 0);
+    assert_true(atomic_load(&S.r[2].cl->ready) && S.r[2].cl->stale_checked);
+    assert_int_equal(script_change(0, K_PUT, 1, 1u << FAM_X, 0), 200);
+    assert_int_equal(script_change(1, K_PUT, 2, 1u << FAM_X, 0), 200);
+    for (long k = 0; k < 500; k++)
+        step(0, 0);
+    uint64_t full_before = atomic_load(&S.r[2].cl->resync_full);
+    int64_t until = S.T + away;
+    S.blocked[0][2] = S.blocked[2][0] = S.blocked[1][2] = S.blocked[2][1] = until;
+    for (long k = 0; k < 3000; k++) /* the peer timeout (2 s), then half a second on the minority side */
+        step(0, 0);
+    assert_false(atomic_load(&S.r[2].cl->ready));
+    assert_int_equal(script_change(0, K_DEL, 1, 0, 0), 202);
+    assert_int_equal(script_change(1, K_PUT, 3, 1u << FAM_X, 0), 200);
+    while (S.T < until + 5 * SEC && !S.failure[0])
+        step(0, 0);
+    for (long k = 0; k < 60000 && !converged(0) && !S.failure[0]; k++)
+        step(0, 0);
+    replica_crash(0);
+    S.healing = 1;
+    for (long k = 0; k < 60000 && !S.failure[0]; k++) {
+        step(0, 0);
+        if (k % 250 == 249 && converged(0))
+            break;
+    }
+    if (!S.failure[0] && !converged(0))
+        converged(1);
+    int ok = !S.failure[0];
+    if (!ok)
+        fprintf(stderr, "long partition (%.0f s), seed %llu: %s\n", (double)away / 1e9, (unsigned long long)seed, S.failure);
+    for (int i = 0; i < S.n && ok; i++) {
+        if (holds_job(&S.r[i], 1) || !holds_job(&S.r[i], 2) || !holds_job(&S.r[i], 3)) {
+            char *t = render_text(S.r[i].store, NULL);
+            fprintf(stderr, "long partition (%.0f s): replica %d should hold g2 and g3 and no g1:\n%s\n", (double)away / 1e9, i, t);
+            free(t);
+            ok = 0;
+        }
+    }
+    *dropped = atomic_load(&S.r[2].cl->resync_full) > full_before;
+    sim_cleanup();
+    return ok;
+}
+
+static void test_long_partition(void **state)
+{
+    (void)state;
+    fy_log_setup(env_long("FY_SIM_VERBOSE", 0) != 0 ? "info" : "error", "logfmt");
+    /* (away, whether replica 2 must drop its state): longer than the retention, and a control shorter than it */
+    static const struct {
+        int64_t away;
+        int drops;
+    } cases[] = {{40 * SEC, 1}, {45 * SEC, 1}, {10 * SEC, 0}, {15 * SEC, 0}};
+    int failed = 0;
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        int dropped = 0;
+        int ok = long_partition_case(8000 + i, cases[i].away, &dropped);
+        if (ok && dropped != cases[i].drops) {
+            fprintf(stderr, "long partition (%.0f s): replica 2 %s its state\n", (double)cases[i].away / 1e9,
+                    dropped ? "dropped" : "kept");
+            ok = 0;
+        }
+        failed += !ok;
+    }
+    fprintf(stderr, "long partition: %zu cases, %d failed\n", sizeof(cases) / sizeof(cases[0]), failed);
+    assert_int_equal(failed, 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_stale_conflict),
         cmocka_unit_test(test_causal_conflict),
+        cmocka_unit_test(test_long_partition),
         cmocka_unit_test(test_cluster_sim),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -946,6 +946,7 @@ static void lose_later(fy_cluster_t *c, int n)
         c->nodes[n].lost_at = c->now(c);
 }
 static void publish(fy_cluster_t *c, int64_t now);
+static int discard_isolated(fy_cluster_t *c);
 
 static void on_welcome(fy_cluster_t *c, int li, fy_str_t payload)
 {
@@ -996,14 +997,20 @@ static void on_welcome(fy_cluster_t *c, int li, fy_str_t payload)
     count_reachable(c);
     fy_log_info("msg", "connected to a peer", "peer", a->text);
     slot_check(c, id, slot, nd->ready);
-    if (!c->stale_checked && nd->ready && l->used && !l->closing) {
-        c->stale_checked = 1;
-        if (fy_cl_discard_stale(c))
-            for (size_t i = 0; i < c->naddrs; i++)
-                if ((int)i != l->addr && c->addrs[i].link >= 0 && L(c, c->addrs[i].link)->open) {
-                    c->addrs[i].caught_up = 0; /* what it sent was merged into the dropped state: again */
-                    send_req(c, (int)i, 0);
-                }
+    if (nd->ready && l->used && !l->closing) {
+        int dropped = 0;
+        if (!c->stale_checked) {
+            c->stale_checked = 1;
+            dropped = fy_cl_discard_stale(c);
+        } else if (c->isolated_at != 0 && !atomic_load(&c->ready)) {
+            dropped = discard_isolated(c);
+        }
+        for (size_t i = 0; dropped && i < c->naddrs; i++) {
+            c->addrs[i].caught_up = 0; /* what it sent was merged into the dropped state: again, everything */
+            c->addrs[i].catch_since = 0;
+            if ((int)i != l->addr && c->addrs[i].link >= 0 && L(c, c->addrs[i].link)->open)
+                send_req(c, (int)i, 0);
+        }
     }
     if (!a->caught_up && l->used && !l->closing) {
         send_req(c, l->addr, a->catch_since);
@@ -1336,6 +1343,8 @@ static void check_isolated(fy_cluster_t *c, unsigned reachable)
         c->minority_since = now;
     if (now - c->minority_since < 500 * (int64_t)1000000)
         return;
+    /* the last contact with a quorum: before the links closed on --cluster.peer-timeout of silence */
+    c->isolated_at = c->minority_since - c->cfg.peer_timeout_ns;
     c->minority_since = 0;
     atomic_store(&c->ready, 0);
     for (size_t i = 0; i < c->naddrs; i++) {
@@ -1389,6 +1398,7 @@ static void check_ready(fy_cluster_t *c)
         return;
     }
     settle_deferred(c, 1); /* a change held back by a conflict is visible before the replica is */
+    c->isolated_at = 0;
     c->not_ready = NULL;
     atomic_store(&c->ready, 1);
     char n[3][16];
@@ -1589,6 +1599,14 @@ void fy_cluster_drop_local(fy_cluster_t *c)
     drop_local(c, N.newest);
 }
 
+static void log_dropped(const char *msg, int64_t age_ns, uint64_t groups)
+{
+    char age[32], n[32];
+    snprintf(age, sizeof(age), "%.0f", (double)age_ns / 1e9);
+    snprintf(n, sizeof(n), "%llu", (unsigned long long)groups);
+    fy_log_warn("msg", msg, "age_seconds", age, "groups", n);
+}
+
 int fy_cl_discard_stale(fy_cluster_t *c)
 {
     newest_t N = {0, 0};
@@ -1599,14 +1617,29 @@ int fy_cl_discard_stale(fy_cluster_t *c)
     int64_t now = c->now(c);
     if (N.n == 0 || N.newest >= now - c->cfg.retention_ns)
         return 0;
-    uint64_t n = drop_local(c, N.newest);
-    char age[32], groups[32];
-    snprintf(age, sizeof(age), "%.0f", (double)(now - N.newest) / 1e9);
-    snprintf(groups, sizeof(groups), "%llu", (unsigned long long)n);
-    fy_log_warn("msg",
-                "cluster: the persisted state is older than --cluster.tombstone-retention; it is dropped and this "
+    log_dropped("cluster: the persisted state is older than --cluster.tombstone-retention; it is dropped and this "
                 "replica takes its peers' state instead",
-                "age_seconds", age, "groups", groups);
+                now - N.newest, drop_local(c, N.newest));
+    return 1;
+}
+
+/* The same for a replica that stayed running on the minority side of a partition for longer than the retention: the
+ * majority went on deleting, and has forgotten those deletes by the time the partition heals, so the groups this
+ * replica still holds would come back (through its state transfers to a replica that restarts later, or any change
+ * of them). Its first handshake with a ready peer drops them; on the minority side it took no change (no quorum), so
+ * every acknowledged one it holds is held by the majority too. */
+static int discard_isolated(fy_cluster_t *c)
+{
+    int64_t now = c->now(c);
+    if (c->quorum < 2 || now - c->isolated_at <= c->cfg.retention_ns)
+        return 0;
+    int64_t away = now - c->isolated_at;
+    c->isolated_at = 0;
+    newest_t N = {0, 0};
+    fy_store_foreach_changed_since(c->core->store, 0, newest_cb, &N);
+    log_dropped("cluster: cut off from a write quorum for longer than --cluster.tombstone-retention; the local state is "
+                "dropped and this replica takes its peers' state instead",
+                away, drop_local(c, N.newest));
     return 1;
 }
 
