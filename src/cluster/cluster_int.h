@@ -133,6 +133,7 @@ struct st_fy_cluster_t {
     int stale_checked;      /* the age of the local state was checked against the first ready peer */
     int64_t minority_since; /* ready, but fewer replicas reachable than the quorum since then (0: not) */
     int64_t isolated_at;    /* not ready on the minority side; its last contact with a quorum was then (0: not) */
+    uint64_t stale_drops;   /* local state dropped as older than the tombstone retention (drop_if_stale) */
     int64_t refuse_logged_at;
     int64_t started;
     const char *not_ready;

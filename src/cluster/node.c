@@ -56,6 +56,7 @@ static int observe_clock(fy_cluster_t *c, int64_t remote)
 /* Helpers */
 
 static void slot_check(fy_cluster_t *c, uint64_t id, uint32_t slot, int peer_ready);
+static void drop_if_stale(fy_cluster_t *c, int except);
 
 static fy_cl_link_t *L(fy_cluster_t *c, int i)
 {
@@ -893,6 +894,8 @@ static void on_hello(fy_cluster_t *c, int li, fy_str_t payload)
     nd->empty = (flags & FY_WIRE_EMPTY) != 0;
     nd->ready = (flags & FY_WIRE_READY) != 0;
     slot_check(c, id, slot, nd->ready);
+    if (nd->ready)
+        drop_if_stale(c, -1);
     nd->last_heard = c->now(c);
     nd->offset = hlc - c->now(c);
     l->node = n;
@@ -948,6 +951,31 @@ static void lose_later(fy_cluster_t *c, int n)
 static void publish(fy_cluster_t *c, int64_t now);
 static int discard_isolated(fy_cluster_t *c);
 
+/* A replica not ready yet whose state may hold groups the cluster deleted and has forgotten (persisted state older
+ * than the retention at start, or a stay on the minority side longer than it) drops that state as soon as it hears
+ * of a ready peer, in either direction of a link: before it answers that peer's state request, which comes after
+ * the handshake on the same link (a ready peer that had not caught up from us asks at once, and would take the stale
+ * groups back). Then it asks every peer for everything again; except: an address whose handshake asks below. */
+static void drop_if_stale(fy_cluster_t *c, int except)
+{
+    int dropped = 0;
+    if (atomic_load(&c->ready)) {
+        c->stale_checked = 1; /* a ready replica holds the cluster's state, whatever its age (check_ready) */
+    } else if (!c->stale_checked) {
+        c->stale_checked = 1;
+        dropped = fy_cl_discard_stale(c);
+    } else if (c->isolated_at != 0) {
+        dropped = discard_isolated(c);
+    }
+    c->stale_drops += (uint64_t)dropped;
+    for (size_t i = 0; dropped && i < c->naddrs; i++) {
+        c->addrs[i].caught_up = 0; /* what it sent was merged into the dropped state: again, everything */
+        c->addrs[i].catch_since = 0;
+        if ((int)i != except && c->addrs[i].link >= 0 && L(c, c->addrs[i].link)->open)
+            send_req(c, (int)i, 0);
+    }
+}
+
 static void on_welcome(fy_cluster_t *c, int li, fy_str_t payload)
 {
     fy_cl_link_t *l = L(c, li);
@@ -997,21 +1025,8 @@ static void on_welcome(fy_cluster_t *c, int li, fy_str_t payload)
     count_reachable(c);
     fy_log_info("msg", "connected to a peer", "peer", a->text);
     slot_check(c, id, slot, nd->ready);
-    if (nd->ready && l->used && !l->closing) {
-        int dropped = 0;
-        if (!c->stale_checked) {
-            c->stale_checked = 1;
-            dropped = fy_cl_discard_stale(c);
-        } else if (c->isolated_at != 0 && !atomic_load(&c->ready)) {
-            dropped = discard_isolated(c);
-        }
-        for (size_t i = 0; dropped && i < c->naddrs; i++) {
-            c->addrs[i].caught_up = 0; /* what it sent was merged into the dropped state: again, everything */
-            c->addrs[i].catch_since = 0;
-            if ((int)i != l->addr && c->addrs[i].link >= 0 && L(c, c->addrs[i].link)->open)
-                send_req(c, (int)i, 0);
-        }
-    }
+    if (nd->ready && l->used && !l->closing)
+        drop_if_stale(c, l->addr); /* this link's request follows */
     if (!a->caught_up && l->used && !l->closing) {
         send_req(c, l->addr, a->catch_since);
         if (a->catch_since == 0)
@@ -1399,6 +1414,10 @@ static void check_ready(fy_cluster_t *c)
     }
     settle_deferred(c, 1); /* a change held back by a conflict is visible before the replica is */
     c->isolated_at = 0;
+    /* the start-time age check is for a replica that has not caught up yet: a ready one holds the cluster's state
+     * (one that never met a ready peer before, in a cluster started together, would otherwise drop everything at its
+     * first reconnection after an hour without pushes, while serving) */
+    c->stale_checked = 1;
     c->not_ready = NULL;
     atomic_store(&c->ready, 1);
     char n[3][16];
