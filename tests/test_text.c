@@ -279,16 +279,17 @@ static const ok_case_t ok_cases[] = {
      "x UNTYPED\n  {} v=1.8446744073709552e+19\ny UNTYPED\n  {} v=0.000123\nz UNTYPED\n  {} v=42\n", "realistic values"},
 };
 
-static void check_ok(const ok_case_t *c)
+/* tag: how a failure names the parser ("" for the plain one) */
+static void check_ok(fy_parse_fn parse, const ok_case_t *c, const char *tag)
 {
     fy_body_t body;
     fy_parse_error_t err;
-    int rc = fy_test_parse(fy_parse_text, c->in, strlen(c->in), &body, &err);
+    int rc = fy_test_parse(parse, c->in, strlen(c->in), &body, &err);
     if (rc != FY_OK)
-        fail_msg("%s: unexpected error %s: %s", c->note, fy_perr_name(rc), err.msg);
+        fail_msg("%s%s: unexpected error %s: %s", c->note, tag, fy_perr_name(rc), err.msg);
     char *d = dump_body(&body);
     if (strcmp(d, c->dump) != 0)
-        fail_msg("%s:\n--- want\n%s--- got\n%s", c->note, c->dump, d);
+        fail_msg("%s%s:\n--- want\n%s--- got\n%s", c->note, tag, c->dump, d);
     free(d);
 }
 
@@ -296,7 +297,7 @@ static void test_accepts(void **state)
 {
     (void)state;
     for (size_t i = 0; i < sizeof(ok_cases) / sizeof(ok_cases[0]); i++)
-        check_ok(&ok_cases[i]);
+        check_ok(fy_parse_text, &ok_cases[i], "");
 }
 
 /* ------------------------------------------------------------------------------------------------------------- */
@@ -435,15 +436,14 @@ static const err_case_t err_cases[] = {
     {"x 1\n\n\n  x{a=\"1\",b=\"2\",a=\"3\"} 1\n", 0, P "4: duplicate label names for metric \"x\"", "empty lines count"},
 };
 
-static void test_rejects(void **state)
+static void check_rejects(fy_parse_fn parse, const err_case_t *cases, size_t n)
 {
-    (void)state;
-    for (size_t i = 0; i < sizeof(err_cases) / sizeof(err_cases[0]); i++) {
-        const err_case_t *c = &err_cases[i];
+    for (size_t i = 0; i < n; i++) {
+        const err_case_t *c = &cases[i];
         size_t len = c->len ? c->len : strlen(c->in);
         fy_body_t body;
         fy_parse_error_t err;
-        int rc = fy_test_parse(fy_parse_text, c->in, len, &body, &err);
+        int rc = fy_test_parse(parse, c->in, len, &body, &err);
         if (rc == FY_OK)
             fail_msg("%s: accepted, want: %s", c->note, c->msg);
         if (strcmp(err.msg, c->msg) != 0 || err.msg_len != strlen(c->msg))
@@ -453,6 +453,12 @@ static void test_rejects(void **state)
         assert_null(body.families);
         assert_int_equal(body.nfamilies, 0);
     }
+}
+
+static void test_rejects(void **state)
+{
+    (void)state;
+    check_rejects(fy_parse_text, err_cases, sizeof(err_cases) / sizeof(err_cases[0]));
 }
 
 /* ------------------------------------------------------------------------------------------------------------- */
@@ -511,51 +517,22 @@ static void test_utf8_accepts(void **state)
     (void)state;
     for (size_t i = 0; i < sizeof(utf8_ok_cases) / sizeof(utf8_ok_cases[0]); i++) {
         const ok_case_t *c = &utf8_ok_cases[i];
+        check_ok(parse_utf8, c, "");
+        /* Without the option every one of them is refused, as Pushgateway 1.5.1 (expfmt v0.39.0) refuses it. */
         fy_body_t body;
         fy_parse_error_t err;
-        int rc = fy_test_parse(parse_utf8, c->in, strlen(c->in), &body, &err);
-        if (rc != FY_OK)
-            fail_msg("%s: unexpected error %s: %s", c->note, fy_perr_name(rc), err.msg);
-        char *d = dump_body(&body);
-        if (strcmp(d, c->dump) != 0)
-            fail_msg("%s:\n--- want\n%s--- got\n%s", c->note, c->dump, d);
-        free(d);
-        /* Without the option every one of them is refused, as Pushgateway 1.5.1 (expfmt v0.39.0) refuses it. */
         if (fy_test_parse(fy_parse_text, c->in, strlen(c->in), &body, &err) == FY_OK)
             fail_msg("%s: accepted without FY_PARSE_UTF8_NAMES", c->note);
     }
     /* The option changes nothing for classic inputs: every accepted case gives the same model. */
-    for (size_t i = 0; i < sizeof(ok_cases) / sizeof(ok_cases[0]); i++) {
-        const ok_case_t *c = &ok_cases[i];
-        fy_body_t body;
-        fy_parse_error_t err;
-        int rc = fy_test_parse(parse_utf8, c->in, strlen(c->in), &body, &err);
-        if (rc != FY_OK)
-            fail_msg("%s (utf8): unexpected error %s: %s", c->note, fy_perr_name(rc), err.msg);
-        char *d = dump_body(&body);
-        if (strcmp(d, c->dump) != 0)
-            fail_msg("%s (utf8):\n--- want\n%s--- got\n%s", c->note, c->dump, d);
-        free(d);
-    }
+    for (size_t i = 0; i < sizeof(ok_cases) / sizeof(ok_cases[0]); i++)
+        check_ok(parse_utf8, &ok_cases[i], " (utf8)");
 }
 
 static void test_utf8_rejects(void **state)
 {
     (void)state;
-    for (size_t i = 0; i < sizeof(utf8_err_cases) / sizeof(utf8_err_cases[0]); i++) {
-        const err_case_t *c = &utf8_err_cases[i];
-        size_t len = c->len ? c->len : strlen(c->in);
-        fy_body_t body;
-        fy_parse_error_t err;
-        int rc = fy_test_parse(parse_utf8, c->in, len, &body, &err);
-        if (rc == FY_OK)
-            fail_msg("%s: accepted, want: %s", c->note, c->msg);
-        if (strcmp(err.msg, c->msg) != 0 || err.msg_len != strlen(c->msg))
-            fail_msg("%s:\nwant: %s\ngot:  %s", c->note, c->msg, err.msg);
-        assert_int_equal(err.code, rc);
-        assert_true(err.offset <= len);
-        assert_null(body.families);
-    }
+    check_rejects(parse_utf8, utf8_err_cases, sizeof(utf8_err_cases) / sizeof(utf8_err_cases[0]));
 }
 
 /* Names with escapes are copied into the arena: every prefix of a body full of them still parses within the hint
