@@ -958,10 +958,10 @@ static int discard_isolated(fy_cluster_t *c);
  * groups back). Then it asks every peer for everything again; except: an address whose handshake asks below. */
 static void drop_if_stale(fy_cluster_t *c, int except)
 {
+    if (atomic_load(&c->ready))
+        return; /* a ready replica holds the cluster's state, whatever its age (check_ready) */
     int dropped = 0;
-    if (atomic_load(&c->ready)) {
-        c->stale_checked = 1; /* a ready replica holds the cluster's state, whatever its age (check_ready) */
-    } else if (!c->stale_checked) {
+    if (!c->stale_checked) {
         c->stale_checked = 1;
         dropped = fy_cl_discard_stale(c);
     } else if (c->isolated_at != 0) {
