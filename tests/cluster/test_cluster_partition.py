@@ -46,10 +46,7 @@ def groups_on(cl, i):
 def wait_not_ready(cl, i, timeout):
     t0 = time.time()
     while time.time() - t0 < timeout:
-        try:
-            if cl.get(i, "/-/ready", timeout=1)[0] != 200:
-                return True
-        except OSError:
+        if not cl.is_ready(i):
             return True
         time.sleep(0.05)
     return False
