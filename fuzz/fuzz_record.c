@@ -23,13 +23,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     if (size == 0)
         return 0;
-    unsigned type = data[0] % 9; /* 0 and 8: unknown types */
+    unsigned type = data[0] % 10; /* 0 and 9: unknown types */
     uint8_t *payload = malloc(size - 1 ? size - 1 : 1);
     memcpy(payload, data + 1, size - 1);
     fy_record_t r;
     if (fy_record_decode(type, payload, size - 1, &r) == 0) {
         const fy_change_t *c = &r.change;
-        CHECK(type >= FY_REC_PUSH && type <= FY_REC_KILL);
+        CHECK(type >= FY_REC_PUSH && type <= FY_REC_DROP);
         CHECK(inside(c->body, c->body_len, payload, size - 1));
         for (size_t i = 0; i < c->nlabels; i++) {
             CHECK(inside(c->labels[i].name.ptr, c->labels[i].name.len, payload, size - 1));

@@ -107,18 +107,25 @@ typedef struct {
     fy_push_arena_t arena;
 } fixture_t;
 
-static fixture_t *setup(void)
+static fixture_t *setup_mode(int lww)
 {
     fixture_t *f = calloc(1, sizeof(*f));
     fy_store_config_t cfg;
     memset(&cfg, 0, sizeof(cfg));
     cfg.max_groups = 3;
+    cfg.lww = (uint8_t)lww;
     f->store = fy_store_create(&cfg);
     fy_selfstats_init(&f->stats, 1, "v", "r", "b");
     fy_push_limits_t lim = {10, 0, 0};
     fy_core_init(&f->core, f->store, &lim, &f->stats);
+    f->core.lww = lww;
     atomic_store(&f->core.ready, 1);
     return f;
+}
+
+static fixture_t *setup(void)
+{
+    return setup_mode(0);
 }
 
 static void teardown(fixture_t *f)
@@ -320,13 +327,73 @@ static void test_expire(void **state)
     teardown(f);
 }
 
+/* Replication's drop of stale state (a replica away longer than the tombstone retention): every group and every
+ * tombstone goes without a trace, also when an observer refuses changes (a failed log); the observers see it once (the
+ * log records it so that a replay drops too; replication leaves it out by its kind). */
+static void test_drop(void **state)
+{
+    (void)state;
+    fixture_t *f = setup_mode(1);
+    static const struct {
+        fy_change_kind_t kind;
+        const char *job;
+        int64_t stamp;
+        int status;
+    } before[] = {
+        {FY_CHANGE_PUSH, "a", 1000, 200},
+        {FY_CHANGE_PUSH, "b", 1100, 200},
+        {FY_CHANGE_DELETE, "b", 1200, 202},
+    };
+    for (size_t i = 0; i < sizeof(before) / sizeof(before[0]); i++) {
+        fy_change_result_t r = change(f, before[i].kind, before[i].job, "m 1\n", before[i].stamp);
+        assert_int_equal(r.status, before[i].status);
+        fy_change_result_free(&r);
+    }
+    fy_store_stats_t st;
+    fy_store_stats(f->store, &st);
+    assert_int_equal(st.groups, 1);
+    assert_int_equal(st.tombstones, 1);
+    rec_obs_t o = {.ordered = 1, .refuse = "the log failed"};
+    fy_change_observer_t ob = observer(&o);
+    fy_core_observe(&f->core, &ob);
+    fy_change_t d = {.kind = FY_CHANGE_DROP, .origin = FY_ORIGIN_CLUSTER, .now_ns = 1201};
+    fy_change_result_t r;
+    fy_core_apply(&f->core, &d, &f->arena, &r);
+    assert_int_equal(r.status, 200);
+    assert_true(r.applied);
+    assert_int_equal(r.deleted, 1);
+    fy_change_result_free(&r);
+    assert_string_equal(o.seen, "9:5:1:;");
+    char groups[64] = "x";
+    check_groups(f->store, groups, sizeof(groups));
+    assert_string_equal(groups, "");
+    fy_store_stats(f->store, &st);
+    assert_int_equal(st.tombstones, 0);
+    assert_int_equal(st.bulk_deleted, 0);
+    /* nothing remembers b's delete: a peer's older push of it is taken */
+    o.refuse = NULL;
+    fy_store_label_t l = {fy_str("job", 3), fy_str("b", 1)};
+    fy_change_t m = {.kind = FY_CHANGE_PUSH,
+                     .origin = FY_ORIGIN_PEER,
+                     .merge = 1,
+                     .now_ns = 1150,
+                     .labels = &l,
+                     .nlabels = 1,
+                     .body = "m 1\n",
+                     .body_len = 4};
+    fy_core_apply(&f->core, &m, &f->arena, &r);
+    assert_int_equal(r.status, 200);
+    fy_change_result_free(&r);
+    check_groups(f->store, groups, sizeof(groups));
+    assert_string_equal(groups, "b");
+    teardown(f);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_kinds),
-        cmocka_unit_test(test_admission),
-        cmocka_unit_test(test_order_and_seq),
-        cmocka_unit_test(test_expire),
+        cmocka_unit_test(test_kinds),  cmocka_unit_test(test_admission), cmocka_unit_test(test_order_and_seq),
+        cmocka_unit_test(test_expire), cmocka_unit_test(test_drop),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

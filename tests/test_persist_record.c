@@ -62,6 +62,7 @@ static const struct {
      "replicated push (merge, with a lifetime)"},
     {{.kind = FY_CHANGE_FAIL, .now_ns = 11, .labels = GK, .nlabels = 2, .post = 1}, "push failure"},
     {{.kind = FY_CHANGE_KILL, .now_ns = 12, .labels = GK, .nlabels = 2, .family = {"x_total", 7}}, "kill of a family"},
+    {{.kind = FY_CHANGE_DROP, .now_ns = 13}, "drop of a replica's stale state"},
 };
 
 static void check_same(const fy_change_t *want, const fy_change_t *got, const char *note)

@@ -107,10 +107,15 @@ static void set_msg(fy_change_result_t *r, int status, const char *msg)
 /* "could not persist the push: <why>", owned by r */
 static void set_not_persisted(fy_change_result_t *r, const fy_change_t *c, const char *why)
 {
-    static const char *const what[] = {
-        [FY_CHANGE_PUSH] = "push",         [FY_CHANGE_DELETE] = "deletion",         [FY_CHANGE_WIPE] = "wipe",
-        [FY_CHANGE_BULK] = "bulk delete",  [FY_CHANGE_EXPIRE] = "expiry",           [FY_CHANGE_RESTORE] = "restored group",
-        [FY_CHANGE_FAIL] = "push failure", [FY_CHANGE_KILL] = "conflict resolution"};
+    static const char *const what[] = {[FY_CHANGE_PUSH] = "push",
+                                       [FY_CHANGE_DELETE] = "deletion",
+                                       [FY_CHANGE_WIPE] = "wipe",
+                                       [FY_CHANGE_BULK] = "bulk delete",
+                                       [FY_CHANGE_EXPIRE] = "expiry",
+                                       [FY_CHANGE_RESTORE] = "restored group",
+                                       [FY_CHANGE_FAIL] = "push failure",
+                                       [FY_CHANGE_KILL] = "conflict resolution",
+                                       [FY_CHANGE_DROP] = "drop of stale state"};
     free(r->buf);
     int n = snprintf(NULL, 0, "could not persist the %s: %s", what[c->kind], why);
     r->buf = malloc((size_t)n + 1);
@@ -248,13 +253,10 @@ static int wipe_collect(void *ctx, const fy_store_group_view_t *g)
     return 0;
 }
 
-static int apply_wipe(fy_core_t *core, const fy_change_t *c, fy_change_result_t *r)
+/* Deletes every group, each as fy_store_delete at now_ns (with lww: removes what is older and leaves a tombstone).
+ * Returns how many, or -1 when out of memory (then none). */
+static int64_t delete_each(fy_core_t *core, int64_t now_ns)
 {
-    if (core->lww) { /* one stamp clears every group, also those an older change creates later */
-        fy_store_wipe(core->store, c->now_ns);
-        r->status = 202;
-        return 1;
-    }
     wipe_list_t w;
     memset(&w, 0, sizeof(w));
     int rc = fy_store_foreach_group(core->store, wipe_collect, &w);
@@ -265,14 +267,24 @@ static int apply_wipe(fy_core_t *core, const fy_change_t *c, fy_change_result_t 
         }
         size_t off = 0;
         for (size_t g = 0; g < w.ngroups; g++) {
-            fy_store_delete(core->store, w.labels + off, w.counts[g], c->now_ns);
+            fy_store_delete(core->store, w.labels + off, w.counts[g], now_ns);
             off += w.counts[g];
         }
     }
     free(w.labels);
     free(w.strings);
     free(w.counts);
-    if (rc != 0 || w.oom) {
+    return rc != 0 || w.oom ? -1 : (int64_t)w.ngroups;
+}
+
+static int apply_wipe(fy_core_t *core, const fy_change_t *c, fy_change_result_t *r)
+{
+    if (core->lww) { /* one stamp clears every group, also those an older change creates later */
+        fy_store_wipe(core->store, c->now_ns);
+        r->status = 202;
+        return 1;
+    }
+    if (delete_each(core, c->now_ns) < 0) {
         set_msg(r, 500, "out of memory");
         return 0;
     }
@@ -386,6 +398,22 @@ static int apply_kill(fy_core_t *core, const fy_change_t *c, fy_change_result_t 
     return 1;
 }
 
+/* Replication's drop of stale state: each group deleted above everything it holds (now_ns is after the newest stamp
+ * the store held), then every tombstone and kill forgotten, so that nothing of it stops an older change from the
+ * peers. Not a bulk delete (ferry_groups_bulk_deleted_total does not count it). */
+static int apply_drop(fy_core_t *core, const fy_change_t *c, fy_change_result_t *r)
+{
+    int64_t n = delete_each(core, c->now_ns);
+    if (n < 0) {
+        set_msg(r, 500, "out of memory");
+        return 0;
+    }
+    fy_store_gc_tombstones(core->store, INT64_MAX);
+    r->deleted = (uint64_t)n;
+    r->status = 200;
+    return 1;
+}
+
 /* ---------------------------------------------------------------------------------------------------------------- */
 
 void fy_core_apply(fy_core_t *core, const fy_change_t *c, fy_push_arena_t *arena, fy_change_result_t *r)
@@ -406,6 +434,8 @@ void fy_core_apply(fy_core_t *core, const fy_change_t *c, fy_push_arena_t *arena
         const fy_change_observer_t *o = &core->observers[i];
         if (o->refuse_status != 0 && c->origin != FY_ORIGIN_CLIENT)
             continue; /* replication's refusal (no write quorum) is for the changes a client waits for */
+        if (c->kind == FY_CHANGE_DROP)
+            continue; /* it only forgets: stale state leaves memory even when the log has failed and cannot record it */
         const char *why = o->refuses != NULL ? o->refuses(o->ctx) : NULL;
         if (why != NULL) {
             if (o->refuse_status != 0)
@@ -464,6 +494,9 @@ void fy_core_apply(fy_core_t *core, const fy_change_t *c, fy_push_arena_t *arena
         break;
     case FY_CHANGE_KILL:
         changed = apply_kill(core, c, r);
+        break;
+    case FY_CHANGE_DROP:
+        changed = apply_drop(core, c, r);
         break;
     case FY_CHANGE_EXPIRE:
         break;

@@ -36,6 +36,10 @@ typedef enum en_fy_change_kind_t {
     /* Replication only (store in last-writer-wins mode, docs/ha.md): */
     FY_CHANGE_FAIL = 7, /* a push that the replica which took it rejected: the group's failure time, nothing else */
     FY_CHANGE_KILL = 8, /* one family instance of one group that lost a conflict (family, stamped now_ns) */
+    /* every group, tombstone and kill forgotten, without a trace: a replica's state older than the tombstone
+     * retention, which its peers' state replaces (docs/ha.md). Logged, so that a replay forgets it too; never shipped,
+     * and never refused by an observer (it only forgets) */
+    FY_CHANGE_DROP = 9,
 } fy_change_kind_t;
 
 typedef enum en_fy_change_origin_t {

@@ -59,6 +59,9 @@ int fy_record_encode(const fy_change_t *c, unsigned *type, uint8_t **payload, si
     case FY_CHANGE_WIPE:
         *type = FY_REC_WIPE;
         break;
+    case FY_CHANGE_DROP:
+        *type = FY_REC_DROP;
+        break;
     case FY_CHANGE_BULK:
         *type = FY_REC_BULK;
         n += c->body_len;
@@ -82,7 +85,7 @@ int fy_record_encode(const fy_change_t *c, unsigned *type, uint8_t **payload, si
             p += 16;
         }
     }
-    if (c->kind != FY_CHANGE_WIPE && c->kind != FY_CHANGE_BULK)
+    if (c->kind != FY_CHANGE_WIPE && c->kind != FY_CHANGE_BULK && c->kind != FY_CHANGE_DROP)
         p = put_labels(p, c->labels, c->nlabels);
     if (c->kind == FY_CHANGE_KILL) {
         fy_put_le32(p, (uint32_t)c->family.len);
@@ -199,7 +202,8 @@ int fy_record_decode(unsigned type, const void *payload, size_t len, fy_record_t
             return -1;
         break;
     case FY_REC_WIPE:
-        c->kind = FY_CHANGE_WIPE;
+    case FY_REC_DROP:
+        c->kind = type == FY_REC_WIPE ? FY_CHANGE_WIPE : FY_CHANGE_DROP;
         if (r.p != r.end)
             return -1;
         break;

@@ -9,6 +9,8 @@
  *                    accepted (replayed without a verdict)
  *   fail   (type 6)  as push (the body is not read): a push refused at now_ns (the group's failure time)
  *   kill   (type 7)  u8 version | i64 now_ns | grouping labels | u32 length | the family's name
+ *   drop   (type 8)  u8 version | i64 now_ns: replication's drop of stale state (change.h): every group, tombstone and
+ *                    kill before it is forgotten
  *
  * version is 1, except a push that declared a lifetime (X-Ferry-TTL, X-Ferry-Interval): version 2, with i64 ttl_ns |
  * i64 interval_ns (fy_store_life_t's encoding) after the body format. An expiry is written as a delete (a push
@@ -25,7 +27,16 @@
 
 #include "change.h"
 
-enum { FY_REC_PUSH = 1, FY_REC_DELETE = 2, FY_REC_WIPE = 3, FY_REC_BULK = 4, FY_REC_MERGE = 5, FY_REC_FAIL = 6, FY_REC_KILL = 7 };
+enum {
+    FY_REC_PUSH = 1,
+    FY_REC_DELETE = 2,
+    FY_REC_WIPE = 3,
+    FY_REC_BULK = 4,
+    FY_REC_MERGE = 5,
+    FY_REC_FAIL = 6,
+    FY_REC_KILL = 7,
+    FY_REC_DROP = 8
+};
 
 /** The record of c: its type and a malloc'd payload. Returns 0; 1 when c is not logged (a restored group); -1 when
  * out of memory. */
