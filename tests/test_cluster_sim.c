@@ -75,6 +75,10 @@
  *                         acknowledged, before the deletion, and the replica killed it on every replica
  *   test_causal_conflict  a push that another replica accepted after applying a DELETE reached a third replica before
  *                         the DELETE did, and that replica killed it on every replica
+ * and for stale state (node.c drop_if_stale):
+ *   test_long_partition   a replica cut off for longer than the tombstone retention handed back a group deleted
+ *                         meanwhile (durable: its log replayed the group after it had dropped it)
+ *   test_quiet_reconnect  a ready replica dropped its whole state at a reconnection after a quiet hour
  * The random workload cannot catch these: check 2 counts any kill as a conflict's legitimate outcome.
  */
 #define _GNU_SOURCE
@@ -1783,10 +1787,13 @@ static int holds_job(replica_t *R, int g)
  * deletes g1 and replica 1 takes g3. After the heal, replica 0 restarts empty (its state transfers then ask replica 2
  * too). Expected on every replica: g2 and g3, no g1; and replica 2 dropped its state (stale_drops) only when it was
  * away longer than the retention. Before the fix, after a 40 s partition replica 2 kept g1 (the
- * tombstone was collected at 20-30 s) and handed it to replica 0 on its restart: the deleted group came back. */
-static int long_partition_case(uint64_t seed, int64_t away, int *dropped)
+ * tombstone was collected at 20-30 s) and handed it to replica 0 on its restart: the deleted group came back.
+ * durable: the replicas log every change (no snapshot); after the heal replica 1 takes g4, which reaches replica 2's
+ * log, and replica 2 crashes too (expected: g4 as well). Before the drop was logged, replica 2's replay brought g1
+ * back from its log, with g4 its state was not old, and g1 came back everywhere. */
+static int long_partition_case(uint64_t seed, int64_t away, int durable, int *dropped)
 {
-    script_begin(seed, 0);
+    script_begin(seed, durable);
     script_retention(20 * SEC);
     /* replica 2 restarts first, so that its start-time age check is behind it (it is ready), and the partition
      * begins within a second of its crash: the state request that replicas 0 and 1 send it when they declare its old
@@ -1815,20 +1822,31 @@ static int long_partition_case(uint64_t seed, int64_t away, int *dropped)
         step(0, 0);
     for (long k = 0; k < 60000 && !converged(0) && !S.failure[0]; k++)
         step(0, 0);
+    *dropped = S.r[2].cl->stale_drops > drops_before;
+    if (durable) {
+        assert_int_equal(script_change(1, K_PUT, 4, 1u << FAM_X, 0), 200);
+        const op_t *g4 = &S.ops[S.nops - 1];
+        for (long k = 0; k < 3000 && !(g4->status == ST_ACKED && holds(&S.r[2], g4)); k++)
+            step(0, 0);
+        assert_true(g4->status == ST_ACKED && holds(&S.r[2], g4)); /* on replica 2's disk */
+        replica_crash(2);
+    }
     replica_crash(0);
     script_heal(0);
     int ok = !S.failure[0];
+    const char *mode = durable ? "durable, " : "";
     if (!ok)
-        fprintf(stderr, "long partition (%.0f s), seed %llu: %s\n", (double)away / 1e9, (unsigned long long)seed, S.failure);
+        fprintf(stderr, "long partition (%s%.0f s), seed %llu: %s\n", mode, (double)away / 1e9, (unsigned long long)seed,
+                S.failure);
     for (int i = 0; i < S.n && ok; i++) {
-        if (holds_job(&S.r[i], 1) || !holds_job(&S.r[i], 2) || !holds_job(&S.r[i], 3)) {
+        if (holds_job(&S.r[i], 1) || !holds_job(&S.r[i], 2) || !holds_job(&S.r[i], 3) || (durable && !holds_job(&S.r[i], 4))) {
             char *t = render_text(S.r[i].store, NULL);
-            fprintf(stderr, "long partition (%.0f s): replica %d should hold g2 and g3 and no g1:\n%s\n", (double)away / 1e9, i, t);
+            fprintf(stderr, "long partition (%s%.0f s): replica %d should hold g2, g3%s and no g1:\n%s\n", mode, (double)away / 1e9,
+                    i, durable ? ", g4" : "", t);
             free(t);
             ok = 0;
         }
     }
-    *dropped = S.r[2].cl->stale_drops > drops_before;
     sim_cleanup();
     return ok;
 }
@@ -1840,19 +1858,29 @@ static void test_long_partition(void **state)
     /* (away, whether replica 2 must drop its state): longer than the retention, and a control shorter than it */
     static const struct {
         int64_t away;
+        int durable;
         int drops;
-    } cases[] = {{40 * SEC, 1}, {45 * SEC, 1}, {10 * SEC, 0}, {15 * SEC, 0}};
+    } cases[] = {
+        {40 * SEC, 0, 1}, {45 * SEC, 0, 1}, {10 * SEC, 0, 0}, {15 * SEC, 0, 0},
+        {40 * SEC, 1, 1}, {45 * SEC, 1, 1}, {15 * SEC, 1, 0},
+    };
+    ssize_t (*saved_write)(int, const void *, size_t) = fy__persist_write;
+    int (*saved_sync)(int, int) = fy__persist_sync;
+    fy__persist_write = sim_write;
+    fy__persist_sync = sim_sync;
     int failed = 0;
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         int dropped = 0;
-        int ok = long_partition_case(8000 + i, cases[i].away, &dropped);
+        int ok = long_partition_case(8000 + i, cases[i].away, cases[i].durable, &dropped);
         if (ok && dropped != cases[i].drops) {
-            fprintf(stderr, "long partition (%.0f s): replica 2 %s its state\n", (double)cases[i].away / 1e9,
-                    dropped ? "dropped" : "kept");
+            fprintf(stderr, "long partition (%s%.0f s): replica 2 %s its state\n", cases[i].durable ? "durable, " : "",
+                    (double)cases[i].away / 1e9, dropped ? "dropped" : "kept");
             ok = 0;
         }
         failed += !ok;
     }
+    fy__persist_write = saved_write;
+    fy__persist_sync = saved_sync;
     fprintf(stderr, "long partition: %zu cases, %d failed\n", sizeof(cases) / sizeof(cases[0]), failed);
     assert_int_equal(failed, 0);
 }

@@ -179,7 +179,8 @@ static const char *cl_refuses(void *ctx)
 static int cl_prepare(void *ctx, const fy_change_t *ch, void **state)
 {
     *state = NULL;
-    if (!shipped(ch) || ch->kind == FY_CHANGE_BULK || ch->kind == FY_CHANGE_RESTORE || ch->kind == FY_CHANGE_EXPIRE)
+    if (!shipped(ch) || ch->kind == FY_CHANGE_BULK || ch->kind == FY_CHANGE_RESTORE || ch->kind == FY_CHANGE_EXPIRE ||
+        ch->kind == FY_CHANGE_DROP)
         return 0;
     prepared_t *p = malloc(sizeof(*p));
     if (p == NULL)
@@ -235,7 +236,7 @@ static const char *cl_commit(void *ctx, const fy_change_t *ch, int changed, cons
     fy_cluster_t *c = ctx;
     prepared_t *p = state;
     *seq = 0;
-    if (!shipped(ch) || !changed || r == NULL) {
+    if (!shipped(ch) || !changed || r == NULL || ch->kind == FY_CHANGE_DROP) {
         if (p != NULL) {
             free(p->payload);
             free(p);
@@ -553,6 +554,10 @@ static void on_op(fy_cluster_t *c, int li, fy_str_t payload)
     }
     if (seq <= nd->applied)
         return; /* a resend after a reconnect */
+    if (type == FY_REC_DROP) {
+        refuse(c, li, "a peer sent a drop of its own stale state, which never leaves a replica");
+        return;
+    }
     fy_record_t dec;
     if (fy_record_decode(type, rec.ptr, rec.len, &dec) != 0) {
         fy_record_free(&dec);
@@ -1564,50 +1569,21 @@ static int newest_cb(void *ctx, const fy_store_group_view_t *g)
     return 0;
 }
 
-typedef struct {
-    fy_store_label_t l[256];
-    char buf[16384];
-    size_t nl, used;
-    int ok;
-} key_copy_t;
-
-static int key_cb(void *ctx, const fy_store_group_view_t *g)
-{
-    key_copy_t *K = ctx;
-    K->nl = K->used = 0;
-    K->ok = g->nlabels <= 256;
-    for (uint32_t i = 0; i < g->nlabels && K->ok; i++) {
-        size_t need = g->labels[i].name.len + g->labels[i].value.len;
-        if (K->used + need > sizeof(K->buf)) {
-            K->ok = 0;
-            break;
-        }
-        memcpy(K->buf + K->used, g->labels[i].name.ptr, g->labels[i].name.len);
-        K->l[i].name = fy_str(K->buf + K->used, g->labels[i].name.len);
-        K->used += g->labels[i].name.len;
-        memcpy(K->buf + K->used, g->labels[i].value.ptr, g->labels[i].value.len);
-        K->l[i].value = fy_str(K->buf + K->used, g->labels[i].value.len);
-        K->used += g->labels[i].value.len;
-        K->nl++;
-    }
-    return 0;
-}
-
-/* Drops every group and leaves no tombstone: nothing of it is handed on, and the peers' state replaces it. */
+/* Drops every group and leaves no tombstone: nothing of it is handed on, and the peers' state replaces it. Through the
+ * change path, so that the log records it (a replay after a crash must not bring the groups back); it is never
+ * shipped. */
 static uint64_t drop_local(fy_cluster_t *c, int64_t newest)
 {
-    fy_store_t *s = c->core->store;
-    fy_store_cursor_t *cur = fy_store_cursor_open(s);
-    size_t n = fy_store_cursor_count(cur);
-    key_copy_t *K = malloc(sizeof(*K));
-    for (size_t i = 0; K != NULL && i < n; i++) {
-        K->ok = 0;
-        if (fy_store_cursor_view(cur, i, 0, key_cb, K) == 0 && K->ok)
-            fy_store_delete(s, K->l, K->nl, newest + 1); /* after everything it holds; the tombstone goes below */
-    }
-    free(K);
-    fy_store_cursor_close(cur);
-    fy_store_gc_tombstones(s, INT64_MAX);
+    fy_change_t d = {.kind = FY_CHANGE_DROP, .origin = FY_ORIGIN_CLUSTER, .now_ns = newest + 1};
+    fy_change_result_t res;
+    fy_core_apply(c->core, &d, &c->arena, &res);
+    if (res.not_persisted)
+        fy_log_error("msg",
+                     "the drop of stale state could not be logged; a restart before the next snapshot replays that "
+                     "state",
+                     "err", res.msg);
+    uint64_t n = res.deleted;
+    fy_change_result_free(&res);
     return n;
 }
 

@@ -13,8 +13,11 @@ that has run for a while. Then:
   3. Replica 0 restarts empty (its state transfers ask replica 2 too): all three identical again.
 On every replica at the end: g2 and g3, and no g1. Before the fix, replica 2 kept g1 through the heal (the three
 differed) and handed it back to replica 0 on its restart.
+--durable: every replica runs with --persistence.durable, and between 2 and 3 replica 1 takes g4 and replica 2 is
+killed (-9) and restarted from its log (expected at the end: g4 too). Before the drop was written to the log, replica
+2's replay brought g1 back (with g4, its state was not old) and it stayed there.
 Skips (exit 0) when build/ferry has no --cluster.listen-address.
-Usage: test_cluster_partition.py path/to/ferry
+Usage: test_cluster_partition.py path/to/ferry [--durable]
 """
 import os
 import sys
@@ -25,6 +28,7 @@ import ferrycluster as fc  # noqa: E402
 from ferrycluster import pghttp  # noqa: E402
 
 FERRY = os.path.abspath(sys.argv[1])
+DURABLE = "--durable" in sys.argv[2:]
 check = pghttp.Checks()
 RETENTION_S = 5
 AWAY_S = 22  # retention + the 10 s collection period + margin
@@ -40,7 +44,7 @@ def groups_on(cl, i):
     b = cl.metrics_json(i)
     if b is None:
         return None
-    return {g for g in ("g1", "g2", "g3") if b'"instance":"%s"' % g.encode() in b}
+    return {g for g in ("g1", "g2", "g3", "g4") if b'"instance":"%s"' % g.encode() in b}
 
 
 def wait_not_ready(cl, i, timeout):
@@ -56,10 +60,14 @@ def main():
     fc.skip_without_cluster(FERRY)
     tm = fc.Timer()
     flags = ["--cluster.tombstone-retention=%ds" % RETENTION_S]
-    with fc.Cluster(FERRY, 3, flags=flags, name="partition") as cl:
+    with fc.Cluster(FERRY, 3, flags=flags, durable=DURABLE, name="partition") as cl:
         cl.kill9(2)
         cl.restart(2, empty=True, wait=True)
         tm.mark("3 replicas ready; replica 2 restarted once")
+        if DURABLE:
+            # past the restart's last state transfers (lost_node, a second after the crash), so that g1 reaches replica
+            # 2 as a change, which its log records, rather than in a transfer, which it does not
+            time.sleep(1.5)
         for i, g in ((0, "g1"), (1, "g2")):
             st, data = fc.push(cl.web[i], "PUT", "/metrics/job/lp/instance/" + g, body(1))
             check(st == 200, "PUT %s on replica %d: %s %r" % (g, i, st, data[:200]))
@@ -86,6 +94,18 @@ def main():
               "replica 2 logged that it dropped its state:\n%s" % cl.log_tail(2))
         took, bodies = cl.wait_converged(5.0)
         check(took is not None, "identical on all three after the heal:\n%s" % fc.explain_difference(bodies))
+        want = {"g2", "g3"}
+        if DURABLE:
+            time.sleep(1.5)  # past the heal's state transfers, so that g4 reaches replica 2's log as a change
+            st, data = fc.push(cl.web[1], "PUT", "/metrics/job/lp/instance/g4", body(4))
+            check(st == 200, "PUT g4 on replica 1 after the heal: %s %r" % (st, data[:200]))
+            took, bodies = cl.wait_converged(2.0)
+            check(took is not None, "g4 identical everywhere:\n%s" % fc.explain_difference(bodies))
+            time.sleep(0.5)  # replica 2's log syncs g4 within milliseconds of applying it
+            cl.kill9(2)
+            cl.restart(2, wait=True)
+            tm.mark("replica 2 killed (-9) and restarted from its log")
+            want.add("g4")
 
         cl.restart(0, empty=True, wait=True)
         tm.mark("replica 0 restarted empty and ready")
@@ -93,7 +113,7 @@ def main():
         check(took is not None, "identical on all three after replica 0's restart:\n%s" % fc.explain_difference(bodies))
         for i in range(3):
             have = groups_on(cl, i)
-            check(have == {"g2", "g3"}, "replica %d holds g2 and g3 and no g1: %s" % (i, sorted(have or [])))
+            check(have == want, "replica %d holds %s and no g1: %s" % (i, " and ".join(sorted(want)), sorted(have or [])))
     tm.mark("done")
     return check.summary()
 
