@@ -1885,6 +1885,108 @@ static void test_long_partition(void **state)
     assert_int_equal(failed, 0);
 }
 
+/* Scripted: a replica restarting just as a long partition heals asks the isolated one for its state before that one
+ * has heard from a ready peer. g1 and g2 are everywhere; replica 2 is cut off for 40 s (the retention is 20 s) while
+ * replica 0 deletes g1 and replica 1 takes g3; replica 1 crashes 100 ms before the heal and restarts empty at it, and
+ * replica 2's links to replica 0 stay blocked for `late` after it (replica 1 is its only peer, and not ready).
+ * Expected: g2 and g3 everywhere, no g1. Before the fix, replica 2 answered replica 1's state request at once with g1,
+ * replica 1 merged it and became ready with it, and handed it back to replica 2 after its drop: g1 back on both. Now
+ * replica 2 holds the request until it hears replica 0 (ready) and drops its state; at most --cluster.peer-timeout (2
+ * s), which is why `late` stays below that. */
+static int stale_requester_case(uint64_t seed, int64_t late)
+{
+    script_begin(seed, 0);
+    script_retention(20 * SEC);
+    assert_int_equal(script_change(0, K_PUT, 1, 1u << FAM_X, 0), 200);
+    assert_int_equal(script_change(1, K_PUT, 2, 1u << FAM_X, 0), 200);
+    for (long k = 0; k < 2000 && !(S.ops[S.nops - 2].status == ST_ACKED && S.ops[S.nops - 1].status == ST_ACKED); k++)
+        step(0, 0);
+    assert_int_equal(S.ops[S.nops - 2].status, ST_ACKED);
+    assert_int_equal(S.ops[S.nops - 1].status, ST_ACKED);
+    int64_t until = S.T + 40 * SEC;
+    S.blocked[1][2] = S.blocked[2][1] = until;
+    S.blocked[0][2] = S.blocked[2][0] = until + late;
+    for (long k = 0; k < 3000; k++) /* the peer timeout, then half a second on the minority side */
+        step(0, 0);
+    assert_false(atomic_load(&S.r[2].cl->ready));
+    assert_int_equal(script_change(0, K_DEL, 1, 0, 0), 202);
+    assert_int_equal(script_change(1, K_PUT, 3, 1u << FAM_X, 0), 200);
+    while (S.T < until - 100 * MS && !S.failure[0])
+        step(0, 0);
+    replica_crash(1);
+    S.r[1].down_until = until;
+    while (S.T < until + late + 5 * SEC && !S.failure[0])
+        step(0, 0);
+    script_heal(0);
+    int ok = !S.failure[0];
+    if (!ok)
+        fprintf(stderr, "stale requester (%.1f s late), seed %llu: %s\n", (double)late / 1e9, (unsigned long long)seed, S.failure);
+    for (int i = 0; i < S.n && ok; i++) {
+        if (holds_job(&S.r[i], 1) || !holds_job(&S.r[i], 2) || !holds_job(&S.r[i], 3)) {
+            char *t = render_text(S.r[i].store, NULL);
+            fprintf(stderr, "stale requester (%.1f s late): replica %d should hold g2 and g3 and no g1:\n%s\n", (double)late / 1e9,
+                    i, t);
+            free(t);
+            ok = 0;
+        }
+    }
+    sim_cleanup();
+    return ok;
+}
+
+/* The control: every replica cut off from every other for 40 s (all of them on a minority side, none ready), then
+ * healed. Each holds the others' state requests (each may drop), none hears a ready peer, so each answers after the
+ * peer timeout and they catch up from each other: ready within 5 s, g1 and g2 kept, no drop. */
+static int apart_case(uint64_t seed)
+{
+    script_begin(seed, 0);
+    script_retention(20 * SEC);
+    assert_int_equal(script_change(0, K_PUT, 1, 1u << FAM_X, 0), 200);
+    assert_int_equal(script_change(1, K_PUT, 2, 1u << FAM_X, 0), 200);
+    for (long k = 0; k < 2000 && !(S.ops[S.nops - 2].status == ST_ACKED && S.ops[S.nops - 1].status == ST_ACKED); k++)
+        step(0, 0);
+    int64_t until = S.T + 40 * SEC;
+    for (int i = 0; i < S.n; i++)
+        for (int j = 0; j < S.n; j++)
+            S.blocked[i][j] = i != j ? until : 0;
+    while (S.T < until + 5 * SEC && !S.failure[0])
+        step(0, 0);
+    int ok = !S.failure[0];
+    uint64_t drops = 0;
+    for (int i = 0; i < S.n && ok; i++) {
+        drops += S.r[i].cl->stale_drops;
+        if (!atomic_load(&S.r[i].cl->ready) || !holds_job(&S.r[i], 1) || !holds_job(&S.r[i], 2)) {
+            fprintf(stderr, "cut apart: replica %d is %s 5 s after the heal, g1 %s, g2 %s\n", i,
+                    atomic_load(&S.r[i].cl->ready) ? "ready" : "not ready", holds_job(&S.r[i], 1) ? "held" : "missing",
+                    holds_job(&S.r[i], 2) ? "held" : "missing");
+            ok = 0;
+        }
+    }
+    if (S.failure[0])
+        fprintf(stderr, "cut apart, seed %llu: %s\n", (unsigned long long)seed, S.failure);
+    if (ok && drops != 0) {
+        fprintf(stderr, "cut apart: %llu state drops without a ready replica\n", (unsigned long long)drops);
+        ok = 0;
+    }
+    sim_cleanup();
+    return ok;
+}
+
+static void test_stale_requester(void **state)
+{
+    (void)state;
+    fy_log_setup(env_long("FY_SIM_VERBOSE", 0) != 0 ? "info" : "error", "logfmt");
+    static const int64_t lates[] = {300 * MS, 700 * MS, 1000 * MS, 1500 * MS};
+    int failed = 0;
+    for (size_t i = 0; i < sizeof(lates) / sizeof(lates[0]); i++)
+        failed += !stale_requester_case(9500 + i, lates[i]);
+    int apart_failed = !apart_case(9600) + !apart_case(9601);
+    fprintf(stderr, "stale requester: %zu cases, %d failed; cut apart: 2 cases, %d failed\n", sizeof(lates) / sizeof(lates[0]),
+            failed, apart_failed);
+    assert_int_equal(failed, 0);
+    assert_int_equal(apart_failed, 0);
+}
+
 /* Scripted: a cluster started together (a replica may not have met a ready peer at its first handshakes), an hour
  * without pushes (here: the 20 s retention), then each link between two replicas drops for 3 s in turn. All stay
  * ready (each still reaches the third). Before the fix, the start-time age check, never run, ran at the reconnection: the state
@@ -1932,7 +2034,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_stale_conflict),  cmocka_unit_test(test_causal_conflict), cmocka_unit_test(test_long_partition),
-        cmocka_unit_test(test_quiet_reconnect), cmocka_unit_test(test_cluster_sim),
+        cmocka_unit_test(test_quiet_reconnect), cmocka_unit_test(test_stale_requester), cmocka_unit_test(test_cluster_sim),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -41,6 +41,7 @@ typedef struct st_fy_cl_link_t {
     uint64_t xfer_id, xfer_groups, xfer_seq;
     int64_t xfer_since;
     uint32_t xfer_shard;
+    int64_t xfer_held; /* the request came then, while our state may have been about to be dropped (0: not held) */
     int64_t opened_at;
     /* net.c with --cluster.tls-config (the protocol never looks) */
     void *ssl;       /* SSL *, or NULL: plain TCP (or a dial still connecting) */

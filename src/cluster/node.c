@@ -666,6 +666,8 @@ static int xfer_group(void *ctx, const fy_store_group_view_t *g)
     return 0;
 }
 
+static int may_drop(fy_cluster_t *c, int64_t now, int scan);
+
 static void on_req(fy_cluster_t *c, int li, fy_str_t payload)
 {
     fy_wrd_t r = fy_wrd(payload);
@@ -684,10 +686,28 @@ static void on_req(fy_cluster_t *c, int li, fy_str_t payload)
     l->xfer_since = since;
     l->xfer_shard = 0;
     l->xfer_groups = 0;
+    /* A replica whose state drop_if_stale may be about to drop (it has not heard from a ready peer since) does not
+     * hand that state on yet: the asker (itself not ready, or it would have been that sign) would merge the groups the
+     * cluster deleted and forgot, and keep them. The answer waits until this replica knows (a ready peer, or ready
+     * itself), at most --cluster.peer-timeout (a cluster with no ready replica must still catch up: then nobody drops,
+     * docs/ha.md). */
+    int64_t now = c->now(c);
+    l->xfer_held = may_drop(c, now, 1) ? now : 0;
+    if (l->xfer_held != 0)
+        fy_log_info("msg", "cluster: a peer's state request waits until this replica knows whether its state is stale", "peer",
+                    l->node >= 0 && c->nodes[l->node].addr >= 0 ? c->addrs[c->nodes[l->node].addr].text : l->peer);
     /* every change of ours up to seq was applied to the store before the first shard is scanned */
     pthread_mutex_lock(&c->mu);
     l->xfer_seq = c->seq;
     pthread_mutex_unlock(&c->mu);
+}
+
+/* Whether a held state request can be answered now (on_req). */
+static int xfer_released(fy_cluster_t *c, const fy_cl_link_t *l, int64_t now)
+{
+    if (now - l->xfer_held >= c->cfg.peer_timeout_ns)
+        return 1;
+    return !may_drop(c, now, 0);
 }
 
 #define XFER_BUFFERED (4u << 20) /* bytes of a transfer waiting in a link before the next shards are read */
@@ -699,6 +719,14 @@ static void pump_transfers(fy_cluster_t *c)
         fy_cl_link_t *l = L(c, li);
         if (!l->used || l->closing || !l->xfer)
             continue;
+        if (l->xfer_held != 0) {
+            if (!xfer_released(c, l, c->now(c)))
+                continue;
+            l->xfer_held = 0;
+            pthread_mutex_lock(&c->mu); /* as on_req: what the first shard's scan covers */
+            l->xfer_seq = c->seq;
+            pthread_mutex_unlock(&c->mu);
+        }
         xfer_t X = {c, l, {0}, 0};
         while (l->xfer_shard < nshards && fy_wbuf_len(&l->out) < XFER_BUFFERED)
             fy_store_foreach_changed_since_shards(c->core->store, l->xfer_since, l->xfer_shard++, 1, xfer_group, &X);
@@ -1444,7 +1472,7 @@ int64_t fy_cl_wait_ns(fy_cluster_t *c)
         fy_cl_link_t *l = L(c, li);
         if (!l->used || l->closing)
             continue;
-        if (l->more_input || (l->xfer && fy_wbuf_len(&l->out) < XFER_BUFFERED))
+        if (l->more_input || (l->xfer && !l->xfer_held && fy_wbuf_len(&l->out) < XFER_BUFFERED))
             return 0;
         if (!l->outbound || !l->open || l->send_next > seq || fy_wbuf_len(&l->out) >= LINK_OUT_MAX)
             continue;
@@ -1569,12 +1597,40 @@ static int newest_cb(void *ctx, const fy_store_group_view_t *g)
     return 0;
 }
 
+/* The two ages drop_if_stale judges: the local state's newest stamp (N: filled; a scan of the store), and the last
+ * contact with a write quorum of a replica on the minority side. */
+static int state_too_old(fy_cluster_t *c, int64_t now, newest_t *N)
+{
+    fy_store_foreach_changed_since(c->core->store, 0, newest_cb, N);
+    return N->n != 0 && N->newest < now - c->cfg.retention_ns;
+}
+
+static int cut_off_too_long(const fy_cluster_t *c, int64_t now)
+{
+    return c->isolated_at != 0 && now - c->isolated_at > c->cfg.retention_ns;
+}
+
+/* Whether drop_if_stale may yet drop this replica's state, at its first sign of a ready peer: not ready, a write
+ * quorum of 2 or more, and cut off for too long, or (not judged yet) holding state that is too old. That last part
+ * scans the store (scan: on_req); without scan, a replica not judged yet is taken as one that may drop. */
+static int may_drop(fy_cluster_t *c, int64_t now, int scan)
+{
+    if (atomic_load(&c->ready) || c->quorum < 2)
+        return 0;
+    if (c->stale_checked)
+        return cut_off_too_long(c, now);
+    newest_t N = {0, 0};
+    return !scan || state_too_old(c, now, &N);
+}
+
 /* Drops every group and leaves no tombstone: nothing of it is handed on, and the peers' state replaces it. Through the
  * change path, so that the log records it (a replay after a crash must not bring the groups back); it is never
  * shipped. */
-static uint64_t drop_local(fy_cluster_t *c, int64_t newest)
+static uint64_t drop_local(fy_cluster_t *c)
 {
-    fy_change_t d = {.kind = FY_CHANGE_DROP, .origin = FY_ORIGIN_CLUSTER, .now_ns = newest + 1};
+    newest_t N = {0, 0};
+    fy_store_foreach_changed_since(c->core->store, 0, newest_cb, &N);
+    fy_change_t d = {.kind = FY_CHANGE_DROP, .origin = FY_ORIGIN_CLUSTER, .now_ns = N.newest + 1}; /* after all it holds */
     fy_change_result_t res;
     fy_core_apply(c->core, &d, &c->arena, &res);
     if (res.not_persisted)
@@ -1589,9 +1645,7 @@ static uint64_t drop_local(fy_cluster_t *c, int64_t newest)
 
 void fy_cluster_drop_local(fy_cluster_t *c)
 {
-    newest_t N = {0, 0};
-    fy_store_foreach_changed_since(c->core->store, 0, newest_cb, &N);
-    drop_local(c, N.newest);
+    drop_local(c);
 }
 
 static void log_dropped(const char *msg, int64_t age_ns, uint64_t groups)
@@ -1605,16 +1659,12 @@ static void log_dropped(const char *msg, int64_t age_ns, uint64_t groups)
 int fy_cl_discard_stale(fy_cluster_t *c)
 {
     newest_t N = {0, 0};
-    fy_store_t *s = c->core->store;
-    if (c->quorum < 2)
-        return 0;
-    fy_store_foreach_changed_since(s, 0, newest_cb, &N);
     int64_t now = c->now(c);
-    if (N.n == 0 || N.newest >= now - c->cfg.retention_ns)
+    if (c->quorum < 2 || !state_too_old(c, now, &N))
         return 0;
     log_dropped("cluster: the persisted state is older than --cluster.tombstone-retention; it is dropped and this "
                 "replica takes its peers' state instead",
-                now - N.newest, drop_local(c, N.newest));
+                now - N.newest, drop_local(c));
     return 1;
 }
 
@@ -1626,15 +1676,13 @@ int fy_cl_discard_stale(fy_cluster_t *c)
 static int discard_isolated(fy_cluster_t *c)
 {
     int64_t now = c->now(c);
-    if (c->quorum < 2 || now - c->isolated_at <= c->cfg.retention_ns)
+    if (c->quorum < 2 || !cut_off_too_long(c, now))
         return 0;
     int64_t away = now - c->isolated_at;
     c->isolated_at = 0;
-    newest_t N = {0, 0};
-    fy_store_foreach_changed_since(c->core->store, 0, newest_cb, &N);
     log_dropped("cluster: cut off from a write quorum for longer than --cluster.tombstone-retention; the local state is "
                 "dropped and this replica takes its peers' state instead",
-                away, drop_local(c, N.newest));
+                away, drop_local(c));
     return 1;
 }
 
