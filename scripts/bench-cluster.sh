@@ -24,7 +24,8 @@
 #   default: this build; the peers are always this build), CATCHUP_ALSO=<ferry binary> (CATCHUP_RUNS more runs with
 #   this one as the new replica, after those of CATCHUP_FERRY), CATCHUP_LIMIT=30 (s to wait for ready, then for
 #   identical), PHASES="push catchup", PORT_BASE=19400,
-#   FERRY_FLAGS="" (extra flags for every ferry, e.g. --web.threads=1), OUT=<dir for raw results>
+#   FERRY_FLAGS="" (extra flags for every ferry, e.g. --web.threads=1), FERRY_CPUS / WRK_CPUS (taskset -c lists for
+#   every ferry / every wrk, e.g. 0 and 1: no wake-up then has to bring an idle CPU back), OUT=<dir for raw results>
 #   (default: a temporary directory). Raw rows: OUT/push.tsv, OUT/catchup.jsonl; the tables: bench/cluster/report.py.
 set -euo pipefail
 
@@ -42,6 +43,10 @@ phases=${PHASES:-push catchup}
 port_base=${PORT_BASE:-19400}
 # shellcheck disable=SC2206 # split on purpose: several flags
 extra=(${FERRY_FLAGS:-})
+ferry_pin=()
+[ -z "${FERRY_CPUS:-}" ] || ferry_pin=(taskset -c "$FERRY_CPUS")
+wrk_pin=()
+[ -z "${WRK_CPUS:-}" ] || wrk_pin=(taskset -c "$WRK_CPUS")
 body=$root/bench/payloads/push-646.txt
 out=${OUT:-$(mktemp -d /tmp/bench-cluster.XXXXXX)}
 mkdir -p "$out"
@@ -78,7 +83,7 @@ wait_ready() {
 start_ferry() {
     local log=$1 bin=$2
     shift 2
-    "$bin" --log.level=warn "${extra[@]}" "$@" >"$log" 2>&1 &
+    "${ferry_pin[@]}" "$bin" --log.level=warn "${extra[@]}" "$@" >"$log" 2>&1 &
     started_pid=$!
     pids+=("$started_pid")
 }
@@ -191,7 +196,7 @@ if [[ " $phases " == *" push "* ]]; then
                 c0=$(sum_ticks "${mp[@]}")
                 k0=$(thread_ticks "${mp[@]}")
                 FERRY_RR_PORTS="$p_cl $((p_cl + 1)) $((p_cl + 2))" timeout $((duration + 60)) \
-                    wrk -t$wt -c"$wc" -d${duration}s --timeout 10s --latency -s "$script" \
+                    "${wrk_pin[@]}" wrk -t$wt -c"$wc" -d${duration}s --timeout 10s --latency -s "$script" \
                     "http://127.0.0.1:${mode_port[$m]}" -- "$groups" "$body" $((run * 7919)) >"$f" 2>&1 || true
                 c1=$(sum_ticks "${mp[@]}")
                 k1=$(thread_ticks "${mp[@]}")
@@ -252,7 +257,8 @@ load_after=$(cut -d' ' -f1-3 /proc/loadavg)
 
 echo "Machine: $(nproc) cores, $(awk '/MemTotal/ { printf "%.0f GiB", $2 / 1048576 }' /proc/meminfo)," \
     "$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'); load average before $load_before," \
-    "after $load_after; $runs runs of ${duration}s per set-up and connection count; raw results: $out"
+    "after $load_after; $runs runs of ${duration}s per set-up and connection count;" \
+    "ferry on CPUs ${FERRY_CPUS:-any}, wrk on ${WRK_CPUS:-any}; raw results: $out"
 # the unit the CPU figures are made of: a sleep/wake-up between threads on other cores vs on one (bench/cluster)
 if [ -x "$build/bench/compare/wake_cost" ]; then
     "$build/bench/compare/wake_cost"
