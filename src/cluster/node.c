@@ -666,7 +666,7 @@ static int xfer_group(void *ctx, const fy_store_group_view_t *g)
     return 0;
 }
 
-static int may_drop(fy_cluster_t *c, int64_t now, int scan);
+static int may_drop(fy_cluster_t *c, int64_t now);
 
 static void on_req(fy_cluster_t *c, int li, fy_str_t payload)
 {
@@ -692,7 +692,7 @@ static void on_req(fy_cluster_t *c, int li, fy_str_t payload)
      * itself), at most --cluster.peer-timeout (a cluster with no ready replica must still catch up: then nobody drops,
      * docs/ha.md). */
     int64_t now = c->now(c);
-    l->xfer_held = may_drop(c, now, 1) ? now : 0;
+    l->xfer_held = may_drop(c, now) ? now : 0;
     if (l->xfer_held != 0)
         fy_log_info("msg", "cluster: a peer's state request waits until this replica knows whether its state is stale", "peer",
                     l->node >= 0 && c->nodes[l->node].addr >= 0 ? c->addrs[c->nodes[l->node].addr].text : l->peer);
@@ -707,7 +707,7 @@ static int xfer_released(fy_cluster_t *c, const fy_cl_link_t *l, int64_t now)
 {
     if (now - l->xfer_held >= c->cfg.peer_timeout_ns)
         return 1;
-    return !may_drop(c, now, 0);
+    return !may_drop(c, now);
 }
 
 #define XFER_BUFFERED (4u << 20) /* bytes of a transfer waiting in a link before the next shards are read */
@@ -1175,6 +1175,15 @@ void fy_cl_input(fy_cluster_t *c, int li)
             }
             if (!l->outbound && frontier > nd->watermark)
                 nd->watermark = frontier;
+            /* readiness after the handshake: a peer that was not ready then and is now (it caught up from others) is the
+             * sign drop_if_stale waits for, as at a handshake (a peer from before the flags sends none) */
+            unsigned flags = fy_wrd_u16(&r);
+            if (!r.bad) {
+                int was = nd->ready;
+                nd->ready = (flags & FY_WIRE_READY) != 0;
+                if (nd->ready && !was)
+                    drop_if_stale(c, -1);
+            }
             break;
         }
         case FY_MSG_REQ:
@@ -1439,14 +1448,28 @@ static void check_ready(fy_cluster_t *c)
         ok = 1;
     else if (c->replicas == 1)
         ok = 1;
+    int64_t now = c->now(c);
+    if (reachable + 1 < c->quorum)
+        c->quorum_since = 0;
+    else if (c->quorum_since == 0)
+        c->quorum_since = now;
     if (!ok) {
         c->not_ready = reachable + 1 < c->quorum ? "not enough replicas reachable for a write quorum"
                                                  : "catching up from peers (state transfer from enough replicas to cover every "
                                                    "write quorum)";
         return;
     }
+    /* A replica whose state drop_if_stale may yet drop does not become ready on its own while a ready peer may still
+     * show itself (in a handshake or a heartbeat): ready, it would keep that state, and hand it on. It waits
+     * --cluster.peer-timeout from having a write quorum reachable; a cluster with no ready replica at all (a long
+     * outage) then goes on with the state it has (docs/ha.md). */
+    if (may_drop(c, now) && c->quorum_since != 0 && now - c->quorum_since < c->cfg.peer_timeout_ns) {
+        c->not_ready = "waiting to hear from a ready peer (the local state is older than --cluster.tombstone-retention)";
+        return;
+    }
     settle_deferred(c, 1); /* a change held back by a conflict is visible before the replica is */
     c->isolated_at = 0;
+    c->quorum_since = 0;
     /* the start-time age check is for a replica that has not caught up yet: a ready one holds the cluster's state
      * (one that never met a ready peer before, in a cluster started together, would otherwise drop everything at its
      * first reconnection after an hour without pushes, while serving) */
@@ -1545,6 +1568,7 @@ void fy_cl_tick(fy_cluster_t *c)
             size_t at = fy_frame_begin(&l->out, FY_MSG_HB);
             fy_frame_u64(&l->out, (uint64_t)hlc);
             fy_frame_u64(&l->out, (uint64_t)frontier);
+            fy_frame_u16(&l->out, my_flags(c));
             fy_frame_end(&l->out, at);
         }
     }
@@ -1611,16 +1635,21 @@ static int cut_off_too_long(const fy_cluster_t *c, int64_t now)
 }
 
 /* Whether drop_if_stale may yet drop this replica's state, at its first sign of a ready peer: not ready, a write
- * quorum of 2 or more, and cut off for too long, or (not judged yet) holding state that is too old. That last part
- * scans the store (scan: on_req); without scan, a replica not judged yet is taken as one that may drop. */
-static int may_drop(fy_cluster_t *c, int64_t now, int scan)
+ * quorum of 2 or more, and cut off for too long, or (not judged yet) loaded with state that was too old (judged once,
+ * when loading ended: the state only gets younger after that, so the answer errs on the side of waiting). */
+static int may_drop(fy_cluster_t *c, int64_t now)
 {
     if (atomic_load(&c->ready) || c->quorum < 2)
         return 0;
     if (c->stale_checked)
         return cut_off_too_long(c, now);
-    newest_t N = {0, 0};
-    return !scan || state_too_old(c, now, &N);
+    if (c->loaded_old < 0) {
+        if (!__atomic_load_n(&c->loaded, __ATOMIC_ACQUIRE))
+            return 1; /* not judged before the state is all there */
+        newest_t N = {0, 0};
+        c->loaded_old = state_too_old(c, now, &N);
+    }
+    return c->loaded_old;
 }
 
 /* Drops every group and leaves no tombstone: nothing of it is handed on, and the peers' state replaces it. Through the
@@ -1704,6 +1733,7 @@ void fy_cl_init(fy_cluster_t *c)
         c->addrs[i].want_since = -1;
     }
     c->started = c->now(c);
+    c->loaded_old = -1;
     c->not_ready = c->pub_not_ready = "loading persisted metrics";
 }
 

@@ -11,7 +11,8 @@
  *   REFUSE  either               str reason (then the connection is closed)
  *   OP      dialer -> acceptor   u64 seq | u8 record type | record (record.h; its i64 at offset 1 is the stamp)
  *   ACK     acceptor -> dialer   u64 seq (every change of the dialer up to seq is held here)
- *   HB      either               i64 hlc | i64 frontier (every change of the sender stamped <= frontier was sent)
+ *   HB      either               i64 hlc | i64 frontier (every change of the sender stamped <= frontier was sent) |
+ *                                u16 flags (the sender's now; absent from a peer before they were added)
  *   REQ     dialer -> acceptor   u64 id | i64 since: send me every group changed after since
  *   GROUP   acceptor -> dialer   one group record (grouprec.h, version 3)
  *   END     acceptor -> dialer   u64 id | u64 groups | i64 wipe: the answer to REQ id is complete (wipe: the
