@@ -1796,6 +1796,17 @@ static void script_put_g1_g2(void)
     assert_int_equal(S.ops[S.nops - 1].status, ST_ACKED);
 }
 
+/* Once replica 2 is on the minority side (the peer timeout, then half a second there): replica 0 deletes g1 and
+ * replica 1 takes g3 */
+static void script_changes_while_cut_off(void)
+{
+    for (long k = 0; k < 3000; k++)
+        step(0, 0);
+    assert_false(atomic_load(&S.r[2].cl->ready));
+    assert_int_equal(script_change(0, K_DEL, 1, 0, 0), 202);
+    assert_int_equal(script_change(1, K_PUT, 3, 1u << FAM_X, 0), 200);
+}
+
 /* Whether the simulation found nothing wrong and every replica holds exactly the groups g<k> (1-4) whose bit k is set
  * in want; what: the case, for the report. */
 static int script_jobs_are(unsigned want, const char *what)
@@ -1839,11 +1850,7 @@ static int long_partition_case(uint64_t seed, int64_t away, int durable, int *dr
     uint64_t drops_before = S.r[2].cl->stale_drops;
     int64_t until = S.T + away;
     S.blocked[0][2] = S.blocked[2][0] = S.blocked[1][2] = S.blocked[2][1] = until;
-    for (long k = 0; k < 3000; k++) /* the peer timeout (2 s), then half a second on the minority side */
-        step(0, 0);
-    assert_false(atomic_load(&S.r[2].cl->ready));
-    assert_int_equal(script_change(0, K_DEL, 1, 0, 0), 202);
-    assert_int_equal(script_change(1, K_PUT, 3, 1u << FAM_X, 0), 200);
+    script_changes_while_cut_off();
     while (S.T < until + 5 * SEC && !S.failure[0])
         step(0, 0);
     for (long k = 0; k < 60000 && !converged(0) && !S.failure[0]; k++)
@@ -1917,11 +1924,7 @@ static int stale_requester_case(uint64_t seed, int64_t late)
     int64_t until = S.T + 40 * SEC;
     S.blocked[1][2] = S.blocked[2][1] = until;
     S.blocked[0][2] = S.blocked[2][0] = until + late;
-    for (long k = 0; k < 3000; k++) /* the peer timeout, then half a second on the minority side */
-        step(0, 0);
-    assert_false(atomic_load(&S.r[2].cl->ready));
-    assert_int_equal(script_change(0, K_DEL, 1, 0, 0), 202);
-    assert_int_equal(script_change(1, K_PUT, 3, 1u << FAM_X, 0), 200);
+    script_changes_while_cut_off();
     while (S.T < until - 100 * MS && !S.failure[0])
         step(0, 0);
     replica_crash(1);
@@ -1982,11 +1985,7 @@ static int majority_restart_case(uint64_t seed)
     script_put_g1_g2();
     int64_t until = S.T + 40 * SEC;
     S.blocked[0][2] = S.blocked[2][0] = S.blocked[1][2] = S.blocked[2][1] = until;
-    for (long k = 0; k < 3000; k++)
-        step(0, 0);
-    assert_false(atomic_load(&S.r[2].cl->ready));
-    assert_int_equal(script_change(0, K_DEL, 1, 0, 0), 202);
-    assert_int_equal(script_change(1, K_PUT, 3, 1u << FAM_X, 0), 200);
+    script_changes_while_cut_off();
     while (S.T < until - 1000 * MS && !S.failure[0])
         step(0, 0);
     assert_int_equal(script_change(0, K_PUT, 4, 1u << FAM_X, 0), 200);
