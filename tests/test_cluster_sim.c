@@ -56,7 +56,10 @@
  * milliseconds of workload and faults per seed (default 8000, then up to 60 s of healing); FY_SIM_VERBOSE=1 the
  * replicas' log lines, and per seed its figures; FY_SIM_TRACE=1 every change applied, and the protocol's state (and
  * durable mode's disk images) at a failure (stdout); FY_SIM_DUMP=file the renders of two replicas that differ;
- * FY_SIM_DOUBLE_FAULTS=1 lets a replica crash while another one is still catching up (a second failure).
+ * FY_SIM_DOUBLE_FAULTS=1 lets a replica crash while another one is still catching up (a second failure);
+ * FY_SIM_RETENTION_MS=n a tombstone retention of n ms instead of an hour (exploration: the workload's partitions and
+ * crashes then outlast it, and the drops of stale state run; below 9 s the ack timeout is shortened to retention - 4 s,
+ * the floor fy_cluster_create sets, so n must be above 4000).
  *
  * Regression seeds (each fails with its fix reverted, and runs first, in its mode, whatever FY_SIM_SEEDS says):
  *   3   state transfer took the failure-time JSON stamp for the failure register (node.c on_group)
@@ -925,7 +928,7 @@ static void replica_start(int i)
     cc.peers = S.addrp;
     cc.npeers = (size_t)S.n;
     cc.label = "sim";
-    cc.ack_timeout_ns = 5 * SEC;
+    cc.ack_timeout_ns = S.retention && S.retention < 9 * SEC ? S.retention - 4 * SEC : 5 * SEC; /* net.c's floor */
     cc.peer_timeout_ns = 2 * SEC;
     cc.heartbeat_ns = 250 * MS;
     cc.reconnect_ns = 200 * MS;
@@ -1435,7 +1438,7 @@ static void sim_disks(void)
 }
 
 /* One seed: 0, or -1 with S.failure. */
-static int run_seed(uint64_t seed, int durable, long steps, int verbose)
+static int run_seed(uint64_t seed, int durable, long steps, int verbose, int64_t retention)
 {
     memset(&S, 0, sizeof(S));
     S.seed = seed;
@@ -1443,6 +1446,7 @@ static int run_seed(uint64_t seed, int durable, long steps, int verbose)
     S.capture = -1;
     S.trace = getenv("FY_SIM_TRACE") != NULL;
     S.double_faults = env_long("FY_SIM_DOUBLE_FAULTS", 0) != 0;
+    S.retention = retention; /* 0: the default hour */
     S.rng = seed * 0x2545F4914F6CDD1DULL + 7;
     S.n = seed % 3 == 2 ? 5 : 3;
     S.maxdown = S.n == 5 ? 2 : 1;
@@ -1535,7 +1539,7 @@ static void test_cluster_sim(void **state)
     for (long k = -nreg; k < (one ? 1 : nseeds); k++) {
         uint64_t seed = k < 0 ? regressions[nreg + k].seed : one ? strtoull(one, NULL, 10) : (uint64_t)(first + k);
         int durable = k < 0 ? regressions[nreg + k].durable : force >= 0 ? force != 0 : seed_durable(seed);
-        int rc = run_seed(seed, durable, steps, verbose || one != NULL);
+        int rc = run_seed(seed, durable, steps, verbose || one != NULL, env_long("FY_SIM_RETENTION_MS", 0) * MS);
         ops += S.nops;
         acked += S.acked;
         crashes += S.crashes;
@@ -1572,6 +1576,65 @@ static void test_cluster_sim(void **state)
             (unsigned long long)from_snapshot, secs);
     if (failures)
         fail_msg("cluster simulation failed (seed above)");
+}
+
+/* The same workload with a tombstone retention of 5.5 s (ack timeout 1.5 s, the floor) and 20 s of faults, so that
+ * partitions and crashes outlast the retention and replicas drop their stale state: first the seeds that found a
+ * bug that way (each fails with its fix reverted), then a sweep. */
+static void test_short_retention(void **state)
+{
+    (void)state;
+    int verbose = env_long("FY_SIM_VERBOSE", 0) != 0;
+    fy_log_setup(verbose ? "info" : "error", "logfmt");
+    static const struct {
+        uint64_t seed;
+        int durable;
+        const char *bug;
+    } regressions[] = {
+        {48, 0, "a change acknowledged after its replica had dropped it with its state"},
+        {88, 1, "a transfer answered from dropped state let its asker skip the replica's own changes"},
+        {1257, 0, "a change acknowledged just before a drop decided by a heartbeat"},
+    };
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+    long nseeds = 8;
+#else
+    long nseeds = 60;
+#endif
+    ssize_t (*saved_write)(int, const void *, size_t) = fy__persist_write;
+    int (*saved_sync)(int, int) = fy__persist_sync;
+    fy__persist_write = sim_write;
+    fy__persist_sync = sim_sync;
+    int saved = -1; /* the replicas' error lines (refused peers and the like) only with FY_SIM_VERBOSE */
+    if (!verbose) {
+        int devnull = open("/dev/null", O_WRONLY);
+        saved = dup(2);
+        dup2(devnull, 2);
+        close(devnull);
+    }
+    long nreg = (long)(sizeof(regressions) / sizeof(regressions[0])), failures = 0;
+    for (long k = -nreg; k < nseeds && !failures; k++) {
+        uint64_t seed = k < 0 ? regressions[nreg + k].seed : (uint64_t)(1 + k);
+        int durable = k < 0 ? regressions[nreg + k].durable : seed_durable(seed);
+        if (run_seed(seed, durable, 20000, verbose, 5500 * MS) != 0) {
+            if (saved >= 0)
+                dup2(saved, 2);
+            fprintf(stderr,
+                    "short retention: seed %llu (%s) failed%s%s: %s\n  replay: FY_SIM_RETENTION_MS=5500 FY_SIM_STEPS=20000 "
+                    "FY_SIM_SEED=%llu FY_SIM_DURABLE=%d build/tests/test_cluster_sim\n",
+                    (unsigned long long)seed, durable ? "durable" : "in memory", k < 0 ? ", once: " : "",
+                    k < 0 ? regressions[nreg + k].bug : "", S.failure, (unsigned long long)seed, durable);
+            failures++;
+        }
+        sim_cleanup();
+    }
+    if (saved >= 0) {
+        dup2(saved, 2);
+        close(saved);
+    }
+    fy__persist_write = saved_write;
+    fy__persist_sync = saved_sync;
+    fprintf(stderr, "short retention: %ld regression seeds and %ld more, %ld failed\n", nreg, nseeds, failures);
+    assert_int_equal(failures, 0);
 }
 
 /* ------------------------------------------------------------------------------------------------------------- */
@@ -2082,7 +2145,8 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_stale_conflict),  cmocka_unit_test(test_causal_conflict), cmocka_unit_test(test_long_partition),
-        cmocka_unit_test(test_quiet_reconnect), cmocka_unit_test(test_stale_requester), cmocka_unit_test(test_cluster_sim),
+        cmocka_unit_test(test_quiet_reconnect), cmocka_unit_test(test_stale_requester), cmocka_unit_test(test_short_retention),
+        cmocka_unit_test(test_cluster_sim),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

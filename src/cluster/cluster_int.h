@@ -134,6 +134,7 @@ struct st_fy_cluster_t {
     int stale_checked;      /* the age of the local state was checked against the first ready peer */
     int loaded_old;         /* -1 until loading ended; then whether the loaded state was older than the retention */
     int64_t quorum_since;   /* not ready, with a write quorum reachable since then (0: not) */
+    int refilling;          /* dropped its state (discard_isolated) and not ready since: its state is not the cluster's */
     int64_t minority_since; /* ready, but fewer replicas reachable than the quorum since then (0: not) */
     int64_t isolated_at;    /* not ready on the minority side; its last contact with a quorum was then (0: not) */
     uint64_t stale_drops;   /* local state dropped as older than the tombstone retention (drop_if_stale) */

@@ -612,10 +612,14 @@ static void on_op(fy_cluster_t *c, int li, fy_str_t payload)
  * and a GAP jumps our applied mark over them, but the transfer comes on the other connection: until its END, a
  * cumulative ACK (or WELCOME's applied) would count us for changes we do not hold (tests/test_cluster_sim.c, seed 69
  * : an acknowledged PUT held by its replica alone). */
+static int may_drop(fy_cluster_t *c, int64_t now);
+
 static int acks_true(fy_cluster_t *c, int n)
 {
     int a = c->nodes[n].addr;
-    return a >= 0 && c->addrs[a].node == n && c->addrs[a].caught_up;
+    /* nor while our state may yet be dropped (drop_if_stale): the change acknowledged would go with it, after the
+     * sender counted us (FY_SIM_RETENTION_MS=5500, seed 1257: a readiness learnt from a heartbeat, mid-stream) */
+    return a >= 0 && c->addrs[a].node == n && c->addrs[a].caught_up && !may_drop(c, c->now(c));
 }
 
 /* Held peers' changes: acknowledged once the local log has them (durable mode), in order. */
@@ -666,8 +670,6 @@ static int xfer_group(void *ctx, const fy_store_group_view_t *g)
     return 0;
 }
 
-static int may_drop(fy_cluster_t *c, int64_t now);
-
 static void on_req(fy_cluster_t *c, int li, fy_str_t payload)
 {
     fy_wrd_t r = fy_wrd(payload);
@@ -689,10 +691,11 @@ static void on_req(fy_cluster_t *c, int li, fy_str_t payload)
     /* A replica whose state drop_if_stale may be about to drop (it has not heard from a ready peer since) does not
      * hand that state on yet: the asker (itself not ready, or it would have been that sign) would merge the groups the
      * cluster deleted and forgot, and keep them. The answer waits until this replica knows (a ready peer, or ready
-     * itself), at most --cluster.peer-timeout (a cluster with no ready replica must still catch up: then nobody drops,
-     * docs/ha.md). */
+     * itself), and after a drop until it has caught up again (its state without its own changes would let the asker
+     * skip them, skip_to), at most --cluster.peer-timeout (a cluster with no ready replica must still catch up: then
+     * nobody drops, docs/ha.md). */
     int64_t now = c->now(c);
-    l->xfer_held = may_drop(c, now) ? now : 0;
+    l->xfer_held = may_drop(c, now) || c->refilling ? now : 0;
     if (l->xfer_held != 0)
         fy_log_info("msg", "cluster: a peer's state request waits until this replica knows whether its state is stale", "peer",
                     l->node >= 0 && c->nodes[l->node].addr >= 0 ? c->addrs[c->nodes[l->node].addr].text : l->peer);
@@ -707,7 +710,7 @@ static int xfer_released(fy_cluster_t *c, const fy_cl_link_t *l, int64_t now)
 {
     if (now - l->xfer_held >= c->cfg.peer_timeout_ns)
         return 1;
-    return !may_drop(c, now);
+    return !may_drop(c, now) && !c->refilling;
 }
 
 #define XFER_BUFFERED (4u << 20) /* bytes of a transfer waiting in a link before the next shards are read */
@@ -1470,6 +1473,7 @@ static void check_ready(fy_cluster_t *c)
     settle_deferred(c, 1); /* a change held back by a conflict is visible before the replica is */
     c->isolated_at = 0;
     c->quorum_since = 0;
+    c->refilling = 0;
     /* the start-time age check is for a replica that has not caught up yet: a ready one holds the cluster's state
      * (one that never met a ready peer before, in a cluster started together, would otherwise drop everything at its
      * first reconnection after an hour without pushes, while serving) */
@@ -1709,6 +1713,27 @@ static int discard_isolated(fy_cluster_t *c)
         return 0;
     int64_t away = now - c->isolated_at;
     c->isolated_at = 0;
+    /* Our own changes go with the rest, backlog included. Those acknowledged are held by the majority; the others
+     * (taken just before the cut, answered 503 after --cluster.ack-timeout, or still waiting if the retention is that
+     * short) must not reach the peers now, after the deletes they forgot: they stay indeterminate, and fail now. A peer
+     * that lacks some of ours is told of the gap and asks for a state transfer, answered once this replica has caught
+     * up again (refilling, on_req). */
+    pthread_mutex_lock(&c->mu);
+    uint64_t late = c->seq, from = c->late > c->released ? c->late : c->released;
+    c->late = late;
+    while (c->bl_n) {
+        free(c->backlog[c->bl_head].frame);
+        c->bl_head = (c->bl_head + 1) % c->bl_cap;
+        c->bl_n--;
+    }
+    c->bl_bytes = 0;
+    pthread_mutex_unlock(&c->mu);
+    if (late > from) {
+        atomic_fetch_add(&c->quorum_failures, late - from);
+        if (c->cfg.time_out)
+            c->cfg.time_out(c->cfg.ctx, late);
+    }
+    c->refilling = 1;
     log_dropped("cluster: cut off from a write quorum for longer than --cluster.tombstone-retention; the local state is "
                 "dropped and this replica takes its peers' state instead",
                 away, drop_local(c));
