@@ -136,9 +136,10 @@ int main(int argc, char **argv)
     static fy_http_t http;
     static char started[96];
     started_at(started, sizeof(started));
-    if (fy_app_init(&app, &flags, FY_VERSION, FY_REVISION) != 0 ||
-        fy_http_init(&http, &app, FY_VERSION, FY_REVISION, started) != 0) {
-        fy_log_error("msg", "could not set up the store", "err", "out of memory");
+    int init = fy_app_init(&app, &flags, FY_VERSION, FY_REVISION);
+    if (init != 0 || fy_http_init(&http, &app, FY_VERSION, FY_REVISION, started) != 0) {
+        if (init != -2) /* -2: the cluster configuration's error, logged */
+            fy_log_error("msg", "could not set up the store", "err", "out of memory");
         return 1;
     }
     if (clustertls != NULL && app.cluster != NULL)

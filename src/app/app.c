@@ -200,7 +200,7 @@ int fy_app_init(fy_app_t *app, const fy_flags_t *flags, const char *version, con
     fy_core_init(&app->core, app->store, &limits, &app->stats);
     app->wal.stats = &app->stats;
     if (clustered && cluster_init(app) != 0)
-        return -1;
+        return -2;
     return 0;
 }
 

@@ -45,7 +45,7 @@ typedef struct st_fy_app_t {
 } fy_app_t;
 
 /** Creates the store (with the own families registered), the change path, the self-metrics and, with
- * --cluster.listen-address, replication (a configuration error is logged). 0 or -1. */
+ * --cluster.listen-address, replication. 0; -1 when out of memory; -2 for a cluster configuration error (logged). */
 int fy_app_init(fy_app_t *app, const fy_flags_t *flags, const char *version, const char *revision);
 void fy_app_dispose(fy_app_t *app);
 

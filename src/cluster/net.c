@@ -542,6 +542,17 @@ fy_cluster_t *fy_cluster_create(const fy_cluster_config_t *cfg, fy_core_t *core,
         snprintf(err, errlen, "--cluster.listen-address %s is not HOST:PORT", cfg->listen);
         return NULL;
     }
+    /* A replica back from a partition longer than the retention drops its state (node.c discard_isolated): a change
+     * it acknowledged just before the cut must have been answered by then (200, or 503 after the ack timeout), or a
+     * 200 could come for a change it no longer holds (tests/test_cluster_sim.c, FY_SIM_RETENTION_MS=4000). */
+    if (cfg->retention_ns < cfg->ack_timeout_ns + 2 * cfg->peer_timeout_ns) {
+        snprintf(err, errlen,
+                 "--cluster.tombstone-retention (%.1fs) must be at least --cluster.ack-timeout + 2 x --cluster.peer-timeout "
+                 "(%.1fs): a replica back from a longer partition drops its state, and must not hold changes still waiting "
+                 "for their answer then",
+                 (double)cfg->retention_ns / 1e9, (double)(cfg->ack_timeout_ns + 2 * cfg->peer_timeout_ns) / 1e9);
+        return NULL;
+    }
     fy_cluster_t *c = calloc(1, sizeof(*c));
     if (c == NULL) {
         snprintf(err, errlen, "out of memory");

@@ -16,10 +16,13 @@ differed) and handed it back to replica 0 on its restart.
 --durable: every replica runs with --persistence.durable, and between 2 and 3 replica 1 takes g4 and replica 2 is
 killed (-9) and restarted from its log (expected at the end: g4 too). Before the drop was written to the log, replica
 2's replay brought g1 back (with g4, its state was not old) and it stayed there.
+First, a retention below --cluster.ack-timeout + 2 x --cluster.peer-timeout is refused at start (the run itself sets
+--cluster.ack-timeout=1s).
 Skips (exit 0) when build/ferry has no --cluster.listen-address.
 Usage: test_cluster_partition.py path/to/ferry [--durable]
 """
 import os
+import subprocess
 import sys
 import time
 
@@ -56,10 +59,30 @@ def wait_not_ready(cl, i, timeout):
     return False
 
 
+def check_retention_floor():
+    """--cluster.tombstone-retention below --cluster.ack-timeout + 2 x --cluster.peer-timeout is refused at start (a
+    replica back from a partition drops its state, and must not hold changes still waiting for their answer then)."""
+    cases = [  # (extra flags, refused, note)
+        (["--cluster.tombstone-retention=5s"], True, "5 s < 5 s ack timeout + 2 x 2 s peer timeout"),
+        (["--cluster.tombstone-retention=8s", "--cluster.peer-timeout=2s"], True, "8 s < 9 s"),
+    ]
+    for extra, refused, note in cases:
+        port, peer = pghttp.free_port(), pghttp.free_port()
+        argv = [FERRY, "--web.listen-address=127.0.0.1:%d" % port, "--cluster.listen-address=127.0.0.1:%d" % peer,
+                "--cluster.peer=127.0.0.1:%d" % peer, "--persistence.file="] + extra
+        p = subprocess.run(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=10)
+        out = p.stdout.decode(errors="replace")
+        check(p.returncode == 1 and "--cluster.tombstone-retention (" in out and "must be at least" in out
+              and "out of memory" not in out,
+              "%s: refused at start naming the flag (exit %s):\n%s" % (note, p.returncode, out[-600:]))
+
+
 def main():
     fc.skip_without_cluster(FERRY)
+    check_retention_floor()
     tm = fc.Timer()
-    flags = ["--cluster.tombstone-retention=%ds" % RETENTION_S]
+    # the retention's floor is --cluster.ack-timeout + 2 x --cluster.peer-timeout (2 s here)
+    flags = ["--cluster.tombstone-retention=%ds" % RETENTION_S, "--cluster.ack-timeout=1s"]
     with fc.Cluster(FERRY, 3, flags=flags, durable=DURABLE, name="partition") as cl:
         cl.kill9(2)
         cl.restart(2, empty=True, wait=True)
