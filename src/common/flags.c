@@ -41,7 +41,9 @@ static const flag_def_t defs[] = {
     {"cluster.tls-config", T_STRING, "",
      "[EXPERIMENTAL] File with tls_server_config and tls_client_config (Alertmanager's format): TLS on the peer links."},
     {"cluster.tombstone-retention", T_DURATION, "1h",
-     "How long a deleted group's tombstone is kept, so that an older change arriving late cannot bring it back."},
+     "How long a deleted group's tombstone is kept, so that an older change arriving late cannot bring it back; a "
+     "replica cut off for longer drops its state when it returns. At least --cluster.ack-timeout + 2 x "
+     "--cluster.peer-timeout."},
     {"cluster.write-quorum", T_STRING, "majority",
      "Replicas (counting the one that took it) that must hold a change before it is acknowledged: majority, all or N."},
     {"log.format", T_LOGFORMAT, "logfmt", "Output format of log messages. One of: [logfmt, json]"},
