@@ -1499,19 +1499,33 @@ static int run_seed(uint64_t seed, int durable, long steps, int verbose, int64_t
     return rc;
 }
 
+/* The replicas' log lines (errors: refused peers and the like) only with FY_SIM_VERBOSE: stderr to /dev/null until
+ * restore_stderr, or until a failure is reported (dup2 of the returned descriptor onto 2). -1 when verbose. */
+static int quiet_stderr(int verbose)
+{
+    if (verbose)
+        return -1;
+    int devnull = open("/dev/null", O_WRONLY);
+    int saved = dup(2);
+    dup2(devnull, 2);
+    close(devnull);
+    return saved;
+}
+
+static void restore_stderr(int saved)
+{
+    if (saved >= 0) {
+        dup2(saved, 2);
+        close(saved);
+    }
+}
+
 static void test_cluster_sim(void **state)
 {
     (void)state;
     int verbose = env_long("FY_SIM_VERBOSE", 0) != 0;
     fy_log_setup(verbose ? "info" : "error", "logfmt");
-    /* the replicas' log lines (errors: refused peers and the like) only with FY_SIM_VERBOSE */
-    int saved = -1;
-    if (!verbose) {
-        int devnull = open("/dev/null", O_WRONLY);
-        saved = dup(2);
-        dup2(devnull, 2);
-        close(devnull);
-    }
+    int saved = quiet_stderr(verbose);
     long steps = env_long("FY_SIM_STEPS", 8000);
     const char *one = getenv("FY_SIM_SEED");
     /* a durable seed costs about half again an in-memory one: fewer seeds than before durable mode, the same time */
@@ -1561,10 +1575,7 @@ static void test_cluster_sim(void **state)
             break;
     }
     clock_gettime(CLOCK_MONOTONIC, &t1);
-    if (saved >= 0) {
-        dup2(saved, 2);
-        close(saved);
-    }
+    restore_stderr(saved);
     double secs = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
     fy__persist_write = saved_write;
     fy__persist_sync = saved_sync;
@@ -1604,13 +1615,7 @@ static void test_short_retention(void **state)
     int (*saved_sync)(int, int) = fy__persist_sync;
     fy__persist_write = sim_write;
     fy__persist_sync = sim_sync;
-    int saved = -1; /* the replicas' error lines (refused peers and the like) only with FY_SIM_VERBOSE */
-    if (!verbose) {
-        int devnull = open("/dev/null", O_WRONLY);
-        saved = dup(2);
-        dup2(devnull, 2);
-        close(devnull);
-    }
+    int saved = quiet_stderr(verbose);
     long nreg = (long)(sizeof(regressions) / sizeof(regressions[0])), failures = 0;
     for (long k = -nreg; k < nseeds && !failures; k++) {
         uint64_t seed = k < 0 ? regressions[nreg + k].seed : (uint64_t)(1 + k);
@@ -1627,10 +1632,7 @@ static void test_short_retention(void **state)
         }
         sim_cleanup();
     }
-    if (saved >= 0) {
-        dup2(saved, 2);
-        close(saved);
-    }
+    restore_stderr(saved);
     fy__persist_write = saved_write;
     fy__persist_sync = saved_sync;
     fprintf(stderr, "short retention: %ld regression seeds and %ld more, %ld failed\n", nreg, nseeds, failures);

@@ -74,9 +74,11 @@ void fy_cluster_loaded(fy_cluster_t *c, int durable_state);
 /** The local log has synced up to wal_seq (durable mode). Any thread. */
 void fy_cluster_local_durable(fy_cluster_t *c, uint64_t wal_seq);
 
-/** Drops every local group without a trace (no tombstone, no wipe stamp): a persistence file that could not be
- * read is replaced by the peers' state, never by a wipe that would spread. Before fy_cluster_start. */
-void fy_cluster_drop_local(fy_cluster_t *c);
+/** Drops every local group without a trace (no tombstone, no wipe stamp), through the change path (logged, never
+ * shipped): a persistence file that could not be read is replaced by the peers' state, never by a wipe that would
+ * spread (before fy_cluster_start); so is state older than the tombstone retention (the network thread). Returns the
+ * number of groups dropped. */
+uint64_t fy_cluster_drop_local(fy_cluster_t *c);
 
 void fy_cluster_stop(fy_cluster_t *c);
 void fy_cluster_destroy(fy_cluster_t *c);

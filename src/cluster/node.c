@@ -156,9 +156,10 @@ typedef struct {
     size_t len;
 } prepared_t;
 
+/* Changes handed on to the peers: those made here (a drop of stale state never leaves the replica) */
 static int shipped(const fy_change_t *ch)
 {
-    return ch->origin == FY_ORIGIN_CLIENT || ch->origin == FY_ORIGIN_CLUSTER;
+    return (ch->origin == FY_ORIGIN_CLIENT || ch->origin == FY_ORIGIN_CLUSTER) && ch->kind != FY_CHANGE_DROP;
 }
 
 static const char *cl_refuses(void *ctx)
@@ -179,8 +180,7 @@ static const char *cl_refuses(void *ctx)
 static int cl_prepare(void *ctx, const fy_change_t *ch, void **state)
 {
     *state = NULL;
-    if (!shipped(ch) || ch->kind == FY_CHANGE_BULK || ch->kind == FY_CHANGE_RESTORE || ch->kind == FY_CHANGE_EXPIRE ||
-        ch->kind == FY_CHANGE_DROP)
+    if (!shipped(ch) || ch->kind == FY_CHANGE_BULK || ch->kind == FY_CHANGE_RESTORE || ch->kind == FY_CHANGE_EXPIRE)
         return 0;
     prepared_t *p = malloc(sizeof(*p));
     if (p == NULL)
@@ -192,6 +192,24 @@ static int cl_prepare(void *ctx, const fy_change_t *ch, void **state)
     }
     *state = p;
     return 0;
+}
+
+/* With mu held: frees the backlog's oldest entry. */
+static void backlog_pop(fy_cluster_t *c)
+{
+    fy_cl_entry_t *e = &c->backlog[c->bl_head];
+    c->bl_bytes -= e->len;
+    free(e->frame);
+    c->bl_head = (c->bl_head + 1) % c->bl_cap;
+    c->bl_n--;
+}
+
+/* Without mu: newly changes of ours, up to late, were not held by the write quorum in time (503, indeterminate). */
+static void report_late(fy_cluster_t *c, uint64_t late, uint64_t newly)
+{
+    atomic_fetch_add(&c->quorum_failures, newly);
+    if (c->cfg.time_out)
+        c->cfg.time_out(c->cfg.ctx, late);
 }
 
 /* With mu held: appends one change to the backlog. */
@@ -236,7 +254,7 @@ static const char *cl_commit(void *ctx, const fy_change_t *ch, int changed, cons
     fy_cluster_t *c = ctx;
     prepared_t *p = state;
     *seq = 0;
-    if (!shipped(ch) || !changed || r == NULL || ch->kind == FY_CHANGE_DROP) {
+    if (!shipped(ch) || !changed || r == NULL) {
         if (p != NULL) {
             free(p->payload);
             free(p);
@@ -614,6 +632,13 @@ static void on_op(fy_cluster_t *c, int li, fy_str_t payload)
  * : an acknowledged PUT held by its replica alone). */
 static int may_drop(fy_cluster_t *c, int64_t now);
 
+/* Whether our state is not to be handed on in a state transfer yet (on_req): it may be dropped, or it was and has not
+ * been caught up since. */
+static int withheld(fy_cluster_t *c, int64_t now)
+{
+    return may_drop(c, now) || c->refilling;
+}
+
 static int acks_true(fy_cluster_t *c, int n)
 {
     int a = c->nodes[n].addr;
@@ -695,7 +720,7 @@ static void on_req(fy_cluster_t *c, int li, fy_str_t payload)
      * skip them, skip_to), at most --cluster.peer-timeout (a cluster with no ready replica must still catch up: then
      * nobody drops, docs/ha.md). */
     int64_t now = c->now(c);
-    l->xfer_held = may_drop(c, now) || c->refilling ? now : 0;
+    l->xfer_held = withheld(c, now) ? now : 0;
     if (l->xfer_held != 0)
         fy_log_info("msg", "cluster: a peer's state request waits until this replica knows whether its state is stale", "peer",
                     l->node >= 0 && c->nodes[l->node].addr >= 0 ? c->addrs[c->nodes[l->node].addr].text : l->peer);
@@ -708,9 +733,7 @@ static void on_req(fy_cluster_t *c, int li, fy_str_t payload)
 /* Whether a held state request can be answered now (on_req). */
 static int xfer_released(fy_cluster_t *c, const fy_cl_link_t *l, int64_t now)
 {
-    if (now - l->xfer_held >= c->cfg.peer_timeout_ns)
-        return 1;
-    return !may_drop(c, now) && !c->refilling;
+    return now - l->xfer_held >= c->cfg.peer_timeout_ns || !withheld(c, now);
 }
 
 #define XFER_BUFFERED (4u << 20) /* bytes of a transfer waiting in a link before the next shards are read */
@@ -1372,19 +1395,13 @@ static void release(fy_cluster_t *c, int64_t now)
         int over = c->bl_bytes > c->cfg.backlog_bytes && e->seq <= decided;
         if (!all_have && !over)
             break;
-        c->bl_bytes -= e->len;
-        free(e->frame);
-        c->bl_head = (c->bl_head + 1) % c->bl_cap;
-        c->bl_n--;
+        backlog_pop(c);
     }
     pthread_mutex_unlock(&c->mu);
     if (rel && c->cfg.release)
         c->cfg.release(c->cfg.ctx, mark);
-    if (lt) {
-        atomic_fetch_add(&c->quorum_failures, newly_late);
-        if (c->cfg.time_out)
-            c->cfg.time_out(c->cfg.ctx, late);
-    }
+    if (lt)
+        report_late(c, late, newly_late);
 }
 
 /* A ready replica that has reached fewer replicas than the write quorum for half a second (its links closed after
@@ -1659,7 +1676,7 @@ static int may_drop(fy_cluster_t *c, int64_t now)
 /* Drops every group and leaves no tombstone: nothing of it is handed on, and the peers' state replaces it. Through the
  * change path, so that the log records it (a replay after a crash must not bring the groups back); it is never
  * shipped. */
-static uint64_t drop_local(fy_cluster_t *c)
+uint64_t fy_cluster_drop_local(fy_cluster_t *c)
 {
     newest_t N = {0, 0};
     fy_store_foreach_changed_since(c->core->store, 0, newest_cb, &N);
@@ -1674,11 +1691,6 @@ static uint64_t drop_local(fy_cluster_t *c)
     uint64_t n = res.deleted;
     fy_change_result_free(&res);
     return n;
-}
-
-void fy_cluster_drop_local(fy_cluster_t *c)
-{
-    drop_local(c);
 }
 
 static void log_dropped(const char *msg, int64_t age_ns, uint64_t groups)
@@ -1697,7 +1709,7 @@ int fy_cl_discard_stale(fy_cluster_t *c)
         return 0;
     log_dropped("cluster: the persisted state is older than --cluster.tombstone-retention; it is dropped and this "
                 "replica takes its peers' state instead",
-                now - N.newest, drop_local(c));
+                now - N.newest, fy_cluster_drop_local(c));
     return 1;
 }
 
@@ -1721,22 +1733,15 @@ static int discard_isolated(fy_cluster_t *c)
     pthread_mutex_lock(&c->mu);
     uint64_t late = c->seq, from = c->late > c->released ? c->late : c->released;
     c->late = late;
-    while (c->bl_n) {
-        free(c->backlog[c->bl_head].frame);
-        c->bl_head = (c->bl_head + 1) % c->bl_cap;
-        c->bl_n--;
-    }
-    c->bl_bytes = 0;
+    while (c->bl_n)
+        backlog_pop(c);
     pthread_mutex_unlock(&c->mu);
-    if (late > from) {
-        atomic_fetch_add(&c->quorum_failures, late - from);
-        if (c->cfg.time_out)
-            c->cfg.time_out(c->cfg.ctx, late);
-    }
+    if (late > from)
+        report_late(c, late, late - from);
     c->refilling = 1;
     log_dropped("cluster: cut off from a write quorum for longer than --cluster.tombstone-retention; the local state is "
                 "dropped and this replica takes its peers' state instead",
-                away, drop_local(c));
+                away, fy_cluster_drop_local(c));
     return 1;
 }
 

@@ -430,12 +430,11 @@ void fy_core_apply(fy_core_t *core, const fy_change_t *c, fy_push_arena_t *arena
         set_msg(r, 503, fy_core_not_ready(core));
         return;
     }
-    for (size_t i = 0; i < nobs; i++) {
+    /* a drop only forgets: stale state leaves memory even when the log has failed and cannot record it */
+    for (size_t i = 0; i < nobs && c->kind != FY_CHANGE_DROP; i++) {
         const fy_change_observer_t *o = &core->observers[i];
         if (o->refuse_status != 0 && c->origin != FY_ORIGIN_CLIENT)
             continue; /* replication's refusal (no write quorum) is for the changes a client waits for */
-        if (c->kind == FY_CHANGE_DROP)
-            continue; /* it only forgets: stale state leaves memory even when the log has failed and cannot record it */
         const char *why = o->refuses != NULL ? o->refuses(o->ctx) : NULL;
         if (why != NULL) {
             if (o->refuse_status != 0)
