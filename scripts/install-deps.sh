@@ -25,6 +25,7 @@ test_pkgs=(
     nginx-light haproxy  # the load balancers the cluster suites (tests/cluster) start in front of the replicas
     systemd util-linux  # systemd-socket-activate and taskset (test_operations.py); unshare, nsenter (test_container.py)
     iproute2  # test_container.py: ip (loopback in its network namespace)
+    strace  # test_http_writes.py counts the system calls behind HTTP answers
     python3-yaml  # tests/deploy reads kubectl kustomize's output with it (promtool comes with prometheus above)
     chromium chromium-driver  # the web UI's browser suite (tests/integration/test_ui_browser.py), driven over WebDriver
 )
