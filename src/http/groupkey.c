@@ -257,13 +257,14 @@ int fy_groupkey_parse(const char *job, size_t job_len, int job_b64, const char *
     put_label(out, nout, (fy_gk_label_t){"job", 3, job, job_len});
 
     for (size_t i = 0; i < *nout; i++) {
-        char nm[FY_GK_ERR_MAX / 4];
-        snprintf(nm, sizeof(nm), "%.*s", (int)out[i].name_len, out[i].name);
+        char nm[FY_GK_ERR_MAX / 4]; /* the name, for the messages only (formatted on failure: this runs per push) */
         if (!fy_utf8_valid(out[i].value, out[i].value_len)) {
+            snprintf(nm, sizeof(nm), "%.*s", (int)out[i].name_len, out[i].name);
             fy_go_quote(out[i].value, out[i].value_len, q, sizeof(q));
             return gk_fail(err, "grouping label %s has a value that is not valid UTF-8: %s", nm, q, NULL);
         }
         if (max_value != 0 && out[i].value_len > max_value) {
+            snprintf(nm, sizeof(nm), "%.*s", (int)out[i].name_len, out[i].name);
             snprintf(num, sizeof(num), "%zu", max_value);
             return gk_fail(err, "grouping label %s has a value longer than %s bytes (--push.max-label-value-length)", nm, num,
                            NULL);

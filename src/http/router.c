@@ -399,7 +399,9 @@ void fy_route(const fy_router_t *r, const char *method, size_t method_len, const
 {
     char m[16];
     memset(out, 0, sizeof(*out));
-    snprintf(m, sizeof(m), "%.*s", (int)(method_len < sizeof(m) ? method_len : sizeof(m) - 1), method);
+    size_t ml = method_len < sizeof(m) ? method_len : sizeof(m) - 1; /* longer ones match no route's method */
+    memcpy(m, method, ml);
+    m[ml] = '\0';
     out->is_get = strcmp(m, "GET") == 0;
     out->is_head = strcmp(m, "HEAD") == 0;
 
