@@ -57,6 +57,10 @@ static const rt_case_t cases[] = {
     {"", "GET", "/", FY_ROUTE_HANDLER, 0, NULL, FY_H_UI},
     {"", "GET", "/metrics/job/foo", FY_ROUTE_NOT_ALLOWED, 0, "DELETE, OPTIONS, POST, PUT", 0},
     {"", "PATCH", "/metrics/job/foo", FY_ROUTE_NOT_ALLOWED, 0, "DELETE, OPTIONS, POST, PUT", 0},
+    /* methods are compared whole: one longer than fy_route's 15-byte copy, a prefix of PUT, PUT with more after it */
+    {"", "PUTPUTPUTPUTPUTPUTPUT", "/metrics/job/foo", FY_ROUTE_NOT_ALLOWED, 0, "DELETE, OPTIONS, POST, PUT", 0},
+    {"", "PU", "/metrics/job/foo", FY_ROUTE_NOT_ALLOWED, 0, "DELETE, OPTIONS, POST, PUT", 0},
+    {"", "PUTX", "/metrics/job/foo", FY_ROUTE_NOT_ALLOWED, 0, "DELETE, OPTIONS, POST, PUT", 0},
     {"", "HEAD", "/metrics", FY_ROUTE_NOT_ALLOWED, 0, "GET, OPTIONS", 0},
     {"", "POST", "/metrics", FY_ROUTE_NOT_ALLOWED, 0, "GET, OPTIONS", 0},
     {"", "DELETE", "/-/quit", FY_ROUTE_NOT_ALLOWED, 0, "GET, OPTIONS, POST, PUT", 0},

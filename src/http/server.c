@@ -219,7 +219,7 @@ void fy_server_respond(h2o_req_t *req, int status, const char *reason, const cha
     h2o_start_response(req, &generator);
     /* No buffer for an empty body: h2o 2.2.5's evloop writes the headers, finds the empty buffer still to send and
      * polls for writability to write nothing (writev, epoll_ctl twice and a loop turn more per answer; every push's
-     * 200 has an empty body). tests/test_http_syscalls.sh counts them. */
+     * 200 has an empty body). tests/integration/test_http_writes.py counts them. */
     if (len == 0) {
         h2o_send(req, NULL, 0, H2O_SEND_STATE_FINAL);
         return;
