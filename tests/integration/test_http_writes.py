@@ -5,7 +5,8 @@ h2o 2.2.5's event loop, handed an answer whose last buffer is empty, writes the 
 writability to write the empty buffer: a second writev of zero bytes, two epoll_ctl and a loop turn more per answer,
 and every push's 200 has an empty body (fixed in fy_server_respond, src/http/server.c: 19% more pushes/s). The table
 below sends N requests over one keep-alive connection to a server traced with `strace -f -p` (every thread) and counts
-the writev calls that write nothing and those that send an answer (the log and the snapshots use write(2)).
+the writev calls that write nothing and those that send an answer (the log and the snapshots use write(2), the peer
+links of a cluster send(2)).
 
 Usage: test_http_writes.py path/to/ferry
 """
@@ -27,25 +28,45 @@ check = pghttp.Checks()
 N = 200
 BODY = b"# TYPE w gauge\nw 1\n"
 
-# (name, flags, method, path, note): every answer below is a 2xx with an empty body.
+# (name, replicas, flags, method, path, note): every answer below is a 2xx with an empty body.
 CASES = [
-    ("push, in memory", [], "PUT", "/metrics/job/w", "answered inside the handler"),
-    ("push, durable", ["--persistence.durable"], "PUT", "/metrics/job/w",
+    ("push, in memory", 1, [], "PUT", "/metrics/job/w", "answered inside the handler"),
+    ("push, durable", 1, ["--persistence.durable"], "PUT", "/metrics/job/w",
      "parked until the log's writer has synced, answered from the loop's message (server.c answer_parked)"),
-    ("post, durable", ["--persistence.durable"], "POST", "/metrics/job/w/i/{i}", "a new group each time"),
-    ("delete, durable", ["--persistence.durable"], "DELETE", "/metrics/job/w/i/{i}", "parked as well"),
+    ("post, durable", 1, ["--persistence.durable"], "POST", "/metrics/job/w/i/{i}", "a new group each time"),
+    ("delete, durable", 1, ["--persistence.durable"], "DELETE", "/metrics/job/w/i/{i}", "parked as well"),
+    ("push, 3 replicas", 3, [], "PUT", "/metrics/job/w",
+     "parked until a peer holds it (write quorum 2 of 3), answered from the loop's message"),
 ]
 
 
-def traced_run(tmp, name, flags, method, path):
-    """Starts ferry, attaches strace to all of its threads, sends N requests on one connection; returns (statuses,
-    trace lines of the loop threads)."""
+def traced_run(tmp, replicas, flags, method, path):
+    """Starts ferry (with replicas > 1, a cluster of that many: the first is traced, the others only acknowledge),
+    attaches strace to all of its threads, sends N requests on one connection; returns (statuses, trace lines)."""
+    def server(port, extra):
+        return pghttp.Server([FERRY, "--web.listen-address=127.0.0.1:%d" % port, "--web.threads=1",
+                              "--persistence.file=" + os.path.join(tmp, "snap-%d" % port)] + extra, port,
+                             "ferry-writes", log_path=os.path.join(tmp, "ferry-%d.log" % port), health="/-/ready",
+                             ready_status=(200,))
+
     port = pghttp.free_port()
-    snap = os.path.join(tmp, "snap-%d" % port)
-    srv = pghttp.Server([FERRY, "--web.listen-address=127.0.0.1:%d" % port, "--web.threads=1",
-                         "--persistence.file=" + snap] + flags, port, "ferry-writes",
-                        log_path=os.path.join(tmp, "ferry-%d.log" % port), health="/-/ready", ready_status=(200,))
-    srv.start()
+    others = []
+    if replicas > 1:
+        ports = [port] + [pghttp.free_port() for _ in range(replicas - 1)]
+        peers = [pghttp.free_port() for _ in ports]
+        cl = [["--cluster.listen-address=127.0.0.1:%d" % peers[i]] + ["--cluster.peer=127.0.0.1:%d" % p for p in peers]
+              for i in range(replicas)]
+        others = [server(ports[i], flags + cl[i]) for i in range(1, replicas)]
+        for o in others:
+            o.start(wait=False)
+        flags = flags + cl[0]
+    srv = server(port, flags)
+    try:
+        srv.start(timeout=30)
+    except RuntimeError:
+        for o in others:
+            o.stop()
+        raise
     out = os.path.join(tmp, "trace-%d" % port)
     st = subprocess.Popen(["strace", "-f", "-qq", "-tt", "-e", "trace=writev", "-s", "12", "-o", out,
                            "-p", str(srv.proc.pid)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
@@ -72,6 +93,8 @@ def traced_run(tmp, name, flags, method, path):
     finally:
         pghttp.stop_process(st, signal.SIGINT)  # detaches; ferry keeps running
         srv.stop()
+        for o in others:
+            o.stop()
     lines = open(out, errors="replace").read().splitlines()[mark:]
     return statuses, lines
 
@@ -82,8 +105,8 @@ def main():
         return 77
     tmp = tempfile.mkdtemp(prefix="ferry-writes-")
     try:
-        for name, flags, method, path, note in CASES:
-            statuses, lines = traced_run(tmp, name, flags, method, path)
+        for name, replicas, flags, method, path, note in CASES:
+            statuses, lines = traced_run(tmp, replicas, flags, method, path)
             ok = sum(1 for s in statuses if 200 <= s < 300)
             writev = [ln for ln in lines if " writev(" in ln]
             empty = [ln for ln in writev if re.search(r"\) = 0$", ln)]
