@@ -204,7 +204,7 @@ static void backlog_pop(fy_cluster_t *c)
     c->bl_n--;
 }
 
-/* Without mu: newly changes of ours, up to late, were not held by the write quorum in time (503, indeterminate). */
+/* Without mu: `newly` more changes of ours, up to late, were not held by the write quorum in time (503, indeterminate). */
 static void report_late(fy_cluster_t *c, uint64_t late, uint64_t newly)
 {
     atomic_fetch_add(&c->quorum_failures, newly);

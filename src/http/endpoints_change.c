@@ -12,6 +12,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "fy_num.h"
 #include "life.h"
 #include "log.h"
 
@@ -36,10 +37,8 @@ static double approx_request_size(h2o_req_t *req)
         s += req->headers.entries[i].name->len + req->headers.entries[i].value.len;
     s += req->authority.len;
     if (req->entity.base != NULL) { /* the Content-Length value, as promhttp adds r.ContentLength's digits */
-        size_t digits = 1;
-        for (size_t v = req->entity.len; v >= 10; v /= 10)
-            digits++;
-        s += digits;
+        char digits[21];
+        s += fy_format_uint64(req->entity.len, digits);
     }
     return (double)s;
 }

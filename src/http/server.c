@@ -216,16 +216,12 @@ void fy_server_respond(h2o_req_t *req, int status, const char *reason, const cha
         add_header(req, H2O_TOKEN_CONTENT_TYPE, "Content-Type", content_type, strlen(content_type));
     assert(body != NULL || len == 0);
     req->res.content_length = len;
-    h2o_start_response(req, &generator);
     /* No buffer for an empty body: h2o 2.2.5's evloop writes the headers, finds the empty buffer still to send and
      * polls for writability to write nothing (writev, epoll_ctl twice and a loop turn more per answer; every push's
      * 200 has an empty body). tests/integration/test_http_writes.py counts them. */
-    if (len == 0) {
-        h2o_send(req, NULL, 0, H2O_SEND_STATE_FINAL);
-        return;
-    }
-    h2o_iovec_t buf = h2o_strdup(&req->pool, body, len);
-    h2o_send(req, &buf, 1, H2O_SEND_STATE_FINAL);
+    h2o_iovec_t buf = len != 0 ? h2o_strdup(&req->pool, body, len) : h2o_iovec_init(NULL, 0);
+    h2o_start_response(req, &generator);
+    h2o_send(req, &buf, len != 0, H2O_SEND_STATE_FINAL);
 }
 
 #define TEXT_PLAIN "text/plain; charset=utf-8"
