@@ -17,6 +17,14 @@
  *
  * Timeouts are checked by a sweep once a second per loop, so they fire up to a second late; h2o's own request
  * timeout is set beyond them (server.c) so that it never cuts a request the guard would let through.
+ *
+ * Pauses: h2o stops reading a socket once a request is read (h2o_socket_read_stop) and starts again when the answer
+ * is written. Inside one loop turn that costs nothing, but an answer that waits (a durable push for the log's sync,
+ * a cluster's push for its write quorum) takes the socket out of epoll and puts it back: two epoll_ctl per request,
+ * a fifth of a parked push's system time. So h2o's stop of a guarded HTTP/1 socket becomes a pause: the socket stays
+ * polled but is not read (H2O_SOCKET_FLAG_DONT_READ), and the first sign of input (a pipelined request, the end of
+ * the connection) turns the pause into the real stop, leaving that input in the kernel for h2o's next read. Nothing
+ * is read that h2o would not have read; only a client that sends while it waits costs the two calls.
  */
 #define _GNU_SOURCE /* RTLD_NEXT */
 #include "conn_guard.h"
@@ -54,11 +62,13 @@ typedef struct st_fy_guard_t {
     unsigned hdr_done : 1; /* the header block is complete */
     unsigned rejected : 1; /* the guard has answered; the connection is closing */
     unsigned closing : 1;  /* h2o has been told to close it: with TLS the socket lingers until close_notify is out */
+    unsigned paused : 1;   /* h2o stopped reading; the socket stays polled, unread (on_paused_input) */
 } fy_guard_t;
 
 static fy_guard_config_t cfg;
 static _Atomic uint64_t inflight;
 static void (*real_read_start)(h2o_socket_t *, h2o_socket_cb);
+static void (*real_read_stop)(h2o_socket_t *);
 /* h2o's HTTP/1 request reader, learnt by the probe; every loop thread probes at start and may read it at once:
  * atomic (the value is the same function on every thread, but plain accesses race, and ThreadSanitizer says so) */
 static _Atomic(h2o_socket_cb) http1_read_cb;
@@ -67,6 +77,7 @@ static _Thread_local h2o_socket_cb probed_cb;
 
 static void guard_on_read(h2o_socket_t *sock, const char *err);
 static void guard_on_close(void *data);
+static void on_paused_input(h2o_socket_t *sock, const char *err);
 
 static fy_guard_t *guard_of(h2o_socket_t *sock)
 {
@@ -114,6 +125,10 @@ void h2o_socket_read_start(h2o_socket_t *sock, h2o_socket_cb cb)
     g->read_cb = cb;
     h2o_socket_cb h1 = atomic_load_explicit(&http1_read_cb, memory_order_relaxed);
     g->http1 = h1 != NULL && cb == h1;
+    if (g->paused) {
+        g->paused = 0;
+        h2o_socket_dont_read(sock, 0);
+    }
     size_t size = sock->input->size;
     if (size < g->seen) { /* h2o dropped a finished request: the next one begins */
         g->hdr_done = 0;
@@ -126,6 +141,35 @@ void h2o_socket_read_start(h2o_socket_t *sock, h2o_socket_cb cb)
     g->last_input = h2o_now(g->gl->loop);
     account(g);
     real_read_start(sock, guard_on_read);
+}
+
+/* libh2o stops every read through here too. */
+void h2o_socket_read_stop(h2o_socket_t *sock)
+{
+    fy_guard_t *g = guard_of(sock);
+    if (g != NULL && g->http1 && !g->rejected && !g->closing && sock->_cb.read == guard_on_read) {
+        g->paused = 1;
+        h2o_socket_dont_read(sock, 1);
+        real_read_start(sock, on_paused_input); /* already polled for reading: no epoll_ctl */
+        return;
+    }
+    if (g != NULL && g->paused) {
+        g->paused = 0;
+        h2o_socket_dont_read(sock, 0);
+    }
+    real_read_stop(sock);
+}
+
+/* Input (or its end) arrived while h2o was not reading: the stop h2o asked for, with the input left where it is. */
+static void on_paused_input(h2o_socket_t *sock, const char *err)
+{
+    (void)err; /* nothing was read: a closed connection shows again at h2o's next read */
+    fy_guard_t *g = guard_of(sock);
+    assert(g != NULL && g->paused);
+    g->paused = 0;
+    h2o_socket_dont_read(sock, 0);
+    real_read_stop(sock);
+    account(g); /* unchanged unless something was read after all: the in-flight gauge would show it */
 }
 
 /* ---------------------------------------------------------------------------------------------------------------- */
@@ -153,7 +197,7 @@ static void close_now(fy_guard_t *g, const char *why)
     h2o_socket_t *sock = g->sock;
     h2o_socket_cb cb = g->read_cb;
     g->closing = 1; /* never twice: h2o frees its connection on the first call */
-    h2o_socket_read_stop(sock);
+    real_read_stop(sock);
     /* h2o's reader frees its connection (and closes the socket) on a read error; nothing of g is used after */
     cb(sock, why);
 }
@@ -208,7 +252,7 @@ static void reject(fy_guard_t *g, fy_http_reject_t r)
     assert(answer_text[r].base != NULL);
     count(r);
     g->rejected = 1;
-    h2o_socket_read_stop(g->sock);
+    real_read_stop(g->sock);
     h2o_iovec_t iov = answer_text[r];
     h2o_socket_write(g->sock, &iov, 1, on_answer_written);
 }
@@ -336,6 +380,7 @@ void fy_guard_global_init(const fy_guard_config_t *c)
     if (cfg.max_header_bytes == 0 || cfg.max_header_bytes > FY_GUARD_MAX_HEADER_BYTES_LIMIT)
         cfg.max_header_bytes = FY_GUARD_MAX_HEADER_BYTES_LIMIT;
     real_read_start = (void (*)(h2o_socket_t *, h2o_socket_cb))dlsym(RTLD_NEXT, "h2o_socket_read_start");
+    real_read_stop = (void (*)(h2o_socket_t *))dlsym(RTLD_NEXT, "h2o_socket_read_stop");
 }
 
 /* Learns h2o's HTTP/1 reader by accepting one end of a socket pair as an HTTP/1 connection; closing the other end
@@ -363,7 +408,7 @@ void fy_guard_loop_init(fy_guard_loop_t *gl, h2o_accept_ctx_t *accept_ctx)
     memset(gl, 0, sizeof(*gl));
     gl->loop = accept_ctx->ctx->loop;
     h2o_linklist_init_anchor(&gl->conns);
-    if (real_read_start == NULL || probe(accept_ctx) != 0) {
+    if (real_read_start == NULL || real_read_stop == NULL || probe(accept_ctx) != 0) {
         fy_log_error("msg", "connection guard inactive: libh2o does not start reads through h2o_socket_read_start's "
                             "PLT entry; header limits, request timeouts and the in-flight budget are not enforced");
         return;

@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""test_http_writes.py: one write per answer. The system calls behind the answers to pushes, counted with strace.
+"""test_http_writes.py: one write per answer, and no epoll_ctl. The system calls behind the answers to pushes, counted
+with strace.
 
 h2o 2.2.5's event loop, handed an answer whose last buffer is empty, writes the headers, then polls the socket for
 writability to write the empty buffer: a second writev of zero bytes, two epoll_ctl and a loop turn more per answer,
@@ -7,6 +8,10 @@ and every push's 200 has an empty body (fixed in fy_server_respond, src/http/ser
 below sends N requests over one keep-alive connection to a server traced with `strace -f -p` (every thread) and counts
 the writev calls that write nothing and those that send an answer (the log and the snapshots use write(2), the peer
 links of a cluster send(2)).
+
+A parked answer (durable, or in a cluster) also took the socket out of epoll while it waited and put it back after
+(h2o stops reading during a request): two epoll_ctl per request, a fifth of such a push's system time. The socket is
+now paused instead (src/http/conn_guard.c), so none of these requests may cost an epoll_ctl.
 
 Usage: test_http_writes.py path/to/ferry
 """
@@ -68,7 +73,7 @@ def traced_run(tmp, replicas, flags, method, path):
             o.stop()
         raise
     out = os.path.join(tmp, "trace-%d" % port)
-    st = subprocess.Popen(["strace", "-f", "-qq", "-tt", "-e", "trace=writev", "-s", "12", "-o", out,
+    st = subprocess.Popen(["strace", "-f", "-qq", "-tt", "-e", "trace=writev,epoll_ctl", "-s", "12", "-o", out,
                            "-p", str(srv.proc.pid)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     statuses = []
     try:
@@ -117,7 +122,11 @@ def main():
                   % (name, note, len(empty), N, empty[:2]))
             check(len(writev) <= N + 5, "%s: %d writev calls for %d answers, expected at most one each"
                   % (name, len(writev), N))
-            print("%-18s %d answers, %d writev, %d of zero bytes" % (name, len(answers), len(writev), len(empty)))
+            ctl = [ln for ln in lines if " epoll_ctl(" in ln]
+            check(len(ctl) <= 5, "%s (%s): %d epoll_ctl calls for %d answers on one connection, expected none; e.g. %s"
+                  % (name, note, len(ctl), N, ctl[:2]))
+            print("%-18s %d answers, %d writev, %d of zero bytes, %d epoll_ctl" % (name, len(answers), len(writev),
+                                                                                  len(empty), len(ctl)))
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return check.summary()
