@@ -373,14 +373,20 @@ static void guard_on_close(void *data)
     free(g);
 }
 
+/* At load, before any thread: libh2o's reads start and stop through these definitions from the first socket on, the
+ * server's or not, guarded or not. */
+__attribute__((constructor)) static void resolve_real(void)
+{
+    real_read_start = (void (*)(h2o_socket_t *, h2o_socket_cb))dlsym(RTLD_NEXT, "h2o_socket_read_start");
+    real_read_stop = (void (*)(h2o_socket_t *))dlsym(RTLD_NEXT, "h2o_socket_read_stop");
+}
+
 void fy_guard_global_init(const fy_guard_config_t *c)
 {
     cfg = *c;
     build_answers();
     if (cfg.max_header_bytes == 0 || cfg.max_header_bytes > FY_GUARD_MAX_HEADER_BYTES_LIMIT)
         cfg.max_header_bytes = FY_GUARD_MAX_HEADER_BYTES_LIMIT;
-    real_read_start = (void (*)(h2o_socket_t *, h2o_socket_cb))dlsym(RTLD_NEXT, "h2o_socket_read_start");
-    real_read_stop = (void (*)(h2o_socket_t *))dlsym(RTLD_NEXT, "h2o_socket_read_stop");
 }
 
 /* Learns h2o's HTTP/1 reader by accepting one end of a socket pair as an HTTP/1 connection; closing the other end
