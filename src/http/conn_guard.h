@@ -9,7 +9,8 @@
  * h2o_socket_read_start, which libh2o calls through its PLT, so Ferry's definition of it (conn_guard.c) is the one
  * every call reaches, and it slips the guard's callback in front of h2o's. fy_guard_loop_init checks at start-up
  * that this holds (a libh2o linked with -Bsymbolic would bypass it) and logs an error, leaving connections
- * unguarded, when it does not.
+ * unguarded, when it does not. h2o_socket_read_stop is defined the same way, so that a request whose answer waits
+ * keeps its socket in epoll, paused (conn_guard.c, "Pauses").
  *
  * Threads: a guard belongs to the loop thread of its socket; only that thread touches it. The in-flight byte count
  * is shared by every loop (a relaxed atomic).
