@@ -118,6 +118,10 @@ void h2o_socket_read_start(h2o_socket_t *sock, h2o_socket_cb cb)
     fy_guard_t *g = guard_of(sock);
     if (probing)
         probed_cb = cb;
+    if (g != NULL && g->paused) { /* any start ends a pause, whoever reads next */
+        g->paused = 0;
+        h2o_socket_dont_read(sock, 0);
+    }
     if (g == NULL || g->rejected || g->closing) {
         real_read_start(sock, cb);
         return;
@@ -125,10 +129,6 @@ void h2o_socket_read_start(h2o_socket_t *sock, h2o_socket_cb cb)
     g->read_cb = cb;
     h2o_socket_cb h1 = atomic_load_explicit(&http1_read_cb, memory_order_relaxed);
     g->http1 = h1 != NULL && cb == h1;
-    if (g->paused) {
-        g->paused = 0;
-        h2o_socket_dont_read(sock, 0);
-    }
     size_t size = sock->input->size;
     if (size < g->seen) { /* h2o dropped a finished request: the next one begins */
         g->hdr_done = 0;
