@@ -62,7 +62,6 @@ typedef struct st_fy_guard_t {
     unsigned hdr_done : 1; /* the header block is complete */
     unsigned rejected : 1; /* the guard has answered; the connection is closing */
     unsigned closing : 1;  /* h2o has been told to close it: with TLS the socket lingers until close_notify is out */
-    unsigned paused : 1;   /* h2o stopped reading; the socket stays polled, unread (on_paused_input) */
 } fy_guard_t;
 
 static fy_guard_config_t cfg;
@@ -82,6 +81,12 @@ static void on_paused_input(h2o_socket_t *sock, const char *err);
 static fy_guard_t *guard_of(h2o_socket_t *sock)
 {
     return sock->on_close.cb == guard_on_close ? sock->on_close.data : NULL;
+}
+
+/* h2o stopped reading and the socket stays polled, unread: on_paused_input is its callback exactly then. */
+static int paused(h2o_socket_t *sock)
+{
+    return sock->_cb.read == on_paused_input;
 }
 
 uint64_t fy_guard_inflight_bytes(void)
@@ -118,10 +123,8 @@ void h2o_socket_read_start(h2o_socket_t *sock, h2o_socket_cb cb)
     fy_guard_t *g = guard_of(sock);
     if (probing)
         probed_cb = cb;
-    if (g != NULL && g->paused) { /* any start ends a pause, whoever reads next */
-        g->paused = 0;
+    if (paused(sock)) /* any start ends a pause, whoever reads next */
         h2o_socket_dont_read(sock, 0);
-    }
     if (g == NULL || g->rejected || g->closing) {
         real_read_start(sock, cb);
         return;
@@ -148,15 +151,12 @@ void h2o_socket_read_stop(h2o_socket_t *sock)
 {
     fy_guard_t *g = guard_of(sock);
     if (g != NULL && g->http1 && !g->rejected && !g->closing && sock->_cb.read == guard_on_read) {
-        g->paused = 1;
         h2o_socket_dont_read(sock, 1);
         real_read_start(sock, on_paused_input); /* already polled for reading: no epoll_ctl */
         return;
     }
-    if (g != NULL && g->paused) {
-        g->paused = 0;
+    if (paused(sock))
         h2o_socket_dont_read(sock, 0);
-    }
     real_read_stop(sock);
 }
 
@@ -165,11 +165,9 @@ static void on_paused_input(h2o_socket_t *sock, const char *err)
 {
     (void)err; /* nothing was read: a closed connection shows again at h2o's next read */
     fy_guard_t *g = guard_of(sock);
-    assert(g != NULL && g->paused);
-    g->paused = 0;
-    h2o_socket_dont_read(sock, 0);
-    real_read_stop(sock);
-    account(g); /* unchanged unless something was read after all: the in-flight gauge would show it */
+    assert(g != NULL);
+    h2o_socket_read_stop(sock); /* paused, so the real stop */
+    account(g);                 /* unchanged unless something was read after all: the in-flight gauge would show it */
 }
 
 /* ---------------------------------------------------------------------------------------------------------------- */
