@@ -386,9 +386,12 @@ class Cluster:
             raise RuntimeError("replica %d not ready %.0fs after restart; log tail:\n%s" % (i, timeout, self.log_tail(i)))
 
     def stop(self, i):
-        """SIGSTOP: the process is frozen, its sockets stay open (silent to its peers)."""
+        """SIGSTOP: the process is frozen, its sockets stay open (silent to its peers). Returns once every thread has
+        stopped (a loaded machine runs a thread on for a while after the signal)."""
         self.replicas[i].send_signal(signal.SIGSTOP)
         self.replicas[i].paused = True
+        if not pghttp.wait_stopped(self.replicas[i].proc.pid):
+            raise RuntimeError("replica %d still running 10 s after SIGSTOP" % i)
 
     def cont(self, i):
         self.replicas[i].send_signal(signal.SIGCONT)

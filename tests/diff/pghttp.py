@@ -182,6 +182,31 @@ def stop_process(proc, sig=signal.SIGTERM, timeout=10.0):
         return proc.wait(timeout=timeout)
 
 
+def cpu_seconds(pid):
+    """utime + stime of process pid (every thread) so far, in seconds."""
+    with open("/proc/%d/stat" % pid) as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def wait_stopped(pid, timeout=10.0):
+    """After a SIGSTOP: waits (bounded) until every thread of pid is stopped; True if they are. On a loaded machine a
+    thread may run on for a while after the signal (0.4 s seen beside two busy loops), long enough to answer a peer."""
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        states = []
+        for t in os.listdir("/proc/%d/task" % pid):
+            try:
+                with open("/proc/%d/task/%s/stat" % (pid, t)) as f:
+                    states.append(f.read().rsplit(")", 1)[1].split()[0])
+            except OSError:
+                pass  # a thread that just exited
+        if states and all(st in ("T", "t") for st in states):
+            return True
+        time.sleep(0.01)
+    return False
+
+
 def request(port, method, path, body=None, headers=None, timeout=10.0):
     """One request on a fresh connection. Returns (status, {lower-case header: value}, body bytes)."""
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)

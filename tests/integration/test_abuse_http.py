@@ -95,12 +95,6 @@ def status_of(resp):
         return None
 
 
-def cpu_seconds(pid):
-    with open("/proc/%d/stat" % pid) as f:
-        fields = f.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
 def vm_kb(pid, key):
     with open("/proc/%d/status" % pid) as f:
         for line in f:
@@ -223,9 +217,9 @@ def test_fd_exhaustion():
             c.connect_ex(("127.0.0.1", s.port))
             socks.append(c)
         time.sleep(1.0)  # let Ferry accept what it can and hit EMFILE
-        c0 = cpu_seconds(s.proc.pid)
+        c0 = pghttp.cpu_seconds(s.proc.pid)
         time.sleep(3.0)
-        cpu = (cpu_seconds(s.proc.pid) - c0) / 3.0
+        cpu = (pghttp.cpu_seconds(s.proc.pid) - c0) / 3.0
         print("ferry with ulimit -n 256 and 1000 clients: %.1f%% of a core over 3 s" % (cpu * 100))
         check(cpu < 0.25, "out of descriptors: CPU %.1f%% of a core < 25%% (was 196%%)" % (cpu * 100))
         for c in socks:

@@ -85,31 +85,6 @@ def read_answers(sock, n, timeout):
     return out
 
 
-def cpu_seconds(pid):
-    with open("/proc/%d/stat" % pid) as f:
-        fields = f.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def stop_fully(server):
-    """SIGSTOP, then waits (bounded) until every thread is stopped: on a loaded machine a thread may run on for a
-    while after the signal, and acknowledge a push."""
-    server.send_signal(signal.SIGSTOP)
-    deadline = time.time() + 10
-    while time.time() < deadline:
-        states = []
-        for t in os.listdir("/proc/%d/task" % server.proc.pid):
-            try:
-                with open("/proc/%d/task/%s/stat" % (server.proc.pid, t)) as f:
-                    states.append(f.read().rsplit(")", 1)[1].split()[0])
-            except OSError:
-                pass
-        if states and all(st in ("T", "t") for st in states):
-            return True
-        time.sleep(0.01)
-    return False
-
-
 def inflight_bytes(port):
     st, _, body = pghttp.request(port, "GET", "/metrics")
     for ln in body.decode().split("\n"):
@@ -142,7 +117,8 @@ def main():
         servers[0].start(timeout=30)
         check(servers[1].wait_ready(30), "the second replica is ready")
         for name, first, rest, then, expect, groups, note in CASES:
-            check(stop_fully(servers[1]), "%s: the second replica stopped within 10 s" % name)
+            servers[1].send_signal(signal.SIGSTOP)
+            check(pghttp.wait_stopped(servers[1].proc.pid), "%s: the second replica stopped within 10 s" % name)
             try:
                 sock = socket.create_connection(("127.0.0.1", ports[0]), timeout=10)
                 # from a thread: what the server does not read fills the kernel's buffers and blocks the writer
@@ -157,7 +133,7 @@ def main():
                 if then == "close":
                     writer.join(10)
                     sock.close()
-                cpu0 = cpu_seconds(servers[0].proc.pid)
+                cpu0 = pghttp.cpu_seconds(servers[0].proc.pid)
                 t0 = time.time()
                 if then != "close":  # nothing may be answered while the quorum cannot hold the push
                     sock.settimeout(HOLD - 0.1)
@@ -167,7 +143,7 @@ def main():
                         early = None
                     check(early is None, "%s: answered before the quorum held the push (%r)" % (name, early))
                 time.sleep(max(0.0, HOLD - (time.time() - t0)))
-                spent = cpu_seconds(servers[0].proc.pid) - cpu0
+                spent = pghttp.cpu_seconds(servers[0].proc.pid) - cpu0
                 held = inflight_bytes(ports[0])
                 check(0 <= held <= INFLIGHT_MAX, "%s: %d request bytes buffered while the answer waited, expected at most "
                       "%d (a pause reads nothing)" % (name, held, INFLIGHT_MAX))
